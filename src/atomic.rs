@@ -1,0 +1,87 @@
+//! Atomic file writes: every file facesynth writes goes to a temporary sibling first and
+//! is renamed into place, so a killed run never leaves a half-written file behind.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The temporary sibling used while `path` is being written (`.name.tmp` in the same
+/// folder, so the final rename never crosses file systems).
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Writes `bytes` to `path` atomically, creating parent folders as needed.
+pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, |w| w.write_all(bytes))
+}
+
+/// Writes to `path` atomically through `fill`, which gets a buffered writer. The data is
+/// flushed and synced before the rename, so the file is either absent, old or complete.
+pub fn write_with<F>(path: &Path, fill: F) -> io::Result<()>
+where
+    F: FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>,
+{
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() {
+            fs::create_dir_all(parent)?;
+        }
+    }
+    let tmp = temp_path(path);
+    let result = (|| {
+        let file = fs::File::create(&tmp)?;
+        let mut w = io::BufWriter::new(file);
+        fill(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_data()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Encodes `img` in the format implied by `path`'s extension and writes it atomically.
+pub fn save_image(path: &Path, img: &image::DynamicImage) -> io::Result<()> {
+    let format = image::ImageFormat::from_path(path).map_err(io::Error::other)?;
+    let mut buf = io::Cursor::new(Vec::new());
+    img.write_to(&mut buf, format).map_err(io::Error::other)?;
+    write(path, buf.get_ref())
+}
+
+/// Serializes `value` as pretty JSON and writes it atomically.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let text = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    write(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/a.txt");
+        write(&p, b"one").unwrap();
+        write(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1, "temporary file left behind");
+    }
+
+    #[test]
+    fn failed_fill_keeps_old_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        write(&p, b"old").unwrap();
+        let r = write_with(&p, |_| Err(io::Error::other("boom")));
+        assert!(r.is_err());
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+    }
+}

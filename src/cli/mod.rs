@@ -1,0 +1,81 @@
+//! Command-line definitions: one `<Cmd>Args` per subcommand, each turned into resolved
+//! settings and a single library call by its own module.
+
+mod demo;
+mod eval;
+mod generate;
+mod label;
+mod prep;
+mod synth;
+mod train;
+
+use clap::{Parser, Subcommand};
+use facesynth::progress::Verbosity;
+
+/// facesynth: clean face datasets and attribute-conditioned GANs.
+#[derive(Debug, Parser)]
+#[command(name = "facesynth", version, about, long_about = None)]
+#[command(after_help = "Start with `facesynth demo`: it makes a messy folder of synthetic faces \
+and runs the whole pipeline on it, with no download.")]
+pub struct Cli {
+    /// Print nothing but errors (no progress bar, no summary).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Draw procedural cartoon faces with known attributes (and truth.csv).
+    Synth(synth::SynthArgs),
+    /// Make a messy raw folder of synthetic faces and run the pipeline on it.
+    Demo(demo::DemoArgs),
+    /// Clean a raw image folder: decode, check quality, crop, resize, normalize, dedup.
+    Prep(prep::PrepArgs),
+    /// Active label synthesis: heuristics, a CNN and a person in the loop.
+    #[command(subcommand)]
+    Label(label::LabelCommand),
+    /// Train a GAN (DCGAN, CGAN, ACGAN, InfoGAN) on a prepared dataset or MNIST.
+    Train(train::TrainArgs),
+    /// Generate faces from a trained run.
+    Generate(generate::GenerateArgs),
+    /// Measure a trained run and write its report.
+    Eval(eval::EvalArgs),
+}
+
+impl Cli {
+    fn verbosity(&self) -> Verbosity {
+        if self.quiet {
+            Verbosity::Quiet
+        } else {
+            Verbosity::Normal
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let v = cli.verbosity();
+    match cli.command {
+        Command::Synth(a) => synth::run(a, v),
+        Command::Demo(a) => demo::run(a, v),
+        Command::Prep(a) => prep::run(a, v),
+        Command::Label(a) => label::run(a, v),
+        Command::Train(a) => train::run(a, v),
+        Command::Generate(a) => generate::run(a, v),
+        Command::Eval(a) => eval::run(a, v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

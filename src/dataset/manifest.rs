@@ -1,0 +1,103 @@
+//! `OUT/manifest.csv`: one row per source image (or per face, `source#k`), saying what
+//! prep did with it. Later stages read the kept rows to find the dataset's images.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// File name of the manifest inside a prepared dataset folder.
+pub const MANIFEST_FILE: &str = "manifest.csv";
+
+/// What became of one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Written to `OUT/images`.
+    Kept,
+    /// An exact or near duplicate of a kept image (`dup_of` names it).
+    Duplicate,
+    /// Could not be decoded, failed a quality check or had no face (`reason` says which).
+    Rejected,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Kept => "kept",
+            Status::Duplicate => "duplicate",
+            Status::Rejected => "rejected",
+        })
+    }
+}
+
+/// One manifest row. Paths use `/` and are relative: `source` to INPUT, `output` to OUT.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestRow {
+    /// Source path relative to INPUT; `path#k` for the k-th face of a multi-face image.
+    pub source: String,
+    /// Output image relative to OUT (`images/...`), empty unless kept.
+    pub output: String,
+    /// What happened.
+    pub status: Status,
+    /// Why (`decode: ...`, `too_small`, `blurry`, `exact_pixels`, `near_phash`, ...).
+    pub reason: String,
+    /// The kept source this one duplicates, empty otherwise.
+    pub dup_of: String,
+    /// Crop box in source pixels (after EXIF orientation).
+    pub crop_x: Option<u32>,
+    /// Crop box top.
+    pub crop_y: Option<u32>,
+    /// Crop box width.
+    pub crop_w: Option<u32>,
+    /// Crop box height.
+    pub crop_h: Option<u32>,
+    /// Decoded source width in pixels.
+    pub src_w: Option<u32>,
+    /// Decoded source height in pixels.
+    pub src_h: Option<u32>,
+    /// Source file size in bytes.
+    pub bytes: Option<u64>,
+    /// 64-bit perceptual hash of the output, hex.
+    pub phash: String,
+    /// 64-bit difference hash of the output, hex.
+    pub dhash: String,
+}
+
+/// Reads a manifest file.
+pub fn read(path: &Path) -> Result<Vec<ManifestRow>, csv::Error> {
+    let mut rdr = csv::Reader::from_path(path)?;
+    rdr.deserialize().collect()
+}
+
+/// Writes a manifest atomically.
+pub fn write(path: &Path, rows: &[ManifestRow]) -> std::io::Result<()> {
+    crate::atomic::write_with(path, |w| {
+        let mut wtr = csv::Writer::from_writer(w);
+        for row in rows {
+            wtr.serialize(row).map_err(std::io::Error::other)?;
+        }
+        wtr.flush()
+    })
+}
+
+/// The kept images of a prepared dataset folder, as paths relative to `dir`, in
+/// manifest order. Without a manifest, every image file under `dir/images` is taken.
+pub fn kept_images(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let manifest = dir.join(MANIFEST_FILE);
+    if manifest.is_file() {
+        let rows = read(&manifest).map_err(std::io::Error::other)?;
+        return Ok(rows
+            .into_iter()
+            .filter(|r| r.status == Status::Kept && !r.output.is_empty())
+            .map(|r| PathBuf::from(r.output))
+            .collect());
+    }
+    let images = dir.join("images");
+    let mut out = Vec::new();
+    for p in super::walk::image_files(&images)? {
+        if let Ok(rel) = p.strip_prefix(dir) {
+            out.push(rel.to_path_buf());
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,1 @@
+//! Face detection with OpenCV cascade files (Haar and LBP), run natively.

@@ -1,0 +1,1 @@
+//! Metrics and HTML reports for trained runs: see the eval issue.

@@ -1,0 +1,1 @@
+//! Active label synthesis: attribute schemas, the label store, heuristics, a CNN, queries.
