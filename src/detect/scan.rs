@@ -1,0 +1,529 @@
+//! The image pyramid and the sliding-window scan of one pyramid level.
+//!
+//! As in OpenCV >= 3, each level is the image resized by `1 / scale` (bilinear) and
+//! scanned with the cascade's trained window; hits are mapped back by `scale`. The step
+//! is 2 px below scale 2 and 1 px from there on, and a window whose first stage fails
+//! also skips the next position (`CascadeClassifierInvoker`). Haar windows with a
+//! standard deviation of 10 grey levels or less are rejected before any stage
+//! (`HaarEvaluator::setWindow`).
+
+use image::GrayImage;
+
+use super::cascade::{Cascade, Features, Stage};
+use super::group::Rect;
+use super::imgops::resize_linear;
+use super::integral::{integral, squared_integral, tilted_integral};
+use super::DetectSpec;
+
+/// The pyramid scales OpenCV's `detectMultiScaleNoGrouping` would scan.
+///
+/// A `scale_factor` of 1 or less gives the single level 1.
+pub(crate) fn pyramid_scales(window: (u32, u32), size: (u32, u32), spec: &DetectSpec) -> Vec<f32> {
+    let (w, h) = size;
+    let (max_w, max_h) = match spec.max_size {
+        Some((mw, mh)) if mw > 0 && mh > 0 => (mw, mh),
+        _ => (w, h),
+    };
+    let mut out = Vec::new();
+    let mut factor = 1.0f64;
+    loop {
+        let ww = (f64::from(window.0) * factor).round_ties_even();
+        let wh = (f64::from(window.1) * factor).round_ties_even();
+        if ww > f64::from(max_w) || wh > f64::from(max_h) || ww > f64::from(w) || wh > f64::from(h) {
+            break;
+        }
+        if ww >= f64::from(spec.min_size.0) && wh >= f64::from(spec.min_size.1) {
+            out.push(factor as f32);
+        }
+        if spec.scale_factor <= 1.0 || out.len() > 4096 {
+            break;
+        }
+        factor *= spec.scale_factor;
+    }
+    out
+}
+
+/// Scans one pyramid level and returns its hits in image pixels.
+pub(crate) fn scan_scale(c: &Cascade, gray: &GrayImage, scale: f32) -> Vec<Rect> {
+    let (sw, sh) = (gray.width() as usize, gray.height() as usize);
+    let dw = (sw as f32 / scale).round_ties_even() as usize;
+    let dh = (sh as f32 / scale).round_ties_even() as usize;
+    let (ww, wh) = (c.window.0 as usize, c.window.1 as usize);
+    if dw < ww || dh < wh || sw == 0 || sh == 0 {
+        return Vec::new();
+    }
+    let resized;
+    let img: &[u8] = if (dw, dh) == (sw, sh) {
+        gray.as_raw()
+    } else {
+        resized = resize_linear(gray.as_raw(), sw, sh, dw, dh);
+        &resized
+    };
+    let level = Level::new(c, img, dw, dh);
+    let step = if scale >= 2.0 { 1 } else { 2 };
+    let win_w = (ww as f32 * scale).round_ties_even() as i32;
+    let win_h = (wh as f32 * scale).round_ties_even() as i32;
+    let mut hits = Vec::new();
+    let stages = &c.stages;
+    for y in (0..=dh - wh).step_by(step) {
+        let mut x = 0;
+        while x + ww <= dw {
+            let result = level.run(y * level.stride + x, |si, sum| sum < f64::from(stages[si].threshold));
+            if result > 0 {
+                hits.push(Rect {
+                    x: (x as f32 * scale).round_ties_even() as i32,
+                    y: (y as f32 * scale).round_ties_even() as i32,
+                    width: win_w,
+                    height: win_h,
+                });
+            }
+            if result == 0 {
+                x += step;
+            }
+            x += step;
+        }
+    }
+    hits
+}
+
+impl Cascade {
+    /// Every stage's sum for the window at (`x`, `y`) of `image` at scale 1, without early
+    /// exit; `None` if the window does not fit or (Haar) is rejected as too flat.
+    /// A diagnostic for checking the evaluator against a reference.
+    pub fn stage_sums(&self, image: &GrayImage, x: u32, y: u32) -> Option<Vec<f64>> {
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        let (x, y) = (x as usize, y as usize);
+        if x + self.window.0 as usize > w || y + self.window.1 as usize > h {
+            return None;
+        }
+        let level = Level::new(self, image.as_raw(), w, h);
+        let mut sums = Vec::new();
+        let r = level.run(y * level.stride + x, |_, s| {
+            sums.push(s);
+            false
+        });
+        (r != -1).then_some(sums)
+    }
+}
+
+/// Offsets of one Haar feature's rectangles relative to the window origin.
+#[derive(Clone, Copy)]
+struct HaarOpt {
+    ofs: [[u32; 4]; 3],
+    weight: [f32; 3],
+    tilted: bool,
+}
+
+/// A Haar stump with its feature inlined.
+struct HaarStump {
+    f: HaarOpt,
+    threshold: f32,
+    left: f32,
+    right: f32,
+}
+
+/// An LBP stump with its 16 grid offsets and category subset inlined.
+struct LbpStump {
+    ofs: [u32; 16],
+    subset: [u32; 8],
+    left: f32,
+    right: f32,
+}
+
+enum Compiled {
+    HaarStumps(Vec<HaarStump>),
+    HaarTrees(Vec<HaarOpt>),
+    LbpStumps(Vec<LbpStump>),
+    LbpTrees(Vec<[u32; 16]>),
+}
+
+/// One pyramid level: its integral images and the cascade compiled to its stride.
+struct Level<'a> {
+    c: &'a Cascade,
+    stride: usize,
+    sum: Vec<i32>,
+    sq: Vec<u32>,
+    tilted: Vec<i32>,
+    norm: [u32; 4],
+    norm_area: f64,
+    compiled: Compiled,
+}
+
+/// Reads `buf[i]` without a bounds check.
+///
+/// Safety (upheld by callers): `Level::run` is only called for windows lying inside the
+/// level, and the reader (`xml.rs`) checked that every feature rectangle lies inside the
+/// window, so `i <= (y + wh) * stride + x + ww < buf.len()`.
+#[inline(always)]
+fn at<T: Copy>(buf: &[T], i: usize) -> T {
+    debug_assert!(i < buf.len());
+    // SAFETY: see the function comment; the debug assertion checks it in tests.
+    unsafe { *buf.get_unchecked(i) }
+}
+
+fn corners(x: i32, y: i32, w: i32, h: i32, stride: usize) -> [u32; 4] {
+    let p = |px: i32, py: i32| (py as usize * stride + px as usize) as u32;
+    [p(x, y), p(x + w, y), p(x, y + h), p(x + w, y + h)]
+}
+
+fn tilted_corners(x: i32, y: i32, w: i32, h: i32, stride: usize) -> [u32; 4] {
+    let p = |px: i32, py: i32| (py as usize * stride + px as usize) as u32;
+    [p(x, y), p(x - h, y + h), p(x + w, y + w), p(x + w - h, y + w + h)]
+}
+
+impl<'a> Level<'a> {
+    fn new(c: &'a Cascade, img: &[u8], w: usize, h: usize) -> Level<'a> {
+        let stride = w + 1;
+        let sum = integral(img, w, h);
+        let (ww, wh) = (c.window.0 as i32, c.window.1 as i32);
+        let (sq, tilted, compiled) = match &c.features {
+            Features::Haar(feats) => {
+                let opts: Vec<HaarOpt> = feats
+                    .iter()
+                    .map(|f| {
+                        let mut o = HaarOpt {
+                            ofs: [[0; 4]; 3],
+                            weight: [0.0; 3],
+                            tilted: f.tilted,
+                        };
+                        for (k, r) in f.rects.iter().enumerate() {
+                            o.weight[k] = r.weight;
+                            o.ofs[k] = if f.tilted {
+                                tilted_corners(r.x, r.y, r.w, r.h, stride)
+                            } else {
+                                corners(r.x, r.y, r.w, r.h, stride)
+                            };
+                        }
+                        o
+                    })
+                    .collect();
+                let compiled = if c.stumps {
+                    let stumps = c
+                        .nodes
+                        .iter()
+                        .enumerate()
+                        .map(|(t, n)| HaarStump {
+                            f: opts[n.feature as usize],
+                            threshold: n.threshold,
+                            left: c.leaves[2 * t],
+                            right: c.leaves[2 * t + 1],
+                        })
+                        .collect();
+                    Compiled::HaarStumps(stumps)
+                } else {
+                    Compiled::HaarTrees(opts)
+                };
+                let tilted = if c.has_tilted { tilted_integral(img, w, h) } else { Vec::new() };
+                (squared_integral(img, w, h), tilted, compiled)
+            }
+            Features::Lbp(feats) => {
+                let opts: Vec<[u32; 16]> = feats
+                    .iter()
+                    .map(|f| {
+                        let mut o = [0u32; 16];
+                        for (i, v) in o.iter_mut().enumerate() {
+                            let (col, row) = ((i % 4) as i32, (i / 4) as i32);
+                            *v = ((f.y + row * f.h) as usize * stride + (f.x + col * f.w) as usize) as u32;
+                        }
+                        o
+                    })
+                    .collect();
+                let compiled = if c.stumps {
+                    let stumps = c
+                        .nodes
+                        .iter()
+                        .enumerate()
+                        .map(|(t, n)| LbpStump {
+                            ofs: opts[n.feature as usize],
+                            subset: c.subsets[t],
+                            left: c.leaves[2 * t],
+                            right: c.leaves[2 * t + 1],
+                        })
+                        .collect();
+                    Compiled::LbpStumps(stumps)
+                } else {
+                    Compiled::LbpTrees(opts)
+                };
+                (Vec::new(), Vec::new(), compiled)
+            }
+        };
+        Level {
+            c,
+            stride,
+            sum,
+            sq,
+            tilted,
+            norm: corners(1, 1, ww - 2, wh - 2, stride),
+            norm_area: f64::from((ww - 2) * (wh - 2)),
+            compiled,
+        }
+    }
+
+    /// Runs the cascade on the window at `base`; `stop(stage, sum)` decides whether a
+    /// stage fails. Returns 1 (passed), `-stage` (failed there; 0 for the first stage),
+    /// or -1 for a Haar window too flat to evaluate, like OpenCV's `runAt`.
+    #[inline(always)]
+    fn run(&self, base: usize, mut stop: impl FnMut(usize, f64) -> bool) -> i32 {
+        let stages: &[Stage] = &self.c.stages;
+        match &self.compiled {
+            Compiled::HaarStumps(stumps) => {
+                let Some(vnf) = self.variance_factor(base) else { return -1 };
+                let mut k = 0;
+                for (si, st) in stages.iter().enumerate() {
+                    let n = st.ntrees as usize;
+                    let mut sum = 0.0f64;
+                    for s in &stumps[k..k + n] {
+                        let v = self.haar(&s.f, base) * vnf;
+                        sum += f64::from(if v < s.threshold { s.left } else { s.right });
+                    }
+                    k += n;
+                    if stop(si, sum) {
+                        return -(si as i32);
+                    }
+                }
+                1
+            }
+            Compiled::LbpStumps(stumps) => {
+                let mut k = 0;
+                for (si, st) in stages.iter().enumerate() {
+                    let n = st.ntrees as usize;
+                    let mut sum = 0.0f64;
+                    for s in &stumps[k..k + n] {
+                        let code = self.lbp(&s.ofs, base);
+                        let hit = s.subset[(code >> 5) as usize] & (1 << (code & 31)) != 0;
+                        sum += f64::from(if hit { s.left } else { s.right });
+                    }
+                    k += n;
+                    if stop(si, sum) {
+                        return -(si as i32);
+                    }
+                }
+                1
+            }
+            Compiled::HaarTrees(opts) => {
+                let Some(vnf) = self.variance_factor(base) else { return -1 };
+                self.trees(stop, |node, _| {
+                    let v = self.haar(&opts[node.feature as usize], base) * vnf;
+                    v < node.threshold
+                })
+            }
+            Compiled::LbpTrees(opts) => self.trees(stop, |node, ni| {
+                let code = self.lbp(&opts[node.feature as usize], base);
+                self.c.subsets[ni][(code >> 5) as usize] & (1 << (code & 31)) != 0
+            }),
+        }
+    }
+
+    /// Walks general trees (`predictOrdered`/`predictCategorical`); `go_left(node, index)`.
+    #[inline(always)]
+    fn trees(
+        &self,
+        mut stop: impl FnMut(usize, f64) -> bool,
+        go_left: impl Fn(&super::cascade::Node, usize) -> bool,
+    ) -> i32 {
+        let c = self.c;
+        let (mut tree, mut node_ofs, mut leaf_ofs) = (0usize, 0usize, 0usize);
+        for (si, st) in c.stages.iter().enumerate() {
+            let mut sum = 0.0f64;
+            for _ in 0..st.ntrees {
+                let count = c.tree_nodes[tree] as usize;
+                let mut idx = 0i32;
+                loop {
+                    let ni = node_ofs + idx as usize;
+                    let node = &c.nodes[ni];
+                    idx = if go_left(node, ni) { node.left } else { node.right };
+                    if idx <= 0 {
+                        break;
+                    }
+                }
+                sum += f64::from(c.leaves[leaf_ofs + (-idx) as usize]);
+                node_ofs += count;
+                leaf_ofs += count + 1;
+                tree += 1;
+            }
+            if stop(si, sum) {
+                return -(si as i32);
+            }
+        }
+        1
+    }
+
+    /// `1 / (area * stddev)` of the window's inner rectangle as f32, or `None` when the
+    /// window is flat or its stddev is at most 10 (OpenCV skips those windows).
+    #[inline(always)]
+    fn variance_factor(&self, base: usize) -> Option<f32> {
+        let n = &self.norm;
+        let s = |i: usize| at(&self.sum, base + n[i] as usize);
+        let q = |i: usize| at(&self.sq, base + n[i] as usize);
+        let valsum = s(0).wrapping_sub(s(1)).wrapping_sub(s(2)).wrapping_add(s(3));
+        let valsq = q(0).wrapping_sub(q(1)).wrapping_sub(q(2)).wrapping_add(q(3));
+        let area = self.norm_area;
+        let nf = area * f64::from(valsq) - f64::from(valsum) * f64::from(valsum);
+        if nf > 0.0 {
+            let vnf = (1.0 / nf.sqrt()) as f32;
+            (area * f64::from(vnf) < 0.1).then_some(vnf)
+        } else {
+            None
+        }
+    }
+
+    #[inline(always)]
+    fn haar(&self, f: &HaarOpt, base: usize) -> f32 {
+        let buf = if f.tilted { &self.tilted } else { &self.sum };
+        let rect = |o: &[u32; 4]| {
+            let p = |i: usize| at(buf, base + o[i] as usize);
+            p(0).wrapping_sub(p(1)).wrapping_sub(p(2)).wrapping_add(p(3)) as f32
+        };
+        let mut v = f.weight[0] * rect(&f.ofs[0]) + f.weight[1] * rect(&f.ofs[1]);
+        if f.weight[2] != 0.0 {
+            v += f.weight[2] * rect(&f.ofs[2]);
+        }
+        v
+    }
+
+    #[inline(always)]
+    fn lbp(&self, ofs: &[u32; 16], base: usize) -> u32 {
+        let mut p = [0i32; 16];
+        for (v, &o) in p.iter_mut().zip(ofs) {
+            *v = at(&self.sum, base + o as usize);
+        }
+        let b = |a: usize, b: usize, c: usize, d: usize| {
+            p[a].wrapping_sub(p[b]).wrapping_sub(p[c]).wrapping_add(p[d])
+        };
+        let cv = b(5, 6, 9, 10);
+        (u32::from(b(0, 1, 4, 5) >= cv) << 7)
+            | (u32::from(b(1, 2, 5, 6) >= cv) << 6)
+            | (u32::from(b(2, 3, 6, 7) >= cv) << 5)
+            | (u32::from(b(6, 7, 10, 11) >= cv) << 4)
+            | (u32::from(b(10, 11, 14, 15) >= cv) << 3)
+            | (u32::from(b(9, 10, 13, 14) >= cv) << 2)
+            | (u32::from(b(8, 9, 12, 13) >= cv) << 1)
+            | u32::from(b(4, 5, 8, 9) >= cv)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::cascade::{Cascade, Features};
+    use image::GrayImage;
+
+    /// Sum of `img` over a rectangle, by a plain loop.
+    fn block(img: &GrayImage, x: i32, y: i32, w: i32, h: i32) -> i32 {
+        let mut s = 0;
+        for yy in y..y + h {
+            for xx in x..x + w {
+                s += i32::from(img.get_pixel(xx as u32, yy as u32)[0]);
+            }
+        }
+        s
+    }
+
+    /// Stage sums computed straight from pixels, following OpenCV's formulas.
+    fn naive_stage_sums(c: &Cascade, img: &GrayImage, x0: i32, y0: i32) -> Option<Vec<f64>> {
+        let (ww, wh) = (c.window.0 as i32, c.window.1 as i32);
+        let feature = |fi: usize, vnf: f32| -> (f32, u32) {
+            match &c.features {
+                Features::Haar(f) => {
+                    let f = &f[fi];
+                    let r = |k: usize| {
+                        let r = f.rects[k];
+                        block(img, x0 + r.x, y0 + r.y, r.w, r.h) as f32
+                    };
+                    let mut v = f.rects[0].weight * r(0) + f.rects[1].weight * r(1);
+                    if f.rects[2].weight != 0.0 {
+                        v += f.rects[2].weight * r(2);
+                    }
+                    (v * vnf, 0)
+                }
+                Features::Lbp(f) => {
+                    let f = f[fi];
+                    let b = |col: i32, row: i32| block(img, x0 + f.x + col * f.w, y0 + f.y + row * f.h, f.w, f.h);
+                    let cv = b(1, 1);
+                    let order = [(0, 0), (1, 0), (2, 0), (2, 1), (2, 2), (1, 2), (0, 2), (0, 1)];
+                    let code = order
+                        .iter()
+                        .fold(0u32, |acc, &(col, row)| (acc << 1) | u32::from(b(col, row) >= cv));
+                    (0.0, code)
+                }
+            }
+        };
+        let mut vnf = 1.0f32;
+        if matches!(c.features, Features::Haar(_)) {
+            let (area, mut s, mut q) = (f64::from((ww - 2) * (wh - 2)), 0f64, 0f64);
+            for yy in y0 + 1..y0 + wh - 1 {
+                for xx in x0 + 1..x0 + ww - 1 {
+                    let v = f64::from(img.get_pixel(xx as u32, yy as u32)[0]);
+                    s += v;
+                    q += v * v;
+                }
+            }
+            let nf = area * q - s * s;
+            if nf <= 0.0 {
+                return None;
+            }
+            vnf = (1.0 / nf.sqrt()) as f32;
+            if area * f64::from(vnf) >= 0.1 {
+                return None;
+            }
+        }
+        let (mut node0, mut leaf0, mut tree) = (0usize, 0usize, 0usize);
+        let mut out = Vec::new();
+        for st in &c.stages {
+            let mut sum = 0f64;
+            for _ in 0..st.ntrees {
+                let n = c.tree_nodes[tree] as usize;
+                let mut idx = 0i32;
+                loop {
+                    let node = c.nodes[node0 + idx as usize];
+                    let (v, code) = feature(node.feature as usize, vnf);
+                    let left = match c.features {
+                        Features::Haar(_) => v < node.threshold,
+                        Features::Lbp(_) => c.subsets[node0 + idx as usize][(code / 32) as usize] >> (code % 32) & 1 == 1,
+                    };
+                    idx = if left { node.left } else { node.right };
+                    if idx <= 0 {
+                        break;
+                    }
+                }
+                sum += f64::from(c.leaves[leaf0 + (-idx) as usize]);
+                node0 += n;
+                leaf0 += n + 1;
+                tree += 1;
+            }
+            out.push(sum);
+        }
+        Some(out)
+    }
+
+    fn test_image(w: u32, h: u32) -> GrayImage {
+        // Smooth blobs plus noise: varied enough to pass the variance test.
+        GrayImage::from_fn(w, h, |x, y| {
+            let v = 128.0 + 60.0 * ((x as f32 * 0.21).sin() * (y as f32 * 0.17).cos())
+                + ((x * 7919 + y * 104_729) % 41) as f32;
+            image::Luma([v.clamp(0.0, 255.0) as u8])
+        })
+    }
+
+    #[test]
+    fn stage_sums_match_naive_reference() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/models");
+        let names = ["haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml", "lbpcascade_animeface.xml"];
+        let img = test_image(64, 60);
+        for name in names {
+            let path = std::path::Path::new(dir).join(name);
+            if !path.exists() {
+                eprintln!("skipping {name}: shared models absent");
+                continue;
+            }
+            let c = Cascade::load(&path).unwrap();
+            let mut compared = 0;
+            for (x, y) in [(0, 0), (5, 3), (17, 11), (30, 30), (40, 36)] {
+                let fast = c.stage_sums(&img, x, y);
+                let slow = naive_stage_sums(&c, &img, x as i32, y as i32);
+                assert_eq!(fast, slow, "{name} at ({x},{y})");
+                compared += usize::from(fast.is_some());
+            }
+            assert!(compared > 0, "{name}: every window was rejected as flat");
+        }
+    }
+}
