@@ -25,14 +25,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|p| p.extension().is_some_and(|e| e == "png"))
         .collect();
     files.sort();
-    let images: Vec<_> = files.iter().map(|f| image::open(f).map(|i| i.to_luma8())).collect::<Result<_, _>>()?;
-    let spec = DetectSpec { min_neighbors: 5, min_size: (24, 24), equalize: true, ..DetectSpec::default() };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.parse()?).build()?;
+    let images: Vec<_> = files
+        .iter()
+        .map(|f| image::open(f).map(|i| i.to_luma8()))
+        .collect::<Result<_, _>>()?;
+    let spec = DetectSpec {
+        min_neighbors: 5,
+        min_size: (24, 24),
+        equalize: true,
+        ..DetectSpec::default()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.parse()?)
+        .build()?;
     let mut best = f64::INFINITY;
     let mut boxes = Vec::new();
     for _ in 0..2 {
         let start = std::time::Instant::now();
-        let found: Vec<_> = pool.install(|| images.par_iter().map(|g| cascade.detect(g, &spec)).collect());
+        let found: Vec<_> = pool.install(|| {
+            images
+                .par_iter()
+                .map(|g| cascade.detect(g, &spec))
+                .collect()
+        });
         let secs = start.elapsed().as_secs_f64();
         if secs < best {
             best = secs;
@@ -43,13 +58,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .zip(&boxes)
         .map(|(f, b)| {
-            let name = f.file_name().unwrap_or_default().to_string_lossy().into_owned();
-            (name, b.iter().map(|d| [d.x, d.y, d.width, d.height]).collect())
+            let name = f
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            (
+                name,
+                b.iter().map(|d| [d.x, d.y, d.width, d.height]).collect(),
+            )
         })
         .collect();
-    let tag = cascade_path.file_stem().unwrap_or_default().to_string_lossy();
+    let tag = cascade_path
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy();
     let json = serde_json::json!({ "seconds": best, "images": images.len(), "boxes": map });
-    std::fs::write(Path::new(out).join(format!("facesynth.{set}.{tag}.t{threads}.json")), json.to_string())?;
-    println!("{set} {tag} t{threads}: {:.1} images/s", images.len() as f64 / best);
+    std::fs::write(
+        Path::new(out).join(format!("facesynth.{set}.{tag}.t{threads}.json")),
+        json.to_string(),
+    )?;
+    println!(
+        "{set} {tag} t{threads}: {:.1} images/s",
+        images.len() as f64 / best
+    );
     Ok(())
 }

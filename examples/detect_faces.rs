@@ -24,7 +24,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let start = std::time::Instant::now();
     let faces = cascade.detect(&gray_from_dynamic(&img), &spec);
-    eprintln!("{} face(s) in {:.1} ms", faces.len(), start.elapsed().as_secs_f64() * 1e3);
+    eprintln!(
+        "{} face(s) in {:.1} ms",
+        faces.len(),
+        start.elapsed().as_secs_f64() * 1e3
+    );
     for f in &faces {
         println!("{} {} {} {} {}", f.x, f.y, f.width, f.height, f.neighbors);
     }

@@ -128,7 +128,7 @@ def compare(out):
         lines.append(f"| {tag} | {name} ({cv['images']}) | {threads} | {cv_ips:.1f} | {fs_ips:.1f} | "
                      f"{fs_ips / cv_ips:.2f}x | {agree}/{n_cv} = {agree / max(n_cv, 1):.3f} | "
                      f"{back}/{n_fs} = {back / max(n_fs, 1):.3f} |")
-        if threads != "1":
+        if threads != "t1":
             continue
         if name == "anime-pasted":
             rec = [sum(1 for k, t in truth.items() if any(iou(b, t) >= 0.5 for b in r["boxes"].get(k, [])))

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::group::{group_rectangles, Rect};
 use super::imgops::equalize_hist;
-use super::scan::{pyramid_scales, scan_scale};
+use super::scan::{pyramid_scales, scan_scale, Compiled};
 use super::{DetectError, DetectSpec, Detection};
 
 /// The kind of feature a cascade evaluates.
@@ -173,9 +173,13 @@ impl Cascade {
             image
         };
         let scales = pyramid_scales(self.window, gray.dimensions(), spec);
+        if scales.is_empty() {
+            return Vec::new();
+        }
+        let compiled = Compiled::new(self, gray.width() as usize + 1);
         scales
             .par_iter()
-            .map(|&s| scan_scale(self, gray, s))
+            .map(|&s| scan_scale(self, &compiled, gray, s))
             .flatten_iter()
             .collect()
     }

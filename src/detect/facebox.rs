@@ -39,10 +39,19 @@ impl Default for FaceCropSpec {
 /// Detects faces in `img` and returns crop boxes `(x, y, w, h)` in source pixels:
 /// margin-expanded, squared if asked, inside the image, largest face first.
 /// Empty when no face is found.
-pub fn face_box(cascade: &Cascade, img: &RgbImage, spec: &FaceCropSpec) -> Vec<(u32, u32, u32, u32)> {
+pub fn face_box(
+    cascade: &Cascade,
+    img: &RgbImage,
+    spec: &FaceCropSpec,
+) -> Vec<(u32, u32, u32, u32)> {
     let gray = gray_from_rgb(img);
     let mut faces = cascade.detect(&gray, &spec.detect);
-    faces.sort_by(|a, b| b.area().cmp(&a.area()).then(a.y.cmp(&b.y)).then(a.x.cmp(&b.x)));
+    faces.sort_by(|a, b| {
+        b.area()
+            .cmp(&a.area())
+            .then(a.y.cmp(&b.y))
+            .then(a.x.cmp(&b.x))
+    });
     faces
         .iter()
         .map(|f| expand((f.x, f.y, f.width, f.height), img.dimensions(), spec))
@@ -50,10 +59,17 @@ pub fn face_box(cascade: &Cascade, img: &RgbImage, spec: &FaceCropSpec) -> Vec<(
 }
 
 /// Grows a box by the margin, squares it, and fits it into an image of `size`.
-pub(crate) fn expand(b: (u32, u32, u32, u32), size: (u32, u32), spec: &FaceCropSpec) -> (u32, u32, u32, u32) {
+pub(crate) fn expand(
+    b: (u32, u32, u32, u32),
+    size: (u32, u32),
+    spec: &FaceCropSpec,
+) -> (u32, u32, u32, u32) {
     let (iw, ih) = (f64::from(size.0), f64::from(size.1));
     let m = f64::from(spec.margin.max(0.0));
-    let (cx, cy) = (f64::from(b.0) + f64::from(b.2) / 2.0, f64::from(b.1) + f64::from(b.3) / 2.0);
+    let (cx, cy) = (
+        f64::from(b.0) + f64::from(b.2) / 2.0,
+        f64::from(b.1) + f64::from(b.3) / 2.0,
+    );
     let mut w = f64::from(b.2) * (1.0 + 2.0 * m);
     let mut h = f64::from(b.3) * (1.0 + 2.0 * m);
     if spec.square {
@@ -77,10 +93,16 @@ mod tests {
     fn margin_square_and_shift_inside() {
         let spec = FaceCropSpec::default();
         // 100x80 box at (50, 60) in a 400x300 image: 0.3 margin -> 160x128, squared to 160.
-        assert_eq!(expand((50, 60, 100, 80), (400, 300), &spec), (20, 20, 160, 160));
+        assert_eq!(
+            expand((50, 60, 100, 80), (400, 300), &spec),
+            (20, 20, 160, 160)
+        );
         // Near the left edge the square is shifted, not cut.
         assert_eq!(expand((0, 100, 50, 50), (400, 300), &spec), (0, 85, 80, 80));
         // Larger than the image: clamped to the shorter side.
-        assert_eq!(expand((0, 0, 300, 300), (400, 300), &spec), (0, 0, 300, 300));
+        assert_eq!(
+            expand((0, 0, 300, 300), (400, 300), &spec),
+            (0, 0, 300, 300)
+        );
     }
 }

@@ -122,14 +122,30 @@ mod tests {
     use super::*;
 
     fn r(x: i32, y: i32, w: i32) -> Rect {
-        Rect { x, y, width: w, height: w }
+        Rect {
+            x,
+            y,
+            width: w,
+            height: w,
+        }
     }
 
     #[test]
     fn groups_close_hits_and_drops_lonely_ones() {
         let rects = [r(10, 10, 24), r(11, 10, 24), r(10, 12, 26), r(100, 100, 24)];
         let g = group_rectangles(&rects, 2, 0.2);
-        assert_eq!(g, vec![(Rect { x: 10, y: 11, width: 25, height: 25 }, 3)]);
+        assert_eq!(
+            g,
+            vec![(
+                Rect {
+                    x: 10,
+                    y: 11,
+                    width: 25,
+                    height: 25
+                },
+                3
+            )]
+        );
     }
 
     #[test]

@@ -24,9 +24,9 @@ pub fn gray_from_rgb(rgb: &RgbImage) -> GrayImage {
 pub fn gray_from_dynamic(img: &DynamicImage) -> GrayImage {
     match img {
         DynamicImage::ImageLuma8(g) => g.clone(),
-        DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => {
-            img.to_luma8()
-        }
+        DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageLuma16(_)
+        | DynamicImage::ImageLumaA16(_) => img.to_luma8(),
         DynamicImage::ImageRgb8(rgb) => gray_from_rgb(rgb),
         other => gray_from_rgb(&other.to_rgb8()),
     }
@@ -90,7 +90,11 @@ pub(crate) fn resize_linear(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usi
         let row = &src[sy * sw..(sy + 1) * sw];
         buf.clear();
         buf.extend(xofs.iter().zip(&alpha).map(|(&sx, &(a0, a1))| {
-            let next = if a1 != 0 { i32::from(row[sx + 1]) * a1 } else { 0 };
+            let next = if a1 != 0 {
+                i32::from(row[sx + 1]) * a1
+            } else {
+                0
+            };
             i32::from(row[sx]) * a0 + next
         }));
     };
@@ -143,7 +147,9 @@ mod tests {
     #[test]
     fn resize_keeps_flat_images_flat_and_halves_ramps() {
         let flat = vec![100u8; 40 * 30];
-        assert!(resize_linear(&flat, 40, 30, 17, 11).iter().all(|&v| v == 100));
+        assert!(resize_linear(&flat, 40, 30, 17, 11)
+            .iter()
+            .all(|&v| v == 100));
         let ramp: Vec<u8> = (0..8).map(|x| x as u8 * 10).collect();
         // Downscale 8 -> 4 samples at source x = 0.5, 2.5, 4.5, 6.5.
         assert_eq!(resize_linear(&ramp, 8, 1, 4, 1), vec![5, 25, 45, 65]);

@@ -7,7 +7,11 @@
 
 /// Plain sums: `s[y][x]` = sum of `img[0..y][0..x]`.
 pub fn integral(img: &[u8], w: usize, h: usize) -> Vec<i32> {
-    let stride = w + 1;
+    integral_strided(img, w, h, w + 1)
+}
+
+/// [`integral`] with rows `stride >= w + 1` apart (the tail of each row is unused).
+pub(crate) fn integral_strided(img: &[u8], w: usize, h: usize, stride: usize) -> Vec<i32> {
     let mut s = vec![0i32; stride * (h + 1)];
     for y in 0..h {
         let row = &img[y * w..(y + 1) * w];
@@ -23,7 +27,11 @@ pub fn integral(img: &[u8], w: usize, h: usize) -> Vec<i32> {
 
 /// Sums of squares, 32-bit wrapping (OpenCV 4 keeps `sqsum` as `CV_32S` for cascades).
 pub fn squared_integral(img: &[u8], w: usize, h: usize) -> Vec<u32> {
-    let stride = w + 1;
+    squared_integral_strided(img, w, h, w + 1)
+}
+
+/// [`squared_integral`] with rows `stride >= w + 1` apart.
+pub(crate) fn squared_integral_strided(img: &[u8], w: usize, h: usize, stride: usize) -> Vec<u32> {
     let mut s = vec![0u32; stride * (h + 1)];
     for y in 0..h {
         let row = &img[y * w..(y + 1) * w];
@@ -45,9 +53,13 @@ pub fn squared_integral(img: &[u8], w: usize, h: usize) -> Vec<u32> {
 /// I(X-1,Y-1) + I(X-1,Y-2)` on rows padded by `h + 1` columns each side, where the
 /// cone values are exactly zero, so no border case is needed.
 pub fn tilted_integral(img: &[u8], w: usize, h: usize) -> Vec<i32> {
-    let stride = w + 1;
+    tilted_integral_strided(img, w, h, w + 1)
+}
+
+/// [`tilted_integral`] with rows `stride >= w + 1` apart.
+pub(crate) fn tilted_integral_strided(img: &[u8], w: usize, h: usize, stride: usize) -> Vec<i32> {
     let pad = h + 1;
-    let pw = stride + 2 * pad;
+    let pw = w + 1 + 2 * pad;
     let mut out = vec![0i32; stride * (h + 1)];
     // Rolling padded rows Y-2, Y-1, Y.
     let mut rows = [vec![0i32; pw], vec![0i32; pw], vec![0i32; pw]];
@@ -77,7 +89,7 @@ pub fn tilted_integral(img: &[u8], w: usize, h: usize) -> Vec<i32> {
                 cur[i] = v;
             }
         }
-        out[y * stride..(y + 1) * stride].copy_from_slice(&cur[pad..pad + stride]);
+        out[y * stride..y * stride + w + 1].copy_from_slice(&cur[pad..pad + w + 1]);
         rows[cur_i] = cur;
     }
     out

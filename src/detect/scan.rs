@@ -12,7 +12,7 @@ use image::GrayImage;
 use super::cascade::{Cascade, Features, Stage};
 use super::group::Rect;
 use super::imgops::resize_linear;
-use super::integral::{integral, squared_integral, tilted_integral};
+use super::integral::{integral_strided, squared_integral_strided, tilted_integral_strided};
 use super::DetectSpec;
 
 /// The pyramid scales OpenCV's `detectMultiScaleNoGrouping` would scan.
@@ -29,7 +29,8 @@ pub(crate) fn pyramid_scales(window: (u32, u32), size: (u32, u32), spec: &Detect
     loop {
         let ww = (f64::from(window.0) * factor).round_ties_even();
         let wh = (f64::from(window.1) * factor).round_ties_even();
-        if ww > f64::from(max_w) || wh > f64::from(max_h) || ww > f64::from(w) || wh > f64::from(h) {
+        if ww > f64::from(max_w) || wh > f64::from(max_h) || ww > f64::from(w) || wh > f64::from(h)
+        {
             break;
         }
         if ww >= f64::from(spec.min_size.0) && wh >= f64::from(spec.min_size.1) {
@@ -44,7 +45,14 @@ pub(crate) fn pyramid_scales(window: (u32, u32), size: (u32, u32), spec: &Detect
 }
 
 /// Scans one pyramid level and returns its hits in image pixels.
-pub(crate) fn scan_scale(c: &Cascade, gray: &GrayImage, scale: f32) -> Vec<Rect> {
+///
+/// `compiled` must have been made for a stride of at least `gray.width() + 1`.
+pub(crate) fn scan_scale(
+    c: &Cascade,
+    compiled: &Compiled,
+    gray: &GrayImage,
+    scale: f32,
+) -> Vec<Rect> {
     let (sw, sh) = (gray.width() as usize, gray.height() as usize);
     let dw = (sw as f32 / scale).round_ties_even() as usize;
     let dh = (sh as f32 / scale).round_ties_even() as usize;
@@ -59,7 +67,7 @@ pub(crate) fn scan_scale(c: &Cascade, gray: &GrayImage, scale: f32) -> Vec<Rect>
         resized = resize_linear(gray.as_raw(), sw, sh, dw, dh);
         &resized
     };
-    let level = Level::new(c, img, dw, dh);
+    let level = Level::new(c, compiled, img, dw, dh);
     let step = if scale >= 2.0 { 1 } else { 2 };
     let win_w = (ww as f32 * scale).round_ties_even() as i32;
     let win_h = (wh as f32 * scale).round_ties_even() as i32;
@@ -68,7 +76,9 @@ pub(crate) fn scan_scale(c: &Cascade, gray: &GrayImage, scale: f32) -> Vec<Rect>
     for y in (0..=dh - wh).step_by(step) {
         let mut x = 0;
         while x + ww <= dw {
-            let result = level.run(y * level.stride + x, |si, sum| sum < f64::from(stages[si].threshold));
+            let result = level.run(y * level.stride + x, |si, sum| {
+                sum < f64::from(stages[si].threshold)
+            });
             if result > 0 {
                 hits.push(Rect {
                     x: (x as f32 * scale).round_ties_even() as i32,
@@ -96,7 +106,8 @@ impl Cascade {
         if x + self.window.0 as usize > w || y + self.window.1 as usize > h {
             return None;
         }
-        let level = Level::new(self, image.as_raw(), w, h);
+        let compiled = Compiled::new(self, w + 1);
+        let level = Level::new(self, &compiled, image.as_raw(), w, h);
         let mut sums = Vec::new();
         let r = level.run(y * level.stride + x, |_, s| {
             sums.push(s);
@@ -130,23 +141,30 @@ struct LbpStump {
     right: f32,
 }
 
-enum Compiled {
+enum CompiledKind {
     HaarStumps(Vec<HaarStump>),
     HaarTrees(Vec<HaarOpt>),
     LbpStumps(Vec<LbpStump>),
     LbpTrees(Vec<[u32; 16]>),
 }
 
-/// One pyramid level: its integral images and the cascade compiled to its stride.
+/// The cascade with feature offsets resolved for one integral-image stride; every
+/// pyramid level of an image uses the stride of the largest, so this is built once.
+pub(crate) struct Compiled {
+    stride: usize,
+    norm: [u32; 4],
+    norm_area: f64,
+    kind: CompiledKind,
+}
+
+/// One pyramid level: its integral images (rows `compiled.stride` apart).
 struct Level<'a> {
     c: &'a Cascade,
+    k: &'a Compiled,
     stride: usize,
     sum: Vec<i32>,
     sq: Vec<u32>,
     tilted: Vec<i32>,
-    norm: [u32; 4],
-    norm_area: f64,
-    compiled: Compiled,
 }
 
 /// Reads `buf[i]` without a bounds check.
@@ -168,15 +186,18 @@ fn corners(x: i32, y: i32, w: i32, h: i32, stride: usize) -> [u32; 4] {
 
 fn tilted_corners(x: i32, y: i32, w: i32, h: i32, stride: usize) -> [u32; 4] {
     let p = |px: i32, py: i32| (py as usize * stride + px as usize) as u32;
-    [p(x, y), p(x - h, y + h), p(x + w, y + w), p(x + w - h, y + w + h)]
+    [
+        p(x, y),
+        p(x - h, y + h),
+        p(x + w, y + w),
+        p(x + w - h, y + w + h),
+    ]
 }
 
-impl<'a> Level<'a> {
-    fn new(c: &'a Cascade, img: &[u8], w: usize, h: usize) -> Level<'a> {
-        let stride = w + 1;
-        let sum = integral(img, w, h);
+impl Compiled {
+    pub(crate) fn new(c: &Cascade, stride: usize) -> Compiled {
         let (ww, wh) = (c.window.0 as i32, c.window.1 as i32);
-        let (sq, tilted, compiled) = match &c.features {
+        let kind = match &c.features {
             Features::Haar(feats) => {
                 let opts: Vec<HaarOpt> = feats
                     .iter()
@@ -197,7 +218,7 @@ impl<'a> Level<'a> {
                         o
                     })
                     .collect();
-                let compiled = if c.stumps {
+                if c.stumps {
                     let stumps = c
                         .nodes
                         .iter()
@@ -209,12 +230,10 @@ impl<'a> Level<'a> {
                             right: c.leaves[2 * t + 1],
                         })
                         .collect();
-                    Compiled::HaarStumps(stumps)
+                    CompiledKind::HaarStumps(stumps)
                 } else {
-                    Compiled::HaarTrees(opts)
-                };
-                let tilted = if c.has_tilted { tilted_integral(img, w, h) } else { Vec::new() };
-                (squared_integral(img, w, h), tilted, compiled)
+                    CompiledKind::HaarTrees(opts)
+                }
             }
             Features::Lbp(feats) => {
                 let opts: Vec<[u32; 16]> = feats
@@ -223,12 +242,13 @@ impl<'a> Level<'a> {
                         let mut o = [0u32; 16];
                         for (i, v) in o.iter_mut().enumerate() {
                             let (col, row) = ((i % 4) as i32, (i / 4) as i32);
-                            *v = ((f.y + row * f.h) as usize * stride + (f.x + col * f.w) as usize) as u32;
+                            *v = ((f.y + row * f.h) as usize * stride + (f.x + col * f.w) as usize)
+                                as u32;
                         }
                         o
                     })
                     .collect();
-                let compiled = if c.stumps {
+                if c.stumps {
                     let stumps = c
                         .nodes
                         .iter()
@@ -240,22 +260,41 @@ impl<'a> Level<'a> {
                             right: c.leaves[2 * t + 1],
                         })
                         .collect();
-                    Compiled::LbpStumps(stumps)
+                    CompiledKind::LbpStumps(stumps)
                 } else {
-                    Compiled::LbpTrees(opts)
-                };
-                (Vec::new(), Vec::new(), compiled)
+                    CompiledKind::LbpTrees(opts)
+                }
             }
         };
-        Level {
-            c,
+        Compiled {
             stride,
-            sum,
-            sq,
-            tilted,
             norm: corners(1, 1, ww - 2, wh - 2, stride),
             norm_area: f64::from((ww - 2) * (wh - 2)),
-            compiled,
+            kind,
+        }
+    }
+}
+
+impl<'a> Level<'a> {
+    fn new(c: &'a Cascade, k: &'a Compiled, img: &[u8], w: usize, h: usize) -> Level<'a> {
+        let stride = k.stride;
+        debug_assert!(stride > w);
+        let haar = matches!(c.features, Features::Haar(_));
+        Level {
+            c,
+            k,
+            stride,
+            sum: integral_strided(img, w, h, stride),
+            sq: if haar {
+                squared_integral_strided(img, w, h, stride)
+            } else {
+                Vec::new()
+            },
+            tilted: if c.has_tilted {
+                tilted_integral_strided(img, w, h, stride)
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -265,9 +304,11 @@ impl<'a> Level<'a> {
     #[inline(always)]
     fn run(&self, base: usize, mut stop: impl FnMut(usize, f64) -> bool) -> i32 {
         let stages: &[Stage] = &self.c.stages;
-        match &self.compiled {
-            Compiled::HaarStumps(stumps) => {
-                let Some(vnf) = self.variance_factor(base) else { return -1 };
+        match &self.k.kind {
+            CompiledKind::HaarStumps(stumps) => {
+                let Some(vnf) = self.variance_factor(base) else {
+                    return -1;
+                };
                 let mut k = 0;
                 for (si, st) in stages.iter().enumerate() {
                     let n = st.ntrees as usize;
@@ -283,7 +324,7 @@ impl<'a> Level<'a> {
                 }
                 1
             }
-            Compiled::LbpStumps(stumps) => {
+            CompiledKind::LbpStumps(stumps) => {
                 let mut k = 0;
                 for (si, st) in stages.iter().enumerate() {
                     let n = st.ntrees as usize;
@@ -300,14 +341,16 @@ impl<'a> Level<'a> {
                 }
                 1
             }
-            Compiled::HaarTrees(opts) => {
-                let Some(vnf) = self.variance_factor(base) else { return -1 };
+            CompiledKind::HaarTrees(opts) => {
+                let Some(vnf) = self.variance_factor(base) else {
+                    return -1;
+                };
                 self.trees(stop, |node, _| {
                     let v = self.haar(&opts[node.feature as usize], base) * vnf;
                     v < node.threshold
                 })
             }
-            Compiled::LbpTrees(opts) => self.trees(stop, |node, ni| {
+            CompiledKind::LbpTrees(opts) => self.trees(stop, |node, ni| {
                 let code = self.lbp(&opts[node.feature as usize], base);
                 self.c.subsets[ni][(code >> 5) as usize] & (1 << (code & 31)) != 0
             }),
@@ -331,7 +374,11 @@ impl<'a> Level<'a> {
                 loop {
                     let ni = node_ofs + idx as usize;
                     let node = &c.nodes[ni];
-                    idx = if go_left(node, ni) { node.left } else { node.right };
+                    idx = if go_left(node, ni) {
+                        node.left
+                    } else {
+                        node.right
+                    };
                     if idx <= 0 {
                         break;
                     }
@@ -352,12 +399,18 @@ impl<'a> Level<'a> {
     /// window is flat or its stddev is at most 10 (OpenCV skips those windows).
     #[inline(always)]
     fn variance_factor(&self, base: usize) -> Option<f32> {
-        let n = &self.norm;
+        let n = &self.k.norm;
         let s = |i: usize| at(&self.sum, base + n[i] as usize);
         let q = |i: usize| at(&self.sq, base + n[i] as usize);
-        let valsum = s(0).wrapping_sub(s(1)).wrapping_sub(s(2)).wrapping_add(s(3));
-        let valsq = q(0).wrapping_sub(q(1)).wrapping_sub(q(2)).wrapping_add(q(3));
-        let area = self.norm_area;
+        let valsum = s(0)
+            .wrapping_sub(s(1))
+            .wrapping_sub(s(2))
+            .wrapping_add(s(3));
+        let valsq = q(0)
+            .wrapping_sub(q(1))
+            .wrapping_sub(q(2))
+            .wrapping_add(q(3));
+        let area = self.k.norm_area;
         let nf = area * f64::from(valsq) - f64::from(valsum) * f64::from(valsum);
         if nf > 0.0 {
             let vnf = (1.0 / nf.sqrt()) as f32;
@@ -372,7 +425,9 @@ impl<'a> Level<'a> {
         let buf = if f.tilted { &self.tilted } else { &self.sum };
         let rect = |o: &[u32; 4]| {
             let p = |i: usize| at(buf, base + o[i] as usize);
-            p(0).wrapping_sub(p(1)).wrapping_sub(p(2)).wrapping_add(p(3)) as f32
+            p(0).wrapping_sub(p(1))
+                .wrapping_sub(p(2))
+                .wrapping_add(p(3)) as f32
         };
         let mut v = f.weight[0] * rect(&f.ofs[0]) + f.weight[1] * rect(&f.ofs[1]);
         if f.weight[2] != 0.0 {
@@ -388,7 +443,9 @@ impl<'a> Level<'a> {
             *v = at(&self.sum, base + o as usize);
         }
         let b = |a: usize, b: usize, c: usize, d: usize| {
-            p[a].wrapping_sub(p[b]).wrapping_sub(p[c]).wrapping_add(p[d])
+            p[a].wrapping_sub(p[b])
+                .wrapping_sub(p[c])
+                .wrapping_add(p[d])
         };
         let cv = b(5, 6, 9, 10);
         (u32::from(b(0, 1, 4, 5) >= cv) << 7)
@@ -437,12 +494,23 @@ mod tests {
                 }
                 Features::Lbp(f) => {
                     let f = f[fi];
-                    let b = |col: i32, row: i32| block(img, x0 + f.x + col * f.w, y0 + f.y + row * f.h, f.w, f.h);
+                    let b = |col: i32, row: i32| {
+                        block(img, x0 + f.x + col * f.w, y0 + f.y + row * f.h, f.w, f.h)
+                    };
                     let cv = b(1, 1);
-                    let order = [(0, 0), (1, 0), (2, 0), (2, 1), (2, 2), (1, 2), (0, 2), (0, 1)];
-                    let code = order
-                        .iter()
-                        .fold(0u32, |acc, &(col, row)| (acc << 1) | u32::from(b(col, row) >= cv));
+                    let order = [
+                        (0, 0),
+                        (1, 0),
+                        (2, 0),
+                        (2, 1),
+                        (2, 2),
+                        (1, 2),
+                        (0, 2),
+                        (0, 1),
+                    ];
+                    let code = order.iter().fold(0u32, |acc, &(col, row)| {
+                        (acc << 1) | u32::from(b(col, row) >= cv)
+                    });
                     (0.0, code)
                 }
             }
@@ -478,7 +546,10 @@ mod tests {
                     let (v, code) = feature(node.feature as usize, vnf);
                     let left = match c.features {
                         Features::Haar(_) => v < node.threshold,
-                        Features::Lbp(_) => c.subsets[node0 + idx as usize][(code / 32) as usize] >> (code % 32) & 1 == 1,
+                        Features::Lbp(_) => {
+                            c.subsets[node0 + idx as usize][(code / 32) as usize] >> (code % 32) & 1
+                                == 1
+                        }
                     };
                     idx = if left { node.left } else { node.right };
                     if idx <= 0 {
@@ -498,7 +569,8 @@ mod tests {
     fn test_image(w: u32, h: u32) -> GrayImage {
         // Smooth blobs plus noise: varied enough to pass the variance test.
         GrayImage::from_fn(w, h, |x, y| {
-            let v = 128.0 + 60.0 * ((x as f32 * 0.21).sin() * (y as f32 * 0.17).cos())
+            let v = 128.0
+                + 60.0 * ((x as f32 * 0.21).sin() * (y as f32 * 0.17).cos())
                 + ((x * 7919 + y * 104_729) % 41) as f32;
             image::Luma([v.clamp(0.0, 255.0) as u8])
         })
@@ -507,7 +579,11 @@ mod tests {
     #[test]
     fn stage_sums_match_naive_reference() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/models");
-        let names = ["haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml", "lbpcascade_animeface.xml"];
+        let names = [
+            "haarcascade_frontalface_default.xml",
+            "haarcascade_frontalface_alt2.xml",
+            "lbpcascade_animeface.xml",
+        ];
         let img = test_image(64, 60);
         for name in names {
             let path = std::path::Path::new(dir).join(name);

@@ -62,12 +62,14 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Cascade, DetectError> {
     if !(1..=4096).contains(&width) || !(1..=4096).contains(&height) {
         return Err(fmt(format!("window size {width}x{height} out of range")));
     }
-    let params = child(root, "featureParams").ok_or_else(|| fmt("missing <featureParams>".into()))?;
-    let max_cat: i32 = child(params, "maxCatCount")
-        .map(|n| parse_num(n.text().unwrap_or("").trim()))
-        .transpose()
-        .map_err(|e| fmt(format!("<maxCatCount>: {e}")))?
-        .unwrap_or(0);
+    // OpenCV refuses a file without <featureParams>; its own lbpcascade_frontalface.xml
+    // misspells it (<featuhreParams>), so infer the only valid value from the type.
+    let max_cat: i32 = match child(root, "featureParams").and_then(|p| child(p, "maxCatCount")) {
+        Some(n) => parse_num(n.text().unwrap_or("").trim())
+            .map_err(|e| fmt(format!("<maxCatCount>: {e}")))?,
+        None if feature_type == "LBP" => 256,
+        None => 0,
+    };
     let lbp = match feature_type.as_str() {
         "HAAR" if max_cat == 0 => false,
         "LBP" if max_cat == 256 => true,
@@ -87,13 +89,16 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Cascade, DetectError> {
     let features = if lbp {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let r = child(*item, "rect").ok_or_else(|| fmt(format!("feature {i}: missing <rect>")))?;
+            let r =
+                child(*item, "rect").ok_or_else(|| fmt(format!("feature {i}: missing <rect>")))?;
             let v: Vec<i32> = numbers(r).map_err(|e| fmt(format!("feature {i}: {e}")))?;
             let [x, y, w, h] = v[..] else {
                 return Err(fmt(format!("feature {i}: <rect> needs 4 numbers")));
             };
             if x < 0 || y < 0 || w <= 0 || h <= 0 || x + 3 * w > width || y + 3 * h > height {
-                return Err(fmt(format!("feature {i}: LBP block {x} {y} {w} {h} leaves the window")));
+                return Err(fmt(format!(
+                    "feature {i}: LBP block {x} {y} {w} {h} leaves the window"
+                )));
             }
             out.push(LbpFeature { x, y, w, h });
         }
@@ -101,7 +106,9 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Cascade, DetectError> {
     } else {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            out.push(haar_feature(*item, width, height).map_err(|e| fmt(format!("feature {i}: {e}")))?);
+            out.push(
+                haar_feature(*item, width, height).map_err(|e| fmt(format!("feature {i}: {e}")))?,
+            );
         }
         Features::Haar(out)
     };
@@ -185,24 +192,37 @@ fn read_tree(c: &mut Cascade, tree: XmlNode, lbp: bool, nfeatures: usize) -> Res
     let leaves = child(tree, "leafValues").ok_or("missing <leafValues>")?;
     let tokens: Vec<&str> = nodes.text().unwrap_or("").split_whitespace().collect();
     let step = if lbp { 3 + 8 } else { 4 };
-    if tokens.is_empty() || tokens.len() % step != 0 {
-        return Err(format!("<internalNodes> has {} numbers, not a multiple of {step}", tokens.len()));
+    if tokens.is_empty() || !tokens.len().is_multiple_of(step) {
+        return Err(format!(
+            "<internalNodes> has {} numbers, not a multiple of {step}",
+            tokens.len()
+        ));
     }
     let count = tokens.len() / step;
     let leaf_values: Vec<f32> = numbers(leaves)?;
     if leaf_values.len() != count + 1 {
-        return Err(format!("{count} nodes need {} leaf values, found {}", count + 1, leaf_values.len()));
+        return Err(format!(
+            "{count} nodes need {} leaf values, found {}",
+            count + 1,
+            leaf_values.len()
+        ));
     }
     for (ni, chunk) in tokens.chunks(step).enumerate() {
         let left: i32 = parse_num(chunk[0])?;
         let right: i32 = parse_num(chunk[1])?;
         let feature: i32 = parse_num(chunk[2])?;
         if feature < 0 || feature as usize >= nfeatures {
-            return Err(format!("feature index {feature} out of range (0..{nfeatures})"));
+            return Err(format!(
+                "feature index {feature} out of range (0..{nfeatures})"
+            ));
         }
         for link in [left, right] {
             // Children come after their parent; leaves are 0, -1, ... -(count).
-            let ok = if link > 0 { (link as usize) < count && link as usize > ni } else { (-link) as usize <= count };
+            let ok = if link > 0 {
+                (link as usize) < count && link as usize > ni
+            } else {
+                (-link) as usize <= count
+            };
             if !ok {
                 return Err(format!("node {ni} links to {link}, outside the tree"));
             }
@@ -231,7 +251,8 @@ fn read_tree(c: &mut Cascade, tree: XmlNode, lbp: bool, nfeatures: usize) -> Res
 
 /// The first child element called `name`.
 fn child<'a, 'i>(node: XmlNode<'a, 'i>, name: &str) -> Option<XmlNode<'a, 'i>> {
-    node.children().find(|n| n.is_element() && n.tag_name().name() == name)
+    node.children()
+        .find(|n| n.is_element() && n.tag_name().name() == name)
 }
 
 /// Child elements (OpenCV writes sequence items as `<_>`).
@@ -249,5 +270,6 @@ fn numbers<T: std::str::FromStr>(node: XmlNode) -> Result<Vec<T>, String> {
 }
 
 fn parse_num<T: std::str::FromStr>(s: &str) -> Result<T, String> {
-    s.parse().map_err(|_| format!("{s:?} is not a number of the expected kind"))
+    s.parse()
+        .map_err(|_| format!("{s:?} is not a number of the expected kind"))
 }

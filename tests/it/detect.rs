@@ -15,7 +15,10 @@ fn shared(rel: &str, base: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("skipping: {} not found (shared test data absent)", p.display());
+        eprintln!(
+            "skipping: {} not found (shared test data absent)",
+            p.display()
+        );
         None
     }
 }
@@ -61,7 +64,9 @@ const TINY: &str = r#"<?xml version="1.0"?>
 
 #[test]
 fn loads_every_shared_cascade() {
-    let Some(dir) = shared("", MODELS) else { return };
+    let Some(dir) = shared("", MODELS) else {
+        return;
+    };
     let mut n = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -69,7 +74,11 @@ fn loads_every_shared_cascade() {
             continue;
         }
         let c = Cascade::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(c.stage_count() > 0 && c.window_size().0 > 0, "{}", path.display());
+        assert!(
+            c.stage_count() > 0 && c.window_size().0 > 0,
+            "{}",
+            path.display()
+        );
         n += 1;
     }
     assert!(n >= 1, "no XML files in the models folder");
@@ -86,18 +95,31 @@ fn broken_and_truncated_xml_are_clear_errors() {
         }
     }
     let cases = [
-        (TINY.replace("<featureType>LBP", "<featureType>HOG"), "not supported"),
-        (TINY.replace("<stageType>BOOST", "<stageType>GAB"), "not supported"),
+        (
+            TINY.replace("<featureType>LBP", "<featureType>HOG"),
+            "not supported",
+        ),
+        (
+            TINY.replace("<stageType>BOOST", "<stageType>GAB"),
+            "not supported",
+        ),
         (TINY.replace("0 -1 0 -1", "0 -1 7 -1"), "feature index 7"),
         (TINY.replace("1. -2.", "1."), "leaf values"),
         (TINY.replace("0 0 2 2", "3 0 2 2"), "leaves the window"),
         (TINY.replace("-1.0e+00", "minus one"), "stageThreshold"),
-        (TINY.replace("<stages>", "<stagez>").replace("</stages>", "</stagez>"), "missing <stages>"),
+        (
+            TINY.replace("<stages>", "<stagez>")
+                .replace("</stages>", "</stagez>"),
+            "missing <stages>",
+        ),
     ];
     for (text, want) in cases {
         let err = Cascade::from_xml("bad.xml", &text).expect_err(want);
         let msg = err.to_string();
-        assert!(msg.contains("bad.xml") && msg.contains(want), "{msg:?} should name {want:?}");
+        assert!(
+            msg.contains("bad.xml") && msg.contains(want),
+            "{msg:?} should name {want:?}"
+        );
     }
     let missing = Cascade::load("/nonexistent/cascade.xml").unwrap_err();
     assert!(matches!(missing, DetectError::Io { .. }));
@@ -132,10 +154,21 @@ fn tiny_cascade_fires_where_its_stump_says() {
     // The stump's subset is all ones, so every window passes with sum 1 >= -1.
     let c = Cascade::from_xml("tiny.xml", TINY).unwrap();
     let img = GrayImage::from_pixel(20, 20, image::Luma([90]));
-    let spec = DetectSpec { min_neighbors: 0, ..DetectSpec::default() };
+    let spec = DetectSpec {
+        min_neighbors: 0,
+        ..DetectSpec::default()
+    };
     let raw = c.detect(&img, &spec);
     assert!(!raw.is_empty());
     assert_eq!(c.stage_sums(&img, 0, 0), Some(vec![1.0]));
+}
+
+/// The whole list in optimized builds; every 3rd item in debug builds, where the
+/// detector is ~20x slower (`cargo test --release` runs the full sets; the benchmark
+/// reports them too).
+fn subset<T>(v: Vec<T>) -> Vec<T> {
+    let step = if cfg!(debug_assertions) { 3 } else { 1 };
+    v.into_iter().step_by(step).collect()
 }
 
 /// Share of images where `f` holds, computed in parallel.
@@ -154,26 +187,45 @@ fn haar_frontalface_on_caltech_photos() {
         return;
     };
     let c = Cascade::load(model).unwrap();
-    let spec = DetectSpec { min_size: (30, 30), ..DetectSpec::default() };
+    // OpenCV 4.14 with these settings: 432/435 faces, 21/327 non-faces.
+    let spec = DetectSpec {
+        min_neighbors: 5,
+        min_size: (30, 30),
+        ..DetectSpec::default()
+    };
     let found = |p: &Path| !c.detect(&gray(p), &spec).is_empty();
-    let (f, nf) = share(&images_in(&faces), found);
-    let (b, nb) = share(&images_in(&nonfaces), found);
-    eprintln!("haar frontalface: faces found {f}/{nf}, non-faces with a box {b}/{nb} (OpenCV 432/435, 27/327)");
+    let (f, nf) = share(&subset(images_in(&faces)), found);
+    let (b, nb) = share(&subset(images_in(&nonfaces)), found);
+    eprintln!("haar frontalface: faces found {f}/{nf}, non-faces with a box {b}/{nb}");
     assert!(f as f64 >= 0.95 * nf as f64, "faces found {f}/{nf}");
-    assert!(b as f64 <= 0.10 * nb as f64, "non-faces with a box {b}/{nb}");
+    assert!(
+        b as f64 <= 0.10 * nb as f64,
+        "non-faces with a box {b}/{nb}"
+    );
 }
 
 /// An anime crop upscaled 2x and pasted on a plain canvas; returns the image and the box.
 fn pasted(crop: &Path, i: usize) -> (GrayImage, Detection) {
     let rgb = image::open(crop).unwrap().to_rgb8();
-    let big = imageops::resize(&rgb, rgb.width() * 2, rgb.height() * 2, imageops::FilterType::Triangle);
+    let big = imageops::resize(
+        &rgb,
+        rgb.width() * 2,
+        rgb.height() * 2,
+        imageops::FilterType::Triangle,
+    );
     let (cw, ch) = (big.width() * 2, big.height() * 5 / 3);
     let shade = [230u8, 200, 245, 180][i % 4];
     let mut canvas = RgbImage::from_pixel(cw, ch, Rgb([shade, shade, shade.saturating_sub(10)]));
     let x = (i as u32 * 37) % (cw - big.width());
     let y = (i as u32 * 23) % (ch - big.height());
     imageops::overlay(&mut canvas, &big, i64::from(x), i64::from(y));
-    let truth = Detection { x, y, width: big.width(), height: big.height(), neighbors: 0 };
+    let truth = Detection {
+        x,
+        y,
+        width: big.width(),
+        height: big.height(),
+        neighbors: 0,
+    };
     (facesynth::detect::gray_from_rgb(&canvas), truth)
 }
 
@@ -187,10 +239,19 @@ fn lbp_animeface_on_pasted_crops_and_photos() {
         return;
     };
     let c = Cascade::load(model).unwrap();
-    let spec = DetectSpec { min_neighbors: 5, min_size: (24, 24), equalize: true, ..DetectSpec::default() };
-    // A fixed subset of 200 crops (every 40th by name).
-    let subset: Vec<PathBuf> = images_in(&crops).into_iter().step_by(40).take(200).collect();
-    let indexed: Vec<(usize, PathBuf)> = subset.into_iter().enumerate().collect();
+    let spec = DetectSpec {
+        min_neighbors: 5,
+        min_size: (24, 24),
+        equalize: true,
+        ..DetectSpec::default()
+    };
+    // A fixed subset of 200 crops (every 40th by name; 67 of them in debug builds).
+    let crops: Vec<PathBuf> = images_in(&crops)
+        .into_iter()
+        .step_by(40)
+        .take(200)
+        .collect();
+    let indexed: Vec<(usize, PathBuf)> = subset(crops.into_iter().enumerate().collect());
     let hits = indexed
         .par_iter()
         .filter(|(i, p)| {
@@ -198,8 +259,20 @@ fn lbp_animeface_on_pasted_crops_and_photos() {
             c.detect(&img, &spec).iter().any(|d| d.iou(&truth) >= 0.5)
         })
         .count();
-    let (b, nb) = share(&images_in(&nonfaces), |p| !c.detect(&gray(p), &spec).is_empty());
-    eprintln!("lbp animeface: pasted crops found {hits}/{}, non-faces with a box {b}/{nb}", indexed.len());
-    assert!(hits as f64 >= 0.85 * indexed.len() as f64, "found {hits}/{}", indexed.len());
-    assert!(b as f64 <= 0.02 * nb as f64, "non-faces with a box {b}/{nb}");
+    let (b, nb) = share(&subset(images_in(&nonfaces)), |p| {
+        !c.detect(&gray(p), &spec).is_empty()
+    });
+    eprintln!(
+        "lbp animeface: pasted crops found {hits}/{}, non-faces with a box {b}/{nb}",
+        indexed.len()
+    );
+    assert!(
+        hits as f64 >= 0.85 * indexed.len() as f64,
+        "found {hits}/{}",
+        indexed.len()
+    );
+    assert!(
+        b as f64 <= 0.02 * nb as f64,
+        "non-faces with a box {b}/{nb}"
+    );
 }
