@@ -1,0 +1,139 @@
+//! Perceptual hashes, as the `imagehash` Python package defines them:
+//! pHash (Zauner 2010): 32x32 grey, 2-D DCT-II, the 8x8 lowest frequencies against their
+//! median; dHash (Krawetz 2013): 9x8 grey, each pixel against its right neighbour.
+//! Bits are packed row-major, most significant first, so hex strings match imagehash's.
+
+use image::imageops::{self, FilterType};
+use image::{GrayImage, RgbImage};
+use std::sync::OnceLock;
+
+/// The 64-bit pHash of an image.
+pub fn phash(img: &RgbImage) -> u64 {
+    phash_grey(&to_grey(img, 32, 32))
+}
+
+/// The 64-bit dHash of an image.
+pub fn dhash(img: &RgbImage) -> u64 {
+    let g = to_grey(img, 9, 8);
+    let mut bits = 0u64;
+    for y in 0..8 {
+        for x in 0..8 {
+            bits = (bits << 1) | (g.get_pixel(x + 1, y)[0] > g.get_pixel(x, y)[0]) as u64;
+        }
+    }
+    bits
+}
+
+/// Hamming distance of two hashes.
+#[inline]
+pub fn distance(a: u64, b: u64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+/// A hash as 16 hex digits.
+pub fn to_hex(h: u64) -> String {
+    format!("{h:016x}")
+}
+
+fn to_grey(img: &RgbImage, w: u32, h: u32) -> GrayImage {
+    // Grey first (as PIL's convert("L")), then the antialiasing resize.
+    let grey = crate::prep::quality::luma(img);
+    imageops::resize(&grey, w, h, FilterType::Lanczos3)
+}
+
+/// The orthonormal-free DCT-II basis `cos(pi (2x + 1) u / 2N)` for N = 32, as scipy's
+/// `dct` uses (scaling does not change which coefficients exceed the median).
+fn dct_basis() -> &'static [[f64; 32]; 32] {
+    static BASIS: OnceLock<[[f64; 32]; 32]> = OnceLock::new();
+    BASIS.get_or_init(|| {
+        let mut b = [[0.0; 32]; 32];
+        for (u, row) in b.iter_mut().enumerate() {
+            for (x, v) in row.iter_mut().enumerate() {
+                *v = (std::f64::consts::PI * (2 * x + 1) as f64 * u as f64 / 64.0).cos();
+            }
+        }
+        b
+    })
+}
+
+/// pHash of a 32x32 grey image: a separable DCT computing only the 8x8 block needed.
+pub fn phash_grey(g: &GrayImage) -> u64 {
+    debug_assert_eq!(g.dimensions(), (32, 32));
+    let basis = dct_basis();
+    let px = g.as_raw();
+    // Rows: [32 rows][8 frequencies].
+    let mut rows = [[0.0f64; 8]; 32];
+    for y in 0..32 {
+        for u in 0..8 {
+            rows[y][u] = (0..32).map(|x| px[y * 32 + x] as f64 * basis[u][x]).sum();
+        }
+    }
+    // Columns: [8 frequencies v][8 frequencies u].
+    let mut low = [0.0f64; 64];
+    for v in 0..8 {
+        for u in 0..8 {
+            low[v * 8 + u] = (0..32).map(|y| rows[y][u] * basis[v][y]).sum();
+        }
+    }
+    let mut sorted = low;
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let median = (sorted[31] + sorted[32]) / 2.0;
+    low.iter().fold(0u64, |bits, &c| (bits << 1) | (c > median) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Luma, Pixel, Rgb};
+
+    /// The full 32x32 DCT-II straight from its formula, then imagehash's rule.
+    fn naive_phash(g: &GrayImage) -> u64 {
+        let n = 32.0;
+        let mut low = Vec::new();
+        for v in 0..8 {
+            for u in 0..8 {
+                let mut s = 0.0;
+                for y in 0..32 {
+                    for x in 0..32 {
+                        s += g.get_pixel(x, y)[0] as f64
+                            * (std::f64::consts::PI * (2.0 * x as f64 + 1.0) * u as f64 / (2.0 * n)).cos()
+                            * (std::f64::consts::PI * (2.0 * y as f64 + 1.0) * v as f64 / (2.0 * n)).cos();
+                    }
+                }
+                low.push(s);
+            }
+        }
+        let mut sorted = low.clone();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let med = (sorted[31] + sorted[32]) / 2.0;
+        low.iter().fold(0, |b, &c| (b << 1) | (c > med) as u64)
+    }
+
+    #[test]
+    fn phash_matches_naive_dct() {
+        let g = GrayImage::from_fn(32, 32, |x, y| Luma([((x * x + 3 * y + x * y) % 251) as u8]));
+        assert_eq!(phash_grey(&g), naive_phash(&g));
+    }
+
+    #[test]
+    fn dhash_of_gradient() {
+        // Brightness rising to the right: every bit set.
+        let img = RgbImage::from_fn(90, 80, |x, _| Rgb([(x * 2) as u8; 3]));
+        assert_eq!(dhash(&img), u64::MAX);
+        let flipped = imageops::flip_horizontal(&img);
+        assert_eq!(dhash(&flipped), 0);
+    }
+
+    #[test]
+    fn hashes_survive_resize_and_brightness() {
+        let img = RgbImage::from_fn(96, 96, |x, y| {
+            let v = (128.0 + 90.0 * ((x as f32) * 0.11).sin() * ((y as f32) * 0.07).cos()) as u8;
+            Rgb([v, v / 2, 255 - v])
+        });
+        let small = imageops::resize(&img, 67, 67, FilterType::Triangle);
+        let bright = RgbImage::from_fn(96, 96, |x, y| img.get_pixel(x, y).map(|c| (c as u32 * 112 / 100).min(255) as u8));
+        assert!(distance(phash(&img), phash(&small)) <= 4);
+        assert!(distance(phash(&img), phash(&bright)) <= 6);
+        assert!(distance(dhash(&img), dhash(&small)) <= 6);
+    }
+}
