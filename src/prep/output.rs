@@ -172,10 +172,14 @@ fn remove_stale(out: &Path, rows: &[ManifestRow]) -> Result<(), PrepError> {
     if !images.is_dir() {
         return Ok(());
     }
-    for f in crate::dataset::walk::files(&images).map_err(out_err(&images))? {
-        let rel = crate::dataset::walk::relative(out, &f);
+    // Walk everything, hidden temporaries of a killed run included.
+    for entry in walkdir::WalkDir::new(&images).into_iter().flatten() {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = crate::dataset::walk::relative(out, entry.path());
         if !keep.contains(&rel) {
-            std::fs::remove_file(&f).map_err(out_err(&f))?;
+            std::fs::remove_file(entry.path()).map_err(out_err(entry.path()))?;
         }
     }
     Ok(())
