@@ -23,14 +23,31 @@ fn items(n: usize, seed: u64) -> Vec<DedupItem> {
         } else {
             (rng.random(), rng.random())
         };
-        v.push(DedupItem { file_hash: i as u128, pixel_hash: i as u128, phash, dhash, phash_flip: 0, dhash_flip: 0, area: 1, bytes: 1 });
+        v.push(DedupItem {
+            file_hash: i as u128,
+            pixel_hash: i as u128,
+            phash,
+            dhash,
+            phash_flip: 0,
+            dhash_flip: 0,
+            chroma: [0; 32],
+            area: 1,
+            bytes: 1,
+        });
     }
     v
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let sizes = if sizes.is_empty() { vec![10_000, 100_000, 1_000_000] } else { sizes };
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 100_000, 1_000_000]
+    } else {
+        sizes
+    };
     let mut points = Vec::new();
     for &n in &sizes {
         let v = items(n, n as u64);

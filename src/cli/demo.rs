@@ -24,13 +24,20 @@ pub struct DemoArgs {
 }
 
 pub fn run(a: DemoArgs, v: Verbosity) -> anyhow::Result<()> {
-    let spec = DemoSpec { out: a.out.clone(), faces: a.faces, seed: a.seed };
+    let spec = DemoSpec {
+        out: a.out.clone(),
+        faces: a.faces,
+        seed: a.seed,
+    };
     let r = demo::run(&spec, v).with_context(|| format!("demo in {}", a.out.display()))?;
     if v != Verbosity::Quiet {
         let (exact, near, broken) = r.planted;
         eprintln!("raw folder: {} ({exact} exact and {near} near duplicates, {broken} broken files planted)", r.raw.display());
         eprint!("prep: {}", r.prep);
-        eprintln!("prepared dataset: {} (manifest.csv, images/, stats.json, report.json)", r.data.display());
+        eprintln!(
+            "prepared dataset: {} (manifest.csv, images/, stats.json, report.json)",
+            r.data.display()
+        );
     }
     Ok(())
 }

@@ -71,7 +71,11 @@ pub struct PrepArgs {
 impl PrepArgs {
     /// The flags as a pipeline section, so they overlay the file field by field.
     fn as_section(&self) -> PrepSection {
-        let mut s = PrepSection { jobs: self.jobs, format: self.format, ..Default::default() };
+        let mut s = PrepSection {
+            jobs: self.jobs,
+            format: self.format,
+            ..Default::default()
+        };
         s.crop.mode = self.crop;
         s.crop.bbox_csv = self.bbox.clone();
         s.crop.margin = self.margin;

@@ -40,10 +40,22 @@ pub fn run(a: SynthArgs, v: Verbosity) -> anyhow::Result<()> {
         0.0 < a.face_min && a.face_min <= a.face_max && a.face_max <= 1.0,
         "need 0 < --face-min <= --face-max <= 1"
     );
-    let spec = SynthSpec { n: a.n, image_size: a.size, face_fraction: (a.face_min, a.face_max), seed: a.seed, hair: None };
-    let rows = synth::generate(&spec, &a.out).with_context(|| format!("synth -> {}", a.out.display()))?;
+    let spec = SynthSpec {
+        n: a.n,
+        image_size: a.size,
+        face_fraction: (a.face_min, a.face_max),
+        seed: a.seed,
+        hair: None,
+    };
+    let rows =
+        synth::generate(&spec, &a.out).with_context(|| format!("synth -> {}", a.out.display()))?;
     if v != Verbosity::Quiet {
-        eprintln!("{} faces in {} (truth: {})", rows.len(), a.out.join("images").display(), a.out.join("truth.csv").display());
+        eprintln!(
+            "{} faces in {} (truth: {})",
+            rows.len(),
+            a.out.join("images").display(),
+            a.out.join("truth.csv").display()
+        );
     }
     Ok(())
 }

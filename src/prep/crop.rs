@@ -103,7 +103,8 @@ impl Cropper {
         if spec.mode == CropMode::Bbox {
             let path = spec.bbox_csv.clone().ok_or_else(|| BoxCsvError {
                 path: PathBuf::new(),
-                message: "crop mode bbox needs a box CSV (--bbox FILE or prep.crop.bbox_csv)".into(),
+                message: "crop mode bbox needs a box CSV (--bbox FILE or prep.crop.bbox_csv)"
+                    .into(),
             })?;
             boxes = load_boxes(&path)?;
         }
@@ -141,7 +142,12 @@ impl Cropper {
 /// The largest square centred in `b`.
 pub fn center_square(b: CropBox) -> CropBox {
     let s = b.w.min(b.h);
-    CropBox { x: b.x + (b.w - s) / 2, y: b.y + (b.h - s) / 2, w: s, h: s }
+    CropBox {
+        x: b.x + (b.w - s) / 2,
+        y: b.y + (b.h - s) / 2,
+        w: s,
+        h: s,
+    }
 }
 
 /// Grows `b` by `margin` of its side on every side, squares it around its centre when
@@ -161,7 +167,12 @@ pub fn adjust(b: CropBox, margin: f32, square: bool, w: u32, h: u32) -> CropBox 
     let bh = bh.min(h as f32).round().max(1.0);
     let x = (cx - bw / 2.0).clamp(0.0, w as f32 - bw).round();
     let y = (cy - bh / 2.0).clamp(0.0, h as f32 - bh).round();
-    CropBox { x: x as u32, y: y as u32, w: bw as u32, h: bh as u32 }
+    CropBox {
+        x: x as u32,
+        y: y as u32,
+        w: bw as u32,
+        h: bh as u32,
+    }
 }
 
 /// The box left after removing uniform borders: rows and columns whose every pixel is
@@ -181,12 +192,24 @@ pub fn trim_box(rgb: &RgbImage, tol: u8) -> CropBox {
     };
     let bottom = (0..h).rev().find(|&y| !row_bg(y)).unwrap_or(h - 1) + 1;
     let left = (0..w).find(|&x| !col_bg(x, top, bottom)).unwrap_or(0);
-    let right = (0..w).rev().find(|&x| !col_bg(x, top, bottom)).unwrap_or(w - 1) + 1;
-    CropBox { x: left, y: top, w: right - left, h: bottom - top }
+    let right = (0..w)
+        .rev()
+        .find(|&x| !col_bg(x, top, bottom))
+        .unwrap_or(w - 1)
+        + 1;
+    CropBox {
+        x: left,
+        y: top,
+        w: right - left,
+        h: bottom - top,
+    }
 }
 
 fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError> {
-    let err = |message: String| BoxCsvError { path: path.to_path_buf(), message };
+    let err = |message: String| BoxCsvError {
+        path: path.to_path_buf(),
+        message,
+    };
     let mut rdr = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
     let mut out: HashMap<String, Vec<CropBox>> = HashMap::new();
     #[derive(Deserialize)]
@@ -201,7 +224,12 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError>
         let row = row.map_err(|e| err(format!("line {}: {e}", i + 2)))?;
         out.entry(row.file.replace('\\', "/"))
             .or_default()
-            .push(CropBox { x: row.x, y: row.y, w: row.w, h: row.h });
+            .push(CropBox {
+                x: row.x,
+                y: row.y,
+                w: row.w,
+                h: row.h,
+            });
     }
     Ok(out)
 }
@@ -219,24 +247,86 @@ mod tests {
                 img.put_pixel(x, y, Rgb([10, 100, 200]));
             }
         }
-        assert_eq!(trim_box(&img, 12), CropBox { x: 5, y: 10, w: 20, h: 20 });
+        assert_eq!(
+            trim_box(&img, 12),
+            CropBox {
+                x: 5,
+                y: 10,
+                w: 20,
+                h: 20
+            }
+        );
     }
 
     #[test]
     fn adjust_grows_squares_and_clamps() {
-        let b = adjust(CropBox { x: 40, y: 40, w: 20, h: 10 }, 0.5, true, 100, 100);
+        let b = adjust(
+            CropBox {
+                x: 40,
+                y: 40,
+                w: 20,
+                h: 10,
+            },
+            0.5,
+            true,
+            100,
+            100,
+        );
         assert_eq!((b.w, b.h), (40, 40));
         assert_eq!((b.x, b.y), (30, 25));
         // Near the corner: shifted inside, size kept.
-        let c = adjust(CropBox { x: 0, y: 0, w: 20, h: 20 }, 0.25, true, 100, 100);
-        assert_eq!(c, CropBox { x: 0, y: 0, w: 30, h: 30 });
+        let c = adjust(
+            CropBox {
+                x: 0,
+                y: 0,
+                w: 20,
+                h: 20,
+            },
+            0.25,
+            true,
+            100,
+            100,
+        );
+        assert_eq!(
+            c,
+            CropBox {
+                x: 0,
+                y: 0,
+                w: 30,
+                h: 30
+            }
+        );
         // Larger than the image: clamped.
-        let d = adjust(CropBox { x: 0, y: 0, w: 90, h: 60 }, 0.5, true, 100, 80);
+        let d = adjust(
+            CropBox {
+                x: 0,
+                y: 0,
+                w: 90,
+                h: 60,
+            },
+            0.5,
+            true,
+            100,
+            80,
+        );
         assert_eq!((d.w, d.h), (80, 80));
     }
 
     #[test]
     fn center_square_of_landscape() {
-        assert_eq!(center_square(CropBox { x: 0, y: 0, w: 100, h: 60 }), CropBox { x: 20, y: 0, w: 60, h: 60 });
+        assert_eq!(
+            center_square(CropBox {
+                x: 0,
+                y: 0,
+                w: 100,
+                h: 60
+            }),
+            CropBox {
+                x: 20,
+                y: 0,
+                w: 60,
+                h: 60
+            }
+        );
     }
 }

@@ -23,15 +23,25 @@ pub struct DedupSpec {
     pub near: bool,
     /// Largest pHash distance of a near pair (default 10).
     pub phash_max: u32,
-    /// Largest dHash distance that confirms a near pair (default 14; 64 turns it off).
+    /// Largest dHash distance that confirms a near pair (default 10; 64 turns it off).
     pub dhash_max: u32,
+    /// Largest mean chroma-layout difference that confirms a near pair, 0-255 scale
+    /// (default 6; 255 turns it off). See [`super::hash::chroma_grid`].
+    pub chroma_max: f32,
     /// Also match each image's mirror image (default false).
     pub flip: bool,
 }
 
 impl Default for DedupSpec {
     fn default() -> Self {
-        DedupSpec { exact: true, near: true, phash_max: 10, dhash_max: 14, flip: false }
+        DedupSpec {
+            exact: true,
+            near: true,
+            phash_max: 10,
+            dhash_max: 10,
+            chroma_max: 6.0,
+            flip: false,
+        }
     }
 }
 
@@ -50,6 +60,8 @@ pub struct DedupItem {
     pub phash_flip: u64,
     /// dHash of the mirrored output image.
     pub dhash_flip: u64,
+    /// Chroma layout of the output image.
+    pub chroma: [u8; 32],
     /// Source width x height, for the keep rule.
     pub area: u64,
     /// Source file size, for the keep rule.
@@ -94,8 +106,19 @@ pub fn dedup(items: &[DedupItem], spec: &DedupSpec) -> Assignment {
         let hashes: Vec<u64> = items.iter().map(|i| i.phash).collect();
         let index = MultiIndex::new(&hashes, spec.phash_max);
         let confirm = |i: usize, j: usize, flipped: bool| {
-            let d = if flipped { items[i].dhash_flip } else { items[i].dhash };
+            let d = if flipped {
+                items[i].dhash_flip
+            } else {
+                items[i].dhash
+            };
+            // Mirroring leaves the chroma grid's rows alone but swaps its columns.
+            let c = if flipped {
+                mirror_grid(&items[i].chroma)
+            } else {
+                items[i].chroma
+            };
             super::hash::distance(d, items[j].dhash) <= spec.dhash_max
+                && super::hash::chroma_distance(&c, &items[j].chroma) <= spec.chroma_max
         };
         let mut pairs = index.pairs(|i, j| confirm(i, j, false));
         if spec.flip {
@@ -138,6 +161,18 @@ pub fn dedup(items: &[DedupItem], spec: &DedupSpec) -> Assignment {
         .collect()
 }
 
+fn mirror_grid(g: &[u8; 32]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for row in 0..4 {
+        for col in 0..4 {
+            let (src, dst) = (2 * (row * 4 + col), 2 * (row * 4 + 3 - col));
+            out[dst] = g[src];
+            out[dst + 1] = g[src + 1];
+        }
+    }
+    out
+}
+
 fn union_equal(uf: &mut UnionFind, keys: impl Iterator<Item = u128>) {
     let mut first: HashMap<u128, usize> = HashMap::new();
     for (i, k) in keys.enumerate() {
@@ -158,7 +193,10 @@ pub struct UnionFind {
 impl UnionFind {
     /// `n` singletons.
     pub fn new(n: usize) -> Self {
-        UnionFind { parent: (0..n).collect(), size: vec![1; n] }
+        UnionFind {
+            parent: (0..n).collect(),
+            size: vec![1; n],
+        }
     }
 
     /// The representative of `x`'s set.
@@ -236,10 +274,19 @@ impl<'a> MultiIndex<'a> {
                 ids[fill[k] as usize] = i as u32;
                 fill[k] += 1;
             }
-            chunks.push(Chunk { shift, bits, offsets: counts, ids });
+            chunks.push(Chunk {
+                shift,
+                bits,
+                offsets: counts,
+                ids,
+            });
             shift += bits;
         }
-        MultiIndex { hashes, radius, chunks }
+        MultiIndex {
+            hashes,
+            radius,
+            chunks,
+        }
     }
 
     /// Every pair `i < j` within the radius for which `accept(i, j)` holds.
@@ -248,11 +295,19 @@ impl<'a> MultiIndex<'a> {
     }
 
     /// For each query `i`, every indexed `j` within the radius with `accept(i, j)`.
-    pub fn query_all(&self, queries: &[u64], accept: impl Fn(usize, usize) -> bool + Sync) -> Vec<(usize, usize)> {
+    pub fn query_all(
+        &self,
+        queries: &[u64],
+        accept: impl Fn(usize, usize) -> bool + Sync,
+    ) -> Vec<(usize, usize)> {
         self.search(queries, accept)
     }
 
-    fn search(&self, queries: &[u64], accept: impl Fn(usize, usize) -> bool + Sync) -> Vec<(usize, usize)> {
+    fn search(
+        &self,
+        queries: &[u64],
+        accept: impl Fn(usize, usize) -> bool + Sync,
+    ) -> Vec<(usize, usize)> {
         let m = self.chunks.len() as u32;
         let r = self.radius / m;
         const BLOCK: usize = 4096;
@@ -344,13 +399,45 @@ mod tests {
 
     #[test]
     fn keep_rule_prefers_resolution_then_size_then_order() {
-        let base = DedupItem { file_hash: 1, pixel_hash: 1, phash: 0, dhash: 0, phash_flip: 0, dhash_flip: 0, area: 100, bytes: 10 };
+        let base = DedupItem {
+            file_hash: 1,
+            pixel_hash: 1,
+            phash: 0,
+            dhash: 0,
+            phash_flip: 0,
+            dhash_flip: 0,
+            chroma: [0; 32],
+            area: 100,
+            bytes: 10,
+        };
         let items = [
             base,
-            DedupItem { file_hash: 2, pixel_hash: 2, phash: 1, area: 400, ..base },
-            DedupItem { file_hash: 3, pixel_hash: 3, phash: 3, area: 400, bytes: 20, ..base },
-            DedupItem { file_hash: 1, ..base },
-            DedupItem { file_hash: 9, pixel_hash: 9, phash: u64::MAX, dhash: u64::MAX, ..base },
+            DedupItem {
+                file_hash: 2,
+                pixel_hash: 2,
+                phash: 1,
+                area: 400,
+                ..base
+            },
+            DedupItem {
+                file_hash: 3,
+                pixel_hash: 3,
+                phash: 3,
+                area: 400,
+                bytes: 20,
+                ..base
+            },
+            DedupItem {
+                file_hash: 1,
+                ..base
+            },
+            DedupItem {
+                file_hash: 9,
+                pixel_hash: 9,
+                phash: u64::MAX,
+                dhash: u64::MAX,
+                ..base
+            },
         ];
         let a = dedup(&items, &DedupSpec::default());
         assert_eq!(a[2], None);
@@ -358,18 +445,48 @@ mod tests {
         assert_eq!(a[1], Some((2, DupKind::Near)));
         assert_eq!(a[3], Some((2, DupKind::Near)));
         assert_eq!(a[4], None);
-        let exact_only = dedup(&items, &DedupSpec { near: false, ..Default::default() });
+        let exact_only = dedup(
+            &items,
+            &DedupSpec {
+                near: false,
+                ..Default::default()
+            },
+        );
         assert_eq!(exact_only[3], Some((0, DupKind::ExactFile)));
         assert_eq!(exact_only[1], None);
     }
 
     #[test]
     fn flip_matching_is_optional() {
-        let base = DedupItem { file_hash: 1, pixel_hash: 1, phash: 0xF0F0, dhash: 0xAA, phash_flip: 0x0F0F_0000_0000, dhash_flip: 0x55, area: 1, bytes: 1 };
-        let mirrored = DedupItem { file_hash: 2, pixel_hash: 2, phash: 0x0F0F_0000_0000, dhash: 0x55, phash_flip: 0xF0F0, dhash_flip: 0xAA, ..base };
+        let base = DedupItem {
+            file_hash: 1,
+            pixel_hash: 1,
+            phash: 0xF0F0,
+            dhash: 0xAA,
+            phash_flip: 0x0F0F_0000_0000,
+            dhash_flip: 0x55,
+            chroma: [0; 32],
+            area: 1,
+            bytes: 1,
+        };
+        let mirrored = DedupItem {
+            file_hash: 2,
+            pixel_hash: 2,
+            phash: 0x0F0F_0000_0000,
+            dhash: 0x55,
+            phash_flip: 0xF0F0,
+            dhash_flip: 0xAA,
+            ..base
+        };
         let items = [base, mirrored];
         assert_eq!(dedup(&items, &DedupSpec::default()), vec![None, None]);
-        let a = dedup(&items, &DedupSpec { flip: true, ..Default::default() });
+        let a = dedup(
+            &items,
+            &DedupSpec {
+                flip: true,
+                ..Default::default()
+            },
+        );
         assert_eq!(a, vec![None, Some((0, DupKind::Near))]);
     }
 }

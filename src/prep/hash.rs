@@ -24,6 +24,38 @@ pub fn dhash(img: &RgbImage) -> u64 {
     bits
 }
 
+/// A chroma layout signature: the mean Cb and Cr (BT.601) of each cell of a 4x4 grid,
+/// after the MPEG-7 Colour Layout Descriptor but without its DCT. pHash and dHash look at
+/// grey levels only; this tells a green background from a pink one of the same grey,
+/// and is nearly blind to brightness changes, which move luma, not chroma.
+pub fn chroma_grid(img: &RgbImage) -> [u8; 32] {
+    let (w, h) = img.dimensions();
+    let mut acc = [[0f64; 3]; 16];
+    for (x, y, p) in img.enumerate_pixels() {
+        let cell = ((y * 4 / h.max(1)) * 4 + x * 4 / w.max(1)) as usize;
+        let (r, g, b) = (p[0] as f64, p[1] as f64, p[2] as f64);
+        acc[cell][0] += 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b;
+        acc[cell][1] += 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b;
+        acc[cell][2] += 1.0;
+    }
+    let mut out = [0u8; 32];
+    for (c, a) in acc.iter().enumerate() {
+        let n = a[2].max(1.0);
+        out[2 * c] = (a[0] / n).round().clamp(0.0, 255.0) as u8;
+        out[2 * c + 1] = (a[1] / n).round().clamp(0.0, 255.0) as u8;
+    }
+    out
+}
+
+/// Mean absolute difference of two chroma signatures (0-255 scale).
+pub fn chroma_distance(a: &[u8; 32], b: &[u8; 32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y) as u32)
+        .sum::<u32>() as f32
+        / 32.0
+}
+
 /// Hamming distance of two hashes.
 #[inline]
 pub fn distance(a: u64, b: u64) -> u32 {
@@ -78,7 +110,8 @@ pub fn phash_grey(g: &GrayImage) -> u64 {
     let mut sorted = low;
     sorted.sort_by(|a, b| a.total_cmp(b));
     let median = (sorted[31] + sorted[32]) / 2.0;
-    low.iter().fold(0u64, |bits, &c| (bits << 1) | (c > median) as u64)
+    low.iter()
+        .fold(0u64, |bits, &c| (bits << 1) | (c > median) as u64)
 }
 
 #[cfg(test)]
@@ -96,8 +129,12 @@ mod tests {
                 for y in 0..32 {
                     for x in 0..32 {
                         s += g.get_pixel(x, y)[0] as f64
-                            * (std::f64::consts::PI * (2.0 * x as f64 + 1.0) * u as f64 / (2.0 * n)).cos()
-                            * (std::f64::consts::PI * (2.0 * y as f64 + 1.0) * v as f64 / (2.0 * n)).cos();
+                            * (std::f64::consts::PI * (2.0 * x as f64 + 1.0) * u as f64
+                                / (2.0 * n))
+                                .cos()
+                            * (std::f64::consts::PI * (2.0 * y as f64 + 1.0) * v as f64
+                                / (2.0 * n))
+                                .cos();
                     }
                 }
                 low.push(s);
@@ -131,7 +168,10 @@ mod tests {
             Rgb([v, v / 2, 255 - v])
         });
         let small = imageops::resize(&img, 67, 67, FilterType::Triangle);
-        let bright = RgbImage::from_fn(96, 96, |x, y| img.get_pixel(x, y).map(|c| (c as u32 * 112 / 100).min(255) as u8));
+        let bright = RgbImage::from_fn(96, 96, |x, y| {
+            img.get_pixel(x, y)
+                .map(|c| (c as u32 * 112 / 100).min(255) as u8)
+        });
         assert!(distance(phash(&img), phash(&small)) <= 4);
         assert!(distance(phash(&img), phash(&bright)) <= 6);
         assert!(distance(dhash(&img), dhash(&small)) <= 6);

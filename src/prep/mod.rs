@@ -66,13 +66,24 @@ pub enum PrepError {
 }
 
 fn out_err(path: &Path) -> impl FnOnce(std::io::Error) -> PrepError + '_ {
-    move |source| PrepError::Output { path: path.to_path_buf(), source }
+    move |source| PrepError::Output {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Runs prep on `input`, writing to `out`.
-pub fn run(input: &Path, out: &Path, spec: &PrepSpec, verbosity: Verbosity) -> Result<PrepReport, PrepError> {
+pub fn run(
+    input: &Path,
+    out: &Path,
+    spec: &PrepSpec,
+    verbosity: Verbosity,
+) -> Result<PrepReport, PrepError> {
     let started = Instant::now();
-    let in_err = |source| PrepError::Input { path: input.to_path_buf(), source };
+    let in_err = |source| PrepError::Input {
+        path: input.to_path_buf(),
+        source,
+    };
     let files = walk::files(input).map_err(in_err)?;
     std::fs::create_dir_all(out).map_err(out_err(out))?;
     // OUT may sit inside INPUT: never feed our own outputs back in.
@@ -98,7 +109,9 @@ pub fn run(input: &Path, out: &Path, spec: &PrepSpec, verbosity: Verbosity) -> R
         match done.remove(&rels[i]) {
             Some(recs)
                 if stamp.is_some_and(|s| recs.iter().all(|r| (r.size, r.mtime) == s))
-                    && recs.iter().all(|r| r.output.is_empty() || r.output.starts_with(&names[i])) =>
+                    && recs
+                        .iter()
+                        .all(|r| r.output.is_empty() || r.output.starts_with(&names[i])) =>
             {
                 records[i] = Some(recs)
             }
@@ -110,7 +123,10 @@ pub fn run(input: &Path, out: &Path, spec: &PrepSpec, verbosity: Verbosity) -> R
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(spec.jobs)
         .build()
-        .map_err(|e| PrepError::Threads { jobs: spec.jobs, message: e.to_string() })?;
+        .map_err(|e| PrepError::Threads {
+            jobs: spec.jobs,
+            message: e.to_string(),
+        })?;
     let bar = progress::bar(todo.len() as u64, "prep", verbosity);
     let journal_err: Mutex<Option<PrepError>> = Mutex::new(None);
     let fresh: Vec<(usize, Vec<Record>)> = pool.install(|| {
@@ -121,7 +137,10 @@ pub fn run(input: &Path, out: &Path, spec: &PrepSpec, verbosity: Verbosity) -> R
                 let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
                 if let Err(e) = j.append(&recs) {
                     let path = j.path().to_path_buf();
-                    journal_err.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(PrepError::Output { path, source: e });
+                    journal_err
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(PrepError::Output { path, source: e });
                 }
                 bar.inc(1);
                 (i, recs)
@@ -146,7 +165,14 @@ pub fn run(input: &Path, out: &Path, spec: &PrepSpec, verbosity: Verbosity) -> R
 
 /// Decodes, checks, crops, resizes, normalizes, hashes and writes one source file;
 /// returns its records (one per kept face; one rejected record on failure).
-pub fn process_file(path: &Path, rel: &str, out_base: &str, out: &Path, spec: &PrepSpec, cropper: &Cropper) -> Vec<Record> {
+pub fn process_file(
+    path: &Path,
+    rel: &str,
+    out_base: &str,
+    out: &Path,
+    spec: &PrepSpec,
+    cropper: &Cropper,
+) -> Vec<Record> {
     let (size, mtime) = record::file_stamp(path).unwrap_or((0, 0));
     let blank = Record {
         file: rel.to_string(),
@@ -160,13 +186,21 @@ pub fn process_file(path: &Path, rel: &str, out_base: &str, out: &Path, spec: &P
         hashes: None,
         sums: None,
     };
-    let reject = |reason: String, r: &Record| vec![Record { reject: reason, ..r.clone() }];
+    let reject = |reason: String, r: &Record| {
+        vec![Record {
+            reject: reason,
+            ..r.clone()
+        }]
+    };
     let decoded = match scan::decode_file(path, &spec.decode) {
         Ok(d) => d,
         Err(reason) => return reject(reason, &blank),
     };
     let (w, h) = decoded.rgb.dimensions();
-    let base = Record { src: Some((w, h)), ..blank };
+    let base = Record {
+        src: Some((w, h)),
+        ..blank
+    };
     if let Some(reason) = quality::check_source(w, h, &spec.quality) {
         return reject(reason.into(), &base);
     }
@@ -178,27 +212,45 @@ pub fn process_file(path: &Path, rel: &str, out_base: &str, out: &Path, spec: &P
     let mut out_recs = Vec::with_capacity(boxes.len());
     for (k, b) in boxes.into_iter().enumerate() {
         let face = several.then_some(k as u32);
-        let rec = Record { face, crop: Some(b), ..base.clone() };
+        let rec = Record {
+            face,
+            crop: Some(b),
+            ..base.clone()
+        };
         let cropped = imageops::crop_imm(&decoded.rgb, b.x, b.y, b.w, b.h).to_image();
         let mut img = resize::resize(&cropped, &spec.resize);
         let scores = quality::scores(&quality::luma(&img));
         if let Some(reason) = quality::check_output(&scores, &spec.quality) {
-            out_recs.push(Record { reject: reason.into(), ..rec });
+            out_recs.push(Record {
+                reject: reason.into(),
+                ..rec
+            });
             continue;
         }
         normalize::normalize(&mut img, spec.normalize);
-        let mirror = imageops::flip_horizontal(&img);
         let hashes = Hashes {
             file: decoded.file_hash,
             pixels: decoded.pixel_hash,
             phash: hash::phash(&img),
             dhash: hash::dhash(&img),
-            phash_flip: if spec.dedup.flip { hash::phash(&mirror) } else { 0 },
-            dhash_flip: if spec.dedup.flip { hash::dhash(&mirror) } else { 0 },
+            phash_flip: if spec.dedup.flip {
+                hash::phash(&imageops::flip_horizontal(&img))
+            } else {
+                0
+            },
+            dhash_flip: if spec.dedup.flip {
+                hash::dhash(&imageops::flip_horizontal(&img))
+            } else {
+                0
+            },
+            chroma: hash::chroma_grid(&img),
         };
         let output = output::face_output(out_base, face, spec.format);
         if let Err(e) = output::save(&out.join(&output), img.clone(), spec.format) {
-            out_recs.push(Record { reject: format!("write: {e}"), ..rec });
+            out_recs.push(Record {
+                reject: format!("write: {e}"),
+                ..rec
+            });
             continue;
         }
         out_recs.push(Record {
@@ -213,12 +265,21 @@ pub fn process_file(path: &Path, rel: &str, out_base: &str, out: &Path, spec: &P
 
 /// The set of output paths (relative to OUT) that `rows` keep.
 pub(crate) fn kept_outputs(rows: &[crate::dataset::manifest::ManifestRow]) -> HashSet<String> {
-    rows.iter().filter(|r| !r.output.is_empty()).map(|r| r.output.clone()).collect()
+    rows.iter()
+        .filter(|r| !r.output.is_empty())
+        .map(|r| r.output.clone())
+        .collect()
 }
 
 /// Per-file reprocessing for kept images whose output went missing (after a resume in
 /// which a former duplicate became the keeper).
-pub(crate) fn redo_missing(input: &Path, out: &Path, spec: &PrepSpec, cropper: &Cropper, recs: &mut [Record]) {
+pub(crate) fn redo_missing(
+    input: &Path,
+    out: &Path,
+    spec: &PrepSpec,
+    cropper: &Cropper,
+    recs: &mut [Record],
+) {
     let mut redone: HashMap<String, Vec<Record>> = HashMap::new();
     for r in recs.iter_mut() {
         if r.output.is_empty() || out.join(&r.output).is_file() {

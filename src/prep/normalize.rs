@@ -57,7 +57,9 @@ fn autocontrast_lut(hist: &[u32; 256], cutoff: f64) -> [u8; 256] {
         *out = if hi <= lo {
             v as u8
         } else {
-            ((v as f64 - lo as f64) * 255.0 / (hi - lo) as f64).round().clamp(0.0, 255.0) as u8
+            ((v as f64 - lo as f64) * 255.0 / (hi - lo) as f64)
+                .round()
+                .clamp(0.0, 255.0) as u8
         };
     }
     lut
@@ -123,7 +125,12 @@ impl ChannelSums {
         let n = self.count.max(1) as f64;
         let mean = [0, 1, 2].map(|c| self.sum[c] / n);
         let std = [0, 1, 2].map(|c| (self.sum_sq[c] / n - mean[c] * mean[c]).max(0.0).sqrt());
-        DatasetStats { mean, std, images, size }
+        DatasetStats {
+            mean,
+            std,
+            images,
+            size,
+        }
     }
 }
 
@@ -147,7 +154,8 @@ mod tests {
 
     #[test]
     fn autocontrast_stretches_to_full_range() {
-        let mut img = RgbImage::from_fn(10, 10, |x, _| Rgb([100 + x as u8 * 5, 100, 100 + x as u8]));
+        let mut img =
+            RgbImage::from_fn(10, 10, |x, _| Rgb([100 + x as u8 * 5, 100, 100 + x as u8]));
         normalize(&mut img, NormalizeMode::Autocontrast);
         let reds: Vec<u8> = img.pixels().map(|p| p[0]).collect();
         assert_eq!(*reds.iter().min().unwrap(), 0);
@@ -156,7 +164,13 @@ mod tests {
 
     #[test]
     fn stats_of_known_image() {
-        let img = RgbImage::from_fn(2, 1, |x, _| if x == 0 { Rgb([0, 255, 51]) } else { Rgb([255, 255, 51]) });
+        let img = RgbImage::from_fn(2, 1, |x, _| {
+            if x == 0 {
+                Rgb([0, 255, 51])
+            } else {
+                Rgb([255, 255, 51])
+            }
+        });
         let st = ChannelSums::of(&img).stats(1, 2);
         assert!((st.mean[0] - 0.5).abs() < 1e-9 && (st.std[0] - 0.5).abs() < 1e-9);
         assert!((st.mean[1] - 1.0).abs() < 1e-9 && st.std[1].abs() < 1e-6);

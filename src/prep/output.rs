@@ -57,7 +57,10 @@ pub fn face_output(base: &str, face: Option<u32>, format: OutputFormat) -> Strin
 pub fn strip_ext(output: &str, face: Option<u32>) -> String {
     let no_ext = output.rsplit_once('.').map_or(output, |(b, _)| b);
     match face {
-        Some(k) => no_ext.strip_suffix(&format!("_{k}")).unwrap_or(no_ext).to_string(),
+        Some(k) => no_ext
+            .strip_suffix(&format!("_{k}"))
+            .unwrap_or(no_ext)
+            .to_string(),
         None => no_ext.to_string(),
     }
 }
@@ -66,8 +69,12 @@ pub fn strip_ext(output: &str, face: Option<u32>) -> String {
 pub fn save(path: &Path, img: RgbImage, format: OutputFormat) -> std::io::Result<()> {
     let mut buf = std::io::Cursor::new(Vec::new());
     match format {
-        OutputFormat::Png => DynamicImage::ImageRgb8(img).write_to(&mut buf, image::ImageFormat::Png),
-        OutputFormat::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 95).encode_image(&img),
+        OutputFormat::Png => {
+            DynamicImage::ImageRgb8(img).write_to(&mut buf, image::ImageFormat::Png)
+        }
+        OutputFormat::Jpeg => {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 95).encode_image(&img)
+        }
     }
     .map_err(std::io::Error::other)?;
     crate::atomic::write(path, buf.get_ref())
@@ -82,7 +89,9 @@ pub(super) fn finish(
     mut records: Vec<Record>,
     cropper: &Cropper,
 ) -> Result<(Vec<ManifestRow>, DatasetStats), PrepError> {
-    let cand: Vec<usize> = (0..records.len()).filter(|&i| records[i].reject.is_empty() && records[i].hashes.is_some()).collect();
+    let cand: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].reject.is_empty() && records[i].hashes.is_some())
+        .collect();
     let items: Vec<DedupItem> = cand
         .iter()
         .map(|&i| {
@@ -96,6 +105,7 @@ pub(super) fn finish(
                 dhash: h.dhash,
                 phash_flip: h.phash_flip,
                 dhash_flip: h.dhash_flip,
+                chroma: h.chroma,
                 area: w as u64 * hgt as u64,
                 bytes: r.size,
             }
@@ -109,7 +119,11 @@ pub(super) fn finish(
         }
     }
     // Kept images whose file went missing are made again; duplicates' files are removed.
-    let mut kept: Vec<Record> = cand.iter().filter(|i| !dup_of.contains_key(i)).map(|&i| records[i].clone()).collect();
+    let mut kept: Vec<Record> = cand
+        .iter()
+        .filter(|i| !dup_of.contains_key(i))
+        .map(|&i| records[i].clone())
+        .collect();
     super::redo_missing(input, out, spec, cropper, &mut kept);
     let mut kept_iter = kept.into_iter();
     for &i in &cand {
@@ -134,7 +148,11 @@ pub(super) fn finish(
             let h = r.hashes;
             ManifestRow {
                 source: sources[i].clone(),
-                output: if status == Status::Kept { r.output.clone() } else { String::new() },
+                output: if status == Status::Kept {
+                    r.output.clone()
+                } else {
+                    String::new()
+                },
                 status,
                 reason,
                 dup_of: dup,
@@ -232,7 +250,10 @@ impl PrepReport {
 
     /// Rows with this status.
     pub fn count(&self, status: Status) -> usize {
-        self.by_status.get(&status.to_string()).copied().unwrap_or(0)
+        self.by_status
+            .get(&status.to_string())
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -257,7 +278,11 @@ impl fmt::Display for PrepReport {
 }
 
 /// Writes the manifest, `stats.json` and `report.json` atomically.
-pub(super) fn write_all(out: &Path, rows: &[ManifestRow], report: &PrepReport) -> Result<(), PrepError> {
+pub(super) fn write_all(
+    out: &Path,
+    rows: &[ManifestRow],
+    report: &PrepReport,
+) -> Result<(), PrepError> {
     let path = out.join(manifest::MANIFEST_FILE);
     manifest::write(&path, rows).map_err(out_err(&path))?;
     if let Some(stats) = &report.stats {

@@ -78,7 +78,10 @@ pub fn check_output(scores: &QualityScores, spec: &QualitySpec) -> Option<&'stat
     if spec.min_entropy.is_some_and(|t| scores.entropy < t) {
         return Some("low_information");
     }
-    if spec.min_laplacian_var.is_some_and(|t| scores.laplacian_var < t) {
+    if spec
+        .min_laplacian_var
+        .is_some_and(|t| scores.laplacian_var < t)
+    {
         return Some("blurry");
     }
     None
@@ -155,7 +158,9 @@ mod tests {
         let mut v = Vec::new();
         for y in 1..h - 1 {
             for x in 1..w - 1 {
-                let at = |dx: i32, dy: i32| g.get_pixel((x as i32 + dx) as u32, (y as i32 + dy) as u32)[0] as f64;
+                let at = |dx: i32, dy: i32| {
+                    g.get_pixel((x as i32 + dx) as u32, (y as i32 + dy) as u32)[0] as f64
+                };
                 v.push(at(-1, 0) + at(1, 0) + at(0, -1) + at(0, 1) - 4.0 * at(0, 0));
             }
         }
@@ -165,7 +170,9 @@ mod tests {
 
     #[test]
     fn laplacian_matches_naive_reference() {
-        let g = GrayImage::from_fn(17, 11, |x, y| Luma([((x * 37 + y * 91 + x * y * 7) % 256) as u8]));
+        let g = GrayImage::from_fn(17, 11, |x, y| {
+            Luma([((x * 37 + y * 91 + x * y * 7) % 256) as u8])
+        });
         let a = laplacian_variance(&g);
         let b = naive_laplacian_var(&g);
         assert!((a - b).abs() < 1e-6 * b.max(1.0), "{a} vs {b}");
@@ -179,12 +186,17 @@ mod tests {
         assert_eq!(s.entropy, 0.0);
         assert_eq!(check_output(&s, &QualitySpec::default()), Some("too_dark"));
         let grey = GrayImage::from_pixel(32, 32, Luma([128]));
-        assert_eq!(check_output(&scores(&grey), &QualitySpec::default()), Some("low_information"));
+        assert_eq!(
+            check_output(&scores(&grey), &QualitySpec::default()),
+            Some("low_information")
+        );
     }
 
     #[test]
     fn checkerboard_is_sharp_and_passes() {
-        let g = GrayImage::from_fn(32, 32, |x, y| Luma([if (x / 2 + y / 3) % 2 == 0 { 30 } else { 220 }]));
+        let g = GrayImage::from_fn(32, 32, |x, y| {
+            Luma([if (x / 2 + y / 3) % 2 == 0 { 30 } else { 220 }])
+        });
         let mut g2 = g.clone();
         for (i, p) in g2.pixels_mut().enumerate() {
             p[0] = p[0].saturating_add((i % 13) as u8 * 3);

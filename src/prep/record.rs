@@ -50,6 +50,8 @@ pub struct Hashes {
     pub phash_flip: u64,
     /// dHash of the mirror image.
     pub dhash_flip: u64,
+    /// Chroma layout signature.
+    pub chroma: [u8; 32],
 }
 
 impl Record {
@@ -91,7 +93,9 @@ impl Journal {
     pub fn load(out: &Path, fingerprint: &str) -> io::Result<HashMap<String, Vec<Record>>> {
         let path = Self::path_in(out);
         let mut map: HashMap<String, Vec<Record>> = HashMap::new();
-        let Ok(f) = File::open(&path) else { return Ok(map) };
+        let Ok(f) = File::open(&path) else {
+            return Ok(map);
+        };
         let mut lines = BufReader::new(f).lines();
         match lines.next() {
             Some(Ok(first)) if first.trim() == format!("fingerprint {fingerprint}") => {}

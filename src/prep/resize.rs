@@ -62,7 +62,12 @@ pub struct ResizeSpec {
 
 impl Default for ResizeSpec {
     fn default() -> Self {
-        ResizeSpec { size: 64, filter: Filter::Lanczos3, aspect: Aspect::Crop, pad: [0, 0, 0] }
+        ResizeSpec {
+            size: 64,
+            filter: Filter::Lanczos3,
+            aspect: Aspect::Crop,
+            pad: [0, 0, 0],
+        }
     }
 }
 
@@ -89,7 +94,12 @@ pub fn resize(img: &RgbImage, spec: &ResizeSpec) -> RgbImage {
             let nh = ((h as f32 * scale).round() as u32).clamp(1, n);
             let inner = imageops::resize(img, nw, nh, filter);
             let mut out = RgbImage::from_pixel(n, n, Rgb(spec.pad));
-            imageops::replace(&mut out, &inner, ((n - nw) / 2) as i64, ((n - nh) / 2) as i64);
+            imageops::replace(
+                &mut out,
+                &inner,
+                ((n - nw) / 2) as i64,
+                ((n - nh) / 2) as i64,
+            );
             out
         }
         Aspect::Stretch => unreachable!("handled above"),
@@ -103,9 +113,19 @@ mod tests {
     /// Separable Lanczos3 written directly from its definition, for one grey channel.
     fn naive_lanczos(src: &[f64], sw: usize, sh: usize, n: usize) -> Vec<f64> {
         fn sinc(x: f64) -> f64 {
-            if x == 0.0 { 1.0 } else { (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x) }
+            if x == 0.0 {
+                1.0
+            } else {
+                (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+            }
         }
-        let lanczos = |x: f64| if x.abs() < 3.0 { sinc(x) * sinc(x / 3.0) } else { 0.0 };
+        let lanczos = |x: f64| {
+            if x.abs() < 3.0 {
+                sinc(x) * sinc(x / 3.0)
+            } else {
+                0.0
+            }
+        };
         let pass = |src: &[f64], len: usize, stride_out: usize, other: usize, horizontal: bool| {
             let ratio = len as f64 / n as f64;
             let support = 3.0 * ratio.max(1.0);
@@ -118,11 +138,19 @@ mod tests {
                     let (mut acc, mut wsum) = (0.0, 0.0);
                     for k in lo..hi {
                         let wgt = lanczos((k as f64 + 0.5 - center) / ratio.max(1.0));
-                        let v = if horizontal { src[o * len + k] } else { src[k * other + o] };
+                        let v = if horizontal {
+                            src[o * len + k]
+                        } else {
+                            src[k * other + o]
+                        };
                         acc += wgt * v;
                         wsum += wgt;
                     }
-                    let idx = if horizontal { o * n + i } else { i * stride_out + o };
+                    let idx = if horizontal {
+                        o * n + i
+                    } else {
+                        i * stride_out + o
+                    };
                     out[idx] = acc / wsum;
                 }
             }
@@ -139,7 +167,13 @@ mod tests {
             let v = (128.0 + 60.0 * ((x as f64) * 0.3).sin() * ((y as f64) * 0.2).cos()) as u8;
             Rgb([v, v, v])
         });
-        let ours = resize(&img, &ResizeSpec { size: n as u32, ..Default::default() });
+        let ours = resize(
+            &img,
+            &ResizeSpec {
+                size: n as u32,
+                ..Default::default()
+            },
+        );
         let src: Vec<f64> = img.pixels().map(|p| p[0] as f64).collect();
         let want = naive_lanczos(&src, sw, sh, n);
         let mut worst = 0.0f64;
@@ -155,7 +189,14 @@ mod tests {
     #[test]
     fn pad_letterboxes_and_keeps_size() {
         let img = RgbImage::from_pixel(40, 20, Rgb([200, 10, 10]));
-        let out = resize(&img, &ResizeSpec { size: 20, aspect: Aspect::Pad, ..Default::default() });
+        let out = resize(
+            &img,
+            &ResizeSpec {
+                size: 20,
+                aspect: Aspect::Pad,
+                ..Default::default()
+            },
+        );
         assert_eq!(out.dimensions(), (20, 20));
         assert_eq!(out.get_pixel(10, 0), &Rgb([0, 0, 0]));
         assert_eq!(out.get_pixel(10, 10)[0], 200);

@@ -55,8 +55,13 @@ pub fn decode_bytes(data: &[u8], spec: &DecodeSpec) -> Result<Decoded, String> {
     let mut reader = ImageReader::new(Cursor::new(data))
         .with_guessed_format()
         .map_err(|e| format!("decode: {e}"))?;
-    if reader.format().is_none() {
-        return Err("decode: not a known image format".into());
+    match reader.format() {
+        None => return Err("decode: not a known image format".into()),
+        // The JPEG decoder fills a truncated scan with grey instead of failing.
+        Some(image::ImageFormat::Jpeg) if !jpeg_complete(data) => {
+            return Err("decode: truncated JPEG (no end-of-image marker after the scan)".into())
+        }
+        _ => {}
     }
     let mut limits = Limits::default();
     limits.max_image_width = Some(spec.max_side);
@@ -64,7 +69,9 @@ pub fn decode_bytes(data: &[u8], spec: &DecodeSpec) -> Result<Decoded, String> {
     limits.max_alloc = Some(spec.max_alloc);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| format!("decode: {e}"))?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let (w, h) = decoder.dimensions();
     if w == 0 || h == 0 {
         return Err("decode: zero-sized image".into());
@@ -79,6 +86,18 @@ pub fn decode_bytes(data: &[u8], spec: &DecodeSpec) -> Result<Decoded, String> {
         file_hash: xxh3_128(data),
         pixel_hash,
     })
+}
+
+/// Whether a JPEG stream has an end-of-image marker (FF D9) after its last
+/// start-of-scan (FF DA). Entropy-coded data never holds FF D9 (0xFF bytes are stuffed
+/// with 00), so a file cut inside the scan has none, as PIL's "image file is truncated".
+fn jpeg_complete(data: &[u8]) -> bool {
+    let marker = |m: u8| data.windows(2).rposition(|w| w[0] == 0xFF && w[1] == m);
+    match (marker(0xDA), marker(0xD9)) {
+        (Some(sos), Some(eoi)) => eoi > sos,
+        (None, Some(_)) => true,
+        _ => false,
+    }
 }
 
 /// Hash of an image's size and RGB8 pixels.
@@ -140,7 +159,9 @@ mod tests {
 
     #[test]
     fn png_resave_has_same_pixel_hash() {
-        let img = DynamicImage::ImageRgb8(RgbImage::from_fn(9, 7, |x, y| Rgb([x as u8 * 20, y as u8 * 30, 7])));
+        let img = DynamicImage::ImageRgb8(RgbImage::from_fn(9, 7, |x, y| {
+            Rgb([x as u8 * 20, y as u8 * 30, 7])
+        }));
         let a = decode_bytes(&encode(&img, ImageFormat::Png), &DecodeSpec::default()).unwrap();
         let b = decode_bytes(&encode(&img, ImageFormat::Bmp), &DecodeSpec::default()).unwrap();
         assert_eq!(a.pixel_hash, b.pixel_hash);
@@ -155,5 +176,14 @@ mod tests {
         let img = DynamicImage::ImageRgb8(RgbImage::new(16, 16));
         let png = encode(&img, ImageFormat::Png);
         assert!(decode_bytes(&png[..png.len() / 2], &spec).is_err());
+        let jpeg = encode(
+            &DynamicImage::ImageRgb8(RgbImage::from_fn(64, 64, |x, y| {
+                Rgb([x as u8 * 3, y as u8 * 3, 9])
+            })),
+            ImageFormat::Jpeg,
+        );
+        assert!(decode_bytes(&jpeg, &spec).is_ok());
+        let cut = decode_bytes(&jpeg[..jpeg.len() * 2 / 3], &spec).unwrap_err();
+        assert!(cut.contains("truncated"), "{cut}");
     }
 }

@@ -108,8 +108,10 @@ section!(
         near: bool,
         /// Largest pHash distance of a near pair (10).
         phash_max: u32,
-        /// Largest dHash distance confirming it (14).
+        /// Largest dHash distance confirming it (10).
         dhash_max: u32,
+        /// Largest mean chroma-layout difference confirming it, 0-255 (6.0).
+        chroma_max: f32,
         /// Match mirror images too (false).
         flip: bool,
     }
@@ -192,7 +194,10 @@ fn positive(v: f32) -> Option<f32> {
 impl PrepSpec {
     /// Fills defaults into a (merged) section and checks ranges.
     pub fn resolve(s: PrepSection) -> Result<Self, ConfigError> {
-        let invalid = |key: &str, message: &str| ConfigError::Invalid { key: key.into(), message: message.into() };
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        };
         let qd = QualitySpec::default();
         let q = &s.quality;
         let quality = QualitySpec {
@@ -216,7 +221,10 @@ impl PrepSpec {
             return Err(invalid("prep.crop.margin", "must be between 0 and 2"));
         }
         if crop.mode == CropMode::Bbox && crop.bbox_csv.is_none() {
-            return Err(invalid("prep.crop.bbox_csv", "crop mode bbox needs a box CSV (--bbox FILE)"));
+            return Err(invalid(
+                "prep.crop.bbox_csv",
+                "crop mode bbox needs a box CSV (--bbox FILE)",
+            ));
         }
         let rd = ResizeSpec::default();
         let resize = ResizeSpec {
@@ -234,10 +242,14 @@ impl PrepSpec {
             near: s.dedup.near.unwrap_or(dd.near),
             phash_max: s.dedup.phash_max.unwrap_or(dd.phash_max),
             dhash_max: s.dedup.dhash_max.unwrap_or(dd.dhash_max),
+            chroma_max: s.dedup.chroma_max.unwrap_or(dd.chroma_max),
             flip: s.dedup.flip.unwrap_or(dd.flip),
         };
         if dedup.phash_max > 24 {
-            return Err(invalid("prep.dedup.phash_max", "must be at most 24 of 64 bits"));
+            return Err(invalid(
+                "prep.dedup.phash_max",
+                "must be at most 24 of 64 bits",
+            ));
         }
         let ded = DecodeSpec::default();
         let decode = DecodeSpec {
