@@ -168,6 +168,68 @@ mod tests {
         assert_ne!(a.file_hash, b.file_hash);
     }
 
+    /// A minimal little-endian TIFF/EXIF block with one Orientation (0x0112) entry.
+    fn exif_orientation(v: u16) -> Vec<u8> {
+        let mut e = b"II*\0".to_vec();
+        e.extend_from_slice(&8u32.to_le_bytes());
+        e.extend_from_slice(&1u16.to_le_bytes());
+        e.extend_from_slice(&0x0112u16.to_le_bytes());
+        e.extend_from_slice(&3u16.to_le_bytes());
+        e.extend_from_slice(&1u32.to_le_bytes());
+        e.extend_from_slice(&v.to_le_bytes());
+        e.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        e
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        use image::ImageEncoder;
+        let img = RgbImage::from_fn(20, 10, |x, _| {
+            if x < 10 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([0, 0, 255])
+            }
+        });
+        let mut buf = Vec::new();
+        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 95);
+        enc.set_exif_metadata(exif_orientation(6)).unwrap();
+        enc.write_image(img.as_raw(), 20, 10, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let d = decode_bytes(&buf, &DecodeSpec::default()).unwrap();
+        // Orientation 6: rotate 90 degrees clockwise, so the left (red) half goes on top.
+        assert_eq!(d.rgb.dimensions(), (10, 20));
+        assert!(d.rgb.get_pixel(5, 2)[0] > 200 && d.rgb.get_pixel(5, 17)[2] > 200);
+    }
+
+    #[test]
+    fn grey_16bit_and_palette_become_rgb8() {
+        let spec = DecodeSpec::default();
+        let grey = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(4, 4, image::Luma([77])));
+        assert_eq!(
+            decode_bytes(&encode(&grey, ImageFormat::Png), &spec)
+                .unwrap()
+                .rgb
+                .get_pixel(1, 1),
+            &Rgb([77, 77, 77])
+        );
+        let deep = DynamicImage::ImageRgb16(image::ImageBuffer::from_pixel(
+            4,
+            4,
+            image::Rgb([65535u16, 0, 32896]),
+        ));
+        assert_eq!(
+            decode_bytes(&encode(&deep, ImageFormat::Png), &spec)
+                .unwrap()
+                .rgb
+                .get_pixel(0, 0),
+            &Rgb([255, 0, 128])
+        );
+        let rgba = DynamicImage::ImageRgba8(RgbaImage::from_pixel(4, 4, Rgba([0, 200, 0, 255])));
+        let gif = decode_bytes(&encode(&rgba, ImageFormat::Gif), &spec).unwrap();
+        assert_eq!(gif.rgb.get_pixel(2, 2), &Rgb([0, 200, 0]));
+    }
+
     #[test]
     fn garbage_and_empty_are_errors() {
         let spec = DecodeSpec::default();
