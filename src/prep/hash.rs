@@ -3,18 +3,27 @@
 //! median; dHash (Krawetz 2013): 9x8 grey, each pixel against its right neighbour.
 //! Bits are packed row-major, most significant first, so hex strings match imagehash's.
 
-use image::imageops::{self, FilterType};
 use image::{GrayImage, RgbImage};
 use std::sync::OnceLock;
 
 /// The 64-bit pHash of an image.
 pub fn phash(img: &RgbImage) -> u64 {
-    phash_grey(&to_grey(img, 32, 32))
+    phash_of_luma(&crate::prep::quality::luma(img))
 }
 
 /// The 64-bit dHash of an image.
 pub fn dhash(img: &RgbImage) -> u64 {
-    let g = to_grey(img, 9, 8);
+    dhash_of_luma(&crate::prep::quality::luma(img))
+}
+
+/// pHash of an image already converted to grey (full size).
+pub fn phash_of_luma(grey: &GrayImage) -> u64 {
+    phash_grey(&resize_grey(grey, 32, 32))
+}
+
+/// dHash of an image already converted to grey (full size).
+pub fn dhash_of_luma(grey: &GrayImage) -> u64 {
+    let g = resize_grey(grey, 9, 8);
     let mut bits = 0u64;
     for y in 0..8 {
         for x in 0..8 {
@@ -67,10 +76,9 @@ pub fn to_hex(h: u64) -> String {
     format!("{h:016x}")
 }
 
-fn to_grey(img: &RgbImage, w: u32, h: u32) -> GrayImage {
+fn resize_grey(grey: &GrayImage, w: u32, h: u32) -> GrayImage {
     // Grey first (as PIL's convert("L")), then the antialiasing resize.
-    let grey = crate::prep::quality::luma(img);
-    imageops::resize(&grey, w, h, FilterType::Lanczos3)
+    crate::prep::resize::resize_grey(grey, w, h)
 }
 
 /// The orthonormal-free DCT-II basis `cos(pi (2x + 1) u / 2N)` for N = 32, as scipy's
@@ -117,6 +125,7 @@ pub fn phash_grey(g: &GrayImage) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::imageops::{self, FilterType};
     use image::{Luma, Pixel, Rgb};
 
     /// The full 32x32 DCT-II straight from its formula, then imagehash's rule.

@@ -217,32 +217,32 @@ pub fn process_file(
             crop: Some(b),
             ..base.clone()
         };
-        let cropped = imageops::crop_imm(&decoded.rgb, b.x, b.y, b.w, b.h).to_image();
-        let mut img = resize::resize(&cropped, &spec.resize);
-        let scores = quality::scores(&quality::luma(&img));
-        if let Some(reason) = quality::check_output(&scores, &spec.quality) {
+        let mut img = resize::resize_crop(&decoded.rgb, (b.x, b.y, b.w, b.h), &spec.resize);
+        let mut grey = quality::luma(&img);
+        if let Some(reason) = quality::check_output(&quality::scores(&grey), &spec.quality) {
             out_recs.push(Record {
                 reject: reason.into(),
                 ..rec
             });
             continue;
         }
-        normalize::normalize(&mut img, spec.normalize);
+        if spec.normalize != normalize::NormalizeMode::None {
+            normalize::normalize(&mut img, spec.normalize);
+            grey = quality::luma(&img);
+        }
+        let (phash_flip, dhash_flip) = if spec.dedup.flip {
+            let mirror = imageops::flip_horizontal(&grey);
+            (hash::phash_of_luma(&mirror), hash::dhash_of_luma(&mirror))
+        } else {
+            (0, 0)
+        };
         let hashes = Hashes {
             file: decoded.file_hash,
             pixels: decoded.pixel_hash,
-            phash: hash::phash(&img),
-            dhash: hash::dhash(&img),
-            phash_flip: if spec.dedup.flip {
-                hash::phash(&imageops::flip_horizontal(&img))
-            } else {
-                0
-            },
-            dhash_flip: if spec.dedup.flip {
-                hash::dhash(&imageops::flip_horizontal(&img))
-            } else {
-                0
-            },
+            phash: hash::phash_of_luma(&grey),
+            dhash: hash::dhash_of_luma(&grey),
+            phash_flip,
+            dhash_flip,
             chroma: hash::chroma_grid(&img),
         };
         let output = output::face_output(out_base, face, spec.format);

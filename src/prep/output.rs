@@ -7,7 +7,7 @@ use super::record::Record;
 use super::settings::{OutputFormat, PrepSpec};
 use super::{out_err, Cropper, PrepError};
 use crate::dataset::manifest::{self, ManifestRow, Status};
-use image::{DynamicImage, RgbImage};
+use image::{ImageEncoder, RgbImage};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -69,9 +69,18 @@ pub fn strip_ext(output: &str, face: Option<u32>) -> String {
 pub fn save(path: &Path, img: RgbImage, format: OutputFormat) -> std::io::Result<()> {
     let mut buf = std::io::Cursor::new(Vec::new());
     match format {
-        OutputFormat::Png => {
-            DynamicImage::ImageRgb8(img).write_to(&mut buf, image::ImageFormat::Png)
-        }
+        // Fast deflate: a 64 px face compresses a little worse and several times faster.
+        OutputFormat::Png => image::codecs::png::PngEncoder::new_with_quality(
+            &mut buf,
+            image::codecs::png::CompressionType::Fast,
+            image::codecs::png::FilterType::Adaptive,
+        )
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgb8,
+        ),
         OutputFormat::Jpeg => {
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 95).encode_image(&img)
         }

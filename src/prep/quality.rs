@@ -50,9 +50,16 @@ pub struct QualityScores {
     pub entropy: f32,
 }
 
-/// Rec. 601 luma, as `image`'s own grey conversion.
+/// ITU-R BT.601 luma `(299 R + 587 G + 114 B) / 1000`, as PIL's `convert("L")`, so
+/// hashes agree with Python's imagehash.
 pub fn luma(rgb: &RgbImage) -> GrayImage {
-    image::DynamicImage::ImageRgb8(rgb.clone()).into_luma8()
+    let (w, h) = rgb.dimensions();
+    let raw: Vec<u8> = rgb
+        .as_raw()
+        .chunks_exact(3)
+        .map(|p| ((p[0] as u32 * 299 + p[1] as u32 * 587 + p[2] as u32 * 114 + 500) / 1000) as u8)
+        .collect();
+    GrayImage::from_raw(w, h, raw).unwrap_or_else(|| unreachable!("buffer sized from the image"))
 }
 
 /// Checks on the source size: `Some(reason)` when it fails.

@@ -1,9 +1,13 @@
 //! Resize: the crop to the training size, with a chosen filter (Lanczos3 by default) and
-//! an aspect policy for crops that are not square (pad, crop or stretch).
+//! an aspect policy for crops that are not square (pad, crop or stretch). The
+//! convolution is `fast_image_resize`'s (SIMD, the same separable filters as PIL), several
+//! times faster than `image`'s own resize; the crop is read in place, never copied.
 
-use image::imageops::{self, FilterType};
-use image::{Rgb, RgbImage};
+use fast_image_resize::{self as fr, ResizeAlg, ResizeOptions, Resizer};
+use image::imageops;
+use image::{GrayImage, Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 
 /// Resampling filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
@@ -22,16 +26,50 @@ pub enum Filter {
     Lanczos3,
 }
 
-impl From<Filter> for FilterType {
+impl From<Filter> for ResizeAlg {
     fn from(f: Filter) -> Self {
         match f {
-            Filter::Nearest => FilterType::Nearest,
-            Filter::Triangle => FilterType::Triangle,
-            Filter::CatmullRom => FilterType::CatmullRom,
-            Filter::Gaussian => FilterType::Gaussian,
-            Filter::Lanczos3 => FilterType::Lanczos3,
+            Filter::Nearest => ResizeAlg::Nearest,
+            Filter::Triangle => ResizeAlg::Convolution(fr::FilterType::Bilinear),
+            Filter::CatmullRom => ResizeAlg::Convolution(fr::FilterType::CatmullRom),
+            Filter::Gaussian => ResizeAlg::Convolution(fr::FilterType::Gaussian),
+            Filter::Lanczos3 => ResizeAlg::Convolution(fr::FilterType::Lanczos3),
         }
     }
+}
+
+thread_local! {
+    // A resizer keeps scratch buffers: one per worker thread, reused for every image.
+    static RESIZER: RefCell<Resizer> = RefCell::new(Resizer::new());
+}
+
+/// The region `(x, y, w, h)` of `src` resized to `nw` x `nh`.
+pub fn resize_region(
+    src: &RgbImage,
+    region: (u32, u32, u32, u32),
+    nw: u32,
+    nh: u32,
+    filter: Filter,
+) -> RgbImage {
+    let mut dst = RgbImage::new(nw, nh);
+    let (x, y, w, h) = region;
+    let opts = ResizeOptions::new()
+        .resize_alg(filter.into())
+        .crop(x as f64, y as f64, w as f64, h as f64);
+    RESIZER
+        .with(|r| r.borrow_mut().resize(src, &mut dst, &opts))
+        .unwrap_or_else(|e| unreachable!("RGB8 to RGB8 resize failed: {e}"));
+    dst
+}
+
+/// A grey image resized to `nw` x `nh` with Lanczos3 (PIL's ANTIALIAS, as imagehash uses).
+pub fn resize_grey(src: &GrayImage, nw: u32, nh: u32) -> GrayImage {
+    let mut dst = GrayImage::new(nw, nh);
+    let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(fr::FilterType::Lanczos3));
+    RESIZER
+        .with(|r| r.borrow_mut().resize(src, &mut dst, &opts))
+        .unwrap_or_else(|e| unreachable!("grey resize failed: {e}"));
+    dst
 }
 
 /// What to do with a crop that is not square.
@@ -71,28 +109,30 @@ impl Default for ResizeSpec {
     }
 }
 
-/// Resizes `img` (already cropped) to `size` x `size`.
+/// Resizes `img` to `size` x `size`.
 pub fn resize(img: &RgbImage, spec: &ResizeSpec) -> RgbImage {
     let (w, h) = img.dimensions();
+    resize_crop(img, (0, 0, w, h), spec)
+}
+
+/// Resizes the crop box `(x, y, w, h)` of `img` to `size` x `size`, read in place.
+pub fn resize_crop(img: &RgbImage, region: (u32, u32, u32, u32), spec: &ResizeSpec) -> RgbImage {
+    let (x, y, w, h) = region;
     let n = spec.size;
-    let filter: FilterType = spec.filter.into();
+    let filter = spec.filter;
     if w == h || spec.aspect == Aspect::Stretch {
-        if w == n && h == n {
-            return img.clone();
-        }
-        return imageops::resize(img, n, n, filter);
+        return resize_region(img, region, n, n, filter);
     }
     match spec.aspect {
         Aspect::Crop => {
             let s = w.min(h);
-            let view = imageops::crop_imm(img, (w - s) / 2, (h - s) / 2, s, s).to_image();
-            imageops::resize(&view, n, n, filter)
+            resize_region(img, (x + (w - s) / 2, y + (h - s) / 2, s, s), n, n, filter)
         }
         Aspect::Pad => {
             let scale = n as f32 / w.max(h) as f32;
             let nw = ((w as f32 * scale).round() as u32).clamp(1, n);
             let nh = ((h as f32 * scale).round() as u32).clamp(1, n);
-            let inner = imageops::resize(img, nw, nh, filter);
+            let inner = resize_region(img, region, nw, nh, filter);
             let mut out = RgbImage::from_pixel(n, n, Rgb(spec.pad));
             imageops::replace(
                 &mut out,
