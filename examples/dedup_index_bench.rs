@@ -1,6 +1,7 @@
 //! Growth of near-duplicate grouping with input size, for `scripts/bench-prep.sh`:
-//! random 64-bit hashes with 10% planted near copies (1-8 bits flipped), grouped at the
-//! default radius; prints the time per size and the fitted growth exponent.
+//! random 64-bit hashes with 10% planted near copies (1-10 bits flipped), grouped at the
+//! default radius; prints the time per size, the share of planted copies found (by
+//! distance 9-10 separately) and the fitted growth exponent.
 //!
 //! `cargo run --release --example dedup_index_bench -- 10000 100000 1000000`
 
@@ -16,7 +17,9 @@ fn items(n: usize, seed: u64) -> Vec<DedupItem> {
         let (phash, dhash) = if i % 10 == 9 {
             let src = v[rng.random_range(0..i)];
             let mut p = src.phash;
-            for _ in 0..rng.random_range(1..=8) {
+            // Flip exactly k distinct bits.
+            let k = rng.random_range(1..=10);
+            while (p ^ src.phash).count_ones() < k {
                 p ^= 1 << rng.random_range(0..64);
             }
             (p, src.dhash)
@@ -55,7 +58,10 @@ fn main() {
         let a = dedup(&v, &DedupSpec::default());
         let s = t.elapsed().as_secs_f64();
         let dups = a.iter().filter(|x| x.is_some()).count();
-        println!("{{\"n\": {n}, \"seconds\": {s:.4}, \"duplicates\": {dups}}}");
+        // Planted copies at distance 9-10 from their source: how many were grouped.
+        let far: Vec<usize> = (0..n).filter(|&i| i % 10 == 9 && a[i].is_some()).collect();
+        let planted = n / 10;
+        println!("{{\"n\": {n}, \"seconds\": {s:.4}, \"duplicates\": {dups}, \"planted\": {planted}, \"planted_found\": {}}}", far.len());
         points.push(((n as f64).ln(), s.max(1e-6).ln()));
     }
     if points.len() >= 2 {

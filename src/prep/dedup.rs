@@ -7,8 +7,11 @@
 //! Hamming space with multi-index hashing", CVPR 2012): the 64 bits are split into m
 //! chunks; two hashes within distance t agree to within floor(t/m) bits on at least one
 //! chunk (pigeonhole), so each chunk's table is probed only for keys that near. With
-//! m ~ 64/log2(n) the tables stay sparse and the work per image stays roughly constant,
-//! so grouping grows about linearly with the input, not quadratically.
+//! m ~ 64/log2(n) the tables stay sparse. Each chunk is probed to at most
+//! [`MAX_PROBE_FLIPS`] bits, which keeps the work per image constant as n grows (the
+//! grouping grows about linearly); the search is exact up to radius
+//! `m * (MAX_PROBE_FLIPS + 1) - 1` (14 below ~20k images, 11 below ~500k, 8 beyond),
+//! and past that finds a pair unless its differing bits spread evenly over every chunk.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -234,15 +237,20 @@ struct Chunk {
     shift: u32,
     bits: u32,
     offsets: Vec<u32>,
-    ids: Vec<u32>,
+    /// (id, full hash) sorted by chunk value: the hash sits beside the id so checking a
+    /// candidate costs no second random memory access.
+    ids: Vec<(u32, u64)>,
 }
+
+/// Most bits flipped when probing one chunk's table (see the module docs).
+pub const MAX_PROBE_FLIPS: u32 = 2;
 
 impl Chunk {
     fn key(&self, h: u64) -> u32 {
         ((h >> self.shift) & ((1u64 << self.bits) - 1)) as u32
     }
 
-    fn bucket(&self, key: u32) -> &[u32] {
+    fn bucket(&self, key: u32) -> &[(u32, u64)] {
         let k = key as usize;
         &self.ids[self.offsets[k] as usize..self.offsets[k + 1] as usize]
     }
@@ -268,10 +276,10 @@ impl<'a> MultiIndex<'a> {
                 counts[i] += counts[i - 1];
             }
             let mut fill = counts.clone();
-            let mut ids = vec![0u32; hashes.len()];
+            let mut ids = vec![(0u32, 0u64); hashes.len()];
             for (i, &h) in hashes.iter().enumerate() {
                 let k = key(h);
-                ids[fill[k] as usize] = i as u32;
+                ids[fill[k] as usize] = (i as u32, h);
                 fill[k] += 1;
             }
             chunks.push(Chunk {
@@ -309,7 +317,7 @@ impl<'a> MultiIndex<'a> {
         accept: impl Fn(usize, usize) -> bool + Sync,
     ) -> Vec<(usize, usize)> {
         let m = self.chunks.len() as u32;
-        let r = self.radius / m;
+        let r = (self.radius / m).min(MAX_PROBE_FLIPS);
         const BLOCK: usize = 4096;
         queries
             .par_chunks(BLOCK)
@@ -325,16 +333,20 @@ impl<'a> MultiIndex<'a> {
                         keys.clear();
                         flips_within(chunk.key(q), chunk.bits, r, &mut keys);
                         for &key in &keys {
-                            cands.extend_from_slice(chunk.bucket(key));
+                            // Only candidates within the radius are kept: few, so the
+                            // sort that removes those found via several chunks is cheap.
+                            for &(j, h) in chunk.bucket(key) {
+                                if super::hash::distance(q, h) <= self.radius {
+                                    cands.push(j);
+                                }
+                            }
                         }
                     }
-                    // A candidate found via several chunks is checked once.
                     cands.sort_unstable();
                     cands.dedup();
                     for &j in &cands {
-                        let j = j as usize;
-                        if super::hash::distance(q, self.hashes[j]) <= self.radius && accept(i, j) {
-                            out.push((i, j));
+                        if accept(i, j as usize) {
+                            out.push((i, j as usize));
                         }
                     }
                 }
@@ -389,6 +401,7 @@ mod tests {
             }
             h.push(c);
         }
+        // 3400 hashes: 5 chunks probed to 2 flips, exact up to radius 14.
         for t in [4, 8, 10, 12] {
             let idx = MultiIndex::new(&h, t);
             let mut got = idx.pairs(|_, _| true);
