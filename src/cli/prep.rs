@@ -13,6 +13,7 @@ use std::path::PathBuf;
   facesynth prep raw/ --out data/              centre crop, 64 px, dedup on
   facesynth prep raw/ --out data/ --crop trim --size 96 --normalize autocontrast
   facesynth prep raw/ --out data/ --crop bbox --bbox boxes.csv --margin 0.2
+  facesynth prep raw/ --out data/ --detector lbpcascade_animeface.xml --faces all
   facesynth prep raw/ --out data/ --pipeline pipelines/anime.toml --jobs 2
 
 Re-running on the same OUT resumes: finished files are skipped, new ones processed.
@@ -33,9 +34,21 @@ pub struct PrepArgs {
     /// Box CSV (file,x,y,w,h) for --crop bbox.
     #[arg(long)]
     pub bbox: Option<PathBuf>,
-    /// Border added around a found box, as a fraction of its side.
+    /// Border added around a found box, as a fraction of its side [default: 0, 0.3 with --crop detect].
     #[arg(long)]
     pub margin: Option<f32>,
+    /// OpenCV cascade XML for --crop detect (implies it when --crop is not given).
+    #[arg(long, value_name = "FILE.xml")]
+    pub detector: Option<PathBuf>,
+    /// Detector pyramid step [default: 1.1].
+    #[arg(long)]
+    pub scale_factor: Option<f64>,
+    /// Raw detector hits a face needs [default: 5].
+    #[arg(long)]
+    pub min_neighbors: Option<u32>,
+    /// Smallest face side for the detector, pixels [default: 24].
+    #[arg(long)]
+    pub min_face: Option<u32>,
     /// Keep the largest face or every face.
     #[arg(long, value_enum)]
     pub faces: Option<crop::Faces>,
@@ -80,6 +93,10 @@ impl PrepArgs {
         s.crop.bbox_csv = self.bbox.clone();
         s.crop.margin = self.margin;
         s.crop.faces = self.faces;
+        s.detect.detector = self.detector.clone();
+        s.detect.scale_factor = self.scale_factor;
+        s.detect.min_neighbors = self.min_neighbors;
+        s.detect.min_size = self.min_face;
         s.resize.size = self.size;
         s.resize.filter = self.filter;
         s.resize.aspect = self.aspect;

@@ -1,8 +1,10 @@
 //! Crop: find the face's box in source pixels. Modes: `none` (whole image), `center`
 //! (the centred square), `trim` (uniform borders removed, then centred), `bbox` (boxes
-//! from a CSV `file,x,y,w,h`); the face detector plugs in as one more mode. Every mode
-//! yields boxes that then get the same margin and squareness treatment.
+//! from a CSV `file,x,y,w,h`), `detect` (faces found by an OpenCV cascade file run by
+//! [`crate::detect`]). Every mode yields boxes that then get the same margin and
+//! squareness treatment.
 
+use crate::detect::{self, Cascade, DetectError, DetectSpec};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -21,6 +23,8 @@ pub enum CropMode {
     Trim,
     /// Boxes from a CSV `file,x,y,w,h` (file relative to INPUT).
     Bbox,
+    /// Faces found by an OpenCV cascade file (`--detector FILE.xml`); none is `no_face`.
+    Detect,
 }
 
 /// Which faces of an image become dataset images.
@@ -64,6 +68,11 @@ pub struct CropSpec {
     pub bbox_csv: Option<PathBuf>,
     /// Which faces to keep when several are found.
     pub faces: Faces,
+    /// The cascade XML for `detect` mode.
+    pub detector: Option<PathBuf>,
+    /// Detection settings for `detect` mode (see [`DetectSpec`]; default 5 neighbours,
+    /// 24 px minimum face, equalized).
+    pub detect: DetectSpec,
 }
 
 impl Default for CropSpec {
@@ -75,15 +84,43 @@ impl Default for CropSpec {
             trim_tolerance: 12,
             bbox_csv: None,
             faces: Faces::Largest,
+            detector: None,
+            detect: default_detect_spec(),
         }
     }
 }
 
-/// A crop stage ready to run: the spec plus what it loaded (the box table).
+/// `detect` mode's defaults: OpenCV's usual settings for faces in illustrations.
+pub fn default_detect_spec() -> DetectSpec {
+    DetectSpec {
+        min_neighbors: 5,
+        min_size: (24, 24),
+        equalize: true,
+        ..DetectSpec::default()
+    }
+}
+
+/// A crop stage ready to run: the spec plus what it loaded (box table, cascade).
 #[derive(Debug, Clone)]
 pub struct Cropper {
     spec: CropSpec,
     boxes: HashMap<String, Vec<CropBox>>,
+    cascade: Option<Cascade>,
+}
+
+/// Why the crop stage cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CropError {
+    /// The box CSV is unusable.
+    #[error(transparent)]
+    BoxCsv(#[from] BoxCsvError),
+    /// The detector's cascade file is unusable.
+    #[error(transparent)]
+    Detector(#[from] DetectError),
+    /// `detect` mode without a cascade file.
+    #[error("crop mode detect needs a cascade file (--detector FILE.xml or prep.detect.detector)")]
+    NoDetector,
 }
 
 /// Why a box CSV could not be used.
@@ -97,8 +134,8 @@ pub struct BoxCsvError {
 }
 
 impl Cropper {
-    /// Prepares the stage; loads the box CSV in `bbox` mode.
-    pub fn new(spec: CropSpec) -> Result<Self, BoxCsvError> {
+    /// Prepares the stage; loads the box CSV in `bbox` mode, the cascade in `detect` mode.
+    pub fn new(spec: CropSpec) -> Result<Self, CropError> {
         let mut boxes = HashMap::new();
         if spec.mode == CropMode::Bbox {
             let path = spec.bbox_csv.clone().ok_or_else(|| BoxCsvError {
@@ -108,7 +145,16 @@ impl Cropper {
             })?;
             boxes = load_boxes(&path)?;
         }
-        Ok(Cropper { spec, boxes })
+        let mut cascade = None;
+        if spec.mode == CropMode::Detect {
+            let path = spec.detector.as_ref().ok_or(CropError::NoDetector)?;
+            cascade = Some(Cascade::load(path)?);
+        }
+        Ok(Cropper {
+            spec,
+            boxes,
+            cascade,
+        })
     }
 
     /// The face boxes of `rgb` (source `rel` to INPUT), largest first, with margin and
@@ -119,6 +165,25 @@ impl Cropper {
             CropMode::None => vec![CropBox { x: 0, y: 0, w, h }],
             CropMode::Center => vec![center_square(CropBox { x: 0, y: 0, w, h })],
             CropMode::Trim => vec![center_square(trim_box(rgb, self.spec.trim_tolerance))],
+            CropMode::Detect => {
+                let cascade = self.cascade.as_ref().ok_or("no_face")?;
+                let found = cascade.detect(&detect::gray_from_rgb(rgb), &self.spec.detect);
+                if found.is_empty() {
+                    return Err("no_face");
+                }
+                found
+                    .iter()
+                    .map(|d| {
+                        let b = CropBox {
+                            x: d.x,
+                            y: d.y,
+                            w: d.width,
+                            h: d.height,
+                        };
+                        adjust(b, self.spec.margin, self.spec.square, w, h)
+                    })
+                    .collect()
+            }
             CropMode::Bbox => {
                 let found = self.boxes.get(rel).ok_or("no_bbox")?;
                 found

@@ -52,9 +52,9 @@ pub enum PrepError {
         #[source]
         source: std::io::Error,
     },
-    /// The box CSV is unusable.
+    /// The crop stage cannot start (box CSV or cascade file unusable).
     #[error(transparent)]
-    BoxCsv(#[from] crop::BoxCsvError),
+    Crop(#[from] crop::CropError),
     /// The thread pool could not start.
     #[error("cannot start {jobs} worker threads: {message}")]
     Threads {

@@ -8,6 +8,7 @@ use super::quality::QualitySpec;
 use super::resize::{Aspect, Filter, ResizeSpec};
 use super::scan::DecodeSpec;
 use crate::config::{ConfigError, Overlay};
+use crate::detect::DetectSpec;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -80,6 +81,25 @@ section!(
     }
 );
 section!(
+    /// `[prep.detect]`: the face detector of crop mode `detect` (margin and squareness
+    /// are `[prep.crop]`'s).
+    DetectSection {
+        /// OpenCV cascade XML, e.g. lbpcascade_animeface.xml (none; setting it makes
+        /// `detect` the default crop mode).
+        detector: PathBuf,
+        /// Pyramid scale step, > 1 (1.1).
+        scale_factor: f64,
+        /// Raw hits a face needs (5).
+        min_neighbors: u32,
+        /// Smallest face side, pixels (24).
+        min_size: u32,
+        /// Largest face side, pixels (0 = the image).
+        max_size: u32,
+        /// Histogram-equalize before detecting (true).
+        equalize: bool,
+    }
+);
+section!(
     /// `[prep.resize]`.
     ResizeSection {
         /// Output side, pixels (64).
@@ -134,6 +154,9 @@ pub struct PrepSection {
     /// Cropping.
     #[serde(default)]
     pub crop: CropSection,
+    /// Face detection (crop mode `detect`).
+    #[serde(default)]
+    pub detect: DetectSection,
     /// Resizing.
     #[serde(default)]
     pub resize: ResizeSection,
@@ -153,6 +176,7 @@ impl Overlay for PrepSection {
             decode: self.decode.overlay(over.decode),
             quality: self.quality.overlay(over.quality),
             crop: self.crop.overlay(over.crop),
+            detect: self.detect.overlay(over.detect),
             resize: self.resize.overlay(over.resize),
             normalize: self.normalize.overlay(over.normalize),
             dedup: self.dedup.overlay(over.dedup),
@@ -187,6 +211,9 @@ impl Default for PrepSpec {
     }
 }
 
+/// Default `[prep.crop] margin` in `detect` mode, a fraction of the face box per side.
+pub const DETECT_MARGIN: f32 = 0.3;
+
 fn positive(v: f32) -> Option<f32> {
     (v > 0.0).then_some(v)
 }
@@ -209,13 +236,46 @@ impl PrepSpec {
             min_entropy: q.min_entropy.map_or(qd.min_entropy, positive),
         };
         let cd = CropSpec::default();
+        let dd = &cd.detect;
+        let de = &s.detect;
+        let mode = s.crop.mode.unwrap_or(if de.detector.is_some() {
+            CropMode::Detect
+        } else {
+            cd.mode
+        });
+        let detect = DetectSpec {
+            scale_factor: de.scale_factor.unwrap_or(dd.scale_factor),
+            min_neighbors: de.min_neighbors.unwrap_or(dd.min_neighbors),
+            min_size: de.min_size.map_or(dd.min_size, |v| (v, v)),
+            max_size: de.max_size.filter(|&v| v > 0).map(|v| (v, v)),
+            equalize: de.equalize.unwrap_or(dd.equalize),
+        };
+        if !(detect.scale_factor > 1.0 && detect.scale_factor <= 4.0) {
+            return Err(invalid(
+                "prep.detect.scale_factor",
+                "must be above 1 and at most 4",
+            ));
+        }
+        if mode == CropMode::Detect && de.detector.is_none() {
+            return Err(invalid(
+                "prep.detect.detector",
+                "crop mode detect needs a cascade file (--detector FILE.xml)",
+            ));
+        }
         let crop = CropSpec {
-            mode: s.crop.mode.unwrap_or(cd.mode),
-            margin: s.crop.margin.unwrap_or(cd.margin),
+            mode,
+            // Detector boxes are tight on the face: by default keep the hair around it.
+            margin: s.crop.margin.unwrap_or(if mode == CropMode::Detect {
+                DETECT_MARGIN
+            } else {
+                cd.margin
+            }),
             square: s.crop.square.unwrap_or(cd.square),
             trim_tolerance: s.crop.trim_tolerance.unwrap_or(cd.trim_tolerance),
             bbox_csv: s.crop.bbox_csv.clone(),
             faces: s.crop.faces.unwrap_or(cd.faces),
+            detector: de.detector.clone(),
+            detect,
         };
         if !(0.0..=2.0).contains(&crop.margin) {
             return Err(invalid("prep.crop.margin", "must be between 0 and 2"));

@@ -206,6 +206,11 @@ fn haar_frontalface_on_caltech_photos() {
 
 /// An anime crop upscaled 2x and pasted on a plain canvas; returns the image and the box.
 fn pasted(crop: &Path, i: usize) -> (GrayImage, Detection) {
+    let (rgb, truth) = pasted_rgb(crop, i);
+    (facesynth::detect::gray_from_rgb(&rgb), truth)
+}
+
+fn pasted_rgb(crop: &Path, i: usize) -> (RgbImage, Detection) {
     let rgb = image::open(crop).unwrap().to_rgb8();
     let big = imageops::resize(
         &rgb,
@@ -226,7 +231,7 @@ fn pasted(crop: &Path, i: usize) -> (GrayImage, Detection) {
         height: big.height(),
         neighbors: 0,
     };
-    (facesynth::detect::gray_from_rgb(&canvas), truth)
+    (canvas, truth)
 }
 
 #[test]
@@ -275,4 +280,85 @@ fn lbp_animeface_on_pasted_crops_and_photos() {
         b as f64 <= 0.02 * nb as f64,
         "non-faces with a box {b}/{nb}"
     );
+}
+
+#[test]
+fn prep_crop_detect_keeps_faces_and_rejects_faceless_images() {
+    let (Some(model), Some(crops), Some(nonfaces)) = (
+        shared("lbpcascade_animeface.xml", MODELS),
+        shared("anime-faces-96-raw/images", DATA),
+        shared("photos/caltech-nonfaces/cup", DATA),
+    ) else {
+        return;
+    };
+    let c = Cascade::load(&model).unwrap();
+    let spec = facesynth::prep::crop::default_detect_spec();
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    // Two pasted faces the detector finds, and a photo where it finds nothing.
+    let mut truths = Vec::new();
+    for (i, p) in images_in(&crops).iter().step_by(40).enumerate().take(8) {
+        let (rgb, truth) = pasted_rgb(p, i);
+        let gray = facesynth::detect::gray_from_rgb(&rgb);
+        if c.detect(&gray, &spec).iter().any(|d| d.iou(&truth) >= 0.5) && truths.len() < 2 {
+            rgb.save(raw.join(format!("face{}.png", truths.len())))
+                .unwrap();
+            truths.push(truth);
+        }
+    }
+    let empty = images_in(&nonfaces)
+        .into_iter()
+        .find(|p| c.detect(&gray(p), &spec).is_empty())
+        .expect("a cup photo without detections");
+    std::fs::copy(&empty, raw.join("cup.jpg")).unwrap();
+    let out = tmp.path().join("out");
+    let model = model.to_string_lossy().into_owned();
+    let args = [
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--detector",
+        &model,
+        "--faces",
+        "all",
+    ];
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let rows = facesynth::dataset::manifest::read(&out.join("manifest.csv")).unwrap();
+    let cup = rows
+        .iter()
+        .find(|r| r.source.starts_with("cup"))
+        .expect("cup row");
+    assert_eq!(
+        (cup.status.to_string().as_str(), cup.reason.as_str()),
+        ("rejected", "no_face")
+    );
+    for (k, truth) in truths.iter().enumerate() {
+        let row = rows
+            .iter()
+            .find(|r| r.source.starts_with(&format!("face{k}")) && r.status.to_string() == "kept")
+            .unwrap_or_else(|| panic!("face{k} kept: {rows:?}"));
+        let crop = Detection {
+            x: row.crop_x.unwrap(),
+            y: row.crop_y.unwrap(),
+            width: row.crop_w.unwrap(),
+            height: row.crop_h.unwrap(),
+            neighbors: 0,
+        };
+        // The crop is square, in source pixels, and covers the pasted face with a margin.
+        assert_eq!(crop.width, crop.height);
+        assert!(
+            crop.iou(truth) >= 0.3,
+            "crop {crop:?} vs pasted face {truth:?}"
+        );
+    }
 }
