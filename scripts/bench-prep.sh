@@ -30,16 +30,17 @@ echo "== peak memory (max RSS) of a full prep run"
 for n in 10000 100000; do
     dir="$OUT/in-$n"
     if [ ! -d "$dir" ]; then
-        mkdir -p "$dir"
         # Symbolic links to the shared images, repeated in sub-folders up to n files.
-        i=0
-        while [ $i -lt $n ]; do
-            sub="$dir/$((i / 8000))"; mkdir -p "$sub"
-            for f in $DATA/*; do
-                [ $i -ge $n ] && break
-                ln -s "$(realpath "$f")" "$sub/$(basename "$f")"; i=$((i + 1))
-            done
-        done
+        python3 - "$DATA" "$dir" "$n" <<'PY'
+import os, sys
+src, dst, n = os.path.realpath(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+files = sorted(os.listdir(src))
+for i in range(n):
+    sub = os.path.join(dst, str(i // len(files)))
+    os.makedirs(sub, exist_ok=True)
+    f = files[i % len(files)]
+    os.symlink(os.path.join(src, f), os.path.join(sub, f))
+PY
     fi
     rm -rf "$OUT/mem-$n"
     /usr/bin/time -f "{\"n\": $n, \"max_rss_kb\": %M, \"seconds\": %e}" \
