@@ -4,7 +4,7 @@
 use facesynth::labels::{self, classifier::TrainSpec, RoundSpec, Schema, Source, Strategy};
 use facesynth::progress::Verbosity::Quiet;
 use facesynth::synth::{self, SynthSpec};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const Q: facesynth::progress::Verbosity = Quiet;
@@ -264,22 +264,46 @@ mod webdriver {
             body.len()
         );
         s.write_all(req.as_bytes()).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        // Read the head, then exactly Content-Length bytes (chromedriver may keep the
+        // connection open despite `Connection: close`).
         let mut buf = Vec::new();
-        s.read_to_end(&mut buf).unwrap();
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let (head, mut body) = text
-            .split_once("\r\n\r\n")
-            .map(|(h, b)| (h.to_string(), b.to_string()))
-            .unwrap_or_default();
-        if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
+        let mut byte = [0u8; 4096];
+        let head_end = loop {
+            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            let n = s.read(&mut byte).expect("read chromedriver");
+            assert!(n > 0, "chromedriver closed the connection");
+            buf.extend_from_slice(&byte[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let len = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        match len {
+            Some(len) => {
+                while buf.len() < head_end + len {
+                    let n = s.read(&mut byte).expect("read chromedriver");
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&byte[..n]);
+                }
+            }
+            None => {
+                let _ = s.read_to_end(&mut buf);
+            }
+        }
+        let mut body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+        if head.contains("transfer-encoding: chunked") {
             let mut out = String::new();
             let mut rest = body.as_str();
             while let Some((size, after)) = rest.split_once("\r\n") {
                 let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-                if n == 0 {
+                if n == 0 || after.len() < n + 2 {
                     break;
                 }
                 out.push_str(&after[..n]);
@@ -325,6 +349,16 @@ fn which(names: &[&str]) -> Option<PathBuf> {
     None
 }
 
+/// Ends the child (chromedriver, and with it chromium) however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn wait_for(port: u16, sid: &str, want: impl Fn(&str) -> bool) -> String {
     for _ in 0..200 {
         let s = webdriver::state(port, sid);
@@ -360,12 +394,14 @@ fn web_page_answers_by_keyboard_in_headless_chromium() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(driver)
-        .arg(format!("--port={dport}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let _driver = KillOnDrop(
+        Command::new(driver)
+            .arg(format!("--port={dport}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", dport)).is_ok() {
             break;
@@ -380,7 +416,7 @@ fn web_page_answers_by_keyboard_in_headless_chromium() {
         .unwrap_or_else(|| panic!("no session: {v}"))
         .to_string();
     let run = || -> Vec<String> {
-        let mut seen = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
         // Answer two, restart the server, answer the third: the queue resumes.
         let server = labels::serve::start(d.path(), 0).unwrap();
         webdriver::call(
@@ -416,8 +452,6 @@ fn web_page_answers_by_keyboard_in_headless_chromium() {
     };
     let seen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
     webdriver::call(dport, "DELETE", &format!("/session/{sid}"), "");
-    let _ = child.kill();
-    let _ = child.wait();
     let seen = seen.unwrap();
     assert_eq!(seen.len(), 3);
     let schema = Schema::load(&d.path().join("labels/schema.toml")).unwrap();
