@@ -4,7 +4,7 @@
 //! Each vote carries a confidence; a vote with a weak cluster or no close reference
 //! abstains.
 
-use super::schema::Attribute;
+use super::schema::{Attribute, Pick};
 use image::RgbImage;
 
 /// Tuning of the colour heuristic.
@@ -137,7 +137,7 @@ pub fn kmeans(points: &[[f32; 3]], k: usize, iterations: usize) -> Vec<([f32; 3]
 }
 
 /// The Lab pixels of `attr`'s region of `img`, skin-like ones dropped.
-fn region_pixels(img: &RgbImage, region: [f32; 4]) -> (Vec<[f32; 3]>, usize) {
+fn region_pixels(img: &RgbImage, region: [f32; 4], pick: Pick) -> (Vec<[f32; 3]>, usize) {
     let (w, h) = (img.width() as f32, img.height() as f32);
     let x0 = (region[0] * w).floor() as u32;
     let y0 = (region[1] * h).floor() as u32;
@@ -149,7 +149,8 @@ fn region_pixels(img: &RgbImage, region: [f32; 4]) -> (Vec<[f32; 3]>, usize) {
         for x in x0..x1 {
             total += 1;
             let lab = rgb_to_lab(img.get_pixel(x, y).0);
-            if !is_skin(&lab) {
+            let pale = pick == Pick::Chromatic && lab[0] > 75.0 && (lab[1] * lab[1] + lab[2] * lab[2]).sqrt() < 18.0;
+            if !is_skin(&lab) && !pale {
                 out.push(lab);
             }
         }
@@ -157,25 +158,41 @@ fn region_pixels(img: &RgbImage, region: [f32; 4]) -> (Vec<[f32; 3]>, usize) {
     (out, total)
 }
 
-/// The colour heuristic's vote for `attr` on `img`, or `None` (abstain, or no region).
-pub fn vote(img: &RgbImage, attr: &Attribute, spec: &HeuristicSpec) -> Option<Vote> {
-    let region = attr.region?;
-    let refs: Vec<[f32; 3]> = attr
-        .values
-        .iter()
-        .map(|v| attr.colors.get(v).map(|c| rgb_to_lab(*c)))
-        .collect::<Option<_>>()?;
-    let (pixels, total) = region_pixels(img, region);
-    if pixels.len() * 4 < total {
+/// The dominant colour of `region` of `img` (skin dropped): the largest k-means
+/// cluster's Lab centre and its share of the kept pixels, or `None` when the region is
+/// mostly skin.
+pub fn dominant(img: &RgbImage, region: [f32; 4], pick: Pick, spec: &HeuristicSpec) -> Option<([f32; 3], f32)> {
+    let (pixels, total) = region_pixels(img, region, pick);
+    let min_kept = if pick == Pick::Chromatic { 20 } else { 4 };
+    if pixels.len() * min_kept < total || pixels.is_empty() {
         return None; // mostly skin: the region missed the hair or eyes
     }
     let clusters = kmeans(&pixels, spec.k, spec.iterations);
-    let (centre, size) = clusters.into_iter().max_by_key(|c| c.1)?;
-    let share = size as f32 / pixels.len() as f32;
-    if share < spec.min_share {
+    let score = |c: &([f32; 3], usize)| match pick {
+        Pick::Dominant => c.1 as f32,
+        Pick::Chromatic => c.1 as f32 * ((c.0[1] * c.0[1] + c.0[2] * c.0[2]).sqrt() + 10.0),
+    };
+    let (centre, size) = clusters.into_iter().max_by(|a, b| score(a).total_cmp(&score(b)))?;
+    Some((centre, size as f32 / pixels.len() as f32))
+}
+
+/// The colour heuristic's vote for `attr` on `img`, or `None` (abstain, or no region).
+pub fn vote(img: &RgbImage, attr: &Attribute, spec: &HeuristicSpec) -> Option<Vote> {
+    let region = attr.region?;
+    let refs: Vec<Vec<[f32; 3]>> = attr
+        .values
+        .iter()
+        .map(|v| attr.colors.get(v).map(|c| c.as_slice().iter().map(|&x| rgb_to_lab(x)).collect()))
+        .collect::<Option<_>>()?;
+    let (centre, share) = dominant(img, region, attr.pick, spec)?;
+    let min_share = if attr.pick == Pick::Chromatic { spec.min_share / 2.0 } else { spec.min_share };
+    if share < min_share {
         return None;
     }
-    let d: Vec<f32> = refs.iter().map(|r| dist2(&centre, r).sqrt()).collect();
+    let d: Vec<f32> = refs
+        .iter()
+        .map(|rs| rs.iter().map(|r| dist2(&centre, r).sqrt()).fold(f32::MAX, f32::min))
+        .collect();
     let (best, &d1) = d.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1))?;
     if d1 > spec.max_distance {
         return None;
@@ -184,7 +201,7 @@ pub fn vote(img: &RgbImage, attr: &Attribute, spec: &HeuristicSpec) -> Option<Vo
     let t = spec.temperature;
     let z: f32 = d.iter().map(|&di| (-(di - d1) / t).exp()).sum();
     let p = 1.0 / z;
-    let confidence = p * (share / 0.5).min(1.0);
+    let confidence = p * (share / 0.5).min(1.0) * attr.trust;
     Some(Vote {
         value: best,
         confidence,

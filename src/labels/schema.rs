@@ -21,6 +21,38 @@ pub enum Kind {
     Binary,
 }
 
+/// One reference colour or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Colors {
+    /// A single sRGB colour.
+    One([u8; 3]),
+    /// Several sRGB colours (e.g. a saturated drawing colour and a pale real one).
+    Many(Vec<[u8; 3]>),
+}
+
+impl Colors {
+    /// The colours as a slice.
+    pub fn as_slice(&self) -> &[[u8; 3]] {
+        match self {
+            Colors::One(c) => std::slice::from_ref(c),
+            Colors::Many(v) => v,
+        }
+    }
+}
+
+/// Which cluster of the region the colour heuristic reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pick {
+    /// The largest cluster (hair).
+    #[default]
+    Dominant,
+    /// Light low-chroma pixels (sclera, pale skin) dropped too, then the cluster with the
+    /// largest share times chroma (irises among lashes and highlights).
+    Chromatic,
+}
+
 /// One attribute of a schema.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,9 +67,21 @@ pub struct Attribute {
     /// as fractions of the image side. Absent: no colour heuristic.
     #[serde(default)]
     pub region: Option<[f32; 4]>,
-    /// Reference sRGB colour per value (every value needs one when a region is given).
+    /// Reference sRGB colours per value: one `[r, g, b]` or a list of them (every value
+    /// needs at least one when a region is given; the nearest of a value's colours counts).
     #[serde(default)]
-    pub colors: BTreeMap<String, [u8; 3]>,
+    pub colors: BTreeMap<String, Colors>,
+    /// Which cluster the heuristic reads (default `dominant`).
+    #[serde(default)]
+    pub pick: Pick,
+    /// Factor on the heuristic's confidence, 0..1 (default 1): how far its votes are
+    /// trusted (a weak heuristic's votes then stay below the training threshold).
+    #[serde(default = "one")]
+    pub trust: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 impl Attribute {
@@ -128,6 +172,9 @@ impl Schema {
                     VALUE_KEYS.len()
                 ));
             }
+            if !(0.0..=1.0).contains(&a.trust) {
+                return Err(format!("attribute {}: trust {} is not in 0..1", a.name, a.trust));
+            }
             if let Some(r) = a.region {
                 let ok = r.iter().all(|f| (0.0..=1.0).contains(f)) && r[0] < r[2] && r[1] < r[3];
                 if !ok {
@@ -141,6 +188,9 @@ impl Schema {
                         return Err(format!("attribute {}: no reference colour for {v}", a.name));
                     }
                 }
+            }
+            if a.colors.values().any(|c| c.as_slice().is_empty()) {
+                return Err(format!("attribute {}: an empty colour list", a.name));
             }
             for k in a.colors.keys() {
                 if a.index_of(k).is_none() {
