@@ -25,7 +25,7 @@ pub struct RoundSpec {
     pub strategy: Strategy,
     /// Calibrated confidence at which a prediction becomes a model label (default 0.9).
     pub threshold: f32,
-    /// Heuristic labels at or above this confidence join the training set (default 0.6).
+    /// Heuristic labels at or above this confidence join the training set (default 0.5).
     pub heuristic_threshold: f32,
     /// Loss weight of synthesized training labels (default 0.5; humans weigh 1).
     pub synth_weight: f32,
@@ -45,7 +45,7 @@ impl Default for RoundSpec {
             queue: 50,
             strategy: Strategy::Entropy,
             threshold: 0.9,
-            heuristic_threshold: 0.6,
+            heuristic_threshold: 0.5,
             synth_weight: 0.5,
             size: 32,
             train: TrainSpec::default(),
