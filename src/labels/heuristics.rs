@@ -149,7 +149,9 @@ fn region_pixels(img: &RgbImage, region: [f32; 4], pick: Pick) -> (Vec<[f32; 3]>
         for x in x0..x1 {
             total += 1;
             let lab = rgb_to_lab(img.get_pixel(x, y).0);
-            let pale = pick == Pick::Chromatic && lab[0] > 75.0 && (lab[1] * lab[1] + lab[2] * lab[2]).sqrt() < 18.0;
+            let pale = pick == Pick::Chromatic
+                && lab[0] > 75.0
+                && (lab[1] * lab[1] + lab[2] * lab[2]).sqrt() < 18.0;
             if !is_skin(&lab) && !pale {
                 out.push(lab);
             }
@@ -161,7 +163,12 @@ fn region_pixels(img: &RgbImage, region: [f32; 4], pick: Pick) -> (Vec<[f32; 3]>
 /// The dominant colour of `region` of `img` (skin dropped): the largest k-means
 /// cluster's Lab centre and its share of the kept pixels, or `None` when the region is
 /// mostly skin.
-pub fn dominant(img: &RgbImage, region: [f32; 4], pick: Pick, spec: &HeuristicSpec) -> Option<([f32; 3], f32)> {
+pub fn dominant(
+    img: &RgbImage,
+    region: [f32; 4],
+    pick: Pick,
+    spec: &HeuristicSpec,
+) -> Option<([f32; 3], f32)> {
     let (pixels, total) = region_pixels(img, region, pick);
     let min_kept = if pick == Pick::Chromatic { 20 } else { 4 };
     if pixels.len() * min_kept < total || pixels.is_empty() {
@@ -172,7 +179,9 @@ pub fn dominant(img: &RgbImage, region: [f32; 4], pick: Pick, spec: &HeuristicSp
         Pick::Dominant => c.1 as f32,
         Pick::Chromatic => c.1 as f32 * ((c.0[1] * c.0[1] + c.0[2] * c.0[2]).sqrt() + 10.0),
     };
-    let (centre, size) = clusters.into_iter().max_by(|a, b| score(a).total_cmp(&score(b)))?;
+    let (centre, size) = clusters
+        .into_iter()
+        .max_by(|a, b| score(a).total_cmp(&score(b)))?;
     Some((centre, size as f32 / pixels.len() as f32))
 }
 
@@ -182,16 +191,28 @@ pub fn vote(img: &RgbImage, attr: &Attribute, spec: &HeuristicSpec) -> Option<Vo
     let refs: Vec<Vec<[f32; 3]>> = attr
         .values
         .iter()
-        .map(|v| attr.colors.get(v).map(|c| c.as_slice().iter().map(|&x| rgb_to_lab(x)).collect()))
+        .map(|v| {
+            attr.colors
+                .get(v)
+                .map(|c| c.as_slice().iter().map(|&x| rgb_to_lab(x)).collect())
+        })
         .collect::<Option<_>>()?;
     let (centre, share) = dominant(img, region, attr.pick, spec)?;
-    let min_share = if attr.pick == Pick::Chromatic { spec.min_share / 2.0 } else { spec.min_share };
+    let min_share = if attr.pick == Pick::Chromatic {
+        spec.min_share / 2.0
+    } else {
+        spec.min_share
+    };
     if share < min_share {
         return None;
     }
     let d: Vec<f32> = refs
         .iter()
-        .map(|rs| rs.iter().map(|r| dist2(&centre, r).sqrt()).fold(f32::MAX, f32::min))
+        .map(|rs| {
+            rs.iter()
+                .map(|r| dist2(&centre, r).sqrt())
+                .fold(f32::MAX, f32::min)
+        })
         .collect();
     let (best, &d1) = d.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1))?;
     if d1 > spec.max_distance {

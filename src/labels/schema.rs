@@ -173,7 +173,10 @@ impl Schema {
                 ));
             }
             if !(0.0..=1.0).contains(&a.trust) {
-                return Err(format!("attribute {}: trust {} is not in 0..1", a.name, a.trust));
+                return Err(format!(
+                    "attribute {}: trust {} is not in 0..1",
+                    a.name, a.trust
+                ));
             }
             if let Some(r) = a.region {
                 let ok = r.iter().all(|f| (0.0..=1.0).contains(f)) && r[0] < r[2] && r[1] < r[3];

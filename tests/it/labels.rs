@@ -473,8 +473,17 @@ fn demo_step_labels_synthetic_faces_and_exports() {
     let d = synth_data(40, 5);
     let r = labels::demo_step(d.path(), &d.path().join("truth.csv"), Q).unwrap();
     assert_eq!(r.images, 40);
-    assert!(r.simulate.heuristic["hair_color"].accuracy >= 0.9, "{:?}", r.simulate.heuristic);
+    assert!(
+        r.simulate.heuristic["hair_color"].accuracy >= 0.9,
+        "{:?}",
+        r.simulate.heuristic
+    );
     let wide = std::fs::read_to_string(&r.wide).unwrap();
     assert_eq!(wide.lines().count(), 41);
-    assert!(wide.lines().skip(1).all(|l| l.split(',').all(|c| !c.is_empty())), "--all export fills every cell");
+    assert!(
+        wide.lines()
+            .skip(1)
+            .all(|l| l.split(',').all(|c| !c.is_empty())),
+        "--all export fills every cell"
+    );
 }
