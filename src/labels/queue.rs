@@ -155,9 +155,9 @@ pub fn pending(
         .into_iter()
         .filter(|it| schema.attribute(&it.attribute).is_some())
         .filter(|it| {
-            !store
+            store
                 .get(&it.file, &it.attribute)
-                .is_some_and(|l| l.source == Source::Human)
+                .is_none_or(|l| l.source != Source::Human)
         })
         .filter(|it| !skipped.contains(&(it.file.clone(), it.attribute.clone())))
         .collect())

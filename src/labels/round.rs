@@ -69,7 +69,7 @@ pub struct RoundReport {
 
 /// Whether `file` belongs to the calibration split (a stable 1-in-5 by name).
 fn is_calibration(file: &str) -> bool {
-    xxhash_rust::xxh3::xxh3_64(file.as_bytes()) % 5 == 0
+    xxhash_rust::xxh3::xxh3_64(file.as_bytes()).is_multiple_of(5)
 }
 
 /// `label round` on a dataset folder (decodes its images, then [`round_with`]).
