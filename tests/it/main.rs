@@ -1,3 +1,5 @@
-//! The integration tests: one module per area.
+//! Integration tests: one binary, one module per area.
 
+mod common;
 mod labels;
+mod prep;
