@@ -1,24 +1,211 @@
-//! `facesynth label ...`: active label synthesis (see the label issue).
+//! `facesynth label ...`: active label synthesis. Each subcommand resolves its settings
+//! and makes one library call in `facesynth::labels`.
 
+use anyhow::Context;
 use clap::Subcommand;
+use facesynth::labels::{self, classifier::TrainSpec, RoundSpec, SimulateSpec, Strategy};
 use facesynth::progress::Verbosity;
+use std::path::PathBuf;
 
 /// Label subcommands.
 #[derive(Debug, Subcommand)]
 pub enum LabelCommand {
-    /// Start a label store for a prepared dataset.
+    /// Start a label store for a prepared dataset and label it with the colour heuristics.
     Init {
         /// The attribute schema (labels/*.toml).
         #[arg(long)]
-        schema: std::path::PathBuf,
+        schema: PathBuf,
         /// The prepared dataset (prep's OUT folder).
         #[arg(long)]
-        data: std::path::PathBuf,
+        data: PathBuf,
+    },
+    /// Train the classifier, accept confident predictions, queue images for a person.
+    Round {
+        /// The prepared dataset.
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        round: RoundArgs,
+    },
+    /// Counts by source and value, coverage, calibration, pending queue.
+    Status {
+        /// The prepared dataset.
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Write DATA/labels_wide.csv and an ImageFolder layout (DATA/imagefolder/).
+    Export {
+        /// The prepared dataset.
+        #[arg(long)]
+        data: PathBuf,
+        /// Fill images without an accepted label with the last round's prediction.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Write queue.csv (pending questions) and a contact-sheet PNG of the queued faces.
+    Queue {
+        /// The prepared dataset.
+        #[arg(long)]
+        data: PathBuf,
+        /// Images to queue when there is no queue yet.
+        #[arg(long, default_value_t = 50)]
+        k: usize,
+    },
+    /// Read human answers: a wide CSV, an answers file (file,attribute,value) or an ImageFolder.
+    Import {
+        /// The file (or ImageFolder root).
+        file: PathBuf,
+        /// The prepared dataset.
+        #[arg(long)]
+        data: PathBuf,
+        /// The attribute an ImageFolder's class folders name.
+        #[arg(long)]
+        attribute: Option<String>,
+    },
+    /// Serve a local labeling page (127.0.0.1 only) for the queue.
+    Serve {
+        /// The prepared dataset.
+        #[arg(long)]
+        data: PathBuf,
+        /// Port (0: any free port).
+        #[arg(long, default_value_t = 8765)]
+        port: u16,
+    },
+    /// Answer the queue from a truth file round after round, and measure accuracy.
+    Simulate {
+        /// The prepared dataset (after `label init`).
+        #[arg(long)]
+        data: PathBuf,
+        /// Truth CSV (file,<attr>...), keyed by images/... path or manifest source.
+        #[arg(long)]
+        oracle: PathBuf,
+        /// Images the oracle labels in total.
+        #[arg(long, default_value_t = 500)]
+        budget: usize,
+        /// Rounds that queue images.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Cumulative label counts per round instead of equal rounds (e.g. 50,100,200,500).
+        #[arg(long, value_delimiter = ',')]
+        schedule: Option<Vec<usize>>,
+        /// Share of the truth held out as a test split.
+        #[arg(long, default_value_t = 0.2)]
+        holdout: f32,
+        #[command(flatten)]
+        round: RoundArgs,
     },
 }
 
-pub fn run(cmd: LabelCommand, _v: Verbosity) -> anyhow::Result<()> {
+/// Settings shared by `round` and `simulate`.
+#[derive(Debug, clap::Args)]
+pub struct RoundArgs {
+    /// Images to queue per round.
+    #[arg(long, default_value_t = 50)]
+    queue: usize,
+    /// entropy, margin, least-confidence or random.
+    #[arg(long, default_value = "entropy")]
+    strategy: Strategy,
+    /// Calibrated confidence at which a prediction becomes a label.
+    #[arg(long, default_value_t = 0.9)]
+    threshold: f32,
+    /// Classifier input side in pixels.
+    #[arg(long, default_value_t = 32)]
+    size: usize,
+    /// Training steps per round.
+    #[arg(long, default_value_t = 300)]
+    steps: usize,
+    /// Images per training step.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Train on CUDA (build with --features cuda).
+    #[arg(long)]
+    cuda: bool,
+}
+
+impl RoundArgs {
+    fn spec(&self) -> RoundSpec {
+        RoundSpec {
+            queue: self.queue,
+            strategy: self.strategy,
+            threshold: self.threshold,
+            size: self.size,
+            train: TrainSpec {
+                steps: self.steps,
+                batch: self.batch,
+                seed: self.seed,
+                ..TrainSpec::default()
+            },
+            cuda: self.cuda,
+            ..RoundSpec::default()
+        }
+    }
+}
+
+fn print<T: serde::Serialize>(v: Verbosity, report: &T) -> anyhow::Result<()> {
+    if v != Verbosity::Quiet {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    }
+    Ok(())
+}
+
+/// Runs a label subcommand.
+pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
     match cmd {
-        LabelCommand::Init { .. } => anyhow::bail!("`label` is not implemented yet"),
+        LabelCommand::Init { schema, data } => {
+            print(v, &labels::init(&schema, &data, v).context("label init")?)
+        }
+        LabelCommand::Round { data, round } => print(
+            v,
+            &labels::round(&data, &round.spec(), v).context("label round")?,
+        ),
+        LabelCommand::Status { data } => print(v, &labels::status(&data).context("label status")?),
+        LabelCommand::Export { data, all } => {
+            print(v, &labels::export(&data, all).context("label export")?)
+        }
+        LabelCommand::Queue { data, k } => {
+            print(v, &labels::queue::queue(&data, k).context("label queue")?)
+        }
+        LabelCommand::Import {
+            file,
+            data,
+            attribute,
+        } => print(
+            v,
+            &labels::import(&data, &file, attribute.as_deref()).context("label import")?,
+        ),
+        LabelCommand::Serve { data, port } => {
+            let h = labels::serve::start(&data, port).context("label serve")?;
+            eprintln!(
+                "labeling page at {} (Ctrl-C to stop; answers are saved as you go)",
+                h.url()
+            );
+            h.wait();
+            Ok(())
+        }
+        LabelCommand::Simulate {
+            data,
+            oracle,
+            budget,
+            rounds,
+            schedule,
+            holdout,
+            round,
+        } => {
+            let spec = SimulateSpec {
+                oracle,
+                budget,
+                rounds,
+                schedule,
+                holdout,
+                round: round.spec(),
+            };
+            print(
+                v,
+                &labels::simulate(&data, &spec, v).context("label simulate")?,
+            )
+        }
     }
 }

@@ -1,1 +1,191 @@
-//! Active label synthesis: attribute schemas, the label store, heuristics, a CNN, queries.
+//! Active label synthesis: attribute schemas, the label store, colour heuristics, a CNN
+//! with calibrated confidences, active queries and the person's side (queue, import,
+//! a local web page), plus an oracle that answers from a truth file to measure it all.
+//!
+//! State lives in `DIR/labels/` of a prepared dataset folder `DIR`: `schema.toml` (a copy
+//! of the schema), `labels.csv` (the store), `queue.csv`, `skipped.csv`,
+//! `predictions.csv`, `model.mpk` and `rounds.json`, each written atomically.
+
+pub mod active;
+pub mod calibrate;
+pub mod classifier;
+pub mod demo;
+pub mod heuristics;
+pub mod import;
+pub mod index;
+pub mod queue;
+pub mod round;
+pub mod schema;
+pub mod serve;
+pub mod session;
+pub mod simulate;
+pub mod store;
+
+pub use active::Strategy;
+pub use demo::demo_step;
+pub use round::{round, RoundReport, RoundSpec};
+pub use schema::Schema;
+pub use session::{
+    export, import, init, status, ExportReport, ImportReport, InitReport, StatusReport,
+};
+pub use simulate::{simulate, SimulateReport, SimulateSpec};
+pub use store::{Label, LabelStore, Source};
+
+use std::path::{Path, PathBuf};
+
+/// What can go wrong while labeling.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabelError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A CSV file could not be parsed.
+    #[error("{path}: {source}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: csv::Error,
+    },
+    /// A schema file is malformed or inconsistent.
+    #[error("schema {path}: {reason}")]
+    Schema {
+        /// The schema file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A labels file disagrees with the schema.
+    #[error("{path}: line {line}: {reason}")]
+    Invalid {
+        /// The labels file.
+        path: PathBuf,
+        /// 1-based line (1 is the header; 0: the file as a whole).
+        line: u64,
+        /// What is wrong, naming the value.
+        reason: String,
+    },
+    /// The dataset folder has no images.
+    #[error("{dir}: no images (expected a prepared dataset folder with images/)")]
+    NoImages {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// `label init` has not been run on this folder.
+    #[error("{dir}: no label store; run `facesynth label init --schema ... --data {dir}` first")]
+    NotInitialized {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// The web server could not start.
+    #[error("serve on {addr}: {reason}")]
+    Serve {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The CUDA backend was asked for but cannot run here.
+    #[error("CUDA: {0}")]
+    Cuda(String),
+}
+
+impl LabelError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        LabelError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+    pub(crate) fn csv(path: &Path, source: csv::Error) -> Self {
+        LabelError::Csv {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+    pub(crate) fn invalid(path: &Path, line: u64, reason: String) -> Self {
+        LabelError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        }
+    }
+}
+
+/// The files of a dataset's label state.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The dataset folder.
+    pub data: PathBuf,
+    /// `DIR/labels`.
+    pub dir: PathBuf,
+}
+
+impl Paths {
+    /// The state paths of dataset folder `data`.
+    pub fn new(data: &Path) -> Self {
+        Paths {
+            data: data.to_path_buf(),
+            dir: data.join("labels"),
+        }
+    }
+    /// The schema copy.
+    pub fn schema(&self) -> PathBuf {
+        self.dir.join("schema.toml")
+    }
+    /// The long-form store.
+    pub fn labels(&self) -> PathBuf {
+        self.dir.join("labels.csv")
+    }
+    /// The queue for a person.
+    pub fn queue(&self) -> PathBuf {
+        self.dir.join("queue.csv")
+    }
+    /// The contact sheet of the queue.
+    pub fn contact_sheet(&self) -> PathBuf {
+        self.dir.join("queue.png")
+    }
+    /// Queue items a person skipped.
+    pub fn skipped(&self) -> PathBuf {
+        self.dir.join("skipped.csv")
+    }
+    /// The last round's prediction for every image and attribute.
+    pub fn predictions(&self) -> PathBuf {
+        self.dir.join("predictions.csv")
+    }
+    /// The classifier checkpoint (burn adds `.mpk`).
+    pub fn model(&self) -> PathBuf {
+        self.dir.join("model")
+    }
+    /// One entry per round.
+    pub fn rounds(&self) -> PathBuf {
+        self.dir.join("rounds.json")
+    }
+    /// The wide export.
+    pub fn wide(&self) -> PathBuf {
+        self.data.join("labels_wide.csv")
+    }
+    /// The ImageFolder export.
+    pub fn image_folder(&self) -> PathBuf {
+        self.data.join("imagefolder")
+    }
+
+    /// The schema copy, or [`LabelError::NotInitialized`].
+    pub fn load_schema(&self) -> Result<Schema, LabelError> {
+        let p = self.schema();
+        if !p.is_file() {
+            return Err(LabelError::NotInitialized {
+                dir: self.data.clone(),
+            });
+        }
+        Schema::load(&p)
+    }
+}

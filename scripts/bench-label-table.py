@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""Turns bench-out/label/*/labels/simulate.json into a markdown table (stdlib only)."""
+import json
+import pathlib
+import sys
+
+out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "bench-out/label")
+runs = {}
+for p in sorted(out.glob("*/labels/simulate.json")):
+    runs[p.parent.parent.name] = json.loads(p.read_text())
+if not runs:
+    sys.exit("no simulate.json under " + str(out))
+first = next(iter(runs.values()))
+print(f"Test split: {first['test_images']} images (never trained on, queued or calibrated on).\n")
+print("Heuristic labels on the test split:\n")
+print("| attribute | coverage | accuracy where it votes |")
+print("|---|---|---|")
+for a, s in first["heuristic"].items():
+    print(f"| {a} | {s['coverage']:.3f} | {s['accuracy']:.3f} |")
+print("\nCNN prediction on every test image (full coverage) after training on N oracle-labeled images:\n")
+print("| run | strategy | N | hair acc | eye acc | hair ECE | eye ECE | accepted hair cov/acc | accepted eye cov/acc | round s |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for name, r in runs.items():
+    for c in r["curve"]:
+        acc, ece, ac = c["accuracy"], c["ece"], c["accepted"]
+        print(f"| {name} | {r['strategy']} | {c['labels']} | {acc.get('hair_color', 0):.3f} | {acc.get('eye_color', 0):.3f} "
+              f"| {ece.get('hair_color', 0):.3f} | {ece.get('eye_color', 0):.3f} "
+              f"| {ac['hair_color']['coverage']:.2f}/{ac['hair_color']['accuracy']:.3f} "
+              f"| {ac['eye_color']['coverage']:.2f}/{ac['eye_color']['accuracy']:.3f} | {c['seconds']:.0f} |")

@@ -1,0 +1,178 @@
+//! Active queries: which images a person should label next. Uncertainty sampling
+//! (entropy, margin, least confidence; Settles 2009) picks the images the model is least
+//! sure of, and k-center greedy (Sener & Savarese 2018, "core-set") on the CNN's
+//! embedding spreads the picks out so a batch is not 50 near-copies. Random queries are
+//! the baseline.
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::fmt;
+use std::str::FromStr;
+
+/// How to score an image's uncertainty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Shannon entropy of the predicted distribution, normalized by ln(values).
+    Entropy,
+    /// One minus the gap between the two most likely values.
+    Margin,
+    /// One minus the top probability.
+    LeastConfidence,
+    /// Uniformly random images (the baseline).
+    Random,
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "entropy" => Ok(Strategy::Entropy),
+            "margin" => Ok(Strategy::Margin),
+            "least-confidence" | "least_confidence" | "lc" => Ok(Strategy::LeastConfidence),
+            "random" => Ok(Strategy::Random),
+            _ => Err(format!(
+                "unknown strategy {s:?} (entropy, margin, least-confidence, random)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Strategy::Entropy => "entropy",
+            Strategy::Margin => "margin",
+            Strategy::LeastConfidence => "least-confidence",
+            Strategy::Random => "random",
+        })
+    }
+}
+
+/// Uncertainty of one distribution in 0..1 under `strategy` (0 for random).
+pub fn uncertainty(p: &[f32], strategy: Strategy) -> f32 {
+    let mut s: Vec<f32> = p.to_vec();
+    s.sort_by(|a, b| b.total_cmp(a));
+    match strategy {
+        Strategy::Entropy => {
+            let h: f32 = p.iter().filter(|&&x| x > 0.0).map(|&x| -x * x.ln()).sum();
+            h / (p.len().max(2) as f32).ln()
+        }
+        Strategy::Margin => 1.0 - (s[0] - s.get(1).copied().unwrap_or(0.0)),
+        Strategy::LeastConfidence => 1.0 - s[0],
+        Strategy::Random => 0.0,
+    }
+}
+
+fn d2(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// Picks `k` of `candidates` (image indices with their uncertainty): the most uncertain
+/// `pool_factor * k` are kept, then k-center greedy on `embeddings` chooses among them,
+/// starting from the already `labeled` images as centres. Random picks for `Random`.
+pub fn select(
+    candidates: &[(usize, f32)],
+    embeddings: Option<&[Vec<f32>]>,
+    labeled: &[usize],
+    k: usize,
+    strategy: Strategy,
+    seed: u64,
+) -> Vec<usize> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    if strategy == Strategy::Random || embeddings.is_none() {
+        let mut c: Vec<usize> = candidates.iter().map(|c| c.0).collect();
+        if strategy == Strategy::Random
+            || embeddings.is_none() && candidates.iter().all(|c| c.1 == 0.0)
+        {
+            c.shuffle(&mut rng);
+        } else {
+            let mut s = candidates.to_vec();
+            s.sort_by(|a, b| b.1.total_cmp(&a.1));
+            c = s.into_iter().map(|x| x.0).collect();
+        }
+        c.truncate(k);
+        return c;
+    }
+    let emb = embeddings.unwrap_or(&[]);
+    let mut pool = candidates.to_vec();
+    pool.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    pool.truncate((k * 4).max(k));
+    k_center_greedy(&pool, emb, labeled, k)
+}
+
+/// k-center greedy: repeatedly take the pool image farthest from every centre so far,
+/// breaking near-ties toward the more uncertain one.
+pub fn k_center_greedy(
+    pool: &[(usize, f32)],
+    emb: &[Vec<f32>],
+    labeled: &[usize],
+    k: usize,
+) -> Vec<usize> {
+    let mut near: Vec<f32> = vec![f32::MAX; pool.len()];
+    // Only the most recent labeled images matter much; cap the work on large label sets.
+    for &l in labeled.iter().rev().take(2000) {
+        for (j, &(i, _)) in pool.iter().enumerate() {
+            near[j] = near[j].min(d2(&emb[i], &emb[l]));
+        }
+    }
+    let mut out = Vec::with_capacity(k);
+    let mut taken = vec![false; pool.len()];
+    while out.len() < k.min(pool.len()) {
+        let mut best: Option<(usize, f32)> = None;
+        for j in 0..pool.len() {
+            if taken[j] {
+                continue;
+            }
+            // Distance dominates; uncertainty scales it so that uncertain images win ties.
+            let score = if near[j] == f32::MAX {
+                pool[j].1 + 1e6
+            } else {
+                near[j].sqrt() * (0.5 + pool[j].1)
+            };
+            if best.is_none_or(|b| score > b.1) {
+                best = Some((j, score));
+            }
+        }
+        let Some((j, _)) = best else { break };
+        taken[j] = true;
+        let i = pool[j].0;
+        out.push(i);
+        for (m, &(o, _)) in pool.iter().enumerate() {
+            near[m] = near[m].min(d2(&emb[o], &emb[i]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncertainty_orders() {
+        let sure = [0.98, 0.01, 0.01];
+        let unsure = [0.34, 0.33, 0.33];
+        for s in [
+            Strategy::Entropy,
+            Strategy::Margin,
+            Strategy::LeastConfidence,
+        ] {
+            assert!(uncertainty(&unsure, s) > uncertainty(&sure, s), "{s}");
+        }
+        assert!((uncertainty(&[0.5, 0.5], Strategy::Entropy) - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn k_center_spreads_out() {
+        // Two tight clusters: with k = 2 one pick must come from each.
+        let emb: Vec<Vec<f32>> = (0..10)
+            .map(|i| vec![if i < 5 { 0.0 } else { 10.0 }, i as f32 * 0.01])
+            .collect();
+        let pool: Vec<(usize, f32)> = (0..10).map(|i| (i, 0.5)).collect();
+        let got = k_center_greedy(&pool, &emb, &[], 2);
+        assert_eq!(got.len(), 2);
+        assert!((got[0] < 5) != (got[1] < 5), "{got:?}");
+        assert_eq!(select(&pool, None, &[], 3, Strategy::Random, 1).len(), 3);
+    }
+}

@@ -1,0 +1,255 @@
+//! The attribute classifier: a small CNN in burn with a shared convolutional body and one
+//! softmax head per attribute, trained on human labels plus confident synthesized ones.
+//! Four conv blocks (conv 3x3, batch norm, ReLU, 2x2 max pool), global average pooling
+//! to an embedding (which the diversity sampler also uses), one linear head per attribute.
+//! Missing targets are masked out of the loss, so an image may carry only some labels.
+
+use burn::module::AutodiffModule;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::backend::AutodiffBackend;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// Training settings.
+#[derive(Debug, Clone)]
+pub struct TrainSpec {
+    /// Optimizer steps (default 300).
+    pub steps: usize,
+    /// Images per step (default 64).
+    pub batch: usize,
+    /// Adam learning rate (default 2e-3).
+    pub lr: f64,
+    /// Channels of the four conv blocks (default 32, 64, 128, 128).
+    pub channels: [usize; 4],
+    /// Seed for initialization, batches and flips.
+    pub seed: u64,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        TrainSpec {
+            steps: 300,
+            batch: 64,
+            lr: 2e-3,
+            channels: [32, 64, 128, 128],
+            seed: 0,
+        }
+    }
+}
+
+/// Decoded images at the classifier's input size: `n * 3 * size * size` floats in
+/// -1..1, channel-major per image.
+#[derive(Debug, Clone)]
+pub struct Pixels {
+    /// Side in pixels.
+    pub size: usize,
+    /// The data.
+    pub data: Vec<f32>,
+}
+
+impl Pixels {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.data.len() / (3 * self.size * self.size)
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Copies image `i` (mirrored left-right when `flip`) to the end of `out`.
+    fn push(&self, i: usize, flip: bool, out: &mut Vec<f32>) {
+        let s = self.size;
+        let img = &self.data[i * 3 * s * s..(i + 1) * 3 * s * s];
+        if !flip {
+            out.extend_from_slice(img);
+            return;
+        }
+        for row in img.chunks(s) {
+            out.extend(row.iter().rev());
+        }
+    }
+}
+
+/// One training example: an image and, per attribute, an optional target value.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Index into [`Pixels`].
+    pub image: usize,
+    /// Target value index per attribute (`None`: unknown, masked out).
+    pub targets: Vec<Option<usize>>,
+    /// Loss weight (1 for human labels, less for synthesized ones).
+    pub weight: f32,
+}
+
+#[derive(Module, Debug)]
+struct Block<B: Backend> {
+    conv: Conv2d<B>,
+    norm: BatchNorm<B>,
+    pool: MaxPool2d,
+}
+
+/// The CNN: shared body, one head per attribute.
+#[derive(Module, Debug)]
+pub struct Net<B: Backend> {
+    blocks: Vec<Block<B>>,
+    gap: AdaptiveAvgPool2d,
+    heads: Vec<Linear<B>>,
+}
+
+impl<B: Backend> Net<B> {
+    /// A fresh network for attributes with `classes[a]` values each.
+    pub fn new(classes: &[usize], channels: [usize; 4], device: &B::Device) -> Self {
+        let mut cin = 3;
+        let blocks = channels
+            .iter()
+            .map(|&c| {
+                let b = Block {
+                    conv: Conv2dConfig::new([cin, c], [3, 3])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .init(device),
+                    norm: BatchNormConfig::new(c).init(device),
+                    pool: MaxPool2dConfig::new([2, 2]).init(),
+                };
+                cin = c;
+                b
+            })
+            .collect();
+        let heads = classes
+            .iter()
+            .map(|&k| LinearConfig::new(cin, k).init(device))
+            .collect();
+        Net {
+            blocks,
+            gap: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            heads,
+        }
+    }
+
+    /// Embedding `[batch, channels]` and one logits tensor `[batch, values]` per attribute.
+    pub fn forward(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Vec<Tensor<B, 2>>) {
+        let mut x = x; // [batch, 3, size, size]
+        for b in &self.blocks {
+            x = b.pool.forward(relu(b.norm.forward(b.conv.forward(x))));
+        }
+        let emb: Tensor<B, 2> = self.gap.forward(x).flatten(1, 3); // [batch, channels]
+        let logits = self.heads.iter().map(|h| h.forward(emb.clone())).collect();
+        (emb, logits)
+    }
+}
+
+fn batch_tensor<B: Backend>(
+    pixels: &Pixels,
+    idx: &[(usize, bool)],
+    device: &B::Device,
+) -> Tensor<B, 4> {
+    let s = pixels.size;
+    let mut buf = Vec::with_capacity(idx.len() * 3 * s * s);
+    for &(i, flip) in idx {
+        pixels.push(i, flip, &mut buf);
+    }
+    Tensor::from_data(TensorData::new(buf, [idx.len(), 3, s, s]), device)
+}
+
+/// Trains a fresh network on `samples`; `classes[a]` is the number of values of attribute a.
+pub fn train<B: AutodiffBackend>(
+    pixels: &Pixels,
+    samples: &[Sample],
+    classes: &[usize],
+    spec: &TrainSpec,
+    device: &B::Device,
+    mut on_step: impl FnMut(usize, f32),
+) -> Net<B> {
+    B::seed(device, spec.seed);
+    let mut model = Net::<B>::new(classes, spec.channels, device);
+    if samples.is_empty() {
+        return model;
+    }
+    let mut optim = AdamConfig::new().init::<B, Net<B>>();
+    let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x5EED);
+    let batch = spec.batch.min(samples.len()).max(2);
+    for step in 0..spec.steps {
+        let picked: Vec<&Sample> = (0..batch)
+            .map(|_| &samples[rng.random_range(0..samples.len())])
+            .collect();
+        let idx: Vec<(usize, bool)> = picked
+            .iter()
+            .map(|s| (s.image, rng.random_bool(0.5)))
+            .collect();
+        let x = batch_tensor::<B>(pixels, &idx, device);
+        let (_, logits) = model.forward(x);
+        let mut loss: Option<Tensor<B, 1>> = None;
+        for (a, lg) in logits.into_iter().enumerate() {
+            let k = classes[a];
+            let mut onehot = vec![0.0f32; batch * k];
+            let mut total = 0.0;
+            for (r, s) in picked.iter().enumerate() {
+                if let Some(t) = s.targets[a] {
+                    onehot[r * k + t] = s.weight;
+                    total += s.weight;
+                }
+            }
+            if total <= 0.0 {
+                continue;
+            }
+            let target = Tensor::<B, 2>::from_data(TensorData::new(onehot, [batch, k]), device);
+            let l = (log_softmax(lg, 1) * target).sum().neg().div_scalar(total); // [1]
+            loss = Some(match loss {
+                Some(acc) => acc + l,
+                None => l,
+            });
+        }
+        let Some(loss) = loss else { continue };
+        let value = loss.clone().into_scalar().elem::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(spec.lr, model, grads);
+        on_step(step, value);
+    }
+    model
+}
+
+/// Per-image outputs of a trained network.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// Logits per attribute, `[image][value]`.
+    pub logits: Vec<Vec<Vec<f32>>>,
+    /// Embedding per image.
+    pub embeddings: Vec<Vec<f32>>,
+}
+
+/// Runs the inference copy of `model` over every image of `pixels`.
+pub fn predict<B: AutodiffBackend>(model: &Net<B>, pixels: &Pixels, device: &B::Device) -> Outputs {
+    let net = model.valid();
+    let n = pixels.len();
+    let mut logits = vec![Vec::with_capacity(n); net.heads.len()];
+    let mut embeddings = Vec::with_capacity(n);
+    for start in (0..n).step_by(256) {
+        let idx: Vec<(usize, bool)> = (start..(start + 256).min(n)).map(|i| (i, false)).collect();
+        let x = batch_tensor::<B::InnerBackend>(pixels, &idx, device);
+        let (emb, lgs) = net.forward(x);
+        let d = emb.dims()[1];
+        let e: Vec<f32> = emb.into_data().to_vec().unwrap_or_default();
+        embeddings.extend(e.chunks(d).map(|c| c.to_vec()));
+        for (a, lg) in lgs.into_iter().enumerate() {
+            let k = lg.dims()[1];
+            let v: Vec<f32> = lg.into_data().to_vec().unwrap_or_default();
+            logits[a].extend(v.chunks(k).map(|c| c.to_vec()));
+        }
+    }
+    Outputs { logits, embeddings }
+}
+
+/// Softmax of `logits / temperature`.
+pub fn softmax_t(logits: &[f32], temperature: f32) -> Vec<f32> {
+    let t = temperature.max(1e-3);
+    let m = logits.iter().copied().fold(f32::MIN, f32::max);
+    let e: Vec<f32> = logits.iter().map(|&l| ((l - m) / t).exp()).collect();
+    let z: f32 = e.iter().sum();
+    e.into_iter().map(|x| x / z).collect()
+}

@@ -1,0 +1,271 @@
+//! Colour heuristics that may abstain, after animeface-2009 (nagadomi): look at the
+//! schema's region of the face crop, drop skin-like pixels, cluster the rest with
+//! k-means in CIE Lab, and map the dominant cluster to the nearest reference colour.
+//! Each vote carries a confidence; a vote with a weak cluster or no close reference
+//! abstains.
+
+use super::schema::{Attribute, Pick};
+use image::RgbImage;
+
+/// Tuning of the colour heuristic.
+#[derive(Debug, Clone)]
+pub struct HeuristicSpec {
+    /// Clusters per region (default 4).
+    pub k: usize,
+    /// k-means iterations (default 8).
+    pub iterations: usize,
+    /// Farthest allowed Lab distance from the dominant cluster to its reference colour
+    /// (default 40): farther, the heuristic abstains.
+    pub max_distance: f32,
+    /// Smallest share of the region's kept pixels the dominant cluster must hold (0.2).
+    pub min_share: f32,
+    /// Softness of the reference match in Lab units (default 12).
+    pub temperature: f32,
+}
+
+impl Default for HeuristicSpec {
+    fn default() -> Self {
+        HeuristicSpec {
+            k: 4,
+            iterations: 8,
+            max_distance: 40.0,
+            min_share: 0.2,
+            temperature: 12.0,
+        }
+    }
+}
+
+/// A heuristic's answer for one attribute of one image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Vote {
+    /// Index of the value.
+    pub value: usize,
+    /// Confidence in 0..1.
+    pub confidence: f32,
+}
+
+/// sRGB (0..255) to CIE Lab (D65).
+pub fn rgb_to_lab(rgb: [u8; 3]) -> [f32; 3] {
+    let lin = |c: u8| {
+        let c = c as f32 / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let (r, g, b) = (lin(rgb[0]), lin(rgb[1]), lin(rgb[2]));
+    let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
+    let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
+    let f = |t: f32| {
+        if t > 0.008856 {
+            t.cbrt()
+        } else {
+            7.787 * t + 16.0 / 116.0
+        }
+    };
+    let (fx, fy, fz) = (f(x), f(y), f(z));
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
+fn dist2(a: &[f32; 3], b: &[f32; 3]) -> f32 {
+    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)
+}
+
+/// Whether a Lab colour looks like (anime or photo) skin: light to mid lightness, a warm
+/// hue between red and yellow, and low to moderate chroma.
+pub fn is_skin(lab: &[f32; 3]) -> bool {
+    let [l, a, b] = *lab;
+    let chroma = (a * a + b * b).sqrt();
+    let hue = b.atan2(a).to_degrees();
+    l > 55.0 && (6.0..=38.0).contains(&chroma) && (35.0..=80.0).contains(&hue) && a > 2.0
+}
+
+/// Plain k-means with a deterministic farthest-point start; returns centres and sizes.
+pub fn kmeans(points: &[[f32; 3]], k: usize, iterations: usize) -> Vec<([f32; 3], usize)> {
+    if points.is_empty() || k == 0 {
+        return Vec::new();
+    }
+    // Start at the mean's nearest point, then repeatedly the point farthest from all centres.
+    let mut centres: Vec<[f32; 3]> = vec![points[points.len() / 2]];
+    let mut near = vec![f32::MAX; points.len()];
+    while centres.len() < k.min(points.len()) {
+        let c = *centres.last().unwrap_or(&points[0]);
+        let mut best = (0, -1.0f32);
+        for (i, p) in points.iter().enumerate() {
+            near[i] = near[i].min(dist2(p, &c));
+            if near[i] > best.1 {
+                best = (i, near[i]);
+            }
+        }
+        if best.1 <= 1e-6 {
+            break;
+        }
+        centres.push(points[best.0]);
+    }
+    let mut assign = vec![0usize; points.len()];
+    for _ in 0..iterations.max(1) {
+        for (i, p) in points.iter().enumerate() {
+            assign[i] = (0..centres.len())
+                .min_by(|&a, &b| dist2(p, &centres[a]).total_cmp(&dist2(p, &centres[b])))
+                .unwrap_or(0);
+        }
+        let mut sum = vec![[0.0f32; 3]; centres.len()];
+        let mut n = vec![0usize; centres.len()];
+        for (p, &c) in points.iter().zip(&assign) {
+            for d in 0..3 {
+                sum[c][d] += p[d];
+            }
+            n[c] += 1;
+        }
+        for c in 0..centres.len() {
+            if n[c] > 0 {
+                centres[c] = [
+                    sum[c][0] / n[c] as f32,
+                    sum[c][1] / n[c] as f32,
+                    sum[c][2] / n[c] as f32,
+                ];
+            }
+        }
+    }
+    let mut n = vec![0usize; centres.len()];
+    for &c in &assign {
+        n[c] += 1;
+    }
+    centres.into_iter().zip(n).collect()
+}
+
+/// The Lab pixels of `attr`'s region of `img`, skin-like ones dropped.
+fn region_pixels(img: &RgbImage, region: [f32; 4], pick: Pick) -> (Vec<[f32; 3]>, usize) {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let x0 = (region[0] * w).floor() as u32;
+    let y0 = (region[1] * h).floor() as u32;
+    let x1 = ((region[2] * w).ceil() as u32).min(img.width());
+    let y1 = ((region[3] * h).ceil() as u32).min(img.height());
+    let mut out = Vec::new();
+    let mut total = 0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            total += 1;
+            let lab = rgb_to_lab(img.get_pixel(x, y).0);
+            let pale = pick == Pick::Chromatic
+                && lab[0] > 75.0
+                && (lab[1] * lab[1] + lab[2] * lab[2]).sqrt() < 18.0;
+            if !is_skin(&lab) && !pale {
+                out.push(lab);
+            }
+        }
+    }
+    (out, total)
+}
+
+/// The dominant colour of `region` of `img` (skin dropped): the largest k-means
+/// cluster's Lab centre and its share of the kept pixels, or `None` when the region is
+/// mostly skin.
+pub fn dominant(
+    img: &RgbImage,
+    region: [f32; 4],
+    pick: Pick,
+    spec: &HeuristicSpec,
+) -> Option<([f32; 3], f32)> {
+    let (pixels, total) = region_pixels(img, region, pick);
+    let min_kept = if pick == Pick::Chromatic { 20 } else { 4 };
+    if pixels.len() * min_kept < total || pixels.is_empty() {
+        return None; // mostly skin: the region missed the hair or eyes
+    }
+    let clusters = kmeans(&pixels, spec.k, spec.iterations);
+    let score = |c: &([f32; 3], usize)| match pick {
+        Pick::Dominant => c.1 as f32,
+        Pick::Chromatic => c.1 as f32 * ((c.0[1] * c.0[1] + c.0[2] * c.0[2]).sqrt() + 10.0),
+    };
+    let (centre, size) = clusters
+        .into_iter()
+        .max_by(|a, b| score(a).total_cmp(&score(b)))?;
+    Some((centre, size as f32 / pixels.len() as f32))
+}
+
+/// The colour heuristic's vote for `attr` on `img`, or `None` (abstain, or no region).
+pub fn vote(img: &RgbImage, attr: &Attribute, spec: &HeuristicSpec) -> Option<Vote> {
+    let region = attr.region?;
+    let refs: Vec<Vec<[f32; 3]>> = attr
+        .values
+        .iter()
+        .map(|v| {
+            attr.colors
+                .get(v)
+                .map(|c| c.as_slice().iter().map(|&x| rgb_to_lab(x)).collect())
+        })
+        .collect::<Option<_>>()?;
+    let (centre, share) = dominant(img, region, attr.pick, spec)?;
+    let min_share = if attr.pick == Pick::Chromatic {
+        spec.min_share / 2.0
+    } else {
+        spec.min_share
+    };
+    if share < min_share {
+        return None;
+    }
+    let d: Vec<f32> = refs
+        .iter()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| dist2(&centre, r).sqrt())
+                .fold(f32::MAX, f32::min)
+        })
+        .collect();
+    let (best, &d1) = d.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1))?;
+    if d1 > spec.max_distance {
+        return None;
+    }
+    // Softmax of negative distances: how clearly the centre is nearest to one reference.
+    let t = spec.temperature;
+    let z: f32 = d.iter().map(|&di| (-(di - d1) / t).exp()).sum();
+    let p = 1.0 / z;
+    let confidence = p * (share / 0.5).min(1.0) * attr.trust;
+    Some(Vote {
+        value: best,
+        confidence,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lab_of_white_and_black() {
+        let w = rgb_to_lab([255, 255, 255]);
+        assert!(
+            (w[0] - 100.0).abs() < 0.5 && w[1].abs() < 0.5 && w[2].abs() < 0.5,
+            "{w:?}"
+        );
+        let k = rgb_to_lab([0, 0, 0]);
+        assert!(k[0].abs() < 0.5);
+    }
+
+    #[test]
+    fn skin_is_skin_and_hair_is_not() {
+        for s in crate::synth::SKIN_TONES.iter().take(3) {
+            assert!(is_skin(&rgb_to_lab(s.1)), "{}", s.0);
+        }
+        for h in ["blue", "green", "black", "white", "purple", "aqua", "gray"] {
+            let c = crate::synth::HAIR_COLORS
+                .iter()
+                .find(|x| x.0 == h)
+                .unwrap()
+                .1;
+            assert!(!is_skin(&rgb_to_lab(c)), "{h}");
+        }
+    }
+
+    #[test]
+    fn kmeans_finds_two_blobs() {
+        let mut pts = vec![[10.0, 0.0, 0.0]; 30];
+        pts.extend(vec![[80.0, 20.0, 20.0]; 10]);
+        let c = kmeans(&pts, 2, 5);
+        let big = c.iter().max_by_key(|c| c.1).unwrap();
+        assert_eq!(big.1, 30);
+        assert!((big.0[0] - 10.0).abs() < 1e-3);
+    }
+}

@@ -1,0 +1,122 @@
+//! The images of a prepared dataset folder and the names users may call them by: the
+//! store keys images by their path relative to the folder (`images/...`); truth files
+//! and imports may also use the manifest's `source` path, the path under `images/`, or a
+//! unique file name.
+
+use super::LabelError;
+use crate::dataset::manifest;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The kept images of a dataset and a lookup from user-facing names to them.
+#[derive(Debug, Clone)]
+pub struct DatasetIndex {
+    /// The dataset folder.
+    pub dir: PathBuf,
+    /// Kept images relative to `dir`, with `/` separators, in manifest (or sorted) order.
+    pub images: Vec<String>,
+    aliases: HashMap<String, usize>,
+}
+
+fn slash(p: &Path) -> String {
+    p.to_string_lossy().replace('\\', "/")
+}
+
+fn strip_ext(s: &str) -> &str {
+    match s.rfind('.') {
+        Some(i) if !s[i..].contains('/') => &s[..i],
+        _ => s,
+    }
+}
+
+impl DatasetIndex {
+    /// Lists the kept images of `dir` (see [`manifest::kept_images`]).
+    pub fn open(dir: &Path) -> Result<DatasetIndex, LabelError> {
+        let images: Vec<String> = manifest::kept_images(dir)
+            .map_err(|e| LabelError::io(dir, e))?
+            .iter()
+            .map(|p| slash(p))
+            .collect();
+        if images.is_empty() {
+            return Err(LabelError::NoImages {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let mut aliases: HashMap<String, usize> = HashMap::new();
+        let mut ambiguous = std::collections::HashSet::new();
+        let mut weak = |aliases: &mut HashMap<String, usize>, key: String, i: usize| {
+            if let Some(&j) = aliases.get(&key) {
+                if j != i {
+                    ambiguous.insert(key);
+                }
+            } else {
+                aliases.insert(key, i);
+            }
+        };
+        for (i, img) in images.iter().enumerate() {
+            let under = img.strip_prefix("images/").unwrap_or(img);
+            weak(&mut aliases, under.to_string(), i);
+            weak(&mut aliases, strip_ext(under).to_string(), i);
+            let base = under.rsplit('/').next().unwrap_or(under);
+            weak(&mut aliases, base.to_string(), i);
+            weak(&mut aliases, strip_ext(base).to_string(), i);
+            weak(&mut aliases, under.replace('/', "__"), i);
+        }
+        for k in ambiguous {
+            aliases.remove(&k);
+        }
+        let mpath = dir.join(manifest::MANIFEST_FILE);
+        if mpath.is_file() {
+            let pos: HashMap<&str, usize> = images
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.as_str(), i))
+                .collect();
+            let rows = manifest::read(&mpath).map_err(|e| LabelError::csv(&mpath, e))?;
+            let mut strong = Vec::new();
+            for r in rows {
+                if let Some(&i) = pos.get(r.output.as_str()) {
+                    strong.push((r.source.clone(), i));
+                    strong.push((strip_ext(&r.source).to_string(), i));
+                }
+            }
+            for (k, i) in strong {
+                aliases.insert(k, i);
+            }
+        }
+        for (i, img) in images.iter().enumerate() {
+            aliases.insert(img.clone(), i);
+        }
+        Ok(DatasetIndex {
+            dir: dir.to_path_buf(),
+            images,
+            aliases,
+        })
+    }
+
+    /// The image index a user-facing name refers to: the `images/...` path, a manifest
+    /// source path (with or without extension), the path under `images/`, or a unique
+    /// file name.
+    pub fn resolve(&self, key: &str) -> Option<usize> {
+        let key = key.trim().trim_start_matches("./").replace('\\', "/");
+        self.aliases
+            .get(&key)
+            .or_else(|| self.aliases.get(strip_ext(&key)))
+            .copied()
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Whether there are no images (never true for an opened index).
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+
+    /// Absolute path of image `i`.
+    pub fn path(&self, i: usize) -> PathBuf {
+        self.dir.join(&self.images[i])
+    }
+}

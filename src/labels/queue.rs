@@ -1,0 +1,251 @@
+//! The queue for a person: `queue.csv` (`file,attribute,value,suggestion,confidence,round`;
+//! a person may fill in `value` and import it back) and a contact-sheet PNG of the
+//! queued faces in queue order (row by row). Answers and skips leave the queue: an item
+//! is pending while its (file, attribute) has no human label and was not skipped.
+
+use super::index::DatasetIndex;
+use super::store::{LabelStore, Source};
+use super::{LabelError, Paths, Schema};
+use image::{imageops, Rgb, RgbImage};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Header of `queue.csv`.
+pub const QUEUE_HEADER: [&str; 6] = [
+    "file",
+    "attribute",
+    "value",
+    "suggestion",
+    "confidence",
+    "round",
+];
+
+/// One queued question: a value of `attribute` for image `file`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueItem {
+    /// Image path relative to the dataset (`images/...`).
+    pub file: String,
+    /// Attribute name.
+    pub attribute: String,
+    /// The model's best guess (may be empty).
+    pub suggestion: String,
+    /// Its confidence.
+    pub confidence: f32,
+}
+
+/// Writes `queue.csv` for images `queued`: one row per attribute without a human label.
+pub fn write_queue(
+    paths: &Paths,
+    schema: &Schema,
+    index: &DatasetIndex,
+    store: &LabelStore,
+    queued: &[usize],
+    probs: &[Vec<Vec<f32>>],
+    round: u32,
+) -> Result<(), LabelError> {
+    let mut items = Vec::new();
+    for &i in queued {
+        let file = &index.images[i];
+        for (a, attr) in schema.attributes.iter().enumerate() {
+            if store
+                .get(file, &attr.name)
+                .is_some_and(|l| l.source == Source::Human)
+            {
+                continue;
+            }
+            let (suggestion, confidence) = probs
+                .get(a)
+                .and_then(|p| p.get(i))
+                .and_then(|p| p.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)))
+                .map(|(b, &c)| (attr.values[b].clone(), c))
+                .unwrap_or_default();
+            items.push(QueueItem {
+                file: file.clone(),
+                attribute: attr.name.clone(),
+                suggestion,
+                confidence,
+            });
+        }
+    }
+    save_items(&paths.queue(), &items, round)
+}
+
+fn save_items(path: &Path, items: &[QueueItem], round: u32) -> Result<(), LabelError> {
+    crate::atomic::write_with(path, |w| {
+        let mut wtr = csv::Writer::from_writer(w);
+        wtr.write_record(QUEUE_HEADER)?;
+        for it in items {
+            wtr.write_record([
+                it.file.as_str(),
+                it.attribute.as_str(),
+                "",
+                it.suggestion.as_str(),
+                &format!("{:.4}", it.confidence),
+                &round.to_string(),
+            ])?;
+        }
+        wtr.flush()
+    })
+    .map_err(|e| LabelError::io(path, e))
+}
+
+/// Every row of `queue.csv` (empty when absent).
+pub fn read_queue(paths: &Paths) -> Result<Vec<QueueItem>, LabelError> {
+    let path = paths.queue();
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let mut rdr = csv::Reader::from_path(&path).map_err(|e| LabelError::csv(&path, e))?;
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| LabelError::csv(&path, e))?;
+        if rec.len() < 5 {
+            continue;
+        }
+        out.push(QueueItem {
+            file: rec[0].to_string(),
+            attribute: rec[1].to_string(),
+            suggestion: rec[3].to_string(),
+            confidence: rec[4].parse().unwrap_or(0.0),
+        });
+    }
+    Ok(out)
+}
+
+/// The (file, attribute) pairs a person skipped.
+pub fn read_skipped(paths: &Paths) -> HashSet<(String, String)> {
+    let mut out = HashSet::new();
+    if let Ok(mut rdr) = csv::Reader::from_path(paths.skipped()) {
+        for rec in rdr.records().flatten() {
+            if rec.len() >= 2 {
+                out.insert((rec[0].to_string(), rec[1].to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Records a skip (rewrites `skipped.csv` atomically).
+pub fn add_skip(paths: &Paths, file: &str, attribute: &str) -> Result<(), LabelError> {
+    let mut all: Vec<(String, String)> = read_skipped(paths).into_iter().collect();
+    all.push((file.to_string(), attribute.to_string()));
+    all.sort();
+    all.dedup();
+    let path = paths.skipped();
+    crate::atomic::write_with(&path, |w| {
+        let mut wtr = csv::Writer::from_writer(w);
+        wtr.write_record(["file", "attribute"])?;
+        for (f, a) in &all {
+            wtr.write_record([f, a])?;
+        }
+        wtr.flush()
+    })
+    .map_err(|e| LabelError::io(&path, e))
+}
+
+/// Queue items still waiting for a person, in queue order.
+pub fn pending(
+    paths: &Paths,
+    schema: &Schema,
+    store: &LabelStore,
+) -> Result<Vec<QueueItem>, LabelError> {
+    let skipped = read_skipped(paths);
+    Ok(read_queue(paths)?
+        .into_iter()
+        .filter(|it| schema.attribute(&it.attribute).is_some())
+        .filter(|it| {
+            store
+                .get(&it.file, &it.attribute)
+                .is_none_or(|l| l.source != Source::Human)
+        })
+        .filter(|it| !skipped.contains(&(it.file.clone(), it.attribute.clone())))
+        .collect())
+}
+
+/// Draws the images of `files` as a grid of `cell`-pixel thumbnails, `cols` per row,
+/// with a 2-pixel grey gutter.
+pub fn contact_sheet(data: &Path, files: &[String], cols: usize, cell: u32) -> RgbImage {
+    let cols = cols.max(1);
+    let rows = files.len().div_ceil(cols).max(1);
+    let g = 2;
+    let w = cols as u32 * (cell + g) + g;
+    let h = rows as u32 * (cell + g) + g;
+    let mut sheet = RgbImage::from_pixel(w, h, Rgb([90, 90, 90]));
+    for (k, f) in files.iter().enumerate() {
+        let Ok(img) = image::open(data.join(f)) else {
+            continue;
+        };
+        let t = imageops::resize(&img.to_rgb8(), cell, cell, imageops::FilterType::Triangle);
+        let x = g + (k % cols) as u32 * (cell + g);
+        let y = g + (k / cols) as u32 * (cell + g);
+        imageops::replace(&mut sheet, &t, x as i64, y as i64);
+    }
+    sheet
+}
+
+/// What `label queue` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueReport {
+    /// `queue.csv`.
+    pub queue: PathBuf,
+    /// The contact sheet.
+    pub contact_sheet: PathBuf,
+    /// Pending questions.
+    pub items: usize,
+    /// Distinct images among them.
+    pub images: usize,
+}
+
+/// `label queue`: rewrites `queue.csv` with the pending questions and draws the contact
+/// sheet. With no queue yet, queues the `k` images whose labels are least confident
+/// (unlabeled first).
+pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
+    let paths = Paths::new(data);
+    let schema = paths.load_schema()?;
+    let index = DatasetIndex::open(data)?;
+    let store = LabelStore::load(&paths.labels(), &schema)?;
+    let round = super::session::read_rounds(&paths)
+        .last()
+        .map_or(0, |r| r.round);
+    let mut items = pending(&paths, &schema, &store)?;
+    if items.is_empty() {
+        let mut scored: Vec<(usize, f32)> = (0..index.len())
+            .map(|i| {
+                let c = schema
+                    .attributes
+                    .iter()
+                    .map(|a| match store.get(&index.images[i], &a.name) {
+                        Some(l) if l.source == Source::Human => 2.0,
+                        Some(l) => l.confidence,
+                        None => 0.0,
+                    })
+                    .fold(f32::MAX, f32::min);
+                (i, c)
+            })
+            .filter(|&(_, c)| c < 2.0)
+            .collect();
+        scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        let chosen: Vec<usize> = scored.into_iter().take(k).map(|x| x.0).collect();
+        write_queue(&paths, &schema, &index, &store, &chosen, &[], round)?;
+        items = pending(&paths, &schema, &store)?;
+    } else {
+        save_items(&paths.queue(), &items, round)?;
+    }
+    let mut files: Vec<String> = Vec::new();
+    for it in &items {
+        if files.last() != Some(&it.file) && !files.contains(&it.file) {
+            files.push(it.file.clone());
+        }
+    }
+    let sheet = contact_sheet(data, &files, 10, 96);
+    let out = paths.contact_sheet();
+    crate::atomic::save_image(&out, &image::DynamicImage::ImageRgb8(sheet))
+        .map_err(|e| LabelError::io(&out, e))?;
+    Ok(QueueReport {
+        queue: paths.queue(),
+        contact_sheet: out,
+        items: items.len(),
+        images: files.len(),
+    })
+}

@@ -1,0 +1,345 @@
+//! One round of the loop: train the CNN on human labels plus confident synthesized ones,
+//! calibrate it on held-out human labels, predict every image, accept confident
+//! predictions as model labels, and queue the images a person should label next.
+
+use super::active::{self, Strategy};
+use super::calibrate;
+use super::classifier::{self, softmax_t, Outputs, Pixels, Sample, TrainSpec};
+use super::index::DatasetIndex;
+use super::session::{self, RoundInfo};
+use super::store::{Label, LabelStore, Source};
+use super::{queue, LabelError, Paths, Schema};
+use crate::progress::{self, Verbosity};
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::AutodiffBackend;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::Instant;
+
+/// Settings of a round.
+#[derive(Debug, Clone)]
+pub struct RoundSpec {
+    /// Images to queue for a person (default 50).
+    pub queue: usize,
+    /// How to choose them (default entropy).
+    pub strategy: Strategy,
+    /// Calibrated confidence at which a prediction becomes a model label (default 0.9).
+    pub threshold: f32,
+    /// Heuristic labels at or above this confidence join the training set (default 0.5).
+    pub heuristic_threshold: f32,
+    /// Loss weight of synthesized training labels (default 0.5; humans weigh 1).
+    pub synth_weight: f32,
+    /// Classifier input side in pixels (default 32).
+    pub size: usize,
+    /// Classifier training.
+    pub train: TrainSpec,
+    /// Run on CUDA (needs the `cuda` feature and a driver).
+    pub cuda: bool,
+    /// Images never trained on, queued or calibrated on (a test split); by image index.
+    pub exclude: HashSet<usize>,
+}
+
+impl Default for RoundSpec {
+    fn default() -> Self {
+        RoundSpec {
+            queue: 50,
+            strategy: Strategy::Entropy,
+            threshold: 0.9,
+            heuristic_threshold: 0.5,
+            synth_weight: 0.5,
+            size: 32,
+            train: TrainSpec::default(),
+            cuda: false,
+            exclude: HashSet::new(),
+        }
+    }
+}
+
+/// What a round did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoundReport {
+    /// The round's record (also appended to `rounds.json`).
+    pub info: RoundInfo,
+    /// Calibrated probabilities per attribute per image (not written to the report file).
+    #[serde(skip)]
+    pub probs: Vec<Vec<Vec<f32>>>,
+    /// The queued image indices.
+    pub queued: Vec<usize>,
+}
+
+/// Whether `file` belongs to the calibration split (a stable 1-in-5 by name).
+fn is_calibration(file: &str) -> bool {
+    xxhash_rust::xxh3::xxh3_64(file.as_bytes()).is_multiple_of(5)
+}
+
+/// `label round` on a dataset folder (decodes its images, then [`round_with`]).
+pub fn round(data: &Path, spec: &RoundSpec, v: Verbosity) -> Result<RoundReport, LabelError> {
+    let paths = Paths::new(data);
+    let schema = paths.load_schema()?;
+    let index = DatasetIndex::open(data)?;
+    let images = session::decode_all(&index, "decode", v);
+    let pixels = session::to_pixels(&images, spec.size);
+    let mut store = LabelStore::load(&paths.labels(), &schema)?;
+    let r = round_with(&paths, &schema, &index, &pixels, &mut store, spec, v)?;
+    Ok(r)
+}
+
+/// A round on images already decoded (`simulate` reuses them across rounds).
+pub fn round_with(
+    paths: &Paths,
+    schema: &Schema,
+    index: &DatasetIndex,
+    pixels: &Pixels,
+    store: &mut LabelStore,
+    spec: &RoundSpec,
+    v: Verbosity,
+) -> Result<RoundReport, LabelError> {
+    if spec.cuda {
+        #[cfg(feature = "cuda")]
+        {
+            check_cuda()?;
+            let device = burn::backend::cuda::CudaDevice::default();
+            return round_on::<burn::backend::Autodiff<burn::backend::Cuda>>(
+                paths, schema, index, pixels, store, spec, v, &device,
+            );
+        }
+        #[cfg(not(feature = "cuda"))]
+        return Err(LabelError::Cuda(
+            "this build has no CUDA support (build with --features cuda)".into(),
+        ));
+    }
+    let device = burn::backend::flex::FlexDevice;
+    round_on::<burn::backend::Autodiff<burn::backend::Flex>>(
+        paths, schema, index, pixels, store, spec, v, &device,
+    )
+}
+
+#[cfg(feature = "cuda")]
+fn check_cuda() -> Result<(), LabelError> {
+    if Path::new("/dev/nvidiactl").exists() || Path::new("/proc/driver/nvidia/version").exists() {
+        Ok(())
+    } else {
+        Err(LabelError::Cuda(
+            "no NVIDIA driver found (/dev/nvidiactl is absent)".into(),
+        ))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn round_on<B: AutodiffBackend>(
+    paths: &Paths,
+    schema: &Schema,
+    index: &DatasetIndex,
+    pixels: &Pixels,
+    store: &mut LabelStore,
+    spec: &RoundSpec,
+    v: Verbosity,
+    device: &B::Device,
+) -> Result<RoundReport, LabelError> {
+    let start = Instant::now();
+    let n_attr = schema.attributes.len();
+    let classes: Vec<usize> = schema.attributes.iter().map(|a| a.values.len()).collect();
+    let pos: BTreeMap<&str, usize> = index
+        .images
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.as_str(), i))
+        .collect();
+    let human_count = store.iter().filter(|l| l.source == Source::Human).count();
+    // Hold out a calibration split of human labels once there are enough of them.
+    let calibrate_on = human_count >= 40;
+    let mut samples: BTreeMap<usize, Sample> = BTreeMap::new();
+    let mut calib: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n_attr];
+    for l in store.iter() {
+        let (Some(&i), Some(a)) = (
+            pos.get(l.file.as_str()),
+            schema.attribute_index(&l.attribute),
+        ) else {
+            continue;
+        };
+        if spec.exclude.contains(&i) {
+            continue;
+        }
+        let Some(value) = schema.attributes[a].index_of(&l.value) else {
+            continue;
+        };
+        let weight = match l.source {
+            Source::Human if calibrate_on && is_calibration(&l.file) => {
+                calib[a].push((i, value));
+                continue;
+            }
+            Source::Human => 1.0,
+            Source::Heuristic if l.confidence >= spec.heuristic_threshold => spec.synth_weight,
+            Source::Model if l.confidence >= spec.threshold => spec.synth_weight,
+            _ => continue,
+        };
+        let s = samples.entry(i).or_insert_with(|| Sample {
+            image: i,
+            targets: vec![None; n_attr],
+            weight,
+        });
+        s.targets[a] = Some(value);
+        s.weight = s.weight.max(weight);
+    }
+    let samples: Vec<Sample> = samples.into_values().collect();
+    let pb = progress::bar(spec.train.steps as u64, "train", v);
+    let model = classifier::train::<B>(
+        pixels,
+        &samples,
+        &classes,
+        &spec.train,
+        device,
+        |_, loss| {
+            pb.set_message(format!("loss {loss:.3}"));
+            pb.inc(1);
+        },
+    );
+    pb.finish_and_clear();
+    let out: Outputs = classifier::predict(&model, pixels, device);
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    if let Err(e) = burn::module::Module::save_file(model, paths.model(), &recorder) {
+        return Err(LabelError::io(
+            &paths.model(),
+            std::io::Error::other(e.to_string()),
+        ));
+    }
+
+    let round_no = session::read_rounds(paths).last().map_or(0, |r| r.round) + 1;
+    let mut info = RoundInfo {
+        round: round_no,
+        human: human_count,
+        train_samples: samples.len(),
+        ..Default::default()
+    };
+    let mut probs = Vec::with_capacity(n_attr);
+    for (a, attr) in schema.attributes.iter().enumerate() {
+        let logits: Vec<Vec<f32>> = calib[a]
+            .iter()
+            .map(|&(i, _)| out.logits[a][i].clone())
+            .collect();
+        let targets: Vec<usize> = calib[a].iter().map(|&(_, y)| y).collect();
+        let t = if logits.len() >= 20 {
+            calibrate::fit_temperature(&logits, &targets)
+        } else {
+            1.0
+        };
+        info.temperature.insert(attr.name.clone(), t);
+        info.calibration_size
+            .insert(attr.name.clone(), logits.len());
+        if !logits.is_empty() {
+            info.ece.insert(
+                attr.name.clone(),
+                calibrate::ece(&calibrate::pairs(&logits, &targets, t)),
+            );
+        }
+        probs.push(
+            out.logits[a]
+                .iter()
+                .map(|l| softmax_t(l, t))
+                .collect::<Vec<Vec<f32>>>(),
+        );
+    }
+
+    // Accept confident predictions; the previous round's model labels are replaced.
+    store.clear_source(Source::Model);
+    let mut pred_rows = Vec::with_capacity(index.len() * n_attr);
+    for (a, attr) in schema.attributes.iter().enumerate() {
+        let mut accepted = 0;
+        for (i, file) in index.images.iter().enumerate() {
+            let p = &probs[a][i];
+            let (best, &c) = p
+                .iter()
+                .enumerate()
+                .max_by(|x, y| x.1.total_cmp(y.1))
+                .unwrap_or((0, &0.0));
+            pred_rows.push([
+                file.clone(),
+                attr.name.clone(),
+                attr.values[best].clone(),
+                format!("{c:.4}"),
+            ]);
+            if c < spec.threshold {
+                continue;
+            }
+            if let Some(old) = store.get(file, &attr.name) {
+                if old.source == Source::Human
+                    || (old.source == Source::Heuristic
+                        && old.value == attr.values[best]
+                        && old.confidence >= c)
+                {
+                    continue;
+                }
+            }
+            accepted += store.set(Label {
+                file: file.clone(),
+                attribute: attr.name.clone(),
+                value: attr.values[best].clone(),
+                confidence: c,
+                source: Source::Model,
+                round: round_no,
+            }) as usize;
+        }
+        info.accepted.insert(attr.name.clone(), accepted);
+    }
+    crate::atomic::write_with(&paths.predictions(), |w| {
+        let mut wtr = csv::Writer::from_writer(w);
+        wtr.write_record(["file", "attribute", "value", "confidence"])?;
+        for r in &pred_rows {
+            wtr.write_record(r)?;
+        }
+        wtr.flush()
+    })
+    .map_err(|e| LabelError::io(&paths.predictions(), e))?;
+    store.save(&paths.labels())?;
+
+    // Queue: images with an attribute no person has labeled, most uncertain and spread out.
+    let labeled: Vec<usize> = (0..index.len())
+        .filter(|&i| {
+            schema.attributes.iter().all(|a| {
+                store
+                    .get(&index.images[i], &a.name)
+                    .is_some_and(|l| l.source == Source::Human)
+            })
+        })
+        .collect();
+    let labeled_set: HashSet<usize> = labeled.iter().copied().collect();
+    let candidates: Vec<(usize, f32)> = (0..index.len())
+        .filter(|i| !labeled_set.contains(i) && !spec.exclude.contains(i))
+        .map(|i| {
+            let u = (0..n_attr)
+                .map(|a| active::uncertainty(&probs[a][i], spec.strategy))
+                .fold(0.0f32, f32::max);
+            (i, u)
+        })
+        .collect();
+    let emb = if samples.is_empty() {
+        None
+    } else {
+        Some(out.embeddings.as_slice())
+    };
+    let strategy = if samples.is_empty() {
+        Strategy::Random
+    } else {
+        spec.strategy
+    };
+    let queued = active::select(
+        &candidates,
+        emb,
+        &labeled,
+        spec.queue,
+        strategy,
+        spec.train.seed ^ round_no as u64,
+    );
+    queue::write_queue(paths, schema, index, store, &queued, &probs, round_no)?;
+    info.queued = queued.len();
+    info.seconds = start.elapsed().as_secs_f64();
+    let mut rounds = session::read_rounds(paths);
+    rounds.push(info.clone());
+    crate::atomic::write_json(&paths.rounds(), &rounds)
+        .map_err(|e| LabelError::io(&paths.rounds(), e))?;
+    Ok(RoundReport {
+        info,
+        probs,
+        queued,
+    })
+}

@@ -1,0 +1,260 @@
+//! Attribute schemas (`labels/*.toml`): which attributes a dataset is labeled with, their
+//! values, and for colour attributes the region of the face crop and a reference colour
+//! per value that the heuristics match against.
+
+use super::LabelError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Keys offered for the values of an attribute in the web page, in order
+/// (`s` and space are kept for skip).
+pub const VALUE_KEYS: &str = "1234567890qwertyuiopadfghjklzxcvbnm";
+
+/// How an attribute's values relate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Exactly one of several values.
+    Categorical,
+    /// Exactly two values (yes/no).
+    Binary,
+}
+
+/// One reference colour or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Colors {
+    /// A single sRGB colour.
+    One([u8; 3]),
+    /// Several sRGB colours (e.g. a saturated drawing colour and a pale real one).
+    Many(Vec<[u8; 3]>),
+}
+
+impl Colors {
+    /// The colours as a slice.
+    pub fn as_slice(&self) -> &[[u8; 3]] {
+        match self {
+            Colors::One(c) => std::slice::from_ref(c),
+            Colors::Many(v) => v,
+        }
+    }
+}
+
+/// Which cluster of the region the colour heuristic reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pick {
+    /// The largest cluster (hair).
+    #[default]
+    Dominant,
+    /// Light low-chroma pixels (sclera, pale skin) dropped too, then the cluster with the
+    /// largest share times chroma (irises among lashes and highlights).
+    Chromatic,
+}
+
+/// One attribute of a schema.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attribute {
+    /// Column name (`hair_color`).
+    pub name: String,
+    /// Categorical or binary.
+    pub kind: Kind,
+    /// The allowed values, in class-index order.
+    pub values: Vec<String>,
+    /// Region of the crop the colour heuristic looks at: `[left, top, right, bottom]`
+    /// as fractions of the image side. Absent: no colour heuristic.
+    #[serde(default)]
+    pub region: Option<[f32; 4]>,
+    /// Reference sRGB colours per value: one `[r, g, b]` or a list of them (every value
+    /// needs at least one when a region is given; the nearest of a value's colours counts).
+    #[serde(default)]
+    pub colors: BTreeMap<String, Colors>,
+    /// Which cluster the heuristic reads (default `dominant`).
+    #[serde(default)]
+    pub pick: Pick,
+    /// Factor on the heuristic's confidence, 0..1 (default 1): how far its votes are
+    /// trusted (a weak heuristic's votes then stay below the training threshold).
+    #[serde(default = "one")]
+    pub trust: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl Attribute {
+    /// Index of `value` among the values.
+    pub fn index_of(&self, value: &str) -> Option<usize> {
+        self.values.iter().position(|v| v == value)
+    }
+
+    /// Whether the colour heuristic applies to this attribute.
+    pub fn has_color_heuristic(&self) -> bool {
+        self.region.is_some() && !self.colors.is_empty()
+    }
+
+    /// The keyboard key for the value at `index` in the web page.
+    pub fn key_of(&self, index: usize) -> Option<char> {
+        VALUE_KEYS.chars().nth(index)
+    }
+}
+
+/// A parsed and checked schema.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schema {
+    /// Short name (`anime`).
+    pub name: String,
+    /// The attributes, in column order.
+    #[serde(rename = "attribute")]
+    pub attributes: Vec<Attribute>,
+}
+
+impl Schema {
+    /// Reads and validates a schema file.
+    pub fn load(path: &Path) -> Result<Schema, LabelError> {
+        let text = std::fs::read_to_string(path).map_err(|e| LabelError::io(path, e))?;
+        Schema::parse(&text, path)
+    }
+
+    /// Parses and validates schema text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Schema, LabelError> {
+        let schema: Schema = toml::from_str(text).map_err(|e| LabelError::Schema {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        schema.validate().map_err(|reason| LabelError::Schema {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        Ok(schema)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.attributes.is_empty() {
+            return Err("no [[attribute]] declared".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for a in &self.attributes {
+            if a.name.is_empty() || a.name == "file" || a.name.contains([',', '"', '\n']) {
+                return Err(format!("bad attribute name {:?}", a.name));
+            }
+            if !names.insert(&a.name) {
+                return Err(format!("attribute {} declared twice", a.name));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for v in &a.values {
+                if v.is_empty() || v == "skip" || v.contains([',', '"', '\n']) {
+                    return Err(format!("attribute {}: bad value {v:?}", a.name));
+                }
+                if !seen.insert(v) {
+                    return Err(format!("attribute {}: value {v} listed twice", a.name));
+                }
+            }
+            match a.kind {
+                Kind::Binary if a.values.len() != 2 => {
+                    return Err(format!(
+                        "attribute {}: binary needs exactly 2 values",
+                        a.name
+                    ))
+                }
+                Kind::Categorical if a.values.len() < 2 => {
+                    return Err(format!("attribute {}: needs at least 2 values", a.name))
+                }
+                _ => {}
+            }
+            if a.values.len() > VALUE_KEYS.len() {
+                return Err(format!(
+                    "attribute {}: more than {} values",
+                    a.name,
+                    VALUE_KEYS.len()
+                ));
+            }
+            if !(0.0..=1.0).contains(&a.trust) {
+                return Err(format!(
+                    "attribute {}: trust {} is not in 0..1",
+                    a.name, a.trust
+                ));
+            }
+            if let Some(r) = a.region {
+                let ok = r.iter().all(|f| (0.0..=1.0).contains(f)) && r[0] < r[2] && r[1] < r[3];
+                if !ok {
+                    return Err(format!(
+                        "attribute {}: region {r:?} is not inside [0, 1]",
+                        a.name
+                    ));
+                }
+                for v in &a.values {
+                    if !a.colors.contains_key(v) {
+                        return Err(format!("attribute {}: no reference colour for {v}", a.name));
+                    }
+                }
+            }
+            if a.colors.values().any(|c| c.as_slice().is_empty()) {
+                return Err(format!("attribute {}: an empty colour list", a.name));
+            }
+            for k in a.colors.keys() {
+                if a.index_of(k).is_none() {
+                    return Err(format!(
+                        "attribute {}: colour for unknown value {k}",
+                        a.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The attribute called `name`.
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// Index of the attribute called `name`.
+    pub fn attribute_index(&self, name: &str) -> Option<usize> {
+        self.attributes.iter().position(|a| a.name == name)
+    }
+
+    /// Attribute names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.attributes.iter().map(|a| a.name.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_schemas_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("labels");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                Schema::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 3);
+        let anime = Schema::load(&dir.join("anime.toml")).unwrap();
+        assert_eq!(anime.attribute("hair_color").unwrap().values.len(), 12);
+        assert_eq!(anime.attribute("eye_color").unwrap().values.len(), 10);
+    }
+
+    #[test]
+    fn bad_schemas_are_rejected() {
+        let p = Path::new("x.toml");
+        let bin3 = "name='x'\n[[attribute]]\nname='g'\nkind='binary'\nvalues=['a','b','c']\n";
+        let e = Schema::parse(bin3, p).unwrap_err().to_string();
+        assert!(e.contains("x.toml") && e.contains("binary"), "{e}");
+        let nocol = "name='x'\n[[attribute]]\nname='h'\nkind='categorical'\nvalues=['a','b']\nregion=[0,0,1,1]\ncolors={a=[1,2,3]}\n";
+        let e = Schema::parse(nocol, p).unwrap_err().to_string();
+        assert!(e.contains("no reference colour for b"), "{e}");
+        let unknown =
+            "name='x'\nbogus=1\n[[attribute]]\nname='h'\nkind='categorical'\nvalues=['a','b']\n";
+        assert!(Schema::parse(unknown, p).is_err());
+    }
+}

@@ -1,0 +1,257 @@
+//! `label serve`: a local web page (127.0.0.1 only) showing the queued faces large, one
+//! question at a time, with a keyboard key per value and `s`/space for skip. Every answer
+//! is saved to the store at once (atomically), and the page asks the store what is still
+//! pending, so a restart mid-queue picks up where it stopped.
+
+use super::index::DatasetIndex;
+use super::queue;
+use super::store::{Label, LabelStore, Source};
+use super::{LabelError, Paths, Schema};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tiny_http::{Header, Method, Request, Response, Server};
+
+const PAGE: &str = include_str!("page.html");
+
+/// A running server; dropping it does not stop it, [`ServeHandle::stop`] does.
+pub struct ServeHandle {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ServeHandle {
+    /// The page's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Blocks until the server stops (it runs until the process ends).
+    pub fn wait(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct State {
+    paths: Paths,
+    schema: Schema,
+    index: DatasetIndex,
+    files: HashSet<String>,
+    lock: Mutex<()>,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    file: String,
+    attribute: String,
+    value: String,
+}
+
+/// Starts the server for dataset `data` on 127.0.0.1:`port` (0: any free port).
+pub fn start(data: &Path, port: u16) -> Result<ServeHandle, LabelError> {
+    let paths = Paths::new(data);
+    let schema = paths.load_schema()?;
+    let index = DatasetIndex::open(data)?;
+    LabelStore::load(&paths.labels(), &schema)?;
+    let bind = format!("127.0.0.1:{port}");
+    let server = Server::http(&bind).map_err(|e| LabelError::Serve {
+        addr: bind.clone(),
+        reason: e.to_string(),
+    })?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| LabelError::Serve {
+            addr: bind.clone(),
+            reason: "not an IP socket".into(),
+        })?;
+    let files = index.images.iter().cloned().collect();
+    let state = Arc::new(State {
+        paths,
+        schema,
+        index,
+        files,
+        lock: Mutex::new(()),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let thread = std::thread::spawn(move || {
+        while !stop2.load(Ordering::SeqCst) {
+            match server.recv_timeout(Duration::from_millis(100)) {
+                Ok(Some(req)) => handle(&state, req),
+                Ok(None) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    Ok(ServeHandle {
+        addr,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes())
+        .unwrap_or_else(|_| Header::from_bytes(&b"X-None"[..], &b"1"[..]).unwrap())
+}
+
+fn respond<R: std::io::Read>(req: Request, resp: Response<R>) {
+    let _ = req.respond(resp);
+}
+
+fn json(req: Request, value: serde_json::Value) {
+    let body = value.to_string();
+    respond(
+        req,
+        Response::from_string(body).with_header(header("Content-Type", "application/json")),
+    );
+}
+
+fn error(req: Request, code: u16, msg: &str) {
+    respond(
+        req,
+        Response::from_string(msg.to_string()).with_status_code(code),
+    );
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn handle(st: &State, mut req: Request) {
+    let url = req.url().split('?').next().unwrap_or("/").to_string();
+    match (req.method().clone(), url.as_str()) {
+        (Method::Get, "/") => respond(
+            req,
+            Response::from_string(PAGE)
+                .with_header(header("Content-Type", "text/html; charset=utf-8")),
+        ),
+        (Method::Get, "/api/next") => match next(st) {
+            Ok(v) => json(req, v),
+            Err(e) => error(req, 500, &e.to_string()),
+        },
+        (Method::Get, u) if u.starts_with("/image/") => {
+            let file = percent_decode(&u["/image/".len()..]);
+            if !st.files.contains(&file) {
+                return error(req, 404, "not an image of this dataset");
+            }
+            let kind = if file.ends_with(".png") {
+                "image/png"
+            } else {
+                "image/jpeg"
+            };
+            match std::fs::read(st.paths.data.join(&file)) {
+                Ok(bytes) => respond(
+                    req,
+                    Response::from_data(bytes).with_header(header("Content-Type", kind)),
+                ),
+                Err(e) => error(req, 404, &e.to_string()),
+            }
+        }
+        (Method::Post, "/api/answer") => {
+            let mut body = String::new();
+            if req.as_reader().read_to_string(&mut body).is_err() {
+                return error(req, 400, "unreadable body");
+            }
+            let Ok(a) = serde_json::from_str::<Answer>(&body) else {
+                return error(req, 400, "bad JSON");
+            };
+            match save_answer(st, &a) {
+                Ok(()) => json(req, serde_json::json!({"ok": true})),
+                Err(e) => error(req, 400, &e),
+            }
+        }
+        _ => error(req, 404, "not found"),
+    }
+}
+
+fn next(st: &State) -> Result<serde_json::Value, LabelError> {
+    let _g = st.lock.lock().unwrap_or_else(|p| p.into_inner());
+    let store = LabelStore::load(&st.paths.labels(), &st.schema)?;
+    let pending = queue::pending(&st.paths, &st.schema, &store)?;
+    let answered = queue::read_queue(&st.paths)?.len() - pending.len();
+    let Some(it) = pending.first() else {
+        return Ok(serde_json::json!({"done": true, "answered": answered}));
+    };
+    let attr = st.schema.attribute(&it.attribute).ok_or_else(|| {
+        LabelError::invalid(
+            &st.paths.queue(),
+            0,
+            format!("unknown attribute {}", it.attribute),
+        )
+    })?;
+    let values: Vec<_> = attr
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| serde_json::json!({"value": v, "key": attr.key_of(i).map(String::from).unwrap_or_default()}))
+        .collect();
+    Ok(serde_json::json!({
+        "done": false, "file": it.file, "attribute": it.attribute, "values": values,
+        "suggestion": it.suggestion, "remaining": pending.len(), "answered": answered,
+    }))
+}
+
+fn save_answer(st: &State, a: &Answer) -> Result<(), String> {
+    let _g = st.lock.lock().unwrap_or_else(|p| p.into_inner());
+    if !st.files.contains(&a.file) {
+        return Err(format!("{} is not an image of this dataset", a.file));
+    }
+    let attr = st
+        .schema
+        .attribute(&a.attribute)
+        .ok_or_else(|| format!("unknown attribute {}", a.attribute))?;
+    if a.value == "skip" {
+        return queue::add_skip(&st.paths, &a.file, &a.attribute).map_err(|e| e.to_string());
+    }
+    if attr.index_of(&a.value).is_none() {
+        return Err(format!("{} is not a value of {}", a.value, a.attribute));
+    }
+    let mut store = LabelStore::load(&st.paths.labels(), &st.schema).map_err(|e| e.to_string())?;
+    let round = super::session::read_rounds(&st.paths)
+        .last()
+        .map_or(0, |r| r.round);
+    store.set(Label {
+        file: a.file.clone(),
+        attribute: a.attribute.clone(),
+        value: a.value.clone(),
+        confidence: 1.0,
+        source: Source::Human,
+        round,
+    });
+    store.save(&st.paths.labels()).map_err(|e| e.to_string())?;
+    let _ = &st.index;
+    Ok(())
+}

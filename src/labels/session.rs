@@ -1,0 +1,403 @@
+//! The store-level commands: `init` (schema copy + heuristic labels), `status`,
+//! `export` (wide CSV and ImageFolder) and `import` (human answers), plus the helpers
+//! the rounds share: decoding the dataset's images and the per-round records.
+
+use super::classifier::Pixels;
+use super::heuristics::{self, HeuristicSpec};
+use super::import::{self as importer, Layout};
+use super::index::DatasetIndex;
+use super::store::{Label, LabelStore, Source};
+use super::{LabelError, Paths, Schema};
+use crate::progress::{self, Verbosity};
+use image::imageops::FilterType;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What `init` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    /// Images in the dataset.
+    pub images: usize,
+    /// Heuristic votes per attribute (the rest abstained).
+    pub heuristic_votes: BTreeMap<String, usize>,
+    /// Images that could not be decoded.
+    pub unreadable: usize,
+}
+
+/// Decodes every image of `index` as RGB (unreadable ones become `None`).
+pub fn decode_all(index: &DatasetIndex, what: &str, v: Verbosity) -> Vec<Option<image::RgbImage>> {
+    let pb = progress::bar(index.len() as u64, what, v);
+    let out = (0..index.len())
+        .into_par_iter()
+        .map(|i| {
+            pb.inc(1);
+            image::open(index.path(i)).ok().map(|im| im.to_rgb8())
+        })
+        .collect();
+    pb.finish_and_clear();
+    out
+}
+
+/// Resizes decoded images to the classifier's input (`size` px, values in -1..1).
+pub fn to_pixels(images: &[Option<image::RgbImage>], size: usize) -> Pixels {
+    let per = 3 * size * size;
+    let chunks: Vec<Vec<f32>> = images
+        .par_iter()
+        .map(|im| {
+            let mut v = vec![0.0f32; per];
+            if let Some(im) = im {
+                let small = if im.width() as usize == size && im.height() as usize == size {
+                    im.clone()
+                } else {
+                    image::imageops::resize(im, size as u32, size as u32, FilterType::Triangle)
+                };
+                for (x, y, p) in small.enumerate_pixels() {
+                    for c in 0..3 {
+                        v[c * size * size + y as usize * size + x as usize] =
+                            p.0[c] as f32 / 127.5 - 1.0;
+                    }
+                }
+            }
+            v
+        })
+        .collect();
+    Pixels {
+        size,
+        data: chunks.concat(),
+    }
+}
+
+/// Runs the colour heuristics on every image and returns their labels.
+pub fn heuristic_labels(
+    schema: &Schema,
+    index: &DatasetIndex,
+    images: &[Option<image::RgbImage>],
+) -> Vec<Label> {
+    let spec = HeuristicSpec::default();
+    let per_image: Vec<Vec<Label>> = images
+        .par_iter()
+        .enumerate()
+        .map(|(i, im)| {
+            let Some(im) = im else { return Vec::new() };
+            schema
+                .attributes
+                .iter()
+                .filter_map(|a| {
+                    let v = heuristics::vote(im, a, &spec)?;
+                    Some(Label {
+                        file: index.images[i].clone(),
+                        attribute: a.name.clone(),
+                        value: a.values[v.value].clone(),
+                        confidence: v.confidence,
+                        source: Source::Heuristic,
+                        round: 0,
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    per_image.into_iter().flatten().collect()
+}
+
+/// `label init`: copies the schema into `DATA/labels/`, runs the heuristics on every
+/// image and writes the store (keeping any labels already there; human ones win).
+pub fn init(schema_path: &Path, data: &Path, v: Verbosity) -> Result<InitReport, LabelError> {
+    let schema = Schema::load(schema_path)?;
+    let paths = Paths::new(data);
+    let index = DatasetIndex::open(data)?;
+    let text = std::fs::read(schema_path).map_err(|e| LabelError::io(schema_path, e))?;
+    crate::atomic::write(&paths.schema(), &text).map_err(|e| LabelError::io(&paths.schema(), e))?;
+    let mut store = LabelStore::load(&paths.labels(), &schema)?;
+    let images = decode_all(&index, "decode", v);
+    let unreadable = images.iter().filter(|i| i.is_none()).count();
+    store.clear_source(Source::Heuristic);
+    let mut heuristic_votes: BTreeMap<String, usize> = schema
+        .attributes
+        .iter()
+        .map(|a| (a.name.clone(), 0))
+        .collect();
+    for l in heuristic_labels(&schema, &index, &images) {
+        *heuristic_votes.entry(l.attribute.clone()).or_insert(0) += 1;
+        store.set(l);
+    }
+    store.save(&paths.labels())?;
+    Ok(InitReport {
+        images: index.len(),
+        heuristic_votes,
+        unreadable,
+    })
+}
+
+/// The record of one round (`rounds.json` holds all of them).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct RoundInfo {
+    /// Round number, from 1.
+    pub round: u32,
+    /// Human labels in the store when the round trained.
+    pub human: usize,
+    /// Training examples (human + confident synthesized).
+    pub train_samples: usize,
+    /// Held-out human labels used for temperature scaling, per attribute.
+    pub calibration_size: BTreeMap<String, usize>,
+    /// Fitted temperature per attribute.
+    pub temperature: BTreeMap<String, f32>,
+    /// Expected calibration error on the held-out labels after scaling, per attribute.
+    pub ece: BTreeMap<String, f32>,
+    /// Model labels accepted (confidence at or above the threshold), per attribute.
+    pub accepted: BTreeMap<String, usize>,
+    /// Images queued for a person.
+    pub queued: usize,
+    /// Seconds the round took.
+    pub seconds: f64,
+}
+
+/// Reads `rounds.json` (empty when absent).
+pub fn read_rounds(paths: &Paths) -> Vec<RoundInfo> {
+    std::fs::read(paths.rounds())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Counts and coverage of the store.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// Images in the dataset.
+    pub images: usize,
+    /// Per attribute: labels per source.
+    pub by_source: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Per attribute: labels per value.
+    pub by_value: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Per attribute: share of images with a label.
+    pub coverage: BTreeMap<String, f32>,
+    /// Queue items still waiting for a person.
+    pub pending: usize,
+    /// The last round, if any.
+    pub last_round: Option<RoundInfo>,
+}
+
+/// `label status`.
+pub fn status(data: &Path) -> Result<StatusReport, LabelError> {
+    let paths = Paths::new(data);
+    let schema = paths.load_schema()?;
+    let index = DatasetIndex::open(data)?;
+    let store = LabelStore::load(&paths.labels(), &schema)?;
+    let mut by_source: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut by_value: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for a in &schema.attributes {
+        by_source.insert(a.name.clone(), BTreeMap::new());
+        by_value.insert(
+            a.name.clone(),
+            a.values.iter().map(|v| (v.clone(), 0)).collect(),
+        );
+    }
+    for l in store.iter() {
+        *by_source
+            .entry(l.attribute.clone())
+            .or_default()
+            .entry(l.source.to_string())
+            .or_insert(0) += 1;
+        *by_value
+            .entry(l.attribute.clone())
+            .or_default()
+            .entry(l.value.clone())
+            .or_insert(0) += 1;
+    }
+    let coverage = by_source
+        .iter()
+        .map(|(a, m)| {
+            (
+                a.clone(),
+                m.values().sum::<usize>() as f32 / index.len() as f32,
+            )
+        })
+        .collect();
+    let pending = super::queue::pending(&paths, &schema, &store)?.len();
+    Ok(StatusReport {
+        images: index.len(),
+        by_source,
+        by_value,
+        coverage,
+        pending,
+        last_round: read_rounds(&paths).pop(),
+    })
+}
+
+/// What `export` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    /// The wide CSV.
+    pub wide: PathBuf,
+    /// The ImageFolder root (`DATA/imagefolder/<attribute>/<value>/`).
+    pub image_folder: PathBuf,
+    /// Rows of the wide CSV (images).
+    pub rows: usize,
+    /// Per attribute: cells filled.
+    pub filled: BTreeMap<String, usize>,
+}
+
+/// Reads `predictions.csv` into (file, attribute) -> (value, confidence).
+pub fn read_predictions(paths: &Paths) -> BTreeMap<(String, String), (String, f32)> {
+    let mut out = BTreeMap::new();
+    let Ok(mut rdr) = csv::Reader::from_path(paths.predictions()) else {
+        return out;
+    };
+    for rec in rdr.records().flatten() {
+        if rec.len() >= 4 {
+            let c = rec[3].parse().unwrap_or(0.0);
+            out.insert(
+                (rec[0].to_string(), rec[1].to_string()),
+                (rec[2].to_string(), c),
+            );
+        }
+    }
+    out
+}
+
+/// `label export`: `DATA/labels_wide.csv` (`file,<attr>...`, empty cells where there is
+/// no label; with `fill`, gaps take the last round's prediction) and an ImageFolder
+/// layout of hard links (copies where links fail), one tree per attribute.
+pub fn export(data: &Path, fill: bool) -> Result<ExportReport, LabelError> {
+    let paths = Paths::new(data);
+    let schema = paths.load_schema()?;
+    let index = DatasetIndex::open(data)?;
+    let store = LabelStore::load(&paths.labels(), &schema)?;
+    let preds = if fill {
+        read_predictions(&paths)
+    } else {
+        BTreeMap::new()
+    };
+    let mut filled: BTreeMap<String, usize> = schema
+        .attributes
+        .iter()
+        .map(|a| (a.name.clone(), 0))
+        .collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for file in &index.images {
+        let mut row = vec![file.clone()];
+        for a in &schema.attributes {
+            let v = store
+                .get(file, &a.name)
+                .map(|l| l.value.clone())
+                .or_else(|| {
+                    preds
+                        .get(&(file.clone(), a.name.clone()))
+                        .map(|p| p.0.clone())
+                })
+                .unwrap_or_default();
+            if !v.is_empty() {
+                *filled.entry(a.name.clone()).or_insert(0) += 1;
+            }
+            row.push(v);
+        }
+        rows.push(row);
+    }
+    let wide = paths.wide();
+    crate::atomic::write_with(&wide, |w| {
+        let mut wtr = csv::Writer::from_writer(w);
+        let mut header = vec!["file".to_string()];
+        header.extend(schema.attributes.iter().map(|a| a.name.clone()));
+        wtr.write_record(&header)?;
+        for r in &rows {
+            wtr.write_record(r)?;
+        }
+        wtr.flush()
+    })
+    .map_err(|e| LabelError::io(&wide, e))?;
+    let root = paths.image_folder();
+    if root.exists() {
+        std::fs::remove_dir_all(&root).map_err(|e| LabelError::io(&root, e))?;
+    }
+    for r in &rows {
+        let under = r[0]
+            .strip_prefix("images/")
+            .unwrap_or(&r[0])
+            .replace('/', "__");
+        for (a, value) in schema.attributes.iter().zip(&r[1..]) {
+            if value.is_empty() {
+                continue;
+            }
+            let dst = root.join(&a.name).join(value).join(&under);
+            if let Some(p) = dst.parent() {
+                std::fs::create_dir_all(p).map_err(|e| LabelError::io(p, e))?;
+            }
+            let src = data.join(&r[0]);
+            if std::fs::hard_link(&src, &dst).is_err() {
+                let bytes = std::fs::read(&src).map_err(|e| LabelError::io(&src, e))?;
+                crate::atomic::write(&dst, &bytes).map_err(|e| LabelError::io(&dst, e))?;
+            }
+        }
+    }
+    Ok(ExportReport {
+        wide,
+        image_folder: root,
+        rows: rows.len(),
+        filled,
+    })
+}
+
+/// What `import` read.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    /// `wide`, `answers` or `imagefolder`.
+    pub layout: String,
+    /// Human labels stored.
+    pub imported: usize,
+    /// Rows naming images not in the dataset.
+    pub unmatched: usize,
+    /// Empty or skipped cells.
+    pub skipped: usize,
+}
+
+/// Stores `answers` as human labels of `round`.
+pub fn store_answers(
+    store: &mut LabelStore,
+    schema: &Schema,
+    index: &DatasetIndex,
+    answers: &[importer::Answer],
+    round: u32,
+) -> usize {
+    let mut n = 0;
+    for a in answers {
+        let attr = &schema.attributes[a.attribute];
+        n += store.set(Label {
+            file: index.images[a.image].clone(),
+            attribute: attr.name.clone(),
+            value: attr.values[a.value].clone(),
+            confidence: 1.0,
+            source: Source::Human,
+            round,
+        }) as usize;
+    }
+    n
+}
+
+/// `label import FILE`: a wide CSV, an answers file or (a folder) an ImageFolder
+/// layout for `attribute`, stored as human labels.
+pub fn import(
+    data: &Path,
+    file: &Path,
+    attribute: Option<&str>,
+) -> Result<ImportReport, LabelError> {
+    let paths = Paths::new(data);
+    let schema = paths.load_schema()?;
+    let index = DatasetIndex::open(data)?;
+    let mut store = LabelStore::load(&paths.labels(), &schema)?;
+    let (layout, got) = importer::read_any(file, &schema, &index, attribute)?;
+    let round = read_rounds(&paths).last().map_or(0, |r| r.round);
+    let imported = store_answers(&mut store, &schema, &index, &got.answers, round);
+    store.save(&paths.labels())?;
+    let layout = match layout {
+        Layout::Wide => "wide",
+        Layout::Answers => "answers",
+        Layout::ImageFolder => "imagefolder",
+    };
+    Ok(ImportReport {
+        layout: layout.into(),
+        imported,
+        unmatched: got.unmatched,
+        skipped: got.skipped,
+    })
+}

@@ -1,0 +1,211 @@
+//! `label simulate`: an oracle answers the queue from a truth file, so label efficiency
+//! can be measured without a person. A test split of the truth (by a stable hash of the
+//! file name) is never trained on, queued or calibrated on; after each round the model's
+//! predictions on it give a point of the accuracy-versus-labels curve.
+
+use super::active::Strategy;
+use super::calibrate;
+use super::import;
+use super::index::DatasetIndex;
+use super::round::{round_with, RoundSpec};
+use super::session;
+use super::store::{LabelStore, Source};
+use super::{LabelError, Paths};
+use crate::progress::Verbosity;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Settings of a simulation.
+#[derive(Debug, Clone)]
+pub struct SimulateSpec {
+    /// The truth file (wide CSV keyed by `images/...` path or manifest source).
+    pub oracle: PathBuf,
+    /// Images the oracle may label in total.
+    pub budget: usize,
+    /// Rounds that queue images (one more round trains on the last answers).
+    pub rounds: usize,
+    /// Cumulative label counts to stop at instead of equal rounds (e.g. 50,100,200,500).
+    pub schedule: Option<Vec<usize>>,
+    /// Share of the truth held out as the test split (default 0.2).
+    pub holdout: f32,
+    /// Settings of each round (its `queue` and `exclude` are set per round).
+    pub round: RoundSpec,
+}
+
+/// Accuracy of one kind of label on the test split.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Scored {
+    /// Share of test images that have such a label.
+    pub coverage: f32,
+    /// Share of those that are right.
+    pub accuracy: f32,
+}
+
+/// One point of the curve: after training on `labels` oracle-labeled images.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurvePoint {
+    /// Oracle-labeled images used for training.
+    pub labels: usize,
+    /// Per attribute: accuracy of the model's prediction on every test image.
+    pub accuracy: BTreeMap<String, f32>,
+    /// Per attribute: expected calibration error of the calibrated confidences on the test split.
+    pub ece: BTreeMap<String, f32>,
+    /// Per attribute: the accepted (confident) labels on the test split.
+    pub accepted: BTreeMap<String, Scored>,
+    /// Seconds the round took.
+    pub seconds: f64,
+}
+
+/// What a simulation measured (also written to `DIR/labels/simulate.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SimulateReport {
+    /// The strategy.
+    pub strategy: String,
+    /// Test images.
+    pub test_images: usize,
+    /// Per attribute: the heuristic labels on the test split.
+    pub heuristic: BTreeMap<String, Scored>,
+    /// One point per round.
+    pub curve: Vec<CurvePoint>,
+}
+
+fn in_test(file: &str, holdout: f32) -> bool {
+    (xxhash_rust::xxh3::xxh3_64(file.as_bytes()) % 10_000) as f32 / 10_000.0 < holdout
+}
+
+/// Runs the simulated loop on an initialized dataset folder.
+pub fn simulate(
+    data: &Path,
+    spec: &SimulateSpec,
+    v: Verbosity,
+) -> Result<SimulateReport, LabelError> {
+    let paths = Paths::new(data);
+    let schema = paths.load_schema()?;
+    let index = DatasetIndex::open(data)?;
+    let truth_rows = import::read_wide(&spec.oracle, &schema, &index)?;
+    let mut truth: HashMap<(usize, usize), usize> = HashMap::new();
+    for a in &truth_rows.answers {
+        truth.insert((a.image, a.attribute), a.value);
+    }
+    let truth_images: HashSet<usize> = truth.keys().map(|k| k.0).collect();
+    let test: HashSet<usize> = truth_images
+        .iter()
+        .copied()
+        .filter(|&i| in_test(&index.images[i], spec.holdout))
+        .collect();
+    let mut store = LabelStore::load(&paths.labels(), &schema)?;
+
+    let score = |store: &LabelStore, sources: &[Source]| -> BTreeMap<String, Scored> {
+        let mut out = BTreeMap::new();
+        for (a, attr) in schema.attributes.iter().enumerate() {
+            let (mut n, mut cov, mut ok) = (0, 0, 0);
+            for &i in &test {
+                let Some(&y) = truth.get(&(i, a)) else {
+                    continue;
+                };
+                n += 1;
+                if let Some(l) = store
+                    .get(&index.images[i], &attr.name)
+                    .filter(|l| sources.contains(&l.source))
+                {
+                    cov += 1;
+                    ok += (attr.index_of(&l.value) == Some(y)) as usize;
+                }
+            }
+            out.insert(
+                attr.name.clone(),
+                Scored {
+                    coverage: cov as f32 / n.max(1) as f32,
+                    accuracy: ok as f32 / cov.max(1) as f32,
+                },
+            );
+        }
+        out
+    };
+    let heuristic = score(&store, &[Source::Heuristic]);
+
+    let images = session::decode_all(&index, "decode", v);
+    let pixels = session::to_pixels(&images, spec.round.size);
+    drop(images);
+    let targets: Vec<usize> = match &spec.schedule {
+        Some(s) => s
+            .iter()
+            .copied()
+            .filter(|&x| x <= spec.budget.max(*s.last().unwrap_or(&0)))
+            .collect(),
+        None => (1..=spec.rounds)
+            .map(|r| spec.budget * r / spec.rounds.max(1))
+            .collect(),
+    };
+    let mut used = store
+        .iter()
+        .filter(|l| l.source == Source::Human)
+        .map(|l| l.file.clone())
+        .collect::<HashSet<_>>()
+        .len();
+    let mut curve = Vec::new();
+    for r in 0..=targets.len() {
+        let mut rs = spec.round.clone();
+        rs.exclude = test.clone();
+        rs.queue = targets.get(r).map_or(0, |&t| t.saturating_sub(used));
+        let rep = round_with(&paths, &schema, &index, &pixels, &mut store, &rs, v)?;
+        let mut point = CurvePoint {
+            labels: used,
+            accuracy: BTreeMap::new(),
+            ece: BTreeMap::new(),
+            accepted: BTreeMap::new(),
+            seconds: rep.info.seconds,
+        };
+        for (a, attr) in schema.attributes.iter().enumerate() {
+            let mut pairs = Vec::new();
+            for &i in &test {
+                let Some(&y) = truth.get(&(i, a)) else {
+                    continue;
+                };
+                let p = &rep.probs[a][i];
+                let (best, &c) = p
+                    .iter()
+                    .enumerate()
+                    .max_by(|x, y| x.1.total_cmp(y.1))
+                    .unwrap_or((0, &0.0));
+                pairs.push((c, best == y));
+            }
+            let acc = pairs.iter().filter(|p| p.1).count() as f32 / pairs.len().max(1) as f32;
+            point.accuracy.insert(attr.name.clone(), acc);
+            point.ece.insert(attr.name.clone(), calibrate::ece(&pairs));
+        }
+        point.accepted = score(&store, &[Source::Model, Source::Heuristic]);
+        curve.push(point);
+        // The oracle answers every attribute of each queued image it knows.
+        let mut answers = Vec::new();
+        for &i in &rep.queued {
+            for a in 0..schema.attributes.len() {
+                if let Some(&value) = truth.get(&(i, a)) {
+                    answers.push(import::Answer {
+                        image: i,
+                        attribute: a,
+                        value,
+                    });
+                }
+            }
+        }
+        used += rep.queued.len();
+        session::store_answers(&mut store, &schema, &index, &answers, rep.info.round);
+        store.save(&paths.labels())?;
+    }
+    let report = SimulateReport {
+        strategy: spec.round.strategy.to_string(),
+        test_images: test.len(),
+        heuristic,
+        curve,
+    };
+    let out = paths.dir.join("simulate.json");
+    crate::atomic::write_json(&out, &report).map_err(|e| LabelError::io(&out, e))?;
+    Ok(report)
+}
+
+/// Parses a strategy name (for the command line).
+pub fn parse_strategy(s: &str) -> Result<Strategy, String> {
+    s.parse()
+}

@@ -1,0 +1,489 @@
+//! `facesynth label`: schemas and validation, the store, importers, heuristics on
+//! synthetic faces, a real round on shared anime faces, and the web page in Chromium.
+
+use facesynth::labels::{self, classifier::TrainSpec, RoundSpec, Schema, Source, Strategy};
+use facesynth::progress::Verbosity::Quiet;
+use facesynth::synth::{self, SynthSpec};
+use std::path::PathBuf;
+use std::process::Command;
+
+const Q: facesynth::progress::Verbosity = Quiet;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn anime() -> PathBuf {
+    root().join("labels/anime.toml")
+}
+
+/// A synthetic dataset folder (images/ + truth.csv) of `n` faces.
+fn synth_data(n: usize, seed: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    synth::generate(
+        &SynthSpec {
+            n,
+            seed,
+            ..SynthSpec::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    dir
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_facesynth"))
+}
+
+#[test]
+fn every_shipped_schema_parses() {
+    for e in std::fs::read_dir(root().join("labels")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            Schema::load(&p).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+#[test]
+fn bad_values_and_headers_are_rejected_naming_file_line_value() {
+    let d = synth_data(12, 1);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let bad = d.path().join("answers.csv");
+    std::fs::write(
+        &bad,
+        "file,hair_color\nimages/00000.png,red\nimages/00001.png,chartreuse\n",
+    )
+    .unwrap();
+    let e = labels::import(d.path(), &bad, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("answers.csv") && e.contains("line 3") && e.contains("chartreuse"),
+        "{e}"
+    );
+    std::fs::write(&bad, "path,colour\nimages/00000.png,red\n").unwrap();
+    let e = labels::import(d.path(), &bad, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 1") && e.contains("header"), "{e}");
+    // The same through the binary: a non-zero exit and the message on stderr.
+    let out = bin()
+        .args(["label", "import"])
+        .arg(&bad)
+        .arg("--data")
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("answers.csv"));
+    // The store itself is checked on load.
+    let store = d.path().join("labels/labels.csv");
+    let mut text = std::fs::read_to_string(&store).unwrap();
+    text.push_str("images/00003.png,eye_color,mauve,1,human,0\n");
+    std::fs::write(&store, text).unwrap();
+    let e = labels::status(d.path()).unwrap_err().to_string();
+    assert!(e.contains("labels.csv") && e.contains("mauve"), "{e}");
+}
+
+#[test]
+fn heuristics_name_synthetic_hair_colours() {
+    let schema = Schema::load(&anime()).unwrap();
+    let hair = schema.attribute("hair_color").unwrap();
+    let spec = SynthSpec {
+        n: 360,
+        seed: 7,
+        ..SynthSpec::default()
+    };
+    let spec_h = facesynth::labels::heuristics::HeuristicSpec::default();
+    let (mut right, mut n) = (0, 0);
+    let mut wrong = Vec::new();
+    for i in 0..spec.n {
+        let (row, img) = synth::synth_one(&spec, i);
+        n += 1;
+        match labels::heuristics::vote(&img, hair, &spec_h) {
+            Some(v) if hair.values[v.value] == row.hair_color => right += 1,
+            other => wrong.push((row.hair_color, other.map(|v| hair.values[v.value].clone()))),
+        }
+    }
+    let acc = right as f32 / n as f32;
+    assert!(
+        acc >= 0.95,
+        "hair right on {acc:.3} of synthetic faces; wrong: {wrong:?}"
+    );
+}
+
+#[test]
+fn human_labels_win_over_init_and_rounds() {
+    let d = synth_data(40, 2);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let answers = d.path().join("a.csv");
+    // A deliberately "wrong" human answer must survive re-init and a round.
+    std::fs::write(&answers, "file,attribute,value\nimages/00000.png,hair_color,white\nimages/00001.png,eye_color,skip\n").unwrap();
+    let r = labels::import(d.path(), &answers, None).unwrap();
+    assert_eq!(
+        (r.layout.as_str(), r.imported, r.skipped),
+        ("answers", 1, 1)
+    );
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let spec = RoundSpec {
+        queue: 5,
+        size: 16,
+        train: TrainSpec {
+            steps: 3,
+            batch: 8,
+            channels: [4, 8, 8, 8],
+            ..TrainSpec::default()
+        },
+        threshold: 0.0,
+        ..RoundSpec::default()
+    };
+    labels::round(d.path(), &spec, Q).unwrap();
+    let store = labels::LabelStore::load(
+        &d.path().join("labels/labels.csv"),
+        &Schema::load(&anime()).unwrap(),
+    )
+    .unwrap();
+    let l = store.get("images/00000.png", "hair_color").unwrap();
+    assert_eq!((l.value.as_str(), l.source), ("white", Source::Human));
+    assert!(
+        store.iter().any(|l| l.source == Source::Model),
+        "threshold 0 accepts model labels"
+    );
+    // No temporary file is left next to the store.
+    let left: Vec<_> = std::fs::read_dir(d.path().join("labels"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty());
+    let st = labels::status(d.path()).unwrap();
+    assert_eq!(st.images, 40);
+    assert!(st.pending > 0);
+}
+
+#[test]
+fn export_then_import_image_folder_and_wide() {
+    let d = synth_data(30, 3);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let truth = d.path().join("truth.csv");
+    let r = labels::import(d.path(), &truth, None).unwrap();
+    assert_eq!((r.layout.as_str(), r.imported), ("wide", 60));
+    let e = labels::export(d.path(), false).unwrap();
+    assert_eq!(e.rows, 30);
+    let wide = std::fs::read_to_string(d.path().join("labels_wide.csv")).unwrap();
+    assert!(wide.starts_with("file,hair_color,eye_color\nimages/00000.png,"));
+    // A fresh dataset of the same images takes the ImageFolder back.
+    let d2 = synth_data(30, 3);
+    labels::init(&anime(), d2.path(), Q).unwrap();
+    let r = labels::import(
+        d2.path(),
+        &d.path().join("imagefolder/hair_color"),
+        Some("hair_color"),
+    )
+    .unwrap();
+    assert_eq!(
+        (r.layout.as_str(), r.imported, r.unmatched),
+        ("imagefolder", 30, 0)
+    );
+    let q = labels::queue::queue(d2.path(), 8).unwrap();
+    assert_eq!(q.images, 8);
+    assert!(q.contact_sheet.is_file());
+}
+
+/// A temp dataset of symlinks to the first `n` shared anime faces, and its truth file.
+fn shared_subset(n: usize) -> Option<(tempfile::TempDir, PathBuf)> {
+    let src = root().join("../shared/data/anime-faces-64");
+    let tags = src.join("tags.csv");
+    if !tags.is_file() {
+        eprintln!("skip: {} not found", tags.display());
+        return None;
+    }
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("images")).unwrap();
+    let text = std::fs::read_to_string(&tags).unwrap();
+    let mut truth = String::from("file,hair_color,eye_color\n");
+    for line in text.lines().skip(1).step_by(7).take(n) {
+        let file = line.split(',').next().unwrap();
+        std::os::unix::fs::symlink(src.join(file), d.path().join(file)).unwrap();
+        truth.push_str(line);
+        truth.push('\n');
+    }
+    let t = d.path().join("truth.csv");
+    std::fs::write(&t, truth).unwrap();
+    Some((d, t))
+}
+
+#[test]
+fn a_short_real_round_beats_chance() {
+    let Some((d, truth)) = shared_subset(400) else {
+        return;
+    };
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let spec = labels::SimulateSpec {
+        oracle: truth,
+        budget: 300,
+        rounds: 1,
+        schedule: None,
+        holdout: 0.25,
+        round: RoundSpec {
+            strategy: Strategy::Random,
+            size: 32,
+            train: TrainSpec {
+                steps: 150,
+                batch: 32,
+                channels: [16, 32, 64, 64],
+                ..TrainSpec::default()
+            },
+            ..RoundSpec::default()
+        },
+    };
+    let r = labels::simulate(d.path(), &spec, Q).unwrap();
+    let last = r.curve.last().unwrap();
+    eprintln!("heuristic {:?}\nfinal {:?}", r.heuristic, last);
+    // Chance is 1/12 for hair and 1/10 for eyes; the most frequent class is ~0.11.
+    assert!(last.labels >= 250);
+    assert!(last.accuracy["hair_color"] > 0.35, "{:?}", last.accuracy);
+    assert!(
+        r.heuristic["hair_color"].accuracy > 0.3,
+        "{:?}",
+        r.heuristic
+    );
+}
+
+/// A minimal WebDriver client over plain HTTP/1.1 (chromedriver speaks JSON).
+mod webdriver {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    pub fn call(port: u16, method: &str, path: &str, body: &str) -> serde_json::Value {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect chromedriver");
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        // Read the head, then exactly Content-Length bytes (chromedriver may keep the
+        // connection open despite `Connection: close`).
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 4096];
+        let head_end = loop {
+            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            let n = s.read(&mut byte).expect("read chromedriver");
+            assert!(n > 0, "chromedriver closed the connection");
+            buf.extend_from_slice(&byte[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let len = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        match len {
+            Some(len) => {
+                while buf.len() < head_end + len {
+                    let n = s.read(&mut byte).expect("read chromedriver");
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&byte[..n]);
+                }
+            }
+            None => {
+                let _ = s.read_to_end(&mut buf);
+            }
+        }
+        let mut body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+        if head.contains("transfer-encoding: chunked") {
+            let mut out = String::new();
+            let mut rest = body.as_str();
+            while let Some((size, after)) = rest.split_once("\r\n") {
+                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                if n == 0 || after.len() < n + 2 {
+                    break;
+                }
+                out.push_str(&after[..n]);
+                rest = &after[n + 2..];
+            }
+            body = out;
+        }
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn state(port: u16, sid: &str) -> String {
+        let v = call(
+            port,
+            "POST",
+            &format!("/session/{sid}/execute/sync"),
+            r#"{"script":"return (document.body.dataset.state||'') + '|' + (document.body.dataset.file||'')","args":[]}"#,
+        );
+        v["value"].as_str().unwrap_or("").to_string()
+    }
+
+    pub fn key(port: u16, sid: &str, k: &str) {
+        let body = serde_json::json!({"actions": [{"type": "key", "id": "kb", "actions": [
+            {"type": "keyDown", "value": k}, {"type": "keyUp", "value": k}]}]});
+        call(
+            port,
+            "POST",
+            &format!("/session/{sid}/actions"),
+            &body.to_string(),
+        );
+    }
+}
+
+fn which(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        for n in names {
+            let p = dir.join(n);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// Ends the child (chromedriver, and with it chromium) however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(port: u16, sid: &str, want: impl Fn(&str) -> bool) -> String {
+    for _ in 0..200 {
+        let s = webdriver::state(port, sid);
+        if want(&s) {
+            return s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!(
+        "page never reached the expected state (last: {})",
+        webdriver::state(port, sid)
+    );
+}
+
+#[test]
+fn web_page_answers_by_keyboard_in_headless_chromium() {
+    let (Some(chromium), Some(driver)) = (
+        which(&["chromium", "chromium-browser"]),
+        which(&["chromedriver"]),
+    ) else {
+        eprintln!(
+            "skip: chromium and chromedriver not found (apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    // glasses (yes/no) on synthetic faces: one question per image.
+    let d = synth_data(10, 4);
+    labels::init(&root().join("labels/photo.toml"), d.path(), Q).unwrap();
+    let q = labels::queue::queue(d.path(), 3).unwrap();
+    assert_eq!(q.items, 3);
+    let dport = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _driver = KillOnDrop(
+        Command::new(driver)
+            .arg(format!("--port={dport}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", dport)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+        "binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]}}}});
+    let v = webdriver::call(dport, "POST", "/session", &caps.to_string());
+    let sid = v["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {v}"))
+        .to_string();
+    let run = || -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        // Answer two, restart the server, answer the third: the queue resumes.
+        let server = labels::serve::start(d.path(), 0).unwrap();
+        webdriver::call(
+            dport,
+            "POST",
+            &format!("/session/{sid}/url"),
+            &serde_json::json!({"url": server.url()}).to_string(),
+        );
+        for k in ["1", "2"] {
+            let s = wait_for(dport, &sid, |s| {
+                s.starts_with("ready|") && !seen.iter().any(|f| s.ends_with(f.as_str()))
+            });
+            seen.push(s["ready|".len()..].to_string());
+            webdriver::key(dport, &sid, k);
+        }
+        wait_for(dport, &sid, |s| {
+            s.starts_with("ready|") && !seen.iter().any(|f| s.ends_with(f.as_str()))
+        });
+        server.stop();
+        let server = labels::serve::start(d.path(), 0).unwrap();
+        webdriver::call(
+            dport,
+            "POST",
+            &format!("/session/{sid}/url"),
+            &serde_json::json!({"url": server.url()}).to_string(),
+        );
+        let s = wait_for(dport, &sid, |s| s.starts_with("ready|"));
+        seen.push(s["ready|".len()..].to_string());
+        webdriver::key(dport, &sid, "1");
+        wait_for(dport, &sid, |s| s.starts_with("done"));
+        server.stop();
+        seen
+    };
+    let seen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+    webdriver::call(dport, "DELETE", &format!("/session/{sid}"), "");
+    let seen = seen.unwrap();
+    assert_eq!(seen.len(), 3);
+    let schema = Schema::load(&d.path().join("labels/schema.toml")).unwrap();
+    let store = labels::LabelStore::load(&d.path().join("labels/labels.csv"), &schema).unwrap();
+    let got: Vec<String> = seen
+        .iter()
+        .map(|f| {
+            store
+                .get(f, "glasses")
+                .map(|l| format!("{}:{}", l.value, l.source))
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(got, ["yes:human", "no:human", "yes:human"]);
+}
+
+#[test]
+fn demo_step_labels_synthetic_faces_and_exports() {
+    let d = synth_data(40, 5);
+    let r = labels::demo_step(d.path(), &d.path().join("truth.csv"), Q).unwrap();
+    assert_eq!(r.images, 40);
+    assert!(
+        r.simulate.heuristic["hair_color"].accuracy >= 0.9,
+        "{:?}",
+        r.simulate.heuristic
+    );
+    let wide = std::fs::read_to_string(&r.wide).unwrap();
+    assert_eq!(wide.lines().count(), 41);
+    assert!(
+        wide.lines()
+            .skip(1)
+            .all(|l| l.split(',').all(|c| !c.is_empty())),
+        "--all export fills every cell"
+    );
+}
