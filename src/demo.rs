@@ -1,8 +1,9 @@
 //! `facesynth demo`: the whole job on an embedded dataset, with no download. It draws
 //! synthetic faces on larger canvases, makes the folder messy the way real scrapes are
 //! (nested and oddly named folders, exact and near duplicates, broken files), writes the
-//! box CSV a labeling tool would export, and runs `prep` on it; later stages build on
-//! the prepared folder.
+//! box CSV a labeling tool would export, runs `prep` on it, then labels the prepared
+//! faces (colour heuristics and a short simulated active-learning loop answered from the
+//! known truth).
 
 use crate::prep::{self, crop::CropMode, PrepReport, PrepSpec};
 use crate::progress::Verbosity;
@@ -34,6 +35,8 @@ pub struct DemoReport {
     pub prep: PrepReport,
     /// Planted exact duplicates, near duplicates and broken files.
     pub planted: (usize, usize, usize),
+    /// The label step.
+    pub labels: crate::labels::DemoLabelReport,
 }
 
 /// Errors of the demo.
@@ -52,6 +55,9 @@ pub enum DemoError {
     /// prep failed.
     #[error(transparent)]
     Prep(#[from] prep::PrepError),
+    /// Labeling failed.
+    #[error(transparent)]
+    Label(#[from] crate::labels::LabelError),
 }
 
 fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
@@ -61,7 +67,7 @@ fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
     }
 }
 
-/// Makes the messy folder and runs prep on it.
+/// Makes the messy folder, runs prep on it and labels the result.
 pub fn run(spec: &DemoSpec, v: Verbosity) -> Result<DemoReport, DemoError> {
     let raw = spec.out.join("raw");
     let data = spec.out.join("data");
@@ -72,12 +78,14 @@ pub fn run(spec: &DemoSpec, v: Verbosity) -> Result<DemoReport, DemoError> {
     prep_spec.crop.bbox_csv = Some(spec.out.join("raw-boxes.csv"));
     prep_spec.crop.margin = 0.05;
     let report = prep::run(&raw, &data, &prep_spec, v)?;
+    let labels = crate::labels::demo_step(&data, &truth_path, v)?;
     Ok(DemoReport {
         raw,
         data,
         truth: truth_path,
         prep: report,
         planted,
+        labels,
     })
 }
 

@@ -22,7 +22,7 @@ pub mod simulate;
 pub mod store;
 
 pub use active::Strategy;
-pub use demo::demo_step;
+pub use demo::{demo_step, DemoLabelReport};
 pub use round::{round, RoundReport, RoundSpec};
 pub use schema::Schema;
 pub use session::{
