@@ -77,7 +77,7 @@ pub fn keras_conv<B: Backend>(
         .with_stride([s, s])
         .with_padding(PaddingConfig2d::Explicit(a, a, b, b))
         .with_bias(bias)
-        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+        .with_initializer(glorot(cin * k * k, cout * k * k))
         .init(device)
 }
 
@@ -97,8 +97,15 @@ pub fn keras_up<B: Backend>(
         .with_padding([p, p])
         .with_padding_out([po, po])
         .with_bias(bias)
-        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+        .with_initializer(glorot(cin * k * k, cout * k * k))
         .init(device)
+}
+
+/// Glorot-uniform (Keras' default) for a layer with these fans: U(-b, b),
+/// b = sqrt(6 / (fan_in + fan_out)).
+pub fn glorot(fan_in: usize, fan_out: usize) -> Initializer {
+    let b = (6.0 / (fan_in + fan_out) as f64).sqrt();
+    Initializer::Uniform { min: -b, max: b }
 }
 
 /// Leaky ReLU with slope 0.2 (DCGAN's D).

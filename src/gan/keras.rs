@@ -7,9 +7,8 @@
 //! Glorot-uniform init. Parameter counts match Keras' `model.summary()` (burn counts
 //! batch-norm running statistics as Keras does).
 
-use super::blocks::{keras_conv, keras_up};
+use super::blocks::{glorot, keras_conv, keras_up};
 use super::dcgan::DOut;
-use burn::module::Initializer;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -23,7 +22,7 @@ fn lrelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 fn dense<B: Backend>(i: usize, o: usize, bias: bool, device: &B::Device) -> Linear<B> {
     LinearConfig::new(i, o)
         .with_bias(bias)
-        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+        .with_initializer(glorot(i, o))
         .init(device)
 }
 
@@ -153,7 +152,7 @@ impl<B: Backend> KerasAnimeD<B> {
         let valid = |cin, k, s| {
             burn::nn::conv::Conv2dConfig::new([cin, 128], [k, k])
                 .with_stride([s, s])
-                .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+                .with_initializer(glorot(cin * k * k, 128 * k * k))
                 .init(device)
         };
         KerasAnimeD {

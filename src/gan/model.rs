@@ -114,7 +114,7 @@ mod tests {
         }
     }
 
-    fn cond(shape: &NetShape, b: usize, dev: &<B as Backend>::Device) -> Cond<B> {
+    fn cond(shape: &NetShape, b: usize, dev: &burn::tensor::Device<B>) -> Cond<B> {
         let labels = Tensor::<B, 2, Int>::from_data(
             TensorData::new((0..b).flat_map(|i| [i as i64 % 3, 3 + i as i64 % 2]).collect::<Vec<_>>(), [b, 2]),
             dev,

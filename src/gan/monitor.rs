@@ -254,7 +254,7 @@ mod tests {
     fn grid_and_diversity() {
         let px = vec![-1.0f32, 1.0, -1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
         let g = grid(&px, 2, 1, 2, 2);
-        assert_eq!(g.dimensions(), (8, 6));
+        assert_eq!(g.dimensions(), (10, 6));
         assert_eq!(g.get_pixel(2, 2).0, [0, 0, 0]);
         assert!(diversity(&px, 2) > 0.4);
         assert_eq!(diversity(&[0.5; 8], 2), 0.0);
