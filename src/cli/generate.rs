@@ -72,7 +72,8 @@ pub fn run(a: GenerateArgs, v: Verbosity) -> anyhow::Result<()> {
         mean_sweep: a.mean_sweep,
         seed: a.seed,
     };
-    let r = gan::generate(&spec).with_context(|| format!("generating from {}", a.checkpoint.display()))?;
+    let r = gan::generate(&spec)
+        .with_context(|| format!("generating from {}", a.checkpoint.display()))?;
     if v == Verbosity::Normal {
         eprintln!("wrote {} images to {}", r.images, a.out.display());
         for g in &r.grids {

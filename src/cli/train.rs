@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Args;
 use facesynth::gan::spec::{Arch, BackendKind, CondKind, LossKind, ModelKind, OptimKind};
-use facesynth::gan::{self, TrainSection};
+use facesynth::gan::{self, TrainSection, TrainSpec};
 use facesynth::progress::Verbosity;
 use std::path::PathBuf;
 
@@ -84,6 +84,9 @@ pub struct TrainArgs {
     /// Checkpoint every N steps [default: 500].
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
+    /// Metrics row every N steps [default: 10].
+    #[arg(long)]
+    pub log_every: Option<u64>,
     /// Seed [default: 42].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -126,6 +129,7 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
         split_by: a.split_by,
         sample_every: a.sample_every,
         checkpoint_every: a.checkpoint_every,
+        log_every: a.log_every,
         seed: a.seed,
         backend: a.backend,
         ..TrainSection::default()
@@ -134,9 +138,14 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
     if a.resume && spec.data.is_none() && spec.mnist.is_none() {
         // Resuming needs only RUN: its saved settings name the data.
         let saved = gan::checkpoint::read_meta(&a.out)?.0;
-        spec = TrainSpec { steps: a.steps.unwrap_or(saved.steps), backend: spec.backend, ..saved };
+        spec = TrainSpec {
+            steps: a.steps.unwrap_or(saved.steps),
+            backend: spec.backend,
+            ..saved
+        };
     }
-    let r = gan::train(&spec, &a.out, a.resume, v).with_context(|| format!("training into {}", a.out.display()))?;
+    let r = gan::train(&spec, &a.out, a.resume, v)
+        .with_context(|| format!("training into {}", a.out.display()))?;
     if v == Verbosity::Quiet {
         return Ok(());
     }
@@ -144,25 +153,45 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     if !r.skipped.is_empty() {
-        eprintln!("{} file(s) could not be decoded and were skipped", r.skipped.len());
+        eprintln!(
+            "{} file(s) could not be decoded and were skipped",
+            r.skipped.len()
+        );
     }
-    let classes: Vec<String> = r.attrs.iter().map(|a| format!("{} ({} values)", a.name, a.values.len())).collect();
+    let classes: Vec<String> = r
+        .attrs
+        .iter()
+        .map(|a| format!("{} ({} values)", a.name, a.values.len()))
+        .collect();
     eprintln!(
         "trained {} images, steps {}..{}, {:.1} images/s{}",
         r.images,
         r.started_at,
         r.steps,
         r.images_per_sec,
-        if classes.is_empty() { String::new() } else { format!(", classes: {}", classes.join(", ")) }
+        if classes.is_empty() {
+            String::new()
+        } else {
+            format!(", classes: {}", classes.join(", "))
+        }
     );
     for (value, s) in &r.split {
-        eprintln!("  {value}: {} images, {} steps -> {}", s.images, s.steps, s.run.display());
+        eprintln!(
+            "  {value}: {} images, {} steps -> {}",
+            s.images,
+            s.steps,
+            s.run.display()
+        );
     }
     if let Some(m) = r.last {
-        eprintln!("last: loss D {:.3} G {:.3}, D(x) {:.2}, D(G(z)) {:.2}", m.loss_d, m.loss_g, m.d_real, m.d_fake);
+        eprintln!(
+            "last: loss D {:.3} G {:.3}, D(x) {:.2}, D(G(z)) {:.2}",
+            m.loss_d, m.loss_g, m.d_real, m.d_fake
+        );
     }
-    eprintln!("run folder: {} (samples/, metrics.csv, checkpoints/)", r.run.display());
+    eprintln!(
+        "run folder: {} (samples/, metrics.csv, checkpoints/)",
+        r.run.display()
+    );
     Ok(())
 }
-
-use facesynth::gan::TrainSpec;

@@ -162,7 +162,8 @@ mod tests {
     use image::{DynamicImage, RgbImage};
 
     fn ds() -> Dataset {
-        let img = |v: u8| DynamicImage::ImageRgb8(RgbImage::from_pixel(4, 4, image::Rgb([v, 0, 255])));
+        let img =
+            |v: u8| DynamicImage::ImageRgb8(RgbImage::from_pixel(4, 4, image::Rgb([v, 0, 255])));
         let mut items = vec![(img(0), vec!["a".to_string()])];
         for _ in 0..99 {
             items.push((img(255), vec!["b".to_string()]));

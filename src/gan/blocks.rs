@@ -15,9 +15,9 @@ pub const DCGAN_INIT: Initializer = Initializer::Normal {
 /// The DCGAN layout of an image side: `(base, stages)` with `size = base * 2^stages`,
 /// base 4 (or 7 for 28 px MNIST) and at least two stages. `None` when unsupported.
 pub fn layout(size: u32) -> Option<(usize, usize)> {
-    let base = if size % 7 == 0 { 7 } else { 4 };
+    let base = if size.is_multiple_of(7) { 7 } else { 4 };
     let mut s = size as usize;
-    if s % base != 0 {
+    if !s.is_multiple_of(base) {
         return None;
     }
     s /= base;

@@ -107,7 +107,12 @@ impl Dataset {
         let v = self.attrs[a].values.iter().position(|x| x == value)? as u32;
         let (na, il) = (self.attrs.len(), self.image_len());
         let mut out = Dataset {
-            attrs: self.attrs.iter().filter(|x| x.name != attr).cloned().collect(),
+            attrs: self
+                .attrs
+                .iter()
+                .filter(|x| x.name != attr)
+                .cloned()
+                .collect(),
             pixels: Vec::new(),
             labels: Vec::new(),
             skipped: Vec::new(),
@@ -116,8 +121,14 @@ impl Dataset {
         for i in 0..self.len() {
             let l = &self.labels[i * na..(i + 1) * na];
             if l[a] == v {
-                out.pixels.extend_from_slice(&self.pixels[i * il..(i + 1) * il]);
-                out.labels.extend(l.iter().enumerate().filter(|(j, _)| *j != a).map(|(_, x)| *x));
+                out.pixels
+                    .extend_from_slice(&self.pixels[i * il..(i + 1) * il]);
+                out.labels.extend(
+                    l.iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != a)
+                        .map(|(_, x)| *x),
+                );
             }
         }
         Some(out)
@@ -271,7 +282,10 @@ fn read_wide_csv(path: &Path, want: &[String]) -> Result<Listing, GanError> {
     let (mut files, mut values) = (Vec::new(), Vec::new());
     for rec in rdr.records() {
         let rec = rec.map_err(|e| bad(e.to_string()))?;
-        let v: Vec<String> = cols.iter().map(|&c| rec.get(c).unwrap_or("").trim().to_string()).collect();
+        let v: Vec<String> = cols
+            .iter()
+            .map(|&c| rec.get(c).unwrap_or("").trim().to_string())
+            .collect();
         if v.iter().any(|x| x.is_empty()) {
             continue;
         }
@@ -291,7 +305,12 @@ fn image_folder(dir: &Path) -> Result<Listing, GanError> {
     let mut classes: Vec<PathBuf> = std::fs::read_dir(&root)
         .map_err(io_err(&root))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     classes.sort();
     if classes.is_empty() {
@@ -304,7 +323,10 @@ fn image_folder(dir: &Path) -> Result<Listing, GanError> {
     }
     let (mut files, mut values) = (Vec::new(), Vec::new());
     for c in classes {
-        let name = c.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = c
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         for f in crate::dataset::walk::image_files(&c).map_err(io_err(&c))? {
             files.push(f.strip_prefix(dir).unwrap_or(&f).to_path_buf());
             values.push(vec![name.clone()]);
@@ -330,7 +352,10 @@ fn find_idx(dir: &Path, kind: &str) -> Result<PathBuf, GanError> {
     let mut hits: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io_err(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(kind)))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(kind))
+        })
         .collect();
     hits.sort();
     hits.into_iter().next().ok_or_else(|| GanError::Data {
@@ -366,7 +391,12 @@ pub fn load_mnist(dir: &Path, size: u32) -> Result<Dataset, GanError> {
             (DynamicImage::ImageLuma8(g), vec![lab[8 + i].to_string()])
         })
         .collect();
-    Ok(Dataset::from_images(images, &["digit".to_string()], size, 1))
+    Ok(Dataset::from_images(
+        images,
+        &["digit".to_string()],
+        size,
+        1,
+    ))
 }
 
 #[cfg(test)]
@@ -375,7 +405,8 @@ mod tests {
 
     #[test]
     fn subset_and_select() {
-        let img = |v: u8| DynamicImage::ImageRgb8(RgbImage::from_pixel(4, 4, image::Rgb([v, v, v])));
+        let img =
+            |v: u8| DynamicImage::ImageRgb8(RgbImage::from_pixel(4, 4, image::Rgb([v, v, v])));
         let names = vec!["a".to_string(), "b".to_string()];
         let ds = Dataset::from_images(
             vec![
@@ -390,7 +421,10 @@ mod tests {
         assert_eq!(ds.len(), 3);
         assert_eq!(ds.labels, vec![0, 0, 1, 1, 0, 1]);
         let s = ds.subset("a", "x").unwrap();
-        assert_eq!((s.len(), s.attrs.len(), s.labels.clone()), (2, 1, vec![0, 1]));
+        assert_eq!(
+            (s.len(), s.attrs.len(), s.labels.clone()),
+            (2, 1, vec![0, 1])
+        );
         assert_eq!(s.pixels[s.image_len()], 3);
         let mut t = ds.clone();
         t.select_attrs(&["b".into()]);
@@ -405,6 +439,9 @@ mod tests {
             return;
         }
         let ds = load_mnist(&dir, 28).unwrap();
-        assert_eq!((ds.len(), ds.channels, ds.attrs[0].values.len()), (10_000, 1, 10));
+        assert_eq!(
+            (ds.len(), ds.channels, ds.attrs[0].values.len()),
+            (10_000, 1, 10)
+        );
     }
 }

@@ -82,7 +82,13 @@ impl<B: Backend> Cond<B> {
 }
 
 /// Conditioning tensors from class indices (`[batch, attrs]`) and InfoGAN codes.
-pub fn make_cond<BB: Backend>(shape: &NetShape, labels: &[u32], code: &[f32], b: usize, dev: &BB::Device) -> Cond<BB> {
+pub fn make_cond<BB: Backend>(
+    shape: &NetShape,
+    labels: &[u32],
+    code: &[f32],
+    b: usize,
+    dev: &BB::Device,
+) -> Cond<BB> {
     let na = shape.classes.len();
     let mut cond = Cond::none();
     if na > 0 && labels.len() >= b * na {
@@ -103,7 +109,10 @@ pub fn make_cond<BB: Backend>(shape: &NetShape, labels: &[u32], code: &[f32], b:
     }
     let cd = shape.code_dim();
     if cd > 0 && code.len() >= b * cd {
-        cond.code = Some(Tensor::from_data(TensorData::new(code[..b * cd].to_vec(), [b, cd]), dev));
+        cond.code = Some(Tensor::from_data(
+            TensorData::new(code[..b * cd].to_vec(), [b, cd]),
+            dev,
+        ));
     }
     cond
 }
@@ -205,14 +214,12 @@ impl<B: Backend> DcDiscriminator<B> {
     pub fn new(shape: &NetShape, device: &B::Device) -> Self {
         let (base, stages) = layout(shape.size).unwrap_or((4, 4));
         let conditional = shape.conditional();
-        let label_channels = if conditional
-            && shape.model == ModelKind::Cgan
-            && shape.cond == CondKind::Channels
-        {
-            shape.total_classes()
-        } else {
-            0
-        };
+        let label_channels =
+            if conditional && shape.model == ModelKind::Cgan && shape.cond == CondKind::Channels {
+                shape.total_classes()
+            } else {
+                0
+            };
         let mut c = shape.ndf;
         let input = down(shape.channels + label_channels, c, false, device);
         let (mut downs, mut bns) = (Vec::new(), Vec::new());
@@ -227,10 +234,13 @@ impl<B: Backend> DcDiscriminator<B> {
             ModelKind::Infogan => Some(head(c, shape.code_dim(), base, device)),
             _ => None,
         };
-        let proj = (conditional
-            && shape.model == ModelKind::Cgan
-            && shape.cond == CondKind::Projection)
-            .then(|| EmbeddingConfig::new(shape.total_classes(), c).init(device));
+        let proj =
+            (conditional && shape.model == ModelKind::Cgan && shape.cond == CondKind::Projection)
+                .then(|| {
+                    EmbeddingConfig::new(shape.total_classes(), c)
+                        .with_initializer(super::blocks::DCGAN_INIT)
+                        .init(device)
+                });
         DcDiscriminator {
             input,
             downs,
@@ -259,7 +269,13 @@ impl<B: Backend> DcDiscriminator<B> {
         let mut adv = self.adv.forward(x.clone()).reshape([b]); // [batch]
         if let (Some(proj), Some(labels)) = (&self.proj, &cond.labels) {
             let [_, c, hh, ww] = x.dims();
-            let feat = x.clone().reshape([b, c, hh * ww]).sum_dim(2).reshape([b, c]);
+            // Mean rather than sum pooling: without spectral normalization the sum lets the
+            // projection term dwarf the adversarial one.
+            let feat = x
+                .clone()
+                .reshape([b, c, hh * ww])
+                .mean_dim(2)
+                .reshape([b, c]);
             let e = proj.forward(labels.clone()).sum_dim(1).reshape([b, c]); // [batch, c]
             adv = adv + (feat * e).sum_dim(1).reshape([b]);
         }

@@ -1,5 +1,5 @@
 //! The demo's GAN step: a small conditional model (CGAN with a projection D, 32 px, narrow
-//! networks) trained for about a minute on the CPU on the demo's labeled synthetic faces,
+//! networks, 500 steps of batch 32) trained for about a minute on the CPU on the demo's labeled synthetic faces,
 //! then per-class grids.
 
 use super::generate::{generate, GenerateSpec};
@@ -27,13 +27,13 @@ pub fn demo_spec(data: &Path, attr: &str) -> TrainSpec {
         attrs: vec![attr.to_string()],
         model: ModelKind::Cgan,
         size: 32,
-        steps: 300,
+        steps: 500,
         batch: 32,
-        ngf: 32,
-        ndf: 32,
+        ngf: 16,
+        ndf: 16,
         embed_dim: 16,
         sample_every: 100,
-        checkpoint_every: 100,
+        checkpoint_every: 250,
         ..TrainSpec::default()
     }
 }
@@ -41,7 +41,11 @@ pub fn demo_spec(data: &Path, attr: &str) -> TrainSpec {
 /// Trains the demo's conditional model on `data_dir` (a prepared folder with
 /// `labels_wide.csv` or `truth.csv` holding `hair_color`) into `out_dir/run`, and writes
 /// `out_dir/samples/<hair>/<i>.png` plus `out_dir/samples/grid.png`.
-pub fn demo_step(data_dir: &Path, out_dir: &Path, verbosity: Verbosity) -> Result<DemoGanReport, GanError> {
+pub fn demo_step(
+    data_dir: &Path,
+    out_dir: &Path,
+    verbosity: Verbosity,
+) -> Result<DemoGanReport, GanError> {
     let run = out_dir.join("run");
     let spec = demo_spec(data_dir, "hair_color");
     let train = train(&spec, &run, false, verbosity)?;

@@ -17,6 +17,9 @@ use burn::prelude::*;
 use rand::RngExt;
 use std::path::{Path, PathBuf};
 
+/// Fixed class indices: `(attribute position, class index)`.
+type Fixed = Vec<(usize, u32)>;
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GenerateSpec {
@@ -96,7 +99,12 @@ pub fn load(run: &Path) -> Result<Loaded, GanError> {
     let file = if latest.ema { "g_ema.mpk" } else { "g.mpk" };
     let rec = checkpoint::read_record::<Cpu, _>(&run.join(&latest.dir).join(file), &dev)?;
     let g = Generator::<Cpu>::new(spec.arch, &shape, &dev).load_record(rec);
-    Ok(Loaded { g, spec, classes, shape })
+    Ok(Loaded {
+        g,
+        spec,
+        classes,
+        shape,
+    })
 }
 
 impl Loaded {
@@ -105,13 +113,25 @@ impl Loaded {
     pub fn sample(&self, z: Vec<f32>, labels: &[u32], code: &[f32], n: usize) -> Vec<f32> {
         let dev = Default::default();
         let mut out = Vec::with_capacity(n * self.image_len());
-        let (na, cd, nz) = (self.shape.classes.len(), self.shape.code_dim(), self.shape.nz);
+        let (na, cd, nz) = (
+            self.shape.classes.len(),
+            self.shape.code_dim(),
+            self.shape.nz,
+        );
         let chunk = 64;
         for s in (0..n).step_by(chunk) {
             let e = (s + chunk).min(n);
             let m = e - s;
-            let l = if labels.len() >= e * na { &labels[s * na..e * na] } else { &[] };
-            let c = if code.len() >= e * cd { &code[s * cd..e * cd] } else { &[] };
+            let l = if labels.len() >= e * na {
+                &labels[s * na..e * na]
+            } else {
+                &[]
+            };
+            let c = if code.len() >= e * cd {
+                &code[s * cd..e * cd]
+            } else {
+                &[]
+            };
             let cond = make_cond::<Cpu>(&self.shape, l, c, m, &dev);
             let zt = Tensor::from_data(TensorData::new(z[s * nz..e * nz].to_vec(), [m, nz]), &dev);
             out.extend(self.g.forward(zt, &cond).into_data().iter::<f32>());
@@ -139,7 +159,13 @@ fn noise(spec: &GenerateSpec, stream: u64, n: usize) -> Vec<f32> {
 
 /// Class indices and codes for `n` images: `fixed` values win, `row` (if any) sets the
 /// first attribute / code, the rest are drawn at random.
-fn conditions(l: &Loaded, fixed: &[(usize, u32)], fixed_code: Option<usize>, n: usize, seed: u64) -> (Vec<u32>, Vec<f32>) {
+fn conditions(
+    l: &Loaded,
+    fixed: &[(usize, u32)],
+    fixed_code: Option<usize>,
+    n: usize,
+    seed: u64,
+) -> (Vec<u32>, Vec<f32>) {
     let mut rng = step_rng(seed, 0, 12);
     let na = l.shape.classes.len();
     let mut labels = Vec::with_capacity(n * na);
@@ -158,26 +184,49 @@ fn conditions(l: &Loaded, fixed: &[(usize, u32)], fixed_code: Option<usize>, n: 
     (labels, code)
 }
 
-fn resolve_fixed(l: &Loaded, attrs: &[(String, String)]) -> Result<(Vec<(usize, u32)>, Option<usize>), GanError> {
+fn resolve_fixed(
+    l: &Loaded,
+    attrs: &[(String, String)],
+) -> Result<(Fixed, Option<usize>), GanError> {
     let mut fixed = Vec::new();
     let mut code = None;
     for (name, value) in attrs {
         if l.spec.model == ModelKind::Infogan && name == "code" {
-            let k: usize = value.parse().ok().filter(|k| *k < l.spec.info_cat).ok_or_else(|| GanError::Settings {
-                reason: format!("code={value}: expected 0..{}", l.spec.info_cat),
-            })?;
+            let k: usize = value
+                .parse()
+                .ok()
+                .filter(|k| *k < l.spec.info_cat)
+                .ok_or_else(|| GanError::Settings {
+                    reason: format!("code={value}: expected 0..{}", l.spec.info_cat),
+                })?;
             code = Some(k);
             continue;
         }
-        let (a, attr) = l.classes.attrs.iter().enumerate().find(|(_, a)| &a.name == name).ok_or_else(|| {
-            let have: Vec<&str> = l.classes.attrs.iter().map(|a| a.name.as_str()).collect();
-            GanError::Settings {
-                reason: format!("the run is not conditioned on `{name}` (it knows: {})", have.join(", ")),
-            }
-        })?;
-        let v = attr.values.iter().position(|x| x == value).ok_or_else(|| GanError::Settings {
-            reason: format!("{name}={value}: unknown value (known: {})", attr.values.join(", ")),
-        })?;
+        let (a, attr) = l
+            .classes
+            .attrs
+            .iter()
+            .enumerate()
+            .find(|(_, a)| &a.name == name)
+            .ok_or_else(|| {
+                let have: Vec<&str> = l.classes.attrs.iter().map(|a| a.name.as_str()).collect();
+                GanError::Settings {
+                    reason: format!(
+                        "the run is not conditioned on `{name}` (it knows: {})",
+                        have.join(", ")
+                    ),
+                }
+            })?;
+        let v = attr
+            .values
+            .iter()
+            .position(|x| x == value)
+            .ok_or_else(|| GanError::Settings {
+                reason: format!(
+                    "{name}={value}: unknown value (known: {})",
+                    attr.values.join(", ")
+                ),
+            })?;
         if a < l.shape.classes.len() {
             fixed.push((a, v as u32));
         }
@@ -193,7 +242,10 @@ fn write_images(l: &Loaded, px: &[f32], n: usize, dir: &Path) -> Result<usize, G
     let side = l.spec.size as usize;
     let il = l.image_len();
     for i in 0..n {
-        save(&dir.join(format!("{i}.png")), monitor::grid_plain(&px[i * il..(i + 1) * il], l.classes.channels, side))?;
+        save(
+            &dir.join(format!("{i}.png")),
+            monitor::grid_plain(&px[i * il..(i + 1) * il], l.classes.channels, side),
+        )?;
     }
     Ok(n)
 }
@@ -204,17 +256,26 @@ pub fn generate(spec: &GenerateSpec) -> Result<GenerateReport, GanError> {
     let mut report = GenerateReport::default();
     if let Some(split) = &classes.split {
         // One model per value: pick by --attr <split>=v, or all with --per-class.
-        let chosen = spec.attrs.iter().find(|(a, _)| *a == split.name).map(|(_, v)| v.clone());
-        let rest: Vec<(String, String)> = spec.attrs.iter().filter(|(a, _)| *a != split.name).cloned().collect();
+        let chosen = spec
+            .attrs
+            .iter()
+            .find(|(a, _)| *a == split.name)
+            .map(|(_, v)| v.clone());
+        let rest: Vec<(String, String)> = spec
+            .attrs
+            .iter()
+            .filter(|(a, _)| *a != split.name)
+            .cloned()
+            .collect();
         let values: Vec<String> = match (&chosen, spec.per_class) {
             (Some(v), _) => vec![v.clone()],
             (None, Some(_)) => split.values.clone(),
             (None, None) => {
                 return Err(GanError::Settings {
                     reason: format!(
-                        "this run has one model per {} value: give --attr {}=<value> or --per-class N",
-                        split.name, split.name
-                    ),
+                    "this run has one model per {} value: give --attr {}=<value> or --per-class N",
+                    split.name, split.name
+                ),
                 })
             }
         };
@@ -232,7 +293,11 @@ pub fn generate(spec: &GenerateSpec) -> Result<GenerateReport, GanError> {
             let z = noise(spec, 0, per * l.shape.nz);
             let (lab, cd) = conditions(&l, &fixed, code, per, spec.seed);
             let px = l.sample(z, &lab, &cd, per);
-            let dir = if chosen.is_some() && spec.per_class.is_none() { spec.out.clone() } else { spec.out.join(value_dir(v)) };
+            let dir = if chosen.is_some() && spec.per_class.is_none() {
+                spec.out.clone()
+            } else {
+                spec.out.join(value_dir(v))
+            };
             report.images += write_images(&l, &px, per, &dir)?;
             rows.push((l.classes.channels, l.spec.size as usize, px));
         }
@@ -248,21 +313,31 @@ pub fn generate(spec: &GenerateSpec) -> Result<GenerateReport, GanError> {
     let (c, side, nz) = (l.classes.channels, l.spec.size as usize, l.shape.nz);
     if let Some(per) = spec.per_class {
         // Rows: values of the first attribute, or InfoGAN's categorical code.
-        let rows: Vec<(String, Vec<(usize, u32)>, Option<usize>)> = if let Some(a) = l.classes.attrs.first().filter(|_| !l.shape.classes.is_empty()) {
+        let rows: Vec<(String, Fixed, Option<usize>)> = if let Some(a) = l
+            .classes
+            .attrs
+            .first()
+            .filter(|_| !l.shape.classes.is_empty())
+        {
             a.values
                 .iter()
                 .enumerate()
                 .map(|(i, v)| {
-                    let mut f: Vec<(usize, u32)> = fixed.iter().filter(|(a, _)| *a != 0).copied().collect();
+                    let mut f: Vec<(usize, u32)> =
+                        fixed.iter().filter(|(a, _)| *a != 0).copied().collect();
                     f.push((0, i as u32));
                     (v.clone(), f, code)
                 })
                 .collect()
         } else if l.spec.model == ModelKind::Infogan {
-            (0..l.spec.info_cat).map(|k| (format!("code{k}"), fixed.clone(), Some(k))).collect()
+            (0..l.spec.info_cat)
+                .map(|k| (format!("code{k}"), fixed.clone(), Some(k)))
+                .collect()
         } else {
             return Err(GanError::Settings {
-                reason: "--per-class needs a conditional run (cgan, acgan, infogan) or a --split-by run".into(),
+                reason:
+                    "--per-class needs a conditional run (cgan, acgan, infogan) or a --split-by run"
+                        .into(),
             });
         };
         let z = noise(spec, 0, per * nz);
@@ -300,8 +375,12 @@ pub fn generate(spec: &GenerateSpec) -> Result<GenerateReport, GanError> {
         let (lab, cd) = conditions(&l, &fixed, code, rows, spec.seed);
         let na = l.shape.classes.len();
         let cdim = l.shape.code_dim();
-        let lab: Vec<u32> = (0..rows * k).flat_map(|i| lab[(i / k) * na..(i / k + 1) * na].to_vec()).collect();
-        let cd: Vec<f32> = (0..rows * k).flat_map(|i| cd[(i / k) * cdim..(i / k + 1) * cdim].to_vec()).collect();
+        let lab: Vec<u32> = (0..rows * k)
+            .flat_map(|i| lab[(i / k) * na..(i / k + 1) * na].to_vec())
+            .collect();
+        let cd: Vec<f32> = (0..rows * k)
+            .flat_map(|i| cd[(i / k) * cdim..(i / k + 1) * cdim].to_vec())
+            .collect();
         let px = l.sample(z, &lab, &cd, rows * k);
         let g = spec.out.join("interpolation.png");
         save(&g, monitor::grid(&px, rows * k, c, side, k))?;

@@ -30,10 +30,9 @@ pub fn d_loss<B: Backend>(
         LossKind::Hinge => {
             relu(real.neg().add_scalar(1.0)).mean() + relu(fake.add_scalar(1.0)).mean()
         }
-        LossKind::Ls => {
-            ((real - real_t).powi_scalar(2).mean() + (fake - fake_t).powi_scalar(2).mean())
-                .mul_scalar(0.5)
-        }
+        LossKind::Ls => ((real - real_t).powi_scalar(2).mean()
+            + (fake - fake_t).powi_scalar(2).mean())
+        .mul_scalar(0.5),
         LossKind::Ragan => {
             let (mr, mf) = (real.clone().mean(), fake.clone().mean());
             bce_logits(real - mf, real_t) + bce_logits(fake - mr, fake_t)
@@ -42,7 +41,11 @@ pub fn d_loss<B: Backend>(
 }
 
 /// The generator's loss given D's logits on fakes (and on reals, which RaGAN needs).
-pub fn g_loss<B: Backend>(kind: LossKind, fake: Tensor<B, 1>, real: Option<Tensor<B, 1>>) -> Tensor<B, 1> {
+pub fn g_loss<B: Backend>(
+    kind: LossKind,
+    fake: Tensor<B, 1>,
+    real: Option<Tensor<B, 1>>,
+) -> Tensor<B, 1> {
     let ones = |t: &Tensor<B, 1>| t.ones_like();
     match kind {
         LossKind::Bce => bce_logits(fake.clone(), ones(&fake)),
@@ -63,11 +66,18 @@ pub fn g_loss<B: Backend>(kind: LossKind, fake: Tensor<B, 1>, real: Option<Tenso
 /// before the loss: log-softmax inside, as ACGAN needs).
 pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, onehot: Tensor<B, 2>) -> Tensor<B, 1> {
     let b = logits.dims()[0];
-    (log_softmax(logits, 1) * onehot).sum().neg().div_scalar(b as f32)
+    (log_softmax(logits, 1) * onehot)
+        .sum()
+        .neg()
+        .div_scalar(b as f32)
 }
 
 /// ACGAN's auxiliary loss: one cross-entropy per attribute, over its block of logits.
-pub fn aux_loss<B: Backend>(logits: Tensor<B, 2>, onehot: Tensor<B, 2>, classes: &[usize]) -> Tensor<B, 1> {
+pub fn aux_loss<B: Backend>(
+    logits: Tensor<B, 2>,
+    onehot: Tensor<B, 2>,
+    classes: &[usize],
+) -> Tensor<B, 1> {
     let b = logits.dims()[0];
     let mut total: Option<Tensor<B, 1>> = None;
     let mut off = 0;
@@ -89,7 +99,10 @@ pub fn aux_loss<B: Backend>(logits: Tensor<B, 2>, onehot: Tensor<B, 2>, classes:
 /// negative log-likelihood (0.5 * squared error) for the continuous codes.
 pub fn info_loss<B: Backend>(q: Tensor<B, 2>, code: Tensor<B, 2>, cat: usize) -> Tensor<B, 1> {
     let [b, n] = q.dims();
-    let ce = cross_entropy(q.clone().slice([0..b, 0..cat]), code.clone().slice([0..b, 0..cat]));
+    let ce = cross_entropy(
+        q.clone().slice([0..b, 0..cat]),
+        code.clone().slice([0..b, 0..cat]),
+    );
     if n == cat {
         return ce;
     }
@@ -98,13 +111,28 @@ pub fn info_loss<B: Backend>(q: Tensor<B, 2>, code: Tensor<B, 2>, cat: usize) ->
 }
 
 /// Fraction of rows whose arg-max over each attribute block matches the one-hot target.
-pub fn aux_accuracy<B: Backend>(logits: Tensor<B, 2>, onehot: Tensor<B, 2>, classes: &[usize]) -> f32 {
+pub fn aux_accuracy<B: Backend>(
+    logits: Tensor<B, 2>,
+    onehot: Tensor<B, 2>,
+    classes: &[usize],
+) -> f32 {
     let b = logits.dims()[0];
     let (mut hit, mut n, mut off) = (0usize, 0usize, 0);
     for &k in classes {
-        let p = logits.clone().slice([0..b, off..off + k]).argmax(1).into_data();
-        let t = onehot.clone().slice([0..b, off..off + k]).argmax(1).into_data();
-        let (p, t) = (p.iter::<i64>().collect::<Vec<_>>(), t.iter::<i64>().collect::<Vec<_>>());
+        let p = logits
+            .clone()
+            .slice([0..b, off..off + k])
+            .argmax(1)
+            .into_data();
+        let t = onehot
+            .clone()
+            .slice([0..b, off..off + k])
+            .argmax(1)
+            .into_data();
+        let (p, t) = (
+            p.iter::<i64>().collect::<Vec<_>>(),
+            t.iter::<i64>().collect::<Vec<_>>(),
+        );
         hit += p.iter().zip(&t).filter(|(a, b)| a == b).count();
         n += b;
         off += k;
@@ -138,9 +166,18 @@ mod tests {
     fn bce_matches_hand_values() {
         // logit 0: log 2 for either target; logit 2, target 1: log(1 + e^-2).
         close(s(bce_logits(t1(&[0.0]), t1(&[1.0]))), 2f32.ln());
-        close(s(bce_logits(t1(&[2.0]), t1(&[1.0]))), (1.0 + (-2f32).exp()).ln());
+        close(
+            s(bce_logits(t1(&[2.0]), t1(&[1.0]))),
+            (1.0 + (-2f32).exp()).ln(),
+        );
         close(s(bce_logits(t1(&[-50.0]), t1(&[0.0]))), 0.0);
-        let d = d_loss(LossKind::Bce, t1(&[0.0]), t1(&[0.0]), t1(&[1.0]), t1(&[0.0]));
+        let d = d_loss(
+            LossKind::Bce,
+            t1(&[0.0]),
+            t1(&[0.0]),
+            t1(&[1.0]),
+            t1(&[0.0]),
+        );
         close(s(d), 2.0 * 2f32.ln());
         close(s(g_loss(LossKind::Bce, t1(&[0.0]), None)), 2f32.ln());
     }
@@ -149,10 +186,28 @@ mod tests {
     fn hinge_and_least_squares_hand_values() {
         let (r, f) = (t1(&[0.5, 2.0]), t1(&[-2.0, 0.0]));
         // D hinge: mean(relu(1 - r)) + mean(relu(1 + f)) = 0.25 + 0.5
-        close(s(d_loss(LossKind::Hinge, r.clone(), f.clone(), r.ones_like(), f.zeros_like())), 0.75);
+        close(
+            s(d_loss(
+                LossKind::Hinge,
+                r.clone(),
+                f.clone(),
+                r.ones_like(),
+                f.zeros_like(),
+            )),
+            0.75,
+        );
         close(s(g_loss(LossKind::Hinge, f.clone(), None)), 1.0);
         // LS: 0.5 * (mean((r-1)^2) + mean(f^2)) = 0.5 * (0.625 + 2)
-        close(s(d_loss(LossKind::Ls, r.clone(), f.clone(), r.ones_like(), f.zeros_like())), 1.3125);
+        close(
+            s(d_loss(
+                LossKind::Ls,
+                r.clone(),
+                f.clone(),
+                r.ones_like(),
+                f.zeros_like(),
+            )),
+            1.3125,
+        );
         close(s(g_loss(LossKind::Ls, f, None)), 0.5 * (9.0 + 1.0) / 2.0);
     }
 
@@ -161,9 +216,21 @@ mod tests {
         // real = [1], fake = [-1]: D = bce(2, 1) + bce(-2, 0) = 2 log(1 + e^-2)
         let (r, f) = (t1(&[1.0]), t1(&[-1.0]));
         let want = 2.0 * (1.0 + (-2f32).exp()).ln();
-        close(s(d_loss(LossKind::Ragan, r.clone(), f.clone(), t1(&[1.0]), t1(&[0.0]))), want);
+        close(
+            s(d_loss(
+                LossKind::Ragan,
+                r.clone(),
+                f.clone(),
+                t1(&[1.0]),
+                t1(&[0.0]),
+            )),
+            want,
+        );
         // G = bce(-2, 1) + bce(2, 0) = 2 log(1 + e^2)
-        close(s(g_loss(LossKind::Ragan, f, Some(r))), 2.0 * (1.0 + 2f32.exp()).ln());
+        close(
+            s(g_loss(LossKind::Ragan, f, Some(r))),
+            2.0 * (1.0 + 2f32.exp()).ln(),
+        );
     }
 
     #[test]
@@ -182,7 +249,11 @@ mod tests {
         let lse0 = (2f32.exp() + (-1f32).exp() + 0.5f32.exp()).ln();
         let lse1 = (0.1f32.exp() + 0.2f32.exp() + 3f32.exp()).ln();
         close(ours, ((lse0 + 1.0) + (lse1 - 3.0)) / 2.0);
-        let acc = aux_accuracy(logits, Tensor::from_floats([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], &dev), &[3]);
+        let acc = aux_accuracy(
+            logits,
+            Tensor::from_floats([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], &dev),
+            &[3],
+        );
         close(acc, 1.0);
     }
 

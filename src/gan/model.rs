@@ -8,6 +8,7 @@ use burn::prelude::*;
 
 /// Any generator.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // built once per run; boxing buys nothing
 pub enum Generator<B: Backend> {
     /// DCGAN family (also CGAN, ACGAN, InfoGAN).
     Dc(DcGenerator<B>),
@@ -19,6 +20,7 @@ pub enum Generator<B: Backend> {
 
 /// Any discriminator.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // built once per run
 pub enum Discriminator<B: Backend> {
     /// DCGAN family.
     Dc(DcDiscriminator<B>),
@@ -116,7 +118,12 @@ mod tests {
 
     fn cond(shape: &NetShape, b: usize, dev: &burn::tensor::Device<B>) -> Cond<B> {
         let labels = Tensor::<B, 2, Int>::from_data(
-            TensorData::new((0..b).flat_map(|i| [i as i64 % 3, 3 + i as i64 % 2]).collect::<Vec<_>>(), [b, 2]),
+            TensorData::new(
+                (0..b)
+                    .flat_map(|i| [i as i64 % 3, 3 + i as i64 % 2])
+                    .collect::<Vec<_>>(),
+                [b, 2],
+            ),
             dev,
         );
         let mut onehot = vec![0f32; b * 5];

@@ -74,7 +74,15 @@ impl Log {
                 writeln!(
                     w,
                     "{},{:.5},{:.5},{:.4},{:.4},{:.4},{:.5},{:.5},{:.3}",
-                    m.step, m.loss_d, m.loss_g, m.d_real, m.d_fake, m.aux_acc, m.grad_d, m.grad_g, m.seconds
+                    m.step,
+                    m.loss_d,
+                    m.loss_g,
+                    m.d_real,
+                    m.d_fake,
+                    m.aux_acc,
+                    m.grad_d,
+                    m.grad_g,
+                    m.seconds
                 )?;
             }
             Ok(())
@@ -112,7 +120,12 @@ impl Log {
         for (series, color) in [(0usize, [200u8, 30, 30]), (1, [30, 60, 200])] {
             let val = |r: &Metrics| if series == 0 { r.loss_d } else { r.loss_g };
             for i in 1..self.rows.len() {
-                line(&mut img, (px(i - 1), py(val(&self.rows[i - 1]))), (px(i), py(val(&self.rows[i]))), color);
+                line(
+                    &mut img,
+                    (px(i - 1), py(val(&self.rows[i - 1]))),
+                    (px(i), py(val(&self.rows[i]))),
+                    color,
+                );
             }
         }
         img
@@ -146,10 +159,14 @@ pub fn grid(pixels: &[f32], n: usize, channels: usize, side: usize, cols: usize)
     let to_u8 = |v: f32| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
     for i in 0..n {
         let base = i * channels * plane;
-        let (ox, oy) = (pad + (i % cols) * (side + pad), pad + (i / cols) * (side + pad));
+        let (ox, oy) = (
+            pad + (i % cols) * (side + pad),
+            pad + (i / cols) * (side + pad),
+        );
         for y in 0..side {
             for x in 0..side {
-                let at = |c: usize| to_u8(pixels[base + c.min(channels - 1) * plane + y * side + x]);
+                let at =
+                    |c: usize| to_u8(pixels[base + c.min(channels - 1) * plane + y * side + x]);
                 img.put_pixel((ox + x) as u32, (oy + y) as u32, Rgb([at(0), at(1), at(2)]));
             }
         }
@@ -206,12 +223,21 @@ impl Watch {
     /// Checks a logged row; returns a new warning if one fired.
     pub fn metrics(&mut self, m: &Metrics) -> Option<String> {
         if m.grad_d.is_finite() && m.grad_d < 1e-6 && m.step > 20 {
-            return self.say("vanish_d", format!("step {}: D's gradient vanished (norm {:.1e})", m.step, m.grad_d));
+            return self.say(
+                "vanish_d",
+                format!(
+                    "step {}: D's gradient vanished (norm {:.1e})",
+                    m.step, m.grad_d
+                ),
+            );
         }
         if m.grad_g.is_finite() && m.grad_g < 1e-6 && m.step > 20 {
             return self.say(
                 "vanish_g",
-                format!("step {}: G's gradient vanished (norm {:.1e}): D is saturated", m.step, m.grad_g),
+                format!(
+                    "step {}: G's gradient vanished (norm {:.1e}): D is saturated",
+                    m.step, m.grad_g
+                ),
             );
         }
         if m.d_real > 0.99 && m.d_fake < 0.01 {
@@ -263,7 +289,14 @@ mod tests {
     #[test]
     fn overpower_warns_once() {
         let mut w = Watch::default();
-        let m = Metrics { step: 50, d_real: 0.999, d_fake: 0.001, grad_d: 1.0, grad_g: 1.0, ..Default::default() };
+        let m = Metrics {
+            step: 50,
+            d_real: 0.999,
+            d_fake: 0.001,
+            grad_d: 1.0,
+            grad_g: 1.0,
+            ..Default::default()
+        };
         let fired: Vec<_> = (0..10).filter_map(|_| w.metrics(&m)).collect();
         assert_eq!(fired.len(), 1);
     }

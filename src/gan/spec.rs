@@ -245,21 +245,33 @@ impl TrainSpec {
             return bad(format!("batch {} is too small (at least 2)", self.batch));
         }
         match self.arch {
-            Arch::Dcgan => super::blocks::layout(self.size)
-                .map(|_| ())
-                .ok_or_else(|| GanError::Settings {
-                    reason: format!(
-                        "size {} is not supported (use 16, 28, 32, 64 or 128)",
-                        self.size
-                    ),
-                }),
+            Arch::Dcgan => {
+                super::blocks::layout(self.size)
+                    .map(|_| ())
+                    .ok_or_else(|| GanError::Settings {
+                        reason: format!(
+                            "size {} is not supported (use 16, 28, 32, 64 or 128)",
+                            self.size
+                        ),
+                    })
+            }
             Arch::KerasMnist | Arch::KerasAnime => {
-                let want = if self.arch == Arch::KerasMnist { 28 } else { 64 };
+                let want = if self.arch == Arch::KerasMnist {
+                    28
+                } else {
+                    64
+                };
                 if self.model != ModelKind::Dcgan {
-                    return bad(format!("the {} preset is an unconditional dcgan", self.arch));
+                    return bad(format!(
+                        "the {} preset is an unconditional dcgan",
+                        self.arch
+                    ));
                 }
                 if self.size != want {
-                    return bad(format!("the {} preset is {want} px, not {}", self.arch, self.size));
+                    return bad(format!(
+                        "the {} preset is {want} px, not {}",
+                        self.arch, self.size
+                    ));
                 }
                 Ok(())
             }
@@ -325,16 +337,14 @@ impl TrainSection {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let only_train: toml::Table = value
-            .into_iter()
-            .filter(|(k, _)| k == "train")
-            .collect();
-        let parsed: PipelineTrain = only_train.try_into().map_err(|e: toml::de::Error| {
-            GanError::Pipeline {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }
-        })?;
+        let only_train: toml::Table = value.into_iter().filter(|(k, _)| k == "train").collect();
+        let parsed: PipelineTrain =
+            only_train
+                .try_into()
+                .map_err(|e: toml::de::Error| GanError::Pipeline {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
         Ok(parsed.train.unwrap_or_default())
     }
 

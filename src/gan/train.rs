@@ -45,7 +45,12 @@ pub struct TrainReport {
 
 /// Trains as `spec` says into `out`; with `resume`, continues from `out`'s newest
 /// checkpoint (the saved settings win, except `steps` and `backend`).
-pub fn train(spec: &TrainSpec, out: &Path, resume: bool, v: Verbosity) -> Result<TrainReport, GanError> {
+pub fn train(
+    spec: &TrainSpec,
+    out: &Path,
+    resume: bool,
+    v: Verbosity,
+) -> Result<TrainReport, GanError> {
     let spec = resolve_resume(spec, out, resume)?;
     spec.validate()?;
     backend::check(spec.backend)?;
@@ -92,11 +97,17 @@ pub fn train_dataset(
     }
     let mut spec = spec;
     let names: Vec<String> = if spec.attrs.is_empty() {
-        ds.attrs.first().map(|a| vec![a.name.clone()]).unwrap_or_default()
+        ds.attrs
+            .first()
+            .map(|a| vec![a.name.clone()])
+            .unwrap_or_default()
     } else {
         spec.attrs.clone()
     };
-    if let Some(missing) = names.iter().find(|n| !ds.attrs.iter().any(|a| &a.name == *n)) {
+    if let Some(missing) = names
+        .iter()
+        .find(|n| !ds.attrs.iter().any(|a| &a.name == *n))
+    {
         return Err(GanError::Settings {
             reason: format!("the data has no attribute `{missing}`"),
         });
@@ -122,7 +133,9 @@ pub fn train_dataset(
     checkpoint::write_meta(out, &spec, &classes)?;
     let (images, skipped, attrs) = (ds.len(), ds.skipped.clone(), ds.attrs.clone());
     let outcome = match spec.backend {
-        BackendKind::Cpu => run_on::<backend::CpuTrain>(&spec, ds, out, resume, Default::default(), v)?,
+        BackendKind::Cpu => {
+            run_on::<backend::CpuTrain>(&spec, ds, out, resume, Default::default(), v)?
+        }
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => run_on::<burn::backend::Autodiff<burn::backend::Cuda>>(
             &spec,
@@ -154,7 +167,13 @@ pub fn train_dataset(
 pub fn value_dir(value: &str) -> String {
     let s: String = value
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() || s.starts_with('.') {
         format!("_{s}")
@@ -163,10 +182,22 @@ pub fn value_dir(value: &str) -> String {
     }
 }
 
-fn train_split(spec: &TrainSpec, ds: Dataset, out: &Path, attr: &str, resume: bool, v: Verbosity) -> Result<TrainReport, GanError> {
-    let split = ds.attrs.iter().find(|a| a.name == attr).cloned().ok_or_else(|| GanError::Settings {
-        reason: format!("--split-by {attr}: the data has no such attribute"),
-    })?;
+fn train_split(
+    spec: &TrainSpec,
+    ds: Dataset,
+    out: &Path,
+    attr: &str,
+    resume: bool,
+    v: Verbosity,
+) -> Result<TrainReport, GanError> {
+    let split = ds
+        .attrs
+        .iter()
+        .find(|a| a.name == attr)
+        .cloned()
+        .ok_or_else(|| GanError::Settings {
+            reason: format!("--split-by {attr}: the data has no such attribute"),
+        })?;
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let mut rest = ds.attrs.clone();
     rest.retain(|a| a.name != attr);
@@ -186,22 +217,44 @@ fn train_split(spec: &TrainSpec, ds: Dataset, out: &Path, attr: &str, resume: bo
         attrs: vec![split.clone()],
         ..Default::default()
     };
-    let mut summary = String::from("value,images,steps,loss_d,loss_g,d_real,d_fake,images_per_sec,warnings\n");
+    let mut summary =
+        String::from("value,images,steps,loss_d,loss_g,d_real,d_fake,images_per_sec,warnings\n");
     for value in &split.values {
-        let Some(sub) = ds.subset(attr, value) else { continue };
+        let Some(sub) = ds.subset(attr, value) else {
+            continue;
+        };
         if sub.len() < 2 {
-            report.warnings.push(format!("{attr}={value}: only {} image(s), skipped", sub.len()));
+            report.warnings.push(format!(
+                "{attr}={value}: only {} image(s), skipped",
+                sub.len()
+            ));
             continue;
         }
         let dir = out.join(value_dir(value));
-        let r = train_dataset(&sub_spec, sub, &dir, resume && dir.join(checkpoint::SETTINGS).is_file(), v)?;
+        let r = train_dataset(
+            &sub_spec,
+            sub,
+            &dir,
+            resume && dir.join(checkpoint::SETTINGS).is_file(),
+            v,
+        )?;
         let m = r.last.unwrap_or_default();
         summary.push_str(&format!(
             "{},{},{},{:.4},{:.4},{:.3},{:.3},{:.1},{}\n",
-            value, r.images, r.steps, m.loss_d, m.loss_g, m.d_real, m.d_fake, r.images_per_sec, r.warnings.len()
+            value,
+            r.images,
+            r.steps,
+            m.loss_d,
+            m.loss_g,
+            m.d_real,
+            m.d_fake,
+            r.images_per_sec,
+            r.warnings.len()
         ));
         report.steps = report.steps.max(r.steps);
-        report.warnings.extend(r.warnings.iter().map(|w| format!("{value}: {w}")));
+        report
+            .warnings
+            .extend(r.warnings.iter().map(|w| format!("{value}: {w}")));
         report.split.push((value.clone(), r));
     }
     let p = out.join("summary.csv");
@@ -226,7 +279,9 @@ fn run_on<B: AutodiffBackend>(
     B::seed(&device, spec.seed);
     let g = Generator::<B>::new(spec.arch, &shape, &device);
     let d = Discriminator::<B>::new(spec.arch, &shape, &device);
-    let ema = spec.ema.map(|_| super::ema::flat_params(&burn::module::AutodiffModule::valid(&g)));
+    let ema = spec
+        .ema
+        .map(|_| super::ema::flat_params(&burn::module::AutodiffModule::valid(&g)));
     macro_rules! go {
         ($og:expr, $od:expr) => {{
             let mut t = Trainer {
@@ -256,7 +311,10 @@ fn run_on<B: AutodiffBackend>(
                 .with_beta_1(spec.beta1)
                 .with_epsilon(1e-8)
                 .with_grad_clipping(clip(spec));
-            go!(cfg.init::<B, Generator<B>>(), cfg.init::<B, Discriminator<B>>())
+            go!(
+                cfg.init::<B, Generator<B>>(),
+                cfg.init::<B, Discriminator<B>>()
+            )
         }
         OptimKind::Rmsprop => {
             // Keras' RMSprop: rho 0.9, no momentum, epsilon 1e-7.
@@ -265,7 +323,10 @@ fn run_on<B: AutodiffBackend>(
                 .with_momentum(0.0)
                 .with_epsilon(1e-7)
                 .with_grad_clipping(clip(spec));
-            go!(cfg.init::<B, Generator<B>>(), cfg.init::<B, Discriminator<B>>())
+            go!(
+                cfg.init::<B, Generator<B>>(),
+                cfg.init::<B, Discriminator<B>>()
+            )
         }
     }
 }

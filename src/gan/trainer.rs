@@ -64,7 +64,9 @@ where
     OD: Optimizer<Discriminator<B>, B>,
 {
     fn stream_seed(&self) -> u64 {
-        self.spec.seed.wrapping_add(self.rollbacks as u64 * 0x1000_0000_0000)
+        self.spec
+            .seed
+            .wrapping_add(self.rollbacks as u64 * 0x1000_0000_0000)
     }
 
     fn batch_spec(&self) -> BatchSpec {
@@ -87,17 +89,24 @@ where
     pub(crate) fn train_step(&mut self, hb: &HostBatch, want_norms: bool) -> Metrics {
         let (spec, dev) = (&self.spec, &self.device);
         let (b, c, side) = (spec.batch, self.ds.channels, spec.size as usize);
-        B::seed(dev, batch::step_rng(self.stream_seed(), hb.step, 1).next_u64_seed());
-        let real = Tensor::<B, 4>::from_data(TensorData::new(hb.real.clone(), [b, c, side, side]), dev);
+        B::seed(
+            dev,
+            batch::step_rng(self.stream_seed(), hb.step, 1).next_u64_seed(),
+        );
+        let real =
+            Tensor::<B, 4>::from_data(TensorData::new(hb.real.clone(), [b, c, side, side]), dev);
         let cond_real = make_cond::<B>(&self.shape, &hb.real_labels, &[], b, dev);
         let cond_fake = make_cond::<B>(&self.shape, &hb.fake_labels, &hb.code, b, dev);
         let z = Tensor::<B, 2>::from_data(TensorData::new(hb.z.clone(), [b, spec.nz]), dev);
         let u = &hb.uniform;
-        let rt: Vec<f32> = (0..b).map(|i| 1.0 - spec.label_smoothing - spec.label_noise * u[i]).collect();
+        let rt: Vec<f32> = (0..b)
+            .map(|i| 1.0 - spec.label_smoothing - spec.label_noise * u[i])
+            .collect();
         let ft: Vec<f32> = (0..b).map(|i| spec.label_noise * u[b + i]).collect();
         let real_t = Tensor::<B, 1>::from_data(TensorData::new(rt, [b]), dev);
         let fake_t = Tensor::<B, 1>::from_data(TensorData::new(ft, [b]), dev);
-        let sigma = spec.instance_noise as f64 * (1.0 - hb.step as f64 / spec.steps.max(1) as f64).max(0.0);
+        let sigma =
+            spec.instance_noise as f64 * (1.0 - hb.step as f64 / spec.steps.max(1) as f64).max(0.0);
         let w = spec.aux_weight;
 
         // D step: real vs detached fakes (+ ACGAN class loss on both, InfoGAN Q on fakes).
@@ -118,7 +127,8 @@ where
                 let (or, of) = (cond_real.onehot.clone(), cond_fake.onehot.clone());
                 if let (Some(or), Some(of)) = (or, of) {
                     if want_norms {
-                        aux_acc = aux_accuracy(ar.clone().detach(), or.clone(), &self.shape.classes);
+                        aux_acc =
+                            aux_accuracy(ar.clone().detach(), or.clone(), &self.shape.classes);
                     }
                     let aux = aux_loss(ar.clone(), or, &self.shape.classes)
                         + aux_loss(af.clone(), of, &self.shape.classes);
@@ -127,22 +137,33 @@ where
             }
             (ModelKind::Infogan, _, Some(q)) => {
                 if let Some(code) = &cond_fake.code {
-                    loss_d = loss_d + info_loss(q.clone(), code.clone(), spec.info_cat).mul_scalar(w);
+                    loss_d =
+                        loss_d + info_loss(q.clone(), code.clone(), spec.info_cat).mul_scalar(w);
                 }
             }
             _ => {}
         }
-        let sig_mean = |t: Tensor<B, 1>| -> f32 { burn::tensor::activation::sigmoid(t.detach()).mean().into_scalar().elem() };
+        let sig_mean = |t: Tensor<B, 1>| -> f32 {
+            burn::tensor::activation::sigmoid(t.detach())
+                .mean()
+                .into_scalar()
+                .elem()
+        };
         let (d_real, d_fake) = (sig_mean(dr.adv), sig_mean(df.adv));
         let loss_d_val: f32 = loss_d.clone().into_scalar().elem();
         let grads_d = GradientsParams::from_grads(loss_d.backward(), &self.d);
-        let grad_d = if want_norms { ema::grad_norm(&self.d, &grads_d) } else { f32::NAN };
+        let grad_d = if want_norms {
+            ema::grad_norm(&self.d, &grads_d)
+        } else {
+            f32::NAN
+        };
         self.d = self.od.step(spec.lr_d, self.d.clone(), grads_d);
 
         // G step: fool the updated D (+ ask for the right class / keep the code readable).
         let fake = self.g.forward(z, &cond_fake);
         let dg = self.d.forward(fake, &cond_fake);
-        let real_adv = (spec.loss == LossKind::Ragan).then(|| self.d.forward(real, &cond_real).adv.detach());
+        let real_adv =
+            (spec.loss == LossKind::Ragan).then(|| self.d.forward(real, &cond_real).adv.detach());
         let mut loss_g = g_loss(spec.loss, dg.adv, real_adv);
         match (spec.model, dg.aux) {
             (ModelKind::Acgan, Some(a)) => {
@@ -159,7 +180,11 @@ where
         }
         let loss_g_val: f32 = loss_g.clone().into_scalar().elem();
         let grads_g = GradientsParams::from_grads(loss_g.backward(), &self.g);
-        let grad_g = if want_norms { ema::grad_norm(&self.g, &grads_g) } else { f32::NAN };
+        let grad_g = if want_norms {
+            ema::grad_norm(&self.g, &grads_g)
+        } else {
+            f32::NAN
+        };
         self.g = self.og.step(spec.lr_g, self.g.clone(), grads_g);
         if let (Some(decay), Some(avg)) = (spec.ema, self.ema.as_mut()) {
             ema::update(avg, ema::flat_params(&self.g.valid()), decay);
@@ -196,14 +221,29 @@ where
         };
         let p = self.run.join(&meta.dir);
         let mut files = vec![
-            ("g.mpk", checkpoint::to_bytes::<B, _>(self.g.clone().into_record(), &p)?),
-            ("d.mpk", checkpoint::to_bytes::<B, _>(self.d.clone().into_record(), &p)?),
-            ("g_optim.mpk", checkpoint::to_bytes::<B, _>(self.og.to_record(), &p)?),
-            ("d_optim.mpk", checkpoint::to_bytes::<B, _>(self.od.to_record(), &p)?),
+            (
+                "g.mpk",
+                checkpoint::to_bytes::<B, _>(self.g.clone().into_record(), &p)?,
+            ),
+            (
+                "d.mpk",
+                checkpoint::to_bytes::<B, _>(self.d.clone().into_record(), &p)?,
+            ),
+            (
+                "g_optim.mpk",
+                checkpoint::to_bytes::<B, _>(self.og.to_record(), &p)?,
+            ),
+            (
+                "d_optim.mpk",
+                checkpoint::to_bytes::<B, _>(self.od.to_record(), &p)?,
+            ),
         ];
         if self.ema.is_some() {
             let rec = self.sampler().into_record();
-            files.push(("g_ema.mpk", checkpoint::to_bytes::<B::InnerBackend, _>(rec, &p)?));
+            files.push((
+                "g_ema.mpk",
+                checkpoint::to_bytes::<B::InnerBackend, _>(rec, &p)?,
+            ));
         }
         checkpoint::commit(&self.run, &meta, CheckpointFiles { files })
     }
@@ -215,14 +255,27 @@ where
         };
         let dir = self.run.join(&meta.dir);
         let dev = self.device.clone();
-        self.g = self.g.clone().load_record(checkpoint::read_record::<B, _>(&dir.join("g.mpk"), &dev)?);
-        self.d = self.d.clone().load_record(checkpoint::read_record::<B, _>(&dir.join("d.mpk"), &dev)?);
-        self.og = self.og.clone().load_record(checkpoint::read_record::<B, _>(&dir.join("g_optim.mpk"), &dev)?);
-        self.od = self.od.clone().load_record(checkpoint::read_record::<B, _>(&dir.join("d_optim.mpk"), &dev)?);
+        self.g = self
+            .g
+            .clone()
+            .load_record(checkpoint::read_record::<B, _>(&dir.join("g.mpk"), &dev)?);
+        self.d = self
+            .d
+            .clone()
+            .load_record(checkpoint::read_record::<B, _>(&dir.join("d.mpk"), &dev)?);
+        self.og = self.og.clone().load_record(checkpoint::read_record::<B, _>(
+            &dir.join("g_optim.mpk"),
+            &dev,
+        )?);
+        self.od = self.od.clone().load_record(checkpoint::read_record::<B, _>(
+            &dir.join("d_optim.mpk"),
+            &dev,
+        )?);
         if self.spec.ema.is_some() {
             self.ema = Some(if meta.ema {
                 let g = self.g.valid();
-                let rec = checkpoint::read_record::<B::InnerBackend, _>(&dir.join("g_ema.mpk"), &dev)?;
+                let rec =
+                    checkpoint::read_record::<B::InnerBackend, _>(&dir.join("g_ema.mpk"), &dev)?;
                 ema::flat_params(&g.load_record(rec))
             } else {
                 ema::flat_params(&self.g.valid())
@@ -276,6 +329,19 @@ where
         (monitor::grid(&px, n, self.ds.channels, side, cols), div)
     }
 
+    /// Writes `samples/real.png`: a batch of training images as D sees them.
+    fn save_real_grid(&self) -> Result<(), GanError> {
+        let classes = batch::class_index(&self.ds);
+        let spec = BatchSpec {
+            batch: 64,
+            ..self.batch_spec()
+        };
+        let hb = batch::make_batch(&self.ds, &classes, &spec, 0);
+        let img = monitor::grid(&hb.real, 64, self.ds.channels, self.spec.size as usize, 8);
+        let p = self.run.join("samples/real.png");
+        crate::atomic::save_image(&p, &image::DynamicImage::ImageRgb8(img)).map_err(io_err(&p))
+    }
+
     /// Trains until `spec.steps`, from the current step.
     pub fn run(&mut self, v: Verbosity) -> Result<RunOutcome, GanError> {
         let started_at = self.step;
@@ -285,6 +351,7 @@ where
         let mut log = Log::resume(&self.run.join("metrics.csv"), self.step);
         let mut watch = Watch::default();
         let t0 = Instant::now();
+        self.save_real_grid()?;
         let mut rx = batch::spawn(self.ds.clone(), self.batch_spec(), self.step..total);
         let mut last = None;
         while self.step < total {
@@ -292,12 +359,16 @@ where
                 step: self.step,
                 reason: "the batch thread stopped".into(),
             })?;
-            let log_now = (self.step + 1) % self.spec.log_every.max(1) == 0 || self.step + 1 == total;
+            let log_now = (self.step + 1).is_multiple_of(self.spec.log_every.max(1))
+                || self.step + 1 == total;
             let mut m = self.train_step(&hb, log_now);
             if !(m.loss_d.is_finite() && m.loss_g.is_finite()) {
                 let why = format!("loss D {} G {}", m.loss_d, m.loss_g);
                 if self.rollbacks >= MAX_ROLLBACKS || !self.load_latest()? {
-                    return Err(GanError::Diverged { step: self.step, reason: why });
+                    return Err(GanError::Diverged {
+                        step: self.step,
+                        reason: why,
+                    });
                 }
                 self.rollbacks += 1;
                 let msg = format!("step {}: {why}; rolled back to step {}", m.step, self.step);
@@ -318,17 +389,21 @@ where
                 }
                 last = Some(m);
             }
-            if self.step % self.spec.sample_every.max(1) == 0 || self.step == total {
+            if self.step.is_multiple_of(self.spec.sample_every.max(1)) || self.step == total {
                 let (img, div) = self.sample_grid();
-                for name in [format!("samples/step-{:08}.png", self.step), "samples/latest.png".into()] {
+                for name in [
+                    format!("samples/step-{:08}.png", self.step),
+                    "samples/latest.png".into(),
+                ] {
                     let p = self.run.join(name);
-                    crate::atomic::save_image(&p, &image::DynamicImage::ImageRgb8(img.clone())).map_err(io_err(&p))?;
+                    crate::atomic::save_image(&p, &image::DynamicImage::ImageRgb8(img.clone()))
+                        .map_err(io_err(&p))?;
                 }
                 if let Some(w) = watch.diversity(self.step, div) {
                     pb.println(format!("warning: {w}"));
                 }
             }
-            if self.step % self.spec.checkpoint_every.max(1) == 0 || self.step == total {
+            if self.step.is_multiple_of(self.spec.checkpoint_every.max(1)) || self.step == total {
                 log.flush(&self.run)?;
                 self.save()?;
             }

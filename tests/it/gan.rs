@@ -26,7 +26,10 @@ fn faces(n: usize) -> Dataset {
                 ..spec.clone()
             };
             let (row, img) = synth_one(&s, i);
-            (image::DynamicImage::ImageRgb8(img), vec![row.hair_color.to_string()])
+            (
+                image::DynamicImage::ImageRgb8(img),
+                vec![row.hair_color.to_string()],
+            )
         })
         .collect();
     Dataset::from_images(items, &["hair_color".to_string()], 16, 3)
@@ -57,7 +60,11 @@ fn metrics(run: &Path) -> Vec<Vec<f64>> {
         .unwrap()
         .lines()
         .skip(1)
-        .map(|l| l.split(',').map(|x| x.parse().unwrap_or(f64::NAN)).collect())
+        .map(|l| {
+            l.split(',')
+                .map(|x| x.parse().unwrap_or(f64::NAN))
+                .collect()
+        })
         .collect()
 }
 
@@ -88,7 +95,12 @@ fn tiny_conditional_runs_have_finite_losses_and_distinct_classes() {
         } else {
             vec!["black", "blonde", "red"]
         };
-        let read = |c: &str| image::open(out.join(c).join("0.png")).unwrap().to_rgb8().into_raw();
+        let read = |c: &str| {
+            image::open(out.join(c).join("0.png"))
+                .unwrap()
+                .to_rgb8()
+                .into_raw()
+        };
         // Same noise, different class: the images must differ.
         assert_ne!(read(names[0]), read(names[1]), "{model}");
         assert_ne!(read(names[1]), read(names[2]), "{model}");
@@ -101,7 +113,10 @@ fn resume_reproduces_the_uninterrupted_run() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let spec = tiny(ModelKind::Acgan, 6);
     train_dataset(&spec, faces(24), &a, false, Verbosity::Quiet).unwrap();
-    let half = TrainSpec { steps: 3, ..spec.clone() };
+    let half = TrainSpec {
+        steps: 3,
+        ..spec.clone()
+    };
     train_dataset(&half, faces(24), &b, false, Verbosity::Quiet).unwrap();
     let r = train_dataset(&spec, faces(24), &b, true, Verbosity::Quiet).unwrap();
     assert_eq!((r.started_at, r.steps), (3, 6));
@@ -125,10 +140,21 @@ fn resume_reproduces_the_uninterrupted_run() {
             ..GenerateSpec::default()
         })
         .unwrap();
-        image::open(out.join("grid.png")).unwrap().to_rgb8().into_raw()
+        image::open(out.join("grid.png"))
+            .unwrap()
+            .to_rgb8()
+            .into_raw()
     };
-    let (ga, gb) = (gen(&a, &dir.path().join("ga")), gen(&b, &dir.path().join("gb")));
-    let diff = ga.iter().zip(&gb).map(|(p, q)| p.abs_diff(*q)).max().unwrap_or(0);
+    let (ga, gb) = (
+        gen(&a, &dir.path().join("ga")),
+        gen(&b, &dir.path().join("gb")),
+    );
+    let diff = ga
+        .iter()
+        .zip(&gb)
+        .map(|(p, q)| p.abs_diff(*q))
+        .max()
+        .unwrap_or(0);
     assert!(diff <= 1, "resumed weights differ (max pixel diff {diff})");
 }
 
@@ -144,7 +170,10 @@ fn split_by_trains_one_model_per_class() {
     let r = train_dataset(&spec, faces(18), &run, false, Verbosity::Quiet).unwrap();
     assert_eq!(r.split.len(), 3);
     for v in ["black", "blonde", "red"] {
-        assert!(run.join(v).join("latest.json").is_file(), "no model for {v}");
+        assert!(
+            run.join(v).join("latest.json").is_file(),
+            "no model for {v}"
+        );
     }
     assert!(run.join("summary.csv").is_file());
     let out = dir.path().join("gen");
@@ -179,16 +208,31 @@ fn cli_trains_on_a_synth_folder_and_generates() {
     .unwrap();
     let run = dir.path().join("run");
     let out = bin()
-        .args(["--quiet", "train", "--model", "acgan", "--attr", "hair_color", "--size", "16"])
+        .args([
+            "--quiet",
+            "train",
+            "--model",
+            "acgan",
+            "--attr",
+            "hair_color",
+            "--size",
+            "16",
+        ])
         .args(["--steps", "2", "--batch", "4", "--width", "8", "--data"])
         .arg(&data)
         .arg("--out")
         .arg(&run)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let values: Vec<String> = serde_json::from_slice::<serde_json::Value>(&std::fs::read(run.join("classes.json")).unwrap())
-        .unwrap()["attrs"][0]["values"]
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let values: Vec<String> = serde_json::from_slice::<serde_json::Value>(
+        &std::fs::read(run.join("classes.json")).unwrap(),
+    )
+    .unwrap()["attrs"][0]["values"]
         .as_array()
         .unwrap()
         .iter()
@@ -204,7 +248,11 @@ fn cli_trains_on_a_synth_folder_and_generates() {
         .arg(&gen)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(gen.join("2.png").is_file() && gen.join("grid.png").is_file());
     let out = bin()
         .args(["generate", "--attr", "hair_color=nope", "--checkpoint"])
@@ -221,7 +269,16 @@ fn cli_trains_on_a_synth_folder_and_generates() {
 fn cuda_request_without_cuda_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = bin()
-        .args(["train", "--backend", "cuda", "--size", "16", "--steps", "1", "--data"])
+        .args([
+            "train",
+            "--backend",
+            "cuda",
+            "--size",
+            "16",
+            "--steps",
+            "1",
+            "--data",
+        ])
         .arg(dir.path())
         .arg("--out")
         .arg(dir.path().join("run"))
@@ -233,6 +290,9 @@ fn cuda_request_without_cuda_is_a_clear_error() {
     #[cfg(not(feature = "cuda"))]
     assert!(err.contains("--features cuda"), "{err}");
     #[cfg(feature = "cuda")]
-    assert!(err.contains("backend unavailable") || err.contains("no images"), "{err}");
+    assert!(
+        err.contains("backend unavailable") || err.contains("no images"),
+        "{err}"
+    );
     let _ = BackendKind::Cuda;
 }
