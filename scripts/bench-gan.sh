@@ -29,6 +29,10 @@ else
 fi
 
 PY=python3
+# Debian's python3-torch lives in the system Python (a pyenv shim may come first).
+if ! $PY -c 'import torch' 2>/dev/null && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  PY=/usr/bin/python3
+fi
 if ! $PY -c 'import torch' 2>/dev/null; then
   if [ ! -x "$OUT/venv/bin/python" ]; then
     python3 -m venv "$OUT/venv"

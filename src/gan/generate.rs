@@ -227,9 +227,16 @@ fn resolve_fixed(
                     attr.values.join(", ")
                 ),
             })?;
-        if a < l.shape.classes.len() {
-            fixed.push((a, v as u32));
+        if a >= l.shape.classes.len() {
+            return Err(GanError::Settings {
+                reason: format!(
+                    "the run is an unconditional {}: it cannot be asked for {name}={value} \
+                     (train cgan/acgan, or --split-by {name})",
+                    l.spec.model
+                ),
+            });
         }
+        fixed.push((a, v as u32));
     }
     Ok((fixed, code))
 }

@@ -381,7 +381,12 @@ where
             self.step += 1;
             m.seconds = t0.elapsed().as_secs_f32();
             pb.inc(1);
-            pb.set_message(format!("D {:.3} G {:.3}", m.loss_d, m.loss_g));
+            let ips =
+                (self.step - started_at) as f32 * self.spec.batch as f32 / m.seconds.max(1e-6);
+            pb.set_message(format!(
+                "D {:.3} G {:.3} {ips:.0} img/s",
+                m.loss_d, m.loss_g
+            ));
             if log_now {
                 log.rows.push(m);
                 if let Some(w) = watch.metrics(&m) {
