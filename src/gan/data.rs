@@ -222,8 +222,16 @@ pub fn load(src: &DataSource) -> Result<Dataset, GanError> {
         .zip(values)
         .map(|(f, v)| {
             let p = dir.join(f);
+            // Resize right away: only training-size images are ever held.
             image::open(&p)
-                .map(|img| (img, v))
+                .map(|img| {
+                    let img = if img.width() != src.size || img.height() != src.size {
+                        img.resize_exact(src.size, src.size, FilterType::Triangle)
+                    } else {
+                        img
+                    };
+                    (img, v)
+                })
                 .map_err(|e| format!("{}: {e}", p.display()))
         })
         .collect();
