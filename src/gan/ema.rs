@@ -56,22 +56,23 @@ pub fn with_params<B: Backend, M: Module<B>>(module: M, flat: &[Tensor<B, 1>]) -
 pub fn grad_norm<B: AutodiffBackend, M: Module<B>>(module: &M, grads: &GradientsParams) -> f32 {
     struct Norm<'a, B: AutodiffBackend> {
         grads: &'a GradientsParams,
-        sum: f64,
-        _b: std::marker::PhantomData<B>,
+        sum: Option<Tensor<B::InnerBackend, 1>>,
     }
     impl<B: AutodiffBackend> ModuleVisitor<B> for Norm<'_, B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            // One device read at the end, not one per parameter.
             if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-                let s: f32 = g.powi_scalar(2).sum().into_scalar().elem();
-                self.sum += s as f64;
+                let s = g.powi_scalar(2).sum();
+                self.sum = Some(match self.sum.take() {
+                    Some(acc) => acc + s,
+                    None => s,
+                });
             }
         }
     }
-    let mut n = Norm::<B> {
-        grads,
-        sum: 0.0,
-        _b: std::marker::PhantomData,
-    };
+    let mut n = Norm::<B> { grads, sum: None };
     module.visit(&mut n);
-    n.sum.sqrt() as f32
+    n.sum
+        .map(|s| s.sqrt().into_scalar().elem::<f32>())
+        .unwrap_or(0.0)
 }
