@@ -1,1 +1,86 @@
-//! Pipeline files.
+//! Pipeline files (`pipelines/*.toml`): one TOML file with a section per command. Every
+//! field is optional; a command resolves its settings in one place as
+//! command-line flags, then the pipeline file, then built-in defaults.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// A parsed pipeline file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Free text describing the pipeline.
+    pub description: Option<String>,
+    /// `[prep]`: see [`crate::prep::PrepSection`].
+    #[serde(default)]
+    pub prep: crate::prep::PrepSection,
+    /// `[label]`, read by the label command.
+    pub label: Option<toml::Table>,
+    /// `[train]`, read by the train command.
+    pub train: Option<toml::Table>,
+    /// `[generate]`, read by the generate command.
+    pub generate: Option<toml::Table>,
+    /// `[eval]`, read by the eval command.
+    pub eval: Option<toml::Table>,
+}
+
+/// A pipeline file that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read pipeline file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("bad pipeline file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("bad setting `{key}`: {message}")]
+    Invalid {
+        /// The setting, as `section.key`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl PipelineConfig {
+    /// Reads and parses a pipeline file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses pipeline TOML text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+
+    /// Loads `path` if given, else the defaults.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, ConfigError> {
+        path.map_or_else(|| Ok(Self::default()), Self::load)
+    }
+}
+
+/// Takes every field of `over` that is set, else `self`'s: the "flags over file" merge.
+pub trait Overlay {
+    /// `over` wins field by field.
+    fn overlay(self, over: Self) -> Self;
+}

@@ -1,1 +1,186 @@
-//! The demo.
+//! `facesynth demo`: the whole job on an embedded dataset, with no download. It draws
+//! synthetic faces on larger canvases, makes the folder messy the way real scrapes are
+//! (nested and oddly named folders, exact and near duplicates, broken files), writes the
+//! box CSV a labeling tool would export, and runs `prep` on it; later stages build on
+//! the prepared folder.
+
+use crate::prep::{self, crop::CropMode, PrepReport, PrepSpec};
+use crate::progress::Verbosity;
+use crate::synth::{self, SynthSpec};
+use image::{imageops, DynamicImage};
+use std::path::{Path, PathBuf};
+
+/// Demo settings.
+#[derive(Debug, Clone)]
+pub struct DemoSpec {
+    /// Where everything goes.
+    pub out: PathBuf,
+    /// Number of distinct synthetic faces (default 240).
+    pub faces: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// What the demo made.
+#[derive(Debug)]
+pub struct DemoReport {
+    /// The messy input folder.
+    pub raw: PathBuf,
+    /// The prepared dataset.
+    pub data: PathBuf,
+    /// Truth for the raw files (`file` relative to `raw`).
+    pub truth: PathBuf,
+    /// prep's report.
+    pub prep: PrepReport,
+    /// Planted exact duplicates, near duplicates and broken files.
+    pub planted: (usize, usize, usize),
+}
+
+/// Errors of the demo.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// A demo file could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// prep failed.
+    #[error(transparent)]
+    Prep(#[from] prep::PrepError),
+}
+
+fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
+    move |source| DemoError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Makes the messy folder and runs prep on it.
+pub fn run(spec: &DemoSpec, v: Verbosity) -> Result<DemoReport, DemoError> {
+    let raw = spec.out.join("raw");
+    let data = spec.out.join("data");
+    let truth_path = spec.out.join("raw-truth.csv");
+    let planted = make_raw(spec, &raw, &truth_path)?;
+    let mut prep_spec = PrepSpec::default();
+    prep_spec.crop.mode = CropMode::Bbox;
+    prep_spec.crop.bbox_csv = Some(spec.out.join("raw-boxes.csv"));
+    prep_spec.crop.margin = 0.05;
+    let report = prep::run(&raw, &data, &prep_spec, v)?;
+    Ok(DemoReport {
+        raw,
+        data,
+        truth: truth_path,
+        prep: report,
+        planted,
+    })
+}
+
+/// Writes the raw folder, its truth CSV and box CSV; returns the planted counts.
+fn make_raw(
+    spec: &DemoSpec,
+    raw: &Path,
+    truth_path: &Path,
+) -> Result<(usize, usize, usize), DemoError> {
+    let sspec = SynthSpec {
+        n: spec.faces,
+        image_size: 128,
+        face_fraction: (0.45, 0.75),
+        seed: spec.seed,
+        hair: None,
+    };
+    let folders = ["2019/set a", "2020/naïve faces", "misc"];
+    let mut truth = csv::Writer::from_writer(Vec::new());
+    let mut boxes = csv::Writer::from_writer(Vec::new());
+    let (mut exact, mut near) = (0, 0);
+    let mut write_row = |file: &str, row: &synth::TruthRow, scale: f32| -> csv::Result<()> {
+        let s = |v: u32| ((v as f32) * scale).round() as u32;
+        truth.write_record([
+            file,
+            row.hair_color,
+            row.eye_color,
+            row.skin_tone,
+            row.background,
+            row.glasses,
+        ])?;
+        boxes.write_record([
+            file.to_string(),
+            s(row.face_x).to_string(),
+            s(row.face_y).to_string(),
+            s(row.face_w).to_string(),
+            s(row.face_h).to_string(),
+        ])
+    };
+    let csv_err = |e: csv::Error| DemoError::Write {
+        path: truth_path.to_path_buf(),
+        source: std::io::Error::other(e),
+    };
+    for i in 0..spec.faces {
+        let (row, img) = synth::synth_one(&sspec, i);
+        let dir = folders[i % folders.len()];
+        let img = DynamicImage::ImageRgb8(img);
+        // Most as JPEG, some as PNG, like a scrape.
+        let name = if i % 4 == 0 {
+            format!("{dir}/face {i:04}.png")
+        } else {
+            format!("{dir}/face_{i:04}.jpg")
+        };
+        let path = raw.join(&name);
+        crate::atomic::save_image(&path, &img).map_err(werr(&path))?;
+        write_row(&name, &row, 1.0).map_err(csv_err)?;
+        if i % 12 == 3 {
+            // An exact copy under another name.
+            let copy = format!(
+                "misc/copy of face {i:04}.{}",
+                if i % 4 == 0 { "png" } else { "jpg" }
+            );
+            std::fs::copy(&path, raw.join(&copy)).map_err(werr(&path))?;
+            write_row(&copy, &row, 1.0).map_err(csv_err)?;
+            exact += 1;
+        }
+        if i % 12 == 7 {
+            // A near copy: smaller and re-encoded.
+            let small = img.resize_exact(100, 100, imageops::FilterType::Triangle);
+            let name = format!("misc/thumb_{i:04}.jpg");
+            let p = raw.join(&name);
+            crate::atomic::save_image(&p, &small).map_err(werr(&p))?;
+            write_row(&name, &row, 100.0 / 128.0).map_err(csv_err)?;
+            near += 1;
+        }
+    }
+    // Broken files: truncated, empty, text named .jpg.
+    let broken: [(&str, Vec<u8>); 3] = [
+        ("misc/truncated.png", {
+            let p = raw.join("2019/set a/face 0000.png");
+            let b = std::fs::read(&p).map_err(werr(&p))?;
+            b[..b.len() / 3].to_vec()
+        }),
+        ("misc/empty.jpg", Vec::new()),
+        ("misc/notes.jpg", b"not an image, just notes".to_vec()),
+    ];
+    for (name, bytes) in &broken {
+        let p = raw.join(name);
+        crate::atomic::write(&p, bytes).map_err(werr(&p))?;
+    }
+    let truth_bytes = truth
+        .into_inner()
+        .map_err(|e| csv_err(e.into_error().into()))?;
+    let header = "file,hair_color,eye_color,skin_tone,background,glasses\n";
+    crate::atomic::write(truth_path, &[header.as_bytes(), &truth_bytes].concat())
+        .map_err(werr(truth_path))?;
+    let boxes_path = truth_path.with_file_name("raw-boxes.csv");
+    let box_bytes = boxes
+        .into_inner()
+        .map_err(|e| csv_err(e.into_error().into()))?;
+    crate::atomic::write(
+        &boxes_path,
+        &[b"file,x,y,w,h\n".as_slice(), &box_bytes].concat(),
+    )
+    .map_err(werr(&boxes_path))?;
+    Ok((exact, near, broken.len()))
+}

@@ -142,64 +142,124 @@ pub struct TruthRow {
     pub face_h: u32,
 }
 
-/// Draws one face of head-box side `face` at `(x, y)` on a `size` x `size` image.
-pub fn draw_face(attrs: &FaceAttrs, size: u32, x: u32, y: u32, face: u32, rng: &mut StdRng) -> RgbImage {
-    let mut img = RgbImage::from_pixel(size, size, Rgb(BACKGROUNDS[attrs.background].1));
-    // A faint background texture, so the background is not a flat colour a trim removes.
-    for (px, py, p) in img.enumerate_pixels_mut() {
-        let wave = (((px as f32 * 0.31).sin() + (py as f32 * 0.23).cos()) * 6.0) as i16;
-        for c in p.0.iter_mut() {
-            *c = (*c as i16 + wave).clamp(0, 255) as u8;
-        }
+/// Draws one face of head-box side `face` at `(x, y)` on a `size` x `size` image. Beyond
+/// the attributes, the layout varies at random (background gradient and blobs, hair
+/// volume, locks and fringe, face shape, eye spacing), so that two faces of the same
+/// attributes are still different pictures to a perceptual hash.
+pub fn draw_face(
+    attrs: &FaceAttrs,
+    size: u32,
+    x: u32,
+    y: u32,
+    face: u32,
+    rng: &mut StdRng,
+) -> RgbImage {
+    let bg = BACKGROUNDS[attrs.background].1;
+    // Background: a gradient of random direction and strength, plus soft blobs.
+    let (gx, gy) = (
+        rng.random_range(-1.0f32..1.0),
+        rng.random_range(-1.0f32..1.0),
+    );
+    let strength = rng.random_range(15.0f32..45.0);
+    let mut img = RgbImage::from_fn(size, size, |px, py| {
+        let t = (px as f32 / size as f32 - 0.5) * gx + (py as f32 / size as f32 - 0.5) * gy;
+        let wave = ((px as f32 * 0.31).sin() + (py as f32 * 0.23).cos()) * 4.0;
+        Rgb(bg.map(|c| (c as f32 + t * strength * 2.0 + wave).clamp(0.0, 255.0) as u8))
+    });
+    for _ in 0..rng.random_range(1..4) {
+        let c = (
+            rng.random_range(0..size) as i32,
+            rng.random_range(0..size) as i32,
+        );
+        let r = rng.random_range(size / 10..size / 3).max(1) as i32;
+        let shade = rng.random_range(-40i16..40);
+        let col = Rgb(bg.map(|v| (v as i16 + shade).clamp(0, 255) as u8));
+        draw_filled_circle_mut(&mut img, c, r, col);
     }
     let hair = Rgb(HAIR_COLORS[attrs.hair].1);
     let skin = Rgb(SKIN_TONES[attrs.skin].1);
     let iris = Rgb(EYE_COLORS[attrs.eyes].1);
     let s = face as f32;
-    let cx = x as f32 + s / 2.0;
-    let cy = y as f32 + s / 2.0;
+    let cx = x as f32 + s / 2.0 + rng.random_range(-0.04..0.04) * s;
+    let cy = y as f32 + s / 2.0 + rng.random_range(-0.03..0.03) * s;
     let p = |dx: f32, dy: f32| ((cx + dx * s) as i32, (cy + dy * s) as i32);
     let r = |f: f32| ((f * s) as i32).max(1);
 
-    // Hair behind the head: a big ellipse and two side locks down to the chin.
-    draw_filled_ellipse_mut(&mut img, p(0.0, -0.06), r(0.48), r(0.44), hair);
-    let lock = rng.random_range(0.30..0.40);
-    draw_filled_rect_mut(
-        &mut img,
-        Rect::at(p(-0.47, 0.0).0, p(0.0, -0.05).1).of_size(r(0.2) as u32, r(lock + 0.1) as u32),
-        hair,
-    );
-    draw_filled_rect_mut(
-        &mut img,
-        Rect::at(p(0.27, 0.0).0, p(0.0, -0.05).1).of_size(r(0.2) as u32, r(lock + 0.1) as u32),
-        hair,
-    );
-    // The face and the fringe over its forehead.
-    draw_filled_ellipse_mut(&mut img, p(0.0, 0.08), r(0.33), r(0.38), skin);
-    draw_filled_ellipse_mut(&mut img, p(0.0, -0.24), r(0.36), r(0.16), hair);
-    // Eyes: white, a large coloured iris (anime style), a pupil and a highlight.
+    // Hair behind the head: a big ellipse of random volume and locks of random length.
+    let (hw, hh) = (rng.random_range(0.40..0.50), rng.random_range(0.38..0.46));
+    draw_filled_ellipse_mut(&mut img, p(0.0, -0.06), r(hw), r(hh), hair);
     for side in [-1.0f32, 1.0] {
-        let e = p(side * 0.15, 0.08);
+        let lock = rng.random_range(0.15..0.48);
+        let width = rng.random_range(0.12..0.22);
+        let left = if side < 0.0 {
+            -hw + 0.02
+        } else {
+            hw - 0.02 - width
+        };
+        draw_filled_rect_mut(
+            &mut img,
+            Rect::at(p(left, 0.0).0, p(0.0, -0.05).1)
+                .of_size(r(width) as u32, r(lock + 0.1) as u32),
+            hair,
+        );
+    }
+    // The face, of random shape, and a fringe with a random parting.
+    let (fw, fh) = (rng.random_range(0.29..0.36), rng.random_range(0.34..0.41));
+    draw_filled_ellipse_mut(&mut img, p(0.0, 0.08), r(fw), r(fh), skin);
+    let part = rng.random_range(-0.12..0.12);
+    let fringe = rng.random_range(0.12..0.20);
+    draw_filled_ellipse_mut(&mut img, p(part, -0.24), r(0.36), r(fringe), hair);
+    for k in 0..rng.random_range(0..4) {
+        let dx = -0.25 + 0.17 * k as f32 + rng.random_range(-0.05..0.05);
+        draw_filled_ellipse_mut(
+            &mut img,
+            p(dx, -0.12),
+            r(0.05),
+            r(rng.random_range(0.05..0.1)),
+            hair,
+        );
+    }
+    // Eyes: white, a large coloured iris (anime style), a pupil and a highlight.
+    let spread = rng.random_range(0.13..0.17);
+    let eye_y = rng.random_range(0.06..0.11);
+    for side in [-1.0f32, 1.0] {
+        let e = p(side * spread, eye_y);
         draw_filled_ellipse_mut(&mut img, e, r(0.09), r(0.085), Rgb([250, 250, 250]));
         draw_filled_ellipse_mut(&mut img, (e.0, e.1 + 1), r(0.07), r(0.08), iris);
         draw_filled_circle_mut(&mut img, (e.0, e.1 + 1), r(0.025), Rgb([15, 15, 20]));
-        draw_filled_circle_mut(&mut img, (e.0 - r(0.03), e.1 - r(0.03)), r(0.015), Rgb([255, 255, 255]));
+        draw_filled_circle_mut(
+            &mut img,
+            (e.0 - r(0.03), e.1 - r(0.03)),
+            r(0.015),
+            Rgb([255, 255, 255]),
+        );
     }
     // Mouth.
-    let m0 = p(-0.06, 0.30);
-    let m1 = p(0.06, 0.30);
-    draw_line_segment_mut(&mut img, (m0.0 as f32, m0.1 as f32), (m1.0 as f32, m1.1 as f32), Rgb([150, 50, 60]));
+    let mouth_y = rng.random_range(0.27..0.33);
+    let m0 = p(-0.06, mouth_y);
+    let m1 = p(0.06, mouth_y);
+    draw_line_segment_mut(
+        &mut img,
+        (m0.0 as f32, m0.1 as f32),
+        (m1.0 as f32, m1.1 as f32),
+        Rgb([150, 50, 60]),
+    );
     if attrs.glasses {
         let frame = Rgb([30, 30, 30]);
         for side in [-1.0f32, 1.0] {
-            let e = p(side * 0.15, 0.085);
+            let e = p(side * spread, eye_y);
             for dr in 0..(s / 40.0).max(1.0) as i32 {
                 draw_hollow_circle_mut(&mut img, e, r(0.12) + dr, frame);
             }
         }
-        let b0 = p(-0.03, 0.07);
-        let b1 = p(0.03, 0.07);
-        draw_line_segment_mut(&mut img, (b0.0 as f32, b0.1 as f32), (b1.0 as f32, b1.1 as f32), frame);
+        let b0 = p(-spread + 0.12, eye_y);
+        let b1 = p(spread - 0.12, eye_y);
+        draw_line_segment_mut(
+            &mut img,
+            (b0.0 as f32, b0.1 as f32),
+            (b1.0 as f32, b1.1 as f32),
+            frame,
+        );
     }
     img
 }
@@ -230,7 +290,8 @@ pub fn generate(spec: &SynthSpec, out: &Path) -> Result<Vec<TruthRow>, SynthErro
     use rayon::prelude::*;
     rows.par_iter().try_for_each(|(row, img)| {
         let path = out.join(&row.file);
-        crate::atomic::save_image(&path, &image::DynamicImage::ImageRgb8(img.clone())).map_err(write_err(&path))
+        crate::atomic::save_image(&path, &image::DynamicImage::ImageRgb8(img.clone()))
+            .map_err(write_err(&path))
     })?;
     let truth: Vec<TruthRow> = rows.into_iter().map(|(r, _)| r).collect();
     let truth_path = out.join("truth.csv");
@@ -254,7 +315,11 @@ pub fn synth_one(spec: &SynthSpec, i: usize) -> (TruthRow, RgbImage) {
     }
     let size = spec.image_size;
     let (lo, hi) = spec.face_fraction;
-    let frac = if hi > lo { rng.random_range(lo..=hi) } else { lo };
+    let frac = if hi > lo {
+        rng.random_range(lo..=hi)
+    } else {
+        lo
+    };
     let face = ((size as f32 * frac) as u32).clamp(8, size);
     let x = rng.random_range(0..=size - face);
     let y = rng.random_range(0..=size - face);
@@ -280,7 +345,11 @@ mod tests {
 
     #[test]
     fn same_seed_same_face_other_seed_other_face() {
-        let spec = SynthSpec { n: 3, seed: 7, ..Default::default() };
+        let spec = SynthSpec {
+            n: 3,
+            seed: 7,
+            ..Default::default()
+        };
         let (a, ia) = synth_one(&spec, 1);
         let (b, ib) = synth_one(&spec, 1);
         assert_eq!(a.hair_color, b.hair_color);
@@ -293,10 +362,20 @@ mod tests {
     #[test]
     fn hair_colour_dominates_the_top_band() {
         // The hair colour must be what a colour heuristic sees above the eyes.
-        let spec = SynthSpec { n: 24, seed: 1, image_size: 64, face_fraction: (1.0, 1.0), hair: None };
+        let spec = SynthSpec {
+            n: 24,
+            seed: 1,
+            image_size: 64,
+            face_fraction: (1.0, 1.0),
+            hair: None,
+        };
         for i in 0..spec.n {
             let (row, img) = synth_one(&spec, i);
-            let want = HAIR_COLORS.iter().find(|h| h.0 == row.hair_color).unwrap().1;
+            let want = HAIR_COLORS
+                .iter()
+                .find(|h| h.0 == row.hair_color)
+                .unwrap()
+                .1;
             let px = img.get_pixel(32, 8).0;
             let d: i32 = (0..3).map(|c| (px[c] as i32 - want[c] as i32).abs()).sum();
             assert!(d < 40, "face {i}: top pixel {px:?} is not hair {want:?}");

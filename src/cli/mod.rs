@@ -15,8 +15,10 @@ use facesynth::progress::Verbosity;
 /// facesynth: clean face datasets and attribute-conditioned GANs.
 #[derive(Debug, Parser)]
 #[command(name = "facesynth", version, about, long_about = None)]
-#[command(after_help = "Start with `facesynth demo`: it makes a messy folder of synthetic faces \
-and runs the whole pipeline on it, with no download.")]
+#[command(
+    after_help = "Start with `facesynth demo`: it makes a messy folder of synthetic faces \
+and runs the whole pipeline on it, with no download."
+)]
 pub struct Cli {
     /// Print nothing but errors (no progress bar, no summary).
     #[arg(long, short, global = true)]

@@ -1,16 +1,109 @@
-//! `facesynth prep`.
+//! `facesynth prep`: flags over the pipeline file over defaults, then one library call.
 
+use anyhow::Context;
 use clap::Args;
+use facesynth::config::{Overlay, PipelineConfig};
+use facesynth::prep::{self, crop, normalize, resize, PrepSection, PrepSpec};
 use facesynth::progress::Verbosity;
+use std::path::PathBuf;
 
 /// Arguments of `facesynth prep`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  facesynth prep raw/ --out data/              centre crop, 64 px, dedup on
+  facesynth prep raw/ --out data/ --crop trim --size 96 --normalize autocontrast
+  facesynth prep raw/ --out data/ --crop bbox --bbox boxes.csv --margin 0.2
+  facesynth prep raw/ --out data/ --pipeline pipelines/anime.toml --jobs 2
+
+Re-running on the same OUT resumes: finished files are skipped, new ones processed.
+Exit status: 0 when the run completed (rejected files are reported, not errors),
+1 when it could not run (unreadable INPUT, bad pipeline file).")]
 pub struct PrepArgs {
-    /// Output folder.
+    /// Folder of raw images (searched recursively).
+    pub input: PathBuf,
+    /// Output folder: images/, manifest.csv, stats.json, report.json.
     #[arg(long)]
-    pub out: Option<std::path::PathBuf>,
+    pub out: PathBuf,
+    /// Pipeline file whose [prep] section gives the settings (flags win).
+    #[arg(long)]
+    pub pipeline: Option<PathBuf>,
+    /// How to find the face.
+    #[arg(long, value_enum)]
+    pub crop: Option<crop::CropMode>,
+    /// Box CSV (file,x,y,w,h) for --crop bbox.
+    #[arg(long)]
+    pub bbox: Option<PathBuf>,
+    /// Border added around a found box, as a fraction of its side.
+    #[arg(long)]
+    pub margin: Option<f32>,
+    /// Keep the largest face or every face.
+    #[arg(long, value_enum)]
+    pub faces: Option<crop::Faces>,
+    /// Output side in pixels [default: 64].
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// Resampling filter [default: lanczos3].
+    #[arg(long, value_enum)]
+    pub filter: Option<resize::Filter>,
+    /// Non-square crops: crop, pad or stretch [default: crop].
+    #[arg(long, value_enum)]
+    pub aspect: Option<resize::Aspect>,
+    /// Tone normalization [default: none].
+    #[arg(long, value_enum)]
+    pub normalize: Option<normalize::NormalizeMode>,
+    /// Output format [default: png].
+    #[arg(long, value_enum)]
+    pub format: Option<prep::OutputFormat>,
+    /// Largest pHash distance of near duplicates [default: 10].
+    #[arg(long)]
+    pub phash_max: Option<u32>,
+    /// Turn off near-duplicate removal (exact duplicates are still removed).
+    #[arg(long)]
+    pub no_near_dedup: bool,
+    /// Match mirror images as duplicates too.
+    #[arg(long)]
+    pub flip_dedup: bool,
+    /// Worker threads [default: all cores].
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
 }
 
-pub fn run(_args: PrepArgs, _v: Verbosity) -> anyhow::Result<()> {
-    anyhow::bail!("`prep` is not implemented yet")
+impl PrepArgs {
+    /// The flags as a pipeline section, so they overlay the file field by field.
+    fn as_section(&self) -> PrepSection {
+        let mut s = PrepSection {
+            jobs: self.jobs,
+            format: self.format,
+            ..Default::default()
+        };
+        s.crop.mode = self.crop;
+        s.crop.bbox_csv = self.bbox.clone();
+        s.crop.margin = self.margin;
+        s.crop.faces = self.faces;
+        s.resize.size = self.size;
+        s.resize.filter = self.filter;
+        s.resize.aspect = self.aspect;
+        s.normalize.mode = self.normalize;
+        s.dedup.phash_max = self.phash_max;
+        s.dedup.near = self.no_near_dedup.then_some(false);
+        s.dedup.flip = self.flip_dedup.then_some(true);
+        s
+    }
+
+    /// Flags over pipeline file over defaults.
+    pub fn resolve(&self) -> anyhow::Result<PrepSpec> {
+        let file = PipelineConfig::load_or_default(self.pipeline.as_deref())?;
+        Ok(PrepSpec::resolve(file.prep.overlay(self.as_section()))?)
+    }
+}
+
+pub fn run(args: PrepArgs, v: Verbosity) -> anyhow::Result<()> {
+    let spec = args.resolve()?;
+    let report = prep::run(&args.input, &args.out, &spec, v)
+        .with_context(|| format!("prep {} -> {}", args.input.display(), args.out.display()))?;
+    if v != Verbosity::Quiet {
+        eprint!("{report}");
+        eprintln!("manifest: {}", args.out.join("manifest.csv").display());
+    }
+    Ok(())
 }

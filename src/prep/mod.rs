@@ -1,1 +1,296 @@
-//! The prep pipeline.
+//! `prep`: from a messy folder of images to a clean, deduplicated, training-ready dataset.
+//!
+//! Stages, each its own module: [`scan`] (decode), [`quality`], [`crop`], [`resize`],
+//! [`normalize`], [`hash`] + [`dedup`], and [`output`] (images, manifest, stats, report).
+//! Files are processed in parallel and streamed: only a small [`record::Record`] per file
+//! stays in memory, and each finished file is journaled so an interrupted run resumes.
+
+pub mod crop;
+pub mod dedup;
+pub mod hash;
+pub mod normalize;
+pub mod output;
+pub mod quality;
+pub mod record;
+pub mod resize;
+pub mod scan;
+pub mod settings;
+
+pub use output::PrepReport;
+pub use settings::{OutputFormat, PrepSection, PrepSpec};
+
+use crate::dataset::walk;
+use crate::progress::{self, Verbosity};
+use crop::Cropper;
+use image::imageops;
+use record::{Hashes, Journal, Record};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Why a prep run could not be done (per-file problems are not errors: they are
+/// `rejected` rows in the manifest).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrepError {
+    /// INPUT cannot be read.
+    #[error("cannot read input folder {path}")]
+    Input {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Something in OUT cannot be written.
+    #[error("cannot write {path}")]
+    Output {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The box CSV is unusable.
+    #[error(transparent)]
+    BoxCsv(#[from] crop::BoxCsvError),
+    /// The thread pool could not start.
+    #[error("cannot start {jobs} worker threads: {message}")]
+    Threads {
+        /// Requested threads.
+        jobs: usize,
+        /// Why.
+        message: String,
+    },
+}
+
+fn out_err(path: &Path) -> impl FnOnce(std::io::Error) -> PrepError + '_ {
+    move |source| PrepError::Output {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Runs prep on `input`, writing to `out`.
+pub fn run(
+    input: &Path,
+    out: &Path,
+    spec: &PrepSpec,
+    verbosity: Verbosity,
+) -> Result<PrepReport, PrepError> {
+    let started = Instant::now();
+    let in_err = |source| PrepError::Input {
+        path: input.to_path_buf(),
+        source,
+    };
+    let files = walk::files(input).map_err(in_err)?;
+    std::fs::create_dir_all(out).map_err(out_err(out))?;
+    // OUT may sit inside INPUT: never feed our own outputs back in.
+    let out_abs = out.canonicalize().map_err(out_err(out))?;
+    let files: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|p| p.canonicalize().map_or(true, |c| !c.starts_with(&out_abs)))
+        .collect();
+    let rels: Vec<String> = files.iter().map(|p| walk::relative(input, p)).collect();
+    let names = output::output_names(&rels, spec.format);
+
+    let cropper = Cropper::new(spec.crop.clone())?;
+    let fingerprint = spec.fingerprint();
+    let mut done = Journal::load(out, &fingerprint).map_err(out_err(&Journal::path_in(out)))?;
+    let journal = Journal::open(out, &fingerprint).map_err(out_err(&Journal::path_in(out)))?;
+    let journal = Mutex::new(journal);
+
+    // Which files still need work: new, changed, or renamed outputs.
+    let mut todo = Vec::new();
+    let mut records: Vec<Option<Vec<Record>>> = vec![None; files.len()];
+    for (i, path) in files.iter().enumerate() {
+        let stamp = record::file_stamp(path).ok();
+        match done.remove(&rels[i]) {
+            Some(recs)
+                if stamp.is_some_and(|s| recs.iter().all(|r| (r.size, r.mtime) == s))
+                    && recs
+                        .iter()
+                        .all(|r| r.output.is_empty() || r.output.starts_with(&names[i])) =>
+            {
+                records[i] = Some(recs)
+            }
+            _ => todo.push(i),
+        }
+    }
+    let resumed = files.len() - todo.len();
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(spec.jobs)
+        .build()
+        .map_err(|e| PrepError::Threads {
+            jobs: spec.jobs,
+            message: e.to_string(),
+        })?;
+    let bar = progress::bar(todo.len() as u64, "prep", verbosity);
+    let journal_err: Mutex<Option<PrepError>> = Mutex::new(None);
+    let fresh: Vec<(usize, Vec<Record>)> = pool.install(|| {
+        use rayon::prelude::*;
+        todo.par_iter()
+            .map(|&i| {
+                let recs = process_file(&files[i], &rels[i], &names[i], out, spec, &cropper);
+                let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+                if let Err(e) = j.append(&recs) {
+                    let path = j.path().to_path_buf();
+                    journal_err
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(PrepError::Output { path, source: e });
+                }
+                bar.inc(1);
+                (i, recs)
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    if let Some(e) = journal_err.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    for (i, recs) in fresh {
+        records[i] = Some(recs);
+    }
+    let records: Vec<Record> = records.into_iter().flatten().flatten().collect();
+
+    let (rows, stats) = output::finish(input, out, spec, records, &cropper)?;
+    let mut report = PrepReport::new(&rows, files.len(), resumed, started.elapsed());
+    report.stats = Some(stats);
+    output::write_all(out, &rows, &report)?;
+    Ok(report)
+}
+
+/// Decodes, checks, crops, resizes, normalizes, hashes and writes one source file;
+/// returns its records (one per kept face; one rejected record on failure).
+pub fn process_file(
+    path: &Path,
+    rel: &str,
+    out_base: &str,
+    out: &Path,
+    spec: &PrepSpec,
+    cropper: &Cropper,
+) -> Vec<Record> {
+    let (size, mtime) = record::file_stamp(path).unwrap_or((0, 0));
+    let blank = Record {
+        file: rel.to_string(),
+        face: None,
+        size,
+        mtime,
+        output: String::new(),
+        reject: String::new(),
+        crop: None,
+        src: None,
+        hashes: None,
+        sums: None,
+    };
+    let reject = |reason: String, r: &Record| {
+        vec![Record {
+            reject: reason,
+            ..r.clone()
+        }]
+    };
+    let decoded = match scan::decode_file(path, &spec.decode) {
+        Ok(d) => d,
+        Err(reason) => return reject(reason, &blank),
+    };
+    let (w, h) = decoded.rgb.dimensions();
+    let base = Record {
+        src: Some((w, h)),
+        ..blank
+    };
+    if let Some(reason) = quality::check_source(w, h, &spec.quality) {
+        return reject(reason.into(), &base);
+    }
+    let boxes = match cropper.boxes(rel, &decoded.rgb) {
+        Ok(b) => b,
+        Err(reason) => return reject(reason.into(), &base),
+    };
+    let several = boxes.len() > 1;
+    let mut out_recs = Vec::with_capacity(boxes.len());
+    for (k, b) in boxes.into_iter().enumerate() {
+        let face = several.then_some(k as u32);
+        let rec = Record {
+            face,
+            crop: Some(b),
+            ..base.clone()
+        };
+        let mut img = resize::resize_crop(&decoded.rgb, (b.x, b.y, b.w, b.h), &spec.resize);
+        let mut grey = quality::luma(&img);
+        if let Some(reason) = quality::check_output(&quality::scores(&grey), &spec.quality) {
+            out_recs.push(Record {
+                reject: reason.into(),
+                ..rec
+            });
+            continue;
+        }
+        if spec.normalize != normalize::NormalizeMode::None {
+            normalize::normalize(&mut img, spec.normalize);
+            grey = quality::luma(&img);
+        }
+        let (phash_flip, dhash_flip) = if spec.dedup.flip {
+            let mirror = imageops::flip_horizontal(&grey);
+            (hash::phash_of_luma(&mirror), hash::dhash_of_luma(&mirror))
+        } else {
+            (0, 0)
+        };
+        let hashes = Hashes {
+            file: decoded.file_hash,
+            pixels: decoded.pixel_hash,
+            phash: hash::phash_of_luma(&grey),
+            dhash: hash::dhash_of_luma(&grey),
+            phash_flip,
+            dhash_flip,
+            chroma: hash::chroma_grid(&img),
+        };
+        let output = output::face_output(out_base, face, spec.format);
+        if let Err(e) = output::save(&out.join(&output), img.clone(), spec.format) {
+            out_recs.push(Record {
+                reject: format!("write: {e}"),
+                ..rec
+            });
+            continue;
+        }
+        out_recs.push(Record {
+            output,
+            hashes: Some(hashes),
+            sums: Some(normalize::ChannelSums::of(&img)),
+            ..rec
+        });
+    }
+    out_recs
+}
+
+/// The set of output paths (relative to OUT) that `rows` keep.
+pub(crate) fn kept_outputs(rows: &[crate::dataset::manifest::ManifestRow]) -> HashSet<String> {
+    rows.iter()
+        .filter(|r| !r.output.is_empty())
+        .map(|r| r.output.clone())
+        .collect()
+}
+
+/// Per-file reprocessing for kept images whose output went missing (after a resume in
+/// which a former duplicate became the keeper).
+pub(crate) fn redo_missing(
+    input: &Path,
+    out: &Path,
+    spec: &PrepSpec,
+    cropper: &Cropper,
+    recs: &mut [Record],
+) {
+    let mut redone: HashMap<String, Vec<Record>> = HashMap::new();
+    for r in recs.iter_mut() {
+        if r.output.is_empty() || out.join(&r.output).is_file() {
+            continue;
+        }
+        let fresh = redone.entry(r.file.clone()).or_insert_with(|| {
+            let base = output::strip_ext(&r.output, r.face);
+            process_file(&input.join(&r.file), &r.file, &base, out, spec, cropper)
+        });
+        if let Some(f) = fresh.iter().find(|f| f.face == r.face) {
+            *r = f.clone();
+        }
+    }
+}

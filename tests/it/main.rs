@@ -1,3 +1,5 @@
-//! Integration tests: one module per area.
+//! Integration tests: one binary, one module per area.
 
+mod common;
 mod gan;
+mod prep;

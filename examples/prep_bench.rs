@@ -1,0 +1,49 @@
+//! Throughput figures for `scripts/bench-prep.sh`: decode-only and full prep on the same
+//! files with the same thread count, so their ratio is measured in one run.
+//!
+//! `cargo run --release --example prep_bench -- DIR JOBS OUT`
+
+use facesynth::dataset::walk;
+use facesynth::prep::{self, scan, PrepSpec};
+use facesynth::progress::Verbosity;
+use rayon::prelude::*;
+use std::time::Instant;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    anyhow::ensure!(args.len() == 4, "usage: prep_bench DIR JOBS OUT");
+    let (dir, jobs, out) = (
+        std::path::Path::new(&args[1]),
+        args[2].parse::<usize>()?,
+        std::path::Path::new(&args[3]),
+    );
+    let files = walk::files(dir)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+
+    // Decode only: read + decode + RGB8, the floor any prep must pay.
+    let t = Instant::now();
+    let ok = pool.install(|| {
+        files
+            .par_iter()
+            .filter(|p| scan::decode_file(p, &Default::default()).is_ok())
+            .count()
+    });
+    let decode = files.len() as f64 / t.elapsed().as_secs_f64();
+
+    // Full prep: centre crop, 64 px, dedup on, fresh output folder.
+    let _ = std::fs::remove_dir_all(out);
+    let spec = PrepSpec {
+        jobs,
+        ..PrepSpec::default()
+    };
+    let t = Instant::now();
+    let report = prep::run(dir, out, &spec, Verbosity::Quiet)?;
+    let full = files.len() as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "{{\"files\": {}, \"decoded\": {ok}, \"jobs\": {jobs}, \"decode_per_s\": {decode:.1}, \"prep_per_s\": {full:.1}, \"ratio\": {:.3}, \"kept\": {}}}",
+        files.len(),
+        full / decode,
+        report.count(facesynth::dataset::manifest::Status::Kept)
+    );
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! Crop: find the face's box in source pixels. Modes: `none` (whole image), `center`
+//! (the centred square), `trim` (uniform borders removed, then centred), `bbox` (boxes
+//! from a CSV `file,x,y,w,h`); the face detector plugs in as one more mode. Every mode
+//! yields boxes that then get the same margin and squareness treatment.
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// How to find the face.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CropMode {
+    /// The whole image.
+    None,
+    /// The centred square (default).
+    #[default]
+    Center,
+    /// Remove uniform borders, then take the centred square of what remains.
+    Trim,
+    /// Boxes from a CSV `file,x,y,w,h` (file relative to INPUT).
+    Bbox,
+}
+
+/// Which faces of an image become dataset images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Faces {
+    /// Only the largest (default).
+    #[default]
+    Largest,
+    /// Every face, each its own manifest row `source#k`.
+    All,
+}
+
+/// A box in source pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CropBox {
+    /// Left.
+    pub x: u32,
+    /// Top.
+    pub y: u32,
+    /// Width.
+    pub w: u32,
+    /// Height.
+    pub h: u32,
+}
+
+/// Crop settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CropSpec {
+    /// The mode.
+    pub mode: CropMode,
+    /// Extra border around a found box, as a fraction of its side (default 0.0; boxes from
+    /// `center` and `trim` get none).
+    pub margin: f32,
+    /// Grow the shorter side so the box is square (default true).
+    pub square: bool,
+    /// Largest channel difference from the corner colour that still counts as border
+    /// in `trim` mode (default 12).
+    pub trim_tolerance: u8,
+    /// The CSV for `bbox` mode.
+    pub bbox_csv: Option<PathBuf>,
+    /// Which faces to keep when several are found.
+    pub faces: Faces,
+}
+
+impl Default for CropSpec {
+    fn default() -> Self {
+        CropSpec {
+            mode: CropMode::Center,
+            margin: 0.0,
+            square: true,
+            trim_tolerance: 12,
+            bbox_csv: None,
+            faces: Faces::Largest,
+        }
+    }
+}
+
+/// A crop stage ready to run: the spec plus what it loaded (the box table).
+#[derive(Debug, Clone)]
+pub struct Cropper {
+    spec: CropSpec,
+    boxes: HashMap<String, Vec<CropBox>>,
+}
+
+/// Why a box CSV could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("bad box CSV {path}: {message}")]
+pub struct BoxCsvError {
+    /// The CSV.
+    pub path: PathBuf,
+    /// What is wrong, with the line.
+    pub message: String,
+}
+
+impl Cropper {
+    /// Prepares the stage; loads the box CSV in `bbox` mode.
+    pub fn new(spec: CropSpec) -> Result<Self, BoxCsvError> {
+        let mut boxes = HashMap::new();
+        if spec.mode == CropMode::Bbox {
+            let path = spec.bbox_csv.clone().ok_or_else(|| BoxCsvError {
+                path: PathBuf::new(),
+                message: "crop mode bbox needs a box CSV (--bbox FILE or prep.crop.bbox_csv)"
+                    .into(),
+            })?;
+            boxes = load_boxes(&path)?;
+        }
+        Ok(Cropper { spec, boxes })
+    }
+
+    /// The face boxes of `rgb` (source `rel` to INPUT), largest first, with margin and
+    /// squareness applied and clamped to the image. `Err(reason)` when there is none.
+    pub fn boxes(&self, rel: &str, rgb: &RgbImage) -> Result<Vec<CropBox>, &'static str> {
+        let (w, h) = rgb.dimensions();
+        let raw = match self.spec.mode {
+            CropMode::None => vec![CropBox { x: 0, y: 0, w, h }],
+            CropMode::Center => vec![center_square(CropBox { x: 0, y: 0, w, h })],
+            CropMode::Trim => vec![center_square(trim_box(rgb, self.spec.trim_tolerance))],
+            CropMode::Bbox => {
+                let found = self.boxes.get(rel).ok_or("no_bbox")?;
+                found
+                    .iter()
+                    .map(|b| adjust(*b, self.spec.margin, self.spec.square, w, h))
+                    .collect()
+            }
+        };
+        let mut out: Vec<CropBox> = raw.into_iter().filter(|b| b.w > 0 && b.h > 0).collect();
+        if out.is_empty() {
+            return Err("no_bbox");
+        }
+        out.sort_by_key(|b| std::cmp::Reverse(b.w as u64 * b.h as u64));
+        if self.spec.faces == Faces::Largest {
+            out.truncate(1);
+        }
+        Ok(out)
+    }
+}
+
+/// The largest square centred in `b`.
+pub fn center_square(b: CropBox) -> CropBox {
+    let s = b.w.min(b.h);
+    CropBox {
+        x: b.x + (b.w - s) / 2,
+        y: b.y + (b.h - s) / 2,
+        w: s,
+        h: s,
+    }
+}
+
+/// Grows `b` by `margin` of its side on every side, squares it around its centre when
+/// asked, and clamps it to a `w` x `h` image (shifting before shrinking, so a face near
+/// an edge keeps its size where the image allows).
+pub fn adjust(b: CropBox, margin: f32, square: bool, w: u32, h: u32) -> CropBox {
+    let cx = b.x as f32 + b.w as f32 / 2.0;
+    let cy = b.y as f32 + b.h as f32 / 2.0;
+    let mut bw = b.w as f32 * (1.0 + 2.0 * margin);
+    let mut bh = b.h as f32 * (1.0 + 2.0 * margin);
+    if square {
+        let s = bw.max(bh).min(w as f32).min(h as f32);
+        bw = s;
+        bh = s;
+    }
+    let bw = bw.min(w as f32).round().max(1.0);
+    let bh = bh.min(h as f32).round().max(1.0);
+    let x = (cx - bw / 2.0).clamp(0.0, w as f32 - bw).round();
+    let y = (cy - bh / 2.0).clamp(0.0, h as f32 - bh).round();
+    CropBox {
+        x: x as u32,
+        y: y as u32,
+        w: bw as u32,
+        h: bh as u32,
+    }
+}
+
+/// The box left after removing uniform borders: rows and columns whose every pixel is
+/// within `tol` of the top-left corner's colour (ImageMagick's `-trim`).
+pub fn trim_box(rgb: &RgbImage, tol: u8) -> CropBox {
+    let (w, h) = rgb.dimensions();
+    let bg = rgb.get_pixel(0, 0).0;
+    let is_bg = |x: u32, y: u32| {
+        let p = rgb.get_pixel(x, y).0;
+        (0..3).all(|c| p[c].abs_diff(bg[c]) <= tol)
+    };
+    let row_bg = |y: u32| (0..w).all(|x| is_bg(x, y));
+    let col_bg = |x: u32, y0: u32, y1: u32| (y0..y1).all(|y| is_bg(x, y));
+    let top = (0..h).find(|&y| !row_bg(y));
+    let Some(top) = top else {
+        return CropBox { x: 0, y: 0, w, h };
+    };
+    let bottom = (0..h).rev().find(|&y| !row_bg(y)).unwrap_or(h - 1) + 1;
+    let left = (0..w).find(|&x| !col_bg(x, top, bottom)).unwrap_or(0);
+    let right = (0..w)
+        .rev()
+        .find(|&x| !col_bg(x, top, bottom))
+        .unwrap_or(w - 1)
+        + 1;
+    CropBox {
+        x: left,
+        y: top,
+        w: right - left,
+        h: bottom - top,
+    }
+}
+
+fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError> {
+    let err = |message: String| BoxCsvError {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    let mut out: HashMap<String, Vec<CropBox>> = HashMap::new();
+    #[derive(Deserialize)]
+    struct Row {
+        file: String,
+        x: u32,
+        y: u32,
+        w: u32,
+        h: u32,
+    }
+    for (i, row) in rdr.deserialize::<Row>().enumerate() {
+        let row = row.map_err(|e| err(format!("line {}: {e}", i + 2)))?;
+        out.entry(row.file.replace('\\', "/"))
+            .or_default()
+            .push(CropBox {
+                x: row.x,
+                y: row.y,
+                w: row.w,
+                h: row.h,
+            });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    #[test]
+    fn trim_finds_the_content() {
+        let mut img = RgbImage::from_pixel(50, 40, Rgb([250, 250, 250]));
+        for y in 10..30 {
+            for x in 5..25 {
+                img.put_pixel(x, y, Rgb([10, 100, 200]));
+            }
+        }
+        assert_eq!(
+            trim_box(&img, 12),
+            CropBox {
+                x: 5,
+                y: 10,
+                w: 20,
+                h: 20
+            }
+        );
+    }
+
+    #[test]
+    fn adjust_grows_squares_and_clamps() {
+        let b = adjust(
+            CropBox {
+                x: 40,
+                y: 40,
+                w: 20,
+                h: 10,
+            },
+            0.5,
+            true,
+            100,
+            100,
+        );
+        assert_eq!((b.w, b.h), (40, 40));
+        assert_eq!((b.x, b.y), (30, 25));
+        // Near the corner: shifted inside, size kept.
+        let c = adjust(
+            CropBox {
+                x: 0,
+                y: 0,
+                w: 20,
+                h: 20,
+            },
+            0.25,
+            true,
+            100,
+            100,
+        );
+        assert_eq!(
+            c,
+            CropBox {
+                x: 0,
+                y: 0,
+                w: 30,
+                h: 30
+            }
+        );
+        // Larger than the image: clamped.
+        let d = adjust(
+            CropBox {
+                x: 0,
+                y: 0,
+                w: 90,
+                h: 60,
+            },
+            0.5,
+            true,
+            100,
+            80,
+        );
+        assert_eq!((d.w, d.h), (80, 80));
+    }
+
+    #[test]
+    fn center_square_of_landscape() {
+        assert_eq!(
+            center_square(CropBox {
+                x: 0,
+                y: 0,
+                w: 100,
+                h: 60
+            }),
+            CropBox {
+                x: 20,
+                y: 0,
+                w: 60,
+                h: 60
+            }
+        );
+    }
+}

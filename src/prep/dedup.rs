@@ -1,0 +1,505 @@
+//! Dedup: exact duplicates (same file bytes, or same decoded pixels in another container)
+//! and near duplicates (pHash within a Hamming radius, confirmed by dHash), grouped with
+//! union-find; in each group one image is kept by a fixed rule (largest source
+//! resolution, then largest file, then path order).
+//!
+//! Near pairs come from multi-index hashing (Norouzi, Punjani & Fleet, "Fast search in
+//! Hamming space with multi-index hashing", CVPR 2012): the 64 bits are split into m
+//! chunks; two hashes within distance t agree to within floor(t/m) bits on at least one
+//! chunk (pigeonhole), so each chunk's table is probed only for keys that near. With
+//! m ~ 64/log2(n) the tables stay sparse. Each chunk is probed to at most
+//! [`MAX_PROBE_FLIPS`] bits, which keeps the work per image constant as n grows (the
+//! grouping grows about linearly); the search is exact up to radius
+//! `m * (MAX_PROBE_FLIPS + 1) - 1` (14 below ~20k images, 11 below ~500k, 8 beyond),
+//! and past that finds a pair unless its differing bits spread evenly over every chunk.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Near-duplicate settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DedupSpec {
+    /// Find exact duplicates (default true).
+    pub exact: bool,
+    /// Find near duplicates (default true).
+    pub near: bool,
+    /// Largest pHash distance of a near pair (default 10).
+    pub phash_max: u32,
+    /// Largest dHash distance that confirms a near pair (default 10; 64 turns it off).
+    pub dhash_max: u32,
+    /// Largest mean chroma-layout difference that confirms a near pair, 0-255 scale
+    /// (default 6; 255 turns it off). See [`super::hash::chroma_grid`].
+    pub chroma_max: f32,
+    /// Also match each image's mirror image (default false).
+    pub flip: bool,
+}
+
+impl Default for DedupSpec {
+    fn default() -> Self {
+        DedupSpec {
+            exact: true,
+            near: true,
+            phash_max: 10,
+            dhash_max: 10,
+            chroma_max: 6.0,
+            flip: false,
+        }
+    }
+}
+
+/// What dedup needs to know of one candidate image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupItem {
+    /// Hash of the file's bytes.
+    pub file_hash: u128,
+    /// Hash of the decoded pixels.
+    pub pixel_hash: u128,
+    /// pHash of the output image.
+    pub phash: u64,
+    /// dHash of the output image.
+    pub dhash: u64,
+    /// pHash of the mirrored output image.
+    pub phash_flip: u64,
+    /// dHash of the mirrored output image.
+    pub dhash_flip: u64,
+    /// Chroma layout of the output image.
+    pub chroma: [u8; 32],
+    /// Source width x height, for the keep rule.
+    pub area: u64,
+    /// Source file size, for the keep rule.
+    pub bytes: u64,
+}
+
+/// Why an item is a duplicate of its group's kept item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DupKind {
+    /// Same file bytes.
+    ExactFile,
+    /// Same decoded pixels.
+    ExactPixels,
+    /// Perceptually near.
+    Near,
+}
+
+impl DupKind {
+    /// The manifest's reason text.
+    pub fn reason(self) -> &'static str {
+        match self {
+            DupKind::ExactFile => "exact_file",
+            DupKind::ExactPixels => "exact_pixels",
+            DupKind::Near => "near",
+        }
+    }
+}
+
+/// For each item: `None` if kept, else the index of the kept item and why.
+pub type Assignment = Vec<Option<(usize, DupKind)>>;
+
+/// Groups `items` (in path order: the index breaks ties) and picks one to keep per group.
+pub fn dedup(items: &[DedupItem], spec: &DedupSpec) -> Assignment {
+    let n = items.len();
+    let mut uf = UnionFind::new(n);
+    if spec.exact {
+        union_equal(&mut uf, items.iter().map(|i| i.file_hash));
+        union_equal(&mut uf, items.iter().map(|i| i.pixel_hash));
+    }
+    if spec.near {
+        let hashes: Vec<u64> = items.iter().map(|i| i.phash).collect();
+        let index = MultiIndex::new(&hashes, spec.phash_max);
+        let confirm = |i: usize, j: usize, flipped: bool| {
+            let d = if flipped {
+                items[i].dhash_flip
+            } else {
+                items[i].dhash
+            };
+            // Mirroring leaves the chroma grid's rows alone but swaps its columns.
+            let c = if flipped {
+                mirror_grid(&items[i].chroma)
+            } else {
+                items[i].chroma
+            };
+            super::hash::distance(d, items[j].dhash) <= spec.dhash_max
+                && super::hash::chroma_distance(&c, &items[j].chroma) <= spec.chroma_max
+        };
+        let mut pairs = index.pairs(|i, j| confirm(i, j, false));
+        if spec.flip {
+            let flips: Vec<u64> = items.iter().map(|i| i.phash_flip).collect();
+            pairs.extend(index.query_all(&flips, |i, j| i != j && confirm(i, j, true)));
+        }
+        for (i, j) in pairs {
+            uf.union(i, j);
+        }
+    }
+    // The keeper of each group: largest area, then largest file, then first in path order.
+    let mut best: HashMap<usize, usize> = HashMap::new();
+    for i in 0..n {
+        let root = uf.find(i);
+        let better = |a: &DedupItem, b: &DedupItem| (a.area, a.bytes) > (b.area, b.bytes);
+        best.entry(root)
+            .and_modify(|k| {
+                if better(&items[i], &items[*k]) {
+                    *k = i;
+                }
+            })
+            .or_insert(i);
+    }
+    (0..n)
+        .map(|i| {
+            let keep = best[&uf.find(i)];
+            if keep == i {
+                return None;
+            }
+            let (a, b) = (&items[i], &items[keep]);
+            let kind = if a.file_hash == b.file_hash {
+                DupKind::ExactFile
+            } else if a.pixel_hash == b.pixel_hash {
+                DupKind::ExactPixels
+            } else {
+                DupKind::Near
+            };
+            Some((keep, kind))
+        })
+        .collect()
+}
+
+fn mirror_grid(g: &[u8; 32]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for row in 0..4 {
+        for col in 0..4 {
+            let (src, dst) = (2 * (row * 4 + col), 2 * (row * 4 + 3 - col));
+            out[dst] = g[src];
+            out[dst + 1] = g[src + 1];
+        }
+    }
+    out
+}
+
+fn union_equal(uf: &mut UnionFind, keys: impl Iterator<Item = u128>) {
+    let mut first: HashMap<u128, usize> = HashMap::new();
+    for (i, k) in keys.enumerate() {
+        let f = *first.entry(k).or_insert(i);
+        if f != i {
+            uf.union(f, i);
+        }
+    }
+}
+
+/// Disjoint sets with path halving and union by size.
+#[derive(Debug, Clone)]
+pub struct UnionFind {
+    parent: Vec<usize>,
+    size: Vec<usize>,
+}
+
+impl UnionFind {
+    /// `n` singletons.
+    pub fn new(n: usize) -> Self {
+        UnionFind {
+            parent: (0..n).collect(),
+            size: vec![1; n],
+        }
+    }
+
+    /// The representative of `x`'s set.
+    pub fn find(&mut self, mut x: usize) -> usize {
+        while self.parent[x] != x {
+            self.parent[x] = self.parent[self.parent[x]];
+            x = self.parent[x];
+        }
+        x
+    }
+
+    /// Joins the sets of `a` and `b`.
+    pub fn union(&mut self, a: usize, b: usize) {
+        let (mut a, mut b) = (self.find(a), self.find(b));
+        if a == b {
+            return;
+        }
+        if self.size[a] < self.size[b] {
+            std::mem::swap(&mut a, &mut b);
+        }
+        self.parent[b] = a;
+        self.size[a] += self.size[b];
+    }
+}
+
+/// A multi-index hash table over 64-bit hashes for radius-`t` search.
+pub struct MultiIndex<'a> {
+    hashes: &'a [u64],
+    radius: u32,
+    chunks: Vec<Chunk>,
+}
+
+/// One chunk's table: ids sorted by chunk value, with dense offsets (counting sort).
+struct Chunk {
+    shift: u32,
+    bits: u32,
+    offsets: Vec<u32>,
+    /// (id, full hash) sorted by chunk value: the hash sits beside the id so checking a
+    /// candidate costs no second random memory access.
+    ids: Vec<(u32, u64)>,
+}
+
+/// Most bits flipped when probing one chunk's table (see the module docs).
+pub const MAX_PROBE_FLIPS: u32 = 2;
+
+impl Chunk {
+    fn key(&self, h: u64) -> u32 {
+        ((h >> self.shift) & ((1u64 << self.bits) - 1)) as u32
+    }
+
+    fn bucket(&self, key: u32) -> &[(u32, u64)] {
+        let k = key as usize;
+        &self.ids[self.offsets[k] as usize..self.offsets[k + 1] as usize]
+    }
+}
+
+impl<'a> MultiIndex<'a> {
+    /// Builds the index. The chunk count is about 64 / log2(n) (at most `radius` + 1 and
+    /// at least 2), keeping chunks of at most 24 bits so tables stay dense arrays.
+    pub fn new(hashes: &'a [u64], radius: u32) -> Self {
+        let n = hashes.len().max(2) as f64;
+        let ideal = (64.0 / n.log2().max(1.0)).round() as u32;
+        let m = ideal.clamp(3, 12).min(radius + 1).max(3);
+        let mut chunks = Vec::with_capacity(m as usize);
+        let mut shift = 0;
+        for c in 0..m {
+            let bits = 64 / m + u32::from(c < 64 % m);
+            let mut counts = vec![0u32; (1usize << bits) + 1];
+            let key = |h: u64| ((h >> shift) & ((1u64 << bits) - 1)) as usize;
+            for &h in hashes {
+                counts[key(h) + 1] += 1;
+            }
+            for i in 1..counts.len() {
+                counts[i] += counts[i - 1];
+            }
+            let mut fill = counts.clone();
+            let mut ids = vec![(0u32, 0u64); hashes.len()];
+            for (i, &h) in hashes.iter().enumerate() {
+                let k = key(h);
+                ids[fill[k] as usize] = (i as u32, h);
+                fill[k] += 1;
+            }
+            chunks.push(Chunk {
+                shift,
+                bits,
+                offsets: counts,
+                ids,
+            });
+            shift += bits;
+        }
+        MultiIndex {
+            hashes,
+            radius,
+            chunks,
+        }
+    }
+
+    /// Every pair `i < j` within the radius for which `accept(i, j)` holds.
+    pub fn pairs(&self, accept: impl Fn(usize, usize) -> bool + Sync) -> Vec<(usize, usize)> {
+        self.search(self.hashes, |i, j| j > i && accept(i, j))
+    }
+
+    /// For each query `i`, every indexed `j` within the radius with `accept(i, j)`.
+    pub fn query_all(
+        &self,
+        queries: &[u64],
+        accept: impl Fn(usize, usize) -> bool + Sync,
+    ) -> Vec<(usize, usize)> {
+        self.search(queries, accept)
+    }
+
+    fn search(
+        &self,
+        queries: &[u64],
+        accept: impl Fn(usize, usize) -> bool + Sync,
+    ) -> Vec<(usize, usize)> {
+        let m = self.chunks.len() as u32;
+        let r = (self.radius / m).min(MAX_PROBE_FLIPS);
+        const BLOCK: usize = 4096;
+        queries
+            .par_chunks(BLOCK)
+            .enumerate()
+            .flat_map_iter(|(block, qs)| {
+                let mut out = Vec::new();
+                let mut keys = Vec::new();
+                let mut cands: Vec<u32> = Vec::new();
+                for (k, &q) in qs.iter().enumerate() {
+                    let i = block * BLOCK + k;
+                    cands.clear();
+                    for chunk in &self.chunks {
+                        keys.clear();
+                        flips_within(chunk.key(q), chunk.bits, r, &mut keys);
+                        for &key in &keys {
+                            // Only candidates within the radius are kept: few, so the
+                            // sort that removes those found via several chunks is cheap.
+                            for &(j, h) in chunk.bucket(key) {
+                                if super::hash::distance(q, h) <= self.radius {
+                                    cands.push(j);
+                                }
+                            }
+                        }
+                    }
+                    cands.sort_unstable();
+                    cands.dedup();
+                    for &j in &cands {
+                        if accept(i, j as usize) {
+                            out.push((i, j as usize));
+                        }
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+/// Every `bits`-bit value within Hamming distance `r` of `key`.
+fn flips_within(key: u32, bits: u32, r: u32, out: &mut Vec<u32>) {
+    fn rec(v: u32, from: u32, bits: u32, left: u32, out: &mut Vec<u32>) {
+        out.push(v);
+        if left == 0 {
+            return;
+        }
+        for b in from..bits {
+            rec(v ^ (1 << b), b + 1, bits, left - 1, out);
+        }
+    }
+    rec(key, 0, bits, r, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    fn brute_pairs(h: &[u64], t: u32) -> Vec<(usize, usize)> {
+        let mut v = Vec::new();
+        for i in 0..h.len() {
+            for j in i + 1..h.len() {
+                if super::super::hash::distance(h[i], h[j]) <= t {
+                    v.push((i, j));
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn multi_index_finds_exactly_the_brute_force_pairs() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut h: Vec<u64> = (0..3000).map(|_| rng.random()).collect();
+        // Plant near copies at distances 0..=12.
+        for k in 0..400 {
+            let src = h[k];
+            let mut c = src;
+            for _ in 0..rng.random_range(0..=12) {
+                c ^= 1 << rng.random_range(0..64);
+            }
+            h.push(c);
+        }
+        // 3400 hashes: 5 chunks probed to 2 flips, exact up to radius 14.
+        for t in [4, 8, 10, 12] {
+            let idx = MultiIndex::new(&h, t);
+            let mut got = idx.pairs(|_, _| true);
+            got.sort();
+            assert_eq!(got, brute_pairs(&h, t), "radius {t}");
+        }
+    }
+
+    #[test]
+    fn keep_rule_prefers_resolution_then_size_then_order() {
+        let base = DedupItem {
+            file_hash: 1,
+            pixel_hash: 1,
+            phash: 0,
+            dhash: 0,
+            phash_flip: 0,
+            dhash_flip: 0,
+            chroma: [0; 32],
+            area: 100,
+            bytes: 10,
+        };
+        let items = [
+            base,
+            DedupItem {
+                file_hash: 2,
+                pixel_hash: 2,
+                phash: 1,
+                area: 400,
+                ..base
+            },
+            DedupItem {
+                file_hash: 3,
+                pixel_hash: 3,
+                phash: 3,
+                area: 400,
+                bytes: 20,
+                ..base
+            },
+            DedupItem {
+                file_hash: 1,
+                ..base
+            },
+            DedupItem {
+                file_hash: 9,
+                pixel_hash: 9,
+                phash: u64::MAX,
+                dhash: u64::MAX,
+                ..base
+            },
+        ];
+        let a = dedup(&items, &DedupSpec::default());
+        assert_eq!(a[2], None);
+        assert_eq!(a[0], Some((2, DupKind::Near)));
+        assert_eq!(a[1], Some((2, DupKind::Near)));
+        assert_eq!(a[3], Some((2, DupKind::Near)));
+        assert_eq!(a[4], None);
+        let exact_only = dedup(
+            &items,
+            &DedupSpec {
+                near: false,
+                ..Default::default()
+            },
+        );
+        assert_eq!(exact_only[3], Some((0, DupKind::ExactFile)));
+        assert_eq!(exact_only[1], None);
+    }
+
+    #[test]
+    fn flip_matching_is_optional() {
+        let base = DedupItem {
+            file_hash: 1,
+            pixel_hash: 1,
+            phash: 0xF0F0,
+            dhash: 0xAA,
+            phash_flip: 0x0F0F_0000_0000,
+            dhash_flip: 0x55,
+            chroma: [0; 32],
+            area: 1,
+            bytes: 1,
+        };
+        let mirrored = DedupItem {
+            file_hash: 2,
+            pixel_hash: 2,
+            phash: 0x0F0F_0000_0000,
+            dhash: 0x55,
+            phash_flip: 0xF0F0,
+            dhash_flip: 0xAA,
+            ..base
+        };
+        let items = [base, mirrored];
+        assert_eq!(dedup(&items, &DedupSpec::default()), vec![None, None]);
+        let a = dedup(
+            &items,
+            &DedupSpec {
+                flip: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(a, vec![None, Some((0, DupKind::Near))]);
+    }
+}

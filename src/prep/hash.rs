@@ -1,0 +1,188 @@
+//! Perceptual hashes, as the `imagehash` Python package defines them:
+//! pHash (Zauner 2010): 32x32 grey, 2-D DCT-II, the 8x8 lowest frequencies against their
+//! median; dHash (Krawetz 2013): 9x8 grey, each pixel against its right neighbour.
+//! Bits are packed row-major, most significant first, so hex strings match imagehash's.
+
+use image::{GrayImage, RgbImage};
+use std::sync::OnceLock;
+
+/// The 64-bit pHash of an image.
+pub fn phash(img: &RgbImage) -> u64 {
+    phash_of_luma(&crate::prep::quality::luma(img))
+}
+
+/// The 64-bit dHash of an image.
+pub fn dhash(img: &RgbImage) -> u64 {
+    dhash_of_luma(&crate::prep::quality::luma(img))
+}
+
+/// pHash of an image already converted to grey (full size).
+pub fn phash_of_luma(grey: &GrayImage) -> u64 {
+    phash_grey(&resize_grey(grey, 32, 32))
+}
+
+/// dHash of an image already converted to grey (full size).
+pub fn dhash_of_luma(grey: &GrayImage) -> u64 {
+    let g = resize_grey(grey, 9, 8);
+    let mut bits = 0u64;
+    for y in 0..8 {
+        for x in 0..8 {
+            bits = (bits << 1) | (g.get_pixel(x + 1, y)[0] > g.get_pixel(x, y)[0]) as u64;
+        }
+    }
+    bits
+}
+
+/// A chroma layout signature: the mean Cb and Cr (BT.601) of each cell of a 4x4 grid,
+/// after the MPEG-7 Colour Layout Descriptor but without its DCT. pHash and dHash look at
+/// grey levels only; this tells a green background from a pink one of the same grey,
+/// and is nearly blind to brightness changes, which move luma, not chroma.
+pub fn chroma_grid(img: &RgbImage) -> [u8; 32] {
+    let (w, h) = img.dimensions();
+    let mut acc = [[0f64; 3]; 16];
+    for (x, y, p) in img.enumerate_pixels() {
+        let cell = ((y * 4 / h.max(1)) * 4 + x * 4 / w.max(1)) as usize;
+        let (r, g, b) = (p[0] as f64, p[1] as f64, p[2] as f64);
+        acc[cell][0] += 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b;
+        acc[cell][1] += 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b;
+        acc[cell][2] += 1.0;
+    }
+    let mut out = [0u8; 32];
+    for (c, a) in acc.iter().enumerate() {
+        let n = a[2].max(1.0);
+        out[2 * c] = (a[0] / n).round().clamp(0.0, 255.0) as u8;
+        out[2 * c + 1] = (a[1] / n).round().clamp(0.0, 255.0) as u8;
+    }
+    out
+}
+
+/// Mean absolute difference of two chroma signatures (0-255 scale).
+pub fn chroma_distance(a: &[u8; 32], b: &[u8; 32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y) as u32)
+        .sum::<u32>() as f32
+        / 32.0
+}
+
+/// Hamming distance of two hashes.
+#[inline]
+pub fn distance(a: u64, b: u64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+/// A hash as 16 hex digits.
+pub fn to_hex(h: u64) -> String {
+    format!("{h:016x}")
+}
+
+fn resize_grey(grey: &GrayImage, w: u32, h: u32) -> GrayImage {
+    // Grey first (as PIL's convert("L")), then the antialiasing resize.
+    crate::prep::resize::resize_grey(grey, w, h)
+}
+
+/// The orthonormal-free DCT-II basis `cos(pi (2x + 1) u / 2N)` for N = 32, as scipy's
+/// `dct` uses (scaling does not change which coefficients exceed the median).
+fn dct_basis() -> &'static [[f64; 32]; 32] {
+    static BASIS: OnceLock<[[f64; 32]; 32]> = OnceLock::new();
+    BASIS.get_or_init(|| {
+        let mut b = [[0.0; 32]; 32];
+        for (u, row) in b.iter_mut().enumerate() {
+            for (x, v) in row.iter_mut().enumerate() {
+                *v = (std::f64::consts::PI * (2 * x + 1) as f64 * u as f64 / 64.0).cos();
+            }
+        }
+        b
+    })
+}
+
+/// pHash of a 32x32 grey image: a separable DCT computing only the 8x8 block needed.
+pub fn phash_grey(g: &GrayImage) -> u64 {
+    debug_assert_eq!(g.dimensions(), (32, 32));
+    let basis = dct_basis();
+    let px = g.as_raw();
+    // Rows: [32 rows][8 frequencies].
+    let mut rows = [[0.0f64; 8]; 32];
+    for y in 0..32 {
+        for u in 0..8 {
+            rows[y][u] = (0..32).map(|x| px[y * 32 + x] as f64 * basis[u][x]).sum();
+        }
+    }
+    // Columns: [8 frequencies v][8 frequencies u].
+    let mut low = [0.0f64; 64];
+    for v in 0..8 {
+        for u in 0..8 {
+            low[v * 8 + u] = (0..32).map(|y| rows[y][u] * basis[v][y]).sum();
+        }
+    }
+    let mut sorted = low;
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let median = (sorted[31] + sorted[32]) / 2.0;
+    low.iter()
+        .fold(0u64, |bits, &c| (bits << 1) | (c > median) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::imageops::{self, FilterType};
+    use image::{Luma, Pixel, Rgb};
+
+    /// The full 32x32 DCT-II straight from its formula, then imagehash's rule.
+    fn naive_phash(g: &GrayImage) -> u64 {
+        let n = 32.0;
+        let mut low = Vec::new();
+        for v in 0..8 {
+            for u in 0..8 {
+                let mut s = 0.0;
+                for y in 0..32 {
+                    for x in 0..32 {
+                        s += g.get_pixel(x, y)[0] as f64
+                            * (std::f64::consts::PI * (2.0 * x as f64 + 1.0) * u as f64
+                                / (2.0 * n))
+                                .cos()
+                            * (std::f64::consts::PI * (2.0 * y as f64 + 1.0) * v as f64
+                                / (2.0 * n))
+                                .cos();
+                    }
+                }
+                low.push(s);
+            }
+        }
+        let mut sorted = low.clone();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let med = (sorted[31] + sorted[32]) / 2.0;
+        low.iter().fold(0, |b, &c| (b << 1) | (c > med) as u64)
+    }
+
+    #[test]
+    fn phash_matches_naive_dct() {
+        let g = GrayImage::from_fn(32, 32, |x, y| Luma([((x * x + 3 * y + x * y) % 251) as u8]));
+        assert_eq!(phash_grey(&g), naive_phash(&g));
+    }
+
+    #[test]
+    fn dhash_of_gradient() {
+        // Brightness rising to the right: every bit set.
+        let img = RgbImage::from_fn(90, 80, |x, _| Rgb([(x * 2) as u8; 3]));
+        assert_eq!(dhash(&img), u64::MAX);
+        let flipped = imageops::flip_horizontal(&img);
+        assert_eq!(dhash(&flipped), 0);
+    }
+
+    #[test]
+    fn hashes_survive_resize_and_brightness() {
+        let img = RgbImage::from_fn(96, 96, |x, y| {
+            let v = (128.0 + 90.0 * ((x as f32) * 0.11).sin() * ((y as f32) * 0.07).cos()) as u8;
+            Rgb([v, v / 2, 255 - v])
+        });
+        let small = imageops::resize(&img, 67, 67, FilterType::Triangle);
+        let bright = RgbImage::from_fn(96, 96, |x, y| {
+            img.get_pixel(x, y)
+                .map(|c| (c as u32 * 112 / 100).min(255) as u8)
+        });
+        assert!(distance(phash(&img), phash(&small)) <= 4);
+        assert!(distance(phash(&img), phash(&bright)) <= 6);
+        assert!(distance(dhash(&img), dhash(&small)) <= 6);
+    }
+}

@@ -1,0 +1,251 @@
+//! Scan: read a file, identify its format by content (not extension), decode it under
+//! limits that stop decompression bombs, apply its EXIF orientation, and bring every
+//! colour model (grey, 16-bit, alpha, CMYK, palette) to RGB8.
+
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits, Rgb, RgbImage};
+use std::io::Cursor;
+use std::path::Path;
+use xxhash_rust::xxh3::xxh3_128;
+
+/// Decoder limits: the largest image facesynth will decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeSpec {
+    /// Largest width or height in pixels (default 16384).
+    pub max_side: u32,
+    /// Largest decoder allocation in bytes (default 512 MiB).
+    pub max_alloc: u64,
+    /// Colour that transparent pixels are composited onto (default white).
+    pub background: [u8; 3],
+}
+
+impl Default for DecodeSpec {
+    fn default() -> Self {
+        DecodeSpec {
+            max_side: 16384,
+            max_alloc: 512 << 20,
+            background: [255, 255, 255],
+        }
+    }
+}
+
+/// A decoded source image.
+#[derive(Debug)]
+pub struct Decoded {
+    /// The pixels, oriented, as RGB8.
+    pub rgb: RgbImage,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+    /// Hash of the file's bytes (exact copies).
+    pub file_hash: u128,
+    /// Hash of the decoded pixels and size (same pixels in another container).
+    pub pixel_hash: u128,
+}
+
+/// Reads and decodes `path`. The error is the manifest's reason text (`decode: ...`).
+pub fn decode_file(path: &Path, spec: &DecodeSpec) -> Result<Decoded, String> {
+    let data = std::fs::read(path).map_err(|e| format!("read: {e}"))?;
+    decode_bytes(&data, spec)
+}
+
+/// Decodes an in-memory file.
+pub fn decode_bytes(data: &[u8], spec: &DecodeSpec) -> Result<Decoded, String> {
+    if data.is_empty() {
+        return Err("decode: empty file".into());
+    }
+    let mut reader = ImageReader::new(Cursor::new(data))
+        .with_guessed_format()
+        .map_err(|e| format!("decode: {e}"))?;
+    match reader.format() {
+        None => return Err("decode: not a known image format".into()),
+        // The JPEG decoder fills a truncated scan with grey instead of failing.
+        Some(image::ImageFormat::Jpeg) if !jpeg_complete(data) => {
+            return Err("decode: truncated JPEG (no end-of-image marker after the scan)".into())
+        }
+        _ => {}
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(spec.max_side);
+    limits.max_image_height = Some(spec.max_side);
+    limits.max_alloc = Some(spec.max_alloc);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| format!("decode: {e}"))?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
+        return Err("decode: zero-sized image".into());
+    }
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| format!("decode: {e}"))?;
+    img.apply_orientation(orientation);
+    let rgb = to_rgb8(img, spec.background);
+    let pixel_hash = pixel_hash(&rgb);
+    Ok(Decoded {
+        rgb,
+        bytes: data.len() as u64,
+        file_hash: xxh3_128(data),
+        pixel_hash,
+    })
+}
+
+/// Whether a JPEG stream has an end-of-image marker (FF D9) after its last
+/// start-of-scan (FF DA). Entropy-coded data never holds FF D9 (0xFF bytes are stuffed
+/// with 00), so a file cut inside the scan has none, as PIL's "image file is truncated".
+fn jpeg_complete(data: &[u8]) -> bool {
+    let marker = |m: u8| data.windows(2).rposition(|w| w[0] == 0xFF && w[1] == m);
+    match (marker(0xDA), marker(0xD9)) {
+        (Some(sos), Some(eoi)) => eoi > sos,
+        (None, Some(_)) => true,
+        _ => false,
+    }
+}
+
+/// Hash of an image's size and RGB8 pixels.
+pub fn pixel_hash(rgb: &RgbImage) -> u128 {
+    let mut buf = Vec::with_capacity(rgb.as_raw().len() + 8);
+    buf.extend_from_slice(&rgb.width().to_le_bytes());
+    buf.extend_from_slice(&rgb.height().to_le_bytes());
+    buf.extend_from_slice(rgb.as_raw());
+    xxh3_128(&buf)
+}
+
+/// Any decoded image to RGB8: 16-bit and float scaled down, alpha composited onto
+/// `background` (straight alpha, as PNG and WebP store it).
+pub fn to_rgb8(img: DynamicImage, background: [u8; 3]) -> RgbImage {
+    if !img.color().has_alpha() {
+        return img.into_rgb8();
+    }
+    let rgba = img.into_rgba8();
+    let (w, h) = rgba.dimensions();
+    let mut out = RgbImage::new(w, h);
+    for (o, p) in out.pixels_mut().zip(rgba.pixels()) {
+        let a = p[3] as u32;
+        let mut c = [0u8; 3];
+        for k in 0..3 {
+            c[k] = ((p[k] as u32 * a + background[k] as u32 * (255 - a) + 127) / 255) as u8;
+        }
+        *o = Rgb(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageFormat, Rgba, RgbaImage};
+
+    fn encode(img: &DynamicImage, f: ImageFormat) -> Vec<u8> {
+        let mut c = Cursor::new(Vec::new());
+        img.write_to(&mut c, f).unwrap();
+        c.into_inner()
+    }
+
+    #[test]
+    fn identifies_by_content_not_extension() {
+        let img = DynamicImage::ImageRgb8(RgbImage::from_pixel(5, 4, Rgb([1, 2, 3])));
+        let d = decode_bytes(&encode(&img, ImageFormat::Png), &DecodeSpec::default()).unwrap();
+        assert_eq!(d.rgb.dimensions(), (5, 4));
+        assert_eq!(d.rgb.get_pixel(0, 0), &Rgb([1, 2, 3]));
+    }
+
+    #[test]
+    fn alpha_is_composited_on_background() {
+        let mut img = RgbaImage::from_pixel(2, 1, Rgba([200, 0, 0, 0]));
+        img.put_pixel(1, 0, Rgba([200, 0, 0, 255]));
+        let rgb = to_rgb8(DynamicImage::ImageRgba8(img), [10, 20, 30]);
+        assert_eq!(rgb.get_pixel(0, 0), &Rgb([10, 20, 30]));
+        assert_eq!(rgb.get_pixel(1, 0), &Rgb([200, 0, 0]));
+    }
+
+    #[test]
+    fn png_resave_has_same_pixel_hash() {
+        let img = DynamicImage::ImageRgb8(RgbImage::from_fn(9, 7, |x, y| {
+            Rgb([x as u8 * 20, y as u8 * 30, 7])
+        }));
+        let a = decode_bytes(&encode(&img, ImageFormat::Png), &DecodeSpec::default()).unwrap();
+        let b = decode_bytes(&encode(&img, ImageFormat::Bmp), &DecodeSpec::default()).unwrap();
+        assert_eq!(a.pixel_hash, b.pixel_hash);
+        assert_ne!(a.file_hash, b.file_hash);
+    }
+
+    /// A minimal little-endian TIFF/EXIF block with one Orientation (0x0112) entry.
+    fn exif_orientation(v: u16) -> Vec<u8> {
+        let mut e = b"II*\0".to_vec();
+        e.extend_from_slice(&8u32.to_le_bytes());
+        e.extend_from_slice(&1u16.to_le_bytes());
+        e.extend_from_slice(&0x0112u16.to_le_bytes());
+        e.extend_from_slice(&3u16.to_le_bytes());
+        e.extend_from_slice(&1u32.to_le_bytes());
+        e.extend_from_slice(&v.to_le_bytes());
+        e.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        e
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        use image::ImageEncoder;
+        let img = RgbImage::from_fn(20, 10, |x, _| {
+            if x < 10 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([0, 0, 255])
+            }
+        });
+        let mut buf = Vec::new();
+        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 95);
+        enc.set_exif_metadata(exif_orientation(6)).unwrap();
+        enc.write_image(img.as_raw(), 20, 10, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let d = decode_bytes(&buf, &DecodeSpec::default()).unwrap();
+        // Orientation 6: rotate 90 degrees clockwise, so the left (red) half goes on top.
+        assert_eq!(d.rgb.dimensions(), (10, 20));
+        assert!(d.rgb.get_pixel(5, 2)[0] > 200 && d.rgb.get_pixel(5, 17)[2] > 200);
+    }
+
+    #[test]
+    fn grey_16bit_and_palette_become_rgb8() {
+        let spec = DecodeSpec::default();
+        let grey = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(4, 4, image::Luma([77])));
+        assert_eq!(
+            decode_bytes(&encode(&grey, ImageFormat::Png), &spec)
+                .unwrap()
+                .rgb
+                .get_pixel(1, 1),
+            &Rgb([77, 77, 77])
+        );
+        let deep = DynamicImage::ImageRgb16(image::ImageBuffer::from_pixel(
+            4,
+            4,
+            image::Rgb([65535u16, 0, 32896]),
+        ));
+        assert_eq!(
+            decode_bytes(&encode(&deep, ImageFormat::Png), &spec)
+                .unwrap()
+                .rgb
+                .get_pixel(0, 0),
+            &Rgb([255, 0, 128])
+        );
+        let rgba = DynamicImage::ImageRgba8(RgbaImage::from_pixel(4, 4, Rgba([0, 200, 0, 255])));
+        let gif = decode_bytes(&encode(&rgba, ImageFormat::Gif), &spec).unwrap();
+        assert_eq!(gif.rgb.get_pixel(2, 2), &Rgb([0, 200, 0]));
+    }
+
+    #[test]
+    fn garbage_and_empty_are_errors() {
+        let spec = DecodeSpec::default();
+        assert!(decode_bytes(b"", &spec).unwrap_err().contains("empty"));
+        assert!(decode_bytes(b"hello, I am text", &spec).is_err());
+        let img = DynamicImage::ImageRgb8(RgbImage::new(16, 16));
+        let png = encode(&img, ImageFormat::Png);
+        assert!(decode_bytes(&png[..png.len() / 2], &spec).is_err());
+        let jpeg = encode(
+            &DynamicImage::ImageRgb8(RgbImage::from_fn(64, 64, |x, y| {
+                Rgb([x as u8 * 3, y as u8 * 3, 9])
+            })),
+            ImageFormat::Jpeg,
+        );
+        assert!(decode_bytes(&jpeg, &spec).is_ok());
+        let cut = decode_bytes(&jpeg[..jpeg.len() * 2 / 3], &spec).unwrap_err();
+        assert!(cut.contains("truncated"), "{cut}");
+    }
+}

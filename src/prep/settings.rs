@@ -1,0 +1,281 @@
+//! prep's settings: the `[prep]` section of a pipeline file (every field optional), the
+//! flags over it, and the resolved [`PrepSpec`] with defaults filled in and values checked.
+
+use super::crop::{CropMode, CropSpec, Faces};
+use super::dedup::DedupSpec;
+use super::normalize::NormalizeMode;
+use super::quality::QualitySpec;
+use super::resize::{Aspect, Filter, ResizeSpec};
+use super::scan::DecodeSpec;
+use crate::config::{ConfigError, Overlay};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Output image encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// Lossless PNG (default).
+    #[default]
+    Png,
+    /// JPEG at quality 95.
+    Jpeg,
+}
+
+macro_rules! section {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name { $($(#[$fm])* pub $field: Option<$ty>),* }
+        impl Overlay for $name {
+            fn overlay(self, over: Self) -> Self {
+                $name { $($field: over.$field.or(self.$field)),* }
+            }
+        }
+    };
+}
+
+section!(
+    /// `[prep.decode]`.
+    DecodeSection {
+        /// Largest width or height decoded, pixels (16384).
+        max_side: u32,
+        /// Colour transparent pixels are composited onto, RGB ([255, 255, 255]).
+        background: [u8; 3],
+    }
+);
+section!(
+    /// `[prep.quality]`: thresholds; 0 turns a check off.
+    QualitySection {
+        /// Smallest source side, pixels (32).
+        min_side: u32,
+        /// Largest long/short side ratio (3.0).
+        max_aspect: f32,
+        /// Too dark below this 99th-percentile brightness, 0-255 (40).
+        dark_p99: f32,
+        /// Too light above this 1st-percentile brightness, 0-255 (215; 0 = off).
+        light_p01: f32,
+        /// Blurry below this variance of the Laplacian at output size (30).
+        min_laplacian_var: f32,
+        /// Low information below this grey entropy, bits (3.0).
+        min_entropy: f32,
+    }
+);
+section!(
+    /// `[prep.crop]`.
+    CropSection {
+        /// none, center, trim, bbox (center).
+        mode: CropMode,
+        /// Border added around a found box, fraction of its side (0.0).
+        margin: f32,
+        /// Make boxes square (true).
+        square: bool,
+        /// Border colour tolerance for trim (12).
+        trim_tolerance: u8,
+        /// Box CSV for bbox mode, `file,x,y,w,h`.
+        bbox_csv: PathBuf,
+        /// largest or all faces (largest).
+        faces: Faces,
+    }
+);
+section!(
+    /// `[prep.resize]`.
+    ResizeSection {
+        /// Output side, pixels (64).
+        size: u32,
+        /// nearest, triangle, catmullrom, gaussian, lanczos3 (lanczos3).
+        filter: Filter,
+        /// crop, pad, stretch (crop).
+        aspect: Aspect,
+        /// Pad colour, RGB ([0, 0, 0]).
+        pad: [u8; 3],
+    }
+);
+section!(
+    /// `[prep.normalize]`.
+    NormalizeSection {
+        /// none, autocontrast, equalize (none).
+        mode: NormalizeMode,
+    }
+);
+section!(
+    /// `[prep.dedup]`.
+    DedupSection {
+        /// Exact duplicates (true).
+        exact: bool,
+        /// Near duplicates (true).
+        near: bool,
+        /// Largest pHash distance of a near pair (10).
+        phash_max: u32,
+        /// Largest dHash distance confirming it (10).
+        dhash_max: u32,
+        /// Largest mean chroma-layout difference confirming it, 0-255 (6.0).
+        chroma_max: f32,
+        /// Match mirror images too (false).
+        flip: bool,
+    }
+);
+
+/// The `[prep]` section of a pipeline file, or the flags given on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrepSection {
+    /// Worker threads (the number of cores).
+    pub jobs: Option<usize>,
+    /// png or jpeg (png).
+    pub format: Option<OutputFormat>,
+    /// Decoding.
+    #[serde(default)]
+    pub decode: DecodeSection,
+    /// Quality thresholds.
+    #[serde(default)]
+    pub quality: QualitySection,
+    /// Cropping.
+    #[serde(default)]
+    pub crop: CropSection,
+    /// Resizing.
+    #[serde(default)]
+    pub resize: ResizeSection,
+    /// Tone normalization.
+    #[serde(default)]
+    pub normalize: NormalizeSection,
+    /// Duplicates.
+    #[serde(default)]
+    pub dedup: DedupSection,
+}
+
+impl Overlay for PrepSection {
+    fn overlay(self, over: Self) -> Self {
+        PrepSection {
+            jobs: over.jobs.or(self.jobs),
+            format: over.format.or(self.format),
+            decode: self.decode.overlay(over.decode),
+            quality: self.quality.overlay(over.quality),
+            crop: self.crop.overlay(over.crop),
+            resize: self.resize.overlay(over.resize),
+            normalize: self.normalize.overlay(over.normalize),
+            dedup: self.dedup.overlay(over.dedup),
+        }
+    }
+}
+
+/// prep's resolved settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrepSpec {
+    /// Worker threads; 0 means the number of cores.
+    pub jobs: usize,
+    /// Output encoding.
+    pub format: OutputFormat,
+    /// Decoding.
+    pub decode: DecodeSpec,
+    /// Quality thresholds.
+    pub quality: QualitySpec,
+    /// Cropping.
+    pub crop: CropSpec,
+    /// Resizing.
+    pub resize: ResizeSpec,
+    /// Tone normalization.
+    pub normalize: NormalizeMode,
+    /// Duplicates.
+    pub dedup: DedupSpec,
+}
+
+impl Default for PrepSpec {
+    fn default() -> Self {
+        PrepSpec::resolve(PrepSection::default()).expect("defaults are valid")
+    }
+}
+
+fn positive(v: f32) -> Option<f32> {
+    (v > 0.0).then_some(v)
+}
+
+impl PrepSpec {
+    /// Fills defaults into a (merged) section and checks ranges.
+    pub fn resolve(s: PrepSection) -> Result<Self, ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        };
+        let qd = QualitySpec::default();
+        let q = &s.quality;
+        let quality = QualitySpec {
+            min_side: q.min_side.map_or(qd.min_side, |v| (v > 0).then_some(v)),
+            max_aspect: q.max_aspect.map_or(qd.max_aspect, positive),
+            dark_p99: q.dark_p99.map_or(qd.dark_p99, positive),
+            light_p01: q.light_p01.map_or(qd.light_p01, positive),
+            min_laplacian_var: q.min_laplacian_var.map_or(qd.min_laplacian_var, positive),
+            min_entropy: q.min_entropy.map_or(qd.min_entropy, positive),
+        };
+        let cd = CropSpec::default();
+        let crop = CropSpec {
+            mode: s.crop.mode.unwrap_or(cd.mode),
+            margin: s.crop.margin.unwrap_or(cd.margin),
+            square: s.crop.square.unwrap_or(cd.square),
+            trim_tolerance: s.crop.trim_tolerance.unwrap_or(cd.trim_tolerance),
+            bbox_csv: s.crop.bbox_csv.clone(),
+            faces: s.crop.faces.unwrap_or(cd.faces),
+        };
+        if !(0.0..=2.0).contains(&crop.margin) {
+            return Err(invalid("prep.crop.margin", "must be between 0 and 2"));
+        }
+        if crop.mode == CropMode::Bbox && crop.bbox_csv.is_none() {
+            return Err(invalid(
+                "prep.crop.bbox_csv",
+                "crop mode bbox needs a box CSV (--bbox FILE)",
+            ));
+        }
+        let rd = ResizeSpec::default();
+        let resize = ResizeSpec {
+            size: s.resize.size.unwrap_or(rd.size),
+            filter: s.resize.filter.unwrap_or(rd.filter),
+            aspect: s.resize.aspect.unwrap_or(rd.aspect),
+            pad: s.resize.pad.unwrap_or(rd.pad),
+        };
+        if !(8..=2048).contains(&resize.size) {
+            return Err(invalid("prep.resize.size", "must be between 8 and 2048"));
+        }
+        let dd = DedupSpec::default();
+        let dedup = DedupSpec {
+            exact: s.dedup.exact.unwrap_or(dd.exact),
+            near: s.dedup.near.unwrap_or(dd.near),
+            phash_max: s.dedup.phash_max.unwrap_or(dd.phash_max),
+            dhash_max: s.dedup.dhash_max.unwrap_or(dd.dhash_max),
+            chroma_max: s.dedup.chroma_max.unwrap_or(dd.chroma_max),
+            flip: s.dedup.flip.unwrap_or(dd.flip),
+        };
+        if dedup.phash_max > 24 {
+            return Err(invalid(
+                "prep.dedup.phash_max",
+                "must be at most 24 of 64 bits",
+            ));
+        }
+        let ded = DecodeSpec::default();
+        let decode = DecodeSpec {
+            max_side: s.decode.max_side.unwrap_or(ded.max_side),
+            background: s.decode.background.unwrap_or(ded.background),
+            ..ded
+        };
+        Ok(PrepSpec {
+            jobs: s.jobs.unwrap_or(0),
+            format: s.format.unwrap_or_default(),
+            decode,
+            quality,
+            crop,
+            resize,
+            normalize: s.normalize.mode.unwrap_or_default(),
+            dedup,
+        })
+    }
+
+    /// A fingerprint of everything that changes an output image: a resumed run reuses
+    /// earlier results only when it matches.
+    pub fn fingerprint(&self) -> String {
+        let text = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            self.format, self.decode, self.quality, self.crop, self.resize, self.normalize
+        );
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+    }
+}

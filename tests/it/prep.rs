@@ -1,0 +1,486 @@
+//! prep end to end: bad inputs, dedup precision and recall on real images, resume after
+//! SIGKILL, re-runs that pick up new files, pipeline files.
+
+use crate::common::{first_files, run_ok, shared_data};
+use facesynth::dataset::manifest::{self, ManifestRow, Status};
+use facesynth::prep::{self, PrepSpec};
+use facesynth::progress::Verbosity;
+use image::{DynamicImage, ImageFormat, RgbImage};
+use std::collections::{HashMap, HashSet};
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+fn encode(img: &DynamicImage, f: ImageFormat) -> Vec<u8> {
+    let mut c = Cursor::new(Vec::new());
+    img.write_to(&mut c, f).unwrap();
+    c.into_inner()
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A valid PNG header that declares a 60000 x 60000 image (a decompression bomb).
+fn png_bomb() -> Vec<u8> {
+    let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&60000u32.to_be_bytes());
+    ihdr.extend_from_slice(&60000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    v.extend_from_slice(&13u32.to_be_bytes());
+    v.extend_from_slice(&ihdr);
+    v.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    v.extend_from_slice(&[0, 0, 0, 0]);
+    v.extend_from_slice(b"IEND");
+    v.extend_from_slice(&crc32(b"IEND").to_be_bytes());
+    v
+}
+
+fn face(i: usize, size: u32) -> DynamicImage {
+    let spec = facesynth::synth::SynthSpec {
+        n: 1,
+        image_size: size,
+        seed: 99,
+        ..Default::default()
+    };
+    DynamicImage::ImageRgb8(facesynth::synth::synth_one(&spec, i).1)
+}
+
+fn by_source(rows: &[ManifestRow]) -> HashMap<String, ManifestRow> {
+    rows.iter().map(|r| (r.source.clone(), r.clone())).collect()
+}
+
+#[test]
+fn every_bad_input_is_a_rejected_row_and_the_run_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(raw.join("sub dir/ünï")).unwrap();
+    let good = face(0, 96);
+    let jpeg = encode(&good, ImageFormat::Jpeg);
+    let png = encode(&good, ImageFormat::Png);
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("good.png", png.clone()),
+        (
+            "sub dir/ünï/good two.jpg",
+            encode(&face(1, 96), ImageFormat::Jpeg),
+        ),
+        ("truncated.jpg", jpeg[..jpeg.len() / 2].to_vec()),
+        ("truncated.png", png[..png.len() / 2].to_vec()),
+        ("empty.jpg", vec![]),
+        (
+            "random.png",
+            (0..5000u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+        ),
+        ("text.jpg", b"this is a text file, not a JPEG".to_vec()),
+        ("bomb.png", png_bomb()),
+        (
+            "tiny.png",
+            encode(
+                &DynamicImage::ImageRgb8(RgbImage::new(1, 1)),
+                ImageFormat::Png,
+            ),
+        ),
+        ("png named.jpg", encode(&face(2, 96), ImageFormat::Png)),
+    ];
+    for (name, bytes) in &files {
+        std::fs::write(raw.join(name), bytes).unwrap();
+    }
+    let out = dir.path().join("out");
+    let o = run_ok(&[
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        o.stderr.is_empty(),
+        "--quiet printed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
+    assert_eq!(rows.len(), files.len());
+    for name in ["good.png", "sub dir/ünï/good two.jpg", "png named.jpg"] {
+        assert_eq!(rows[name].status, Status::Kept, "{name}: {:?}", rows[name]);
+        assert!(out.join(&rows[name].output).is_file());
+    }
+    for name in [
+        "truncated.jpg",
+        "truncated.png",
+        "empty.jpg",
+        "random.png",
+        "text.jpg",
+        "bomb.png",
+    ] {
+        let r = &rows[name];
+        assert_eq!(r.status, Status::Rejected, "{name}: {r:?}");
+        assert!(
+            r.reason.starts_with("decode"),
+            "{name}: reason {}",
+            r.reason
+        );
+        assert!(r.output.is_empty());
+    }
+    assert_eq!(rows["tiny.png"].reason, "too_small");
+    assert!(out.join("report.json").is_file() && out.join("stats.json").is_file());
+}
+
+#[test]
+fn unreadable_input_fails_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = crate::common::bin()
+        .args(["prep", "/nonexistent/facesynth-input", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("/nonexistent/facesynth-input") && err.lines().count() == 1,
+        "{err}"
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[prep]\nsize = \"big\"\n").unwrap();
+    let o = crate::common::bin()
+        .args([
+            "prep",
+            dir.path().to_str().unwrap(),
+            "--out",
+            "/tmp/x",
+            "--pipeline",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad.toml"));
+}
+
+/// Makes the dedup benchmark set of the issue from real images: 6 variants of each of
+/// `n` originals and `m` unrelated images. Returns each file's original (its group).
+fn make_dedup_set(src: &Path, raw: &Path, n: usize, m: usize) -> HashMap<String, String> {
+    let mut group = HashMap::new();
+    std::fs::create_dir_all(raw).unwrap();
+    // The source set itself holds duplicates: take only images whose 16x16 grey
+    // thumbnails differ clearly (mean absolute difference >= 8 levels) from those taken,
+    // a criterion independent of the hashes under test.
+    let mut chosen: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for p in first_files(src, 3 * (n + m)) {
+        let thumb = image::open(&p)
+            .unwrap()
+            .resize_exact(16, 16, image::imageops::FilterType::Triangle)
+            .into_luma8()
+            .into_raw();
+        let distinct = chosen.iter().all(|(_, t)| {
+            t.iter()
+                .zip(&thumb)
+                .map(|(a, b)| a.abs_diff(*b) as u32)
+                .sum::<u32>() as f32
+                / 256.0
+                >= 8.0
+        });
+        if distinct {
+            chosen.push((p, thumb));
+        }
+        if chosen.len() == n + m {
+            break;
+        }
+    }
+    for (i, p) in chosen.into_iter().map(|c| c.0).enumerate() {
+        let bytes = std::fs::read(&p).unwrap();
+        let img = image::load_from_memory(&bytes).unwrap();
+        let id = format!("g{i}");
+        let mut put = |name: String, data: Vec<u8>| {
+            std::fs::write(raw.join(&name), data).unwrap();
+            group.insert(name, id.clone());
+        };
+        put(format!("{id}.jpg"), bytes.clone());
+        if i >= n {
+            continue;
+        }
+        let rgb = img.to_rgb8();
+        let (w, h) = rgb.dimensions();
+        let mut q40 = Cursor::new(Vec::new());
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut q40, 40)
+            .encode_image(&rgb)
+            .unwrap();
+        put(format!("{id}_q40.jpg"), q40.into_inner());
+        let small = img.resize_exact(
+            w * 7 / 10,
+            h * 7 / 10,
+            image::imageops::FilterType::Lanczos3,
+        );
+        put(format!("{id}_small.png"), encode(&small, ImageFormat::Png));
+        let bright = image::ImageBuffer::from_fn(w, h, |x, y| {
+            let p = rgb.get_pixel(x, y);
+            image::Rgb(p.0.map(|c| (c as f32 * 1.12).min(255.0) as u8))
+        });
+        put(
+            format!("{id}_bright.png"),
+            encode(&DynamicImage::ImageRgb8(bright), ImageFormat::Png),
+        );
+        let b = (w * 3 / 100).max(1);
+        let cropped = img.crop_imm(b, b, w - 2 * b, h - 2 * b);
+        put(format!("{id}_crop.png"), encode(&cropped, ImageFormat::Png));
+        put(format!("{id}_resave.png"), encode(&img, ImageFormat::Png));
+        put(format!("{id}_copy.jpg"), bytes);
+    }
+    group
+}
+
+/// Pair precision and recall of the manifest's groups against the true groups.
+fn pair_scores(rows: &[ManifestRow], truth: &HashMap<String, String>) -> (f64, f64) {
+    let pred: HashMap<&str, &str> = rows
+        .iter()
+        .filter(|r| r.status != Status::Rejected)
+        .map(|r| {
+            (
+                r.source.as_str(),
+                if r.dup_of.is_empty() {
+                    r.source.as_str()
+                } else {
+                    r.dup_of.as_str()
+                },
+            )
+        })
+        .collect();
+    let names: Vec<&String> = truth.keys().collect();
+    let (mut tp, mut fp, mut fnn) = (0, 0, 0);
+    for i in 0..names.len() {
+        for j in i + 1..names.len() {
+            let same_truth = truth[names[i]] == truth[names[j]];
+            let same_pred = matches!((pred.get(names[i].as_str()), pred.get(names[j].as_str())), (Some(a), Some(b)) if a == b);
+            match (same_truth, same_pred) {
+                (true, true) => tp += 1,
+                (false, true) => {
+                    fp += 1;
+                    eprintln!("false pair: {} {}", names[i], names[j]);
+                }
+                (true, false) => fnn += 1,
+                _ => {}
+            }
+        }
+    }
+    (
+        tp as f64 / (tp + fp).max(1) as f64,
+        tp as f64 / (tp + fnn).max(1) as f64,
+    )
+}
+
+#[test]
+fn dedup_pair_precision_and_recall_on_real_images() {
+    let Some(src) = shared_data("anime-faces-64/images") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let truth = make_dedup_set(&src, &raw, 60, 240);
+    let out = dir.path().join("out");
+    prep::run(&raw, &out, &PrepSpec::default(), Verbosity::Quiet).unwrap();
+    let rows = manifest::read(&out.join("manifest.csv")).unwrap();
+    let (precision, recall) = pair_scores(&rows, &truth);
+    eprintln!("dedup pairs: precision {precision:.4}, recall {recall:.4}");
+    assert!(precision >= 0.98, "precision {precision}");
+    assert!(recall >= 0.98, "recall {recall}");
+    // A byte copy and its original share a group and a keeper; exact kinds are named.
+    let r = by_source(&rows);
+    let keeper = |s: &str| {
+        if r[s].dup_of.is_empty() {
+            s.to_string()
+        } else {
+            r[s].dup_of.clone()
+        }
+    };
+    assert_eq!(keeper("g0_copy.jpg"), keeper("g0.jpg"));
+    assert!(r.values().any(|row| row.reason == "exact_pixels"));
+    // The keeper has the largest source resolution: never the 0.7x copy.
+    assert_eq!(r["g0_small.png"].status, Status::Duplicate);
+}
+
+#[test]
+fn killed_run_resumes_to_the_same_manifest_and_reruns_pick_up_new_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let spec = facesynth::synth::SynthSpec {
+        n: 240,
+        image_size: 96,
+        face_fraction: (0.6, 0.9),
+        seed: 5,
+        hair: None,
+    };
+    facesynth::synth::generate(&spec, &raw).unwrap();
+    let full = dir.path().join("full");
+    let killed = dir.path().join("killed");
+    let args = |out: &Path| {
+        vec![
+            "prep".to_string(),
+            raw.to_str().unwrap().into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+            "--jobs".into(),
+            "1".into(),
+            "-q".into(),
+        ]
+    };
+    run_ok(&args(&full).iter().map(String::as_str).collect::<Vec<_>>());
+
+    let mut child = crate::common::bin().args(args(&killed)).spawn().unwrap();
+    let journal = killed.join(".facesynth/journal.jsonl");
+    let t0 = std::time::Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(&journal)
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
+        if lines > 40 || t0.elapsed().as_secs() > 60 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let o = run_ok(&args(&killed).iter().map(String::as_str).collect::<Vec<_>>());
+    drop(o);
+    let a = std::fs::read_to_string(full.join("manifest.csv")).unwrap();
+    let b = std::fs::read_to_string(killed.join("manifest.csv")).unwrap();
+    assert_eq!(a, b, "resumed manifest differs");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(killed.join("report.json")).unwrap()).unwrap();
+    assert!(
+        report["resumed"].as_u64().unwrap() > 0,
+        "nothing was resumed"
+    );
+    // No temporary files anywhere in OUT.
+    for e in walkdir::WalkDir::new(&killed) {
+        let e = e.unwrap();
+        assert!(
+            !e.file_name().to_string_lossy().ends_with(".tmp"),
+            "left behind: {}",
+            e.path().display()
+        );
+    }
+    let kept_images = walkdir::WalkDir::new(killed.join("images"))
+        .into_iter()
+        .filter(|e| e.as_ref().unwrap().file_type().is_file())
+        .count();
+    let kept_rows = manifest::kept_images(&killed).unwrap().len();
+    assert_eq!(kept_images, kept_rows);
+
+    // A re-run with two new files processes only those.
+    face(500, 96).save(raw.join("images/new_a.png")).unwrap();
+    face(501, 96).save(raw.join("images/new_b.png")).unwrap();
+    run_ok(&args(&killed).iter().map(String::as_str).collect::<Vec<_>>());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(killed.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["resumed"].as_u64().unwrap(),
+        report["files"].as_u64().unwrap() - 2
+    );
+    let rows = by_source(&manifest::read(&killed.join("manifest.csv")).unwrap());
+    assert_eq!(rows["images/new_a.png"].status, Status::Kept);
+}
+
+#[test]
+fn crop_modes_write_boxes_in_source_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    face(3, 120)
+        .crop_imm(0, 0, 120, 80)
+        .save(raw.join("wide.png"))
+        .unwrap();
+    std::fs::write(
+        dir.path().join("boxes.csv"),
+        "file,x,y,w,h\nwide.png,10,5,40,30\n",
+    )
+    .unwrap();
+    let out = dir.path().join("center");
+    run_ok(&[
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+        "--size",
+        "32",
+    ]);
+    let r = &manifest::read(&out.join("manifest.csv")).unwrap()[0];
+    assert_eq!(
+        (r.crop_x, r.crop_y, r.crop_w, r.crop_h),
+        (Some(20), Some(0), Some(80), Some(80))
+    );
+    let img = image::open(out.join(&r.output)).unwrap();
+    assert_eq!((img.width(), img.height()), (32, 32));
+    let out = dir.path().join("bbox");
+    let boxes = dir.path().join("boxes.csv");
+    run_ok(&[
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+        "--crop",
+        "bbox",
+        "--bbox",
+        boxes.to_str().unwrap(),
+        "--margin",
+        "0.25",
+    ]);
+    let r = &manifest::read(&out.join("manifest.csv")).unwrap()[0];
+    // 40x30 box, 25% margin each side -> 60x45, squared -> 60x60 around centre (30, 20).
+    assert_eq!(
+        (r.crop_x, r.crop_y, r.crop_w, r.crop_h),
+        (Some(0), Some(0), Some(60), Some(60))
+    );
+}
+
+#[test]
+fn every_checked_in_pipeline_file_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let cfg = facesynth::config::PipelineConfig::load(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            PrepSpec::resolve(cfg.prep).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 2);
+}
+
+#[test]
+fn demo_runs_and_writes_its_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = run_ok(&["demo", "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("prepared dataset"), "{err}");
+    let rows = manifest::read(&out.join("data/manifest.csv")).unwrap();
+    let count = |s| rows.iter().filter(|r| r.status == s).count();
+    assert!(count(Status::Kept) >= 200, "kept {}", count(Status::Kept));
+    assert!(
+        count(Status::Duplicate) >= 30,
+        "duplicates {}",
+        count(Status::Duplicate)
+    );
+    assert_eq!(count(Status::Rejected), 3);
+    let kept: HashSet<_> = manifest::kept_images(&out.join("data"))
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert!(kept.iter().all(|p| out.join("data").join(p).is_file()));
+}
