@@ -1,16 +1,197 @@
-//! `facesynth train`.
+//! `facesynth train`: flags (over an optional pipeline file) into a `TrainSpec`, one
+//! library call, a summary.
 
+use anyhow::Context;
 use clap::Args;
+use facesynth::gan::spec::{Arch, BackendKind, CondKind, LossKind, ModelKind, OptimKind};
+use facesynth::gan::{self, TrainSection, TrainSpec};
 use facesynth::progress::Verbosity;
+use std::path::PathBuf;
 
 /// Arguments of `facesynth train`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  facesynth train --data prepped --model acgan --attr hair_color --size 64 --steps 5000 --out runs/acgan
+  facesynth train --data prepped --labels prepped/labels_wide.csv --model cgan --attr hair_color,eye_color --out runs/cgan
+  facesynth train --data prepped --model dcgan --split-by hair_color --steps 2000 --out runs/per-hair
+  facesynth train --mnist ../shared/data/mnist --model infogan --size 28 --steps 3000 --out runs/info
+  facesynth train --mnist ../shared/data/mnist --pipeline pipelines/mnist-dcgan-keras.toml --out runs/keras
+  facesynth train --out runs/acgan --resume --steps 8000")]
 pub struct TrainArgs {
-    /// Run folder.
+    /// Dataset folder: prep output (with labels_wide.csv or truth.csv), or one sub-folder per class.
     #[arg(long)]
-    pub out: Option<std::path::PathBuf>,
+    pub data: Option<PathBuf>,
+    /// MNIST IDX folder (images-idx3-ubyte.gz + labels-idx1-ubyte.gz); attribute `digit`.
+    #[arg(long)]
+    pub mnist: Option<PathBuf>,
+    /// Wide labels CSV (file,<attr>...); default DATA/labels_wide.csv, then DATA/truth.csv.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Attribute(s) to condition on, comma-separated (default: the first label column).
+    #[arg(long, value_delimiter = ',')]
+    pub attr: Option<Vec<String>>,
+    /// Pipeline TOML whose [train] section gives defaults (flags win).
+    #[arg(long)]
+    pub pipeline: Option<PathBuf>,
+    /// Model family: dcgan, cgan, acgan, infogan [default: dcgan].
+    #[arg(long)]
+    pub model: Option<ModelKind>,
+    /// Network layout: dcgan, keras-mnist, keras-anime [default: dcgan].
+    #[arg(long)]
+    pub arch: Option<Arch>,
+    /// Image side: 16, 28, 32, 64, 128 [default: 64].
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// Training steps (one D and one G update each) [default: 2000].
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Batch size [default: 64].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Loss: bce, hinge, ls, ragan [default: bce].
+    #[arg(long)]
+    pub loss: Option<LossKind>,
+    /// Optimizer: adam, rmsprop [default: adam].
+    #[arg(long)]
+    pub optim: Option<OptimKind>,
+    /// G learning rate [default: 2e-4].
+    #[arg(long)]
+    pub lr_g: Option<f64>,
+    /// D learning rate (TTUR when different) [default: 2e-4].
+    #[arg(long)]
+    pub lr_d: Option<f64>,
+    /// G and D widths (ngf = ndf) [default: 64].
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// CGAN discriminator conditioning: projection, channels [default: projection].
+    #[arg(long)]
+    pub cond: Option<CondKind>,
+    /// One-sided label smoothing (real target 1 - S) [default: 0].
+    #[arg(long)]
+    pub label_smoothing: Option<f32>,
+    /// Instance noise std on D's inputs, annealed to 0 [default: 0].
+    #[arg(long)]
+    pub instance_noise: Option<f32>,
+    /// EMA decay of G's weights for sampling, e.g. 0.999 [default: off].
+    #[arg(long)]
+    pub ema: Option<f64>,
+    /// Train one model per value of this attribute, in RUN/<value>/.
+    #[arg(long)]
+    pub split_by: Option<String>,
+    /// Sample grid every N steps [default: 500].
+    #[arg(long)]
+    pub sample_every: Option<u64>,
+    /// Checkpoint every N steps [default: 500].
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+    /// Metrics row every N steps [default: 10].
+    #[arg(long)]
+    pub log_every: Option<u64>,
+    /// Seed [default: 42].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Continue RUN from its newest checkpoint (its saved settings; --steps may extend it).
+    #[arg(long)]
+    pub resume: bool,
+    /// cpu or cuda (cuda needs a build with --features cuda and an NVIDIA driver) [default: cpu].
+    #[arg(long)]
+    pub backend: Option<BackendKind>,
+    /// Run folder: settings, class mapping, checkpoints, samples, metrics.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
-pub fn run(_args: TrainArgs, _v: Verbosity) -> anyhow::Result<()> {
-    anyhow::bail!("`train` is not implemented yet")
+pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
+    let file = match &a.pipeline {
+        Some(p) => TrainSection::from_pipeline(p)?,
+        None => TrainSection::default(),
+    };
+    let cli = TrainSection {
+        data: a.data,
+        labels: a.labels,
+        mnist: a.mnist,
+        attrs: a.attr,
+        model: a.model,
+        arch: a.arch,
+        size: a.size,
+        steps: a.steps,
+        batch: a.batch,
+        ngf: a.width,
+        ndf: a.width,
+        cond: a.cond,
+        loss: a.loss,
+        optim: a.optim,
+        lr_g: a.lr_g,
+        lr_d: a.lr_d,
+        label_smoothing: a.label_smoothing,
+        instance_noise: a.instance_noise,
+        ema: a.ema,
+        split_by: a.split_by,
+        sample_every: a.sample_every,
+        checkpoint_every: a.checkpoint_every,
+        log_every: a.log_every,
+        seed: a.seed,
+        backend: a.backend,
+        ..TrainSection::default()
+    };
+    let mut spec = cli.resolve(file);
+    if a.resume && spec.data.is_none() && spec.mnist.is_none() {
+        // Resuming needs only RUN: its saved settings name the data.
+        let saved = gan::checkpoint::read_meta(&a.out)?.0;
+        spec = TrainSpec {
+            steps: a.steps.unwrap_or(saved.steps),
+            backend: spec.backend,
+            ..saved
+        };
+    }
+    let r = gan::train(&spec, &a.out, a.resume, v)
+        .with_context(|| format!("training into {}", a.out.display()))?;
+    if v == Verbosity::Quiet {
+        return Ok(());
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    if !r.skipped.is_empty() {
+        eprintln!(
+            "{} file(s) could not be decoded and were skipped",
+            r.skipped.len()
+        );
+    }
+    let classes: Vec<String> = r
+        .attrs
+        .iter()
+        .map(|a| format!("{} ({} values)", a.name, a.values.len()))
+        .collect();
+    eprintln!(
+        "trained {} images, steps {}..{}, {:.1} images/s{}",
+        r.images,
+        r.started_at,
+        r.steps,
+        r.images_per_sec,
+        if classes.is_empty() {
+            String::new()
+        } else {
+            format!(", classes: {}", classes.join(", "))
+        }
+    );
+    for (value, s) in &r.split {
+        eprintln!(
+            "  {value}: {} images, {} steps -> {}",
+            s.images,
+            s.steps,
+            s.run.display()
+        );
+    }
+    if let Some(m) = r.last {
+        eprintln!(
+            "last: loss D {:.3} G {:.3}, D(x) {:.2}, D(G(z)) {:.2}",
+            m.loss_d, m.loss_g, m.d_real, m.d_fake
+        );
+    }
+    eprintln!(
+        "run folder: {} (samples/, metrics.csv, checkpoints/)",
+        r.run.display()
+    );
+    Ok(())
 }

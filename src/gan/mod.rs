@@ -1,1 +1,94 @@
-//! GAN training and generation (DCGAN, CGAN, ACGAN, InfoGAN) with burn: see the GAN issue.
+//! GAN training and generation with burn: DCGAN (pytorch/examples), CGAN (label
+//! embeddings; projection or label-channel D), ACGAN (auxiliary classifier), InfoGAN
+//! (categorical + continuous codes) and the seeds' Keras presets, on the CPU (flex) or
+//! CUDA.
+//!
+//! Entry points: [`train`] (one run, or one per class with `split_by`), [`generate`]
+//! (images from a run folder alone) and [`demo_step`] (the demo's small conditional model).
+
+pub mod backend;
+mod batch;
+pub mod blocks;
+pub mod checkpoint;
+pub mod data;
+pub mod dcgan;
+mod demo;
+mod ema;
+pub mod generate;
+pub mod keras;
+pub mod loss;
+pub mod model;
+mod monitor;
+pub mod spec;
+pub mod train;
+mod trainer;
+
+pub use demo::{demo_step, DemoGanReport};
+pub use generate::{generate, GenerateReport, GenerateSpec};
+pub use spec::{TrainSection, TrainSpec};
+pub use train::{train, TrainReport};
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in training or generation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GanError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The settings do not fit together.
+    #[error("invalid settings: {reason}")]
+    Settings {
+        /// Why.
+        reason: String,
+    },
+    /// A pipeline file could not be parsed.
+    #[error("{}: {reason}", path.display())]
+    Pipeline {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The dataset could not be loaded.
+    #[error("dataset {}: {reason}", path.display())]
+    Data {
+        /// The dataset folder or file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A checkpoint or run folder could not be read or written.
+    #[error("checkpoint {}: {reason}", path.display())]
+    Checkpoint {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The requested backend is not available.
+    #[error("backend unavailable: {reason}")]
+    Backend {
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// Training diverged and could not be rolled back.
+    #[error("training diverged at step {step}: {reason}")]
+    Diverged {
+        /// The step.
+        step: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> GanError {
+    let path = path.into();
+    move |source| GanError::Io { path, source }
+}

@@ -2,5 +2,6 @@
 
 mod common;
 mod detect;
+mod gan;
 mod labels;
 mod prep;

@@ -1,0 +1,455 @@
+//! Training data: images decoded once (in parallel) into one compact `u8` buffer at the
+//! training size, with class indices per attribute. Sources: a folder with a wide labels
+//! CSV (`labels_wide.csv`, `truth.csv` or `--labels`), an ImageFolder layout (one folder
+//! per class), an unlabeled prep output, MNIST IDX files, or images in memory.
+
+use super::{io_err, GanError};
+use image::imageops::FilterType;
+use image::{DynamicImage, RgbImage};
+use rayon::prelude::*;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// One conditioning attribute and its values; a class index is a position in `values`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Attribute {
+    /// Column name (`hair_color`, `digit`, `class`).
+    pub name: String,
+    /// Values in class-index order (sorted).
+    pub values: Vec<String>,
+}
+
+/// Decoded images, `[n, channels, size, size]` as `u8`, and their labels.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Image side.
+    pub size: u32,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    /// Pixels, channel-major per image.
+    pub pixels: Vec<u8>,
+    /// Class index of each image for each attribute: `labels[i * attrs.len() + a]`.
+    pub labels: Vec<u32>,
+    /// The attributes, in the order of `labels`.
+    pub attrs: Vec<Attribute>,
+    /// Files that could not be decoded (skipped), as `path: reason`.
+    pub skipped: Vec<String>,
+}
+
+impl Dataset {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.pixels.len() / self.image_len().max(1)
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Values per image (`channels * size * size`).
+    pub fn image_len(&self) -> usize {
+        self.channels * (self.size * self.size) as usize
+    }
+
+    /// Builds a dataset from images and their label values (one per attribute name).
+    pub fn from_images(
+        images: Vec<(DynamicImage, Vec<String>)>,
+        attr_names: &[String],
+        size: u32,
+        channels: usize,
+    ) -> Dataset {
+        let mut values: Vec<BTreeSet<String>> = vec![BTreeSet::new(); attr_names.len()];
+        for (_, labels) in &images {
+            for (set, v) in values.iter_mut().zip(labels) {
+                set.insert(v.clone());
+            }
+        }
+        let attrs: Vec<Attribute> = attr_names
+            .iter()
+            .zip(values)
+            .map(|(name, set)| Attribute {
+                name: name.clone(),
+                values: set.into_iter().collect(),
+            })
+            .collect();
+        let encoded: Vec<(Vec<u8>, Vec<u32>)> = images
+            .into_par_iter()
+            .map(|(img, labels)| {
+                let idx = labels
+                    .iter()
+                    .zip(&attrs)
+                    .map(|(v, a)| a.values.iter().position(|x| x == v).unwrap_or(0) as u32)
+                    .collect();
+                (to_chw(&img, size, channels), idx)
+            })
+            .collect();
+        let mut pixels = Vec::with_capacity(encoded.len() * channels * (size * size) as usize);
+        let mut labels = Vec::new();
+        for (p, l) in encoded {
+            pixels.extend(p);
+            labels.extend(l);
+        }
+        Dataset {
+            size,
+            channels,
+            pixels,
+            labels,
+            attrs,
+            skipped: Vec::new(),
+        }
+    }
+
+    /// The images whose attribute `attr` has value `value`, with that attribute removed.
+    pub fn subset(&self, attr: &str, value: &str) -> Option<Dataset> {
+        let a = self.attrs.iter().position(|x| x.name == attr)?;
+        let v = self.attrs[a].values.iter().position(|x| x == value)? as u32;
+        let (na, il) = (self.attrs.len(), self.image_len());
+        let mut out = Dataset {
+            attrs: self
+                .attrs
+                .iter()
+                .filter(|x| x.name != attr)
+                .cloned()
+                .collect(),
+            pixels: Vec::new(),
+            labels: Vec::new(),
+            skipped: Vec::new(),
+            ..*self
+        };
+        for i in 0..self.len() {
+            let l = &self.labels[i * na..(i + 1) * na];
+            if l[a] == v {
+                out.pixels
+                    .extend_from_slice(&self.pixels[i * il..(i + 1) * il]);
+                out.labels.extend(
+                    l.iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != a)
+                        .map(|(_, x)| *x),
+                );
+            }
+        }
+        Some(out)
+    }
+
+    /// Keeps only the attributes named in `names` (in that order).
+    pub fn select_attrs(&mut self, names: &[String]) {
+        let na = self.attrs.len();
+        let idx: Vec<usize> = names
+            .iter()
+            .filter_map(|n| self.attrs.iter().position(|a| &a.name == n))
+            .collect();
+        let mut labels = Vec::with_capacity(self.len() * idx.len());
+        for i in 0..self.len() {
+            labels.extend(idx.iter().map(|&j| self.labels[i * na + j]));
+        }
+        self.labels = labels;
+        self.attrs = idx.iter().map(|&j| self.attrs[j].clone()).collect();
+    }
+}
+
+/// Resizes and converts an image to channel-major `u8`.
+pub fn to_chw(img: &DynamicImage, size: u32, channels: usize) -> Vec<u8> {
+    let img = if img.width() != size || img.height() != size {
+        img.resize_exact(size, size, FilterType::Triangle)
+    } else {
+        img.clone()
+    };
+    let n = (size * size) as usize;
+    if channels == 1 {
+        return img.to_luma8().into_raw();
+    }
+    let rgb: RgbImage = img.to_rgb8();
+    let mut out = vec![0u8; 3 * n];
+    for (i, px) in rgb.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * n + i] = px.0[c];
+        }
+    }
+    out
+}
+
+/// What to load: resolved from the training settings.
+#[derive(Debug, Clone)]
+pub struct DataSource<'a> {
+    /// Dataset folder.
+    pub data: Option<&'a Path>,
+    /// Labels CSV.
+    pub labels: Option<&'a Path>,
+    /// MNIST IDX folder.
+    pub mnist: Option<&'a Path>,
+    /// Attributes needed (conditioning + split); empty with `need_labels`: the first.
+    pub attrs: Vec<String>,
+    /// Whether labels are required.
+    pub need_labels: bool,
+    /// Training image side.
+    pub size: u32,
+}
+
+/// Loads a dataset as `src` says.
+pub fn load(src: &DataSource) -> Result<Dataset, GanError> {
+    if let Some(dir) = src.mnist {
+        return load_mnist(dir, src.size);
+    }
+    let dir = src.data.ok_or_else(|| GanError::Settings {
+        reason: "no --data or --mnist given".into(),
+    })?;
+    let csv = src.labels.map(Path::to_path_buf).or_else(|| {
+        ["labels_wide.csv", "truth.csv"]
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file())
+    });
+    let (files, names, values) = match csv {
+        Some(csv) if src.need_labels || src.labels.is_some() => read_wide_csv(&csv, &src.attrs)?,
+        _ if src.need_labels => image_folder(dir)?,
+        _ => {
+            let files = crate::dataset::manifest::kept_images(dir).map_err(io_err(dir))?;
+            let n = files.len();
+            (files, Vec::new(), vec![Vec::new(); n])
+        }
+    };
+    if files.is_empty() {
+        return Err(GanError::Data {
+            path: dir.to_path_buf(),
+            reason: "no images found".into(),
+        });
+    }
+    let decoded: Vec<Result<(DynamicImage, Vec<String>), String>> = files
+        .par_iter()
+        .zip(values)
+        .map(|(f, v)| {
+            let p = dir.join(f);
+            // Resize right away: only training-size images are ever held.
+            image::open(&p)
+                .map(|img| {
+                    let img = if img.width() != src.size || img.height() != src.size {
+                        img.resize_exact(src.size, src.size, FilterType::Triangle)
+                    } else {
+                        img
+                    };
+                    (img, v)
+                })
+                .map_err(|e| format!("{}: {e}", p.display()))
+        })
+        .collect();
+    let (mut ok, mut skipped) = (Vec::new(), Vec::new());
+    for d in decoded {
+        match d {
+            Ok(x) => ok.push(x),
+            Err(e) => skipped.push(e),
+        }
+    }
+    let mut ds = Dataset::from_images(ok, &names, src.size, 3);
+    ds.skipped = skipped;
+    if ds.is_empty() {
+        return Err(GanError::Data {
+            path: dir.to_path_buf(),
+            reason: "no image could be decoded".into(),
+        });
+    }
+    Ok(ds)
+}
+
+type Listing = (Vec<PathBuf>, Vec<String>, Vec<Vec<String>>);
+
+/// Reads a wide labels CSV: `file` + one column per attribute. Rows missing a wanted
+/// value are left out.
+fn read_wide_csv(path: &Path, want: &[String]) -> Result<Listing, GanError> {
+    let bad = |reason: String| GanError::Data {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
+    let header = rdr.headers().map_err(|e| bad(e.to_string()))?.clone();
+    let file_col = header
+        .iter()
+        .position(|h| h == "file")
+        .ok_or_else(|| bad("no `file` column".into()))?;
+    let names: Vec<String> = if want.is_empty() {
+        header
+            .iter()
+            .enumerate()
+            .find(|(i, _)| *i != file_col)
+            .map(|(_, h)| vec![h.to_string()])
+            .ok_or_else(|| bad("no attribute column".into()))?
+    } else {
+        want.to_vec()
+    };
+    let cols: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            header.iter().position(|h| h == n).ok_or_else(|| {
+                let have: Vec<&str> = header.iter().collect();
+                bad(format!("no column `{n}` (columns: {})", have.join(", ")))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let (mut files, mut values) = (Vec::new(), Vec::new());
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| bad(e.to_string()))?;
+        let v: Vec<String> = cols
+            .iter()
+            .map(|&c| rec.get(c).unwrap_or("").trim().to_string())
+            .collect();
+        if v.iter().any(|x| x.is_empty()) {
+            continue;
+        }
+        files.push(PathBuf::from(rec.get(file_col).unwrap_or("")));
+        values.push(v);
+    }
+    Ok((files, names, values))
+}
+
+/// ImageFolder: `DIR/<class>/...` (or `DIR/images/<class>/...` for a prep output).
+fn image_folder(dir: &Path) -> Result<Listing, GanError> {
+    let root = if dir.join("images").is_dir() {
+        dir.join("images")
+    } else {
+        dir.to_path_buf()
+    };
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map_err(io_err(&root))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    classes.sort();
+    if classes.is_empty() {
+        return Err(GanError::Data {
+            path: dir.to_path_buf(),
+            reason: "no labels: give --labels CSV, put labels_wide.csv in the folder \
+                     (`facesynth label export`), or use one sub-folder per class"
+                .into(),
+        });
+    }
+    let (mut files, mut values) = (Vec::new(), Vec::new());
+    for c in classes {
+        let name = c
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for f in crate::dataset::walk::image_files(&c).map_err(io_err(&c))? {
+            files.push(f.strip_prefix(dir).unwrap_or(&f).to_path_buf());
+            values.push(vec![name.clone()]);
+        }
+    }
+    Ok((files, vec!["class".into()], values))
+}
+
+fn read_gz(path: &Path) -> Result<Vec<u8>, GanError> {
+    let raw = std::fs::read(path).map_err(io_err(path))?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(io_err(path))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+fn find_idx(dir: &Path, kind: &str) -> Result<PathBuf, GanError> {
+    let mut hits: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(kind))
+        })
+        .collect();
+    hits.sort();
+    hits.into_iter().next().ok_or_else(|| GanError::Data {
+        path: dir.to_path_buf(),
+        reason: format!("no *{kind}* IDX file"),
+    })
+}
+
+/// MNIST IDX files (optionally gzipped): `*images-idx3-ubyte*` and `*labels-idx1-ubyte*`.
+/// One attribute, `digit`, with values `0`..`9`.
+pub fn load_mnist(dir: &Path, size: u32) -> Result<Dataset, GanError> {
+    let (ip, lp) = (find_idx(dir, "images-idx3")?, find_idx(dir, "labels-idx1")?);
+    let (img, lab) = (read_gz(&ip)?, read_gz(&lp)?);
+    let be = |b: &[u8], i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
+    let bad = |p: &Path, r: &str| GanError::Data {
+        path: p.to_path_buf(),
+        reason: r.into(),
+    };
+    if img.len() < 16 || be(&img, 0) != 2051 {
+        return Err(bad(&ip, "not an IDX3 image file"));
+    }
+    if lab.len() < 8 || be(&lab, 0) != 2049 {
+        return Err(bad(&lp, "not an IDX1 label file"));
+    }
+    let (n, h, w) = (be(&img, 4), be(&img, 8), be(&img, 12));
+    if img.len() < 16 + n * h * w || lab.len() < 8 + n {
+        return Err(bad(&ip, "truncated IDX file"));
+    }
+    let images: Vec<(DynamicImage, Vec<String>)> = (0..n)
+        .map(|i| {
+            let px = img[16 + i * h * w..16 + (i + 1) * h * w].to_vec();
+            let g = image::GrayImage::from_raw(w as u32, h as u32, px).unwrap_or_default();
+            (DynamicImage::ImageLuma8(g), vec![lab[8 + i].to_string()])
+        })
+        .collect();
+    Ok(Dataset::from_images(
+        images,
+        &["digit".to_string()],
+        size,
+        1,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subset_and_select() {
+        let img =
+            |v: u8| DynamicImage::ImageRgb8(RgbImage::from_pixel(4, 4, image::Rgb([v, v, v])));
+        let names = vec!["a".to_string(), "b".to_string()];
+        let ds = Dataset::from_images(
+            vec![
+                (img(1), vec!["x".into(), "p".into()]),
+                (img(2), vec!["y".into(), "q".into()]),
+                (img(3), vec!["x".into(), "q".into()]),
+            ],
+            &names,
+            4,
+            3,
+        );
+        assert_eq!(ds.len(), 3);
+        assert_eq!(ds.labels, vec![0, 0, 1, 1, 0, 1]);
+        let s = ds.subset("a", "x").unwrap();
+        assert_eq!(
+            (s.len(), s.attrs.len(), s.labels.clone()),
+            (2, 1, vec![0, 1])
+        );
+        assert_eq!(s.pixels[s.image_len()], 3);
+        let mut t = ds.clone();
+        t.select_attrs(&["b".into()]);
+        assert_eq!(t.labels, vec![0, 1, 1]);
+    }
+
+    #[test]
+    fn mnist_loads_when_present() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+        if !dir.is_dir() {
+            eprintln!("skip: {} absent", dir.display());
+            return;
+        }
+        let ds = load_mnist(&dir, 28).unwrap();
+        assert_eq!(
+            (ds.len(), ds.channels, ds.attrs[0].values.len()),
+            (10_000, 1, 10)
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! The DCGAN of pytorch/examples (Radford et al. 2015), scaled to the image size, with the
+//! conditioning of the other families built in:
+//! - CGAN (Mirza & Osindero 2014): per-attribute label embeddings joined to z; D sees the
+//!   labels by projection (cGAN-pd, Miyato & Koyama 2018) or as one-hot input channels.
+//! - ACGAN (Odena et al. 2017): D gets an auxiliary classifier head (logits, one block of
+//!   classes per attribute) beside the adversarial one.
+//! - InfoGAN (Chen et al. 2016): G takes categorical + continuous codes; the Q head shares
+//!   D's convolutional body.
+
+use super::blocks::{down, head, layout, lrelu, up};
+use super::spec::{CondKind, ModelKind};
+use burn::nn::{BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig};
+use burn::prelude::*;
+
+/// Sizes a DCGAN-family network is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetShape {
+    /// Family (decides the conditioning and heads).
+    pub model: ModelKind,
+    /// Image side.
+    pub size: u32,
+    /// Image channels (1 or 3).
+    pub channels: usize,
+    /// Noise size.
+    pub nz: usize,
+    /// G width.
+    pub ngf: usize,
+    /// D width.
+    pub ndf: usize,
+    /// Number of classes of each conditioning attribute.
+    pub classes: Vec<usize>,
+    /// Embedding size per attribute.
+    pub embed_dim: usize,
+    /// CGAN's D conditioning.
+    pub cond: CondKind,
+    /// InfoGAN categorical code size.
+    pub info_cat: usize,
+    /// InfoGAN continuous codes.
+    pub info_cont: usize,
+}
+
+impl NetShape {
+    /// Total classes over all attributes (labels are offset into this range).
+    pub fn total_classes(&self) -> usize {
+        self.classes.iter().sum()
+    }
+
+    /// InfoGAN code width (`info_cat + info_cont`), 0 for other families.
+    pub fn code_dim(&self) -> usize {
+        if self.model == ModelKind::Infogan {
+            self.info_cat + self.info_cont
+        } else {
+            0
+        }
+    }
+
+    fn conditional(&self) -> bool {
+        matches!(self.model, ModelKind::Cgan | ModelKind::Acgan) && !self.classes.is_empty()
+    }
+}
+
+/// What a forward pass is conditioned on; built on the host per batch.
+#[derive(Debug, Clone)]
+pub struct Cond<B: Backend> {
+    /// Offset class indices, `[batch, attrs]` (CGAN/ACGAN).
+    pub labels: Option<Tensor<B, 2, Int>>,
+    /// The same labels one-hot over all classes, `[batch, total_classes]`.
+    pub onehot: Option<Tensor<B, 2>>,
+    /// InfoGAN codes, `[batch, info_cat + info_cont]` (one-hot categorical, then continuous).
+    pub code: Option<Tensor<B, 2>>,
+}
+
+impl<B: Backend> Cond<B> {
+    /// No conditioning.
+    pub fn none() -> Self {
+        Cond {
+            labels: None,
+            onehot: None,
+            code: None,
+        }
+    }
+}
+
+/// Conditioning tensors from class indices (`[batch, attrs]`) and InfoGAN codes.
+pub fn make_cond<BB: Backend>(
+    shape: &NetShape,
+    labels: &[u32],
+    code: &[f32],
+    b: usize,
+    dev: &BB::Device,
+) -> Cond<BB> {
+    let na = shape.classes.len();
+    let mut cond = Cond::none();
+    if na > 0 && labels.len() >= b * na {
+        let total = shape.total_classes();
+        let mut idx = Vec::with_capacity(b * na);
+        let mut onehot = vec![0f32; b * total];
+        for i in 0..b {
+            let mut off = 0;
+            for (a, &k) in shape.classes.iter().enumerate() {
+                let l = off + (labels[i * na + a] as usize).min(k - 1);
+                idx.push(l as i64);
+                onehot[i * total + l] = 1.0;
+                off += k;
+            }
+        }
+        cond.labels = Some(Tensor::from_data(TensorData::new(idx, [b, na]), dev));
+        cond.onehot = Some(Tensor::from_data(TensorData::new(onehot, [b, total]), dev));
+    }
+    let cd = shape.code_dim();
+    if cd > 0 && code.len() >= b * cd {
+        cond.code = Some(Tensor::from_data(
+            TensorData::new(code[..b * cd].to_vec(), [b, cd]),
+            dev,
+        ));
+    }
+    cond
+}
+
+/// The discriminator's outputs.
+#[derive(Debug, Clone)]
+pub struct DOut<B: Backend> {
+    /// Adversarial logits, `[batch]`.
+    pub adv: Tensor<B, 1>,
+    /// ACGAN class logits or InfoGAN Q outputs, `[batch, k]`.
+    pub aux: Option<Tensor<B, 2>>,
+}
+
+/// DCGAN generator: z (+ label embeddings or codes) -> `[batch, channels, size, size]` in [-1, 1].
+#[derive(Module, Debug)]
+pub struct DcGenerator<B: Backend> {
+    embed: Option<Embedding<B>>,
+    input: burn::nn::conv::ConvTranspose2d<B>,
+    input_bn: BatchNorm<B>,
+    ups: Vec<burn::nn::conv::ConvTranspose2d<B>>,
+    bns: Vec<BatchNorm<B>>,
+    output: burn::nn::conv::ConvTranspose2d<B>,
+}
+
+impl<B: Backend> DcGenerator<B> {
+    /// Builds G for `shape` (its size must have a [`layout`]).
+    pub fn new(shape: &NetShape, device: &B::Device) -> Self {
+        let (base, stages) = layout(shape.size).unwrap_or((4, 4));
+        let mut c = shape.ngf << (stages - 1);
+        let conditional = shape.conditional();
+        let in_dim = shape.nz
+            + shape.code_dim()
+            + if conditional {
+                shape.classes.len() * shape.embed_dim
+            } else {
+                0
+            };
+        let embed = conditional
+            .then(|| EmbeddingConfig::new(shape.total_classes(), shape.embed_dim).init(device));
+        let input = burn::nn::conv::ConvTranspose2dConfig::new([in_dim, c], [base, base])
+            .with_bias(false)
+            .with_initializer(super::blocks::DCGAN_INIT)
+            .init(device);
+        let input_bn = BatchNormConfig::new(c).init(device);
+        let (mut ups, mut bns) = (Vec::new(), Vec::new());
+        for _ in 1..stages {
+            ups.push(up(c, c / 2, device));
+            bns.push(BatchNormConfig::new(c / 2).init(device));
+            c /= 2;
+        }
+        let output = up(c, shape.channels, device);
+        DcGenerator {
+            embed,
+            input,
+            input_bn,
+            ups,
+            bns,
+            output,
+        }
+    }
+
+    /// `z`: `[batch, nz]` -> images `[batch, channels, size, size]`.
+    pub fn forward(&self, z: Tensor<B, 2>, cond: &Cond<B>) -> Tensor<B, 4> {
+        let mut parts = vec![z];
+        if let (Some(embed), Some(labels)) = (&self.embed, &cond.labels) {
+            let [b, a] = labels.dims();
+            let e = embed.forward(labels.clone()); // [batch, attrs, embed]
+            let d = e.dims()[2];
+            parts.push(e.reshape([b, a * d]));
+        }
+        if let Some(code) = &cond.code {
+            parts.push(code.clone());
+        }
+        let x = Tensor::cat(parts, 1); // [batch, nz + attrs*embed + code]
+        let [b, n] = x.dims();
+        let x = x.reshape([b, n, 1, 1]);
+        let mut x = burn::tensor::activation::relu(self.input_bn.forward(self.input.forward(x)));
+        for (conv, bn) in self.ups.iter().zip(&self.bns) {
+            x = burn::tensor::activation::relu(bn.forward(conv.forward(x)));
+        }
+        self.output.forward(x).tanh()
+    }
+}
+
+/// DCGAN discriminator with optional projection, label channels, aux or Q head.
+#[derive(Module, Debug)]
+pub struct DcDiscriminator<B: Backend> {
+    input: burn::nn::conv::Conv2d<B>,
+    downs: Vec<burn::nn::conv::Conv2d<B>>,
+    bns: Vec<BatchNorm<B>>,
+    adv: burn::nn::conv::Conv2d<B>,
+    aux: Option<burn::nn::conv::Conv2d<B>>,
+    proj: Option<Embedding<B>>,
+    label_channels: usize,
+}
+
+impl<B: Backend> DcDiscriminator<B> {
+    /// Builds D for `shape`.
+    pub fn new(shape: &NetShape, device: &B::Device) -> Self {
+        let (base, stages) = layout(shape.size).unwrap_or((4, 4));
+        let conditional = shape.conditional();
+        let label_channels =
+            if conditional && shape.model == ModelKind::Cgan && shape.cond == CondKind::Channels {
+                shape.total_classes()
+            } else {
+                0
+            };
+        let mut c = shape.ndf;
+        let input = down(shape.channels + label_channels, c, false, device);
+        let (mut downs, mut bns) = (Vec::new(), Vec::new());
+        for _ in 1..stages {
+            downs.push(down(c, c * 2, false, device));
+            bns.push(BatchNormConfig::new(c * 2).init(device));
+            c *= 2;
+        }
+        let adv = head(c, 1, base, device);
+        let aux = match shape.model {
+            ModelKind::Acgan if conditional => Some(head(c, shape.total_classes(), base, device)),
+            ModelKind::Infogan => Some(head(c, shape.code_dim(), base, device)),
+            _ => None,
+        };
+        let proj =
+            (conditional && shape.model == ModelKind::Cgan && shape.cond == CondKind::Projection)
+                .then(|| {
+                    EmbeddingConfig::new(shape.total_classes(), c)
+                        .with_initializer(super::blocks::DCGAN_INIT)
+                        .init(device)
+                });
+        DcDiscriminator {
+            input,
+            downs,
+            bns,
+            adv,
+            aux,
+            proj,
+            label_channels,
+        }
+    }
+
+    /// Images `[batch, channels, size, size]` -> logits.
+    pub fn forward(&self, x: Tensor<B, 4>, cond: &Cond<B>) -> DOut<B> {
+        let [b, _, h, w] = x.dims();
+        let x = match (&cond.onehot, self.label_channels) {
+            (Some(onehot), n) if n > 0 => {
+                let maps = onehot.clone().reshape([b, n, 1, 1]).expand([b, n, h, w]);
+                Tensor::cat(vec![x, maps], 1) // [batch, channels + classes, h, w]
+            }
+            _ => x,
+        };
+        let mut x = lrelu(self.input.forward(x));
+        for (conv, bn) in self.downs.iter().zip(&self.bns) {
+            x = lrelu(bn.forward(conv.forward(x)));
+        }
+        let mut adv = self.adv.forward(x.clone()).reshape([b]); // [batch]
+        if let (Some(proj), Some(labels)) = (&self.proj, &cond.labels) {
+            let [_, c, hh, ww] = x.dims();
+            // Mean rather than sum pooling: without spectral normalization the sum lets the
+            // projection term dwarf the adversarial one.
+            let feat = x
+                .clone()
+                .reshape([b, c, hh * ww])
+                .mean_dim(2)
+                .reshape([b, c]);
+            let e = proj.forward(labels.clone()).sum_dim(1).reshape([b, c]); // [batch, c]
+            adv = adv + (feat * e).sum_dim(1).reshape([b]);
+        }
+        let aux = self.aux.as_ref().map(|head| {
+            let y = head.forward(x); // [batch, k, 1, 1]
+            let k = y.dims()[1];
+            y.reshape([b, k])
+        });
+        DOut { adv, aux }
+    }
+}

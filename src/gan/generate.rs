@@ -1,0 +1,412 @@
+//! `facesynth generate`: images from a run folder alone (settings, class mapping and
+//! weights are all there). Fixed attributes, per-class sets (from each class's model in
+//! split runs), N(mu, sigma) sampling with truncation, latent interpolation, and the mean
+//! face over a sweep of mu.
+
+use super::backend::Cpu;
+use super::batch::{normal, step_rng};
+use super::checkpoint::{self, ClassMap};
+use super::dcgan::{make_cond, NetShape};
+use super::model::{net_shape, Generator};
+use super::monitor;
+use super::spec::{ModelKind, TrainSpec};
+use super::train::value_dir;
+use super::{io_err, GanError};
+use crate::atomic;
+use burn::prelude::*;
+use rand::RngExt;
+use std::path::{Path, PathBuf};
+
+/// Fixed class indices: `(attribute position, class index)`.
+type Fixed = Vec<(usize, u32)>;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateSpec {
+    /// The run folder (`train --out`).
+    pub run: PathBuf,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Number of images (without `per_class`). Default 64.
+    pub n: usize,
+    /// Fixed attribute values, `(attr, value)`; InfoGAN's categorical code is `code`.
+    pub attrs: Vec<(String, String)>,
+    /// Images per value of the first attribute (or split value / InfoGAN code).
+    pub per_class: Option<usize>,
+    /// Interpolation: rows of this many steps between two latent points.
+    pub interpolate: Option<usize>,
+    /// Mean of the noise. Default 0.
+    pub mu: f32,
+    /// Standard deviation of the noise. Default 1.
+    pub sigma: f32,
+    /// Truncation: redraw noise values beyond this many sigmas.
+    pub truncation: Option<f32>,
+    /// Write the mean face for mu in -2..=2 (9 values) as `mean_sweep.png`.
+    pub mean_sweep: bool,
+    /// Seed. Default 0.
+    pub seed: u64,
+}
+
+impl Default for GenerateSpec {
+    fn default() -> Self {
+        GenerateSpec {
+            run: PathBuf::new(),
+            out: PathBuf::new(),
+            n: 64,
+            attrs: Vec::new(),
+            per_class: None,
+            interpolate: None,
+            mu: 0.0,
+            sigma: 1.0,
+            truncation: None,
+            mean_sweep: false,
+            seed: 0,
+        }
+    }
+}
+
+/// What `generate` wrote.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateReport {
+    /// Image files written (grids not counted).
+    pub images: usize,
+    /// Grid and strip files.
+    pub grids: Vec<PathBuf>,
+}
+
+/// A trained generator with what it needs to be sampled.
+pub struct Loaded {
+    /// The network (EMA weights when the run kept them).
+    pub g: Generator<Cpu>,
+    /// Its settings.
+    pub spec: TrainSpec,
+    /// Its classes.
+    pub classes: ClassMap,
+    /// Its shape.
+    pub shape: NetShape,
+}
+
+/// Loads the newest weights of a (non-split) run.
+pub fn load(run: &Path) -> Result<Loaded, GanError> {
+    let (spec, classes) = checkpoint::read_meta(run)?;
+    let latest = checkpoint::latest(run)?.ok_or_else(|| GanError::Checkpoint {
+        path: run.to_path_buf(),
+        reason: "no checkpoint yet (latest.json missing)".into(),
+    })?;
+    let counts: Vec<usize> = classes.attrs.iter().map(|a| a.values.len()).collect();
+    let shape = net_shape(&spec, classes.channels, &counts);
+    let dev = Default::default();
+    let file = if latest.ema { "g_ema.mpk" } else { "g.mpk" };
+    let rec = checkpoint::read_record::<Cpu, _>(&run.join(&latest.dir).join(file), &dev)?;
+    let g = Generator::<Cpu>::new(spec.arch, &shape, &dev).load_record(rec);
+    Ok(Loaded {
+        g,
+        spec,
+        classes,
+        shape,
+    })
+}
+
+impl Loaded {
+    /// Generates `n` images (`[n, c, s, s]` values in [-1, 1]) with the given per-image
+    /// class indices per attribute (`[n, attrs]`) and InfoGAN codes, from noise `z`.
+    pub fn sample(&self, z: Vec<f32>, labels: &[u32], code: &[f32], n: usize) -> Vec<f32> {
+        let dev = Default::default();
+        let mut out = Vec::with_capacity(n * self.image_len());
+        let (na, cd, nz) = (
+            self.shape.classes.len(),
+            self.shape.code_dim(),
+            self.shape.nz,
+        );
+        let chunk = 64;
+        for s in (0..n).step_by(chunk) {
+            let e = (s + chunk).min(n);
+            let m = e - s;
+            let l = if labels.len() >= e * na {
+                &labels[s * na..e * na]
+            } else {
+                &[]
+            };
+            let c = if code.len() >= e * cd {
+                &code[s * cd..e * cd]
+            } else {
+                &[]
+            };
+            let cond = make_cond::<Cpu>(&self.shape, l, c, m, &dev);
+            let zt = Tensor::from_data(TensorData::new(z[s * nz..e * nz].to_vec(), [m, nz]), &dev);
+            out.extend(self.g.forward(zt, &cond).into_data().iter::<f32>());
+        }
+        out
+    }
+
+    fn image_len(&self) -> usize {
+        self.classes.channels * (self.spec.size * self.spec.size) as usize
+    }
+}
+
+fn noise(spec: &GenerateSpec, stream: u64, n: usize) -> Vec<f32> {
+    let mut rng = step_rng(spec.seed, stream, 11);
+    let mut z = normal(&mut rng, n);
+    if let Some(t) = spec.truncation {
+        for v in z.iter_mut() {
+            while v.abs() > t {
+                *v = normal(&mut rng, 1)[0];
+            }
+        }
+    }
+    z.iter().map(|v| spec.mu + spec.sigma * v).collect()
+}
+
+/// Class indices and codes for `n` images: `fixed` values win, `row` (if any) sets the
+/// first attribute / code, the rest are drawn at random.
+fn conditions(
+    l: &Loaded,
+    fixed: &[(usize, u32)],
+    fixed_code: Option<usize>,
+    n: usize,
+    seed: u64,
+) -> (Vec<u32>, Vec<f32>) {
+    let mut rng = step_rng(seed, 0, 12);
+    let na = l.shape.classes.len();
+    let mut labels = Vec::with_capacity(n * na);
+    let mut code = Vec::new();
+    for _ in 0..n {
+        for a in 0..na {
+            let v = fixed.iter().find(|(i, _)| *i == a).map(|(_, v)| *v);
+            labels.push(v.unwrap_or_else(|| rng.random_range(0..l.shape.classes[a] as u32)));
+        }
+        if l.shape.code_dim() > 0 {
+            let k = fixed_code.unwrap_or_else(|| rng.random_range(0..l.shape.info_cat.max(1)));
+            code.extend((0..l.shape.info_cat).map(|j| if j == k { 1.0 } else { 0.0 }));
+            code.extend((0..l.shape.info_cont).map(|_| rng.random_range(-1.0f32..1.0)));
+        }
+    }
+    (labels, code)
+}
+
+fn resolve_fixed(
+    l: &Loaded,
+    attrs: &[(String, String)],
+) -> Result<(Fixed, Option<usize>), GanError> {
+    let mut fixed = Vec::new();
+    let mut code = None;
+    for (name, value) in attrs {
+        if l.spec.model == ModelKind::Infogan && name == "code" {
+            let k: usize = value
+                .parse()
+                .ok()
+                .filter(|k| *k < l.spec.info_cat)
+                .ok_or_else(|| GanError::Settings {
+                    reason: format!("code={value}: expected 0..{}", l.spec.info_cat),
+                })?;
+            code = Some(k);
+            continue;
+        }
+        let (a, attr) = l
+            .classes
+            .attrs
+            .iter()
+            .enumerate()
+            .find(|(_, a)| &a.name == name)
+            .ok_or_else(|| {
+                let have: Vec<&str> = l.classes.attrs.iter().map(|a| a.name.as_str()).collect();
+                GanError::Settings {
+                    reason: format!(
+                        "the run is not conditioned on `{name}` (it knows: {})",
+                        have.join(", ")
+                    ),
+                }
+            })?;
+        let v = attr
+            .values
+            .iter()
+            .position(|x| x == value)
+            .ok_or_else(|| GanError::Settings {
+                reason: format!(
+                    "{name}={value}: unknown value (known: {})",
+                    attr.values.join(", ")
+                ),
+            })?;
+        if a >= l.shape.classes.len() {
+            return Err(GanError::Settings {
+                reason: format!(
+                    "the run is an unconditional {}: it cannot be asked for {name}={value} \
+                     (train cgan/acgan, or --split-by {name})",
+                    l.spec.model
+                ),
+            });
+        }
+        fixed.push((a, v as u32));
+    }
+    Ok((fixed, code))
+}
+
+fn save(path: &Path, img: image::RgbImage) -> Result<(), GanError> {
+    atomic::save_image(path, &image::DynamicImage::ImageRgb8(img)).map_err(io_err(path))
+}
+
+fn write_images(l: &Loaded, px: &[f32], n: usize, dir: &Path) -> Result<usize, GanError> {
+    let side = l.spec.size as usize;
+    let il = l.image_len();
+    for i in 0..n {
+        save(
+            &dir.join(format!("{i}.png")),
+            monitor::grid_plain(&px[i * il..(i + 1) * il], l.classes.channels, side),
+        )?;
+    }
+    Ok(n)
+}
+
+/// Generates as `spec` says.
+pub fn generate(spec: &GenerateSpec) -> Result<GenerateReport, GanError> {
+    let (_, classes) = checkpoint::read_meta(&spec.run)?;
+    let mut report = GenerateReport::default();
+    if let Some(split) = &classes.split {
+        // One model per value: pick by --attr <split>=v, or all with --per-class.
+        let chosen = spec
+            .attrs
+            .iter()
+            .find(|(a, _)| *a == split.name)
+            .map(|(_, v)| v.clone());
+        let rest: Vec<(String, String)> = spec
+            .attrs
+            .iter()
+            .filter(|(a, _)| *a != split.name)
+            .cloned()
+            .collect();
+        let values: Vec<String> = match (&chosen, spec.per_class) {
+            (Some(v), _) => vec![v.clone()],
+            (None, Some(_)) => split.values.clone(),
+            (None, None) => {
+                return Err(GanError::Settings {
+                    reason: format!(
+                    "this run has one model per {} value: give --attr {}=<value> or --per-class N",
+                    split.name, split.name
+                ),
+                })
+            }
+        };
+        let per = spec.per_class.unwrap_or(spec.n);
+        let mut rows = Vec::new();
+        for v in &values {
+            let sub = spec.run.join(value_dir(v));
+            if !sub.join(checkpoint::SETTINGS).is_file() {
+                return Err(GanError::Settings {
+                    reason: format!("no model for {}={v} in {}", split.name, spec.run.display()),
+                });
+            }
+            let l = load(&sub)?;
+            let (fixed, code) = resolve_fixed(&l, &rest)?;
+            let z = noise(spec, 0, per * l.shape.nz);
+            let (lab, cd) = conditions(&l, &fixed, code, per, spec.seed);
+            let px = l.sample(z, &lab, &cd, per);
+            let dir = if chosen.is_some() && spec.per_class.is_none() {
+                spec.out.clone()
+            } else {
+                spec.out.join(value_dir(v))
+            };
+            report.images += write_images(&l, &px, per, &dir)?;
+            rows.push((l.classes.channels, l.spec.size as usize, px));
+        }
+        let (c, side) = (rows[0].0, rows[0].1);
+        let all: Vec<f32> = rows.into_iter().flat_map(|r| r.2).collect();
+        let g = spec.out.join("grid.png");
+        save(&g, monitor::grid(&all, values.len() * per, c, side, per))?;
+        report.grids.push(g);
+        return Ok(report);
+    }
+    let l = load(&spec.run)?;
+    let (fixed, code) = resolve_fixed(&l, &spec.attrs)?;
+    let (c, side, nz) = (l.classes.channels, l.spec.size as usize, l.shape.nz);
+    if let Some(per) = spec.per_class {
+        // Rows: values of the first attribute, or InfoGAN's categorical code.
+        let rows: Vec<(String, Fixed, Option<usize>)> = if let Some(a) = l
+            .classes
+            .attrs
+            .first()
+            .filter(|_| !l.shape.classes.is_empty())
+        {
+            a.values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let mut f: Vec<(usize, u32)> =
+                        fixed.iter().filter(|(a, _)| *a != 0).copied().collect();
+                    f.push((0, i as u32));
+                    (v.clone(), f, code)
+                })
+                .collect()
+        } else if l.spec.model == ModelKind::Infogan {
+            (0..l.spec.info_cat)
+                .map(|k| (format!("code{k}"), fixed.clone(), Some(k)))
+                .collect()
+        } else {
+            return Err(GanError::Settings {
+                reason:
+                    "--per-class needs a conditional run (cgan, acgan, infogan) or a --split-by run"
+                        .into(),
+            });
+        };
+        let z = noise(spec, 0, per * nz);
+        let mut all = Vec::new();
+        for (name, f, k) in &rows {
+            let (lab, cd) = conditions(&l, f, *k, per, spec.seed);
+            let px = l.sample(z.clone(), &lab, &cd, per);
+            report.images += write_images(&l, &px, per, &spec.out.join(value_dir(name)))?;
+            all.extend(px);
+        }
+        let g = spec.out.join("grid.png");
+        save(&g, monitor::grid(&all, rows.len() * per, c, side, per))?;
+        report.grids.push(g);
+    } else {
+        let n = spec.n;
+        let z = noise(spec, 0, n * nz);
+        let (lab, cd) = conditions(&l, &fixed, code, n, spec.seed);
+        let px = l.sample(z, &lab, &cd, n);
+        report.images += write_images(&l, &px, n, &spec.out)?;
+        let g = spec.out.join("grid.png");
+        let cols = (n as f32).sqrt().ceil() as usize;
+        save(&g, monitor::grid(&px, n, c, side, cols))?;
+        report.grids.push(g);
+    }
+    if let Some(k) = spec.interpolate {
+        let (rows, k) = (8usize.min(spec.n.max(1)), k.max(2));
+        let (a, b) = (noise(spec, 1, rows * nz), noise(spec, 2, rows * nz));
+        let mut z = Vec::with_capacity(rows * k * nz);
+        for r in 0..rows {
+            for j in 0..k {
+                let t = j as f32 / (k - 1) as f32;
+                z.extend((0..nz).map(|i| (1.0 - t) * a[r * nz + i] + t * b[r * nz + i]));
+            }
+        }
+        let (lab, cd) = conditions(&l, &fixed, code, rows, spec.seed);
+        let na = l.shape.classes.len();
+        let cdim = l.shape.code_dim();
+        let lab: Vec<u32> = (0..rows * k)
+            .flat_map(|i| lab[(i / k) * na..(i / k + 1) * na].to_vec())
+            .collect();
+        let cd: Vec<f32> = (0..rows * k)
+            .flat_map(|i| cd[(i / k) * cdim..(i / k + 1) * cdim].to_vec())
+            .collect();
+        let px = l.sample(z, &lab, &cd, rows * k);
+        let g = spec.out.join("interpolation.png");
+        save(&g, monitor::grid(&px, rows * k, c, side, k))?;
+        report.grids.push(g);
+    }
+    if spec.mean_sweep {
+        let n = 64;
+        let mut means = Vec::new();
+        for (i, mu) in (0..9).map(|i| (i, -2.0 + 0.5 * i as f32)) {
+            let sub = GenerateSpec { mu, ..spec.clone() };
+            let z = noise(&sub, 100 + i, n * nz);
+            let (lab, cd) = conditions(&l, &fixed, code, n, spec.seed);
+            let px = l.sample(z, &lab, &cd, n);
+            let il = l.image_len();
+            means.extend((0..il).map(|j| (0..n).map(|s| px[s * il + j]).sum::<f32>() / n as f32));
+        }
+        let g = spec.out.join("mean_sweep.png");
+        save(&g, monitor::grid(&means, 9, c, side, 9))?;
+        report.grids.push(g);
+    }
+    Ok(report)
+}

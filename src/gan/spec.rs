@@ -1,0 +1,448 @@
+//! Training settings: the resolved [`TrainSpec`] a run uses (and saves next to its
+//! weights, so `generate` needs only the run folder), the `[train]` section of a
+//! pipeline file, and the small enums the CLI parses.
+//!
+//! Precedence is CLI flags > pipeline file > defaults; the CLI fills a [`TrainSection`]
+//! from its flags and [`TrainSection::resolve`] lays it over the file's section.
+
+use super::GanError;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+macro_rules! str_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $var),+
+        }
+        impl $name {
+            /// The name used on the command line and in files.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$var => $s),+ }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($s => Ok(Self::$var),)+
+                    _ => Err(format!("unknown value `{s}` (expected one of: {})",
+                        [$($s),+].join(", "))),
+                }
+            }
+        }
+    };
+}
+
+str_enum!(
+    /// The GAN family.
+    ModelKind {
+        /// Unconditional DCGAN (Radford et al. 2015).
+        Dcgan => "dcgan",
+        /// Conditional GAN: label embeddings joined to z; D by projection or label channels.
+        Cgan => "cgan",
+        /// Auxiliary-classifier GAN (Odena et al. 2017).
+        Acgan => "acgan",
+        /// InfoGAN (Chen et al. 2016): categorical + continuous codes, Q head.
+        Infogan => "infogan",
+    }
+);
+
+str_enum!(
+    /// The network layout.
+    Arch {
+        /// The DCGAN of pytorch/examples, scaled to the image size.
+        Dcgan => "dcgan",
+        /// The MNIST DCGAN of the Keras/TensorFlow tutorial (28 px, 1 channel).
+        KerasMnist => "keras-mnist",
+        /// The anime-face DCGAN of the Keras seed (64 px, 3 channels).
+        KerasAnime => "keras-anime",
+    }
+);
+
+str_enum!(
+    /// The adversarial loss.
+    LossKind {
+        /// Non-saturating binary cross-entropy on logits.
+        Bce => "bce",
+        /// Hinge loss (Lim & Ye 2017; SAGAN).
+        Hinge => "hinge",
+        /// Least squares (LSGAN, Mao et al. 2017).
+        Ls => "ls",
+        /// Relativistic average BCE (RaGAN, Jolicoeur-Martineau 2018).
+        Ragan => "ragan",
+    }
+);
+
+str_enum!(
+    /// The optimizer of both networks.
+    OptimKind {
+        /// Adam.
+        Adam => "adam",
+        /// RMSprop (no momentum, as Keras).
+        Rmsprop => "rmsprop",
+    }
+);
+
+str_enum!(
+    /// How a CGAN's discriminator sees the labels.
+    CondKind {
+        /// Projection discriminator (cGAN-pd, Miyato & Koyama 2018).
+        Projection => "projection",
+        /// One-hot label maps as extra input channels.
+        Channels => "channels",
+    }
+);
+
+str_enum!(
+    /// Where tensors live.
+    BackendKind {
+        /// burn's flex CPU backend.
+        Cpu => "cpu",
+        /// burn's CUDA backend (needs the `cuda` feature and an NVIDIA driver).
+        Cuda => "cuda",
+    }
+);
+
+/// Every setting of a training run, resolved. Saved as `RUN/settings.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// Dataset folder (prep output, ImageFolder, or a folder with a wide labels CSV).
+    pub data: Option<PathBuf>,
+    /// Wide labels CSV (`file,<attr>...`); default `DATA/labels_wide.csv` or `DATA/truth.csv`.
+    pub labels: Option<PathBuf>,
+    /// MNIST IDX folder (`*images-idx3-ubyte.gz` + `*labels-idx1-ubyte.gz`); attribute `digit`.
+    pub mnist: Option<PathBuf>,
+    /// Attributes to condition on (e.g. `hair_color`); empty: the first label column.
+    pub attrs: Vec<String>,
+    /// GAN family. Default dcgan.
+    pub model: ModelKind,
+    /// Network layout. Default dcgan.
+    pub arch: Arch,
+    /// Image side in pixels (16, 28, 32, 64, 128). Default 64.
+    pub size: u32,
+    /// Training steps (one D and one G update each). Default 2000.
+    pub steps: u64,
+    /// Batch size. Default 64.
+    pub batch: usize,
+    /// Noise dimension. Default 100.
+    pub nz: usize,
+    /// G width (pytorch/examples' ngf). Default 64.
+    pub ngf: usize,
+    /// D width (ndf). Default 64.
+    pub ndf: usize,
+    /// Label embedding size per attribute. Default 50.
+    pub embed_dim: usize,
+    /// CGAN discriminator conditioning. Default projection.
+    pub cond: CondKind,
+    /// Adversarial loss. Default bce.
+    pub loss: LossKind,
+    /// Optimizer. Default adam.
+    pub optim: OptimKind,
+    /// G learning rate. Default 2e-4.
+    pub lr_g: f64,
+    /// D learning rate (TTUR when it differs from lr_g). Default 2e-4.
+    pub lr_d: f64,
+    /// Adam beta1. Default 0.5.
+    pub beta1: f32,
+    /// Element-wise gradient clipping (Keras `clipvalue`). Default none.
+    pub clip: Option<f32>,
+    /// One-sided label smoothing: real target 1 - s. Default 0.
+    pub label_smoothing: f32,
+    /// Soft/noisy labels: targets += noise * U(0,1) (the Keras seed's 0.05). Default 0.
+    pub label_noise: f32,
+    /// Instance noise std added to D's inputs, annealed to 0 over the run. Default 0.
+    pub instance_noise: f32,
+    /// EMA decay of G's weights for sampling (e.g. 0.999). Default none.
+    pub ema: Option<f64>,
+    /// Weight of ACGAN's auxiliary loss and InfoGAN's MI loss. Default 1.
+    pub aux_weight: f32,
+    /// InfoGAN categorical code size. Default 10.
+    pub info_cat: usize,
+    /// InfoGAN continuous codes. Default 2.
+    pub info_cont: usize,
+    /// Random horizontal flips of real images. Default true (false for MNIST).
+    pub flip: bool,
+    /// Class-balanced sampling over the first attribute. Default true.
+    pub balance: bool,
+    /// Sample grids every N steps. Default 500.
+    pub sample_every: u64,
+    /// Checkpoint every N steps. Default 500.
+    pub checkpoint_every: u64,
+    /// Metrics CSV row every N steps. Default 10.
+    pub log_every: u64,
+    /// Seed of everything random. Default 42.
+    pub seed: u64,
+    /// Train one model per value of this attribute. Default none.
+    pub split_by: Option<String>,
+    /// Compute backend. Default cpu.
+    pub backend: BackendKind,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        TrainSpec {
+            data: None,
+            labels: None,
+            mnist: None,
+            attrs: Vec::new(),
+            model: ModelKind::Dcgan,
+            arch: Arch::Dcgan,
+            size: 64,
+            steps: 2000,
+            batch: 64,
+            nz: 100,
+            ngf: 64,
+            ndf: 64,
+            embed_dim: 50,
+            cond: CondKind::Projection,
+            loss: LossKind::Bce,
+            optim: OptimKind::Adam,
+            lr_g: 2e-4,
+            lr_d: 2e-4,
+            beta1: 0.5,
+            clip: None,
+            label_smoothing: 0.0,
+            label_noise: 0.0,
+            instance_noise: 0.0,
+            ema: None,
+            aux_weight: 1.0,
+            info_cat: 10,
+            info_cont: 2,
+            flip: true,
+            balance: true,
+            sample_every: 500,
+            checkpoint_every: 500,
+            log_every: 10,
+            seed: 42,
+            split_by: None,
+            backend: BackendKind::Cpu,
+        }
+    }
+}
+
+impl TrainSpec {
+    /// Whether the model takes class labels.
+    pub fn conditional(&self) -> bool {
+        matches!(self.model, ModelKind::Cgan | ModelKind::Acgan)
+    }
+
+    /// Checks combinations that cannot work, before any data is read.
+    pub fn validate(&self) -> Result<(), GanError> {
+        let bad = |reason: String| Err(GanError::Settings { reason });
+        if self.data.is_none() && self.mnist.is_none() {
+            return bad("give --data DIR or --mnist DIR".into());
+        }
+        if self.batch < 2 {
+            return bad(format!("batch {} is too small (at least 2)", self.batch));
+        }
+        match self.arch {
+            Arch::Dcgan => {
+                super::blocks::layout(self.size)
+                    .map(|_| ())
+                    .ok_or_else(|| GanError::Settings {
+                        reason: format!(
+                            "size {} is not supported (use 16, 28, 32, 64 or 128)",
+                            self.size
+                        ),
+                    })
+            }
+            Arch::KerasMnist | Arch::KerasAnime => {
+                let want = if self.arch == Arch::KerasMnist {
+                    28
+                } else {
+                    64
+                };
+                if self.model != ModelKind::Dcgan {
+                    return bad(format!(
+                        "the {} preset is an unconditional dcgan",
+                        self.arch
+                    ));
+                }
+                if self.size != want {
+                    return bad(format!(
+                        "the {} preset is {want} px, not {}",
+                        self.arch, self.size
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The `[train]` section of a pipeline file, and the CLI's flags: every field optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct TrainSection {
+    pub data: Option<PathBuf>,
+    pub labels: Option<PathBuf>,
+    pub mnist: Option<PathBuf>,
+    pub attrs: Option<Vec<String>>,
+    pub model: Option<ModelKind>,
+    pub arch: Option<Arch>,
+    pub size: Option<u32>,
+    pub steps: Option<u64>,
+    pub batch: Option<usize>,
+    pub nz: Option<usize>,
+    pub ngf: Option<usize>,
+    pub ndf: Option<usize>,
+    pub embed_dim: Option<usize>,
+    pub cond: Option<CondKind>,
+    pub loss: Option<LossKind>,
+    pub optim: Option<OptimKind>,
+    pub lr_g: Option<f64>,
+    pub lr_d: Option<f64>,
+    pub beta1: Option<f32>,
+    pub clip: Option<f32>,
+    pub label_smoothing: Option<f32>,
+    pub label_noise: Option<f32>,
+    pub instance_noise: Option<f32>,
+    pub ema: Option<f64>,
+    pub aux_weight: Option<f32>,
+    pub info_cat: Option<usize>,
+    pub info_cont: Option<usize>,
+    pub flip: Option<bool>,
+    pub balance: Option<bool>,
+    pub sample_every: Option<u64>,
+    pub checkpoint_every: Option<u64>,
+    pub log_every: Option<u64>,
+    pub seed: Option<u64>,
+    pub split_by: Option<String>,
+    pub backend: Option<BackendKind>,
+}
+
+#[derive(Deserialize)]
+struct PipelineTrain {
+    train: Option<TrainSection>,
+}
+
+impl TrainSection {
+    /// Reads the `[train]` section of a pipeline TOML file (other sections are ignored).
+    pub fn from_pipeline(path: &Path) -> Result<TrainSection, GanError> {
+        let text = std::fs::read_to_string(path).map_err(|e| GanError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let value: toml::Table = toml::from_str(&text).map_err(|e| GanError::Pipeline {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let only_train: toml::Table = value.into_iter().filter(|(k, _)| k == "train").collect();
+        let parsed: PipelineTrain =
+            only_train
+                .try_into()
+                .map_err(|e: toml::de::Error| GanError::Pipeline {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+        Ok(parsed.train.unwrap_or_default())
+    }
+
+    /// Lays `self` (the CLI) over `file` over the defaults.
+    pub fn resolve(self, file: TrainSection) -> TrainSpec {
+        let d = TrainSpec::default();
+        macro_rules! pick {
+            ($f:ident) => {
+                self.$f.or(file.$f).unwrap_or(d.$f)
+            };
+        }
+        macro_rules! pick_opt {
+            ($f:ident) => {
+                self.$f.or(file.$f).or(d.$f)
+            };
+        }
+        let mnist = pick_opt!(mnist);
+        let flip_default = mnist.is_none() && d.flip;
+        TrainSpec {
+            data: pick_opt!(data),
+            labels: pick_opt!(labels),
+            mnist,
+            attrs: pick!(attrs),
+            model: pick!(model),
+            arch: pick!(arch),
+            size: pick!(size),
+            steps: pick!(steps),
+            batch: pick!(batch),
+            nz: pick!(nz),
+            ngf: pick!(ngf),
+            ndf: pick!(ndf),
+            embed_dim: pick!(embed_dim),
+            cond: pick!(cond),
+            loss: pick!(loss),
+            optim: pick!(optim),
+            lr_g: pick!(lr_g),
+            lr_d: pick!(lr_d),
+            beta1: pick!(beta1),
+            clip: pick_opt!(clip),
+            label_smoothing: pick!(label_smoothing),
+            label_noise: pick!(label_noise),
+            instance_noise: pick!(instance_noise),
+            ema: pick_opt!(ema),
+            aux_weight: pick!(aux_weight),
+            info_cat: pick!(info_cat),
+            info_cont: pick!(info_cont),
+            flip: self.flip.or(file.flip).unwrap_or(flip_default),
+            balance: pick!(balance),
+            sample_every: pick!(sample_every),
+            checkpoint_every: pick!(checkpoint_every),
+            log_every: pick!(log_every),
+            seed: pick!(seed),
+            split_by: pick_opt!(split_by),
+            backend: pick!(backend),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_in_train_pipelines_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let s = TrainSection::from_pipeline(&path).unwrap();
+                if s.arch.is_some() || s.model.is_some() {
+                    n += 1;
+                    let spec = TrainSection {
+                        data: Some("x".into()),
+                        ..Default::default()
+                    }
+                    .resolve(s);
+                    spec.validate().unwrap();
+                }
+            }
+        }
+        assert!(n >= 2, "the two Keras presets should be in pipelines/");
+    }
+
+    #[test]
+    fn cli_beats_file_beats_default() {
+        let file = TrainSection {
+            batch: Some(32),
+            steps: Some(10),
+            ..Default::default()
+        };
+        let cli = TrainSection {
+            batch: Some(8),
+            ..Default::default()
+        };
+        let s = cli.resolve(file);
+        assert_eq!((s.batch, s.steps, s.nz), (8, 10, 100));
+        assert_eq!("hinge".parse::<LossKind>().unwrap(), LossKind::Hinge);
+        assert!("nope".parse::<ModelKind>().is_err());
+    }
+}

@@ -1,0 +1,438 @@
+//! The training loop of one model: alternating D and G updates, logging, sample grids,
+//! checkpoints, resume, and rollback to the last checkpoint when a loss turns NaN.
+
+use super::batch::{self, BatchSpec, HostBatch};
+use super::checkpoint::{self, CheckpointFiles, Latest};
+use super::data::Dataset;
+use super::dcgan::{make_cond, NetShape};
+use super::ema;
+use super::loss::{aux_accuracy, aux_loss, d_loss, g_loss, info_loss};
+use super::model::{Discriminator, Generator};
+use super::monitor::{self, Log, Metrics, Watch};
+use super::spec::{LossKind, ModelKind, TrainSpec};
+use super::{io_err, GanError};
+use crate::progress::{self, Verbosity};
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Distribution;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How many NaN rollbacks a run may take before it gives up.
+const MAX_ROLLBACKS: u32 = 3;
+
+/// What one run ended with.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutcome {
+    /// Steps done.
+    pub step: u64,
+    /// The step it started from (0, or the resumed checkpoint's).
+    pub started_at: u64,
+    /// Last metrics row.
+    pub last: Option<Metrics>,
+    /// Training images per second (real images seen by D).
+    pub images_per_sec: f32,
+    /// Warnings raised.
+    pub warnings: Vec<String>,
+    /// NaN rollbacks taken.
+    pub rollbacks: u32,
+}
+
+/// One model's training state.
+pub struct Trainer<B: AutodiffBackend, OG, OD> {
+    pub(crate) spec: TrainSpec,
+    pub(crate) shape: NetShape,
+    pub(crate) ds: Arc<Dataset>,
+    pub(crate) run: PathBuf,
+    pub(crate) device: B::Device,
+    pub(crate) g: Generator<B>,
+    pub(crate) d: Discriminator<B>,
+    pub(crate) og: OG,
+    pub(crate) od: OD,
+    pub(crate) ema: Option<Vec<Tensor<B::InnerBackend, 1>>>,
+    pub(crate) step: u64,
+    pub(crate) rollbacks: u32,
+}
+
+impl<B, OG, OD> Trainer<B, OG, OD>
+where
+    B: AutodiffBackend,
+    OG: Optimizer<Generator<B>, B>,
+    OD: Optimizer<Discriminator<B>, B>,
+{
+    fn stream_seed(&self) -> u64 {
+        self.spec
+            .seed
+            .wrapping_add(self.rollbacks as u64 * 0x1000_0000_0000)
+    }
+
+    fn batch_spec(&self) -> BatchSpec {
+        let info = if self.spec.model == ModelKind::Infogan {
+            (self.spec.info_cat, self.spec.info_cont)
+        } else {
+            (0, 0)
+        };
+        BatchSpec {
+            batch: self.spec.batch,
+            nz: self.spec.nz,
+            info,
+            flip: self.spec.flip,
+            balance: self.spec.balance,
+            seed: self.stream_seed(),
+        }
+    }
+
+    /// One D update and one G update on `hb`.
+    pub(crate) fn train_step(&mut self, hb: &HostBatch, want_norms: bool) -> Metrics {
+        let (spec, dev) = (&self.spec, &self.device);
+        let (b, c, side) = (spec.batch, self.ds.channels, spec.size as usize);
+        B::seed(
+            dev,
+            batch::step_rng(self.stream_seed(), hb.step, 1).next_u64_seed(),
+        );
+        let real =
+            Tensor::<B, 4>::from_data(TensorData::new(hb.real.clone(), [b, c, side, side]), dev);
+        let cond_real = make_cond::<B>(&self.shape, &hb.real_labels, &[], b, dev);
+        let cond_fake = make_cond::<B>(&self.shape, &hb.fake_labels, &hb.code, b, dev);
+        let z = Tensor::<B, 2>::from_data(TensorData::new(hb.z.clone(), [b, spec.nz]), dev);
+        let u = &hb.uniform;
+        let rt: Vec<f32> = (0..b)
+            .map(|i| 1.0 - spec.label_smoothing - spec.label_noise * u[i])
+            .collect();
+        let ft: Vec<f32> = (0..b).map(|i| spec.label_noise * u[b + i]).collect();
+        let real_t = Tensor::<B, 1>::from_data(TensorData::new(rt, [b]), dev);
+        let fake_t = Tensor::<B, 1>::from_data(TensorData::new(ft, [b]), dev);
+        let sigma =
+            spec.instance_noise as f64 * (1.0 - hb.step as f64 / spec.steps.max(1) as f64).max(0.0);
+        let w = spec.aux_weight;
+
+        // D step: real vs detached fakes (+ ACGAN class loss on both, InfoGAN Q on fakes).
+        let fake = self.g.forward(z.clone(), &cond_fake).detach(); // [batch, c, side, side]
+        let noisy = |x: Tensor<B, 4>| {
+            if sigma > 0.0 {
+                x.clone() + x.random_like(Distribution::Normal(0.0, sigma))
+            } else {
+                x
+            }
+        };
+        let dr = self.d.forward(noisy(real.clone()), &cond_real);
+        let df = self.d.forward(noisy(fake), &cond_fake);
+        let mut loss_d = d_loss(spec.loss, dr.adv.clone(), df.adv.clone(), real_t, fake_t);
+        let mut aux_acc = f32::NAN;
+        match (spec.model, &dr.aux, &df.aux) {
+            (ModelKind::Acgan, Some(ar), Some(af)) => {
+                let (or, of) = (cond_real.onehot.clone(), cond_fake.onehot.clone());
+                if let (Some(or), Some(of)) = (or, of) {
+                    if want_norms {
+                        aux_acc =
+                            aux_accuracy(ar.clone().detach(), or.clone(), &self.shape.classes);
+                    }
+                    let aux = aux_loss(ar.clone(), or, &self.shape.classes)
+                        + aux_loss(af.clone(), of, &self.shape.classes);
+                    loss_d = loss_d + aux.mul_scalar(w);
+                }
+            }
+            (ModelKind::Infogan, _, Some(q)) => {
+                if let Some(code) = &cond_fake.code {
+                    loss_d =
+                        loss_d + info_loss(q.clone(), code.clone(), spec.info_cat).mul_scalar(w);
+                }
+            }
+            _ => {}
+        }
+        let sig_mean = |t: Tensor<B, 1>| -> f32 {
+            burn::tensor::activation::sigmoid(t.detach())
+                .mean()
+                .into_scalar()
+                .elem()
+        };
+        let (d_real, d_fake) = (sig_mean(dr.adv), sig_mean(df.adv));
+        let loss_d_val: f32 = loss_d.clone().into_scalar().elem();
+        let grads_d = GradientsParams::from_grads(loss_d.backward(), &self.d);
+        let grad_d = if want_norms {
+            ema::grad_norm(&self.d, &grads_d)
+        } else {
+            f32::NAN
+        };
+        self.d = self.od.step(spec.lr_d, self.d.clone(), grads_d);
+
+        // G step: fool the updated D (+ ask for the right class / keep the code readable).
+        let fake = self.g.forward(z, &cond_fake);
+        let dg = self.d.forward(fake, &cond_fake);
+        let real_adv =
+            (spec.loss == LossKind::Ragan).then(|| self.d.forward(real, &cond_real).adv.detach());
+        let mut loss_g = g_loss(spec.loss, dg.adv, real_adv);
+        match (spec.model, dg.aux) {
+            (ModelKind::Acgan, Some(a)) => {
+                if let Some(of) = cond_fake.onehot.clone() {
+                    loss_g = loss_g + aux_loss(a, of, &self.shape.classes).mul_scalar(w);
+                }
+            }
+            (ModelKind::Infogan, Some(q)) => {
+                if let Some(code) = cond_fake.code.clone() {
+                    loss_g = loss_g + info_loss(q, code, spec.info_cat).mul_scalar(w);
+                }
+            }
+            _ => {}
+        }
+        let loss_g_val: f32 = loss_g.clone().into_scalar().elem();
+        let grads_g = GradientsParams::from_grads(loss_g.backward(), &self.g);
+        let grad_g = if want_norms {
+            ema::grad_norm(&self.g, &grads_g)
+        } else {
+            f32::NAN
+        };
+        self.g = self.og.step(spec.lr_g, self.g.clone(), grads_g);
+        if let (Some(decay), Some(avg)) = (spec.ema, self.ema.as_mut()) {
+            ema::update(avg, ema::flat_params(&self.g.valid()), decay);
+        }
+        Metrics {
+            step: hb.step + 1,
+            loss_d: loss_d_val,
+            loss_g: loss_g_val,
+            d_real,
+            d_fake,
+            aux_acc,
+            grad_d,
+            grad_g,
+            seconds: 0.0,
+        }
+    }
+
+    /// The generator used for sampling: G's EMA when enabled, else G, without autodiff.
+    pub fn sampler(&self) -> Generator<B::InnerBackend> {
+        let g = self.g.valid();
+        match &self.ema {
+            Some(avg) => ema::with_params(g, avg),
+            None => g,
+        }
+    }
+
+    /// Writes a checkpoint of the current state.
+    pub fn save(&self) -> Result<(), GanError> {
+        let meta = Latest {
+            step: self.step,
+            rollbacks: self.rollbacks,
+            dir: checkpoint::step_dir(self.step),
+            ema: self.ema.is_some(),
+        };
+        let p = self.run.join(&meta.dir);
+        let mut files = vec![
+            (
+                "g.mpk",
+                checkpoint::to_bytes::<B, _>(self.g.clone().into_record(), &p)?,
+            ),
+            (
+                "d.mpk",
+                checkpoint::to_bytes::<B, _>(self.d.clone().into_record(), &p)?,
+            ),
+            (
+                "g_optim.mpk",
+                checkpoint::to_bytes::<B, _>(self.og.to_record(), &p)?,
+            ),
+            (
+                "d_optim.mpk",
+                checkpoint::to_bytes::<B, _>(self.od.to_record(), &p)?,
+            ),
+        ];
+        if self.ema.is_some() {
+            let rec = self.sampler().into_record();
+            files.push((
+                "g_ema.mpk",
+                checkpoint::to_bytes::<B::InnerBackend, _>(rec, &p)?,
+            ));
+        }
+        checkpoint::commit(&self.run, &meta, CheckpointFiles { files })
+    }
+
+    /// Loads the newest checkpoint into this trainer; false when there is none.
+    pub fn load_latest(&mut self) -> Result<bool, GanError> {
+        let Some(meta) = checkpoint::latest(&self.run)? else {
+            return Ok(false);
+        };
+        let dir = self.run.join(&meta.dir);
+        let dev = self.device.clone();
+        self.g = self
+            .g
+            .clone()
+            .load_record(checkpoint::read_record::<B, _>(&dir.join("g.mpk"), &dev)?);
+        self.d = self
+            .d
+            .clone()
+            .load_record(checkpoint::read_record::<B, _>(&dir.join("d.mpk"), &dev)?);
+        self.og = self.og.clone().load_record(checkpoint::read_record::<B, _>(
+            &dir.join("g_optim.mpk"),
+            &dev,
+        )?);
+        self.od = self.od.clone().load_record(checkpoint::read_record::<B, _>(
+            &dir.join("d_optim.mpk"),
+            &dev,
+        )?);
+        if self.spec.ema.is_some() {
+            self.ema = Some(if meta.ema {
+                let g = self.g.valid();
+                let rec =
+                    checkpoint::read_record::<B::InnerBackend, _>(&dir.join("g_ema.mpk"), &dev)?;
+                ema::flat_params(&g.load_record(rec))
+            } else {
+                ema::flat_params(&self.g.valid())
+            });
+        }
+        self.step = meta.step;
+        self.rollbacks = meta.rollbacks;
+        Ok(true)
+    }
+
+    /// The fixed-noise grid: one row per class of the first attribute (or per InfoGAN
+    /// categorical value), 8 columns sharing their noise down the rows.
+    pub fn sample_grid(&self) -> (image::RgbImage, f32) {
+        let shape = &self.shape;
+        let rows = if let Some(a) = self.ds.attrs.first().filter(|_| !shape.classes.is_empty()) {
+            a.values.len().min(16)
+        } else if shape.code_dim() > 0 {
+            shape.info_cat.clamp(1, 16)
+        } else {
+            8
+        };
+        let cols = 8;
+        let n = rows * cols;
+        let mut rng = batch::step_rng(self.spec.seed, u64::MAX, 7);
+        let zc = batch::normal(&mut rng, cols * shape.nz);
+        let mut z = Vec::with_capacity(n * shape.nz);
+        let (mut labels, mut code) = (Vec::new(), Vec::new());
+        let na = shape.classes.len();
+        for r in 0..rows {
+            for col in 0..cols {
+                if shape.classes.is_empty() && shape.code_dim() == 0 {
+                    z.extend(batch::normal(&mut rng, shape.nz));
+                } else {
+                    z.extend_from_slice(&zc[col * shape.nz..(col + 1) * shape.nz]);
+                }
+                labels.push(r as u32);
+                labels.extend(std::iter::repeat_n(0, na.saturating_sub(1)));
+                if shape.code_dim() > 0 {
+                    code.extend((0..shape.info_cat).map(|j| if j == r { 1.0 } else { 0.0 }));
+                    code.extend((0..shape.info_cont).map(|_| 0.0));
+                }
+            }
+        }
+        let dev = &self.device;
+        let g = self.sampler();
+        let cond = make_cond::<B::InnerBackend>(shape, &labels, &code, n, dev);
+        let zt = Tensor::from_data(TensorData::new(z, [n, shape.nz]), dev);
+        let px: Vec<f32> = g.forward(zt, &cond).into_data().iter::<f32>().collect();
+        let side = self.spec.size as usize;
+        let div = monitor::diversity(&px, n);
+        (monitor::grid(&px, n, self.ds.channels, side, cols), div)
+    }
+
+    /// Writes `samples/real.png`: a batch of training images as D sees them.
+    fn save_real_grid(&self) -> Result<(), GanError> {
+        let classes = batch::class_index(&self.ds);
+        let spec = BatchSpec {
+            batch: 64,
+            ..self.batch_spec()
+        };
+        let hb = batch::make_batch(&self.ds, &classes, &spec, 0);
+        let img = monitor::grid(&hb.real, 64, self.ds.channels, self.spec.size as usize, 8);
+        let p = self.run.join("samples/real.png");
+        crate::atomic::save_image(&p, &image::DynamicImage::ImageRgb8(img)).map_err(io_err(&p))
+    }
+
+    /// Trains until `spec.steps`, from the current step.
+    pub fn run(&mut self, v: Verbosity) -> Result<RunOutcome, GanError> {
+        let started_at = self.step;
+        let total = self.spec.steps;
+        let pb = progress::bar(total, "train", v);
+        pb.set_position(self.step);
+        let mut log = Log::resume(&self.run.join("metrics.csv"), self.step);
+        let mut watch = Watch::default();
+        let t0 = Instant::now();
+        self.save_real_grid()?;
+        let mut rx = batch::spawn(self.ds.clone(), self.batch_spec(), self.step..total);
+        let mut last = None;
+        while self.step < total {
+            let hb = rx.recv().map_err(|_| GanError::Diverged {
+                step: self.step,
+                reason: "the batch thread stopped".into(),
+            })?;
+            let log_now = (self.step + 1).is_multiple_of(self.spec.log_every.max(1))
+                || self.step + 1 == total;
+            let mut m = self.train_step(&hb, log_now);
+            if !(m.loss_d.is_finite() && m.loss_g.is_finite()) {
+                let why = format!("loss D {} G {}", m.loss_d, m.loss_g);
+                if self.rollbacks >= MAX_ROLLBACKS || !self.load_latest()? {
+                    return Err(GanError::Diverged {
+                        step: self.step,
+                        reason: why,
+                    });
+                }
+                self.rollbacks += 1;
+                let msg = format!("step {}: {why}; rolled back to step {}", m.step, self.step);
+                pb.println(format!("warning: {msg}"));
+                watch.warnings.push(msg);
+                pb.set_position(self.step);
+                rx = batch::spawn(self.ds.clone(), self.batch_spec(), self.step..total);
+                continue;
+            }
+            self.step += 1;
+            m.seconds = t0.elapsed().as_secs_f32();
+            pb.inc(1);
+            let ips =
+                (self.step - started_at) as f32 * self.spec.batch as f32 / m.seconds.max(1e-6);
+            pb.set_message(format!(
+                "D {:.3} G {:.3} {ips:.0} img/s",
+                m.loss_d, m.loss_g
+            ));
+            if log_now {
+                log.rows.push(m);
+                if let Some(w) = watch.metrics(&m) {
+                    pb.println(format!("warning: {w}"));
+                }
+                last = Some(m);
+            }
+            if self.step.is_multiple_of(self.spec.sample_every.max(1)) || self.step == total {
+                let (img, div) = self.sample_grid();
+                for name in [
+                    format!("samples/step-{:08}.png", self.step),
+                    "samples/latest.png".into(),
+                ] {
+                    let p = self.run.join(name);
+                    crate::atomic::save_image(&p, &image::DynamicImage::ImageRgb8(img.clone()))
+                        .map_err(io_err(&p))?;
+                }
+                if let Some(w) = watch.diversity(self.step, div) {
+                    pb.println(format!("warning: {w}"));
+                }
+            }
+            if self.step.is_multiple_of(self.spec.checkpoint_every.max(1)) || self.step == total {
+                log.flush(&self.run)?;
+                self.save()?;
+            }
+        }
+        pb.finish_and_clear();
+        let secs = t0.elapsed().as_secs_f32().max(1e-6);
+        Ok(RunOutcome {
+            step: self.step,
+            started_at,
+            last: last.or_else(|| log.rows.last().copied()),
+            images_per_sec: ((self.step - started_at) as f32 * self.spec.batch as f32) / secs,
+            warnings: watch.warnings,
+            rollbacks: self.rollbacks,
+        })
+    }
+}
+
+trait SeedExt {
+    fn next_u64_seed(self) -> u64;
+}
+
+impl SeedExt for rand::rngs::StdRng {
+    fn next_u64_seed(mut self) -> u64 {
+        use rand::RngExt;
+        self.random()
+    }
+}
