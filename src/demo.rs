@@ -20,6 +20,19 @@ pub struct DemoSpec {
     pub faces: usize,
     /// Seed.
     pub seed: u64,
+    /// The last stage to run (default [`DemoStage::Train`]).
+    pub until: DemoStage,
+}
+
+/// Stages of the demo, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum DemoStage {
+    /// Make the messy folder and prepare it.
+    Prep,
+    /// Also label the prepared faces.
+    Label,
+    /// Also train a conditional GAN and draw per-class grids.
+    Train,
 }
 
 /// What the demo made.
@@ -35,8 +48,10 @@ pub struct DemoReport {
     pub prep: PrepReport,
     /// Planted exact duplicates, near duplicates and broken files.
     pub planted: (usize, usize, usize),
-    /// The label step.
-    pub labels: crate::labels::DemoLabelReport,
+    /// The label step, when run.
+    pub labels: Option<crate::labels::DemoLabelReport>,
+    /// The training step, when run (its folder is `OUT/gan`).
+    pub gan: Option<crate::gan::DemoGanReport>,
 }
 
 /// Errors of the demo.
@@ -58,6 +73,9 @@ pub enum DemoError {
     /// Labeling failed.
     #[error(transparent)]
     Label(#[from] crate::labels::LabelError),
+    /// Training failed.
+    #[error(transparent)]
+    Gan(#[from] crate::gan::GanError),
 }
 
 fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
@@ -67,7 +85,7 @@ fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
     }
 }
 
-/// Makes the messy folder, runs prep on it and labels the result.
+/// Makes the messy folder, prepares it, labels it and trains on it (up to `spec.until`).
 pub fn run(spec: &DemoSpec, v: Verbosity) -> Result<DemoReport, DemoError> {
     let raw = spec.out.join("raw");
     let data = spec.out.join("data");
@@ -78,7 +96,14 @@ pub fn run(spec: &DemoSpec, v: Verbosity) -> Result<DemoReport, DemoError> {
     prep_spec.crop.bbox_csv = Some(spec.out.join("raw-boxes.csv"));
     prep_spec.crop.margin = 0.05;
     let report = prep::run(&raw, &data, &prep_spec, v)?;
-    let labels = crate::labels::demo_step(&data, &truth_path, v)?;
+    let labels = match spec.until >= DemoStage::Label {
+        true => Some(crate::labels::demo_step(&data, &truth_path, v)?),
+        false => None,
+    };
+    let gan = match spec.until >= DemoStage::Train {
+        true => Some(crate::gan::demo_step(&data, &spec.out.join("gan"), v)?),
+        false => None,
+    };
     Ok(DemoReport {
         raw,
         data,
@@ -86,6 +111,7 @@ pub fn run(spec: &DemoSpec, v: Verbosity) -> Result<DemoReport, DemoError> {
         prep: report,
         planted,
         labels,
+        gan,
     })
 }
 

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   facesynth demo                      writes ./facesynth-demo
-  facesynth demo --out /tmp/demo --faces 400")]
+  facesynth demo --out /tmp/demo --faces 400
+  facesynth demo --until prep         only the messy folder and prep (seconds)")]
 pub struct DemoArgs {
     /// Output folder.
     #[arg(long, default_value = "facesynth-demo")]
@@ -21,6 +22,9 @@ pub struct DemoArgs {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Stop after this stage.
+    #[arg(long, value_enum, default_value = "train")]
+    pub until: demo::DemoStage,
 }
 
 pub fn run(a: DemoArgs, v: Verbosity) -> anyhow::Result<()> {
@@ -28,6 +32,7 @@ pub fn run(a: DemoArgs, v: Verbosity) -> anyhow::Result<()> {
         out: a.out.clone(),
         faces: a.faces,
         seed: a.seed,
+        until: a.until,
     };
     let r = demo::run(&spec, v).with_context(|| format!("demo in {}", a.out.display()))?;
     if v != Verbosity::Quiet {
@@ -38,6 +43,29 @@ pub fn run(a: DemoArgs, v: Verbosity) -> anyhow::Result<()> {
             "prepared dataset: {} (manifest.csv, images/, stats.json, report.json)",
             r.data.display()
         );
+        if let Some(l) = &r.labels {
+            if let Some(last) = l.simulate.curve.last() {
+                let acc: Vec<String> = last
+                    .accuracy
+                    .iter()
+                    .map(|(a, v)| format!("{a} {v:.2}"))
+                    .collect();
+                eprintln!(
+                    "labels: {} images; after {} simulated answers, held-out accuracy {}",
+                    l.images,
+                    last.labels,
+                    acc.join(", ")
+                );
+            }
+            eprintln!("labels: {}", l.wide.display());
+        }
+        if let Some(g) = &r.gan {
+            eprintln!(
+                "gan: {} per-class samples, one row per hair colour in {}",
+                g.images,
+                g.grid.display()
+            );
+        }
     }
     Ok(())
 }

@@ -466,7 +466,7 @@ fn every_checked_in_pipeline_file_parses() {
 fn demo_runs_and_writes_its_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let o = run_ok(&["demo", "--out", out.to_str().unwrap()]);
+    let o = run_ok(&["demo", "--out", out.to_str().unwrap(), "--until", "prep"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("prepared dataset"), "{err}");
     let rows = manifest::read(&out.join("data/manifest.csv")).unwrap();
