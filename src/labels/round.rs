@@ -114,15 +114,15 @@ pub fn round_with(
     )
 }
 
+/// The driver check the GAN trainer uses (libcuda loads, `cuInit` succeeds, a device is
+/// visible), so both commands fail the same clear way instead of burn panicking.
 #[cfg(feature = "cuda")]
 fn check_cuda() -> Result<(), LabelError> {
-    if Path::new("/dev/nvidiactl").exists() || Path::new("/proc/driver/nvidia/version").exists() {
-        Ok(())
-    } else {
-        Err(LabelError::Cuda(
-            "no NVIDIA driver found (/dev/nvidiactl is absent)".into(),
-        ))
-    }
+    use crate::gan::{backend, spec::BackendKind, GanError};
+    backend::check(BackendKind::Cuda).map_err(|e| match e {
+        GanError::Backend { reason } => LabelError::Cuda(reason),
+        other => LabelError::Cuda(other.to_string()),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
