@@ -1,1 +1,5 @@
-//! Metrics and HTML reports for trained runs: see the eval issue.
+//! Metrics and HTML reports for trained runs (`facesynth eval`).
+
+pub mod summary;
+
+pub use summary::EvalSummary;

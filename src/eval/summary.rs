@@ -1,0 +1,151 @@
+//! What `facesynth eval` measured for one run, as written to `RUN/eval/metrics.json` and
+//! read back by the report pages and `eval compare`.
+//!
+//! The types are plain data (serde) so the metrics code and the report code can evolve
+//! apart: the metrics side fills them, the report side only reads them.
+
+use serde::{Deserialize, Serialize};
+
+/// Every number `eval` reports for one run (or one class model of a split run).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalSummary {
+    /// The run folder, as given.
+    pub run: String,
+    /// The real dataset folder, as given.
+    pub data: String,
+    /// The model family of the run (dcgan, cgan, acgan, infogan), or "split:<attr>".
+    pub model: String,
+    /// Training steps of the evaluated checkpoint.
+    pub step: u64,
+    /// Seed that drew the latent points (same seed, same numbers).
+    pub seed: u64,
+    /// Generated images evaluated.
+    pub n_generated: usize,
+    /// Real images the generated ones were compared with.
+    pub n_real: usize,
+    /// The feature network every distance is measured in.
+    pub features: FeatureNetInfo,
+    /// Fidelity and diversity over all images.
+    pub overall: Fidelity,
+    /// The same per class of the conditioning attribute (intra-class FID etc.).
+    pub per_class: Vec<ClassFidelity>,
+    /// Conditional accuracy and confusion, for conditional runs (and InfoGAN's code).
+    pub conditioning: Option<Conditioning>,
+    /// Attribute distribution of the generated images against the real set's.
+    pub distributions: Vec<AttrDistribution>,
+    /// Nearest training images and near duplicates.
+    pub memorization: Memorization,
+    /// Wall time of the evaluation in seconds.
+    pub seconds: f64,
+}
+
+/// The feature network: which, trained on what, and how good it is on held-out images.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeatureNetInfo {
+    /// What it is, in words, e.g. "facesynth label CNN trained on the real set (not Inception)".
+    pub description: String,
+    /// Hash of the dataset it was trained on (the cache key).
+    pub dataset_hash: String,
+    /// Feature dimension.
+    pub dim: usize,
+    /// Held-out accuracy per attribute it classifies.
+    pub heldout_accuracy: Vec<(String, f64)>,
+}
+
+/// Fidelity and diversity of one set of generated images against real ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fidelity {
+    /// Fréchet distance of Gaussians fitted to the features (FID on our features).
+    pub fid: f64,
+    /// Kernel inception distance (unbiased MMD², cubic kernel), on our features.
+    pub kid: f64,
+    /// Standard error of `kid` over subsets.
+    pub kid_se: f64,
+    /// Precision (Kynkäänniemi et al. 2019; k-NN manifold of the real set).
+    pub precision: f64,
+    /// Recall.
+    pub recall: f64,
+    /// Density (Naeem et al. 2020).
+    pub density: f64,
+    /// Coverage (Naeem et al. 2020).
+    pub coverage: f64,
+    /// k of the nearest-neighbour metrics (5).
+    pub k: usize,
+}
+
+/// Fidelity within one class.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClassFidelity {
+    /// The attribute.
+    pub attribute: String,
+    /// The value (class).
+    pub value: String,
+    /// Generated images asked for this class.
+    pub n_generated: usize,
+    /// Real images of this class.
+    pub n_real: usize,
+    /// The metrics within the class.
+    pub fidelity: Fidelity,
+}
+
+/// How well the generator obeys the asked attribute.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Conditioning {
+    /// The attribute (InfoGAN: "code" matched to the classifier's attribute).
+    pub attribute: String,
+    /// Its values, in class-index order.
+    pub values: Vec<String>,
+    /// Share of images generated for class c that the classifier puts in c.
+    pub accuracy: f64,
+    /// Per-class accuracy, in `values` order.
+    pub per_class_accuracy: Vec<f64>,
+    /// confusion[asked][predicted] counts.
+    pub confusion: Vec<Vec<u64>>,
+    /// InfoGAN: the best one-to-one matching code value -> class index (Hungarian), if used.
+    pub matching: Option<Vec<usize>>,
+}
+
+/// Attribute distribution of generated images against the real set's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttrDistribution {
+    /// The attribute.
+    pub attribute: String,
+    /// Its values.
+    pub values: Vec<String>,
+    /// Share of real images per value.
+    pub real: Vec<f64>,
+    /// Share of generated images per value (by the classifier).
+    pub generated: Vec<f64>,
+    /// Jensen-Shannon divergence (base 2, in 0..1).
+    pub js: f64,
+}
+
+/// Memorization and uniqueness.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Memorization {
+    /// Mean over generated images of the feature distance to the nearest training image.
+    pub mean_feature_nn: f64,
+    /// The same, as a ratio to the real set's own leave-one-out nearest-neighbour distance.
+    pub feature_nn_ratio: f64,
+    /// Mean pixel RMSE (0..1 scale) to the nearest training image.
+    pub mean_pixel_nn: f64,
+    /// Share of generated images that are near duplicates (prep's hashes) of a training image.
+    pub near_dup_train: f64,
+    /// Share of generated images that are near duplicates of another generated image.
+    pub near_dup_self: f64,
+    /// The closest pairs, closest first.
+    pub closest: Vec<NearestPair>,
+}
+
+/// One generated image and its nearest training image.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NearestPair {
+    /// The generated image's file, relative to the run's eval folder.
+    pub generated: String,
+    /// The training image's file, relative to the data folder.
+    pub train: String,
+    /// Distance in feature space.
+    pub feature_distance: f64,
+    /// Pixel RMSE (0..1 scale).
+    pub pixel_distance: f64,
+}
