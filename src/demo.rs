@@ -52,6 +52,8 @@ pub struct DemoReport {
     pub labels: Option<crate::labels::DemoLabelReport>,
     /// The training step, when run (its folder is `OUT/gan`).
     pub gan: Option<crate::gan::DemoGanReport>,
+    /// The report pages written (prep, labels, training run).
+    pub pages: Vec<PathBuf>,
 }
 
 /// Errors of the demo.
@@ -104,6 +106,15 @@ pub fn run(spec: &DemoSpec, v: Verbosity) -> Result<DemoReport, DemoError> {
         true => Some(crate::gan::demo_step(&data, &spec.out.join("gan"), v)?),
         false => None,
     };
+    // Pages are views: one that cannot be drawn is left out, the demo goes on.
+    let mut pages: Vec<PathBuf> = report.page.iter().cloned().collect();
+    let label_page = data.join("labels").join(crate::report::PAGE);
+    if labels.is_some() && label_page.is_file() {
+        pages.push(label_page);
+    }
+    if let Some(g) = &gan {
+        pages.extend(crate::report::write_run_report(&g.train.run).ok());
+    }
     Ok(DemoReport {
         raw,
         data,
@@ -112,6 +123,7 @@ pub fn run(spec: &DemoSpec, v: Verbosity) -> Result<DemoReport, DemoError> {
         planted,
         labels,
         gan,
+        pages,
     })
 }
 

@@ -18,4 +18,5 @@ pub mod gan;
 pub mod labels;
 pub mod prep;
 pub mod progress;
+pub mod report;
 pub mod synth;

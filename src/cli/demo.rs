@@ -66,6 +66,9 @@ pub fn run(a: DemoArgs, v: Verbosity) -> anyhow::Result<()> {
                 g.grid.display()
             );
         }
+        for p in &r.pages {
+            eprintln!("report: {}", p.display());
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod eval;
 mod generate;
 mod label;
 mod prep;
+mod report;
 mod synth;
 mod train;
 
@@ -45,6 +46,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Measure a trained run and write its report.
     Eval(eval::EvalArgs),
+    /// (Re)write the HTML report page of a run, a prep output or a labeled dataset, or compare runs.
+    Report(report::ReportArgs),
 }
 
 impl Cli {
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a, v),
         Command::Generate(a) => generate::run(a, v),
         Command::Eval(a) => eval::run(a, v),
+        Command::Report(a) => report::run(a, v),
     }
 }
 

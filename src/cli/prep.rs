@@ -121,6 +121,10 @@ pub fn run(args: PrepArgs, v: Verbosity) -> anyhow::Result<()> {
     if v != Verbosity::Quiet {
         eprint!("{report}");
         eprintln!("manifest: {}", args.out.join("manifest.csv").display());
+        match &report.page {
+            Ok(page) => eprintln!("report: {}", page.display()),
+            Err(e) => eprintln!("warning: no report page: {e}"),
+        }
     }
     Ok(())
 }

@@ -65,10 +65,13 @@ pub struct RoundReport {
     pub probs: Vec<Vec<Vec<f32>>>,
     /// The queued image indices.
     pub queued: Vec<usize>,
+    /// The label report page (`DIR/labels/report.html`), when `round` wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<std::path::PathBuf>,
 }
 
 /// Whether `file` belongs to the calibration split (a stable 1-in-5 by name).
-fn is_calibration(file: &str) -> bool {
+pub(crate) fn is_calibration(file: &str) -> bool {
     xxhash_rust::xxh3::xxh3_64(file.as_bytes()).is_multiple_of(5)
 }
 
@@ -80,7 +83,9 @@ pub fn round(data: &Path, spec: &RoundSpec, v: Verbosity) -> Result<RoundReport,
     let images = session::decode_all(&index, "decode", v);
     let pixels = session::to_pixels(&images, spec.size);
     let mut store = LabelStore::load(&paths.labels(), &schema)?;
-    let r = round_with(&paths, &schema, &index, &pixels, &mut store, spec, v)?;
+    let mut r = round_with(&paths, &schema, &index, &pixels, &mut store, spec, v)?;
+    // The page is a view of the store; failing to draw it never fails the round.
+    r.page = crate::report::write_label_report(data).ok();
     Ok(r)
 }
 
@@ -341,5 +346,6 @@ fn round_on<B: AutodiffBackend>(
         info,
         probs,
         queued,
+        page: None,
     })
 }

@@ -202,6 +202,8 @@ pub fn simulate(
     };
     let out = paths.dir.join("simulate.json");
     crate::atomic::write_json(&out, &report).map_err(|e| LabelError::io(&out, e))?;
+    // The label page (DIR/labels/report.html) is a view; failing to draw it is not an error.
+    let _ = crate::report::write_label_report(data);
     Ok(report)
 }
 

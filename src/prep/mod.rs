@@ -159,7 +159,10 @@ pub fn run(
     let (rows, stats) = output::finish(input, out, spec, records, &cropper)?;
     let mut report = PrepReport::new(&rows, files.len(), resumed, started.elapsed());
     report.stats = Some(stats);
+    report.input = Some(input.canonicalize().unwrap_or_else(|_| input.to_path_buf()));
     output::write_all(out, &rows, &report)?;
+    // The page is a view of what was written; failing to draw it never fails the run.
+    report.page = crate::report::write_prep_report(out).map_err(|e| e.to_string());
     Ok(report)
 }
 

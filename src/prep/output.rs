@@ -231,6 +231,12 @@ pub struct PrepReport {
     pub files_per_second: f64,
     /// Mean and std of the kept set.
     pub stats: Option<DatasetStats>,
+    /// The input folder (absolute when it could be resolved), for the report page's
+    /// thumbnails of rejected and duplicate sources.
+    pub input: Option<std::path::PathBuf>,
+    /// The report page written (`OUT/report.html`), if it could be.
+    #[serde(skip)]
+    pub page: Result<std::path::PathBuf, String>,
 }
 
 impl PrepReport {
@@ -254,6 +260,8 @@ impl PrepReport {
             seconds,
             files_per_second: files as f64 / seconds.max(1e-9),
             stats: None,
+            input: None,
+            page: Err("not written yet".into()),
         }
     }
 

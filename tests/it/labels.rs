@@ -1,6 +1,7 @@
 //! `facesynth label`: schemas and validation, the store, importers, heuristics on
 //! synthetic faces, a real round on shared anime faces, and the web page in Chromium.
 
+use crate::common::{webdriver, which, KillOnDrop};
 use facesynth::labels::{self, classifier::TrainSpec, RoundSpec, Schema, Source, Strategy};
 use facesynth::progress::Verbosity::Quiet;
 use facesynth::synth::{self, SynthSpec};
@@ -250,113 +251,6 @@ fn a_short_real_round_beats_chance() {
         "{:?}",
         r.heuristic
     );
-}
-
-/// A minimal WebDriver client over plain HTTP/1.1 (chromedriver speaks JSON).
-mod webdriver {
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-
-    pub fn call(port: u16, method: &str, path: &str, body: &str) -> serde_json::Value {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect chromedriver");
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-            .unwrap();
-        // Read the head, then exactly Content-Length bytes (chromedriver may keep the
-        // connection open despite `Connection: close`).
-        let mut buf = Vec::new();
-        let mut byte = [0u8; 4096];
-        let head_end = loop {
-            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p + 4;
-            }
-            let n = s.read(&mut byte).expect("read chromedriver");
-            assert!(n > 0, "chromedriver closed the connection");
-            buf.extend_from_slice(&byte[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-        let len = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse::<usize>().ok());
-        match len {
-            Some(len) => {
-                while buf.len() < head_end + len {
-                    let n = s.read(&mut byte).expect("read chromedriver");
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&byte[..n]);
-                }
-            }
-            None => {
-                let _ = s.read_to_end(&mut buf);
-            }
-        }
-        let mut body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
-        if head.contains("transfer-encoding: chunked") {
-            let mut out = String::new();
-            let mut rest = body.as_str();
-            while let Some((size, after)) = rest.split_once("\r\n") {
-                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-                if n == 0 || after.len() < n + 2 {
-                    break;
-                }
-                out.push_str(&after[..n]);
-                rest = &after[n + 2..];
-            }
-            body = out;
-        }
-        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
-    }
-
-    pub fn state(port: u16, sid: &str) -> String {
-        let v = call(
-            port,
-            "POST",
-            &format!("/session/{sid}/execute/sync"),
-            r#"{"script":"return (document.body.dataset.state||'') + '|' + (document.body.dataset.file||'')","args":[]}"#,
-        );
-        v["value"].as_str().unwrap_or("").to_string()
-    }
-
-    pub fn key(port: u16, sid: &str, k: &str) {
-        let body = serde_json::json!({"actions": [{"type": "key", "id": "kb", "actions": [
-            {"type": "keyDown", "value": k}, {"type": "keyUp", "value": k}]}]});
-        call(
-            port,
-            "POST",
-            &format!("/session/{sid}/actions"),
-            &body.to_string(),
-        );
-    }
-}
-
-fn which(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    for dir in std::env::split_paths(&path) {
-        for n in names {
-            let p = dir.join(n);
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    None
-}
-
-/// Ends the child (chromedriver, and with it chromium) however the test ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn wait_for(port: u16, sid: &str, want: impl Fn(&str) -> bool) -> String {

@@ -5,3 +5,4 @@ mod detect;
 mod gan;
 mod labels;
 mod prep;
+mod report;

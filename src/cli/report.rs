@@ -1,0 +1,35 @@
+//! `facesynth report`: (re)writes the HTML page of a folder, or compares runs.
+
+use anyhow::Context;
+use clap::Args;
+use facesynth::progress::Verbosity;
+use facesynth::report;
+use std::path::PathBuf;
+
+/// Arguments of `facesynth report`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  facesynth report runs/acgan              RUN/report.html (with eval/metrics.json if there)
+  facesynth report data/                   data/report.html (+ data/labels/report.html)
+  facesynth report runs/a runs/b --out cmp.html    one comparison page of evaluated runs
+
+The kind of folder is detected: a training run (settings.json, classes.json), a prep
+output (manifest.csv) or a labeled dataset (labels/schema.toml).")]
+pub struct ReportArgs {
+    /// A run folder, prep output or labeled dataset; several runs to compare them.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Comparison page: an .html file or a folder (compare.html) [default: ./compare.html].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(a: ReportArgs, v: Verbosity) -> anyhow::Result<()> {
+    let pages = report::write_pages(&a.paths, a.out.as_deref()).context("report")?;
+    if v != Verbosity::Quiet {
+        for p in pages {
+            println!("{}", p.display());
+        }
+    }
+    Ok(())
+}

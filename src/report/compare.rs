@@ -1,0 +1,296 @@
+//! One page (and a CSV and Markdown table) across several evaluated runs: which model,
+//! loss or data preparation gives better faces. Each run's numbers come from its
+//! `RUN/eval/metrics.json`; the best value of each column is highlighted.
+
+use super::evalpage::{read_summary, NOT_INCEPTION};
+use super::html::{num, Cell, Page, Table};
+use super::plot::{self, BarChart};
+use super::{write_page, ReportError};
+use crate::eval::summary::EvalSummary;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Which way a column is better.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Better {
+    Lower,
+    Higher,
+    None,
+}
+
+/// The comparison columns: name, direction, value.
+type Column = (&'static str, Better, fn(&EvalSummary) -> f64);
+
+fn col(name: &'static str, better: Better, f: fn(&EvalSummary) -> f64) -> Column {
+    (name, better, f)
+}
+
+fn columns() -> Vec<Column> {
+    vec![
+        col("FID", Better::Lower, |s| s.overall.fid),
+        col("KID", Better::Lower, |s| s.overall.kid),
+        col("precision", Better::Higher, |s| s.overall.precision),
+        col("recall", Better::Higher, |s| s.overall.recall),
+        col("density", Better::Higher, |s| s.overall.density),
+        col("coverage", Better::Higher, |s| s.overall.coverage),
+        col("mean intra-class FID", Better::Lower, |s| {
+            mean(s.per_class.iter().map(|c| c.fidelity.fid))
+        }),
+        col("cond. accuracy", Better::Higher, |s| {
+            s.conditioning.as_ref().map_or(f64::NAN, |c| c.accuracy)
+        }),
+        col("mean JS", Better::Lower, |s| {
+            mean(s.distributions.iter().map(|d| d.js))
+        }),
+        col("near-dup of train", Better::Lower, |s| {
+            s.memorization.near_dup_train
+        }),
+        col("near-dup of self", Better::Lower, |s| {
+            s.memorization.near_dup_self
+        }),
+        col("NN ratio", Better::None, |s| {
+            s.memorization.feature_nn_ratio
+        }),
+    ]
+}
+
+fn mean(it: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = it.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// Which entries hold the best value (ties all count); none when fewer than two are set.
+fn best_of(vals: &[f64], better: Better) -> Vec<bool> {
+    let finite: Vec<f64> = vals.iter().copied().filter(|v| v.is_finite()).collect();
+    let best = match better {
+        _ if finite.len() < 2 => None,
+        Better::Lower => finite.iter().copied().reduce(f64::min),
+        Better::Higher => finite.iter().copied().reduce(f64::max),
+        Better::None => None,
+    };
+    vals.iter()
+        .map(|v| best.is_some_and(|b| (v - b).abs() <= 1e-12 * b.abs().max(1.0)))
+        .collect()
+}
+
+fn run_name(run: &Path) -> String {
+    run.file_name().map_or_else(
+        || run.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Writes a comparison of `runs` (each with `RUN/eval/metrics.json`) to `out`: an
+/// `.html` path is the page itself, anything else a folder that gets `compare.html`.
+/// `compare.csv` and `compare.md` (the same table) are written beside the page.
+pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, ReportError> {
+    let page_path = if out.extension().is_some_and(|e| e == "html") {
+        out.to_path_buf()
+    } else {
+        out.join("compare.html")
+    };
+    let mut rows: Vec<(String, PathBuf, EvalSummary)> = Vec::new();
+    let mut missing = Vec::new();
+    for r in runs {
+        match read_summary(r)? {
+            Some(s) => rows.push((run_name(r), r.clone(), s)),
+            None => missing.push(r.display().to_string()),
+        }
+    }
+    if rows.is_empty() {
+        return Err(ReportError::NotReportable {
+            path: runs.first().cloned().unwrap_or_default(),
+            reason: "no run has eval/metrics.json; run `facesynth eval` on each first".into(),
+        });
+    }
+    let cols = columns();
+    let values: Vec<Vec<f64>> = cols
+        .iter()
+        .map(|(_, _, f)| rows.iter().map(|r| f(&r.2)).collect())
+        .collect();
+    let best: Vec<Vec<bool>> = cols
+        .iter()
+        .zip(&values)
+        .map(|((_, b, _), v)| best_of(v, *b))
+        .collect();
+
+    let mut page = Page::new(
+        "Run comparison",
+        &format!(
+            "{} runs · best value of each column highlighted",
+            rows.len()
+        ),
+    );
+    super::font_note(&mut page);
+    page.section("table", "Comparison");
+    page.note(NOT_INCEPTION);
+    let hashes: BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r.2.features.dataset_hash.as_str())
+        .collect();
+    if hashes.len() > 1 {
+        page.note("These runs were judged by different feature networks (different dataset hashes): their FID/KID and nearest-neighbour numbers are not comparable with each other.");
+    }
+    let mut head = vec!["run", "model", "step", "generated"];
+    head.extend(cols.iter().map(|c| c.0));
+    let mut t = Table::new(&head);
+    for (i, (name, _, s)) in rows.iter().enumerate() {
+        let mut row = vec![
+            Cell::text(name),
+            Cell::text(&s.model),
+            Cell::int(s.step),
+            Cell::int(s.n_generated),
+        ];
+        for (k, v) in values.iter().enumerate() {
+            let prec = if cols[k].0 == "KID" { 4 } else { 3 };
+            row.push(Cell::num(v[i], prec).best(best[k][i]));
+        }
+        t.row(row);
+    }
+    page.table(&t);
+    page.p("Lower is better for FID, KID, JS and the near-duplicate shares; higher for precision, recall, density, coverage and conditional accuracy. NN ratio (generated-to-train over real-to-real nearest-neighbour distance) well below 1 hints at memorization.");
+    if !missing.is_empty() {
+        page.note(&format!(
+            "Not evaluated yet (no eval/metrics.json): {}",
+            missing.join(", ")
+        ));
+    }
+
+    let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    page.section("plots", "Plots");
+    let fid = BarChart {
+        title: "FID on facesynth features (lower is better)".into(),
+        y_label: "FID".into(),
+        x_label: "run".into(),
+        categories: names.clone(),
+        groups: vec![("FID".into(), values[0].clone())],
+        y_range: None,
+    };
+    page.plot(&plot::bar_chart(&fid).bytes, "FID per run");
+    let prdc = BarChart {
+        title: "Precision, recall, density, coverage (higher is better)".into(),
+        y_label: "value".into(),
+        x_label: "run".into(),
+        categories: names.clone(),
+        groups: (2..6)
+            .map(|k| (cols[k].0.to_string(), values[k].clone()))
+            .collect(),
+        y_range: None,
+    };
+    page.plot(
+        &plot::bar_chart(&prdc).bytes,
+        "precision recall density coverage per run",
+    );
+
+    // Per-class FID side by side: a split run against a conditional run on one attribute.
+    let classes: BTreeSet<(String, String)> = rows
+        .iter()
+        .flat_map(|r| {
+            r.2.per_class
+                .iter()
+                .map(|c| (c.attribute.clone(), c.value.clone()))
+        })
+        .collect();
+    if !classes.is_empty() {
+        page.section("per-class", "Per class");
+        page.p("Intra-class FID of each class (generated for the class against real images of the class); a --split-by run's class models sit next to a conditional model's classes.");
+        let mut head = vec!["class".to_string()];
+        head.extend(names.iter().cloned());
+        let mut t = Table::new(&head);
+        for (a, v) in &classes {
+            let vals: Vec<f64> = rows
+                .iter()
+                .map(|r| {
+                    r.2.per_class
+                        .iter()
+                        .find(|c| &c.attribute == a && &c.value == v)
+                        .map_or(f64::NAN, |c| c.fidelity.fid)
+                })
+                .collect();
+            let b = best_of(&vals, Better::Lower);
+            let mut row = vec![Cell::text(format!("{a}={v}"))];
+            row.extend(vals.iter().zip(b).map(|(x, b)| Cell::num(*x, 3).best(b)));
+            t.row(row);
+        }
+        page.table(&t);
+    }
+    let html = page.finish();
+    write_tables(&page_path, &head_names(&cols), &rows, &values)?;
+    write_page(&page_path, &html)
+}
+
+fn head_names(cols: &[Column]) -> Vec<String> {
+    let mut v: Vec<String> = ["run", "model", "step", "generated"]
+        .map(String::from)
+        .to_vec();
+    v.extend(cols.iter().map(|c| c.0.to_string()));
+    v
+}
+
+/// `compare.csv` and `compare.md` beside the page.
+fn write_tables(
+    page: &Path,
+    head: &[String],
+    rows: &[(String, PathBuf, EvalSummary)],
+    values: &[Vec<f64>],
+) -> Result<(), ReportError> {
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _, s))| {
+            let mut l = vec![
+                name.clone(),
+                s.model.clone(),
+                s.step.to_string(),
+                s.n_generated.to_string(),
+            ];
+            l.extend(values.iter().map(|v| num(v[i], 4)));
+            l
+        })
+        .collect();
+    let csv_path = page.with_file_name("compare.csv");
+    crate::atomic::write_with(&csv_path, |w| {
+        let mut wtr = csv::Writer::from_writer(w);
+        wtr.write_record(head)?;
+        for l in &lines {
+            wtr.write_record(l)?;
+        }
+        wtr.flush()
+    })
+    .map_err(|e| ReportError::Write {
+        path: csv_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let mut md = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
+    for l in &lines {
+        md.push_str(&format!("| {} |\n", l.join(" | ")));
+    }
+    let md_path = page.with_file_name("compare.md");
+    crate::atomic::write(&md_path, md.as_bytes()).map_err(|e| ReportError::Write {
+        path: md_path.clone(),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_respects_direction_ties_and_nan() {
+        assert_eq!(
+            best_of(&[3.0, 1.0, f64::NAN], Better::Lower),
+            [false, true, false]
+        );
+        assert_eq!(
+            best_of(&[3.0, 1.0, 3.0], Better::Higher),
+            [true, false, true]
+        );
+        assert_eq!(best_of(&[3.0, f64::NAN], Better::Higher), [false, false]);
+        assert_eq!(best_of(&[3.0, 1.0], Better::None), [false, false]);
+    }
+}

@@ -1,0 +1,308 @@
+//! `DIR/labels/report.html` for a labeled dataset: counts by source and value, coverage,
+//! the rounds (temperature, ECE, accepted labels), a reliability diagram per attribute
+//! and, after `label simulate`, the accuracy-versus-labels curve.
+//!
+//! The reliability diagram uses what a round records: `predictions.csv` (the calibrated
+//! confidence of every image's predicted value) scored against the human labels of the
+//! calibration split, which the round held out of training (see `labels::round`).
+
+use super::html::{num, Cell, Page, Table};
+use super::plot::{self, BarChart, Bin, LineChart, Series};
+use super::{read_json, write_page, ReportError, PAGE};
+use crate::labels::{self, calibrate, session, LabelStore, Paths, Source};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn lerr(e: labels::LabelError) -> ReportError {
+    match e {
+        labels::LabelError::NotInitialized { dir } => ReportError::NotReportable {
+            path: dir,
+            reason: "no label store (run `facesynth label init` first)".into(),
+        },
+        other => ReportError::Read {
+            path: PathBuf::new(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Reliability bins of (confidence, correct) pairs, [`calibrate::ECE_BINS`] wide.
+pub fn bins(pairs: &[(f32, bool)]) -> Vec<Bin> {
+    let k = calibrate::ECE_BINS;
+    let mut out: Vec<Bin> = (0..k)
+        .map(|b| Bin {
+            lo: b as f64 / k as f64,
+            hi: (b + 1) as f64 / k as f64,
+            ..Default::default()
+        })
+        .collect();
+    for &(c, ok) in pairs {
+        let b = ((c * k as f32) as usize).min(k - 1);
+        out[b].confidence += c as f64;
+        out[b].accuracy += ok as u8 as f64;
+        out[b].count += 1;
+    }
+    for b in &mut out {
+        if b.count > 0 {
+            b.confidence /= b.count as f64;
+            b.accuracy /= b.count as f64;
+        }
+    }
+    out
+}
+
+/// Writes `DATA/labels/report.html` for the labeled dataset `data`; returns its path.
+pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
+    let paths = Paths::new(data);
+    let schema = paths.load_schema().map_err(lerr)?;
+    let status = labels::status(data).map_err(lerr)?;
+    let store = LabelStore::load(&paths.labels(), &schema).map_err(lerr)?;
+    let rounds = session::read_rounds(&paths);
+    let mut page = Page::new(
+        &format!("Labels of {}", data.display()),
+        &format!(
+            "schema {} · {} images · {} rounds · {} questions pending",
+            schema.name,
+            status.images,
+            rounds.len(),
+            status.pending
+        ),
+    );
+    super::font_note(&mut page);
+
+    page.section("coverage", "Coverage");
+    let sources = [Source::Human, Source::Heuristic, Source::Model];
+    let mut head = vec!["attribute".to_string()];
+    head.extend(sources.iter().map(|s| s.to_string()));
+    head.extend(["unlabeled".into(), "coverage".into()]);
+    let mut t = Table::new(&head);
+    for a in &schema.attributes {
+        let by = status.by_source.get(&a.name);
+        let mut row = vec![Cell::text(&a.name)];
+        let mut total = 0;
+        for s in sources {
+            let n = by.and_then(|m| m.get(s.as_str())).copied().unwrap_or(0);
+            total += n;
+            row.push(Cell::int(n));
+        }
+        row.push(Cell::int(status.images.saturating_sub(total)));
+        row.push(Cell::num(
+            status.coverage.get(&a.name).copied().unwrap_or(0.0) as f64,
+            3,
+        ));
+        t.row(row);
+    }
+    page.table(&t);
+
+    page.section("values", "Counts by value");
+    for a in &schema.attributes {
+        let groups: Vec<(String, Vec<f64>)> = sources
+            .iter()
+            .map(|s| {
+                let counts = a
+                    .values
+                    .iter()
+                    .map(|v| {
+                        store
+                            .iter()
+                            .filter(|l| l.attribute == a.name && &l.value == v && l.source == *s)
+                            .count() as f64
+                    })
+                    .collect();
+                (s.to_string(), counts)
+            })
+            .collect();
+        let chart = BarChart {
+            title: format!("{}: labels per value and source", a.name),
+            y_label: "labels".into(),
+            x_label: a.name.clone(),
+            categories: a.values.clone(),
+            groups,
+            y_range: None,
+        };
+        page.plot(&plot::bar_chart(&chart).bytes, &chart.title);
+    }
+
+    page.section("calibration", "Calibration");
+    page.p("Confidences are temperature-scaled on human labels held out of training (the calibration split, one in five by file name). A reliability diagram puts the share right in each confidence bin against the bin's mean confidence; the expected calibration error (ECE, 15 bins) is the count-weighted gap.");
+    calibration(&mut page, &paths, &schema, &store, &rounds);
+
+    if !rounds.is_empty() {
+        page.section("rounds", "Rounds");
+        let mut t = Table::new(&[
+            "round",
+            "human labels",
+            "training samples",
+            "temperature",
+            "ECE",
+            "accepted",
+            "queued",
+            "seconds",
+        ]);
+        let fmt_map = |m: &std::collections::BTreeMap<String, f32>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for r in &rounds {
+            t.row(vec![
+                Cell::int(r.round),
+                Cell::int(r.human),
+                Cell::int(r.train_samples),
+                Cell::text(fmt_map(&r.temperature)),
+                Cell::text(fmt_map(&r.ece)),
+                Cell::text(
+                    r.accepted
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                Cell::int(r.queued),
+                Cell::num(r.seconds, 1),
+            ]);
+        }
+        page.table(&t);
+    }
+
+    if let Ok(sim) = read_json(&paths.dir.join("simulate.json")) {
+        simulation(&mut page, &sim);
+    }
+    write_page(&paths.dir.join(PAGE), &page.finish())
+}
+
+fn calibration(
+    page: &mut Page,
+    paths: &Paths,
+    schema: &labels::Schema,
+    store: &LabelStore,
+    rounds: &[session::RoundInfo],
+) {
+    let Some(last) = rounds.last() else {
+        page.p(
+            "No round yet: run `facesynth label round` to train the classifier and calibrate it.",
+        );
+        return;
+    };
+    let preds = session::read_predictions(paths);
+    let mut table = Table::new(&[
+        "attribute",
+        "held-out labels",
+        "temperature",
+        "ECE (this page)",
+        "ECE (round)",
+    ]);
+    for a in &schema.attributes {
+        let held = last.calibration_size.get(&a.name).copied().unwrap_or(0);
+        let pairs: Vec<(f32, bool)> = if held == 0 {
+            Vec::new()
+        } else {
+            store
+                .iter()
+                .filter(|l| l.attribute == a.name && l.source == Source::Human)
+                .filter(|l| labels::round::is_calibration(&l.file))
+                .filter_map(|l| {
+                    let (v, c) = preds.get(&(l.file.clone(), a.name.clone()))?;
+                    Some((*c, *v == l.value))
+                })
+                .collect()
+        };
+        table.row(vec![
+            Cell::text(&a.name),
+            Cell::int(pairs.len()),
+            Cell::num(
+                last.temperature.get(&a.name).copied().unwrap_or(f32::NAN) as f64,
+                3,
+            ),
+            Cell::num(
+                if pairs.is_empty() {
+                    f64::NAN
+                } else {
+                    calibrate::ece(&pairs) as f64
+                },
+                4,
+            ),
+            Cell::num(last.ece.get(&a.name).copied().unwrap_or(f32::NAN) as f64, 4),
+        ]);
+        if !pairs.is_empty() {
+            let title = format!("{} (ECE {})", a.name, num(calibrate::ece(&pairs) as f64, 3));
+            page.plot(&plot::reliability(&title, &bins(&pairs)).bytes, &title);
+        }
+    }
+    page.table(&table);
+    if last.calibration_size.values().all(|&n| n == 0) {
+        page.note("No held-out human labels yet (a round holds some out once there are 40 human labels): no reliability diagram or ECE.");
+    }
+}
+
+fn simulation(page: &mut Page, sim: &Value) {
+    page.section("simulation", "Simulated labeling");
+    let curve = sim["curve"].as_array().cloned().unwrap_or_default();
+    page.p(&format!(
+        "`label simulate` with the {} strategy: an oracle answered the queue from a truth file; {} test images were never trained on.",
+        sim["strategy"].as_str().unwrap_or("?"),
+        sim["test_images"].as_u64().unwrap_or(0)
+    ));
+    let attrs: Vec<String> = curve
+        .first()
+        .and_then(|p| p["accuracy"].as_object())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let series = |key: &str| -> Vec<Series> {
+        attrs
+            .iter()
+            .map(|a| Series {
+                name: a.clone(),
+                points: curve
+                    .iter()
+                    .filter_map(|p| Some((p["labels"].as_f64()?, p[key][a].as_f64()?)))
+                    .collect(),
+            })
+            .collect()
+    };
+    let acc = LineChart {
+        title: "Held-out accuracy against oracle labels".into(),
+        x_label: "images labeled by the oracle".into(),
+        y_label: "accuracy on the test split".into(),
+        series: series("accuracy"),
+        y_range: Some((0.0, 1.0)),
+        smooth: false,
+    };
+    page.plot(&plot::line_chart(&acc).bytes, &acc.title);
+    let ece = LineChart {
+        title: "Expected calibration error on the test split".into(),
+        x_label: "images labeled by the oracle".into(),
+        y_label: "ECE".into(),
+        series: series("ece"),
+        y_range: None,
+        smooth: false,
+    };
+    page.plot(&plot::line_chart(&ece).bytes, &ece.title);
+    if let Some(h) = sim["heuristic"].as_object() {
+        let mut t = Table::new(&["attribute", "heuristic coverage", "heuristic accuracy"]);
+        for (a, s) in h {
+            t.row(vec![
+                Cell::text(a),
+                Cell::num(s["coverage"].as_f64().unwrap_or(f64::NAN), 3),
+                Cell::num(s["accuracy"].as_f64().unwrap_or(f64::NAN), 3),
+            ]);
+        }
+        page.table(&t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_average_confidence_and_accuracy() {
+        let b = bins(&[(0.95, true), (0.97, false), (0.1, true)]);
+        assert_eq!(b.len(), calibrate::ECE_BINS);
+        let last = b[calibrate::ECE_BINS - 1];
+        assert_eq!(last.count, 2);
+        assert!((last.confidence - 0.96).abs() < 1e-6 && (last.accuracy - 0.5).abs() < 1e-9);
+        assert_eq!(b[1].count, 1);
+    }
+}
