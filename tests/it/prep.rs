@@ -469,6 +469,10 @@ fn demo_runs_and_writes_its_outputs() {
     let o = run_ok(&["demo", "--out", out.to_str().unwrap(), "--until", "prep"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("prepared dataset"), "{err}");
+    // The prep page of the demo (the label and run pages come with later stages).
+    assert!(err.contains("report: "), "{err}");
+    let page = std::fs::read_to_string(out.join("data/report.html")).unwrap();
+    assert!(page.contains("<section id=\"duplicates\">") && page.contains("truncated.png"));
     let rows = manifest::read(&out.join("data/manifest.csv")).unwrap();
     let count = |s| rows.iter().filter(|r| r.status == s).count();
     assert!(count(Status::Kept) >= 200, "kept {}", count(Status::Kept));

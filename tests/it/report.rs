@@ -464,3 +464,74 @@ fn pages_load_cleanly_in_headless_chromium() {
         }
     }
 }
+
+/// `n` synthetic faces with 3 hair colours, in memory (as the GAN tests make them).
+fn faces(n: usize) -> facesynth::gan::data::Dataset {
+    let spec = SynthSpec {
+        n,
+        image_size: 32,
+        seed: 3,
+        ..SynthSpec::default()
+    };
+    let items = (0..n)
+        .map(|i| {
+            let s = SynthSpec {
+                hair: Some([2, 10, 1][i % 3]),
+                ..spec.clone()
+            };
+            let (row, img) = synth::synth_one(&s, i);
+            (
+                DynamicImage::ImageRgb8(img),
+                vec![row.hair_color.to_string()],
+            )
+        })
+        .collect();
+    facesynth::gan::data::Dataset::from_images(items, &["hair_color".to_string()], 16, 3)
+}
+
+/// The pages read what the trainer really writes: a tiny ACGAN and a split DCGAN.
+#[test]
+fn pages_of_real_tiny_runs() {
+    use facesynth::gan::{spec::ModelKind, train::train_dataset, TrainSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = |model| TrainSpec {
+        data: Some("memory".into()),
+        attrs: vec!["hair_color".into()],
+        model,
+        size: 16,
+        steps: 6,
+        batch: 8,
+        nz: 8,
+        ngf: 8,
+        ndf: 8,
+        embed_dim: 4,
+        sample_every: 2,
+        checkpoint_every: 6,
+        log_every: 1,
+        ..TrainSpec::default()
+    };
+    let run = dir.path().join("acgan");
+    train_dataset(&tiny(ModelKind::Acgan), faces(18), &run, false, Quiet).unwrap();
+    let html = std::fs::read_to_string(report::write_run_report(&run).unwrap()).unwrap();
+    assert_page(&html, &["settings", "curves", "samples", "metrics"]);
+    for v in ["black", "blonde", "red"] {
+        assert!(
+            html.contains(&format!("<h3>hair_color={v}</h3>")),
+            "no card for {v}"
+        );
+    }
+    // 3 classes x 3 sampled steps (2, 4, 6), cut from the trainer's grids.
+    assert_eq!(count(&html, "at step "), 9, "strips");
+    assert!(html.contains("No evaluation yet"));
+
+    let split = dir.path().join("split");
+    let spec = TrainSpec {
+        split_by: Some("hair_color".into()),
+        attrs: Vec::new(),
+        ..tiny(ModelKind::Dcgan)
+    };
+    train_dataset(&spec, faces(18), &split, false, Quiet).unwrap();
+    let html = std::fs::read_to_string(report::write_run_report(&split).unwrap()).unwrap();
+    assert!(html.contains("<h3>hair_color=red</h3>"));
+    assert_eq!(count(&html, "at step "), 9, "one strip per value and step");
+}
