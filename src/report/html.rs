@@ -90,9 +90,9 @@ impl Page {
     pub fn section(&mut self, id: &str, title: &str) {
         self.close();
         self.nav.push((id.into(), title.into()));
-        let _ = write!(
+        let _ = writeln!(
             self.body,
-            "<section id=\"{}\"><h2>{}</h2>\n",
+            "<section id=\"{}\"><h2>{}</h2>",
             esc(id),
             esc(title)
         );

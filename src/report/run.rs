@@ -211,7 +211,10 @@ fn settings_table(page: &mut Page, settings: &Value) {
 }
 
 /// (name, values) of the attributes in a `classes.json`, and the split attribute.
-fn attrs(classes: &Value) -> (Vec<(String, Vec<String>)>, Option<(String, Vec<String>)>) {
+/// An attribute and its values.
+type Attr = (String, Vec<String>);
+
+fn attrs(classes: &Value) -> (Vec<Attr>, Option<Attr>) {
     let one = |a: &Value| {
         let name = a["name"].as_str()?.to_string();
         let values = a["values"]

@@ -442,7 +442,7 @@ fn pages_load_cleanly_in_headless_chromium() {
     let f = runs();
     let (_p, data) = prepped();
     let d = labeled();
-    let pages = vec![
+    let pages = [
         report::write_run_report(&f.cond).unwrap(),
         report::write_run_report(&f.split).unwrap(),
         report::write_compare_report(&[f.cond.clone(), f.split.clone()], &f.cond.join("cmp.html"))
