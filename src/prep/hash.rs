@@ -39,13 +39,26 @@ pub fn dhash_of_luma(grey: &GrayImage) -> u64 {
 /// and is nearly blind to brightness changes, which move luma, not chroma.
 pub fn chroma_grid(img: &RgbImage) -> [u8; 32] {
     let (w, h) = img.dimensions();
+    // Sums of R, G and B per cell first (integers, no division per pixel); the colour
+    // transform is linear, so it applies to the cell means afterwards.
+    let mut sums = [[0u64; 4]; 16];
+    let col: Vec<usize> = (0..w).map(|x| (x * 4 / w.max(1)) as usize).collect();
+    for (y, row) in img.rows().enumerate() {
+        let cy = (y as u32 * 4 / h.max(1)) as usize * 4;
+        for (p, &cx) in row.zip(&col) {
+            let s = &mut sums[cy + cx];
+            s[0] += u64::from(p[0]);
+            s[1] += u64::from(p[1]);
+            s[2] += u64::from(p[2]);
+            s[3] += 1;
+        }
+    }
     let mut acc = [[0f64; 3]; 16];
-    for (x, y, p) in img.enumerate_pixels() {
-        let cell = ((y * 4 / h.max(1)) * 4 + x * 4 / w.max(1)) as usize;
-        let (r, g, b) = (p[0] as f64, p[1] as f64, p[2] as f64);
-        acc[cell][0] += 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b;
-        acc[cell][1] += 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b;
-        acc[cell][2] += 1.0;
+    for (a, s) in acc.iter_mut().zip(&sums) {
+        let (r, g, b, n) = (s[0] as f64, s[1] as f64, s[2] as f64, s[3] as f64);
+        a[0] = 128.0 * n - 0.168736 * r - 0.331264 * g + 0.5 * b;
+        a[1] = 128.0 * n + 0.5 * r - 0.418688 * g - 0.081312 * b;
+        a[2] = n;
     }
     let mut out = [0u8; 32];
     for (c, a) in acc.iter().enumerate() {
@@ -159,6 +172,24 @@ mod tests {
     fn phash_matches_naive_dct() {
         let g = GrayImage::from_fn(32, 32, |x, y| Luma([((x * x + 3 * y + x * y) % 251) as u8]));
         assert_eq!(phash_grey(&g), naive_phash(&g));
+    }
+
+    #[test]
+    fn chroma_grid_of_two_halves() {
+        // Left half red, right half blue, 10 px wide so cells split unevenly.
+        let img = RgbImage::from_fn(10, 9, |x, _| {
+            if x < 5 {
+                image::Rgb([255, 0, 0])
+            } else {
+                image::Rgb([0, 0, 255])
+            }
+        });
+        let g = chroma_grid(&img);
+        // BT.601: red Cb 85, Cr 255.5 -> 255; blue Cb 255.5 -> 255, Cr 107.
+        for row in 0..4 {
+            assert_eq!(&g[row * 8..row * 8 + 2], &[85, 255], "row {row} left");
+            assert_eq!(&g[row * 8 + 6..row * 8 + 8], &[255, 107], "row {row} right");
+        }
     }
 
     #[test]

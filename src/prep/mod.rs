@@ -88,10 +88,16 @@ pub fn run(
     std::fs::create_dir_all(out).map_err(out_err(out))?;
     // OUT may sit inside INPUT: never feed our own outputs back in.
     let out_abs = out.canonicalize().map_err(out_err(out))?;
-    let files: Vec<PathBuf> = files
-        .into_iter()
-        .filter(|p| p.canonicalize().map_or(true, |c| !c.starts_with(&out_abs)))
-        .collect();
+    let inside = input.canonicalize().is_ok_and(|i| out_abs.starts_with(i));
+    let files: Vec<PathBuf> = if inside {
+        files
+            .into_iter()
+            .filter(|p| p.canonicalize().map_or(true, |c| !c.starts_with(&out_abs)))
+            .collect()
+    } else {
+        // OUT is elsewhere: no need to resolve every input path (a readlink per component).
+        files
+    };
     let rels: Vec<String> = files.iter().map(|p| walk::relative(input, p)).collect();
     let names = output::output_names(&rels, spec.format);
 
