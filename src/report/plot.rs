@@ -3,7 +3,7 @@
 //! (confusion matrices) and reliability diagrams.
 //!
 //! Text needs a TrueType font, loaded once at run time from the usual system paths (or
-//! `FACESYNTH_FONT`, or what `fc-match` names) and registered with plotters' `ab_glyph`
+//! `FACESYNTH_FONT`, `none` for no text, or what `fc-match` names) and registered with plotters' `ab_glyph`
 //! renderer; nothing is looked up at build time. Without one, plots are drawn without
 //! any text and [`Png::text`] says so, so the page can tell the reader.
 
@@ -55,6 +55,11 @@ fn fc_match() -> Option<PathBuf> {
 pub fn font() -> Option<&'static Path> {
     static FONT: OnceLock<Option<PathBuf>> = OnceLock::new();
     FONT.get_or_init(|| {
+        // `FACESYNTH_FONT=none`: plots without text (reproducible output, and the
+        // no-font path can be tried on a machine that has fonts).
+        if std::env::var_os("FACESYNTH_FONT").is_some_and(|v| v == "none") {
+            return None;
+        }
         let fixed = std::env::var_os("FACESYNTH_FONT")
             .map(PathBuf::from)
             .into_iter()

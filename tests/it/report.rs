@@ -398,6 +398,15 @@ fn report_command_detects_the_folder() {
         cmp.to_str().unwrap(),
     ]);
     assert!(cmp.is_file());
+    // Without a font the plots have no text and the page says so.
+    let bare = crate::common::bin()
+        .env("FACESYNTH_FONT", "none")
+        .args(["report", f.cond.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(bare.status.success());
+    let html = std::fs::read_to_string(f.cond.join("report.html")).unwrap();
+    assert!(html.contains("No TrueType font was found"));
     let bad = crate::common::bin()
         .args(["report", f.cond.join("samples").to_str().unwrap()])
         .output()
