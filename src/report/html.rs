@@ -20,6 +20,26 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// Escapes text and sets spans between backticks as `<code>`.
+pub fn inline(s: &str) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    if parts.len() % 2 == 0 {
+        // An unpaired backtick: plain text.
+        return esc(s);
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if i % 2 == 1 {
+                format!("<code>{}</code>", esc(p))
+            } else {
+                esc(p)
+            }
+        })
+        .collect()
+}
+
 /// A `data:image/png;base64,...` URI of PNG bytes.
 pub fn png_uri(png: &[u8]) -> String {
     format!(
@@ -111,14 +131,14 @@ impl Page {
         let _ = writeln!(self.body, "<h3>{}</h3>", esc(text));
     }
 
-    /// A paragraph of plain text.
+    /// A paragraph of plain text (`backticks` set as code).
     pub fn p(&mut self, text: &str) {
-        let _ = writeln!(self.body, "<p>{}</p>", esc(text));
+        let _ = writeln!(self.body, "<p>{}</p>", inline(text));
     }
 
-    /// A highlighted note (plain text).
+    /// A highlighted note (plain text, `backticks` set as code).
     pub fn note(&mut self, text: &str) {
-        let _ = writeln!(self.body, "<p class=\"note\">{}</p>", esc(text));
+        let _ = writeln!(self.body, "<p class=\"note\">{}</p>", inline(text));
     }
 
     /// Raw HTML, for callers that escaped their parts themselves.
@@ -296,5 +316,7 @@ mod tests {
         assert!(h.contains("<td class=\"n\">-</td>"));
         assert!(h.contains("<td class=\"n best\">1.23</td>"));
         assert!(png_uri(b"abc").ends_with("YWJj"));
+        assert_eq!(inline("run `a<b>` now"), "run <code>a&lt;b&gt;</code> now");
+        assert_eq!(inline("odd ` tick"), "odd ` tick");
     }
 }

@@ -13,14 +13,14 @@ use crate::labels::{self, calibrate, session, LabelStore, Paths, Source};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-fn lerr(e: labels::LabelError) -> ReportError {
-    match e {
+fn lerr(data: &Path) -> impl Fn(labels::LabelError) -> ReportError + '_ {
+    move |e| match e {
         labels::LabelError::NotInitialized { dir } => ReportError::NotReportable {
             path: dir,
             reason: "no label store (run `facesynth label init` first)".into(),
         },
         other => ReportError::Read {
-            path: PathBuf::new(),
+            path: data.join("labels"),
             reason: other.to_string(),
         },
     }
@@ -54,9 +54,9 @@ pub fn bins(pairs: &[(f32, bool)]) -> Vec<Bin> {
 /// Writes `DATA/labels/report.html` for the labeled dataset `data`; returns its path.
 pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
     let paths = Paths::new(data);
-    let schema = paths.load_schema().map_err(lerr)?;
-    let status = labels::status(data).map_err(lerr)?;
-    let store = LabelStore::load(&paths.labels(), &schema).map_err(lerr)?;
+    let schema = paths.load_schema().map_err(lerr(data))?;
+    let status = labels::status(data).map_err(lerr(data))?;
+    let store = LabelStore::load(&paths.labels(), &schema).map_err(lerr(data))?;
     let rounds = session::read_rounds(&paths);
     let mut page = Page::new(
         &format!("Labels of {}", data.display()),
@@ -240,7 +240,7 @@ fn simulation(page: &mut Page, sim: &Value) {
     page.section("simulation", "Simulated labeling");
     let curve = sim["curve"].as_array().cloned().unwrap_or_default();
     page.p(&format!(
-        "`label simulate` with the {} strategy: an oracle answered the queue from a truth file; {} test images were never trained on.",
+        "label simulate with the {} strategy: an oracle answered the queue from a truth file; {} test images were never trained on.",
         sim["strategy"].as_str().unwrap_or("?"),
         sim["test_images"].as_u64().unwrap_or(0)
     ));

@@ -16,7 +16,7 @@ pub mod run;
 pub use compare::write_compare_report;
 pub use label::write_label_report;
 pub use prep::write_prep_report;
-pub use run::write_run_report;
+pub use run::{write_run_report, write_run_report_at};
 
 use std::path::{Path, PathBuf};
 

@@ -252,6 +252,12 @@ fn grid_shape(run: &Path) -> GridShape {
 
 /// Writes `RUN/report.html` for the training run `run`; returns its path.
 pub fn write_run_report(run: &Path) -> Result<PathBuf, ReportError> {
+    write_run_report_at(run, &run.join(PAGE))
+}
+
+/// Writes the page of the training run `run` to `page` (`eval --out`); returns `page`.
+/// The page is self-contained, so it can live anywhere.
+pub fn write_run_report_at(run: &Path, page_path: &Path) -> Result<PathBuf, ReportError> {
     let settings = read_json(&run.join("settings.json"))?;
     let classes = read_json(&run.join("classes.json"))?;
     let (list, split) = attrs(&classes);
@@ -363,7 +369,7 @@ pub fn write_run_report(run: &Path) -> Result<PathBuf, ReportError> {
             page.p("No evaluation yet: run `facesynth eval` on this run to add FID/KID, precision and recall, the confusion matrix and nearest-neighbour pairs here.");
         }
     }
-    write_page(&run.join(PAGE), &page.finish())
+    write_page(page_path, &page.finish())
 }
 
 fn split_summary(page: &mut Page, run: &Path, attr: &str) -> Result<(), ReportError> {
