@@ -23,7 +23,7 @@ pub fn esc(s: &str) -> String {
 /// Escapes text and sets spans between backticks as `<code>`.
 pub fn inline(s: &str) -> String {
     let parts: Vec<&str> = s.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         // An unpaired backtick: plain text.
         return esc(s);
     }
