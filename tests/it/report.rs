@@ -498,7 +498,7 @@ fn faces(n: usize) -> facesynth::gan::data::Dataset {
     facesynth::gan::data::Dataset::from_images(items, &["hair_color".to_string()], 16, 3)
 }
 
-/// The pages read what the trainer really writes: a tiny ACGAN and a split DCGAN.
+/// The pages read what the trainer really writes: tiny ACGAN, InfoGAN and split DCGAN runs.
 #[test]
 fn pages_of_real_tiny_runs() {
     use facesynth::gan::{spec::ModelKind, train::train_dataset, TrainSpec};
@@ -533,6 +533,21 @@ fn pages_of_real_tiny_runs() {
     assert_eq!(count(&html, "at step "), 9, "strips");
     assert!(html.contains("No evaluation yet"));
 
+    let info = dir.path().join("infogan");
+    let spec = TrainSpec {
+        info_cat: 3,
+        attrs: Vec::new(),
+        ..tiny(ModelKind::Infogan)
+    };
+    train_dataset(&spec, faces(18), &info, false, Quiet).unwrap();
+    let html = std::fs::read_to_string(report::write_run_report(&info).unwrap()).unwrap();
+    assert!(html.contains("<h3>code 2</h3>"));
+    assert_eq!(
+        count(&html, "at step "),
+        9,
+        "one strip per code value and step"
+    );
+
     let split = dir.path().join("split");
     let spec = TrainSpec {
         split_by: Some("hair_color".into()),
@@ -543,4 +558,28 @@ fn pages_of_real_tiny_runs() {
     let html = std::fs::read_to_string(report::write_run_report(&split).unwrap()).unwrap();
     assert!(html.contains("<h3>hair_color=red</h3>"));
     assert_eq!(count(&html, "at step "), 9, "one strip per value and step");
+}
+
+/// The browser check is not vacuous: a page with a console error and a broken image fails it.
+#[test]
+fn browser_check_sees_console_errors_and_broken_images() {
+    let Some(b) = Browser::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.html");
+    std::fs::write(
+        &bad,
+        "<!DOCTYPE html><html><body><p>x</p><img src=\"data:image/png;base64,AAAA\">\
+         <script>console.error('boom')</script></body></html>",
+    )
+    .unwrap();
+    b.console_problems();
+    b.goto(&format!("file://{}", bad.display()));
+    let broken = b.exec(
+        "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length",
+    );
+    assert_eq!(broken, serde_json::json!(1));
+    let problems = b.console_problems();
+    assert!(problems.iter().any(|p| p.contains("boom")), "{problems:?}");
 }
