@@ -95,7 +95,13 @@ pub fn color(i: usize) -> RGBColor {
         (23, 190, 207),
     ];
     let (r, g, b) = P[i % P.len()];
-    RGBColor(r, g, b)
+    // Past ten series the palette repeats darker.
+    let k = 0.6f64.powi((i / P.len()) as i32);
+    RGBColor(
+        (r as f64 * k) as u8,
+        (g as f64 * k) as u8,
+        (b as f64 * k) as u8,
+    )
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;

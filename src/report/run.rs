@@ -131,6 +131,44 @@ fn curves(page: &mut Page, runs: &[(String, MetricsTable)]) {
         ),
     ];
     let mut any = false;
+    // Several runs (a split): one chart per quantity, a line per run, so legends stay short.
+    let known: Vec<Option<LineChart>> = if runs.len() > 1 {
+        known
+            .into_iter()
+            .flatten()
+            .flat_map(|c| {
+                let mut labels: Vec<String> = Vec::new();
+                for s in &c.series {
+                    if let Some((_, l)) = s.name.split_once(": ") {
+                        if !labels.iter().any(|x| x == l) {
+                            labels.push(l.to_string());
+                        }
+                    }
+                }
+                labels
+                    .into_iter()
+                    .map(|l| {
+                        let series = c
+                            .series
+                            .iter()
+                            .filter(|s| s.name.ends_with(&format!(": {l}")))
+                            .map(|s| Series {
+                                name: s.name.trim_end_matches(&format!(": {l}")).to_string(),
+                                points: s.points.clone(),
+                            })
+                            .collect();
+                        Some(LineChart {
+                            title: format!("{}: {l}", c.title),
+                            series,
+                            ..c.clone()
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    } else {
+        known.into_iter().collect()
+    };
     for c in known.into_iter().flatten() {
         page.plot(&plot::line_chart(&c).bytes, &c.title);
         any = true;
