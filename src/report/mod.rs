@@ -12,6 +12,7 @@ pub mod media;
 pub mod plot;
 pub mod prep;
 pub mod run;
+pub mod squares;
 
 pub use compare::write_compare_report;
 pub use label::write_label_report;
