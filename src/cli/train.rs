@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use clap::Args;
-use facesynth::gan::spec::{Arch, BackendKind, CondKind, LossKind, ModelKind, OptimKind};
+use facesynth::gan::spec::{
+    Arch, BackendKind, CondKind, LossKind, ModelKind, OptimKind, SnWhere,
+};
 use facesynth::gan::{self, TrainSection, TrainSpec};
 use facesynth::progress::Verbosity;
 use std::path::PathBuf;
@@ -96,6 +98,12 @@ pub struct TrainArgs {
     /// cpu or cuda (cuda needs a build with --features cuda and an NVIDIA driver) [default: cpu].
     #[arg(long)]
     pub backend: Option<BackendKind>,
+    /// Spectral normalization: d, g, both or none (D drops batch norm when normalized) [default: none].
+    #[arg(long)]
+    pub spectral_norm: Option<SnWhere>,
+    /// Add a SAGAN self-attention block to G and D at this feature-map side (e.g. 32 at 64 px).
+    #[arg(long, value_name = "SIDE")]
+    pub attention: Option<u32>,
     /// Run folder: settings, class mapping, checkpoints, samples, metrics.
     #[arg(long)]
     pub out: PathBuf,
@@ -132,6 +140,8 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
         log_every: a.log_every,
         seed: a.seed,
         backend: a.backend,
+        spectral_norm: a.spectral_norm,
+        attention: a.attention,
         ..TrainSection::default()
     };
     let mut spec = cli.resolve(file);

@@ -178,6 +178,9 @@ mod tests {
             cond: CondKind::Projection,
             info_cat: 0,
             info_cont: 0,
+            sn_g: true,
+            sn_d: false,
+            attention: Some(8),
         };
         let g = Generator::<Flex>::new(Arch::Dcgan, &shape, &dev);
         let z = Tensor::<Flex, 2>::from_data(

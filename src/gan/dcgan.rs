@@ -6,8 +6,13 @@
 //!   classes per attribute) beside the adversarial one.
 //! - InfoGAN (Chen et al. 2016): G takes categorical + continuous codes; the Q head shares
 //!   D's convolutional body.
+//!
+//! Options of every family: spectral normalization of G's and/or D's layers (D then has no
+//! batch norm, as SN-DCGAN) and a SAGAN self-attention block at one feature-map side.
 
+use super::attention::SelfAttention;
 use super::blocks::{down, head, layout, lrelu, up};
+use super::sn::{self, conv_fwd, conv_t_fwd, SpectralNorm};
 use super::spec::{CondKind, ModelKind};
 use burn::nn::{BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig};
 use burn::prelude::*;
@@ -37,6 +42,12 @@ pub struct NetShape {
     pub info_cat: usize,
     /// InfoGAN continuous codes.
     pub info_cont: usize,
+    /// Spectral normalization of G's layers.
+    pub sn_g: bool,
+    /// Spectral normalization of D's layers (D then drops batch norm).
+    pub sn_d: bool,
+    /// Feature-map side of the self-attention block in G and D (none: no block).
+    pub attention: Option<u32>,
 }
 
 impl NetShape {
@@ -126,6 +137,13 @@ pub struct DOut<B: Backend> {
     pub aux: Option<Tensor<B, 2>>,
 }
 
+/// The feature-map sides of a DCGAN body in G's order: `base, 2*base, ... size/2`
+/// (D visits them in reverse). The attention side must be one of them.
+pub fn feature_sides(size: u32) -> Vec<u32> {
+    let (base, stages) = layout(size).unwrap_or((4, 4));
+    (0..stages).map(|k| (base << k) as u32).collect()
+}
+
 /// DCGAN generator: z (+ label embeddings or codes) -> `[batch, channels, size, size]` in [-1, 1].
 #[derive(Module, Debug)]
 pub struct DcGenerator<B: Backend> {
@@ -135,6 +153,11 @@ pub struct DcGenerator<B: Backend> {
     ups: Vec<burn::nn::conv::ConvTranspose2d<B>>,
     bns: Vec<BatchNorm<B>>,
     output: burn::nn::conv::ConvTranspose2d<B>,
+    /// Spectral-norm states: input, ups..., output.
+    sn: Option<Vec<SpectralNorm<B>>>,
+    /// Self-attention after the layer at index `attn_at` (0: input, i: ups[i-1]).
+    attn: Option<SelfAttention<B>>,
+    attn_at: usize,
 }
 
 impl<B: Backend> DcGenerator<B> {
@@ -164,6 +187,21 @@ impl<B: Backend> DcGenerator<B> {
             c /= 2;
         }
         let output = up(c, shape.channels, device);
+        let sn = shape.sn_g.then(|| {
+            std::iter::once(&input)
+                .chain(&ups)
+                .chain([&output])
+                .map(|c| sn::for_conv_t(c, device))
+                .collect()
+        });
+        let sides = feature_sides(shape.size);
+        let attn_at = shape
+            .attention
+            .and_then(|a| sides.iter().position(|&s| s == a));
+        let attn = attn_at.map(|k| {
+            let ch = shape.ngf << (stages - 1 - k);
+            SelfAttention::new(ch, shape.sn_g, device)
+        });
         DcGenerator {
             embed,
             input,
@@ -171,6 +209,24 @@ impl<B: Backend> DcGenerator<B> {
             ups,
             bns,
             output,
+            sn,
+            attn,
+            attn_at: attn_at.unwrap_or(0),
+        }
+    }
+
+    /// One spectral-norm power iteration per normalized layer (once per training step).
+    pub fn sn_iterate(&self) {
+        if let Some(sn) = &self.sn {
+            let layers = std::iter::once(&self.input)
+                .chain(&self.ups)
+                .chain([&self.output]);
+            for (s, c) in sn.iter().zip(layers) {
+                s.iterate(sn::conv_t_matrix(c.weight.val()));
+            }
+        }
+        if let Some(a) = &self.attn {
+            a.sn_iterate();
         }
     }
 
@@ -189,11 +245,18 @@ impl<B: Backend> DcGenerator<B> {
         let x = Tensor::cat(parts, 1); // [batch, nz + attrs*embed + code]
         let [b, n] = x.dims();
         let x = x.reshape([b, n, 1, 1]);
-        let mut x = burn::tensor::activation::relu(self.input_bn.forward(self.input.forward(x)));
-        for (conv, bn) in self.ups.iter().zip(&self.bns) {
-            x = burn::tensor::activation::relu(bn.forward(conv.forward(x)));
+        let sn = |i: usize| self.sn.as_ref().map(|v| &v[i]);
+        let attend = |x: Tensor<B, 4>, k: usize| match &self.attn {
+            Some(a) if self.attn_at == k => a.forward(x),
+            _ => x,
+        };
+        let x = self.input_bn.forward(conv_t_fwd(&self.input, sn(0), x));
+        let mut x = attend(burn::tensor::activation::relu(x), 0);
+        for (i, (conv, bn)) in self.ups.iter().zip(&self.bns).enumerate() {
+            let y = bn.forward(conv_t_fwd(conv, sn(i + 1), x));
+            x = attend(burn::tensor::activation::relu(y), i + 1);
         }
-        self.output.forward(x).tanh()
+        conv_t_fwd(&self.output, sn(self.ups.len() + 1), x).tanh()
     }
 }
 
@@ -207,6 +270,11 @@ pub struct DcDiscriminator<B: Backend> {
     aux: Option<burn::nn::conv::Conv2d<B>>,
     proj: Option<Embedding<B>>,
     label_channels: usize,
+    /// Spectral-norm states: input, downs..., adv, aux.
+    sn: Option<Vec<SpectralNorm<B>>>,
+    /// Self-attention after the layer at index `attn_at` (0: input, i: downs[i-1]).
+    attn: Option<SelfAttention<B>>,
+    attn_at: usize,
 }
 
 impl<B: Backend> DcDiscriminator<B> {
@@ -225,7 +293,9 @@ impl<B: Backend> DcDiscriminator<B> {
         let (mut downs, mut bns) = (Vec::new(), Vec::new());
         for _ in 1..stages {
             downs.push(down(c, c * 2, false, device));
-            bns.push(BatchNormConfig::new(c * 2).init(device));
+            if !shape.sn_d {
+                bns.push(BatchNormConfig::new(c * 2).init(device));
+            }
             c *= 2;
         }
         let adv = head(c, 1, base, device);
@@ -241,6 +311,20 @@ impl<B: Backend> DcDiscriminator<B> {
                         .with_initializer(super::blocks::DCGAN_INIT)
                         .init(device)
                 });
+        let sn = shape.sn_d.then(|| {
+            std::iter::once(&input)
+                .chain(&downs)
+                .chain([&adv])
+                .chain(aux.as_ref())
+                .map(|c| sn::for_conv(c, device))
+                .collect()
+        });
+        let mut sides = feature_sides(shape.size);
+        sides.reverse();
+        let attn_at = shape
+            .attention
+            .and_then(|a| sides.iter().position(|&s| s == a));
+        let attn = attn_at.map(|k| SelfAttention::new(shape.ndf << k, shape.sn_d, device));
         DcDiscriminator {
             input,
             downs,
@@ -249,6 +333,25 @@ impl<B: Backend> DcDiscriminator<B> {
             aux,
             proj,
             label_channels,
+            sn,
+            attn,
+            attn_at: attn_at.unwrap_or(0),
+        }
+    }
+
+    /// One spectral-norm power iteration per normalized layer (once per training step).
+    pub fn sn_iterate(&self) {
+        if let Some(sn) = &self.sn {
+            let layers = std::iter::once(&self.input)
+                .chain(&self.downs)
+                .chain([&self.adv])
+                .chain(self.aux.as_ref());
+            for (s, c) in sn.iter().zip(layers) {
+                s.iterate(sn::conv_matrix(c.weight.val()));
+            }
+        }
+        if let Some(a) = &self.attn {
+            a.sn_iterate();
         }
     }
 
@@ -262,11 +365,21 @@ impl<B: Backend> DcDiscriminator<B> {
             }
             _ => x,
         };
-        let mut x = lrelu(self.input.forward(x));
-        for (conv, bn) in self.downs.iter().zip(&self.bns) {
-            x = lrelu(bn.forward(conv.forward(x)));
+        let sn = |i: usize| self.sn.as_ref().map(|v| &v[i]);
+        let attend = |x: Tensor<B, 4>, k: usize| match &self.attn {
+            Some(a) if self.attn_at == k => a.forward(x),
+            _ => x,
+        };
+        let mut x = attend(lrelu(conv_fwd(&self.input, sn(0), x)), 0);
+        for (i, conv) in self.downs.iter().enumerate() {
+            let mut y = conv_fwd(conv, sn(i + 1), x);
+            if let Some(bn) = self.bns.get(i) {
+                y = bn.forward(y);
+            }
+            x = attend(lrelu(y), i + 1);
         }
-        let mut adv = self.adv.forward(x.clone()).reshape([b]); // [batch]
+        let n = self.downs.len();
+        let mut adv = conv_fwd(&self.adv, sn(n + 1), x.clone()).reshape([b]); // [batch]
         if let (Some(proj), Some(labels)) = (&self.proj, &cond.labels) {
             let [_, c, hh, ww] = x.dims();
             // Mean rather than sum pooling: without spectral normalization the sum lets the
@@ -280,7 +393,7 @@ impl<B: Backend> DcDiscriminator<B> {
             adv = adv + (feat * e).sum_dim(1).reshape([b]);
         }
         let aux = self.aux.as_ref().map(|head| {
-            let y = head.forward(x); // [batch, k, 1, 1]
+            let y = conv_fwd(head, sn(n + 2), x); // [batch, k, 1, 1]
             let k = y.dims()[1];
             y.reshape([b, k])
         });

@@ -1,11 +1,12 @@
 //! GAN training and generation with burn: DCGAN (pytorch/examples), CGAN (label
 //! embeddings; projection or label-channel D), ACGAN (auxiliary classifier), InfoGAN
 //! (categorical + continuous codes) and the seeds' Keras presets, on the CPU (flex) or
-//! CUDA.
+//! CUDA; spectral normalization ([`sn`]) and SAGAN self-attention ([`attention`]) as options.
 //!
 //! Entry points: [`train`] (one run, or one per class with `split_by`), [`generate`]
 //! (images from a run folder alone) and [`demo_step`] (the demo's small conditional model).
 
+pub mod attention;
 pub mod backend;
 mod batch;
 pub mod blocks;
@@ -19,6 +20,7 @@ pub mod keras;
 pub mod loss;
 pub mod model;
 mod monitor;
+pub mod sn;
 pub mod spec;
 pub mod train;
 mod trainer;

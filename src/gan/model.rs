@@ -48,6 +48,9 @@ pub fn net_shape(spec: &TrainSpec, channels: usize, classes: &[usize]) -> NetSha
         cond: spec.cond,
         info_cat: spec.info_cat,
         info_cont: spec.info_cont,
+        sn_g: spec.spectral_norm.g(),
+        sn_d: spec.spectral_norm.d(),
+        attention: spec.attention,
     }
 }
 
@@ -69,6 +72,13 @@ impl<B: Backend> Generator<B> {
             Generator::KerasAnime(g) => g.forward(z),
         }
     }
+
+    /// One spectral-norm power iteration (a no-op without spectral normalization).
+    pub fn sn_iterate(&self) {
+        if let Generator::Dc(g) = self {
+            g.sn_iterate();
+        }
+    }
 }
 
 impl<B: Backend> Discriminator<B> {
@@ -87,6 +97,13 @@ impl<B: Backend> Discriminator<B> {
             Discriminator::Dc(d) => d.forward(x, cond),
             Discriminator::KerasMnist(d) => d.forward(x),
             Discriminator::KerasAnime(d) => d.forward(x),
+        }
+    }
+
+    /// One spectral-norm power iteration (a no-op without spectral normalization).
+    pub fn sn_iterate(&self) {
+        if let Discriminator::Dc(d) = self {
+            d.sn_iterate();
         }
     }
 }
@@ -113,6 +130,9 @@ mod tests {
             cond,
             info_cat: 4,
             info_cont: 2,
+            sn_g: false,
+            sn_d: false,
+            attention: None,
         }
     }
 

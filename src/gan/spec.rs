@@ -102,6 +102,32 @@ str_enum!(
 );
 
 str_enum!(
+    /// Which networks get spectral normalization (Miyato et al. 2018).
+    SnWhere {
+        /// Neither.
+        None => "none",
+        /// The discriminator (its batch norm is dropped, as SN-DCGAN).
+        D => "d",
+        /// The generator.
+        G => "g",
+        /// Both (as SAGAN).
+        Both => "both",
+    }
+);
+
+impl SnWhere {
+    /// Whether G is normalized.
+    pub fn g(self) -> bool {
+        matches!(self, SnWhere::G | SnWhere::Both)
+    }
+
+    /// Whether D is normalized.
+    pub fn d(self) -> bool {
+        matches!(self, SnWhere::D | SnWhere::Both)
+    }
+}
+
+str_enum!(
     /// Where tensors live.
     BackendKind {
         /// burn's flex CPU backend.
@@ -185,6 +211,16 @@ pub struct TrainSpec {
     pub split_by: Option<String>,
     /// Compute backend. Default cpu.
     pub backend: BackendKind,
+    /// Spectral normalization of G, D, both or none. Default none.
+    #[serde(default = "sn_none")]
+    pub spectral_norm: SnWhere,
+    /// Feature-map side of a SAGAN self-attention block in G and D. Default none.
+    #[serde(default)]
+    pub attention: Option<u32>,
+}
+
+fn sn_none() -> SnWhere {
+    SnWhere::None
 }
 
 impl Default for TrainSpec {
@@ -225,6 +261,8 @@ impl Default for TrainSpec {
             seed: 42,
             split_by: None,
             backend: BackendKind::Cpu,
+            spectral_norm: SnWhere::None,
+            attention: None,
         }
     }
 }
@@ -243,6 +281,25 @@ impl TrainSpec {
         }
         if self.batch < 2 {
             return bad(format!("batch {} is too small (at least 2)", self.batch));
+        }
+        if self.arch != Arch::Dcgan
+            && (self.spectral_norm != SnWhere::None || self.attention.is_some())
+        {
+            return bad(format!(
+                "spectral normalization and self-attention need the dcgan layout, not {}",
+                self.arch
+            ));
+        }
+        if let Some(a) = self.attention {
+            let sides = super::dcgan::feature_sides(self.size);
+            if super::blocks::layout(self.size).is_some() && !sides.contains(&a) {
+                let s: Vec<String> = sides.iter().map(|s| s.to_string()).collect();
+                return bad(format!(
+                    "attention at side {a}: the {} px networks' feature maps are {} px",
+                    self.size,
+                    s.join(", ")
+                ));
+            }
         }
         match self.arch {
             Arch::Dcgan => {
@@ -319,6 +376,8 @@ pub struct TrainSection {
     pub seed: Option<u64>,
     pub split_by: Option<String>,
     pub backend: Option<BackendKind>,
+    pub spectral_norm: Option<SnWhere>,
+    pub attention: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -399,6 +458,8 @@ impl TrainSection {
             seed: pick!(seed),
             split_by: pick_opt!(split_by),
             backend: pick!(backend),
+            spectral_norm: pick!(spectral_norm),
+            attention: pick_opt!(attention),
         }
     }
 }

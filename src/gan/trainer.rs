@@ -108,6 +108,9 @@ where
         let sigma =
             spec.instance_noise as f64 * (1.0 - hb.step as f64 / spec.steps.max(1) as f64).max(0.0);
         let w = spec.aux_weight;
+        // Spectral norm: one power iteration per step, before this step's forward passes.
+        self.d.sn_iterate();
+        self.g.sn_iterate();
 
         // D step: real vs detached fakes (+ ACGAN class loss on both, InfoGAN Q on fakes).
         let fake = self.g.forward(z.clone(), &cond_fake).detach(); // [batch, c, side, side]
