@@ -142,6 +142,15 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
     let net = features::prepare(&real, &spec.features, &cache)?;
     clock.lap("features");
     bar.inc(1);
+    if spec.n < 2 || real.len() < 2 {
+        return Err(EvalError::Settings {
+            reason: format!(
+                "need at least 2 generated and 2 real images (asked {}, found {} real)",
+                spec.n,
+                real.len()
+            ),
+        });
+    }
     let gen = generate_for_eval(run, spec.n, spec.seed)?;
     clock.lap("generate");
     bar.inc(1);
@@ -153,7 +162,15 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
     clock.lap("fidelity");
     bar.inc(1);
     let (conditioning, asked_class) = conditioning(&net, &gen, &eg, &mut notes);
-    let per_class = per_class(spec, &net, &real, &er, &eg, &asked_class, &conditioning);
+    let per_class = per_class(
+        spec,
+        &net,
+        &real,
+        (&er, &eg),
+        &asked_class,
+        &conditioning,
+        &mut notes,
+    );
     let distributions = distributions(&net, &gen, &er, &eg, &conditioning);
     clock.lap("per_class");
     bar.inc(1);
@@ -271,10 +288,10 @@ fn per_class(
     spec: &EvalSpec,
     net: &FeatureNet,
     real: &RealSet,
-    er: &Embedded,
-    eg: &Embedded,
+    (er, eg): (&Embedded, &Embedded),
     asked: &[Option<usize>],
     cond: &Option<Conditioning>,
+    notes: &mut Vec<String>,
 ) -> Vec<ClassFidelity> {
     let Some(cond) = cond else { return Vec::new() };
     let name = cond
@@ -303,6 +320,14 @@ fn per_class(
         let ri: Vec<usize> = (0..real.len())
             .filter(|&i| rc.is_some() && real.label(i, a_real).map(|v| v as usize) == rc)
             .collect();
+        if ri.len() < 2 || gi.len() < 2 {
+            notes.push(format!(
+                "{name}={value}: {} real and {} generated image(s), too few for intra-class metrics",
+                ri.len(),
+                gi.len()
+            ));
+            continue;
+        }
         let (f, _) = fidelity(
             &er.feats.select(&ri),
             &eg.feats.select(&gi),
@@ -408,7 +433,12 @@ fn memorization(
     }
     Ok(Memorization {
         mean_feature_nn,
-        feature_nn_ratio: mean_feature_nn / real_loo,
+        // All-identical real images have no leave-one-out distance: report 0, not inf.
+        feature_nn_ratio: if real_loo > 0.0 {
+            mean_feature_nn / real_loo
+        } else {
+            0.0
+        },
         mean_pixel_nn,
         near_dup_train,
         near_dup_self,

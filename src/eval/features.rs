@@ -230,7 +230,7 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
         .attrs
         .iter()
         .enumerate()
-        .map(|(a, attr)| {
+        .filter_map(|(a, attr)| {
             let pred = out.predicted(a);
             let (mut hit, mut tot) = (0usize, 0usize);
             for (k, &i) in held_idx.iter().enumerate() {
@@ -239,12 +239,8 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
                     hit += (pred[k] == t as usize) as usize;
                 }
             }
-            let acc = if tot == 0 {
-                f64::NAN
-            } else {
-                hit as f64 / tot as f64
-            };
-            (attr.name.clone(), acc)
+            // Attributes with no held-out label are left out (JSON has no NaN).
+            (tot > 0).then(|| (attr.name.clone(), hit as f64 / tot as f64))
         })
         .collect();
     fnet.info = FeatureNetInfo {

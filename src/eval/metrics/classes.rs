@@ -15,7 +15,8 @@ pub fn confusion(asked: &[usize], predicted: &[usize], k: usize) -> Vec<Vec<u64>
     m
 }
 
-/// Overall and per-row accuracy of a confusion matrix (rows with no images give NaN).
+/// Overall and per-row accuracy of a confusion matrix (rows with no images give 0, so
+/// the numbers stay JSON-safe; their row sums say there was nothing to measure).
 pub fn accuracy(conf: &[Vec<u64>]) -> (f64, Vec<f64>) {
     let total: u64 = conf.iter().flatten().sum();
     let diag: u64 = conf
@@ -29,7 +30,7 @@ pub fn accuracy(conf: &[Vec<u64>]) -> (f64, Vec<f64>) {
         .map(|(i, r)| {
             let n: u64 = r.iter().sum();
             if n == 0 {
-                f64::NAN
+                0.0
             } else {
                 r.get(i).copied().unwrap_or(0) as f64 / n as f64
             }
@@ -114,11 +115,12 @@ pub fn max_matching(weight: &[Vec<f64>]) -> Vec<Option<usize>> {
     out
 }
 
-/// Jensen-Shannon divergence in bits (0..1) of two distributions (normalised here).
+/// Jensen-Shannon divergence in bits (0..1) of two distributions (normalised here; 0 when
+/// either is empty).
 pub fn js_divergence(p: &[f64], q: &[f64]) -> f64 {
     let (sp, sq) = (p.iter().sum::<f64>(), q.iter().sum::<f64>());
     if sp <= 0.0 || sq <= 0.0 {
-        return f64::NAN;
+        return 0.0;
     }
     let kl = |a: &[f64], sa: f64, m: &[f64]| -> f64 {
         a.iter()
