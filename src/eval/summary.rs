@@ -37,6 +37,14 @@ pub struct EvalSummary {
     pub memorization: Memorization,
     /// Wall time of the evaluation in seconds.
     pub seconds: f64,
+    /// Wall time per stage in seconds (`load`, `features`, `generate`, `embed`, `fidelity`,
+    /// `per_class`, `memorization`), in order. Added by the metrics helper.
+    #[serde(default)]
+    pub timings: Vec<(String, f64)>,
+    /// Things the reader should know (a conditioning attribute the feature network
+    /// cannot classify, undecodable real images, ...). Added by the metrics helper.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// The feature network: which, trained on what, and how good it is on held-out images.
@@ -148,4 +156,9 @@ pub struct NearestPair {
     pub feature_distance: f64,
     /// Pixel RMSE (0..1 scale).
     pub pixel_distance: f64,
+    /// The training image as compared (at the run's size), relative to the run's eval
+    /// folder; always present, also for MNIST IDX data where `train` names no file.
+    /// Added by the metrics helper.
+    #[serde(default)]
+    pub train_image: String,
 }

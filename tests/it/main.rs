@@ -2,6 +2,7 @@
 
 mod common;
 mod detect;
+mod eval;
 mod gan;
 mod labels;
 mod prep;

@@ -1,0 +1,461 @@
+//! [`evaluate`]: one run against its real set, start to end. Loads the real images and the
+//! feature network (trained once per dataset, then cached), generates N images, embeds
+//! both sides, computes every number of [`EvalSummary`], saves the closest
+//! generated/training pairs as images and writes `RUN/eval/metrics.json` atomically.
+
+use super::features::{self, Embedded, FeatureNet, FeatureSpec};
+use super::generate::{generate_for_eval, Generated};
+use super::memorize::{self, Images};
+use super::metrics::classes::{accuracy, confusion, js_divergence, max_matching};
+use super::metrics::kid::{kid, KidSpec};
+use super::metrics::{fid::fid, prdc::prdc, Feats};
+use super::realset::{self, RealSet};
+use super::summary::*;
+use super::{io_err, EvalError, METRICS_FILE};
+use crate::gan::checkpoint;
+use crate::progress::{self, Verbosity};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What to evaluate and how.
+#[derive(Debug, Clone)]
+pub struct EvalSpec {
+    /// The run folder (`train --out`).
+    pub run: PathBuf,
+    /// The real dataset (prep output, ImageFolder, wide-CSV folder or MNIST IDX folder);
+    /// default: the run's own `data` or `mnist` setting.
+    pub data: Option<PathBuf>,
+    /// Wide labels CSV; default: the run's `labels`, else `DATA/labels_wide.csv`,
+    /// `truth.csv` or `tags.csv`.
+    pub labels: Option<PathBuf>,
+    /// Generated images to evaluate (default 2000).
+    pub n: usize,
+    /// Seed of the latent points and KID subsets (default 0).
+    pub seed: u64,
+    /// Feature network cache root; default [`features::default_cache`].
+    pub cache: Option<PathBuf>,
+    /// Feature network training.
+    pub features: FeatureSpec,
+    /// KID subsets (per class: a fifth as many, at least 10).
+    pub kid: KidSpec,
+    /// k of precision/recall/density/coverage (default 5).
+    pub k: usize,
+    /// Closest generated/training pairs to save (default 8).
+    pub closest: usize,
+    /// Progress display.
+    pub verbosity: Verbosity,
+}
+
+impl Default for EvalSpec {
+    fn default() -> Self {
+        EvalSpec {
+            run: PathBuf::new(),
+            data: None,
+            labels: None,
+            n: 2000,
+            seed: 0,
+            cache: None,
+            features: FeatureSpec::default(),
+            kid: KidSpec::default(),
+            k: 5,
+            closest: 8,
+            verbosity: Verbosity::Normal,
+        }
+    }
+}
+
+struct Clock(Instant, Vec<(String, f64)>);
+
+impl Clock {
+    fn lap(&mut self, what: &str) {
+        let now = Instant::now();
+        self.1.push((what.into(), (now - self.0).as_secs_f64()));
+        self.0 = now;
+    }
+}
+
+/// Fidelity of `gen` against `real` (and the PRDC pass's by-products).
+fn fidelity(
+    real: &Feats,
+    gen: &Feats,
+    spec: &EvalSpec,
+    kid_spec: &KidSpec,
+) -> (Fidelity, super::metrics::prdc::Prdc) {
+    let p = prdc(real, gen, spec.k);
+    let kd = kid(real, gen, kid_spec, spec.seed);
+    let f = Fidelity {
+        fid: fid(real, gen),
+        kid: kd.mean,
+        kid_se: kd.std,
+        precision: p.precision,
+        recall: p.recall,
+        density: p.density,
+        coverage: p.coverage,
+        k: spec.k,
+    };
+    (f, p)
+}
+
+/// Evaluates `spec.run` and writes `RUN/eval/metrics.json`.
+pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
+    let start = Instant::now();
+    let mut clock = Clock(start, Vec::new());
+    let run = &spec.run;
+    let (tspec, classes) = checkpoint::read_meta(run).map_err(|source| EvalError::Run {
+        path: run.clone(),
+        source,
+    })?;
+    let data = spec
+        .data
+        .clone()
+        .or_else(|| tspec.data.clone().filter(|d| d.is_dir()))
+        .or_else(|| tspec.mnist.clone())
+        .ok_or_else(|| EvalError::Settings {
+            reason: "give --data: the run's settings name no real dataset folder".into(),
+        })?;
+    let labels = spec.labels.clone().or_else(|| {
+        tspec
+            .labels
+            .clone()
+            .filter(|_| spec.data.is_none() || spec.data == tspec.data)
+    });
+    let mut want: Vec<String> = classes.attrs.iter().map(|a| a.name.clone()).collect();
+    want.extend(classes.split.iter().map(|s| s.name.clone()));
+    let bar = progress::bar(7, "eval", spec.verbosity);
+    let real = realset::load(
+        &data,
+        labels.as_deref(),
+        tspec.size,
+        classes.channels,
+        &want,
+    )?;
+    let mut notes = Vec::new();
+    if !real.skipped.is_empty() {
+        notes.push(format!(
+            "{} real image(s) could not be decoded",
+            real.skipped.len()
+        ));
+    }
+    clock.lap("load");
+    bar.inc(1);
+    let cache = spec.cache.clone().unwrap_or_else(features::default_cache);
+    let net = features::prepare(&real, &spec.features, &cache)?;
+    clock.lap("features");
+    bar.inc(1);
+    if spec.n < 2 || real.len() < 2 {
+        return Err(EvalError::Settings {
+            reason: format!(
+                "need at least 2 generated and 2 real images (asked {}, found {} real)",
+                spec.n,
+                real.len()
+            ),
+        });
+    }
+    let gen = generate_for_eval(run, spec.n, spec.seed)?;
+    clock.lap("generate");
+    bar.inc(1);
+    let er = net.embed_all(&real.pixels, real.channels, real.size);
+    let eg = net.embed_all(&gen.px, gen.channels, gen.size);
+    clock.lap("embed");
+    bar.inc(1);
+    let (overall, p) = fidelity(&er.feats, &eg.feats, spec, &spec.kid);
+    clock.lap("fidelity");
+    bar.inc(1);
+    let (conditioning, asked_class) = conditioning(&net, &gen, &eg, &mut notes);
+    let per_class = per_class(
+        spec,
+        &net,
+        &real,
+        (&er, &eg),
+        &asked_class,
+        &conditioning,
+        &mut notes,
+    );
+    let distributions = distributions(&net, &gen, &er, &eg, &conditioning);
+    clock.lap("per_class");
+    bar.inc(1);
+    let memorization = memorization(spec, &real, &gen, &p)?;
+    clock.lap("memorization");
+    bar.finish_and_clear();
+    let summary = EvalSummary {
+        run: run.display().to_string(),
+        data: data.display().to_string(),
+        model: gen.model.clone(),
+        step: gen.step,
+        seed: spec.seed,
+        n_generated: gen.asked.len(),
+        n_real: real.len(),
+        features: net.info.clone(),
+        overall,
+        per_class,
+        conditioning,
+        distributions,
+        memorization,
+        seconds: start.elapsed().as_secs_f64(),
+        timings: clock.1,
+        notes,
+    };
+    let out = run.join(METRICS_FILE);
+    crate::atomic::write_json(&out, &summary).map_err(io_err(&out))?;
+    Ok(summary)
+}
+
+/// Conditional accuracy and confusion; returns it and, per generated image, the feature
+/// network's class index it was asked for (InfoGAN: through the best matching).
+fn conditioning(
+    net: &FeatureNet,
+    gen: &Generated,
+    eg: &Embedded,
+    notes: &mut Vec<String>,
+) -> (Option<Conditioning>, Vec<Option<usize>>) {
+    let none = vec![None; gen.asked.len()];
+    let Some(attr) = &gen.asked_attr else {
+        return (None, none);
+    };
+    let infogan = attr == "code";
+    // InfoGAN's code is matched to the first attribute the network knows.
+    let a = if infogan {
+        0
+    } else {
+        match net.attrs.iter().position(|x| &x.name == attr) {
+            Some(a) => a,
+            None => {
+                notes.push(format!(
+                    "the feature network has no `{attr}` head: no conditional accuracy"
+                ));
+                return (None, none);
+            }
+        }
+    };
+    let Some(fattr) = net.attrs.get(a) else {
+        return (None, none);
+    };
+    let k = fattr.values.len();
+    let pred = eg.predicted(a);
+    let (asked, matching): (Vec<Option<usize>>, Option<Vec<usize>>) = if infogan {
+        let codes = gen.asked_values.len();
+        let mut w = vec![vec![0.0; k]; codes];
+        for (q, p) in gen.asked.iter().zip(&pred) {
+            if let Some(q) = q {
+                w[*q][*p] += 1.0;
+            }
+        }
+        let m = max_matching(&w);
+        let asked = gen.asked.iter().map(|q| q.and_then(|q| m[q])).collect();
+        (asked, Some(m.iter().map(|x| x.unwrap_or(k)).collect()))
+    } else {
+        // The run's value index -> the network's value index, by name.
+        let map: Vec<Option<usize>> = gen
+            .asked_values
+            .iter()
+            .map(|v| fattr.values.iter().position(|x| x == v))
+            .collect();
+        (
+            gen.asked.iter().map(|q| q.and_then(|q| map[q])).collect(),
+            None,
+        )
+    };
+    let pairs: (Vec<usize>, Vec<usize>) = asked
+        .iter()
+        .zip(&pred)
+        .filter_map(|(q, p)| q.map(|q| (q, *p)))
+        .unzip();
+    let conf = confusion(&pairs.0, &pairs.1, k);
+    let (acc, per) = accuracy(&conf);
+    let total = gen.asked.len().max(1) as f64;
+    let cond = Conditioning {
+        attribute: if infogan {
+            format!("code -> {}", fattr.name)
+        } else {
+            fattr.name.clone()
+        },
+        values: fattr.values.clone(),
+        // InfoGAN: agreement over all images (codes left unmatched count as misses).
+        accuracy: if infogan {
+            (0..k).map(|c| conf[c][c]).sum::<u64>() as f64 / total
+        } else {
+            acc
+        },
+        per_class_accuracy: per,
+        confusion: conf,
+        matching,
+    };
+    (Some(cond), asked)
+}
+
+/// Intra-class fidelity over the classes images were asked for.
+fn per_class(
+    spec: &EvalSpec,
+    net: &FeatureNet,
+    real: &RealSet,
+    (er, eg): (&Embedded, &Embedded),
+    asked: &[Option<usize>],
+    cond: &Option<Conditioning>,
+    notes: &mut Vec<String>,
+) -> Vec<ClassFidelity> {
+    let Some(cond) = cond else { return Vec::new() };
+    let name = cond
+        .attribute
+        .rsplit("-> ")
+        .next()
+        .unwrap_or(&cond.attribute);
+    let (Some(a_net), Some(a_real)) = (
+        net.attrs.iter().position(|x| x.name == name),
+        real.attrs.iter().position(|x| x.name == name),
+    ) else {
+        return Vec::new();
+    };
+    let kid_spec = KidSpec {
+        subsets: (spec.kid.subsets / 5).max(10),
+        ..spec.kid
+    };
+    let values = &net.attrs[a_net].values;
+    let mut out = Vec::new();
+    for (c, value) in values.iter().enumerate() {
+        let gi: Vec<usize> = (0..asked.len()).filter(|&i| asked[i] == Some(c)).collect();
+        if gi.is_empty() {
+            continue;
+        }
+        let rc = real.attrs[a_real].values.iter().position(|x| x == value);
+        let ri: Vec<usize> = (0..real.len())
+            .filter(|&i| rc.is_some() && real.label(i, a_real).map(|v| v as usize) == rc)
+            .collect();
+        if ri.len() < 2 || gi.len() < 2 {
+            notes.push(format!(
+                "{name}={value}: {} real and {} generated image(s), too few for intra-class metrics",
+                ri.len(),
+                gi.len()
+            ));
+            continue;
+        }
+        let (f, _) = fidelity(
+            &er.feats.select(&ri),
+            &eg.feats.select(&gi),
+            spec,
+            &kid_spec,
+        );
+        out.push(ClassFidelity {
+            attribute: name.to_string(),
+            value: value.clone(),
+            n_generated: gi.len(),
+            n_real: ri.len(),
+            fidelity: f,
+        });
+    }
+    out
+}
+
+/// Attribute distributions (by the feature network's predictions on both sides) of every
+/// attribute the images were not asked for.
+fn distributions(
+    net: &FeatureNet,
+    gen: &Generated,
+    er: &Embedded,
+    eg: &Embedded,
+    cond: &Option<Conditioning>,
+) -> Vec<AttrDistribution> {
+    let asked = if gen.asked_attr.as_deref() == Some("code") {
+        None
+    } else {
+        cond.as_ref().map(|c| c.attribute.clone())
+    };
+    net.attrs
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| Some(&a.name) != asked.as_ref())
+        .map(|(a, attr)| {
+            let hist = |e: &Embedded| {
+                let mut h = vec![0.0f64; attr.values.len()];
+                for p in e.predicted(a) {
+                    h[p] += 1.0;
+                }
+                let s: f64 = h.iter().sum::<f64>().max(1.0);
+                h.iter().map(|x| x / s).collect::<Vec<f64>>()
+            };
+            let (r, g) = (hist(er), hist(eg));
+            AttrDistribution {
+                attribute: attr.name.clone(),
+                values: attr.values.clone(),
+                js: js_divergence(&r, &g),
+                real: r,
+                generated: g,
+            }
+        })
+        .collect()
+}
+
+/// Nearest training images, near duplicates, and the closest pairs saved as images.
+fn memorization(
+    spec: &EvalSpec,
+    real: &RealSet,
+    gen: &Generated,
+    p: &super::metrics::prdc::Prdc,
+) -> Result<Memorization, EvalError> {
+    let ri = Images {
+        px: &real.pixels,
+        channels: real.channels,
+        size: real.size,
+    };
+    let gi = gen.images();
+    let n = gi.len().max(1) as f64;
+    let mean_feature_nn = p.nearest_real.iter().map(|x| x.1 as f64).sum::<f64>() / n;
+    let real_loo = p.real_nn.iter().map(|&x| x as f64).sum::<f64>() / p.real_nn.len().max(1) as f64;
+    let pix = memorize::pixel_nearest(gi, ri);
+    let mean_pixel_nn = pix.iter().map(|x| x.1).sum::<f64>() / n;
+    let (near_dup_train, near_dup_self) =
+        memorize::near_duplicates(&memorize::hashes(gi), &memorize::hashes(ri));
+    let mut order: Vec<usize> = (0..gi.len()).collect();
+    order.sort_by(|&a, &b| {
+        p.nearest_real[a]
+            .1
+            .total_cmp(&p.nearest_real[b].1)
+            .then(a.cmp(&b))
+    });
+    let mut closest = Vec::new();
+    for (rank, &g) in order.iter().take(spec.closest).enumerate() {
+        let t = p.nearest_real[g].0;
+        let (gf, tf) = (
+            format!("nearest/gen-{rank:02}.png"),
+            format!("nearest/train-{rank:02}.png"),
+        );
+        for (img, f) in [(gi.rgb(g), &gf), (ri.rgb(t), &tf)] {
+            let path = spec.run.join("eval").join(f);
+            crate::atomic::save_image(&path, &image::DynamicImage::ImageRgb8(img))
+                .map_err(io_err(&path))?;
+        }
+        closest.push(NearestPair {
+            generated: gf,
+            train: real.files[t].clone(),
+            feature_distance: p.nearest_real[g].1 as f64,
+            pixel_distance: memorize::rmse(gi.image(g), ri.image(t)),
+            train_image: tf,
+        });
+    }
+    Ok(Memorization {
+        mean_feature_nn,
+        // All-identical real images have no leave-one-out distance: report 0, not inf.
+        feature_nn_ratio: if real_loo > 0.0 {
+            mean_feature_nn / real_loo
+        } else {
+            0.0
+        },
+        mean_pixel_nn,
+        near_dup_train,
+        near_dup_self,
+        closest,
+    })
+}
+
+/// The real set and feature network of an evaluation, for callers that embed images of
+/// their own (benchmarks, the reference comparison).
+pub fn load_reference(
+    spec: &EvalSpec,
+    data: &Path,
+    size: u32,
+    channels: usize,
+) -> Result<(RealSet, FeatureNet), EvalError> {
+    let real = realset::load(data, spec.labels.as_deref(), size, channels, &[])?;
+    let cache = spec.cache.clone().unwrap_or_else(features::default_cache);
+    let net = features::prepare(&real, &spec.features, &cache)?;
+    Ok((real, net))
+}

@@ -1,0 +1,193 @@
+//! The generated side of an evaluation: N images from a run folder with a seeded RNG,
+//! spread evenly over the classes of a conditional run (over InfoGAN's categorical code,
+//! over the class models of a `--split-by` run), quantized to `u8` as a saved PNG would be.
+
+use super::{EvalError, Images};
+use crate::gan::checkpoint::{self, ClassMap};
+use crate::gan::generate::{load, Loaded};
+use crate::gan::spec::ModelKind;
+use crate::gan::train::value_dir;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::path::Path;
+
+/// Images generated for evaluation and what each was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Generated {
+    /// Pixels, `[n, channels, size, size]`.
+    pub px: Vec<u8>,
+    /// 1 or 3.
+    pub channels: usize,
+    /// Side.
+    pub size: u32,
+    /// The attribute the images were asked for: the split attribute, a conditional run's
+    /// first attribute, `code` for InfoGAN, `None` for an unconditional run.
+    pub asked_attr: Option<String>,
+    /// Its values (InfoGAN: `code0`, `code1`, ...).
+    pub asked_values: Vec<String>,
+    /// Per image: the index into `asked_values` it was generated for.
+    pub asked: Vec<Option<usize>>,
+    /// The model family (or `split:<attr>`).
+    pub model: String,
+    /// Training steps of the checkpoint (the largest over class models).
+    pub step: u64,
+}
+
+impl Generated {
+    /// The images as a view.
+    pub fn images(&self) -> Images<'_> {
+        Images {
+            px: &self.px,
+            channels: self.channels,
+            size: self.size,
+        }
+    }
+}
+
+fn run_err(run: &Path) -> impl FnOnce(crate::gan::GanError) -> EvalError + '_ {
+    move |source| EvalError::Run {
+        path: run.to_path_buf(),
+        source,
+    }
+}
+
+/// `n` standard normal values (Box-Muller).
+fn normals(rng: &mut StdRng, n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n + 1);
+    while out.len() < n {
+        let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+        let u2: f64 = rng.random_range(0.0..1.0);
+        let r = (-2.0 * u1.ln()).sqrt();
+        let t = std::f64::consts::TAU * u2;
+        out.push((r * t.cos()) as f32);
+        out.push((r * t.sin()) as f32);
+    }
+    out.truncate(n);
+    out
+}
+
+/// How many of `n` images go to class `c` of `k` (even, the remainder to the first).
+fn share(n: usize, k: usize, c: usize) -> usize {
+    n / k + usize::from(c < n % k)
+}
+
+fn quantize(v: &[f32]) -> Vec<u8> {
+    v.iter()
+        .map(|x| ((x.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8)
+        .collect()
+}
+
+/// Samples `n` images from one loaded model; `first` fixes the first attribute's class
+/// (conditional) or the categorical code (InfoGAN) of every image.
+fn sample(l: &Loaded, n: usize, first: Option<usize>, rng: &mut StdRng) -> Vec<u8> {
+    let na = l.shape.classes.len();
+    let mut labels = Vec::with_capacity(n * na);
+    let mut code = Vec::new();
+    for _ in 0..n {
+        for a in 0..na {
+            let v = match first {
+                Some(c) if a == 0 && l.spec.model != ModelKind::Infogan => c as u32,
+                _ => rng.random_range(0..l.shape.classes[a] as u32),
+            };
+            labels.push(v);
+        }
+        if l.shape.code_dim() > 0 {
+            let cat = l.shape.info_cat;
+            let k = first.unwrap_or_else(|| rng.random_range(0..cat.max(1)));
+            code.extend((0..cat).map(|j| if j == k { 1.0 } else { 0.0 }));
+            code.extend((0..l.shape.info_cont).map(|_| rng.random_range(-1.0f32..1.0)));
+        }
+    }
+    let z = normals(rng, n * l.shape.nz);
+    quantize(&l.sample(z, &labels, &code, n))
+}
+
+fn step_of(run: &Path) -> Result<u64, EvalError> {
+    Ok(checkpoint::latest(run)
+        .map_err(run_err(run))?
+        .map_or(0, |l| l.step))
+}
+
+/// Generates `n` images from `run` with `seed`.
+pub fn generate_for_eval(run: &Path, n: usize, seed: u64) -> Result<Generated, EvalError> {
+    let (spec, classes): (_, ClassMap) = checkpoint::read_meta(run).map_err(run_err(run))?;
+    let mut out = Generated {
+        channels: classes.channels,
+        size: spec.size,
+        ..Generated::default()
+    };
+    if let Some(split) = &classes.split {
+        let present: Vec<&String> = split
+            .values
+            .iter()
+            .filter(|v| run.join(value_dir(v)).join(checkpoint::SETTINGS).is_file())
+            .collect();
+        if present.is_empty() {
+            return Err(EvalError::Settings {
+                reason: format!("split run {} has no class models yet", run.display()),
+            });
+        }
+        out.model = format!("split:{}", split.name);
+        out.asked_attr = Some(split.name.clone());
+        out.asked_values = split.values.clone();
+        for (c, v) in present.iter().enumerate() {
+            let sub = run.join(value_dir(v));
+            let l = load(&sub).map_err(run_err(&sub))?;
+            let m = share(n, present.len(), c);
+            let mut rng = StdRng::seed_from_u64(seed ^ (0xC1A5 + c as u64));
+            out.px.extend(sample(&l, m, None, &mut rng));
+            let idx = split.values.iter().position(|x| x == *v);
+            out.asked.extend(std::iter::repeat_n(idx, m));
+            out.step = out.step.max(step_of(&sub)?);
+        }
+        return Ok(out);
+    }
+    let l = load(run).map_err(run_err(run))?;
+    out.model = spec.model.to_string();
+    out.step = step_of(run)?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let rows: Vec<String> = if l.spec.model == ModelKind::Infogan && l.shape.info_cat > 0 {
+        out.asked_attr = Some("code".into());
+        (0..l.shape.info_cat).map(|k| format!("code{k}")).collect()
+    } else if let Some(a) = classes
+        .attrs
+        .first()
+        .filter(|_| !l.shape.classes.is_empty())
+    {
+        out.asked_attr = Some(a.name.clone());
+        a.values.clone()
+    } else {
+        out.px = sample(&l, n, None, &mut rng);
+        out.asked = vec![None; n];
+        return Ok(out);
+    };
+    for c in 0..rows.len() {
+        let m = share(n, rows.len(), c);
+        out.px.extend(sample(&l, m, Some(c), &mut rng));
+        out.asked.extend(std::iter::repeat_n(Some(c), m));
+    }
+    out.asked_values = rows;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normals_and_shares() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let z = normals(&mut rng, 20_001);
+        let mean = z.iter().sum::<f32>() / z.len() as f32;
+        let var = z.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / z.len() as f32;
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
+        assert_eq!(
+            (0..3).map(|c| share(10, 3, c)).collect::<Vec<_>>(),
+            vec![4, 3, 3]
+        );
+        assert_eq!(quantize(&[-1.0, 0.0, 1.0, 2.0]), vec![0, 128, 255, 255]);
+    }
+}

@@ -1,0 +1,282 @@
+//! The real images a run is judged against, with every categorical label the dataset
+//! has (not only the run's conditioning attributes, so all runs on one dataset share one
+//! feature network): a folder with a wide labels CSV (`labels_wide.csv`, `truth.csv`,
+//! `tags.csv` or `--labels`), an ImageFolder (`DIR/<class>/...`), MNIST IDX files, or an
+//! unlabeled prep output. Images are decoded in parallel to `u8` at the run's size, as
+//! `gan::data` does for training.
+
+use super::EvalError;
+use crate::gan::data::{load_mnist, to_chw, Attribute};
+use rayon::prelude::*;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Decoded real images and their (possibly missing) labels.
+#[derive(Debug, Clone)]
+pub struct RealSet {
+    /// Image side.
+    pub size: u32,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    /// Pixels, `[n, channels, size, size]`.
+    pub pixels: Vec<u8>,
+    /// Each image's file relative to the data folder (`mnist:<index>` for IDX files).
+    pub files: Vec<String>,
+    /// Categorical attributes, values sorted.
+    pub attrs: Vec<Attribute>,
+    /// `labels[i * attrs.len() + a]`: value index, `None` when unlabeled.
+    pub labels: Vec<Option<u32>>,
+    /// Files that could not be decoded, as `file: reason`.
+    pub skipped: Vec<String>,
+}
+
+impl RealSet {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Values per image.
+    pub fn image_len(&self) -> usize {
+        self.channels * (self.size * self.size) as usize
+    }
+
+    /// Label of image `i` for attribute `a`.
+    pub fn label(&self, i: usize, a: usize) -> Option<u32> {
+        self.labels[i * self.attrs.len() + a]
+    }
+
+    /// Image `i`'s pixels.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let l = self.image_len();
+        &self.pixels[i * l..(i + 1) * l]
+    }
+}
+
+fn data_err(path: &Path, reason: impl Into<String>) -> EvalError {
+    EvalError::Data {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Whether `dir` holds MNIST IDX files.
+pub fn is_mnist(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().contains("images-idx3"))
+    })
+}
+
+/// Loads the real set at `size` and `channels`. `want` names attributes kept even if the
+/// categorical test would drop them (the run's conditioning attributes).
+pub fn load(
+    dir: &Path,
+    labels: Option<&Path>,
+    size: u32,
+    channels: usize,
+    want: &[String],
+) -> Result<RealSet, EvalError> {
+    if is_mnist(dir) {
+        let ds = load_mnist(dir, size).map_err(|e| data_err(dir, e.to_string()))?;
+        let n = ds.len();
+        let pixels = if channels == 3 {
+            let plane = (size * size) as usize;
+            ds.pixels
+                .chunks(plane)
+                .flat_map(|p| p.iter().chain(p).chain(p).copied().collect::<Vec<_>>())
+                .collect()
+        } else {
+            ds.pixels
+        };
+        return Ok(RealSet {
+            size,
+            channels,
+            pixels,
+            files: (0..n).map(|i| format!("mnist:{i}")).collect(),
+            attrs: ds.attrs,
+            labels: ds.labels.into_iter().map(Some).collect(),
+            skipped: Vec::new(),
+        });
+    }
+    if !dir.is_dir() {
+        return Err(data_err(dir, "not a folder"));
+    }
+    let csv = labels.map(Path::to_path_buf).or_else(|| {
+        ["labels_wide.csv", "truth.csv", "tags.csv"]
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file())
+    });
+    let (files, names, values) = match csv {
+        Some(csv) => read_csv(&csv, want)?,
+        None => match image_folder(dir)? {
+            Some(x) => x,
+            None => {
+                let files = crate::dataset::manifest::kept_images(dir)
+                    .map_err(|e| data_err(dir, e.to_string()))?;
+                let n = files.len();
+                let files = files
+                    .iter()
+                    .map(|f| crate::dataset::walk::relative(Path::new(""), f))
+                    .collect();
+                (files, Vec::new(), vec![Vec::new(); n])
+            }
+        },
+    };
+    if files.is_empty() {
+        return Err(data_err(dir, "no images found"));
+    }
+    let decoded: Vec<Result<Vec<u8>, String>> = files
+        .par_iter()
+        .map(|f| {
+            let p = dir.join(f);
+            image::open(&p)
+                .map(|img| to_chw(&img, size, channels))
+                .map_err(|e| format!("{f}: {e}"))
+        })
+        .collect();
+    let attrs: Vec<Attribute> = names
+        .iter()
+        .enumerate()
+        .map(|(a, name)| {
+            let set: BTreeSet<&String> = values.iter().filter_map(|v| v[a].as_ref()).collect();
+            Attribute {
+                name: name.clone(),
+                values: set.into_iter().cloned().collect(),
+            }
+        })
+        .collect();
+    let mut set = RealSet {
+        size,
+        channels,
+        pixels: Vec::new(),
+        files: Vec::new(),
+        attrs,
+        labels: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for ((f, d), v) in files.into_iter().zip(decoded).zip(values) {
+        match d {
+            Ok(px) => {
+                set.pixels.extend(px);
+                set.files.push(f);
+                for (a, x) in v.iter().enumerate() {
+                    let idx = x
+                        .as_ref()
+                        .and_then(|x| set.attrs[a].values.iter().position(|y| y == x));
+                    set.labels.push(idx.map(|i| i as u32));
+                }
+            }
+            Err(e) => set.skipped.push(e),
+        }
+    }
+    if set.is_empty() {
+        return Err(data_err(dir, "no image could be decoded"));
+    }
+    Ok(set)
+}
+
+type Listing = (Vec<String>, Vec<String>, Vec<Vec<Option<String>>>);
+
+/// Whether a label column looks categorical: 2..=64 values, each used about twice or
+/// more on average, and not numbers (box coordinates, scores: `truth.csv`'s `face_x`...).
+/// A numeric column the run conditions on is kept anyway (see `load`'s `want`).
+fn categorical(values: &[Option<String>]) -> bool {
+    let set: BTreeSet<&str> = values.iter().flatten().map(String::as_str).collect();
+    let labeled = values.iter().flatten().count();
+    let numeric = set.iter().all(|v| v.parse::<f64>().is_ok());
+    (2..=64).contains(&set.len()) && set.len() * 2 <= labeled && !numeric
+}
+
+fn read_csv(path: &Path, want: &[String]) -> Result<Listing, EvalError> {
+    let bad = |e: csv::Error| data_err(path, e.to_string());
+    let mut rdr = csv::Reader::from_path(path).map_err(bad)?;
+    let header = rdr.headers().map_err(bad)?.clone();
+    let file_col = header
+        .iter()
+        .position(|h| h == "file")
+        .ok_or_else(|| data_err(path, "no `file` column"))?;
+    let mut files = Vec::new();
+    let mut cols: Vec<Vec<Option<String>>> = vec![Vec::new(); header.len()];
+    for rec in rdr.records() {
+        let rec = rec.map_err(bad)?;
+        files.push(rec.get(file_col).unwrap_or("").to_string());
+        for (c, col) in cols.iter_mut().enumerate() {
+            let v = rec.get(c).unwrap_or("").trim();
+            col.push((!v.is_empty()).then(|| v.to_string()));
+        }
+    }
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&c| c != file_col)
+        .filter(|&c| want.iter().any(|w| w == &header[c]) || categorical(&cols[c]))
+        .collect();
+    if let Some(w) = want.iter().find(|w| !header.iter().any(|h| h == *w)) {
+        return Err(data_err(path, format!("no column `{w}`")));
+    }
+    let names = keep.iter().map(|&c| header[c].to_string()).collect();
+    let values = (0..files.len())
+        .map(|i| keep.iter().map(|&c| cols[c][i].clone()).collect())
+        .collect();
+    Ok((files, names, values))
+}
+
+/// `DIR/<class>/...` (or `DIR/images/<class>/...`): attribute `class`; `None` when there
+/// are no class folders.
+fn image_folder(dir: &Path) -> Result<Option<Listing>, EvalError> {
+    let root = if dir.join("images").is_dir() {
+        dir.join("images")
+    } else {
+        dir.to_path_buf()
+    };
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map_err(|e| data_err(&root, e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    classes.sort();
+    if classes.len() < 2 {
+        return Ok(None);
+    }
+    let (mut files, mut values) = (Vec::new(), Vec::new());
+    for c in classes {
+        let name = c.file_name().map(|n| n.to_string_lossy().into_owned());
+        let found =
+            crate::dataset::walk::image_files(&c).map_err(|e| data_err(&c, e.to_string()))?;
+        for f in found {
+            files.push(crate::dataset::walk::relative(dir, &f));
+            values.push(vec![name.clone()]);
+        }
+    }
+    Ok(Some((files, vec!["class".into()], values)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categorical_columns() {
+        let col = |v: &[&str]| -> Vec<Option<String>> {
+            v.iter()
+                .map(|s| (!s.is_empty()).then(|| s.to_string()))
+                .collect()
+        };
+        assert!(categorical(&col(&["red", "blue", "red", "", "blue"])));
+        assert!(!categorical(&col(&["a", "b", "c", "d"])), "each value once");
+        let many: Vec<String> = (0..40).map(|i| (i % 20).to_string()).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(!categorical(&col(&many)), "a coordinate, not a class");
+        assert!(!categorical(&col(&["28", "29", "28", "29"])), "box sizes");
+        assert!(categorical(&col(&["no", "yes", "yes", "no"])));
+    }
+}

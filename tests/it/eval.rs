@@ -1,0 +1,253 @@
+//! `facesynth eval` end to end on tiny runs trained in the test (CPU, seconds): a CGAN,
+//! an InfoGAN and a split run on synthetic faces; metrics.json written, same seed same
+//! numbers, the feature network cached, `eval compare`; and the metrics' known answers on
+//! the feature network's own features (real vs real, vs noise, vs one repeated image).
+
+use facesynth::eval::metrics::{fid::fid, prdc::prdc, Feats};
+use facesynth::eval::{self, EvalSpec, EvalSummary, FeatureSpec, KidSpec};
+use facesynth::gan::spec::ModelKind;
+use facesynth::gan::TrainSpec;
+use facesynth::progress::Verbosity;
+use facesynth::synth::SynthSpec;
+use std::path::{Path, PathBuf};
+
+fn synth_data(dir: &Path, n: usize) -> PathBuf {
+    let data = dir.join("data");
+    facesynth::synth::generate(
+        &SynthSpec {
+            n,
+            image_size: 32,
+            seed: 5,
+            ..SynthSpec::default()
+        },
+        &data,
+    )
+    .unwrap();
+    data
+}
+
+fn train(data: &Path, run: &Path, model: ModelKind, split: bool) {
+    let spec = TrainSpec {
+        data: Some(data.to_path_buf()),
+        attrs: if split || model == ModelKind::Infogan {
+            Vec::new()
+        } else {
+            vec!["hair_color".into()]
+        },
+        split_by: split.then(|| "hair_color".into()),
+        model,
+        size: 16,
+        steps: 3,
+        batch: 8,
+        nz: 8,
+        ngf: 8,
+        ndf: 8,
+        embed_dim: 4,
+        info_cat: 4,
+        sample_every: 1000,
+        checkpoint_every: 3,
+        ..TrainSpec::default()
+    };
+    facesynth::gan::train(&spec, run, false, Verbosity::Quiet).unwrap();
+}
+
+fn spec(run: &Path, data: &Path, cache: &Path) -> EvalSpec {
+    EvalSpec {
+        run: run.to_path_buf(),
+        data: Some(data.to_path_buf()),
+        n: 40,
+        cache: Some(cache.to_path_buf()),
+        features: FeatureSpec {
+            steps: 40,
+            channels: [8, 16, 32, 32],
+            ..FeatureSpec::default()
+        },
+        kid: KidSpec {
+            subsets: 5,
+            subset_size: 1000,
+        },
+        verbosity: Verbosity::Quiet,
+        ..EvalSpec::default()
+    }
+}
+
+/// The summary without its wall times, as JSON (NaN-safe to compare).
+fn numbers(s: &EvalSummary) -> String {
+    serde_json::to_string(&EvalSummary {
+        seconds: 0.0,
+        timings: Vec::new(),
+        ..s.clone()
+    })
+    .unwrap()
+}
+
+#[test]
+fn eval_of_tiny_runs_writes_metrics_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_data(dir.path(), 60);
+    let cache = dir.path().join("cache");
+    let cgan = dir.path().join("cgan");
+    train(&data, &cgan, ModelKind::Cgan, false);
+    let a = eval::evaluate(&spec(&cgan, &data, &cache)).unwrap();
+    assert_eq!(
+        (a.model.as_str(), a.n_generated, a.n_real),
+        ("cgan", 40, 60)
+    );
+    assert_eq!(a.features.dim, 32);
+    assert!(a
+        .features
+        .heldout_accuracy
+        .iter()
+        .any(|(n, _)| n == "hair_color"));
+    let o = &a.overall;
+    assert!(
+        o.fid.is_finite() && o.fid >= 0.0 && o.kid.is_finite(),
+        "{o:?}"
+    );
+    for x in [o.precision, o.recall, o.coverage] {
+        assert!((0.0..=1.0).contains(&x), "{o:?}");
+    }
+    let c = a.conditioning.as_ref().expect("a cgan has conditioning");
+    assert_eq!(c.attribute, "hair_color");
+    assert_eq!(c.confusion.iter().flatten().sum::<u64>(), 40);
+    assert!(!a.per_class.is_empty());
+    assert!(a.distributions.iter().all(|d| d.attribute != "hair_color"));
+    assert!(a.distributions.iter().all(|d| (0.0..=1.0).contains(&d.js)));
+    let m = &a.memorization;
+    assert_eq!(m.closest.len(), 8);
+    for p in &m.closest {
+        assert!(cgan.join("eval").join(&p.generated).is_file());
+        assert!(cgan.join("eval").join(&p.train_image).is_file());
+        assert!(data.join(&p.train).is_file(), "{}", p.train);
+    }
+    let written: EvalSummary =
+        serde_json::from_slice(&std::fs::read(cgan.join("eval/metrics.json")).unwrap()).unwrap();
+    // serde_json's float parsing may differ in the last digit: compare loosely.
+    assert_eq!(written.per_class.len(), a.per_class.len());
+    assert!((written.overall.fid - a.overall.fid).abs() < 1e-9 * (1.0 + a.overall.fid));
+    // Same seed, same numbers (the second run takes the feature network from the cache).
+    let b = eval::evaluate(&spec(&cgan, &data, &cache)).unwrap();
+    assert_eq!(numbers(&a), numbers(&b));
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        1,
+        "one cached network"
+    );
+    let other = eval::evaluate(&EvalSpec {
+        seed: 7,
+        ..spec(&cgan, &data, &cache)
+    })
+    .unwrap();
+    assert_ne!(a.overall, other.overall);
+}
+
+#[test]
+fn infogan_and_split_runs_and_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_data(dir.path(), 48);
+    let cache = dir.path().join("cache");
+    let (info, split) = (dir.path().join("info"), dir.path().join("split"));
+    train(&data, &info, ModelKind::Infogan, false);
+    train(&data, &split, ModelKind::Dcgan, true);
+    let i = eval::evaluate(&spec(&info, &data, &cache)).unwrap();
+    let c = i.conditioning.as_ref().expect("infogan codes are matched");
+    let m = c.matching.as_ref().unwrap();
+    assert_eq!(m.len(), 4);
+    let mut used: Vec<usize> = m.iter().copied().filter(|&x| x < c.values.len()).collect();
+    used.sort();
+    used.dedup();
+    assert_eq!(used.len(), m.len().min(c.values.len()), "one-to-one: {m:?}");
+    let s = eval::evaluate(&spec(&split, &data, &cache)).unwrap();
+    assert_eq!(s.model, "split:hair_color");
+    assert_eq!(s.n_generated, 40);
+    assert!(s.conditioning.is_some() && !s.per_class.is_empty());
+    let out = dir.path().join("cmp");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
+        .args(["eval", "compare"])
+        .args([&info, &split])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        md.contains("| infogan |") && md.contains("split:hair_color"),
+        "{md}"
+    );
+    let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3);
+}
+
+#[test]
+fn cli_eval_prints_a_table_and_writes_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_data(dir.path(), 36);
+    let run = dir.path().join("acgan");
+    train(&data, &run, ModelKind::Acgan, false);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
+        .args([
+            "eval",
+            "--n",
+            "24",
+            "--feature-steps",
+            "20",
+            "--kid-subsets",
+            "3",
+            "--run",
+        ])
+        .arg(&run)
+        .arg("--data")
+        .arg(&data)
+        .arg("--cache")
+        .arg(dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("| FID |") && text.contains("conditional accuracy"),
+        "{text}"
+    );
+    assert!(run.join("eval/metrics.json").is_file());
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
+        .args(["eval", "--run"])
+        .arg(dir.path().join("nope"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("settings.json"));
+}
+
+#[test]
+fn known_answers_on_learned_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_data(dir.path(), 120);
+    let s = spec(Path::new("none"), &data, &dir.path().join("cache"));
+    let (real, net) = eval::load_reference(&s, &data, 16, 3).unwrap();
+    let er = net.embed_all(&real.pixels, 3, 16);
+    let d = er.feats.d;
+    // Real against itself: FID 0, precision = recall = coverage = 1.
+    assert!(fid(&er.feats, &er.feats).abs() < 1e-6);
+    let p = prdc(&er.feats, &er.feats, 5);
+    assert_eq!((p.precision, p.recall, p.coverage), (1.0, 1.0, 1.0));
+    // Against uniform noise images: far away, nothing covered.
+    let mut x = 12345u64;
+    let noise: Vec<u8> = (0..real.pixels.len())
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let en = net.embed_all(&noise, 3, 16);
+    let pn = prdc(&er.feats, &en.feats, 5);
+    assert!(pn.coverage < 0.05 && pn.recall < 0.05, "{pn:?}");
+    assert!(fid(&er.feats, &en.feats) > 10.0 * fid(&er.feats, &er.feats).abs());
+    // Against one image repeated: recall 0, coverage about k / n.
+    let one = Feats::new(d, er.feats.row(3).repeat(100));
+    let p1 = prdc(&er.feats, &one, 5);
+    assert_eq!(p1.recall, 0.0);
+    assert!(p1.coverage < 0.15, "{p1:?}");
+}
