@@ -109,11 +109,14 @@ pub struct RoundArgs {
     #[arg(long, default_value_t = 0.9)]
     threshold: f32,
     /// Classifier input side in pixels.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 48)]
     size: usize,
     /// Training steps per round.
     #[arg(long, default_value_t = 300)]
     steps: usize,
+    /// Steps of the self-training pass (0: none) on confident predictions.
+    #[arg(long, default_value_t = 150)]
+    self_train_steps: usize,
     /// Images per training step.
     #[arg(long, default_value_t = 64)]
     batch: usize,
@@ -132,6 +135,7 @@ impl RoundArgs {
             strategy: self.strategy,
             threshold: self.threshold,
             size: self.size,
+            self_train_steps: self.self_train_steps,
             train: TrainSpec {
                 steps: self.steps,
                 batch: self.batch,

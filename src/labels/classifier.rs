@@ -164,10 +164,24 @@ pub fn train<B: AutodiffBackend>(
     classes: &[usize],
     spec: &TrainSpec,
     device: &B::Device,
-    mut on_step: impl FnMut(usize, f32),
+    on_step: impl FnMut(usize, f32),
 ) -> Net<B> {
     B::seed(device, spec.seed);
-    let mut model = Net::<B>::new(classes, spec.channels, device);
+    let model = Net::<B>::new(classes, spec.channels, device);
+    train_more(model, pixels, samples, classes, spec, device, on_step)
+}
+
+/// Trains `model` further on `samples` for `spec.steps` steps with a fresh optimizer
+/// (self-training's second pass starts from the first pass's network).
+pub fn train_more<B: AutodiffBackend>(
+    mut model: Net<B>,
+    pixels: &Pixels,
+    samples: &[Sample],
+    classes: &[usize],
+    spec: &TrainSpec,
+    device: &B::Device,
+    mut on_step: impl FnMut(usize, f32),
+) -> Net<B> {
     if samples.is_empty() {
         return model;
     }

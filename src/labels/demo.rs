@@ -45,6 +45,8 @@ pub fn demo_step(
         round: RoundSpec {
             queue: budget / 2,
             strategy: Strategy::Entropy,
+            size: 32,
+            self_train_steps: 30,
             train: TrainSpec {
                 steps: 60,
                 batch: 32,

@@ -29,10 +29,14 @@ pub struct RoundSpec {
     pub heuristic_threshold: f32,
     /// Loss weight of synthesized training labels (default 0.5; humans weigh 1).
     pub synth_weight: f32,
-    /// Classifier input side in pixels (default 32).
+    /// Classifier input side in pixels (default 48).
     pub size: usize,
     /// Classifier training.
     pub train: TrainSpec,
+    /// Steps of the self-training pass (0: none): after the first pass, the model's
+    /// confident predictions (>= `threshold`) on images no person labeled join the
+    /// training set and the network trains on (default 150).
+    pub self_train_steps: usize,
     /// Run on CUDA (needs the `cuda` feature and a driver).
     pub cuda: bool,
     /// Images never trained on, queued or calibrated on (a test split); by image index.
@@ -47,8 +51,9 @@ impl Default for RoundSpec {
             threshold: 0.9,
             heuristic_threshold: 0.5,
             synth_weight: 0.5,
-            size: 32,
+            size: 48,
             train: TrainSpec::default(),
+            self_train_steps: 150,
             cuda: false,
             exclude: HashSet::new(),
         }
@@ -68,6 +73,33 @@ pub struct RoundReport {
     /// The label report page (`DIR/labels/report.html`), when `round` wrote it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page: Option<std::path::PathBuf>,
+}
+
+/// Per attribute, the temperature fitted on the calibration split (1 under 20 labels).
+fn temperatures(calib: &[Vec<(usize, usize)>], out: &Outputs) -> Vec<f32> {
+    calib
+        .iter()
+        .enumerate()
+        .map(|(a, pairs)| {
+            if pairs.len() < 20 {
+                return 1.0;
+            }
+            let logits: Vec<Vec<f32>> = pairs
+                .iter()
+                .map(|&(i, _)| out.logits[a][i].clone())
+                .collect();
+            let targets: Vec<usize> = pairs.iter().map(|&(_, y)| y).collect();
+            calibrate::fit_temperature(&logits, &targets)
+        })
+        .collect()
+}
+
+fn argmax(p: &[f32]) -> (usize, f32) {
+    p.iter()
+        .copied()
+        .enumerate()
+        .max_by(|x, y| x.1.total_cmp(&y.1))
+        .unwrap_or((0, 0.0))
 }
 
 /// Whether `file` belongs to the calibration split (a stable 1-in-5 by name).
@@ -186,21 +218,60 @@ fn round_on<B: AutodiffBackend>(
         s.targets[a] = Some(value);
         s.weight = s.weight.max(weight);
     }
-    let samples: Vec<Sample> = samples.into_values().collect();
-    let pb = progress::bar(spec.train.steps as u64, "train", v);
-    let model = classifier::train::<B>(
-        pixels,
-        &samples,
-        &classes,
-        &spec.train,
-        device,
-        |_, loss| {
+    let first: Vec<Sample> = samples.values().cloned().collect();
+    let fit = |model: Option<classifier::Net<B>>, samples: &[Sample], steps: usize, what: &str| {
+        let pb = progress::bar(steps as u64, what, v);
+        let train = TrainSpec {
+            steps,
+            ..spec.train.clone()
+        };
+        let on_step = |_, loss: f32| {
             pb.set_message(format!("loss {loss:.3}"));
             pb.inc(1);
-        },
-    );
-    pb.finish_and_clear();
-    let out: Outputs = classifier::predict(&model, pixels, device);
+        };
+        let m = match model {
+            None => classifier::train::<B>(pixels, samples, &classes, &train, device, on_step),
+            Some(m) => {
+                classifier::train_more::<B>(m, pixels, samples, &classes, &train, device, on_step)
+            }
+        };
+        pb.finish_and_clear();
+        m
+    };
+    let mut model = fit(None, &first, spec.train.steps, "train");
+    let mut out: Outputs = classifier::predict(&model, pixels, device);
+    let mut temps = temperatures(&calib, &out);
+    // Self-training: this model's confident predictions on the images no person has
+    // labeled join the training set, and the network trains on for a second pass.
+    if spec.self_train_steps > 0 && !first.is_empty() {
+        let human: HashSet<&str> = store
+            .iter()
+            .filter(|l| l.source == Source::Human)
+            .map(|l| l.file.as_str())
+            .collect();
+        for i in 0..index.len() {
+            if spec.exclude.contains(&i) || human.contains(index.images[i].as_str()) {
+                continue;
+            }
+            for a in 0..n_attr {
+                let p = softmax_t(&out.logits[a][i], temps[a]);
+                let (best, c) = argmax(&p);
+                if c < spec.threshold {
+                    continue;
+                }
+                let s = samples.entry(i).or_insert_with(|| Sample {
+                    image: i,
+                    targets: vec![None; n_attr],
+                    weight: spec.synth_weight,
+                });
+                s.targets[a].get_or_insert(best);
+            }
+        }
+        let all: Vec<Sample> = samples.values().cloned().collect();
+        model = fit(Some(model), &all, spec.self_train_steps, "self-train");
+        out = classifier::predict(&model, pixels, device);
+        temps = temperatures(&calib, &out);
+    }
     let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
     if let Err(e) = burn::module::Module::save_file(model, paths.model(), &recorder) {
         return Err(LabelError::io(
@@ -218,20 +289,16 @@ fn round_on<B: AutodiffBackend>(
     };
     let mut probs = Vec::with_capacity(n_attr);
     for (a, attr) in schema.attributes.iter().enumerate() {
-        let logits: Vec<Vec<f32>> = calib[a]
-            .iter()
-            .map(|&(i, _)| out.logits[a][i].clone())
-            .collect();
-        let targets: Vec<usize> = calib[a].iter().map(|&(_, y)| y).collect();
-        let t = if logits.len() >= 20 {
-            calibrate::fit_temperature(&logits, &targets)
-        } else {
-            1.0
-        };
+        let t = temps[a];
         info.temperature.insert(attr.name.clone(), t);
         info.calibration_size
-            .insert(attr.name.clone(), logits.len());
-        if !logits.is_empty() {
+            .insert(attr.name.clone(), calib[a].len());
+        if !calib[a].is_empty() {
+            let logits: Vec<Vec<f32>> = calib[a]
+                .iter()
+                .map(|&(i, _)| out.logits[a][i].clone())
+                .collect();
+            let targets: Vec<usize> = calib[a].iter().map(|&(_, y)| y).collect();
             info.ece.insert(
                 attr.name.clone(),
                 calibrate::ece(&calibrate::pairs(&logits, &targets, t)),

@@ -231,6 +231,7 @@ fn a_short_real_round_beats_chance() {
         round: RoundSpec {
             strategy: Strategy::Random,
             size: 32,
+            self_train_steps: 50,
             train: TrainSpec {
                 steps: 150,
                 batch: 32,

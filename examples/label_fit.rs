@@ -1,0 +1,132 @@
+//! Supervised check of the label CNN against the PyTorch reference figures
+//! (/work/shared/notes/label-anchors.md): train on N random labels of a tagged folder,
+//! report accuracy on the held-out 20% (the same stable hash split as `label simulate`).
+//!
+//! `cargo run --release --example label_fit -- DIR N [steps] [size] [seed] [self_train]`
+//! where DIR holds `images/` and `tags.csv` (`file,hair_color,eye_color`); `self_train`
+//! (0 or 1) adds pseudo-labels (softmax >= 0.9) on the unlabeled training images and
+//! trains on for half as many steps, as `label round` does.
+use facesynth::labels::classifier::{self, Sample, TrainSpec};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+type B = burn::backend::Autodiff<burn::backend::Flex>;
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    let dir = std::path::PathBuf::from(&a[1]);
+    let n: usize = a[2].parse().unwrap();
+    let arg = |i: usize, d: usize| a.get(i).map_or(d, |x| x.parse().unwrap());
+    let spec = TrainSpec {
+        steps: arg(3, 300),
+        seed: arg(5, 0) as u64,
+        ..Default::default()
+    };
+    let size = arg(4, 48);
+    let self_train = arg(6, 0) == 1;
+
+    let mut rdr = csv::Reader::from_path(dir.join("tags.csv")).unwrap();
+    let rows: Vec<Vec<String>> = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    let n_attr = rows[0].len() - 1;
+    let values: Vec<Vec<String>> = (0..n_attr)
+        .map(|k| {
+            let set: std::collections::BTreeSet<&String> = rows.iter().map(|r| &r[k + 1]).collect();
+            set.into_iter().cloned().collect()
+        })
+        .collect();
+    let classes: Vec<usize> = values.iter().map(Vec::len).collect();
+    let idx: Vec<BTreeMap<&str, usize>> = values
+        .iter()
+        .map(|v| v.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect())
+        .collect();
+    let t0 = Instant::now();
+    let images: Vec<Option<image::RgbImage>> = rows
+        .iter()
+        .map(|r| image::open(dir.join(&r[0])).ok().map(|i| i.to_rgb8()))
+        .collect();
+    let pixels = facesynth::labels::session::to_pixels(&images, size);
+    eprintln!("decoded {} in {:.1}s", rows.len(), t0.elapsed().as_secs_f64());
+    let y: Vec<Vec<usize>> = rows
+        .iter()
+        .map(|r| (0..n_attr).map(|k| idx[k][r[k + 1].as_str()]).collect())
+        .collect();
+    let test: Vec<usize> = (0..rows.len())
+        .filter(|&i| (xxhash_rust::xxh3::xxh3_64(rows[i][0].as_bytes()) % 10_000) < 2_000)
+        .collect();
+    let mut pool: Vec<usize> = (0..rows.len())
+        .filter(|&i| (xxhash_rust::xxh3::xxh3_64(rows[i][0].as_bytes()) % 10_000) >= 2_000)
+        .collect();
+    pool.shuffle(&mut rand::rngs::StdRng::seed_from_u64(spec.seed));
+    let train: Vec<usize> = pool.iter().copied().take(n).collect();
+    let mut samples: Vec<Sample> = train
+        .iter()
+        .map(|&i| Sample {
+            image: i,
+            targets: y[i].iter().map(|&v| Some(v)).collect(),
+            weight: 1.0,
+        })
+        .collect();
+    let device = burn::backend::flex::FlexDevice;
+    let mut report = |model: &classifier::Net<B>, what: &str, secs: f64| {
+        let out = classifier::predict(model, &pixels, &device);
+        let acc: Vec<f32> = (0..n_attr)
+            .map(|k| {
+                let ok = test
+                    .iter()
+                    .filter(|&&i| argmax(&out.logits[k][i]).0 == y[i][k])
+                    .count();
+                ok as f32 / test.len() as f32
+            })
+            .collect();
+        println!(
+            "{what}: labels {n} steps {} size {size} test {} acc {:?} train {secs:.1}s",
+            spec.steps,
+            test.len(),
+            acc
+        );
+        out
+    };
+    let t = Instant::now();
+    let model = classifier::train::<B>(&pixels, &samples, &classes, &spec, &device, |_, _| {});
+    let out = report(&model, "supervised", t.elapsed().as_secs_f64());
+    if self_train {
+        let labeled: std::collections::HashSet<usize> = train.iter().copied().collect();
+        for &i in pool.iter().filter(|i| !labeled.contains(i)) {
+            let targets: Vec<Option<usize>> = (0..n_attr)
+                .map(|k| {
+                    let p = classifier::softmax_t(&out.logits[k][i], 1.0);
+                    let (b, c) = argmax(&p);
+                    (c >= 0.9).then_some(b)
+                })
+                .collect();
+            if targets.iter().any(Option::is_some) {
+                samples.push(Sample {
+                    image: i,
+                    targets,
+                    weight: 0.5,
+                });
+            }
+        }
+        let t = Instant::now();
+        let more = TrainSpec {
+            steps: spec.steps / 2,
+            ..spec.clone()
+        };
+        let model =
+            classifier::train_more::<B>(model, &pixels, &samples, &classes, &more, &device, |_, _| {});
+        report(&model, "self-trained (+steps/2)", t.elapsed().as_secs_f64());
+    }
+}
+
+fn argmax(v: &[f32]) -> (usize, f32) {
+    v.iter()
+        .copied()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or((0, 0.0))
+}
