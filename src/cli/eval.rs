@@ -64,7 +64,7 @@ pub struct CompareArgs {
     /// Run folders with eval/metrics.json.
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
-    /// Output folder for compare.csv (and the compare page).
+    /// Output folder for compare.html, compare.csv and compare.md (or a .html path).
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
 }
@@ -95,25 +95,26 @@ pub fn run(a: EvalArgs, v: Verbosity) -> anyhow::Result<()> {
         ..EvalSpec::default()
     };
     let s = eval::evaluate(&spec).with_context(|| format!("evaluating {}", run.display()))?;
-    // report: the lead wires the run page here, e.g.
-    // facesynth::report::eval_page(&run, &s, a.out.as_deref())
-    let _ = &a.out;
+    let page = match &a.out {
+        Some(out) => facesynth::report::write_run_report_at(&run, out),
+        None => facesynth::report::write_run_report(&run),
+    }
+    .context("writing the report page")?;
     if v != Verbosity::Quiet {
         print!("{}", eval::compare::brief(&s));
         println!("wrote {}", run.join(eval::METRICS_FILE).display());
+        println!("report: {}", page.display());
     }
     Ok(())
 }
 
 fn compare(c: CompareArgs, v: Verbosity) -> anyhow::Result<()> {
     let table = eval::compare(&c.runs)?;
-    let csv = c.out.join("compare.csv");
-    table.write_csv(&csv)?;
-    // report: the lead wires the compare page here, e.g.
-    // facesynth::report::compare_page(&table, &c.out)
+    // The page writes compare.csv and compare.md beside itself.
+    let page = facesynth::report::write_compare_report(&c.runs, &c.out)?;
     if v != Verbosity::Quiet {
         print!("{}", table.to_markdown());
-        println!("wrote {}", csv.display());
+        println!("report: {}", page.display());
     }
     Ok(())
 }

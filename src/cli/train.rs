@@ -3,9 +3,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use facesynth::gan::spec::{
-    Arch, BackendKind, CondKind, LossKind, ModelKind, OptimKind, SnWhere,
-};
+use facesynth::gan::spec::{Arch, BackendKind, CondKind, LossKind, ModelKind, OptimKind, SnWhere};
 use facesynth::gan::{self, TrainSection, TrainSpec};
 use facesynth::progress::Verbosity;
 use std::path::PathBuf;
@@ -156,8 +154,15 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
     }
     let r = gan::train(&spec, &a.out, a.resume, v)
         .with_context(|| format!("training into {}", a.out.display()))?;
+    // The run page (settings, curves, samples over training); a page that fails to
+    // render costs the user nothing already trained, so it only warns.
+    let page = facesynth::report::write_run_report(&r.run);
     if v == Verbosity::Quiet {
         return Ok(());
+    }
+    match &page {
+        Ok(p) => eprintln!("report: {}", p.display()),
+        Err(e) => eprintln!("warning: no report page: {e}"),
     }
     for w in &r.warnings {
         eprintln!("warning: {w}");

@@ -3,8 +3,8 @@
 //! Runs judged by different feature networks are flagged: their distances do not compare.
 
 use super::summary::EvalSummary;
-use super::{io_err, EvalError, METRICS_FILE};
-use std::path::{Path, PathBuf};
+use super::{EvalError, METRICS_FILE};
+use std::path::PathBuf;
 
 /// One run's row.
 #[derive(Debug, Clone)]
@@ -137,19 +137,6 @@ impl CompareTable {
             );
         }
         s
-    }
-
-    /// Writes the table as CSV to `path` (atomically).
-    pub fn write_csv(&self, path: &Path) -> Result<(), EvalError> {
-        crate::atomic::write_with(path, |w| {
-            let mut c = csv::Writer::from_writer(w);
-            c.write_record(HEADER).map_err(std::io::Error::other)?;
-            for row in self.cells() {
-                c.write_record(&row).map_err(std::io::Error::other)?;
-            }
-            c.flush()
-        })
-        .map_err(io_err(path))
     }
 }
 

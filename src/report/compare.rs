@@ -33,9 +33,11 @@ fn columns() -> Vec<Column> {
         col("recall", Better::Higher, |s| s.overall.recall),
         col("density", Better::Higher, |s| s.overall.density),
         col("coverage", Better::Higher, |s| s.overall.coverage),
-        col("mean intra-class FID", Better::Lower, |s| {
-            mean(s.per_class.iter().map(|c| c.fidelity.fid))
-        }),
+        col(
+            "mean intra-class FID",
+            Better::Lower,
+            crate::eval::compare::mean_intra_fid,
+        ),
         col("cond. accuracy", Better::Higher, |s| {
             s.conditioning.as_ref().map_or(f64::NAN, |c| c.accuracy)
         }),
