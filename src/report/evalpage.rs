@@ -78,6 +78,17 @@ pub fn add_sections(page: &mut Page, s: &EvalSummary, run: &Path) {
          nearest-neighbour metrics with k = {}; evaluation took {:.1} s.",
         s.n_generated, s.seed, s.n_real, s.step, s.overall.k, s.seconds
     ));
+    if !s.timings.is_empty() {
+        let parts: Vec<String> = s
+            .timings
+            .iter()
+            .map(|(stage, t)| format!("{stage} {t:.1} s"))
+            .collect();
+        page.p(&format!("Time by stage: {}.", parts.join(", ")));
+    }
+    for n in &s.notes {
+        page.note(n);
+    }
     let mut head = vec!["", "generated", "real"];
     head.extend(FIDELITY_COLUMNS);
     let mut t = Table::new(&head);
@@ -225,7 +236,13 @@ pub fn add_sections(page: &mut Page, s: &EvalSummary, run: &Path) {
         let mut missing = 0;
         for pair in &m.closest {
             let g = file_uri(&run.join("eval").join(&pair.generated));
-            let r = thumb_uri(&data.join(&pair.train), 256);
+            // The training image as compared (saved by eval) when there is one; else the
+            // dataset's own file.
+            let r = if pair.train_image.is_empty() {
+                thumb_uri(&data.join(&pair.train), 256)
+            } else {
+                file_uri(&run.join("eval").join(&pair.train_image))
+            };
             if g.is_none() || r.is_none() {
                 missing += 1;
             }

@@ -156,16 +156,20 @@ fn summary(run: &Path, data: &Path, model: &str, fid: f64) -> EvalSummary {
                     train: "images/a.png".into(),
                     feature_distance: 0.5,
                     pixel_distance: 0.08,
+                    train_image: String::new(),
                 },
                 NearestPair {
                     generated: "gen/missing.png".into(),
                     train: "images/a.png".into(),
                     feature_distance: 0.6,
                     pixel_distance: 0.09,
+                    train_image: String::new(),
                 },
             ],
         },
         seconds: 3.5,
+        timings: vec![("features".into(), 1.5), ("fidelity".into(), 2.0)],
+        notes: vec!["a note for the <reader>".into()],
     }
 }
 
@@ -244,6 +248,11 @@ fn run_page_has_settings_curves_samples_and_metrics() {
     assert!(html.contains("hair_color=&lt;b&gt;lond"));
     assert!(html.contains("not on Inception-v3"));
     assert!(html.contains("0.930"), "held-out accuracy shown");
+    assert!(
+        html.contains("a note for the &lt;reader&gt;"),
+        "eval notes shown"
+    );
+    assert!(html.contains("features 1.5 s"), "stage timings shown");
     // 4 curve plots (losses, D outputs, gradients, aux accuracy), latest + real grids,
     // 2 classes x 6 steps of strips, heatmap, distribution, 2 pair images.
     let imgs = count(&html, "src=\"data:image/png;base64,");
