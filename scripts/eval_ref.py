@@ -12,12 +12,15 @@ above 1).
 usage: eval_ref.py DIR
 """
 import json
+import warnings
 import sys
 import time
 
 import numpy as np
 from scipy import linalg
 from prdc import compute_prdc
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def fid(a, b):
