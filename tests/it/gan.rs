@@ -1,9 +1,9 @@
 //! GAN training and generation mechanics on tiny synthetic faces (CPU, seconds): finite
-//! losses, per-class samples that differ, exact resume, one model per class, and the
-//! CUDA-unavailable error.
+//! losses, per-class samples that differ, exact resume (also with spectral norm and
+//! self-attention), one model per class, and the CUDA-unavailable error.
 
 use facesynth::gan::data::Dataset;
-use facesynth::gan::spec::{BackendKind, ModelKind};
+use facesynth::gan::spec::{BackendKind, ModelKind, SnWhere};
 use facesynth::gan::train::train_dataset;
 use facesynth::gan::{generate, GenerateSpec, TrainSpec};
 use facesynth::progress::Verbosity;
@@ -107,11 +107,10 @@ fn tiny_conditional_runs_have_finite_losses_and_distinct_classes() {
     }
 }
 
-#[test]
-fn resume_reproduces_the_uninterrupted_run() {
+/// Trains `spec` (6 steps) straight and in two halves; both must agree.
+fn check_resume(spec: TrainSpec) {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let spec = tiny(ModelKind::Acgan, 6);
     train_dataset(&spec, faces(24), &a, false, Verbosity::Quiet).unwrap();
     let half = TrainSpec {
         steps: 3,
@@ -156,6 +155,41 @@ fn resume_reproduces_the_uninterrupted_run() {
         .max()
         .unwrap_or(0);
     assert!(diff <= 1, "resumed weights differ (max pixel diff {diff})");
+}
+
+#[test]
+fn resume_reproduces_the_uninterrupted_run() {
+    check_resume(tiny(ModelKind::Acgan, 6));
+}
+
+/// Spectral norm (G and D) and self-attention: losses stay finite and the power-iteration
+/// state travels with the checkpoint (else the resumed run would differ).
+#[test]
+fn spectral_norm_and_attention_train_finite_and_resume_exactly() {
+    let spec = TrainSpec {
+        spectral_norm: SnWhere::Both,
+        attention: Some(8),
+        ..tiny(ModelKind::Acgan, 6)
+    };
+    spec.validate().unwrap();
+    check_resume(spec.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let spec = TrainSpec {
+        model: ModelKind::Cgan,
+        spectral_norm: SnWhere::D,
+        ..spec
+    };
+    train_dataset(&spec, faces(24), &run, false, Verbosity::Quiet).unwrap();
+    for row in metrics(&run) {
+        assert!(row[1].is_finite() && row[2].is_finite(), "{row:?}");
+    }
+    let bad = TrainSpec {
+        attention: Some(5),
+        ..spec
+    };
+    let e = bad.validate().unwrap_err().to_string();
+    assert!(e.contains("attention at side 5"), "{e}");
 }
 
 #[test]
