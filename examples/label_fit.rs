@@ -76,7 +76,7 @@ fn main() {
         })
         .collect();
     let device = burn::backend::flex::FlexDevice;
-    let mut report = |model: &classifier::Net<B>, what: &str, secs: f64| {
+    let report = |model: &classifier::Net<B>, what: &str, secs: f64| {
         let out = classifier::predict(model, &pixels, &device);
         let acc: Vec<f32> = (0..n_attr)
             .map(|k| {

@@ -6,10 +6,13 @@
 #   scripts/bench-label.sh                     # entropy and random, budgets 50..1000
 #   STRATEGIES="entropy margin least-confidence random" scripts/bench-label.sh
 #   SCHEDULE=50,100,200,500 STEPS=300 ALL_LABELS=1 scripts/bench-label.sh
+#   FIT=500 scripts/bench-label.sh              # only the supervised check against the
+#                                               # PyTorch reference (examples/label_fit)
 #
 # Env: FACESYNTH (binary; default: cargo build --release), STRATEGIES, SCHEDULE, STEPS,
-# SIZE, ALL_LABELS (1: also train on all ~8,000 training labels), TIME_ROUND (1: time one
-# plain `label round` on all images), THREADS (default 2: RAYON_NUM_THREADS).
+# SIZE (default 48), SELF_TRAIN (self-training steps, default 150), FIT, ALL_LABELS (1: also
+# train on all ~8,000 training labels), TIME_ROUND (1: time one plain `label round` on all
+# images), THREADS (default 2: RAYON_NUM_THREADS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=${SRC:-../shared/data/anime-faces-64}
@@ -17,7 +20,8 @@ OUT=bench-out/label
 STRATEGIES=${STRATEGIES:-"entropy random"}
 SCHEDULE=${SCHEDULE:-50,100,200,500,1000}
 STEPS=${STEPS:-300}
-SIZE=${SIZE:-32}
+SIZE=${SIZE:-48}
+SELF_TRAIN=${SELF_TRAIN:-150}
 THREADS=${THREADS:-2}
 export RAYON_NUM_THREADS=$THREADS
 if [ ! -f "$SRC/tags.csv" ]; then echo "skip: $SRC/tags.csv not found"; exit 0; fi
@@ -26,6 +30,12 @@ if [ -z "${FACESYNTH:-}" ]; then
   FACESYNTH=${CARGO_TARGET_DIR:-target}/release/facesynth
 fi
 mkdir -p "$OUT"
+if [ -n "${FIT:-}" ]; then # N random labels, supervised, then one self-training pass
+  cargo build --release --example label_fit
+  /usr/bin/time -f "%e s label_fit $FIT" "${CARGO_TARGET_DIR:-target}/release/examples/label_fit" \
+    "$SRC" "$FIT" "$STEPS" "$SIZE" 0 1 2>&1 | tee "$OUT/fit-$FIT.txt"
+  exit 0
+fi
 BASE=$OUT/base
 if [ ! -f "$BASE/labels/labels.csv" ]; then
   rm -rf "$BASE"; mkdir -p "$BASE"
@@ -40,13 +50,13 @@ run_sim() { # name strategy schedule
   cp -r "$BASE/labels" "$dir/labels"
   local max=${3##*,}
   /usr/bin/time -f "%e s simulate $1" "$FACESYNTH" -q label simulate --data "$dir" --oracle "$OUT/truth.csv" \
-    --budget "$max" --schedule "$3" --strategy "$2" --steps "$STEPS" --size "$SIZE" 2>&1 | tee "$OUT/$1-time.txt"
+    --budget "$max" --schedule "$3" --strategy "$2" --steps "$STEPS" --size "$SIZE" --self-train-steps "$SELF_TRAIN" 2>&1 | tee "$OUT/$1-time.txt"
 }
 for s in $STRATEGIES; do run_sim "$s" "$s" "$SCHEDULE"; done
 if [ "${ALL_LABELS:-0}" = 1 ]; then run_sim all-labels random 8000; fi
 if [ "${TIME_ROUND:-0}" = 1 ]; then
   dir=$OUT/round; rm -rf "$dir"; mkdir -p "$dir"; ln -s "$(realpath "$SRC/images")" "$dir/images"; cp -r "$BASE/labels" "$dir/labels"
-  /usr/bin/time -f "%e s one label round (10,000 images, $THREADS threads)" "$FACESYNTH" -q label round --data "$dir" --steps "$STEPS" --size "$SIZE" 2>&1 | tee "$OUT/round-time.txt"
+  /usr/bin/time -f "%e s one label round (10,000 images, $THREADS threads)" "$FACESYNTH" -q label round --data "$dir" --steps "$STEPS" --size "$SIZE" --self-train-steps "$SELF_TRAIN" 2>&1 | tee "$OUT/round-time.txt"
 fi
 python3 scripts/bench-label-table.py "$OUT" > "$OUT/results.md"
 cat "$OUT/results.md"
