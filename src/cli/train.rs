@@ -3,9 +3,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use facesynth::gan::spec::{
-    Arch, BackendKind, CondKind, LossKind, ModelKind, OptimKind, SnWhere,
-};
+use facesynth::gan::spec::{Arch, BackendKind, CondKind, LossKind, ModelKind, OptimKind, SnWhere};
 use facesynth::gan::{self, TrainSection, TrainSpec};
 use facesynth::progress::Verbosity;
 use std::path::PathBuf;

@@ -40,7 +40,11 @@ fn unit<B: Backend>(x: Tensor<B, 1>) -> Tensor<B, 1> {
 impl<B: Backend> SpectralNorm<B> {
     /// A fresh state for a weight matrix with `rows` rows (`u` drawn from N(0, 1), normalized).
     pub fn new(rows: usize, device: &B::Device) -> Self {
-        let u = unit(Tensor::random([rows], Distribution::Normal(0.0, 1.0), device));
+        let u = unit(Tensor::random(
+            [rows],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        ));
         SpectralNorm {
             u: RunningState::new(u),
         }
@@ -216,8 +220,8 @@ mod tests {
         let got = scalar(sn.sigma(m.clone()));
         assert!((got - want).abs() / want < 1e-3, "σ {got} vs {want}");
         // σ of the normalized matrix is ≈ 1.
-        let normed = m.clone() / Tensor::<B, 1>::from_floats([got as f32], &m.device())
-            .reshape([1, 1]);
+        let normed =
+            m.clone() / Tensor::<B, 1>::from_floats([got as f32], &m.device()).reshape([1, 1]);
         let s1 = sigma_ref(&normed);
         assert!((s1 - 1.0).abs() < 1e-3, "σ(W/σ) = {s1}");
     }
@@ -251,7 +255,9 @@ mod tests {
         let sn = for_conv(&conv, &dev);
         sn.iterate(conv_matrix(conv.weight.val()));
         let got = conv_fwd(&conv, Some(&sn), x.clone());
-        let s = sn.sigma(conv_matrix(conv.weight.val())).reshape([1, 1, 1, 1]);
+        let s = sn
+            .sigma(conv_matrix(conv.weight.val()))
+            .reshape([1, 1, 1, 1]);
         let same = conv_fwd(
             &Conv2dConfig::new([3, 4], [3, 3])
                 .with_padding(PaddingConfig2d::Same)
