@@ -82,11 +82,10 @@ fn classify(net: &Net<I>, px: &[u8], n: usize, dev: &burn::tensor::Device<I>) ->
         let e = (s + 500).min(n);
         let (_, lg) = net.forward(tensor::<I>(&px[s * 784..e * 784], e - s, dev));
         let v: Vec<f32> = lg[0].clone().into_data().to_vec().unwrap_or_default();
-        out.extend(v.chunks(10).map(|c| {
-            (0..10)
-                .max_by(|&a, &b| c[a].total_cmp(&c[b]))
-                .unwrap_or(0)
-        }));
+        out.extend(
+            v.chunks(10)
+                .map(|c| (0..10).max_by(|&a, &b| c[a].total_cmp(&c[b])).unwrap_or(0)),
+        );
     }
     out
 }
@@ -114,7 +113,11 @@ fn read_generated(dir: &Path) -> Res<BTreeMap<String, Vec<u8>>> {
     for e in std::fs::read_dir(dir)? {
         let p = e?.path();
         if p.is_dir() {
-            let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             out.insert(name, read_pngs(&p)?);
         }
     }
@@ -130,7 +133,9 @@ fn best_matching(conf: &[[usize; 10]]) -> (usize, Vec<usize>) {
     best[0][0] = Some((0, usize::MAX));
     for r in 0..k {
         for mask in 0..full {
-            let Some((s, _)) = best[r][mask] else { continue };
+            let Some((s, _)) = best[r][mask] else {
+                continue;
+            };
             for d in 0..10 {
                 if mask & (1 << d) == 0 {
                     let m2 = mask | (1 << d);
