@@ -45,7 +45,7 @@ pub fn compare(runs: &[PathBuf]) -> Result<CompareTable, EvalError> {
     Ok(CompareTable { rows })
 }
 
-const HEADER: [&str; 16] = [
+const HEADER: [&str; 17] = [
     "run",
     "model",
     "step",
@@ -62,6 +62,7 @@ const HEADER: [&str; 16] = [
     "nn_ratio",
     "dup_train",
     "dup_self",
+    "dup_real",
 ];
 
 /// Mean of the per-class FIDs (NaN when there are none).
@@ -110,6 +111,7 @@ impl CompareTable {
                     f(s.memorization.feature_nn_ratio, 3),
                     f(s.memorization.near_dup_train, 3),
                     f(s.memorization.near_dup_self, 3),
+                    f(s.memorization.near_dup_real, 3),
                 ]
             })
             .collect()
@@ -196,12 +198,13 @@ pub fn brief(s: &EvalSummary) -> String {
     let m = &s.memorization;
     t.push_str(&format!(
         "memorization: feature NN {:.3} ({:.2}x real leave-one-out), pixel RMSE {:.3}, \
-         near duplicates {:.1}% of training / {:.1}% of each other\n",
+         near duplicates {:.1}% of training / {:.1}% of each other (real set: {:.1}%)\n",
         m.mean_feature_nn,
         m.feature_nn_ratio,
         m.mean_pixel_nn,
         100.0 * m.near_dup_train,
-        100.0 * m.near_dup_self
+        100.0 * m.near_dup_self,
+        100.0 * m.near_dup_real
     ));
     for n in &s.notes {
         t.push_str(&format!("note: {n}\n"));

@@ -402,8 +402,9 @@ fn memorization(
     let real_loo = p.real_nn.iter().map(|&x| x as f64).sum::<f64>() / p.real_nn.len().max(1) as f64;
     let pix = memorize::pixel_nearest(gi, ri);
     let mean_pixel_nn = pix.iter().map(|x| x.1).sum::<f64>() / n;
-    let (near_dup_train, near_dup_self) =
-        memorize::near_duplicates(&memorize::hashes(gi), &memorize::hashes(ri));
+    let hr = memorize::hashes(ri);
+    let (near_dup_train, near_dup_self) = memorize::near_duplicates(&memorize::hashes(gi), &hr);
+    let (_, near_dup_real) = memorize::near_duplicates(&hr, &[]);
     let mut order: Vec<usize> = (0..gi.len()).collect();
     order.sort_by(|&a, &b| {
         p.nearest_real[a]
@@ -442,6 +443,7 @@ fn memorization(
         mean_pixel_nn,
         near_dup_train,
         near_dup_self,
+        near_dup_real,
         closest,
     })
 }

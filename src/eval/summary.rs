@@ -141,6 +141,11 @@ pub struct Memorization {
     pub near_dup_train: f64,
     /// Share of generated images that are near duplicates of another generated image.
     pub near_dup_self: f64,
+    /// The baseline for both: share of real images that are near duplicates of another
+    /// real image (small digits or flat images are often "near" by pHash even when
+    /// distinct). Added by the metrics helper.
+    #[serde(default)]
+    pub near_dup_real: f64,
     /// The closest pairs, closest first.
     pub closest: Vec<NearestPair>,
 }

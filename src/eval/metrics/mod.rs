@@ -22,7 +22,7 @@ pub struct Feats {
 impl Feats {
     /// Wraps `data` (its length must be a multiple of `d`).
     pub fn new(d: usize, data: Vec<f32>) -> Feats {
-        debug_assert!(d > 0 && data.len() % d == 0);
+        debug_assert!(d > 0 && data.len().is_multiple_of(d));
         Feats { d, data }
     }
 
