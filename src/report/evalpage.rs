@@ -225,6 +225,11 @@ pub fn add_sections(page: &mut Page, s: &EvalSummary, run: &Path) {
             m.near_dup_self,
             4,
         ),
+        (
+            "  the same within the real set (the baseline)",
+            m.near_dup_real,
+            4,
+        ),
     ] {
         t.row(vec![Cell::text(k), Cell::num(v, p)]);
     }
