@@ -50,7 +50,11 @@ fn main() {
         .map(|r| image::open(dir.join(&r[0])).ok().map(|i| i.to_rgb8()))
         .collect();
     let pixels = facesynth::labels::session::to_pixels(&images, size);
-    eprintln!("decoded {} in {:.1}s", rows.len(), t0.elapsed().as_secs_f64());
+    eprintln!(
+        "decoded {} in {:.1}s",
+        rows.len(),
+        t0.elapsed().as_secs_f64()
+    );
     let y: Vec<Vec<usize>> = rows
         .iter()
         .map(|r| (0..n_attr).map(|k| idx[k][r[k + 1].as_str()]).collect())
@@ -117,8 +121,15 @@ fn main() {
             steps: spec.steps / 2,
             ..spec.clone()
         };
-        let model =
-            classifier::train_more::<B>(model, &pixels, &samples, &classes, &more, &device, |_, _| {});
+        let model = classifier::train_more::<B>(
+            model,
+            &pixels,
+            &samples,
+            &classes,
+            &more,
+            &device,
+            |_, _| {},
+        );
         report(&model, "self-trained (+steps/2)", t.elapsed().as_secs_f64());
     }
 }
