@@ -150,6 +150,7 @@ fn summary(run: &Path, data: &Path, model: &str, fid: f64) -> EvalSummary {
             mean_pixel_nn: 0.12,
             near_dup_train: 0.0,
             near_dup_self: 0.01,
+            near_dup_real: 0.02,
             closest: vec![
                 NearestPair {
                     generated: "gen/0.png".into(),
@@ -253,6 +254,10 @@ fn run_page_has_settings_curves_samples_and_metrics() {
         "eval notes shown"
     );
     assert!(html.contains("features 1.5 s"), "stage timings shown");
+    assert!(
+        html.contains("within the real set"),
+        "near-duplicate baseline shown"
+    );
     // 4 curve plots (losses, D outputs, gradients, aux accuracy), latest + real grids,
     // 2 classes x 6 steps of strips, heatmap, distribution, 2 pair images.
     let imgs = count(&html, "src=\"data:image/png;base64,");
