@@ -10,7 +10,7 @@
 #                                               # PyTorch reference (examples/label_fit)
 #
 # Env: FACESYNTH (binary; default: cargo build --release), STRATEGIES, SCHEDULE, STEPS,
-# SIZE (default 48), SELF_TRAIN (self-training steps, default 150), FIT, ALL_LABELS (1: also
+# SIZE (default 48), SELF_TRAIN (self-training steps, default 0), FIT, ALL_LABELS (1: also
 # train on all ~8,000 training labels), TIME_ROUND (1: time one plain `label round` on all
 # images), THREADS (default 2: RAYON_NUM_THREADS).
 set -euo pipefail
@@ -21,7 +21,7 @@ STRATEGIES=${STRATEGIES:-"entropy random"}
 SCHEDULE=${SCHEDULE:-50,100,200,500,1000}
 STEPS=${STEPS:-300}
 SIZE=${SIZE:-48}
-SELF_TRAIN=${SELF_TRAIN:-150}
+SELF_TRAIN=${SELF_TRAIN:-0}
 THREADS=${THREADS:-2}
 export RAYON_NUM_THREADS=$THREADS
 if [ ! -f "$SRC/tags.csv" ]; then echo "skip: $SRC/tags.csv not found"; exit 0; fi

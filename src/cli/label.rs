@@ -115,7 +115,7 @@ pub struct RoundArgs {
     #[arg(long, default_value_t = 300)]
     steps: usize,
     /// Steps of the self-training pass (0: none) on confident predictions.
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 0)]
     self_train_steps: usize,
     /// Images per training step.
     #[arg(long, default_value_t = 64)]
