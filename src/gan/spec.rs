@@ -191,6 +191,12 @@ pub struct TrainSpec {
     pub ema: Option<f64>,
     /// Weight of ACGAN's auxiliary loss and InfoGAN's MI loss. Default 1.
     pub aux_weight: f32,
+    /// ACGAN: weight of D's auxiliary loss on generated images, relative to real ones.
+    /// 1 is Odena et al. (2017); 0 trains D's classifier on real images only, so G cannot
+    /// steer it to its own class mapping for fakes (the bias Gong et al. 2019 describe).
+    /// Default 1.
+    #[serde(default = "one")]
+    pub aux_fake: f32,
     /// InfoGAN categorical code size. Default 10.
     pub info_cat: usize,
     /// InfoGAN continuous codes. Default 2.
@@ -217,6 +223,10 @@ pub struct TrainSpec {
     /// Feature-map side of a SAGAN self-attention block in G and D. Default none.
     #[serde(default)]
     pub attention: Option<u32>,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 fn sn_none() -> SnWhere {
@@ -251,6 +261,7 @@ impl Default for TrainSpec {
             instance_noise: 0.0,
             ema: None,
             aux_weight: 1.0,
+            aux_fake: 1.0,
             info_cat: 10,
             info_cont: 2,
             flip: true,
@@ -366,6 +377,7 @@ pub struct TrainSection {
     pub instance_noise: Option<f32>,
     pub ema: Option<f64>,
     pub aux_weight: Option<f32>,
+    pub aux_fake: Option<f32>,
     pub info_cat: Option<usize>,
     pub info_cont: Option<usize>,
     pub flip: Option<bool>,
@@ -448,6 +460,7 @@ impl TrainSection {
             instance_noise: pick!(instance_noise),
             ema: pick_opt!(ema),
             aux_weight: pick!(aux_weight),
+            aux_fake: pick!(aux_fake),
             info_cat: pick!(info_cat),
             info_cont: pick!(info_cont),
             flip: self.flip.or(file.flip).unwrap_or(flip_default),

@@ -134,7 +134,7 @@ where
                             aux_accuracy(ar.clone().detach(), or.clone(), &self.shape.classes);
                     }
                     let aux = aux_loss(ar.clone(), or, &self.shape.classes)
-                        + aux_loss(af.clone(), of, &self.shape.classes);
+                        + aux_loss(af.clone(), of, &self.shape.classes).mul_scalar(spec.aux_fake);
                     loss_d = loss_d + aux.mul_scalar(w);
                 }
             }

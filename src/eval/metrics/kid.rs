@@ -47,21 +47,27 @@ fn kernel(a: &[f32], b: &[f32], d: f64) -> f64 {
 pub fn mmd2_unbiased(x: &Feats, y: &Feats) -> f64 {
     let m = x.len();
     let d = x.d as f64;
+    // Row sums in parallel, added up in index order: rayon's own `sum` reduces in an
+    // order set by work stealing, so the last bits would differ between runs.
+    let ordered_sum = |rows: Vec<f64>| rows.iter().sum::<f64>();
     let within = |s: &Feats| -> f64 {
+        ordered_sum(
+            (0..m)
+                .into_par_iter()
+                .map(|i| {
+                    (i + 1..m)
+                        .map(|j| kernel(s.row(i), s.row(j), d))
+                        .sum::<f64>()
+                })
+                .collect(),
+        ) * 2.0
+    };
+    let cross: f64 = ordered_sum(
         (0..m)
             .into_par_iter()
-            .map(|i| {
-                (i + 1..m)
-                    .map(|j| kernel(s.row(i), s.row(j), d))
-                    .sum::<f64>()
-            })
-            .sum::<f64>()
-            * 2.0
-    };
-    let cross: f64 = (0..m)
-        .into_par_iter()
-        .map(|i| (0..m).map(|j| kernel(x.row(i), y.row(j), d)).sum::<f64>())
-        .sum();
+            .map(|i| (0..m).map(|j| kernel(x.row(i), y.row(j), d)).sum::<f64>())
+            .collect(),
+    );
     let mf = m as f64;
     (within(x) + within(y)) / (mf * (mf - 1.0)) - 2.0 * cross / (mf * mf)
 }
