@@ -1,7 +1,7 @@
 //! `facesynth label`: schemas and validation, the store, importers, heuristics on
 //! synthetic faces, a real round on shared anime faces, and the web page in Chromium.
 
-use crate::common::{webdriver, which, KillOnDrop};
+use crate::common::{webdriver, Browser};
 use facesynth::labels::{self, classifier::TrainSpec, RoundSpec, Schema, Source, Strategy};
 use facesynth::progress::Verbosity::Quiet;
 use facesynth::synth::{self, SynthSpec};
@@ -270,46 +270,15 @@ fn wait_for(port: u16, sid: &str, want: impl Fn(&str) -> bool) -> String {
 
 #[test]
 fn web_page_answers_by_keyboard_in_headless_chromium() {
-    let (Some(chromium), Some(driver)) = (
-        which(&["chromium", "chromium-browser"]),
-        which(&["chromedriver"]),
-    ) else {
-        eprintln!(
-            "skip: chromium and chromedriver not found (apt-get install chromium chromium-driver)"
-        );
+    let Some(browser) = Browser::start() else {
         return;
     };
+    let (dport, sid) = (browser.port, browser.sid.clone());
     // glasses (yes/no) on synthetic faces: one question per image.
     let d = synth_data(10, 4);
     labels::init(&root().join("labels/photo.toml"), d.path(), Q).unwrap();
     let q = labels::queue::queue(d.path(), 3).unwrap();
     assert_eq!(q.items, 3);
-    let dport = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _driver = KillOnDrop(
-        Command::new(driver)
-            .arg(format!("--port={dport}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", dport)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-        "binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]}}}});
-    let v = webdriver::call(dport, "POST", "/session", &caps.to_string());
-    let sid = v["value"]["sessionId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no session: {v}"))
-        .to_string();
     let run = || -> Vec<String> {
         let mut seen: Vec<String> = Vec::new();
         // Answer two, restart the server, answer the third: the queue resumes.
