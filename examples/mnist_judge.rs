@@ -136,10 +136,10 @@ fn best_matching(conf: &[[usize; 10]]) -> (usize, Vec<usize>) {
             let Some((s, _)) = best[r][mask] else {
                 continue;
             };
-            for d in 0..10 {
+            for (d, &c) in conf[r].iter().enumerate().take(10) {
                 if mask & (1 << d) == 0 {
                     let m2 = mask | (1 << d);
-                    let cand = s + conf[r][d];
+                    let cand = s + c;
                     if best[r + 1][m2].is_none_or(|(b, _)| cand > b) {
                         best[r + 1][m2] = Some((cand, d));
                     }

@@ -254,8 +254,8 @@ fn round_on<B: AutodiffBackend>(
             if spec.exclude.contains(&i) || human.contains(index.images[i].as_str()) {
                 continue;
             }
-            for a in 0..n_attr {
-                let p = softmax_t(&out.logits[a][i], temps[a]);
+            for (a, &t) in temps.iter().enumerate().take(n_attr) {
+                let p = softmax_t(&out.logits[a][i], t);
                 let (best, c) = argmax(&p);
                 if c < spec.threshold {
                     continue;
