@@ -65,19 +65,19 @@ const HEADER: [&str; 17] = [
     "dup_real",
 ];
 
-/// Mean of the per-class FIDs (NaN when there are none).
-pub fn mean_intra_fid(s: &EvalSummary) -> f64 {
-    let v: Vec<f64> = s
-        .per_class
-        .iter()
-        .map(|c| c.fidelity.fid)
-        .filter(|x| x.is_finite())
-        .collect();
+/// Mean of the finite values (NaN when there are none).
+pub fn finite_mean(it: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = it.filter(|x| x.is_finite()).collect();
     if v.is_empty() {
         f64::NAN
     } else {
         v.iter().sum::<f64>() / v.len() as f64
     }
+}
+
+/// Mean of the per-class FIDs (NaN when there are none).
+pub fn mean_intra_fid(s: &EvalSummary) -> f64 {
+    finite_mean(s.per_class.iter().map(|c| c.fidelity.fid))
 }
 
 impl CompareTable {

@@ -6,6 +6,7 @@ use super::evalpage::{read_summary, NOT_INCEPTION};
 use super::html::{num, Cell, Page, Table};
 use super::plot::{self, BarChart};
 use super::{write_page, ReportError};
+use crate::eval::compare::finite_mean;
 use crate::eval::summary::EvalSummary;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -42,7 +43,7 @@ fn columns() -> Vec<Column> {
             s.conditioning.as_ref().map_or(f64::NAN, |c| c.accuracy)
         }),
         col("mean JS", Better::Lower, |s| {
-            mean(s.distributions.iter().map(|d| d.js))
+            finite_mean(s.distributions.iter().map(|d| d.js))
         }),
         col("near-dup of train", Better::Lower, |s| {
             s.memorization.near_dup_train
@@ -54,15 +55,6 @@ fn columns() -> Vec<Column> {
             s.memorization.feature_nn_ratio
         }),
     ]
-}
-
-fn mean(it: impl Iterator<Item = f64>) -> f64 {
-    let v: Vec<f64> = it.filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
-    }
 }
 
 /// Which entries hold the best value (ties all count); none when fewer than two are set.
