@@ -16,7 +16,8 @@
 #
 # A run folder that already has a checkpoint is resumed (and left alone when it is done), so
 # the script can be stopped and started again. Step times: RUNS/mnist-<model>.time.
-# Results: RUNS/judge.json and the lines printed at the end.
+# Results: RUNS/judge-<models>.json (so two invocations with different MODELS can run side
+# by side: this tiny model keeps about one core busy) and the lines printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MNIST=${MNIST:-../shared/data/mnist}
@@ -62,4 +63,4 @@ for m in $MODELS; do
       judge_args+=(--cond "$m=$gen") ;;
   esac
 done
-"$JUDGE" --mnist "$MNIST" --cache "$RUNS/judge" --out "$RUNS/judge.json" "${judge_args[@]}"
+"$JUDGE" --mnist "$MNIST" --cache "$RUNS/judge" --out "$RUNS/judge-${MODELS// /-}.json" "${judge_args[@]}"

@@ -1,7 +1,8 @@
 //! Exponential moving average of G's weights (Yazıcı et al. 2019, as in BigGAN and
 //! StyleGAN): the averaged weights are kept flat, in the order burn visits parameters, and
-//! mapped into a copy of G (with G's current batch-norm statistics) when sampling or
-//! saving. Also the L2 norm of a gradient, for the metrics log.
+//! mapped into a copy of G when sampling or saving. burn visits batch-norm running
+//! statistics as float parameters, so they are averaged with the weights they belong to.
+//! Also the L2 norm of a gradient, for the metrics log.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
@@ -21,6 +22,14 @@ pub fn flat_params<B: Backend, M: Module<B>>(module: &M) -> Vec<Tensor<B, 1>> {
     let mut c = Collect(Vec::new());
     module.visit(&mut c);
     c.0
+}
+
+/// The decay used after `step` updates: `min(decay, (1 + step) / (10 + step))`, the
+/// warm-up of TensorFlow's `ExponentialMovingAverage(num_updates)`. Without it the
+/// randomly initialised weights keep a share of `decay^step` in the average (5% after
+/// 3,000 steps at 0.999), enough to blur a short run's samples.
+pub fn warmed_decay(decay: f64, step: u64) -> f64 {
+    decay.min((1.0 + step as f64) / (10.0 + step as f64))
 }
 
 /// `ema = decay * ema + (1 - decay) * current`.
@@ -75,4 +84,19 @@ pub fn grad_norm<B: AutodiffBackend, M: Module<B>>(module: &M, grads: &Gradients
     n.sum
         .map(|s| s.sqrt().into_scalar().elem::<f32>())
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::warmed_decay;
+
+    #[test]
+    fn warm_up_forgets_the_initial_weights() {
+        assert!((warmed_decay(0.999, 0) - 0.1).abs() < 1e-12);
+        assert_eq!(warmed_decay(0.999, 100_000), 0.999);
+        // Share of the initial weights left after 3,000 updates.
+        let left: f64 = (0..3000).map(|t| warmed_decay(0.999, t)).product();
+        assert!(left < 1e-3, "{left}");
+        assert!(0.999f64.powi(3000) > 0.04);
+    }
 }

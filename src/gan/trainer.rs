@@ -190,6 +190,7 @@ where
         };
         self.g = self.og.step(spec.lr_g, self.g.clone(), grads_g);
         if let (Some(decay), Some(avg)) = (spec.ema, self.ema.as_mut()) {
+            let decay = ema::warmed_decay(decay, hb.step);
             ema::update(avg, ema::flat_params(&self.g.valid()), decay);
         }
         Metrics {
