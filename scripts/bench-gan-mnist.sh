@@ -16,6 +16,10 @@
 #
 # A run folder that already has a checkpoint is resumed (and left alone when it is done), so
 # the script can be stopped and started again. Step times: RUNS/mnist-<model>.time.
+# EVAL=1: afterwards `facesynth eval` on every run folder RUNS/mnist-* (EVAL_N generated
+# images, default 10,000; timed) and `facesynth eval compare` over them all: the MNIST
+# comparison table in RUNS/compare/compare.{md,csv,html}.
+#   EVAL=1 MODELS= RUNS=/work/runs scripts/bench-gan-mnist.sh     # only the eval stage
 # Results: RUNS/judge-<models>.json (so two invocations with different MODELS can run side
 # by side: this tiny model keeps about one core busy) and the lines printed at the end.
 set -euo pipefail
@@ -26,6 +30,8 @@ MODELS=${MODELS:-"acgan cgan infogan"}
 STEPS=${STEPS:-3000}
 PER=${PER:-100}
 EXTRA=${EXTRA:-}
+EVAL=${EVAL:-0}
+EVAL_N=${EVAL_N:-10000}
 mkdir -p "$RUNS"
 
 cargo build --release --quiet --bin facesynth --example mnist_judge
@@ -63,4 +69,19 @@ for m in $MODELS; do
       judge_args+=(--cond "$m=$gen") ;;
   esac
 done
-"$JUDGE" --mnist "$MNIST" --cache "$RUNS/judge" --out "$RUNS/judge-${MODELS// /-}.json" "${judge_args[@]}"
+if [ ${#judge_args[@]} -gt 0 ]; then
+  "$JUDGE" --mnist "$MNIST" --cache "$RUNS/judge" --out "$RUNS/judge-${MODELS// /-}.json" "${judge_args[@]}"
+fi
+if [ "$EVAL" = 1 ]; then
+  runs=()
+  for run in "$RUNS"/mnist-*/; do
+    run=${run%/}
+    [ -f "$run/settings.json" ] || continue
+    runs+=("$run")
+    start=$(date +%s.%N)
+    "$BIN" eval --run "$run" --data "$MNIST" --n "$EVAL_N" --quiet
+    end=$(date +%s.%N)
+    echo "eval $(basename "$run"): $EVAL_N images, $(echo "$end - $start" | bc) s" | tee -a "$RUNS/eval.time"
+  done
+  "$BIN" eval compare "${runs[@]}" --out "$RUNS/compare"
+fi

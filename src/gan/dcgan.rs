@@ -260,6 +260,9 @@ impl<B: Backend> DcGenerator<B> {
     }
 }
 
+/// Width of InfoGAN's Q hidden layer (the paper's MNIST Q: FC 128, then the codes).
+pub const Q_HIDDEN: usize = 128;
+
 /// DCGAN discriminator with optional projection, label channels, aux or Q head.
 #[derive(Module, Debug)]
 pub struct DcDiscriminator<B: Backend> {
@@ -267,6 +270,9 @@ pub struct DcDiscriminator<B: Backend> {
     downs: Vec<burn::nn::conv::Conv2d<B>>,
     bns: Vec<BatchNorm<B>>,
     adv: burn::nn::conv::Conv2d<B>,
+    /// InfoGAN's Q: a hidden layer (`Q_HIDDEN` units over the last feature map) before
+    /// the code outputs, as in the InfoGAN paper's MNIST network.
+    q_hidden: Option<burn::nn::conv::Conv2d<B>>,
     aux: Option<burn::nn::conv::Conv2d<B>>,
     proj: Option<Embedding<B>>,
     label_channels: usize,
@@ -299,9 +305,10 @@ impl<B: Backend> DcDiscriminator<B> {
             c *= 2;
         }
         let adv = head(c, 1, base, device);
+        let q_hidden = (shape.model == ModelKind::Infogan).then(|| head(c, Q_HIDDEN, base, device));
         let aux = match shape.model {
             ModelKind::Acgan if conditional => Some(head(c, shape.total_classes(), base, device)),
-            ModelKind::Infogan => Some(head(c, shape.code_dim(), base, device)),
+            ModelKind::Infogan => Some(head(Q_HIDDEN, shape.code_dim(), 1, device)),
             _ => None,
         };
         let proj =
@@ -330,6 +337,7 @@ impl<B: Backend> DcDiscriminator<B> {
             downs,
             bns,
             adv,
+            q_hidden,
             aux,
             proj,
             label_channels,
@@ -357,6 +365,16 @@ impl<B: Backend> DcDiscriminator<B> {
 
     /// Images `[batch, channels, size, size]` -> logits.
     pub fn forward(&self, x: Tensor<B, 4>, cond: &Cond<B>) -> DOut<B> {
+        self.forward_with(x, cond, false)
+    }
+
+    /// As [`Self::forward`], but the auxiliary/Q head reads a detached copy of the body's
+    /// features: a loss on `aux` then trains the head alone.
+    pub fn forward_head_only_aux(&self, x: Tensor<B, 4>, cond: &Cond<B>) -> DOut<B> {
+        self.forward_with(x, cond, true)
+    }
+
+    fn forward_with(&self, x: Tensor<B, 4>, cond: &Cond<B>, detach_aux: bool) -> DOut<B> {
         let [b, _, h, w] = x.dims();
         let x = match (&cond.onehot, self.label_channels) {
             (Some(onehot), n) if n > 0 => {
@@ -392,6 +410,11 @@ impl<B: Backend> DcDiscriminator<B> {
             let e = proj.forward(labels.clone()).sum_dim(1).reshape([b, c]); // [batch, c]
             adv = adv + (feat * e).sum_dim(1).reshape([b]);
         }
+        let x = if detach_aux { x.detach() } else { x };
+        let x = match &self.q_hidden {
+            Some(h) => lrelu(h.forward(x)), // [batch, Q_HIDDEN, 1, 1]
+            None => x,
+        };
         let aux = self.aux.as_ref().map(|head| {
             let y = conv_fwd(head, sn(n + 2), x); // [batch, k, 1, 1]
             let k = y.dims()[1];

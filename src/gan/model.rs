@@ -100,6 +100,15 @@ impl<B: Backend> Discriminator<B> {
         }
     }
 
+    /// As [`Self::forward`], with the auxiliary/Q head on detached body features (so a
+    /// loss on it trains the head only); the Keras presets have no such head.
+    pub fn forward_head_only_aux(&self, x: Tensor<B, 4>, cond: &Cond<B>) -> DOut<B> {
+        match self {
+            Discriminator::Dc(d) => d.forward_head_only_aux(x, cond),
+            _ => self.forward(x, cond),
+        }
+    }
+
     /// One spectral-norm power iteration (a no-op without spectral normalization).
     pub fn sn_iterate(&self) {
         if let Discriminator::Dc(d) = self {
@@ -190,6 +199,41 @@ mod tests {
                 assert_eq!(aux, want, "{model} {size}");
             }
         }
+    }
+
+    #[test]
+    fn head_only_aux_keeps_the_q_loss_out_of_the_body() {
+        use burn::backend::Autodiff;
+        use burn::module::{ModuleVisitor, Param};
+        use burn::optim::GradientsParams;
+        type A = Autodiff<Flex>;
+        // Counts D's parameters that received a gradient.
+        struct Count<'a>(&'a GradientsParams, usize);
+        impl ModuleVisitor<A> for Count<'_> {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<A, D>>) {
+                if self.0.get::<Flex, D>(p.id).is_some() {
+                    self.1 += 1;
+                }
+            }
+        }
+        let dev = Default::default();
+        let s = shape(ModelKind::Infogan, 16, CondKind::Projection);
+        let d = Discriminator::<A>::new(Arch::Dcgan, &s, &dev);
+        let x = Tensor::<A, 4>::random([2, 3, 16, 16], Distribution::Default, &dev);
+        let cd = Cond::none();
+        let touched = |out: DOut<A>| {
+            let loss = out.aux.expect("InfoGAN has a Q head").powi_scalar(2).sum();
+            let g = GradientsParams::from_grads(loss.backward(), &d);
+            let mut c = Count(&g, 0);
+            d.visit(&mut c);
+            c.1
+        };
+        let all = touched(d.forward(x.clone(), &cd));
+        let head = touched(d.forward_head_only_aux(x, &cd));
+        // Q's hidden layer and output (weights and biases) only; the body's convolutions
+        // and batch norms get nothing.
+        assert_eq!(head, 4);
+        assert!(all > head, "{all} vs {head}");
     }
 
     #[test]

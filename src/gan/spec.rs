@@ -197,6 +197,13 @@ pub struct TrainSpec {
     /// Default 1.
     #[serde(default = "one")]
     pub aux_fake: f32,
+    /// InfoGAN: whether the mutual-information loss also trains D's shared body (the
+    /// paper's code) or only the Q head, which then reads codes from features D learned
+    /// for telling real from fake (as InfoGAN-PyTorch does). Trained alone, a narrow D
+    /// body learns to read codes that G hides in faint pixel patterns, and the code never
+    /// comes to mean anything visible. Default true.
+    #[serde(default = "yes")]
+    pub q_body: bool,
     /// InfoGAN categorical code size. Default 10.
     pub info_cat: usize,
     /// InfoGAN continuous codes. Default 2.
@@ -223,6 +230,10 @@ pub struct TrainSpec {
     /// Feature-map side of a SAGAN self-attention block in G and D. Default none.
     #[serde(default)]
     pub attention: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> f32 {
@@ -262,6 +273,7 @@ impl Default for TrainSpec {
             ema: None,
             aux_weight: 1.0,
             aux_fake: 1.0,
+            q_body: true,
             info_cat: 10,
             info_cont: 2,
             flip: true,
@@ -378,6 +390,7 @@ pub struct TrainSection {
     pub ema: Option<f64>,
     pub aux_weight: Option<f32>,
     pub aux_fake: Option<f32>,
+    pub q_body: Option<bool>,
     pub info_cat: Option<usize>,
     pub info_cont: Option<usize>,
     pub flip: Option<bool>,
@@ -461,6 +474,7 @@ impl TrainSection {
             ema: pick_opt!(ema),
             aux_weight: pick!(aux_weight),
             aux_fake: pick!(aux_fake),
+            q_body: pick!(q_body),
             info_cat: pick!(info_cat),
             info_cont: pick!(info_cont),
             flip: self.flip.or(file.flip).unwrap_or(flip_default),

@@ -122,7 +122,12 @@ where
             }
         };
         let dr = self.d.forward(noisy(real.clone()), &cond_real);
-        let df = self.d.forward(noisy(fake), &cond_fake);
+        // InfoGAN with `q_body = false`: the MI loss of this step trains the Q head only.
+        let df = if spec.model == ModelKind::Infogan && !spec.q_body {
+            self.d.forward_head_only_aux(noisy(fake), &cond_fake)
+        } else {
+            self.d.forward(noisy(fake), &cond_fake)
+        };
         let mut loss_d = d_loss(spec.loss, dr.adv.clone(), df.adv.clone(), real_t, fake_t);
         let mut aux_acc = f32::NAN;
         match (spec.model, &dr.aux, &df.aux) {
