@@ -8,7 +8,7 @@
 #   THREADS=2 scripts/bench-eval.sh
 #
 # Writes bench-out/eval/<dataset>/: the .npy feature sets, rust.json, the cached feature
-# network; prints markdown tables (the figures in docs/bench/eval.md). The venv with numpy,
+# network; prints markdown tables (the figures in BENCHMARKS.md, eval). The venv with numpy,
 # scipy and prdc is made under bench-out/ with pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."

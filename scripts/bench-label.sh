@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=${SRC:-../shared/data/anime-faces-64}
 OUT=bench-out/label
-STRATEGIES=${STRATEGIES:-"entropy random"}
+STRATEGIES=${STRATEGIES-"entropy random"} # set and empty: no simulations
 SCHEDULE=${SCHEDULE:-50,100,200,500,1000}
 STEPS=${STEPS:-300}
 SIZE=${SIZE:-48}

@@ -36,7 +36,7 @@ pub struct RoundSpec {
     /// Steps of the self-training pass (0: none): after the first pass, the model's
     /// confident predictions (>= `threshold`) on images no person labeled join the
     /// training set and the network trains on (default 0: off; one measured pass lowered
-    /// hair accuracy, see docs/bench/label.md).
+    /// hair accuracy, see BENCHMARKS.md, label).
     pub self_train_steps: usize,
     /// Run on CUDA (needs the `cuda` feature and a driver).
     pub cuda: bool,

@@ -1,7 +1,7 @@
 //! The metrics themselves, on plain feature vectors (no images, no network): FID, KID,
 //! precision/recall/density/coverage, class matching and divergences. Each file cites the
 //! paper and the reference implementation it follows; the numbers agree with those
-//! references on the same vectors (see `scripts/eval_ref.py`, docs/bench/eval.md).
+//! references on the same vectors (see `scripts/eval_ref.py`, BENCHMARKS.md, eval).
 
 pub mod classes;
 pub mod fid;
