@@ -3,6 +3,7 @@
 //! over the class models of a `--split-by` run), quantized to `u8` as a saved PNG would be.
 
 use super::{EvalError, Images};
+use crate::gan::batch;
 use crate::gan::checkpoint::{self, ClassMap};
 use crate::gan::generate::{load, Loaded};
 use crate::gan::spec::ModelKind;
@@ -51,21 +52,6 @@ fn run_err(run: &Path) -> impl FnOnce(crate::gan::GanError) -> EvalError + '_ {
     }
 }
 
-/// `n` standard normal values (Box-Muller).
-fn normals(rng: &mut StdRng, n: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(n + 1);
-    while out.len() < n {
-        let u1: f64 = rng.random_range(f64::EPSILON..1.0);
-        let u2: f64 = rng.random_range(0.0..1.0);
-        let r = (-2.0 * u1.ln()).sqrt();
-        let t = std::f64::consts::TAU * u2;
-        out.push((r * t.cos()) as f32);
-        out.push((r * t.sin()) as f32);
-    }
-    out.truncate(n);
-    out
-}
-
 /// How many of `n` images go to class `c` of `k` (even, the remainder to the first).
 fn share(n: usize, k: usize, c: usize) -> usize {
     n / k + usize::from(c < n % k)
@@ -98,7 +84,7 @@ fn sample(l: &Loaded, n: usize, first: Option<usize>, rng: &mut StdRng) -> Vec<u
             code.extend((0..l.shape.info_cont).map(|_| rng.random_range(-1.0f32..1.0)));
         }
     }
-    let z = normals(rng, n * l.shape.nz);
+    let z = batch::normal(rng, n * l.shape.nz);
     quantize(&l.sample(z, &labels, &code, n))
 }
 
@@ -177,7 +163,7 @@ mod tests {
     #[test]
     fn normals_and_shares() {
         let mut rng = StdRng::seed_from_u64(1);
-        let z = normals(&mut rng, 20_001);
+        let z = batch::normal(&mut rng, 20_001);
         let mean = z.iter().sum::<f32>() / z.len() as f32;
         let var = z.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / z.len() as f32;
         assert!(

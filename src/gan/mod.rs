@@ -8,7 +8,7 @@
 
 pub mod attention;
 pub mod backend;
-mod batch;
+pub(crate) mod batch;
 pub mod blocks;
 pub mod checkpoint;
 pub mod data;
