@@ -102,6 +102,10 @@ pub struct TrainArgs {
     /// Add a SAGAN self-attention block to G and D at this feature-map side (e.g. 32 at 64 px).
     #[arg(long, value_name = "SIDE")]
     pub attention: Option<u32>,
+    /// A fully connected layer of N units between the convolutions and the heads, in G and
+    /// D (the InfoGAN paper's MNIST networks: 1024) [default: none].
+    #[arg(long, value_name = "N")]
+    pub fc: Option<usize>,
     /// Run folder: settings, class mapping, checkpoints, samples, metrics.
     #[arg(long)]
     pub out: PathBuf,
@@ -140,6 +144,7 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
         backend: a.backend,
         spectral_norm: a.spectral_norm,
         attention: a.attention,
+        fc: a.fc,
         ..TrainSection::default()
     };
     let mut spec = cli.resolve(file);

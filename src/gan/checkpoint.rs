@@ -181,6 +181,7 @@ mod tests {
             sn_g: true,
             sn_d: false,
             attention: Some(8),
+            fc: 0,
         };
         let g = Generator::<Flex>::new(Arch::Dcgan, &shape, &dev);
         let z = Tensor::<Flex, 2>::from_data(

@@ -8,12 +8,16 @@
 //!   D's convolutional body.
 //!
 //! Options of every family: spectral normalization of G's and/or D's layers (D then has no
-//! batch norm, as SN-DCGAN) and a SAGAN self-attention block at one feature-map side.
+//! batch norm, as SN-DCGAN), a SAGAN self-attention block at one feature-map side, and a
+//! fully connected layer between the body and the heads (the InfoGAN paper's MNIST
+//! networks: FC 1024 in D, shared with Q, and FC 1024 first in G).
 
 use super::attention::SelfAttention;
 use super::blocks::{down, head, layout, lrelu, up};
 use super::sn::{self, conv_fwd, conv_t_fwd, SpectralNorm};
 use super::spec::{CondKind, ModelKind};
+use crate::batch_norm::batch_norm;
+use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig};
 use burn::prelude::*;
 
@@ -48,6 +52,8 @@ pub struct NetShape {
     pub sn_d: bool,
     /// Feature-map side of the self-attention block in G and D (none: no block).
     pub attention: Option<u32>,
+    /// Width of the fully connected layer between the body and the heads (0: none).
+    pub fc: usize,
 }
 
 impl NetShape {
@@ -148,12 +154,15 @@ pub fn feature_sides(size: u32) -> Vec<u32> {
 #[derive(Module, Debug)]
 pub struct DcGenerator<B: Backend> {
     embed: Option<Embedding<B>>,
+    /// The fully connected first layer (a 1x1 transposed convolution to `fc` units).
+    fc: Option<burn::nn::conv::ConvTranspose2d<B>>,
+    fc_bn: Option<BatchNorm<B>>,
     input: burn::nn::conv::ConvTranspose2d<B>,
     input_bn: BatchNorm<B>,
     ups: Vec<burn::nn::conv::ConvTranspose2d<B>>,
     bns: Vec<BatchNorm<B>>,
     output: burn::nn::conv::ConvTranspose2d<B>,
-    /// Spectral-norm states: input, ups..., output.
+    /// Spectral-norm states: input, ups..., output, then fc when there is one.
     sn: Option<Vec<SpectralNorm<B>>>,
     /// Self-attention after the layer at index `attn_at` (0: input, i: ups[i-1]).
     attn: Option<SelfAttention<B>>,
@@ -175,7 +184,17 @@ impl<B: Backend> DcGenerator<B> {
             };
         let embed = conditional
             .then(|| EmbeddingConfig::new(shape.total_classes(), shape.embed_dim).init(device));
-        let input = burn::nn::conv::ConvTranspose2dConfig::new([in_dim, c], [base, base])
+        let fc = (shape.fc > 0).then(|| {
+            ConvTranspose2dConfig::new([in_dim, shape.fc], [1, 1])
+                .with_bias(false)
+                .with_initializer(super::blocks::DCGAN_INIT)
+                .init(device)
+        });
+        let fc_bn = fc
+            .as_ref()
+            .map(|_| BatchNormConfig::new(shape.fc).init(device));
+        let in_dim = if shape.fc > 0 { shape.fc } else { in_dim };
+        let input = ConvTranspose2dConfig::new([in_dim, c], [base, base])
             .with_bias(false)
             .with_initializer(super::blocks::DCGAN_INIT)
             .init(device);
@@ -191,6 +210,7 @@ impl<B: Backend> DcGenerator<B> {
             std::iter::once(&input)
                 .chain(&ups)
                 .chain([&output])
+                .chain(fc.as_ref())
                 .map(|c| sn::for_conv_t(c, device))
                 .collect()
         });
@@ -204,6 +224,8 @@ impl<B: Backend> DcGenerator<B> {
         });
         DcGenerator {
             embed,
+            fc,
+            fc_bn,
             input,
             input_bn,
             ups,
@@ -220,7 +242,8 @@ impl<B: Backend> DcGenerator<B> {
         if let Some(sn) = &self.sn {
             let layers = std::iter::once(&self.input)
                 .chain(&self.ups)
-                .chain([&self.output]);
+                .chain([&self.output])
+                .chain(self.fc.as_ref());
             for (s, c) in sn.iter().zip(layers) {
                 s.iterate(sn::conv_t_matrix(c.weight.val()));
             }
@@ -250,10 +273,17 @@ impl<B: Backend> DcGenerator<B> {
             Some(a) if self.attn_at == k => a.forward(x),
             _ => x,
         };
-        let x = self.input_bn.forward(conv_t_fwd(&self.input, sn(0), x));
+        let x = match (&self.fc, &self.fc_bn) {
+            (Some(fc), Some(bn)) => {
+                let y = conv_t_fwd(fc, sn(self.ups.len() + 2), x); // [batch, fc, 1, 1]
+                burn::tensor::activation::relu(batch_norm(bn, y))
+            }
+            _ => x,
+        };
+        let x = batch_norm(&self.input_bn, conv_t_fwd(&self.input, sn(0), x));
         let mut x = attend(burn::tensor::activation::relu(x), 0);
         for (i, (conv, bn)) in self.ups.iter().zip(&self.bns).enumerate() {
-            let y = bn.forward(conv_t_fwd(conv, sn(i + 1), x));
+            let y = batch_norm(bn, conv_t_fwd(conv, sn(i + 1), x));
             x = attend(burn::tensor::activation::relu(y), i + 1);
         }
         conv_t_fwd(&self.output, sn(self.ups.len() + 1), x).tanh()
@@ -269,14 +299,18 @@ pub struct DcDiscriminator<B: Backend> {
     input: burn::nn::conv::Conv2d<B>,
     downs: Vec<burn::nn::conv::Conv2d<B>>,
     bns: Vec<BatchNorm<B>>,
+    /// The fully connected layer over the last feature map (`fc` units), shared by the heads.
+    fc: Option<burn::nn::conv::Conv2d<B>>,
+    fc_bn: Option<BatchNorm<B>>,
     adv: burn::nn::conv::Conv2d<B>,
-    /// InfoGAN's Q: a hidden layer (`Q_HIDDEN` units over the last feature map) before
-    /// the code outputs, as in the InfoGAN paper's MNIST network.
+    /// InfoGAN's Q: a hidden layer (`Q_HIDDEN` units, batch norm unless D is spectrally
+    /// normalized) before the code outputs, as in the InfoGAN paper's MNIST network.
     q_hidden: Option<burn::nn::conv::Conv2d<B>>,
+    q_bn: Option<BatchNorm<B>>,
     aux: Option<burn::nn::conv::Conv2d<B>>,
     proj: Option<Embedding<B>>,
     label_channels: usize,
-    /// Spectral-norm states: input, downs..., adv, aux.
+    /// Spectral-norm states: input, downs..., adv, aux, then fc when there is one.
     sn: Option<Vec<SpectralNorm<B>>>,
     /// Self-attention after the layer at index `attn_at` (0: input, i: downs[i-1]).
     attn: Option<SelfAttention<B>>,
@@ -304,10 +338,26 @@ impl<B: Backend> DcDiscriminator<B> {
             }
             c *= 2;
         }
-        let adv = head(c, 1, base, device);
-        let q_hidden = (shape.model == ModelKind::Infogan).then(|| head(c, Q_HIDDEN, base, device));
+        let fc = (shape.fc > 0).then(|| {
+            Conv2dConfig::new([c, shape.fc], [base, base])
+                .with_bias(shape.sn_d)
+                .with_initializer(super::blocks::DCGAN_INIT)
+                .init(device)
+        });
+        let fc_bn =
+            (shape.fc > 0 && !shape.sn_d).then(|| BatchNormConfig::new(shape.fc).init(device));
+        // The heads read the last feature map whole (a base x base kernel) or the fc units.
+        let (c, k) = if shape.fc > 0 {
+            (shape.fc, 1)
+        } else {
+            (c, base)
+        };
+        let adv = head(c, 1, k, device);
+        let infogan = shape.model == ModelKind::Infogan;
+        let q_hidden = infogan.then(|| head(c, Q_HIDDEN, k, device));
+        let q_bn = (infogan && !shape.sn_d).then(|| BatchNormConfig::new(Q_HIDDEN).init(device));
         let aux = match shape.model {
-            ModelKind::Acgan if conditional => Some(head(c, shape.total_classes(), base, device)),
+            ModelKind::Acgan if conditional => Some(head(c, shape.total_classes(), k, device)),
             ModelKind::Infogan => Some(head(Q_HIDDEN, shape.code_dim(), 1, device)),
             _ => None,
         };
@@ -323,6 +373,7 @@ impl<B: Backend> DcDiscriminator<B> {
                 .chain(&downs)
                 .chain([&adv])
                 .chain(aux.as_ref())
+                .chain(fc.as_ref())
                 .map(|c| sn::for_conv(c, device))
                 .collect()
         });
@@ -336,8 +387,11 @@ impl<B: Backend> DcDiscriminator<B> {
             input,
             downs,
             bns,
+            fc,
+            fc_bn,
             adv,
             q_hidden,
+            q_bn,
             aux,
             proj,
             label_channels,
@@ -353,7 +407,8 @@ impl<B: Backend> DcDiscriminator<B> {
             let layers = std::iter::once(&self.input)
                 .chain(&self.downs)
                 .chain([&self.adv])
-                .chain(self.aux.as_ref());
+                .chain(self.aux.as_ref())
+                .chain(self.fc.as_ref());
             for (s, c) in sn.iter().zip(layers) {
                 s.iterate(sn::conv_matrix(c.weight.val()));
             }
@@ -392,11 +447,19 @@ impl<B: Backend> DcDiscriminator<B> {
         for (i, conv) in self.downs.iter().enumerate() {
             let mut y = conv_fwd(conv, sn(i + 1), x);
             if let Some(bn) = self.bns.get(i) {
-                y = bn.forward(y);
+                y = batch_norm(bn, y);
             }
             x = attend(lrelu(y), i + 1);
         }
         let n = self.downs.len();
+        if let Some(fc) = &self.fc {
+            let at = n + 2 + usize::from(self.aux.is_some());
+            let mut y = conv_fwd(fc, sn(at), x); // [batch, fc, 1, 1]
+            if let Some(bn) = &self.fc_bn {
+                y = batch_norm(bn, y);
+            }
+            x = lrelu(y);
+        }
         let mut adv = conv_fwd(&self.adv, sn(n + 1), x.clone()).reshape([b]); // [batch]
         if let (Some(proj), Some(labels)) = (&self.proj, &cond.labels) {
             let [_, c, hh, ww] = x.dims();
@@ -412,7 +475,13 @@ impl<B: Backend> DcDiscriminator<B> {
         }
         let x = if detach_aux { x.detach() } else { x };
         let x = match &self.q_hidden {
-            Some(h) => lrelu(h.forward(x)), // [batch, Q_HIDDEN, 1, 1]
+            Some(h) => {
+                let y = h.forward(x); // [batch, Q_HIDDEN, 1, 1]
+                lrelu(match &self.q_bn {
+                    Some(bn) => batch_norm(bn, y),
+                    None => y,
+                })
+            }
             None => x,
         };
         let aux = self.aux.as_ref().map(|head| {

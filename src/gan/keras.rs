@@ -9,6 +9,7 @@
 
 use super::blocks::{glorot, keras_conv, keras_up};
 use super::dcgan::DOut;
+use crate::batch_norm::batch_norm;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -62,10 +63,10 @@ impl<B: Backend> KerasMnistG<B> {
     /// `[batch, nz]` -> `[batch, 1, 28, 28]`.
     pub fn forward(&self, z: Tensor<B, 2>) -> Tensor<B, 4> {
         let b = z.dims()[0];
-        let x = lrelu(self.bn0.forward(self.fc.forward(z))); // [batch, 12544]
+        let x = lrelu(batch_norm(&self.bn0, self.fc.forward(z))); // [batch, 12544]
         let x = x.reshape([b, 7, 7, 256]).permute([0, 3, 1, 2]); // Keras' NHWC reshape
-        let x = lrelu(self.bn1.forward(self.up1.forward(x))); // [batch, 128, 7, 7]
-        let x = lrelu(self.bn2.forward(self.up2.forward(x))); // [batch, 64, 14, 14]
+        let x = lrelu(batch_norm(&self.bn1, self.up1.forward(x))); // [batch, 128, 7, 7]
+        let x = lrelu(batch_norm(&self.bn2, self.up2.forward(x))); // [batch, 64, 14, 14]
         self.up3.forward(x).tanh() // [batch, 1, 28, 28]
     }
 }

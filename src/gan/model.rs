@@ -51,6 +51,7 @@ pub fn net_shape(spec: &TrainSpec, channels: usize, classes: &[usize]) -> NetSha
         sn_g: spec.spectral_norm.g(),
         sn_d: spec.spectral_norm.d(),
         attention: spec.attention,
+        fc: spec.fc,
     }
 }
 
@@ -142,6 +143,7 @@ mod tests {
             sn_g: false,
             sn_d: false,
             attention: None,
+            fc: 0,
         }
     }
 
@@ -173,7 +175,15 @@ mod tests {
     fn output_shapes_for_every_family_and_size() {
         let dev = Default::default();
         let b = 2;
-        for size in [16, 28, 32, 64, 128] {
+        for (size, fc) in [
+            (16, 0),
+            (28, 0),
+            (28, 8),
+            (32, 0),
+            (64, 0),
+            (64, 8),
+            (128, 0),
+        ] {
             for (model, c) in [
                 (ModelKind::Dcgan, CondKind::Projection),
                 (ModelKind::Cgan, CondKind::Projection),
@@ -181,13 +191,16 @@ mod tests {
                 (ModelKind::Acgan, CondKind::Projection),
                 (ModelKind::Infogan, CondKind::Projection),
             ] {
-                let s = shape(model, size, c);
+                let s = NetShape {
+                    fc,
+                    ..shape(model, size, c)
+                };
                 let g = Generator::<B>::new(Arch::Dcgan, &s, &dev);
                 let d = Discriminator::<B>::new(Arch::Dcgan, &s, &dev);
                 let cd = cond(&s, b, &dev);
                 let x = g.forward(Tensor::random([b, 8], Distribution::Default, &dev), &cd);
                 let n = size as usize;
-                assert_eq!(x.dims(), [b, 3, n, n], "{model} {size}");
+                assert_eq!(x.dims(), [b, 3, n, n], "{model} {size} fc {fc}");
                 let out = d.forward(x, &cd);
                 assert_eq!(out.adv.dims(), [b]);
                 let aux = out.aux.map(|a| a.dims()[1]);
@@ -196,7 +209,7 @@ mod tests {
                     ModelKind::Infogan => Some(6),
                     _ => None,
                 };
-                assert_eq!(aux, want, "{model} {size}");
+                assert_eq!(aux, want, "{model} {size} fc {fc}");
             }
         }
     }
@@ -230,9 +243,9 @@ mod tests {
         };
         let all = touched(d.forward(x.clone(), &cd));
         let head = touched(d.forward_head_only_aux(x, &cd));
-        // Q's hidden layer and output (weights and biases) only; the body's convolutions
-        // and batch norms get nothing.
-        assert_eq!(head, 4);
+        // Q's hidden layer (weight, bias, batch-norm scale and shift) and output (weight,
+        // bias) only; the body's convolutions and batch norms get nothing.
+        assert_eq!(head, 6);
         assert!(all > head, "{all} vs {head}");
     }
 

@@ -230,6 +230,11 @@ pub struct TrainSpec {
     /// Feature-map side of a SAGAN self-attention block in G and D. Default none.
     #[serde(default)]
     pub attention: Option<u32>,
+    /// Width of a fully connected layer between the convolutional body and the heads, in
+    /// D (its heads, InfoGAN's Q included, then read it) and at the start of G: the InfoGAN
+    /// paper's MNIST networks use 1024. 0: none (pytorch/examples' DCGAN). Default 0.
+    #[serde(default)]
+    pub fc: usize,
 }
 
 fn yes() -> bool {
@@ -286,6 +291,7 @@ impl Default for TrainSpec {
             backend: BackendKind::Cpu,
             spectral_norm: SnWhere::None,
             attention: None,
+            fc: 0,
         }
     }
 }
@@ -306,10 +312,10 @@ impl TrainSpec {
             return bad(format!("batch {} is too small (at least 2)", self.batch));
         }
         if self.arch != Arch::Dcgan
-            && (self.spectral_norm != SnWhere::None || self.attention.is_some())
+            && (self.spectral_norm != SnWhere::None || self.attention.is_some() || self.fc > 0)
         {
             return bad(format!(
-                "spectral normalization and self-attention need the dcgan layout, not {}",
+                "spectral normalization, self-attention and fc need the dcgan layout, not {}",
                 self.arch
             ));
         }
@@ -403,6 +409,7 @@ pub struct TrainSection {
     pub backend: Option<BackendKind>,
     pub spectral_norm: Option<SnWhere>,
     pub attention: Option<u32>,
+    pub fc: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -487,6 +494,7 @@ impl TrainSection {
             backend: pick!(backend),
             spectral_norm: pick!(spectral_norm),
             attention: pick_opt!(attention),
+            fc: pick!(fc),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! to an embedding (which the diversity sampler also uses), one linear head per attribute.
 //! Missing targets are masked out of the loss, so an image may carry only some labels.
 
+use crate::batch_norm::batch_norm;
 use burn::module::AutodiffModule;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
@@ -136,7 +137,7 @@ impl<B: Backend> Net<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Vec<Tensor<B, 2>>) {
         let mut x = x; // [batch, 3, size, size]
         for b in &self.blocks {
-            x = b.pool.forward(relu(b.norm.forward(b.conv.forward(x))));
+            x = b.pool.forward(relu(batch_norm(&b.norm, b.conv.forward(x))));
         }
         let emb: Tensor<B, 2> = self.gap.forward(x).flatten(1, 3); // [batch, channels]
         let logits = self.heads.iter().map(|h| h.forward(emb.clone())).collect();
