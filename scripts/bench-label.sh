@@ -11,8 +11,10 @@
 #
 # Env: FACESYNTH (binary; default: cargo build --release), STRATEGIES, SCHEDULE, STEPS,
 # SIZE (default 48), SELF_TRAIN (self-training steps, default 0), FIT, ALL_LABELS (1: also
-# train on all ~8,000 training labels), TIME_ROUND (1: time one plain `label round` on all
-# images), THREADS (default 2: RAYON_NUM_THREADS).
+# train on all ~8,000 training labels, ALL_STEPS steps, default 1500), TIME_ROUND (1: time one plain `label round` on all
+# images), THREADS (default 2: RAYON_NUM_THREADS), PARALLEL (1: the simulations side by
+# side, THREADS threads each). The accuracy curves are drawn to bench-out/label/curves.png
+# (examples/label_curves.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=${SRC:-../shared/data/anime-faces-64}
@@ -20,6 +22,7 @@ OUT=bench-out/label
 STRATEGIES=${STRATEGIES-"entropy random"} # set and empty: no simulations
 SCHEDULE=${SCHEDULE:-50,100,200,500,1000}
 STEPS=${STEPS:-300}
+ALL_STEPS=${ALL_STEPS:-1500} # the all-labels ceiling trains longer (1,500 steps, as label-anchors.md)
 SIZE=${SIZE:-48}
 SELF_TRAIN=${SELF_TRAIN:-0}
 THREADS=${THREADS:-2}
@@ -43,20 +46,27 @@ if [ ! -f "$BASE/labels/labels.csv" ]; then
   cp "$SRC/tags.csv" "$OUT/truth.csv"
   /usr/bin/time -f "%e s init (heuristics on all images)" "$FACESYNTH" -q label init --schema labels/anime.toml --data "$BASE" 2>&1 | tee "$OUT/init-time.txt"
 fi
-run_sim() { # name strategy schedule
+run_sim() { # name strategy schedule [steps]
   local dir=$OUT/$1
   rm -rf "$dir"; mkdir -p "$dir"
   ln -s "$(realpath "$SRC/images")" "$dir/images"
   cp -r "$BASE/labels" "$dir/labels"
   local max=${3##*,}
   /usr/bin/time -f "%e s simulate $1" "$FACESYNTH" -q label simulate --data "$dir" --oracle "$OUT/truth.csv" \
-    --budget "$max" --schedule "$3" --strategy "$2" --steps "$STEPS" --size "$SIZE" --self-train-steps "$SELF_TRAIN" 2>&1 | tee "$OUT/$1-time.txt"
+    --budget "$max" --schedule "$3" --strategy "$2" --steps "${4:-$STEPS}" --size "$SIZE" --self-train-steps "$SELF_TRAIN" 2>&1 | tee "$OUT/$1-time.txt"
 }
-for s in $STRATEGIES; do run_sim "$s" "$s" "$SCHEDULE"; done
-if [ "${ALL_LABELS:-0}" = 1 ]; then run_sim all-labels random 8000; fi
+if [ "${PARALLEL:-0}" = 1 ]; then # side by side, THREADS threads each
+  for s in $STRATEGIES; do run_sim "$s" "$s" "$SCHEDULE" & done
+  if [ "${ALL_LABELS:-0}" = 1 ]; then run_sim all-labels random 8000 "$ALL_STEPS" & fi
+  wait
+else
+  for s in $STRATEGIES; do run_sim "$s" "$s" "$SCHEDULE"; done
+  if [ "${ALL_LABELS:-0}" = 1 ]; then run_sim all-labels random 8000 "$ALL_STEPS"; fi
+fi
 if [ "${TIME_ROUND:-0}" = 1 ]; then
   dir=$OUT/round; rm -rf "$dir"; mkdir -p "$dir"; ln -s "$(realpath "$SRC/images")" "$dir/images"; cp -r "$BASE/labels" "$dir/labels"
   /usr/bin/time -f "%e s one label round (10,000 images, $THREADS threads)" "$FACESYNTH" -q label round --data "$dir" --steps "$STEPS" --size "$SIZE" --self-train-steps "$SELF_TRAIN" 2>&1 | tee "$OUT/round-time.txt"
 fi
 python3 scripts/bench-label-table.py "$OUT" > "$OUT/results.md"
 cat "$OUT/results.md"
+cargo run --release --quiet --example label_curves -- "$OUT" "$OUT/curves.png"
