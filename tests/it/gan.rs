@@ -162,13 +162,14 @@ fn resume_reproduces_the_uninterrupted_run() {
     check_resume(tiny(ModelKind::Acgan, 6));
 }
 
-/// Spectral norm (G and D) and self-attention: losses stay finite and the power-iteration
-/// state travels with the checkpoint (else the resumed run would differ).
+/// Spectral norm (G and D), self-attention and the FC layer: losses stay finite and the
+/// power-iteration state travels with the checkpoint (else the resumed run would differ).
 #[test]
 fn spectral_norm_and_attention_train_finite_and_resume_exactly() {
     let spec = TrainSpec {
         spectral_norm: SnWhere::Both,
         attention: Some(8),
+        fc: 8,
         ..tiny(ModelKind::Acgan, 6)
     };
     spec.validate().unwrap();
