@@ -8,6 +8,8 @@
 #   SCHEDULE=50,100,200,500 STEPS=300 ALL_LABELS=1 scripts/bench-label.sh
 #   FIT=500 scripts/bench-label.sh              # only the supervised check against the
 #                                               # PyTorch reference (examples/label_fit)
+#   SRC=../shared/data/anime-faces-96-raw TRUTH=../shared/data/anime-faces-96-raw/labels.csv \
+#     OUT=bench-out/label-96 scripts/bench-label.sh   # the raw 96 px set (2,749 labeled)
 #
 # Env: FACESYNTH (binary; default: cargo build --release), STRATEGIES, SCHEDULE, STEPS,
 # SIZE (default 48), SELF_TRAIN (self-training steps, default 0), FIT, ALL_LABELS (1: also
@@ -18,7 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=${SRC:-../shared/data/anime-faces-64}
-OUT=bench-out/label
+OUT=${OUT:-bench-out/label}
+TRUTH=${TRUTH:-$SRC/tags.csv} # wide CSV: file,hair_color,eye_color (96-raw: labels.csv)
 STRATEGIES=${STRATEGIES-"entropy random"} # set and empty: no simulations
 SCHEDULE=${SCHEDULE:-50,100,200,500,1000}
 STEPS=${STEPS:-300}
@@ -27,7 +30,7 @@ SIZE=${SIZE:-48}
 SELF_TRAIN=${SELF_TRAIN:-0}
 THREADS=${THREADS:-2}
 export RAYON_NUM_THREADS=$THREADS
-if [ ! -f "$SRC/tags.csv" ]; then echo "skip: $SRC/tags.csv not found"; exit 0; fi
+if [ ! -f "$TRUTH" ]; then echo "skip: $TRUTH not found"; exit 0; fi
 if [ -z "${FACESYNTH:-}" ]; then
   cargo build --release --bin facesynth
   FACESYNTH=${CARGO_TARGET_DIR:-target}/release/facesynth
@@ -43,7 +46,7 @@ BASE=$OUT/base
 if [ ! -f "$BASE/labels/labels.csv" ]; then
   rm -rf "$BASE"; mkdir -p "$BASE"
   ln -s "$(realpath "$SRC/images")" "$BASE/images"
-  cp "$SRC/tags.csv" "$OUT/truth.csv"
+  cp "$TRUTH" "$OUT/truth.csv"
   /usr/bin/time -f "%e s init (heuristics on all images)" "$FACESYNTH" -q label init --schema labels/anime.toml --data "$BASE" 2>&1 | tee "$OUT/init-time.txt"
 fi
 run_sim() { # name strategy schedule [steps]
