@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod backend_rng;
 pub mod batch_norm;
 pub mod config;
 pub mod dataset;

@@ -166,7 +166,10 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
         let c: Cached = serde_json::from_slice(&text).map_err(|e| net_err(&meta, e.to_string()))?;
         let rec = checkpoint::read_record::<CpuTrain, _>(&weights, &dev)
             .map_err(|e| net_err(&weights, e.to_string()))?;
-        let net = Net::<CpuTrain>::new(&counts, spec.channels, &dev).load_record(rec);
+        let net = {
+            let _rng = crate::backend_rng::lock(); // lazy parameters may draw when replaced
+            Net::<CpuTrain>::new(&counts, spec.channels, &dev).load_record(rec)
+        };
         return Ok(FeatureNet {
             net,
             info: c.info,

@@ -98,7 +98,10 @@ pub fn load(run: &Path) -> Result<Loaded, GanError> {
     let dev = Default::default();
     let file = if latest.ema { "g_ema.mpk" } else { "g.mpk" };
     let rec = checkpoint::read_record::<Cpu, _>(&run.join(&latest.dir).join(file), &dev)?;
-    let g = Generator::<Cpu>::new(spec.arch, &shape, &dev).load_record(rec);
+    let g = {
+        let _rng = crate::backend_rng::lock(); // construction draws (spectral-norm vectors)
+        Generator::<Cpu>::new(spec.arch, &shape, &dev).load_record(rec)
+    };
     Ok(Loaded {
         g,
         spec,

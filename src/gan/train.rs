@@ -276,12 +276,18 @@ fn run_on<B: AutodiffBackend>(
 ) -> Result<RunOutcome, GanError> {
     let attrs: Vec<usize> = ds.attrs.iter().map(|a| a.values.len()).collect();
     let shape = net_shape(spec, ds.channels, &attrs);
-    B::seed(&device, spec.seed);
-    let g = Generator::<B>::new(spec.arch, &shape, &device);
-    let d = Discriminator::<B>::new(spec.arch, &shape, &device);
-    let ema = spec
-        .ema
-        .map(|_| super::ema::flat_params(&burn::module::AutodiffModule::valid(&g)));
+    let (g, d, ema) = {
+        let _rng = crate::backend_rng::lock();
+        B::seed(&device, spec.seed);
+        let g = Generator::<B>::new(spec.arch, &shape, &device);
+        let d = Discriminator::<B>::new(spec.arch, &shape, &device);
+        // Reading G's weights for the EMA initializes them (burn's parameters are lazy);
+        // without an EMA they are drawn in the first step, under that step's seed.
+        let ema = spec
+            .ema
+            .map(|_| super::ema::flat_params(&burn::module::AutodiffModule::valid(&g)));
+        (g, d, ema)
+    };
     macro_rules! go {
         ($og:expr, $od:expr) => {{
             let mut t = Trainer {

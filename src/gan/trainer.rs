@@ -89,6 +89,9 @@ where
     pub(crate) fn train_step(&mut self, hb: &HostBatch, want_norms: bool) -> Metrics {
         let (spec, dev) = (&self.spec, &self.device);
         let (b, c, side) = (spec.batch, self.ds.channels, spec.size as usize);
+        // The step seeds the backend and draws from it (lazy weights at step 1, instance
+        // noise, dropout): no other thread may do so meanwhile.
+        let _rng = crate::backend_rng::lock();
         B::seed(
             dev,
             batch::step_rng(self.stream_seed(), hb.step, 1).next_u64_seed(),
@@ -264,6 +267,9 @@ where
         };
         let dir = self.run.join(&meta.dir);
         let dev = self.device.clone();
+        // Building and loading modules can draw from the backend's generator (lazy
+        // parameters, spectral-norm vectors): not while another thread seeds and draws.
+        let _rng = crate::backend_rng::lock();
         self.g = self
             .g
             .clone()

@@ -167,6 +167,9 @@ pub fn train<B: AutodiffBackend>(
     device: &B::Device,
     on_step: impl FnMut(usize, f32),
 ) -> Net<B> {
+    // The weights are drawn at the first forward pass (burn's lazy parameters), inside
+    // `train_more`: hold the backend's generator until training is done.
+    let _rng = crate::backend_rng::lock();
     B::seed(device, spec.seed);
     let model = Net::<B>::new(classes, spec.channels, device);
     train_more(model, pixels, samples, classes, spec, device, on_step)
