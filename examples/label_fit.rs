@@ -22,6 +22,7 @@ fn main() {
     let spec = TrainSpec {
         steps: arg(3, 300),
         seed: arg(5, 0) as u64,
+        shift: std::env::var("SHIFT").map_or(0, |v| v.parse().unwrap()),
         ..Default::default()
     };
     let size = arg(4, 48);

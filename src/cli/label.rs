@@ -108,6 +108,10 @@ pub struct RoundArgs {
     /// Calibrated confidence at which a prediction becomes a label.
     #[arg(long, default_value_t = 0.9)]
     threshold: f32,
+    /// Heuristic labels train the CNN only while they agree with people's labels on at
+    /// least this share of the images both labeled (measured once 20 exist).
+    #[arg(long, default_value_t = 0.9)]
+    trust: f32,
     /// Classifier input side in pixels.
     #[arg(long, default_value_t = 48)]
     size: usize,
@@ -134,6 +138,7 @@ impl RoundArgs {
             queue: self.queue,
             strategy: self.strategy,
             threshold: self.threshold,
+            trust: self.trust,
             size: self.size,
             self_train_steps: self.self_train_steps,
             train: TrainSpec {

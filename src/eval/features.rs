@@ -217,6 +217,7 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
         lr: spec.lr,
         channels: spec.channels,
         seed: spec.seed,
+        shift: 0,
     };
     let net = classifier::train::<CpuTrain>(&pixels, &samples, &counts, &ts, &dev, |_, _| {});
     drop(pixels);

@@ -29,6 +29,8 @@ pub struct TrainSpec {
     pub channels: [usize; 4],
     /// Seed for initialization, batches and flips.
     pub seed: u64,
+    /// Random shifts of up to this many pixels each way while training (default 0).
+    pub shift: usize,
 }
 
 impl Default for TrainSpec {
@@ -39,6 +41,7 @@ impl Default for TrainSpec {
             lr: 2e-3,
             channels: [32, 64, 128, 128],
             seed: 0,
+            shift: 0,
         }
     }
 }
@@ -64,18 +67,35 @@ impl Pixels {
         self.data.is_empty()
     }
 
-    /// Copies image `i` (mirrored left-right when `flip`) to the end of `out`.
-    fn push(&self, i: usize, flip: bool, out: &mut Vec<f32>) {
+    /// Copies image `v.image`, mirrored left-right when `v.flip` and moved by
+    /// `(v.dx, v.dy)` pixels with the edge repeated, to the end of `out`.
+    fn push(&self, v: &View, out: &mut Vec<f32>) {
         let s = self.size;
-        let img = &self.data[i * 3 * s * s..(i + 1) * 3 * s * s];
-        if !flip {
+        let img = &self.data[v.image * 3 * s * s..(v.image + 1) * 3 * s * s];
+        if !v.flip && v.dx == 0 && v.dy == 0 {
             out.extend_from_slice(img);
             return;
         }
-        for row in img.chunks(s) {
-            out.extend(row.iter().rev());
+        let at = |p: usize, d: i32| (p as i32 + d).clamp(0, s as i32 - 1) as usize;
+        for plane in img.chunks(s * s) {
+            for y in 0..s {
+                let row = &plane[at(y, v.dy) * s..][..s];
+                out.extend((0..s).map(|x| {
+                    let x = at(x, v.dx);
+                    row[if v.flip { s - 1 - x } else { x }]
+                }));
+            }
         }
     }
+}
+
+/// An image as the network sees it in one batch: mirrored and shifted (augmentation).
+#[derive(Debug, Clone, Copy, Default)]
+struct View {
+    image: usize,
+    flip: bool,
+    dx: i32,
+    dy: i32,
 }
 
 /// One training example: an image and, per attribute, an optional target value.
@@ -145,15 +165,11 @@ impl<B: Backend> Net<B> {
     }
 }
 
-fn batch_tensor<B: Backend>(
-    pixels: &Pixels,
-    idx: &[(usize, bool)],
-    device: &B::Device,
-) -> Tensor<B, 4> {
+fn batch_tensor<B: Backend>(pixels: &Pixels, idx: &[View], device: &B::Device) -> Tensor<B, 4> {
     let s = pixels.size;
     let mut buf = Vec::with_capacity(idx.len() * 3 * s * s);
-    for &(i, flip) in idx {
-        pixels.push(i, flip, &mut buf);
+    for v in idx {
+        pixels.push(v, &mut buf);
     }
     Tensor::from_data(TensorData::new(buf, [idx.len(), 3, s, s]), device)
 }
@@ -196,9 +212,15 @@ pub fn train_more<B: AutodiffBackend>(
         let picked: Vec<&Sample> = (0..batch)
             .map(|_| &samples[rng.random_range(0..samples.len())])
             .collect();
-        let idx: Vec<(usize, bool)> = picked
+        let m = spec.shift as i32;
+        let idx: Vec<View> = picked
             .iter()
-            .map(|s| (s.image, rng.random_bool(0.5)))
+            .map(|s| View {
+                image: s.image,
+                flip: rng.random_bool(0.5),
+                dx: rng.random_range(-m..=m),
+                dy: rng.random_range(-m..=m),
+            })
             .collect();
         let x = batch_tensor::<B>(pixels, &idx, device);
         let (_, logits) = model.forward(x);
@@ -248,7 +270,12 @@ pub fn predict<B: AutodiffBackend>(model: &Net<B>, pixels: &Pixels, device: &B::
     let mut logits = vec![Vec::with_capacity(n); net.heads.len()];
     let mut embeddings = Vec::with_capacity(n);
     for start in (0..n).step_by(256) {
-        let idx: Vec<(usize, bool)> = (start..(start + 256).min(n)).map(|i| (i, false)).collect();
+        let idx: Vec<View> = (start..(start + 256).min(n))
+            .map(|image| View {
+                image,
+                ..View::default()
+            })
+            .collect();
         let x = batch_tensor::<B::InnerBackend>(pixels, &idx, device);
         let (emb, lgs) = net.forward(x);
         let d = emb.dims()[1];

@@ -145,6 +145,11 @@ impl Paths {
     pub fn labels(&self) -> PathBuf {
         self.dir.join("labels.csv")
     }
+    /// Every heuristic vote, kept when a person's label replaces it in the store, so a
+    /// round can measure how often the heuristics agree with people.
+    pub fn heuristics(&self) -> PathBuf {
+        self.dir.join("heuristics.csv")
+    }
     /// The queue for a person.
     pub fn queue(&self) -> PathBuf {
         self.dir.join("queue.csv")

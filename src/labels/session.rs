@@ -118,10 +118,13 @@ pub fn init(schema_path: &Path, data: &Path, v: Verbosity) -> Result<InitReport,
         .iter()
         .map(|a| (a.name.clone(), 0))
         .collect();
+    let mut votes = LabelStore::new();
     for l in heuristic_labels(&schema, &index, &images) {
         *heuristic_votes.entry(l.attribute.clone()).or_insert(0) += 1;
+        votes.set(l.clone());
         store.set(l);
     }
+    votes.save(&paths.heuristics())?;
     store.save(&paths.labels())?;
     Ok(InitReport {
         images: index.len(),
@@ -137,8 +140,12 @@ pub struct RoundInfo {
     pub round: u32,
     /// Human labels in the store when the round trained.
     pub human: usize,
-    /// Training examples (human + confident synthesized).
+    /// Training examples (human + trusted heuristic).
     pub train_samples: usize,
+    /// Per attribute: the heuristic's agreement with people on the images both
+    /// labeled, the number of such images, and whether its labels trained this round.
+    #[serde(default)]
+    pub heuristic_agreement: BTreeMap<String, (f32, usize, bool)>,
     /// Held-out human labels used for temperature scaling, per attribute.
     pub calibration_size: BTreeMap<String, usize>,
     /// Fitted temperature per attribute.

@@ -164,6 +164,68 @@ fn human_labels_win_over_init_and_rounds() {
     assert!(st.pending > 0);
 }
 
+/// Heuristic labels that people contradict stop training the CNN; ones people confirm
+/// keep training it.
+#[test]
+fn heuristic_labels_train_only_while_people_agree() {
+    let schema = Schema::load(&anime()).unwrap();
+    for agree in [false, true] {
+        let d = synth_data(80, 5);
+        labels::init(&anime(), d.path(), Q).unwrap();
+        let votes =
+            labels::LabelStore::load(&d.path().join("labels/heuristics.csv"), &schema).unwrap();
+        let hair = &schema.attributes[schema.attribute_index("hair_color").unwrap()];
+        let confident: Vec<&labels::Label> = votes
+            .iter()
+            .filter(|l| l.attribute == "hair_color" && l.confidence >= 0.5)
+            .take(labels::round::MIN_OVERLAP + 5)
+            .collect();
+        assert!(
+            confident.len() > labels::round::MIN_OVERLAP,
+            "only {} confident hair votes on the synthetic faces",
+            confident.len()
+        );
+        let mut csv = String::from("file,attribute,value\n");
+        for l in &confident {
+            let value = if agree {
+                l.value.clone()
+            } else {
+                hair.values.iter().find(|v| **v != l.value).unwrap().clone()
+            };
+            csv += &format!("{},hair_color,{value}\n", l.file);
+        }
+        let answers = d.path().join("answers.csv");
+        std::fs::write(&answers, csv).unwrap();
+        labels::import(d.path(), &answers, None).unwrap();
+        let spec = RoundSpec {
+            queue: 2,
+            size: 16,
+            train: TrainSpec {
+                steps: 2,
+                batch: 8,
+                channels: [4, 4, 4, 4],
+                ..TrainSpec::default()
+            },
+            ..RoundSpec::default()
+        };
+        let r = labels::round(d.path(), &spec, Q).unwrap();
+        let (share, n, trusted) = r.info.heuristic_agreement["hair_color"];
+        assert_eq!(n, confident.len());
+        assert_eq!(share, if agree { 1.0 } else { 0.0 });
+        assert_eq!(trusted, agree);
+        // Under 40 human labels nothing is held out for calibration: the people's images
+        // train, with every confident eye vote (no person contradicted those) and, only
+        // when trusted, the other confident hair votes.
+        let expected: std::collections::BTreeSet<&str> = votes
+            .iter()
+            .filter(|l| l.confidence >= 0.5 && (agree || l.attribute == "eye_color"))
+            .chain(confident.iter().copied())
+            .map(|l| l.file.as_str())
+            .collect();
+        assert_eq!(r.info.train_samples, expected.len(), "{:?}", r.info);
+    }
+}
+
 #[test]
 fn export_then_import_image_folder_and_wide() {
     let d = synth_data(30, 3);
