@@ -15,7 +15,8 @@
 # SIZE (default 48), SELF_TRAIN (self-training steps, default 0), FIT, ALL_LABELS (1: also
 # train on all ~8,000 training labels, ALL_STEPS steps, default 1500), TIME_ROUND (1: time one plain `label round` on all
 # images), THREADS (default 2: RAYON_NUM_THREADS), PARALLEL (1: the simulations side by
-# side, THREADS threads each). The accuracy curves are drawn to bench-out/label/curves.png
+# side, THREADS threads each), ARGS (more `label simulate` / `label round` flags, e.g.
+# "--warm-start --trust 0.9"). The accuracy curves are drawn to bench-out/label/curves.png
 # (examples/label_curves.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +57,7 @@ run_sim() { # name strategy schedule [steps]
   cp -r "$BASE/labels" "$dir/labels"
   local max=${3##*,}
   /usr/bin/time -f "%e s simulate $1" "$FACESYNTH" -q label simulate --data "$dir" --oracle "$OUT/truth.csv" \
-    --budget "$max" --schedule "$3" --strategy "$2" --steps "${4:-$STEPS}" --size "$SIZE" --self-train-steps "$SELF_TRAIN" 2>&1 | tee "$OUT/$1-time.txt"
+    --budget "$max" --schedule "$3" --strategy "$2" --steps "${4:-$STEPS}" --size "$SIZE" --self-train-steps "$SELF_TRAIN" ${ARGS:-} 2>&1 | tee "$OUT/$1-time.txt"
 }
 if [ "${PARALLEL:-0}" = 1 ]; then # side by side, THREADS threads each
   for s in $STRATEGIES; do run_sim "$s" "$s" "$SCHEDULE" & done
@@ -68,7 +69,7 @@ else
 fi
 if [ "${TIME_ROUND:-0}" = 1 ]; then
   dir=$OUT/round; rm -rf "$dir"; mkdir -p "$dir"; ln -s "$(realpath "$SRC/images")" "$dir/images"; cp -r "$BASE/labels" "$dir/labels"
-  /usr/bin/time -f "%e s one label round (10,000 images, $THREADS threads)" "$FACESYNTH" -q label round --data "$dir" --steps "$STEPS" --size "$SIZE" --self-train-steps "$SELF_TRAIN" 2>&1 | tee "$OUT/round-time.txt"
+  /usr/bin/time -f "%e s one label round (10,000 images, $THREADS threads)" "$FACESYNTH" -q label round --data "$dir" --steps "$STEPS" --size "$SIZE" --self-train-steps "$SELF_TRAIN" ${ARGS:-} 2>&1 | tee "$OUT/round-time.txt"
 fi
 python3 scripts/bench-label-table.py "$OUT" > "$OUT/results.md"
 cat "$OUT/results.md"

@@ -124,9 +124,15 @@ pub struct RoundArgs {
     /// Images per training step.
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Random shifts of up to this many pixels while training (augmentation).
+    #[arg(long, default_value_t = 0)]
+    shift: usize,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Start from the previous round's network instead of fresh weights.
+    #[arg(long)]
+    warm_start: bool,
     /// Train on CUDA (build with --features cuda).
     #[arg(long)]
     cuda: bool,
@@ -145,8 +151,10 @@ impl RoundArgs {
                 steps: self.steps,
                 batch: self.batch,
                 seed: self.seed,
+                shift: self.shift,
                 ..TrainSpec::default()
             },
+            warm_start: self.warm_start,
             cuda: self.cuda,
             ..RoundSpec::default()
         }

@@ -153,6 +153,11 @@ impl<B: Backend> Net<B> {
         }
     }
 
+    /// Values per attribute head (to check that a saved network fits a schema).
+    pub fn classes(&self) -> Vec<usize> {
+        self.heads.iter().map(|h| h.weight.dims()[1]).collect()
+    }
+
     /// Embedding `[batch, channels]` and one logits tensor `[batch, values]` per attribute.
     pub fn forward(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Vec<Tensor<B, 2>>) {
         let mut x = x; // [batch, 3, size, size]

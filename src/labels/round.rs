@@ -42,6 +42,8 @@ pub struct RoundSpec {
     /// training set and the network trains on (default 0: off; one measured pass lowered
     /// hair accuracy, see BENCHMARKS.md, label).
     pub self_train_steps: usize,
+    /// Start from the previous round's network instead of fresh weights (default off).
+    pub warm_start: bool,
     /// Run on CUDA (needs the `cuda` feature and a driver).
     pub cuda: bool,
     /// Images never trained on, queued or calibrated on (a test split); by image index.
@@ -60,6 +62,7 @@ impl Default for RoundSpec {
             size: 48,
             train: TrainSpec::default(),
             self_train_steps: 0,
+            warm_start: false,
             cuda: false,
             exclude: HashSet::new(),
         }
@@ -289,7 +292,19 @@ fn round_on<B: AutodiffBackend>(
         pb.finish_and_clear();
         m
     };
-    let mut model = fit(None, &first, spec.train.steps, "train");
+    let previous = paths.model().with_extension("mpk");
+    let warm = (spec.warm_start && previous.is_file())
+        .then(|| {
+            let rec = crate::gan::checkpoint::read_record::<B, _>(&previous, device).ok()?;
+            let _rng = crate::backend_rng::lock(); // lazy parameters may draw when replaced
+            Some(burn::module::Module::load_record(
+                classifier::Net::<B>::new(&classes, spec.train.channels, device),
+                rec,
+            ))
+        })
+        .flatten()
+        .filter(|m| m.classes() == classes); // a re-initialized schema starts fresh
+    let mut model = fit(warm, &first, spec.train.steps, "train");
     let mut out: Outputs = classifier::predict(&model, pixels, device);
     let mut temps = temperatures(&calib, &out);
     // Self-training: this model's confident predictions on the images no person has
