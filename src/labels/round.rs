@@ -48,6 +48,9 @@ pub struct RoundSpec {
     pub cuda: bool,
     /// Images never trained on, queued or calibrated on (a test split); by image index.
     pub exclude: HashSet<usize>,
+    /// Images a person can be asked about (`None`: all); `simulate` passes the images
+    /// its oracle knows, so no query is spent on an image it cannot answer.
+    pub askable: Option<HashSet<usize>>,
 }
 
 impl Default for RoundSpec {
@@ -65,6 +68,7 @@ impl Default for RoundSpec {
             warm_start: false,
             cuda: false,
             exclude: HashSet::new(),
+            askable: None,
         }
     }
 }
@@ -450,6 +454,7 @@ fn round_on<B: AutodiffBackend>(
     let labeled_set: HashSet<usize> = labeled.iter().copied().collect();
     let candidates: Vec<(usize, f32)> = (0..index.len())
         .filter(|i| !labeled_set.contains(i) && !spec.exclude.contains(i))
+        .filter(|i| spec.askable.as_ref().is_none_or(|a| a.contains(i)))
         .map(|i| {
             let u = (0..n_attr)
                 .map(|a| active::uncertainty(&probs[a][i], spec.strategy))

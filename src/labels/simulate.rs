@@ -148,6 +148,7 @@ pub fn simulate(
     for r in 0..=targets.len() {
         let mut rs = spec.round.clone();
         rs.exclude = test.clone();
+        rs.askable = Some(truth_images.difference(&test).copied().collect());
         rs.queue = targets.get(r).map_or(0, |&t| t.saturating_sub(used));
         let rep = round_with(&paths, &schema, &index, &pixels, &mut store, &rs, v)?;
         let mut point = CurvePoint {
