@@ -316,6 +316,55 @@ fn a_short_real_round_beats_chance() {
     );
 }
 
+/// The simulated person is asked only about images its truth file knows, so every query
+/// of the budget gets an answer.
+#[test]
+fn simulate_queues_only_what_the_oracle_knows() {
+    let d = synth_data(60, 6);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let full = std::fs::read_to_string(d.path().join("truth.csv")).unwrap();
+    let mut lines = full.lines();
+    let mut part = format!("{}\n", lines.next().unwrap());
+    let mut known = std::collections::BTreeSet::new();
+    for line in lines.step_by(3) {
+        known.insert(line.split(',').next().unwrap().to_string());
+        part += &format!("{line}\n");
+    }
+    let oracle = d.path().join("part.csv");
+    std::fs::write(&oracle, part).unwrap();
+    let spec = labels::SimulateSpec {
+        oracle,
+        budget: 12,
+        rounds: 2,
+        schedule: None,
+        holdout: 0.0,
+        round: RoundSpec {
+            size: 16,
+            train: TrainSpec {
+                steps: 2,
+                batch: 8,
+                channels: [4, 4, 4, 4],
+                ..TrainSpec::default()
+            },
+            ..RoundSpec::default()
+        },
+    };
+    let r = labels::simulate(d.path(), &spec, Q).unwrap();
+    assert_eq!(r.curve.last().unwrap().labels, 12);
+    let store = labels::LabelStore::load(
+        &d.path().join("labels/labels.csv"),
+        &Schema::load(&anime()).unwrap(),
+    )
+    .unwrap();
+    let asked: std::collections::BTreeSet<String> = store
+        .iter()
+        .filter(|l| l.source == Source::Human)
+        .map(|l| l.file.clone())
+        .collect();
+    assert_eq!(asked.len(), 12, "{asked:?}");
+    assert!(asked.is_subset(&known), "{asked:?} not all in {known:?}");
+}
+
 fn wait_for(port: u16, sid: &str, want: impl Fn(&str) -> bool) -> String {
     for _ in 0..200 {
         let s = webdriver::state(port, sid);
