@@ -9,7 +9,8 @@
 #   FIT=500 scripts/bench-label.sh              # only the supervised check against the
 #                                               # PyTorch reference (examples/label_fit)
 #   SRC=../shared/data/anime-faces-96-raw TRUTH=../shared/data/anime-faces-96-raw/labels.csv \
-#     OUT=bench-out/label-96 scripts/bench-label.sh   # the raw 96 px set (2,749 labeled)
+#     SCHEMA=labels/anime-mlds.toml OUT=bench-out/label-96 scripts/bench-label.sh
+#                                               # the raw 96 px set (2,749 labeled)
 #
 # Env: FACESYNTH (binary; default: cargo build --release), STRATEGIES, SCHEDULE, STEPS,
 # SIZE (default 48), SELF_TRAIN (self-training steps, default 0), FIT, ALL_LABELS (1: also
@@ -23,6 +24,7 @@ cd "$(dirname "$0")/.."
 SRC=${SRC:-../shared/data/anime-faces-64}
 OUT=${OUT:-bench-out/label}
 TRUTH=${TRUTH:-$SRC/tags.csv} # wide CSV: file,hair_color,eye_color (96-raw: labels.csv)
+SCHEMA=${SCHEMA:-labels/anime.toml} # 96-raw: labels/anime-mlds.toml (its eye colours include gray)
 STRATEGIES=${STRATEGIES-"entropy random"} # set and empty: no simulations
 SCHEDULE=${SCHEDULE:-50,100,200,500,1000}
 STEPS=${STEPS:-600}
@@ -48,7 +50,7 @@ if [ ! -f "$BASE/labels/labels.csv" ]; then
   rm -rf "$BASE"; mkdir -p "$BASE"
   ln -s "$(realpath "$SRC/images")" "$BASE/images"
   cp "$TRUTH" "$OUT/truth.csv"
-  /usr/bin/time -f "%e s init (heuristics on all images)" "$FACESYNTH" -q label init --schema labels/anime.toml --data "$BASE" 2>&1 | tee "$OUT/init-time.txt"
+  /usr/bin/time -f "%e s init (heuristics on all images)" "$FACESYNTH" -q label init --schema "$SCHEMA" --data "$BASE" 2>&1 | tee "$OUT/init-time.txt"
 fi
 run_sim() { # name strategy schedule [steps]
   local dir=$OUT/$1
