@@ -27,3 +27,11 @@ for name, r in runs.items():
               f"| {ece.get('hair_color', 0):.3f} | {ece.get('eye_color', 0):.3f} "
               f"| {ac['hair_color']['coverage']:.2f}/{ac['hair_color']['accuracy']:.3f} "
               f"| {ac['eye_color']['coverage']:.2f}/{ac['eye_color']['accuracy']:.3f} | {c['seconds']:.0f} |")
+print("\nHair / eye accuracy on the test split by oracle labels N:\n")
+ns = sorted({c["labels"] for r in runs.values() for c in r["curve"]})
+print("| run | " + " | ".join(str(n) for n in ns) + " |")
+print("|---|" + "---|" * len(ns))
+for name, r in runs.items():
+    at = {c["labels"]: c["accuracy"] for c in r["curve"]}
+    cells = [f"{at[n].get('hair_color', 0):.3f} / {at[n].get('eye_color', 0):.3f}" if n in at else "-" for n in ns]
+    print(f"| {name} | " + " | ".join(cells) + " |")
