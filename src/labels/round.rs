@@ -92,20 +92,32 @@ pub struct RoundReport {
 /// before its agreement with people decides whether it trains the CNN.
 pub const MIN_OVERLAP: usize = 20;
 
+/// Every heuristic vote: `heuristics.csv`, or for a dataset initialized before that file
+/// existed, the heuristic labels still in the store. The store loses a vote once a
+/// person's label or a confident model label replaces it; the file keeps them all.
+fn heuristic_votes(paths: &Paths, schema: &Schema, store: &LabelStore) -> LabelStore {
+    LabelStore::load(&paths.heuristics(), schema)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| {
+            let mut v = LabelStore::new();
+            for l in store.iter().filter(|l| l.source == Source::Heuristic) {
+                v.set(l.clone());
+            }
+            v
+        })
+}
+
 /// Per attribute: how often the heuristic votes that would train (confidence at or
 /// above `threshold`) agree with a person's label of the same image, and on how many
-/// images. Votes come from `heuristics.csv` (the store loses a vote once a person's
-/// label replaces it); a dataset initialized before that file existed measures nothing.
+/// images.
 fn heuristic_agreement(
-    paths: &Paths,
+    votes: &LabelStore,
     schema: &Schema,
     store: &LabelStore,
     threshold: f32,
 ) -> Vec<(usize, usize)> {
     let mut out = vec![(0, 0); schema.attributes.len()];
-    let Ok(votes) = LabelStore::load(&paths.heuristics(), schema) else {
-        return out;
-    };
     for h in store.iter().filter(|l| l.source == Source::Human) {
         let Some(a) = schema.attribute_index(&h.attribute) else {
             continue;
@@ -232,7 +244,8 @@ fn round_on<B: AutodiffBackend>(
     // Noisy heuristic labels outweigh a few hundred people's labels by count: measured on
     // anime-faces-64, hair votes that agree with people 82% of the time pulled a 500-label
     // CNN from 0.87 to 0.69 (BENCHMARKS.md, label). They train only while trusted.
-    let agreement = heuristic_agreement(paths, schema, store, spec.heuristic_threshold);
+    let votes = heuristic_votes(paths, schema, store);
+    let agreement = heuristic_agreement(&votes, schema, store, spec.heuristic_threshold);
     let trusted: Vec<bool> = agreement
         .iter()
         .map(|&(ok, n)| n < MIN_OVERLAP || ok as f32 >= spec.trust * n as f32)
@@ -241,7 +254,18 @@ fn round_on<B: AutodiffBackend>(
     let calibrate_on = human_count >= 40;
     let mut samples: BTreeMap<usize, Sample> = BTreeMap::new();
     let mut calib: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n_attr];
-    for l in store.iter() {
+    // People's labels from the store; heuristic votes from their own file, on the
+    // images and attributes no person has labeled (a person's label wins). The previous
+    // round's model labels do not train: they are this network's own guesses, errors
+    // fed back round after round; `self_train_steps` is the measured way to learn from
+    // confident predictions.
+    let people = store.iter().filter(|l| l.source == Source::Human);
+    let heuristic = votes.iter().filter(|l| {
+        store
+            .get(&l.file, &l.attribute)
+            .is_none_or(|s| s.source != Source::Human)
+    });
+    for l in people.chain(heuristic) {
         let (Some(&i), Some(a)) = (
             pos.get(l.file.as_str()),
             schema.attribute_index(&l.attribute),
@@ -263,9 +287,6 @@ fn round_on<B: AutodiffBackend>(
             Source::Heuristic if trusted[a] && l.confidence >= spec.heuristic_threshold => {
                 spec.synth_weight
             }
-            // The previous round's model labels are this network's own guesses (and
-            // fed back round after round, their errors too); `self_train_steps` is the
-            // measured way to learn from confident predictions.
             _ => continue,
         };
         let s = samples.entry(i).or_insert_with(|| Sample {

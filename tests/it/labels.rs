@@ -208,7 +208,24 @@ fn heuristic_labels_train_only_while_people_agree() {
             },
             ..RoundSpec::default()
         };
+        // Two rounds: the first one's model labels (threshold 0: all of them) replace most
+        // heuristic labels in the store; the votes still train the second.
+        let spec = RoundSpec {
+            threshold: 0.0,
+            ..spec
+        };
+        labels::round(d.path(), &spec, Q).unwrap();
         let r = labels::round(d.path(), &spec, Q).unwrap();
+        let store = labels::LabelStore::load(&d.path().join("labels/labels.csv"), &schema).unwrap();
+        let kept = store
+            .iter()
+            .filter(|l| l.source == Source::Heuristic)
+            .count();
+        assert!(
+            kept < votes.len() / 2,
+            "{kept} of {} votes kept",
+            votes.len()
+        );
         let (share, n, trusted) = r.info.heuristic_agreement["hair_color"];
         assert_eq!(n, confident.len());
         assert_eq!(share, if agree { 1.0 } else { 0.0 });
