@@ -133,6 +133,10 @@ pub struct RoundArgs {
     /// Start from the previous round's network instead of fresh weights.
     #[arg(long)]
     warm_start: bool,
+    /// Queue at random until this many images carry people's labels, then by --strategy
+    /// (uncertainty from a network trained on a few dozen labels picks outliers).
+    #[arg(long, default_value_t = 200)]
+    warmup: usize,
     /// Train on CUDA (build with --features cuda).
     #[arg(long)]
     cuda: bool,
@@ -155,6 +159,7 @@ impl RoundArgs {
                 ..TrainSpec::default()
             },
             warm_start: self.warm_start,
+            warmup: self.warmup,
             cuda: self.cuda,
             ..RoundSpec::default()
         }

@@ -45,6 +45,8 @@ pub fn demo_step(
         round: RoundSpec {
             queue: budget / 2,
             strategy: Strategy::Entropy,
+            // Half the answers at random, half by entropy: the demo shows both.
+            warmup: budget / 2,
             size: 32,
             self_train_steps: 30,
             train: TrainSpec {

@@ -156,6 +156,10 @@ pub struct RoundInfo {
     pub accepted: BTreeMap<String, usize>,
     /// Images queued for a person.
     pub queued: usize,
+    /// Of those, how many were drawn at random: the warm-up's (`RoundSpec::warmup`), or all
+    /// of them under the random strategy.
+    #[serde(default)]
+    pub queued_random: usize,
     /// Seconds the round took.
     pub seconds: f64,
 }

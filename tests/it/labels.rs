@@ -479,3 +479,46 @@ fn demo_step_labels_synthetic_faces_and_exports() {
         "--all export fills every cell"
     );
 }
+
+/// Until `warmup` images carry people's labels the queue is a random sample, the same one
+/// the random strategy draws; after that the strategy picks.
+#[test]
+fn warmup_queues_what_random_would_then_the_strategy() {
+    let queue_of = |strategy: Strategy, warmup: usize| {
+        let d = synth_data(40, 7);
+        labels::init(&anime(), d.path(), Q).unwrap();
+        let spec = RoundSpec {
+            queue: 10,
+            strategy,
+            warmup,
+            size: 16,
+            train: TrainSpec {
+                steps: 4,
+                batch: 8,
+                channels: [4, 4, 4, 4],
+                ..TrainSpec::default()
+            },
+            ..RoundSpec::default()
+        };
+        let r = labels::round(d.path(), &spec, Q).unwrap();
+        assert_eq!(r.queued.len(), 10);
+        (r.queued, r.info.queued_random)
+    };
+    let (random, n) = queue_of(Strategy::Random, 0);
+    assert_eq!(n, 10);
+    let (warm, n) = queue_of(Strategy::Entropy, 200);
+    assert_eq!((warm.as_slice(), n), (random.as_slice(), 10));
+    let (half, n) = queue_of(Strategy::Entropy, 4);
+    assert_eq!((&half[..4], n), (&random[..4], 4));
+    let (cold, n) = queue_of(Strategy::Entropy, 0);
+    assert_eq!(n, 0);
+    assert_ne!(
+        cold, random,
+        "entropy with no warm-up drew the random sample"
+    );
+    // The strategy's part comes from what the warm-up left.
+    let mut all = half.clone();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 10, "{half:?}");
+}
