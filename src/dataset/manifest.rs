@@ -69,12 +69,15 @@ pub fn read(path: &Path) -> Result<Vec<ManifestRow>, csv::Error> {
     rdr.deserialize().collect()
 }
 
-/// Writes a manifest atomically.
-pub fn write(path: &Path, rows: &[ManifestRow]) -> std::io::Result<()> {
+/// Writes a manifest atomically (rows as they come: a caller need not hold them all).
+pub fn write<R: std::borrow::Borrow<ManifestRow>>(
+    path: &Path,
+    rows: impl IntoIterator<Item = R>,
+) -> std::io::Result<()> {
     crate::atomic::write_with(path, |w| {
         let mut wtr = csv::Writer::from_writer(w);
         for row in rows {
-            wtr.serialize(row).map_err(std::io::Error::other)?;
+            wtr.serialize(row.borrow()).map_err(std::io::Error::other)?;
         }
         wtr.flush()
     })

@@ -106,9 +106,14 @@ pub fn dedup(items: &[DedupItem], spec: &DedupSpec) -> Assignment {
         union_equal(&mut uf, items.iter().map(|i| i.pixel_hash));
     }
     if spec.near {
-        let hashes: Vec<u64> = items.iter().map(|i| i.phash).collect();
+        // Items with the same perceptual hashes are at distance 0 from each other: they
+        // are joined here and only one of them enters the index, so exact copies cost the
+        // near search nothing (same groups as searching them all).
+        let reps = join_identical(&mut uf, items);
+        let hashes: Vec<u64> = reps.iter().map(|&i| items[i].phash).collect();
         let index = MultiIndex::new(&hashes, spec.phash_max);
-        let confirm = |i: usize, j: usize, flipped: bool| {
+        let confirm = |a: usize, b: usize, flipped: bool| {
+            let (i, j) = (reps[a], reps[b]);
             let d = if flipped {
                 items[i].dhash_flip
             } else {
@@ -123,13 +128,13 @@ pub fn dedup(items: &[DedupItem], spec: &DedupSpec) -> Assignment {
             super::hash::distance(d, items[j].dhash) <= spec.dhash_max
                 && super::hash::chroma_distance(&c, &items[j].chroma) <= spec.chroma_max
         };
-        let mut pairs = index.pairs(|i, j| confirm(i, j, false));
+        let mut pairs = index.pairs(|a, b| confirm(a, b, false));
         if spec.flip {
-            let flips: Vec<u64> = items.iter().map(|i| i.phash_flip).collect();
-            pairs.extend(index.query_all(&flips, |i, j| i != j && confirm(i, j, true)));
+            let flips: Vec<u64> = reps.iter().map(|&i| items[i].phash_flip).collect();
+            pairs.extend(index.query_all(&flips, |a, b| a != b && confirm(a, b, true)));
         }
-        for (i, j) in pairs {
-            uf.union(i, j);
+        for (a, b) in pairs {
+            uf.union(reps[a], reps[b]);
         }
     }
     // The keeper of each group: largest area, then largest file, then first in path order.
@@ -174,6 +179,26 @@ fn mirror_grid(g: &[u8; 32]) -> [u8; 32] {
         }
     }
     out
+}
+
+/// Joins items whose perceptual hashes (pHash, dHash, their mirrors, chroma grid) are all
+/// equal; returns one representative per distinct value, in index order.
+fn join_identical(uf: &mut UnionFind, items: &[DedupItem]) -> Vec<usize> {
+    let key = |i: u32| {
+        let it = &items[i as usize];
+        (it.phash, it.dhash, it.phash_flip, it.dhash_flip, it.chroma)
+    };
+    let mut order: Vec<u32> = (0..items.len() as u32).collect();
+    order.par_sort_unstable_by_key(|&i| (key(i), i));
+    let mut reps = Vec::new();
+    for (k, &i) in order.iter().enumerate() {
+        match k.checked_sub(1).map(|p| order[p]) {
+            Some(prev) if key(prev) == key(i) => uf.union(prev as usize, i as usize),
+            _ => reps.push(i as usize),
+        }
+    }
+    reps.sort_unstable();
+    reps
 }
 
 fn union_equal(uf: &mut UnionFind, keys: impl Iterator<Item = u128>) {
@@ -519,5 +544,63 @@ mod tests {
             },
         );
         assert_eq!(a, vec![None, Some((0, DupKind::Near))]);
+    }
+
+    /// Joining identical hashes before the search gives the groups that a brute-force
+    /// comparison of every pair gives, exact copies and their near neighbours included.
+    #[test]
+    fn identical_copies_group_like_brute_force() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut items: Vec<DedupItem> = Vec::new();
+        for k in 0..80u128 {
+            let phash: u64 = rng.random();
+            let base = DedupItem {
+                file_hash: k * 100,
+                pixel_hash: k * 100,
+                phash,
+                dhash: phash.rotate_left(7),
+                phash_flip: !phash,
+                dhash_flip: !phash,
+                chroma: [(k % 7) as u8 * 30; 32],
+                area: 100,
+                bytes: 10,
+            };
+            for c in 0..rng.random_range(1..5u128) {
+                // Copies: same perceptual hashes, another file; some moved a few bits.
+                let mut it = DedupItem {
+                    file_hash: k * 100 + c,
+                    ..base
+                };
+                if rng.random_range(0..3) == 0 {
+                    it.phash ^= 1 << rng.random_range(0..64);
+                    it.dhash ^= 3 << rng.random_range(0..60);
+                }
+                items.push(it);
+            }
+        }
+        let spec = DedupSpec::default();
+        let mut uf = UnionFind::new(items.len());
+        for i in 0..items.len() {
+            for j in i + 1..items.len() {
+                let (a, b) = (&items[i], &items[j]);
+                if a.file_hash == b.file_hash
+                    || a.pixel_hash == b.pixel_hash
+                    || super::super::hash::distance(a.phash, b.phash) <= spec.phash_max
+                        && super::super::hash::distance(a.dhash, b.dhash) <= spec.dhash_max
+                        && super::super::hash::chroma_distance(&a.chroma, &b.chroma)
+                            <= spec.chroma_max
+                {
+                    uf.union(i, j);
+                }
+            }
+        }
+        let got = dedup(&items, &spec);
+        let group = |i: usize| got[i].map_or(i, |(k, _)| k);
+        for i in 0..items.len() {
+            for j in i + 1..items.len() {
+                assert_eq!(uf.find(i) == uf.find(j), group(i) == group(j), "{i} {j}");
+            }
+        }
+        assert!(got.iter().filter(|a| a.is_some()).count() > 80);
     }
 }

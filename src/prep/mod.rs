@@ -24,7 +24,7 @@ use crate::progress::{self, Verbosity};
 use crop::Cropper;
 use image::imageops;
 use record::{Hashes, Journal, Record};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -64,6 +64,10 @@ pub enum PrepError {
         message: String,
     },
 }
+
+/// Files processed between two merges of their records into the one list (big enough to
+/// keep every thread busy, small enough that a block's records are a sliver of the run's).
+const PREP_BLOCK: usize = 4096;
 
 fn out_err(path: &Path) -> impl FnOnce(std::io::Error) -> PrepError + '_ {
     move |source| PrepError::Output {
@@ -135,38 +139,60 @@ pub fn run(
         })?;
     let bar = progress::bar(todo.len() as u64, "prep", verbosity);
     let journal_err: Mutex<Option<PrepError>> = Mutex::new(None);
-    let fresh: Vec<(usize, Vec<Record>)> = pool.install(|| {
-        use rayon::prelude::*;
-        todo.par_iter()
-            .map(|&i| {
-                let recs = process_file(&files[i], &rels[i], &names[i], out, spec, &cropper);
-                let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
-                if let Err(e) = j.append(&recs) {
-                    let path = j.path().to_path_buf();
-                    journal_err
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get_or_insert(PrepError::Output { path, source: e });
-                }
-                bar.inc(1);
-                (i, recs)
-            })
-            .collect()
-    });
+    // Files go through in blocks, and each block's records join the one list in path
+    // order at once (resumed files' records in their places): no second copy of every
+    // record is ever held.
+    let mut all: Vec<Record> = Vec::with_capacity(files.len());
+    let mut next = 0; // the first file whose records are not in `all` yet
+    let mut take_resumed = |upto: usize, all: &mut Vec<Record>| {
+        for r in records[next..upto].iter_mut() {
+            all.extend(r.take().into_iter().flatten());
+        }
+        next = upto.max(next);
+    };
+    for block in todo.chunks(PREP_BLOCK) {
+        let fresh: Vec<Vec<Record>> = pool.install(|| {
+            use rayon::prelude::*;
+            block
+                .par_iter()
+                .map(|&i| {
+                    let recs = process_file(&files[i], &rels[i], &names[i], out, spec, &cropper);
+                    let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Err(e) = j.append(&recs) {
+                        let path = j.path().to_path_buf();
+                        journal_err
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert(PrepError::Output { path, source: e });
+                    }
+                    bar.inc(1);
+                    recs
+                })
+                .collect()
+        });
+        if let Some(e) = journal_err.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return Err(e);
+        }
+        for (&i, recs) in block.iter().zip(fresh) {
+            take_resumed(i, &mut all);
+            all.extend(recs);
+            take_resumed(i + 1, &mut all);
+        }
+    }
+    take_resumed(files.len(), &mut all);
     bar.finish_and_clear();
-    if let Some(e) = journal_err.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(e);
-    }
-    for (i, recs) in fresh {
-        records[i] = Some(recs);
-    }
-    let records: Vec<Record> = records.into_iter().flatten().flatten().collect();
+    // From here on only the records are needed: free the path lists first.
+    let n_files = files.len();
+    drop((files, rels, names, done, todo, records));
+    let records = all;
 
-    let (rows, stats) = output::finish(input, out, spec, records, &cropper)?;
-    let mut report = PrepReport::new(&rows, files.len(), resumed, started.elapsed());
+    let (outcome, stats) = output::finish(input, out, spec, records, &cropper)?;
+    let mut report = PrepReport::new(&outcome, n_files, resumed, started.elapsed());
     report.stats = Some(stats);
     report.input = Some(input.canonicalize().unwrap_or_else(|_| input.to_path_buf()));
-    output::write_all(out, &rows, &report)?;
+    output::write_all(out, &outcome, &report)?;
+    // The page reads the manifest back: let it have the records' memory.
+    drop(outcome);
     // The page is a view of what was written; failing to draw it never fails the run.
     report.page = crate::report::write_prep_report(out).map_err(|e| e.to_string());
     Ok(report)
@@ -272,14 +298,6 @@ pub fn process_file(
     out_recs
 }
 
-/// The set of output paths (relative to OUT) that `rows` keep.
-pub(crate) fn kept_outputs(rows: &[crate::dataset::manifest::ManifestRow]) -> HashSet<String> {
-    rows.iter()
-        .filter(|r| !r.output.is_empty())
-        .map(|r| r.output.clone())
-        .collect()
-}
-
 /// Per-file reprocessing for kept images whose output went missing (after a resume in
 /// which a former duplicate became the keeper).
 pub(crate) fn redo_missing(
@@ -288,9 +306,11 @@ pub(crate) fn redo_missing(
     spec: &PrepSpec,
     cropper: &Cropper,
     recs: &mut [Record],
+    kept: impl Iterator<Item = usize>,
 ) {
     let mut redone: HashMap<String, Vec<Record>> = HashMap::new();
-    for r in recs.iter_mut() {
+    for i in kept {
+        let r = &mut recs[i];
         if r.output.is_empty() || out.join(&r.output).is_file() {
             continue;
         }

@@ -9,7 +9,7 @@ use super::{out_err, Cropper, PrepError};
 use crate::dataset::manifest::{self, ManifestRow, Status};
 use image::{ImageEncoder, RgbImage};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -89,15 +89,79 @@ pub fn save(path: &Path, img: RgbImage, format: OutputFormat) -> std::io::Result
     crate::atomic::write(path, buf.get_ref())
 }
 
+/// The records after dedup: what the manifest says, held once. Rows are made one at a
+/// time as the manifest is written, so a run holds one record per input and no second
+/// copy of the manifest (the peak-memory figure in BENCHMARKS.md, prep).
+pub(super) struct Outcome {
+    records: Vec<Record>,
+    /// Duplicate record -> (kept record, reason).
+    dup_of: HashMap<usize, (usize, &'static str)>,
+}
+
+impl Outcome {
+    fn status(&self, i: usize) -> (Status, &str) {
+        if !self.records[i].reject.is_empty() {
+            (Status::Rejected, &self.records[i].reject)
+        } else if let Some((_, why)) = self.dup_of.get(&i) {
+            (Status::Duplicate, why)
+        } else {
+            (Status::Kept, "")
+        }
+    }
+
+    /// Manifest rows, in record order.
+    pub(super) fn rows(&self) -> impl Iterator<Item = ManifestRow> + '_ {
+        (0..self.records.len()).map(|i| self.row(i))
+    }
+
+    fn row(&self, i: usize) -> ManifestRow {
+        let r = &self.records[i];
+        let (status, reason) = self.status(i);
+        let h = r.hashes;
+        ManifestRow {
+            source: r.source(),
+            output: if status == Status::Kept {
+                r.output.clone()
+            } else {
+                String::new()
+            },
+            status,
+            reason: reason.to_string(),
+            dup_of: self
+                .dup_of
+                .get(&i)
+                .map(|&(keep, _)| self.records[keep].source())
+                .unwrap_or_default(),
+            crop_x: r.crop.map(|c| c.x),
+            crop_y: r.crop.map(|c| c.y),
+            crop_w: r.crop.map(|c| c.w),
+            crop_h: r.crop.map(|c| c.h),
+            src_w: r.src.map(|s| s.0),
+            src_h: r.src.map(|s| s.1),
+            bytes: Some(r.size),
+            phash: h.map(|h| super::hash::to_hex(h.phash)).unwrap_or_default(),
+            dhash: h.map(|h| super::hash::to_hex(h.dhash)).unwrap_or_default(),
+        }
+    }
+
+    /// Output paths (relative to OUT) of the kept images.
+    fn kept_outputs(&self) -> HashSet<&str> {
+        (0..self.records.len())
+            .filter(|&i| self.status(i).0 == Status::Kept && !self.records[i].output.is_empty())
+            .map(|i| self.records[i].output.as_str())
+            .collect()
+    }
+}
+
 /// Dedups the records, removes the outputs of duplicates and of inputs that are gone,
-/// re-makes missing outputs of kept images, and returns the manifest rows.
+/// and re-makes missing outputs of kept images.
 pub(super) fn finish(
     input: &Path,
     out: &Path,
     spec: &PrepSpec,
     mut records: Vec<Record>,
     cropper: &Cropper,
-) -> Result<(Vec<ManifestRow>, DatasetStats), PrepError> {
+) -> Result<(Outcome, DatasetStats), PrepError> {
     let cand: Vec<usize> = (0..records.len())
         .filter(|&i| records[i].reject.is_empty() && records[i].hashes.is_some())
         .collect();
@@ -121,6 +185,7 @@ pub(super) fn finish(
         })
         .collect();
     let assignment = dedup::dedup(&items, &spec.dedup);
+    drop(items);
     let mut dup_of: HashMap<usize, (usize, &'static str)> = HashMap::new();
     for (k, a) in assignment.iter().enumerate() {
         if let Some((keep, kind)) = a {
@@ -128,73 +193,26 @@ pub(super) fn finish(
         }
     }
     // Kept images whose file went missing are made again; duplicates' files are removed.
-    let mut kept: Vec<Record> = cand
-        .iter()
-        .filter(|i| !dup_of.contains_key(i))
-        .map(|&i| records[i].clone())
-        .collect();
-    super::redo_missing(input, out, spec, cropper, &mut kept);
-    let mut kept_iter = kept.into_iter();
-    for &i in &cand {
-        if !dup_of.contains_key(&i) {
-            if let Some(r) = kept_iter.next() {
-                records[i] = r;
-            }
-        }
-    }
-    let sources: Vec<String> = records.iter().map(Record::source).collect();
-    let rows: Vec<ManifestRow> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let (status, reason, dup) = if !r.reject.is_empty() {
-                (Status::Rejected, r.reject.clone(), String::new())
-            } else if let Some((keep, why)) = dup_of.get(&i) {
-                (Status::Duplicate, why.to_string(), sources[*keep].clone())
-            } else {
-                (Status::Kept, String::new(), String::new())
-            };
-            let h = r.hashes;
-            ManifestRow {
-                source: sources[i].clone(),
-                output: if status == Status::Kept {
-                    r.output.clone()
-                } else {
-                    String::new()
-                },
-                status,
-                reason,
-                dup_of: dup,
-                crop_x: r.crop.map(|c| c.x),
-                crop_y: r.crop.map(|c| c.y),
-                crop_w: r.crop.map(|c| c.w),
-                crop_h: r.crop.map(|c| c.h),
-                src_w: r.src.map(|s| s.0),
-                src_h: r.src.map(|s| s.1),
-                bytes: Some(r.size),
-                phash: h.map(|h| super::hash::to_hex(h.phash)).unwrap_or_default(),
-                dhash: h.map(|h| super::hash::to_hex(h.dhash)).unwrap_or_default(),
-            }
-        })
-        .collect();
-    remove_stale(out, &rows)?;
+    let kept = cand.iter().filter(|i| !dup_of.contains_key(i));
+    super::redo_missing(input, out, spec, cropper, &mut records, kept.copied());
+    let outcome = Outcome { records, dup_of };
+    remove_stale(out, &outcome.kept_outputs())?;
     let mut sums = ChannelSums::default();
     let mut kept_n = 0;
-    for (r, row) in records.iter().zip(&rows) {
-        if row.status == Status::Kept {
+    for (i, r) in outcome.records.iter().enumerate() {
+        if outcome.status(i).0 == Status::Kept {
             kept_n += 1;
             if let Some(s) = &r.sums {
                 sums.add(s);
             }
         }
     }
-    Ok((rows, sums.stats(kept_n, spec.resize.size)))
+    Ok((outcome, sums.stats(kept_n, spec.resize.size)))
 }
 
 /// Deletes image files under `OUT/images` that no kept row names (duplicates, inputs
 /// that were removed, outputs of older settings).
-fn remove_stale(out: &Path, rows: &[ManifestRow]) -> Result<(), PrepError> {
-    let keep = super::kept_outputs(rows);
+fn remove_stale(out: &Path, keep: &HashSet<&str>) -> Result<(), PrepError> {
     let images = out.join("images");
     if !images.is_dir() {
         return Ok(());
@@ -205,7 +223,7 @@ fn remove_stale(out: &Path, rows: &[ManifestRow]) -> Result<(), PrepError> {
             continue;
         }
         let rel = crate::dataset::walk::relative(out, entry.path());
-        if !keep.contains(&rel) {
+        if !keep.contains(rel.as_str()) {
             std::fs::remove_file(entry.path()).map_err(out_err(entry.path()))?;
         }
     }
@@ -240,20 +258,22 @@ pub struct PrepReport {
 }
 
 impl PrepReport {
-    pub(super) fn new(rows: &[ManifestRow], files: usize, resumed: usize, took: Duration) -> Self {
+    pub(super) fn new(outcome: &Outcome, files: usize, resumed: usize, took: Duration) -> Self {
         let mut by_status = BTreeMap::new();
         let mut by_reason = BTreeMap::new();
-        for r in rows {
-            *by_status.entry(r.status.to_string()).or_default() += 1;
-            if !r.reason.is_empty() {
-                let key = r.reason.split(':').next().unwrap_or("").trim().to_string();
+        let rows = outcome.records.len();
+        for i in 0..rows {
+            let (status, reason) = outcome.status(i);
+            *by_status.entry(status.to_string()).or_default() += 1;
+            if !reason.is_empty() {
+                let key = reason.split(':').next().unwrap_or("").trim().to_string();
                 *by_reason.entry(key).or_default() += 1;
             }
         }
         let seconds = took.as_secs_f64();
         PrepReport {
             files,
-            rows: rows.len(),
+            rows,
             by_status,
             by_reason,
             resumed,
@@ -297,11 +317,11 @@ impl fmt::Display for PrepReport {
 /// Writes the manifest, `stats.json` and `report.json` atomically.
 pub(super) fn write_all(
     out: &Path,
-    rows: &[ManifestRow],
+    outcome: &Outcome,
     report: &PrepReport,
 ) -> Result<(), PrepError> {
     let path = out.join(manifest::MANIFEST_FILE);
-    manifest::write(&path, rows).map_err(out_err(&path))?;
+    manifest::write(&path, outcome.rows()).map_err(out_err(&path))?;
     if let Some(stats) = &report.stats {
         let path = out.join("stats.json");
         crate::atomic::write_json(&path, stats).map_err(out_err(&path))?;
