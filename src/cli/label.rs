@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use facesynth::labels::{self, classifier::TrainSpec, RoundSpec, SimulateSpec, Strategy};
+use facesynth::labels::{
+    self, active::Combine, classifier::TrainSpec, RoundSpec, SimulateSpec, Strategy,
+};
 use facesynth::progress::Verbosity;
 use std::path::PathBuf;
 
@@ -137,6 +139,9 @@ pub struct RoundArgs {
     /// (uncertainty from a network trained on a few dozen labels picks outliers).
     #[arg(long, default_value_t = 200)]
     warmup: usize,
+    /// How an image's uncertainties over its attributes make one score: max or mean.
+    #[arg(long, default_value = "max")]
+    combine: Combine,
     /// Train on CUDA (build with --features cuda).
     #[arg(long)]
     cuda: bool,
@@ -160,6 +165,7 @@ impl RoundArgs {
             },
             warm_start: self.warm_start,
             warmup: self.warmup,
+            combine: self.combine,
             cuda: self.cuda,
             ..RoundSpec::default()
         }

@@ -49,6 +49,41 @@ impl fmt::Display for Strategy {
     }
 }
 
+/// How one image's uncertainties over several attributes become one score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Combine {
+    /// The largest: an image is asked about when any attribute is unsure (default).
+    #[default]
+    Max,
+    /// The mean: every attribute counts, so an attribute with many values (whose
+    /// normalized uncertainty runs higher) does not choose every query alone.
+    Mean,
+}
+
+impl Combine {
+    /// One score from per-attribute uncertainties.
+    pub fn apply(self, u: impl Iterator<Item = f32>) -> f32 {
+        match self {
+            Combine::Max => u.fold(0.0, f32::max),
+            Combine::Mean => {
+                let (sum, n) = u.fold((0.0, 0), |(s, n), x| (s + x, n + 1));
+                sum / n.max(1) as f32
+            }
+        }
+    }
+}
+
+impl FromStr for Combine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "max" => Ok(Combine::Max),
+            "mean" => Ok(Combine::Mean),
+            _ => Err(format!("unknown combination {s:?} (max, mean)")),
+        }
+    }
+}
+
 /// Uncertainty of one distribution in 0..1 under `strategy` (0 for random).
 pub fn uncertainty(p: &[f32], strategy: Strategy) -> f32 {
     let mut s: Vec<f32> = p.to_vec();
@@ -161,6 +196,17 @@ mod tests {
             assert!(uncertainty(&unsure, s) > uncertainty(&sure, s), "{s}");
         }
         assert!((uncertainty(&[0.5, 0.5], Strategy::Entropy) - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn combine_max_follows_one_attribute_mean_all() {
+        // Unsure eye, sure hair: max asks; mean weighs both.
+        let (hair, eye) = (0.1, 0.9);
+        assert_eq!(Combine::Max.apply([hair, eye].into_iter()), 0.9);
+        assert!((Combine::Mean.apply([hair, eye].into_iter()) - 0.5).abs() < 1e-6);
+        assert_eq!(Combine::Mean.apply(std::iter::empty()), 0.0);
+        assert_eq!("mean".parse::<Combine>(), Ok(Combine::Mean));
+        assert!("median".parse::<Combine>().is_err());
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct RoundSpec {
     /// on anime-faces-64 entropy queries reached hair 0.51 at 100 labels where random
     /// ones reached 0.75 (BENCHMARKS.md, label). 0: the strategy from the first query.
     pub warmup: usize,
+    /// How the attributes' uncertainties make one score per image (default max).
+    pub combine: active::Combine,
     /// Run on CUDA (needs the `cuda` feature and a driver).
     pub cuda: bool,
     /// Images never trained on, queued or calibrated on (a test split); by image index.
@@ -73,6 +75,7 @@ impl Default for RoundSpec {
             self_train_steps: 0,
             warm_start: false,
             warmup: 200,
+            combine: active::Combine::Max,
             cuda: false,
             exclude: HashSet::new(),
             askable: None,
@@ -484,9 +487,9 @@ fn round_on<B: AutodiffBackend>(
         .filter(|i| !labeled_set.contains(i) && !spec.exclude.contains(i))
         .filter(|i| spec.askable.as_ref().is_none_or(|a| a.contains(i)))
         .map(|i| {
-            let u = (0..n_attr)
-                .map(|a| active::uncertainty(&probs[a][i], spec.strategy))
-                .fold(0.0f32, f32::max);
+            let u = spec
+                .combine
+                .apply((0..n_attr).map(|a| active::uncertainty(&probs[a][i], spec.strategy)));
             (i, u)
         })
         .collect();
