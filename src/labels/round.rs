@@ -46,7 +46,7 @@ pub struct RoundSpec {
     pub warm_start: bool,
     /// Queries drawn at random until this many images carry people's labels, before the
     /// strategy takes over (default 200). Uncertainty sampling from a network trained on
-    /// a few dozen labels picks outliers (the cold-start problem; Settles 2009, sec. 6):
+    /// a few dozen labels picks outliers (the cold-start problem of uncertainty sampling):
     /// on anime-faces-64 entropy queries reached hair 0.51 at 100 labels where random
     /// ones reached 0.75 (BENCHMARKS.md, label). 0: the strategy from the first query.
     pub warmup: usize,
