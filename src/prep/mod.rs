@@ -113,7 +113,8 @@ pub fn run(
 
     // Which files still need work: new, changed, or renamed outputs.
     let mut todo = Vec::new();
-    let mut records: Vec<Option<Vec<Record>>> = vec![None; files.len()];
+    // Records of files an earlier run finished (from its journal), by file.
+    let mut earlier: Vec<Option<Vec<Record>>> = vec![None; files.len()];
     for (i, path) in files.iter().enumerate() {
         let stamp = record::file_stamp(path).ok();
         match done.remove(&rels[i]) {
@@ -123,7 +124,7 @@ pub fn run(
                         .iter()
                         .all(|r| r.output.is_empty() || r.output.starts_with(&names[i])) =>
             {
-                records[i] = Some(recs)
+                earlier[i] = Some(recs)
             }
             _ => todo.push(i),
         }
@@ -142,11 +143,11 @@ pub fn run(
     // Files go through in blocks, and each block's records join the one list in path
     // order at once (resumed files' records in their places): no second copy of every
     // record is ever held.
-    let mut all: Vec<Record> = Vec::with_capacity(files.len());
-    let mut next = 0; // the first file whose records are not in `all` yet
-    let mut take_resumed = |upto: usize, all: &mut Vec<Record>| {
-        for r in records[next..upto].iter_mut() {
-            all.extend(r.take().into_iter().flatten());
+    let mut records: Vec<Record> = Vec::with_capacity(files.len());
+    let mut next = 0; // the first file whose records are not in `records` yet
+    let mut take_resumed = |upto: usize, records: &mut Vec<Record>| {
+        for r in earlier[next..upto].iter_mut() {
+            records.extend(r.take().into_iter().flatten());
         }
         next = upto.max(next);
     };
@@ -174,17 +175,16 @@ pub fn run(
             return Err(e);
         }
         for (&i, recs) in block.iter().zip(fresh) {
-            take_resumed(i, &mut all);
-            all.extend(recs);
-            take_resumed(i + 1, &mut all);
+            take_resumed(i, &mut records);
+            records.extend(recs);
+            take_resumed(i + 1, &mut records);
         }
     }
-    take_resumed(files.len(), &mut all);
+    take_resumed(files.len(), &mut records);
     bar.finish_and_clear();
     // From here on only the records are needed: free the path lists first.
     let n_files = files.len();
-    drop((files, rels, names, done, todo, records));
-    let records = all;
+    drop((files, rels, names, done, todo, earlier));
 
     let (outcome, stats) = output::finish(input, out, spec, records, &cropper)?;
     let mut report = PrepReport::new(&outcome, n_files, resumed, started.elapsed());
