@@ -38,19 +38,31 @@ pub fn dhash_of_luma(grey: &GrayImage) -> u64 {
 /// grey levels only; this tells a green background from a pink one of the same grey,
 /// and is nearly blind to brightness changes, which move luma, not chroma.
 pub fn chroma_grid(img: &RgbImage) -> [u8; 32] {
-    let (w, h) = img.dimensions();
+    let (w, h) = (img.width() as usize, img.height() as usize);
     // Sums of R, G and B per cell first (integers, no division per pixel); the colour
-    // transform is linear, so it applies to the cell means afterwards.
+    // transform is linear, so it applies to the cell means afterwards. Pixel x is in
+    // column cell x * 4 / w, so cell c starts at ceil(c * w / 4); each row is summed
+    // cell by cell over plain slices (no per-pixel cell lookup or bounds check).
+    let start = |c: usize, n: usize| (c * n).div_ceil(4);
     let mut sums = [[0u64; 4]; 16];
-    let col: Vec<usize> = (0..w).map(|x| (x * 4 / w.max(1)) as usize).collect();
-    for (y, row) in img.rows().enumerate() {
-        let cy = (y as u32 * 4 / h.max(1)) as usize * 4;
-        for (p, &cx) in row.zip(&col) {
-            let s = &mut sums[cy + cx];
-            s[0] += u64::from(p[0]);
-            s[1] += u64::from(p[1]);
-            s[2] += u64::from(p[2]);
-            s[3] += 1;
+    let raw = img.as_raw();
+    for cy in 0..4 {
+        for y in start(cy, h)..start(cy + 1, h) {
+            let row = &raw[y * w * 3..(y + 1) * w * 3];
+            for cx in 0..4 {
+                let (x0, x1) = (start(cx, w), start(cx + 1, w));
+                let (mut r, mut g, mut b) = (0u32, 0u32, 0u32);
+                for p in row[x0 * 3..x1 * 3].chunks_exact(3) {
+                    r += u32::from(p[0]);
+                    g += u32::from(p[1]);
+                    b += u32::from(p[2]);
+                }
+                let s = &mut sums[cy * 4 + cx];
+                s[0] += u64::from(r);
+                s[1] += u64::from(g);
+                s[2] += u64::from(b);
+                s[3] += (x1 - x0) as u64;
+            }
         }
     }
     let mut acc = [[0f64; 3]; 16];
@@ -91,7 +103,7 @@ pub fn to_hex(h: u64) -> String {
 
 fn resize_grey(grey: &GrayImage, w: u32, h: u32) -> GrayImage {
     // Grey first (as PIL's convert("L")), then the antialiasing resize.
-    crate::prep::resize::resize_grey(grey, w, h)
+    crate::prep::resample::resize_grey(grey, w, h)
 }
 
 /// The orthonormal-free DCT-II basis `cos(pi (2x + 1) u / 2N)` for N = 32, as scipy's

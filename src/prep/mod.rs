@@ -12,6 +12,7 @@ pub mod normalize;
 pub mod output;
 pub mod quality;
 pub mod record;
+pub mod resample;
 pub mod resize;
 pub mod scan;
 pub mod settings;
@@ -116,10 +117,11 @@ pub fn run(
     // Records of files an earlier run finished (from its journal), by file.
     let mut earlier: Vec<Option<Vec<Record>>> = vec![None; files.len()];
     for (i, path) in files.iter().enumerate() {
-        let stamp = record::file_stamp(path).ok();
+        // Only files the journal knows need a stat here (a fresh run does none).
         match done.remove(&rels[i]) {
             Some(recs)
-                if stamp.is_some_and(|s| recs.iter().all(|r| (r.size, r.mtime) == s))
+                if record::file_stamp(path)
+                    .is_ok_and(|s| recs.iter().all(|r| (r.size, r.mtime) == s))
                     && recs
                         .iter()
                         .all(|r| r.output.is_empty() || r.output.starts_with(&names[i])) =>
@@ -171,9 +173,12 @@ pub fn run(
                 })
                 .collect()
         });
+        let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = journal_err.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return Err(e);
         }
+        j.flush().map_err(out_err(&Journal::path_in(out)))?;
+        drop(j);
         for (&i, recs) in block.iter().zip(fresh) {
             take_resumed(i, &mut records);
             records.extend(recs);
@@ -208,7 +213,10 @@ pub fn process_file(
     spec: &PrepSpec,
     cropper: &Cropper,
 ) -> Vec<Record> {
-    let (size, mtime) = record::file_stamp(path).unwrap_or((0, 0));
+    let read = scan::read_file(path);
+    let (size, mtime) = read
+        .as_ref()
+        .map_or((0, 0), |(_, meta)| record::stamp_of(meta));
     let blank = Record {
         file: rel.to_string(),
         face: None,
@@ -227,9 +235,12 @@ pub fn process_file(
             ..r.clone()
         }]
     };
-    let decoded = match scan::decode_file(path, &spec.decode) {
-        Ok(d) => d,
-        Err(reason) => return reject(reason, &blank),
+    let decoded = match read {
+        Ok((data, _)) => match scan::decode_bytes(&data, &spec.decode) {
+            Ok(d) => d,
+            Err(reason) => return reject(reason, &blank),
+        },
+        Err(e) => return reject(format!("read: {e}"), &blank),
     };
     let (w, h) = decoded.rgb.dimensions();
     let base = Record {
@@ -280,8 +291,9 @@ pub fn process_file(
             dhash_flip,
             chroma: hash::chroma_grid(&img),
         };
+        let sums = normalize::ChannelSums::of(&img);
         let output = output::face_output(out_base, face, spec.format);
-        if let Err(e) = output::save(&out.join(&output), img.clone(), spec.format) {
+        if let Err(e) = output::save(&out.join(&output), &img, spec.format) {
             out_recs.push(Record {
                 reject: format!("write: {e}"),
                 ..rec
@@ -291,7 +303,7 @@ pub fn process_file(
         out_recs.push(Record {
             output,
             hashes: Some(hashes),
-            sums: Some(normalize::ChannelSums::of(&img)),
+            sums: Some(sums),
             ..rec
         });
     }
@@ -307,11 +319,12 @@ pub(crate) fn redo_missing(
     cropper: &Cropper,
     recs: &mut [Record],
     kept: impl Iterator<Item = usize>,
+    present: &std::collections::HashSet<&str>,
 ) {
     let mut redone: HashMap<String, Vec<Record>> = HashMap::new();
     for i in kept {
         let r = &mut recs[i];
-        if r.output.is_empty() || out.join(&r.output).is_file() {
+        if r.output.is_empty() || present.contains(r.output.as_str()) {
             continue;
         }
         let fresh = redone.entry(r.file.clone()).or_insert_with(|| {

@@ -99,16 +99,21 @@ pub struct ChannelSums {
 impl ChannelSums {
     /// The sums of one image.
     pub fn of(img: &RgbImage) -> Self {
-        let mut s = ChannelSums::default();
-        for p in img.pixels() {
+        // Integer sums first (exact, and no float division per sample), scaled to 0-1
+        // once at the end.
+        let (mut sum, mut sum_sq) = ([0u64; 3], [0u64; 3]);
+        for p in img.as_raw().chunks_exact(3) {
             for c in 0..3 {
-                let v = p[c] as f64 / 255.0;
-                s.sum[c] += v;
-                s.sum_sq[c] += v * v;
+                let v = u64::from(p[c]);
+                sum[c] += v;
+                sum_sq[c] += v * v;
             }
         }
-        s.count = img.pixels().len() as u64;
-        s
+        ChannelSums {
+            sum: sum.map(|v| v as f64 / 255.0),
+            sum_sq: sum_sq.map(|v| v as f64 / (255.0 * 255.0)),
+            count: img.pixels().len() as u64,
+        }
     }
 
     /// Adds another image's sums.

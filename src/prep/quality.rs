@@ -136,22 +136,29 @@ pub fn laplacian_variance(grey: &GrayImage) -> f64 {
         return 0.0;
     }
     let px = grey.as_raw();
-    let w = w as usize;
-    let (mut sum, mut sum2, mut n) = (0f64, 0f64, 0f64);
-    for y in 1..h as usize - 1 {
-        let row = y * w;
+    let (w, h) = (w as usize, h as usize);
+    // Integer sums over row slices (exact, as the f64 sums of integers were, and the
+    // inner loop vectorizes).
+    let (mut sum, mut sum2) = (0i64, 0i64);
+    for y in 1..h - 1 {
+        let (up, mid, down) = (
+            &px[(y - 1) * w..y * w],
+            &px[y * w..(y + 1) * w],
+            &px[(y + 1) * w..(y + 2) * w],
+        );
         for x in 1..w - 1 {
-            let i = row + x;
-            let l = px[i - 1] as i32 + px[i + 1] as i32 + px[i - w] as i32 + px[i + w] as i32
-                - 4 * px[i] as i32;
-            let l = l as f64;
-            sum += l;
-            sum2 += l * l;
-            n += 1.0;
+            let l = i32::from(mid[x - 1])
+                + i32::from(mid[x + 1])
+                + i32::from(up[x])
+                + i32::from(down[x])
+                - 4 * i32::from(mid[x]);
+            sum += i64::from(l);
+            sum2 += i64::from(l * l);
         }
     }
-    let mean = sum / n;
-    sum2 / n - mean * mean
+    let n = ((w - 2) * (h - 2)) as f64;
+    let mean = sum as f64 / n;
+    sum2 as f64 / n - mean * mean
 }
 
 #[cfg(test)]

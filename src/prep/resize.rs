@@ -44,6 +44,14 @@ impl From<Filter> for ResizeAlg {
 /// pixel, linear interpolation, error < 1e-7) gives the same i16 weights the convolution
 /// uses.
 fn lanczos3_tabled() -> fr::FilterType {
+    fr::FilterType::Custom(
+        fr::Filter::new("Lanczos3", lanczos3, 3.0).unwrap_or_else(|e| unreachable!("{e}")),
+    )
+}
+
+/// The Lanczos3 kernel `sinc(x) sinc(x / 3)` on |x| < 3, read from a table (see
+/// [`lanczos3_tabled`]).
+pub(crate) fn lanczos3(x: f64) -> f64 {
     const PER_UNIT: usize = 4096;
     static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
     fn exact(x: f64) -> f64 {
@@ -61,23 +69,18 @@ fn lanczos3_tabled() -> fr::FilterType {
             0.0
         }
     }
-    fn tabled(x: f64) -> f64 {
-        let t = TABLE.get_or_init(|| {
-            (0..=3 * PER_UNIT + 1)
-                .map(|i| exact(i as f64 / PER_UNIT as f64))
-                .collect()
-        });
-        let p = x.abs() * PER_UNIT as f64;
-        let i = p as usize;
-        if i >= 3 * PER_UNIT {
-            return 0.0;
-        }
-        let f = p - i as f64;
-        t[i] + (t[i + 1] - t[i]) * f
+    let t = TABLE.get_or_init(|| {
+        (0..=3 * PER_UNIT + 1)
+            .map(|i| exact(i as f64 / PER_UNIT as f64))
+            .collect()
+    });
+    let p = x.abs() * PER_UNIT as f64;
+    let i = p as usize;
+    if i >= 3 * PER_UNIT {
+        return 0.0;
     }
-    fr::FilterType::Custom(
-        fr::Filter::new("Lanczos3", tabled, 3.0).unwrap_or_else(|e| unreachable!("{e}")),
-    )
+    let f = p - i as f64;
+    t[i] + (t[i + 1] - t[i]) * f
 }
 
 thread_local! {
@@ -87,6 +90,21 @@ thread_local! {
 
 /// The region `(x, y, w, h)` of `src` resized to `nw` x `nh`.
 pub fn resize_region(
+    src: &RgbImage,
+    region: (u32, u32, u32, u32),
+    nw: u32,
+    nh: u32,
+    filter: Filter,
+) -> RgbImage {
+    // Lanczos3 (the default) with weights cached per size: the same bytes, faster.
+    if filter == Filter::Lanczos3 {
+        return super::resample::resize_rgb(src, region, nw, nh);
+    }
+    resize_region_fir(src, region, nw, nh, filter)
+}
+
+/// [`resize_region`] by fast_image_resize for every filter.
+pub fn resize_region_fir(
     src: &RgbImage,
     region: (u32, u32, u32, u32),
     nw: u32,

@@ -47,6 +47,18 @@ pub fn decode_file(path: &Path, spec: &DecodeSpec) -> Result<Decoded, String> {
     decode_bytes(&data, spec)
 }
 
+/// Reads `path` whole, with the metadata of the file actually read (`fstat` on the open
+/// file: the same system calls as `std::fs::read`, and no second lookup of the path to
+/// learn its size and time).
+pub fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut data)?;
+    Ok((data, meta))
+}
+
 /// Decodes an in-memory file.
 pub fn decode_bytes(data: &[u8], spec: &DecodeSpec) -> Result<Decoded, String> {
     if data.is_empty() {
