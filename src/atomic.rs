@@ -48,6 +48,8 @@ mod unnamed {
     /// Cleared at the first sign that this system cannot do it, so later files go
     /// straight to the fallback.
     static USABLE: AtomicBool = AtomicBool::new(true);
+    /// Cleared when linking the open file directly is refused (no privilege).
+    static EMPTY_PATH: AtomicBool = AtomicBool::new(true);
 
     /// `Some(result)` when this way was taken; `None` to fall back (nothing was written).
     pub(super) fn write(path: &Path, bytes: &[u8]) -> Option<io::Result<()>> {
@@ -76,9 +78,36 @@ mod unnamed {
         if let Err(e) = (&file).write_all(bytes) {
             return Some(Err(e));
         }
-        let source = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+        let fd = file.as_raw_fd();
+        let source = CString::new(format!("/proc/self/fd/{fd}")).ok()?;
         let link = |to: &Path| -> io::Result<()> {
             let to = CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
+            // The file itself (`AT_EMPTY_PATH`) where allowed (it needs CAP_DAC_READ_SEARCH):
+            // no walk through /proc. Otherwise the /proc/self/fd link, as open(2) shows.
+            if EMPTY_PATH.load(Ordering::Relaxed) {
+                // SAFETY: the strings are NUL-terminated and outlive the call; `fd` is open.
+                let rc = unsafe {
+                    libc::linkat(
+                        fd,
+                        c"".as_ptr(),
+                        libc::AT_FDCWD,
+                        to.as_ptr(),
+                        libc::AT_EMPTY_PATH,
+                    )
+                };
+                match rc {
+                    0 => return Ok(()),
+                    _ => {
+                        let e = io::Error::last_os_error();
+                        match e.raw_os_error() {
+                            Some(libc::EPERM | libc::ENOENT | libc::EINVAL) => {
+                                EMPTY_PATH.store(false, Ordering::Relaxed)
+                            }
+                            _ => return Err(e),
+                        }
+                    }
+                }
+            }
             // SAFETY: both strings are NUL-terminated and outlive the call.
             let rc = unsafe {
                 libc::linkat(
@@ -112,6 +141,25 @@ mod unnamed {
                 USABLE.store(false, Ordering::Relaxed);
                 None
             }
+        }
+    }
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_proc_link_way_works_too() {
+            // Root may link the open file directly; others go through /proc. Take the
+            // /proc way here (both are correct, so other tests running now do not mind).
+            let dir = tempfile::tempdir().unwrap();
+            EMPTY_PATH.store(false, Ordering::Relaxed);
+            let p = dir.path().join("x.bin");
+            let first = write(&p, b"one");
+            let again = write(&p, b"two");
+            EMPTY_PATH.store(true, Ordering::Relaxed);
+            assert!(matches!(first, Some(Ok(()))), "{first:?}");
+            assert!(matches!(again, Some(Ok(()))), "{again:?}");
+            assert_eq!(fs::read(&p).unwrap(), b"two");
         }
     }
 }
