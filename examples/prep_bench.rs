@@ -37,9 +37,9 @@ fn main() -> anyhow::Result<()> {
     let bytes = vec![0x5au8; 10 * 1024];
     let t = Instant::now();
     pool.install(|| {
-        (0..files.len()).into_par_iter().try_for_each(|i| {
-            facesynth::atomic::write(&written.join(format!("{i}.png")), &bytes)
-        })
+        (0..files.len())
+            .into_par_iter()
+            .try_for_each(|i| facesynth::atomic::write(&written.join(format!("{i}.png")), &bytes))
     })?;
     let write = files.len() as f64 / t.elapsed().as_secs_f64();
     // Decode then write, back to back: files per second of the two costs added.
