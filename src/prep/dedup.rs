@@ -336,12 +336,8 @@ impl<'a> MultiIndex<'a> {
         self.search(queries, accept)
     }
 
-    /// Probes every chunk's table for every query. Queries are visited in the order of the
-    /// probed chunk's key, so consecutive queries probe neighbouring table entries: each
-    /// of the few hundred flip patterns then walks its table almost sequentially instead
-    /// of missing the cache on every probe (at 1M hashes the tables are ~10 MB each), which
-    /// keeps the time per hash flat as n grows. Pairs found through several chunks are
-    /// merged by one sort at the end.
+    /// Every (query, indexed hash) pair within the radius that `accept` takes: by comparing
+    /// all pairs when there are few, else by [`MultiIndex::probe`].
     fn search(
         &self,
         queries: &[u64],
@@ -359,7 +355,12 @@ impl<'a> MultiIndex<'a> {
         self.probe(queries, accept)
     }
 
-    /// [`MultiIndex::search`] by probing the chunk tables, whatever the size.
+    /// Probes every chunk's table for every query. Queries are visited in the order of the
+    /// probed chunk's key, so consecutive queries probe neighbouring table entries: each
+    /// of the few hundred flip patterns then walks its table almost sequentially instead
+    /// of missing the cache on every probe (at 1M hashes the tables are ~10 MB each), which
+    /// keeps the time per hash flat as n grows. Pairs found through several chunks are
+    /// merged by one sort at the end.
     fn probe(
         &self,
         queries: &[u64],

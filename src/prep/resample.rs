@@ -271,15 +271,20 @@ pub fn resize_rgb(src: &RgbImage, region: (u32, u32, u32, u32), nw: u32, nh: u32
 mod tests {
     use super::*;
 
-    #[test]
-    fn same_bytes_as_fast_image_resize() {
-        let mut seed = 7u64;
-        let mut next = || {
-            seed = seed
+    /// Pseudo-random bytes (a 64-bit LCG's high bits): noise for the test images.
+    fn noise(seed: u64) -> impl FnMut() -> u8 {
+        let mut state = seed;
+        move || {
+            state = state
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            (seed >> 33) as u8
-        };
+            (state >> 33) as u8
+        }
+    }
+
+    #[test]
+    fn same_bytes_as_fast_image_resize() {
+        let mut next = noise(7);
         let sizes = [
             ((64, 64), (32, 32)),
             ((64, 64), (9, 8)),
@@ -312,13 +317,7 @@ mod tests {
     #[test]
     fn rgb_regions_same_bytes_as_fast_image_resize() {
         use super::super::resize::{self, Filter};
-        let mut seed = 11u64;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as u8
-        };
+        let mut next = noise(11);
         let img = RgbImage::from_fn(96, 80, |x, y| {
             let n = next();
             image::Rgb([
