@@ -23,6 +23,10 @@ fn main() {
         steps: arg(3, 300),
         seed: arg(5, 0) as u64,
         shift: std::env::var("SHIFT").map_or(0, |v| v.parse().unwrap()),
+        schedule: match std::env::var("SCHEDULE").as_deref() {
+            Ok("constant") => facesynth::labels::classifier::LrSchedule::Constant,
+            _ => facesynth::labels::classifier::LrSchedule::Cosine,
+        },
         ..Default::default()
     };
     let size = arg(4, 48);

@@ -4,7 +4,10 @@
 use anyhow::Context;
 use clap::Subcommand;
 use facesynth::labels::{
-    self, active::Combine, classifier::TrainSpec, RoundSpec, SimulateSpec, Strategy,
+    self,
+    active::Combine,
+    classifier::{LrSchedule, TrainSpec},
+    RoundSpec, SimulateSpec, Strategy,
 };
 use facesynth::progress::Verbosity;
 use std::path::PathBuf;
@@ -129,6 +132,9 @@ pub struct RoundArgs {
     /// Random shifts of up to this many pixels while training (augmentation).
     #[arg(long, default_value_t = 0)]
     shift: usize,
+    /// Learning rate over a round's training: cosine (decays to zero) or constant.
+    #[arg(long, value_enum, default_value_t = LrSchedule::Cosine)]
+    lr_schedule: LrSchedule,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -161,6 +167,7 @@ impl RoundArgs {
                 batch: self.batch,
                 seed: self.seed,
                 shift: self.shift,
+                schedule: self.lr_schedule,
                 ..TrainSpec::default()
             },
             warm_start: self.warm_start,

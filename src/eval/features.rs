@@ -218,6 +218,8 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
         channels: spec.channels,
         seed: spec.seed,
         shift: 0,
+        // The judge network of earlier figures: changing it would change every figure.
+        schedule: classifier::LrSchedule::Constant,
     };
     let net = classifier::train::<CpuTrain>(&pixels, &samples, &counts, &ts, &dev, |_, _| {});
     drop(pixels);
