@@ -5,7 +5,8 @@
 //! `cargo run --release --example label_fit -- DIR N [steps] [size] [seed] [self_train]`
 //! where DIR holds `images/` and `tags.csv` (`file,hair_color,eye_color`); `self_train`
 //! (0 or 1) adds pseudo-labels (softmax >= 0.9) on the unlabeled training images and
-//! trains on for half as many steps, as `label round` does.
+//! trains on for half as many steps, as `label round` does. Env: `SHIFT=N` (shift
+//! augmentation), `LR_SCHEDULE=cosine` (the learning rate decayed to zero).
 use facesynth::labels::classifier::{self, Sample, TrainSpec};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -23,9 +24,9 @@ fn main() {
         steps: arg(3, 300),
         seed: arg(5, 0) as u64,
         shift: std::env::var("SHIFT").map_or(0, |v| v.parse().unwrap()),
-        schedule: match std::env::var("SCHEDULE").as_deref() {
-            Ok("constant") => facesynth::labels::classifier::LrSchedule::Constant,
-            _ => facesynth::labels::classifier::LrSchedule::Cosine,
+        schedule: match std::env::var("LR_SCHEDULE").as_deref() {
+            Ok("cosine") => facesynth::labels::classifier::LrSchedule::Cosine,
+            _ => facesynth::labels::classifier::LrSchedule::Constant,
         },
         ..Default::default()
     };

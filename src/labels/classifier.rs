@@ -38,13 +38,14 @@ pub struct TrainSpec {
 /// The learning rate over training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LrSchedule {
-    /// `lr` throughout.
+    /// `lr` throughout (default).
+    #[default]
     Constant,
     /// From `lr` down to zero along a half cosine (SGDR, Loshchilov & Hutter 2017, one
-    /// cycle). With 500 random labels it lifted hair / eye accuracy from 0.869 / 0.747 to
-    /// 0.926 / 0.812 (BENCHMARKS.md, label, session 7): with a constant rate Adam ends
-    /// still jumping around the minimum of so few examples.
-    #[default]
+    /// cycle). Trained once on 500 random labels it lifted hair / eye accuracy by 1.4-5.7
+    /// / 2.2-6.5 points (two seeds), but inside `label simulate` the 200 and 500 points
+    /// moved by -0.7 to 0 and one calibration error rose (BENCHMARKS.md, label, session 7),
+    /// so it is not the default.
     Cosine,
 }
 
