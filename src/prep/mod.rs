@@ -146,10 +146,14 @@ pub fn run(
     // order at once (resumed files' records in their places): no second copy of every
     // record is ever held.
     let mut records: Vec<Record> = Vec::with_capacity(files.len());
+    // Per record: taken from the journal (its output file may have gone since).
+    let mut resumed_rec: Vec<bool> = Vec::with_capacity(files.len());
     let mut next = 0; // the first file whose records are not in `records` yet
-    let mut take_resumed = |upto: usize, records: &mut Vec<Record>| {
+    let mut take_resumed = |upto: usize, records: &mut Vec<Record>, from: &mut Vec<bool>| {
         for r in earlier[next..upto].iter_mut() {
-            records.extend(r.take().into_iter().flatten());
+            let recs = r.take().unwrap_or_default();
+            from.resize(from.len() + recs.len(), true);
+            records.extend(recs);
         }
         next = upto.max(next);
     };
@@ -180,18 +184,20 @@ pub fn run(
         j.flush().map_err(out_err(&Journal::path_in(out)))?;
         drop(j);
         for (&i, recs) in block.iter().zip(fresh) {
-            take_resumed(i, &mut records);
+            take_resumed(i, &mut records, &mut resumed_rec);
+            resumed_rec.resize(resumed_rec.len() + recs.len(), false);
             records.extend(recs);
-            take_resumed(i + 1, &mut records);
+            take_resumed(i + 1, &mut records, &mut resumed_rec);
         }
     }
-    take_resumed(files.len(), &mut records);
+    take_resumed(files.len(), &mut records, &mut resumed_rec);
     bar.finish_and_clear();
     // From here on only the records are needed: free the path lists first.
     let n_files = files.len();
     drop((files, rels, names, done, todo, earlier));
 
-    let (outcome, stats) = output::finish(input, out, spec, records, &cropper)?;
+    let (outcome, stats) = output::finish(input, out, spec, records, &resumed_rec, &cropper)?;
+    drop(resumed_rec);
     let mut report = PrepReport::new(&outcome, n_files, resumed, started.elapsed());
     report.stats = Some(stats);
     report.input = Some(input.canonicalize().unwrap_or_else(|_| input.to_path_buf()));
@@ -311,7 +317,8 @@ pub fn process_file(
 }
 
 /// Per-file reprocessing for kept images whose output went missing (after a resume in
-/// which a former duplicate became the keeper).
+/// which a former duplicate became the keeper). Only records taken from the journal
+/// (`resumed`) are checked: this run's own outputs were just written.
 pub(crate) fn redo_missing(
     input: &Path,
     out: &Path,
@@ -319,12 +326,12 @@ pub(crate) fn redo_missing(
     cropper: &Cropper,
     recs: &mut [Record],
     kept: impl Iterator<Item = usize>,
-    present: &std::collections::HashSet<&str>,
+    resumed: &[bool],
 ) {
     let mut redone: HashMap<String, Vec<Record>> = HashMap::new();
     for i in kept {
         let r = &mut recs[i];
-        if r.output.is_empty() || present.contains(r.output.as_str()) {
+        if r.output.is_empty() || !resumed[i] || out.join(&r.output).is_file() {
             continue;
         }
         let fresh = redone.entry(r.file.clone()).or_insert_with(|| {

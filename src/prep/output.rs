@@ -163,6 +163,7 @@ pub(super) fn finish(
     out: &Path,
     spec: &PrepSpec,
     mut records: Vec<Record>,
+    resumed: &[bool],
     cropper: &Cropper,
 ) -> Result<(Outcome, DatasetStats), PrepError> {
     let cand: Vec<usize> = (0..records.len())
@@ -196,9 +197,6 @@ pub(super) fn finish(
         }
     }
     // Kept images whose file went missing are made again; duplicates' files are removed.
-    // One listing of OUT/images serves both (a stat per kept image cost more).
-    let present = image_files(out);
-    let names: HashSet<&str> = present.iter().map(|(rel, _)| rel.as_str()).collect();
     let kept = cand.iter().filter(|i| !dup_of.contains_key(i));
     super::redo_missing(
         input,
@@ -207,11 +205,10 @@ pub(super) fn finish(
         cropper,
         &mut records,
         kept.copied(),
-        &names,
+        resumed,
     );
-    drop(names);
     let outcome = Outcome { records, dup_of };
-    remove_stale(&present, &outcome.kept_outputs())?;
+    remove_stale(out, &outcome.kept_outputs())?;
     let mut sums = ChannelSums::default();
     let mut kept_n = 0;
     for (i, r) in outcome.records.iter().enumerate() {
@@ -225,30 +222,21 @@ pub(super) fn finish(
     Ok((outcome, sums.stats(kept_n, spec.resize.size)))
 }
 
-/// Every file under `OUT/images` (hidden temporaries of a killed run included), as its
-/// path relative to OUT and its full path.
-fn image_files(out: &Path) -> Vec<(String, std::path::PathBuf)> {
+/// Deletes image files under `OUT/images` that no kept row names (duplicates, inputs
+/// that were removed, outputs of older settings).
+fn remove_stale(out: &Path, keep: &HashSet<&str>) -> Result<(), PrepError> {
     let images = out.join("images");
-    walkdir::WalkDir::new(&images)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            let path = e.into_path();
-            (crate::dataset::walk::relative(out, &path), path)
-        })
-        .collect()
-}
-
-/// Deletes the image files (from [`image_files`]) that no kept row names (duplicates,
-/// inputs that were removed, outputs of older settings).
-fn remove_stale(
-    files: &[(String, std::path::PathBuf)],
-    keep: &HashSet<&str>,
-) -> Result<(), PrepError> {
-    for (rel, path) in files {
+    if !images.is_dir() {
+        return Ok(());
+    }
+    // Walk everything, hidden temporaries of a killed run included.
+    for entry in walkdir::WalkDir::new(&images).into_iter().flatten() {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = crate::dataset::walk::relative(out, entry.path());
         if !keep.contains(rel.as_str()) {
-            std::fs::remove_file(path).map_err(out_err(path))?;
+            std::fs::remove_file(entry.path()).map_err(out_err(entry.path()))?;
         }
     }
     Ok(())

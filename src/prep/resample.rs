@@ -304,7 +304,7 @@ mod tests {
             });
             for img in [noise, edges] {
                 let ours = resize_grey(&img, nw, nh);
-                let theirs = super::super::resize::resize_grey(&img, nw, nh);
+                let theirs = super::super::resize::resize_grey_fir(&img, nw, nh);
                 assert_eq!(
                     ours.as_raw(),
                     theirs.as_raw(),

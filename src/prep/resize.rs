@@ -5,7 +5,7 @@
 
 use fast_image_resize::{self as fr, ResizeAlg, ResizeOptions, Resizer};
 use image::imageops;
-use image::{GrayImage, Rgb, RgbImage};
+use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 
@@ -122,9 +122,11 @@ pub fn resize_region_fir(
     dst
 }
 
-/// A grey image resized to `nw` x `nh` with Lanczos3 (PIL's ANTIALIAS, as imagehash uses).
-pub fn resize_grey(src: &GrayImage, nw: u32, nh: u32) -> GrayImage {
-    let mut dst = GrayImage::new(nw, nh);
+/// A grey image resized by fast_image_resize with Lanczos3: the reference the cached
+/// resampler ([`super::resample::resize_grey`], which prep uses) is tested against.
+#[cfg(test)]
+pub(crate) fn resize_grey_fir(src: &image::GrayImage, nw: u32, nh: u32) -> image::GrayImage {
+    let mut dst = image::GrayImage::new(nw, nh);
     let opts = ResizeOptions::new().resize_alg(Filter::Lanczos3.into());
     RESIZER
         .with(|r| r.borrow_mut().resize(src, &mut dst, &opts))
