@@ -42,10 +42,10 @@ pub enum LrSchedule {
     #[default]
     Constant,
     /// From `lr` down to zero along a half cosine (SGDR, Loshchilov & Hutter 2017, one
-    /// cycle). Trained once on 500 random labels it lifted hair / eye accuracy by 1.4-5.7
-    /// / 2.2-6.5 points (two seeds), but inside `label simulate` the 200 and 500 points
-    /// moved by -0.7 to 0 and one calibration error rose (BENCHMARKS.md, label, session 7),
-    /// so it is not the default.
+    /// cycle). Trained once on 500 random labels it lifted hair / eye accuracy by 2.7 / 3.8
+    /// points on average (four seeds, every one ahead), but inside `label simulate` the 200
+    /// and 500 points moved by -0.7 to 0 and one calibration error rose (BENCHMARKS.md,
+    /// label, session 7), so it is not the default.
     Cosine,
 }
 
