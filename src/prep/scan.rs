@@ -43,7 +43,7 @@ pub struct Decoded {
 
 /// Reads and decodes `path`. The error is the manifest's reason text (`decode: ...`).
 pub fn decode_file(path: &Path, spec: &DecodeSpec) -> Result<Decoded, String> {
-    let data = std::fs::read(path).map_err(|e| format!("read: {e}"))?;
+    let (data, _) = read_file(path).map_err(|e| format!("read: {e}"))?;
     decode_bytes(&data, spec)
 }
 
