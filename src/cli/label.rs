@@ -148,6 +148,9 @@ pub struct RoundArgs {
     /// How an image's uncertainties over its attributes make one score: max or mean.
     #[arg(long, default_value = "max")]
     combine: Combine,
+    /// Hold out one human label in N (stable by file name) to calibrate confidences.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..))]
+    calibration_every: u64,
     /// Train on CUDA (build with --features cuda).
     #[arg(long)]
     cuda: bool,
@@ -174,6 +177,7 @@ impl RoundArgs {
             warmup: self.warmup,
             combine: self.combine,
             cuda: self.cuda,
+            calibration_every: self.calibration_every,
             ..RoundSpec::default()
         }
     }

@@ -59,6 +59,10 @@ pub struct RoundSpec {
     /// Images a person can be asked about (`None`: all); `simulate` passes the images
     /// its oracle knows, so no query is spent on an image it cannot answer.
     pub askable: Option<HashSet<usize>>,
+    /// One human label in this many (by a stable hash of the file name) is held out to fit
+    /// the temperature, once 40 people's labels exist (default 5). A held-out label does
+    /// not train the network: at 500 answers the default leaves about 400 to train on.
+    pub calibration_every: u64,
 }
 
 impl Default for RoundSpec {
@@ -79,6 +83,7 @@ impl Default for RoundSpec {
             cuda: false,
             exclude: HashSet::new(),
             askable: None,
+            calibration_every: 5,
         }
     }
 }
@@ -170,9 +175,9 @@ fn argmax(p: &[f32]) -> (usize, f32) {
         .unwrap_or((0, 0.0))
 }
 
-/// Whether `file` belongs to the calibration split (a stable 1-in-5 by name).
-pub(crate) fn is_calibration(file: &str) -> bool {
-    xxhash_rust::xxh3::xxh3_64(file.as_bytes()).is_multiple_of(5)
+/// Whether `file` belongs to the calibration split (a stable 1-in-`every` by name).
+pub(crate) fn is_calibration(file: &str, every: u64) -> bool {
+    xxhash_rust::xxh3::xxh3_64(file.as_bytes()).is_multiple_of(every.max(2))
 }
 
 /// `label round` on a dataset folder (decodes its images, then [`round_with`]).
@@ -289,7 +294,7 @@ fn round_on<B: AutodiffBackend>(
             continue;
         };
         let weight = match l.source {
-            Source::Human if calibrate_on && is_calibration(&l.file) => {
+            Source::Human if calibrate_on && is_calibration(&l.file, spec.calibration_every) => {
                 calib[a].push((i, value));
                 continue;
             }
@@ -386,6 +391,7 @@ fn round_on<B: AutodiffBackend>(
         round: round_no,
         human: human_count,
         train_samples: samples.len(),
+        calibration_every: spec.calibration_every,
         ..Default::default()
     };
     for (a, attr) in schema.attributes.iter().enumerate() {

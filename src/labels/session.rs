@@ -146,6 +146,9 @@ pub struct RoundInfo {
     /// labeled, the number of such images, and whether its labels trained this round.
     #[serde(default)]
     pub heuristic_agreement: BTreeMap<String, (f32, usize, bool)>,
+    /// One human label in this many was held out for calibration (`RoundSpec`).
+    #[serde(default = "default_calibration_every")]
+    pub calibration_every: u64,
     /// Held-out human labels used for temperature scaling, per attribute.
     pub calibration_size: BTreeMap<String, usize>,
     /// Fitted temperature per attribute.
@@ -162,6 +165,11 @@ pub struct RoundInfo {
     pub queued_random: usize,
     /// Seconds the round took.
     pub seconds: f64,
+}
+
+/// Rounds recorded before `calibration_every` existed held out one label in five.
+fn default_calibration_every() -> u64 {
+    5
 }
 
 /// Reads `rounds.json` (empty when absent).
