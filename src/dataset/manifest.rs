@@ -69,6 +69,15 @@ pub fn read(path: &Path) -> Result<Vec<ManifestRow>, csv::Error> {
     rdr.deserialize().collect()
 }
 
+/// Visits the rows of a manifest file one at a time (nothing held beyond the row).
+pub fn for_each(path: &Path, mut f: impl FnMut(ManifestRow)) -> Result<(), csv::Error> {
+    let mut rdr = csv::Reader::from_path(path)?;
+    for row in rdr.deserialize() {
+        f(row?);
+    }
+    Ok(())
+}
+
 /// Writes a manifest atomically (rows as they come: a caller need not hold them all).
 pub fn write<R: std::borrow::Borrow<ManifestRow>>(
     path: &Path,

@@ -2,12 +2,14 @@
 //!
 //! Stages, each its own module: [`scan`] (decode), [`quality`], [`crop`], [`resize`],
 //! [`normalize`], [`hash`] + [`dedup`], and [`output`] (images, manifest, stats, report).
-//! Files are processed in parallel and streamed: only a small [`record::Record`] per file
-//! stays in memory, and each finished file is journaled so an interrupted run resumes.
+//! Files are processed in parallel and streamed: each finished file is journaled, so an
+//! interrupted run resumes, and only a small row per file (where its record is in the
+//! journal, and its hashes for dedup) stays in memory until the manifest is written.
 
 pub mod crop;
 pub mod dedup;
 pub mod hash;
+pub mod inputs;
 pub mod normalize;
 pub mod output;
 pub mod quality;
@@ -23,8 +25,11 @@ pub use settings::{OutputFormat, PrepSection, PrepSpec};
 use crate::dataset::walk;
 use crate::progress::{self, Verbosity};
 use crop::Cropper;
+use dedup::DedupItem;
 use image::imageops;
-use record::{Hashes, Journal, Record};
+use inputs::InputList;
+use output::Entry;
+use record::{Earlier, Hashes, Journal, LinePos, Record};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -89,49 +94,52 @@ pub fn run(
         path: input.to_path_buf(),
         source,
     };
-    let files = walk::files(input).map_err(in_err)?;
+    walk::check_root(input).map_err(in_err)?;
     std::fs::create_dir_all(out).map_err(out_err(out))?;
     // OUT may sit inside INPUT: never feed our own outputs back in.
     let out_abs = out.canonicalize().map_err(out_err(out))?;
     let inside = input.canonicalize().is_ok_and(|i| out_abs.starts_with(i));
-    let files: Vec<PathBuf> = if inside {
-        files
-            .into_iter()
-            .filter(|p| p.canonicalize().map_or(true, |c| !c.starts_with(&out_abs)))
-            .collect()
-    } else {
-        // OUT is elsewhere: no need to resolve every input path (a readlink per component).
-        files
-    };
-    let rels: Vec<String> = files.iter().map(|p| walk::relative(input, p)).collect();
-    let names = output::output_names(&rels, spec.format);
+    // The walk goes straight into the compact list (no `PathBuf` per file is held).
+    let mut inputs = InputList::new(input);
+    walk::for_each_file(input, |p| {
+        // Only when OUT is inside INPUT is each path resolved (a readlink per component).
+        if !inside || p.canonicalize().map_or(true, |c| !c.starts_with(&out_abs)) {
+            inputs.push(&p);
+        }
+    })
+    .map_err(in_err)?;
+    let inputs = inputs.finish();
 
     let cropper = Cropper::new(spec.crop.clone())?;
     let fingerprint = spec.fingerprint();
-    let mut done = Journal::load(out, &fingerprint).map_err(out_err(&Journal::path_in(out)))?;
-    let journal = Journal::open(out, &fingerprint).map_err(out_err(&Journal::path_in(out)))?;
+    let journal_path = Journal::path_in(out);
+    let mut done = Journal::load(out, &fingerprint).map_err(out_err(&journal_path))?;
+    let journal = Journal::open(out, &fingerprint).map_err(out_err(&journal_path))?;
     let journal = Mutex::new(journal);
 
     // Which files still need work: new, changed, or renamed outputs.
     let mut todo = Vec::new();
     // Records of files an earlier run finished (from its journal), by file.
-    let mut earlier: Vec<Option<Vec<Record>>> = vec![None; files.len()];
-    for (i, path) in files.iter().enumerate() {
+    let mut earlier: Vec<Option<Vec<Earlier>>> = vec![None; inputs.len()];
+    for (i, slot) in earlier.iter_mut().enumerate() {
         // Only files the journal knows need a stat here (a fresh run does none).
-        match done.remove(&rels[i]) {
-            Some(recs)
-                if record::file_stamp(path)
-                    .is_ok_and(|s| recs.iter().all(|r| (r.size, r.mtime) == s))
-                    && recs
-                        .iter()
-                        .all(|r| r.output.is_empty() || r.output.starts_with(&names[i])) =>
-            {
-                earlier[i] = Some(recs)
-            }
-            _ => todo.push(i),
+        let Some(recs) = done.remove(&inputs.rel(i)) else {
+            todo.push(i);
+            continue;
+        };
+        let base = inputs.output_base(i);
+        if record::file_stamp(&inputs.path(i)).is_ok_and(|s| recs.iter().all(|r| r.stamp == s))
+            && recs
+                .iter()
+                .all(|r| r.output.is_empty() || r.output.starts_with(&base))
+        {
+            *slot = Some(recs);
+        } else {
+            todo.push(i);
         }
     }
-    let resumed = files.len() - todo.len();
+    drop(done);
+    let resumed = inputs.len() - todo.len();
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(spec.jobs)
@@ -142,38 +150,56 @@ pub fn run(
         })?;
     let bar = progress::bar(todo.len() as u64, "prep", verbosity);
     let journal_err: Mutex<Option<PrepError>> = Mutex::new(None);
-    // Files go through in blocks, and each block's records join the one list in path
-    // order at once (resumed files' records in their places): no second copy of every
-    // record is ever held.
-    let mut records: Vec<Record> = Vec::with_capacity(files.len());
-    // Per record: taken from the journal (its output file may have gone since).
-    let mut resumed_rec: Vec<bool> = Vec::with_capacity(files.len());
-    let mut next = 0; // the first file whose records are not in `records` yet
-    let mut take_resumed = |upto: usize, records: &mut Vec<Record>, from: &mut Vec<bool>| {
-        for r in earlier[next..upto].iter_mut() {
-            let recs = r.take().unwrap_or_default();
-            from.resize(from.len() + recs.len(), true);
-            records.extend(recs);
+    // Files go through in blocks, and each block's rows join the one ledger in path order
+    // at once (resumed files' rows in their places). A row keeps where its record is in
+    // the journal, not the record.
+    let mut ledger = output::Ledger::with_capacity(inputs.len());
+    let mut next = 0; // the first file whose rows are not in the ledger yet
+    let mut take_resumed = |upto: usize, ledger: &mut output::Ledger| {
+        for (i, r) in earlier.iter_mut().enumerate().take(upto).skip(next) {
+            for e in r.take().unwrap_or_default() {
+                let entry = Entry {
+                    input: i as u32,
+                    face: e.face,
+                    line: e.line,
+                    rejected: e.rejected,
+                    resumed: true,
+                    dup_of: None,
+                };
+                ledger.push(entry, e.item);
+            }
         }
         next = upto.max(next);
     };
     for block in todo.chunks(PREP_BLOCK) {
-        let fresh: Vec<Vec<Record>> = pool.install(|| {
+        let fresh: Vec<Vec<(Entry, Option<DedupItem>)>> = pool.install(|| {
             use rayon::prelude::*;
             block
                 .par_iter()
                 .map(|&i| {
-                    let recs = process_file(&files[i], &rels[i], &names[i], out, spec, &cropper);
+                    let recs = process_file(
+                        &inputs.path(i),
+                        &inputs.rel(i),
+                        &inputs.output_base(i),
+                        out,
+                        spec,
+                        &cropper,
+                    );
                     let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Err(e) = j.append(&recs) {
+                    let lines = j.append(&recs).unwrap_or_else(|e| {
                         let path = j.path().to_path_buf();
                         journal_err
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .get_or_insert(PrepError::Output { path, source: e });
-                    }
+                        Vec::new()
+                    });
+                    drop(j);
                     bar.inc(1);
-                    recs
+                    recs.iter()
+                        .zip(lines)
+                        .map(|(r, line)| (fresh_entry(i, r, line), r.dedup_item()))
+                        .collect()
                 })
                 .collect()
         });
@@ -181,32 +207,44 @@ pub fn run(
         if let Some(e) = journal_err.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return Err(e);
         }
-        j.flush().map_err(out_err(&Journal::path_in(out)))?;
+        j.flush().map_err(out_err(&journal_path))?;
         drop(j);
-        for (&i, recs) in block.iter().zip(fresh) {
-            take_resumed(i, &mut records, &mut resumed_rec);
-            resumed_rec.resize(resumed_rec.len() + recs.len(), false);
-            records.extend(recs);
-            take_resumed(i + 1, &mut records, &mut resumed_rec);
+        for (&i, rows) in block.iter().zip(fresh) {
+            take_resumed(i, &mut ledger);
+            for (entry, item) in rows {
+                ledger.push(entry, item);
+            }
+            take_resumed(i + 1, &mut ledger);
         }
     }
-    take_resumed(files.len(), &mut records, &mut resumed_rec);
+    take_resumed(inputs.len(), &mut ledger);
     bar.finish_and_clear();
-    // From here on only the records are needed: free the path lists first.
-    let n_files = files.len();
-    drop((files, rels, names, done, todo, earlier));
+    drop((todo, earlier));
 
-    let (outcome, stats) = output::finish(input, out, spec, records, &resumed_rec, &cropper)?;
-    drop(resumed_rec);
-    let mut report = PrepReport::new(&outcome, n_files, resumed, started.elapsed());
+    let mut journal = journal.into_inner().unwrap_or_else(|e| e.into_inner());
+    let entries = output::finish(out, spec, &inputs, ledger, &mut journal, &cropper)?;
+    let tally = output::write_manifest(out, &inputs, &entries, &mut journal)?;
+    drop((entries, journal));
+    let stats = tally.stats(spec.resize.size);
+    let mut report = PrepReport::new(tally, inputs.len(), resumed, started.elapsed());
     report.stats = Some(stats);
     report.input = Some(input.canonicalize().unwrap_or_else(|_| input.to_path_buf()));
-    output::write_all(out, &outcome, &report)?;
-    // The page reads the manifest back: let it have the records' memory.
-    drop(outcome);
+    output::write_reports(out, &report)?;
     // The page is a view of what was written; failing to draw it never fails the run.
     report.page = crate::report::write_prep_report(out).map_err(|e| e.to_string());
     Ok(report)
+}
+
+/// The ledger row of a record this run made.
+fn fresh_entry(input: usize, r: &Record, line: LinePos) -> Entry {
+    Entry {
+        input: input as u32,
+        face: r.face,
+        line,
+        rejected: !r.reject.is_empty(),
+        resumed: false,
+        dup_of: None,
+    }
 }
 
 /// Decodes, checks, crops, resizes, normalizes, hashes and writes one source file;
@@ -317,29 +355,51 @@ pub fn process_file(
 }
 
 /// Per-file reprocessing for kept images whose output went missing (after a resume in
-/// which a former duplicate became the keeper). Only records taken from the journal
-/// (`resumed`) are checked: this run's own outputs were just written.
-pub(crate) fn redo_missing(
-    input: &Path,
+/// which a former duplicate became the keeper). Only rows taken from the journal are
+/// checked: this run's own outputs were just written. The new records are journaled.
+fn redo_missing(
     out: &Path,
     spec: &PrepSpec,
     cropper: &Cropper,
-    recs: &mut [Record],
-    kept: impl Iterator<Item = usize>,
-    resumed: &[bool],
-) {
-    let mut redone: HashMap<String, Vec<Record>> = HashMap::new();
-    for i in kept {
-        let r = &mut recs[i];
-        if r.output.is_empty() || !resumed[i] || out.join(&r.output).is_file() {
+    inputs: &InputList,
+    entries: &mut [Entry],
+    journal: &mut Journal,
+) -> Result<(), PrepError> {
+    let mut redone: HashMap<u32, Vec<(Option<u32>, LinePos, bool)>> = HashMap::new();
+    for e in entries.iter_mut() {
+        if !e.resumed || e.rejected || e.dup_of.is_some() {
             continue;
         }
-        let fresh = redone.entry(r.file.clone()).or_insert_with(|| {
-            let base = output::strip_ext(&r.output, r.face);
-            process_file(&input.join(&r.file), &r.file, &base, out, spec, cropper)
-        });
-        if let Some(f) = fresh.iter().find(|f| f.face == r.face) {
-            *r = f.clone();
+        if out.join(e.output(inputs, spec.format)).is_file() {
+            continue;
+        }
+        let fresh = match redone.entry(e.input) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let i = e.input as usize;
+                let recs = process_file(
+                    &inputs.path(i),
+                    &inputs.rel(i),
+                    &inputs.output_base(i),
+                    out,
+                    spec,
+                    cropper,
+                );
+                let lines = journal
+                    .append(&recs)
+                    .map_err(out_err(&Journal::path_in(out)))?;
+                v.insert(
+                    recs.iter()
+                        .zip(lines)
+                        .map(|(r, line)| (r.face, line, !r.reject.is_empty()))
+                        .collect(),
+                )
+            }
+        };
+        if let Some(&(_, line, rejected)) = fresh.iter().find(|f| f.0 == e.face) {
+            e.line = line;
+            e.rejected = rejected;
         }
     }
+    Ok(())
 }

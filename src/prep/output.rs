@@ -1,42 +1,20 @@
-//! Output: output names, image encoding, the dedup pass over all records, and the
-//! atomic writing of `OUT/manifest.csv`, `OUT/stats.json` and `OUT/report.json`.
+//! Output: output names, image encoding, the dedup pass over all rows, and the atomic
+//! writing of `OUT/manifest.csv` (rows read back from the journal), `OUT/stats.json` and
+//! `OUT/report.json`.
 
-use super::dedup::{self, DedupItem};
+use super::dedup::{self, DedupItem, DupKind};
+use super::inputs::InputList;
 use super::normalize::{ChannelSums, DatasetStats};
-use super::record::Record;
+use super::record::{Journal, LinePos};
 use super::settings::{OutputFormat, PrepSpec};
 use super::{out_err, Cropper, PrepError};
 use crate::dataset::manifest::{self, ManifestRow, Status};
 use image::{ImageEncoder, RgbImage};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
-
-/// Output base paths (relative to OUT, no extension) mirroring each source's relative
-/// path under `images/`; sources that would collide (`a.jpg` and `a.png`) keep their
-/// extension in the name.
-pub fn output_names(rels: &[String], _format: OutputFormat) -> Vec<String> {
-    let strip = |r: &str| match r.rfind('.') {
-        Some(dot) if dot > r.rfind('/').map_or(0, |s| s + 1) => r[..dot].to_string(),
-        _ => r.to_string(),
-    };
-    let mut count: HashMap<String, usize> = HashMap::new();
-    for r in rels {
-        *count.entry(strip(r)).or_default() += 1;
-    }
-    rels.iter()
-        .map(|r| {
-            let s = strip(r);
-            if count[&s] > 1 {
-                format!("images/{}", r.replace('.', "_"))
-            } else {
-                format!("images/{s}")
-            }
-        })
-        .collect()
-}
 
 fn ext(format: OutputFormat) -> &'static str {
     match format {
@@ -50,18 +28,6 @@ pub fn face_output(base: &str, face: Option<u32>, format: OutputFormat) -> Strin
     match face {
         Some(k) => format!("{base}_{k}.{}", ext(format)),
         None => format!("{base}.{}", ext(format)),
-    }
-}
-
-/// The base of an output path (inverse of [`face_output`]).
-pub fn strip_ext(output: &str, face: Option<u32>) -> String {
-    let no_ext = output.rsplit_once('.').map_or(output, |(b, _)| b);
-    match face {
-        Some(k) => no_ext
-            .strip_suffix(&format!("_{k}"))
-            .unwrap_or(no_ext)
-            .to_string(),
-        None => no_ext.to_string(),
     }
 }
 
@@ -92,139 +58,125 @@ pub fn save(path: &Path, img: &RgbImage, format: OutputFormat) -> std::io::Resul
     crate::atomic::write(path, buf.get_ref())
 }
 
-/// The records after dedup: what the manifest says, held once. Rows are made one at a
-/// time as the manifest is written, so a run holds one record per input and no second
-/// copy of the manifest (the peak-memory figure in BENCHMARKS.md, prep).
-pub(super) struct Outcome {
-    records: Vec<Record>,
-    /// Duplicate record -> (kept record, reason).
-    dup_of: HashMap<usize, (usize, &'static str)>,
+/// One manifest row as the run holds it until the manifest is written: where its full
+/// record is in the journal, and what dedup decided. About 40 bytes, where the record
+/// itself (paths, crop box, hashes, channel sums) is about 0.5 KiB; the record is read
+/// back from the journal as its manifest row is written.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Entry {
+    /// Index of the source in the [`InputList`].
+    pub input: u32,
+    /// Face index when several faces of one file are kept.
+    pub face: Option<u32>,
+    /// The record's journal line.
+    pub line: LinePos,
+    /// Rejected by a check (the reason is in the record).
+    pub rejected: bool,
+    /// Taken from an earlier run's journal (its output file may have gone since).
+    pub resumed: bool,
+    /// Duplicate of entry `.0`, for reason `.1`.
+    pub dup_of: Option<(u32, DupKind)>,
 }
 
-impl Outcome {
-    fn status(&self, i: usize) -> (Status, &str) {
-        if !self.records[i].reject.is_empty() {
-            (Status::Rejected, &self.records[i].reject)
-        } else if let Some((_, why)) = self.dup_of.get(&i) {
-            (Status::Duplicate, why)
+impl Entry {
+    fn status(&self) -> Status {
+        if self.rejected {
+            Status::Rejected
+        } else if self.dup_of.is_some() {
+            Status::Duplicate
         } else {
-            (Status::Kept, "")
+            Status::Kept
         }
     }
 
-    /// Manifest rows, in record order.
-    pub(super) fn rows(&self) -> impl Iterator<Item = ManifestRow> + '_ {
-        (0..self.records.len()).map(|i| self.row(i))
-    }
-
-    fn row(&self, i: usize) -> ManifestRow {
-        let r = &self.records[i];
-        let (status, reason) = self.status(i);
-        let h = r.hashes;
-        ManifestRow {
-            source: r.source(),
-            output: if status == Status::Kept {
-                r.output.clone()
-            } else {
-                String::new()
-            },
-            status,
-            reason: reason.to_string(),
-            dup_of: self
-                .dup_of
-                .get(&i)
-                .map(|&(keep, _)| self.records[keep].source())
-                .unwrap_or_default(),
-            crop_x: r.crop.map(|c| c.x),
-            crop_y: r.crop.map(|c| c.y),
-            crop_w: r.crop.map(|c| c.w),
-            crop_h: r.crop.map(|c| c.h),
-            src_w: r.src.map(|s| s.0),
-            src_h: r.src.map(|s| s.1),
-            bytes: Some(r.size),
-            phash: h.map(|h| super::hash::to_hex(h.phash)).unwrap_or_default(),
-            dhash: h.map(|h| super::hash::to_hex(h.dhash)).unwrap_or_default(),
+    /// The manifest's `source`.
+    fn source(&self, inputs: &InputList) -> String {
+        let file = inputs.rel(self.input as usize);
+        match self.face {
+            Some(k) => format!("{file}#{k}"),
+            None => file,
         }
     }
 
-    /// Output paths (relative to OUT) of the kept images.
-    fn kept_outputs(&self) -> HashSet<&str> {
-        (0..self.records.len())
-            .filter(|&i| self.status(i).0 == Status::Kept && !self.records[i].output.is_empty())
-            .map(|i| self.records[i].output.as_str())
-            .collect()
+    /// The output path (relative to OUT) of a record that passed every check.
+    pub(super) fn output(&self, inputs: &InputList, format: OutputFormat) -> String {
+        face_output(&inputs.output_base(self.input as usize), self.face, format)
     }
 }
 
-/// Dedups the records, removes the outputs of duplicates and of inputs that are gone,
-/// and re-makes missing outputs of kept images.
+/// The rows of a run in manifest order, and what dedup compares for those that passed
+/// every check (`items[k]` belongs to `entries[cand[k]]`).
+#[derive(Debug, Default)]
+pub(super) struct Ledger {
+    pub entries: Vec<Entry>,
+    items: Vec<DedupItem>,
+    cand: Vec<u32>,
+}
+
+impl Ledger {
+    /// A ledger with room for `n` rows (one per input, unless files hold several faces):
+    /// grown by doubling, a quarter to half of it would be slack at the peak.
+    pub fn with_capacity(n: usize) -> Self {
+        Ledger {
+            entries: Vec::with_capacity(n),
+            items: Vec::with_capacity(n),
+            cand: Vec::with_capacity(n),
+        }
+    }
+
+    /// Adds a row (and its dedup item, when it passed every check).
+    pub fn push(&mut self, entry: Entry, item: Option<DedupItem>) {
+        if let Some(item) = item.filter(|_| !entry.rejected) {
+            self.cand.push(self.entries.len() as u32);
+            self.items.push(item);
+        }
+        self.entries.push(entry);
+    }
+}
+
+/// Dedups the rows, re-makes missing outputs of kept images, and removes the outputs of
+/// duplicates and of inputs that are gone.
 pub(super) fn finish(
-    input: &Path,
     out: &Path,
     spec: &PrepSpec,
-    mut records: Vec<Record>,
-    resumed: &[bool],
+    inputs: &InputList,
+    ledger: Ledger,
+    journal: &mut Journal,
     cropper: &Cropper,
-) -> Result<(Outcome, DatasetStats), PrepError> {
-    let cand: Vec<usize> = (0..records.len())
-        .filter(|&i| records[i].reject.is_empty() && records[i].hashes.is_some())
-        .collect();
-    let items: Vec<DedupItem> = cand
-        .iter()
-        .map(|&i| {
-            let r = &records[i];
-            let h = r.hashes.unwrap_or_else(|| unreachable!("filtered above"));
-            let (w, hgt) = r.src.unwrap_or((0, 0));
-            DedupItem {
-                file_hash: h.file,
-                pixel_hash: h.pixels,
-                phash: h.phash,
-                dhash: h.dhash,
-                phash_flip: h.phash_flip,
-                dhash_flip: h.dhash_flip,
-                chroma: h.chroma,
-                area: w as u64 * hgt as u64,
-                bytes: r.size,
-            }
-        })
-        .collect();
+) -> Result<Vec<Entry>, PrepError> {
+    let Ledger {
+        mut entries,
+        items,
+        cand,
+    } = ledger;
     let assignment = dedup::dedup(&items, &spec.dedup);
     drop(items);
-    let mut dup_of: HashMap<usize, (usize, &'static str)> = HashMap::new();
     for (k, a) in assignment.iter().enumerate() {
         if let Some((keep, kind)) = a {
-            dup_of.insert(cand[k], (cand[*keep], kind.reason()));
+            entries[cand[k] as usize].dup_of = Some((cand[*keep], *kind));
         }
     }
-    // Kept images whose file went missing are made again; duplicates' files are removed.
-    let kept = cand.iter().filter(|i| !dup_of.contains_key(i));
-    super::redo_missing(
-        input,
-        out,
-        spec,
-        cropper,
-        &mut records,
-        kept.copied(),
-        resumed,
-    );
-    let outcome = Outcome { records, dup_of };
-    remove_stale(out, &outcome.kept_outputs())?;
-    let mut sums = ChannelSums::default();
-    let mut kept_n = 0;
-    for (i, r) in outcome.records.iter().enumerate() {
-        if outcome.status(i).0 == Status::Kept {
-            kept_n += 1;
-            if let Some(s) = &r.sums {
-                sums.add(s);
-            }
-        }
-    }
-    Ok((outcome, sums.stats(kept_n, spec.resize.size)))
+    drop((assignment, cand));
+    super::redo_missing(out, spec, cropper, inputs, &mut entries, journal)?;
+    journal.flush().map_err(out_err(&Journal::path_in(out)))?;
+    // Hashes of the kept outputs' paths: 8 bytes per kept image instead of its path. Two
+    // paths sharing a hash (odds 2^-64) would leave a stale file behind, nothing worse.
+    let keep: HashSet<u64> = entries
+        .iter()
+        .filter(|e| e.status() == Status::Kept)
+        .map(|e| path_hash(&e.output(inputs, spec.format)))
+        .collect();
+    remove_stale(out, &keep)?;
+    Ok(entries)
+}
+
+fn path_hash(rel: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(rel.as_bytes())
 }
 
 /// Deletes image files under `OUT/images` that no kept row names (duplicates, inputs
 /// that were removed, outputs of older settings).
-fn remove_stale(out: &Path, keep: &HashSet<&str>) -> Result<(), PrepError> {
+fn remove_stale(out: &Path, keep: &HashSet<u64>) -> Result<(), PrepError> {
     let images = out.join("images");
     if !images.is_dir() {
         return Ok(());
@@ -235,11 +187,97 @@ fn remove_stale(out: &Path, keep: &HashSet<&str>) -> Result<(), PrepError> {
             continue;
         }
         let rel = crate::dataset::walk::relative(out, entry.path());
-        if !keep.contains(rel.as_str()) {
+        if !keep.contains(&path_hash(&rel)) {
             std::fs::remove_file(entry.path()).map_err(out_err(entry.path()))?;
         }
     }
     Ok(())
+}
+
+/// What the manifest pass counted: rows by status and reason, and the kept images'
+/// channel sums for `stats.json`.
+#[derive(Debug, Default)]
+pub(super) struct Tally {
+    rows: usize,
+    by_status: BTreeMap<String, usize>,
+    by_reason: BTreeMap<String, usize>,
+    sums: ChannelSums,
+    kept: usize,
+}
+
+impl Tally {
+    fn add(&mut self, status: Status, reason: &str) {
+        self.rows += 1;
+        *self.by_status.entry(status.to_string()).or_default() += 1;
+        if !reason.is_empty() {
+            let key = reason.split(':').next().unwrap_or("").trim().to_string();
+            *self.by_reason.entry(key).or_default() += 1;
+        }
+    }
+
+    /// Mean and std of the kept set.
+    pub(super) fn stats(&self, size: u32) -> DatasetStats {
+        self.sums.stats(self.kept, size)
+    }
+}
+
+/// Writes `OUT/manifest.csv` atomically, one row per entry, each made from its record
+/// read back from the journal as it is written; counts the rows on the way.
+pub(super) fn write_manifest(
+    out: &Path,
+    inputs: &InputList,
+    entries: &[Entry],
+    journal: &mut Journal,
+) -> Result<Tally, PrepError> {
+    let path = out.join(manifest::MANIFEST_FILE);
+    let mut tally = Tally::default();
+    let mut buf = Vec::new();
+    crate::atomic::write_with(&path, |w| {
+        let mut wtr = csv::Writer::from_writer(w);
+        for e in entries {
+            let r = journal.read(e.line, &mut buf)?;
+            let status = e.status();
+            let reason = match (status, e.dup_of) {
+                (Status::Duplicate, Some((_, kind))) => kind.reason(),
+                _ => &r.reject,
+            };
+            tally.add(status, reason);
+            if status == Status::Kept {
+                tally.kept += 1;
+                if let Some(s) = &r.sums {
+                    tally.sums.add(s);
+                }
+            }
+            let h = r.hashes;
+            let row = ManifestRow {
+                source: e.source(inputs),
+                output: if status == Status::Kept {
+                    r.output.clone()
+                } else {
+                    String::new()
+                },
+                status,
+                reason: reason.to_string(),
+                dup_of: e
+                    .dup_of
+                    .map(|(keep, _)| entries[keep as usize].source(inputs))
+                    .unwrap_or_default(),
+                crop_x: r.crop.map(|c| c.x),
+                crop_y: r.crop.map(|c| c.y),
+                crop_w: r.crop.map(|c| c.w),
+                crop_h: r.crop.map(|c| c.h),
+                src_w: r.src.map(|s| s.0),
+                src_h: r.src.map(|s| s.1),
+                bytes: Some(r.size),
+                phash: h.map(|h| super::hash::to_hex(h.phash)).unwrap_or_default(),
+                dhash: h.map(|h| super::hash::to_hex(h.dhash)).unwrap_or_default(),
+            };
+            wtr.serialize(&row).map_err(std::io::Error::other)?;
+        }
+        wtr.flush()
+    })
+    .map_err(out_err(&path))?;
+    Ok(tally)
 }
 
 /// What a prep run did: counts by status and reason, timing.
@@ -270,24 +308,13 @@ pub struct PrepReport {
 }
 
 impl PrepReport {
-    pub(super) fn new(outcome: &Outcome, files: usize, resumed: usize, took: Duration) -> Self {
-        let mut by_status = BTreeMap::new();
-        let mut by_reason = BTreeMap::new();
-        let rows = outcome.records.len();
-        for i in 0..rows {
-            let (status, reason) = outcome.status(i);
-            *by_status.entry(status.to_string()).or_default() += 1;
-            if !reason.is_empty() {
-                let key = reason.split(':').next().unwrap_or("").trim().to_string();
-                *by_reason.entry(key).or_default() += 1;
-            }
-        }
+    pub(super) fn new(tally: Tally, files: usize, resumed: usize, took: Duration) -> Self {
         let seconds = took.as_secs_f64();
         PrepReport {
             files,
-            rows,
-            by_status,
-            by_reason,
+            rows: tally.rows,
+            by_status: tally.by_status,
+            by_reason: tally.by_reason,
             resumed,
             seconds,
             files_per_second: files as f64 / seconds.max(1e-9),
@@ -326,14 +353,8 @@ impl fmt::Display for PrepReport {
     }
 }
 
-/// Writes the manifest, `stats.json` and `report.json` atomically.
-pub(super) fn write_all(
-    out: &Path,
-    outcome: &Outcome,
-    report: &PrepReport,
-) -> Result<(), PrepError> {
-    let path = out.join(manifest::MANIFEST_FILE);
-    manifest::write(&path, outcome.rows()).map_err(out_err(&path))?;
+/// Writes `stats.json` and `report.json` atomically (after the manifest).
+pub(super) fn write_reports(out: &Path, report: &PrepReport) -> Result<(), PrepError> {
     if let Some(stats) = &report.stats {
         let path = out.join("stats.json");
         crate::atomic::write_json(&path, stats).map_err(out_err(&path))?;

@@ -3,11 +3,12 @@
 //! resumes where it stopped and a re-run only processes new or changed files.
 
 use super::crop::CropBox;
+use super::dedup::DedupItem;
 use super::normalize::ChannelSums;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// One processed input (or one face of it).
@@ -79,6 +80,53 @@ pub fn stamp_of(m: &fs::Metadata) -> (u64, i128) {
     (m.len(), mtime)
 }
 
+/// Where one record's line sits in the journal: the run keeps this instead of the
+/// record, and reads the record back when the manifest is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinePos {
+    /// Byte offset of the line.
+    pub offset: u64,
+    /// Length of the line without its newline.
+    pub len: u32,
+}
+
+/// A record of an earlier run, as the journal holds it: what deciding whether to reuse it
+/// needs, where it is, and what dedup needs.
+#[derive(Debug, Clone)]
+pub struct Earlier {
+    /// Face index (`file#k`).
+    pub face: Option<u32>,
+    /// File size and modification time when processed.
+    pub stamp: (u64, i128),
+    /// Output path relative to OUT (empty when none was written).
+    pub output: String,
+    /// The record's line.
+    pub line: LinePos,
+    /// The record was rejected.
+    pub rejected: bool,
+    /// What dedup compares, for a record that passed every check.
+    pub item: Option<DedupItem>,
+}
+
+impl Record {
+    /// What dedup compares, for a record that passed every check.
+    pub fn dedup_item(&self) -> Option<DedupItem> {
+        let h = self.hashes.filter(|_| self.reject.is_empty())?;
+        let (w, hgt) = self.src.unwrap_or((0, 0));
+        Some(DedupItem {
+            file_hash: h.file,
+            pixel_hash: h.pixels,
+            phash: h.phash,
+            dhash: h.dhash,
+            phash_flip: h.phash_flip,
+            dhash_flip: h.dhash_flip,
+            chroma: h.chroma,
+            area: w as u64 * hgt as u64,
+            bytes: self.size,
+        })
+    }
+}
+
 /// The append-only journal of finished files.
 pub struct Journal {
     path: PathBuf,
@@ -86,6 +134,8 @@ pub struct Journal {
     /// Whole lines not yet written: one write per ~100 files instead of one per file. A
     /// killed run loses at most these, and resuming redoes those files.
     pending: Vec<u8>,
+    /// Bytes in the file (lines already written).
+    written: u64,
 }
 
 /// Bytes of journal lines gathered before they are written.
@@ -100,30 +150,50 @@ impl Journal {
     /// Reads the records of an earlier run made with the same settings `fingerprint`,
     /// grouped by source file. A journal of other settings is discarded; a torn last
     /// line (the run was killed mid-write) is ignored.
-    pub fn load(out: &Path, fingerprint: &str) -> io::Result<HashMap<String, Vec<Record>>> {
+    pub fn load(out: &Path, fingerprint: &str) -> io::Result<HashMap<String, Vec<Earlier>>> {
         let path = Self::path_in(out);
-        let mut map: HashMap<String, Vec<Record>> = HashMap::new();
+        let mut map: HashMap<String, Vec<Earlier>> = HashMap::new();
         let Ok(f) = File::open(&path) else {
             return Ok(map);
         };
-        let mut lines = BufReader::new(f).lines();
-        match lines.next() {
-            Some(Ok(first)) if first.trim() == format!("fingerprint {fingerprint}") => {}
-            _ => {
-                fs::remove_file(&path)?;
-                return Ok(map);
-            }
+        let mut reader = BufReader::new(f);
+        let mut line = Vec::new();
+        let mut offset = reader.read_until(b'\n', &mut line)? as u64;
+        if line.trim_ascii() != format!("fingerprint {fingerprint}").as_bytes() {
+            drop(reader);
+            fs::remove_file(&path)?;
+            return Ok(map);
         }
-        for line in lines {
-            let Ok(line) = line else { break };
-            if let Ok(r) = serde_json::from_str::<Record>(&line) {
-                map.entry(r.file.clone()).or_default().push(r);
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line)?;
+            if n == 0 {
+                break;
+            }
+            let at = offset;
+            offset += n as u64;
+            let Some(body) = line.strip_suffix(b"\n") else {
+                break; // torn
+            };
+            if let Ok(r) = serde_json::from_slice::<Record>(body) {
+                let e = Earlier {
+                    face: r.face,
+                    stamp: (r.size, r.mtime),
+                    line: LinePos {
+                        offset: at,
+                        len: body.len() as u32,
+                    },
+                    rejected: !r.reject.is_empty(),
+                    item: r.dedup_item(),
+                    output: r.output,
+                };
+                map.entry(r.file).or_default().push(e);
             }
         }
         // A file's records are written together: keep the last complete set.
         for recs in map.values_mut() {
-            let last_stamp = recs.last().map(|r| (r.size, r.mtime));
-            recs.retain(|r| Some((r.size, r.mtime)) == last_stamp);
+            let last_stamp = recs.last().map(|r| r.stamp);
+            recs.retain(|r| Some(r.stamp) == last_stamp);
             recs.dedup_by(|a, b| a.face == b.face);
         }
         Ok(map)
@@ -133,34 +203,58 @@ impl Journal {
     pub fn open(out: &Path, fingerprint: &str) -> io::Result<Self> {
         let path = Self::path_in(out);
         fs::create_dir_all(path.parent().unwrap_or(out))?;
-        let fresh = !path.exists();
-        let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
-        if fresh {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)?;
+        let mut written = file.metadata()?.len();
+        if written == 0 {
             writeln!(file, "fingerprint {fingerprint}")?;
+        } else {
+            // A killed run may have left a torn last line: end it, so that the next
+            // record starts a line of its own.
+            let mut last = [0u8];
+            file.seek(SeekFrom::Start(written - 1))?;
+            file.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n")?;
+            }
         }
+        written = file.metadata()?.len();
         Ok(Journal {
             path,
             file,
             pending: Vec::with_capacity(JOURNAL_BATCH),
+            written,
         })
     }
 
-    /// Appends one file's records as whole lines; they reach the file in batches (see
-    /// [`Journal::flush`]), each batch in a single write of whole lines.
-    pub fn append(&mut self, recs: &[Record]) -> io::Result<()> {
+    /// Appends one file's records as whole lines and says where each will be; they reach
+    /// the file in batches (see [`Journal::flush`]), each batch in one write of whole lines.
+    pub fn append(&mut self, recs: &[Record]) -> io::Result<Vec<LinePos>> {
+        let mut at = Vec::with_capacity(recs.len());
         for r in recs {
+            let start = self.pending.len();
             serde_json::to_writer(&mut self.pending, r).map_err(io::Error::other)?;
+            at.push(LinePos {
+                offset: self.written + start as u64,
+                len: (self.pending.len() - start) as u32,
+            });
             self.pending.push(b'\n');
         }
         if self.pending.len() >= JOURNAL_BATCH {
             self.flush()?;
         }
-        Ok(())
+        Ok(at)
     }
 
     /// Writes the lines gathered so far.
     pub fn flush(&mut self) -> io::Result<()> {
         let r = self.file.write_all(&self.pending);
+        if r.is_ok() {
+            self.written += self.pending.len() as u64;
+        }
         self.pending.clear();
         r
     }
@@ -168,6 +262,19 @@ impl Journal {
     /// Where the journal lives.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Reads back the record at `at` (flushed lines only: see [`Journal::flush`]).
+    pub fn read(&mut self, at: LinePos, buf: &mut Vec<u8>) -> io::Result<Record> {
+        buf.resize(at.len as usize, 0);
+        self.file.seek(SeekFrom::Start(at.offset))?;
+        self.file.read_exact(buf)?;
+        serde_json::from_slice(buf).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("journal line at byte {}: {e}", at.offset),
+            )
+        })
     }
 }
 

@@ -9,13 +9,17 @@ use super::plot::{self, BarChart};
 use super::{read_json, write_page, ReportError, PAGE};
 use crate::dataset::manifest::{self, ManifestRow, Status};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Example thumbnails per rejection reason.
 const EXAMPLES: usize = 6;
 /// Duplicate groups shown.
 const GROUPS: usize = 8;
+/// Dropped copies shown per duplicate group.
+const DUPS_SHOWN: usize = 12;
+/// Kept images shown.
+const KEPT_SHOWN: usize = 32;
 /// Thumbnail side in pixels.
 const THUMB: u32 = 128;
 
@@ -50,11 +54,77 @@ fn reason_key(r: &str) -> String {
     r.split(':').next().unwrap_or("").trim().to_string()
 }
 
+/// What the page shows of a manifest, gathered in one pass over its rows: counts, a few
+/// examples per reason and the first duplicate groups. A 100k-row manifest is never held
+/// (it would be most of a prep run's peak memory).
+#[derive(Default)]
+struct Digest {
+    rows: usize,
+    by_status: BTreeMap<Status, usize>,
+    /// Per (status, reason): the count and the first [`EXAMPLES`] rows.
+    by_reason: BTreeMap<(Status, String), (usize, Vec<ManifestRow>)>,
+    /// The [`GROUPS`] first duplicate groups by kept source: their dropped rows.
+    groups: BTreeMap<String, Vec<ManifestRow>>,
+    /// Hashes of every kept source that has duplicates (8 bytes a group).
+    keepers: HashSet<u64>,
+    /// The first kept outputs.
+    kept: Vec<String>,
+}
+
+impl Digest {
+    fn add(&mut self, r: ManifestRow) {
+        self.rows += 1;
+        *self.by_status.entry(r.status).or_default() += 1;
+        match r.status {
+            Status::Kept => {
+                if self.kept.len() < KEPT_SHOWN {
+                    self.kept.push(r.output);
+                }
+                return;
+            }
+            Status::Duplicate => {
+                self.keepers
+                    .insert(xxhash_rust::xxh3::xxh3_64(r.dup_of.as_bytes()));
+                let full = self.groups.len() >= GROUPS;
+                if self.groups.contains_key(&r.dup_of)
+                    || !full
+                    || self
+                        .groups
+                        .last_key_value()
+                        .is_some_and(|(k, _)| r.dup_of < *k)
+                {
+                    let g = self.groups.entry(r.dup_of.clone()).or_default();
+                    if g.len() < DUPS_SHOWN {
+                        g.push(r.clone());
+                    }
+                    if self.groups.len() > GROUPS {
+                        self.groups.pop_last();
+                    }
+                }
+            }
+            Status::Rejected => {}
+        }
+        let e = self
+            .by_reason
+            .entry((r.status, reason_key(&r.reason)))
+            .or_default();
+        e.0 += 1;
+        if e.1.len() < EXAMPLES {
+            e.1.push(r);
+        }
+    }
+
+    fn count(&self, s: Status) -> usize {
+        self.by_status.get(&s).copied().unwrap_or(0)
+    }
+}
+
 /// Writes `OUT/report.html` for the prep output `out`; returns its path. The source
 /// images are looked up under the input folder named in `OUT/report.json`.
 pub fn write_prep_report(out: &Path) -> Result<PathBuf, ReportError> {
     let mpath = out.join(manifest::MANIFEST_FILE);
-    let rows = manifest::read(&mpath).map_err(|e| ReportError::parse(&mpath, e))?;
+    let mut d = Digest::default();
+    manifest::for_each(&mpath, |r| d.add(r)).map_err(|e| ReportError::parse(&mpath, e))?;
     let report = read_json(&out.join("report.json")).unwrap_or(Value::Null);
     let input: Option<PathBuf> = report["input"].as_str().map(PathBuf::from);
     let mut page = Page::new(
@@ -75,23 +145,12 @@ pub fn write_prep_report(out: &Path) -> Result<PathBuf, ReportError> {
     );
     super::font_note(&mut page);
 
-    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
-    let mut by_reason: BTreeMap<(Status, String), Vec<&ManifestRow>> = BTreeMap::new();
-    for r in &rows {
-        *by_status.entry(r.status.to_string()).or_default() += 1;
-        if r.status != Status::Kept {
-            by_reason
-                .entry((r.status, reason_key(&r.reason)))
-                .or_default()
-                .push(r);
-        }
-    }
     page.section("counts", "Counts");
     if let Value::Object(_) = report {
         page.p(&format!(
             "{} files, {} manifest rows ({} resumed from an earlier run), {:.1} s, {:.0} files/s.",
             report["files"].as_u64().unwrap_or(0),
-            rows.len(),
+            d.rows,
             report["resumed"].as_u64().unwrap_or(0),
             report["seconds"].as_f64().unwrap_or(f64::NAN),
             report["files_per_second"].as_f64().unwrap_or(f64::NAN),
@@ -99,20 +158,20 @@ pub fn write_prep_report(out: &Path) -> Result<PathBuf, ReportError> {
     }
     let mut t = Table::new(&["status", "rows", "share"]);
     for s in [Status::Kept, Status::Duplicate, Status::Rejected] {
-        let n = by_status.get(&s.to_string()).copied().unwrap_or(0);
+        let n = d.count(s);
         t.row(vec![
             Cell::text(s.to_string()),
             Cell::int(n),
-            Cell::num(n as f64 / rows.len().max(1) as f64, 3),
+            Cell::num(n as f64 / d.rows.max(1) as f64, 3),
         ]);
     }
     page.table(&t);
     let mut t = Table::new(&["status", "reason", "rows"]);
-    for ((s, reason), v) in &by_reason {
+    for ((s, reason), (n, _)) in &d.by_reason {
         t.row(vec![
             Cell::text(s.to_string()),
             Cell::text(reason),
-            Cell::int(v.len()),
+            Cell::int(*n),
         ]);
     }
     if !t.is_empty() {
@@ -121,10 +180,10 @@ pub fn write_prep_report(out: &Path) -> Result<PathBuf, ReportError> {
             title: "Rows dropped, by reason".into(),
             y_label: "rows".into(),
             x_label: "reason".into(),
-            categories: by_reason.keys().map(|k| k.1.clone()).collect(),
+            categories: d.by_reason.keys().map(|k| k.1.clone()).collect(),
             groups: vec![(
                 "rows".into(),
-                by_reason.values().map(|v| v.len() as f64).collect(),
+                d.by_reason.values().map(|v| v.0 as f64).collect(),
             )],
             y_range: None,
         };
@@ -132,18 +191,19 @@ pub fn write_prep_report(out: &Path) -> Result<PathBuf, ReportError> {
     }
 
     page.section("rejected", "Rejections");
-    let rejected: Vec<_> = by_reason
+    let rejected: Vec<_> = d
+        .by_reason
         .iter()
         .filter(|(k, _)| k.0 == Status::Rejected)
         .collect();
     if rejected.is_empty() {
         page.p("Nothing was rejected.");
     }
-    for ((_, reason), v) in rejected {
-        page.h3(&format!("{reason} ({} rows)", v.len()));
+    for ((_, reason), (n, v)) in rejected {
+        page.h3(&format!("{reason} ({n} rows)"));
         let mut html = String::new();
         let mut unreadable = Vec::new();
-        for r in v.iter().take(EXAMPLES) {
+        for r in v {
             match input.as_deref().and_then(|i| judged_thumb(i, r)) {
                 Some(uri) => {
                     html.push_str(&figure(&uri, &format!("{} ({})", r.source, r.reason), 0))
@@ -165,23 +225,22 @@ pub fn write_prep_report(out: &Path) -> Result<PathBuf, ReportError> {
     }
 
     page.section("duplicates", "Duplicate groups");
-    duplicates(&mut page, out, input.as_deref(), &rows);
+    duplicates(&mut page, out, &mpath, input.as_deref(), &d);
 
     page.section("kept", "Kept images");
-    let kept: Vec<&ManifestRow> = rows.iter().filter(|r| r.status == Status::Kept).collect();
+    let kept = d.count(Status::Kept);
     let mut html = String::new();
-    for r in kept.iter().take(32) {
-        if let Some(uri) = file_uri(&out.join(&r.output)) {
+    for output in &d.kept {
+        if let Some(uri) = file_uri(&out.join(output)) {
             html.push_str(&format!(
                 "<img class=\"px\" src=\"{uri}\" alt=\"{a}\" title=\"{a}\" width=\"64\" style=\"margin:2px\">",
-                a = esc(&r.output)
+                a = esc(output)
             ));
         }
     }
     page.p(&format!(
-        "{} kept; the first {} shown.",
-        kept.len(),
-        kept.len().min(32)
+        "{kept} kept; the first {} shown.",
+        kept.min(KEPT_SHOWN)
     ));
     page.raw(&format!("<div>{html}</div>"));
     if let Ok(Value::Object(stats)) = read_json(&out.join("stats.json")) {
@@ -203,36 +262,39 @@ pub fn write_prep_report(out: &Path) -> Result<PathBuf, ReportError> {
     write_page(&out.join(PAGE), &page.finish())
 }
 
-fn duplicates(page: &mut Page, out: &Path, input: Option<&Path>, rows: &[ManifestRow]) {
-    let mut groups: BTreeMap<&str, Vec<&ManifestRow>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.status == Status::Duplicate) {
-        groups.entry(r.dup_of.as_str()).or_default().push(r);
-    }
-    if groups.is_empty() {
+fn duplicates(page: &mut Page, out: &Path, mpath: &Path, input: Option<&Path>, d: &Digest) {
+    if d.groups.is_empty() {
         page.p("No duplicates.");
         return;
     }
+    // The shown keepers' outputs: a second pass over the manifest finds their rows.
+    let mut outputs: BTreeMap<&str, String> = BTreeMap::new();
+    let _ = manifest::for_each(mpath, |r| {
+        if r.status == Status::Kept {
+            if let Some((k, _)) = d.groups.get_key_value(&r.source) {
+                outputs.insert(k.as_str(), r.output);
+            }
+        }
+    });
     page.p(&format!(
         "{} groups; the first {} shown: the kept image (prep's output), then each dropped copy (its source) with the reason.",
-        groups.len(),
-        groups.len().min(GROUPS)
+        d.keepers.len(),
+        d.groups.len()
     ));
     let mut html = String::from("<div class=\"cards\">");
-    for (keeper, dups) in groups.iter().take(GROUPS) {
+    for (keeper, dups) in &d.groups {
         html.push_str("<div class=\"card\">");
-        let kept = rows
-            .iter()
-            .find(|r| r.source == *keeper && r.status == Status::Kept);
-        let uri = kept
-            .and_then(|k| file_uri(&out.join(&k.output)))
+        let uri = outputs
+            .get(keeper.as_str())
+            .and_then(|o| file_uri(&out.join(o)))
             .or_else(|| input.and_then(|i| thumb_uri(&source_file(i, keeper), THUMB)));
         match uri {
             Some(u) => html.push_str(&figure(&u, &format!("kept: {keeper}"), 96)),
             None => html.push_str(&format!("<p>kept: <code>{}</code></p>", esc(keeper))),
         }
-        for d in dups {
-            let cap = format!("{} ({})", d.source, d.reason);
-            match input.and_then(|i| judged_thumb(i, d)) {
+        for dup in dups {
+            let cap = format!("{} ({})", dup.source, dup.reason);
+            match input.and_then(|i| judged_thumb(i, dup)) {
                 Some(u) => html.push_str(&figure(&u, &cap, 96)),
                 None => html.push_str(&format!("<p class=\"muted\">{}</p>", esc(&cap))),
             }
@@ -241,4 +303,63 @@ fn duplicates(page: &mut Page, out: &Path, input: Option<&Path>, rows: &[Manifes
     }
     html.push_str("</div>");
     page.raw(&html);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(source: String, status: Status, dup_of: String) -> ManifestRow {
+        ManifestRow {
+            source,
+            output: String::new(),
+            status,
+            reason: if status == Status::Duplicate {
+                "exact_file".into()
+            } else {
+                String::new()
+            },
+            dup_of,
+            crop_x: None,
+            crop_y: None,
+            crop_w: None,
+            crop_h: None,
+            src_w: None,
+            src_h: None,
+            bytes: None,
+            phash: String::new(),
+            dhash: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_digest_keeps_the_first_groups_by_keeper_whatever_the_row_order() {
+        let mut d = Digest::default();
+        // 20 groups of 3 copies each, keepers k00..k19, rows in a scrambled order.
+        let mut rows = Vec::new();
+        for g in 0..20 {
+            rows.push(row(format!("k{g:02}"), Status::Kept, String::new()));
+            for c in 0..3 {
+                rows.push(row(
+                    format!("d{g:02}_{c}"),
+                    Status::Duplicate,
+                    format!("k{g:02}"),
+                ));
+            }
+        }
+        let n = rows.len();
+        for i in 0..n {
+            d.add(rows[(i * 37) % n].clone()); // 37 is prime to 80: a permutation
+        }
+        assert_eq!(d.rows, 80);
+        assert_eq!(d.count(Status::Duplicate), 60);
+        assert_eq!(d.keepers.len(), 20);
+        let keys: Vec<&str> = d.groups.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["k00", "k01", "k02", "k03", "k04", "k05", "k06", "k07"]
+        );
+        assert!(d.groups.values().all(|g| g.len() == 3));
+        assert_eq!(d.by_reason[&(Status::Duplicate, "exact_file".into())].0, 60);
+    }
 }

@@ -393,6 +393,75 @@ fn killed_run_resumes_to_the_same_manifest_and_reruns_pick_up_new_files() {
 }
 
 #[test]
+fn a_duplicate_whose_keeper_is_gone_is_written_on_rerun_and_a_torn_journal_line_is_harmless() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    face(7, 96).save(raw.join("a.png")).unwrap();
+    std::fs::copy(raw.join("a.png"), raw.join("b.png")).unwrap();
+    face(8, 96).save(raw.join("c.png")).unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    run_ok(&args);
+    let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
+    assert_eq!(rows["a.png"].status, Status::Kept);
+    assert_eq!(rows["b.png"].dup_of, "a.png");
+    assert!(!out.join("images/b.png").exists());
+
+    // A run killed mid-line leaves a torn record; the keeper disappears from INPUT.
+    let journal = out.join(".facesynth/journal.jsonl");
+    let mut j = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    std::io::Write::write_all(&mut j, br#"{"file":"c.png","fa"#).unwrap();
+    drop(j);
+    std::fs::remove_file(raw.join("a.png")).unwrap();
+    run_ok(&args);
+    let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows["b.png"].status, Status::Kept);
+    assert_eq!(rows["b.png"].output, "images/b.png");
+    assert!(
+        out.join("images/b.png").is_file(),
+        "the new keeper's image was not made"
+    );
+    assert!(
+        !out.join("images/a.png").exists(),
+        "the removed input's image stayed"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["resumed"].as_u64(), Some(2));
+
+    // Every journal line after the fingerprint is a whole record again, and a third run
+    // reads its rows back to the same manifest.
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let whole = text
+        .lines()
+        .skip(1)
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        .count();
+    assert_eq!(
+        whole,
+        text.lines().count() - 2,
+        "only the torn line may not parse"
+    );
+    let before = std::fs::read_to_string(out.join("manifest.csv")).unwrap();
+    run_ok(&args);
+    assert_eq!(
+        std::fs::read_to_string(out.join("manifest.csv")).unwrap(),
+        before
+    );
+}
+
+#[test]
 fn crop_modes_write_boxes_in_source_pixels() {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");

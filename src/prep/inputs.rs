@@ -1,0 +1,172 @@
+//! The input files of a run, held compactly: every path relative to INPUT in one buffer,
+//! and each file's output name derived on demand. A `PathBuf`, a relative `String` and an
+//! output `String` per file cost about 0.3 KiB per input; this holds the relative path's
+//! bytes and one offset (peak memory, BENCHMARKS.md, prep).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Relative paths of the input files, in walk order.
+#[derive(Debug, Default)]
+pub struct InputList {
+    root: PathBuf,
+    /// Every relative path, back to back (raw OS bytes on Unix, so that any file name,
+    /// UTF-8 or not, is opened as it was found).
+    bytes: Vec<u8>,
+    /// End of path `i` in `bytes`.
+    ends: Vec<usize>,
+    /// Output stems shared by several sources (`a.jpg` and `a.png`): those keep their
+    /// extension in the output name.
+    collided: HashSet<String>,
+}
+
+impl InputList {
+    /// An empty list of files below `root`.
+    pub fn new(root: &Path) -> Self {
+        InputList {
+            root: root.to_path_buf(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds `path` (below the root), in walk order.
+    pub fn push(&mut self, path: &Path) {
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        self.bytes.extend_from_slice(&os_bytes(rel));
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Ends the list: finds the output stems several sources share. Their hashes are
+    /// sorted instead of the stems counted in a map: no string per file is ever made.
+    pub fn finish(mut self) -> Self {
+        self.bytes.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        let hash = |i: usize| xxhash_rust::xxh3::xxh3_64(stem(&self.rel(i)).as_bytes());
+        let mut hashes: Vec<u64> = (0..self.len()).map(hash).collect();
+        hashes.sort_unstable();
+        let shared: HashSet<u64> = hashes
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        drop(hashes);
+        self.collided = (0..self.len())
+            .filter(|&i| shared.contains(&hash(i)))
+            .map(|i| stem(&self.rel(i)).to_string())
+            .collect();
+        self
+    }
+
+    /// Number of files.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn raw(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    /// File `i` relative to INPUT with `/` separators (the manifest's `source`).
+    pub fn rel(&self, i: usize) -> String {
+        let s = String::from_utf8_lossy(self.raw(i));
+        if std::path::MAIN_SEPARATOR == '/' {
+            s.into_owned()
+        } else {
+            s.replace(std::path::MAIN_SEPARATOR, "/")
+        }
+    }
+
+    /// The path to open for file `i`.
+    pub fn path(&self, i: usize) -> PathBuf {
+        self.root.join(from_os_bytes(self.raw(i)))
+    }
+
+    /// Output base path (relative to OUT, no extension) of file `i`: its relative path
+    /// mirrored under `images/`; sources that would collide keep their extension.
+    pub fn output_base(&self, i: usize) -> String {
+        let rel = self.rel(i);
+        let s = stem(&rel);
+        if self.collided.contains(s) {
+            format!("images/{}", rel.replace('.', "_"))
+        } else {
+            format!("images/{s}")
+        }
+    }
+}
+
+/// `rel` without its extension (a dot in a folder name is not one).
+fn stem(rel: &str) -> &str {
+    match rel.rfind('.') {
+        Some(dot) if dot > rel.rfind('/').map_or(0, |s| s + 1) => &rel[..dot],
+        _ => rel,
+    }
+}
+
+#[cfg(unix)]
+fn os_bytes(p: &Path) -> std::borrow::Cow<'_, [u8]> {
+    use std::os::unix::ffi::OsStrExt;
+    p.as_os_str().as_bytes().into()
+}
+
+#[cfg(unix)]
+fn from_os_bytes(b: &[u8]) -> &Path {
+    use std::os::unix::ffi::OsStrExt;
+    Path::new(std::ffi::OsStr::from_bytes(b))
+}
+
+// Elsewhere a path is kept as (lossy) UTF-8: names that are not valid Unicode would not
+// open, which on Windows needs unpaired surrogates.
+#[cfg(not(unix))]
+fn os_bytes(p: &Path) -> std::borrow::Cow<'_, [u8]> {
+    p.to_string_lossy().into_owned().into_bytes().into()
+}
+
+#[cfg(not(unix))]
+fn from_os_bytes(b: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(b).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_round_trip_and_colliding_stems_keep_their_extension() {
+        let root = Path::new("/data/in");
+        let rels = ["a.jpg", "a.png", "b.v2/c", "d e/ü.jpeg", "x/y.gif"];
+        let mut list = InputList::new(root);
+        for r in rels {
+            list.push(&root.join(r));
+        }
+        let list = list.finish();
+        assert_eq!(list.len(), 5);
+        for (i, r) in rels.iter().enumerate() {
+            assert_eq!(list.rel(i), *r);
+            assert_eq!(list.path(i), root.join(r));
+        }
+        assert_eq!(list.output_base(0), "images/a_jpg");
+        assert_eq!(list.output_base(1), "images/a_png");
+        assert_eq!(list.output_base(2), "images/b.v2/c");
+        assert_eq!(list.output_base(3), "images/d e/ü");
+        assert_eq!(list.output_base(4), "images/x/y");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_name_that_is_not_utf8_still_opens() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = Path::new("/r");
+        let name = std::ffi::OsStr::from_bytes(b"bad\xffname.jpg");
+        let mut list = InputList::new(root);
+        list.push(&root.join(name));
+        let list = list.finish();
+        assert_eq!(list.path(0), root.join(name));
+        assert_eq!(list.rel(0), "bad\u{fffd}name.jpg");
+    }
+}
