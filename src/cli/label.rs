@@ -148,9 +148,10 @@ pub struct RoundArgs {
     /// How an image's uncertainties over its attributes make one score: max or mean.
     #[arg(long, default_value = "max")]
     combine: Combine,
-    /// Hold out one human label in N (stable by file name) to calibrate confidences.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..))]
-    calibration_every: u64,
+    /// Hold out one human label in N (stable by file name) to calibrate confidences
+    /// [default: 5, doubled while the split would keep at least 50 labels].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
+    calibration_every: Option<u64>,
     /// Train on CUDA (build with --features cuda).
     #[arg(long)]
     cuda: bool,
