@@ -223,7 +223,7 @@ pub fn run(
 
     let mut journal = journal.into_inner().unwrap_or_else(|e| e.into_inner());
     let entries = output::finish(out, spec, &inputs, ledger, &mut journal, &cropper)?;
-    let tally = output::write_manifest(out, &inputs, &entries, &mut journal)?;
+    let tally = output::write_manifest(out, &inputs, &entries)?;
     drop((entries, journal));
     let stats = tally.stats(spec.resize.size);
     let mut report = PrepReport::new(tally, inputs.len(), resumed, started.elapsed());

@@ -5,7 +5,7 @@
 use super::dedup::{self, DedupItem, DupKind};
 use super::inputs::InputList;
 use super::normalize::{ChannelSums, DatasetStats};
-use super::record::{Journal, LinePos};
+use super::record::{Journal, JournalReader, LinePos};
 use super::settings::{OutputFormat, PrepSpec};
 use super::{out_err, Cropper, PrepError};
 use crate::dataset::manifest::{self, ManifestRow, Status};
@@ -227,8 +227,8 @@ pub(super) fn write_manifest(
     out: &Path,
     inputs: &InputList,
     entries: &[Entry],
-    journal: &mut Journal,
 ) -> Result<Tally, PrepError> {
+    let mut journal = JournalReader::open(out).map_err(out_err(&Journal::path_in(out)))?;
     let path = out.join(manifest::MANIFEST_FILE);
     let mut tally = Tally::default();
     let mut buf = Vec::new();
