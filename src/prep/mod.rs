@@ -177,14 +177,7 @@ pub fn run(
             block
                 .par_iter()
                 .map(|&i| {
-                    let recs = process_file(
-                        &inputs.path(i),
-                        &inputs.rel(i),
-                        &inputs.output_base(i),
-                        out,
-                        spec,
-                        &cropper,
-                    );
+                    let recs = process_input(&inputs, i, out, spec, &cropper);
                     let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
                     let lines = j.append(&recs).unwrap_or_else(|e| {
                         let path = j.path().to_path_buf();
@@ -233,6 +226,18 @@ pub fn run(
     // The page is a view of what was written; failing to draw it never fails the run.
     report.page = crate::report::write_prep_report(out).map_err(|e| e.to_string());
     Ok(report)
+}
+
+/// [`process_file`] on input `i`.
+fn process_input(
+    inputs: &InputList,
+    i: usize,
+    out: &Path,
+    spec: &PrepSpec,
+    cropper: &Cropper,
+) -> Vec<Record> {
+    let base = inputs.output_base(i);
+    process_file(&inputs.path(i), &inputs.rel(i), &base, out, spec, cropper)
 }
 
 /// The ledger row of a record this run made.
@@ -377,14 +382,7 @@ fn redo_missing(
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 let i = e.input as usize;
-                let recs = process_file(
-                    &inputs.path(i),
-                    &inputs.rel(i),
-                    &inputs.output_base(i),
-                    out,
-                    spec,
-                    cropper,
-                );
+                let recs = process_input(inputs, i, out, spec, cropper);
                 let lines = journal
                     .append(&recs)
                     .map_err(out_err(&Journal::path_in(out)))?;
