@@ -181,16 +181,17 @@ fn argmax(p: &[f32]) -> (usize, f32) {
 pub const CALIBRATION_TARGET: usize = 50;
 
 /// One human label in how many is held out for calibration when `--calibration-every` is
-/// not given: 5, doubled (10, 20, ...) while `human / every` would still be at least
-/// [`CALIBRATION_TARGET`], so the split holds about 50-100 labels. The splits are nested
+/// not given, with `images` labeled by people: 5, doubled (10, 20, ...) while
+/// `images / every` would still be at least [`CALIBRATION_TARGET`], so the split holds
+/// about 50-100 labels per attribute. The splits are nested
 /// (a hash divisible by 10 is divisible by 5), so as answers come in, labels only leave
 /// the calibration split for training. At 500 answers on anime-faces-64 one in ten
 /// instead of one in five gave +0.8 / +0.6 points (least-confidence) and +1.1 / +2.6
 /// (random) of hair / eye accuracy with test ECE 0.010-0.036; at 200 answers one in ten
 /// (20 labels) left eye ECE at 0.100, one in five 0.026 (BENCHMARKS.md, label, session 8).
-pub fn calibration_every(human: usize) -> u64 {
+pub fn calibration_every(images: usize) -> u64 {
     let mut every = 5u64;
-    while human as u64 / (every * 2) >= CALIBRATION_TARGET as u64 {
+    while images as u64 / (every * 2) >= CALIBRATION_TARGET as u64 {
         every *= 2;
     }
     every
@@ -288,9 +289,16 @@ fn round_on<B: AutodiffBackend>(
         .collect();
     // Hold out a calibration split of human labels once there are enough of them.
     let calibrate_on = human_count >= 40;
-    let every = spec
-        .calibration_every
-        .unwrap_or_else(|| calibration_every(human_count));
+    // The split is per attribute: size it by the images people labeled, not by their
+    // labels (two attributes per image would halve it).
+    let every = spec.calibration_every.unwrap_or_else(|| {
+        let images: HashSet<&str> = store
+            .iter()
+            .filter(|l| l.source == Source::Human)
+            .map(|l| l.file.as_str())
+            .collect();
+        calibration_every(images.len())
+    });
     let mut samples: BTreeMap<usize, Sample> = BTreeMap::new();
     let mut calib: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n_attr];
     // People's labels from the store; heuristic votes from their own file, on the
