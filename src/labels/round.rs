@@ -185,10 +185,10 @@ pub const CALIBRATION_TARGET: usize = 50;
 /// `images / every` would still be at least [`CALIBRATION_TARGET`], so the split holds
 /// about 50-100 labels per attribute. The splits are nested
 /// (a hash divisible by 10 is divisible by 5), so as answers come in, labels only leave
-/// the calibration split for training. At 500 answers on anime-faces-64 one in ten
-/// instead of one in five gave +0.8 / +0.6 points (least-confidence) and +1.1 / +2.6
-/// (random) of hair / eye accuracy with test ECE 0.010-0.036; at 200 answers one in ten
-/// (20 labels) left eye ECE at 0.100, one in five 0.026 (BENCHMARKS.md, label, session 8).
+/// the calibration split for training. At 500 answers on anime-faces-64 (one in 10
+/// instead of one in 5) hair / eye accuracy rose by +0.9 / +1.2 points (least-confidence)
+/// and +1.1 / +2.6, +0.4 / +3.1 (random, two seeds), test ECE <= 0.045; one in 10 already
+/// at 200 answers (20 images) left eye ECE at 0.100 (BENCHMARKS.md, label, session 8).
 pub fn calibration_every(images: usize) -> u64 {
     let mut every = 5u64;
     while images as u64 / (every * 2) >= CALIBRATION_TARGET as u64 {
