@@ -3,7 +3,7 @@
 //! ([`features`]), with FID, KID, precision/recall/density/coverage, intra-class FID,
 //! conditional accuracy, attribute divergences and memorization ([`metrics`],
 //! [`memorize`]). [`evaluate`] writes `RUN/eval/metrics.json` (an [`EvalSummary`]) for
-//! the report pages; [`compare`] puts several runs' numbers in one table.
+//! the report pages; [`compare()`] puts several runs' numbers in one table.
 
 pub mod compare;
 mod evaluate;

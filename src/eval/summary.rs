@@ -13,7 +13,7 @@ pub struct EvalSummary {
     pub run: String,
     /// The real dataset folder, as given.
     pub data: String,
-    /// The model family of the run (dcgan, cgan, acgan, infogan), or "split:<attr>".
+    /// The model family of the run (dcgan, cgan, acgan, infogan), or `split:<attr>`.
     pub model: String,
     /// Training steps of the evaluated checkpoint.
     pub step: u64,
@@ -107,7 +107,7 @@ pub struct Conditioning {
     pub accuracy: f64,
     /// Per-class accuracy, in `values` order.
     pub per_class_accuracy: Vec<f64>,
-    /// confusion[asked][predicted] counts.
+    /// `confusion[asked][predicted]` counts.
     pub confusion: Vec<Vec<u64>>,
     /// InfoGAN: the best one-to-one matching code value -> class index (Hungarian), if used.
     pub matching: Option<Vec<usize>>,

@@ -3,7 +3,7 @@
 //! (categorical + continuous codes) and the seeds' Keras presets, on the CPU (flex) or
 //! CUDA; spectral normalization ([`sn`]) and SAGAN self-attention ([`attention`]) as options.
 //!
-//! Entry points: [`train`] (one run, or one per class with `split_by`), [`generate`]
+//! Entry points: [`train()`] (one run, or one per class with `split_by`), [`generate()`]
 //! (images from a run folder alone) and [`demo_step`] (the demo's small conditional model).
 
 pub mod attention;

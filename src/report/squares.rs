@@ -18,7 +18,7 @@ pub struct Heatmap {
     pub rows: Vec<String>,
     /// Column names.
     pub cols: Vec<String>,
-    /// values[row][col].
+    /// `values[row][col]`.
     pub values: Vec<Vec<f64>>,
 }
 
