@@ -149,7 +149,7 @@ pub struct RoundArgs {
     #[arg(long, default_value = "max")]
     combine: Combine,
     /// Hold out one human label in N (stable by file name) to calibrate confidences
-    /// [default: 5, doubled while the split would keep at least 50 labels].
+    /// [default: 5, doubled while the split would keep at least 50 images].
     #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
     calibration_every: Option<u64>,
     /// Train on CUDA (build with --features cuda).

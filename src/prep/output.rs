@@ -108,7 +108,7 @@ impl Entry {
 /// every check (`items[k]` belongs to `entries[cand[k]]`).
 #[derive(Debug, Default)]
 pub(super) struct Ledger {
-    pub entries: Vec<Entry>,
+    entries: Vec<Entry>,
     items: Vec<DedupItem>,
     cand: Vec<u32>,
 }
