@@ -50,25 +50,35 @@ impl Default for DedupSpec {
 
 /// What dedup needs to know of one candidate image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// One is held per input until the run ends, so it is kept small (72 bytes): the exact
+/// hashes are the low 64 bits of the journal's 128-bit ones (two different images of a
+/// million share them with odds of about 3e-8), and the mirror hashes live apart
+/// ([`Mirror`]), held only when flip matching is on.
 pub struct DedupItem {
-    /// Hash of the file's bytes.
-    pub file_hash: u128,
-    /// Hash of the decoded pixels.
-    pub pixel_hash: u128,
+    /// Hash of the file's bytes (low 64 bits).
+    pub file_hash: u64,
+    /// Hash of the decoded pixels (low 64 bits).
+    pub pixel_hash: u64,
     /// pHash of the output image.
     pub phash: u64,
     /// dHash of the output image.
     pub dhash: u64,
-    /// pHash of the mirrored output image.
-    pub phash_flip: u64,
-    /// dHash of the mirrored output image.
-    pub dhash_flip: u64,
     /// Chroma layout of the output image.
     pub chroma: [u8; 32],
-    /// Source width x height, for the keep rule.
-    pub area: u64,
-    /// Source file size, for the keep rule.
-    pub bytes: u64,
+    /// Source width x height, for the keep rule (saturating).
+    pub area: u32,
+    /// Source file size, for the keep rule (saturating at 4 GiB).
+    pub bytes: u32,
+}
+
+/// The perceptual hashes of an item's mirror image, for flip-aware matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mirror {
+    /// pHash of the mirrored output image.
+    pub phash: u64,
+    /// dHash of the mirrored output image.
+    pub dhash: u64,
 }
 
 /// Why an item is a duplicate of its group's kept item.
@@ -95,11 +105,19 @@ impl DupKind {
 }
 
 /// For each item: `None` if kept, else the index of the kept item and why.
-pub type Assignment = Vec<Option<(usize, DupKind)>>;
+pub type Assignment = Vec<Option<(u32, DupKind)>>;
 
 /// Groups `items` (in path order: the index breaks ties) and picks one to keep per group.
-pub fn dedup(items: &[DedupItem], spec: &DedupSpec) -> Assignment {
+/// `mirrors` holds one [`Mirror`] per item when `spec.flip` and is not read otherwise.
+pub fn dedup(items: &[DedupItem], mirrors: &[Mirror], spec: &DedupSpec) -> Assignment {
     let n = items.len();
+    assert!(n < u32::MAX as usize, "dedup indexes items with u32");
+    let mirrors = if spec.flip {
+        assert_eq!(mirrors.len(), n, "flip matching needs one mirror per item");
+        mirrors
+    } else {
+        &[]
+    };
     let mut uf = UnionFind::new(n);
     if spec.exact {
         union_equal(&mut uf, items.iter().map(|i| i.file_hash));
@@ -109,13 +127,13 @@ pub fn dedup(items: &[DedupItem], spec: &DedupSpec) -> Assignment {
         // Items with the same perceptual hashes are at distance 0 from each other: they
         // are joined here and only one of them enters the index, so exact copies cost the
         // near search nothing (same groups as searching them all).
-        let reps = join_identical(&mut uf, items);
+        let reps = join_identical(&mut uf, items, mirrors);
         let hashes: Vec<u64> = reps.iter().map(|&i| items[i].phash).collect();
         let index = MultiIndex::new(&hashes, spec.phash_max);
         let confirm = |a: usize, b: usize, flipped: bool| {
             let (i, j) = (reps[a], reps[b]);
             let d = if flipped {
-                items[i].dhash_flip
+                mirrors[i].dhash
             } else {
                 items[i].dhash
             };
@@ -130,33 +148,33 @@ pub fn dedup(items: &[DedupItem], spec: &DedupSpec) -> Assignment {
         };
         let mut pairs = index.pairs(|a, b| confirm(a, b, false));
         if spec.flip {
-            let flips: Vec<u64> = reps.iter().map(|&i| items[i].phash_flip).collect();
+            let flips: Vec<u64> = reps.iter().map(|&i| mirrors[i].phash).collect();
             pairs.extend(index.query_all(&flips, |a, b| a != b && confirm(a, b, true)));
         }
         for (a, b) in pairs {
-            uf.union(reps[a], reps[b]);
+            uf.union(reps[a] as u32, reps[b] as u32);
         }
     }
     // The keeper of each group: largest area, then largest file, then first in path order.
-    let mut best: HashMap<usize, usize> = HashMap::new();
-    for i in 0..n {
+    let mut best: HashMap<u32, u32> = HashMap::new();
+    for i in 0..n as u32 {
         let root = uf.find(i);
         let better = |a: &DedupItem, b: &DedupItem| (a.area, a.bytes) > (b.area, b.bytes);
         best.entry(root)
             .and_modify(|k| {
-                if better(&items[i], &items[*k]) {
+                if better(&items[i as usize], &items[*k as usize]) {
                     *k = i;
                 }
             })
             .or_insert(i);
     }
-    (0..n)
+    (0..n as u32)
         .map(|i| {
             let keep = best[&uf.find(i)];
             if keep == i {
                 return None;
             }
-            let (a, b) = (&items[i], &items[keep]);
+            let (a, b) = (&items[i as usize], &items[keep as usize]);
             let kind = if a.file_hash == b.file_hash {
                 DupKind::ExactFile
             } else if a.pixel_hash == b.pixel_hash {
@@ -181,19 +199,20 @@ fn mirror_grid(g: &[u8; 32]) -> [u8; 32] {
     out
 }
 
-/// Joins items whose perceptual hashes (pHash, dHash, their mirrors, chroma grid) are all
-/// equal; returns one representative per distinct value, in index order.
-fn join_identical(uf: &mut UnionFind, items: &[DedupItem]) -> Vec<usize> {
+/// Joins items whose perceptual hashes (pHash, dHash, their mirrors when given, chroma
+/// grid) are all equal; returns one representative per distinct value, in index order.
+fn join_identical(uf: &mut UnionFind, items: &[DedupItem], mirrors: &[Mirror]) -> Vec<usize> {
     let key = |i: u32| {
         let it = &items[i as usize];
-        (it.phash, it.dhash, it.phash_flip, it.dhash_flip, it.chroma)
+        let m = mirrors.get(i as usize).copied().unwrap_or_default();
+        (it.phash, it.dhash, m.phash, m.dhash, it.chroma)
     };
     let mut order: Vec<u32> = (0..items.len() as u32).collect();
     order.par_sort_unstable_by_key(|&i| (key(i), i));
     let mut reps = Vec::new();
     for (k, &i) in order.iter().enumerate() {
         match k.checked_sub(1).map(|p| order[p]) {
-            Some(prev) if key(prev) == key(i) => uf.union(prev as usize, i as usize),
+            Some(prev) if key(prev) == key(i) => uf.union(prev, i),
             _ => reps.push(i as usize),
         }
     }
@@ -201,9 +220,9 @@ fn join_identical(uf: &mut UnionFind, items: &[DedupItem]) -> Vec<usize> {
     reps
 }
 
-fn union_equal(uf: &mut UnionFind, keys: impl Iterator<Item = u128>) {
-    let mut first: HashMap<u128, usize> = HashMap::new();
-    for (i, k) in keys.enumerate() {
+fn union_equal(uf: &mut UnionFind, keys: impl Iterator<Item = u64>) {
+    let mut first: HashMap<u64, u32> = HashMap::new();
+    for (i, k) in (0u32..).zip(keys) {
         let f = *first.entry(k).or_insert(i);
         if f != i {
             uf.union(f, i);
@@ -213,40 +232,41 @@ fn union_equal(uf: &mut UnionFind, keys: impl Iterator<Item = u128>) {
 
 /// Disjoint sets with path halving and union by size.
 #[derive(Debug, Clone)]
+/// Indices are `u32` (8 bytes per element instead of 16).
 pub struct UnionFind {
-    parent: Vec<usize>,
-    size: Vec<usize>,
+    parent: Vec<u32>,
+    size: Vec<u32>,
 }
 
 impl UnionFind {
     /// `n` singletons.
     pub fn new(n: usize) -> Self {
         UnionFind {
-            parent: (0..n).collect(),
+            parent: (0..n as u32).collect(),
             size: vec![1; n],
         }
     }
 
     /// The representative of `x`'s set.
-    pub fn find(&mut self, mut x: usize) -> usize {
-        while self.parent[x] != x {
-            self.parent[x] = self.parent[self.parent[x]];
-            x = self.parent[x];
+    pub fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            self.parent[x as usize] = self.parent[self.parent[x as usize] as usize];
+            x = self.parent[x as usize];
         }
         x
     }
 
     /// Joins the sets of `a` and `b`.
-    pub fn union(&mut self, a: usize, b: usize) {
+    pub fn union(&mut self, a: u32, b: u32) {
         let (mut a, mut b) = (self.find(a), self.find(b));
         if a == b {
             return;
         }
-        if self.size[a] < self.size[b] {
+        if self.size[a as usize] < self.size[b as usize] {
             std::mem::swap(&mut a, &mut b);
         }
-        self.parent[b] = a;
-        self.size[a] += self.size[b];
+        self.parent[b as usize] = a;
+        self.size[a as usize] += self.size[b as usize];
     }
 }
 
@@ -533,8 +553,6 @@ mod tests {
             pixel_hash: 1,
             phash: 0,
             dhash: 0,
-            phash_flip: 0,
-            dhash_flip: 0,
             chroma: [0; 32],
             area: 100,
             bytes: 10,
@@ -568,7 +586,7 @@ mod tests {
                 ..base
             },
         ];
-        let a = dedup(&items, &DedupSpec::default());
+        let a = dedup(&items, &[], &DedupSpec::default());
         assert_eq!(a[2], None);
         assert_eq!(a[0], Some((2, DupKind::Near)));
         assert_eq!(a[1], Some((2, DupKind::Near)));
@@ -576,6 +594,7 @@ mod tests {
         assert_eq!(a[4], None);
         let exact_only = dedup(
             &items,
+            &[],
             &DedupSpec {
                 near: false,
                 ..Default::default()
@@ -592,8 +611,6 @@ mod tests {
             pixel_hash: 1,
             phash: 0xF0F0,
             dhash: 0xAA,
-            phash_flip: 0x0F0F_0000_0000,
-            dhash_flip: 0x55,
             chroma: [0; 32],
             area: 1,
             bytes: 1,
@@ -603,14 +620,23 @@ mod tests {
             pixel_hash: 2,
             phash: 0x0F0F_0000_0000,
             dhash: 0x55,
-            phash_flip: 0xF0F0,
-            dhash_flip: 0xAA,
             ..base
         };
         let items = [base, mirrored];
-        assert_eq!(dedup(&items, &DedupSpec::default()), vec![None, None]);
+        let mirrors = [
+            Mirror {
+                phash: 0x0F0F_0000_0000,
+                dhash: 0x55,
+            },
+            Mirror {
+                phash: 0xF0F0,
+                dhash: 0xAA,
+            },
+        ];
+        assert_eq!(dedup(&items, &mirrors, &DedupSpec::default()), vec![None, None]);
         let a = dedup(
             &items,
+            &mirrors,
             &DedupSpec {
                 flip: true,
                 ..Default::default()
@@ -625,20 +651,18 @@ mod tests {
     fn identical_copies_group_like_brute_force() {
         let mut rng = StdRng::seed_from_u64(9);
         let mut items: Vec<DedupItem> = Vec::new();
-        for k in 0..80u128 {
+        for k in 0..80u64 {
             let phash: u64 = rng.random();
             let base = DedupItem {
                 file_hash: k * 100,
                 pixel_hash: k * 100,
                 phash,
                 dhash: phash.rotate_left(7),
-                phash_flip: !phash,
-                dhash_flip: !phash,
                 chroma: [(k % 7) as u8 * 30; 32],
                 area: 100,
                 bytes: 10,
             };
-            for c in 0..rng.random_range(1..5u128) {
+            for c in 0..rng.random_range(1..5u64) {
                 // Copies: same perceptual hashes, another file; some moved a few bits.
                 let mut it = DedupItem {
                     file_hash: k * 100 + c,
@@ -663,15 +687,16 @@ mod tests {
                         && super::super::hash::chroma_distance(&a.chroma, &b.chroma)
                             <= spec.chroma_max
                 {
-                    uf.union(i, j);
+                    uf.union(i as u32, j as u32);
                 }
             }
         }
-        let got = dedup(&items, &spec);
-        let group = |i: usize| got[i].map_or(i, |(k, _)| k);
+        let got = dedup(&items, &[], &spec);
+        let group = |i: usize| got[i].map_or(i, |(k, _)| k as usize);
         for i in 0..items.len() {
             for j in i + 1..items.len() {
-                assert_eq!(uf.find(i) == uf.find(j), group(i) == group(j), "{i} {j}");
+                let same = uf.find(i as u32) == uf.find(j as u32);
+                assert_eq!(same, group(i) == group(j), "{i} {j}");
             }
         }
         assert!(got.iter().filter(|a| a.is_some()).count() > 80);

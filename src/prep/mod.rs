@@ -25,7 +25,7 @@ pub use settings::{OutputFormat, PrepSection, PrepSpec};
 use crate::dataset::walk;
 use crate::progress::{self, Verbosity};
 use crop::Cropper;
-use dedup::DedupItem;
+use dedup::{DedupItem, Mirror};
 use image::imageops;
 use inputs::InputList;
 use output::Entry;
@@ -117,14 +117,15 @@ pub fn run(
     let journal = Journal::open(out, &fingerprint).map_err(out_err(&journal_path))?;
     let journal = Mutex::new(journal);
 
-    // Which files still need work: new, changed, or renamed outputs.
-    let mut todo = Vec::new();
-    // Records of files an earlier run finished (from its journal), by file.
-    let mut earlier: Vec<Option<Vec<Earlier>>> = vec![None; inputs.len()];
-    for (i, slot) in earlier.iter_mut().enumerate() {
+    // Which files still need work (new, changed, or renamed outputs), and the records of
+    // those an earlier run finished (from its journal), by file in path order. Both hold
+    // only the files they name: a fresh run keeps no per-file slot for resumed records.
+    let mut todo: Vec<u32> = Vec::new();
+    let mut earlier: Vec<(u32, Vec<Earlier>)> = Vec::new();
+    for i in 0..inputs.len() {
         // Only files the journal knows need a stat here (a fresh run does none).
         let Some(recs) = done.remove(&inputs.rel(i)) else {
-            todo.push(i);
+            todo.push(i as u32);
             continue;
         };
         let base = inputs.output_base(i);
@@ -133,9 +134,9 @@ pub fn run(
                 .iter()
                 .all(|r| r.output.is_empty() || r.output.starts_with(&base))
         {
-            *slot = Some(recs);
+            earlier.push((i as u32, recs));
         } else {
-            todo.push(i);
+            todo.push(i as u32);
         }
     }
     drop(done);
@@ -153,13 +154,14 @@ pub fn run(
     // Files go through in blocks, and each block's rows join the one ledger in path order
     // at once (resumed files' rows in their places). A row keeps where its record is in
     // the journal, not the record.
-    let mut ledger = output::Ledger::with_capacity(inputs.len());
-    let mut next = 0; // the first file whose rows are not in the ledger yet
-    let mut take_resumed = |upto: usize, ledger: &mut output::Ledger| {
-        for (i, r) in earlier.iter_mut().enumerate().take(upto).skip(next) {
-            for e in r.take().unwrap_or_default() {
+    let mut ledger = output::Ledger::with_capacity(inputs.len(), spec.dedup.flip);
+    let mut earlier = earlier.into_iter().peekable();
+    // Moves the resumed rows of the files before `upto` into the ledger.
+    let mut take_resumed = |upto: u32, ledger: &mut output::Ledger| {
+        while let Some((i, recs)) = earlier.next_if(|(i, _)| *i < upto) {
+            for e in recs {
                 let entry = Entry {
-                    input: i as u32,
+                    input: i,
                     face: e.face,
                     line: e.line,
                     rejected: e.rejected,
@@ -169,14 +171,14 @@ pub fn run(
                 ledger.push(entry, e.item);
             }
         }
-        next = upto.max(next);
     };
     for block in todo.chunks(PREP_BLOCK) {
-        let fresh: Vec<Vec<(Entry, Option<DedupItem>)>> = pool.install(|| {
+        let fresh: Vec<Vec<(Entry, Option<(DedupItem, Mirror)>)>> = pool.install(|| {
             use rayon::prelude::*;
             block
                 .par_iter()
                 .map(|&i| {
+                    let i = i as usize;
                     let recs = process_input(&inputs, i, out, spec, &cropper);
                     let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
                     let lines = j.append(&recs).unwrap_or_else(|e| {
@@ -207,12 +209,11 @@ pub fn run(
             for (entry, item) in rows {
                 ledger.push(entry, item);
             }
-            take_resumed(i + 1, &mut ledger);
         }
     }
-    take_resumed(inputs.len(), &mut ledger);
+    take_resumed(u32::MAX, &mut ledger);
     bar.finish_and_clear();
-    drop((todo, earlier));
+    drop(todo);
 
     let mut journal = journal.into_inner().unwrap_or_else(|e| e.into_inner());
     let entries = output::finish(out, spec, &inputs, ledger, &mut journal, &cropper)?;

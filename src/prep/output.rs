@@ -2,7 +2,7 @@
 //! writing of `OUT/manifest.csv` (rows read back from the journal), `OUT/stats.json` and
 //! `OUT/report.json`.
 
-use super::dedup::{self, DedupItem, DupKind};
+use super::dedup::{self, DedupItem, DupKind, Mirror};
 use super::inputs::InputList;
 use super::normalize::{ChannelSums, DatasetStats};
 use super::record::{Journal, JournalReader, LinePos};
@@ -105,30 +105,39 @@ impl Entry {
 }
 
 /// The rows of a run in manifest order, and what dedup compares for those that passed
-/// every check (`items[k]` belongs to `entries[cand[k]]`).
+/// every check (`items[k]` belongs to `entries[cand[k]]`; `mirrors[k]` too, only when
+/// flip matching is on).
 #[derive(Debug, Default)]
 pub(super) struct Ledger {
     entries: Vec<Entry>,
     items: Vec<DedupItem>,
+    mirrors: Vec<Mirror>,
     cand: Vec<u32>,
+    flip: bool,
 }
 
 impl Ledger {
     /// A ledger with room for `n` rows (one per input, unless files hold several faces):
-    /// grown by doubling, a quarter to half of it would be slack at the peak.
-    pub fn with_capacity(n: usize) -> Self {
+    /// grown by doubling, a quarter to half of it would be slack at the peak. `flip`: keep
+    /// the mirror hashes for flip-aware dedup.
+    pub fn with_capacity(n: usize, flip: bool) -> Self {
         Ledger {
             entries: Vec::with_capacity(n),
             items: Vec::with_capacity(n),
+            mirrors: Vec::with_capacity(if flip { n } else { 0 }),
             cand: Vec::with_capacity(n),
+            flip,
         }
     }
 
     /// Adds a row (and its dedup item, when it passed every check).
-    pub fn push(&mut self, entry: Entry, item: Option<DedupItem>) {
-        if let Some(item) = item.filter(|_| !entry.rejected) {
+    pub fn push(&mut self, entry: Entry, item: Option<(DedupItem, Mirror)>) {
+        if let Some((item, mirror)) = item.filter(|_| !entry.rejected) {
             self.cand.push(self.entries.len() as u32);
             self.items.push(item);
+            if self.flip {
+                self.mirrors.push(mirror);
+            }
         }
         self.entries.push(entry);
     }
@@ -147,13 +156,15 @@ pub(super) fn finish(
     let Ledger {
         mut entries,
         items,
+        mirrors,
         cand,
+        ..
     } = ledger;
-    let assignment = dedup::dedup(&items, &spec.dedup);
-    drop(items);
+    let assignment = dedup::dedup(&items, &mirrors, &spec.dedup);
+    drop((items, mirrors));
     for (k, a) in assignment.iter().enumerate() {
         if let Some((keep, kind)) = a {
-            entries[cand[k] as usize].dup_of = Some((cand[*keep], *kind));
+            entries[cand[k] as usize].dup_of = Some((cand[*keep as usize], *kind));
         }
     }
     drop((assignment, cand));

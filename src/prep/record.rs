@@ -3,7 +3,7 @@
 //! resumes where it stopped and a re-run only processes new or changed files.
 
 use super::crop::CropBox;
-use super::dedup::DedupItem;
+use super::dedup::{DedupItem, Mirror};
 use super::normalize::ChannelSums;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -105,25 +105,28 @@ pub struct Earlier {
     /// The record was rejected.
     pub rejected: bool,
     /// What dedup compares, for a record that passed every check.
-    pub item: Option<DedupItem>,
+    pub item: Option<(DedupItem, Mirror)>,
 }
 
 impl Record {
     /// What dedup compares, for a record that passed every check.
-    pub fn dedup_item(&self) -> Option<DedupItem> {
+    pub fn dedup_item(&self) -> Option<(DedupItem, Mirror)> {
         let h = self.hashes.filter(|_| self.reject.is_empty())?;
         let (w, hgt) = self.src.unwrap_or((0, 0));
-        Some(DedupItem {
-            file_hash: h.file,
-            pixel_hash: h.pixels,
+        let item = DedupItem {
+            file_hash: h.file as u64,
+            pixel_hash: h.pixels as u64,
             phash: h.phash,
             dhash: h.dhash,
-            phash_flip: h.phash_flip,
-            dhash_flip: h.dhash_flip,
             chroma: h.chroma,
-            area: w as u64 * hgt as u64,
-            bytes: self.size,
-        })
+            area: u32::try_from(w as u64 * hgt as u64).unwrap_or(u32::MAX),
+            bytes: u32::try_from(self.size).unwrap_or(u32::MAX),
+        };
+        let mirror = Mirror {
+            phash: h.phash_flip,
+            dhash: h.dhash_flip,
+        };
+        Some((item, mirror))
     }
 }
 
