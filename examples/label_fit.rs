@@ -6,7 +6,7 @@
 //! where DIR holds `images/` and `tags.csv` (`file,hair_color,eye_color`); `self_train`
 //! (0 or 1) adds pseudo-labels (softmax >= 0.9) on the unlabeled training images and
 //! trains on for half as many steps, as `label round` does. Env: `SHIFT=N` (shift
-//! augmentation), `LR_SCHEDULE=constant` (no decay of the learning rate).
+//! augmentation, default 4), `LR_SCHEDULE=constant` (no decay of the learning rate).
 use facesynth::labels::classifier::{self, Sample, TrainSpec};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -23,7 +23,7 @@ fn main() {
     let spec = TrainSpec {
         steps: arg(3, 300),
         seed: arg(5, 0) as u64,
-        shift: std::env::var("SHIFT").map_or(0, |v| v.parse().unwrap()),
+        shift: std::env::var("SHIFT").map_or(TrainSpec::default().shift, |v| v.parse().unwrap()),
         schedule: match std::env::var("LR_SCHEDULE").as_deref() {
             Ok("constant") => facesynth::labels::classifier::LrSchedule::Constant,
             _ => facesynth::labels::classifier::LrSchedule::Cosine,

@@ -129,8 +129,8 @@ pub struct RoundArgs {
     /// Images per training step.
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    /// Random shifts of up to this many pixels while training (augmentation).
-    #[arg(long, default_value_t = 0)]
+    /// Random shifts of up to this many pixels while training (augmentation; 0: none).
+    #[arg(long, default_value_t = 4)]
     shift: usize,
     /// Learning rate over a round's training: cosine (decays to zero) or constant.
     #[arg(long, value_enum, default_value_t = LrSchedule::Cosine)]

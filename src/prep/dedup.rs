@@ -633,7 +633,10 @@ mod tests {
                 dhash: 0xAA,
             },
         ];
-        assert_eq!(dedup(&items, &mirrors, &DedupSpec::default()), vec![None, None]);
+        assert_eq!(
+            dedup(&items, &mirrors, &DedupSpec::default()),
+            vec![None, None]
+        );
         let a = dedup(
             &items,
             &mirrors,

@@ -173,7 +173,7 @@ pub fn run(
         }
     };
     for block in todo.chunks(PREP_BLOCK) {
-        let fresh: Vec<Vec<(Entry, Option<(DedupItem, Mirror)>)>> = pool.install(|| {
+        let fresh: Vec<Vec<Row>> = pool.install(|| {
             use rayon::prelude::*;
             block
                 .par_iter()
@@ -228,6 +228,9 @@ pub fn run(
     report.page = crate::report::write_prep_report(out).map_err(|e| e.to_string());
     Ok(report)
 }
+
+/// A ledger row and, when it passed every check, what dedup compares.
+type Row = (Entry, Option<(DedupItem, Mirror)>);
 
 /// [`process_file`] on input `i`.
 fn process_input(
