@@ -32,9 +32,9 @@ pub struct TrainSpec {
     pub seed: u64,
     /// Random shifts of up to this many pixels each way while training (default 4, with
     /// the edge repeated: the face need not sit where the crop put it; colour, the label,
-    /// is left alone). On 500 random labels, two seeds: eye +1.7 points, hair -0.1 on
-    /// average alone, and eye +3.8, hair -0.1 with the heads' spatial focus (BENCHMARKS.md,
-    /// label, session 9).
+    /// is left alone). On 500 random labels: eye +1.7 points, hair -0.1 on average alone
+    /// (two seeds), and eye +3.8, hair -0.2 with the heads' spatial focus (three seeds;
+    /// BENCHMARKS.md, label, session 9).
     pub shift: usize,
     /// How the learning rate moves over the steps (default cosine).
     pub schedule: LrSchedule,
@@ -205,8 +205,8 @@ impl<B: Backend> Net<B> {
     /// correlated in anime art, and with few labels a network pooling globally leans on
     /// hair for eyes. This is class-specific spatial pooling in the spirit of CSRA (Zhu &
     /// Wu, ICCV 2021), reduced to a fixed map per attribute; at zero it is average
-    /// pooling. On 500 random labels, two seeds: eye +2.3 points alone, +3.8 with shifts
-    /// (BENCHMARKS.md, label, session 9).
+    /// pooling. On 500 random labels: eye +2.3 points alone (two seeds), +3.8 with shifts
+    /// (three seeds; BENCHMARKS.md, label, session 9).
     pub fn forward(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Vec<Tensor<B, 2>>) {
         let mut x = x; // [batch, 3, size, size]
         for b in &self.blocks {
