@@ -49,12 +49,12 @@ impl Default for DedupSpec {
 }
 
 /// What dedup needs to know of one candidate image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 ///
 /// One is held per input until the run ends, so it is kept small (72 bytes): the exact
 /// hashes are the low 64 bits of the journal's 128-bit ones (two different images of a
 /// million share them with odds of about 3e-8), and the mirror hashes live apart
 /// ([`Mirror`]), held only when flip matching is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DedupItem {
     /// Hash of the file's bytes (low 64 bits).
     pub file_hash: u64,
@@ -230,9 +230,9 @@ fn union_equal(uf: &mut UnionFind, keys: impl Iterator<Item = u64>) {
     }
 }
 
-/// Disjoint sets with path halving and union by size.
+/// Disjoint sets with path halving and union by size; indices are `u32` (8 bytes per
+/// element instead of 16).
 #[derive(Debug, Clone)]
-/// Indices are `u32` (8 bytes per element instead of 16).
 pub struct UnionFind {
     parent: Vec<u32>,
     size: Vec<u32>,
