@@ -557,3 +557,41 @@ fn demo_runs_and_writes_its_outputs() {
         .collect();
     assert!(kept.iter().all(|p| out.join("data").join(p).is_file()));
 }
+
+/// `--flip`: a face and its mirror image are near duplicates only when flip matching is
+/// on; an unrelated face is kept either way.
+#[test]
+fn flip_aware_dedup_groups_a_mirrored_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    // A face with a dark block at its left edge, so that its mirror image differs.
+    let mut img = face(3, 96).to_rgb8();
+    for y in 0..96 {
+        for x in 0..24 {
+            img.put_pixel(x, y, image::Rgb([20, 30, 120]));
+        }
+    }
+    let mirrored = image::imageops::flip_horizontal(&img);
+    let save = |name: &str, im: &RgbImage| {
+        let bytes = encode(&DynamicImage::ImageRgb8(im.clone()), ImageFormat::Png);
+        std::fs::write(raw.join(name), bytes).unwrap();
+    };
+    save("a.png", &img);
+    save("b_mirror.png", &mirrored);
+    save("c_other.png", &face(11, 96).to_rgb8());
+    let statuses = |flip: bool, out: &Path| {
+        let mut spec = PrepSpec::default();
+        spec.dedup.flip = flip;
+        prep::run(&raw, out, &spec, Verbosity::Quiet).unwrap();
+        let rows = manifest::read(&out.join("manifest.csv")).unwrap();
+        let r = by_source(&rows);
+        ["a.png", "b_mirror.png", "c_other.png"].map(|s| (r[s].status, r[s].reason.clone()))
+    };
+    let plain = statuses(false, &dir.path().join("plain"));
+    assert!(plain.iter().all(|(s, _)| *s == Status::Kept), "{plain:?}");
+    let flip = statuses(true, &dir.path().join("flip"));
+    assert_eq!(flip[0].0, Status::Kept, "{flip:?}");
+    assert_eq!(flip[1], (Status::Duplicate, "near".to_string()), "{flip:?}");
+    assert_eq!(flip[2].0, Status::Kept, "{flip:?}");
+}
