@@ -18,13 +18,17 @@ print("|---|---|---|")
 for a, s in first["heuristic"].items():
     print(f"| {a} | {s['coverage']:.3f} | {s['accuracy']:.3f} |")
 print("\nCNN prediction on every test image (full coverage) after training on N oracle-labeled images:\n")
-print("| run | strategy | N | hair acc | eye acc | hair ECE | eye ECE | accepted hair cov/acc | accepted eye cov/acc | round s |")
+print("ECE (floor): the floor is the ECE a perfectly calibrated predictor with the same confidences")
+print("would show on this test split (sampling noise alone; simulate.json's ece_floor).\n")
+print("| run | strategy | N | hair acc | eye acc | hair ECE (floor) | eye ECE (floor) | accepted hair cov/acc | accepted eye cov/acc | round s |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for name, r in runs.items():
     for c in r["curve"]:
         acc, ece, ac = c["accuracy"], c["ece"], c["accepted"]
+        floor = c.get("ece_floor", {})
+        fl = lambda a: f" ({floor[a]:.3f})" if a in floor else ""
         print(f"| {name} | {r['strategy']} | {c['labels']} | {acc.get('hair_color', 0):.3f} | {acc.get('eye_color', 0):.3f} "
-              f"| {ece.get('hair_color', 0):.3f} | {ece.get('eye_color', 0):.3f} "
+              f"| {ece.get('hair_color', 0):.3f}{fl('hair_color')} | {ece.get('eye_color', 0):.3f}{fl('eye_color')} "
               f"| {ac['hair_color']['coverage']:.2f}/{ac['hair_color']['accuracy']:.3f} "
               f"| {ac['eye_color']['coverage']:.2f}/{ac['eye_color']['accuracy']:.3f} | {c['seconds']:.0f} |")
 print("\nHair / eye accuracy on the test split by oracle labels N:\n")

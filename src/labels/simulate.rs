@@ -51,6 +51,10 @@ pub struct CurvePoint {
     pub accuracy: BTreeMap<String, f32>,
     /// Per attribute: expected calibration error of the calibrated confidences on the test split.
     pub ece: BTreeMap<String, f32>,
+    /// Per attribute: the ECE a perfectly calibrated predictor with the same confidences
+    /// would show on this test split ([`calibrate::ece_noise_floor`], 200 draws): the
+    /// part of `ece` that sampling noise alone explains.
+    pub ece_floor: BTreeMap<String, f32>,
     /// Per attribute: the accepted (confident) labels on the test split.
     pub accepted: BTreeMap<String, Scored>,
     /// Seconds the round took.
@@ -155,6 +159,7 @@ pub fn simulate(
             labels: used,
             accuracy: BTreeMap::new(),
             ece: BTreeMap::new(),
+            ece_floor: BTreeMap::new(),
             accepted: BTreeMap::new(),
             seconds: rep.info.seconds,
         };
@@ -175,6 +180,9 @@ pub fn simulate(
             let acc = pairs.iter().filter(|p| p.1).count() as f32 / pairs.len().max(1) as f32;
             point.accuracy.insert(attr.name.clone(), acc);
             point.ece.insert(attr.name.clone(), calibrate::ece(&pairs));
+            let conf: Vec<f32> = pairs.iter().map(|p| p.0).collect();
+            let floor = calibrate::ece_noise_floor(&conf, 200, a as u64);
+            point.ece_floor.insert(attr.name.clone(), floor);
         }
         point.accepted = score(&store, &[Source::Model, Source::Heuristic]);
         curve.push(point);

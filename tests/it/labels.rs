@@ -326,6 +326,10 @@ fn a_short_real_round_beats_chance() {
     // Chance is 1/12 for hair and 1/10 for eyes; the most frequent class is ~0.11.
     assert!(last.labels >= 250);
     assert!(last.accuracy["hair_color"] > 0.35, "{:?}", last.accuracy);
+    // About 100 test images: sampling noise alone gives a calibrated predictor an ECE of
+    // several points, which the floor reports.
+    let floor = last.ece_floor["hair_color"];
+    assert!(floor > 0.01 && floor < 0.2, "{floor}");
     assert!(
         r.heuristic["hair_color"].accuracy > 0.3,
         "{:?}",
