@@ -31,7 +31,7 @@ fn items(n: usize, seed: u64) -> Vec<DedupItem> {
             pixel_hash: i as u64,
             phash,
             dhash,
-            chroma: [0; 32],
+            chroma_key: 0,
             area: 1,
             bytes: 1,
         });
@@ -53,7 +53,7 @@ fn main() {
     for &n in &sizes {
         let v = items(n, n as u64);
         let t = Instant::now();
-        let a = dedup(&v, &[], &DedupSpec::default());
+        let a = dedup(&v, &[], |_| [0; 32], &DedupSpec::default());
         let s = t.elapsed().as_secs_f64();
         let dups = a.iter().filter(|x| x.is_some()).count();
         // Planted copies at distance 9-10 from their source: how many were grouped.

@@ -50,10 +50,11 @@ impl Default for DedupSpec {
 
 /// What dedup needs to know of one candidate image.
 ///
-/// One is held per input until the run ends, so it is kept small (72 bytes): the exact
+/// One is held per input until the run ends, so it is kept small (48 bytes): the exact
 /// hashes are the low 64 bits of the journal's 128-bit ones (two different images of a
-/// million share them with odds of about 3e-8), and the mirror hashes live apart
-/// ([`Mirror`]), held only when flip matching is on.
+/// million share them with odds of about 3e-8); the chroma signature, read only to
+/// confirm a near pair, is looked up when needed (a hash of it stands in for equality);
+/// and the mirror hashes live apart ([`Mirror`]), held only when flip matching is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DedupItem {
     /// Hash of the file's bytes (low 64 bits).
@@ -64,8 +65,9 @@ pub struct DedupItem {
     pub phash: u64,
     /// dHash of the output image.
     pub dhash: u64,
-    /// Chroma layout of the output image.
-    pub chroma: [u8; 32],
+    /// Hash of the output image's chroma layout ([`chroma_key`]); the layout itself is
+    /// passed to [`dedup`] as a lookup.
+    pub chroma_key: u64,
     /// Source width x height, for the keep rule (saturating).
     pub area: u32,
     /// Source file size, for the keep rule (saturating at 4 GiB).
@@ -104,12 +106,24 @@ impl DupKind {
     }
 }
 
+/// The [`DedupItem::chroma_key`] of a chroma layout.
+pub fn chroma_key(chroma: &[u8; 32]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(chroma)
+}
+
 /// For each item: `None` if kept, else the index of the kept item and why.
 pub type Assignment = Vec<Option<(u32, DupKind)>>;
 
 /// Groups `items` (in path order: the index breaks ties) and picks one to keep per group.
-/// `mirrors` holds one [`Mirror`] per item when `spec.flip` and is not read otherwise.
-pub fn dedup(items: &[DedupItem], mirrors: &[Mirror], spec: &DedupSpec) -> Assignment {
+/// `mirrors` holds one [`Mirror`] per item when `spec.flip` and is not read otherwise;
+/// `chroma(k)` is item k's chroma layout ([`super::hash::chroma_grid`]), asked for only
+/// to confirm near pairs (a few per near-duplicate group), so that it need not be held.
+pub fn dedup(
+    items: &[DedupItem],
+    mirrors: &[Mirror],
+    chroma: impl Fn(usize) -> [u8; 32] + Sync,
+    spec: &DedupSpec,
+) -> Assignment {
     let n = items.len();
     assert!(n < u32::MAX as usize, "dedup indexes items with u32");
     let mirrors = if spec.flip {
@@ -137,14 +151,19 @@ pub fn dedup(items: &[DedupItem], mirrors: &[Mirror], spec: &DedupSpec) -> Assig
             } else {
                 items[i].dhash
             };
+            if super::hash::distance(d, items[j].dhash) > spec.dhash_max {
+                return false;
+            }
+            if spec.chroma_max >= 255.0 {
+                return true; // the chroma check is off: no need to look the layouts up
+            }
             // Mirroring leaves the chroma grid's rows alone but swaps its columns.
             let c = if flipped {
-                mirror_grid(&items[i].chroma)
+                mirror_grid(&chroma(i))
             } else {
-                items[i].chroma
+                chroma(i)
             };
-            super::hash::distance(d, items[j].dhash) <= spec.dhash_max
-                && super::hash::chroma_distance(&c, &items[j].chroma) <= spec.chroma_max
+            super::hash::chroma_distance(&c, &chroma(j)) <= spec.chroma_max
         };
         let mut pairs = index.pairs(|a, b| confirm(a, b, false));
         if spec.flip {
@@ -205,7 +224,7 @@ fn join_identical(uf: &mut UnionFind, items: &[DedupItem], mirrors: &[Mirror]) -
     let key = |i: u32| {
         let it = &items[i as usize];
         let m = mirrors.get(i as usize).copied().unwrap_or_default();
-        (it.phash, it.dhash, m.phash, m.dhash, it.chroma)
+        (it.phash, it.dhash, m.phash, m.dhash, it.chroma_key)
     };
     let mut order: Vec<u32> = (0..items.len() as u32).collect();
     order.par_sort_unstable_by_key(|&i| (key(i), i));
@@ -553,7 +572,7 @@ mod tests {
             pixel_hash: 1,
             phash: 0,
             dhash: 0,
-            chroma: [0; 32],
+            chroma_key: 0,
             area: 100,
             bytes: 10,
         };
@@ -586,7 +605,7 @@ mod tests {
                 ..base
             },
         ];
-        let a = dedup(&items, &[], &DedupSpec::default());
+        let a = dedup(&items, &[], |_| [0; 32], &DedupSpec::default());
         assert_eq!(a[2], None);
         assert_eq!(a[0], Some((2, DupKind::Near)));
         assert_eq!(a[1], Some((2, DupKind::Near)));
@@ -595,6 +614,7 @@ mod tests {
         let exact_only = dedup(
             &items,
             &[],
+            |_| [0; 32],
             &DedupSpec {
                 near: false,
                 ..Default::default()
@@ -611,7 +631,7 @@ mod tests {
             pixel_hash: 1,
             phash: 0xF0F0,
             dhash: 0xAA,
-            chroma: [0; 32],
+            chroma_key: 0,
             area: 1,
             bytes: 1,
         };
@@ -633,13 +653,13 @@ mod tests {
                 dhash: 0xAA,
             },
         ];
-        assert_eq!(
-            dedup(&items, &mirrors, &DedupSpec::default()),
-            vec![None, None]
-        );
+        let no_chroma = |_| [0; 32];
+        let plain = dedup(&items, &mirrors, no_chroma, &DedupSpec::default());
+        assert_eq!(plain, vec![None, None]);
         let a = dedup(
             &items,
             &mirrors,
+            no_chroma,
             &DedupSpec {
                 flip: true,
                 ..Default::default()
@@ -648,12 +668,49 @@ mod tests {
         assert_eq!(a, vec![None, Some((0, DupKind::Near))]);
     }
 
+    /// Same grey structure, other colours (a recoloured copy): the chroma lookup keeps them
+    /// apart; a slight colour shift still groups.
+    #[test]
+    fn chroma_lookup_separates_recoloured_copies() {
+        let base = DedupItem {
+            file_hash: 1,
+            pixel_hash: 1,
+            phash: 0xABCD,
+            dhash: 0x1234,
+            chroma_key: 0,
+            area: 1,
+            bytes: 1,
+        };
+        let layouts = [[100u8; 32], [140u8; 32], [102u8; 32]];
+        let items: Vec<DedupItem> = (0..3)
+            .map(|k| DedupItem {
+                file_hash: k + 1,
+                pixel_hash: k + 1,
+                chroma_key: chroma_key(&layouts[k as usize]),
+                ..base
+            })
+            .collect();
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let a = dedup(
+            &items,
+            &[],
+            |k| {
+                asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                layouts[k]
+            },
+            &DedupSpec::default(),
+        );
+        assert_eq!(a, vec![None, None, Some((0, DupKind::Near))]);
+        assert!(asked.into_inner() > 0);
+    }
+
     /// Joining identical hashes before the search gives the groups that a brute-force
     /// comparison of every pair gives, exact copies and their near neighbours included.
     #[test]
     fn identical_copies_group_like_brute_force() {
         let mut rng = StdRng::seed_from_u64(9);
         let mut items: Vec<DedupItem> = Vec::new();
+        let mut chroma: Vec<[u8; 32]> = Vec::new();
         for k in 0..80u64 {
             let phash: u64 = rng.random();
             let base = DedupItem {
@@ -661,7 +718,7 @@ mod tests {
                 pixel_hash: k * 100,
                 phash,
                 dhash: phash.rotate_left(7),
-                chroma: [(k % 7) as u8 * 30; 32],
+                chroma_key: chroma_key(&[(k % 7) as u8 * 30; 32]),
                 area: 100,
                 bytes: 10,
             };
@@ -676,6 +733,7 @@ mod tests {
                     it.dhash ^= 3 << rng.random_range(0..60);
                 }
                 items.push(it);
+                chroma.push([(k % 7) as u8 * 30; 32]);
             }
         }
         let spec = DedupSpec::default();
@@ -687,14 +745,14 @@ mod tests {
                     || a.pixel_hash == b.pixel_hash
                     || super::super::hash::distance(a.phash, b.phash) <= spec.phash_max
                         && super::super::hash::distance(a.dhash, b.dhash) <= spec.dhash_max
-                        && super::super::hash::chroma_distance(&a.chroma, &b.chroma)
+                        && super::super::hash::chroma_distance(&chroma[i], &chroma[j])
                             <= spec.chroma_max
                 {
                     uf.union(i as u32, j as u32);
                 }
             }
         }
-        let got = dedup(&items, &[], &spec);
+        let got = dedup(&items, &[], |k| chroma[k], &spec);
         let group = |i: usize| got[i].map_or(i, |(k, _)| k as usize);
         for i in 0..items.len() {
             for j in i + 1..items.len() {

@@ -5,7 +5,7 @@
 use super::dedup::{self, DedupItem, DupKind, Mirror};
 use super::inputs::InputList;
 use super::normalize::{ChannelSums, DatasetStats};
-use super::record::{Journal, JournalReader, LinePos};
+use super::record::{Journal, JournalReader, LinePos, RecordLookup};
 use super::settings::{OutputFormat, PrepSpec};
 use super::{out_err, Cropper, PrepError};
 use crate::dataset::manifest::{self, ManifestRow, Status};
@@ -14,6 +14,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 fn ext(format: OutputFormat) -> &'static str {
@@ -160,8 +161,30 @@ pub(super) fn finish(
         cand,
         ..
     } = ledger;
-    let assignment = dedup::dedup(&items, &mirrors, &spec.dedup);
-    drop((items, mirrors));
+    // The chroma layouts that confirm near pairs are read back from the journal when asked
+    // for (32 bytes per input not held; a few reads per near-duplicate group).
+    let journal_path = Journal::path_in(out);
+    let lookup = Mutex::new(RecordLookup::open(out).map_err(out_err(&journal_path))?);
+    let lookup_err: Mutex<Option<std::io::Error>> = Mutex::new(None);
+    let chroma = |k: usize| {
+        let at = entries[cand[k] as usize].line;
+        let read = lookup.lock().unwrap_or_else(|e| e.into_inner()).read(at);
+        match read {
+            Ok(r) => r.hashes.map_or([0; 32], |h| h.chroma),
+            Err(e) => {
+                lookup_err
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(e);
+                [0; 32]
+            }
+        }
+    };
+    let assignment = dedup::dedup(&items, &mirrors, chroma, &spec.dedup);
+    if let Some(e) = lookup_err.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(out_err(&journal_path)(e));
+    }
+    drop((items, mirrors, lookup));
     for (k, a) in assignment.iter().enumerate() {
         if let Some((keep, kind)) = a {
             entries[cand[k] as usize].dup_of = Some((cand[*keep as usize], *kind));
