@@ -162,25 +162,31 @@ impl Page {
         self.body.push_str(&t.html());
     }
 
-    /// The finished document.
+    /// The finished document. The body (megabytes once it embeds a hundred images) is
+    /// not copied: the head is put in front of it in its own buffer.
     pub fn finish(mut self) -> String {
         self.close();
         let mut nav = String::new();
         for (id, title) in &self.nav {
             let _ = write!(nav, "<a href=\"#{}\">{}</a>", esc(id), esc(title));
         }
-        format!(
+        let head = format!(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
              <title>{t}</title><style>{CSS}</style></head><body>\n\
-             <header><h1>{t}</h1><p>{s}</p></header>\n<nav>{nav}</nav>\n<main>\n{b}</main>\n\
-             <footer class=\"muted\" style=\"padding:0 28px 20px\">Written by facesynth {v}.</footer>\
-             </body></html>\n",
+             <header><h1>{t}</h1><p>{s}</p></header>\n<nav>{nav}</nav>\n<main>\n",
             t = esc(&self.title),
             s = esc(&self.subtitle),
-            b = self.body,
-            v = env!("CARGO_PKG_VERSION"),
-        )
+        );
+        let mut html = std::mem::take(&mut self.body);
+        html.insert_str(0, &head);
+        let _ = write!(
+            html,
+            "</main>\n<footer class=\"muted\" style=\"padding:0 28px 20px\">Written by facesynth {}.</footer>\
+             </body></html>\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        html
     }
 }
 
