@@ -5,7 +5,7 @@
 use super::dedup::{self, DedupItem, DupKind, Mirror};
 use super::inputs::InputList;
 use super::normalize::{ChannelSums, DatasetStats};
-use super::record::{Journal, JournalReader, LinePos, RecordLookup};
+use super::record::{Journal, JournalReader, LinePos};
 use super::settings::{OutputFormat, PrepSpec};
 use super::{out_err, Cropper, PrepError};
 use crate::dataset::manifest::{self, ManifestRow, Status};
@@ -164,11 +164,16 @@ pub(super) fn finish(
     // The chroma layouts that confirm near pairs are read back from the journal when asked
     // for (32 bytes per input not held; a few reads per near-duplicate group).
     let journal_path = Journal::path_in(out);
-    let lookup = Mutex::new(RecordLookup::open(out).map_err(out_err(&journal_path))?);
+    let lookup = Mutex::new((
+        JournalReader::open(out).map_err(out_err(&journal_path))?,
+        Vec::new(),
+    ));
     let lookup_err: Mutex<Option<std::io::Error>> = Mutex::new(None);
     let chroma = |k: usize| {
         let at = entries[cand[k] as usize].line;
-        let read = lookup.lock().unwrap_or_else(|e| e.into_inner()).read(at);
+        let mut guard = lookup.lock().unwrap_or_else(|e| e.into_inner());
+        let (reader, buf) = &mut *guard;
+        let read = reader.read(at, buf);
         match read {
             Ok(r) => r.hashes.map_or([0; 32], |h| h.chroma),
             Err(e) => {

@@ -297,31 +297,6 @@ impl JournalReader {
     }
 }
 
-/// Reads single records anywhere in the journal: one seek and one read of the line, no
-/// read-ahead (dedup looks up a few scattered records to confirm near pairs).
-pub struct RecordLookup {
-    file: File,
-    buf: Vec<u8>,
-}
-
-impl RecordLookup {
-    /// Opens the journal of `out` for lookups (lines flushed so far).
-    pub fn open(out: &Path) -> io::Result<Self> {
-        Ok(RecordLookup {
-            file: File::open(Journal::path_in(out))?,
-            buf: Vec::new(),
-        })
-    }
-
-    /// The record at `at`.
-    pub fn read(&mut self, at: LinePos) -> io::Result<Record> {
-        self.file.seek(io::SeekFrom::Start(at.offset))?;
-        self.buf.resize(at.len as usize, 0);
-        self.file.read_exact(&mut self.buf)?;
-        parse_line(&self.buf, at)
-    }
-}
-
 fn parse_line(line: &[u8], at: LinePos) -> io::Result<Record> {
     serde_json::from_slice(line).map_err(|e| {
         io::Error::new(
