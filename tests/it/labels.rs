@@ -240,6 +240,37 @@ fn heuristic_labels_train_only_while_people_agree() {
             .map(|l| l.file.as_str())
             .collect();
         assert_eq!(r.info.train_samples, expected.len(), "{:?}", r.info);
+        // A round that accepts no model label: the store's hair labels are the votes
+        // again where trusted (those the first round's model labels displaced are back),
+        // and none where people contradicted the heuristic.
+        let none = RoundSpec {
+            threshold: 1.1,
+            ..spec
+        };
+        labels::round(d.path(), &none, Q).unwrap();
+        let store = labels::LabelStore::load(&d.path().join("labels/labels.csv"), &schema).unwrap();
+        let hair_votes = |src: Source| {
+            store
+                .iter()
+                .filter(|l| l.source == src && l.attribute == "hair_color")
+                .count()
+        };
+        let people = hair_votes(Source::Human);
+        let expected_votes = if agree {
+            votes
+                .iter()
+                .filter(|v| v.attribute == "hair_color")
+                .filter(|v| store.get(&v.file, "hair_color").unwrap().source != Source::Human)
+                .count()
+        } else {
+            0
+        };
+        assert_eq!(
+            hair_votes(Source::Heuristic),
+            expected_votes,
+            "{people} people's"
+        );
+        assert_eq!(hair_votes(Source::Model), 0);
     }
 }
 
