@@ -196,6 +196,14 @@ impl<B: Backend> Net<B> {
         self.heads.iter().map(|h| h.weight.dims()[1]).collect()
     }
 
+    /// The conv blocks: `[batch, 3, size, size]` to the last feature map.
+    fn body(&self, mut x: Tensor<B, 4>) -> Tensor<B, 4> {
+        for b in &self.blocks {
+            x = b.pool.forward(relu(batch_norm(&b.norm, b.conv.forward(x))));
+        }
+        x
+    }
+
     /// Embedding `[batch, channels]` and one logits tensor `[batch, values]` per attribute.
     ///
     /// Each head sees the body's last feature map averaged over a 3x3 grid with weights of
@@ -208,10 +216,7 @@ impl<B: Backend> Net<B> {
     /// pooling. On 500 random labels: eye +2.3 points alone (two seeds), +3.8 with shifts
     /// (three seeds; BENCHMARKS.md, label, session 9).
     pub fn forward(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Vec<Tensor<B, 2>>) {
-        let mut x = x; // [batch, 3, size, size]
-        for b in &self.blocks {
-            x = b.pool.forward(relu(batch_norm(&b.norm, b.conv.forward(x))));
-        }
+        let x = self.body(x);
         let emb: Tensor<B, 2> = self.gap.forward(x.clone()).flatten(1, 3); // [batch, channels]
         let cells = FOCUS_GRID * FOCUS_GRID;
         let g = self.grid.forward(x); // [batch, channels, 3, 3]
@@ -404,12 +409,7 @@ mod tests {
         f[4] = 10.0;
         net.focus[0] = Param::from_tensor(Tensor::from_data(TensorData::new(f, [9]), &device));
         let (_, picked) = net.forward(x.clone());
-        let mut feat = x;
-        for b in &net.blocks {
-            feat = b
-                .pool
-                .forward(relu(batch_norm(&b.norm, b.conv.forward(feat))));
-        }
+        let feat = net.body(x);
         let centre: Tensor<B, 2> = feat.slice([0..2, 0..4, 1..2, 1..2]).flatten(1, 3);
         let from_centre = net.heads[0].forward(centre);
         let diff = (picked[0].clone() - from_centre).abs().max().into_scalar();
