@@ -27,7 +27,7 @@ fn items(n: usize, seed: u64) -> Vec<DedupItem> {
             (rng.random(), rng.random())
         };
         v.push(DedupItem {
-            file_hash: i as u64,
+            file_hash: i as u32,
             pixel_hash: i as u64,
             phash,
             dhash,

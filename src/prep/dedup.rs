@@ -50,24 +50,28 @@ impl Default for DedupSpec {
 
 /// What dedup needs to know of one candidate image.
 ///
-/// One is held per input until the run ends, so it is kept small (48 bytes): the exact
-/// hashes are the low 64 bits of the journal's 128-bit ones (two different images of a
-/// million share them with odds of about 3e-8); the chroma signature, read only to
-/// confirm a near pair, is looked up when needed (a hash of it stands in for equality);
-/// and the mirror hashes live apart ([`Mirror`]), held only when flip matching is on.
+/// One is held per input until the run ends, so it is kept small (40 bytes). The pixel
+/// hash, which groups exact copies, is the low 64 bits of the journal's 128-bit one (two
+/// different images of a million share it with odds of about 3e-8). Identical file bytes
+/// decode to identical pixels, so the file hash only tells which reason an exact copy
+/// gets, and 32 bits of it do. The chroma signature, read only to confirm a near pair, is
+/// looked up when needed; a 32-bit hash of it stands in for equality among items whose
+/// pHash and dHash already match. The mirror hashes live apart ([`Mirror`]), held only
+/// when flip matching is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DedupItem {
-    /// Hash of the file's bytes (low 64 bits).
-    pub file_hash: u64,
     /// Hash of the decoded pixels (low 64 bits).
     pub pixel_hash: u64,
     /// pHash of the output image.
     pub phash: u64,
     /// dHash of the output image.
     pub dhash: u64,
+    /// Hash of the file's bytes (low 32 bits): among copies with the same pixels, which
+    /// are the same file.
+    pub file_hash: u32,
     /// Hash of the output image's chroma layout ([`chroma_key`]); the layout itself is
     /// passed to [`dedup`] as a lookup.
-    pub chroma_key: u64,
+    pub chroma_key: u32,
     /// Source width x height, for the keep rule (saturating).
     pub area: u32,
     /// Source file size, for the keep rule (saturating at 4 GiB).
@@ -107,8 +111,8 @@ impl DupKind {
 }
 
 /// The [`DedupItem::chroma_key`] of a chroma layout.
-pub fn chroma_key(chroma: &[u8; 32]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(chroma)
+pub fn chroma_key(chroma: &[u8; 32]) -> u32 {
+    xxhash_rust::xxh3::xxh3_64(chroma) as u32
 }
 
 /// For each item: `None` if kept, else the index of the kept item and why.
@@ -134,7 +138,7 @@ pub fn dedup(
     };
     let mut uf = UnionFind::new(n);
     if spec.exact {
-        union_equal(&mut uf, items.iter().map(|i| i.file_hash));
+        // Same file bytes means same pixels: the pixel hash groups both kinds.
         union_equal(&mut uf, items.iter().map(|i| i.pixel_hash));
     }
     if spec.near {
@@ -194,7 +198,7 @@ pub fn dedup(
                 return None;
             }
             let (a, b) = (&items[i as usize], &items[keep as usize]);
-            let kind = if a.file_hash == b.file_hash {
+            let kind = if a.pixel_hash == b.pixel_hash && a.file_hash == b.file_hash {
                 DupKind::ExactFile
             } else if a.pixel_hash == b.pixel_hash {
                 DupKind::ExactPixels
@@ -684,7 +688,7 @@ mod tests {
         let layouts = [[100u8; 32], [140u8; 32], [102u8; 32]];
         let items: Vec<DedupItem> = (0..3)
             .map(|k| DedupItem {
-                file_hash: k + 1,
+                file_hash: k as u32 + 1,
                 pixel_hash: k + 1,
                 chroma_key: chroma_key(&layouts[k as usize]),
                 ..base
@@ -714,7 +718,7 @@ mod tests {
         for k in 0..80u64 {
             let phash: u64 = rng.random();
             let base = DedupItem {
-                file_hash: k * 100,
+                file_hash: k as u32 * 100,
                 pixel_hash: k * 100,
                 phash,
                 dhash: phash.rotate_left(7),
@@ -725,7 +729,7 @@ mod tests {
             for c in 0..rng.random_range(1..5u64) {
                 // Copies: same perceptual hashes, another file; some moved a few bits.
                 let mut it = DedupItem {
-                    file_hash: k * 100 + c,
+                    file_hash: (k * 100 + c) as u32,
                     ..base
                 };
                 if rng.random_range(0..3) == 0 {
@@ -741,8 +745,7 @@ mod tests {
         for i in 0..items.len() {
             for j in i + 1..items.len() {
                 let (a, b) = (&items[i], &items[j]);
-                if a.file_hash == b.file_hash
-                    || a.pixel_hash == b.pixel_hash
+                if a.pixel_hash == b.pixel_hash
                     || super::super::hash::distance(a.phash, b.phash) <= spec.phash_max
                         && super::super::hash::distance(a.dhash, b.dhash) <= spec.dhash_max
                         && super::super::hash::chroma_distance(&chroma[i], &chroma[j])

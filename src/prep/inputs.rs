@@ -6,6 +6,9 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+/// Paths per chunk of offsets: 2^16 paths of at most 4 KiB each stay below 4 GiB.
+const CHUNK: usize = 1 << 16;
+
 /// Relative paths of the input files, in walk order.
 #[derive(Debug, Default)]
 pub struct InputList {
@@ -13,8 +16,11 @@ pub struct InputList {
     /// Every relative path, back to back (raw OS bytes on Unix, so that any file name,
     /// UTF-8 or not, is opened as it was found).
     bytes: Vec<u8>,
-    /// End of path `i` in `bytes`.
-    ends: Vec<usize>,
+    /// End of path `i` in `bytes`, less `bases[i / CHUNK]`: 4 bytes a file, and no limit
+    /// on the buffer (a chunk of paths stays far below 4 GiB).
+    ends: Vec<u32>,
+    /// Where each chunk of [`CHUNK`] paths starts in `bytes`.
+    bases: Vec<usize>,
     /// Output stems shared by several sources (`a.jpg` and `a.png`): those keep their
     /// extension in the output name.
     collided: HashSet<String>,
@@ -32,8 +38,14 @@ impl InputList {
     /// Adds `path` (below the root), in walk order.
     pub fn push(&mut self, path: &Path) {
         let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        if self.ends.len().is_multiple_of(CHUNK) {
+            self.bases.push(self.bytes.len());
+        }
         self.bytes.extend_from_slice(&os_bytes(rel));
-        self.ends.push(self.bytes.len());
+        let base = self.bases[self.ends.len() / CHUNK];
+        // Paths the kernel can open are at most 4 KiB (PATH_MAX), so a chunk holds under 256 MiB.
+        let end = u32::try_from(self.bytes.len() - base).expect("a chunk of paths under 4 GiB");
+        self.ends.push(end);
     }
 
     /// Ends the list: finds the output stems several sources share. Their hashes are
@@ -68,8 +80,9 @@ impl InputList {
     }
 
     fn raw(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.bytes[start..self.ends[i]]
+        let end = |i: usize| self.bases[i / CHUNK] + self.ends[i] as usize;
+        let start = if i == 0 { 0 } else { end(i - 1) };
+        &self.bytes[start..end(i)]
     }
 
     /// File `i` relative to INPUT with `/` separators (the manifest's `source`).
@@ -158,6 +171,21 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn paths_past_a_chunk_boundary_round_trip() {
+        let root = Path::new("/r");
+        let mut list = InputList::new(root);
+        let n = CHUNK + 1000;
+        for i in 0..n {
+            list.push(&root.join(format!("d{}/f{i}.png", i % 7)));
+        }
+        let list = list.finish();
+        assert_eq!(list.len(), n);
+        for i in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, n - 1] {
+            assert_eq!(list.rel(i), format!("d{}/f{i}.png", i % 7));
+        }
+    }
+
     #[test]
     fn a_file_name_that_is_not_utf8_still_opens() {
         use std::os::unix::ffi::OsStrExt;

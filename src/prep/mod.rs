@@ -160,14 +160,7 @@ pub fn run(
     let mut take_resumed = |upto: u32, ledger: &mut output::Ledger| {
         while let Some((i, recs)) = earlier.next_if(|(i, _)| *i < upto) {
             for e in recs {
-                let entry = Entry {
-                    input: i,
-                    face: e.face,
-                    line: e.line,
-                    rejected: e.rejected,
-                    resumed: true,
-                    dup_of: None,
-                };
+                let entry = Entry::new(i, e.face, e.line, e.rejected, true);
                 ledger.push(entry, e.item);
             }
         }
@@ -246,14 +239,7 @@ fn process_input(
 
 /// The ledger row of a record this run made.
 fn fresh_entry(input: usize, r: &Record, line: LinePos) -> Entry {
-    Entry {
-        input: input as u32,
-        face: r.face,
-        line,
-        rejected: !r.reject.is_empty(),
-        resumed: false,
-        dup_of: None,
-    }
+    Entry::new(input as u32, r.face, line, !r.reject.is_empty(), false)
 }
 
 /// Decodes, checks, crops, resizes, normalizes, hashes and writes one source file;
@@ -376,7 +362,7 @@ fn redo_missing(
 ) -> Result<(), PrepError> {
     let mut redone: HashMap<u32, Vec<(Option<u32>, LinePos, bool)>> = HashMap::new();
     for e in entries.iter_mut() {
-        if !e.resumed || e.rejected || e.dup_of.is_some() {
+        if !e.resumed() || e.rejected() || e.dup_of().is_some() {
             continue;
         }
         if out.join(e.output(inputs, spec.format)).is_file() {
@@ -398,9 +384,9 @@ fn redo_missing(
                 )
             }
         };
-        if let Some(&(_, line, rejected)) = fresh.iter().find(|f| f.0 == e.face) {
-            e.line = line;
-            e.rejected = rejected;
+        if let Some(&(_, line, rejected)) = fresh.iter().find(|f| f.0 == e.face()) {
+            e.set_line(line);
+            e.set_rejected(rejected);
         }
     }
     Ok(())

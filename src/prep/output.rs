@@ -60,30 +60,125 @@ pub fn save(path: &Path, img: &RgbImage, format: OutputFormat) -> std::io::Resul
 }
 
 /// One manifest row as the run holds it until the manifest is written: where its full
-/// record is in the journal, and what dedup decided. About 40 bytes, where the record
-/// itself (paths, crop box, hashes, channel sums) is about 0.5 KiB; the record is read
-/// back from the journal as its manifest row is written.
+/// record is in the journal, and what dedup decided. 24 bytes, where the record itself
+/// (paths, crop box, hashes, channel sums) is about 0.5 KiB; the record is read back from
+/// the journal as its manifest row is written. The flags and the duplicate's kind ride in
+/// the top byte of the journal offset (a journal of 2^56 bytes is out of reach), which
+/// took the row from 40 bytes to 24 (peak memory, BENCHMARKS.md, prep, session 10).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Entry {
     /// Index of the source in the [`InputList`].
     pub input: u32,
-    /// Face index when several faces of one file are kept.
-    pub face: Option<u32>,
-    /// The record's journal line.
-    pub line: LinePos,
-    /// Rejected by a check (the reason is in the record).
-    pub rejected: bool,
-    /// Taken from an earlier run's journal (its output file may have gone since).
-    pub resumed: bool,
-    /// Duplicate of entry `.0`, for reason `.1`.
-    pub dup_of: Option<(u32, DupKind)>,
+    /// Face index when several faces of one file are kept ([`NONE`]: the file's only row).
+    face: u32,
+    /// The record line's offset in the journal (low 56 bits) and [`REJECTED`],
+    /// [`RESUMED`] and the duplicate kind (bits 56-57: 0 none, then [`DupKind`]'s order).
+    offset_flags: u64,
+    /// The record line's length.
+    len: u32,
+    /// The row this one duplicates ([`NONE`]: none).
+    dup: u32,
 }
 
+const NONE: u32 = u32::MAX;
+const OFFSET_BITS: u64 = (1 << 56) - 1;
+const KIND_SHIFT: u32 = 56;
+/// Rejected by a check (the reason is in the record).
+const REJECTED: u64 = 1 << 62;
+/// Taken from an earlier run's journal (its output file may have gone since).
+const RESUMED: u64 = 1 << 63;
+
 impl Entry {
+    /// A row for face `face` of input `input`, whose record is at `line`.
+    pub fn new(
+        input: u32,
+        face: Option<u32>,
+        line: LinePos,
+        rejected: bool,
+        resumed: bool,
+    ) -> Self {
+        let mut e = Entry {
+            input,
+            face: face.unwrap_or(NONE),
+            offset_flags: 0,
+            len: 0,
+            dup: NONE,
+        };
+        e.set_line(line);
+        e.set_rejected(rejected);
+        if resumed {
+            e.offset_flags |= RESUMED;
+        }
+        e
+    }
+
+    /// Face index when several faces of one file are kept.
+    pub fn face(&self) -> Option<u32> {
+        (self.face != NONE).then_some(self.face)
+    }
+
+    /// Where the record is in the journal.
+    pub fn line(&self) -> LinePos {
+        LinePos {
+            offset: self.offset_flags & OFFSET_BITS,
+            len: self.len,
+        }
+    }
+
+    /// Points the row at a newer record.
+    pub fn set_line(&mut self, line: LinePos) {
+        assert!(
+            line.offset <= OFFSET_BITS,
+            "journal offset beyond 2^56 bytes"
+        );
+        self.offset_flags = (self.offset_flags & !OFFSET_BITS) | line.offset;
+        self.len = line.len;
+    }
+
+    /// Rejected by a check.
+    pub fn rejected(&self) -> bool {
+        self.offset_flags & REJECTED != 0
+    }
+
+    /// Marks the row rejected or not.
+    pub fn set_rejected(&mut self, rejected: bool) {
+        self.offset_flags &= !REJECTED;
+        if rejected {
+            self.offset_flags |= REJECTED;
+        }
+    }
+
+    /// Taken from an earlier run's journal.
+    pub fn resumed(&self) -> bool {
+        self.offset_flags & RESUMED != 0
+    }
+
+    /// The row this one duplicates, and why.
+    pub fn dup_of(&self) -> Option<(u32, DupKind)> {
+        let kind = match (self.offset_flags >> KIND_SHIFT) & 3 {
+            1 => DupKind::ExactFile,
+            2 => DupKind::ExactPixels,
+            3 => DupKind::Near,
+            _ => return None,
+        };
+        Some((self.dup, kind))
+    }
+
+    /// Marks the row a duplicate of row `keep`.
+    pub fn set_dup_of(&mut self, keep: u32, kind: DupKind) {
+        let code: u64 = match kind {
+            DupKind::ExactFile => 1,
+            DupKind::ExactPixels => 2,
+            DupKind::Near => 3,
+        };
+        self.offset_flags = (self.offset_flags & !(3 << KIND_SHIFT)) | code << KIND_SHIFT;
+        self.dup = keep;
+    }
+
     fn status(&self) -> Status {
-        if self.rejected {
+        if self.rejected() {
             Status::Rejected
-        } else if self.dup_of.is_some() {
+        } else if self.dup_of().is_some() {
             Status::Duplicate
         } else {
             Status::Kept
@@ -93,7 +188,7 @@ impl Entry {
     /// The manifest's `source`.
     fn source(&self, inputs: &InputList) -> String {
         let file = inputs.rel(self.input as usize);
-        match self.face {
+        match self.face() {
             Some(k) => format!("{file}#{k}"),
             None => file,
         }
@@ -101,7 +196,11 @@ impl Entry {
 
     /// The output path (relative to OUT) of a record that passed every check.
     pub(super) fn output(&self, inputs: &InputList, format: OutputFormat) -> String {
-        face_output(&inputs.output_base(self.input as usize), self.face, format)
+        face_output(
+            &inputs.output_base(self.input as usize),
+            self.face(),
+            format,
+        )
     }
 }
 
@@ -133,7 +232,7 @@ impl Ledger {
 
     /// Adds a row (and its dedup item, when it passed every check).
     pub fn push(&mut self, entry: Entry, item: Option<(DedupItem, Mirror)>) {
-        if let Some((item, mirror)) = item.filter(|_| !entry.rejected) {
+        if let Some((item, mirror)) = item.filter(|_| !entry.rejected()) {
             self.cand.push(self.entries.len() as u32);
             self.items.push(item);
             if self.flip {
@@ -170,7 +269,7 @@ pub(super) fn finish(
     ));
     let lookup_err: Mutex<Option<std::io::Error>> = Mutex::new(None);
     let chroma = |k: usize| {
-        let at = entries[cand[k] as usize].line;
+        let at = entries[cand[k] as usize].line();
         let mut guard = lookup.lock().unwrap_or_else(|e| e.into_inner());
         let (reader, buf) = &mut *guard;
         let read = reader.read(at, buf);
@@ -192,7 +291,7 @@ pub(super) fn finish(
     drop((items, mirrors, lookup));
     for (k, a) in assignment.iter().enumerate() {
         if let Some((keep, kind)) = a {
-            entries[cand[k] as usize].dup_of = Some((cand[*keep as usize], *kind));
+            entries[cand[k] as usize].set_dup_of(cand[*keep as usize], *kind);
         }
     }
     drop((assignment, cand));
@@ -274,9 +373,9 @@ pub(super) fn write_manifest(
     crate::atomic::write_with(&path, |w| {
         let mut wtr = csv::Writer::from_writer(w);
         for e in entries {
-            let r = journal.read(e.line, &mut buf)?;
+            let r = journal.read(e.line(), &mut buf)?;
             let status = e.status();
-            let reason = match (status, e.dup_of) {
+            let reason = match (status, e.dup_of()) {
                 (Status::Duplicate, Some((_, kind))) => kind.reason(),
                 _ => &r.reject,
             };
@@ -298,7 +397,7 @@ pub(super) fn write_manifest(
                 status,
                 reason: reason.to_string(),
                 dup_of: e
-                    .dup_of
+                    .dup_of()
                     .map(|(keep, _)| entries[keep as usize].source(inputs))
                     .unwrap_or_default(),
                 crop_x: r.crop.map(|c| c.x),

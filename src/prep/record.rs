@@ -114,7 +114,7 @@ impl Record {
         let h = self.hashes.filter(|_| self.reject.is_empty())?;
         let (w, hgt) = self.src.unwrap_or((0, 0));
         let item = DedupItem {
-            file_hash: h.file as u64,
+            file_hash: h.file as u32,
             pixel_hash: h.pixels as u64,
             phash: h.phash,
             dhash: h.dhash,
