@@ -28,8 +28,9 @@ use crop::Cropper;
 use dedup::{DedupItem, Mirror};
 use image::imageops;
 use inputs::InputList;
+use output::face_output;
 use output::Entry;
-use record::{Earlier, Hashes, Journal, LinePos, Record};
+use record::{Hashes, Journal, JournalReader, LinePos, Record};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -113,33 +114,36 @@ pub fn run(
     let cropper = Cropper::new(spec.crop.clone())?;
     let fingerprint = spec.fingerprint();
     let journal_path = Journal::path_in(out);
-    let mut done = Journal::load(out, &fingerprint).map_err(out_err(&journal_path))?;
+    let done = Journal::load(out, &fingerprint).map_err(out_err(&journal_path))?;
     let journal = Journal::open(out, &fingerprint).map_err(out_err(&journal_path))?;
     let journal = Mutex::new(journal);
 
-    // Which files still need work (new, changed, or renamed outputs), and the records of
-    // those an earlier run finished (from its journal), by file in path order. Both hold
-    // only the files they name: a fresh run keeps no per-file slot for resumed records.
+    // Which files still need work (new, changed, or renamed outputs), and which records
+    // of an earlier run (indices into `done`) stand for the others, in path order. Both
+    // hold only the files they name: a fresh run keeps no per-file slot for resumed ones.
     let mut todo: Vec<u32> = Vec::new();
-    let mut earlier: Vec<(u32, Vec<Earlier>)> = Vec::new();
+    let mut earlier: Vec<(u32, u32)> = Vec::new();
     for i in 0..inputs.len() {
         // Only files the journal knows need a stat here (a fresh run does none).
-        let Some(recs) = done.remove(&inputs.rel(i)) else {
+        let at = record::records_of(&done, record::path_key(&inputs.rel(i)));
+        let recs = &done[at.clone()];
+        if recs.is_empty() {
             todo.push(i as u32);
             continue;
-        };
+        }
         let base = inputs.output_base(i);
-        if record::file_stamp(&inputs.path(i)).is_ok_and(|s| recs.iter().all(|r| r.stamp == s))
-            && recs
-                .iter()
-                .all(|r| r.output.is_empty() || r.output.starts_with(&base))
+        let stamp = record::file_stamp(&inputs.path(i)).map(record::stamp_key);
+        if stamp.is_ok_and(|s| recs.iter().all(|r| r.stamp == s))
+            && recs.iter().all(|r| {
+                r.output == 0
+                    || r.output == record::output_key(&face_output(&base, r.face, spec.format))
+            })
         {
-            earlier.push((i as u32, recs));
+            earlier.extend(at.map(|k| (i as u32, k as u32)));
         } else {
             todo.push(i as u32);
         }
     }
-    drop(done);
     let resumed = inputs.len() - todo.len();
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -156,14 +160,27 @@ pub fn run(
     // the journal, not the record.
     let mut ledger = output::Ledger::with_capacity(inputs.len(), spec.dedup.flip);
     let mut earlier = earlier.into_iter().peekable();
+    // Resumed rows' dedup hashes are read back from the journal, in nearly the order
+    // their lines were written.
+    let mut reader = match earlier.peek() {
+        Some(_) => Some(JournalReader::open(out).map_err(out_err(&journal_path))?),
+        None => None,
+    };
+    let mut line_buf = Vec::new();
     // Moves the resumed rows of the files before `upto` into the ledger.
-    let mut take_resumed = |upto: u32, ledger: &mut output::Ledger| {
-        while let Some((i, recs)) = earlier.next_if(|(i, _)| *i < upto) {
-            for e in recs {
-                let entry = Entry::new(i, e.face, e.line, e.rejected, true);
-                ledger.push(entry, e.item);
-            }
+    let mut take_resumed = |upto: u32, ledger: &mut output::Ledger| -> Result<(), PrepError> {
+        while let Some((i, k)) = earlier.next_if(|(i, _)| *i < upto) {
+            let e = done[k as usize];
+            let item = match (&mut reader, e.rejected) {
+                (Some(r), false) => r
+                    .read(e.line, &mut line_buf)
+                    .map_err(out_err(&journal_path))?
+                    .dedup_item(),
+                _ => None,
+            };
+            ledger.push(Entry::new(i, e.face, e.line, e.rejected, true), item);
         }
+        Ok(())
     };
     for block in todo.chunks(PREP_BLOCK) {
         let fresh: Vec<Vec<Row>> = pool.install(|| {
@@ -198,13 +215,14 @@ pub fn run(
         j.flush().map_err(out_err(&journal_path))?;
         drop(j);
         for (&i, rows) in block.iter().zip(fresh) {
-            take_resumed(i, &mut ledger);
+            take_resumed(i, &mut ledger)?;
             for (entry, item) in rows {
                 ledger.push(entry, item);
             }
         }
     }
-    take_resumed(u32::MAX, &mut ledger);
+    take_resumed(u32::MAX, &mut ledger)?;
+    drop(done);
     bar.finish_and_clear();
     drop(todo);
 

@@ -6,7 +6,6 @@ use super::crop::CropBox;
 use super::dedup::{DedupItem, Mirror};
 use super::normalize::ChannelSums;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -90,22 +89,52 @@ pub struct LinePos {
     pub len: u32,
 }
 
-/// A record of an earlier run, as the journal holds it: what deciding whether to reuse it
-/// needs, where it is, and what dedup needs.
-#[derive(Debug, Clone)]
+/// A record of an earlier run, as the run holds it while deciding what to redo: keys
+/// and where the record is (56 bytes). The record itself, dedup hashes included, is read
+/// back from the journal when its row joins the ledger. Holding the parsed records with
+/// their paths cost about 0.9 KiB per input: 94 MB to resume a run of 100k inputs
+/// (BENCHMARKS.md, prep, session 10).
+#[derive(Debug, Clone, Copy)]
 pub struct Earlier {
+    /// [`path_key`] of the source file.
+    pub path: u64,
     /// Face index (`file#k`).
     pub face: Option<u32>,
-    /// File size and modification time when processed.
-    pub stamp: (u64, i128),
-    /// Output path relative to OUT (empty when none was written).
-    pub output: String,
+    /// [`stamp_key`] of the file size and modification time when processed.
+    pub stamp: u64,
+    /// [`output_key`] of the output path relative to OUT (0: none was written).
+    pub output: u64,
     /// The record's line.
     pub line: LinePos,
     /// The record was rejected.
     pub rejected: bool,
-    /// What dedup compares, for a record that passed every check.
-    pub item: Option<(DedupItem, Mirror)>,
+}
+
+/// The key of a source path (relative to INPUT) among an earlier run's records. Two
+/// paths sharing one (odds 2^-64 a pair) only make a file's stamp check fail, and the
+/// file is processed again.
+pub fn path_key(rel: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(rel.as_bytes())
+}
+
+/// The key of a file stamp ([`file_stamp`]), compared for equality only.
+pub fn stamp_key(stamp: (u64, i128)) -> u64 {
+    let mut b = [0u8; 24];
+    b[..8].copy_from_slice(&stamp.0.to_le_bytes());
+    b[8..].copy_from_slice(&stamp.1.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_64(&b)
+}
+
+/// The key of an output path (never 0, which stands for none).
+pub fn output_key(rel: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(rel.as_bytes()).max(1)
+}
+
+/// Where the records of source `path_key` are in `done` (sorted by path, as
+/// [`Journal::load`] returns them).
+pub fn records_of(done: &[Earlier], path_key: u64) -> std::ops::Range<usize> {
+    let start = done.partition_point(|e| e.path < path_key);
+    start..start + done[start..].partition_point(|e| e.path == path_key)
 }
 
 impl Record {
@@ -151,13 +180,13 @@ impl Journal {
     }
 
     /// Reads the records of an earlier run made with the same settings `fingerprint`,
-    /// grouped by source file. A journal of other settings is discarded; a torn last
-    /// line (the run was killed mid-write) is ignored.
-    pub fn load(out: &Path, fingerprint: &str) -> io::Result<HashMap<String, Vec<Earlier>>> {
+    /// sorted by source path key ([`records_of`] finds a file's). A journal of other
+    /// settings is discarded; a torn last line (the run was killed mid-write) is ignored.
+    pub fn load(out: &Path, fingerprint: &str) -> io::Result<Vec<Earlier>> {
         let path = Self::path_in(out);
-        let mut map: HashMap<String, Vec<Earlier>> = HashMap::new();
+        let mut done: Vec<Earlier> = Vec::new();
         let Ok(f) = File::open(&path) else {
-            return Ok(map);
+            return Ok(done);
         };
         let mut reader = BufReader::new(f);
         let mut line = Vec::new();
@@ -165,7 +194,7 @@ impl Journal {
         if line.trim_ascii() != format!("fingerprint {fingerprint}").as_bytes() {
             drop(reader);
             fs::remove_file(&path)?;
-            return Ok(map);
+            return Ok(done);
         }
         loop {
             line.clear();
@@ -179,27 +208,46 @@ impl Journal {
                 break; // torn
             };
             if let Ok(r) = serde_json::from_slice::<Record>(body) {
-                let e = Earlier {
+                done.push(Earlier {
+                    path: path_key(&r.file),
                     face: r.face,
-                    stamp: (r.size, r.mtime),
+                    stamp: stamp_key((r.size, r.mtime)),
+                    output: if r.output.is_empty() {
+                        0
+                    } else {
+                        output_key(&r.output)
+                    },
                     line: LinePos {
                         offset: at,
                         len: body.len() as u32,
                     },
                     rejected: !r.reject.is_empty(),
-                    item: r.dedup_item(),
-                    output: r.output,
-                };
-                map.entry(r.file).or_default().push(e);
+                });
             }
         }
-        // A file's records are written together: keep the last complete set.
-        for recs in map.values_mut() {
-            let last_stamp = recs.last().map(|r| r.stamp);
-            recs.retain(|r| Some(r.stamp) == last_stamp);
-            recs.dedup_by(|a, b| a.face == b.face);
+        // Stable: a file's records stay in journal order.
+        done.sort_by_key(|e| e.path);
+        // A file's records are written together: keep the last complete set, once per
+        // face (the first of a face, as before).
+        let mut kept = 0;
+        let mut start = 0;
+        while start < done.len() {
+            let end = start + done[start..].partition_point(|e| e.path == done[start].path);
+            let last_stamp = done[end - 1].stamp;
+            let group_start = kept;
+            for k in start..end {
+                let e = done[k];
+                let seen = done[group_start..kept].iter().any(|f| f.face == e.face);
+                if e.stamp == last_stamp && !seen {
+                    done[kept] = e;
+                    kept += 1;
+                }
+            }
+            start = end;
         }
-        Ok(map)
+        done.truncate(kept);
+        done.shrink_to_fit();
+        Ok(done)
     }
 
     /// Opens the journal for appending, starting it with the fingerprint line if new.
@@ -310,5 +358,56 @@ impl Drop for Journal {
     fn drop(&mut self) {
         // Best effort: an error here only means those files are redone on resume.
         let _ = self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(file: &str, face: Option<u32>, mtime: i128, output: &str) -> String {
+        serde_json::json!({
+            "file": file, "face": face, "size": 10, "mtime": mtime, "output": output,
+            "reject": "", "crop": null, "src": null, "hashes": null, "sums": null,
+        })
+        .to_string()
+    }
+
+    /// The last set of a file's records wins (it was processed again after a change),
+    /// a face recorded twice with the same stamp counts once, and a torn last line is
+    /// dropped; another fingerprint discards the journal.
+    #[test]
+    fn load_keeps_each_files_last_set_once_per_face() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Journal::path_in(dir.path());
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let lines = [
+            "fingerprint f1".to_string(),
+            line("a.png", None, 1, "images/a.png"),
+            line("b.png", Some(0), 1, "images/b_0.png"),
+            line("b.png", Some(1), 1, ""),
+            line("b.png", Some(0), 2, "images/b_0.png"),
+            line("a.png", None, 1, "images/a.png"),
+        ];
+        let text = lines.join("\n") + "\n" + &line("c.png", None, 1, "")[..20];
+        fs::write(&path, text).unwrap();
+        let done = Journal::load(dir.path(), "f1").unwrap();
+        let a = &done[records_of(&done, path_key("a.png"))];
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].output, output_key("images/a.png"));
+        assert_eq!(a[0].stamp, stamp_key((10, 1)));
+        let b = &done[records_of(&done, path_key("b.png"))];
+        assert_eq!(b.len(), 1, "only the stamp-2 set");
+        assert_eq!((b[0].face, b[0].stamp), (Some(0), stamp_key((10, 2))));
+        assert!(records_of(&done, path_key("c.png")).is_empty(), "torn line");
+        // The line position reads the record back.
+        let r = JournalReader::open(dir.path())
+            .unwrap()
+            .read(b[0].line, &mut Vec::new())
+            .unwrap();
+        assert_eq!((r.file.as_str(), r.mtime), ("b.png", 2));
+
+        assert!(Journal::load(dir.path(), "f2").unwrap().is_empty());
+        assert!(!path.exists(), "a journal of other settings is removed");
     }
 }
