@@ -146,6 +146,10 @@ pub struct RoundInfo {
     /// labeled, the number of such images, and whether its labels trained this round.
     #[serde(default)]
     pub heuristic_agreement: BTreeMap<String, (f32, usize, bool)>,
+    /// The same over all the heuristic's votes, whatever their confidence, and whether
+    /// its votes stand as labels in the store.
+    #[serde(default)]
+    pub heuristic_labels: BTreeMap<String, (f32, usize, bool)>,
     /// One human label in this many was held out for calibration (`RoundSpec`).
     #[serde(default = "default_calibration_every")]
     pub calibration_every: u64,

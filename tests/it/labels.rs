@@ -274,6 +274,60 @@ fn heuristic_labels_train_only_while_people_agree() {
     }
 }
 
+/// A heuristic whose votes never train (all under the training threshold here) is still
+/// judged by people before its votes stand as labels: contradicted, they leave the store.
+#[test]
+fn contradicted_votes_leave_the_store_even_when_none_trains() {
+    let schema = Schema::load(&anime()).unwrap();
+    let d = synth_data(60, 7);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let votes = labels::LabelStore::load(&d.path().join("labels/heuristics.csv"), &schema).unwrap();
+    let eye = &schema.attributes[schema.attribute_index("eye_color").unwrap()];
+    let eye_votes: Vec<&labels::Label> = votes
+        .iter()
+        .filter(|l| l.attribute == "eye_color")
+        .take(labels::round::MIN_OVERLAP + 5)
+        .collect();
+    assert!(eye_votes.len() > labels::round::MIN_OVERLAP);
+    let mut csv = String::from("file,attribute,value\n");
+    for l in &eye_votes {
+        let other = eye.values.iter().find(|v| **v != l.value).unwrap();
+        csv += &format!("{},eye_color,{other}\n", l.file);
+    }
+    let answers = d.path().join("answers.csv");
+    std::fs::write(&answers, csv).unwrap();
+    labels::import(d.path(), &answers, None).unwrap();
+    let spec = RoundSpec {
+        queue: 0,
+        size: 16,
+        threshold: 1.1,           // no model label
+        heuristic_threshold: 1.1, // no vote trains, so none is measured for training
+        train: TrainSpec {
+            steps: 2,
+            batch: 8,
+            channels: [4, 4, 4, 4],
+            ..TrainSpec::default()
+        },
+        ..RoundSpec::default()
+    };
+    let r = labels::round(d.path(), &spec, Q).unwrap();
+    assert!(!r.info.heuristic_agreement.contains_key("eye_color"));
+    let (share, n, stands) = r.info.heuristic_labels["eye_color"];
+    assert_eq!((share, n, stands), (0.0, eye_votes.len(), false));
+    let store = labels::LabelStore::load(&d.path().join("labels/labels.csv"), &schema).unwrap();
+    let left = |attr: &str| {
+        store
+            .iter()
+            .filter(|l| l.source == Source::Heuristic && l.attribute == attr)
+            .count()
+    };
+    assert_eq!(left("eye_color"), 0, "contradicted eye votes withdrawn");
+    assert!(
+        left("hair_color") > 0,
+        "hair votes, never contradicted, stay"
+    );
+}
+
 #[test]
 fn export_then_import_image_folder_and_wide() {
     let d = synth_data(30, 3);
