@@ -6,7 +6,10 @@
 //! where DIR holds `images/` and `tags.csv` (`file,hair_color,eye_color`); `self_train`
 //! (0 or 1) adds pseudo-labels (softmax >= 0.9) on the unlabeled training images and
 //! trains on for half as many steps, as `label round` does. Env: `SHIFT=N` (shift
-//! augmentation, default 4), `LR_SCHEDULE=constant` (no decay of the learning rate).
+//! augmentation, default 4), `LR_SCHEDULE=constant` (no decay of the learning rate),
+//! `SMOOTH` (label smoothing), `WD` (AdamW weight decay), `EMA` (decay of a moving
+//! average of the weights, reported beside the last weights), `BATCH`. Every network is
+//! also scored with mirrored test-time views.
 use facesynth::labels::classifier::{self, Sample, TrainSpec};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -28,6 +31,10 @@ fn main() {
             Ok("constant") => facesynth::labels::classifier::LrSchedule::Constant,
             _ => facesynth::labels::classifier::LrSchedule::Cosine,
         },
+        smoothing: env_or("SMOOTH", 0.0),
+        weight_decay: env_or("WD", 0.0),
+        ema: env_or("EMA", 0.0),
+        batch: env_or("BATCH", TrainSpec::default().batch),
         ..Default::default()
     };
     let size = arg(4, 48);
@@ -83,6 +90,19 @@ fn main() {
         .collect();
     let device = burn::backend::flex::FlexDevice;
     let report = |model: &classifier::Net<B>, what: &str, secs: f64| {
+        let mirrored = classifier::predict_mirrored(model, &pixels, &device);
+        let acc = |out: &classifier::Outputs| -> Vec<f32> {
+            (0..n_attr)
+                .map(|k| {
+                    let ok = test
+                        .iter()
+                        .filter(|&&i| argmax(&out.logits[k][i]).0 == y[i][k])
+                        .count();
+                    ok as f32 / test.len() as f32
+                })
+                .collect()
+        };
+        println!("{what} + mirrored at test: acc {:?}", acc(&mirrored));
         let out = classifier::predict(model, &pixels, &device);
         let acc: Vec<f32> = (0..n_attr)
             .map(|k| {
@@ -102,8 +122,12 @@ fn main() {
         out
     };
     let t = Instant::now();
-    let model = classifier::train::<B>(&pixels, &samples, &classes, &spec, &device, |_, _| {});
+    let (model, averaged) =
+        classifier::train_fresh::<B>(&pixels, &samples, &classes, &spec, &device, |_, _| {});
     let out = report(&model, "supervised", t.elapsed().as_secs_f64());
+    if let Some(m) = &averaged {
+        report(m, &format!("moving average {}", spec.ema), 0.0);
+    }
     if self_train {
         let labeled: std::collections::HashSet<usize> = train.iter().copied().collect();
         for &i in pool.iter().filter(|i| !labeled.contains(i)) {
@@ -138,6 +162,13 @@ fn main() {
         );
         report(&model, "self-trained (+steps/2)", t.elapsed().as_secs_f64());
     }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn argmax(v: &[f32]) -> (usize, f32) {

@@ -220,6 +220,9 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
         shift: 0,
         // The judge network of earlier figures: changing it would change every figure.
         schedule: classifier::LrSchedule::Constant,
+        smoothing: 0.0,
+        weight_decay: 0.0,
+        ema: 0.0,
     };
     let net = classifier::train::<CpuTrain>(&pixels, &samples, &counts, &ts, &dev, |_, _| {});
     drop(pixels);

@@ -14,7 +14,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod dcgan;
 mod demo;
-mod ema;
+pub(crate) mod ema;
 pub mod generate;
 pub mod keras;
 pub mod loss;

@@ -10,7 +10,7 @@ use burn::module::{AutodiffModule, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, relu, softmax};
 use burn::tensor::backend::AutodiffBackend;
@@ -38,6 +38,14 @@ pub struct TrainSpec {
     pub shift: usize,
     /// How the learning rate moves over the steps (default cosine).
     pub schedule: LrSchedule,
+    /// Label smoothing (Szegedy et al. 2016): the target puts this share of its weight
+    /// evenly on every value (default 0).
+    pub smoothing: f32,
+    /// Decoupled weight decay (AdamW, Loshchilov & Hutter 2019; default 0: plain Adam).
+    pub weight_decay: f32,
+    /// Decay of an exponential moving average of the weights, which
+    /// [`train_averaged`] returns beside the last weights (default 0: none).
+    pub ema: f64,
 }
 
 /// The learning rate over training.
@@ -65,6 +73,9 @@ impl Default for TrainSpec {
             seed: 0,
             shift: 4,
             schedule: LrSchedule::default(),
+            smoothing: 0.0,
+            weight_decay: 0.0,
+            ema: 0.0,
         }
     }
 }
@@ -253,29 +264,83 @@ pub fn train<B: AutodiffBackend>(
     device: &B::Device,
     on_step: impl FnMut(usize, f32),
 ) -> Net<B> {
+    train_fresh(pixels, samples, classes, spec, device, on_step).0
+}
+
+/// As [`train`], and also the network with the moving average of the weights
+/// (`spec.ema`; `None` when it is 0).
+pub fn train_fresh<B: AutodiffBackend>(
+    pixels: &Pixels,
+    samples: &[Sample],
+    classes: &[usize],
+    spec: &TrainSpec,
+    device: &B::Device,
+    on_step: impl FnMut(usize, f32),
+) -> (Net<B>, Option<Net<B>>) {
     // The weights are drawn at the first forward pass (burn's lazy parameters), inside
-    // `train_more`: hold the backend's generator until training is done.
+    // the training steps: hold the backend's generator until training is done.
     let _rng = crate::backend_rng::lock();
     B::seed(device, spec.seed);
     let model = Net::<B>::new(classes, spec.channels, device);
-    train_more(model, pixels, samples, classes, spec, device, on_step)
+    train_averaged(model, pixels, samples, classes, spec, device, on_step)
 }
 
 /// Trains `model` further on `samples` for `spec.steps` steps with a fresh optimizer
 /// (self-training's second pass starts from the first pass's network).
 pub fn train_more<B: AutodiffBackend>(
+    model: Net<B>,
+    pixels: &Pixels,
+    samples: &[Sample],
+    classes: &[usize],
+    spec: &TrainSpec,
+    device: &B::Device,
+    on_step: impl FnMut(usize, f32),
+) -> Net<B> {
+    train_averaged(model, pixels, samples, classes, spec, device, on_step).0
+}
+
+/// As [`train_more`], and also the network with the moving average of the weights
+/// (`spec.ema`; `None` when it is 0).
+pub fn train_averaged<B: AutodiffBackend>(
+    model: Net<B>,
+    pixels: &Pixels,
+    samples: &[Sample],
+    classes: &[usize],
+    spec: &TrainSpec,
+    device: &B::Device,
+    on_step: impl FnMut(usize, f32),
+) -> (Net<B>, Option<Net<B>>) {
+    if spec.weight_decay > 0.0 {
+        let optim = AdamWConfig::new()
+            .with_weight_decay(spec.weight_decay)
+            .init::<B, Net<B>>();
+        steps(
+            model, optim, pixels, samples, classes, spec, device, on_step,
+        )
+    } else {
+        let optim = AdamConfig::new().init::<B, Net<B>>();
+        steps(
+            model, optim, pixels, samples, classes, spec, device, on_step,
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
     mut model: Net<B>,
+    mut optim: O,
     pixels: &Pixels,
     samples: &[Sample],
     classes: &[usize],
     spec: &TrainSpec,
     device: &B::Device,
     mut on_step: impl FnMut(usize, f32),
-) -> Net<B> {
+) -> (Net<B>, Option<Net<B>>) {
     if samples.is_empty() {
-        return model;
+        return (model, None);
     }
-    let mut optim = AdamConfig::new().init::<B, Net<B>>();
+    // The average lives on the inner backend: no autodiff graph grows across steps.
+    let mut average = (spec.ema > 0.0).then(|| crate::gan::ema::flat_params(&model.valid()));
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x5EED);
     let batch = spec.batch.min(samples.len()).max(2);
     for step in 0..spec.steps {
@@ -307,9 +372,12 @@ pub fn train_more<B: AutodiffBackend>(
             let k = classes[a];
             let mut onehot = vec![0.0f32; batch * k];
             let mut total = 0.0;
+            let spread = spec.smoothing / k as f32;
             for (r, s) in picked.iter().enumerate() {
                 if let Some(t) = s.targets[a] {
-                    onehot[r * k + t] = s.weight;
+                    let row = &mut onehot[r * k..(r + 1) * k];
+                    row.iter_mut().for_each(|x| *x = s.weight * spread);
+                    row[t] += s.weight * (1.0 - spec.smoothing);
                     total += s.weight;
                 }
             }
@@ -334,9 +402,15 @@ pub fn train_more<B: AutodiffBackend>(
             }
         };
         model = optim.step(lr, model, grads);
+        if let Some(avg) = average.as_mut() {
+            let decay = crate::gan::ema::warmed_decay(spec.ema, step as u64);
+            crate::gan::ema::update(avg, crate::gan::ema::flat_params(&model.valid()), decay);
+        }
         on_step(step, value);
     }
-    model
+    let averaged =
+        average.map(|avg| Net::from_inner(crate::gan::ema::with_params(model.valid(), &avg)));
+    (model, averaged)
 }
 
 /// Per-image outputs of a trained network.
@@ -350,6 +424,37 @@ pub struct Outputs {
 
 /// Runs the inference copy of `model` over every image of `pixels`.
 pub fn predict<B: AutodiffBackend>(model: &Net<B>, pixels: &Pixels, device: &B::Device) -> Outputs {
+    predict_views(model, pixels, device, false)
+}
+
+/// As [`predict`], with the logits and embeddings averaged over each image and its
+/// mirror image (test-time augmentation with the training flips).
+pub fn predict_mirrored<B: AutodiffBackend>(
+    model: &Net<B>,
+    pixels: &Pixels,
+    device: &B::Device,
+) -> Outputs {
+    let mut out = predict_views(model, pixels, device, false);
+    let flipped = predict_views(model, pixels, device, true);
+    let mean = |a: &mut Vec<f32>, b: &[f32]| {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x = 0.5 * (*x + y));
+    };
+    for (la, lb) in out.logits.iter_mut().zip(&flipped.logits) {
+        la.iter_mut().zip(lb).for_each(|(a, b)| mean(a, b));
+    }
+    out.embeddings
+        .iter_mut()
+        .zip(&flipped.embeddings)
+        .for_each(|(a, b)| mean(a, b));
+    out
+}
+
+fn predict_views<B: AutodiffBackend>(
+    model: &Net<B>,
+    pixels: &Pixels,
+    device: &B::Device,
+    flip: bool,
+) -> Outputs {
     let net = model.valid();
     let n = pixels.len();
     let mut logits = vec![Vec::with_capacity(n); net.heads.len()];
@@ -358,6 +463,7 @@ pub fn predict<B: AutodiffBackend>(model: &Net<B>, pixels: &Pixels, device: &B::
         let idx: Vec<View> = (start..(start + 256).min(n))
             .map(|image| View {
                 image,
+                flip,
                 ..View::default()
             })
             .collect();
