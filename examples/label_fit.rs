@@ -7,7 +7,8 @@
 //! (0 or 1) adds pseudo-labels (softmax >= 0.9) on the unlabeled training images and
 //! trains on for half as many steps, as `label round` does. Env: `SHIFT=N` (shift
 //! augmentation, default 4), `LR_SCHEDULE=constant` (no decay of the learning rate),
-//! `SMOOTH` (label smoothing), `WD` (AdamW weight decay), `EMA` (decay of a moving
+//! `PRETEXT=steps` (colour-presence pre-training of the body on every training image,
+//! `labels::pretext`), `SMOOTH` (label smoothing), `WD` (AdamW weight decay), `EMA` (decay of a moving
 //! average of the weights, reported beside the last weights), `BATCH`. Every network is
 //! also scored with mirrored test-time views.
 use facesynth::labels::classifier::{self, Sample, TrainSpec};
@@ -122,8 +123,21 @@ fn main() {
         out
     };
     let t = Instant::now();
-    let (model, averaged) =
-        classifier::train_fresh::<B>(&pixels, &samples, &classes, &spec, &device, |_, _| {});
+    let pretext: usize = env_or("PRETEXT", 0);
+    let (model, averaged) = if pretext > 0 {
+        // The body first learns which colours each cell holds, on every training image.
+        let _rng = facesynth::backend_rng::lock();
+        <B as burn::tensor::backend::Backend>::seed(&device, spec.seed);
+        let fresh = classifier::Net::<B>::new(&classes, spec.channels, &device);
+        let t = Instant::now();
+        let (net, loss) = facesynth::labels::pretext::pretrain(
+            fresh, &pixels, &pool, pretext, spec.batch, spec.lr, spec.seed, &device,
+        );
+        eprintln!("pretext {pretext} steps: loss {loss:.4} in {:.1}s", t.elapsed().as_secs_f64());
+        classifier::train_averaged(net, &pixels, &samples, &classes, &spec, &device, |_, _| {})
+    } else {
+        classifier::train_fresh::<B>(&pixels, &samples, &classes, &spec, &device, |_, _| {})
+    };
     let out = report(&model, "supervised", t.elapsed().as_secs_f64());
     if let Some(m) = &averaged {
         report(m, &format!("moving average {}", spec.ema), 0.0);

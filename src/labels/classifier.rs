@@ -208,7 +208,7 @@ impl<B: Backend> Net<B> {
     }
 
     /// The conv blocks: `[batch, 3, size, size]` to the last feature map.
-    fn body(&self, mut x: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub(crate) fn body(&self, mut x: Tensor<B, 4>) -> Tensor<B, 4> {
         for b in &self.blocks {
             x = b.pool.forward(relu(batch_norm(&b.norm, b.conv.forward(x))));
         }

@@ -15,6 +15,7 @@ pub mod import;
 pub mod index;
 pub mod queue;
 pub mod round;
+pub mod pretext;
 pub mod schema;
 pub mod serve;
 pub mod session;
