@@ -105,15 +105,7 @@ fn main() {
         };
         println!("{what} + mirrored at test: acc {:?}", acc(&mirrored));
         let out = classifier::predict(model, &pixels, &device);
-        let acc: Vec<f32> = (0..n_attr)
-            .map(|k| {
-                let ok = test
-                    .iter()
-                    .filter(|&&i| argmax(&out.logits[k][i]).0 == y[i][k])
-                    .count();
-                ok as f32 / test.len() as f32
-            })
-            .collect();
+        let acc = acc(&out);
         println!(
             "{what}: labels {n} steps {} size {size} test {} acc {:?} train {secs:.1}s",
             spec.steps,
@@ -130,13 +122,15 @@ fn main() {
         <B as burn::tensor::backend::Backend>::seed(&device, spec.seed);
         let fresh = classifier::Net::<B>::new(&classes, spec.channels, &device);
         let t = Instant::now();
-        let (net, loss) = facesynth::labels::pretext::pretrain(
-            fresh, &pixels, &pool, pretext, spec.batch, spec.lr, spec.seed, &device,
+        let (net, loss) =
+            facesynth::labels::pretext::pretrain(fresh, &pixels, &pool, pretext, &spec, &device);
+        eprintln!(
+            "pretext {pretext} steps: loss {loss:.4} in {:.1}s",
+            t.elapsed().as_secs_f64()
         );
-        eprintln!("pretext {pretext} steps: loss {loss:.4} in {:.1}s", t.elapsed().as_secs_f64());
-        classifier::train_averaged(net, &pixels, &samples, &classes, &spec, &device, |_, _| {})
+        classifier::train_more(net, &pixels, &samples, &classes, &spec, &device, |_, _| {})
     } else {
-        classifier::train_fresh::<B>(&pixels, &samples, &classes, &spec, &device, |_, _| {})
+        classifier::train::<B>(&pixels, &samples, &classes, &spec, &device, |_, _| {})
     };
     let out = report(&model, "supervised", t.elapsed().as_secs_f64());
     if let Some(m) = &averaged {
@@ -165,7 +159,7 @@ fn main() {
             steps: spec.steps / 2,
             ..spec.clone()
         };
-        let model = classifier::train_more::<B>(
+        let (model, _) = classifier::train_more::<B>(
             model,
             &pixels,
             &samples,

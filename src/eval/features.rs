@@ -224,7 +224,7 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
         weight_decay: 0.0,
         ema: 0.0,
     };
-    let net = classifier::train::<CpuTrain>(&pixels, &samples, &counts, &ts, &dev, |_, _| {});
+    let (net, _) = classifier::train::<CpuTrain>(&pixels, &samples, &counts, &ts, &dev, |_, _| {});
     drop(pixels);
     let mut fnet = FeatureNet {
         net,

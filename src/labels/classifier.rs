@@ -44,7 +44,7 @@ pub struct TrainSpec {
     /// Decoupled weight decay (AdamW, Loshchilov & Hutter 2019; default 0: plain Adam).
     pub weight_decay: f32,
     /// Decay of an exponential moving average of the weights, which
-    /// [`train_averaged`] returns beside the last weights (default 0: none).
+    /// [`train`] returns beside the last weights (default 0: none).
     pub ema: f64,
 }
 
@@ -255,21 +255,9 @@ fn batch_tensor<B: Backend>(pixels: &Pixels, idx: &[View], device: &B::Device) -
     Tensor::from_data(TensorData::new(buf, [idx.len(), 3, s, s]), device)
 }
 
-/// Trains a fresh network on `samples`; `classes[a]` is the number of values of attribute a.
+/// Trains a fresh network on `samples`; `classes[a]` is the number of values of attribute
+/// a. Returns the last weights and, when `spec.ema` is set, the moving average of them.
 pub fn train<B: AutodiffBackend>(
-    pixels: &Pixels,
-    samples: &[Sample],
-    classes: &[usize],
-    spec: &TrainSpec,
-    device: &B::Device,
-    on_step: impl FnMut(usize, f32),
-) -> Net<B> {
-    train_fresh(pixels, samples, classes, spec, device, on_step).0
-}
-
-/// As [`train`], and also the network with the moving average of the weights
-/// (`spec.ema`; `None` when it is 0).
-pub fn train_fresh<B: AutodiffBackend>(
     pixels: &Pixels,
     samples: &[Sample],
     classes: &[usize],
@@ -282,26 +270,13 @@ pub fn train_fresh<B: AutodiffBackend>(
     let _rng = crate::backend_rng::lock();
     B::seed(device, spec.seed);
     let model = Net::<B>::new(classes, spec.channels, device);
-    train_averaged(model, pixels, samples, classes, spec, device, on_step)
+    train_more(model, pixels, samples, classes, spec, device, on_step)
 }
 
 /// Trains `model` further on `samples` for `spec.steps` steps with a fresh optimizer
-/// (self-training's second pass starts from the first pass's network).
+/// (self-training's second pass starts from the first pass's network); returns as
+/// [`train`] does.
 pub fn train_more<B: AutodiffBackend>(
-    model: Net<B>,
-    pixels: &Pixels,
-    samples: &[Sample],
-    classes: &[usize],
-    spec: &TrainSpec,
-    device: &B::Device,
-    on_step: impl FnMut(usize, f32),
-) -> Net<B> {
-    train_averaged(model, pixels, samples, classes, spec, device, on_step).0
-}
-
-/// As [`train_more`], and also the network with the moving average of the weights
-/// (`spec.ema`; `None` when it is 0).
-pub fn train_averaged<B: AutodiffBackend>(
     model: Net<B>,
     pixels: &Pixels,
     samples: &[Sample],

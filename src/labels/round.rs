@@ -379,7 +379,7 @@ fn round_on<B: AutodiffBackend>(
             }
         };
         pb.finish_and_clear();
-        m
+        m.0 // the moving average is off in rounds (`TrainSpec::ema`)
     };
     let previous = paths.model().with_extension("mpk");
     let warm = (spec.warm_start && previous.is_file())

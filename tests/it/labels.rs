@@ -19,6 +19,16 @@ fn anime() -> PathBuf {
 }
 
 /// A synthetic dataset folder (images/ + truth.csv) of `n` faces.
+/// A classifier small and short enough for the loop's mechanics, not its accuracy.
+fn tiny_train() -> TrainSpec {
+    TrainSpec {
+        steps: 2,
+        batch: 8,
+        channels: [4, 4, 4, 4],
+        ..TrainSpec::default()
+    }
+}
+
 fn synth_data(n: usize, seed: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     synth::generate(
@@ -200,12 +210,7 @@ fn heuristic_labels_train_only_while_people_agree() {
         let spec = RoundSpec {
             queue: 2,
             size: 16,
-            train: TrainSpec {
-                steps: 2,
-                batch: 8,
-                channels: [4, 4, 4, 4],
-                ..TrainSpec::default()
-            },
+            train: tiny_train(),
             ..RoundSpec::default()
         };
         // Two rounds: the first one's model labels (threshold 0: all of them) replace most
@@ -302,12 +307,7 @@ fn contradicted_votes_leave_the_store_even_when_none_trains() {
         size: 16,
         threshold: 1.1,           // no model label
         heuristic_threshold: 1.1, // no vote trains, so none is measured for training
-        train: TrainSpec {
-            steps: 2,
-            batch: 8,
-            channels: [4, 4, 4, 4],
-            ..TrainSpec::default()
-        },
+        train: tiny_train(),
         ..RoundSpec::default()
     };
     let r = labels::round(d.path(), &spec, Q).unwrap();
@@ -446,12 +446,7 @@ fn simulate_queues_only_what_the_oracle_knows() {
         holdout: 0.0,
         round: RoundSpec {
             size: 16,
-            train: TrainSpec {
-                steps: 2,
-                batch: 8,
-                channels: [4, 4, 4, 4],
-                ..TrainSpec::default()
-            },
+            train: tiny_train(),
             ..RoundSpec::default()
         },
     };
