@@ -276,12 +276,22 @@ fn line_chart_with(c: &LineChart, text: bool) -> Png {
             }
         }
         if text && !series.is_empty() {
+            // The legend goes in the right-hand corner the lines end away from: rising
+            // curves (accuracy) end at the top, falling ones (losses) at the bottom.
+            let ends_high = series
+                .iter()
+                .filter_map(|s| s.points.last())
+                .any(|p| p.1 > (y0 + y1) / 2.0);
             chart
                 .configure_series_labels()
                 .label_font(style(15.0))
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(180, 180, 180))
-                .position(SeriesLabelPosition::UpperRight)
+                .position(if ends_high {
+                    SeriesLabelPosition::LowerRight
+                } else {
+                    SeriesLabelPosition::UpperRight
+                })
                 .draw()?;
         }
         Ok(())
