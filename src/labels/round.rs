@@ -289,21 +289,21 @@ fn round_on<B: AutodiffBackend>(
     // anime-faces-64, hair votes that agree with people 82% of the time pulled a 500-label
     // CNN from 0.87 to 0.69 (BENCHMARKS.md, label). They train only while trusted.
     let votes = heuristic_votes(paths, schema, store);
+    let judge = |agreement: &[(usize, usize)]| -> Vec<bool> {
+        agreement
+            .iter()
+            .map(|&(ok, n)| n < MIN_OVERLAP || ok as f32 >= spec.trust * n as f32)
+            .collect()
+    };
     let agreement = heuristic_agreement(&votes, schema, store, spec.heuristic_threshold);
-    let trusted: Vec<bool> = agreement
-        .iter()
-        .map(|&(ok, n)| n < MIN_OVERLAP || ok as f32 >= spec.trust * n as f32)
-        .collect();
+    let trusted = judge(&agreement);
     // Whether the votes stand as labels: the same rule, measured on every vote. Measured
     // only on the votes that train, a heuristic whose votes all sit under the training
     // threshold is never judged: on anime-faces-64 the eye heuristic's votes (17% right)
-    // stood as labels on a fifth of the images through 1,000 answers (BENCHMARKS.md,
-    // label, session 10).
+    // stood as labels on about a quarter of the images through 1,000 answers
+    // (BENCHMARKS.md, label, session 10).
     let standing = heuristic_agreement(&votes, schema, store, 0.0);
-    let stands: Vec<bool> = standing
-        .iter()
-        .map(|&(ok, n)| n < MIN_OVERLAP || ok as f32 >= spec.trust * n as f32)
-        .collect();
+    let stands = judge(&standing);
     // Hold out a calibration split of human labels once there are enough of them.
     let calibrate_on = human_count >= 40;
     // The split is per attribute: size it by the images people labeled, not by their
@@ -483,9 +483,9 @@ fn round_on<B: AutodiffBackend>(
     // Accept confident predictions; the previous round's model labels are replaced.
     store.clear_source(Source::Model);
     // A heuristic's votes stand as labels only while people do not contradict it (the
-    // same rule that lets it train, over all its votes): on anime-faces-96-raw the hair heuristic agreed
-    // with people on 4% of 25 images, yet its votes stayed in the store as labels, 93%
-    // of them wrong. They are put back from every vote each round, so a vote a model
+    // same rule that lets it train, over all its votes): on anime-faces-96-raw the hair
+    // heuristic agreed with people on 4% of 25 images, yet its votes stayed in the store
+    // as labels, 93% of them wrong. They are put back from every vote each round, so a vote a model
     // label displaced in an earlier round returns once that model label is gone.
     store.clear_source(Source::Heuristic);
     for v in votes.iter() {
