@@ -9,7 +9,9 @@
 //! augmentation, default 4), `LR_SCHEDULE=constant` (no decay of the learning rate),
 //! `PRETEXT=steps` (colour-presence pre-training of the body on every training image,
 //! `labels::pretext`), `SMOOTH` (label smoothing), `WD` (AdamW weight decay), `EMA` (decay of a moving
-//! average of the weights, reported beside the last weights), `BATCH`. Every network is
+//! average of the weights, reported beside the last weights), `BATCH`, `FIXMATCH` (unlabeled
+//! images per step of the consistency loss, `labels::consistency`; `FM_TAU`, `FM_W`,
+//! `FM_SHIFT`, `FM_CUT` its threshold, weight, strong shift and cut-out side). Every network is
 //! also scored with mirrored test-time views.
 use facesynth::labels::classifier::{self, Sample, TrainSpec};
 use rand::seq::SliceRandom;
@@ -36,6 +38,13 @@ fn main() {
         weight_decay: env_or("WD", 0.0),
         ema: env_or("EMA", 0.0),
         batch: env_or("BATCH", TrainSpec::default().batch),
+        consistency: facesynth::labels::consistency::Consistency {
+            batch: env_or("FIXMATCH", 0),
+            threshold: env_or("FM_TAU", 0.95),
+            weight: env_or("FM_W", 1.0),
+            shift: env_or("FM_SHIFT", 8),
+            cutout: env_or("FM_CUT", 12),
+        },
         ..Default::default()
     };
     let size = arg(4, 48);
@@ -89,6 +98,14 @@ fn main() {
             weight: 1.0,
         })
         .collect();
+    if spec.consistency.on() {
+        // The rest of the training split, unlabeled, for the consistency loss.
+        samples.extend(pool.iter().skip(n).map(|&i| Sample {
+            image: i,
+            targets: vec![None; n_attr],
+            weight: 0.0,
+        }));
+    }
     let device = burn::backend::flex::FlexDevice;
     let report = |model: &classifier::Net<B>, what: &str, secs: f64| {
         let mirrored = classifier::predict_mirrored(model, &pixels, &device);

@@ -7,6 +7,7 @@ use facesynth::labels::{
     self,
     active::Combine,
     classifier::{LrSchedule, TrainSpec},
+    consistency::Consistency,
     RoundSpec, SimulateSpec, Strategy,
 };
 use facesynth::progress::Verbosity;
@@ -141,6 +142,12 @@ pub struct RoundArgs {
     /// Start from the previous round's network instead of fresh weights.
     #[arg(long)]
     warm_start: bool,
+    /// Predict from each image and its mirror image (one more pass over the images).
+    #[arg(long)]
+    mirror: bool,
+    /// Unlabeled images per training step for the consistency loss (FixMatch; 0: off).
+    #[arg(long, default_value_t = 0)]
+    consistency: usize,
     /// Queue at random until this many images carry people's labels, then by --strategy
     /// (uncertainty from a network trained on a few dozen labels picks outliers).
     #[arg(long, default_value_t = 200)]
@@ -172,9 +179,14 @@ impl RoundArgs {
                 seed: self.seed,
                 shift: self.shift,
                 schedule: self.lr_schedule,
+                consistency: Consistency {
+                    batch: self.consistency,
+                    ..Consistency::default()
+                },
                 ..TrainSpec::default()
             },
             warm_start: self.warm_start,
+            mirror: self.mirror,
             warmup: self.warmup,
             combine: self.combine,
             cuda: self.cuda,

@@ -223,6 +223,7 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
         smoothing: 0.0,
         weight_decay: 0.0,
         ema: 0.0,
+        consistency: Default::default(),
     };
     let (net, _) = classifier::train::<CpuTrain>(&pixels, &samples, &counts, &ts, &dev, |_, _| {});
     drop(pixels);

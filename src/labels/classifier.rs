@@ -5,6 +5,7 @@
 //! per attribute ([`Net::forward`]) gives each head its own pooled features.
 //! Missing targets are masked out of the loss, so an image may carry only some labels.
 
+use super::consistency::{pseudo_labels, Consistency};
 use crate::batch_norm::batch_norm;
 use burn::module::{AutodiffModule, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -46,6 +47,9 @@ pub struct TrainSpec {
     /// Decay of an exponential moving average of the weights, which
     /// [`train`] returns beside the last weights (default 0: none).
     pub ema: f64,
+    /// Consistency training on the unlabeled images among the samples (those with no
+    /// target; default off).
+    pub consistency: Consistency,
 }
 
 /// The learning rate over training.
@@ -76,6 +80,7 @@ impl Default for TrainSpec {
             smoothing: 0.0,
             weight_decay: 0.0,
             ema: 0.0,
+            consistency: Consistency::default(),
         }
     }
 }
@@ -101,15 +106,29 @@ impl Pixels {
         self.data.is_empty()
     }
 
-    /// Copies image `v.image`, mirrored left-right when `v.flip` and moved by
-    /// `(v.dx, v.dy)` pixels with the edge repeated, to the end of `out`.
+    /// Copies image `v.image`, mirrored left-right when `v.flip`, moved by
+    /// `(v.dx, v.dy)` pixels with the edge repeated and with `v.cut`'s square set to
+    /// mid-grey, to the end of `out`.
     fn push(&self, v: &View, out: &mut Vec<f32>) {
         let s = self.size;
         let img = &self.data[v.image * 3 * s * s..(v.image + 1) * 3 * s * s];
+        let start = out.len();
         if !v.flip && v.dx == 0 && v.dy == 0 {
             out.extend_from_slice(img);
-            return;
+        } else {
+            self.push_moved(v, img, out);
         }
+        if let Some((x0, y0, side)) = v.cut {
+            for plane in out[start..].chunks_mut(s * s) {
+                for y in y0.min(s)..(y0 + side).min(s) {
+                    plane[y * s + x0.min(s)..y * s + (x0 + side).min(s)].fill(0.0);
+                }
+            }
+        }
+    }
+
+    fn push_moved(&self, v: &View, img: &[f32], out: &mut Vec<f32>) {
+        let s = self.size;
         let at = |p: usize, d: i32| (p as i32 + d).clamp(0, s as i32 - 1) as usize;
         for plane in img.chunks(s * s) {
             for y in 0..s {
@@ -123,13 +142,32 @@ impl Pixels {
     }
 }
 
-/// An image as the network sees it in one batch: mirrored and shifted (augmentation).
+/// An image as the network sees it in one batch: mirrored, shifted and cut (augmentation).
 #[derive(Debug, Clone, Copy, Default)]
 struct View {
     image: usize,
     flip: bool,
     dx: i32,
     dy: i32,
+    /// A square `(x, y, side)` blanked out (the strong views of [`Consistency`]).
+    cut: Option<(usize, usize, usize)>,
+}
+
+/// A view of `image` flipped at random and shifted by up to `m` pixels each way.
+fn random_view(rng: &mut StdRng, image: usize, m: i32) -> View {
+    let flip = rng.random_bool(0.5);
+    let (dx, dy) = if m > 0 {
+        (rng.random_range(-m..=m), rng.random_range(-m..=m))
+    } else {
+        (0, 0) // no draws: the stream of batches is as without the option
+    };
+    View {
+        image,
+        flip,
+        dx,
+        dy,
+        cut: None,
+    }
 }
 
 /// One training example: an image and, per attribute, an optional target value.
@@ -311,41 +349,73 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
     device: &B::Device,
     mut on_step: impl FnMut(usize, f32),
 ) -> (Net<B>, Option<Net<B>>) {
-    if samples.is_empty() {
-        return (model, None);
-    }
     // The average lives on the inner backend: no autodiff graph grows across steps.
     let mut average = (spec.ema > 0.0).then(|| crate::gan::ema::flat_params(&model.valid()));
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x5EED);
+    // With the consistency loss, the samples without a target are its unlabeled images;
+    // without it every sample is drawn as before (the same stream of batches).
+    let cons = &spec.consistency;
+    let (samples, unlabeled): (Vec<&Sample>, Vec<usize>) = if cons.on() {
+        let (l, u): (Vec<&Sample>, Vec<&Sample>) = samples
+            .iter()
+            .partition(|s| s.targets.iter().any(Option::is_some));
+        (l, u.iter().map(|s| s.image).collect())
+    } else {
+        (samples.iter().collect(), Vec::new())
+    };
+    if samples.is_empty() {
+        return (model, None);
+    }
     let batch = spec.batch.min(samples.len()).max(2);
+    let ubatch = if unlabeled.is_empty() { 0 } else { cons.batch };
     for step in 0..spec.steps {
         let picked: Vec<&Sample> = (0..batch)
-            .map(|_| &samples[rng.random_range(0..samples.len())])
+            .map(|_| samples[rng.random_range(0..samples.len())])
             .collect();
         let m = spec.shift as i32;
-        let idx: Vec<View> = picked
+        let mut idx: Vec<View> = picked
             .iter()
-            .map(|s| {
-                let flip = rng.random_bool(0.5);
-                let (dx, dy) = if m > 0 {
-                    (rng.random_range(-m..=m), rng.random_range(-m..=m))
-                } else {
-                    (0, 0) // no draws: the stream of batches is as without the option
-                };
-                View {
-                    image: s.image,
-                    flip,
-                    dx,
-                    dy,
-                }
-            })
+            .map(|s| random_view(&mut rng, s.image, m))
             .collect();
+        // FixMatch: targets from the current weights on weak views (no gradient), the
+        // loss on strong views of the same images, in the same batch as the labeled ones
+        // so that batch norm sees one mix.
+        let mut pseudo: Vec<Vec<Option<usize>>> = vec![Vec::new(); classes.len()];
+        if ubatch > 0 {
+            let images: Vec<usize> = (0..ubatch)
+                .map(|_| unlabeled[rng.random_range(0..unlabeled.len())])
+                .collect();
+            let weak: Vec<View> = images
+                .iter()
+                .map(|&i| random_view(&mut rng, i, m))
+                .collect();
+            let (_, wl) = model
+                .valid()
+                .forward(batch_tensor::<B::InnerBackend>(pixels, &weak, device));
+            for (a, lg) in wl.into_iter().enumerate() {
+                let p = softmax(lg, 1)
+                    .into_data()
+                    .to_vec::<f32>()
+                    .unwrap_or_default();
+                pseudo[a] = pseudo_labels(&p, classes[a], cons.threshold);
+            }
+            let side = cons.cutout.min(pixels.size);
+            for &i in &images {
+                let mut v = random_view(&mut rng, i, cons.shift as i32);
+                if side > 0 {
+                    let span = pixels.size - side + 1;
+                    v.cut = Some((rng.random_range(0..span), rng.random_range(0..span), side));
+                }
+                idx.push(v);
+            }
+        }
+        let rows = idx.len();
         let x = batch_tensor::<B>(pixels, &idx, device);
         let (_, logits) = model.forward(x);
         let mut loss: Option<Tensor<B, 1>> = None;
         for (a, lg) in logits.into_iter().enumerate() {
             let k = classes[a];
-            let mut onehot = vec![0.0f32; batch * k];
+            let mut onehot = vec![0.0f32; rows * k];
             let mut total = 0.0;
             let spread = spec.smoothing / k as f32;
             for (r, s) in picked.iter().enumerate() {
@@ -356,11 +426,22 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
                     total += s.weight;
                 }
             }
-            if total <= 0.0 {
+            // The labeled rows' loss is over their total weight; each unlabeled row's
+            // is over the unlabeled batch (confident or not, as FixMatch normalizes),
+            // times the consistency weight, and is scaled into the target beforehand.
+            let scale = if total > 0.0 { total } else { 1.0 };
+            let mut confident = 0;
+            for (r, t) in pseudo[a].iter().enumerate() {
+                if let Some(t) = t {
+                    onehot[(batch + r) * k + t] = scale * cons.weight / ubatch as f32;
+                    confident += 1;
+                }
+            }
+            if total <= 0.0 && confident == 0 {
                 continue;
             }
-            let target = Tensor::<B, 2>::from_data(TensorData::new(onehot, [batch, k]), device);
-            let l = (log_softmax(lg, 1) * target).sum().neg().div_scalar(total); // [1]
+            let target = Tensor::<B, 2>::from_data(TensorData::new(onehot, [rows, k]), device);
+            let l = (log_softmax(lg, 1) * target).sum().neg().div_scalar(scale); // [1]
             loss = Some(match loss {
                 Some(acc) => acc + l,
                 None => l,
@@ -503,5 +584,85 @@ mod tests {
             moved > 1e-3,
             "the focus changes what the head sees ({moved})"
         );
+    }
+
+    /// A cut view blanks its square in every channel and leaves the rest as the plain view.
+    #[test]
+    fn a_cut_view_blanks_only_its_square() {
+        let size = 8;
+        let pixels = Pixels {
+            size,
+            data: (0..3 * size * size)
+                .map(|i| 0.5 + i as f32 * 1e-3)
+                .collect(),
+        };
+        let (mut plain, mut cut) = (Vec::new(), Vec::new());
+        pixels.push(&View::default(), &mut plain);
+        let v = View {
+            cut: Some((2, 5, 4)), // runs past the bottom edge: clipped
+            ..View::default()
+        };
+        pixels.push(&v, &mut cut);
+        for (i, (&p, &c)) in plain.iter().zip(&cut).enumerate() {
+            let (y, x) = ((i / size) % size, i % size);
+            let inside = (2..6).contains(&x) && y >= 5;
+            assert_eq!(c, if inside { 0.0 } else { p }, "pixel {i}");
+        }
+    }
+
+    /// Confident predictions on images without labels change what the network learns;
+    /// with no prediction confident enough, the same draws train the same network.
+    #[test]
+    fn unlabeled_images_train_only_with_the_consistency_loss() {
+        type A = burn::backend::Autodiff<B>;
+        let device = Default::default();
+        let size = 16;
+        let n = 12;
+        let pixels = Pixels {
+            size,
+            data: (0..n * 3 * size * size)
+                .map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0)
+                .collect(),
+        };
+        let mut samples: Vec<Sample> = (0..4)
+            .map(|i| Sample {
+                image: i,
+                targets: vec![Some(i % 2)],
+                weight: 1.0,
+            })
+            .collect();
+        samples.extend((4..n).map(|image| Sample {
+            image,
+            targets: vec![None],
+            weight: 0.0,
+        }));
+        let spec = |threshold| TrainSpec {
+            steps: 3,
+            batch: 4,
+            channels: [4, 4, 4, 4],
+            consistency: Consistency {
+                batch: 4,
+                threshold,
+                ..Consistency::default()
+            },
+            ..TrainSpec::default()
+        };
+        let logits = |spec: &TrainSpec| {
+            let (net, _) = train::<A>(&pixels, &samples, &[2], spec, &device, |_, _| {});
+            predict(&net, &pixels, &device).logits[0].concat()
+        };
+        let off = logits(&spec(1.5)); // no softmax reaches it
+        let on = logits(&spec(0.0)); // every prediction is a target
+        assert_eq!(off.len(), on.len());
+        let moved = off
+            .iter()
+            .zip(&on)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            moved > 1e-4,
+            "the unlabeled images changed nothing ({moved})"
+        );
+        assert_eq!(off, logits(&spec(1.5)), "training is deterministic");
     }
 }

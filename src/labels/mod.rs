@@ -9,6 +9,7 @@
 pub mod active;
 pub mod calibrate;
 pub mod classifier;
+pub mod consistency;
 pub mod demo;
 pub mod heuristics;
 pub mod import;

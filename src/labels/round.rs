@@ -44,6 +44,9 @@ pub struct RoundSpec {
     pub self_train_steps: usize,
     /// Start from the previous round's network instead of fresh weights (default off).
     pub warm_start: bool,
+    /// Predict from each image and its mirror image, averaging the logits (default
+    /// off; [`classifier::predict_mirrored`]): one more forward pass over the images.
+    pub mirror: bool,
     /// Queries drawn at random until this many images carry people's labels, before the
     /// strategy takes over (default 200). Uncertainty sampling from a network trained on
     /// a few dozen labels picks outliers (the cold-start problem of uncertainty sampling):
@@ -78,6 +81,7 @@ impl Default for RoundSpec {
             train: TrainSpec::default(),
             self_train_steps: 0,
             warm_start: false,
+            mirror: false,
             warmup: 200,
             combine: active::Combine::Max,
             cuda: false,
@@ -361,7 +365,22 @@ fn round_on<B: AutodiffBackend>(
         s.targets[a] = Some(value);
         s.weight = s.weight.max(weight);
     }
-    let first: Vec<Sample> = samples.values().cloned().collect();
+    let mut first: Vec<Sample> = samples.values().cloned().collect();
+    if spec.train.consistency.on() {
+        // The consistency loss learns from the images nobody labeled: not the test
+        // split, and not the calibration split, whose confidences must stay unfitted.
+        let held: HashSet<usize> = calib.iter().flatten().map(|&(i, _)| i).collect();
+        first.extend(
+            (0..index.len())
+                .filter(|i| !samples.contains_key(i) && !held.contains(i))
+                .filter(|i| !spec.exclude.contains(i))
+                .map(|image| Sample {
+                    image,
+                    targets: vec![None; n_attr],
+                    weight: 0.0,
+                }),
+        );
+    }
     let fit = |model: Option<classifier::Net<B>>, samples: &[Sample], steps: usize, what: &str| {
         let pb = progress::bar(steps as u64, what, v);
         let train = TrainSpec {
@@ -393,8 +412,12 @@ fn round_on<B: AutodiffBackend>(
         })
         .flatten()
         .filter(|m| m.classes() == classes); // a re-initialized schema starts fresh
+    let predict = |model: &classifier::Net<B>| match spec.mirror {
+        true => classifier::predict_mirrored(model, pixels, device),
+        false => classifier::predict(model, pixels, device),
+    };
     let mut model = fit(warm, &first, spec.train.steps, "train");
-    let mut out: Outputs = classifier::predict(&model, pixels, device);
+    let mut out: Outputs = predict(&model);
     let mut temps = temperatures(&calib, &out);
     // Self-training: this model's confident predictions on the images no person has
     // labeled join the training set, and the network trains on for a second pass.
@@ -424,7 +447,7 @@ fn round_on<B: AutodiffBackend>(
         }
         let all: Vec<Sample> = samples.values().cloned().collect();
         model = fit(Some(model), &all, spec.self_train_steps, "self-train");
-        out = classifier::predict(&model, pixels, device);
+        out = predict(&model);
         temps = temperatures(&calib, &out);
     }
     let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
