@@ -132,22 +132,25 @@ pub fn simulate(
     let images = session::decode_all(&index, "decode", v);
     let pixels = session::to_pixels(&images, spec.round.size);
     drop(images);
-    let targets: Vec<usize> = match &spec.schedule {
-        Some(s) => s
-            .iter()
-            .copied()
-            .filter(|&x| x <= spec.budget.max(*s.last().unwrap_or(&0)))
-            .collect(),
-        None => (1..=spec.rounds)
-            .map(|r| spec.budget * r / spec.rounds.max(1))
-            .collect(),
-    };
     let mut used = store
         .iter()
         .filter(|l| l.source == Source::Human)
         .map(|l| l.file.clone())
         .collect::<HashSet<_>>()
         .len();
+    // Targets already reached (a simulation continued on a labeled folder) queue
+    // nothing: one round trains on what is there.
+    let targets: Vec<usize> = match &spec.schedule {
+        Some(s) => s
+            .iter()
+            .copied()
+            .filter(|&x| x <= spec.budget.max(*s.last().unwrap_or(&0)) && x > used)
+            .collect(),
+        None => (1..=spec.rounds)
+            .map(|r| spec.budget * r / spec.rounds.max(1))
+            .filter(|&t| t > used)
+            .collect(),
+    };
     let mut curve = Vec::new();
     for r in 0..=targets.len() {
         let mut rs = spec.round.clone();
