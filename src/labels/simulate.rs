@@ -140,17 +140,17 @@ pub fn simulate(
         .len();
     // Targets already reached (a simulation continued on a labeled folder) queue
     // nothing: one round trains on what is there.
-    let targets: Vec<usize> = match &spec.schedule {
+    let mut targets: Vec<usize> = match &spec.schedule {
         Some(s) => s
             .iter()
             .copied()
-            .filter(|&x| x <= spec.budget.max(*s.last().unwrap_or(&0)) && x > used)
+            .filter(|&x| x <= spec.budget.max(*s.last().unwrap_or(&0)))
             .collect(),
         None => (1..=spec.rounds)
             .map(|r| spec.budget * r / spec.rounds.max(1))
-            .filter(|&t| t > used)
             .collect(),
     };
+    targets.retain(|&t| t > used);
     let mut curve = Vec::new();
     for r in 0..=targets.len() {
         let mut rs = spec.round.clone();
