@@ -16,6 +16,7 @@ pub mod dataset;
 pub mod demo;
 pub mod detect;
 pub mod eval;
+pub mod flex_ops;
 pub mod gan;
 pub mod labels;
 pub mod prep;

@@ -1,0 +1,32 @@
+//! Faster CPU kernels for the classifier's layers on flex, burn's CPU backend.
+//!
+//! A classifier training step on flex spent 45% of its time in the convolutions' weight
+//! gradients and a further 15-25% in max pooling, both generic scalar code that barely
+//! used a second core. [`conv2d`] and [`max_pool2x2`] are drop-in replacements for
+//! burn's functions with kernels of their own for those parts (BENCHMARKS.md, label,
+//! session 12, has the step times).
+//!
+//! Rust has no specialisation, so each function picks its path by type at run time:
+//! `Autodiff<Flex>` (training) and `Flex` (inference) get the fast kernels, every other
+//! backend (CUDA) gets burn's function unchanged.
+
+mod conv;
+mod pool;
+
+pub use conv::conv2d;
+pub use pool::max_pool2x2;
+
+use burn::backend::{Autodiff, Flex};
+use std::any::Any;
+
+/// The training backend the kernels serve.
+type Ad = Autodiff<Flex>;
+
+/// `value` as a `T`, when it is one (type-based dispatch without specialisation).
+fn cast<T: 'static, U: 'static>(value: U) -> Result<T, U> {
+    let boxed: Box<dyn Any> = Box::new(value);
+    match boxed.downcast::<T>() {
+        Ok(t) => Ok(*t),
+        Err(b) => Err(*b.downcast::<U>().expect("the value's own type")),
+    }
+}
