@@ -96,7 +96,9 @@ impl Backward<Flex, 3> for ConvBackward {
             grads.register::<Flex>(node.id, bias_grad(&grad));
         }
         if let Some(node) = node_x {
-            let dx = Flex::conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone());
+            let dx = input_grad(&x, &w, &grad, &options).unwrap_or_else(|| {
+                Flex::conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone())
+            });
             grads.register::<Flex>(node.id, dx);
         }
         if let Some(node) = node_w {
@@ -107,6 +109,45 @@ impl Backward<Flex, 3> for ConvBackward {
             grads.register::<Flex>(node.id, dw);
         }
     }
+}
+
+/// For stride 1, `dX` is itself a convolution: of `dY` with the kernel flipped and its
+/// channel axes swapped, padded by `k - 1 - p`. flex runs that forward pass with its
+/// parallel im2col path, where burn's transposed convolution split over fewer threads.
+/// `None` for strides above 1 and what [`weight_grad`] also leaves to burn.
+fn input_grad(
+    x: &FlexTensor,
+    w: &FlexTensor,
+    dy: &FlexTensor,
+    options: &ConvOptions<2>,
+) -> Option<FlexTensor> {
+    if options.stride != [1, 1] || w.dtype() != DType::F32 {
+        return None;
+    }
+    let [_, _, h, wd] = dims4(x);
+    let [_, _, oh, ow] = dims4(dy);
+    let [cout, cin, kh, kw] = dims4(w);
+    let [p0, p1] = options.padding;
+    let pad = [kh.checked_sub(1 + p0)?, kw.checked_sub(1 + p1)?];
+    if oh + 2 * pad[0] + 1 != h + kh || ow + 2 * pad[1] + 1 != wd + kw {
+        return None;
+    }
+    let w = w.to_contiguous();
+    let ws: &[f32] = w.storage();
+    let mut flipped = vec![0.0f32; ws.len()];
+    for co in 0..cout {
+        for ci in 0..cin {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    flipped[((ci * cout + co) * kh + kh - 1 - ky) * kw + kw - 1 - kx] =
+                        ws[((co * cin + ci) * kh + ky) * kw + kx];
+                }
+            }
+        }
+    }
+    let flipped = FlexTensor::from_data(TensorData::new(flipped, [cin, cout, kh, kw]));
+    let options = ConvOptions::new([1, 1], pad, [1, 1], 1);
+    Some(Flex::conv2d(dy.clone(), flipped, None, options))
 }
 
 /// `db[c] = Σ dY[·, c, ·, ·]`, summed per image and channel in one pass over the data.
