@@ -407,8 +407,17 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
                     .unwrap_or_default();
                 pseudo[a] = pseudo_labels(&p, classes[a], cons.threshold);
             }
+            // An image with no confident attribute adds nothing to the loss: it stays
+            // out of the strong batch (early in training, most of them), which saves
+            // its forward and backward pass. The loss is still over all `ubatch`.
+            let confident: Vec<usize> = (0..images.len())
+                .filter(|&r| pseudo.iter().any(|p| p[r].is_some()))
+                .collect();
+            for p in pseudo.iter_mut() {
+                *p = confident.iter().map(|&r| p[r]).collect();
+            }
             let side = cons.cutout.min(pixels.size);
-            for &i in &images {
+            for &i in confident.iter().map(|&r| &images[r]) {
                 let mut v = random_view(&mut rng, i, cons.shift as i32);
                 if side > 0 {
                     let span = pixels.size - side + 1;
