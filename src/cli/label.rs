@@ -8,7 +8,7 @@ use facesynth::labels::{
     active::Combine,
     classifier::{LrSchedule, TrainSpec},
     consistency::Consistency,
-    RoundSpec, SimulateSpec, Strategy,
+    round, RoundSpec, SimulateSpec, Strategy,
 };
 use facesynth::progress::Verbosity;
 use std::path::PathBuf;
@@ -143,10 +143,11 @@ pub struct RoundArgs {
     #[arg(long)]
     warm_start: bool,
     /// Predict from each image and its mirror image (one more pass over the images).
-    #[arg(long)]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     mirror: bool,
-    /// Unlabeled images per training step for the consistency loss (FixMatch; 0: off).
-    #[arg(long, default_value_t = 0)]
+    /// Unlabeled images per training step for the consistency loss (FixMatch; 0: off,
+    /// for a round of about two thirds of the time).
+    #[arg(long, default_value_t = round::DEFAULT_CONSISTENCY)]
     consistency: usize,
     /// Queue at random until this many images carry people's labels, then by --strategy
     /// (uncertainty from a network trained on a few dozen labels picks outliers).

@@ -400,11 +400,14 @@ fn a_short_real_round_beats_chance() {
                 steps: 150,
                 batch: 32,
                 channels: [16, 32, 64, 64],
+                // The round's default: the consistency loss on the unlabeled images.
+                consistency: RoundSpec::default().train.consistency,
                 ..TrainSpec::default()
             },
             ..RoundSpec::default()
         },
     };
+    assert!(spec.round.train.consistency.on());
     let r = labels::simulate(d.path(), &spec, Q).unwrap();
     let last = r.curve.last().unwrap();
     eprintln!("heuristic {:?}\nfinal {:?}", r.heuristic, last);
