@@ -1,4 +1,4 @@
-//! 2-D convolution with a faster weight gradient on flex.
+//! 2-D convolution with faster gradients on flex.
 //!
 //! burn computes a convolution's weight gradient as another convolution, with batch and
 //! channels swapped: the output gradient becomes a kernel as large as the image, and on
@@ -6,7 +6,8 @@
 //! layer). It took 45% of a classifier training step and hardly used a second core.
 //! Here the weight gradient is the textbook im2col GEMM instead (Chellapilla et al.
 //! 2006): per image, `dW += dY · cols(X)ᵀ`, the images split across threads. The bias
-//! gradient is one pass over `dY`; the forward pass and the input gradient stay burn's.
+//! gradient is one pass over `dY`; for stride 1 the input gradient is a forward
+//! convolution with the flipped kernel. The forward pass stays burn's.
 
 use super::{cast, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
