@@ -149,6 +149,10 @@ pub struct RoundArgs {
     /// for a round of about two thirds of the time).
     #[arg(long, default_value_t = round::DEFAULT_CONSISTENCY)]
     consistency: usize,
+    /// Softmax probability a weak view's prediction needs to become the consistency
+    /// loss's target (FixMatch's 0.95).
+    #[arg(long, default_value_t = Consistency::default().threshold)]
+    consistency_threshold: f32,
     /// Queue at random until this many images carry people's labels, then by --strategy
     /// (uncertainty from a network trained on a few dozen labels picks outliers).
     #[arg(long, default_value_t = 200)]
@@ -182,6 +186,7 @@ impl RoundArgs {
                 schedule: self.lr_schedule,
                 consistency: Consistency {
                     batch: self.consistency,
+                    threshold: self.consistency_threshold,
                     ..Consistency::default()
                 },
                 ..TrainSpec::default()
