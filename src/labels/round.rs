@@ -72,10 +72,11 @@ pub struct RoundSpec {
 }
 
 /// Unlabeled images per training step of a round's consistency loss
-/// ([`crate::labels::consistency`]). In the loop on anime-faces-64 it took
-/// least-confidence from hair 0.916 to 0.924 at 500 answers (within 3 points of the
-/// all-labels network), eye 0.882 to 0.890 with mirrored predictions; a round on 10,000
-/// images takes about 1.5x the time without it (BENCHMARKS.md, label, sessions 11-12).
+/// ([`crate::labels::consistency`]). In the loop on anime-faces-64, with mirrored
+/// predictions, it took least-confidence from hair 0.916 to 0.928 at 500 answers (within
+/// 3 points of the all-labels network) and eye from 0.882 to 0.893; a round on 10,000
+/// images takes about 1.5x the time without it, 219 s on 2 cores (BENCHMARKS.md, label,
+/// sessions 11-12).
 pub const DEFAULT_CONSISTENCY: usize = 64;
 
 impl Default for RoundSpec {
