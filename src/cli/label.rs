@@ -150,8 +150,8 @@ pub struct RoundArgs {
     #[arg(long, default_value_t = round::DEFAULT_CONSISTENCY)]
     consistency: usize,
     /// Softmax probability a weak view's prediction needs to become the consistency
-    /// loss's target (FixMatch's 0.95).
-    #[arg(long, default_value_t = Consistency::default().threshold)]
+    /// loss's target (FixMatch uses 0.95).
+    #[arg(long, default_value_t = round::DEFAULT_CONSISTENCY_THRESHOLD)]
     consistency_threshold: f32,
     /// Queue at random until this many images carry people's labels, then by --strategy
     /// (uncertainty from a network trained on a few dozen labels picks outliers).
