@@ -9,7 +9,7 @@
 //! gradient is one pass over `dY`; for stride 1 the input gradient is a forward
 //! convolution with the flipped kernel. The forward pass stays burn's.
 
-use super::{cast, Ad};
+use super::{cast, dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -322,10 +322,6 @@ fn gemm_acc(acc: &mut [f32], a: &[f32], b: &[f32], m: usize, n: usize, k: usize)
             gemm::Parallelism::None,
         );
     }
-}
-
-fn dims4(t: &FlexTensor) -> [usize; 4] {
-    t.layout().shape().dims::<4>()
 }
 
 #[cfg(test)]

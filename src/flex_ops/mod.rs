@@ -16,6 +16,7 @@ mod pool;
 pub use conv::conv2d;
 pub use pool::max_pool2x2;
 
+use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use std::any::Any;
 
@@ -29,4 +30,9 @@ fn cast<T: 'static, U: 'static>(value: U) -> Result<T, U> {
         Ok(t) => Ok(*t),
         Err(b) => Err(*b.downcast::<U>().expect("the value's own type")),
     }
+}
+
+/// The shape of a 4-D flex tensor.
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    t.layout().shape().dims::<4>()
 }

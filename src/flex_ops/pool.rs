@@ -3,7 +3,7 @@
 //! with 64-bit indices and bounds checks per tap; this one reads each 2x2 window once
 //! and keeps the winner's position in two bits, planes split across threads.
 
-use super::{cast, Ad};
+use super::{cast, dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -135,10 +135,6 @@ fn pool_backward(grad: &FlexTensor, winners: &[u8], [n, c, h, w]: [usize; 4]) ->
         });
     }
     FlexTensor::from_data(TensorData::new(dx, [n, c, h, w]))
-}
-
-fn dims4(t: &FlexTensor) -> [usize; 4] {
-    t.layout().shape().dims::<4>()
 }
 
 #[cfg(test)]
