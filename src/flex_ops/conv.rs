@@ -9,7 +9,7 @@
 //! gradient is one pass over `dY`; for stride 1 the input gradient is a forward
 //! convolution with the flipped kernel. The forward pass stays burn's.
 
-use super::{cast, dims4, Ad};
+use super::{cast, cast_back, dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -38,7 +38,7 @@ pub fn conv2d<B: Backend>(
         return burn::tensor::module::conv2d(x, w, b, options);
     }
     match cast::<Args<Ad>, _>(args) {
-        Ok((x, w, b)) => cast(flex_conv2d(x, w, b, options)).unwrap_or_else(|_| unreachable!()),
+        Ok((x, w, b)) => cast_back(flex_conv2d(x, w, b, options)),
         Err((x, w, b)) => burn::tensor::module::conv2d(x, w, b, options),
     }
 }

@@ -32,6 +32,11 @@ fn cast<T: 'static, U: 'static>(value: U) -> Result<T, U> {
     }
 }
 
+/// `value` back as the caller's type `T`, which an earlier [`cast`] showed it to be.
+fn cast_back<T: 'static, U: 'static>(value: U) -> T {
+    cast(value).unwrap_or_else(|_| unreachable!("the type an earlier cast matched"))
+}
+
 /// The shape of a 4-D flex tensor.
 fn dims4(t: &FlexTensor) -> [usize; 4] {
     t.layout().shape().dims::<4>()

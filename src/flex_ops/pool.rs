@@ -3,7 +3,7 @@
 //! with 64-bit indices and bounds checks per tap; this one reads each 2x2 window once
 //! and keeps the winner's position in two bits, planes split across threads.
 
-use super::{cast, dims4, Ad};
+use super::{cast, cast_back, dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -20,14 +20,14 @@ pub fn max_pool2x2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
         return burns(x);
     }
     let x = match cast::<Tensor<Ad, 4>, _>(x) {
-        Ok(x) => return cast(pool_tracked(x)).unwrap_or_else(|_| unreachable!()),
+        Ok(x) => return cast_back(pool_tracked(x)),
         Err(x) => x,
     };
     match cast::<Tensor<Flex, 4>, _>(x) {
         Ok(x) => {
             let (y, _) = pool_forward(&x.into_primitive().tensor());
             let y = Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y));
-            cast(y).unwrap_or_else(|_| unreachable!())
+            cast_back(y)
         }
         Err(x) => burns(x),
     }
