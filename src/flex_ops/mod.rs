@@ -2,18 +2,21 @@
 //!
 //! A classifier training step on flex spent 45% of its time in the convolutions' weight
 //! gradients and a further 15-25% in max pooling, both generic scalar code that barely
-//! used a second core. [`conv2d`] and [`max_pool2x2`] are drop-in replacements for
-//! burn's functions with kernels of their own for those parts (BENCHMARKS.md, label,
-//! session 12, has the step times).
+//! used a second core; its element-wise operations run on one thread. [`conv2d`],
+//! [`batch_norm_relu`] and [`max_pool2x2`] are drop-in replacements for burn's functions
+//! with kernels of their own for those parts (BENCHMARKS.md, label, sessions 12 and 13,
+//! has the step times).
 //!
 //! Rust has no specialisation, so each function picks its path by type at run time:
 //! `Autodiff<Flex>` (training) and `Flex` (inference) get the fast kernels, every other
 //! backend (CUDA) gets burn's function unchanged.
 
 mod conv;
+mod norm;
 mod pool;
 
 pub use conv::conv2d;
+pub use norm::batch_norm_relu;
 pub use pool::max_pool2x2;
 
 use burn::backend::flex::FlexTensor;

@@ -6,14 +6,13 @@
 //! Missing targets are masked out of the loss, so an image may carry only some labels.
 
 use super::consistency::{pseudo_labels, Consistency};
-use crate::batch_norm::batch_norm;
 use burn::module::{AutodiffModule, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, relu, softmax};
+use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::ConvOptions;
 use rand::rngs::StdRng;
@@ -256,7 +255,7 @@ impl<B: Backend> Net<B> {
                 ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
             );
             // `b.pool` is 2x2 with stride 2; this is the same pooling, faster on flex.
-            x = crate::flex_ops::max_pool2x2(relu(batch_norm(&b.norm, y)));
+            x = crate::flex_ops::max_pool2x2(crate::flex_ops::batch_norm_relu(&b.norm, y));
         }
         x
     }
