@@ -22,6 +22,7 @@ use std::time::Instant;
 type B = burn::backend::Autodiff<burn::backend::Flex>;
 
 fn main() {
+    facesynth::heap::keep_freed_memory();
     let a: Vec<String> = std::env::args().collect();
     let dir = std::path::PathBuf::from(&a[1]);
     let n: usize = a[2].parse().unwrap();

@@ -18,6 +18,7 @@ pub mod detect;
 pub mod eval;
 pub mod flex_ops;
 pub mod gan;
+pub mod heap;
 pub mod labels;
 pub mod prep;
 pub mod progress;
