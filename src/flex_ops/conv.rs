@@ -7,7 +7,8 @@
 //! Here the weight gradient is the textbook im2col GEMM instead (Chellapilla et al.
 //! 2006): per image, `dW += dY · cols(X)ᵀ`, the images split across threads. The bias
 //! gradient is one pass over `dY`; for stride 1 the input gradient is a forward
-//! convolution with the flipped kernel. The forward pass stays burn's.
+//! convolution with the flipped kernel. The forward pass is the same im2col GEMM, one
+//! image per task.
 
 use super::{cast, cast_back, dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -24,8 +25,8 @@ use rayon::prelude::*;
 
 type Args<B> = (Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 1>>);
 
-/// `burn::tensor::module::conv2d`, with the im2col weight gradient when `B` is
-/// `Autodiff<Flex>` and the convolution has no groups and no dilation.
+/// `burn::tensor::module::conv2d`, with the im2col kernels when `B` is `Autodiff<Flex>`
+/// or `Flex` and the convolution has no groups and no dilation.
 pub fn conv2d<B: Backend>(
     x: Tensor<B, 4>,
     weight: Tensor<B, 4>,
@@ -37,8 +38,19 @@ pub fn conv2d<B: Backend>(
         let (x, w, b) = args;
         return burn::tensor::module::conv2d(x, w, b, options);
     }
-    match cast::<Args<Ad>, _>(args) {
-        Ok((x, w, b)) => cast_back(flex_conv2d(x, w, b, options)),
+    let args = match cast::<Args<Ad>, _>(args) {
+        Ok((x, w, b)) => return cast_back(flex_conv2d(x, w, b, options)),
+        Err(args) => args,
+    };
+    match cast::<Args<Flex>, _>(args) {
+        Ok((x, w, b)) => {
+            let prim = |t: Tensor<Flex, 4>| t.into_primitive().tensor();
+            let (x, w) = (prim(x), prim(w));
+            let b = b.map(|b| b.into_primitive().tensor());
+            let y = forward(&x, &w, b.as_ref(), &options)
+                .unwrap_or_else(|| Flex::conv2d(x, w, b, options));
+            cast_back(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y)))
+        }
         Err((x, w, b)) => burn::tensor::module::conv2d(x, w, b, options),
     }
 }
@@ -63,15 +75,17 @@ fn flex_conv2d(
         OpsKind::Tracked(mut prep) => {
             let xs = prep.checkpoint(&x);
             let ws = prep.checkpoint(&w);
-            let y = Flex::conv2d(x.primitive, w.primitive, Some(b.primitive), options.clone());
+            let y = forward(&x.primitive, &w.primitive, Some(&b.primitive), &options)
+                .unwrap_or_else(|| {
+                    Flex::conv2d(x.primitive, w.primitive, Some(b.primitive), options.clone())
+                });
             prep.finish((xs, ws, options), y)
         }
-        OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d(
-            x.primitive,
-            w.primitive,
-            Some(b.primitive),
-            options,
-        )),
+        OpsKind::UnTracked(prep) => prep.finish(
+            forward(&x.primitive, &w.primitive, Some(&b.primitive), &options).unwrap_or_else(
+                || Flex::conv2d(x.primitive, w.primitive, Some(b.primitive), options),
+            ),
+        ),
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
@@ -148,7 +162,8 @@ fn input_grad(
     }
     let flipped = FlexTensor::from_data(TensorData::new(flipped, [cin, cout, kh, kw]));
     let options = ConvOptions::new([1, 1], pad, [1, 1], 1);
-    Some(Flex::conv2d(dy.clone(), flipped, None, options))
+    forward(dy, &flipped, None, &options)
+        .or_else(|| Some(Flex::conv2d(dy.clone(), flipped, None, options)))
 }
 
 /// `db[c] = Σ dY[·, c, ·, ·]`, summed per image and channel in one pass over the data.
@@ -183,6 +198,28 @@ struct Geometry {
 }
 
 impl Geometry {
+    /// The convolution of `x` (`[n, cin, h, w]`) with `w` (`[cout, cin, kh, kw]`), or
+    /// `None` when the channels disagree or the kernel is larger than the padded input.
+    fn new(x: &FlexTensor, w: &FlexTensor, options: &ConvOptions<2>) -> Option<Geometry> {
+        let [_, cin, h, wd] = dims4(x);
+        let [_, cin2, kh, kw] = dims4(w);
+        let (stride, pad) = (options.stride, options.padding);
+        if cin != cin2 || stride.contains(&0) {
+            return None;
+        }
+        Some(Geometry {
+            cin,
+            h,
+            w: wd,
+            kh,
+            kw,
+            oh: (h + 2 * pad[0]).checked_sub(kh)? / stride[0] + 1,
+            ow: (wd + 2 * pad[1]).checked_sub(kw)? / stride[1] + 1,
+            stride,
+            pad,
+        })
+    }
+
     /// Rows of the column matrix: one per input channel and kernel tap.
     fn k(&self) -> usize {
         self.cin * self.kh * self.kw
@@ -212,6 +249,18 @@ impl Geometry {
                             continue;
                         }
                         let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                        if g.stride[1] == 1 {
+                            // One copy: the columns whose tap lands inside the row.
+                            let off = kx as isize - g.pad[1] as isize;
+                            let lo = (-off).clamp(0, g.ow as isize) as usize;
+                            let hi = (g.w as isize - off).clamp(lo as isize, g.ow as isize);
+                            let hi = hi as usize;
+                            out[..lo].fill(0.0);
+                            let start = (lo as isize + off) as usize;
+                            out[lo..hi].copy_from_slice(&src[start..start + hi - lo]);
+                            out[hi..].fill(0.0);
+                            continue;
+                        }
                         for (ox, o) in out.iter_mut().enumerate() {
                             let ix = (ox * g.stride[1] + kx) as isize - g.pad[1] as isize;
                             *o = if ix < 0 || ix >= g.w as isize {
@@ -224,6 +273,87 @@ impl Geometry {
                 }
             }
         }
+    }
+}
+
+/// The forward pass, `Y[i] = W · cols(X[i]) + b` per image (`cout × k` by `k × l`),
+/// images split across threads. flex's own first reorders the whole input to NHWC on
+/// one thread and builds its columns tap by tap, channel innermost (16% of a training
+/// step; perf, BENCHMARKS.md, label, session 13). `None` where [`Geometry::new`] is.
+fn forward(
+    x: &FlexTensor,
+    w: &FlexTensor,
+    b: Option<&FlexTensor>,
+    options: &ConvOptions<2>,
+) -> Option<FlexTensor> {
+    if options.groups != 1 || options.dilation != [1, 1] {
+        return None;
+    }
+    if x.dtype() != DType::F32
+        || w.dtype() != DType::F32
+        || b.is_some_and(|b| b.dtype() != DType::F32)
+    {
+        return None;
+    }
+    let g = Geometry::new(x, w, options)?;
+    let [n, _, _, _] = dims4(x);
+    let [cout, _, _, _] = dims4(w);
+    let x = x.to_contiguous();
+    let w = w.to_contiguous();
+    let b = b.map(|b| b.to_contiguous());
+    let (xs, ws): (&[f32], &[f32]) = (x.storage(), w.storage());
+    let bias: Option<&[f32]> = b.as_ref().map(|b| b.storage());
+    let (k, l) = (g.k(), g.l());
+    let plane = g.cin * g.h * g.w;
+    let mut y = vec![0.0f32; n * cout * l];
+    if l > 0 && cout > 0 {
+        y.par_chunks_mut(cout * l).enumerate().for_each_init(
+            || vec![0.0f32; k * l],
+            |cols, (i, out)| {
+                g.im2col(&xs[i * plane..(i + 1) * plane], cols);
+                if let Some(bias) = bias {
+                    for (row, &v) in out.chunks_exact_mut(l).zip(bias) {
+                        row.fill(v);
+                    }
+                }
+                gemm_nn(out, ws, cols, cout, l, k);
+            },
+        );
+    }
+    Some(FlexTensor::from_data(TensorData::new(
+        y,
+        [n, cout, g.oh, g.ow],
+    )))
+}
+
+/// `acc (m × n) += a (m × k) · b (k × n)`, all row-major.
+fn gemm_nn(acc: &mut [f32], a: &[f32], b: &[f32], m: usize, n: usize, k: usize) {
+    assert!(acc.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
+    // SAFETY: the assert above bounds every index gemm touches: dst m × n with row
+    // stride n, lhs m × k with row stride k, rhs k × n with row stride n, all with column
+    // stride 1. The three buffers do not overlap (`acc` is borrowed mutably).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            acc.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
     }
 }
 
@@ -245,21 +375,9 @@ fn weight_grad(
     if n != n2 || cout != cout2 || cin != cin2 {
         return None;
     }
-    let g = Geometry {
-        cin,
-        h,
-        w: wd,
-        kh,
-        kw,
-        oh,
-        ow,
-        stride: options.stride,
-        pad: options.padding,
-    };
+    let g = Geometry::new(x, w, options)?;
     // The output size must be what these strides and paddings give, or the taps differ.
-    if (h + 2 * g.pad[0]).checked_sub(kh)? / g.stride[0] + 1 != oh
-        || (wd + 2 * g.pad[1]).checked_sub(kw)? / g.stride[1] + 1 != ow
-    {
+    if (g.oh, g.ow) != (oh, ow) {
         return None;
     }
     let x = x.to_contiguous();
@@ -388,15 +506,23 @@ mod tests {
         }
     }
 
-    /// Other backends take burn's path: the inner backend gives the same output.
+    /// At inference (flex without autodiff) the forward pass is ours as well: the same
+    /// output as burn's.
     #[test]
-    fn other_backends_fall_through() {
+    fn inference_matches_burns() {
         let dev = Default::default();
         let x = Tensor::<Inner, 4>::random([2, 3, 6, 6], Distribution::Default, &dev);
         let w = Tensor::<Inner, 4>::random([4, 3, 3, 3], Distribution::Default, &dev);
         let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
         let a = conv2d(x.clone(), w.clone(), None, options.clone());
         let b = burn::tensor::module::conv2d(x, w, None, options);
-        assert_eq!(a.into_data(), b.into_data());
+        let (a, b) = (
+            a.into_data().to_vec::<f32>().unwrap(),
+            b.into_data().to_vec::<f32>().unwrap(),
+        );
+        assert_eq!(a.len(), b.len());
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p - q).abs() <= 1e-4 * (1.0 + q.abs()), "{p} vs {q}");
+        }
     }
 }
