@@ -76,15 +76,15 @@ pub struct RoundSpec {
 /// ([`crate::labels::consistency`]). In the loop on anime-faces-64, with mirrored
 /// predictions, it took least-confidence from hair 0.916 to 0.928 at 500 answers (within
 /// 3 points of the all-labels network) and eye from 0.882 to 0.893; a round on 10,000
-/// images takes about 1.5x the time without it, 219 s on 2 cores (BENCHMARKS.md, label,
-/// sessions 11-12).
+/// images takes about 1.5x the time without it, 142 s on 2 cores (BENCHMARKS.md, label,
+/// sessions 11-13).
 pub const DEFAULT_CONSISTENCY: usize = 64;
 
 /// Softmax probability at which a weak view's prediction becomes a consistency target
-/// in a round: FixMatch's 0.95. At 0.9 more images pass: in the loop it gave eye 0.903
-/// and hair 0.923 at 500 answers (0.95: 0.893 / 0.928), but the round at 500 answers
-/// took 330 s where 0.95 keeps it under 5 minutes (282-294 s; BENCHMARKS.md, label,
-/// session 12). `--consistency-threshold 0.9` is the choice for eye colour.
+/// in a round: FixMatch's 0.95. At 0.9 more images pass: one loop run gave eye 0.903 and
+/// hair 0.923 at 500 answers (0.95: 0.893 / 0.928), but a rerun gave 0.897 / 0.919 and a
+/// new warm-up draw 0.890 / 0.925, so 0.9 is no measured gain (BENCHMARKS.md, label,
+/// sessions 12-13). Rounds take about as long either way since session 13 (176 s).
 pub const DEFAULT_CONSISTENCY_THRESHOLD: f32 = 0.95;
 
 impl Default for RoundSpec {
