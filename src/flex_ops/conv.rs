@@ -316,7 +316,7 @@ fn forward(
                         row.fill(v);
                     }
                 }
-                gemm_nn(out, ws, cols, cout, l, k);
+                gemm_acc(out, ws, cols, [cout, l, k], Rhs::Plain);
             },
         );
     }
@@ -324,37 +324,6 @@ fn forward(
         y,
         [n, cout, g.oh, g.ow],
     )))
-}
-
-/// `acc (m × n) += a (m × k) · b (k × n)`, all row-major.
-fn gemm_nn(acc: &mut [f32], a: &[f32], b: &[f32], m: usize, n: usize, k: usize) {
-    assert!(acc.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
-    // SAFETY: the assert above bounds every index gemm touches: dst m × n with row
-    // stride n, lhs m × k with row stride k, rhs k × n with row stride n, all with column
-    // stride 1. The three buffers do not overlap (`acc` is borrowed mutably).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            acc.as_mut_ptr(),
-            1,
-            n as isize,
-            true,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
 }
 
 /// `dW = Σ_images dY · cols(X)ᵀ`, the images split into one chunk per thread, each
@@ -395,7 +364,7 @@ fn weight_grad(
             for i in c * per..((c + 1) * per).min(n) {
                 g.im2col(&xs[i * cin * h * wd..(i + 1) * cin * h * wd], &mut cols);
                 let d = &ds[i * cout * l..(i + 1) * cout * l];
-                gemm_acc(&mut acc, d, &cols, cout, k, l);
+                gemm_acc(&mut acc, d, &cols, [cout, k, l], Rhs::Transposed);
             }
             acc
         })
@@ -410,13 +379,28 @@ fn weight_grad(
     )))
 }
 
-/// `acc (m × n) += a (m × k) · bᵀ`, with `b` stored `n × k`, all row-major.
-fn gemm_acc(acc: &mut [f32], a: &[f32], b: &[f32], m: usize, n: usize, k: usize) {
+/// How [`gemm_acc`] reads its right-hand matrix.
+#[derive(Debug, Clone, Copy)]
+enum Rhs {
+    /// `b` is the `k × n` matrix itself.
+    Plain,
+    /// `b` is stored `n × k`, and its transpose is the product's right-hand side.
+    Transposed,
+}
+
+/// `acc (m × n) += a (m × k) · B`, with `B` (`k × n`) read from `b` as `rhs` says; all
+/// row-major.
+fn gemm_acc(acc: &mut [f32], a: &[f32], b: &[f32], [m, n, k]: [usize; 3], rhs: Rhs) {
     assert!(acc.len() >= m * n && a.len() >= m * k && b.len() >= n * k);
+    // Column and row strides of B: `b`'s own (1, n), or of its transpose (k, 1).
+    let (b_cs, b_rs) = match rhs {
+        Rhs::Plain => (1, n as isize),
+        Rhs::Transposed => (k as isize, 1),
+    };
     // SAFETY: the assert above bounds every index gemm touches: dst m × n with row
-    // stride n, lhs m × k with row stride k, rhs k × n read as the transpose of the
-    // n × k `b` (row stride 1, column stride k). The three buffers do not overlap
-    // (`acc` is borrowed mutably).
+    // stride n, lhs m × k with row stride k, and B's k × n entries at the strides above,
+    // all inside `b`'s n * k elements. The three buffers do not overlap (`acc` is
+    // borrowed mutably).
     unsafe {
         gemm::gemm(
             m,
@@ -430,8 +414,8 @@ fn gemm_acc(acc: &mut [f32], a: &[f32], b: &[f32], m: usize, n: usize, k: usize)
             1,
             k as isize,
             b.as_ptr(),
-            k as isize,
-            1,
+            b_cs,
+            b_rs,
             1.0,
             1.0,
             false,
