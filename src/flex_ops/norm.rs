@@ -66,16 +66,16 @@ fn values(t: &FlexTensor) -> Vec<f32> {
     t.storage::<f32>().to_vec()
 }
 
-/// Sum of a slice in eight lanes (so that it vectorises), in f64 at the end.
-fn sum(xs: &[f32]) -> f64 {
+/// `Σ f(x)` over a slice, in eight lanes (so that it vectorises), in f64 at the end.
+fn sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     let mut lanes = [0.0f32; 8];
     let mut chunks = xs.chunks_exact(8);
     for c in &mut chunks {
-        for (l, v) in lanes.iter_mut().zip(c) {
-            *l += v;
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l += f(v);
         }
     }
-    let tail: f32 = chunks.remainder().iter().sum();
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
     lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64
 }
 
@@ -110,22 +110,14 @@ fn training(bn: &BatchNorm<Ad>, x: Tensor<Ad, 4>) -> Tensor<Ad, 4> {
     let m = (n * hw).max(1) as f64;
     let xc = x.primitive.to_contiguous();
     let xs: &[f32] = xc.storage();
-    let mean: Vec<f64> = per_channel(xs, n, c, hw, |_, p| sum(p))
+    let mean: Vec<f64> = per_channel(xs, n, c, hw, |_, p| sum(p, |v| v))
         .into_iter()
         .map(|s| s / m)
         .collect();
     // Two passes, as the element-wise version centres before squaring.
     let var: Vec<f64> = per_channel(xs, n, c, hw, |ch, p| {
         let mu = mean[ch] as f32;
-        let mut lanes = [0.0f32; 8];
-        let mut chunks = p.chunks_exact(8);
-        for q in &mut chunks {
-            for (l, v) in lanes.iter_mut().zip(q) {
-                *l += (v - mu) * (v - mu);
-            }
-        }
-        let tail: f32 = chunks.remainder().iter().map(|v| (v - mu) * (v - mu)).sum();
-        lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64
+        sum(p, |v| (v - mu) * (v - mu))
     })
     .into_iter()
     .map(|s| s / m)
