@@ -47,8 +47,7 @@ pub fn conv2d<B: Backend>(
             let prim = |t: Tensor<Flex, 4>| t.into_primitive().tensor();
             let (x, w) = (prim(x), prim(w));
             let b = b.map(|b| b.into_primitive().tensor());
-            let y = forward(&x, &w, b.as_ref(), &options)
-                .unwrap_or_else(|| Flex::conv2d(x, w, b, options));
+            let y = forward_or_flexs(x, w, b, options);
             cast_back(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y)))
         }
         Err((x, w, b)) => burn::tensor::module::conv2d(x, w, b, options),
@@ -75,17 +74,15 @@ fn flex_conv2d(
         OpsKind::Tracked(mut prep) => {
             let xs = prep.checkpoint(&x);
             let ws = prep.checkpoint(&w);
-            let y = forward(&x.primitive, &w.primitive, Some(&b.primitive), &options)
-                .unwrap_or_else(|| {
-                    Flex::conv2d(x.primitive, w.primitive, Some(b.primitive), options.clone())
-                });
+            let y = forward_or_flexs(x.primitive, w.primitive, Some(b.primitive), options.clone());
             prep.finish((xs, ws, options), y)
         }
-        OpsKind::UnTracked(prep) => prep.finish(
-            forward(&x.primitive, &w.primitive, Some(&b.primitive), &options).unwrap_or_else(
-                || Flex::conv2d(x.primitive, w.primitive, Some(b.primitive), options),
-            ),
-        ),
+        OpsKind::UnTracked(prep) => prep.finish(forward_or_flexs(
+            x.primitive,
+            w.primitive,
+            Some(b.primitive),
+            options,
+        )),
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
@@ -162,8 +159,7 @@ fn input_grad(
     }
     let flipped = FlexTensor::from_data(TensorData::new(flipped, [cin, cout, kh, kw]));
     let options = ConvOptions::new([1, 1], pad, [1, 1], 1);
-    forward(dy, &flipped, None, &options)
-        .or_else(|| Some(Flex::conv2d(dy.clone(), flipped, None, options)))
+    Some(forward_or_flexs(dy.clone(), flipped, None, options))
 }
 
 /// `db[c] = Σ dY[·, c, ·, ·]`, summed per image and channel in one pass over the data.
@@ -324,6 +320,16 @@ fn forward(
         y,
         [n, cout, g.oh, g.ow],
     )))
+}
+
+/// [`forward`], or flex's own convolution where that does not apply.
+fn forward_or_flexs(
+    x: FlexTensor,
+    w: FlexTensor,
+    b: Option<FlexTensor>,
+    options: ConvOptions<2>,
+) -> FlexTensor {
+    forward(&x, &w, b.as_ref(), &options).unwrap_or_else(|| Flex::conv2d(x, w, b, options))
 }
 
 /// `dW = Σ_images dY · cols(X)ᵀ`, the images split into one chunk per thread, each
