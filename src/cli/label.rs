@@ -122,7 +122,7 @@ pub struct RoundArgs {
     #[arg(long, default_value_t = 48)]
     size: usize,
     /// Training steps per round.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = TrainSpec::default().steps)]
     steps: usize,
     /// Steps of the self-training pass (0: none) on confident predictions.
     #[arg(long, default_value_t = 0)]
