@@ -190,8 +190,9 @@ pub const MIN_CALIBRATION: usize = 10;
 /// attribute's held-out labels together, when those reach the minimum (1 otherwise): at
 /// 50 answers one image in five held out leaves 7-10 per attribute, and the unfitted
 /// network (hair right 65% of the time, eye 18%, both heads near-certain) showed a test
-/// ECE of 0.22 / 0.24 (BENCHMARKS.md, label, session 13). The heads share the body and its
-/// overfitting, so one temperature for both is the better guess than none.
+/// ECE of 0.22 / 0.24 (BENCHMARKS.md, label, session 13); pooled, 0.20 / 0.035 (session
+/// 14). The heads share the body and its overfitting, so one temperature for both is the
+/// better guess than none.
 fn temperatures(calib: &[Vec<(usize, usize)>], out: &Outputs) -> Vec<f32> {
     let fit = |pairs: &mut dyn Iterator<Item = (usize, usize, usize)>| {
         let (logits, targets): (Vec<Vec<f32>>, Vec<usize>) =
