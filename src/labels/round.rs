@@ -205,7 +205,9 @@ fn temperatures(calib: &[Vec<(usize, usize)>], out: &Outputs) -> Vec<f32> {
             .enumerate()
             .flat_map(|(a, p)| p.iter().map(move |&(i, y)| (a, i, y)))
     };
-    let pooled = if all().count() >= MIN_CALIBRATION {
+    // Fitted only where some attribute needs it.
+    let short = calib.iter().any(|p| p.len() < MIN_CALIBRATION);
+    let pooled = if short && all().count() >= MIN_CALIBRATION {
         fit(&mut all())
     } else {
         1.0
