@@ -207,7 +207,8 @@ fn temperatures(calib: &[Vec<(usize, usize)>], out: &Outputs) -> Vec<f32> {
     };
     // Fitted only where some attribute needs it.
     let short = calib.iter().any(|p| p.len() < MIN_CALIBRATION);
-    let pooled = if short && all().count() >= MIN_CALIBRATION {
+    let held: usize = calib.iter().map(Vec::len).sum();
+    let pooled = if short && held >= MIN_CALIBRATION {
         fit(&mut all())
     } else {
         1.0
