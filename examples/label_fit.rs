@@ -11,8 +11,9 @@
 //! `labels::pretext`), `SMOOTH` (label smoothing), `WD` (AdamW weight decay), `EMA` (decay of a moving
 //! average of the weights, reported beside the last weights), `BATCH`, `FIXMATCH` (unlabeled
 //! images per step of the consistency loss, `labels::consistency`; `FM_TAU`, `FM_W`,
-//! `FM_SHIFT`, `FM_CUT` its threshold, weight, strong shift and cut-out side). Every network is
-//! also scored with mirrored test-time views.
+//! `FM_SHIFT`, `FM_CUT` its threshold, weight, strong shift and cut-out side), `ENSEMBLE=S`
+//! (a second network from seed S on the same labels; the two networks' mirrored logits
+//! averaged are scored too). Every network is also scored with mirrored test-time views.
 use facesynth::labels::classifier::{self, Sample, TrainSpec};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -151,6 +152,34 @@ fn main() {
         classifier::train::<B>(&pixels, &samples, &classes, &spec, &device, |_, _| {})
     };
     let out = report(&model, "supervised", t.elapsed().as_secs_f64());
+    if let Some(seed) = std::env::var("ENSEMBLE").ok().and_then(|v| v.parse::<u64>().ok()) {
+        // A second network, from other initial weights and batches, on the same labels.
+        let t = Instant::now();
+        let other = TrainSpec {
+            seed,
+            ..spec.clone()
+        };
+        let (second, _) =
+            classifier::train::<B>(&pixels, &samples, &classes, &other, &device, |_, _| {});
+        report(&second, &format!("second network (seed {seed})"), t.elapsed().as_secs_f64());
+        let mut a = classifier::predict_mirrored(&model, &pixels, &device);
+        let b = classifier::predict_mirrored(&second, &pixels, &device);
+        for (la, lb) in a.logits.iter_mut().zip(&b.logits) {
+            for (x, y) in la.iter_mut().zip(lb) {
+                x.iter_mut().zip(y).for_each(|(p, q)| *p = 0.5 * (*p + q));
+            }
+        }
+        let acc: Vec<f32> = (0..n_attr)
+            .map(|k| {
+                let ok = test
+                    .iter()
+                    .filter(|&&i| argmax(&a.logits[k][i]).0 == y[i][k])
+                    .count();
+                ok as f32 / test.len() as f32
+            })
+            .collect();
+        println!("ensemble of two, mirrored: acc {acc:?}");
+    }
     if let Some(m) = &averaged {
         report(m, &format!("moving average {}", spec.ema), 0.0);
     }

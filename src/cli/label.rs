@@ -106,35 +106,35 @@ pub enum LabelCommand {
 #[derive(Debug, clap::Args)]
 pub struct RoundArgs {
     /// Images to queue per round.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = RoundSpec::default().queue)]
     queue: usize,
     /// entropy, margin, least-confidence or random.
     #[arg(long, default_value = "entropy")]
     strategy: Strategy,
     /// Calibrated confidence at which a prediction becomes a label.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = RoundSpec::default().threshold)]
     threshold: f32,
     /// Heuristic labels train the CNN only while they agree with people's labels on at
     /// least this share of the images both labeled (measured once 20 exist).
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = RoundSpec::default().trust)]
     trust: f32,
     /// Classifier input side in pixels.
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = RoundSpec::default().size)]
     size: usize,
     /// Training steps per round.
     #[arg(long, default_value_t = TrainSpec::default().steps)]
     steps: usize,
     /// Steps of the self-training pass (0: none) on confident predictions.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = RoundSpec::default().self_train_steps)]
     self_train_steps: usize,
     /// Images per training step.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = TrainSpec::default().batch)]
     batch: usize,
     /// Random shifts of up to this many pixels while training (augmentation; 0: none).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = TrainSpec::default().shift)]
     shift: usize,
     /// Learning rate over a round's training: cosine (decays to zero) or constant.
-    #[arg(long, value_enum, default_value_t = LrSchedule::Cosine)]
+    #[arg(long, value_enum, default_value_t = TrainSpec::default().schedule)]
     lr_schedule: LrSchedule,
     /// Seed.
     #[arg(long, default_value_t = 0)]
@@ -143,7 +143,7 @@ pub struct RoundArgs {
     #[arg(long)]
     warm_start: bool,
     /// Predict from each image and its mirror image (one more pass over the images).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    #[arg(long, default_value_t = RoundSpec::default().mirror, action = clap::ArgAction::Set, value_name = "BOOL")]
     mirror: bool,
     /// Unlabeled images per training step for the consistency loss (FixMatch; 0: off,
     /// for a round of about two thirds of the time).
@@ -155,7 +155,7 @@ pub struct RoundArgs {
     consistency_threshold: f32,
     /// Queue at random until this many images carry people's labels, then by --strategy
     /// (uncertainty from a network trained on a few dozen labels picks outliers).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = RoundSpec::default().warmup)]
     warmup: usize,
     /// How an image's uncertainties over its attributes make one score: max or mean.
     #[arg(long, default_value = "max")]
