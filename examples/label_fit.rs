@@ -152,7 +152,10 @@ fn main() {
         classifier::train::<B>(&pixels, &samples, &classes, &spec, &device, |_, _| {})
     };
     let out = report(&model, "supervised", t.elapsed().as_secs_f64());
-    if let Some(seed) = std::env::var("ENSEMBLE").ok().and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(seed) = std::env::var("ENSEMBLE")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         // A second network, from other initial weights and batches, on the same labels.
         let t = Instant::now();
         let other = TrainSpec {
@@ -161,7 +164,11 @@ fn main() {
         };
         let (second, _) =
             classifier::train::<B>(&pixels, &samples, &classes, &other, &device, |_, _| {});
-        report(&second, &format!("second network (seed {seed})"), t.elapsed().as_secs_f64());
+        report(
+            &second,
+            &format!("second network (seed {seed})"),
+            t.elapsed().as_secs_f64(),
+        );
         let mut a = classifier::predict_mirrored(&model, &pixels, &device);
         let b = classifier::predict_mirrored(&second, &pixels, &device);
         for (la, lb) in a.logits.iter_mut().zip(&b.logits) {

@@ -142,6 +142,10 @@ pub struct RoundArgs {
     /// Start from the previous round's network instead of fresh weights.
     #[arg(long)]
     warm_start: bool,
+    /// Networks per round, from different seeds, their predictions averaged (each one
+    /// more training and prediction pass).
+    #[arg(long, default_value_t = RoundSpec::default().ensemble, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    ensemble: usize,
     /// Predict from each image and its mirror image (one more pass over the images).
     #[arg(long, default_value_t = RoundSpec::default().mirror, action = clap::ArgAction::Set, value_name = "BOOL")]
     mirror: bool,
@@ -192,6 +196,7 @@ impl RoundArgs {
                 ..TrainSpec::default()
             },
             warm_start: self.warm_start,
+            ensemble: self.ensemble,
             mirror: self.mirror,
             warmup: self.warmup,
             combine: self.combine,

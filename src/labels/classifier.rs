@@ -486,7 +486,7 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
 }
 
 /// Per-image outputs of a trained network.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Outputs {
     /// Logits per attribute, `[image][value]`.
     pub logits: Vec<Vec<Vec<f32>>>,
@@ -519,6 +519,27 @@ pub fn predict_mirrored<B: AutodiffBackend>(
         .zip(&flipped.embeddings)
         .for_each(|(a, b)| mean(a, b));
     out
+}
+
+/// The mean of several networks' logits, per attribute, image and value (an ensemble's
+/// prediction); the embeddings are the first network's, since each network's embedding
+/// lives in its own space. Empty for no outputs.
+pub fn average_outputs(outs: impl IntoIterator<Item = Outputs>) -> Outputs {
+    let mut outs = outs.into_iter();
+    let Some(mut mean) = outs.next() else {
+        return Outputs::default();
+    };
+    let mut n = 1.0f32;
+    for o in outs {
+        n += 1.0;
+        // A running mean: no second copy of every network's logits is held.
+        for (la, lb) in mean.logits.iter_mut().zip(&o.logits) {
+            for (a, b) in la.iter_mut().zip(lb) {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += (y - *x) / n);
+            }
+        }
+    }
+    mean
 }
 
 fn predict_views<B: AutodiffBackend>(
@@ -567,6 +588,22 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
     type B = burn::backend::Flex;
+
+    #[test]
+    fn an_ensemble_averages_logits_and_keeps_the_first_embedding() {
+        let out = |l: [f32; 2], e: f32| Outputs {
+            logits: vec![vec![l.to_vec()]],
+            embeddings: vec![vec![e]],
+        };
+        let mean = average_outputs([
+            out([1.0, 4.0], 1.0),
+            out([3.0, 0.0], 2.0),
+            out([5.0, 2.0], 3.0),
+        ]);
+        assert_eq!(mean.logits, vec![vec![vec![3.0, 2.0]]]);
+        assert_eq!(mean.embeddings, vec![vec![1.0]]);
+        assert!(average_outputs(std::iter::empty()).logits.is_empty());
+    }
 
     /// A fresh network's focus is zero, so every head sees plain average pooling, the
     /// embedding; a focus that favours one cell makes the head see (nearly) that cell.

@@ -47,6 +47,10 @@ pub struct RoundSpec {
     pub self_train_steps: usize,
     /// Start from the previous round's network instead of fresh weights (default off).
     pub warm_start: bool,
+    /// Networks trained per round from different seeds, their logits averaged (default
+    /// 1; an ensemble, Lakshminarayanan et al. 2017). Each member costs a training and a
+    /// prediction pass. The queries' diversity uses the first member's embedding.
+    pub ensemble: usize,
     /// Predict from each image and its mirror image, averaging the logits (default
     /// on; [`classifier::predict_mirrored`]): one more forward pass over the images for
     /// eye +0.3 to +0.8 points (BENCHMARKS.md, label, sessions 10-11).
@@ -107,6 +111,7 @@ impl Default for RoundSpec {
             },
             self_train_steps: 0,
             warm_start: false,
+            ensemble: 1,
             mirror: true,
             warmup: 200,
             combine: active::Combine::Max,
@@ -177,6 +182,9 @@ fn heuristic_agreement(
     }
     out
 }
+
+/// How far apart the seeds of an ensemble's members are ([`RoundSpec::ensemble`]).
+const ENSEMBLE_SEED_STRIDE: u64 = 1000;
 
 /// Held-out labels an attribute needs before its temperature is fitted on its own (below:
 /// the pooled temperature, see [`temperatures`]). One parameter is fitted, and a noisy fit
@@ -428,10 +436,24 @@ fn round_on<B: AutodiffBackend>(
                 }),
         );
     }
-    let fit = |model: Option<classifier::Net<B>>, samples: &[Sample], steps: usize, what: &str| {
-        let pb = progress::bar(steps as u64, what, v);
+    let members = spec.ensemble.max(1);
+    let fit = |model: Option<classifier::Net<B>>,
+               samples: &[Sample],
+               steps: usize,
+               k: usize,
+               what: &str| {
+        let what = match members {
+            1 => what.to_owned(),
+            _ => format!("{what} {}/{members}", k + 1),
+        };
+        let pb = progress::bar(steps as u64, &what, v);
         let train = TrainSpec {
             steps,
+            // Member k of an ensemble: other initial weights, batches and views.
+            seed: spec
+                .train
+                .seed
+                .wrapping_add(ENSEMBLE_SEED_STRIDE * k as u64),
             ..spec.train.clone()
         };
         let on_step = |_, loss: f32| {
@@ -459,12 +481,18 @@ fn round_on<B: AutodiffBackend>(
         })
         .flatten()
         .filter(|m| m.classes() == classes); // a re-initialized schema starts fresh
-    let predict = |model: &classifier::Net<B>| match spec.mirror {
-        true => classifier::predict_mirrored(model, pixels, device),
-        false => classifier::predict(model, pixels, device),
+    let predict = |models: &[classifier::Net<B>]| {
+        let outs = models.iter().map(|m| match spec.mirror {
+            true => classifier::predict_mirrored(m, pixels, device),
+            false => classifier::predict(m, pixels, device),
+        });
+        classifier::average_outputs(outs)
     };
-    let mut model = fit(warm, &first, spec.train.steps, "train");
-    let mut out: Outputs = predict(&model);
+    let mut warm = warm;
+    let mut models: Vec<classifier::Net<B>> = (0..members)
+        .map(|k| fit(warm.take(), &first, spec.train.steps, k, "train"))
+        .collect();
+    let mut out: Outputs = predict(&models);
     let mut temps = temperatures(&calib, &out);
     // Self-training: this model's confident predictions on the images no person has
     // labeled join the training set, and the network trains on for a second pass.
@@ -493,11 +521,17 @@ fn round_on<B: AutodiffBackend>(
             }
         }
         let all: Vec<Sample> = samples.values().cloned().collect();
-        model = fit(Some(model), &all, spec.self_train_steps, "self-train");
-        out = predict(&model);
+        models = models
+            .into_iter()
+            .enumerate()
+            .map(|(k, m)| fit(Some(m), &all, spec.self_train_steps, k, "self-train"))
+            .collect();
+        out = predict(&models);
         temps = temperatures(&calib, &out);
     }
     let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    // The first member is the network a warm start continues from.
+    let model = models.swap_remove(0);
     if let Err(e) = burn::module::Module::save_file(model, paths.model(), &recorder) {
         return Err(LabelError::io(
             &paths.model(),
