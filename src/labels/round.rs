@@ -437,6 +437,8 @@ fn round_on<B: AutodiffBackend>(
         );
     }
     let members = spec.ensemble.max(1);
+    // Where the round's time goes, for `rounds.json`.
+    let (train_s, predict_s) = (std::cell::Cell::new(0.0), std::cell::Cell::new(0.0));
     let fit = |model: Option<classifier::Net<B>>,
                samples: &[Sample],
                steps: usize,
@@ -446,6 +448,7 @@ fn round_on<B: AutodiffBackend>(
             1 => what.to_owned(),
             _ => format!("{what} {}/{members}", k + 1),
         };
+        let t = Instant::now();
         let pb = progress::bar(steps as u64, &what, v);
         let train = TrainSpec {
             steps,
@@ -467,6 +470,7 @@ fn round_on<B: AutodiffBackend>(
             }
         };
         pb.finish_and_clear();
+        train_s.set(train_s.get() + t.elapsed().as_secs_f64());
         m.0 // the moving average is off in rounds (`TrainSpec::ema`)
     };
     let previous = paths.model().with_extension("mpk");
@@ -482,11 +486,14 @@ fn round_on<B: AutodiffBackend>(
         .flatten()
         .filter(|m| m.classes() == classes); // a re-initialized schema starts fresh
     let predict = |models: &[classifier::Net<B>]| {
+        let t = Instant::now();
         let outs = models.iter().map(|m| match spec.mirror {
             true => classifier::predict_mirrored(m, pixels, device),
             false => classifier::predict(m, pixels, device),
         });
-        classifier::average_outputs(outs)
+        let out = classifier::average_outputs(outs);
+        predict_s.set(predict_s.get() + t.elapsed().as_secs_f64());
+        out
     };
     let mut warm = warm;
     let mut models: Vec<classifier::Net<B>> = (0..members)
@@ -709,6 +716,8 @@ fn round_on<B: AutodiffBackend>(
     queue::write_queue(paths, schema, index, store, &queued, &probs, round_no)?;
     info.queued = queued.len();
     info.seconds = start.elapsed().as_secs_f64();
+    info.train_seconds = train_s.get();
+    info.predict_seconds = predict_s.get();
     let mut rounds = session::read_rounds(paths);
     rounds.push(info.clone());
     crate::atomic::write_json(&paths.rounds(), &rounds)

@@ -169,6 +169,12 @@ pub struct RoundInfo {
     pub queued_random: usize,
     /// Seconds the round took.
     pub seconds: f64,
+    /// Of those, training the network(s) (0 in rounds recorded before it was kept).
+    #[serde(default)]
+    pub train_seconds: f64,
+    /// And predicting every image.
+    #[serde(default)]
+    pub predict_seconds: f64,
 }
 
 /// Rounds recorded before `calibration_every` existed held out one label in five.
