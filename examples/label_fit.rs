@@ -109,27 +109,26 @@ fn main() {
         }));
     }
     let device = burn::backend::flex::FlexDevice;
+    let acc = |out: &classifier::Outputs| -> Vec<f32> {
+        (0..n_attr)
+            .map(|k| {
+                let ok = test
+                    .iter()
+                    .filter(|&&i| argmax(&out.logits[k][i]).0 == y[i][k])
+                    .count();
+                ok as f32 / test.len() as f32
+            })
+            .collect()
+    };
     let report = |model: &classifier::Net<B>, what: &str, secs: f64| {
         let mirrored = classifier::predict_mirrored(model, &pixels, &device);
-        let acc = |out: &classifier::Outputs| -> Vec<f32> {
-            (0..n_attr)
-                .map(|k| {
-                    let ok = test
-                        .iter()
-                        .filter(|&&i| argmax(&out.logits[k][i]).0 == y[i][k])
-                        .count();
-                    ok as f32 / test.len() as f32
-                })
-                .collect()
-        };
         println!("{what} + mirrored at test: acc {:?}", acc(&mirrored));
         let out = classifier::predict(model, &pixels, &device);
-        let acc = acc(&out);
         println!(
             "{what}: labels {n} steps {} size {size} test {} acc {:?} train {secs:.1}s",
             spec.steps,
             test.len(),
-            acc
+            acc(&out)
         );
         out
     };
@@ -169,23 +168,10 @@ fn main() {
             &format!("second network (seed {seed})"),
             t.elapsed().as_secs_f64(),
         );
-        let mut a = classifier::predict_mirrored(&model, &pixels, &device);
-        let b = classifier::predict_mirrored(&second, &pixels, &device);
-        for (la, lb) in a.logits.iter_mut().zip(&b.logits) {
-            for (x, y) in la.iter_mut().zip(lb) {
-                x.iter_mut().zip(y).for_each(|(p, q)| *p = 0.5 * (*p + q));
-            }
-        }
-        let acc: Vec<f32> = (0..n_attr)
-            .map(|k| {
-                let ok = test
-                    .iter()
-                    .filter(|&&i| argmax(&a.logits[k][i]).0 == y[i][k])
-                    .count();
-                ok as f32 / test.len() as f32
-            })
-            .collect();
-        println!("ensemble of two, mirrored: acc {acc:?}");
+        let both = classifier::average_outputs(
+            [&model, &second].map(|m| classifier::predict_mirrored(m, &pixels, &device)),
+        );
+        println!("ensemble of two, mirrored: acc {:?}", acc(&both));
     }
     if let Some(m) = &averaged {
         report(m, &format!("moving average {}", spec.ema), 0.0);
