@@ -474,7 +474,7 @@ fn round_on<B: AutodiffBackend>(
         m.0 // the moving average is off in rounds (`TrainSpec::ema`)
     };
     let previous = paths.model().with_extension("mpk");
-    let warm = (spec.warm_start && previous.is_file())
+    let mut warm = (spec.warm_start && previous.is_file())
         .then(|| {
             let rec = crate::gan::checkpoint::read_record::<B, _>(&previous, device).ok()?;
             let _rng = crate::backend_rng::lock(); // lazy parameters may draw when replaced
@@ -495,7 +495,6 @@ fn round_on<B: AutodiffBackend>(
         predict_s.set(predict_s.get() + t.elapsed().as_secs_f64());
         out
     };
-    let mut warm = warm;
     let mut models: Vec<classifier::Net<B>> = (0..members)
         .map(|k| fit(warm.take(), &first, spec.train.steps, k, "train"))
         .collect();

@@ -148,9 +148,13 @@ fn human_labels_win_over_init_and_rounds() {
             ..TrainSpec::default()
         },
         threshold: 0.0,
+        // Two networks: the ensemble's path through the round.
+        ensemble: 2,
         ..RoundSpec::default()
     };
-    labels::round(d.path(), &spec, Q).unwrap();
+    let r = labels::round(d.path(), &spec, Q).unwrap();
+    assert!(r.info.train_seconds > 0.0 && r.info.predict_seconds > 0.0);
+    assert!(r.info.train_seconds + r.info.predict_seconds <= r.info.seconds);
     let store = labels::LabelStore::load(
         &d.path().join("labels/labels.csv"),
         &Schema::load(&anime()).unwrap(),
