@@ -11,9 +11,11 @@
 //! `labels::pretext`), `SMOOTH` (label smoothing), `WD` (AdamW weight decay), `EMA` (decay of a moving
 //! average of the weights, reported beside the last weights), `BATCH`, `FIXMATCH` (unlabeled
 //! images per step of the consistency loss, `labels::consistency`; `FM_TAU`, `FM_W`,
-//! `FM_SHIFT`, `FM_CUT` its threshold, weight, strong shift and cut-out side), `ENSEMBLE=S`
+//! `FM_SHIFT`, `FM_CUT` its threshold, weight, strong shift and cut-out side; `FM_ALIGN`
+//! distribution alignment), `ENSEMBLE=S`
 //! (a second network from seed S on the same labels; the two networks' mirrored logits
-//! averaged are scored too). Every network is also scored with mirrored test-time views.
+//! averaged are scored too), `TTA` (also score shifted views at test: crosses, diagonals
+//! and a grid of 1-3 px). Every network is also scored with mirrored test-time views.
 use facesynth::labels::classifier::{self, Sample, TrainSpec};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -46,6 +48,7 @@ fn main() {
             weight: env_or("FM_W", 1.0),
             shift: env_or("FM_SHIFT", 8),
             cutout: env_or("FM_CUT", 12),
+            align: std::env::var_os("FM_ALIGN").is_some(),
         },
         ..Default::default()
     };
@@ -123,6 +126,32 @@ fn main() {
     let report = |model: &classifier::Net<B>, what: &str, secs: f64| {
         let mirrored = classifier::predict_mirrored(model, &pixels, &device);
         println!("{what} + mirrored at test: acc {:?}", acc(&mirrored));
+        if std::env::var_os("TTA").is_some() {
+            // Shifted views at test beside the mirror (training shifts up to `spec.shift`).
+            let cross = |d: i32| vec![(0, 0), (d, 0), (-d, 0), (0, d), (0, -d)];
+            let diag = |d: i32| vec![(0, 0), (d, d), (-d, -d), (d, -d), (-d, d)];
+            let grid = |d: i32| {
+                (-1..=1)
+                    .flat_map(|y| (-1..=1).map(move |x| (x * d, y * d)))
+                    .collect::<Vec<_>>()
+            };
+            for (name, shifts) in [
+                ("cross 1", cross(1)),
+                ("cross 2", cross(2)),
+                ("diagonal 2", diag(2)),
+                ("grid 2", grid(2)),
+                ("cross 3", cross(3)),
+            ] {
+                let t = Instant::now();
+                let o = classifier::predict_shifted(model, &pixels, &device, &shifts);
+                println!(
+                    "{what} + mirrored, shifts {name} ({} views, {:.1}s): acc {:?}",
+                    2 * shifts.len(),
+                    t.elapsed().as_secs_f64(),
+                    acc(&o)
+                );
+            }
+        }
         let out = classifier::predict(model, &pixels, &device);
         println!(
             "{what}: labels {n} steps {} size {size} test {} acc {:?} train {secs:.1}s",

@@ -157,6 +157,11 @@ pub struct RoundArgs {
     /// loss's target (FixMatch's 0.95; 0.9 gives more targets, with no measured gain).
     #[arg(long, default_value_t = round::DEFAULT_CONSISTENCY_THRESHOLD)]
     consistency_threshold: f32,
+    /// Distribution alignment of the consistency targets (ReMixMatch): weak predictions
+    /// reweighted by the labeled value frequencies over the predicted ones before the
+    /// threshold.
+    #[arg(long)]
+    consistency_align: bool,
     /// Queue at random until this many images carry people's labels, then by --strategy
     /// (uncertainty from a network trained on a few dozen labels picks outliers).
     #[arg(long, default_value_t = RoundSpec::default().warmup)]
@@ -191,6 +196,7 @@ impl RoundArgs {
                 consistency: Consistency {
                     batch: self.consistency,
                     threshold: self.consistency_threshold,
+                    align: self.consistency_align,
                     ..Consistency::default()
                 },
                 ..TrainSpec::default()

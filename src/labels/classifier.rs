@@ -5,7 +5,7 @@
 //! per attribute ([`Net::forward`]) gives each head its own pooled features.
 //! Missing targets are masked out of the loss, so an image may carry only some labels.
 
-use super::consistency::{pseudo_labels, Consistency};
+use super::consistency::{pseudo_labels, Alignment, Consistency};
 use burn::module::{AutodiffModule, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
@@ -375,6 +375,21 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
     }
     let batch = spec.batch.min(samples.len()).max(2);
     let ubatch = if unlabeled.is_empty() { 0 } else { cons.batch };
+    let mut align: Vec<Alignment> = if cons.align {
+        (0..classes.len())
+            .map(|a| {
+                let mut counts = vec![0.0f32; classes[a]];
+                for s in &samples {
+                    if let Some(t) = s.targets[a] {
+                        counts[t] += s.weight;
+                    }
+                }
+                Alignment::new(&counts)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     for step in 0..spec.steps {
         let picked: Vec<&Sample> = (0..batch)
             .map(|_| samples[rng.random_range(0..samples.len())])
@@ -400,10 +415,13 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
                 .valid()
                 .forward(batch_tensor::<B::InnerBackend>(pixels, &weak, device));
             for (a, lg) in wl.into_iter().enumerate() {
-                let p = softmax(lg, 1)
+                let mut p = softmax(lg, 1)
                     .into_data()
                     .to_vec::<f32>()
                     .unwrap_or_default();
+                if let Some(al) = align.get_mut(a) {
+                    al.apply(&mut p);
+                }
                 pseudo[a] = pseudo_labels(&p, classes[a], cons.threshold);
             }
             // An image with no confident attribute adds nothing to the loss: it stays
@@ -496,7 +514,7 @@ pub struct Outputs {
 
 /// Runs the inference copy of `model` over every image of `pixels`.
 pub fn predict<B: AutodiffBackend>(model: &Net<B>, pixels: &Pixels, device: &B::Device) -> Outputs {
-    predict_views(model, pixels, device, false)
+    predict_views(model, pixels, device, false, (0, 0))
 }
 
 /// As [`predict`], with the logits and embeddings averaged over each image and its
@@ -506,18 +524,40 @@ pub fn predict_mirrored<B: AutodiffBackend>(
     pixels: &Pixels,
     device: &B::Device,
 ) -> Outputs {
-    let mut out = predict_views(model, pixels, device, false);
-    let flipped = predict_views(model, pixels, device, true);
-    let mean = |a: &mut Vec<f32>, b: &[f32]| {
-        a.iter_mut().zip(b).for_each(|(x, y)| *x = 0.5 * (*x + y));
+    predict_shifted(model, pixels, device, &[(0, 0)])
+}
+
+/// As [`predict_mirrored`], over each of `shifts` (pixels `(dx, dy)`, the edge repeated as
+/// in training's shifts) too: `2 * shifts.len()` views per image, logits and embeddings
+/// averaged.
+pub fn predict_shifted<B: AutodiffBackend>(
+    model: &Net<B>,
+    pixels: &Pixels,
+    device: &B::Device,
+    shifts: &[(i32, i32)],
+) -> Outputs {
+    let mut views = shifts
+        .iter()
+        .flat_map(|&d| [false, true].map(|flip| predict_views(model, pixels, device, flip, d)));
+    let Some(mut out) = views.next() else {
+        return Outputs::default();
     };
-    for (la, lb) in out.logits.iter_mut().zip(&flipped.logits) {
-        la.iter_mut().zip(lb).for_each(|(a, b)| mean(a, b));
+    let mut n = 1.0f32;
+    for v in views {
+        n += 1.0;
+        // A running mean, as in `average_outputs`, but of the embeddings too: here every
+        // view comes from the one network, so they share a space.
+        let mean = |a: &mut Vec<f32>, b: &[f32]| {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += (y - *x) / n);
+        };
+        for (la, lb) in out.logits.iter_mut().zip(&v.logits) {
+            la.iter_mut().zip(lb).for_each(|(a, b)| mean(a, b));
+        }
+        out.embeddings
+            .iter_mut()
+            .zip(&v.embeddings)
+            .for_each(|(a, b)| mean(a, b));
     }
-    out.embeddings
-        .iter_mut()
-        .zip(&flipped.embeddings)
-        .for_each(|(a, b)| mean(a, b));
     out
 }
 
@@ -547,6 +587,7 @@ fn predict_views<B: AutodiffBackend>(
     pixels: &Pixels,
     device: &B::Device,
     flip: bool,
+    (dx, dy): (i32, i32),
 ) -> Outputs {
     let net = model.valid();
     let n = pixels.len();
@@ -557,7 +598,9 @@ fn predict_views<B: AutodiffBackend>(
             .map(|image| View {
                 image,
                 flip,
-                ..View::default()
+                dx,
+                dy,
+                cut: None,
             })
             .collect();
         let x = batch_tensor::<B::InnerBackend>(pixels, &idx, device);
