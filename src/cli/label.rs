@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use facesynth::labels::{
     self,
-    active::Combine,
+    active::{Combine, Diversity},
     classifier::{LrSchedule, TrainSpec},
     consistency::Consistency,
     round, RoundSpec, SimulateSpec, Strategy,
@@ -169,6 +169,10 @@ pub struct RoundArgs {
     /// How an image's uncertainties over its attributes make one score: max or mean.
     #[arg(long, default_value = "max")]
     combine: Combine,
+    /// How a batch of queries is spread over the network's embedding: k-center greedy
+    /// (core-set), or k-means with the most uncertain image of each cluster.
+    #[arg(long, value_enum, default_value_t = RoundSpec::default().diversity)]
+    diversity: Diversity,
     /// Hold out one human label in N (stable by file name) to calibrate confidences
     /// [default: 5, doubled while the split would keep at least 50 images].
     #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
@@ -206,6 +210,7 @@ impl RoundArgs {
             mirror: self.mirror,
             warmup: self.warmup,
             combine: self.combine,
+            diversity: self.diversity,
             cuda: self.cuda,
             calibration_every: self.calibration_every,
             ..RoundSpec::default()

@@ -1,8 +1,11 @@
 //! Active queries: which images a person should label next. Uncertainty sampling
 //! (entropy, margin, least confidence; Settles 2009) picks the images the model is least
 //! sure of, and k-center greedy (Sener & Savarese 2018, "core-set") on the CNN's
-//! embedding spreads the picks out so a batch is not 50 near-copies. Random queries are
-//! the baseline.
+//! embedding spreads the picks out so a batch is not 50 near-copies; or, instead, k-means
+//! on the uncertain pool with the most uncertain image of each cluster (after
+//! Cluster-Margin, Citovsky et al., NeurIPS 2021), which spreads the picks over where the
+//! uncertain images are dense rather than over their outliers. Random queries are the
+//! baseline.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -47,6 +50,17 @@ impl fmt::Display for Strategy {
             Strategy::Random => "random",
         })
     }
+}
+
+/// How a batch of queries is spread out over the CNN's embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Diversity {
+    /// k-center greedy (core-set; default): each pick the farthest from every labeled
+    /// image and earlier pick.
+    #[default]
+    KCenter,
+    /// k-means into as many clusters as picks, the most uncertain image of each.
+    Cluster,
 }
 
 /// How one image's uncertainties over several attributes become one score.
@@ -112,6 +126,7 @@ pub fn select(
     labeled: &[usize],
     k: usize,
     strategy: Strategy,
+    diversity: Diversity,
     seed: u64,
 ) -> Vec<usize> {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -133,7 +148,77 @@ pub fn select(
     let mut pool = candidates.to_vec();
     pool.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     pool.truncate((k * 4).max(k));
-    k_center_greedy(&pool, emb, labeled, k)
+    match diversity {
+        Diversity::KCenter => k_center_greedy(&pool, emb, labeled, k),
+        Diversity::Cluster => cluster_pick(&pool, emb, k, &mut rng),
+    }
+}
+
+/// k-means (k-means++ seeding, Arthur & Vassilvitskii 2007; then Lloyd's iterations) of
+/// the pool's embeddings into `k` clusters; from each, its most uncertain image. Clusters
+/// left empty are made up from the most uncertain images not yet taken.
+pub fn cluster_pick(
+    pool: &[(usize, f32)],
+    emb: &[Vec<f32>],
+    k: usize,
+    rng: &mut StdRng,
+) -> Vec<usize> {
+    use rand::RngExt;
+    let k = k.min(pool.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let points: Vec<&[f32]> = pool.iter().map(|&(i, _)| emb[i].as_slice()).collect();
+    let mut centres: Vec<Vec<f32>> = vec![points[rng.random_range(0..points.len())].to_vec()];
+    let mut near: Vec<f32> = points.iter().map(|p| d2(p, &centres[0])).collect();
+    while centres.len() < k {
+        let total: f32 = near.iter().sum();
+        let next = if total > 0.0 {
+            let mut r = rng.random_range(0.0..total);
+            near.iter().position(|&d| {
+                r -= d;
+                r < 0.0
+            })
+        } else {
+            None
+        };
+        let c = points[next.unwrap_or(centres.len() % points.len())].to_vec();
+        near.iter_mut()
+            .zip(&points)
+            .for_each(|(n, p)| *n = n.min(d2(p, &c)));
+        centres.push(c);
+    }
+    let mut member = vec![0usize; points.len()];
+    for _ in 0..10 {
+        for (m, p) in member.iter_mut().zip(&points) {
+            *m = (0..k)
+                .min_by(|&a, &b| d2(p, &centres[a]).total_cmp(&d2(p, &centres[b])))
+                .unwrap_or(0);
+        }
+        let dim = points[0].len();
+        let mut sums = vec![vec![0.0f32; dim]; k];
+        let mut counts = vec![0usize; k];
+        for (&m, p) in member.iter().zip(&points) {
+            counts[m] += 1;
+            sums[m].iter_mut().zip(*p).for_each(|(s, x)| *s += x);
+        }
+        for ((c, s), &n) in centres.iter_mut().zip(sums).zip(&counts) {
+            if n > 0 {
+                *c = s.into_iter().map(|x| x / n as f32).collect();
+            }
+        }
+    }
+    // The pool is sorted most uncertain first, so a cluster's first member is its pick.
+    let mut picked = vec![None; k];
+    for (j, &m) in member.iter().enumerate() {
+        picked[m].get_or_insert(j);
+    }
+    let mut taken = vec![false; pool.len()];
+    let mut out: Vec<usize> = picked.into_iter().flatten().collect();
+    out.sort_unstable();
+    out.iter().for_each(|&j| taken[j] = true);
+    out.extend((0..pool.len()).filter(|&j| !taken[j]).take(k - out.len()));
+    out.into_iter().map(|j| pool[j].0).collect()
 }
 
 /// k-center greedy: repeatedly take the pool image farthest from every centre so far,
@@ -219,6 +304,28 @@ mod tests {
         let got = k_center_greedy(&pool, &emb, &[], 2);
         assert_eq!(got.len(), 2);
         assert!((got[0] < 5) != (got[1] < 5), "{got:?}");
-        assert_eq!(select(&pool, None, &[], 3, Strategy::Random, 1).len(), 3);
+        assert_eq!(
+            select(&pool, None, &[], 3, Strategy::Random, Diversity::KCenter, 1).len(),
+            3
+        );
+    }
+
+    #[test]
+    fn clusters_give_one_pick_each_the_most_uncertain() {
+        // Three tight clusters; the pool is sorted most uncertain first, as `select` makes it.
+        let emb: Vec<Vec<f32>> = (0..12)
+            .map(|i| vec![(i % 3) as f32 * 10.0, (i / 3) as f32 * 0.01])
+            .collect();
+        let mut pool: Vec<(usize, f32)> = (0..12).map(|i| (i, 1.0 - i as f32 * 0.05)).collect();
+        pool.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let got = cluster_pick(&pool, &emb, 3, &mut StdRng::seed_from_u64(3));
+        let mut got = got.clone();
+        got.sort_unstable();
+        // Images 0, 1 and 2 are each cluster's most uncertain member.
+        assert_eq!(got, vec![0, 1, 2]);
+        let more = cluster_pick(&pool, &emb, 5, &mut StdRng::seed_from_u64(3));
+        assert_eq!(more.len(), 5);
+        let distinct: std::collections::HashSet<_> = more.iter().collect();
+        assert_eq!(distinct.len(), 5);
     }
 }

@@ -63,6 +63,8 @@ pub struct RoundSpec {
     pub warmup: usize,
     /// How the attributes' uncertainties make one score per image (default max).
     pub combine: active::Combine,
+    /// How a batch of queries is spread over the embedding (default k-center greedy).
+    pub diversity: active::Diversity,
     /// Run on CUDA (needs the `cuda` feature and a driver).
     pub cuda: bool,
     /// Images never trained on, queued or calibrated on (a test split); by image index.
@@ -115,6 +117,7 @@ impl Default for RoundSpec {
             mirror: true,
             warmup: 200,
             combine: active::Combine::Max,
+            diversity: active::Diversity::KCenter,
             cuda: false,
             exclude: HashSet::new(),
             askable: None,
@@ -696,7 +699,15 @@ fn round_on<B: AutodiffBackend>(
         spec.warmup.saturating_sub(labeled.len()).min(spec.queue)
     };
     let mut queued = if warm > 0 {
-        active::select(&candidates, None, &labeled, warm, Strategy::Random, seed)
+        active::select(
+            &candidates,
+            None,
+            &labeled,
+            warm,
+            Strategy::Random,
+            spec.diversity,
+            seed,
+        )
     } else {
         Vec::new()
     };
@@ -710,7 +721,15 @@ fn round_on<B: AutodiffBackend>(
             .collect();
         let centres: Vec<usize> = labeled.iter().chain(&queued).copied().collect();
         let more = spec.queue - queued.len();
-        queued.extend(active::select(&rest, emb, &centres, more, strategy, seed));
+        queued.extend(active::select(
+            &rest,
+            emb,
+            &centres,
+            more,
+            strategy,
+            spec.diversity,
+            seed,
+        ));
     }
     queue::write_queue(paths, schema, index, store, &queued, &probs, round_no)?;
     info.queued = queued.len();
