@@ -149,6 +149,10 @@ pub struct RoundArgs {
     /// Predict from each image and its mirror image (one more pass over the images).
     #[arg(long, default_value_t = RoundSpec::default().mirror, action = clap::ArgAction::Set, value_name = "BOOL")]
     mirror: bool,
+    /// With mirrored predictions: images whose top probability is under this for some
+    /// attribute are predicted again at 1 px shifts (ten views, logits averaged); 0: off.
+    #[arg(long, default_value_t = RoundSpec::default().refine_below, value_name = "P")]
+    refine_below: f32,
     /// Unlabeled images per training step for the consistency loss (FixMatch; 0: off,
     /// for a round of about two thirds of the time).
     #[arg(long, default_value_t = round::DEFAULT_CONSISTENCY)]
@@ -208,6 +212,7 @@ impl RoundArgs {
             warm_start: self.warm_start,
             ensemble: self.ensemble,
             mirror: self.mirror,
+            refine_below: self.refine_below,
             warmup: self.warmup,
             combine: self.combine,
             diversity: self.diversity,

@@ -318,8 +318,7 @@ mod tests {
             .collect();
         let mut pool: Vec<(usize, f32)> = (0..12).map(|i| (i, 1.0 - i as f32 * 0.05)).collect();
         pool.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let got = cluster_pick(&pool, &emb, 3, &mut StdRng::seed_from_u64(3));
-        let mut got = got.clone();
+        let mut got = cluster_pick(&pool, &emb, 3, &mut StdRng::seed_from_u64(3));
         got.sort_unstable();
         // Images 0, 1 and 2 are each cluster's most uncertain member.
         assert_eq!(got, vec![0, 1, 2]);

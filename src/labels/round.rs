@@ -55,6 +55,11 @@ pub struct RoundSpec {
     /// on; [`classifier::predict_mirrored`]): one more forward pass over the images for
     /// eye +0.3 to +0.8 points (BENCHMARKS.md, label, sessions 10-11).
     pub mirror: bool,
+    /// With `mirror`: images whose mirrored top probability (before calibration) is under
+    /// this for some attribute are predicted again shifted by one pixel in each of the
+    /// four directions, as is and mirrored, and take the mean of the ten views' logits
+    /// ([`classifier::refine_uncertain`]); 0 (default): off.
+    pub refine_below: f32,
     /// Queries drawn at random until this many images carry people's labels, before the
     /// strategy takes over (default 200). Uncertainty sampling from a network trained on
     /// a few dozen labels picks outliers (the cold-start problem of uncertainty sampling):
@@ -115,6 +120,7 @@ impl Default for RoundSpec {
             warm_start: false,
             ensemble: 1,
             mirror: true,
+            refine_below: 0.0,
             warmup: 200,
             combine: active::Combine::Max,
             diversity: active::Diversity::KCenter,
@@ -491,7 +497,21 @@ fn round_on<B: AutodiffBackend>(
     let predict = |models: &[classifier::Net<B>]| {
         let t = Instant::now();
         let outs = models.iter().map(|m| match spec.mirror {
-            true => classifier::predict_mirrored(m, pixels, device),
+            true => {
+                let mut o = classifier::predict_mirrored(m, pixels, device);
+                if spec.refine_below > 0.0 {
+                    let cross = [(1, 0), (-1, 0), (0, 1), (0, -1)];
+                    classifier::refine_uncertain(
+                        m,
+                        pixels,
+                        device,
+                        &mut o,
+                        &cross,
+                        spec.refine_below,
+                    );
+                }
+                o
+            }
             false => classifier::predict(m, pixels, device),
         });
         let out = classifier::average_outputs(outs);
