@@ -161,9 +161,14 @@ fn main() {
             for below in [0.9f32, 0.99] {
                 let t = Instant::now();
                 let mut o = mirrored.clone();
-                let cross1 = [(1, 0), (-1, 0), (0, 1), (0, -1)];
-                let k =
-                    classifier::refine_uncertain(model, &pixels, &device, &mut o, &cross1, below);
+                let k = classifier::refine_uncertain(
+                    model,
+                    &pixels,
+                    &device,
+                    &mut o,
+                    &classifier::CROSS_1PX,
+                    below,
+                );
                 println!(
                     "{what} + mirrored, cross 1 where top p < {below} ({k} images, {:.1}s): acc {:?}",
                     t.elapsed().as_secs_f64(),
