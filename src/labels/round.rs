@@ -198,8 +198,8 @@ fn heuristic_agreement(
 /// error (z = 1, about 84% one-sided). The share itself is a noisy judge near the trust
 /// line: on anime-faces-64 one draw's hair votes agreed with people on 46 of 50 images
 /// (0.92) and trained the 200-answer network, whose hair accuracy fell to 0.73 where
-/// other draws reached 0.86-0.87; they agreed on 79% of the next 91 (BENCHMARKS.md,
-/// label, session 17). 46 of 50 gives 0.87; 20 of 20 still 0.95.
+/// other draws reached 0.86-0.87; at 500 answers they agreed on 79% of 91 images
+/// (BENCHMARKS.md, label, session 17). 46 of 50 gives 0.87; 20 of 20 still 0.95.
 pub fn agreement_lower_bound(ok: usize, n: usize) -> f32 {
     if n == 0 {
         return 0.0;
@@ -518,13 +518,12 @@ fn round_on<B: AutodiffBackend>(
             true => {
                 let mut o = classifier::predict_mirrored(m, pixels, device);
                 if spec.refine_below > 0.0 {
-                    let cross = [(1, 0), (-1, 0), (0, 1), (0, -1)];
                     classifier::refine_uncertain(
                         m,
                         pixels,
                         device,
                         &mut o,
-                        &cross,
+                        &classifier::CROSS_1PX,
                         spec.refine_below,
                     );
                 }
