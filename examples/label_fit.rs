@@ -16,7 +16,9 @@
 //! (a second network from seed S on the same labels; the two networks' mirrored logits
 //! averaged are scored too), `TTA` (also score shifted views at test: crosses, diagonals
 //! and a grid of 1-3 px; and the 1 px cross only where the mirrored top probability is
-//! under 0.9 or 0.99, `classifier::refine_uncertain`). Every network is also scored with mirrored test-time views.
+//! under 0.9 or 0.99, `classifier::refine_uncertain`; `TTA=selective`: only the 1 px
+//! cross, in full and where unsure). Every network is also scored with mirrored
+//! test-time views.
 use facesynth::labels::classifier::{self, Sample, TrainSpec};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
