@@ -29,6 +29,10 @@ fn main() -> anyhow::Result<()> {
         })
     });
 
+    // Each timed phase starts with no written data waiting for the disk: without this the
+    // files of the write-only phase were still being written back while prep ran, and
+    // prep paid for them (prep / peer moved 4.0x-5.0x between runs on one machine).
+    settle();
     // Decode only: read + decode + RGB8, the floor any prep must pay.
     let t = Instant::now();
     let ok = pool.install(|| {
@@ -58,6 +62,7 @@ fn main() -> anyhow::Result<()> {
     // an earlier run's thousands of files just before would load the file system while
     // timing). Left in place: the script deletes it once every figure is taken.
     let out = &out.join(format!("run-{}", std::process::id()));
+    settle();
     let spec = PrepSpec {
         jobs,
         ..PrepSpec::default()
@@ -73,4 +78,10 @@ fn main() -> anyhow::Result<()> {
         report.count(facesynth::dataset::manifest::Status::Kept)
     );
     Ok(())
+}
+
+/// Writes every dirty page to disk (`sync(2)`), outside the timed phases.
+fn settle() {
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
 }

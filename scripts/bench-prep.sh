@@ -35,6 +35,7 @@ RUN=$OUT/run-$$ PEER=$OUT/peer-$$
 if part throughput; then
 echo "== throughput, $JOBS jobs, $(ls $DATA | wc -l) files (facesynth decode-only / full prep, then the Python peer)"
 "$BIN/examples/prep_bench" "$DATA" "$JOBS" "$RUN" | tee "$OUT/throughput.json"
+sync  # the peer, too, starts with nothing waiting to be written
 bench-out/venv/bin/python scripts/prep_peer.py "$DATA" "$JOBS" "$PEER" | tee "$OUT/peer.json"
 fi
 

@@ -23,4 +23,5 @@ pub mod labels;
 pub mod prep;
 pub mod progress;
 pub mod report;
+mod simd;
 pub mod synth;
