@@ -17,8 +17,8 @@
 //! averaged are scored too), `TTA` (also score shifted views at test: crosses, diagonals
 //! and a grid of 1-3 px; and the 1 px cross only where the mirrored top probability is
 //! under 0.9 or 0.99, `classifier::refine_uncertain`; `TTA=selective`: only the 1 px
-//! cross, in full and where unsure). Every network is also scored with mirrored
-//! test-time views.
+//! cross, in full and where unsure), `INPUT=rgb|lab` (the input planes' colour
+//! space). Every network is also scored with mirrored test-time views.
 use facesynth::labels::classifier::{self, Sample, TrainSpec};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -80,7 +80,12 @@ fn main() {
         .iter()
         .map(|r| image::open(dir.join(&r[0])).ok().map(|i| i.to_rgb8()))
         .collect();
-    let pixels = facesynth::labels::session::to_pixels(&images, size);
+    let colour = match std::env::var("INPUT").as_deref() {
+        Ok("lab") => facesynth::labels::session::InputColour::Lab,
+        Ok("rgb") => facesynth::labels::session::InputColour::Rgb,
+        _ => Default::default(),
+    };
+    let pixels = facesynth::labels::session::to_pixels(&images, size, colour);
     eprintln!(
         "decoded {} in {:.1}s",
         rows.len(),

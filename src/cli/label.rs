@@ -8,7 +8,9 @@ use facesynth::labels::{
     active::{Combine, Diversity},
     classifier::{LrSchedule, TrainSpec},
     consistency::Consistency,
-    round, RoundSpec, SimulateSpec, Strategy,
+    round,
+    session::InputColour,
+    RoundSpec, SimulateSpec, Strategy,
 };
 use facesynth::progress::Verbosity;
 use std::path::PathBuf;
@@ -153,6 +155,9 @@ pub struct RoundArgs {
     /// attribute are predicted again at 1 px shifts (ten views, logits averaged); 0: off.
     #[arg(long, default_value_t = RoundSpec::default().refine_below, value_name = "P")]
     refine_below: f32,
+    /// Colour space of the network's input: rgb, or lab (CIE L*a*b*).
+    #[arg(long, value_enum, default_value_t = RoundSpec::default().colour)]
+    input_colour: InputColour,
     /// Unlabeled images per training step for the consistency loss (FixMatch; 0: off,
     /// for a round of about two thirds of the time).
     #[arg(long, default_value_t = round::DEFAULT_CONSISTENCY)]
@@ -194,6 +199,7 @@ impl RoundArgs {
             threshold: self.threshold,
             trust: self.trust,
             size: self.size,
+            colour: self.input_colour,
             self_train_steps: self.self_train_steps,
             train: TrainSpec {
                 steps: self.steps,

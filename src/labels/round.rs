@@ -37,6 +37,8 @@ pub struct RoundSpec {
     pub trust: f32,
     /// Classifier input side in pixels (default 48).
     pub size: usize,
+    /// Colour space of the classifier's input (default RGB).
+    pub colour: session::InputColour,
     /// Classifier training (default [`TrainSpec`]'s, with the consistency loss on
     /// [`DEFAULT_CONSISTENCY`] unlabeled images per step at threshold
     /// [`DEFAULT_CONSISTENCY_THRESHOLD`]).
@@ -109,6 +111,7 @@ impl Default for RoundSpec {
             synth_weight: 0.5,
             trust: 0.9,
             size: 48,
+            colour: session::InputColour::default(),
             train: TrainSpec {
                 consistency: Consistency {
                     batch: DEFAULT_CONSISTENCY,
@@ -301,7 +304,7 @@ pub fn round(data: &Path, spec: &RoundSpec, v: Verbosity) -> Result<RoundReport,
     let schema = paths.load_schema()?;
     let index = DatasetIndex::open(data)?;
     let images = session::decode_all(&index, "decode", v);
-    let pixels = session::to_pixels(&images, spec.size);
+    let pixels = session::to_pixels(&images, spec.size, spec.colour);
     let mut store = LabelStore::load(&paths.labels(), &schema)?;
     let mut r = round_with(&paths, &schema, &index, &pixels, &mut store, spec, v)?;
     // The page is a view of the store; failing to draw it never fails the round.

@@ -130,7 +130,7 @@ pub fn simulate(
     let heuristic = score(&store, &[Source::Heuristic]);
 
     let images = session::decode_all(&index, "decode", v);
-    let pixels = session::to_pixels(&images, spec.round.size);
+    let pixels = session::to_pixels(&images, spec.round.size, spec.round.colour);
     drop(images);
     let mut used = store
         .iter()
