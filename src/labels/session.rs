@@ -50,7 +50,8 @@ pub enum InputColour {
     /// CIE Lab (D65, [`heuristics::rgb_to_lab`]): L/50 - 1, a/100, b/100. Lightness and the
     /// two opponent axes are what tells neighbouring hair and eye colours apart (orange
     /// from brown, red from pink); trained once on 500 random labels it gave +0.3 / +0.4
-    /// points hair / eye over RGB on three draws (BENCHMARKS.md, label, session 18).
+    /// points hair / eye over RGB on three draws, but in the loop (one draw) nothing at
+    /// 500 answers (BENCHMARKS.md, label, session 18).
     Lab,
 }
 
