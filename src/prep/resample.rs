@@ -111,77 +111,56 @@ fn compute(in_size: u32, in0: u32, in1: u32, out_size: u32) -> Taps {
     taps
 }
 
-/// Resamples the columns `x0..x0 + w` of a row-major image whose rows are `stride` bytes
-/// (`src`) to `taps.starts.len()` rows of `w` bytes; `shift` is subtracted from the taps'
-/// first rows (`src` may start below the axis' row 0).
-fn vertical(src: &[u8], stride: usize, x0: usize, w: usize, taps: &Taps, shift: usize) -> Vec<u8> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above).
-        return unsafe { vertical_avx2(src, stride, x0, w, taps, shift) };
-    }
-    vertical_any(src, stride, x0, w, taps, shift)
-}
-
-/// [`vertical_any`] compiled for AVX2, so the multiply-adds of a row run 8 or 16 at once
-/// (the baseline x86-64 target has no 32-bit vector multiply).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn vertical_avx2(
-    src: &[u8],
-    stride: usize,
-    x0: usize,
-    w: usize,
-    taps: &Taps,
-    shift: usize,
-) -> Vec<u8> {
-    vertical_any(src, stride, x0, w, taps, shift)
-}
-
-#[inline(always)]
-fn vertical_any(
-    src: &[u8],
-    stride: usize,
-    x0: usize,
-    w: usize,
-    taps: &Taps,
-    shift: usize,
-) -> Vec<u8> {
-    /// Columns summed at once, their sums held in registers across all the taps.
-    const BLOCK: usize = 32;
-    let rows = taps.starts.len();
-    let mut out = vec![0u8; rows * w];
-    let initial = 1i32 << (taps.precision - 1);
-    let clip = |a: i32| (a >> taps.precision).clamp(0, 255) as u8;
-    for (r, dst) in out.chunks_exact_mut(w).enumerate() {
-        let weights = &taps.weights[taps.offsets[r]..taps.offsets[r + 1]];
-        let first = (taps.starts[r] - shift) * stride + x0;
-        let mut x = 0;
-        while x + BLOCK <= w {
-            let mut acc = [initial; BLOCK];
-            for (t, &k) in weights.iter().enumerate() {
-                let row: &[u8; BLOCK] = src[first + t * stride + x..][..BLOCK]
-                    .try_into()
-                    .unwrap_or_else(|_| unreachable!("a slice of BLOCK bytes"));
-                for (a, &p) in acc.iter_mut().zip(row) {
-                    // i16 x i16 -> i32: a widening multiply the vectorizer knows.
-                    *a += i32::from(p as i16) * i32::from(k);
+crate::simd::avx2_or_plain! {
+    /// Resamples the columns `x0..x0 + w` of a row-major image whose rows are `stride`
+    /// bytes (`src`) to `taps.starts.len()` rows of `w` bytes; `shift` is subtracted from
+    /// the taps' first rows (`src` may start below the axis' row 0). With AVX2 the
+    /// multiply-adds of a row run 8 or 16 at once (the baseline x86-64 target has no 32-bit
+    /// vector multiply).
+    fn vertical(
+        src: &[u8],
+        stride: usize,
+        x0: usize,
+        w: usize,
+        taps: &Taps,
+        shift: usize,
+    ) -> Vec<u8> {
+        /// Columns summed at once, their sums held in registers across all the taps.
+        const BLOCK: usize = 32;
+        let rows = taps.starts.len();
+        let mut out = vec![0u8; rows * w];
+        let initial = 1i32 << (taps.precision - 1);
+        let clip = |a: i32| (a >> taps.precision).clamp(0, 255) as u8;
+        for (r, dst) in out.chunks_exact_mut(w).enumerate() {
+            let weights = &taps.weights[taps.offsets[r]..taps.offsets[r + 1]];
+            let first = (taps.starts[r] - shift) * stride + x0;
+            let mut x = 0;
+            while x + BLOCK <= w {
+                let mut acc = [initial; BLOCK];
+                for (t, &k) in weights.iter().enumerate() {
+                    let row: &[u8; BLOCK] = src[first + t * stride + x..][..BLOCK]
+                        .try_into()
+                        .unwrap_or_else(|_| unreachable!("a slice of BLOCK bytes"));
+                    for (a, &p) in acc.iter_mut().zip(row) {
+                        // i16 x i16 -> i32: a widening multiply the vectorizer knows.
+                        *a += i32::from(p as i16) * i32::from(k);
+                    }
                 }
+                for (d, &a) in dst[x..x + BLOCK].iter_mut().zip(&acc) {
+                    *d = clip(a);
+                }
+                x += BLOCK;
             }
-            for (d, &a) in dst[x..x + BLOCK].iter_mut().zip(&acc) {
+            for (xx, d) in dst.iter_mut().enumerate().skip(x) {
+                let mut a = initial;
+                for (t, &k) in weights.iter().enumerate() {
+                    a += i32::from(src[first + t * stride + xx] as i16) * i32::from(k);
+                }
                 *d = clip(a);
             }
-            x += BLOCK;
         }
-        for (xx, d) in dst.iter_mut().enumerate().skip(x) {
-            let mut a = initial;
-            for (t, &k) in weights.iter().enumerate() {
-                a += i32::from(src[first + t * stride + xx] as i16) * i32::from(k);
-            }
-            *d = clip(a);
-        }
+        out
     }
-    out
 }
 
 /// The `w` x `h` image of `ch`-byte pixels `src`, transposed (`h` x `w`).
