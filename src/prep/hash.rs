@@ -121,6 +121,22 @@ fn dct_basis() -> &'static [[f64; 32]; 32] {
     })
 }
 
+/// The first eight rows of [`dct_basis`] by pixel, then frequency (`[x][u]`), so the row
+/// pass of [`low_frequencies`] reads them contiguously; made once, like the basis.
+fn dct_basis_by_x() -> &'static [[f64; 8]; 32] {
+    static BY_X: OnceLock<[[f64; 8]; 32]> = OnceLock::new();
+    BY_X.get_or_init(|| {
+        let basis = dct_basis();
+        let mut by_x = [[0.0; 8]; 32];
+        for (x, b) in by_x.iter_mut().enumerate() {
+            for (u, v) in b.iter_mut().enumerate() {
+                *v = basis[u][x];
+            }
+        }
+        by_x
+    })
+}
+
 /// pHash of a 32x32 grey image: a separable DCT computing only the 8x8 block needed.
 pub fn phash_grey(g: &GrayImage) -> u64 {
     debug_assert_eq!(g.dimensions(), (32, 32));
@@ -129,7 +145,7 @@ pub fn phash_grey(g: &GrayImage) -> u64 {
         .as_slice()
         .try_into()
         .unwrap_or_else(|_| panic!("pHash needs a 32x32 grey image"));
-    let low = low_frequencies(px, dct_basis());
+    let low = low_frequencies(px, dct_basis(), dct_basis_by_x());
     // The median of the 64: the mean of the 32nd and 33rd smallest (a selection, not a
     // sort).
     let mut sorted = low;
@@ -145,18 +161,15 @@ crate::simd::avx2_or_plain! {
     /// over x (then y) in order, as a plain dot product would, but the eight frequencies
     /// are the inner loop: eight independent sums side by side vectorize, where one long
     /// sum of f64 waits on each addition (bit-identical to the dot products).
-    fn low_frequencies(px: &[u8; 1024], basis: &[[f64; 32]; 32]) -> [f64; 64] {
-        // The basis by pixel, then frequency: the inner loop reads it contiguously.
-        let mut by_x = [[0.0f64; 8]; 32];
-        for (x, b) in by_x.iter_mut().enumerate() {
-            for (u, v) in b.iter_mut().enumerate() {
-                *v = basis[u][x];
-            }
-        }
+    fn low_frequencies(
+        px: &[u8; 1024],
+        basis: &[[f64; 32]; 32],
+        by_x: &[[f64; 8]; 32],
+    ) -> [f64; 64] {
         // Rows: [32 rows][8 frequencies].
         let mut rows = [[0.0f64; 8]; 32];
         for (row, line) in rows.iter_mut().zip(px.chunks_exact(32)) {
-            for (&p, b) in line.iter().zip(&by_x) {
+            for (&p, b) in line.iter().zip(by_x) {
                 let p = f64::from(p);
                 for (r, &w) in row.iter_mut().zip(b) {
                     *r += p * w;
