@@ -2,13 +2,12 @@
 //! separately on one thread over the same files (read, decode, crop + resize, quality,
 //! hashes, channel sums, PNG encode, atomic write), in microseconds per image.
 //!
-//! `cargo run --release --example prep_stages -- DIR OUT [N]`; `FILTER=none|sub|up|avg|
-//! adaptive` picks the PNG row filter (default Paeth, as prep); `MICRO=1` times only the
+//! `cargo run --release --example prep_stages -- DIR OUT [N]`; `MICRO=1` times only the
 //! small kernels (grey, quality, hashes, sums), each many times on the first image.
 
 use facesynth::dataset::walk;
-use facesynth::prep::{hash, normalize, quality, resize, scan, PrepSpec};
-use image::ImageEncoder;
+use facesynth::prep::crop::Cropper;
+use facesynth::prep::{hash, normalize, output, quality, resize, scan, PrepSpec};
 use std::time::{Duration, Instant};
 
 fn main() -> anyhow::Result<()> {
@@ -40,14 +39,7 @@ fn main() -> anyhow::Result<()> {
     }
     let mut sink = 0u64;
     let mut bytes = 0usize;
-    let filter = match std::env::var("FILTER").as_deref() {
-        Ok("none") => image::codecs::png::FilterType::NoFilter,
-        Ok("sub") => image::codecs::png::FilterType::Sub,
-        Ok("up") => image::codecs::png::FilterType::Up,
-        Ok("avg") => image::codecs::png::FilterType::Avg,
-        Ok("adaptive") => image::codecs::png::FilterType::Adaptive,
-        _ => image::codecs::png::FilterType::Paeth,
-    };
+    let cropper = Cropper::new(spec.crop.clone())?;
     for (i, p) in files.iter().enumerate() {
         let mut at = Instant::now();
         let (data, _) = scan::read_file(p)?;
@@ -56,9 +48,14 @@ fn main() -> anyhow::Result<()> {
             continue;
         };
         lap(1, &mut at);
-        let (w, h) = d.rgb.dimensions();
-        let s = w.min(h);
-        let img = resize::resize_crop(&d.rgb, ((w - s) / 2, (h - s) / 2, s, s), &spec.resize);
+        let Some(b) = cropper
+            .boxes("", &d.rgb)
+            .ok()
+            .and_then(|b| b.first().copied())
+        else {
+            continue;
+        };
+        let img = resize::resize_crop(&d.rgb, (b.x, b.y, b.w, b.h), &spec.resize);
         lap(2, &mut at);
         let grey = quality::luma(&img);
         lap(3, &mut at);
@@ -72,18 +69,7 @@ fn main() -> anyhow::Result<()> {
         lap(7, &mut at);
         let sums = normalize::ChannelSums::of(&img);
         lap(8, &mut at);
-        let mut buf = Vec::with_capacity(img.as_raw().len() + 1024);
-        image::codecs::png::PngEncoder::new_with_quality(
-            &mut buf,
-            image::codecs::png::CompressionType::Fast,
-            filter,
-        )
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            image::ExtendedColorType::Rgb8,
-        )?;
+        let buf = output::encode(&img, spec.format)?;
         lap(9, &mut at);
         bytes += buf.len();
         facesynth::atomic::write(&out.join(format!("{i}.png")), &buf)?;

@@ -34,6 +34,11 @@ pub fn face_output(base: &str, face: Option<u32>, format: OutputFormat) -> Strin
 
 /// Encodes and writes one output image atomically.
 pub fn save(path: &Path, img: &RgbImage, format: OutputFormat) -> std::io::Result<()> {
+    crate::atomic::write(path, &encode(img, format)?)
+}
+
+/// One output image's file bytes.
+pub fn encode(img: &RgbImage, format: OutputFormat) -> std::io::Result<Vec<u8>> {
     // Room for the raw pixels: the encoded file fits without the buffer growing.
     let mut buf = std::io::Cursor::new(Vec::with_capacity(img.as_raw().len() + 1024));
     match format {
@@ -56,7 +61,7 @@ pub fn save(path: &Path, img: &RgbImage, format: OutputFormat) -> std::io::Resul
         }
     }
     .map_err(std::io::Error::other)?;
-    crate::atomic::write(path, buf.get_ref())
+    Ok(buf.into_inner())
 }
 
 /// One manifest row as the run holds it until the manifest is written: where its full
