@@ -159,12 +159,13 @@ fn decode_jpeg(data: &[u8], spec: &DecodeSpec) -> Result<Option<DynamicImage>, S
 /// Whether a JPEG stream has an end-of-image marker (FF D9) after its last
 /// start-of-scan (FF DA). Entropy-coded data never holds FF D9 (0xFF bytes are stuffed
 /// with 00), so a file cut inside the scan has none, as PIL's "image file is truncated".
+/// Searched as "no start-of-scan after the last end-of-image", which reads only the
+/// file's tail: the start-of-scan of a whole file sits near its head.
 fn jpeg_complete(data: &[u8]) -> bool {
-    let marker = |m: u8| data.windows(2).rposition(|w| w[0] == 0xFF && w[1] == m);
-    match (marker(0xDA), marker(0xD9)) {
-        (Some(sos), Some(eoi)) => eoi > sos,
-        (None, Some(_)) => true,
-        _ => false,
+    let is = |m: u8| move |w: &[u8]| w[0] == 0xFF && w[1] == m;
+    match data.windows(2).rposition(is(0xD9)) {
+        Some(eoi) => !data[eoi..].windows(2).any(is(0xDA)),
+        None => false,
     }
 }
 
@@ -278,6 +279,23 @@ mod tests {
         // Orientation 6: rotate 90 degrees clockwise, so the left (red) half goes on top.
         assert_eq!(d.rgb.dimensions(), (10, 20));
         assert!(d.rgb.get_pixel(5, 2)[0] > 200 && d.rgb.get_pixel(5, 17)[2] > 200);
+    }
+
+    #[test]
+    fn a_jpeg_is_complete_when_an_end_of_image_follows_its_last_scan() {
+        let img = DynamicImage::ImageRgb8(RgbImage::from_fn(16, 16, |x, y| {
+            Rgb([(x * 16) as u8, (y * 16) as u8, 7])
+        }));
+        let whole = encode(&img, ImageFormat::Jpeg);
+        assert!(jpeg_complete(&whole));
+        assert!(!jpeg_complete(&whole[..whole.len() - 2]));
+        assert!(!jpeg_complete(&whole[..whole.len() / 2]));
+        // A thumbnail's end-of-image near the head does not complete a cut main image.
+        let mut with_thumb = whole[..2].to_vec();
+        with_thumb.extend_from_slice(&[0xFF, 0xE1, 0, 6, 0xFF, 0xD9]);
+        with_thumb.extend_from_slice(&whole[2..whole.len() - 8]);
+        assert!(!jpeg_complete(&with_thumb));
+        assert!(!jpeg_complete(&[]));
     }
 
     #[test]
