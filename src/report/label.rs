@@ -201,7 +201,7 @@ fn calibration(
             store
                 .iter()
                 .filter(|l| l.attribute == a.name && l.source == Source::Human)
-                .filter(|l| labels::round::is_calibration(&l.file, last.calibration_every))
+                .filter(|l| labels::calibrate::is_calibration(&l.file, last.calibration_every))
                 .filter_map(|l| {
                     let (v, c) = preds.get(&(l.file.clone(), a.name.clone()))?;
                     Some((*c, *v == l.value))

@@ -192,10 +192,10 @@ fn heuristic_labels_train_only_while_people_agree() {
         let confident: Vec<&labels::Label> = votes
             .iter()
             .filter(|l| l.attribute == "hair_color" && l.confidence >= 0.5)
-            .take(labels::round::MIN_OVERLAP + 5)
+            .take(labels::trust::MIN_OVERLAP + 5)
             .collect();
         assert!(
-            confident.len() > labels::round::MIN_OVERLAP,
+            confident.len() > labels::trust::MIN_OVERLAP,
             "only {} confident hair votes on the synthetic faces",
             confident.len()
         );
@@ -295,9 +295,9 @@ fn contradicted_votes_leave_the_store_even_when_none_trains() {
     let eye_votes: Vec<&labels::Label> = votes
         .iter()
         .filter(|l| l.attribute == "eye_color")
-        .take(labels::round::MIN_OVERLAP + 5)
+        .take(labels::trust::MIN_OVERLAP + 5)
         .collect();
-    assert!(eye_votes.len() > labels::round::MIN_OVERLAP);
+    assert!(eye_votes.len() > labels::trust::MIN_OVERLAP);
     let mut csv = String::from("file,attribute,value\n");
     for l in &eye_votes {
         let other = eye.values.iter().find(|v| **v != l.value).unwrap();
