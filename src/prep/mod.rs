@@ -8,6 +8,7 @@
 
 pub mod crop;
 pub mod dedup;
+pub mod hamming;
 pub mod hash;
 pub mod inputs;
 pub mod normalize;
