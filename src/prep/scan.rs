@@ -113,7 +113,8 @@ fn decoded(img: DynamicImage, data: &[u8], spec: &DecodeSpec) -> Decoded {
 /// A colour JPEG (YCbCr or RGB) straight through zune-jpeg, the decoder `image` wraps,
 /// oriented; `None` for the other colour models (grey, CMYK, YCCK), which take `image`'s
 /// path. `image`'s wrapper copies the file and parses its headers three times (to open
-/// it, for the orientation, and to decode): on a 96 px face, a sixth of the decode.
+/// it, for the orientation, and to decode): on a 96 px face, a ninth of the decode
+/// (83 -> 74 us, BENCHMARKS.md, prep, session 19).
 /// The pixels are the same: the same decoder, the same output colour space.
 fn decode_jpeg(data: &[u8], spec: &DecodeSpec) -> Result<Option<DynamicImage>, String> {
     use zune_core::bytestream::ZCursor;
