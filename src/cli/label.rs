@@ -40,6 +40,9 @@ pub enum LabelCommand {
         /// The prepared dataset.
         #[arg(long)]
         data: PathBuf,
+        /// Print the report as JSON (as the other label commands do) instead of a summary.
+        #[arg(long)]
+        json: bool,
     },
     /// Write DATA/labels_wide.csv and an ImageFolder layout (DATA/imagefolder/).
     Export {
@@ -246,7 +249,17 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
             v,
             &labels::round(&data, &round.spec(), v).context("label round")?,
         ),
-        LabelCommand::Status { data } => print(v, &labels::status(&data).context("label status")?),
+        LabelCommand::Status { data, json } => {
+            let report = labels::status(&data).context("label status")?;
+            match json {
+                true => print(v, &report),
+                false if v == Verbosity::Quiet => Ok(()),
+                false => {
+                    print!("{report}");
+                    Ok(())
+                }
+            }
+        }
         LabelCommand::Export { data, all } => {
             print(v, &labels::export(&data, all).context("label export")?)
         }

@@ -231,6 +231,66 @@ pub struct StatusReport {
     pub last_round: Option<RoundInfo>,
 }
 
+impl std::fmt::Display for StatusReport {
+    /// The summary `label status` prints on a terminal: one line per attribute with its
+    /// labels by source and its coverage, the values' counts, and the last round.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} images, {} questions pending",
+            self.images, self.pending
+        )?;
+        let width = self
+            .by_source
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(9)
+            .max(9);
+        writeln!(
+            f,
+            "{:<width$}  {:>7}  {:>9}  {:>7}  {:>8}",
+            "attribute", "human", "heuristic", "model", "coverage"
+        )?;
+        for (attr, sources) in &self.by_source {
+            let n = |s: Source| sources.get(&s.to_string()).copied().unwrap_or(0);
+            writeln!(
+                f,
+                "{attr:<width$}  {:>7}  {:>9}  {:>7}  {:>7.1}%",
+                n(Source::Human),
+                n(Source::Heuristic),
+                n(Source::Model),
+                100.0 * self.coverage.get(attr).copied().unwrap_or(0.0)
+            )?;
+        }
+        for (attr, values) in &self.by_value {
+            let counts: Vec<String> = values.iter().map(|(v, n)| format!("{v} {n}")).collect();
+            writeln!(f, "{attr}: {}", counts.join(", "))?;
+        }
+        let Some(r) = &self.last_round else {
+            return writeln!(f, "no round yet (`facesynth label round --data DIR`)");
+        };
+        writeln!(
+            f,
+            "last round {}: {} people's labels, {} training images, {} queued, {:.1} s",
+            r.round, r.human, r.train_samples, r.queued, r.seconds
+        )?;
+        for (attr, t) in &r.temperature {
+            let held = r.calibration_size.get(attr).copied().unwrap_or(0);
+            let ece = r
+                .ece
+                .get(attr)
+                .map_or("-".to_string(), |e| format!("{e:.3}"));
+            let accepted = r.accepted.get(attr).copied().unwrap_or(0);
+            writeln!(
+                f,
+                "  {attr}: temperature {t:.2}, ECE {ece} on {held} held-out labels, {accepted} model labels accepted"
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// `label status`.
 pub fn status(data: &Path) -> Result<StatusReport, LabelError> {
     let paths = Paths::new(data);
@@ -458,6 +518,49 @@ pub fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_summary_reads_as_a_table() {
+        let map = |kv: &[(&str, usize)]| -> BTreeMap<String, usize> {
+            kv.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let mut report = StatusReport {
+            images: 200,
+            by_source: [(
+                "hair_color".to_string(),
+                map(&[("human", 40), ("model", 110)]),
+            )]
+            .into(),
+            by_value: [("hair_color".to_string(), map(&[("black", 90), ("red", 60)]))].into(),
+            coverage: [("hair_color".to_string(), 0.75)].into(),
+            pending: 12,
+            last_round: None,
+        };
+        let text = report.to_string();
+        assert!(
+            text.starts_with("200 images, 12 questions pending\n"),
+            "{text}"
+        );
+        let row = text.lines().find(|l| l.starts_with("hair_color ")).unwrap();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells, ["hair_color", "40", "0", "110", "75.0%"], "{text}");
+        assert!(text.contains("hair_color: black 90, red 60"), "{text}");
+        assert!(text.contains("no round yet"), "{text}");
+        report.last_round = Some(RoundInfo {
+            round: 2,
+            human: 40,
+            temperature: [("hair_color".to_string(), 1.5)].into(),
+            ece: [("hair_color".to_string(), 0.031)].into(),
+            calibration_size: [("hair_color".to_string(), 8)].into(),
+            ..Default::default()
+        });
+        let text = report.to_string();
+        assert!(text.contains("last round 2: 40 people's labels"), "{text}");
+        assert!(
+            text.contains("hair_color: temperature 1.50, ECE 0.031 on 8 held-out labels"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn input_planes_in_rgb_and_lab() {
