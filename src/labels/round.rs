@@ -156,6 +156,7 @@ pub struct RoundReport {
 /// How far apart the seeds of an ensemble's members are ([`RoundSpec::ensemble`]).
 const ENSEMBLE_SEED_STRIDE: u64 = 1000;
 
+/// The most likely value and its probability (the first on a tie: 0 for no values).
 fn argmax(p: &[f32]) -> (usize, f32) {
     p.iter()
         .copied()
