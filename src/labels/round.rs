@@ -156,7 +156,8 @@ pub struct RoundReport {
 /// How far apart the seeds of an ensemble's members are ([`RoundSpec::ensemble`]).
 const ENSEMBLE_SEED_STRIDE: u64 = 1000;
 
-/// The most likely value and its probability (the first on a tie: 0 for no values).
+/// The most likely value and its probability (the last of equals, as `max_by` gives;
+/// value 0 for none).
 fn argmax(p: &[f32]) -> (usize, f32) {
     p.iter()
         .copied()
