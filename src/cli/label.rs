@@ -34,6 +34,9 @@ pub enum LabelCommand {
         data: PathBuf,
         #[command(flatten)]
         round: RoundArgs,
+        /// Print the round's report as JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
     },
     /// Counts by source and value, coverage, calibration, pending queue.
     Status {
@@ -239,26 +242,41 @@ fn print<T: serde::Serialize>(v: Verbosity, report: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A report as a summary to read, or with `json` as JSON; nothing when quiet.
+fn summary<T: serde::Serialize + std::fmt::Display>(
+    v: Verbosity,
+    json: bool,
+    report: &T,
+) -> anyhow::Result<()> {
+    match json {
+        true => print(v, report),
+        false if v == Verbosity::Quiet => Ok(()),
+        false => {
+            print!("{report}");
+            Ok(())
+        }
+    }
+}
+
 /// Runs a label subcommand.
 pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
     match cmd {
         LabelCommand::Init { schema, data } => {
             print(v, &labels::init(&schema, &data, v).context("label init")?)
         }
-        LabelCommand::Round { data, round } => print(
-            v,
-            &labels::round(&data, &round.spec(), v).context("label round")?,
-        ),
-        LabelCommand::Status { data, json } => {
-            let report = labels::status(&data).context("label status")?;
-            match json {
-                true => print(v, &report),
-                false if v == Verbosity::Quiet => Ok(()),
-                false => {
-                    print!("{report}");
-                    Ok(())
-                }
+        LabelCommand::Round { data, round, json } => {
+            let report = labels::round(&data, &round.spec(), v).context("label round")?;
+            summary(v, json, &report)?;
+            if !json && v != Verbosity::Quiet && !report.queued.is_empty() {
+                let d = data.display();
+                println!(
+                    "next: answer the queue on a web page (`facesynth label serve --data {d}`), or fill in {d}/labels/queue.csv and `facesynth label import FILE --data {d}`"
+                );
             }
+            Ok(())
+        }
+        LabelCommand::Status { data, json } => {
+            summary(v, json, &labels::status(&data).context("label status")?)
         }
         LabelCommand::Export { data, all } => {
             print(v, &labels::export(&data, all).context("label export")?)

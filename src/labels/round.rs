@@ -153,6 +153,17 @@ pub struct RoundReport {
     pub page: Option<std::path::PathBuf>,
 }
 
+impl std::fmt::Display for RoundReport {
+    /// The round's summary and where its outputs are.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.info)?;
+        if let Some(page) = &self.page {
+            writeln!(f, "report: {}", page.display())?;
+        }
+        Ok(())
+    }
+}
+
 /// How far apart the seeds of an ensemble's members are ([`RoundSpec::ensemble`]).
 const ENSEMBLE_SEED_STRIDE: u64 = 1000;
 

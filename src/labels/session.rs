@@ -201,6 +201,46 @@ pub struct RoundInfo {
     pub predict_seconds: f64,
 }
 
+impl std::fmt::Display for RoundInfo {
+    /// What the round did, for a person: one line for the round, one per attribute
+    /// (temperature, calibration, accepted labels, the heuristic's standing).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "round {}: {} people's labels, {} training images, {} queued ({} at random), {:.1} s (training {:.1} s)",
+            self.round,
+            self.human,
+            self.train_samples,
+            self.queued,
+            self.queued_random,
+            self.seconds,
+            self.train_seconds
+        )?;
+        for (attr, t) in &self.temperature {
+            let held = self.calibration_size.get(attr).copied().unwrap_or(0);
+            let ece = self
+                .ece
+                .get(attr)
+                .map_or("-".to_string(), |e| format!("{e:.3}"));
+            let accepted = self.accepted.get(attr).copied().unwrap_or(0);
+            write!(
+                f,
+                "  {attr}: temperature {t:.2}, ECE {ece} on {held} held-out labels, {accepted} model labels accepted"
+            )?;
+            if let Some((share, n, trains)) = self.heuristic_agreement.get(attr) {
+                let verdict = if *trains { "trains" } else { "left out" };
+                write!(
+                    f,
+                    "; heuristic agrees with people on {:.0}% of {n}: {verdict}",
+                    100.0 * share
+                )?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
 /// Rounds recorded before `calibration_every` existed held out one label in five.
 fn default_calibration_every() -> u64 {
     5
@@ -270,24 +310,7 @@ impl std::fmt::Display for StatusReport {
         let Some(r) = &self.last_round else {
             return writeln!(f, "no round yet (`facesynth label round --data DIR`)");
         };
-        writeln!(
-            f,
-            "last round {}: {} people's labels, {} training images, {} queued, {:.1} s",
-            r.round, r.human, r.train_samples, r.queued, r.seconds
-        )?;
-        for (attr, t) in &r.temperature {
-            let held = r.calibration_size.get(attr).copied().unwrap_or(0);
-            let ece = r
-                .ece
-                .get(attr)
-                .map_or("-".to_string(), |e| format!("{e:.3}"));
-            let accepted = r.accepted.get(attr).copied().unwrap_or(0);
-            writeln!(
-                f,
-                "  {attr}: temperature {t:.2}, ECE {ece} on {held} held-out labels, {accepted} model labels accepted"
-            )?;
-        }
-        Ok(())
+        write!(f, "last {r}")
     }
 }
 
@@ -552,10 +575,15 @@ mod tests {
             temperature: [("hair_color".to_string(), 1.5)].into(),
             ece: [("hair_color".to_string(), 0.031)].into(),
             calibration_size: [("hair_color".to_string(), 8)].into(),
+            heuristic_agreement: [("hair_color".to_string(), (0.92, 50, false))].into(),
             ..Default::default()
         });
         let text = report.to_string();
         assert!(text.contains("last round 2: 40 people's labels"), "{text}");
+        assert!(
+            text.contains("heuristic agrees with people on 92% of 50: left out"),
+            "{text}"
+        );
         assert!(
             text.contains("hair_color: temperature 1.50, ECE 0.031 on 8 held-out labels"),
             "{text}"
