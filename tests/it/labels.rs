@@ -57,6 +57,34 @@ fn every_shipped_schema_parses() {
     }
 }
 
+/// `label status` prints a table to read, `--json` the report as JSON, `-q` nothing.
+#[test]
+fn status_prints_a_summary_or_json() {
+    let d = synth_data(12, 3);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let status = |extra: &[&str]| {
+        let out = bin()
+            .args(["label", "status", "--data"])
+            .arg(d.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = status(&[]);
+    assert!(text.starts_with("12 images, 0 questions pending"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("hair_color ")), "{text}");
+    assert!(text.contains("no round yet"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&status(&["--json"])).unwrap();
+    assert_eq!(json["images"], 12);
+    assert!(status(&["-q"]).is_empty());
+}
+
 #[test]
 fn bad_values_and_headers_are_rejected_naming_file_line_value() {
     let d = synth_data(12, 1);
