@@ -6,9 +6,10 @@
 //! `cargo run --release --example label_calibration -- RUN_DIR TRUTH.csv` where RUN_DIR is
 //! a simulate folder (`images/`, `labels/` with `model.mpk`; RGB input at 48 px, the
 //! defaults) and TRUTH.csv the wide truth file (`file,<attribute>...`); the test split is
-//! simulate's (20% by a hash of the file name), less any image a person labeled.
+//! simulate's (its default share, by a hash of the file name).
 use facesynth::labels::{
-    calibrate, classifier, index::DatasetIndex, session, LabelStore, Paths, Source,
+    calibrate, classifier, import, index::DatasetIndex, session, simulate, Label, LabelStore,
+    Paths, Source,
 };
 use std::collections::HashMap;
 type B = burn::backend::Autodiff<burn::backend::Flex>;
@@ -41,79 +42,44 @@ fn main() {
     let images = session::decode_all(&index, "decode", facesynth::progress::Verbosity::Quiet);
     let pixels = session::to_pixels(&images, 48, Default::default());
     let out = classifier::predict_mirrored(&net, &pixels, &device);
-    let mut truth: HashMap<String, HashMap<String, String>> = HashMap::new();
-    let mut rdr = csv::Reader::from_path(truth_path).unwrap();
-    let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
-    for r in rdr.records() {
-        let r = r.unwrap();
-        let row = header.iter().zip(r.iter()).skip(1);
-        truth.insert(
-            r[0].to_string(),
-            row.map(|(h, v)| (h.clone(), v.to_string())).collect(),
-        );
-    }
+    let truth = import::read_wide(std::path::Path::new(truth_path), &schema, &index).unwrap();
     let pos: HashMap<&str, usize> = index
         .images
         .iter()
         .enumerate()
         .map(|(i, f)| (f.as_str(), i))
         .collect();
-    let n_attr = classes.len();
-    let mut calib: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n_attr];
-    let human: std::collections::HashSet<&str> = store
-        .iter()
-        .filter(|l| l.source == Source::Human)
-        .map(|l| l.file.as_str())
-        .collect();
-    for l in store.iter().filter(|l| l.source == Source::Human) {
-        if facesynth::labels::calibrate::is_calibration(&l.file, every) {
-            let ai = schema.attribute_index(&l.attribute).unwrap();
-            calib[ai].push((
-                pos[l.file.as_str()],
-                schema.attributes[ai].index_of(&l.value).unwrap(),
-            ));
-        }
-    }
-    let mut calib_random: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n_attr];
-    for l in store
-        .iter()
-        .filter(|l| l.source == Source::Human && l.round == 1)
-    {
-        if facesynth::labels::calibrate::is_calibration(&l.file, every) {
-            let ai = schema.attribute_index(&l.attribute).unwrap();
-            calib_random[ai].push((
-                pos[l.file.as_str()],
-                schema.attributes[ai].index_of(&l.value).unwrap(),
-            ));
-        }
-    }
-    let rand_t = calibrate::temperatures(&calib_random, &out);
-    let own = calibrate::temperatures(&calib, &out);
-    let all: Vec<(usize, usize, usize)> = calib
-        .iter()
-        .enumerate()
-        .flat_map(|(a, p)| p.iter().map(move |&(i, y)| (a, i, y)))
-        .collect();
-    let (lg, tg): (Vec<Vec<f32>>, Vec<usize>) = all
-        .iter()
-        .map(|&(a, i, y)| (out.logits[a][i].clone(), y))
-        .unzip();
-    let pooled = calibrate::fit_temperature(&lg, &tg);
-    // The test split: simulate's 20% by hash, less what people labeled.
-    let test: Vec<usize> = (0..index.len())
-        .filter(|&i| {
-            let f = &index.images[i];
-            !human.contains(f.as_str())
-                && (xxhash_rust::xxh3::xxh3_64(f.as_bytes()) % 10_000) as f32 / 10_000.0 < 0.2
-        })
-        .collect();
-    for (ai, attr) in schema.attributes.iter().enumerate() {
-        let (lg, tg): (Vec<Vec<f32>>, Vec<usize>) = test
+    // The held-out split of people's labels that `keep` admits, per attribute.
+    let held_out = |keep: &dyn Fn(&Label) -> bool| {
+        let mut calib: Vec<Vec<(usize, usize)>> = vec![Vec::new(); classes.len()];
+        for l in store
             .iter()
-            .filter_map(|&i| {
-                let t = truth.get(&index.images[i])?.get(&attr.name)?;
-                Some((out.logits[ai][i].clone(), attr.index_of(t)?))
-            })
+            .filter(|l| l.source == Source::Human && keep(l))
+        {
+            if calibrate::is_calibration(&l.file, every) {
+                let ai = schema.attribute_index(&l.attribute).unwrap();
+                calib[ai].push((
+                    pos[l.file.as_str()],
+                    schema.attributes[ai].index_of(&l.value).unwrap(),
+                ));
+            }
+        }
+        calib
+    };
+    let calib = held_out(&|_| true);
+    // Round 1 queues the warm-up, drawn at random.
+    let calib_random = held_out(&|l| l.round == 1);
+    let own = calibrate::temperatures(&calib, &out);
+    let rand_t = calibrate::temperatures(&calib_random, &out);
+    let pooled = calibrate::pooled_temperature(&calib, &out);
+    let holdout = simulate::DEFAULT_HOLDOUT;
+    for (ai, attr) in schema.attributes.iter().enumerate() {
+        // simulate's test split: the truth's images in the hash split.
+        let (lg, tg): (Vec<Vec<f32>>, Vec<usize>) = truth
+            .answers
+            .iter()
+            .filter(|t| t.attribute == ai && simulate::in_test(&index.images[t.image], holdout))
+            .map(|t| (out.logits[ai][t.image].clone(), t.value))
             .unzip();
         let best = calibrate::fit_temperature(&lg, &tg);
         let e = |t: f32| calibrate::ece(&calibrate::pairs(&lg, &tg, t));

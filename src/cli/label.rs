@@ -103,7 +103,7 @@ pub enum LabelCommand {
         #[arg(long, value_delimiter = ',')]
         schedule: Option<Vec<usize>>,
         /// Share of the truth held out as a test split.
-        #[arg(long, default_value_t = 0.2)]
+        #[arg(long, default_value_t = labels::simulate::DEFAULT_HOLDOUT)]
         holdout: f32,
         #[command(flatten)]
         round: RoundArgs,

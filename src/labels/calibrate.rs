@@ -119,22 +119,11 @@ pub const MIN_CALIBRATION: usize = 10;
 /// 14). The heads share the body and its overfitting, so one temperature for both is the
 /// better guess than none.
 pub fn temperatures(calib: &[Vec<(usize, usize)>], out: &Outputs) -> Vec<f32> {
-    let fit = |pairs: &mut dyn Iterator<Item = (usize, usize, usize)>| {
-        let (logits, targets): (Vec<Vec<f32>>, Vec<usize>) =
-            pairs.map(|(a, i, y)| (out.logits[a][i].clone(), y)).unzip();
-        fit_temperature(&logits, &targets)
-    };
-    let all = || {
-        calib
-            .iter()
-            .enumerate()
-            .flat_map(|(a, p)| p.iter().map(move |&(i, y)| (a, i, y)))
-    };
     // Fitted only where some attribute needs it.
     let short = calib.iter().any(|p| p.len() < MIN_CALIBRATION);
     let held: usize = calib.iter().map(Vec::len).sum();
     let pooled = if short && held >= MIN_CALIBRATION {
-        fit(&mut all())
+        pooled_temperature(calib, out)
     } else {
         1.0
     };
@@ -145,9 +134,25 @@ pub fn temperatures(calib: &[Vec<(usize, usize)>], out: &Outputs) -> Vec<f32> {
             if pairs.len() < MIN_CALIBRATION {
                 return pooled;
             }
-            fit(&mut pairs.iter().map(|&(i, y)| (a, i, y)))
+            fit_held_out(out, pairs.iter().map(|&(i, y)| (a, i, y)))
         })
         .collect()
+}
+
+/// One temperature fitted on every attribute's held-out `(image, value)` pairs together.
+pub fn pooled_temperature(calib: &[Vec<(usize, usize)>], out: &Outputs) -> f32 {
+    let all = calib
+        .iter()
+        .enumerate()
+        .flat_map(|(a, p)| p.iter().map(move |&(i, y)| (a, i, y)));
+    fit_held_out(out, all)
+}
+
+/// [`fit_temperature`] on `(attribute, image, value)` triples of `out`'s logits.
+fn fit_held_out(out: &Outputs, pairs: impl Iterator<Item = (usize, usize, usize)>) -> f32 {
+    let (logits, targets): (Vec<Vec<f32>>, Vec<usize>) =
+        pairs.map(|(a, i, y)| (out.logits[a][i].clone(), y)).unzip();
+    fit_temperature(&logits, &targets)
 }
 
 /// Labels the calibration split aims at: one temperature per attribute is fitted on

@@ -74,7 +74,12 @@ pub struct SimulateReport {
     pub curve: Vec<CurvePoint>,
 }
 
-fn in_test(file: &str, holdout: f32) -> bool {
+/// Share of the truth's images `label simulate` holds out as its test split by default.
+pub const DEFAULT_HOLDOUT: f32 = 0.2;
+
+/// Whether `file` is in the test split: a stable `holdout` share of the images by a hash
+/// of the name, never trained on, queued or calibrated on.
+pub fn in_test(file: &str, holdout: f32) -> bool {
     (xxhash_rust::xxh3::xxh3_64(file.as_bytes()) % 10_000) as f32 / 10_000.0 < holdout
 }
 
