@@ -1,7 +1,7 @@
 //! Near pairs in Hamming space: every pair of 64-bit hashes within a radius, for
-//! dedup's perceptual hashes. They come from multi-index hashing (Norouzi, Punjani & Fleet, "Fast search in
-//! Hamming space with multi-index hashing", CVPR 2012): the 64 bits are split into m
-//! chunks; two hashes within distance t agree to within floor(t/m) bits on at least one
+//! dedup's perceptual hashes. They come from multi-index hashing (Norouzi, Punjani &
+//! Fleet, "Fast search in Hamming space with multi-index hashing", CVPR 2012): the 64
+//! bits are split into m chunks; two hashes within distance t agree to within floor(t/m) bits on at least one
 //! chunk (pigeonhole), so each chunk's table is probed only for keys that near. With
 //! m ~ 64/log2(n) the tables stay sparse. Each chunk is probed to at most
 //! [`MAX_PROBE_FLIPS`] bits, which keeps the work per image constant as n grows (the
@@ -85,21 +85,12 @@ impl<'a> MultiIndex<'a> {
 
     /// Every pair `i < j` within the radius for which `accept(i, j)` holds.
     pub fn pairs(&self, accept: impl Fn(usize, usize) -> bool + Sync) -> Vec<(usize, usize)> {
-        self.search(self.hashes, accept)
+        self.query_all(self.hashes, accept)
     }
 
-    /// For each query `i`, every indexed `j` within the radius with `accept(i, j)`.
+    /// For each query `i`, every indexed `j` within the radius with `accept(i, j)`: by
+    /// comparing all pairs when there are few, else by [`MultiIndex::probe`].
     pub fn query_all(
-        &self,
-        queries: &[u64],
-        accept: impl Fn(usize, usize) -> bool + Sync,
-    ) -> Vec<(usize, usize)> {
-        self.search(queries, accept)
-    }
-
-    /// Every (query, indexed hash) pair within the radius that `accept` takes: by comparing
-    /// all pairs when there are few, else by [`MultiIndex::probe`].
-    fn search(
         &self,
         queries: &[u64],
         accept: impl Fn(usize, usize) -> bool + Sync,
