@@ -9,7 +9,8 @@
 //! augmentation, default 4), `LR_SCHEDULE=constant` (no decay of the learning rate),
 //! `PRETEXT=steps` (colour-presence pre-training of the body on every training image,
 //! `labels::pretext`), `SMOOTH` (label smoothing), `WD` (AdamW weight decay), `EMA` (decay of a moving
-//! average of the weights, reported beside the last weights), `BATCH`, `FIXMATCH` (unlabeled
+//! average of the weights, reported beside the last weights), `BATCH`, `CHANNELS=a,b,c,d`
+//! (the four conv blocks' widths, default 32,64,128,128), `FIXMATCH` (unlabeled
 //! images per step of the consistency loss, `labels::consistency`; `FM_TAU`, `FM_W`,
 //! `FM_SHIFT`, `FM_CUT` its threshold, weight, strong shift and cut-out side; `FM_ALIGN`
 //! distribution alignment), `ENSEMBLE=S`
@@ -45,6 +46,10 @@ fn main() {
         weight_decay: env_or("WD", 0.0),
         ema: env_or("EMA", 0.0),
         batch: env_or("BATCH", TrainSpec::default().batch),
+        channels: std::env::var("CHANNELS").map_or(TrainSpec::default().channels, |v| {
+            let c: Vec<usize> = v.split(',').map(|x| x.parse().unwrap()).collect();
+            c.try_into().expect("CHANNELS: four widths, a,b,c,d")
+        }),
         consistency: facesynth::labels::consistency::Consistency {
             batch: env_or("FIXMATCH", 0),
             threshold: env_or("FM_TAU", 0.95),
