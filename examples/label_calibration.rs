@@ -11,7 +11,6 @@ use facesynth::labels::{
     calibrate, classifier, import, index::DatasetIndex, session, simulate, Label, LabelStore,
     Paths, Source,
 };
-use std::collections::HashMap;
 type B = burn::backend::Autodiff<burn::backend::Flex>;
 
 fn main() {
@@ -43,12 +42,7 @@ fn main() {
     let pixels = session::to_pixels(&images, 48, Default::default());
     let out = classifier::predict_mirrored(&net, &pixels, &device);
     let truth = import::read_wide(std::path::Path::new(truth_path), &schema, &index).unwrap();
-    let pos: HashMap<&str, usize> = index
-        .images
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.as_str(), i))
-        .collect();
+    let pos = index.positions();
     // The held-out split of people's labels that `keep` admits, per attribute.
     let held_out = |keep: &dyn Fn(&Label) -> bool| {
         let mut calib: Vec<Vec<(usize, usize)>> = vec![Vec::new(); classes.len()];

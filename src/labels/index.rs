@@ -29,6 +29,15 @@ fn strip_ext(s: &str) -> &str {
     }
 }
 
+/// Each of `images`' index by its path.
+fn by_path(images: &[String]) -> HashMap<&str, usize> {
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect()
+}
+
 impl DatasetIndex {
     /// Lists the kept images of `dir` (see [`manifest::kept_images`]).
     pub fn open(dir: &Path) -> Result<DatasetIndex, LabelError> {
@@ -67,11 +76,7 @@ impl DatasetIndex {
         }
         let mpath = dir.join(manifest::MANIFEST_FILE);
         if mpath.is_file() {
-            let pos: HashMap<&str, usize> = images
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.as_str(), i))
-                .collect();
+            let pos = by_path(&images);
             let rows = manifest::read(&mpath).map_err(|e| LabelError::csv(&mpath, e))?;
             let mut strong = Vec::new();
             for r in rows {
@@ -103,6 +108,12 @@ impl DatasetIndex {
             .get(&key)
             .or_else(|| self.aliases.get(strip_ext(&key)))
             .copied()
+    }
+
+    /// Each image's index by its path relative to the folder, the key the store uses:
+    /// for looking many labels up at once, without [`Self::resolve`]'s other names.
+    pub fn positions(&self) -> HashMap<&str, usize> {
+        by_path(&self.images)
     }
 
     /// Number of images.

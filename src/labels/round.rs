@@ -341,12 +341,7 @@ impl TrainingSet {
         spec: &RoundSpec,
     ) -> Self {
         let n_attr = schema.attributes.len();
-        let pos: BTreeMap<&str, usize> = index
-            .images
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.as_str(), i))
-            .collect();
+        let pos = index.positions();
         let human: HashSet<&str> = store
             .iter()
             .filter(|l| l.source == Source::Human)

@@ -324,15 +324,7 @@ fn prep_crop_detect_keeps_faces_and_rejects_faceless_images() {
         "--faces",
         "all",
     ];
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    crate::common::run_ok(&args);
     let rows = facesynth::dataset::manifest::read(&out.join("manifest.csv")).unwrap();
     let cup = rows
         .iter()

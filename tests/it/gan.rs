@@ -2,6 +2,7 @@
 //! losses, per-class samples that differ, exact resume (also with spectral norm and
 //! self-attention), one model per class, and the CUDA-unavailable error.
 
+use crate::common::bin;
 use facesynth::gan::data::Dataset;
 use facesynth::gan::spec::{BackendKind, ModelKind, SnWhere};
 use facesynth::gan::train::train_dataset;
@@ -9,7 +10,6 @@ use facesynth::gan::{generate, GenerateSpec, TrainSpec};
 use facesynth::progress::Verbosity;
 use facesynth::synth::{synth_one, SynthSpec};
 use std::path::Path;
-use std::process::Command;
 
 /// `n` synthetic faces with 3 hair colours, 16 px, in memory.
 fn faces(n: usize) -> Dataset {
@@ -221,10 +221,6 @@ fn split_by_trains_one_model_per_class() {
     .unwrap();
     assert_eq!(g.images, 6);
     assert!(out.join("red/1.png").is_file() && out.join("grid.png").is_file());
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_facesynth"))
 }
 
 #[test]

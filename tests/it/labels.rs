@@ -1,12 +1,11 @@
 //! `facesynth label`: schemas and validation, the store, importers, heuristics on
 //! synthetic faces, a real round on shared anime faces, and the web page in Chromium.
 
-use crate::common::{webdriver, Browser};
+use crate::common::{bin, run_ok, webdriver, Browser};
 use facesynth::labels::{self, classifier::TrainSpec, RoundSpec, Schema, Source, Strategy};
 use facesynth::progress::Verbosity::Quiet;
 use facesynth::synth::{self, SynthSpec};
 use std::path::PathBuf;
-use std::process::Command;
 
 const Q: facesynth::progress::Verbosity = Quiet;
 
@@ -43,10 +42,6 @@ fn synth_data(n: usize, seed: u64) -> tempfile::TempDir {
     dir
 }
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_facesynth"))
-}
-
 #[test]
 fn every_shipped_schema_parses() {
     for e in std::fs::read_dir(root().join("labels")).unwrap() {
@@ -62,19 +57,13 @@ fn every_shipped_schema_parses() {
 fn status_prints_a_summary_or_json() {
     let d = synth_data(12, 3);
     labels::init(&anime(), d.path(), Q).unwrap();
+    let data = d.path().to_str().unwrap();
     let status = |extra: &[&str]| {
-        let out = bin()
-            .args(["label", "status", "--data"])
-            .arg(d.path())
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let args: Vec<&str> = ["label", "status", "--data", data]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        String::from_utf8(run_ok(&args).stdout).unwrap()
     };
     let text = status(&[]);
     assert!(text.starts_with("12 images, 0 questions pending"), "{text}");
