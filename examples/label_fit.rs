@@ -21,6 +21,7 @@
 //! cross, in full and where unsure), `INPUT=rgb|lab` (the input planes' colour
 //! space). Every network is also scored with mirrored test-time views.
 use facesynth::labels::classifier::{self, Sample, TrainSpec};
+use facesynth::labels::simulate::{in_test, DEFAULT_HOLDOUT};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::collections::BTreeMap;
@@ -101,10 +102,10 @@ fn main() {
         .map(|r| (0..n_attr).map(|k| idx[k][r[k + 1].as_str()]).collect())
         .collect();
     let test: Vec<usize> = (0..rows.len())
-        .filter(|&i| (xxhash_rust::xxh3::xxh3_64(rows[i][0].as_bytes()) % 10_000) < 2_000)
+        .filter(|&i| in_test(&rows[i][0], DEFAULT_HOLDOUT))
         .collect();
     let mut pool: Vec<usize> = (0..rows.len())
-        .filter(|&i| (xxhash_rust::xxh3::xxh3_64(rows[i][0].as_bytes()) % 10_000) >= 2_000)
+        .filter(|&i| !in_test(&rows[i][0], DEFAULT_HOLDOUT))
         .collect();
     pool.shuffle(&mut rand::rngs::StdRng::seed_from_u64(spec.seed));
     let train: Vec<usize> = pool.iter().copied().take(n).collect();
