@@ -9,7 +9,8 @@
 //! augmentation, default 4), `LR_SCHEDULE=constant` (no decay of the learning rate),
 //! `PRETEXT=steps` (colour-presence pre-training of the body on every training image,
 //! `labels::pretext`), `SMOOTH` (label smoothing), `WD` (AdamW weight decay), `EMA` (decay of a moving
-//! average of the weights, reported beside the last weights), `BATCH`, `CHANNELS=a,b,c,d`
+//! average of the weights, reported beside the last weights), `BATCH`, `LR` (the peak
+//! learning rate, default 2e-3), `CHANNELS=a,b,c,d`
 //! (the four conv blocks' widths, default 32,64,128,128), `FIXMATCH` (unlabeled
 //! images per step of the consistency loss, `labels::consistency`; `FM_TAU`, `FM_W`,
 //! `FM_SHIFT`, `FM_CUT` its threshold, weight, strong shift and cut-out side; `FM_ALIGN`
@@ -47,6 +48,7 @@ fn main() {
         weight_decay: env_or("WD", 0.0),
         ema: env_or("EMA", 0.0),
         batch: env_or("BATCH", TrainSpec::default().batch),
+        lr: env_or("LR", TrainSpec::default().lr),
         channels: std::env::var("CHANNELS").map_or(TrainSpec::default().channels, |v| {
             let c: Vec<usize> = v.split(',').map(|x| x.parse().unwrap()).collect();
             c.try_into().expect("CHANNELS: four widths, a,b,c,d")
@@ -59,7 +61,6 @@ fn main() {
             cutout: env_or("FM_CUT", 12),
             align: std::env::var_os("FM_ALIGN").is_some(),
         },
-        ..Default::default()
     };
     let size = arg(4, 48);
     let self_train = arg(6, 0) == 1;

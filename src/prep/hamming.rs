@@ -89,7 +89,7 @@ impl<'a> MultiIndex<'a> {
     }
 
     /// For each query `i`, every indexed `j` within the radius with `accept(i, j)`: by
-    /// comparing all pairs when there are few, else by [`MultiIndex::probe`].
+    /// comparing all pairs when there are few, else by `MultiIndex::probe`.
     pub fn query_all(
         &self,
         queries: &[u64],

@@ -1,0 +1,128 @@
+//! A round's settings ([`RoundSpec`]) and their defaults, each with the measurement that
+//! chose it.
+
+use crate::labels::active::{self, Strategy};
+use crate::labels::classifier::TrainSpec;
+use crate::labels::consistency::Consistency;
+use crate::labels::session;
+use std::collections::HashSet;
+
+/// Settings of a round.
+#[derive(Debug, Clone)]
+pub struct RoundSpec {
+    /// Images to queue for a person (default 50).
+    pub queue: usize,
+    /// How to choose them (default entropy).
+    pub strategy: Strategy,
+    /// Calibrated confidence at which a prediction becomes a model label (default 0.9).
+    pub threshold: f32,
+    /// Heuristic labels at or above this confidence join the training set (default 0.5).
+    pub heuristic_threshold: f32,
+    /// Loss weight of heuristic training labels (default 0.5; humans weigh 1).
+    pub synth_weight: f32,
+    /// Heuristic labels of an attribute train the CNN only while they agree with people
+    /// on at least this share of the images both labeled (default 0.9; the share's
+    /// lower bound, [`agreement_lower_bound`](crate::labels::trust::agreement_lower_bound)), measured
+    /// once [`MIN_OVERLAP`](crate::labels::trust::MIN_OVERLAP) such images
+    /// exist; before that they are all there is to learn from.
+    pub trust: f32,
+    /// Classifier input side in pixels (default 48).
+    pub size: usize,
+    /// Colour space of the classifier's input (default RGB).
+    pub colour: session::InputColour,
+    /// Classifier training (default [`TrainSpec`]'s, with the consistency loss on
+    /// [`DEFAULT_CONSISTENCY`] unlabeled images per step at threshold
+    /// [`DEFAULT_CONSISTENCY_THRESHOLD`]).
+    pub train: TrainSpec,
+    /// Steps of the self-training pass (0: none): after the first pass, the model's
+    /// confident predictions (>= `threshold`) on images no person labeled join the
+    /// training set and the network trains on (default 0: off; one measured pass lowered
+    /// hair accuracy, see BENCHMARKS.md, label).
+    pub self_train_steps: usize,
+    /// Start from the previous round's network instead of fresh weights (default off).
+    pub warm_start: bool,
+    /// Networks trained per round from different seeds, their logits averaged (default
+    /// 1; an ensemble, Lakshminarayanan et al. 2017). Each member costs a training and a
+    /// prediction pass. The queries' diversity uses the first member's embedding.
+    pub ensemble: usize,
+    /// Predict from each image and its mirror image, averaging the logits (default
+    /// on; [`predict_mirrored`](crate::labels::classifier::predict_mirrored)): one more forward pass over the images for
+    /// eye +0.3 to +0.8 points (BENCHMARKS.md, label, sessions 10-11).
+    pub mirror: bool,
+    /// With `mirror`: images whose mirrored top probability (before calibration) is under
+    /// this for some attribute are predicted again shifted by one pixel in each of the
+    /// four directions, as is and mirrored, and take the mean of the ten views' logits
+    /// ([`refine_uncertain`](crate::labels::classifier::refine_uncertain)); 0 (default): off.
+    pub refine_below: f32,
+    /// Queries drawn at random until this many images carry people's labels, before the
+    /// strategy takes over (default 200). Uncertainty sampling from a network trained on
+    /// a few dozen labels picks outliers (the cold-start problem of uncertainty sampling):
+    /// on anime-faces-64 entropy queries reached hair 0.51 at 100 labels where random
+    /// ones reached 0.75 (BENCHMARKS.md, label). 0: the strategy from the first query.
+    pub warmup: usize,
+    /// How the attributes' uncertainties make one score per image (default max).
+    pub combine: active::Combine,
+    /// How a batch of queries is spread over the embedding (default k-center greedy).
+    pub diversity: active::Diversity,
+    /// Run on CUDA (needs the `cuda` feature and a driver).
+    pub cuda: bool,
+    /// Images never trained on, queued or calibrated on (a test split); by image index.
+    pub exclude: HashSet<usize>,
+    /// Images a person can be asked about (`None`: all); `simulate` passes the images
+    /// its oracle knows, so no query is spent on an image it cannot answer.
+    pub askable: Option<HashSet<usize>>,
+    /// One human label in this many (by a stable hash of the file name) is held out to fit
+    /// the temperature, once 40 people's labels exist; `None` (default): see
+    /// [`calibration_every`](crate::labels::calibrate::calibration_every). A held-out label does not train the network.
+    pub calibration_every: Option<u64>,
+}
+
+/// Unlabeled images per training step of a round's consistency loss
+/// ([`crate::labels::consistency`]). In the loop on anime-faces-64, with mirrored
+/// predictions, it took least-confidence from hair 0.916 to 0.928 at 500 answers (within
+/// 3 points of the all-labels network) and eye from 0.882 to 0.893; a round on 10,000
+/// images takes about 1.5x the time without it, 142 s on 2 cores (BENCHMARKS.md, label,
+/// sessions 11-13).
+pub const DEFAULT_CONSISTENCY: usize = 64;
+
+/// Softmax probability at which a weak view's prediction becomes a consistency target
+/// in a round: FixMatch's 0.95. At 0.9 more images pass: one loop run gave eye 0.903 and
+/// hair 0.923 at 500 answers (0.95: 0.893 / 0.928), but a rerun gave 0.897 / 0.919 and a
+/// new warm-up draw 0.890 / 0.925, so 0.9 is no measured gain (BENCHMARKS.md, label,
+/// sessions 12-13). Rounds take about as long either way since session 13 (176 s).
+pub const DEFAULT_CONSISTENCY_THRESHOLD: f32 = 0.95;
+
+impl Default for RoundSpec {
+    fn default() -> Self {
+        RoundSpec {
+            queue: 50,
+            strategy: Strategy::Entropy,
+            threshold: 0.9,
+            heuristic_threshold: 0.5,
+            synth_weight: 0.5,
+            trust: 0.9,
+            size: 48,
+            colour: session::InputColour::default(),
+            train: TrainSpec {
+                consistency: Consistency {
+                    batch: DEFAULT_CONSISTENCY,
+                    threshold: DEFAULT_CONSISTENCY_THRESHOLD,
+                    ..Consistency::default()
+                },
+                ..TrainSpec::default()
+            },
+            self_train_steps: 0,
+            warm_start: false,
+            ensemble: 1,
+            mirror: true,
+            refine_below: 0.0,
+            warmup: 200,
+            combine: active::Combine::Max,
+            diversity: active::Diversity::KCenter,
+            cuda: false,
+            exclude: HashSet::new(),
+            askable: None,
+            calibration_every: None,
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Training a round's networks (fresh or warm-started, an ensemble, self-training) and
+//! predicting every image with them.
+
+use super::training_set::TrainingSet;
+use super::{argmax, RoundSpec};
+use crate::labels::calibrate::temperatures;
+use crate::labels::classifier::{self, softmax_t, Outputs, Pixels, Sample, TrainSpec};
+use crate::labels::index::DatasetIndex;
+use crate::labels::store::{LabelStore, Source};
+use crate::labels::Paths;
+use crate::progress::{self, Verbosity};
+use burn::tensor::backend::AutodiffBackend;
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// How far apart the seeds of an ensemble's members are ([`RoundSpec::ensemble`]).
+const ENSEMBLE_SEED_STRIDE: u64 = 1000;
+
+/// Trains a round's networks and predicts every image with them, keeping the time each
+/// part took for `rounds.json`.
+pub(super) struct Trainer<'a, B: AutodiffBackend> {
+    pub(super) pixels: &'a Pixels,
+    pub(super) classes: Vec<usize>,
+    pub(super) spec: &'a RoundSpec,
+    pub(super) device: &'a B::Device,
+    pub(super) v: Verbosity,
+    pub(super) train_s: f64,
+    pub(super) predict_s: f64,
+}
+
+impl<B: AutodiffBackend> Trainer<'_, B> {
+    /// The round's networks trained (warm-started when asked, self-trained when asked),
+    /// their averaged predictions on every image and the temperatures fitted on the
+    /// calibration split. Returns the first member, the network a warm start continues
+    /// from.
+    pub(super) fn run(
+        &mut self,
+        paths: &Paths,
+        index: &DatasetIndex,
+        store: &LabelStore,
+        set: &mut TrainingSet,
+    ) -> (classifier::Net<B>, Outputs, Vec<f32>) {
+        let spec = self.spec;
+        let first = set.first_pass(index, spec);
+        let mut warm = self.previous(paths);
+        let mut models: Vec<classifier::Net<B>> = (0..spec.ensemble.max(1))
+            .map(|k| self.fit(warm.take(), &first, spec.train.steps, k, "train"))
+            .collect();
+        let mut out = self.predict(&models);
+        let mut temps = temperatures(&set.calib, &out);
+        // Self-training: this model's confident predictions on the images no person has
+        // labeled join the training set, and the network trains on for a second pass.
+        if spec.self_train_steps > 0 && !first.is_empty() {
+            let human: HashSet<&str> = store
+                .iter()
+                .filter(|l| l.source == Source::Human)
+                .map(|l| l.file.as_str())
+                .collect();
+            let n_attr = self.classes.len();
+            for i in 0..index.len() {
+                if spec.exclude.contains(&i) || human.contains(index.images[i].as_str()) {
+                    continue;
+                }
+                for (a, &t) in temps.iter().enumerate().take(n_attr) {
+                    let p = softmax_t(&out.logits[a][i], t);
+                    let (best, c) = argmax(&p);
+                    if c < spec.threshold {
+                        continue;
+                    }
+                    let s = set.samples.entry(i).or_insert_with(|| Sample {
+                        image: i,
+                        targets: vec![None; n_attr],
+                        weight: spec.synth_weight,
+                    });
+                    s.targets[a].get_or_insert(best);
+                }
+            }
+            let all: Vec<Sample> = set.samples.values().cloned().collect();
+            models = models
+                .into_iter()
+                .enumerate()
+                .map(|(k, m)| self.fit(Some(m), &all, spec.self_train_steps, k, "self-train"))
+                .collect();
+            out = self.predict(&models);
+            temps = temperatures(&set.calib, &out);
+        }
+        (models.swap_remove(0), out, temps)
+    }
+
+    /// The previous round's network, with `warm_start` and a saved network of this
+    /// schema's shape.
+    fn previous(&self, paths: &Paths) -> Option<classifier::Net<B>> {
+        let previous = paths.model().with_extension("mpk");
+        if !(self.spec.warm_start && previous.is_file()) {
+            return None;
+        }
+        let rec = crate::gan::checkpoint::read_record::<B, _>(&previous, self.device).ok()?;
+        let _rng = crate::backend_rng::lock(); // lazy parameters may draw when replaced
+        let net = burn::module::Module::load_record(
+            classifier::Net::<B>::new(&self.classes, self.spec.train.channels, self.device),
+            rec,
+        );
+        // A re-initialized schema starts fresh.
+        (net.classes() == self.classes).then_some(net)
+    }
+
+    /// Member `k` trained for `steps` on `samples`, from `model` or fresh weights.
+    fn fit(
+        &mut self,
+        model: Option<classifier::Net<B>>,
+        samples: &[Sample],
+        steps: usize,
+        k: usize,
+        what: &str,
+    ) -> classifier::Net<B> {
+        let spec = self.spec;
+        let members = spec.ensemble.max(1);
+        let what = match members {
+            1 => what.to_owned(),
+            _ => format!("{what} {}/{members}", k + 1),
+        };
+        let t = Instant::now();
+        let pb = progress::bar(steps as u64, &what, self.v);
+        let train = TrainSpec {
+            steps,
+            // Member k of an ensemble: other initial weights, batches and views.
+            seed: spec
+                .train
+                .seed
+                .wrapping_add(ENSEMBLE_SEED_STRIDE * k as u64),
+            ..spec.train.clone()
+        };
+        let on_step = |_, loss: f32| {
+            pb.set_message(format!("loss {loss:.3}"));
+            pb.inc(1);
+        };
+        let (pixels, classes, device) = (self.pixels, &self.classes, self.device);
+        let m = match model {
+            None => classifier::train::<B>(pixels, samples, classes, &train, device, on_step),
+            Some(m) => {
+                classifier::train_more::<B>(m, pixels, samples, classes, &train, device, on_step)
+            }
+        };
+        pb.finish_and_clear();
+        self.train_s += t.elapsed().as_secs_f64();
+        m.0 // the moving average is off in rounds (`TrainSpec::ema`)
+    }
+
+    /// Every image predicted by every member (mirrored and refined as the spec says),
+    /// the members' logits averaged.
+    fn predict(&mut self, models: &[classifier::Net<B>]) -> Outputs {
+        let (spec, pixels, device) = (self.spec, self.pixels, self.device);
+        let t = Instant::now();
+        let outs = models.iter().map(|m| match spec.mirror {
+            true => {
+                let mut o = classifier::predict_mirrored(m, pixels, device);
+                if spec.refine_below > 0.0 {
+                    classifier::refine_uncertain(
+                        m,
+                        pixels,
+                        device,
+                        &mut o,
+                        &classifier::CROSS_1PX,
+                        spec.refine_below,
+                    );
+                }
+                o
+            }
+            false => classifier::predict(m, pixels, device),
+        });
+        let out = classifier::average_outputs(outs);
+        self.predict_s += t.elapsed().as_secs_f64();
+        out
+    }
+}

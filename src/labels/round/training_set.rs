@@ -1,0 +1,120 @@
+//! A round's training set: people's labels less a calibration split, and the heuristic
+//! votes while they are trusted.
+
+use super::RoundSpec;
+use crate::labels::calibrate::{calibration_every, is_calibration};
+use crate::labels::classifier::Sample;
+use crate::labels::index::DatasetIndex;
+use crate::labels::store::{LabelStore, Source};
+use crate::labels::trust::Trust;
+use crate::labels::Schema;
+use std::collections::{BTreeMap, HashSet};
+
+/// A round's training labels by image, and the people's labels held out to calibrate.
+pub(super) struct TrainingSet {
+    /// People's labels (less the calibration split) and trusted heuristic votes.
+    pub(super) samples: BTreeMap<usize, Sample>,
+    /// Per attribute, the held-out `(image, value)` pairs.
+    pub(super) calib: Vec<Vec<(usize, usize)>>,
+    /// One people's label in this many is held out.
+    pub(super) every: u64,
+}
+
+impl TrainingSet {
+    /// People's labels from the store; heuristic votes from their own file, on the
+    /// images and attributes no person has labeled (a person's label wins), while
+    /// trusted. The previous round's model labels do not train: they are this network's
+    /// own guesses, errors fed back round after round; `self_train_steps` is the measured
+    /// way to learn from confident predictions.
+    pub(super) fn gather(
+        schema: &Schema,
+        index: &DatasetIndex,
+        store: &LabelStore,
+        trust: &Trust,
+        spec: &RoundSpec,
+    ) -> Self {
+        let n_attr = schema.attributes.len();
+        let pos = index.positions();
+        let human: HashSet<&str> = store
+            .iter()
+            .filter(|l| l.source == Source::Human)
+            .map(|l| l.file.as_str())
+            .collect();
+        // Hold out a calibration split of human labels once there are enough of them.
+        let calibrate_on = store.iter().filter(|l| l.source == Source::Human).count() >= 40;
+        // The split is per attribute: size it by the images people labeled, not by their
+        // labels (two attributes per image would halve it).
+        let every = spec
+            .calibration_every
+            .unwrap_or_else(|| calibration_every(human.len()));
+        let mut samples: BTreeMap<usize, Sample> = BTreeMap::new();
+        let mut calib: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n_attr];
+        let people = store.iter().filter(|l| l.source == Source::Human);
+        let heuristic = trust.votes.iter().filter(|l| {
+            store
+                .get(&l.file, &l.attribute)
+                .is_none_or(|s| s.source != Source::Human)
+        });
+        for l in people.chain(heuristic) {
+            let (Some(&i), Some(a)) = (
+                pos.get(l.file.as_str()),
+                schema.attribute_index(&l.attribute),
+            ) else {
+                continue;
+            };
+            if spec.exclude.contains(&i) {
+                continue;
+            }
+            let Some(value) = schema.attributes[a].index_of(&l.value) else {
+                continue;
+            };
+            let weight = match l.source {
+                Source::Human if calibrate_on && is_calibration(&l.file, every) => {
+                    calib[a].push((i, value));
+                    continue;
+                }
+                Source::Human => 1.0,
+                Source::Heuristic
+                    if trust.trains[a] && l.confidence >= spec.heuristic_threshold =>
+                {
+                    spec.synth_weight
+                }
+                _ => continue,
+            };
+            let s = samples.entry(i).or_insert_with(|| Sample {
+                image: i,
+                targets: vec![None; n_attr],
+                weight,
+            });
+            s.targets[a] = Some(value);
+            s.weight = s.weight.max(weight);
+        }
+        TrainingSet {
+            samples,
+            calib,
+            every,
+        }
+    }
+
+    /// The samples of the first pass: the labeled ones, and with the consistency loss
+    /// every image nobody labeled, which it learns from: not the test split, and not the
+    /// calibration split, whose confidences must stay unfitted.
+    pub(super) fn first_pass(&self, index: &DatasetIndex, spec: &RoundSpec) -> Vec<Sample> {
+        let mut first: Vec<Sample> = self.samples.values().cloned().collect();
+        if spec.train.consistency.on() {
+            let n_attr = self.calib.len();
+            let held: HashSet<usize> = self.calib.iter().flatten().map(|&(i, _)| i).collect();
+            first.extend(
+                (0..index.len())
+                    .filter(|i| !self.samples.contains_key(i) && !held.contains(i))
+                    .filter(|i| !spec.exclude.contains(i))
+                    .map(|image| Sample {
+                        image,
+                        targets: vec![None; n_attr],
+                        weight: 0.0,
+                    }),
+            );
+        }
+        first
+    }
+}
