@@ -27,7 +27,8 @@ pub struct TrainSpec {
     pub steps: usize,
     /// Images per step (default 64).
     pub batch: usize,
-    /// Adam learning rate (default 2e-3).
+    /// Adam's peak learning rate (default 2e-3; 1e-3 and 4e-3 each lost eye accuracy on
+    /// two draws of 500 labels, BENCHMARKS.md, label, session 21).
     pub lr: f64,
     /// Channels of the four conv blocks (default 32, 64, 128, 128).
     pub channels: [usize; 4],
