@@ -3,7 +3,7 @@
 # Writes bench-out/label/ (git-ignored): per-strategy simulate.json, a markdown table
 # (bench-out/label/results.md) and timings. Nothing from the shared data enters the repo.
 #
-#   scripts/bench-label.sh                     # entropy and random, budgets 50..1000
+#   scripts/bench-label.sh                     # margin and random, budgets 50..1000
 #   STRATEGIES="entropy margin least-confidence random" scripts/bench-label.sh
 #   SCHEDULE=50,100,200,500 STEPS=300 ALL_LABELS=1 scripts/bench-label.sh
 #   FIT=500 scripts/bench-label.sh              # only the supervised check against the
@@ -25,7 +25,7 @@ SRC=${SRC:-../shared/data/anime-faces-64}
 OUT=${OUT:-bench-out/label}
 TRUTH=${TRUTH:-$SRC/tags.csv} # wide CSV: file,hair_color,eye_color (96-raw: labels.csv)
 SCHEMA=${SCHEMA:-labels/anime.toml} # 96-raw: labels/anime-mlds.toml (its eye colours include gray)
-STRATEGIES=${STRATEGIES-"entropy random"} # set and empty: no simulations
+STRATEGIES=${STRATEGIES-"margin random"} # set and empty: no simulations
 SCHEDULE=${SCHEDULE:-50,100,200,500,1000}
 STEPS=${STEPS:-600}
 ALL_STEPS=${ALL_STEPS:-1500} # the all-labels ceiling trains longer (1,500 steps, as label-anchors.md)

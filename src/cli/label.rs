@@ -116,8 +116,8 @@ pub struct RoundArgs {
     /// Images to queue per round.
     #[arg(long, default_value_t = RoundSpec::default().queue)]
     queue: usize,
-    /// entropy, margin, least-confidence or random.
-    #[arg(long, default_value = "entropy")]
+    /// margin, entropy, least-confidence or random.
+    #[arg(long, default_value_t = RoundSpec::default().strategy)]
     strategy: Strategy,
     /// Calibrated confidence at which a prediction becomes a label.
     #[arg(long, default_value_t = RoundSpec::default().threshold)]

@@ -44,8 +44,8 @@ pub fn demo_step(
         holdout: 0.2,
         round: RoundSpec {
             queue: budget / 2,
-            strategy: Strategy::Entropy,
-            // Half the answers at random, half by entropy: the demo shows both.
+            strategy: Strategy::Margin,
+            // Half the answers at random, half by margin: the demo shows both.
             warmup: budget / 2,
             size: 32,
             self_train_steps: 30,
