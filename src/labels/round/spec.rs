@@ -25,8 +25,9 @@ pub struct RoundSpec {
     pub synth_weight: f32,
     /// Heuristic labels of an attribute train the CNN only while they agree with people
     /// on at least this share of the images both labeled (default 0.9; the share's
-    /// lower bound, [`agreement_lower_bound`](crate::labels::trust::agreement_lower_bound)), measured
-    /// once [`MIN_OVERLAP`](crate::labels::trust::MIN_OVERLAP) such images
+    /// lower bound,
+    /// [`agreement_lower_bound`](crate::labels::trust::agreement_lower_bound)),
+    /// measured once [`MIN_OVERLAP`](crate::labels::trust::MIN_OVERLAP) such images
     /// exist; before that they are all there is to learn from.
     pub trust: f32,
     /// Classifier input side in pixels (default 48).
@@ -49,8 +50,9 @@ pub struct RoundSpec {
     /// prediction pass. The queries' diversity uses the first member's embedding.
     pub ensemble: usize,
     /// Predict from each image and its mirror image, averaging the logits (default
-    /// on; [`predict_mirrored`](crate::labels::classifier::predict_mirrored)): one more forward pass over the images for
-    /// eye +0.3 to +0.8 points (BENCHMARKS.md, label, sessions 10-11).
+    /// on; [`predict_mirrored`](crate::labels::classifier::predict_mirrored)): one more
+    /// forward pass over the images for eye +0.3 to +0.8 points (BENCHMARKS.md, label,
+    /// sessions 10-11).
     pub mirror: bool,
     /// With `mirror`: images whose mirrored top probability (before calibration) is under
     /// this for some attribute are predicted again shifted by one pixel in each of the
@@ -76,7 +78,8 @@ pub struct RoundSpec {
     pub askable: Option<HashSet<usize>>,
     /// One human label in this many (by a stable hash of the file name) is held out to fit
     /// the temperature, once 40 people's labels exist; `None` (default): see
-    /// [`calibration_every`](crate::labels::calibrate::calibration_every). A held-out label does not train the network.
+    /// [`calibration_every`](crate::labels::calibrate::calibration_every). A held-out
+    /// label does not train the network.
     pub calibration_every: Option<u64>,
 }
 
