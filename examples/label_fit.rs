@@ -8,8 +8,9 @@
 //! trains on for half as many steps, as `label round` does. Env: `SHIFT=N` (shift
 //! augmentation, default 4), `LR_SCHEDULE=constant` (no decay of the learning rate),
 //! `PRETEXT=steps` (colour-presence pre-training of the body on every training image,
-//! `labels::pretext`), `SMOOTH` (label smoothing), `WD` (AdamW weight decay), `EMA` (decay of a moving
-//! average of the weights, reported beside the last weights), `BATCH`, `LR` (the peak
+//! `labels::pretext`), `SMOOTH` (label smoothing), `MIXUP` (mixup's Beta alpha), `WD`
+//! (AdamW weight decay), `EMA` (decay of a moving average of the weights, reported beside
+//! the last weights), `BATCH`, `LR` (the peak
 //! learning rate, default 2e-3), `CHANNELS=a,b,c,d`
 //! (the four conv blocks' widths, default 32,64,128,128), `FIXMATCH` (unlabeled
 //! images per step of the consistency loss, `labels::consistency`; `FM_TAU`, `FM_W`,
@@ -45,6 +46,7 @@ fn main() {
             _ => facesynth::labels::classifier::LrSchedule::Cosine,
         },
         smoothing: env_or("SMOOTH", 0.0),
+        mixup: env_or("MIXUP", 0.0),
         weight_decay: env_or("WD", 0.0),
         ema: env_or("EMA", 0.0),
         batch: env_or("BATCH", TrainSpec::default().batch),

@@ -221,6 +221,7 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
         // The judge network of earlier figures: changing it would change every figure.
         schedule: classifier::LrSchedule::Constant,
         smoothing: 0.0,
+        mixup: 0.0,
         weight_decay: 0.0,
         ema: 0.0,
         consistency: Default::default(),

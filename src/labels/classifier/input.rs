@@ -96,12 +96,78 @@ pub(super) fn batch_tensor<B: Backend>(
     idx: &[View],
     device: &B::Device,
 ) -> Tensor<B, 4> {
+    mixed_batch_tensor(pixels, idx, None, device)
+}
+
+/// [`batch_tensor`] with the first rows mixed by `mix`.
+pub(super) fn mixed_batch_tensor<B: Backend>(
+    pixels: &Pixels,
+    idx: &[View],
+    mix: Option<&Mix>,
+    device: &B::Device,
+) -> Tensor<B, 4> {
     let s = pixels.size;
     let mut buf = Vec::with_capacity(idx.len() * 3 * s * s);
     for v in idx {
         pixels.push(v, &mut buf);
     }
+    if let Some(m) = mix {
+        m.apply(&mut buf, s);
+    }
     Tensor::from_data(TensorData::new(buf, [idx.len(), 3, s, s]), device)
+}
+
+/// Mixup's pairing of a batch's first rows (Zhang et al. 2018, "mixup: Beyond Empirical
+/// Risk Minimization"): row `r` becomes `lam[r]` of itself and `1 - lam[r]` of row
+/// `partner[r]`, input and target alike.
+#[derive(Debug, Clone)]
+pub(super) struct Mix {
+    pub(super) partner: Vec<usize>,
+    pub(super) lam: Vec<f32>,
+}
+
+impl Mix {
+    /// A random pairing of `rows` rows with weights drawn from Beta(alpha, alpha) and
+    /// folded to at least 0.5 (MixMatch, Berthelot et al. 2019), so every row stays
+    /// mostly itself.
+    pub(super) fn draw(rng: &mut StdRng, rows: usize, alpha: f32) -> Mix {
+        let mut partner: Vec<usize> = (0..rows).collect();
+        for i in (1..rows).rev() {
+            partner.swap(i, rng.random_range(0..=i));
+        }
+        let lam = (0..rows)
+            .map(|_| {
+                let l = beta(rng, alpha);
+                l.max(1.0 - l)
+            })
+            .collect();
+        Mix { partner, lam }
+    }
+
+    /// Mixes the first `self.lam.len()` images of `buf` (`[n, 3, s, s]` flattened) in place.
+    pub(super) fn apply(&self, buf: &mut [f32], s: usize) {
+        let len = 3 * s * s;
+        let rows = self.lam.len();
+        let orig = buf[..rows * len].to_vec();
+        for (r, (&p, &l)) in self.partner.iter().zip(&self.lam).enumerate() {
+            let (a, b) = (&orig[r * len..][..len], &orig[p * len..][..len]);
+            for ((o, &x), &y) in buf[r * len..][..len].iter_mut().zip(a).zip(b) {
+                *o = l * x + (1.0 - l) * y;
+            }
+        }
+    }
+}
+
+/// A draw from Beta(alpha, alpha) by Jöhnk's rejection method (Jöhnk 1964; Devroye 1986,
+/// IX.3.5), which suits the small alphas mixup uses and needs only uniforms.
+fn beta(rng: &mut StdRng, alpha: f32) -> f32 {
+    loop {
+        let x = rng.random::<f32>().powf(1.0 / alpha);
+        let y = rng.random::<f32>().powf(1.0 / alpha);
+        if x + y <= 1.0 && x + y > 0.0 {
+            return x / (x + y);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +186,36 @@ impl Pixels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Beta draws folded to 0.5..1 average near the folded Beta's mean, and a mixed
+    /// row is that share of itself and the rest of its partner.
+    #[test]
+    fn mixup_pairs_rows_and_blends_them_by_the_drawn_weight() {
+        use rand::SeedableRng;
+        let mut rng = StdRng::seed_from_u64(1);
+        let m = Mix::draw(&mut rng, 2000, 0.4);
+        let mean = m.lam.iter().sum::<f32>() / 2000.0;
+        assert!(m.lam.iter().all(|&l| (0.5..=1.0).contains(&l)));
+        // E[max(L, 1-L)] for L ~ Beta(0.4, 0.4) is about 0.81.
+        assert!((0.77..0.85).contains(&mean), "{mean}");
+        let mut sorted = m.partner.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..2000).collect::<Vec<_>>(), "a permutation");
+        let s = 2;
+        let mix = Mix {
+            partner: vec![1, 0, 2],
+            lam: vec![0.75, 1.0, 0.5],
+        };
+        let mut buf: Vec<f32> = (0..4 * 3 * s * s).map(|i| (i / 12) as f32).collect();
+        mix.apply(&mut buf, s);
+        assert!(
+            buf[..12].iter().all(|&v| v == 0.25),
+            "0.75 of 0 and 0.25 of 1"
+        );
+        assert!(buf[12..24].iter().all(|&v| v == 1.0));
+        assert!(buf[24..36].iter().all(|&v| v == 2.0), "its own partner");
+        assert!(buf[36..].iter().all(|&v| v == 3.0), "past the mixed rows");
+    }
 
     /// A cut view blanks its square in every channel and leaves the rest as the plain view.
     #[test]

@@ -45,6 +45,10 @@ pub struct TrainSpec {
     /// Label smoothing (Szegedy et al. 2016): the target puts this share of its weight
     /// evenly on every value (default 0).
     pub smoothing: f32,
+    /// Mixup's Beta(alpha, alpha) (Zhang et al. 2018): each labeled row of a batch is
+    /// blended with another, input and target, by a weight of at least 0.5 (default 0:
+    /// none).
+    pub mixup: f32,
     /// Decoupled weight decay (AdamW, Loshchilov & Hutter 2019; default 0: plain Adam).
     pub weight_decay: f32,
     /// Decay of an exponential moving average of the weights, which
@@ -81,6 +85,7 @@ impl Default for TrainSpec {
             shift: 4,
             schedule: LrSchedule::default(),
             smoothing: 0.0,
+            mixup: 0.0,
             weight_decay: 0.0,
             ema: 0.0,
             consistency: Consistency::default(),

@@ -2,7 +2,7 @@
 //! shifted and mirrored views, a cosine learning rate, and the consistency loss on the
 //! images nobody labeled.
 
-use super::input::{batch_tensor, random_view, Pixels, View};
+use super::input::{batch_tensor, mixed_batch_tensor, random_view, Mix, Pixels, View};
 use super::net::Net;
 use super::{LrSchedule, TrainSpec};
 use crate::labels::consistency::{pseudo_labels, Alignment};
@@ -124,6 +124,7 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
             .iter()
             .map(|s| random_view(&mut rng, s.image, m))
             .collect();
+        let mix = (spec.mixup > 0.0).then(|| Mix::draw(&mut rng, batch, spec.mixup));
         // FixMatch: targets from the current weights on weak views (no gradient), the
         // loss on strong views of the same images, in the same batch as the labeled ones
         // so that batch norm sees one mix.
@@ -169,7 +170,7 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
             }
         }
         let rows = idx.len();
-        let x = batch_tensor::<B>(pixels, &idx, device);
+        let x = mixed_batch_tensor::<B>(pixels, &idx, mix.as_ref(), device);
         let (_, logits) = model.forward(x);
         let mut loss: Option<Tensor<B, 1>> = None;
         for (a, lg) in logits.into_iter().enumerate() {
@@ -177,12 +178,25 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
             let mut onehot = vec![0.0f32; rows * k];
             let mut total = 0.0;
             let spread = spec.smoothing / k as f32;
-            for (r, s) in picked.iter().enumerate() {
-                if let Some(t) = s.targets[a] {
-                    let row = &mut onehot[r * k..(r + 1) * k];
-                    row.iter_mut().for_each(|x| *x = s.weight * spread);
-                    row[t] += s.weight * (1.0 - spec.smoothing);
-                    total += s.weight;
+            for r in 0..picked.len() {
+                // A mixed row's target is the same blend of its two targets; a row whose
+                // partner has no label for this attribute sits out of its loss.
+                let parts = match &mix {
+                    None => [(picked[r], 1.0), (picked[r], 0.0)],
+                    Some(m) => [
+                        (picked[r], m.lam[r]),
+                        (picked[m.partner[r]], 1.0 - m.lam[r]),
+                    ],
+                };
+                if parts.iter().any(|(s, _)| s.targets[a].is_none()) {
+                    continue;
+                }
+                let row = &mut onehot[r * k..(r + 1) * k];
+                for (s, share) in parts {
+                    let (w, t) = (s.weight * share, s.targets[a].unwrap_or_default());
+                    row.iter_mut().for_each(|x| *x += w * spread);
+                    row[t] += w * (1.0 - spec.smoothing);
+                    total += w;
                 }
             }
             // The labeled rows' loss is over their total weight; each unlabeled row's
