@@ -1,0 +1,74 @@
+//! `label import`: a person's answers (or a wide CSV, or ImageFolder class folders) stored
+//! as human labels.
+
+use super::rounds::read_rounds;
+use crate::labels::import::{self as importer, Layout};
+use crate::labels::index::DatasetIndex;
+use crate::labels::store::{Label, LabelStore, Source};
+use crate::labels::{LabelError, Paths, Schema};
+use serde::Serialize;
+use std::path::Path;
+
+/// What `import` read.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    /// `wide`, `answers` or `imagefolder`.
+    pub layout: String,
+    /// Human labels stored.
+    pub imported: usize,
+    /// Rows naming images not in the dataset.
+    pub unmatched: usize,
+    /// Empty or skipped cells.
+    pub skipped: usize,
+}
+
+/// Stores `answers` as human labels of `round`.
+pub fn store_answers(
+    store: &mut LabelStore,
+    schema: &Schema,
+    index: &DatasetIndex,
+    answers: &[importer::Answer],
+    round: u32,
+) -> usize {
+    let mut n = 0;
+    for a in answers {
+        let attr = &schema.attributes[a.attribute];
+        n += store.set(Label {
+            file: index.images[a.image].clone(),
+            attribute: attr.name.clone(),
+            value: attr.values[a.value].clone(),
+            confidence: 1.0,
+            source: Source::Human,
+            round,
+        }) as usize;
+    }
+    n
+}
+
+/// `label import FILE`: a wide CSV, an answers file or (a folder) an ImageFolder
+/// layout for `attribute`, stored as human labels.
+pub fn import(
+    data: &Path,
+    file: &Path,
+    attribute: Option<&str>,
+) -> Result<ImportReport, LabelError> {
+    let paths = Paths::new(data);
+    let schema = paths.load_schema()?;
+    let index = DatasetIndex::open(data)?;
+    let mut store = LabelStore::load(&paths.labels(), &schema)?;
+    let (layout, got) = importer::read_any(file, &schema, &index, attribute)?;
+    let round = read_rounds(&paths).last().map_or(0, |r| r.round);
+    let imported = store_answers(&mut store, &schema, &index, &got.answers, round);
+    store.save(&paths.labels())?;
+    let layout = match layout {
+        Layout::Wide => "wide",
+        Layout::Answers => "answers",
+        Layout::ImageFolder => "imagefolder",
+    };
+    Ok(ImportReport {
+        layout: layout.into(),
+        imported,
+        unmatched: got.unmatched,
+        skipped: got.skipped,
+    })
+}

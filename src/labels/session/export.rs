@@ -1,0 +1,122 @@
+//! `label export`: the store's labels as a wide CSV and an ImageFolder layout (with `fill`,
+//! the gaps take the last round's prediction).
+
+use crate::labels::index::DatasetIndex;
+use crate::labels::store::LabelStore;
+use crate::labels::{LabelError, Paths};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What `export` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    /// The wide CSV.
+    pub wide: PathBuf,
+    /// The ImageFolder root (`DATA/imagefolder/<attribute>/<value>/`).
+    pub image_folder: PathBuf,
+    /// Rows of the wide CSV (images).
+    pub rows: usize,
+    /// Per attribute: cells filled.
+    pub filled: BTreeMap<String, usize>,
+}
+
+/// Reads `predictions.csv` into (file, attribute) -> (value, confidence).
+pub fn read_predictions(paths: &Paths) -> BTreeMap<(String, String), (String, f32)> {
+    let mut out = BTreeMap::new();
+    let Ok(mut rdr) = csv::Reader::from_path(paths.predictions()) else {
+        return out;
+    };
+    for rec in rdr.records().flatten() {
+        if rec.len() >= 4 {
+            let c = rec[3].parse().unwrap_or(0.0);
+            out.insert(
+                (rec[0].to_string(), rec[1].to_string()),
+                (rec[2].to_string(), c),
+            );
+        }
+    }
+    out
+}
+
+/// `label export`: `DATA/labels_wide.csv` (`file,<attr>...`, empty cells where there is
+/// no label; with `fill`, gaps take the last round's prediction) and an ImageFolder
+/// layout of hard links (copies where links fail), one tree per attribute.
+pub fn export(data: &Path, fill: bool) -> Result<ExportReport, LabelError> {
+    let paths = Paths::new(data);
+    let schema = paths.load_schema()?;
+    let index = DatasetIndex::open(data)?;
+    let store = LabelStore::load(&paths.labels(), &schema)?;
+    let preds = if fill {
+        read_predictions(&paths)
+    } else {
+        BTreeMap::new()
+    };
+    let mut filled: BTreeMap<String, usize> = schema
+        .attributes
+        .iter()
+        .map(|a| (a.name.clone(), 0))
+        .collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for file in &index.images {
+        let mut row = vec![file.clone()];
+        for a in &schema.attributes {
+            let v = store
+                .get(file, &a.name)
+                .map(|l| l.value.clone())
+                .or_else(|| {
+                    preds
+                        .get(&(file.clone(), a.name.clone()))
+                        .map(|p| p.0.clone())
+                })
+                .unwrap_or_default();
+            if !v.is_empty() {
+                *filled.entry(a.name.clone()).or_insert(0) += 1;
+            }
+            row.push(v);
+        }
+        rows.push(row);
+    }
+    let wide = paths.wide();
+    crate::atomic::write_with(&wide, |w| {
+        let mut wtr = csv::Writer::from_writer(w);
+        let mut header = vec!["file".to_string()];
+        header.extend(schema.attributes.iter().map(|a| a.name.clone()));
+        wtr.write_record(&header)?;
+        for r in &rows {
+            wtr.write_record(r)?;
+        }
+        wtr.flush()
+    })
+    .map_err(|e| LabelError::io(&wide, e))?;
+    let root = paths.image_folder();
+    if root.exists() {
+        std::fs::remove_dir_all(&root).map_err(|e| LabelError::io(&root, e))?;
+    }
+    for r in &rows {
+        let under = r[0]
+            .strip_prefix("images/")
+            .unwrap_or(&r[0])
+            .replace('/', "__");
+        for (a, value) in schema.attributes.iter().zip(&r[1..]) {
+            if value.is_empty() {
+                continue;
+            }
+            let dst = root.join(&a.name).join(value).join(&under);
+            if let Some(p) = dst.parent() {
+                std::fs::create_dir_all(p).map_err(|e| LabelError::io(p, e))?;
+            }
+            let src = data.join(&r[0]);
+            if std::fs::hard_link(&src, &dst).is_err() {
+                let bytes = std::fs::read(&src).map_err(|e| LabelError::io(&src, e))?;
+                crate::atomic::write(&dst, &bytes).map_err(|e| LabelError::io(&dst, e))?;
+            }
+        }
+    }
+    Ok(ExportReport {
+        wide,
+        image_folder: root,
+        rows: rows.len(),
+        filled,
+    })
+}

@@ -1,0 +1,217 @@
+//! The store-level commands: `init` (schema copy + heuristic labels), `status`,
+//! `export` (wide CSV and ImageFolder) and `import` (human answers), plus the helpers
+//! the rounds share: decoding the dataset's images ([`decode_all`], [`to_pixels`]) and
+//! the per-round records ([`RoundInfo`]).
+
+mod answers;
+mod export;
+mod rounds;
+mod status;
+
+pub use answers::{import, store_answers, ImportReport};
+pub use export::{export, read_predictions, ExportReport};
+pub use rounds::{read_rounds, RoundInfo};
+pub use status::{status, StatusReport};
+
+use super::classifier::Pixels;
+use super::heuristics::{self, HeuristicSpec};
+use super::index::DatasetIndex;
+use super::store::{Label, LabelStore, Source};
+use super::{LabelError, Paths, Schema};
+use crate::progress::{self, Verbosity};
+use image::imageops::FilterType;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What `init` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    /// Images in the dataset.
+    pub images: usize,
+    /// Heuristic votes per attribute (the rest abstained).
+    pub heuristic_votes: BTreeMap<String, usize>,
+    /// Images that could not be decoded.
+    pub unreadable: usize,
+}
+
+/// Decodes every image of `index` as RGB (unreadable ones become `None`).
+pub fn decode_all(index: &DatasetIndex, what: &str, v: Verbosity) -> Vec<Option<image::RgbImage>> {
+    let pb = progress::bar(index.len() as u64, what, v);
+    let out = (0..index.len())
+        .into_par_iter()
+        .map(|i| {
+            pb.inc(1);
+            image::open(index.path(i)).ok().map(|im| im.to_rgb8())
+        })
+        .collect();
+    pb.finish_and_clear();
+    out
+}
+
+/// The colour space of the classifier's input planes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputColour {
+    /// sRGB, each channel scaled to -1..1 (default).
+    #[default]
+    Rgb,
+    /// CIE Lab (D65, [`heuristics::rgb_to_lab`]): L/50 - 1, a/100, b/100. Lightness and the
+    /// two opponent axes are what tells neighbouring hair and eye colours apart (orange
+    /// from brown, red from pink); trained once on 500 random labels it gave +0.3 / +0.4
+    /// points hair / eye over RGB on three draws, but in the loop (one draw) nothing at
+    /// 500 answers (BENCHMARKS.md, label, session 18).
+    Lab,
+}
+
+/// Resizes decoded images to the classifier's input (`size` px, values in about -1..1, in
+/// the colour space `colour`).
+pub fn to_pixels(images: &[Option<image::RgbImage>], size: usize, colour: InputColour) -> Pixels {
+    let plane = size * size;
+    let per = 3 * plane;
+    let chunks: Vec<Vec<f32>> = images
+        .par_iter()
+        .map(|im| {
+            let mut v = vec![0.0f32; per];
+            if let Some(im) = im {
+                let small = if im.width() as usize == size && im.height() as usize == size {
+                    im.clone()
+                } else {
+                    image::imageops::resize(im, size as u32, size as u32, FilterType::Triangle)
+                };
+                for (x, y, p) in small.enumerate_pixels() {
+                    let at = y as usize * size + x as usize;
+                    let c = match colour {
+                        InputColour::Rgb => p.0.map(|c| c as f32 / 127.5 - 1.0),
+                        InputColour::Lab => {
+                            let [l, a, b] = heuristics::rgb_to_lab(p.0);
+                            [l / 50.0 - 1.0, a / 100.0, b / 100.0]
+                        }
+                    };
+                    for (k, c) in c.into_iter().enumerate() {
+                        v[k * plane + at] = c;
+                    }
+                }
+            }
+            v
+        })
+        .collect();
+    Pixels {
+        size,
+        data: chunks.concat(),
+    }
+}
+
+/// Runs the colour heuristics on every image and returns their labels.
+pub fn heuristic_labels(
+    schema: &Schema,
+    index: &DatasetIndex,
+    images: &[Option<image::RgbImage>],
+) -> Vec<Label> {
+    let spec = HeuristicSpec::default();
+    let per_image: Vec<Vec<Label>> = images
+        .par_iter()
+        .enumerate()
+        .map(|(i, im)| {
+            let Some(im) = im else { return Vec::new() };
+            schema
+                .attributes
+                .iter()
+                .filter_map(|a| {
+                    let v = heuristics::vote(im, a, &spec)?;
+                    Some(Label {
+                        file: index.images[i].clone(),
+                        attribute: a.name.clone(),
+                        value: a.values[v.value].clone(),
+                        confidence: v.confidence,
+                        source: Source::Heuristic,
+                        round: 0,
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    per_image.into_iter().flatten().collect()
+}
+
+/// `label init`: copies the schema into `DATA/labels/`, runs the heuristics on every
+/// image and writes the store (keeping any labels already there; human ones win).
+pub fn init(schema_path: &Path, data: &Path, v: Verbosity) -> Result<InitReport, LabelError> {
+    let schema = Schema::load(schema_path)?;
+    let paths = Paths::new(data);
+    let index = DatasetIndex::open(data)?;
+    let text = std::fs::read(schema_path).map_err(|e| LabelError::io(schema_path, e))?;
+    crate::atomic::write(&paths.schema(), &text).map_err(|e| LabelError::io(&paths.schema(), e))?;
+    let mut store = LabelStore::load(&paths.labels(), &schema)?;
+    let images = decode_all(&index, "decode", v);
+    let unreadable = images.iter().filter(|i| i.is_none()).count();
+    store.clear_source(Source::Heuristic);
+    let mut heuristic_votes: BTreeMap<String, usize> = schema
+        .attributes
+        .iter()
+        .map(|a| (a.name.clone(), 0))
+        .collect();
+    let mut votes = LabelStore::new();
+    for l in heuristic_labels(&schema, &index, &images) {
+        *heuristic_votes.entry(l.attribute.clone()).or_insert(0) += 1;
+        votes.set(l.clone());
+        store.set(l);
+    }
+    votes.save(&paths.heuristics())?;
+    store.save(&paths.labels())?;
+    Ok(InitReport {
+        images: index.len(),
+        heuristic_votes,
+        unreadable,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_planes_in_rgb_and_lab() {
+        // White, black, red and a grey, one pixel each, at their own size (no resize).
+        let mut im = image::RgbImage::new(2, 2);
+        im.put_pixel(0, 0, image::Rgb([255, 255, 255]));
+        im.put_pixel(1, 0, image::Rgb([0, 0, 0]));
+        im.put_pixel(0, 1, image::Rgb([255, 0, 0]));
+        im.put_pixel(1, 1, image::Rgb([128, 128, 128]));
+        let images = [Some(im), None];
+        let plane = |p: &Pixels, img: usize, c: usize| -> Vec<f32> {
+            p.data[img * 12 + c * 4..img * 12 + c * 4 + 4].to_vec()
+        };
+        let rgb = to_pixels(&images, 2, InputColour::Rgb);
+        assert_eq!(rgb.data.len(), 24);
+        assert_eq!(plane(&rgb, 0, 0), vec![1.0, -1.0, 1.0, 128.0 / 127.5 - 1.0]);
+        assert_eq!(
+            plane(&rgb, 0, 1),
+            vec![1.0, -1.0, -1.0, 128.0 / 127.5 - 1.0]
+        );
+        assert!(
+            plane(&rgb, 1, 0).iter().all(|&v| v == 0.0),
+            "no image: zeros"
+        );
+        let lab = to_pixels(&images, 2, InputColour::Lab);
+        let (l, a, b) = (plane(&lab, 0, 0), plane(&lab, 0, 1), plane(&lab, 0, 2));
+        let near = |x: f32, y: f32| (x - y).abs() < 0.01;
+        // Lightness: white 1, black -1, mid grey about L 53.6; greys have no a or b.
+        assert!(
+            near(l[0], 1.0) && near(l[1], -1.0) && near(l[3], 53.59 / 50.0 - 1.0),
+            "{l:?}"
+        );
+        for k in [0, 1, 3] {
+            assert!(
+                near(a[k], 0.0) && near(b[k], 0.0),
+                "grey {k}: a {a:?} b {b:?}"
+            );
+        }
+        // sRGB red: L 53.2, a 80.1, b 67.2.
+        assert!(
+            near(l[2], 53.24 / 50.0 - 1.0) && near(a[2], 0.801) && near(b[2], 0.672),
+            "red: {l:?} {a:?} {b:?}"
+        );
+    }
+}

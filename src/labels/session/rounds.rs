@@ -1,0 +1,103 @@
+//! The record of each round, `rounds.json`: what it trained on, its temperatures and
+//! calibration, the heuristics' trust.
+
+use crate::labels::Paths;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The record of one round (`rounds.json` holds all of them).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct RoundInfo {
+    /// Round number, from 1.
+    pub round: u32,
+    /// Human labels in the store when the round trained.
+    pub human: usize,
+    /// Training examples (human + trusted heuristic).
+    pub train_samples: usize,
+    /// Per attribute: the heuristic's agreement with people on the images both
+    /// labeled, the number of such images, and whether its labels trained this round.
+    #[serde(default)]
+    pub heuristic_agreement: BTreeMap<String, (f32, usize, bool)>,
+    /// The same over all the heuristic's votes, whatever their confidence, and whether
+    /// its votes stand as labels in the store.
+    #[serde(default)]
+    pub heuristic_labels: BTreeMap<String, (f32, usize, bool)>,
+    /// One human label in this many was held out for calibration (`RoundSpec`).
+    #[serde(default = "default_calibration_every")]
+    pub calibration_every: u64,
+    /// Held-out human labels used for temperature scaling, per attribute.
+    pub calibration_size: BTreeMap<String, usize>,
+    /// Fitted temperature per attribute.
+    pub temperature: BTreeMap<String, f32>,
+    /// Expected calibration error on the held-out labels after scaling, per attribute.
+    pub ece: BTreeMap<String, f32>,
+    /// Model labels accepted (confidence at or above the threshold), per attribute.
+    pub accepted: BTreeMap<String, usize>,
+    /// Images queued for a person.
+    pub queued: usize,
+    /// Of those, how many were drawn at random: the warm-up's (`RoundSpec::warmup`), or all
+    /// of them under the random strategy.
+    #[serde(default)]
+    pub queued_random: usize,
+    /// Seconds the round took.
+    pub seconds: f64,
+    /// Of those, training the network(s) (0 in rounds recorded before it was kept).
+    #[serde(default)]
+    pub train_seconds: f64,
+    /// And predicting every image.
+    #[serde(default)]
+    pub predict_seconds: f64,
+}
+
+impl std::fmt::Display for RoundInfo {
+    /// What the round did, for a person: one line for the round, one per attribute
+    /// (temperature, calibration, accepted labels, the heuristic's standing).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "round {}: {} people's labels, {} training images, {} queued ({} at random), {:.1} s (training {:.1} s)",
+            self.round,
+            self.human,
+            self.train_samples,
+            self.queued,
+            self.queued_random,
+            self.seconds,
+            self.train_seconds
+        )?;
+        for (attr, t) in &self.temperature {
+            let held = self.calibration_size.get(attr).copied().unwrap_or(0);
+            let ece = self
+                .ece
+                .get(attr)
+                .map_or("-".to_string(), |e| format!("{e:.3}"));
+            let accepted = self.accepted.get(attr).copied().unwrap_or(0);
+            write!(
+                f,
+                "  {attr}: temperature {t:.2}, ECE {ece} on {held} held-out labels, {accepted} model labels accepted"
+            )?;
+            if let Some((share, n, trains)) = self.heuristic_agreement.get(attr) {
+                let verdict = if *trains { "trains" } else { "left out" };
+                write!(
+                    f,
+                    "; heuristic agrees with people on {:.0}% of {n}: {verdict}",
+                    100.0 * share
+                )?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// Rounds recorded before `calibration_every` existed held out one label in five.
+fn default_calibration_every() -> u64 {
+    5
+}
+
+/// Reads `rounds.json` (empty when absent).
+pub fn read_rounds(paths: &Paths) -> Vec<RoundInfo> {
+    std::fs::read(paths.rounds())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}

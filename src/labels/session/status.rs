@@ -1,0 +1,170 @@
+//! `label status`: labels by source and value, coverage, pending questions and the last
+//! round's calibration.
+
+use super::rounds::{read_rounds, RoundInfo};
+use crate::labels::index::DatasetIndex;
+use crate::labels::store::{LabelStore, Source};
+use crate::labels::{LabelError, Paths};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Counts and coverage of the store.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// Images in the dataset.
+    pub images: usize,
+    /// Per attribute: labels per source.
+    pub by_source: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Per attribute: labels per value.
+    pub by_value: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Per attribute: share of images with a label.
+    pub coverage: BTreeMap<String, f32>,
+    /// Queue items still waiting for a person.
+    pub pending: usize,
+    /// The last round, if any.
+    pub last_round: Option<RoundInfo>,
+}
+
+impl std::fmt::Display for StatusReport {
+    /// The summary `label status` prints on a terminal: one line per attribute with its
+    /// labels by source and its coverage, the values' counts, and the last round.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} images, {} questions pending",
+            self.images, self.pending
+        )?;
+        let width = self
+            .by_source
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(9)
+            .max(9);
+        writeln!(
+            f,
+            "{:<width$}  {:>7}  {:>9}  {:>7}  {:>8}",
+            "attribute", "human", "heuristic", "model", "coverage"
+        )?;
+        for (attr, sources) in &self.by_source {
+            let n = |s: Source| sources.get(&s.to_string()).copied().unwrap_or(0);
+            writeln!(
+                f,
+                "{attr:<width$}  {:>7}  {:>9}  {:>7}  {:>7.1}%",
+                n(Source::Human),
+                n(Source::Heuristic),
+                n(Source::Model),
+                100.0 * self.coverage.get(attr).copied().unwrap_or(0.0)
+            )?;
+        }
+        for (attr, values) in &self.by_value {
+            let counts: Vec<String> = values.iter().map(|(v, n)| format!("{v} {n}")).collect();
+            writeln!(f, "{attr}: {}", counts.join(", "))?;
+        }
+        let Some(r) = &self.last_round else {
+            return writeln!(f, "no round yet (`facesynth label round --data DIR`)");
+        };
+        write!(f, "last {r}")
+    }
+}
+
+/// `label status`.
+pub fn status(data: &Path) -> Result<StatusReport, LabelError> {
+    let paths = Paths::new(data);
+    let schema = paths.load_schema()?;
+    let index = DatasetIndex::open(data)?;
+    let store = LabelStore::load(&paths.labels(), &schema)?;
+    let mut by_source: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut by_value: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for a in &schema.attributes {
+        by_source.insert(a.name.clone(), BTreeMap::new());
+        by_value.insert(
+            a.name.clone(),
+            a.values.iter().map(|v| (v.clone(), 0)).collect(),
+        );
+    }
+    for l in store.iter() {
+        *by_source
+            .entry(l.attribute.clone())
+            .or_default()
+            .entry(l.source.to_string())
+            .or_insert(0) += 1;
+        *by_value
+            .entry(l.attribute.clone())
+            .or_default()
+            .entry(l.value.clone())
+            .or_insert(0) += 1;
+    }
+    let coverage = by_source
+        .iter()
+        .map(|(a, m)| {
+            (
+                a.clone(),
+                m.values().sum::<usize>() as f32 / index.len() as f32,
+            )
+        })
+        .collect();
+    let pending = crate::labels::queue::pending(&paths, &schema, &store)?.len();
+    Ok(StatusReport {
+        images: index.len(),
+        by_source,
+        by_value,
+        coverage,
+        pending,
+        last_round: read_rounds(&paths).pop(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_summary_reads_as_a_table() {
+        let map = |kv: &[(&str, usize)]| -> BTreeMap<String, usize> {
+            kv.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let mut report = StatusReport {
+            images: 200,
+            by_source: [(
+                "hair_color".to_string(),
+                map(&[("human", 40), ("model", 110)]),
+            )]
+            .into(),
+            by_value: [("hair_color".to_string(), map(&[("black", 90), ("red", 60)]))].into(),
+            coverage: [("hair_color".to_string(), 0.75)].into(),
+            pending: 12,
+            last_round: None,
+        };
+        let text = report.to_string();
+        assert!(
+            text.starts_with("200 images, 12 questions pending\n"),
+            "{text}"
+        );
+        let row = text.lines().find(|l| l.starts_with("hair_color ")).unwrap();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells, ["hair_color", "40", "0", "110", "75.0%"], "{text}");
+        assert!(text.contains("hair_color: black 90, red 60"), "{text}");
+        assert!(text.contains("no round yet"), "{text}");
+        report.last_round = Some(RoundInfo {
+            round: 2,
+            human: 40,
+            temperature: [("hair_color".to_string(), 1.5)].into(),
+            ece: [("hair_color".to_string(), 0.031)].into(),
+            calibration_size: [("hair_color".to_string(), 8)].into(),
+            heuristic_agreement: [("hair_color".to_string(), (0.92, 50, false))].into(),
+            ..Default::default()
+        });
+        let text = report.to_string();
+        assert!(text.contains("last round 2: 40 people's labels"), "{text}");
+        assert!(
+            text.contains("heuristic agrees with people on 92% of 50: left out"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hair_color: temperature 1.50, ECE 0.031 on 8 held-out labels"),
+            "{text}"
+        );
+    }
+}
