@@ -4,7 +4,7 @@
 //! Each vote carries a confidence; a vote with a weak cluster or no close reference
 //! abstains.
 
-use super::schema::{Attribute, Pick};
+use super::schema::{Attribute, Pick, Schema};
 use image::RgbImage;
 
 /// Tuning of the colour heuristic.
@@ -136,8 +136,18 @@ pub fn kmeans(points: &[[f32; 3]], k: usize, iterations: usize) -> Vec<([f32; 3]
     centres.into_iter().zip(n).collect()
 }
 
-/// The Lab pixels of `attr`'s region of `img`, skin-like ones dropped.
-fn region_pixels(img: &RgbImage, region: [f32; 4], pick: Pick) -> (Vec<[f32; 3]>, usize) {
+/// Lab distance within which a pixel counts as the colour to avoid ([`vote_avoiding`]):
+/// a flat hair colour, its anti-aliased edge and the shading of real hair.
+pub const AVOID_DISTANCE: f32 = 20.0;
+
+/// The Lab pixels of `attr`'s region of `img`, skin-like ones dropped, and those within
+/// [`AVOID_DISTANCE`] of `avoid`.
+fn region_pixels(
+    img: &RgbImage,
+    region: [f32; 4],
+    pick: Pick,
+    avoid: Option<[f32; 3]>,
+) -> (Vec<[f32; 3]>, usize) {
     let (w, h) = (img.width() as f32, img.height() as f32);
     let x0 = (region[0] * w).floor() as u32;
     let y0 = (region[1] * h).floor() as u32;
@@ -152,7 +162,8 @@ fn region_pixels(img: &RgbImage, region: [f32; 4], pick: Pick) -> (Vec<[f32; 3]>
             let pale = pick == Pick::Chromatic
                 && lab[0] > 75.0
                 && (lab[1] * lab[1] + lab[2] * lab[2]).sqrt() < 18.0;
-            if !is_skin(&lab) && !pale {
+            let avoided = avoid.is_some_and(|c| dist2(&lab, &c) < AVOID_DISTANCE * AVOID_DISTANCE);
+            if !is_skin(&lab) && !pale && !avoided {
                 out.push(lab);
             }
         }
@@ -169,7 +180,18 @@ pub fn dominant(
     pick: Pick,
     spec: &HeuristicSpec,
 ) -> Option<([f32; 3], f32)> {
-    let (pixels, total) = region_pixels(img, region, pick);
+    dominant_avoiding(img, region, pick, spec, None)
+}
+
+/// [`dominant`] with the pixels near `avoid` dropped as skin is.
+pub fn dominant_avoiding(
+    img: &RgbImage,
+    region: [f32; 4],
+    pick: Pick,
+    spec: &HeuristicSpec,
+    avoid: Option<[f32; 3]>,
+) -> Option<([f32; 3], f32)> {
+    let (pixels, total) = region_pixels(img, region, pick, avoid);
     let min_kept = if pick == Pick::Chromatic { 20 } else { 4 };
     if pixels.len() * min_kept < total || pixels.is_empty() {
         return None; // mostly skin: the region missed the hair or eyes
@@ -187,6 +209,33 @@ pub fn dominant(
 
 /// The colour heuristic's vote for `attr` on `img`, or `None` (abstain, or no region).
 pub fn vote(img: &RgbImage, attr: &Attribute, spec: &HeuristicSpec) -> Option<Vote> {
+    vote_avoiding(img, attr, spec, None)
+}
+
+/// [`vote`] as `schema` declares it: with `attr.exclude`'s colour (the dominant cluster
+/// of that attribute's region) left out of `attr`'s region.
+pub fn vote_in_schema(
+    img: &RgbImage,
+    schema: &Schema,
+    attr: &Attribute,
+    spec: &HeuristicSpec,
+) -> Option<Vote> {
+    let avoid = attr.exclude.as_deref().and_then(|x| {
+        let other = schema.attribute(x)?;
+        dominant(img, other.region?, other.pick, spec).map(|d| d.0)
+    });
+    vote_avoiding(img, attr, spec, avoid)
+}
+
+/// [`vote`] with the region's pixels near `avoid` (Lab) left out: the colour of the
+/// attribute named by `attr.exclude` (hair that falls over the eye band would otherwise
+/// be read as the eyes' colour).
+pub fn vote_avoiding(
+    img: &RgbImage,
+    attr: &Attribute,
+    spec: &HeuristicSpec,
+    avoid: Option<[f32; 3]>,
+) -> Option<Vote> {
     let region = attr.region?;
     let refs: Vec<Vec<[f32; 3]>> = attr
         .values
@@ -197,7 +246,7 @@ pub fn vote(img: &RgbImage, attr: &Attribute, spec: &HeuristicSpec) -> Option<Vo
                 .map(|c| c.as_slice().iter().map(|&x| rgb_to_lab(x)).collect())
         })
         .collect::<Option<_>>()?;
-    let (centre, share) = dominant(img, region, attr.pick, spec)?;
+    let (centre, share) = dominant_avoiding(img, region, attr.pick, spec, avoid)?;
     let min_share = if attr.pick == Pick::Chromatic {
         spec.min_share / 2.0
     } else {
@@ -257,6 +306,47 @@ mod tests {
                 .1;
             assert!(!is_skin(&rgb_to_lab(c)), "{h}");
         }
+    }
+
+    /// Hair strands that cover more of the eye band than the irises do win the
+    /// chromatic pick; left out as the hair's colour, the irises are read.
+    #[test]
+    fn the_excluded_colour_leaves_the_eyes_to_be_read() {
+        use crate::labels::schema::{Colors, Kind};
+        let (hair, iris, skin) = ([40, 70, 215], [45, 160, 60], [255, 228, 205]);
+        let img = RgbImage::from_fn(40, 40, |x, y| {
+            let band = (10..20).contains(&y);
+            if !(12..28).contains(&x) {
+                image::Rgb(hair)
+            } else if band && ((14..18).contains(&x) || (22..26).contains(&x)) {
+                image::Rgb(iris)
+            } else {
+                image::Rgb(skin)
+            }
+        });
+        let attr = Attribute {
+            name: "eye_color".into(),
+            kind: Kind::Categorical,
+            values: vec!["blue".into(), "green".into()],
+            region: Some([0.0, 0.25, 1.0, 0.5]),
+            colors: [
+                ("blue".to_string(), Colors::One([45, 80, 215])),
+                ("green".to_string(), Colors::One(iris)),
+            ]
+            .into(),
+            pick: Pick::Chromatic,
+            trust: 1.0,
+            exclude: None,
+        };
+        let spec = HeuristicSpec::default();
+        let plain = vote(&img, &attr, &spec).unwrap();
+        assert_eq!(
+            attr.values[plain.value], "blue",
+            "the hair wins without exclusion"
+        );
+        let avoid = Some(rgb_to_lab(hair));
+        let v = vote_avoiding(&img, &attr, &spec, avoid).unwrap();
+        assert_eq!(attr.values[v.value], "green");
     }
 
     #[test]

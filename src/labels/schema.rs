@@ -78,6 +78,11 @@ pub struct Attribute {
     /// trusted (a weak heuristic's votes then stay below the training threshold).
     #[serde(default = "one")]
     pub trust: f32,
+    /// Another attribute with a region whose dominant colour the heuristic drops from
+    /// this region before clustering (`eye_color` excludes `hair_color`: fringes and side
+    /// locks cross the eye band).
+    #[serde(default)]
+    pub exclude: Option<String>,
 }
 
 fn one() -> f32 {
@@ -192,6 +197,18 @@ impl Schema {
                     }
                 }
             }
+            if let Some(x) = &a.exclude {
+                let other = self
+                    .attributes
+                    .iter()
+                    .find(|o| &o.name == x && o.name != a.name);
+                if other.is_none_or(|o| o.region.is_none()) {
+                    return Err(format!(
+                        "attribute {}: exclude names {x:?}, not another attribute with a region",
+                        a.name
+                    ));
+                }
+            }
             if a.colors.values().any(|c| c.as_slice().is_empty()) {
                 return Err(format!("attribute {}: an empty colour list", a.name));
             }
@@ -256,5 +273,22 @@ mod tests {
         let unknown =
             "name='x'\nbogus=1\n[[attribute]]\nname='h'\nkind='categorical'\nvalues=['a','b']\n";
         assert!(Schema::parse(unknown, p).is_err());
+        // `exclude` must name another attribute that has a region.
+        let attr = |name: &str, extra: &str| {
+            format!("[[attribute]]\nname='{name}'\nkind='binary'\nvalues=['a','b']\n{extra}")
+        };
+        let region = "region=[0,0,1,1]\ncolors={a=[1,2,3],b=[4,5,6]}\n";
+        for (text, ok) in [
+            (attr("e", "exclude='h'\n") + &attr("h", region), true),
+            (attr("e", "exclude='h'\n") + &attr("h", ""), false),
+            (attr("e", "exclude='z'\n") + &attr("h", region), false),
+            (attr("e", &format!("exclude='e'\n{region}")), false),
+        ] {
+            let r = Schema::parse(&format!("name='x'\n{text}"), p);
+            assert_eq!(r.is_ok(), ok, "{text}: {r:?}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains("exclude"), "{e}");
+            }
+        }
     }
 }

@@ -142,6 +142,44 @@ fn heuristics_name_synthetic_hair_colours() {
     );
 }
 
+/// The eye heuristic reads the irises of synthetic faces once the hair's colour is left
+/// out of the eye band (`exclude = "hair_color"` in the anime schema). Dark skin is left
+/// out of the count: in Lab it sits where brown eyes do, and the heuristic keeps only
+/// light-to-mid skin out of its regions.
+#[test]
+fn heuristics_name_synthetic_eye_colours_with_the_hair_excluded() {
+    let schema = Schema::load(&anime()).unwrap();
+    let eye = schema.attribute("eye_color").unwrap();
+    assert_eq!(eye.exclude.as_deref(), Some("hair_color"));
+    let spec = SynthSpec {
+        n: 240,
+        seed: 11,
+        ..SynthSpec::default()
+    };
+    let spec_h = facesynth::labels::heuristics::HeuristicSpec::default();
+    let (mut with, mut without, mut n) = (0, 0, 0);
+    for i in 0..spec.n {
+        let (row, img) = synth::synth_one(&spec, i);
+        if row.skin_tone == "dark" {
+            continue;
+        }
+        n += 1;
+        let right = |v: Option<labels::heuristics::Vote>| {
+            v.is_some_and(|v| eye.values[v.value] == row.eye_color) as usize
+        };
+        with += right(labels::heuristics::vote_in_schema(
+            &img, &schema, eye, &spec_h,
+        ));
+        without += right(labels::heuristics::vote(&img, eye, &spec_h));
+    }
+    let (with, without) = (with as f32 / n as f32, without as f32 / n as f32);
+    eprintln!("eye right on {with:.3} of {n} faces with the hair excluded, {without:.3} without");
+    assert!(
+        with >= 0.7 && with >= without + 0.2,
+        "{with:.3} vs {without:.3}"
+    );
+}
+
 #[test]
 fn human_labels_win_over_init_and_rounds() {
     let d = synth_data(40, 2);

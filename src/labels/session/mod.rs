@@ -119,7 +119,7 @@ pub fn heuristic_labels(
                 .attributes
                 .iter()
                 .filter_map(|a| {
-                    let v = heuristics::vote(im, a, &spec)?;
+                    let v = heuristics::vote_in_schema(im, schema, a, &spec)?;
                     Some(Label {
                         file: index.images[i].clone(),
                         attribute: a.name.clone(),
