@@ -80,7 +80,9 @@ pub struct Attribute {
     pub trust: f32,
     /// Another attribute with a region whose dominant colour the heuristic drops from
     /// this region before clustering (`eye_color` excludes `hair_color`: fringes and side
-    /// locks cross the eye band).
+    /// locks cross the eye band). Eyes of the hair's own colour are then not read: the
+    /// vote abstains or takes the next cluster, a cost the measured gain outweighs
+    /// (BENCHMARKS.md, label, session 22).
     #[serde(default)]
     pub exclude: Option<String>,
 }
