@@ -213,7 +213,8 @@ pub fn vote(img: &RgbImage, attr: &Attribute, spec: &HeuristicSpec) -> Option<Vo
 }
 
 /// [`vote`] as `schema` declares it: with `attr.exclude`'s colour (the dominant cluster
-/// of that attribute's region) left out of `attr`'s region.
+/// of that attribute's region) left out of `attr`'s region. For every attribute of one
+/// image at once, [`votes_in_schema`] finds each region's dominant cluster only once.
 pub fn vote_in_schema(
     img: &RgbImage,
     schema: &Schema,
@@ -227,6 +228,38 @@ pub fn vote_in_schema(
     vote_avoiding(img, attr, spec, avoid)
 }
 
+/// [`vote_in_schema`] for each of `schema`'s attributes, in order. An attribute's plain
+/// dominant cluster is found once and serves both its own vote and the vote of any
+/// attribute that excludes it (the eye band drops the hair's colour), where calling
+/// [`vote_in_schema`] per attribute clusters the hair region twice.
+pub fn votes_in_schema(img: &RgbImage, schema: &Schema, spec: &HeuristicSpec) -> Vec<Option<Vote>> {
+    type Dominant = Option<([f32; 3], f32)>;
+    let attrs = &schema.attributes;
+    let mut plain: Vec<Option<Dominant>> = vec![None; attrs.len()];
+    let mut plain_of = |i: usize| -> Dominant {
+        *plain[i].get_or_insert_with(|| {
+            let a = &attrs[i];
+            a.region.and_then(|r| dominant(img, r, a.pick, spec))
+        })
+    };
+    (0..attrs.len())
+        .map(|i| {
+            let a = &attrs[i];
+            let refs = reference_labs(a)?;
+            let found = match a.exclude.as_deref() {
+                None => plain_of(i),
+                Some(x) => {
+                    let avoid = schema
+                        .attribute_index(x)
+                        .and_then(|j| plain_of(j).map(|d| d.0));
+                    dominant_avoiding(img, a.region?, a.pick, spec, avoid)
+                }
+            };
+            match_reference(a, spec, &refs, found?)
+        })
+        .collect()
+}
+
 /// [`vote`] with the region's pixels near `avoid` (Lab) left out: the colour of the
 /// attribute named by `attr.exclude` (hair that falls over the eye band would otherwise
 /// be read as the eyes' colour).
@@ -237,16 +270,32 @@ pub fn vote_avoiding(
     avoid: Option<[f32; 3]>,
 ) -> Option<Vote> {
     let region = attr.region?;
-    let refs: Vec<Vec<[f32; 3]>> = attr
-        .values
+    let refs = reference_labs(attr)?;
+    let found = dominant_avoiding(img, region, attr.pick, spec, avoid)?;
+    match_reference(attr, spec, &refs, found)
+}
+
+/// Each value's reference colours in Lab, or `None` when a value has none (no colour
+/// heuristic for this attribute).
+fn reference_labs(attr: &Attribute) -> Option<Vec<Vec<[f32; 3]>>> {
+    attr.values
         .iter()
         .map(|v| {
             attr.colors
                 .get(v)
                 .map(|c| c.as_slice().iter().map(|&x| rgb_to_lab(x)).collect())
         })
-        .collect::<Option<_>>()?;
-    let (centre, share) = dominant_avoiding(img, region, attr.pick, spec, avoid)?;
+        .collect()
+}
+
+/// The vote for a region whose dominant cluster is `(centre, share)`: the nearest
+/// reference value, or `None` when the cluster is too small or no reference is close.
+fn match_reference(
+    attr: &Attribute,
+    spec: &HeuristicSpec,
+    refs: &[Vec<[f32; 3]>],
+    (centre, share): ([f32; 3], f32),
+) -> Option<Vote> {
     let min_share = if attr.pick == Pick::Chromatic {
         spec.min_share / 2.0
     } else {

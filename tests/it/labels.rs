@@ -157,9 +157,24 @@ fn heuristics_name_synthetic_eye_colours_with_the_hair_excluded() {
         ..SynthSpec::default()
     };
     let spec_h = facesynth::labels::heuristics::HeuristicSpec::default();
+    // The same schema with its attributes in the other order: the eye vote comes before
+    // the hair vote whose colour it leaves out.
+    let mut reversed = schema.clone();
+    reversed.attributes.reverse();
     let (mut with, mut without, mut n) = (0, 0, 0);
     for i in 0..spec.n {
         let (row, img) = synth::synth_one(&spec, i);
+        // All attributes at once (each region clustered once) vote as one at a time do.
+        let one_by_one: Vec<_> = schema
+            .attributes
+            .iter()
+            .map(|a| labels::heuristics::vote_in_schema(&img, &schema, a, &spec_h))
+            .collect();
+        let all = labels::heuristics::votes_in_schema(&img, &schema, &spec_h);
+        assert_eq!(all, one_by_one, "face {i}");
+        let mut all_reversed = labels::heuristics::votes_in_schema(&img, &reversed, &spec_h);
+        all_reversed.reverse();
+        assert_eq!(all_reversed, one_by_one, "face {i}, attributes reversed");
         if row.skin_tone == "dark" {
             continue;
         }

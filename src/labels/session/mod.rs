@@ -115,11 +115,13 @@ pub fn heuristic_labels(
         .enumerate()
         .map(|(i, im)| {
             let Some(im) = im else { return Vec::new() };
+            let votes = heuristics::votes_in_schema(im, schema, &spec);
             schema
                 .attributes
                 .iter()
-                .filter_map(|a| {
-                    let v = heuristics::vote_in_schema(im, schema, a, &spec)?;
+                .zip(votes)
+                .filter_map(|(a, v)| {
+                    let v = v?;
                     Some(Label {
                         file: index.images[i].clone(),
                         attribute: a.name.clone(),
