@@ -499,6 +499,54 @@ fn a_short_real_round_beats_chance() {
     );
 }
 
+/// A network that has learned next to nothing (two steps) loses to the eye heuristic on
+/// the held-out answers, so the votes stand in for its predictions: in the store, in
+/// `predictions.csv` and in the reported accuracy, which then follows the heuristic's.
+#[test]
+fn a_heuristic_that_beats_the_network_on_held_out_answers_stands_in() {
+    let d = synth_data(160, 12);
+    let spec = labels::SimulateSpec {
+        oracle: d.path().join("truth.csv"),
+        budget: 80,
+        rounds: 2,
+        schedule: None,
+        holdout: 0.25,
+        round: RoundSpec {
+            size: 16,
+            train: tiny_train(),
+            ..RoundSpec::default()
+        },
+    };
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let r = labels::simulate(d.path(), &spec, Q).unwrap();
+    let schema = Schema::load(&anime()).unwrap();
+    let rounds = labels::session::read_rounds(&labels::Paths::new(d.path()));
+    let (duel, leads) = rounds.last().unwrap().heuristic_duel["eye_color"];
+    assert!(leads && duel.heuristic > duel.network, "{duel:?}");
+    let last = r.curve.last().unwrap();
+    let eye = last.accuracy["eye_color"];
+    assert!(
+        eye >= 0.5 && eye >= r.heuristic["eye_color"].accuracy - 0.1,
+        "eye {eye} after the votes stood in; heuristic alone {:?}",
+        r.heuristic["eye_color"]
+    );
+    // The votes are the eye labels of the images nobody answered, and the predictions.
+    let store = labels::LabelStore::load(&d.path().join("labels/labels.csv"), &schema).unwrap();
+    let votes = labels::LabelStore::load(&d.path().join("labels/heuristics.csv"), &schema).unwrap();
+    let predictions = std::fs::read_to_string(d.path().join("labels/predictions.csv")).unwrap();
+    let mut checked = 0;
+    for v in votes.iter().filter(|v| v.attribute == "eye_color") {
+        let l = store.get(&v.file, "eye_color").unwrap();
+        if l.source != Source::Human {
+            assert_eq!((l.source, &l.value), (Source::Heuristic, &v.value));
+            let row = format!("{},eye_color,{},", v.file, v.value);
+            assert!(predictions.contains(&row), "{row}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "{checked}");
+}
+
 /// The simulated person is asked only about images its truth file knows, so every query
 /// of the budget gets an answer.
 #[test]

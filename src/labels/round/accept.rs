@@ -7,7 +7,7 @@ use crate::labels::classifier::{softmax_t, Outputs};
 use crate::labels::index::DatasetIndex;
 use crate::labels::session::RoundInfo;
 use crate::labels::store::{Label, LabelStore, Source};
-use crate::labels::trust::Trust;
+use crate::labels::trust::{self, Trust};
 use crate::labels::{LabelError, Paths, Schema};
 
 /// Calibrated probabilities per attribute and image; records each attribute's
@@ -46,6 +46,45 @@ pub(super) fn calibrated(
     probs
 }
 
+/// Where a heuristic beats the network on the held-out people's labels
+/// ([`trust::Duel::heuristic_leads`]), its votes stand in for the network's predictions:
+/// each voted image's probabilities become the vote's measured agreement
+/// ([`trust::vote_distribution`]), so the queue, `predictions.csv` and the reported
+/// accuracy follow the better labeler. Returns which attributes the heuristic leads.
+/// A small network that has seen a few dozen answers can be far worse than a colour
+/// rule (the demo's eyes: 0.13-0.17 against 0.57); fusing both as independent experts
+/// instead cost 2-8 points of hair once the network had 100 answers or more, their
+/// errors being alike (BENCHMARKS.md, label, session 23).
+pub(super) fn let_heuristics_lead(
+    schema: &Schema,
+    index: &DatasetIndex,
+    trust: &Trust,
+    calib: &[Vec<(usize, usize)>],
+    probs: &mut [Vec<Vec<f32>>],
+    info: &mut RoundInfo,
+) -> Vec<bool> {
+    let duels = trust::duel(&trust.votes, schema, &index.images, calib, probs);
+    let pos = index.positions();
+    let mut leads = vec![false; schema.attributes.len()];
+    for (a, attr) in schema.attributes.iter().enumerate() {
+        let d = duels[a];
+        leads[a] = d.heuristic_leads();
+        if d.heuristic > 0 {
+            info.heuristic_duel.insert(attr.name.clone(), (d, leads[a]));
+        }
+        if !leads[a] {
+            continue;
+        }
+        let k = attr.values.len();
+        for v in trust.votes.iter().filter(|v| v.attribute == attr.name) {
+            if let (Some(&i), Some(value)) = (pos.get(v.file.as_str()), attr.index_of(&v.value)) {
+                probs[a][i] = trust::vote_distribution(value, k, trust.standing[a]);
+            }
+        }
+    }
+    leads
+}
+
 /// Puts the standing heuristic votes back in the store, accepts confident predictions as
 /// model labels (the previous round's are replaced; a person's label is never
 /// overwritten) and writes every prediction to `predictions.csv`.
@@ -56,6 +95,7 @@ pub(super) fn accept(
     index: &DatasetIndex,
     store: &mut LabelStore,
     trust: &Trust,
+    leads: &[bool],
     probs: &[Vec<Vec<f32>>],
     spec: &RoundSpec,
     round_no: u32,
@@ -72,7 +112,7 @@ pub(super) fn accept(
     for v in trust.votes.iter() {
         if schema
             .attribute_index(&v.attribute)
-            .is_some_and(|a| trust.stands[a])
+            .is_some_and(|a| trust.stands[a] || leads[a])
         {
             store.set(v.clone());
         }
@@ -88,7 +128,8 @@ pub(super) fn accept(
                 attr.values[best].clone(),
                 format!("{c:.4}"),
             ]);
-            if c < spec.threshold {
+            // A leading heuristic's vote is already in the store as its own label.
+            if c < spec.threshold || leads[a] && trust.votes.get(file, &attr.name).is_some() {
                 continue;
             }
             if let Some(old) = store.get(file, &attr.name) {

@@ -175,9 +175,11 @@ fn round_on<B: AutodiffBackend>(
             );
         }
     }
-    let probs = accept::calibrated(schema, &set.calib, &out, &temps, &mut info);
+    let mut probs = accept::calibrated(schema, &set.calib, &out, &temps, &mut info);
+    let leads =
+        accept::let_heuristics_lead(schema, index, &trust, &set.calib, &mut probs, &mut info);
     accept::accept(
-        paths, schema, index, store, &trust, &probs, spec, round_no, &mut info,
+        paths, schema, index, store, &trust, &leads, &probs, spec, round_no, &mut info,
     )?;
     store.save(&paths.labels())?;
 

@@ -22,6 +22,11 @@ pub struct RoundInfo {
     /// its votes stand as labels in the store.
     #[serde(default)]
     pub heuristic_labels: BTreeMap<String, (f32, usize, bool)>,
+    /// Per attribute: the heuristic against the network on the held-out labels
+    /// ([`crate::labels::trust::Duel`]), when the heuristic won any, and whether its
+    /// votes stood in for the network's predictions.
+    #[serde(default)]
+    pub heuristic_duel: BTreeMap<String, (crate::labels::trust::Duel, bool)>,
     /// One human label in this many was held out for calibration (`RoundSpec`).
     #[serde(default = "default_calibration_every")]
     pub calibration_every: u64,
@@ -81,6 +86,13 @@ impl std::fmt::Display for RoundInfo {
                     f,
                     "; heuristic agrees with people on {:.0}% of {n}: {verdict}",
                     100.0 * share
+                )?;
+            }
+            if let Some((d, true)) = self.heuristic_duel.get(attr) {
+                write!(
+                    f,
+                    "; the heuristic beat the network on {} held-out labels to {}: its votes stand in",
+                    d.heuristic, d.network
                 )?;
             }
             writeln!(f)?;
