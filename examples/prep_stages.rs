@@ -7,7 +7,7 @@
 
 use facesynth::dataset::walk;
 use facesynth::prep::crop::Cropper;
-use facesynth::prep::{hash, normalize, output, quality, resize, scan, PrepSpec};
+use facesynth::prep::{encode, hash, normalize, quality, resize, scan, PrepSpec};
 use std::time::{Duration, Instant};
 
 fn main() -> anyhow::Result<()> {
@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
         lap(7, &mut at);
         let sums = normalize::ChannelSums::of(&img);
         lap(8, &mut at);
-        let buf = output::encode(&img, spec.format)?;
+        let buf = encode::encode(&img, spec.format)?;
         lap(9, &mut at);
         bytes += buf.len();
         facesynth::atomic::write(&out.join(format!("{i}.png")), &buf)?;

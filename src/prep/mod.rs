@@ -8,6 +8,7 @@
 
 pub mod crop;
 pub mod dedup;
+pub mod encode;
 pub mod hamming;
 pub mod hash;
 pub mod inputs;
@@ -15,21 +16,22 @@ pub mod normalize;
 pub mod output;
 pub mod quality;
 pub mod record;
+pub mod report;
 pub mod resample;
 pub mod resize;
 pub mod scan;
 pub mod settings;
 
-pub use output::PrepReport;
+pub use report::PrepReport;
 pub use settings::{OutputFormat, PrepSection, PrepSpec};
 
 use crate::dataset::walk;
 use crate::progress::{self, Verbosity};
 use crop::Cropper;
 use dedup::{DedupItem, Mirror};
+use encode::face_output;
 use image::imageops;
 use inputs::InputList;
-use output::face_output;
 use output::Entry;
 use record::{Hashes, Journal, JournalReader, LinePos, Record};
 use std::collections::HashMap;
@@ -235,7 +237,7 @@ pub fn run(
     let mut report = PrepReport::new(tally, inputs.len(), resumed, started.elapsed());
     report.stats = Some(stats);
     report.input = Some(input.canonicalize().unwrap_or_else(|_| input.to_path_buf()));
-    output::write_reports(out, &report)?;
+    report::write_reports(out, &report)?;
     // The page is a view of what was written; failing to draw it never fails the run.
     report.page = crate::report::write_prep_report(out).map_err(|e| e.to_string());
     Ok(report)
@@ -350,8 +352,8 @@ pub fn process_file(
             chroma: hash::chroma_grid(&img),
         };
         let sums = normalize::ChannelSums::of(&img);
-        let output = output::face_output(out_base, face, spec.format);
-        if let Err(e) = output::save(&out.join(&output), &img, spec.format) {
+        let output = face_output(out_base, face, spec.format);
+        if let Err(e) = encode::save(&out.join(&output), &img, spec.format) {
             out_recs.push(Record {
                 reject: format!("write: {e}"),
                 ..rec

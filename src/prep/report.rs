@@ -1,0 +1,121 @@
+//! What a prep run did: the manifest pass's counts, the report printed on stderr, and
+//! `OUT/stats.json` and `OUT/report.json`, written atomically.
+
+use super::normalize::{ChannelSums, DatasetStats};
+use super::{out_err, PrepError};
+use crate::dataset::manifest::Status;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+/// What the manifest pass counted: rows by status and reason, and the kept images'
+/// channel sums for `stats.json`.
+#[derive(Debug, Default)]
+pub(super) struct Tally {
+    pub(super) rows: usize,
+    pub(super) by_status: BTreeMap<String, usize>,
+    pub(super) by_reason: BTreeMap<String, usize>,
+    pub(super) sums: ChannelSums,
+    pub(super) kept: usize,
+}
+
+impl Tally {
+    pub(super) fn add(&mut self, status: Status, reason: &str) {
+        self.rows += 1;
+        *self.by_status.entry(status.to_string()).or_default() += 1;
+        if !reason.is_empty() {
+            let key = reason.split(':').next().unwrap_or("").trim().to_string();
+            *self.by_reason.entry(key).or_default() += 1;
+        }
+    }
+
+    /// Mean and std of the kept set.
+    pub(super) fn stats(&self, size: u32) -> DatasetStats {
+        self.sums.stats(self.kept, size)
+    }
+}
+
+/// What a prep run did: counts by status and reason, timing.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrepReport {
+    /// Files found under INPUT.
+    pub files: usize,
+    /// Manifest rows (files, or faces of files).
+    pub rows: usize,
+    /// Rows per status.
+    pub by_status: BTreeMap<String, usize>,
+    /// Rows per reason (rejections and duplicates; `decode: ...` counted as `decode`).
+    pub by_reason: BTreeMap<String, usize>,
+    /// Files taken from an earlier run's journal instead of processed again.
+    pub resumed: usize,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Files per second.
+    pub files_per_second: f64,
+    /// Mean and std of the kept set.
+    pub stats: Option<DatasetStats>,
+    /// The input folder (absolute when it could be resolved), for the report page's
+    /// thumbnails of rejected and duplicate sources.
+    pub input: Option<std::path::PathBuf>,
+    /// The report page written (`OUT/report.html`), if it could be.
+    #[serde(skip)]
+    pub page: Result<std::path::PathBuf, String>,
+}
+
+impl PrepReport {
+    pub(super) fn new(tally: Tally, files: usize, resumed: usize, took: Duration) -> Self {
+        let seconds = took.as_secs_f64();
+        PrepReport {
+            files,
+            rows: tally.rows,
+            by_status: tally.by_status,
+            by_reason: tally.by_reason,
+            resumed,
+            seconds,
+            files_per_second: files as f64 / seconds.max(1e-9),
+            stats: None,
+            input: None,
+            page: Err("not written yet".into()),
+        }
+    }
+
+    /// Rows with this status.
+    pub fn count(&self, status: Status) -> usize {
+        self.by_status
+            .get(&status.to_string())
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+impl fmt::Display for PrepReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} files: {} kept, {} duplicate, {} rejected ({} resumed) in {:.1} s, {:.0} files/s",
+            self.files,
+            self.count(Status::Kept),
+            self.count(Status::Duplicate),
+            self.count(Status::Rejected),
+            self.resumed,
+            self.seconds,
+            self.files_per_second
+        )?;
+        for (reason, n) in &self.by_reason {
+            writeln!(f, "  {reason:<16} {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `stats.json` and `report.json` atomically (after the manifest).
+pub(super) fn write_reports(out: &Path, report: &PrepReport) -> Result<(), PrepError> {
+    if let Some(stats) = &report.stats {
+        let path = out.join("stats.json");
+        crate::atomic::write_json(&path, stats).map_err(out_err(&path))?;
+    }
+    let path = out.join("report.json");
+    crate::atomic::write_json(&path, report).map_err(out_err(&path))
+}
