@@ -6,7 +6,9 @@
 //! `cargo run --release --example label_calibration -- RUN_DIR TRUTH.csv` where RUN_DIR is
 //! a simulate folder (`images/`, `labels/` with `model.mpk`; RGB input at 48 px, the
 //! defaults) and TRUTH.csv the wide truth file (`file,<attribute>...`); the test split is
-//! simulate's (its default share, by a hash of the file name).
+//! simulate's (its default share, by a hash of the file name). Env: `SIZE` (input side,
+//! default 48) and `CHANNELS=a,b,c,d` (default 32,64,128,128) for other networks (the
+//! demo's: 32 and 16,32,64,64).
 use facesynth::labels::{
     calibrate, classifier, import, index::DatasetIndex, session, simulate, Label, LabelStore,
     Paths, Source,
@@ -30,16 +32,18 @@ fn main() {
         &device,
     )
     .unwrap();
+    let size: usize = std::env::var("SIZE").map_or(48, |s| s.parse().unwrap());
+    let channels: [usize; 4] =
+        std::env::var("CHANNELS").map_or(classifier::TrainSpec::default().channels, |s| {
+            let v: Vec<usize> = s.split(',').map(|x| x.parse().unwrap()).collect();
+            [v[0], v[1], v[2], v[3]]
+        });
     let net = burn::module::Module::load_record(
-        classifier::Net::<B>::new(
-            &classes,
-            facesynth::labels::classifier::TrainSpec::default().channels,
-            &device,
-        ),
+        classifier::Net::<B>::new(&classes, channels, &device),
         rec,
     );
     let images = session::decode_all(&index, "decode", facesynth::progress::Verbosity::Quiet);
-    let pixels = session::to_pixels(&images, 48, Default::default());
+    let pixels = session::to_pixels(&images, size, Default::default());
     let out = classifier::predict_mirrored(&net, &pixels, &device);
     let truth = import::read_wide(std::path::Path::new(truth_path), &schema, &index).unwrap();
     let pos = index.positions();
@@ -67,7 +71,7 @@ fn main() {
     let rand_t = calibrate::temperatures(&calib_random, &out);
     let pooled = calibrate::pooled_temperature(&calib, &out);
     // Posterior modes under log-normal priors (`calibrate::Prior`): centre, sd of ln T.
-    let priors: Vec<(f32, f32)> = [1.25f32, 1.5]
+    let priors: Vec<(f32, f32)> = [1.0f32, 1.25, 1.5]
         .iter()
         .flat_map(|&c| [0.2f32, 0.3, 0.5].map(|s| (c, s)))
         .collect();
