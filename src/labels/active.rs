@@ -61,6 +61,8 @@ pub enum Diversity {
     KCenter,
     /// k-means into as many clusters as picks, the most uncertain image of each.
     Cluster,
+    /// None: the most uncertain images as they are (near copies may fill a batch).
+    None,
 }
 
 /// How one image's uncertainties over several attributes become one score.
@@ -151,6 +153,7 @@ pub fn select(
     match diversity {
         Diversity::KCenter => k_center_greedy(&pool, emb, labeled, k),
         Diversity::Cluster => cluster_pick(&pool, emb, k, &mut rng),
+        Diversity::None => pool.iter().take(k).map(|c| c.0).collect(),
     }
 }
 
@@ -326,5 +329,22 @@ mod tests {
         assert_eq!(more.len(), 5);
         let distinct: std::collections::HashSet<_> = more.iter().collect();
         assert_eq!(distinct.len(), 5);
+    }
+
+    /// Without diversity the batch is the most uncertain images, most uncertain first,
+    /// however close together they lie; k-center spreads the same batch out.
+    #[test]
+    fn no_diversity_takes_the_most_uncertain() {
+        let emb: Vec<Vec<f32>> = (0..8).map(|i| vec![(i / 4) as f32 * 10.0]).collect();
+        let cands: Vec<(usize, f32)> = (0..8)
+            .map(|i| (i, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2][i]))
+            .collect();
+        let pick = |d| select(&cands, Some(&emb), &[], 2, Strategy::Margin, d, 0);
+        assert_eq!(pick(Diversity::None), vec![0, 1]);
+        let spread = pick(Diversity::KCenter);
+        assert!(
+            spread.contains(&0) && spread.iter().any(|&i| i >= 4),
+            "{spread:?}"
+        );
     }
 }
