@@ -27,24 +27,14 @@ fn main() {
     let every = rounds.last().unwrap().calibration_every;
     let classes: Vec<usize> = schema.attributes.iter().map(|a| a.values.len()).collect();
     let device = Default::default();
-    let rec = facesynth::gan::checkpoint::read_record::<B, _>(
-        &paths.model().with_extension("mpk"),
-        &device,
-    )
-    .unwrap();
     let size: usize = std::env::var("SIZE").map_or(48, |s| s.parse().unwrap());
     let channels: [usize; 4] =
         std::env::var("CHANNELS").map_or(classifier::TrainSpec::default().channels, |s| {
             let v: Vec<usize> = s.split(',').map(|x| x.parse().unwrap()).collect();
             [v[0], v[1], v[2], v[3]]
         });
-    let net = burn::module::Module::load_record(
-        classifier::Net::<B>::new(&classes, channels, &device),
-        rec,
-    );
-    let images = session::decode_all(&index, "decode", facesynth::progress::Verbosity::Quiet);
-    let pixels = session::to_pixels(&images, size, Default::default());
-    let out = classifier::predict_mirrored(&net, &pixels, &device);
+    let out = session::predict_saved::<B>(&paths, &schema, &index, size, channels, &device)
+        .unwrap_or_else(|e| panic!("{e}"));
     let truth = import::read_wide(std::path::Path::new(truth_path), &schema, &index).unwrap();
     let pos = index.positions();
     // The held-out split of people's labels that `keep` admits, per attribute.

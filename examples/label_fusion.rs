@@ -19,13 +19,6 @@ use facesynth::labels::{
 };
 type B = burn::backend::Autodiff<burn::backend::Flex>;
 
-fn softmax(z: &[f32], t: f32) -> Vec<f32> {
-    let m = z.iter().fold(f32::MIN, |a, &b| a.max(b / t));
-    let e: Vec<f32> = z.iter().map(|&x| (x / t - m).exp()).collect();
-    let s: f32 = e.iter().sum();
-    e.into_iter().map(|x| x / s).collect()
-}
-
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let data = std::path::PathBuf::from(&a[1]);
@@ -45,18 +38,8 @@ fn main() {
     let last = rounds.last().unwrap();
     let classes: Vec<usize> = schema.attributes.iter().map(|a| a.values.len()).collect();
     let device = Default::default();
-    let rec = facesynth::gan::checkpoint::read_record::<B, _>(
-        &paths.model().with_extension("mpk"),
-        &device,
-    )
-    .unwrap();
-    let net = burn::module::Module::load_record(
-        classifier::Net::<B>::new(&classes, channels, &device),
-        rec,
-    );
-    let images = session::decode_all(&index, "decode", facesynth::progress::Verbosity::Quiet);
-    let pixels = session::to_pixels(&images, size, Default::default());
-    let out = classifier::predict_mirrored(&net, &pixels, &device);
+    let out = session::predict_saved::<B>(&paths, &schema, &index, size, channels, &device)
+        .unwrap_or_else(|e| panic!("{e}"));
     let truth = import::read_wide(std::path::Path::new(&a[2]), &schema, &index).unwrap();
     let pos = index.positions();
     let holdout = simulate::DEFAULT_HOLDOUT;
@@ -78,7 +61,10 @@ fn main() {
         .enumerate()
         .map(|(ai, attr)| {
             let t = last.temperature.get(&attr.name).copied().unwrap_or(1.0);
-            out.logits[ai].iter().map(|z| softmax(z, t)).collect()
+            out.logits[ai]
+                .iter()
+                .map(|z| classifier::softmax_t(z, t))
+                .collect()
         })
         .collect();
     let duels = trust::duel(&votes, &schema, &index.images, &calib, &probs);
@@ -186,7 +172,7 @@ fn main() {
             let pairs: Vec<(f32, bool)> = test
                 .iter()
                 .map(|&(i, truth)| {
-                    let mut p = softmax(&out.logits[ai][i], t);
+                    let mut p = classifier::softmax_t(&out.logits[ai][i], t);
                     if let Some((v, conf)) = vote[i] {
                         for (c, pc) in p.iter_mut().enumerate() {
                             *pc *= like(model, v, conf, c);

@@ -74,6 +74,21 @@ impl<B: Backend> Net<B> {
         self.heads.iter().map(|h| h.weight.dims()[1]).collect()
     }
 
+    /// The network a round saved at `path` (`labels/model.mpk`), built with heads of
+    /// `classes` values and conv blocks of `channels`; `None` when the file cannot be
+    /// read or its heads do not fit `classes` (a re-initialized schema).
+    pub fn load(
+        path: &std::path::Path,
+        classes: &[usize],
+        channels: [usize; 4],
+        device: &B::Device,
+    ) -> Option<Self> {
+        let rec = crate::gan::checkpoint::read_record::<B, _>(path, device).ok()?;
+        let _rng = crate::backend_rng::lock(); // lazy parameters may draw when replaced
+        let net = Net::new(classes, channels, device).load_record(rec);
+        (net.classes() == classes).then_some(net)
+    }
+
     /// The conv blocks: `[batch, 3, size, size]` to the last feature map.
     pub(crate) fn body(&self, mut x: Tensor<B, 4>) -> Tensor<B, 4> {
         for b in &self.blocks {

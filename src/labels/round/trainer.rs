@@ -94,14 +94,13 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         if !(self.spec.warm_start && previous.is_file()) {
             return None;
         }
-        let rec = crate::gan::checkpoint::read_record::<B, _>(&previous, self.device).ok()?;
-        let _rng = crate::backend_rng::lock(); // lazy parameters may draw when replaced
-        let net = burn::module::Module::load_record(
-            classifier::Net::<B>::new(&self.classes, self.spec.train.channels, self.device),
-            rec,
-        );
         // A re-initialized schema starts fresh.
-        (net.classes() == self.classes).then_some(net)
+        classifier::Net::load(
+            &previous,
+            &self.classes,
+            self.spec.train.channels,
+            self.device,
+        )
     }
 
     /// Member `k` trained for `steps` on `samples`, from `model` or fresh weights.

@@ -103,6 +103,31 @@ pub fn to_pixels(images: &[Option<image::RgbImage>], size: usize, colour: InputC
     }
 }
 
+/// The network a round saved in `paths` (`labels/model.mpk`, conv blocks of `channels`,
+/// input side `size`) predicting every image of `index`, mirrored as the rounds do: to
+/// look at a finished run again (its calibration, other labelers beside it).
+pub fn predict_saved<B: burn::tensor::backend::AutodiffBackend>(
+    paths: &Paths,
+    schema: &Schema,
+    index: &DatasetIndex,
+    size: usize,
+    channels: [usize; 4],
+    device: &B::Device,
+) -> Result<super::classifier::Outputs, LabelError> {
+    let model = paths.model().with_extension("mpk");
+    let classes: Vec<usize> = schema.attributes.iter().map(|a| a.values.len()).collect();
+    let net =
+        super::classifier::Net::<B>::load(&model, &classes, channels, device).ok_or_else(|| {
+            LabelError::io(
+                &model,
+                std::io::Error::other("no network of this schema's shape"),
+            )
+        })?;
+    let images = decode_all(index, "decode", Verbosity::Quiet);
+    let pixels = to_pixels(&images, size, InputColour::default());
+    Ok(super::classifier::predict_mirrored(&net, &pixels, device))
+}
+
 /// Runs the colour heuristics on every image and returns their labels.
 pub fn heuristic_labels(
     schema: &Schema,
