@@ -104,8 +104,9 @@ pub fn to_pixels(images: &[Option<image::RgbImage>], size: usize, colour: InputC
 }
 
 /// The network a round saved in `paths` (`labels/model.mpk`, conv blocks of `channels`,
-/// input side `size`) predicting every image of `index`, mirrored as the rounds do: to
-/// look at a finished run again (its calibration, other labelers beside it).
+/// RGB input of side `size`, the defaults' input) predicting every image of `index`,
+/// mirrored as the rounds do: to look at a finished run again (its calibration, other
+/// labelers beside it).
 pub fn predict_saved<B: burn::tensor::backend::AutodiffBackend>(
     paths: &Paths,
     schema: &Schema,
