@@ -183,6 +183,26 @@ pub fn temperatures_with(calib: &[Vec<(usize, usize)>], out: &Outputs, prior: Pr
         .collect()
 }
 
+/// [`temperatures`] with the attributes marked in `leave_out` taking no part: their
+/// held-out labels neither fit their own temperature nor join the pooled one. One
+/// temperature pooled over the heads assumes they err alike; a head whose predictions a
+/// heuristic replaced (the duel, `trust::Duel`) must not set the others'. On
+/// `facesynth demo`'s faces the eye head (right 13-17% of the time) pulled the pooled
+/// temperature to 1.45-1.57 and left the hair head (right 91-96%) underconfident, hair
+/// ECE 0.35-0.42 (BENCHMARKS.md, label, session 23).
+pub fn temperatures_leaving_out(
+    calib: &[Vec<(usize, usize)>],
+    out: &Outputs,
+    leave_out: &[bool],
+) -> Vec<f32> {
+    let kept: Vec<Vec<(usize, usize)>> = calib
+        .iter()
+        .zip(leave_out)
+        .map(|(c, &leave)| if leave { Vec::new() } else { c.clone() })
+        .collect();
+    temperatures(&kept, out)
+}
+
 /// One temperature fitted on every attribute's held-out `(image, value)` pairs together.
 pub fn pooled_temperature(calib: &[Vec<(usize, usize)>], out: &Outputs) -> f32 {
     pooled_temperature_with(calib, out, Prior::FLAT)
@@ -282,6 +302,35 @@ mod tests {
             fit_temperature(&small_l, &small_t),
             fit_temperature_with(&small_l, &small_t, Prior::FLAT)
         );
+    }
+
+    /// Three heads with 9 held-out labels each, under the 10 of their own temperature:
+    /// pooled with a head that is always wrong, two right heads get a temperature above
+    /// one (underconfident); with that head left out, below one.
+    #[test]
+    fn a_head_left_out_does_not_set_the_pooled_temperature() {
+        let n = 9;
+        let logits = |right: bool| -> Vec<Vec<f32>> {
+            (0..n)
+                .map(|i| {
+                    let mut l = vec![0.0f32; 4];
+                    l[if right { i % 4 } else { (i + 1) % 4 }] = 2.0;
+                    l
+                })
+                .collect()
+        };
+        let out = Outputs {
+            logits: vec![logits(true), logits(false), logits(true)],
+            embeddings: Vec::new(),
+        };
+        let calib: Vec<Vec<(usize, usize)>> = (0..3)
+            .map(|_| (0..n).map(|i| (i, i % 4)).collect())
+            .collect();
+        let all = temperatures(&calib, &out);
+        let without = temperatures_leaving_out(&calib, &out, &[false, true, false]);
+        assert!(all[0] > 1.0 && all[0] == all[2], "{all:?}");
+        assert!(without[0] < 1.0 && without[0] == without[2], "{without:?}");
+        assert_eq!(temperatures_leaving_out(&calib, &out, &[false; 3]), all);
     }
 
     #[test]

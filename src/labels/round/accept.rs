@@ -55,16 +55,22 @@ pub(super) fn calibrated(
 /// rule (the demo's eyes: 0.13-0.17 against 0.57); fusing both as independent experts
 /// instead cost 2-8 points of hair once the network had 100 answers or more, their
 /// errors being alike (BENCHMARKS.md, label, session 23).
+///
+/// Where one does, the other attributes' temperatures are fitted again without its
+/// held-out labels ([`calibrate::temperatures_leaving_out`]): the duel compares most
+/// likely values, which no temperature changes, so it can come first.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn let_heuristics_lead(
     schema: &Schema,
     index: &DatasetIndex,
     trust: &Trust,
     calib: &[Vec<(usize, usize)>],
-    probs: &mut [Vec<Vec<f32>>],
+    out: &Outputs,
+    temps: &[f32],
+    probs: &mut Vec<Vec<Vec<f32>>>,
     info: &mut RoundInfo,
 ) -> Vec<bool> {
     let duels = trust::duel(&trust.votes, schema, &index.images, calib, probs);
-    let pos = index.positions();
     let mut leads = vec![false; schema.attributes.len()];
     for (a, attr) in schema.attributes.iter().enumerate() {
         let d = duels[a];
@@ -72,6 +78,19 @@ pub(super) fn let_heuristics_lead(
         if d.heuristic > 0 {
             info.heuristic_duel.insert(attr.name.clone(), (d, leads[a]));
         }
+    }
+    if !leads.contains(&true) {
+        return leads;
+    }
+    // A leading attribute keeps its own temperature for the images its heuristic
+    // abstained on.
+    let refit = calibrate::temperatures_leaving_out(calib, out, &leads);
+    let temps: Vec<f32> = (0..leads.len())
+        .map(|a| if leads[a] { temps[a] } else { refit[a] })
+        .collect();
+    *probs = calibrated(schema, calib, out, &temps, info);
+    let pos = index.positions();
+    for (a, attr) in schema.attributes.iter().enumerate() {
         if !leads[a] {
             continue;
         }

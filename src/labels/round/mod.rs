@@ -176,8 +176,9 @@ fn round_on<B: AutodiffBackend>(
         }
     }
     let mut probs = accept::calibrated(schema, &set.calib, &out, &temps, &mut info);
-    let leads =
-        accept::let_heuristics_lead(schema, index, &trust, &set.calib, &mut probs, &mut info);
+    let leads = accept::let_heuristics_lead(
+        schema, index, &trust, &set.calib, &out, &temps, &mut probs, &mut info,
+    );
     accept::accept(
         paths, schema, index, store, &trust, &leads, &probs, spec, round_no, &mut info,
     )?;
