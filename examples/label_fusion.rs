@@ -55,15 +55,17 @@ fn main() {
             ));
         }
     }
-    let probs: Vec<Vec<Vec<f32>>> = schema
+    // The round's temperatures.
+    let temps: Vec<f32> = schema
         .attributes
         .iter()
-        .enumerate()
-        .map(|(ai, attr)| {
-            let t = last.temperature.get(&attr.name).copied().unwrap_or(1.0);
+        .map(|attr| last.temperature.get(&attr.name).copied().unwrap_or(1.0))
+        .collect();
+    let probs: Vec<Vec<Vec<f32>>> = (0..temps.len())
+        .map(|ai| {
             out.logits[ai]
                 .iter()
-                .map(|z| classifier::softmax_t(z, t))
+                .map(|z| classifier::softmax_t(z, temps[ai]))
                 .collect()
         })
         .collect();
@@ -81,7 +83,7 @@ fn main() {
     }
     for (ai, attr) in schema.attributes.iter().enumerate() {
         let k = attr.values.len();
-        let t = last.temperature.get(&attr.name).copied().unwrap_or(1.0);
+        let t = temps[ai];
         // Each image's vote: (value, confidence).
         let mut vote: Vec<Option<(usize, f32)>> = vec![None; index.len()];
         for l in votes
@@ -172,7 +174,7 @@ fn main() {
             let pairs: Vec<(f32, bool)> = test
                 .iter()
                 .map(|&(i, truth)| {
-                    let mut p = classifier::softmax_t(&out.logits[ai][i], t);
+                    let mut p = probs[ai][i].clone();
                     if let Some((v, conf)) = vote[i] {
                         for (c, pc) in p.iter_mut().enumerate() {
                             *pc *= like(model, v, conf, c);

@@ -132,14 +132,15 @@ impl Duel {
 /// Disagreements the heuristic must win before its votes stand in for the network's.
 pub const MIN_LEAD: usize = 3;
 
-/// Per attribute, the heuristic (`votes`) against the network (`probs`, per attribute
-/// and image) on the held-out people's labels `calib` (per attribute, `(image, value)`).
+/// Per attribute, the heuristic (`votes`) against the network's most likely values
+/// (`scores`: logits or probabilities, per attribute and image) on the held-out people's
+/// labels `calib` (per attribute, `(image, value)`).
 pub fn duel(
     votes: &LabelStore,
     schema: &Schema,
     images: &[String],
     calib: &[Vec<(usize, usize)>],
-    probs: &[Vec<Vec<f32>>],
+    scores: &[Vec<Vec<f32>>],
 ) -> Vec<Duel> {
     schema
         .attributes
@@ -154,7 +155,7 @@ pub fn duel(
                 else {
                     continue;
                 };
-                let net = probs[a][i]
+                let net = scores[a][i]
                     .iter()
                     .enumerate()
                     .max_by(|p, q| p.1.total_cmp(q.1))

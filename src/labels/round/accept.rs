@@ -47,48 +47,69 @@ pub(super) fn calibrated(
 }
 
 /// Where a heuristic beats the network on the held-out people's labels
-/// ([`trust::Duel::heuristic_leads`]), its votes stand in for the network's predictions:
-/// each voted image's probabilities become the vote's measured agreement
-/// ([`trust::vote_distribution`]), so the queue, `predictions.csv` and the reported
-/// accuracy follow the better labeler. Returns which attributes the heuristic leads.
+/// ([`trust::Duel::heuristic_leads`]), its votes stand in for the network's predictions
+/// ([`stand_in_votes`]) and its held-out labels leave the other attributes' temperature
+/// fits ([`stand_in_temperatures`]). Records each duel in `info`; returns which
+/// attributes the heuristic leads. The duel compares most likely values, which no
+/// temperature changes, so it runs on the logits before calibration.
 /// A small network that has seen a few dozen answers can be far worse than a colour
 /// rule (the demo's eyes: 0.13-0.17 against 0.57); fusing both as independent experts
 /// instead cost 2-8 points of hair once the network had 100 answers or more, their
 /// errors being alike (BENCHMARKS.md, label, session 23).
-///
-/// Where one does, the other attributes' temperatures are fitted again without its
-/// held-out labels ([`calibrate::temperatures_leaving_out`]): the duel compares most
-/// likely values, which no temperature changes, so it can come first.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn let_heuristics_lead(
+pub(super) fn duel_heuristics(
     schema: &Schema,
     index: &DatasetIndex,
     trust: &Trust,
     calib: &[Vec<(usize, usize)>],
     out: &Outputs,
-    temps: &[f32],
-    probs: &mut Vec<Vec<Vec<f32>>>,
     info: &mut RoundInfo,
 ) -> Vec<bool> {
-    let duels = trust::duel(&trust.votes, schema, &index.images, calib, probs);
-    let mut leads = vec![false; schema.attributes.len()];
-    for (a, attr) in schema.attributes.iter().enumerate() {
-        let d = duels[a];
-        leads[a] = d.heuristic_leads();
-        if d.heuristic > 0 {
-            info.heuristic_duel.insert(attr.name.clone(), (d, leads[a]));
-        }
-    }
+    let duels = trust::duel(&trust.votes, schema, &index.images, calib, &out.logits);
+    schema
+        .attributes
+        .iter()
+        .zip(duels)
+        .map(|(attr, d)| {
+            let leads = d.heuristic_leads();
+            if d.heuristic > 0 {
+                info.heuristic_duel.insert(attr.name.clone(), (d, leads));
+            }
+            leads
+        })
+        .collect()
+}
+
+/// The temperatures once the attributes a heuristic `leads` have left the others' fits
+/// ([`calibrate::temperatures_leaving_out`]); a leading attribute keeps its own for the
+/// images its heuristic abstained on. `temps` as they are when none leads.
+pub(super) fn stand_in_temperatures(
+    calib: &[Vec<(usize, usize)>],
+    out: &Outputs,
+    temps: Vec<f32>,
+    leads: &[bool],
+) -> Vec<f32> {
     if !leads.contains(&true) {
-        return leads;
+        return temps;
     }
-    // A leading attribute keeps its own temperature for the images its heuristic
-    // abstained on.
-    let refit = calibrate::temperatures_leaving_out(calib, out, &leads);
-    let temps: Vec<f32> = (0..leads.len())
+    let refit = calibrate::temperatures_leaving_out(calib, out, leads);
+    (0..leads.len())
         .map(|a| if leads[a] { temps[a] } else { refit[a] })
-        .collect();
-    *probs = calibrated(schema, calib, out, &temps, info);
+        .collect()
+}
+
+/// For each attribute a heuristic `leads`, each voted image's probabilities become the
+/// vote's measured agreement ([`trust::vote_distribution`]), so the queue,
+/// `predictions.csv` and the reported accuracy follow the better labeler.
+pub(super) fn stand_in_votes(
+    schema: &Schema,
+    index: &DatasetIndex,
+    trust: &Trust,
+    leads: &[bool],
+    probs: &mut [Vec<Vec<f32>>],
+) {
+    if !leads.contains(&true) {
+        return;
+    }
     let pos = index.positions();
     for (a, attr) in schema.attributes.iter().enumerate() {
         if !leads[a] {
@@ -101,7 +122,6 @@ pub(super) fn let_heuristics_lead(
             }
         }
     }
-    leads
 }
 
 /// Puts the standing heuristic votes back in the store, accepts confident predictions as

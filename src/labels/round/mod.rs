@@ -175,10 +175,10 @@ fn round_on<B: AutodiffBackend>(
             );
         }
     }
+    let leads = accept::duel_heuristics(schema, index, &trust, &set.calib, &out, &mut info);
+    let temps = accept::stand_in_temperatures(&set.calib, &out, temps, &leads);
     let mut probs = accept::calibrated(schema, &set.calib, &out, &temps, &mut info);
-    let leads = accept::let_heuristics_lead(
-        schema, index, &trust, &set.calib, &out, &temps, &mut probs, &mut info,
-    );
+    accept::stand_in_votes(schema, index, &trust, &leads, &mut probs);
     accept::accept(
         paths, schema, index, store, &trust, &leads, &probs, spec, round_no, &mut info,
     )?;
