@@ -98,18 +98,23 @@ pub fn simulate(
         truth.insert((a.image, a.attribute), a.value);
     }
     let truth_images: HashSet<usize> = truth.keys().map(|k| k.0).collect();
-    let test: HashSet<usize> = truth_images
+    // Sorted, so the test split reaches the seeded noise draw of
+    // `calibrate::ece_noise_floor` in one order in every process: a `HashSet`'s order is
+    // seeded per process, and the floor differed in its third digit between two runs.
+    let mut test_order: Vec<usize> = truth_images
         .iter()
         .copied()
         .filter(|&i| in_test(&index.images[i], spec.holdout))
         .collect();
+    test_order.sort_unstable();
+    let test: HashSet<usize> = test_order.iter().copied().collect();
     let mut store = LabelStore::load(&paths.labels(), &schema)?;
 
     let score = |store: &LabelStore, sources: &[Source]| -> BTreeMap<String, Scored> {
         let mut out = BTreeMap::new();
         for (a, attr) in schema.attributes.iter().enumerate() {
             let (mut n, mut cov, mut ok) = (0, 0, 0);
-            for &i in &test {
+            for &i in &test_order {
                 let Some(&y) = truth.get(&(i, a)) else {
                     continue;
                 };
@@ -173,7 +178,7 @@ pub fn simulate(
         };
         for (a, attr) in schema.attributes.iter().enumerate() {
             let mut pairs = Vec::new();
-            for &i in &test {
+            for &i in &test_order {
                 let Some(&y) = truth.get(&(i, a)) else {
                     continue;
                 };

@@ -591,6 +591,35 @@ fn simulate_queues_only_what_the_oracle_knows() {
     assert!(asked.is_subset(&known), "{asked:?} not all in {known:?}");
 }
 
+/// Two simulations of the same data report the same curve, the noise floor of the ECE
+/// included: the floor's seeded draw meets the test images in one order in every run
+/// (it once followed a `HashSet`'s per-instance order and moved in the third digit).
+#[test]
+fn simulate_reports_the_same_ece_floor_twice() {
+    let run = || {
+        let d = synth_data(80, 9);
+        labels::init(&anime(), d.path(), Q).unwrap();
+        let spec = labels::SimulateSpec {
+            oracle: d.path().join("truth.csv"),
+            budget: 10,
+            rounds: 1,
+            schedule: None,
+            holdout: 0.5,
+            round: RoundSpec {
+                size: 16,
+                train: tiny_train(),
+                ..RoundSpec::default()
+            },
+        };
+        labels::simulate(d.path(), &spec, Q).unwrap()
+    };
+    let (a, b) = (run(), run());
+    let (a, b) = (&a.curve[0], &b.curve[0]);
+    assert_eq!(a.ece, b.ece, "the two networks differ");
+    assert!(a.ece_floor.values().all(|&f| f > 0.0), "{:?}", a.ece_floor);
+    assert_eq!(a.ece_floor, b.ece_floor);
+}
+
 fn wait_for(port: u16, sid: &str, want: impl Fn(&str) -> bool) -> String {
     for _ in 0..200 {
         let s = webdriver::state(port, sid);
