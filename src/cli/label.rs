@@ -192,6 +192,10 @@ pub struct RoundArgs {
     /// [default: 5, doubled while the split would keep at least 50 images].
     #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
     calibration_every: Option<u64>,
+    /// After the held-out answers have fitted the temperature, train again on every
+    /// answer, those included, and predict with that network (a second training pass).
+    #[arg(long)]
+    refit: bool,
     /// Train on CUDA (build with --features cuda).
     #[arg(long)]
     cuda: bool,
@@ -230,6 +234,7 @@ impl RoundArgs {
             diversity: self.diversity,
             cuda: self.cuda,
             calibration_every: self.calibration_every,
+            refit: self.refit,
             ..RoundSpec::default()
         }
     }

@@ -547,6 +547,44 @@ fn a_heuristic_that_beats_the_network_on_held_out_answers_stands_in() {
     assert!(checked > 50, "{checked}");
 }
 
+/// `--refit`: the temperature, the duel and the held-out ECE come from the network that
+/// did not see the held-out answers; the predictions from one trained on them too.
+#[test]
+fn a_refit_keeps_the_split_networks_temperature_and_predicts_anew() {
+    let run = |refit: bool| {
+        let d = synth_data(120, 14);
+        labels::init(&anime(), d.path(), Q).unwrap();
+        let spec = labels::SimulateSpec {
+            oracle: d.path().join("truth.csv"),
+            budget: 70,
+            rounds: 1,
+            schedule: None,
+            holdout: 0.2,
+            round: RoundSpec {
+                size: 16,
+                train: tiny_train(),
+                refit,
+                ..RoundSpec::default()
+            },
+        };
+        labels::simulate(d.path(), &spec, Q).unwrap();
+        let last = labels::session::read_rounds(&labels::Paths::new(d.path()))
+            .pop()
+            .unwrap();
+        let predictions = std::fs::read_to_string(d.path().join("labels/predictions.csv")).unwrap();
+        (last, predictions)
+    };
+    let ((plain, p_plain), (refit, p_refit)) = (run(false), run(true));
+    assert!(!plain.refit && refit.refit);
+    assert!(refit.calibration_size.values().all(|&n| n > 0), "{refit:?}");
+    assert_eq!(plain.temperature, refit.temperature);
+    assert_eq!(plain.ece, refit.ece);
+    assert_ne!(
+        p_plain, p_refit,
+        "the refit network predicts as the split one did"
+    );
+}
+
 /// The simulated person is asked only about images its truth file knows, so every query
 /// of the budget gets an answer.
 #[test]

@@ -19,7 +19,6 @@ pub(super) fn calibrated(
     temps: &[f32],
     info: &mut RoundInfo,
 ) -> Vec<Vec<Vec<f32>>> {
-    let mut probs = Vec::with_capacity(schema.attributes.len());
     for (a, attr) in schema.attributes.iter().enumerate() {
         let t = temps[a];
         info.temperature.insert(attr.name.clone(), t);
@@ -36,14 +35,17 @@ pub(super) fn calibrated(
                 calibrate::ece(&calibrate::pairs(&logits, &targets, t)),
             );
         }
-        probs.push(
-            out.logits[a]
-                .iter()
-                .map(|l| softmax_t(l, t))
-                .collect::<Vec<Vec<f32>>>(),
-        );
     }
-    probs
+    probabilities(out, temps)
+}
+
+/// Every image's probabilities per attribute at that attribute's temperature.
+pub(super) fn probabilities(out: &Outputs, temps: &[f32]) -> Vec<Vec<Vec<f32>>> {
+    out.logits
+        .iter()
+        .zip(temps)
+        .map(|(logits, &t)| logits.iter().map(|l| softmax_t(l, t)).collect())
+        .collect()
 }
 
 /// Where a heuristic beats the network on the held-out people's labels

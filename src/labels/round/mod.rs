@@ -142,14 +142,7 @@ fn round_on<B: AutodiffBackend>(
         train_s: 0.0,
         predict_s: 0.0,
     };
-    let (model, out, temps) = trainer.run(paths, index, store, &mut set);
-    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-    if let Err(e) = burn::module::Module::save_file(model, paths.model(), &recorder) {
-        return Err(LabelError::io(
-            &paths.model(),
-            std::io::Error::other(e.to_string()),
-        ));
-    }
+    let (mut model, mut out, temps) = trainer.run(paths, index, store, &mut set);
 
     let round_no = session::read_rounds(paths).last().map_or(0, |r| r.round) + 1;
     let mut info = RoundInfo {
@@ -178,7 +171,23 @@ fn round_on<B: AutodiffBackend>(
     let leads = accept::duel_heuristics(schema, index, &trust, &set.calib, &out, &mut info);
     let temps = accept::stand_in_temperatures(&set.calib, &out, temps, &leads);
     let mut probs = accept::calibrated(schema, &set.calib, &out, &temps, &mut info);
+    // The refit learns from the split's answers too; the temperature, the duel and the
+    // reported ECE stay the split network's, the only ones measured on unseen answers.
+    if spec.refit && !set.samples.is_empty() && set.calib.iter().any(|c| !c.is_empty()) {
+        let mut all = set.with_calibration();
+        let (m, o, _) = trainer.run(paths, index, store, &mut all);
+        probs = accept::probabilities(&o, &temps);
+        (model, out) = (m, o);
+        info.refit = true;
+    }
     accept::stand_in_votes(schema, index, &trust, &leads, &mut probs);
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    if let Err(e) = burn::module::Module::save_file(model, paths.model(), &recorder) {
+        return Err(LabelError::io(
+            &paths.model(),
+            std::io::Error::other(e.to_string()),
+        ));
+    }
     accept::accept(
         paths, schema, index, store, &trust, &leads, &probs, spec, round_no, &mut info,
     )?;

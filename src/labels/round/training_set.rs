@@ -96,6 +96,29 @@ impl TrainingSet {
         }
     }
 
+    /// The same labels with the calibration split back among them and none held out:
+    /// what a refit trains on ([`RoundSpec::refit`]).
+    pub(super) fn with_calibration(&self) -> TrainingSet {
+        let n_attr = self.calib.len();
+        let mut samples = self.samples.clone();
+        for (a, held) in self.calib.iter().enumerate() {
+            for &(image, value) in held {
+                let s = samples.entry(image).or_insert_with(|| Sample {
+                    image,
+                    targets: vec![None; n_attr],
+                    weight: 1.0,
+                });
+                s.targets[a] = Some(value);
+                s.weight = s.weight.max(1.0);
+            }
+        }
+        TrainingSet {
+            samples,
+            calib: vec![Vec::new(); n_attr],
+            every: self.every,
+        }
+    }
+
     /// The samples of the first pass: the labeled ones, and with the consistency loss
     /// every image nobody labeled, which it learns from: not the test split, and not the
     /// calibration split, whose confidences must stay unfitted.
@@ -116,5 +139,44 @@ impl TrainingSet {
             );
         }
         first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_calibration_trains_on_the_held_out_labels_too() {
+        let mut samples = BTreeMap::new();
+        // Image 1: a heuristic eye vote (weight 0.5) whose hair a person answered in the
+        // calibration split.
+        samples.insert(
+            1,
+            Sample {
+                image: 1,
+                targets: vec![None, Some(3)],
+                weight: 0.5,
+            },
+        );
+        let set = TrainingSet {
+            samples,
+            calib: vec![vec![(1, 2), (7, 0)], vec![(7, 4)]],
+            every: 10,
+        };
+        let all = set.with_calibration();
+        assert!(all.calib.iter().all(Vec::is_empty));
+        assert_eq!(all.every, 10);
+        let one = &all.samples[&1];
+        assert_eq!(
+            (one.targets.clone(), one.weight),
+            (vec![Some(2), Some(3)], 1.0)
+        );
+        let seven = &all.samples[&7];
+        assert_eq!(
+            (seven.targets.clone(), seven.weight),
+            (vec![Some(0), Some(4)], 1.0)
+        );
+        assert_eq!(all.samples.len(), 2);
     }
 }

@@ -52,6 +52,12 @@ pub struct RoundInfo {
     /// And predicting every image.
     #[serde(default)]
     pub predict_seconds: f64,
+    /// Whether the round's network was trained again on every answer, the calibration
+    /// split included, after the split fitted the temperature ([`RoundSpec::refit`]).
+    ///
+    /// [`RoundSpec::refit`]: crate::labels::RoundSpec::refit
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refit: bool,
 }
 
 impl std::fmt::Display for RoundInfo {
@@ -69,6 +75,12 @@ impl std::fmt::Display for RoundInfo {
             self.seconds,
             self.train_seconds
         )?;
+        if self.refit {
+            writeln!(
+                f,
+                "  refit on every answer, the held-out ones included, after they set the temperatures"
+            )?;
+        }
         for (attr, t) in &self.temperature {
             let held = self.calibration_size.get(attr).copied().unwrap_or(0);
             let ece = self
