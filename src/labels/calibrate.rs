@@ -250,6 +250,36 @@ pub fn calibration_every(images: usize) -> u64 {
     every
 }
 
+/// Mean top probability of `logits` at temperature `t`.
+fn mean_confidence(logits: &[&[f32]], t: f32) -> f64 {
+    let sum: f64 = logits
+        .iter()
+        .map(|l| softmax_t(l, t).into_iter().fold(0.0f32, f32::max) as f64)
+        .sum();
+    sum / logits.len().max(1) as f64
+}
+
+/// The temperature at which the mean top probability of `logits` is `target`
+/// (bisection on ln T over 0.05-50; the mean falls as T rises), clamped to that range.
+/// A network refitted on every answer ([`crate::labels::RoundSpec::refit`]) has no
+/// held-out labels left; matched on the unlabeled images to the calibrated confidence of
+/// the network that had them, it claims what that network's temperature fit says it
+/// should claim there.
+pub fn temperature_for_confidence(logits: &[&[f32]], target: f64) -> f32 {
+    if logits.is_empty() {
+        return 1.0;
+    }
+    let (mut lo, mut hi) = (0.05f32.ln(), 50f32.ln());
+    for _ in 0..40 {
+        let mid = 0.5 * (lo + hi);
+        match mean_confidence(logits, mid.exp()) > target {
+            true => lo = mid,
+            false => hi = mid,
+        }
+    }
+    (0.5 * (lo + hi)).exp()
+}
+
 /// Whether `file` belongs to the calibration split (a stable 1-in-`every` by name).
 pub fn is_calibration(file: &str, every: u64) -> bool {
     xxhash_rust::xxh3::xxh3_64(file.as_bytes()).is_multiple_of(every.max(2))
@@ -269,6 +299,25 @@ mod tests {
         let after = ece(&pairs(&logits, &targets, t));
         assert!(t > 2.0, "{t}");
         assert!(after < 0.02 && before > 0.25, "{before} -> {after}");
+    }
+
+    #[test]
+    fn the_matched_temperature_gives_the_asked_mean_confidence() {
+        let logits: Vec<Vec<f32>> = (0..50)
+            .map(|i| vec![(i % 7) as f32, 0.5, -(i % 3) as f32])
+            .collect();
+        let refs: Vec<&[f32]> = logits.iter().map(Vec::as_slice).collect();
+        for target in [0.5, 0.7, 0.9] {
+            let t = temperature_for_confidence(&refs, target);
+            assert!(
+                (mean_confidence(&refs, t) - target).abs() < 1e-3,
+                "{target} at {t}"
+            );
+        }
+        // Softer than asked for: sharpened (T < 1); sharper: softened.
+        let at_one = mean_confidence(&refs, 1.0);
+        assert!(temperature_for_confidence(&refs, at_one + 0.05) < 1.0);
+        assert!(temperature_for_confidence(&refs, at_one - 0.05) > 1.0);
     }
 
     /// The posterior mode sits between the prior's centre and the likelihood's optimum,

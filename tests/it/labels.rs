@@ -547,13 +547,20 @@ fn a_heuristic_that_beats_the_network_on_held_out_answers_stands_in() {
     assert!(checked > 50, "{checked}");
 }
 
-/// `--refit`: the temperature, the duel and the held-out ECE come from the network that
-/// did not see the held-out answers; the predictions from one trained on them too.
+/// `--refit`: the temperature fit, the duel and the held-out ECE come from the network
+/// that did not see the held-out answers; the predictions from one trained on them too,
+/// at temperatures of its own.
 #[test]
 fn a_refit_keeps_the_split_networks_temperature_and_predicts_anew() {
     let run = |refit: bool| {
         let d = synth_data(120, 14);
         labels::init(&anime(), d.path(), Q).unwrap();
+        // No votes: on these faces the hair and eye heuristics beat a two-step network in
+        // the duel and would stand in for both networks' predictions.
+        for f in ["labels.csv", "heuristics.csv"] {
+            let header = "file,attribute,value,confidence,source,round\n";
+            std::fs::write(d.path().join("labels").join(f), header).unwrap();
+        }
         let spec = labels::SimulateSpec {
             oracle: d.path().join("truth.csv"),
             budget: 70,
@@ -578,6 +585,11 @@ fn a_refit_keeps_the_split_networks_temperature_and_predicts_anew() {
     assert!(!plain.refit && refit.refit);
     assert!(refit.calibration_size.values().all(|&n| n > 0), "{refit:?}");
     assert_eq!(plain.temperature, refit.temperature);
+    assert!(plain.refit_temperature.is_empty());
+    assert_eq!(
+        refit.refit_temperature.keys().collect::<Vec<_>>(),
+        ["eye_color", "hair_color"]
+    );
     assert_eq!(plain.ece, refit.ece);
     assert_ne!(
         p_plain, p_refit,

@@ -39,6 +39,33 @@ pub(super) fn calibrated(
     probabilities(out, temps)
 }
 
+/// Per attribute, the temperature at which the refitted network's mean top probability
+/// over the `pool` (images nobody answered, outside the test split) is the split
+/// network's mean calibrated one there ([`calibrate::temperature_for_confidence`]).
+/// The split network's own temperature, carried over, left the refit's eye head
+/// underconfident on anime-faces-64 (mean confidence 0.857 at accuracy 0.903; BENCHMARKS.md,
+/// label, session 25): the refit learned from more answers, and ends sharper or softer
+/// than the network the temperature was fitted to.
+pub(super) fn matched_temperatures(
+    split_probs: &[Vec<Vec<f32>>],
+    refit: &Outputs,
+    pool: &[usize],
+) -> Vec<f32> {
+    split_probs
+        .iter()
+        .zip(&refit.logits)
+        .map(|(probs, logits)| {
+            let target = pool
+                .iter()
+                .map(|&i| probs[i].iter().copied().fold(0.0f32, f32::max) as f64)
+                .sum::<f64>()
+                / pool.len().max(1) as f64;
+            let pooled: Vec<&[f32]> = pool.iter().map(|&i| logits[i].as_slice()).collect();
+            calibrate::temperature_for_confidence(&pooled, target)
+        })
+        .collect()
+}
+
 /// Every image's probabilities per attribute at that attribute's temperature.
 pub(super) fn probabilities(out: &Outputs, temps: &[f32]) -> Vec<Vec<Vec<f32>>> {
     out.logits

@@ -104,6 +104,18 @@ pub fn round_with(
     )
 }
 
+/// Images no person has answered, outside `spec.exclude` (the test split).
+fn unanswered(index: &DatasetIndex, store: &LabelStore, spec: &RoundSpec) -> Vec<usize> {
+    let human: std::collections::HashSet<&str> = store
+        .iter()
+        .filter(|l| l.source == Source::Human)
+        .map(|l| l.file.as_str())
+        .collect();
+    (0..index.len())
+        .filter(|i| !spec.exclude.contains(i) && !human.contains(index.images[*i].as_str()))
+        .collect()
+}
+
 /// The driver check the GAN trainer uses (libcuda loads, `cuInit` succeeds, a device is
 /// visible), so both commands fail the same clear way instead of burn panicking.
 #[cfg(feature = "cuda")]
@@ -171,12 +183,18 @@ fn round_on<B: AutodiffBackend>(
     let leads = accept::duel_heuristics(schema, index, &trust, &set.calib, &out, &mut info);
     let temps = accept::stand_in_temperatures(&set.calib, &out, temps, &leads);
     let mut probs = accept::calibrated(schema, &set.calib, &out, &temps, &mut info);
-    // The refit learns from the split's answers too; the temperature, the duel and the
-    // reported ECE stay the split network's, the only ones measured on unseen answers.
+    // The refit learns from the split's answers too; the duel and the reported ECE stay
+    // the split network's, the only ones measured on unseen answers, and its calibrated
+    // confidence on the unanswered images sets the refit's temperatures.
     if spec.refit && !set.samples.is_empty() && set.calib.iter().any(|c| !c.is_empty()) {
         let mut all = set.with_calibration();
         let (m, o, _) = trainer.run(paths, index, store, &mut all);
-        probs = accept::probabilities(&o, &temps);
+        let pool = unanswered(index, store, spec);
+        let matched = accept::matched_temperatures(&probs, &o, &pool);
+        probs = accept::probabilities(&o, &matched);
+        for (attr, t) in schema.attributes.iter().zip(matched) {
+            info.refit_temperature.insert(attr.name.clone(), t);
+        }
         (model, out) = (m, o);
         info.refit = true;
     }

@@ -83,9 +83,12 @@ pub struct RoundSpec {
     pub calibration_every: Option<u64>,
     /// After the calibration split has fitted the temperature (and judged the duel),
     /// train the round's networks again on every answer, the split included, and predict
-    /// with them at that temperature (default off). The split's answers are otherwise
-    /// never learned from: 40-51 of 500 at the default split. Costs a second training
-    /// pass; the reported held-out ECE is the first network's.
+    /// with them (default off), at the temperatures that give them the split network's
+    /// calibrated mean confidence on the unanswered images
+    /// ([`calibrate::temperature_for_confidence`](crate::labels::calibrate::temperature_for_confidence)).
+    /// The split's answers are otherwise never learned from: 40-51 of 500 at the default
+    /// split. Costs a second training pass; the reported held-out ECE is the first
+    /// network's.
     pub refit: bool,
 }
 

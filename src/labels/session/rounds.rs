@@ -58,6 +58,10 @@ pub struct RoundInfo {
     /// [`RoundSpec::refit`]: crate::labels::RoundSpec::refit
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub refit: bool,
+    /// With `refit`: per attribute, the refitted network's temperature, at which its mean
+    /// confidence on the unanswered images is the split network's calibrated one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refit_temperature: BTreeMap<String, f32>,
 }
 
 impl std::fmt::Display for RoundInfo {
@@ -78,7 +82,8 @@ impl std::fmt::Display for RoundInfo {
         if self.refit {
             writeln!(
                 f,
-                "  refit on every answer, the held-out ones included, after they set the temperatures"
+                "  refit on every answer, the held-out ones included; its temperatures {:?}",
+                self.refit_temperature
             )?;
         }
         for (attr, t) in &self.temperature {
