@@ -17,7 +17,6 @@ fn anime() -> PathBuf {
     root().join("labels/anime.toml")
 }
 
-/// A synthetic dataset folder (images/ + truth.csv) of `n` faces.
 /// A classifier small and short enough for the loop's mechanics, not its accuracy.
 fn tiny_train() -> TrainSpec {
     TrainSpec {
@@ -28,6 +27,30 @@ fn tiny_train() -> TrainSpec {
     }
 }
 
+/// `label simulate` on a synthetic folder's own truth, with a round of `tiny_train`
+/// at 16 px; `more` sets the round's other fields.
+fn tiny_simulate(
+    d: &std::path::Path,
+    budget: usize,
+    rounds: usize,
+    holdout: f32,
+    more: RoundSpec,
+) -> labels::SimulateSpec {
+    labels::SimulateSpec {
+        oracle: d.join("truth.csv"),
+        budget,
+        rounds,
+        schedule: None,
+        holdout,
+        round: RoundSpec {
+            size: 16,
+            train: tiny_train(),
+            ..more
+        },
+    }
+}
+
+/// A synthetic dataset folder (images/ + truth.csv) of `n` faces.
 fn synth_data(n: usize, seed: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     synth::generate(
@@ -505,18 +528,7 @@ fn a_short_real_round_beats_chance() {
 #[test]
 fn a_heuristic_that_beats_the_network_on_held_out_answers_stands_in() {
     let d = synth_data(160, 12);
-    let spec = labels::SimulateSpec {
-        oracle: d.path().join("truth.csv"),
-        budget: 80,
-        rounds: 2,
-        schedule: None,
-        holdout: 0.25,
-        round: RoundSpec {
-            size: 16,
-            train: tiny_train(),
-            ..RoundSpec::default()
-        },
-    };
+    let spec = tiny_simulate(d.path(), 80, 2, 0.25, RoundSpec::default());
     labels::init(&anime(), d.path(), Q).unwrap();
     let r = labels::simulate(d.path(), &spec, Q).unwrap();
     let schema = Schema::load(&anime()).unwrap();
@@ -561,19 +573,11 @@ fn a_refit_keeps_the_split_networks_temperature_and_predicts_anew() {
             let header = "file,attribute,value,confidence,source,round\n";
             std::fs::write(d.path().join("labels").join(f), header).unwrap();
         }
-        let spec = labels::SimulateSpec {
-            oracle: d.path().join("truth.csv"),
-            budget: 70,
-            rounds: 1,
-            schedule: None,
-            holdout: 0.2,
-            round: RoundSpec {
-                size: 16,
-                train: tiny_train(),
-                refit,
-                ..RoundSpec::default()
-            },
+        let refit = RoundSpec {
+            refit,
+            ..RoundSpec::default()
         };
+        let spec = tiny_simulate(d.path(), 70, 1, 0.2, refit);
         labels::simulate(d.path(), &spec, Q).unwrap();
         let last = labels::session::read_rounds(&labels::Paths::new(d.path()))
             .pop()
@@ -649,18 +653,7 @@ fn simulate_reports_the_same_ece_floor_twice() {
     let run = || {
         let d = synth_data(80, 9);
         labels::init(&anime(), d.path(), Q).unwrap();
-        let spec = labels::SimulateSpec {
-            oracle: d.path().join("truth.csv"),
-            budget: 10,
-            rounds: 1,
-            schedule: None,
-            holdout: 0.5,
-            round: RoundSpec {
-                size: 16,
-                train: tiny_train(),
-                ..RoundSpec::default()
-            },
-        };
+        let spec = tiny_simulate(d.path(), 10, 1, 0.5, RoundSpec::default());
         labels::simulate(d.path(), &spec, Q).unwrap()
     };
     let (a, b) = (run(), run());
