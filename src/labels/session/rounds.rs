@@ -80,10 +80,15 @@ impl std::fmt::Display for RoundInfo {
             self.train_seconds
         )?;
         if self.refit {
+            let temps: Vec<String> = self
+                .refit_temperature
+                .iter()
+                .map(|(attr, t)| format!("{attr} {t:.2}"))
+                .collect();
             writeln!(
                 f,
-                "  refit on every answer, the held-out ones included; its temperatures {:?}",
-                self.refit_temperature
+                "  refit on every answer, the held-out ones included; its temperatures: {}",
+                temps.join(", ")
             )?;
         }
         for (attr, t) in &self.temperature {
