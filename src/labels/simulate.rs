@@ -142,12 +142,7 @@ pub fn simulate(
     let images = session::decode_all(&index, "decode", v);
     let pixels = session::to_pixels(&images, spec.round.size, spec.round.colour);
     drop(images);
-    let mut used = store
-        .iter()
-        .filter(|l| l.source == Source::Human)
-        .map(|l| l.file.clone())
-        .collect::<HashSet<_>>()
-        .len();
+    let mut used = store.human_files().len();
     // Targets already reached (a simulation continued on a labeled folder) queue
     // nothing: one round trains on what is there.
     let mut targets: Vec<usize> = match &spec.schedule {

@@ -201,6 +201,14 @@ impl LabelStore {
         self.labels.values()
     }
 
+    /// The files a person has labeled (any attribute).
+    pub fn human_files(&self) -> std::collections::HashSet<&str> {
+        self.iter()
+            .filter(|l| l.source == Source::Human)
+            .map(|l| l.file.as_str())
+            .collect()
+    }
+
     /// Number of labels.
     pub fn len(&self) -> usize {
         self.labels.len()

@@ -106,11 +106,7 @@ pub fn round_with(
 
 /// Images no person has answered, outside `spec.exclude` (the test split).
 fn unanswered(index: &DatasetIndex, store: &LabelStore, spec: &RoundSpec) -> Vec<usize> {
-    let human: std::collections::HashSet<&str> = store
-        .iter()
-        .filter(|l| l.source == Source::Human)
-        .map(|l| l.file.as_str())
-        .collect();
+    let human = store.human_files();
     (0..index.len())
         .filter(|i| !spec.exclude.contains(i) && !human.contains(index.images[*i].as_str()))
         .collect()

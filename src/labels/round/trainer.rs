@@ -6,11 +6,10 @@ use super::{argmax, RoundSpec};
 use crate::labels::calibrate::temperatures;
 use crate::labels::classifier::{self, softmax_t, Outputs, Pixels, Sample, TrainSpec};
 use crate::labels::index::DatasetIndex;
-use crate::labels::store::{LabelStore, Source};
+use crate::labels::store::LabelStore;
 use crate::labels::Paths;
 use crate::progress::{self, Verbosity};
 use burn::tensor::backend::AutodiffBackend;
-use std::collections::HashSet;
 use std::time::Instant;
 
 /// How far apart the seeds of an ensemble's members are ([`RoundSpec::ensemble`]).
@@ -51,11 +50,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         // Self-training: this model's confident predictions on the images no person has
         // labeled join the training set, and the network trains on for a second pass.
         if spec.self_train_steps > 0 && !first.is_empty() {
-            let human: HashSet<&str> = store
-                .iter()
-                .filter(|l| l.source == Source::Human)
-                .map(|l| l.file.as_str())
-                .collect();
+            let human = store.human_files();
             let n_attr = self.classes.len();
             for i in 0..index.len() {
                 if spec.exclude.contains(&i) || human.contains(index.images[i].as_str()) {

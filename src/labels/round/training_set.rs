@@ -35,11 +35,7 @@ impl TrainingSet {
     ) -> Self {
         let n_attr = schema.attributes.len();
         let pos = index.positions();
-        let human: HashSet<&str> = store
-            .iter()
-            .filter(|l| l.source == Source::Human)
-            .map(|l| l.file.as_str())
-            .collect();
+        let human = store.human_files();
         // Hold out a calibration split of human labels once there are enough of them.
         let calibrate_on = store.iter().filter(|l| l.source == Source::Human).count() >= 40;
         // The split is per attribute: size it by the images people labeled, not by their
