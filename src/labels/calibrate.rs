@@ -280,6 +280,12 @@ pub fn temperature_for_confidence(logits: &[&[f32]], target: f64) -> f32 {
     (0.5 * (lo + hi)).exp()
 }
 
+/// The temperature that gives `logits` the mean top probability `reference` has at
+/// `reference_t` ([`temperature_for_confidence`]).
+pub fn matched_temperature(reference: &[&[f32]], reference_t: f32, logits: &[&[f32]]) -> f32 {
+    temperature_for_confidence(logits, mean_confidence(reference, reference_t))
+}
+
 /// Whether `file` belongs to the calibration split (a stable 1-in-`every` by name).
 pub fn is_calibration(file: &str, every: u64) -> bool {
     xxhash_rust::xxh3::xxh3_64(file.as_bytes()).is_multiple_of(every.max(2))

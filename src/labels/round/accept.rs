@@ -47,21 +47,21 @@ pub(super) fn calibrated(
 /// label, session 25): the refit learned from more answers, and ends sharper or softer
 /// than the network the temperature was fitted to.
 pub(super) fn matched_temperatures(
-    split_probs: &[Vec<Vec<f32>>],
+    split: &Outputs,
+    split_temps: &[f32],
     refit: &Outputs,
     pool: &[usize],
 ) -> Vec<f32> {
-    split_probs
+    fn on<'a>(logits: &'a [Vec<f32>], pool: &[usize]) -> Vec<&'a [f32]> {
+        pool.iter().map(|&i| logits[i].as_slice()).collect()
+    }
+    split
+        .logits
         .iter()
+        .zip(split_temps)
         .zip(&refit.logits)
-        .map(|(probs, logits)| {
-            let target = pool
-                .iter()
-                .map(|&i| probs[i].iter().copied().fold(0.0f32, f32::max) as f64)
-                .sum::<f64>()
-                / pool.len().max(1) as f64;
-            let pooled: Vec<&[f32]> = pool.iter().map(|&i| logits[i].as_slice()).collect();
-            calibrate::temperature_for_confidence(&pooled, target)
+        .map(|((split, &t), refit)| {
+            calibrate::matched_temperature(&on(split, pool), t, &on(refit, pool))
         })
         .collect()
 }

@@ -186,7 +186,7 @@ fn round_on<B: AutodiffBackend>(
         let mut all = set.with_calibration();
         let (m, o, _) = trainer.run(paths, index, store, &mut all);
         let pool = unanswered(index, store, spec);
-        let matched = accept::matched_temperatures(&probs, &o, &pool);
+        let matched = accept::matched_temperatures(&out, &temps, &o, &pool);
         probs = accept::probabilities(&o, &matched);
         for (attr, t) in schema.attributes.iter().zip(matched) {
             info.refit_temperature.insert(attr.name.clone(), t);
