@@ -192,10 +192,17 @@ pub struct RoundArgs {
     /// [default: 5, doubled while the split would keep at least 50 images].
     #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
     calibration_every: Option<u64>,
-    /// After the held-out answers have fitted the temperature, train again on every
-    /// answer, those included, and predict with that network (a second training pass).
-    #[arg(long)]
+    /// After the held-out answers have fitted the temperature, train on every answer,
+    /// those included, and predict with that network.
+    #[arg(long, default_value_t = RoundSpec::default().refit, action = clap::ArgAction::Set, value_name = "BOOL")]
     refit: bool,
+    /// The refit continues from the first network for N steps (0: a fresh network, the
+    /// full --steps).
+    #[arg(long, default_value_t = RoundSpec::default().refit_steps)]
+    refit_steps: usize,
+    /// The refit's peak learning rate as a share of the training rate.
+    #[arg(long, default_value_t = RoundSpec::default().refit_lr)]
+    refit_lr: f64,
     /// Train on CUDA (build with --features cuda).
     #[arg(long)]
     cuda: bool,
@@ -235,6 +242,8 @@ impl RoundArgs {
             cuda: self.cuda,
             calibration_every: self.calibration_every,
             refit: self.refit,
+            refit_steps: self.refit_steps,
+            refit_lr: self.refit_lr,
             ..RoundSpec::default()
         }
     }

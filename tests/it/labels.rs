@@ -561,10 +561,11 @@ fn a_heuristic_that_beats_the_network_on_held_out_answers_stands_in() {
 
 /// `--refit`: the temperature fit, the duel and the held-out ECE come from the network
 /// that did not see the held-out answers; the predictions from one trained on them too,
-/// at temperatures of its own.
+/// afresh or continued from the split network (`--refit-steps`), at temperatures of its
+/// own.
 #[test]
 fn a_refit_keeps_the_split_networks_temperature_and_predicts_anew() {
-    let run = |refit: bool| {
+    let run = |refit: bool, refit_steps: usize| {
         let d = synth_data(120, 14);
         labels::init(&anime(), d.path(), Q).unwrap();
         // No votes: on these faces the hair and eye heuristics beat a two-step network in
@@ -575,6 +576,7 @@ fn a_refit_keeps_the_split_networks_temperature_and_predicts_anew() {
         }
         let refit = RoundSpec {
             refit,
+            refit_steps,
             ..RoundSpec::default()
         };
         let spec = tiny_simulate(d.path(), 70, 1, 0.2, refit);
@@ -585,20 +587,29 @@ fn a_refit_keeps_the_split_networks_temperature_and_predicts_anew() {
         let predictions = std::fs::read_to_string(d.path().join("labels/predictions.csv")).unwrap();
         (last, predictions)
     };
-    let ((plain, p_plain), (refit, p_refit)) = (run(false), run(true));
-    assert!(!plain.refit && refit.refit);
+    let (plain, p_plain) = run(false, 0);
+    let (refit, p_refit) = run(true, 0);
+    let (warm, p_warm) = run(true, 1);
+    assert!(!plain.refit && refit.refit && warm.refit);
+    assert_eq!((refit.refit_steps, warm.refit_steps), (0, 1));
     assert!(refit.calibration_size.values().all(|&n| n > 0), "{refit:?}");
     assert_eq!(plain.temperature, refit.temperature);
+    assert_eq!(plain.temperature, warm.temperature);
     assert!(plain.refit_temperature.is_empty());
-    assert_eq!(
-        refit.refit_temperature.keys().collect::<Vec<_>>(),
-        ["eye_color", "hair_color"]
-    );
+    for r in [&refit, &warm] {
+        assert_eq!(
+            r.refit_temperature.keys().collect::<Vec<_>>(),
+            ["eye_color", "hair_color"]
+        );
+    }
     assert_eq!(plain.ece, refit.ece);
+    assert_eq!(plain.ece, warm.ece);
     assert_ne!(
         p_plain, p_refit,
         "the refit network predicts as the split one did"
     );
+    assert_ne!(p_plain, p_warm, "a step on every answer changed nothing");
+    assert_ne!(p_refit, p_warm, "the warm refit trained afresh");
 }
 
 /// The simulated person is asked only about images its truth file knows, so every query

@@ -150,7 +150,7 @@ fn round_on<B: AutodiffBackend>(
         train_s: 0.0,
         predict_s: 0.0,
     };
-    let (mut model, mut out, temps) = trainer.run(paths, index, store, &mut set);
+    let (mut models, mut out, temps) = trainer.run(paths, index, store, &mut set);
 
     let round_no = session::read_rounds(paths).last().map_or(0, |r| r.round) + 1;
     let mut info = RoundInfo {
@@ -184,18 +184,20 @@ fn round_on<B: AutodiffBackend>(
     // confidence on the unanswered images sets the refit's temperatures.
     if spec.refit && !set.samples.is_empty() && set.calib.iter().any(|c| !c.is_empty()) {
         let mut all = set.with_calibration();
-        let (m, o, _) = trainer.run(paths, index, store, &mut all);
+        let (m, o) = trainer.refit(paths, index, store, models, &mut all);
         let pool = unanswered(index, store, spec);
         let matched = accept::matched_temperatures(&out, &temps, &o, &pool);
         probs = accept::probabilities(&o, &matched);
         for (attr, t) in schema.attributes.iter().zip(matched) {
             info.refit_temperature.insert(attr.name.clone(), t);
         }
-        (model, out) = (m, o);
+        (models, out) = (m, o);
         info.refit = true;
+        info.refit_steps = spec.refit_steps.min(spec.train.steps);
     }
     accept::stand_in_votes(schema, index, &trust, &leads, &mut probs);
     let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    let model = models.swap_remove(0);
     if let Err(e) = burn::module::Module::save_file(model, paths.model(), &recorder) {
         return Err(LabelError::io(
             &paths.model(),

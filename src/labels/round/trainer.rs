@@ -30,20 +30,20 @@ pub(super) struct Trainer<'a, B: AutodiffBackend> {
 impl<B: AutodiffBackend> Trainer<'_, B> {
     /// The round's networks trained (warm-started when asked, self-trained when asked),
     /// their averaged predictions on every image and the temperatures fitted on the
-    /// calibration split. Returns the first member, the network a warm start continues
-    /// from.
+    /// calibration split. Returns every member; the first is the network a warm start
+    /// continues from.
     pub(super) fn run(
         &mut self,
         paths: &Paths,
         index: &DatasetIndex,
         store: &LabelStore,
         set: &mut TrainingSet,
-    ) -> (classifier::Net<B>, Outputs, Vec<f32>) {
+    ) -> (Vec<classifier::Net<B>>, Outputs, Vec<f32>) {
         let spec = self.spec;
         let first = set.first_pass(index, spec);
         let mut warm = self.previous(paths);
         let mut models: Vec<classifier::Net<B>> = (0..spec.ensemble.max(1))
-            .map(|k| self.fit(warm.take(), &first, spec.train.steps, k, "train"))
+            .map(|k| self.fit(warm.take(), &first, &spec.train, k, "train"))
             .collect();
         let mut out = self.predict(&models);
         let mut temps = temperatures(&set.calib, &out);
@@ -74,12 +74,50 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             models = models
                 .into_iter()
                 .enumerate()
-                .map(|(k, m)| self.fit(Some(m), &all, spec.self_train_steps, k, "self-train"))
+                .map(|(k, m)| {
+                    let train = TrainSpec {
+                        steps: spec.self_train_steps,
+                        ..spec.train.clone()
+                    };
+                    self.fit(Some(m), &all, &train, k, "self-train")
+                })
                 .collect();
             out = self.predict(&models);
             temps = temperatures(&set.calib, &out);
         }
-        (models.swap_remove(0), out, temps)
+        (models, out, temps)
+    }
+
+    /// The members trained on `all` (a refit's labels, [`RoundSpec::refit`]) and their
+    /// predictions: each continues from its split network for `refit_steps` steps at
+    /// `refit_lr` times the rate, or with `refit_steps` 0 trains afresh as [`Self::run`]
+    /// does.
+    pub(super) fn refit(
+        &mut self,
+        paths: &Paths,
+        index: &DatasetIndex,
+        store: &LabelStore,
+        split: Vec<classifier::Net<B>>,
+        all: &mut TrainingSet,
+    ) -> (Vec<classifier::Net<B>>, Outputs) {
+        let spec = self.spec;
+        if spec.refit_steps == 0 {
+            let (models, out, _) = self.run(paths, index, store, all);
+            return (models, out);
+        }
+        let first = all.first_pass(index, spec);
+        let train = TrainSpec {
+            steps: spec.refit_steps.min(spec.train.steps),
+            lr: spec.train.lr * spec.refit_lr,
+            ..spec.train.clone()
+        };
+        let models: Vec<classifier::Net<B>> = split
+            .into_iter()
+            .enumerate()
+            .map(|(k, m)| self.fit(Some(m), &first, &train, k, "refit"))
+            .collect();
+        let out = self.predict(&models);
+        (models, out)
     }
 
     /// The previous round's network, with `warm_start` and a saved network of this
@@ -98,31 +136,26 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         )
     }
 
-    /// Member `k` trained for `steps` on `samples`, from `model` or fresh weights.
+    /// Member `k` trained as `train` says on `samples`, from `model` or fresh weights.
     fn fit(
         &mut self,
         model: Option<classifier::Net<B>>,
         samples: &[Sample],
-        steps: usize,
+        train: &TrainSpec,
         k: usize,
         what: &str,
     ) -> classifier::Net<B> {
-        let spec = self.spec;
-        let members = spec.ensemble.max(1);
+        let members = self.spec.ensemble.max(1);
         let what = match members {
             1 => what.to_owned(),
             _ => format!("{what} {}/{members}", k + 1),
         };
         let t = Instant::now();
-        let pb = progress::bar(steps as u64, &what, self.v);
+        let pb = progress::bar(train.steps as u64, &what, self.v);
         let train = TrainSpec {
-            steps,
             // Member k of an ensemble: other initial weights, batches and views.
-            seed: spec
-                .train
-                .seed
-                .wrapping_add(ENSEMBLE_SEED_STRIDE * k as u64),
-            ..spec.train.clone()
+            seed: train.seed.wrapping_add(ENSEMBLE_SEED_STRIDE * k as u64),
+            ..train.clone()
         };
         let on_step = |_, loss: f32| {
             pb.set_message(format!("loss {loss:.3}"));

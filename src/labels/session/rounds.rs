@@ -58,6 +58,12 @@ pub struct RoundInfo {
     /// [`RoundSpec::refit`]: crate::labels::RoundSpec::refit
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub refit: bool,
+    /// With `refit`: the steps it continued from the split network for; 0: trained
+    /// afresh ([`RoundSpec::refit_steps`]).
+    ///
+    /// [`RoundSpec::refit_steps`]: crate::labels::RoundSpec::refit_steps
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refit_steps: usize,
     /// With `refit`: per attribute, the refitted network's temperature, at which its mean
     /// confidence on the unanswered images is the split network's calibrated one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -85,9 +91,13 @@ impl std::fmt::Display for RoundInfo {
                 .iter()
                 .map(|(attr, t)| format!("{attr} {t:.2}"))
                 .collect();
+            let how = match self.refit_steps {
+                0 => "afresh".to_string(),
+                n => format!("{n} more steps"),
+            };
             writeln!(
                 f,
-                "  refit on every answer, the held-out ones included; its temperatures: {}",
+                "  refit ({how}) on every answer, the held-out ones included; its temperatures: {}",
                 temps.join(", ")
             )?;
         }
@@ -134,4 +144,8 @@ pub fn read_rounds(paths: &Paths) -> Vec<RoundInfo> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
