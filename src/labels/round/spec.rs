@@ -95,7 +95,8 @@ pub struct RoundSpec {
     /// full `train.steps`. Default 200 at half the rate: on anime-faces-64, paired on
     /// three draws' 500 answers, hair / eye 0.920 / 0.908 on average where a fresh refit
     /// gave 0.921 / 0.908 and no refit 0.918 / 0.904, in rounds of 254-263 s at 2 threads
-    /// against 370 s (fresh) and 180-197 s (none); at the full rate 0.917 / 0.905
+    /// against 370 s (fresh) and 180-197 s (none); at the full rate 0.917 / 0.905. In
+    /// the loop, 0.920 / 0.903 at 500 answers against 0.917 / 0.899 without
     /// (BENCHMARKS.md, label, session 26).
     pub refit_steps: usize,
     /// With `refit_steps`: the refit's peak learning rate as a share of `train.lr`
