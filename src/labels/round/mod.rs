@@ -193,7 +193,7 @@ fn round_on<B: AutodiffBackend>(
         }
         (models, out) = (m, o);
         info.refit = true;
-        info.refit_steps = spec.refit_steps.min(spec.train.steps);
+        info.refit_steps = spec.continued_refit_steps();
     }
     accept::stand_in_votes(schema, index, &trust, &leads, &mut probs);
     let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();

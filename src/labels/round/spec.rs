@@ -119,6 +119,14 @@ pub const DEFAULT_CONSISTENCY: usize = 64;
 /// sessions 12-13). Rounds take about as long either way since session 13 (176 s).
 pub const DEFAULT_CONSISTENCY_THRESHOLD: f32 = 0.95;
 
+impl RoundSpec {
+    /// The steps a continued refit runs (and `rounds.json` records): `refit_steps`, at
+    /// most `train.steps`.
+    pub fn continued_refit_steps(&self) -> usize {
+        self.refit_steps.min(self.train.steps)
+    }
+}
+
 impl Default for RoundSpec {
     fn default() -> Self {
         RoundSpec {

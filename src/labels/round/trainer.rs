@@ -71,16 +71,14 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
                 }
             }
             let all: Vec<Sample> = set.samples.values().cloned().collect();
+            let train = TrainSpec {
+                steps: spec.self_train_steps,
+                ..spec.train.clone()
+            };
             models = models
                 .into_iter()
                 .enumerate()
-                .map(|(k, m)| {
-                    let train = TrainSpec {
-                        steps: spec.self_train_steps,
-                        ..spec.train.clone()
-                    };
-                    self.fit(Some(m), &all, &train, k, "self-train")
-                })
+                .map(|(k, m)| self.fit(Some(m), &all, &train, k, "self-train"))
                 .collect();
             out = self.predict(&models);
             temps = temperatures(&set.calib, &out);
@@ -89,9 +87,9 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
     }
 
     /// The members trained on `all` (a refit's labels, [`RoundSpec::refit`]) and their
-    /// predictions: each continues from its split network for `refit_steps` steps at
-    /// `refit_lr` times the rate, or with `refit_steps` 0 trains afresh as [`Self::run`]
-    /// does.
+    /// predictions: each continues from its split network for
+    /// [`RoundSpec::continued_refit_steps`] steps at `refit_lr` times the rate, or with
+    /// `refit_steps` 0 trains afresh as [`Self::run`] does.
     pub(super) fn refit(
         &mut self,
         paths: &Paths,
@@ -107,7 +105,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         }
         let first = all.first_pass(index, spec);
         let train = TrainSpec {
-            steps: spec.refit_steps.min(spec.train.steps),
+            steps: spec.continued_refit_steps(),
             lr: spec.train.lr * spec.refit_lr,
             ..spec.train.clone()
         };
