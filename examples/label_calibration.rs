@@ -9,6 +9,11 @@
 //! simulate's (its default share, by a hash of the file name). Env: `SIZE` (input side,
 //! default 48) and `CHANNELS=a,b,c,d` (default 32,64,128,128) for other networks (the
 //! demo's: 32 and 16,32,64,64).
+//!
+//! Where the round refitted (`labels/model-split.mpk` beside `model.mpk`), also the split
+//! network's temperatures had by other fits of its held-out labels, each carried to the
+//! refit network as the round carries its own (the mean confidence on the unanswered
+//! images matched), with the test ECE of both networks: one `split,...` line each.
 use facesynth::labels::{
     calibrate, classifier, import, index::DatasetIndex, session, simulate, Label, LabelStore,
     Paths, Source,
@@ -33,7 +38,7 @@ fn main() {
             let v: Vec<usize> = s.split(',').map(|x| x.parse().unwrap()).collect();
             [v[0], v[1], v[2], v[3]]
         });
-    let out = session::predict_saved::<B>(&paths, &schema, &index, size, channels, &device)
+    let out = session::predict_saved::<B>(&paths.model(), &schema, &index, size, channels, &device)
         .unwrap_or_else(|e| panic!("{e}"));
     let truth = import::read_wide(std::path::Path::new(truth_path), &schema, &index).unwrap();
     let pos = index.positions();
@@ -111,6 +116,124 @@ fn main() {
         row("best".into(), best);
         for (p, &(c, s)) in priors.iter().enumerate() {
             row(format!("map-{c}-{s}"), map_t[p][ai]);
+        }
+    }
+    if let Ok(split) = session::predict_saved::<B>(
+        &paths.split_model(),
+        &schema,
+        &index,
+        size,
+        channels,
+        &device,
+    ) {
+        split_variants(&schema, &index, &store, &truth, &calib, &split, &out);
+    }
+}
+
+/// The `split,...` lines: per attribute and way of fitting the split network's
+/// temperature, that temperature, the split network's test ECE under it, the refit
+/// network's matched temperature and its test ECE.
+fn split_variants(
+    schema: &facesynth::labels::Schema,
+    index: &DatasetIndex,
+    store: &LabelStore,
+    truth: &import::Imported,
+    calib: &[Vec<(usize, usize)>],
+    split: &classifier::Outputs,
+    refit: &classifier::Outputs,
+) {
+    use calibrate::Prior;
+    let holdout = simulate::DEFAULT_HOLDOUT;
+    let human = store.human_files();
+    let pool: Vec<usize> = (0..index.len())
+        .filter(|&i| {
+            !simulate::in_test(&index.images[i], holdout)
+                && !human.contains(index.images[i].as_str())
+        })
+        .collect();
+    let pooled = calibrate::pooled_temperature(calib, split);
+    let mut variants: Vec<(String, Vec<f32>)> = vec![
+        ("mle".into(), calibrate::temperatures(calib, split)),
+        ("pooled".into(), vec![pooled; calib.len()]),
+    ];
+    for sd in [0.2f32, 0.35, 0.5] {
+        let prior = Prior {
+            center: pooled,
+            log_sd: sd,
+        };
+        variants.push((
+            format!("shrink-{sd}"),
+            calibrate::temperatures_with(calib, split, prior),
+        ));
+    }
+    for (c, sd) in [(1.3f32, 0.3f32), (1.3, 0.5)] {
+        let prior = Prior {
+            center: c,
+            log_sd: sd,
+        };
+        variants.push((
+            format!("prior-{c}-{sd}"),
+            calibrate::temperatures_with(calib, split, prior),
+        ));
+    }
+    // Bootstrap: the geometric mean of the maximum-likelihood temperatures of 200
+    // resamples of each attribute's held-out labels.
+    let boot: Vec<f32> = calib
+        .iter()
+        .enumerate()
+        .map(|(a, pairs)| {
+            use rand::{RngExt, SeedableRng};
+            let mut rng = rand::rngs::StdRng::seed_from_u64(a as u64);
+            let draws = 200;
+            let sum: f32 = (0..draws)
+                .map(|_| {
+                    let (l, t): (Vec<Vec<f32>>, Vec<usize>) = (0..pairs.len())
+                        .map(|_| {
+                            let (i, y) = pairs[rng.random_range(0..pairs.len())];
+                            (split.logits[a][i].clone(), y)
+                        })
+                        .unzip();
+                    calibrate::fit_temperature(&l, &t).ln()
+                })
+                .sum();
+            (sum / draws as f32).exp()
+        })
+        .collect();
+    variants.push(("boot".into(), boot));
+    let test = |out: &classifier::Outputs, a: usize| -> (Vec<Vec<f32>>, Vec<usize>) {
+        truth
+            .answers
+            .iter()
+            .filter(|t| t.attribute == a && simulate::in_test(&index.images[t.image], holdout))
+            .map(|t| (out.logits[a][t.image].clone(), t.value))
+            .unzip()
+    };
+    let best: Vec<f32> = (0..calib.len())
+        .map(|a| {
+            let (l, t) = test(split, a);
+            calibrate::fit_temperature(&l, &t)
+        })
+        .collect();
+    variants.push(("split-test-best".into(), best));
+    for (a, attr) in schema.attributes.iter().enumerate() {
+        let on = |out: &classifier::Outputs| -> Vec<Vec<f32>> {
+            pool.iter().map(|&i| out.logits[a][i].clone()).collect()
+        };
+        let (sp, rp) = (on(split), on(refit));
+        let sp: Vec<&[f32]> = sp.iter().map(Vec::as_slice).collect();
+        let rp: Vec<&[f32]> = rp.iter().map(Vec::as_slice).collect();
+        let (sl, st) = test(split, a);
+        let (rl, rt) = test(refit, a);
+        for (name, temps) in &variants {
+            let t = temps[a];
+            let matched = calibrate::matched_temperature(&sp, t, &rp);
+            println!(
+                "split,{},{},{name},{t:.3},{:.4},{matched:.3},{:.4}",
+                attr.name,
+                calib[a].len(),
+                calibrate::ece(&calibrate::pairs(&sl, &st, t)),
+                calibrate::ece(&calibrate::pairs(&rl, &rt, matched)),
+            );
         }
     }
 }

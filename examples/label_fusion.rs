@@ -38,7 +38,7 @@ fn main() {
     let last = rounds.last().unwrap();
     let classes: Vec<usize> = schema.attributes.iter().map(|a| a.values.len()).collect();
     let device = Default::default();
-    let out = session::predict_saved::<B>(&paths, &schema, &index, size, channels, &device)
+    let out = session::predict_saved::<B>(&paths.model(), &schema, &index, size, channels, &device)
         .unwrap_or_else(|e| panic!("{e}"));
     let truth = import::read_wide(std::path::Path::new(&a[2]), &schema, &index).unwrap();
     let pos = index.positions();

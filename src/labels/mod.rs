@@ -173,6 +173,12 @@ impl Paths {
     pub fn model(&self) -> PathBuf {
         self.dir.join("model")
     }
+    /// With the refit on, the network the round's temperatures were fitted to, before it
+    /// learned from the held-out answers (burn adds `.mpk`): what `rounds.json`'s
+    /// `temperature` describes, kept so that the calibration can be checked again.
+    pub fn split_model(&self) -> PathBuf {
+        self.dir.join("model-split")
+    }
     /// One entry per round.
     pub fn rounds(&self) -> PathBuf {
         self.dir.join("rounds.json")

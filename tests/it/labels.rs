@@ -9,6 +9,9 @@ use std::path::PathBuf;
 
 const Q: facesynth::progress::Verbosity = Quiet;
 
+/// The rounds' CPU backend.
+type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -585,11 +588,34 @@ fn a_refit_keeps_the_split_networks_temperature_and_predicts_anew() {
             .pop()
             .unwrap();
         let predictions = std::fs::read_to_string(d.path().join("labels/predictions.csv")).unwrap();
-        (last, predictions)
+        // The saved networks' logits on every image (`None`: no such file).
+        let paths = labels::Paths::new(d.path());
+        let schema = paths.load_schema().unwrap();
+        let index = labels::index::DatasetIndex::open(d.path()).unwrap();
+        let logits = |model: PathBuf| {
+            labels::session::predict_saved::<Cpu>(
+                &model,
+                &schema,
+                &index,
+                16,
+                [4; 4],
+                &Default::default(),
+            )
+            .ok()
+            .map(|o| o.logits)
+        };
+        let nets = (logits(paths.model()), logits(paths.split_model()));
+        (last, predictions, nets)
     };
-    let (plain, p_plain) = run(false, 0);
-    let (refit, p_refit) = run(true, 0);
-    let (warm, p_warm) = run(true, 1);
+    let (plain, p_plain, (m_plain, split_plain)) = run(false, 0);
+    let (refit, p_refit, (m_refit, split_refit)) = run(true, 0);
+    let (warm, p_warm, (m_warm, split_warm)) = run(true, 1);
+    // The network the temperatures were fitted to is kept beside the refit one: the
+    // plain run's network.
+    assert!(split_plain.is_none() && m_plain.is_some());
+    assert_eq!(split_refit, m_plain);
+    assert_eq!(split_warm, m_plain);
+    assert!(m_refit != m_plain && m_warm != m_plain);
     assert!(!plain.refit && refit.refit && warm.refit);
     assert_eq!((refit.refit_steps, warm.refit_steps), (0, 1));
     assert!(refit.calibration_size.values().all(|&n| n > 0), "{refit:?}");

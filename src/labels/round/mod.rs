@@ -183,6 +183,7 @@ fn round_on<B: AutodiffBackend>(
     // the split network's, the only ones measured on unseen answers, and its calibrated
     // confidence on the unanswered images sets the refit's temperatures.
     if spec.refit && !set.samples.is_empty() && set.calib.iter().any(|c| !c.is_empty()) {
+        save_model(models[0].clone(), &paths.split_model())?;
         let mut all = set.with_calibration();
         let (m, o) = trainer.refit(paths, index, store, models, &mut all);
         let pool = unanswered(index, store, spec);
@@ -194,16 +195,12 @@ fn round_on<B: AutodiffBackend>(
         (models, out) = (m, o);
         info.refit = true;
         info.refit_steps = spec.continued_refit_steps();
+    } else {
+        // No split network this round: none from an earlier one stands beside its model.
+        let _ = std::fs::remove_file(paths.split_model().with_extension("mpk"));
     }
     accept::stand_in_votes(schema, index, &trust, &leads, &mut probs);
-    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-    let model = models.swap_remove(0);
-    if let Err(e) = burn::module::Module::save_file(model, paths.model(), &recorder) {
-        return Err(LabelError::io(
-            &paths.model(),
-            std::io::Error::other(e.to_string()),
-        ));
-    }
+    save_model(models.swap_remove(0), &paths.model())?;
     accept::accept(
         paths, schema, index, store, &trust, &leads, &probs, spec, round_no, &mut info,
     )?;
@@ -227,4 +224,14 @@ fn round_on<B: AutodiffBackend>(
         queued,
         page: None,
     })
+}
+
+/// `model` saved at `path` (burn adds `.mpk`).
+fn save_model<B: AutodiffBackend>(
+    model: crate::labels::classifier::Net<B>,
+    path: &Path,
+) -> Result<(), LabelError> {
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    burn::module::Module::save_file(model, path.to_path_buf(), &recorder)
+        .map_err(|e| LabelError::io(path, std::io::Error::other(e.to_string())))
 }

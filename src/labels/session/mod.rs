@@ -103,19 +103,19 @@ pub fn to_pixels(images: &[Option<image::RgbImage>], size: usize, colour: InputC
     }
 }
 
-/// The network a round saved in `paths` (`labels/model.mpk`, conv blocks of `channels`,
-/// RGB input of side `size`, the defaults' input) predicting every image of `index`,
-/// mirrored as the rounds do: to look at a finished run again (its calibration, other
-/// labelers beside it).
+/// A network a round saved (`model`: [`Paths::model`] or [`Paths::split_model`]; conv
+/// blocks of `channels`, RGB input of side `size`, the defaults' input) predicting every
+/// image of `index`, mirrored as the rounds do: to look at a finished run again (its
+/// calibration, other labelers beside it).
 pub fn predict_saved<B: burn::tensor::backend::AutodiffBackend>(
-    paths: &Paths,
+    model: &Path,
     schema: &Schema,
     index: &DatasetIndex,
     size: usize,
     channels: [usize; 4],
     device: &B::Device,
 ) -> Result<super::classifier::Outputs, LabelError> {
-    let model = paths.model().with_extension("mpk");
+    let model = model.with_extension("mpk");
     let classes: Vec<usize> = schema.attributes.iter().map(|a| a.values.len()).collect();
     let net =
         super::classifier::Net::<B>::load(&model, &classes, channels, device).ok_or_else(|| {
