@@ -13,7 +13,11 @@
 //! Where the round refitted (`labels/model-split.mpk` beside `model.mpk`), also the split
 //! network's temperatures had by other fits of its held-out labels, each carried to the
 //! refit network as the round carries its own (the mean confidence on the unanswered
-//! images matched), with the test ECE of both networks: one `split,...` line each.
+//! images matched), with the test ECE of both networks: one `split,...` line each
+//! (`split,ATTRIBUTE,HELD_OUT,FIT,T,SPLIT_ECE,REFIT_T,REFIT_ECE`; FIT `mle` is each
+//! attribute's own maximum-likelihood fit, `rounds` today's `calibrate::temperatures`,
+//! `pooled` one for all, `shrink-S` each drawn towards the pooled one under a prior of sd
+//! S, `prior-C-S` towards C, `boot` a bootstrap mean, `split-test-best` a bound).
 use facesynth::labels::{
     calibrate, classifier, import, index::DatasetIndex, session, simulate, Label, LabelStore,
     Paths, Source,
@@ -73,7 +77,7 @@ fn main() {
     let map_t: Vec<Vec<f32>> = priors
         .iter()
         .map(|&(center, log_sd)| {
-            calibrate::temperatures_with(&calib, &out, calibrate::Prior { center, log_sd })
+            calibrate::own_temperatures_with(&calib, &out, calibrate::Prior { center, log_sd })
         })
         .collect();
     let holdout = simulate::DEFAULT_HOLDOUT;
@@ -153,7 +157,11 @@ fn split_variants(
         .collect();
     let pooled = calibrate::pooled_temperature(calib, split);
     let mut variants: Vec<(String, Vec<f32>)> = vec![
-        ("mle".into(), calibrate::temperatures(calib, split)),
+        (
+            "mle".into(),
+            calibrate::own_temperatures_with(calib, split, Prior::FLAT),
+        ),
+        ("rounds".into(), calibrate::temperatures(calib, split)),
         ("pooled".into(), vec![pooled; calib.len()]),
     ];
     for sd in [0.2f32, 0.35, 0.5] {
@@ -163,7 +171,7 @@ fn split_variants(
         };
         variants.push((
             format!("shrink-{sd}"),
-            calibrate::temperatures_with(calib, split, prior),
+            calibrate::own_temperatures_with(calib, split, prior),
         ));
     }
     for (c, sd) in [(1.3f32, 0.3f32), (1.3, 0.5)] {
@@ -173,7 +181,7 @@ fn split_variants(
         };
         variants.push((
             format!("prior-{c}-{sd}"),
-            calibrate::temperatures_with(calib, split, prior),
+            calibrate::own_temperatures_with(calib, split, prior),
         ));
     }
     // Bootstrap: the geometric mean of the maximum-likelihood temperatures of 200
