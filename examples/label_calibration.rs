@@ -164,25 +164,15 @@ fn split_variants(
         ("rounds".into(), calibrate::temperatures(calib, split)),
         ("pooled".into(), vec![pooled; calib.len()]),
     ];
-    for sd in [0.2f32, 0.35, 0.5] {
-        let prior = Prior {
-            center: pooled,
-            log_sd: sd,
-        };
-        variants.push((
-            format!("shrink-{sd}"),
-            calibrate::own_temperatures_with(calib, split, prior),
-        ));
-    }
-    for (c, sd) in [(1.3f32, 0.3f32), (1.3, 0.5)] {
-        let prior = Prior {
-            center: c,
-            log_sd: sd,
-        };
-        variants.push((
-            format!("prior-{c}-{sd}"),
-            calibrate::own_temperatures_with(calib, split, prior),
-        ));
+    // Log-normal priors (`calibrate::Prior`): towards the pooled temperature (partial
+    // pooling) and towards a fixed centre.
+    let priors = [0.2f32, 0.35, 0.5]
+        .map(|sd| (format!("shrink-{sd}"), pooled, sd))
+        .into_iter()
+        .chain([0.3f32, 0.5].map(|sd| (format!("prior-1.3-{sd}"), 1.3, sd)));
+    for (name, center, log_sd) in priors {
+        let prior = Prior { center, log_sd };
+        variants.push((name, calibrate::own_temperatures_with(calib, split, prior)));
     }
     // Bootstrap: the geometric mean of the maximum-likelihood temperatures of 200
     // resamples of each attribute's held-out labels.
