@@ -467,7 +467,7 @@ mod tests {
         // One attribute large enough has its own fit, drawn towards the pooled one that
         // the small one takes.
         let right = (0..n).map(|i| (i, 0)).collect::<Vec<_>>();
-        let own = own_temperatures_with(&[right.clone()], &out, Prior::FLAT)[0];
+        let own = own_temperatures_with(std::slice::from_ref(&right), &out, Prior::FLAT)[0];
         let mixed = temperatures(&[right, split(5)], &out);
         assert!(own < 1.0, "all right: sharpen, {own}");
         assert!(mixed[1] > 1.0 && mixed[1] != mixed[0], "{mixed:?}");

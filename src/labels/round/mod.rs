@@ -17,7 +17,7 @@ use super::trust::Trust;
 use super::{queue, LabelError, Paths, Schema};
 use crate::labels::classifier::Pixels;
 use crate::progress::Verbosity;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder};
 use burn::tensor::backend::AutodiffBackend;
 use std::path::Path;
 use std::time::Instant;
@@ -226,12 +226,18 @@ fn round_on<B: AutodiffBackend>(
     })
 }
 
-/// `model` saved at `path` (burn adds `.mpk`).
+/// `model` saved atomically at `path` with `.mpk` added, in the format of burn's
+/// `NamedMpkFileRecorder` (what [`classifier::Net::load`](crate::labels::classifier::Net::load)
+/// reads): a round killed while saving leaves the previous network, not a torn one.
 fn save_model<B: AutodiffBackend>(
     model: crate::labels::classifier::Net<B>,
     path: &Path,
 ) -> Result<(), LabelError> {
-    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-    burn::module::Module::save_file(model, path.to_path_buf(), &recorder)
-        .map_err(|e| LabelError::io(path, std::io::Error::other(e.to_string())))
+    use burn::record::Recorder;
+    let path = path.with_extension("mpk");
+    let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::new();
+    let bytes = recorder
+        .record(burn::module::Module::into_record(model), ())
+        .map_err(|e| LabelError::io(&path, std::io::Error::other(e.to_string())))?;
+    crate::atomic::write(&path, &bytes).map_err(|e| LabelError::io(&path, e))
 }
