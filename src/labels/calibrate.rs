@@ -181,14 +181,7 @@ pub fn temperatures(calib: &[Vec<(usize, usize)>], out: &Outputs) -> Vec<f32> {
         center: pooled,
         log_sd: ATTRIBUTE_LOG_SD,
     };
-    calib
-        .iter()
-        .enumerate()
-        .map(|(a, pairs)| match pairs.len() < MIN_CALIBRATION {
-            true => pooled,
-            false => fit_held_out(out, pairs.iter().map(|&(i, y)| (a, i, y)), prior),
-        })
-        .collect()
+    per_attribute(calib, out, pooled, prior)
 }
 
 /// Each attribute's temperature fitted on its own held-out labels under `prior`
@@ -209,14 +202,23 @@ pub fn own_temperatures_with(
     } else {
         prior.center
     };
+    per_attribute(calib, out, pooled, prior)
+}
+
+/// Per attribute, the temperature fitted on its held-out labels under `prior`, or
+/// `short` where it has fewer than [`MIN_CALIBRATION`].
+fn per_attribute(
+    calib: &[Vec<(usize, usize)>],
+    out: &Outputs,
+    short: f32,
+    prior: Prior,
+) -> Vec<f32> {
     calib
         .iter()
         .enumerate()
-        .map(|(a, pairs)| {
-            if pairs.len() < MIN_CALIBRATION {
-                return pooled;
-            }
-            fit_held_out(out, pairs.iter().map(|&(i, y)| (a, i, y)), prior)
+        .map(|(a, pairs)| match pairs.len() < MIN_CALIBRATION {
+            true => short,
+            false => fit_held_out(out, pairs.iter().map(|&(i, y)| (a, i, y)), prior),
         })
         .collect()
 }
