@@ -169,15 +169,15 @@ impl Paths {
     pub fn predictions(&self) -> PathBuf {
         self.dir.join("predictions.csv")
     }
-    /// The classifier checkpoint (burn adds `.mpk`).
+    /// The classifier checkpoint (burn's named MessagePack).
     pub fn model(&self) -> PathBuf {
-        self.dir.join("model")
+        self.dir.join("model.mpk")
     }
     /// With the refit on, the network the round's temperatures were fitted to, before it
-    /// learned from the held-out answers (burn adds `.mpk`): what `rounds.json`'s
-    /// `temperature` describes, kept so that the calibration can be checked again.
+    /// learned from the held-out answers: what `rounds.json`'s `temperature` describes,
+    /// kept so that the calibration can be checked again.
     pub fn split_model(&self) -> PathBuf {
-        self.dir.join("model-split")
+        self.dir.join("model-split.mpk")
     }
     /// One entry per round.
     pub fn rounds(&self) -> PathBuf {

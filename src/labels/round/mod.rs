@@ -17,7 +17,6 @@ use super::trust::Trust;
 use super::{queue, LabelError, Paths, Schema};
 use crate::labels::classifier::Pixels;
 use crate::progress::Verbosity;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder};
 use burn::tensor::backend::AutodiffBackend;
 use std::path::Path;
 use std::time::Instant;
@@ -197,7 +196,7 @@ fn round_on<B: AutodiffBackend>(
         info.refit_steps = spec.continued_refit_steps();
     } else {
         // No split network this round: none from an earlier one stands beside its model.
-        let _ = std::fs::remove_file(paths.split_model().with_extension("mpk"));
+        let _ = std::fs::remove_file(paths.split_model());
     }
     accept::stand_in_votes(schema, index, &trust, &leads, &mut probs);
     save_model(models.swap_remove(0), &paths.model())?;
@@ -226,18 +225,17 @@ fn round_on<B: AutodiffBackend>(
     })
 }
 
-/// `model` saved atomically at `path` with `.mpk` added, in the format of burn's
-/// `NamedMpkFileRecorder` (what [`classifier::Net::load`](crate::labels::classifier::Net::load)
-/// reads): a round killed while saving leaves the previous network, not a torn one.
+/// `model` saved atomically at `path` (`gan::checkpoint::write_record`, the writer of the
+/// files that [`classifier::Net::load`](crate::labels::classifier::Net::load) reads): a
+/// round killed while saving leaves the previous network, not a torn one.
 fn save_model<B: AutodiffBackend>(
     model: crate::labels::classifier::Net<B>,
     path: &Path,
 ) -> Result<(), LabelError> {
-    use burn::record::Recorder;
-    let path = path.with_extension("mpk");
-    let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::new();
-    let bytes = recorder
-        .record(burn::module::Module::into_record(model), ())
-        .map_err(|e| LabelError::io(&path, std::io::Error::other(e.to_string())))?;
-    crate::atomic::write(&path, &bytes).map_err(|e| LabelError::io(&path, e))
+    use crate::gan::{checkpoint, GanError};
+    let record = burn::module::Module::into_record(model);
+    checkpoint::write_record::<B, _>(path, record).map_err(|e| match e {
+        GanError::Io { path, source } => LabelError::Io { path, source },
+        other => LabelError::io(path, std::io::Error::other(other.to_string())),
+    })
 }

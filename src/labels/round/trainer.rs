@@ -121,7 +121,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
     /// The previous round's network, with `warm_start` and a saved network of this
     /// schema's shape.
     fn previous(&self, paths: &Paths) -> Option<classifier::Net<B>> {
-        let previous = paths.model().with_extension("mpk");
+        let previous = paths.model();
         if !(self.spec.warm_start && previous.is_file()) {
             return None;
         }

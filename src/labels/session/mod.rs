@@ -115,12 +115,11 @@ pub fn predict_saved<B: burn::tensor::backend::AutodiffBackend>(
     channels: [usize; 4],
     device: &B::Device,
 ) -> Result<super::classifier::Outputs, LabelError> {
-    let model = model.with_extension("mpk");
     let classes: Vec<usize> = schema.attributes.iter().map(|a| a.values.len()).collect();
     let net =
-        super::classifier::Net::<B>::load(&model, &classes, channels, device).ok_or_else(|| {
+        super::classifier::Net::<B>::load(model, &classes, channels, device).ok_or_else(|| {
             LabelError::io(
-                &model,
+                model,
                 std::io::Error::other("no network of this schema's shape"),
             )
         })?;
