@@ -17,7 +17,10 @@
 //! (`split,ATTRIBUTE,HELD_OUT,FIT,T,SPLIT_ECE,REFIT_T,REFIT_ECE`; FIT `mle` is each
 //! attribute's own maximum-likelihood fit, `rounds` today's `calibrate::temperatures`,
 //! `pooled` one for all, `shrink-S` each drawn towards the pooled one under a prior of sd
-//! S, `prior-C-S` towards C, `boot` a bootstrap mean, `split-test-best` a bound).
+//! S, `prior-C-S` towards C, `boot` a bootstrap mean, `split-test-best` a bound), and
+//! one `ens,...` line per attribute for the two networks together
+//! (`ens,ATTRIBUTE,SPLIT_ACC,REFIT_ACC,LOGITS_AVERAGED_ACC,PROBABILITIES_AVERAGED_ACC,ECE`,
+//! on the test split; the probabilities at the round's temperatures).
 use facesynth::labels::{
     calibrate, classifier, import, index::DatasetIndex, session, simulate, Label, LabelStore,
     Paths, Source,
@@ -222,6 +225,39 @@ fn split_variants(
         let rp: Vec<&[f32]> = rp.iter().map(Vec::as_slice).collect();
         let (sl, st) = test(split, a);
         let (rl, rt) = test(refit, a);
+        // The split and refit networks together (both already predicted every image):
+        // test accuracy of each, of their logits averaged, and of their probabilities
+        // averaged at the round's temperatures (the split's own, the refit's matched),
+        // with the pair's test ECE.
+        let t_split = calibrate::temperatures(calib, split)[a];
+        let t_refit = calibrate::matched_temperature(&sp, t_split, &rp);
+        let acc = |pred: &dyn Fn(usize) -> Vec<f32>| -> f32 {
+            let ok = (0..st.len()).filter(|&k| argmax(&pred(k)) == st[k]).count();
+            ok as f32 / st.len().max(1) as f32
+        };
+        let avg_p = |k: usize| -> Vec<f32> {
+            let (ps, pr) = (
+                classifier::softmax_t(&sl[k], t_split),
+                classifier::softmax_t(&rl[k], t_refit),
+            );
+            ps.iter().zip(&pr).map(|(x, y)| 0.5 * (x + y)).collect()
+        };
+        let ens_pairs: Vec<(f32, bool)> = (0..st.len())
+            .map(|k| {
+                let p = avg_p(k);
+                let y = argmax(&p);
+                (p[y], y == st[k])
+            })
+            .collect();
+        println!(
+            "ens,{},{:.4},{:.4},{:.4},{:.4},{:.4}",
+            attr.name,
+            acc(&|k| sl[k].clone()),
+            acc(&|k| rl[k].clone()),
+            acc(&|k| sl[k].iter().zip(&rl[k]).map(|(x, y)| x + y).collect()),
+            acc(&avg_p),
+            calibrate::ece(&ens_pairs),
+        );
         for (name, temps) in &variants {
             let t = temps[a];
             let matched = calibrate::matched_temperature(&sp, t, &rp);
@@ -234,4 +270,10 @@ fn split_variants(
             );
         }
     }
+}
+
+fn argmax(v: &[f32]) -> usize {
+    (0..v.len())
+        .max_by(|&i, &j| v[i].total_cmp(&v[j]))
+        .unwrap_or(0)
 }
