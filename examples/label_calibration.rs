@@ -20,7 +20,7 @@
 //! S, `prior-C-S` towards C, `boot` a bootstrap mean, `split-test-best` a bound), and
 //! one `ens,...` line per attribute for the two networks together
 //! (`ens,ATTRIBUTE,SPLIT_ACC,REFIT_ACC,LOGITS_AVERAGED_ACC,PROBABILITIES_AVERAGED_ACC,ECE`,
-//! on the test split; the probabilities at the round's temperatures).
+//! on the test split; the probabilities at the rounds' temperatures).
 use facesynth::labels::{
     calibrate, classifier, import, index::DatasetIndex, session, simulate, Label, LabelStore,
     Paths, Source,
@@ -159,12 +159,13 @@ fn split_variants(
         })
         .collect();
     let pooled = calibrate::pooled_temperature(calib, split);
+    let rounds = calibrate::temperatures(calib, split);
     let mut variants: Vec<(String, Vec<f32>)> = vec![
         (
             "mle".into(),
             calibrate::own_temperatures_with(calib, split, Prior::FLAT),
         ),
-        ("rounds".into(), calibrate::temperatures(calib, split)),
+        ("rounds".into(), rounds.clone()),
         ("pooled".into(), vec![pooled; calib.len()]),
     ];
     // Log-normal priors (`calibrate::Prior`): towards the pooled temperature (partial
@@ -227,9 +228,9 @@ fn split_variants(
         let (rl, rt) = test(refit, a);
         // The split and refit networks together (both already predicted every image):
         // test accuracy of each, of their logits averaged, and of their probabilities
-        // averaged at the round's temperatures (the split's own, the refit's matched),
-        // with the pair's test ECE.
-        let t_split = calibrate::temperatures(calib, split)[a];
+        // averaged at the rounds' temperatures (`calibrate::temperatures` for the split,
+        // matched for the refit), with the pair's test ECE.
+        let t_split = rounds[a];
         let t_refit = calibrate::matched_temperature(&sp, t_split, &rp);
         let acc = |pred: &dyn Fn(usize) -> Vec<f32>| -> f32 {
             let ok = (0..st.len()).filter(|&k| argmax(&pred(k)) == st[k]).count();
