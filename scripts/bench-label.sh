@@ -27,7 +27,7 @@ TRUTH=${TRUTH:-$SRC/tags.csv} # wide CSV: file,hair_color,eye_color (96-raw: lab
 SCHEMA=${SCHEMA:-labels/anime.toml} # 96-raw: labels/anime-mlds.toml (its eye colours include gray)
 STRATEGIES=${STRATEGIES-"margin random"} # set and empty: no simulations
 SCHEDULE=${SCHEDULE:-50,100,200,500,1000}
-STEPS=${STEPS:-600}
+STEPS=${STEPS:-} # empty: the round's default (`label round --help`)
 ALL_STEPS=${ALL_STEPS:-1500} # the all-labels ceiling trains longer (1,500 steps, as label-anchors.md)
 SIZE=${SIZE:-48}
 SELF_TRAIN=${SELF_TRAIN:-0}
@@ -42,7 +42,7 @@ mkdir -p "$OUT"
 if [ -n "${FIT:-}" ]; then # N random labels, supervised, then one self-training pass
   cargo build --release --example label_fit
   /usr/bin/time -f "%e s label_fit $FIT" "${CARGO_TARGET_DIR:-target}/release/examples/label_fit" \
-    "$SRC" "$FIT" "$STEPS" "$SIZE" 0 1 2>&1 | tee "$OUT/fit-$FIT.txt"
+    "$SRC" "$FIT" "${STEPS:-600}" "$SIZE" 0 1 2>&1 | tee "$OUT/fit-$FIT.txt"
   exit 0
 fi
 BASE=$OUT/base
@@ -57,9 +57,9 @@ run_sim() { # name strategy schedule [steps]
   rm -rf "$dir"; mkdir -p "$dir"
   ln -s "$(realpath "$SRC/images")" "$dir/images"
   cp -r "$BASE/labels" "$dir/labels"
-  local max=${3##*,}
+  local max=${3##*,} steps=${4:-$STEPS}
   /usr/bin/time -f "%e s simulate $1" "$FACESYNTH" -q label simulate --data "$dir" --oracle "$OUT/truth.csv" \
-    --budget "$max" --schedule "$3" --strategy "$2" --steps "${4:-$STEPS}" --size "$SIZE" --self-train-steps "$SELF_TRAIN" ${ARGS:-} 2>&1 | tee "$OUT/$1-time.txt"
+    --budget "$max" --schedule "$3" --strategy "$2" ${steps:+--steps "$steps"} --size "$SIZE" --self-train-steps "$SELF_TRAIN" ${ARGS:-} 2>&1 | tee "$OUT/$1-time.txt"
 }
 if [ "${PARALLEL:-0}" = 1 ]; then # side by side, THREADS threads each
   for s in $STRATEGIES; do run_sim "$s" "$s" "$SCHEDULE" & done
@@ -71,7 +71,7 @@ else
 fi
 if [ "${TIME_ROUND:-0}" = 1 ]; then
   dir=$OUT/round; rm -rf "$dir"; mkdir -p "$dir"; ln -s "$(realpath "$SRC/images")" "$dir/images"; cp -r "$BASE/labels" "$dir/labels"
-  /usr/bin/time -f "%e s one label round (10,000 images, $THREADS threads)" "$FACESYNTH" -q label round --data "$dir" --steps "$STEPS" --size "$SIZE" --self-train-steps "$SELF_TRAIN" ${ARGS:-} 2>&1 | tee "$OUT/round-time.txt"
+  /usr/bin/time -f "%e s one label round (10,000 images, $THREADS threads)" "$FACESYNTH" -q label round --data "$dir" ${STEPS:+--steps "$STEPS"} --size "$SIZE" --self-train-steps "$SELF_TRAIN" ${ARGS:-} 2>&1 | tee "$OUT/round-time.txt"
 fi
 python3 scripts/bench-label-table.py "$OUT" > "$OUT/results.md"
 cat "$OUT/results.md"

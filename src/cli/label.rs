@@ -129,8 +129,8 @@ pub struct RoundArgs {
     /// Classifier input side in pixels.
     #[arg(long, default_value_t = RoundSpec::default().size)]
     size: usize,
-    /// Training steps per round.
-    #[arg(long, default_value_t = TrainSpec::default().steps)]
+    /// Training steps of a round's first network.
+    #[arg(long, default_value_t = RoundSpec::default().train.steps)]
     steps: usize,
     /// Steps of the self-training pass (0: none) on confident predictions.
     #[arg(long, default_value_t = RoundSpec::default().self_train_steps)]

@@ -34,9 +34,9 @@ pub struct RoundSpec {
     pub size: usize,
     /// Colour space of the classifier's input (default RGB).
     pub colour: session::InputColour,
-    /// Classifier training (default [`TrainSpec`]'s, with the consistency loss on
-    /// [`DEFAULT_CONSISTENCY`] unlabeled images per step at threshold
-    /// [`DEFAULT_CONSISTENCY_THRESHOLD`]).
+    /// Classifier training (default [`TrainSpec`]'s, for [`DEFAULT_ROUND_STEPS`] steps,
+    /// with the consistency loss on [`DEFAULT_CONSISTENCY`] unlabeled images per step at
+    /// threshold [`DEFAULT_CONSISTENCY_THRESHOLD`]).
     pub train: TrainSpec,
     /// Steps of the self-training pass (0: none): after the first pass, the model's
     /// confident predictions (>= `threshold`) on images no person labeled join the
@@ -92,12 +92,12 @@ pub struct RoundSpec {
     /// With `refit`: each network continues from its split network for this many steps
     /// (at most `train.steps`) on every answer, with a fresh optimizer and the cosine
     /// rate from `refit_lr` times the training rate; 0: a fresh network, trained for the
-    /// full `train.steps`. Default 200 at half the rate: on anime-faces-64, paired on
-    /// three draws' 500 answers, hair / eye 0.920 / 0.908 on average where a fresh refit
-    /// gave 0.921 / 0.908 and no refit 0.918 / 0.904, in rounds of 254-263 s at 2 threads
-    /// against 370 s (fresh) and 180-197 s (none); at the full rate 0.917 / 0.905. In
-    /// the loop, 0.920 / 0.903 at 500 answers against 0.917 / 0.899 without
-    /// (BENCHMARKS.md, label, session 26).
+    /// full `train.steps`. Continued at half the rate, 200 steps after 600 gave, on
+    /// anime-faces-64 paired on three draws' 500 answers, hair / eye 0.920 / 0.908 on
+    /// average where a fresh refit gave 0.921 / 0.908 and no refit 0.918 / 0.904, in
+    /// rounds of 254-263 s at 2 threads against 370 s (fresh) and 180-197 s (none); at
+    /// the full rate 0.917 / 0.905 (BENCHMARKS.md, label, session 26). Default 300, after
+    /// [`DEFAULT_ROUND_STEPS`] (session 29).
     pub refit_steps: usize,
     /// With `refit_steps`: the refit's peak learning rate as a share of `train.lr`
     /// (default 0.5).
@@ -106,11 +106,21 @@ pub struct RoundSpec {
 
 /// Unlabeled images per training step of a round's consistency loss
 /// ([`crate::labels::consistency`]). In the loop on anime-faces-64, with mirrored
-/// predictions, it took least-confidence from hair 0.916 to 0.928 at 500 answers (within
-/// 3 points of the all-labels network) and eye from 0.882 to 0.893; a round on 10,000
-/// images takes about 1.5x the time without it, 142 s on 2 cores (BENCHMARKS.md, label,
-/// sessions 11-13).
-pub const DEFAULT_CONSISTENCY: usize = 64;
+/// predictions, 64 of them took least-confidence from hair 0.916 to 0.928 at 500 answers
+/// (within 3 points of the all-labels network) and eye from 0.882 to 0.893
+/// (BENCHMARKS.md, label, sessions 11-13). Half as many make a step cheaper: 1,000 + 300
+/// steps with 32 ([`DEFAULT_ROUND_STEPS`]) take a round of 269-277 s on 2 cores, against
+/// 256-275 s for 600 + 200 with 64 (sessions 26 and 29).
+pub const DEFAULT_CONSISTENCY: usize = 32;
+
+/// Training steps of a round's first network. 1,000 steps with [`DEFAULT_CONSISTENCY`]
+/// unlabeled images each, and a 300-step refit, against session 26's 600 + 200 steps with
+/// 64: on anime-faces-64, paired on three draws' 500 answers, hair / eye 0.923 / 0.908
+/// on average against 0.920 / 0.903, ahead on every draw and attribute (session 28); in
+/// the loop (three warm-up draws, margin) 0.919 / 0.911 at 500 answers against 0.920 /
+/// 0.903, eye +0.5 to +1.0 points on every draw, hair -0.5 to +0.3, and 0.865 / 0.835 at
+/// 200 against 0.862 / 0.824 (BENCHMARKS.md, label, sessions 28-29).
+pub const DEFAULT_ROUND_STEPS: usize = 1000;
 
 /// Softmax probability at which a weak view's prediction becomes a consistency target
 /// in a round: FixMatch's 0.95. At 0.9 more images pass: one loop run gave eye 0.903 and
@@ -144,6 +154,7 @@ impl Default for RoundSpec {
                     threshold: DEFAULT_CONSISTENCY_THRESHOLD,
                     ..Consistency::default()
                 },
+                steps: DEFAULT_ROUND_STEPS,
                 ..TrainSpec::default()
             },
             self_train_steps: 0,
@@ -159,7 +170,7 @@ impl Default for RoundSpec {
             askable: None,
             calibration_every: None,
             refit: true,
-            refit_steps: 200,
+            refit_steps: 300,
             refit_lr: 0.5,
         }
     }
