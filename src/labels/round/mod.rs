@@ -8,7 +8,9 @@ mod spec;
 mod trainer;
 mod training_set;
 
-pub use spec::{RoundSpec, DEFAULT_CONSISTENCY, DEFAULT_CONSISTENCY_THRESHOLD};
+pub use spec::{
+    RoundSpec, DEFAULT_CONSISTENCY, DEFAULT_CONSISTENCY_THRESHOLD, DEFAULT_ROUND_STEPS,
+};
 
 use super::index::DatasetIndex;
 use super::session::{self, RoundInfo};

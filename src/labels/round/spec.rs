@@ -118,7 +118,7 @@ pub const DEFAULT_CONSISTENCY: usize = 32;
 /// 64: on anime-faces-64, paired on three draws' 500 answers, hair / eye 0.923 / 0.908
 /// on average against 0.920 / 0.903, ahead on every draw and attribute (session 28); in
 /// the loop (three warm-up draws, margin) 0.919 / 0.911 at 500 answers against 0.920 /
-/// 0.903, eye +0.5 to +1.0 points on every draw, hair -0.5 to +0.3, and 0.865 / 0.835 at
+/// 0.903, eye +0.7 to +1.0 points on every draw, hair -0.5 to +0.3, and 0.865 / 0.835 at
 /// 200 against 0.862 / 0.824 (BENCHMARKS.md, label, sessions 28-29).
 pub const DEFAULT_ROUND_STEPS: usize = 1000;
 
