@@ -49,7 +49,7 @@ pub fn demo_step(
             warmup: budget / 2,
             size: 32,
             self_train_steps: 30,
-            // The refit a third of the training, as the default's 200 of 600.
+            // The refit a third of the training, about as the default's 300 of 1,000.
             refit_steps: 20,
             train: TrainSpec {
                 steps: 60,
