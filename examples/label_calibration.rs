@@ -20,7 +20,10 @@
 //! S, `prior-C-S` towards C, `boot` a bootstrap mean, `split-test-best` a bound), and
 //! one `ens,...` line per attribute for the two networks together
 //! (`ens,ATTRIBUTE,SPLIT_ACC,REFIT_ACC,LOGITS_AVERAGED_ACC,PROBABILITIES_AVERAGED_ACC,ECE`,
-//! on the test split; the probabilities at the rounds' temperatures).
+//! on the test split; the probabilities at the rounds' temperatures), and one `range,...`
+//! line per attribute: the bootstrap range the rounds report (`temperature_range`) with
+//! the test's own best temperature and whether the range holds it.
+use facesynth::labels::temperature_range;
 use facesynth::labels::{
     calibrate, classifier, import, index::DatasetIndex, session, simulate, Label, LabelStore,
     Paths, Source,
@@ -216,6 +219,21 @@ fn split_variants(
             calibrate::fit_temperature(&l, &t)
         })
         .collect();
+    // The bootstrap range the rounds report (`temperature_range`), against the test's
+    // own best: `range,ATTRIBUTE,HELD_OUT,LOW,HIGH,ROUNDS_T,TEST_BEST_T,INSIDE`.
+    let ranges = temperature_range::temperature_ranges(calib, split, &vec![false; calib.len()]);
+    for (a, attr) in schema.attributes.iter().enumerate() {
+        if let Some((lo, hi)) = ranges[a] {
+            println!(
+                "range,{},{},{lo:.3},{hi:.3},{:.3},{:.3},{}",
+                attr.name,
+                calib[a].len(),
+                rounds[a],
+                best[a],
+                (lo..=hi).contains(&best[a])
+            );
+        }
+    }
     variants.push(("split-test-best".into(), best));
     for (a, attr) in schema.attributes.iter().enumerate() {
         let on = |out: &classifier::Outputs| -> Vec<Vec<f32>> {

@@ -22,6 +22,7 @@ pub mod serve;
 pub mod session;
 pub mod simulate;
 pub mod store;
+pub mod temperature_range;
 pub mod trust;
 
 pub use active::Strategy;

@@ -124,7 +124,7 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
     }
 
     page.section("calibration", "Calibration");
-    page.p("Confidences are temperature-scaled on human labels held out of training (the calibration split, one in five by file name). A reliability diagram puts the share right in each confidence bin against the bin's mean confidence; the expected calibration error (ECE, 15 bins) is the count-weighted gap.");
+    page.p("Confidences are temperature-scaled on human labels held out of training (the calibration split, one in five or more by file name). The 90% range is that of the temperatures fitted on bootstrap resamples of the held-out labels: with a few dozen of them it is wide, and the confidences are approximate until more answers come in. A reliability diagram puts the share right in each confidence bin against the bin's mean confidence; the expected calibration error (ECE, 15 bins) is the count-weighted gap.");
     calibration(&mut page, &paths, &schema, &store, &rounds);
 
     if !rounds.is_empty() {
@@ -190,6 +190,7 @@ fn calibration(
         "attribute",
         "held-out labels",
         "temperature",
+        "90% range",
         "ECE (this page)",
         "ECE (round)",
     ]);
@@ -214,6 +215,11 @@ fn calibration(
             Cell::num(
                 last.temperature.get(&a.name).copied().unwrap_or(f32::NAN) as f64,
                 3,
+            ),
+            Cell::text(
+                last.temperature_range
+                    .get(&a.name)
+                    .map_or("-".to_string(), |(lo, hi)| format!("{lo:.2}-{hi:.2}")),
             ),
             Cell::num(
                 if pairs.is_empty() {

@@ -622,11 +622,20 @@ fn a_refit_keeps_the_split_networks_temperature_and_predicts_anew() {
     assert_eq!(plain.temperature, refit.temperature);
     assert_eq!(plain.temperature, warm.temperature);
     assert!(plain.refit_temperature.is_empty());
+    // How far each temperature could be off (a bootstrap of the held-out images): the
+    // split network's, the same whether it is refitted or not, and carried to the refit.
+    let ordered = |m: &std::collections::BTreeMap<String, (f32, f32)>| {
+        m.len() == 2 && m.values().all(|(lo, hi)| lo > &0.0 && lo <= hi)
+    };
+    assert!(ordered(&plain.temperature_range), "{plain:?}");
+    assert_eq!(plain.temperature_range, refit.temperature_range);
+    assert!(plain.refit_temperature_range.is_empty());
     for r in [&refit, &warm] {
         assert_eq!(
             r.refit_temperature.keys().collect::<Vec<_>>(),
             ["eye_color", "hair_color"]
         );
+        assert!(ordered(&r.refit_temperature_range), "{r:?}");
     }
     assert_eq!(plain.ece, refit.ece);
     assert_eq!(plain.ece, warm.ece);

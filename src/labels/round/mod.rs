@@ -15,6 +15,7 @@ pub use spec::{
 use super::index::DatasetIndex;
 use super::session::{self, RoundInfo};
 use super::store::{LabelStore, Source};
+use super::temperature_range::temperature_ranges;
 use super::trust::Trust;
 use super::{queue, LabelError, Paths, Schema};
 use crate::labels::classifier::Pixels;
@@ -179,7 +180,23 @@ fn round_on<B: AutodiffBackend>(
     }
     let leads = accept::duel_heuristics(schema, index, &trust, &set.calib, &out, &mut info);
     let temps = accept::stand_in_temperatures(&set.calib, &out, temps, &leads);
+    let ranges = temperature_ranges(&set.calib, &out, &leads);
     let mut probs = accept::calibrated(schema, &set.calib, &out, &temps, &mut info);
+    // Each range's ends as temperatures of their own (an attribute without one: its
+    // temperature), to carry to the refit as the temperature is.
+    let ends = |end: fn(&(f32, f32)) -> f32| -> Vec<f32> {
+        ranges
+            .iter()
+            .zip(&temps)
+            .map(|(r, &t)| r.as_ref().map_or(t, end))
+            .collect()
+    };
+    let (lows, highs) = (ends(|r| r.0), ends(|r| r.1));
+    for (attr, r) in schema.attributes.iter().zip(&ranges) {
+        if let Some(r) = r {
+            info.temperature_range.insert(attr.name.clone(), *r);
+        }
+    }
     // The refit learns from the split's answers too; the duel and the reported ECE stay
     // the split network's, the only ones measured on unseen answers, and its calibrated
     // confidence on the unanswered images sets the refit's temperatures.
@@ -192,6 +209,15 @@ fn round_on<B: AutodiffBackend>(
         probs = accept::probabilities(&o, &matched);
         for (attr, t) in schema.attributes.iter().zip(matched) {
             info.refit_temperature.insert(attr.name.clone(), t);
+        }
+        let lows = accept::matched_temperatures(&out, &lows, &o, &pool);
+        let highs = accept::matched_temperatures(&out, &highs, &o, &pool);
+        for (a, attr) in schema.attributes.iter().enumerate() {
+            if ranges[a].is_some() {
+                let range = (lows[a], highs[a]);
+                info.refit_temperature_range
+                    .insert(attr.name.clone(), range);
+            }
         }
         (models, out) = (m, o);
         info.refit = true;

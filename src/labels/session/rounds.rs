@@ -1,6 +1,7 @@
 //! The record of each round, `rounds.json`: what it trained on, its temperatures and
 //! calibration, the heuristics' trust.
 
+use crate::labels::temperature_range::RANGE_LEVEL;
 use crate::labels::Paths;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -68,6 +69,21 @@ pub struct RoundInfo {
     /// confidence on the unanswered images is the split network's calibrated one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub refit_temperature: BTreeMap<String, f32>,
+    /// Per attribute, the central 90% of the temperatures fitted on bootstrap resamples of
+    /// the held-out images ([`crate::labels::temperature_range`]): how far `temperature`
+    /// could be off with so few held-out labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub temperature_range: BTreeMap<String, (f32, f32)>,
+    /// With `refit`: that range carried to the refitted network as its temperature is.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refit_temperature_range: BTreeMap<String, (f32, f32)>,
+}
+
+/// ` (90% range LO-HI)` when `range` holds `attr`, else nothing.
+fn range_text(range: &BTreeMap<String, (f32, f32)>, attr: &str) -> String {
+    range.get(attr).map_or(String::new(), |(lo, hi)| {
+        format!(" ({:.0}% range {lo:.2}-{hi:.2})", 100.0 * RANGE_LEVEL)
+    })
 }
 
 impl std::fmt::Display for RoundInfo {
@@ -89,7 +105,12 @@ impl std::fmt::Display for RoundInfo {
             let temps: Vec<String> = self
                 .refit_temperature
                 .iter()
-                .map(|(attr, t)| format!("{attr} {t:.2}"))
+                .map(|(attr, t)| {
+                    format!(
+                        "{attr} {t:.2}{}",
+                        range_text(&self.refit_temperature_range, attr)
+                    )
+                })
                 .collect();
             let how = match self.refit_steps {
                 0 => "afresh".to_string(),
@@ -110,7 +131,8 @@ impl std::fmt::Display for RoundInfo {
             let accepted = self.accepted.get(attr).copied().unwrap_or(0);
             write!(
                 f,
-                "  {attr}: temperature {t:.2}, ECE {ece} on {held} held-out labels, {accepted} model labels accepted"
+                "  {attr}: temperature {t:.2}{}, ECE {ece} on {held} held-out labels, {accepted} model labels accepted",
+                range_text(&self.temperature_range, attr)
             )?;
             if let Some((share, n, trains)) = self.heuristic_agreement.get(attr) {
                 let verdict = if *trains { "trains" } else { "left out" };
