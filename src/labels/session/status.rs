@@ -166,5 +166,14 @@ mod tests {
             text.contains("hair_color: temperature 1.50, ECE 0.031 on 8 held-out labels"),
             "{text}"
         );
+        // How far the temperature could be off, when the round measured it.
+        if let Some(r) = report.last_round.as_mut() {
+            r.temperature_range = [("hair_color".to_string(), (1.2, 1.9))].into();
+        }
+        let text = report.to_string();
+        assert!(
+            text.contains("hair_color: temperature 1.50 (90% range 1.20-1.90), ECE 0.031"),
+            "{text}"
+        );
     }
 }
