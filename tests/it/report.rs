@@ -394,6 +394,17 @@ fn label_page_shows_coverage_and_calibration() {
     assert_page(&html, &["coverage", "values", "calibration", "rounds"]);
     assert!(html.contains("hair_color") && html.contains("eye_color"));
     assert!(html.contains("ECE"));
+    // Each temperature's bootstrap range, as the round recorded it (here the heuristics
+    // stand in for both heads, so the round fitted none: the page is drawn again with one).
+    assert!(html.contains("90% range"), "{html}");
+    let paths = labels::Paths::new(d.path());
+    let mut rounds = labels::session::read_rounds(&paths);
+    let last = rounds.last_mut().unwrap();
+    last.temperature_range = [("hair_color".to_string(), (1.37, 2.46))].into();
+    std::fs::write(paths.rounds(), serde_json::to_string(&rounds).unwrap()).unwrap();
+    facesynth::report::write_label_report(d.path()).unwrap();
+    let html = std::fs::read_to_string(d.path().join("labels/report.html")).unwrap();
+    assert!(html.contains("1.37-2.46"), "{html}");
     // Counts by value (2 attributes) and at least one reliability diagram.
     assert!(count(&html, "src=\"data:image/png;base64,") >= 3, "{html}");
 }
