@@ -3,15 +3,16 @@
 //!
 //! The calibration split holds a few dozen labels per attribute, and the temperature
 //! fitted on them scatters: at 200 answers on anime-faces-64 the split networks' fits
-//! ranged over 1.35-2.49 on three draws where the test split wanted 1.76-2.20, and a
-//! temperature off by a fifth puts the test ECE over 0.05 (BENCHMARKS.md, label, session
-//! 29). The range says so to the person reading `label status`: a wide one means the
+//! ranged over 1.35-2.49 on three draws where the test split wanted 1.76-2.20, and fits
+//! off by a tenth to a third put the test ECE over 0.05 (BENCHMARKS.md, label, sessions
+//! 29-30). The range says so to the person reading `label status`: a wide one means the
 //! confidences are approximate until more answers come in.
 
 use super::calibrate;
 use super::classifier::Outputs;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use std::collections::HashMap;
 
 /// Share of the bootstrap's temperatures inside a reported range (the 5th to the 95th
 /// percentile).
@@ -41,14 +42,16 @@ pub fn temperature_ranges(
     if held < calibrate::MIN_CALIBRATION {
         return vec![None; calib.len()];
     }
-    // Each held-out image with its (attribute, value) pairs.
+    // Each held-out image with its (attribute, value) pairs, in the order first met.
     let mut images: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
+    let mut position: HashMap<usize, usize> = HashMap::new();
     for (a, pairs) in calib.iter().enumerate() {
         for &(i, y) in pairs {
-            match images.iter_mut().find(|(img, _)| *img == i) {
-                Some((_, labels)) => labels.push((a, y)),
-                None => images.push((i, vec![(a, y)])),
-            }
+            let at = *position.entry(i).or_insert_with(|| {
+                images.push((i, Vec::new()));
+                images.len() - 1
+            });
+            images[at].1.push((a, y));
         }
     }
     let mut rng = StdRng::seed_from_u64(0x7E3F);
