@@ -52,9 +52,6 @@ pub(super) fn matched_temperatures(
     refit: &Outputs,
     pool: &[usize],
 ) -> Vec<f32> {
-    fn on<'a>(logits: &'a [Vec<f32>], pool: &[usize]) -> Vec<&'a [f32]> {
-        pool.iter().map(|&i| logits[i].as_slice()).collect()
-    }
     split
         .logits
         .iter()
@@ -64,6 +61,31 @@ pub(super) fn matched_temperatures(
             calibrate::matched_temperature(&on(split, pool), t, &on(refit, pool))
         })
         .collect()
+}
+
+/// Each split range's ends carried to the refitted network as [`matched_temperatures`]
+/// carries the temperature (the matching is monotone, so the order holds); `None` stays.
+pub(super) fn matched_ranges(
+    split: &Outputs,
+    ranges: &[Option<(f32, f32)>],
+    refit: &Outputs,
+    pool: &[usize],
+) -> Vec<Option<(f32, f32)>> {
+    ranges
+        .iter()
+        .enumerate()
+        .map(|(a, range)| {
+            let (lo, hi) = (*range)?;
+            let (split, refit) = (on(&split.logits[a], pool), on(&refit.logits[a], pool));
+            let carry = |t: f32| calibrate::matched_temperature(&split, t, &refit);
+            Some((carry(lo), carry(hi)))
+        })
+        .collect()
+}
+
+/// The logits of the `pool`'s images.
+fn on<'a>(logits: &'a [Vec<f32>], pool: &[usize]) -> Vec<&'a [f32]> {
+    pool.iter().map(|&i| logits[i].as_slice()).collect()
 }
 
 /// Every image's probabilities per attribute at that attribute's temperature.

@@ -182,16 +182,6 @@ fn round_on<B: AutodiffBackend>(
     let temps = accept::stand_in_temperatures(&set.calib, &out, temps, &leads);
     let ranges = temperature_ranges(&set.calib, &out, &leads);
     let mut probs = accept::calibrated(schema, &set.calib, &out, &temps, &mut info);
-    // Each range's ends as temperatures of their own (an attribute without one: its
-    // temperature), to carry to the refit as the temperature is.
-    let ends = |end: fn(&(f32, f32)) -> f32| -> Vec<f32> {
-        ranges
-            .iter()
-            .zip(&temps)
-            .map(|(r, &t)| r.as_ref().map_or(t, end))
-            .collect()
-    };
-    let (lows, highs) = (ends(|r| r.0), ends(|r| r.1));
     for (attr, r) in schema.attributes.iter().zip(&ranges) {
         if let Some(r) = r {
             info.temperature_range.insert(attr.name.clone(), *r);
@@ -210,13 +200,10 @@ fn round_on<B: AutodiffBackend>(
         for (attr, t) in schema.attributes.iter().zip(matched) {
             info.refit_temperature.insert(attr.name.clone(), t);
         }
-        let lows = accept::matched_temperatures(&out, &lows, &o, &pool);
-        let highs = accept::matched_temperatures(&out, &highs, &o, &pool);
-        for (a, attr) in schema.attributes.iter().enumerate() {
-            if ranges[a].is_some() {
-                let range = (lows[a], highs[a]);
-                info.refit_temperature_range
-                    .insert(attr.name.clone(), range);
+        let carried = accept::matched_ranges(&out, &ranges, &o, &pool);
+        for (attr, r) in schema.attributes.iter().zip(carried) {
+            if let Some(r) = r {
+                info.refit_temperature_range.insert(attr.name.clone(), r);
             }
         }
         (models, out) = (m, o);
