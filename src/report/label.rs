@@ -9,7 +9,7 @@
 use super::html::{num, Cell, Page, Table};
 use super::plot::{self, BarChart, Bin, LineChart, Series};
 use super::{read_json, write_page, ReportError, PAGE};
-use crate::labels::{self, calibrate, session, LabelStore, Paths, Source};
+use crate::labels::{self, calibrate, session, temperature_range, LabelStore, Paths, Source};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -124,7 +124,7 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
     }
 
     page.section("calibration", "Calibration");
-    page.p("Confidences are temperature-scaled on human labels held out of training (the calibration split, one in five or more by file name). The 90% range is that of the temperatures fitted on bootstrap resamples of the held-out labels: with a few dozen of them it is wide, and the confidences are approximate until more answers come in. A reliability diagram puts the share right in each confidence bin against the bin's mean confidence; the expected calibration error (ECE, 15 bins) is the count-weighted gap.");
+    page.p(&format!("Confidences are temperature-scaled on human labels held out of training (the calibration split, one in five or more by file name). The {} is that of the temperatures fitted on bootstrap resamples of the held-out labels: with a few dozen of them it is wide, and the confidences are approximate until more answers come in. A reliability diagram puts the share right in each confidence bin against the bin's mean confidence; the expected calibration error (ECE, 15 bins) is the count-weighted gap.", range_header()));
     calibration(&mut page, &paths, &schema, &store, &rounds);
 
     if !rounds.is_empty() {
@@ -187,12 +187,12 @@ fn calibration(
     };
     let preds = session::read_predictions(paths);
     let mut table = Table::new(&[
-        "attribute",
-        "held-out labels",
-        "temperature",
-        "90% range",
-        "ECE (this page)",
-        "ECE (round)",
+        "attribute".to_string(),
+        "held-out labels".into(),
+        "temperature".into(),
+        range_header(),
+        "ECE (this page)".into(),
+        "ECE (round)".into(),
     ]);
     for a in &schema.attributes {
         let held = last.calibration_size.get(&a.name).copied().unwrap_or(0);
@@ -296,6 +296,11 @@ fn simulation(page: &mut Page, sim: &Value) {
         }
         page.table(&t);
     }
+}
+
+/// "90% range": the temperature's bootstrap range at [`temperature_range::RANGE_LEVEL`].
+fn range_header() -> String {
+    format!("{:.0}% range", 100.0 * temperature_range::RANGE_LEVEL)
 }
 
 #[cfg(test)]
