@@ -17,7 +17,9 @@
 //! (`split,ATTRIBUTE,HELD_OUT,FIT,T,SPLIT_ECE,REFIT_T,REFIT_ECE`; FIT `mle` is each
 //! attribute's own maximum-likelihood fit, `rounds` today's `calibrate::temperatures`,
 //! `pooled` one for all, `shrink-S` each drawn towards the pooled one under a prior of sd
-//! S, `prior-C-S` towards C, `boot` a bootstrap mean, `split-test-best` a bound), and
+//! S, `prior-C-S` towards C, `boot` a bootstrap mean, `iwB-mle` / `iwB-rounds` each held-out
+//! label weighted by its confidence bin's share of the pool over its share of the split,
+//! B bins, without and with the rounds' pooling, `split-test-best` a bound), and
 //! one `ens,...` line per attribute for the two networks together
 //! (`ens,ATTRIBUTE,SPLIT_ACC,REFIT_ACC,LOGITS_AVERAGED_ACC,PROBABILITIES_AVERAGED_ACC,ECE`,
 //! on the test split; the probabilities at the rounds' temperatures), and one `range,...`
@@ -205,6 +207,41 @@ fn split_variants(
         })
         .collect();
     variants.push(("boot".into(), boot));
+    // Importance-weighted fits: each held-out label weighted by how much more of the
+    // pool than of the held-out split sits in its bin of the split network's own top
+    // probability (B quantile bins of the pool), the covariate-shift correction for a
+    // split that active queries filled with unsure images.
+    for bins in [3usize, 5] {
+        let w: Vec<Vec<f64>> = (0..calib.len())
+            .map(|a| confidence_weights(&calib[a], &pool, &split.logits[a], bins))
+            .collect();
+        let mle: Vec<f32> = (0..calib.len())
+            .map(|a| weighted_fit(&calib[a], &w[a], &split.logits[a], Prior::FLAT))
+            .collect();
+        variants.push((format!("iw{bins}-mle"), mle));
+        // The rounds' partial pooling with the weights: the pooled weighted fit, then each
+        // attribute drawn towards it.
+        let (pl, pt, pw) = calib.iter().zip(&w).enumerate().fold(
+            (Vec::new(), Vec::new(), Vec::new()),
+            |(mut l, mut t, mut ww), (a, (pairs, wa))| {
+                for (&(i, y), &x) in pairs.iter().zip(wa) {
+                    l.push(split.logits[a][i].clone());
+                    t.push(y);
+                    ww.push(x);
+                }
+                (l, t, ww)
+            },
+        );
+        let pooled_w = weighted_grid(&pl, &pt, &pw, Prior::FLAT);
+        let prior = Prior {
+            center: pooled_w,
+            log_sd: calibrate::ATTRIBUTE_LOG_SD,
+        };
+        let rounds_w: Vec<f32> = (0..calib.len())
+            .map(|a| weighted_fit(&calib[a], &w[a], &split.logits[a], prior))
+            .collect();
+        variants.push((format!("iw{bins}-rounds"), rounds_w));
+    }
     let test = |out: &classifier::Outputs, a: usize| -> (Vec<Vec<f32>>, Vec<usize>) {
         truth
             .answers
@@ -295,4 +332,83 @@ fn argmax(v: &[f32]) -> usize {
     (0..v.len())
         .max_by(|&i, &j| v[i].total_cmp(&v[j]))
         .unwrap_or(0)
+}
+
+/// Per held-out pair, the pool's share of its bin over the held-out split's share, the
+/// bins being `bins` quantiles of the pool's top probability at temperature 1; weights
+/// normalized to mean 1 over the held-out pairs.
+fn confidence_weights(
+    pairs: &[(usize, usize)],
+    pool: &[usize],
+    logits: &[Vec<f32>],
+    bins: usize,
+) -> Vec<f64> {
+    let top = |i: usize| {
+        classifier::softmax_t(&logits[i], 1.0)
+            .into_iter()
+            .fold(0.0f32, f32::max)
+    };
+    let mut p: Vec<f32> = pool.iter().map(|&i| top(i)).collect();
+    p.sort_by(f32::total_cmp);
+    if p.is_empty() || pairs.is_empty() {
+        return vec![1.0; pairs.len()];
+    }
+    let edges: Vec<f32> = (1..bins).map(|k| p[k * p.len() / bins]).collect();
+    let bin = |c: f32| edges.iter().filter(|&&e| c >= e).count();
+    let held: Vec<usize> = pairs.iter().map(|&(i, _)| bin(top(i))).collect();
+    let mut count = vec![0usize; bins];
+    for &b in &held {
+        count[b] += 1;
+    }
+    let w: Vec<f64> = held
+        .iter()
+        .map(|&b| (1.0 / bins as f64) / (count[b] as f64 / held.len() as f64))
+        .collect();
+    let mean = w.iter().sum::<f64>() / w.len() as f64;
+    w.into_iter().map(|x| x / mean).collect()
+}
+
+fn weighted_fit(
+    pairs: &[(usize, usize)],
+    w: &[f64],
+    logits: &[Vec<f32>],
+    prior: calibrate::Prior,
+) -> f32 {
+    let (l, t): (Vec<Vec<f32>>, Vec<usize>) =
+        pairs.iter().map(|&(i, y)| (logits[i].clone(), y)).unzip();
+    weighted_grid(&l, &t, w, prior)
+}
+
+/// `calibrate::fit_temperature_with` with a weight per label (the weights sum to the
+/// number of labels, so the prior weighs as much as unweighted).
+fn weighted_grid(l: &[Vec<f32>], t: &[usize], w: &[f64], prior: calibrate::Prior) -> f32 {
+    if l.is_empty() {
+        return prior.center;
+    }
+    let nll = |temp: f32| -> f64 {
+        let s: f64 = l
+            .iter()
+            .zip(t)
+            .zip(w)
+            .map(|((l, &y), &w)| -w * (classifier::softmax_t(l, temp)[y].max(1e-12) as f64).ln())
+            .sum();
+        let pen = if prior.log_sd.is_finite() {
+            let z = ((temp / prior.center).ln() / prior.log_sd) as f64;
+            0.5 * z * z
+        } else {
+            0.0
+        };
+        s + pen
+    };
+    let grid = |lo: f32, hi: f32, k: usize| {
+        (0..k).map(move |i| lo * (hi / lo).powf(i as f32 / (k - 1) as f32))
+    };
+    let best = |it: &mut dyn Iterator<Item = f32>| {
+        it.map(|x| (x, nll(x)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|x| x.0)
+            .unwrap_or(1.0)
+    };
+    let t0 = best(&mut grid(0.25, 20.0, 40));
+    best(&mut grid(t0 / 1.15, t0 * 1.15, 15))
 }
