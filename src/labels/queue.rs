@@ -128,10 +128,25 @@ pub fn read_skipped(paths: &Paths) -> HashSet<(String, String)> {
 
 /// Records a skip (rewrites `skipped.csv` atomically).
 pub fn add_skip(paths: &Paths, file: &str, attribute: &str) -> Result<(), LabelError> {
-    let mut all: Vec<(String, String)> = read_skipped(paths).into_iter().collect();
-    all.push((file.to_string(), attribute.to_string()));
+    let mut all = read_skipped(paths);
+    all.insert((file.to_string(), attribute.to_string()));
+    write_skipped(paths, all)
+}
+
+/// Takes a skip back (`label serve`'s undo): the question is pending again. Returns
+/// whether there was one.
+pub fn remove_skip(paths: &Paths, file: &str, attribute: &str) -> Result<bool, LabelError> {
+    let mut all = read_skipped(paths);
+    if !all.remove(&(file.to_string(), attribute.to_string())) {
+        return Ok(false);
+    }
+    write_skipped(paths, all).map(|()| true)
+}
+
+/// Rewrites `skipped.csv` atomically, sorted.
+fn write_skipped(paths: &Paths, skipped: HashSet<(String, String)>) -> Result<(), LabelError> {
+    let mut all: Vec<(String, String)> = skipped.into_iter().collect();
     all.sort();
-    all.dedup();
     let path = paths.skipped();
     crate::atomic::write_with(&path, |w| {
         let mut wtr = csv::Writer::from_writer(w);

@@ -1,7 +1,8 @@
 //! `label serve`: a local web page (127.0.0.1 only) showing the queued faces large, one
-//! question at a time, with a keyboard key per value and `s`/space for skip. Every answer
-//! is saved to the store at once (atomically), and the page asks the store what is still
-//! pending, so a restart mid-queue picks up where it stopped.
+//! question at a time, with a keyboard key per value, `s`/space for skip and Backspace
+//! (or Ctrl+Z) to take the last answer back. Every answer is saved to the store at once
+//! (atomically), and the page asks the store what is still pending, so a restart
+//! mid-queue picks up where it stopped.
 
 use super::index::DatasetIndex;
 use super::queue;
@@ -52,9 +53,28 @@ impl ServeHandle {
 struct State {
     paths: Paths,
     schema: Schema,
-    index: DatasetIndex,
     files: HashSet<String>,
     lock: Mutex<()>,
+    /// This server's answers, last at the end, for undo. Kept in memory: a restart
+    /// starts a fresh history (the answers themselves are on disk).
+    history: Mutex<Vec<Undo>>,
+}
+
+/// What one answer changed, so that undo can put it back.
+struct Undo {
+    file: String,
+    attribute: String,
+    change: Change,
+}
+
+enum Change {
+    /// A skip was recorded.
+    Skipped,
+    /// `written` replaced `previous` (a heuristic's or the model's label, or none).
+    Labeled {
+        written: Label,
+        previous: Option<Label>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -86,9 +106,9 @@ pub fn start(data: &Path, port: u16) -> Result<ServeHandle, LabelError> {
     let state = Arc::new(State {
         paths,
         schema,
-        index,
         files,
         lock: Mutex::new(()),
+        history: Mutex::new(Vec::new()),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -193,6 +213,14 @@ fn handle(st: &State, mut req: Request) {
                 Err(e) => error(req, 400, &e),
             }
         }
+        (Method::Post, "/api/undo") => match undo(st) {
+            Ok(Some(u)) => json(
+                req,
+                serde_json::json!({"ok": true, "file": u.file, "attribute": u.attribute}),
+            ),
+            Ok(None) => error(req, 409, "nothing to undo"),
+            Err(e) => error(req, 409, &e),
+        },
         _ => error(req, 404, "not found"),
     }
 }
@@ -233,8 +261,18 @@ fn save_answer(st: &State, a: &Answer) -> Result<(), String> {
         .schema
         .attribute(&a.attribute)
         .ok_or_else(|| format!("unknown attribute {}", a.attribute))?;
+    let record = |change| {
+        let mut h = st.history.lock().unwrap_or_else(|p| p.into_inner());
+        h.push(Undo {
+            file: a.file.clone(),
+            attribute: a.attribute.clone(),
+            change,
+        });
+    };
     if a.value == "skip" {
-        return queue::add_skip(&st.paths, &a.file, &a.attribute).map_err(|e| e.to_string());
+        queue::add_skip(&st.paths, &a.file, &a.attribute).map_err(|e| e.to_string())?;
+        record(Change::Skipped);
+        return Ok(());
     }
     if attr.index_of(&a.value).is_none() {
         return Err(format!("{} is not a value of {}", a.value, a.attribute));
@@ -243,15 +281,53 @@ fn save_answer(st: &State, a: &Answer) -> Result<(), String> {
     let round = super::session::read_rounds(&st.paths)
         .last()
         .map_or(0, |r| r.round);
-    store.set(Label {
+    let written = Label {
         file: a.file.clone(),
         attribute: a.attribute.clone(),
         value: a.value.clone(),
         confidence: 1.0,
         source: Source::Human,
         round,
-    });
+    };
+    let previous = store.get(&a.file, &a.attribute).cloned();
+    store.set(written.clone());
     store.save(&st.paths.labels()).map_err(|e| e.to_string())?;
-    let _ = &st.index;
+    record(Change::Labeled { written, previous });
     Ok(())
+}
+
+/// Takes this server's last answer back: a skip is forgotten, a label gives way to the
+/// one it replaced (or none), and the question is pending again. Refused, and the
+/// history kept, when the store no longer holds that answer (a round or an import
+/// rewrote it since).
+fn undo(st: &State) -> Result<Option<Undo>, String> {
+    let _g = st.lock.lock().unwrap_or_else(|p| p.into_inner());
+    let mut history = st.history.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(last) = history.last() else {
+        return Ok(None);
+    };
+    match &last.change {
+        Change::Skipped => {
+            queue::remove_skip(&st.paths, &last.file, &last.attribute)
+                .map_err(|e| e.to_string())?;
+        }
+        Change::Labeled { written, previous } => {
+            let path = st.paths.labels();
+            let mut store = LabelStore::load(&path, &st.schema).map_err(|e| e.to_string())?;
+            if store.get(&last.file, &last.attribute) != Some(written) {
+                return Err(format!(
+                    "{}: the answer {} for {} was changed since (by a round or an import); not undone",
+                    path.display(),
+                    written.value,
+                    last.file
+                ));
+            }
+            store.remove(&last.file, &last.attribute);
+            if let Some(p) = previous {
+                store.set(p.clone());
+            }
+            store.save(&path).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(history.pop())
 }

@@ -185,6 +185,13 @@ impl LabelStore {
         true
     }
 
+    /// Removes the label of `file` for `attribute`, whoever made it, and returns it
+    /// (`label serve`'s undo takes a person's answer back).
+    pub fn remove(&mut self, file: &str, attribute: &str) -> Option<Label> {
+        self.labels
+            .remove(&(file.to_string(), attribute.to_string()))
+    }
+
     /// Removes every synthesized label of `source` (a round replaces the model's labels).
     pub fn clear_source(&mut self, source: Source) {
         debug_assert!(source != Source::Human);
