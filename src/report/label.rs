@@ -2,9 +2,11 @@
 //! the rounds (temperature, ECE, accepted labels), a reliability diagram per attribute
 //! and, after `label simulate`, the accuracy-versus-labels curve.
 //!
-//! The reliability diagram uses what a round records: `predictions.csv` (the calibrated
-//! confidence of every image's predicted value) scored against the human labels of the
-//! calibration split, which the round held out of training (see `labels::round`).
+//! The reliability diagram is of what the round recorded in `rounds.json` (`held_out`):
+//! its split network's calibrated confidence on each human label of the calibration
+//! split, which that network never trained on, and whether it was right. Not
+//! `predictions.csv` scored against those labels: with the refit (the default) the
+//! network that predicted it learned from them (see `labels::round`).
 
 use super::html::{num, Cell, Page, Table};
 use super::plot::{self, BarChart, Bin, LineChart, Series};
@@ -124,7 +126,7 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
     }
 
     page.section("calibration", "Calibration");
-    page.p(&format!("Confidences are temperature-scaled on human labels held out of training (the calibration split, one in five or more by file name). The {} is that of the temperatures fitted on bootstrap resamples of the held-out labels: with a few dozen of them it is wide, and the confidences are approximate until more answers come in. A reliability diagram puts the share right in each confidence bin against the bin's mean confidence; the expected calibration error (ECE, 15 bins) is the count-weighted gap.", range_header()));
+    page.p(&format!("Confidences are temperature-scaled on human labels held out of training (the calibration split, one in five or more by file name). The {} is that of the temperatures fitted on bootstrap resamples of the held-out labels: with a few dozen of them it is wide, and the confidences are approximate until more answers come in. The table's share right, ECE and reliability diagram are of the last round's network on those held-out labels, unseen in its training (the refit that then learns from them predicts at a temperature matched to this one). A reliability diagram puts the share right in each confidence bin against the bin's mean confidence; the expected calibration error (ECE, 15 bins) is the count-weighted gap.", range_header()));
     calibration(&mut page, &paths, &schema, &store, &rounds);
 
     if !rounds.is_empty() {
@@ -189,29 +191,29 @@ fn calibration(
     let mut table = Table::new(&[
         "attribute".to_string(),
         "held-out labels".into(),
+        "right".into(),
         "temperature".into(),
         range_header(),
-        "ECE (this page)".into(),
-        "ECE (round)".into(),
+        "ECE".into(),
     ]);
+    let mut unrecorded = false;
     for a in &schema.attributes {
-        let held = last.calibration_size.get(&a.name).copied().unwrap_or(0);
-        let pairs: Vec<(f32, bool)> = if held == 0 {
-            Vec::new()
+        let pairs = held_out_pairs(last, &a.name, store, &preds);
+        unrecorded |= pairs.is_none();
+        let pairs = pairs.unwrap_or_default();
+        let (right, ece) = if pairs.is_empty() {
+            (f64::NAN, f64::NAN)
         } else {
-            store
-                .iter()
-                .filter(|l| l.attribute == a.name && l.source == Source::Human)
-                .filter(|l| labels::calibrate::is_calibration(&l.file, last.calibration_every))
-                .filter_map(|l| {
-                    let (v, c) = preds.get(&(l.file.clone(), a.name.clone()))?;
-                    Some((*c, *v == l.value))
-                })
-                .collect()
+            let ok = pairs.iter().filter(|p| p.1).count();
+            (
+                ok as f64 / pairs.len() as f64,
+                calibrate::ece(&pairs) as f64,
+            )
         };
         table.row(vec![
             Cell::text(&a.name),
-            Cell::int(pairs.len()),
+            Cell::int(last.calibration_size.get(&a.name).copied().unwrap_or(0)),
+            Cell::num(right, 3),
             Cell::num(
                 last.temperature.get(&a.name).copied().unwrap_or(f32::NAN) as f64,
                 3,
@@ -221,25 +223,53 @@ fn calibration(
                     .get(&a.name)
                     .map_or("-".to_string(), |(lo, hi)| format!("{lo:.2}-{hi:.2}")),
             ),
-            Cell::num(
-                if pairs.is_empty() {
-                    f64::NAN
-                } else {
-                    calibrate::ece(&pairs) as f64
-                },
-                4,
-            ),
-            Cell::num(last.ece.get(&a.name).copied().unwrap_or(f32::NAN) as f64, 4),
+            Cell::num(ece, 4),
         ]);
         if !pairs.is_empty() {
-            let title = format!("{} (ECE {})", a.name, num(calibrate::ece(&pairs) as f64, 3));
+            let title = format!("{} (ECE {})", a.name, num(ece, 3));
             page.plot(&plot::reliability(&title, &bins(&pairs)).bytes, &title);
         }
     }
     page.table(&table);
-    if last.calibration_size.values().all(|&n| n == 0) {
+    if unrecorded {
+        page.note("The last round was recorded before rounds kept their held-out confidences, and its refitted network learned from those labels: the next round draws the reliability diagram.");
+    } else if last.calibration_size.values().all(|&n| n == 0) {
         page.note("No held-out human labels yet (a round holds some out once there are 40 human labels): no reliability diagram or ECE.");
     }
+}
+
+/// The last round's held-out `(confidence, right)` pairs for `attr`: as the round
+/// recorded them (its split network, before any refit), or, for a round recorded before
+/// it kept them and without a refit, `predictions.csv` scored against the calibration
+/// split's human labels (the same network's outputs). `None` for such a round with a
+/// refit: its predictions learned from those labels, and scoring them would show the
+/// fit to its own training labels as calibration.
+fn held_out_pairs(
+    last: &session::RoundInfo,
+    attr: &str,
+    store: &LabelStore,
+    preds: &std::collections::BTreeMap<(String, String), (String, f32)>,
+) -> Option<Vec<(f32, bool)>> {
+    if let Some(pairs) = last.held_out.get(attr) {
+        return Some(pairs.clone());
+    }
+    if last.calibration_size.get(attr).copied().unwrap_or(0) == 0 {
+        return Some(Vec::new());
+    }
+    if last.refit {
+        return None;
+    }
+    Some(
+        store
+            .iter()
+            .filter(|l| l.attribute == attr && l.source == Source::Human)
+            .filter(|l| labels::calibrate::is_calibration(&l.file, last.calibration_every))
+            .filter_map(|l| {
+                let (v, c) = preds.get(&(l.file.clone(), attr.to_string()))?;
+                Some((*c, *v == l.value))
+            })
+            .collect(),
+    )
 }
 
 fn simulation(page: &mut Page, sim: &Value) {

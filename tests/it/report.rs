@@ -406,7 +406,34 @@ fn label_page_shows_coverage_and_calibration() {
     let html = std::fs::read_to_string(d.path().join("labels/report.html")).unwrap();
     assert!(html.contains("1.37-2.46"), "{html}");
     // Counts by value (2 attributes) and at least one reliability diagram.
-    assert!(count(&html, "src=\"data:image/png;base64,") >= 3, "{html}");
+    let diagrams = count(&html, "src=\"data:image/png;base64,");
+    assert!(diagrams >= 3, "{html}");
+    // The diagram is of the held-out pairs the round recorded (its split network's),
+    // one per held-out label, whose ECE is the round's.
+    let last = rounds.last().unwrap();
+    for (attr, n) in &last.calibration_size {
+        let pairs = last.held_out.get(attr).map_or(0, Vec::len);
+        assert_eq!(pairs, *n, "{attr}: {:?}", last.held_out);
+        if *n > 0 {
+            let ece = labels::calibrate::ece(&last.held_out[attr]);
+            assert!((ece - last.ece[attr]).abs() < 1e-6, "{attr}: {ece}");
+        }
+    }
+    assert!(last.calibration_size.values().any(|&n| n > 0), "{last:?}");
+    // A round recorded before the pairs were kept, with a refit: its predictions learned
+    // from the held-out labels, so no diagram of them, and the page says why.
+    let mut old = rounds.clone();
+    let o = old.last_mut().unwrap();
+    o.held_out.clear();
+    o.refit = true;
+    std::fs::write(paths.rounds(), serde_json::to_string(&old).unwrap()).unwrap();
+    facesynth::report::write_label_report(d.path()).unwrap();
+    let html = std::fs::read_to_string(d.path().join("labels/report.html")).unwrap();
+    assert!(html.contains("recorded before rounds kept"), "{html}");
+    assert!(
+        count(&html, "src=\"data:image/png;base64,") < diagrams,
+        "{html}"
+    );
 }
 
 #[test]

@@ -11,7 +11,8 @@ use crate::labels::trust::{self, Trust};
 use crate::labels::{LabelError, Paths, Schema};
 
 /// Calibrated probabilities per attribute and image; records each attribute's
-/// temperature, calibration split size and ECE on that split in `info`.
+/// temperature, calibration split size, ECE on that split and the (confidence, right)
+/// pairs it came from in `info`.
 pub(super) fn calibrated(
     schema: &Schema,
     calib: &[Vec<(usize, usize)>],
@@ -30,10 +31,9 @@ pub(super) fn calibrated(
                 .map(|&(i, _)| out.logits[a][i].clone())
                 .collect();
             let targets: Vec<usize> = calib[a].iter().map(|&(_, y)| y).collect();
-            info.ece.insert(
-                attr.name.clone(),
-                calibrate::ece(&calibrate::pairs(&logits, &targets, t)),
-            );
+            let pairs = calibrate::pairs(&logits, &targets, t);
+            info.ece.insert(attr.name.clone(), calibrate::ece(&pairs));
+            info.held_out.insert(attr.name.clone(), pairs);
         }
     }
     probabilities(out, temps)

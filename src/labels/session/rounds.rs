@@ -37,6 +37,13 @@ pub struct RoundInfo {
     pub temperature: BTreeMap<String, f32>,
     /// Expected calibration error on the held-out labels after scaling, per attribute.
     pub ece: BTreeMap<String, f32>,
+    /// Per attribute, the pairs `ece` is computed from: on each held-out label, the split
+    /// network's calibrated confidence in its predicted value and whether that value was
+    /// the person's (the label page's reliability diagram). With `refit` on, the network
+    /// that predicted `predictions.csv` learned from these labels, so only the round can
+    /// score them unseen. Empty in rounds recorded before it was kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub held_out: BTreeMap<String, Vec<(f32, bool)>>,
     /// Model labels accepted (confidence at or above the threshold), per attribute.
     pub accepted: BTreeMap<String, usize>,
     /// Images queued for a person.
