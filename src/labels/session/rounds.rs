@@ -136,9 +136,17 @@ impl std::fmt::Display for RoundInfo {
                 .get(attr)
                 .map_or("-".to_string(), |e| format!("{e:.3}"));
             let accepted = self.accepted.get(attr).copied().unwrap_or(0);
+            let right =
+                self.held_out
+                    .get(attr)
+                    .filter(|p| !p.is_empty())
+                    .map_or(String::new(), |p| {
+                        let ok = p.iter().filter(|x| x.1).count();
+                        format!(" ({:.0}% right)", 100.0 * ok as f64 / p.len() as f64)
+                    });
             write!(
                 f,
-                "  {attr}: temperature {t:.2}{}, ECE {ece} on {held} held-out labels, {accepted} model labels accepted",
+                "  {attr}: temperature {t:.2}{}, ECE {ece} on {held} held-out labels{right}, {accepted} model labels accepted",
                 range_text(&self.temperature_range, attr)
             )?;
             if let Some((share, n, trains)) = self.heuristic_agreement.get(attr) {

@@ -175,5 +175,15 @@ mod tests {
             text.contains("hair_color: temperature 1.50 (90% range 1.20-1.90), ECE 0.031"),
             "{text}"
         );
+        // The share of the held-out labels the network got right, when recorded.
+        if let Some(r) = report.last_round.as_mut() {
+            let pairs = [(0.9, true), (0.8, true), (0.6, false), (0.7, true)];
+            r.held_out = [("hair_color".to_string(), pairs.to_vec())].into();
+        }
+        let text = report.to_string();
+        assert!(
+            text.contains("ECE 0.031 on 8 held-out labels (75% right), "),
+            "{text}"
+        );
     }
 }
