@@ -3,6 +3,7 @@
 
 use super::rounds::{read_rounds, RoundInfo};
 use crate::labels::index::DatasetIndex;
+use crate::labels::queue::QueueItem;
 use crate::labels::store::{LabelStore, Source};
 use crate::labels::{LabelError, Paths};
 use serde::Serialize;
@@ -22,8 +23,23 @@ pub struct StatusReport {
     pub coverage: BTreeMap<String, f32>,
     /// Queue items still waiting for a person.
     pub pending: usize,
+    /// Per attribute, the queue's answered questions against the round's suggestions.
+    pub answered_queue: BTreeMap<String, QueueCheck>,
     /// The last round, if any.
     pub last_round: Option<RoundInfo>,
+}
+
+/// How the round's suggestions fared on the queue questions a person has answered:
+/// labels the network never saw, on the images it was least sure of, so an
+/// out-of-sample check of its confidence where it matters most.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QueueCheck {
+    /// Answered questions.
+    pub answered: usize,
+    /// Of those, how many the person answered with the round's suggestion.
+    pub suggestion_right: usize,
+    /// The suggestions' mean calibrated confidence on them.
+    pub mean_confidence: f32,
 }
 
 impl std::fmt::Display for StatusReport {
@@ -61,6 +77,16 @@ impl std::fmt::Display for StatusReport {
         for (attr, values) in &self.by_value {
             let counts: Vec<String> = values.iter().map(|(v, n)| format!("{v} {n}")).collect();
             writeln!(f, "{attr}: {}", counts.join(", "))?;
+        }
+        for (attr, c) in self.answered_queue.iter().filter(|(_, c)| c.answered > 0) {
+            writeln!(
+                f,
+                "{attr}: the queue's suggestion was the answer on {} of {} answered ({:.0}%), at a mean confidence of {:.0}%",
+                c.suggestion_right,
+                c.answered,
+                100.0 * c.suggestion_right as f64 / c.answered as f64,
+                100.0 * c.mean_confidence
+            )?;
         }
         let Some(r) = &self.last_round else {
             return writeln!(f, "no round yet (`facesynth label round --data DIR`)");
@@ -106,19 +132,92 @@ pub fn status(data: &Path) -> Result<StatusReport, LabelError> {
         })
         .collect();
     let pending = crate::labels::queue::pending(&paths, &schema, &store)?.len();
+    let answered_queue = check_queue(&crate::labels::queue::read_queue(&paths)?, &store);
     Ok(StatusReport {
         images: index.len(),
         by_source,
         by_value,
         coverage,
         pending,
+        answered_queue,
         last_round: read_rounds(&paths).pop(),
     })
+}
+
+/// [`QueueCheck`] per attribute of `queue`, over the items `store` holds a person's
+/// label for. Items without a suggestion (a random warm-up's) are left out.
+fn check_queue(queue: &[QueueItem], store: &LabelStore) -> BTreeMap<String, QueueCheck> {
+    let mut out: BTreeMap<String, QueueCheck> = BTreeMap::new();
+    for it in queue.iter().filter(|it| !it.suggestion.is_empty()) {
+        let Some(l) = store
+            .get(&it.file, &it.attribute)
+            .filter(|l| l.source == Source::Human)
+        else {
+            continue;
+        };
+        let c = out.entry(it.attribute.clone()).or_default();
+        c.answered += 1;
+        c.suggestion_right += usize::from(l.value == it.suggestion);
+        c.mean_confidence += it.confidence;
+    }
+    for c in out.values_mut() {
+        c.mean_confidence /= c.answered as f32;
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::store::Label;
+
+    #[test]
+    fn the_answered_queue_is_scored_against_its_suggestions() {
+        let item = |file: &str, suggestion: &str, confidence| QueueItem {
+            file: file.into(),
+            attribute: "hair_color".into(),
+            suggestion: suggestion.into(),
+            confidence,
+        };
+        let queue = [
+            item("a", "black", 0.6),
+            item("b", "red", 0.4),
+            item("c", "red", 0.5),
+            item("d", "", 0.0),
+        ];
+        let mut store = LabelStore::new();
+        let label = |file: &str, value: &str, source| Label {
+            file: file.into(),
+            attribute: "hair_color".into(),
+            value: value.into(),
+            confidence: 1.0,
+            source,
+            round: 1,
+        };
+        store.set(label("a", "black", Source::Human));
+        store.set(label("b", "black", Source::Human));
+        // Not answered: a model label, and no label at all; no suggestion.
+        store.set(label("c", "red", Source::Model));
+        store.set(label("d", "red", Source::Human));
+        let c = &check_queue(&queue, &store)["hair_color"];
+        assert_eq!((c.answered, c.suggestion_right), (2, 1));
+        assert!((c.mean_confidence - 0.5).abs() < 1e-6, "{c:?}");
+        let report = StatusReport {
+            images: 4,
+            by_source: BTreeMap::new(),
+            by_value: BTreeMap::new(),
+            coverage: BTreeMap::new(),
+            pending: 1,
+            answered_queue: [("hair_color".to_string(), c.clone())].into(),
+            last_round: None,
+        };
+        assert!(
+            report.to_string().contains(
+                "hair_color: the queue's suggestion was the answer on 1 of 2 answered (50%), at a mean confidence of 50%"
+            ),
+            "{report}"
+        );
+    }
 
     #[test]
     fn status_summary_reads_as_a_table() {
@@ -135,6 +234,7 @@ mod tests {
             by_value: [("hair_color".to_string(), map(&[("black", 90), ("red", 60)]))].into(),
             coverage: [("hair_color".to_string(), 0.75)].into(),
             pending: 12,
+            answered_queue: BTreeMap::new(),
             last_round: None,
         };
         let text = report.to_string();
@@ -147,6 +247,7 @@ mod tests {
         assert_eq!(cells, ["hair_color", "40", "0", "110", "75.0%"], "{text}");
         assert!(text.contains("hair_color: black 90, red 60"), "{text}");
         assert!(text.contains("no round yet"), "{text}");
+        assert!(!text.contains("the queue's suggestion"), "{text}");
         report.last_round = Some(RoundInfo {
             round: 2,
             human: 40,
