@@ -7,7 +7,8 @@ use super::index::DatasetIndex;
 use super::store::{LabelStore, Source};
 use super::{LabelError, Paths, Schema};
 use image::{imageops, Rgb, RgbImage};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -88,6 +89,55 @@ fn save_items(path: &Path, items: &[QueueItem], round: u32) -> Result<(), LabelE
         wtr.flush()
     })
     .map_err(|e| LabelError::io(path, e))
+}
+
+/// How the round's suggestions fared on the queue questions a person has answered:
+/// labels the network never saw, on the images it was least sure of, so an
+/// out-of-sample check of its confidence where it matters most.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueCheck {
+    /// Answered questions.
+    pub answered: usize,
+    /// Of those, how many the person answered with the round's suggestion.
+    pub suggestion_right: usize,
+    /// The suggestions' mean calibrated confidence on them.
+    pub mean_confidence: f32,
+}
+
+impl QueueCheck {
+    /// "`whose` suggestion was the answer on R of N answered (P%), at a mean confidence
+    /// of C%".
+    pub fn summary(&self, whose: &str) -> String {
+        format!(
+            "{whose} suggestion was the answer on {} of {} answered ({:.0}%), at a mean confidence of {:.0}%",
+            self.suggestion_right,
+            self.answered,
+            100.0 * self.suggestion_right as f64 / self.answered.max(1) as f64,
+            100.0 * self.mean_confidence
+        )
+    }
+}
+
+/// [`QueueCheck`] per attribute of `queue`, over the items `store` holds a person's
+/// label for. Items without a suggestion (a random warm-up's) are left out.
+pub fn check_answered(queue: &[QueueItem], store: &LabelStore) -> BTreeMap<String, QueueCheck> {
+    let mut out: BTreeMap<String, QueueCheck> = BTreeMap::new();
+    for it in queue.iter().filter(|it| !it.suggestion.is_empty()) {
+        let Some(l) = store
+            .get(&it.file, &it.attribute)
+            .filter(|l| l.source == Source::Human)
+        else {
+            continue;
+        };
+        let c = out.entry(it.attribute.clone()).or_default();
+        c.answered += 1;
+        c.suggestion_right += usize::from(l.value == it.suggestion);
+        c.mean_confidence += it.confidence;
+    }
+    for c in out.values_mut() {
+        c.mean_confidence /= c.answered as f32;
+    }
+    out
 }
 
 /// Every row of `queue.csv` (empty when absent).

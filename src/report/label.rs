@@ -138,6 +138,7 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
             "temperature",
             "ECE",
             "accepted",
+            "previous queue: suggestion right / mean confidence",
             "queued",
             "seconds",
         ]);
@@ -161,11 +162,27 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
                         .collect::<Vec<_>>()
                         .join(", "),
                 ),
+                Cell::text(
+                    r.previous_queue
+                        .iter()
+                        .filter(|(_, c)| c.answered > 0)
+                        .map(|(k, c)| {
+                            format!(
+                                "{k} {:.0}% / {:.0}% ({})",
+                                100.0 * c.suggestion_right as f64 / c.answered as f64,
+                                100.0 * c.mean_confidence,
+                                c.answered
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
                 Cell::int(r.queued),
                 Cell::num(r.seconds, 1),
             ]);
         }
         page.table(&t);
+        page.p("The previous queue's column scores each round's queue as people answered it, before the next round replaced it: how often the suggestion shown was the answer, against its mean confidence. Those answers were unseen by the round that made the suggestions, on the images it was least sure of, so this is its calibration where it matters most.");
     }
 
     if let Ok(sim) = read_json(&paths.dir.join("simulate.json")) {

@@ -689,6 +689,27 @@ fn simulate_queues_only_what_the_oracle_knows() {
         .collect();
     assert_eq!(asked.len(), 12, "{asked:?}");
     assert!(asked.is_subset(&known), "{asked:?} not all in {known:?}");
+    // Each round after the first checks the queue before it, as the oracle answered it:
+    // two attributes of six images per round, every suggestion scored.
+    let rounds = labels::session::read_rounds(&labels::Paths::new(d.path()));
+    assert!(rounds[0].previous_queue.is_empty(), "{:?}", rounds[0]);
+    for r in &rounds[1..] {
+        let answered: usize = r.previous_queue.values().map(|c| c.answered).sum();
+        assert_eq!(answered, 12, "round {}: {:?}", r.round, r.previous_queue);
+        for c in r.previous_queue.values() {
+            assert!(c.suggestion_right <= c.answered);
+            assert!((0.0..=1.0).contains(&c.mean_confidence), "{c:?}");
+        }
+    }
+    assert!(
+        rounds
+            .last()
+            .unwrap()
+            .to_string()
+            .contains("the previous queue's suggestion was the answer on"),
+        "{}",
+        rounds.last().unwrap()
+    );
 }
 
 /// Two simulations of the same data report the same curve, the noise floor of the ECE

@@ -401,10 +401,17 @@ fn label_page_shows_coverage_and_calibration() {
     let mut rounds = labels::session::read_rounds(&paths);
     let last = rounds.last_mut().unwrap();
     last.temperature_range = [("hair_color".to_string(), (1.37, 2.46))].into();
+    let check = labels::queue::QueueCheck {
+        answered: 10,
+        suggestion_right: 4,
+        mean_confidence: 0.55,
+    };
+    last.previous_queue = [("hair_color".to_string(), check)].into();
     std::fs::write(paths.rounds(), serde_json::to_string(&rounds).unwrap()).unwrap();
     facesynth::report::write_label_report(d.path()).unwrap();
     let html = std::fs::read_to_string(d.path().join("labels/report.html")).unwrap();
     assert!(html.contains("1.37-2.46"), "{html}");
+    assert!(html.contains("hair_color 40% / 55% (10)"), "{html}");
     // Counts by value (2 attributes) and at least one reliability diagram.
     let diagrams = count(&html, "src=\"data:image/png;base64,");
     assert!(diagrams >= 3, "{html}");

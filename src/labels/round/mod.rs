@@ -160,6 +160,8 @@ fn round_on<B: AutodiffBackend>(
         human: human_count,
         train_samples: set.samples.len(),
         calibration_every: set.every,
+        // Checked before this round's queue replaces the previous one.
+        previous_queue: queue::check_answered(&queue::read_queue(paths)?, store),
         ..Default::default()
     };
     for (a, attr) in schema.attributes.iter().enumerate() {

@@ -84,6 +84,12 @@ pub struct RoundInfo {
     /// With `refit`: that range carried to the refitted network as its temperature is.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub refit_temperature_range: BTreeMap<String, (f32, f32)>,
+    /// Per attribute, the previous round's queue as people answered it before this round
+    /// replaced it: how often its suggestion was the answer, at what mean confidence
+    /// ([`crate::labels::queue::check_answered`]; the previous round's calibration on its
+    /// least certain images, out of sample).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub previous_queue: BTreeMap<String, crate::labels::queue::QueueCheck>,
 }
 
 /// ` (90% range LO-HI)` when `range` holds `attr`, else nothing.
@@ -108,6 +114,9 @@ impl std::fmt::Display for RoundInfo {
             self.seconds,
             self.train_seconds
         )?;
+        for (attr, c) in self.previous_queue.iter().filter(|(_, c)| c.answered > 0) {
+            writeln!(f, "  {attr}: {}", c.summary("the previous queue's"))?;
+        }
         if self.refit {
             let temps: Vec<String> = self
                 .refit_temperature

@@ -3,7 +3,7 @@
 
 use super::rounds::{read_rounds, RoundInfo};
 use crate::labels::index::DatasetIndex;
-use crate::labels::queue::QueueItem;
+use crate::labels::queue::{check_answered, QueueCheck};
 use crate::labels::store::{LabelStore, Source};
 use crate::labels::{LabelError, Paths};
 use serde::Serialize;
@@ -27,19 +27,6 @@ pub struct StatusReport {
     pub answered_queue: BTreeMap<String, QueueCheck>,
     /// The last round, if any.
     pub last_round: Option<RoundInfo>,
-}
-
-/// How the round's suggestions fared on the queue questions a person has answered:
-/// labels the network never saw, on the images it was least sure of, so an
-/// out-of-sample check of its confidence where it matters most.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct QueueCheck {
-    /// Answered questions.
-    pub answered: usize,
-    /// Of those, how many the person answered with the round's suggestion.
-    pub suggestion_right: usize,
-    /// The suggestions' mean calibrated confidence on them.
-    pub mean_confidence: f32,
 }
 
 impl std::fmt::Display for StatusReport {
@@ -79,14 +66,7 @@ impl std::fmt::Display for StatusReport {
             writeln!(f, "{attr}: {}", counts.join(", "))?;
         }
         for (attr, c) in self.answered_queue.iter().filter(|(_, c)| c.answered > 0) {
-            writeln!(
-                f,
-                "{attr}: the queue's suggestion was the answer on {} of {} answered ({:.0}%), at a mean confidence of {:.0}%",
-                c.suggestion_right,
-                c.answered,
-                100.0 * c.suggestion_right as f64 / c.answered as f64,
-                100.0 * c.mean_confidence
-            )?;
+            writeln!(f, "{attr}: {}", c.summary("the queue's"))?;
         }
         let Some(r) = &self.last_round else {
             return writeln!(f, "no round yet (`facesynth label round --data DIR`)");
@@ -132,7 +112,7 @@ pub fn status(data: &Path) -> Result<StatusReport, LabelError> {
         })
         .collect();
     let pending = crate::labels::queue::pending(&paths, &schema, &store)?.len();
-    let answered_queue = check_queue(&crate::labels::queue::read_queue(&paths)?, &store);
+    let answered_queue = check_answered(&crate::labels::queue::read_queue(&paths)?, &store);
     Ok(StatusReport {
         images: index.len(),
         by_source,
@@ -144,31 +124,10 @@ pub fn status(data: &Path) -> Result<StatusReport, LabelError> {
     })
 }
 
-/// [`QueueCheck`] per attribute of `queue`, over the items `store` holds a person's
-/// label for. Items without a suggestion (a random warm-up's) are left out.
-fn check_queue(queue: &[QueueItem], store: &LabelStore) -> BTreeMap<String, QueueCheck> {
-    let mut out: BTreeMap<String, QueueCheck> = BTreeMap::new();
-    for it in queue.iter().filter(|it| !it.suggestion.is_empty()) {
-        let Some(l) = store
-            .get(&it.file, &it.attribute)
-            .filter(|l| l.source == Source::Human)
-        else {
-            continue;
-        };
-        let c = out.entry(it.attribute.clone()).or_default();
-        c.answered += 1;
-        c.suggestion_right += usize::from(l.value == it.suggestion);
-        c.mean_confidence += it.confidence;
-    }
-    for c in out.values_mut() {
-        c.mean_confidence /= c.answered as f32;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::queue::QueueItem;
     use crate::labels::store::Label;
 
     #[test]
@@ -199,7 +158,7 @@ mod tests {
         // Not answered: a model label, and no label at all; no suggestion.
         store.set(label("c", "red", Source::Model));
         store.set(label("d", "red", Source::Human));
-        let c = &check_queue(&queue, &store)["hair_color"];
+        let c = &check_answered(&queue, &store)["hair_color"];
         assert_eq!((c.answered, c.suggestion_right), (2, 1));
         assert!((c.mean_confidence - 0.5).abs() < 1e-6, "{c:?}");
         let report = StatusReport {
