@@ -160,8 +160,9 @@ fn round_on<B: AutodiffBackend>(
         human: human_count,
         train_samples: set.samples.len(),
         calibration_every: set.every,
-        // Checked before this round's queue replaces the previous one.
-        previous_queue: queue::check_answered(&queue::read_queue(paths)?, store),
+        // Checked before this round's queue replaces the previous one; a diagnostic, so
+        // an unreadable old queue leaves it empty rather than stopping the round.
+        previous_queue: queue::check_answered(&queue::read_queue(paths).unwrap_or_default(), store),
         ..Default::default()
     };
     for (a, attr) in schema.attributes.iter().enumerate() {
