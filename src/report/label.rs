@@ -128,6 +128,7 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
     page.section("calibration", "Calibration");
     page.p(&format!("Confidences are temperature-scaled on human labels held out of training (the calibration split, one in five or more by file name). The {} is that of the temperatures fitted on bootstrap resamples of the held-out labels: with a few dozen of them it is wide, and the confidences are approximate until more answers come in. The table's share right, ECE and reliability diagram are of the last round's network on those held-out labels, unseen in its training (the refit that then learns from them predicts at a temperature matched to this one). A reliability diagram puts the share right in each confidence bin against the bin's mean confidence; the expected calibration error (ECE, 15 bins) is the count-weighted gap.", range_header()));
     calibration(&mut page, &paths, &schema, &store, &rounds);
+    answered_queue(&mut page, &paths, &store);
 
     if !rounds.is_empty() {
         page.section("rounds", "Rounds");
@@ -253,6 +254,26 @@ fn calibration(
     } else if last.calibration_size.values().all(|&n| n == 0) {
         page.note("No held-out human labels yet (a round holds some out once there are 40 human labels): no reliability diagram or ECE.");
     }
+}
+
+/// The current queue as people have answered it so far, against the suggestions shown
+/// (`labels::queue::check_answered`): the last round's calibration on the images it was
+/// least sure of, before the next round replaces the queue. Nothing until an answer.
+fn answered_queue(page: &mut Page, paths: &Paths, store: &LabelStore) {
+    let queue = labels::queue::read_queue(paths).unwrap_or_default();
+    let checks = labels::queue::check_answered(&queue, store);
+    if checks.values().all(|c| c.answered == 0) {
+        return;
+    }
+    let lines: Vec<String> = checks
+        .iter()
+        .filter(|(_, c)| c.answered > 0)
+        .map(|(attr, c)| format!("{attr}: {}", c.summary("the queue's")))
+        .collect();
+    page.p(&format!(
+        "The queue answered so far, against the last round's suggestions (labels it never saw, on the images it was least sure of; a share right under the mean confidence says its confidences run high there): {}.",
+        lines.join("; ")
+    ));
 }
 
 /// The last round's held-out `(confidence, right)` pairs for `attr`: as the round

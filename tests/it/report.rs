@@ -412,6 +412,36 @@ fn label_page_shows_coverage_and_calibration() {
     let html = std::fs::read_to_string(d.path().join("labels/report.html")).unwrap();
     assert!(html.contains("1.37-2.46"), "{html}");
     assert!(html.contains("hair_color 40% / 55% (10)"), "{html}");
+    assert!(!html.contains("The queue answered so far"), "{html}");
+    // A queue with two answered questions (the store holds every image's human label):
+    // one suggestion right, one wrong; the page scores them.
+    let store = labels::LabelStore::load(
+        &paths.labels(),
+        &labels::Schema::load(&paths.schema()).unwrap(),
+    )
+    .unwrap();
+    let humans: Vec<&labels::Label> = store
+        .iter()
+        .filter(|l| l.attribute == "hair_color" && l.source == labels::Source::Human)
+        .take(2)
+        .collect();
+    let other = |v: &str| if v == "black" { "red" } else { "black" }.to_string();
+    let queue = format!(
+        "file,attribute,value,suggestion,confidence,round\n{},hair_color,,{},0.8,1\n{},hair_color,,{},0.6,1\n",
+        humans[0].file,
+        humans[0].value,
+        humans[1].file,
+        other(&humans[1].value)
+    );
+    std::fs::write(paths.queue(), queue).unwrap();
+    facesynth::report::write_label_report(d.path()).unwrap();
+    let html = std::fs::read_to_string(d.path().join("labels/report.html")).unwrap();
+    assert!(
+        html.contains(
+            "suggestion was the answer on 1 of 2 answered (50%), at a mean confidence of 70%"
+        ),
+        "{html}"
+    );
     // Counts by value (2 attributes) and at least one reliability diagram.
     let diagrams = count(&html, "src=\"data:image/png;base64,");
     assert!(diagrams >= 3, "{html}");
