@@ -78,6 +78,11 @@ pub fn fit_temperature_with(logits: &[Vec<f32>], targets: &[usize], prior: Prior
     best(&mut grid(t0 / 1.15, t0 * 1.15, 15))
 }
 
+/// Share of (confidence, correct) pairs that are correct; 0 with none.
+pub fn share_right(pairs: &[(f32, bool)]) -> f32 {
+    pairs.iter().filter(|p| p.1).count() as f32 / pairs.len().max(1) as f32
+}
+
 /// Expected calibration error of (confidence, correct) pairs over [`ECE_BINS`] bins.
 pub fn ece(pairs: &[(f32, bool)]) -> f32 {
     if pairs.is_empty() {

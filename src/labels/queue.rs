@@ -105,6 +105,11 @@ pub struct QueueCheck {
 }
 
 impl QueueCheck {
+    /// Share of the answered questions whose suggestion was the answer; 0 with none.
+    pub fn share_right(&self) -> f64 {
+        self.suggestion_right as f64 / self.answered.max(1) as f64
+    }
+
     /// "`whose` suggestion was the answer on R of N answered (P%), at a mean confidence
     /// of C%".
     pub fn summary(&self, whose: &str) -> String {
@@ -112,7 +117,7 @@ impl QueueCheck {
             "{whose} suggestion was the answer on {} of {} answered ({:.0}%), at a mean confidence of {:.0}%",
             self.suggestion_right,
             self.answered,
-            100.0 * self.suggestion_right as f64 / self.answered.max(1) as f64,
+            100.0 * self.share_right(),
             100.0 * self.mean_confidence
         )
     }

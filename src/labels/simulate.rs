@@ -185,8 +185,9 @@ pub fn simulate(
                     .unwrap_or((0, &0.0));
                 pairs.push((c, best == y));
             }
-            let acc = pairs.iter().filter(|p| p.1).count() as f32 / pairs.len().max(1) as f32;
-            point.accuracy.insert(attr.name.clone(), acc);
+            point
+                .accuracy
+                .insert(attr.name.clone(), calibrate::share_right(&pairs));
             point.ece.insert(attr.name.clone(), calibrate::ece(&pairs));
             let conf: Vec<f32> = pairs.iter().map(|p| p.0).collect();
             let floor = calibrate::ece_noise_floor(&conf, 200, a as u64);

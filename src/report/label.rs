@@ -170,7 +170,7 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
                         .map(|(k, c)| {
                             format!(
                                 "{k} {:.0}% / {:.0}% ({})",
-                                100.0 * c.suggestion_right as f64 / c.answered as f64,
+                                100.0 * c.share_right(),
                                 100.0 * c.mean_confidence,
                                 c.answered
                             )
@@ -205,7 +205,13 @@ fn calibration(
         );
         return;
     };
-    let preds = session::read_predictions(paths);
+    // Only a round recorded before `held_out` was kept, and without a refit, is scored
+    // from `predictions.csv` (see `held_out_pairs`).
+    let preds = if last.held_out.is_empty() && !last.refit {
+        session::read_predictions(paths)
+    } else {
+        Default::default()
+    };
     let mut table = Table::new(&[
         "attribute".to_string(),
         "held-out labels".into(),
@@ -222,9 +228,8 @@ fn calibration(
         let (right, ece) = if pairs.is_empty() {
             (f64::NAN, f64::NAN)
         } else {
-            let ok = pairs.iter().filter(|p| p.1).count();
             (
-                ok as f64 / pairs.len() as f64,
+                calibrate::share_right(&pairs) as f64,
                 calibrate::ece(&pairs) as f64,
             )
         };

@@ -2,7 +2,7 @@
 //! calibration, the heuristics' trust.
 
 use crate::labels::temperature_range::RANGE_LEVEL;
-use crate::labels::Paths;
+use crate::labels::{calibrate, Paths};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -145,14 +145,13 @@ impl std::fmt::Display for RoundInfo {
                 .get(attr)
                 .map_or("-".to_string(), |e| format!("{e:.3}"));
             let accepted = self.accepted.get(attr).copied().unwrap_or(0);
-            let right =
-                self.held_out
-                    .get(attr)
-                    .filter(|p| !p.is_empty())
-                    .map_or(String::new(), |p| {
-                        let ok = p.iter().filter(|x| x.1).count();
-                        format!(" ({:.0}% right)", 100.0 * ok as f64 / p.len() as f64)
-                    });
+            let right = self
+                .held_out
+                .get(attr)
+                .filter(|p| !p.is_empty())
+                .map_or(String::new(), |p| {
+                    format!(" ({:.0}% right)", 100.0 * calibrate::share_right(p))
+                });
             write!(
                 f,
                 "  {attr}: temperature {t:.2}{}, ECE {ece} on {held} held-out labels{right}, {accepted} model labels accepted",
