@@ -148,8 +148,9 @@ pub struct RoundArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Start from the previous round's network instead of fresh weights.
-    #[arg(long)]
+    /// Continue the last round's network instead of fresh weights, when it learned from
+    /// people and never saw this round's held-out answers (false: always fresh).
+    #[arg(long, default_value_t = RoundSpec::default().warm_start, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     warm_start: bool,
     /// Networks per round, from different seeds, their predictions averaged (each one
     /// more training and prediction pass).

@@ -647,6 +647,43 @@ fn a_refit_keeps_the_split_networks_temperature_and_predicts_anew() {
     assert_ne!(p_refit, p_warm, "the warm refit trained afresh");
 }
 
+/// A round continues the last one's split network once that one learned from people
+/// (not the heuristics' round), records it, and `warm_start: false` trains afresh.
+#[test]
+fn a_round_continues_the_last_rounds_split_network() {
+    let run = |warm_start: bool| {
+        let d = synth_data(120, 14);
+        labels::init(&anime(), d.path(), Q).unwrap();
+        let spec = RoundSpec {
+            warm_start,
+            ..RoundSpec::default()
+        };
+        labels::simulate(d.path(), &tiny_simulate(d.path(), 70, 2, 0.2, spec), Q).unwrap();
+        let rounds = labels::session::read_rounds(&labels::Paths::new(d.path()));
+        let predictions = std::fs::read_to_string(d.path().join("labels/predictions.csv")).unwrap();
+        (rounds, predictions)
+    };
+    let (warm, p_warm) = run(true);
+    let (fresh, p_fresh) = run(false);
+    let from: Vec<Option<&str>> = warm.iter().map(|r| r.warm_start.as_deref()).collect();
+    // Round 1 trains on heuristic votes alone and round 2 starts fresh after it; round 2
+    // held out answers and refitted, so round 3 continues its split network.
+    assert_eq!(from, [None, None, Some("model-split.mpk")], "{warm:?}");
+    assert!(warm[1].refit && warm[1].calibration_size.values().any(|&n| n > 0));
+    assert!(warm[2]
+        .to_string()
+        .contains("continued the last round's network"));
+    assert!(fresh.iter().all(|r| r.warm_start.is_none()), "{fresh:?}");
+    assert!(
+        warm.iter().all(|r| r.input == "16 px rgb 4,4,4,4"),
+        "{warm:?}"
+    );
+    assert_ne!(
+        p_warm, p_fresh,
+        "the continued network predicts as a fresh one"
+    );
+}
+
 /// The simulated person is asked only about images its truth file knows, so every query
 /// of the budget gets an answer.
 #[test]

@@ -7,6 +7,7 @@ mod queries;
 mod spec;
 mod trainer;
 mod training_set;
+mod warm;
 
 pub use spec::{
     RoundSpec, DEFAULT_CONSISTENCY, DEFAULT_CONSISTENCY_THRESHOLD, DEFAULT_ROUND_STEPS,
@@ -152,13 +153,19 @@ fn round_on<B: AutodiffBackend>(
         train_s: 0.0,
         predict_s: 0.0,
     };
-    let (mut models, mut out, temps) = trainer.run(paths, index, store, &mut set);
+    let last = session::read_rounds(paths).pop();
+    let warm_file = warm::warm_source(paths, last.as_ref(), spec, set.every);
+    let warm = warm_file.as_deref().and_then(|p| trainer.load(p));
+    let warm_from = warm.as_ref().and(warm_file).map(|p| warm::file_name(&p));
+    let (mut models, mut out, temps) = trainer.run(warm, index, store, &mut set);
 
-    let round_no = session::read_rounds(paths).last().map_or(0, |r| r.round) + 1;
+    let round_no = last.map_or(0, |r| r.round) + 1;
     let mut info = RoundInfo {
         round: round_no,
         human: human_count,
         train_samples: set.samples.len(),
+        input: spec.input_tag(),
+        warm_start: warm_from,
         calibration_every: set.every,
         // Checked before this round's queue replaces the previous one; a diagnostic, so
         // an unreadable old queue leaves it empty rather than stopping the round.
@@ -196,7 +203,7 @@ fn round_on<B: AutodiffBackend>(
     if spec.refit && !set.samples.is_empty() && set.calib.iter().any(|c| !c.is_empty()) {
         save_model(models[0].clone(), &paths.split_model())?;
         let mut all = set.with_calibration();
-        let (m, o) = trainer.refit(paths, index, store, models, &mut all);
+        let (m, o) = trainer.refit(index, store, models, &mut all);
         let pool = unanswered(index, store, spec);
         let matched = accept::matched_temperatures(&out, &temps, &o, &pool);
         probs = accept::probabilities(&o, &matched);

@@ -7,9 +7,9 @@ use crate::labels::calibrate::temperatures;
 use crate::labels::classifier::{self, softmax_t, Outputs, Pixels, Sample, TrainSpec};
 use crate::labels::index::DatasetIndex;
 use crate::labels::store::LabelStore;
-use crate::labels::Paths;
 use crate::progress::{self, Verbosity};
 use burn::tensor::backend::AutodiffBackend;
+use std::path::Path;
 use std::time::Instant;
 
 /// How far apart the seeds of an ensemble's members are ([`RoundSpec::ensemble`]).
@@ -28,20 +28,19 @@ pub(super) struct Trainer<'a, B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> Trainer<'_, B> {
-    /// The round's networks trained (warm-started when asked, self-trained when asked),
-    /// their averaged predictions on every image and the temperatures fitted on the
-    /// calibration split. Returns every member; the first is the network a warm start
-    /// continues from.
+    /// The round's networks trained (the first continuing `warm` when given, a saved
+    /// network [`Self::load`] read; self-trained when asked), their averaged predictions
+    /// on every image and the temperatures fitted on the calibration split. Returns
+    /// every member; the first is the network the next round continues.
     pub(super) fn run(
         &mut self,
-        paths: &Paths,
+        mut warm: Option<classifier::Net<B>>,
         index: &DatasetIndex,
         store: &LabelStore,
         set: &mut TrainingSet,
     ) -> (Vec<classifier::Net<B>>, Outputs, Vec<f32>) {
         let spec = self.spec;
         let first = set.first_pass(index, spec);
-        let mut warm = self.previous(paths);
         let mut models: Vec<classifier::Net<B>> = (0..spec.ensemble.max(1))
             .map(|k| self.fit(warm.take(), &first, &spec.train, k, "train"))
             .collect();
@@ -92,7 +91,6 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
     /// `refit_steps` 0 trains afresh as [`Self::run`] does.
     pub(super) fn refit(
         &mut self,
-        paths: &Paths,
         index: &DatasetIndex,
         store: &LabelStore,
         split: Vec<classifier::Net<B>>,
@@ -100,7 +98,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
     ) -> (Vec<classifier::Net<B>>, Outputs) {
         let spec = self.spec;
         if spec.refit_steps == 0 {
-            let (models, out, _) = self.run(paths, index, store, all);
+            let (models, out, _) = self.run(None, index, store, all);
             return (models, out);
         }
         let first = all.first_pass(index, spec);
@@ -118,20 +116,10 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         (models, out)
     }
 
-    /// The previous round's network, with `warm_start` and a saved network of this
-    /// schema's shape.
-    fn previous(&self, paths: &Paths) -> Option<classifier::Net<B>> {
-        let previous = paths.model();
-        if !(self.spec.warm_start && previous.is_file()) {
-            return None;
-        }
-        // A re-initialized schema starts fresh.
-        classifier::Net::load(
-            &previous,
-            &self.classes,
-            self.spec.train.channels,
-            self.device,
-        )
+    /// The saved network at `path` when it has this schema's heads (a re-initialized
+    /// schema starts fresh).
+    pub(super) fn load(&self, path: &Path) -> Option<classifier::Net<B>> {
+        classifier::Net::load(path, &self.classes, self.spec.train.channels, self.device)
     }
 
     /// Member `k` trained as `train` says on `samples`, from `model` or fresh weights.

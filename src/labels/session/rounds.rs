@@ -31,6 +31,18 @@ pub struct RoundInfo {
     /// One human label in this many was held out for calibration (`RoundSpec`).
     #[serde(default = "default_calibration_every")]
     pub calibration_every: u64,
+    /// The network's input ([`RoundSpec::input_tag`]); empty in rounds recorded before
+    /// it was kept.
+    ///
+    /// [`RoundSpec::input_tag`]: crate::labels::RoundSpec::input_tag
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub input: String,
+    /// The saved network this round continued from (`model-split.mpk` or `model.mpk`,
+    /// [`RoundSpec::warm_start`]); none: fresh weights.
+    ///
+    /// [`RoundSpec::warm_start`]: crate::labels::RoundSpec::warm_start
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<String>,
     /// Held-out human labels used for temperature scaling, per attribute.
     pub calibration_size: BTreeMap<String, usize>,
     /// Fitted temperature per attribute.
@@ -114,6 +126,9 @@ impl std::fmt::Display for RoundInfo {
             self.seconds,
             self.train_seconds
         )?;
+        if let Some(from) = &self.warm_start {
+            writeln!(f, "  continued the last round's network ({from})")?;
+        }
         for (attr, c) in self.previous_queue.iter().filter(|(_, c)| c.answered > 0) {
             writeln!(f, "  {attr}: {}", c.summary("the previous queue's"))?;
         }

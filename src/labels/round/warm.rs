@@ -1,0 +1,137 @@
+//! Which saved network a round continues from ([`RoundSpec::warm_start`]): the last
+//! round's, when it learned from people and never saw the answers this round holds out.
+
+use super::RoundSpec;
+use crate::labels::session::RoundInfo;
+use crate::labels::Paths;
+use std::path::{Path, PathBuf};
+
+/// The network the round continues from, or `None` for fresh weights.
+///
+/// Continued only when the last round (`last`, from `rounds.json`) fitted its temperatures
+/// on a held-out split that contains this round's: the splits nest when this round holds
+/// out one label in `every` and the last one in a divisor of it (5, 10, 20...: a label
+/// hashed into one in 10 is in one in 5 too), so the network continued never trained
+/// on a label this round calibrates on. After a refit that is the split network
+/// (`model-split.mpk`), since the refit learned from the held-out answers; without one,
+/// `model.mpk`. A round with no split (under 40 people's labels) or with none of
+/// people's labels (the heuristics' round: continuing it was not measured) starts
+/// fresh, as does a network with another input (size, colour planes or widths: the
+/// record of rounds before it was kept has none).
+pub(super) fn warm_source(
+    paths: &Paths,
+    last: Option<&RoundInfo>,
+    spec: &RoundSpec,
+    every: u64,
+) -> Option<PathBuf> {
+    let last = last.filter(|_| spec.warm_start)?;
+    let held_out = last.calibration_size.values().any(|&n| n > 0);
+    let nested = last.calibration_every > 0 && every.is_multiple_of(last.calibration_every);
+    if last.human == 0 || !held_out || !nested || last.input != spec.input_tag() {
+        return None;
+    }
+    let file = match last.refit {
+        true => paths.split_model(),
+        false => paths.model(),
+    };
+    file.is_file().then_some(file)
+}
+
+/// How `rounds.json` names the file a round continued (`model-split.mpk`).
+pub(super) fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The last round of a refitting loop at 200 answers, as `rounds.json` records it.
+    fn refit_round(spec: &RoundSpec) -> RoundInfo {
+        RoundInfo {
+            round: 2,
+            human: 400,
+            calibration_every: 5,
+            calibration_size: [("hair_color".to_owned(), 39)].into(),
+            refit: true,
+            input: spec.input_tag(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn continues_the_split_network_only_while_the_splits_nest() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path());
+        std::fs::create_dir_all(paths.split_model().parent().unwrap()).unwrap();
+        std::fs::write(paths.model(), b"refit").unwrap();
+        let spec = RoundSpec::default();
+        let last = refit_round(&spec);
+        // The split network, not the refit that learned from the held-out answers.
+        assert_eq!(
+            warm_source(&paths, Some(&last), &spec, 10),
+            None,
+            "no split file"
+        );
+        std::fs::write(paths.split_model(), b"split").unwrap();
+        assert_eq!(
+            warm_source(&paths, Some(&last), &spec, 10),
+            Some(paths.split_model())
+        );
+        assert!(warm_source(&paths, Some(&last), &spec, 5).is_some());
+        // One in 3 is not within one in 5: the network saw some of those labels.
+        assert_eq!(warm_source(&paths, Some(&last), &spec, 3), None);
+        // Off, no earlier round, or a fresh one by the setting.
+        let off = RoundSpec {
+            warm_start: false,
+            ..RoundSpec::default()
+        };
+        assert_eq!(warm_source(&paths, Some(&last), &off, 10), None);
+        assert_eq!(warm_source(&paths, None, &spec, 10), None);
+        // Without a refit the round's own network never saw its held-out labels.
+        let plain = RoundInfo {
+            refit: false,
+            ..last.clone()
+        };
+        assert_eq!(
+            warm_source(&paths, Some(&plain), &spec, 10),
+            Some(paths.model())
+        );
+    }
+
+    #[test]
+    fn starts_fresh_after_the_heuristics_round_or_another_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path());
+        std::fs::create_dir_all(paths.split_model().parent().unwrap()).unwrap();
+        std::fs::write(paths.model(), b"m").unwrap();
+        std::fs::write(paths.split_model(), b"s").unwrap();
+        let spec = RoundSpec::default();
+        let last = refit_round(&spec);
+        let heuristics = RoundInfo {
+            human: 0,
+            calibration_size: Default::default(),
+            refit: false,
+            ..last.clone()
+        };
+        assert_eq!(warm_source(&paths, Some(&heuristics), &spec, 5), None);
+        let unsplit = RoundInfo {
+            calibration_size: [("hair_color".to_owned(), 0)].into(),
+            ..last.clone()
+        };
+        assert_eq!(warm_source(&paths, Some(&unsplit), &spec, 5), None);
+        let lab = RoundSpec {
+            colour: crate::labels::session::InputColour::Lab,
+            ..RoundSpec::default()
+        };
+        assert_eq!(warm_source(&paths, Some(&last), &lab, 10), None);
+        let old = RoundInfo {
+            input: String::new(),
+            ..last
+        };
+        assert_eq!(warm_source(&paths, Some(&old), &spec, 10), None);
+    }
+}
