@@ -136,6 +136,7 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
             "round",
             "human labels",
             "training samples",
+            "network",
             "temperature",
             "ECE",
             "accepted",
@@ -154,6 +155,10 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
                 Cell::int(r.round),
                 Cell::int(r.human),
                 Cell::int(r.train_samples),
+                Cell::text(match &r.warm_start {
+                    Some(file) => format!("continued {file}"),
+                    None => "fresh".to_owned(),
+                }),
                 Cell::text(fmt_map(&r.temperature)),
                 Cell::text(fmt_map(&r.ece)),
                 Cell::text(
@@ -183,7 +188,7 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
             ]);
         }
         page.table(&t);
-        page.p("The previous queue's column scores each round's queue as people answered it, before the next round replaced it: how often the suggestion shown was the answer, against its mean confidence. Those answers were unseen by the round that made the suggestions, on the images it was least sure of, so this is its calibration where it matters most.");
+        page.p("A round's network either continued the last round's split network (one that never saw this round's held-out labels) or started from fresh weights. The previous queue's column scores each round's queue as people answered it, before the next round replaced it: how often the suggestion shown was the answer, against its mean confidence. Those answers were unseen by the round that made the suggestions, on the images it was least sure of, so this is its calibration where it matters most.");
     }
 
     if let Ok(sim) = read_json(&paths.dir.join("simulate.json")) {

@@ -661,10 +661,15 @@ fn a_round_continues_the_last_rounds_split_network() {
         labels::simulate(d.path(), &tiny_simulate(d.path(), 70, 2, 0.2, spec), Q).unwrap();
         let rounds = labels::session::read_rounds(&labels::Paths::new(d.path()));
         let predictions = std::fs::read_to_string(d.path().join("labels/predictions.csv")).unwrap();
-        (rounds, predictions)
+        facesynth::report::write_label_report(d.path()).unwrap();
+        let page = std::fs::read_to_string(d.path().join("labels/report.html")).unwrap();
+        (rounds, predictions, page)
     };
-    let (warm, p_warm) = run(true);
-    let (fresh, p_fresh) = run(false);
+    let (warm, p_warm, page) = run(true);
+    let (fresh, p_fresh, _) = run(false);
+    // The label page's rounds table says which network each round started from.
+    assert!(page.contains("continued model-split.mpk"), "{page}");
+    assert_eq!(page.matches("<td>fresh</td>").count(), 2, "{page}");
     let from: Vec<Option<&str>> = warm.iter().map(|r| r.warm_start.as_deref()).collect();
     // Round 1 trains on heuristic votes alone and round 2 starts fresh after it; round 2
     // held out answers and refitted, so round 3 continues its split network.
