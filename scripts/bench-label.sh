@@ -17,7 +17,7 @@
 # train on all ~8,000 training labels, ALL_STEPS steps, default 1500), TIME_ROUND (1: time one plain `label round` on all
 # images), THREADS (default 2: RAYON_NUM_THREADS), PARALLEL (1: the simulations side by
 # side, THREADS threads each), ARGS (more `label simulate` / `label round` flags, e.g.
-# "--warm-start --trust 0.9"). The accuracy curves are drawn to bench-out/label/curves.png
+# "--warm-start false --trust 0.9"). The accuracy curves are drawn to bench-out/label/curves.png
 # (examples/label_curves.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
