@@ -62,12 +62,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn continues_the_split_network_only_while_the_splits_nest() {
+    /// A dataset folder whose `labels/` holds `model.mpk` (and `model-split.mpk` with
+    /// `split`); the rule reads only whether they exist.
+    fn folder(split: bool) -> (tempfile::TempDir, Paths) {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::new(dir.path());
-        std::fs::create_dir_all(paths.split_model().parent().unwrap()).unwrap();
-        std::fs::write(paths.model(), b"refit").unwrap();
+        std::fs::create_dir_all(paths.model().parent().unwrap()).unwrap();
+        std::fs::write(paths.model(), b"m").unwrap();
+        if split {
+            std::fs::write(paths.split_model(), b"s").unwrap();
+        }
+        (dir, paths)
+    }
+
+    #[test]
+    fn continues_the_split_network_only_while_the_splits_nest() {
+        let (_dir, paths) = folder(false);
         let spec = RoundSpec::default();
         let last = refit_round(&spec);
         // The split network, not the refit that learned from the held-out answers.
@@ -104,11 +114,7 @@ mod tests {
 
     #[test]
     fn starts_fresh_after_the_heuristics_round_or_another_input() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = Paths::new(dir.path());
-        std::fs::create_dir_all(paths.split_model().parent().unwrap()).unwrap();
-        std::fs::write(paths.model(), b"m").unwrap();
-        std::fs::write(paths.split_model(), b"s").unwrap();
+        let (_dir, paths) = folder(true);
         let spec = RoundSpec::default();
         let last = refit_round(&spec);
         let heuristics = RoundInfo {
