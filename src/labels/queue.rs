@@ -124,7 +124,9 @@ impl QueueCheck {
 }
 
 /// [`QueueCheck`] per attribute of `queue`, over the items `store` holds a person's
-/// label for. Items without a suggestion (a random warm-up's) are left out.
+/// label for; only attributes with at least one such answer have an entry, so every
+/// check's `answered` is at least 1. Items without a suggestion (a random warm-up's)
+/// are left out.
 pub fn check_answered(queue: &[QueueItem], store: &LabelStore) -> BTreeMap<String, QueueCheck> {
     let mut out: BTreeMap<String, QueueCheck> = BTreeMap::new();
     for it in queue.iter().filter(|it| !it.suggestion.is_empty()) {

@@ -171,7 +171,6 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
                 Cell::text(
                     r.previous_queue
                         .iter()
-                        .filter(|(_, c)| c.answered > 0)
                         .map(|(k, c)| {
                             format!(
                                 "{k} {:.0}% / {:.0}% ({})",
@@ -272,12 +271,11 @@ fn calibration(
 fn answered_queue(page: &mut Page, paths: &Paths, store: &LabelStore) {
     let queue = labels::queue::read_queue(paths).unwrap_or_default();
     let checks = labels::queue::check_answered(&queue, store);
-    if checks.values().all(|c| c.answered == 0) {
+    if checks.is_empty() {
         return;
     }
     let lines: Vec<String> = checks
         .iter()
-        .filter(|(_, c)| c.answered > 0)
         .map(|(attr, c)| format!("{attr}: {}", c.summary("the queue's")))
         .collect();
     page.p(&format!(

@@ -153,8 +153,11 @@ fn round_on<B: AutodiffBackend>(
         train_s: 0.0,
         predict_s: 0.0,
     };
-    let last = session::read_rounds(paths).pop();
-    let warm_file = warm::warm_source(paths, last.as_ref(), spec, set.every);
+    // Read once: the warm start and the round number look at the last round, and this
+    // round is appended to the same list at the end.
+    let mut rounds = session::read_rounds(paths);
+    let last = rounds.last();
+    let warm_file = warm::warm_source(paths, last, spec, set.every);
     let warm = warm_file.as_deref().and_then(|p| trainer.load(p));
     let warm_from = warm.as_ref().and(warm_file).map(|p| warm::file_name(&p));
     let (mut models, mut out, temps) = trainer.run(warm, index, store, &mut set);
@@ -238,7 +241,6 @@ fn round_on<B: AutodiffBackend>(
     info.seconds = start.elapsed().as_secs_f64();
     info.train_seconds = trainer.train_s;
     info.predict_seconds = trainer.predict_s;
-    let mut rounds = session::read_rounds(paths);
     rounds.push(info.clone());
     crate::atomic::write_json(&paths.rounds(), &rounds)
         .map_err(|e| LabelError::io(&paths.rounds(), e))?;

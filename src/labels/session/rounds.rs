@@ -129,7 +129,7 @@ impl std::fmt::Display for RoundInfo {
         if let Some(from) = &self.warm_start {
             writeln!(f, "  continued the last round's network ({from})")?;
         }
-        for (attr, c) in self.previous_queue.iter().filter(|(_, c)| c.answered > 0) {
+        for (attr, c) in &self.previous_queue {
             writeln!(f, "  {attr}: {}", c.summary("the previous queue's"))?;
         }
         if self.refit {

@@ -65,7 +65,7 @@ impl std::fmt::Display for StatusReport {
             let counts: Vec<String> = values.iter().map(|(v, n)| format!("{v} {n}")).collect();
             writeln!(f, "{attr}: {}", counts.join(", "))?;
         }
-        for (attr, c) in self.answered_queue.iter().filter(|(_, c)| c.answered > 0) {
+        for (attr, c) in &self.answered_queue {
             writeln!(f, "{attr}: {}", c.summary("the queue's"))?;
         }
         let Some(r) = &self.last_round else {
