@@ -1,0 +1,179 @@
+//! `label serve`: the web page answered by keyboard in headless Chromium, and undo.
+
+use super::*;
+
+fn wait_for(port: u16, sid: &str, want: impl Fn(&str) -> bool) -> String {
+    for _ in 0..200 {
+        let s = webdriver::state(port, sid);
+        if want(&s) {
+            return s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!(
+        "page never reached the expected state (last: {})",
+        webdriver::state(port, sid)
+    );
+}
+
+#[test]
+fn web_page_answers_by_keyboard_in_headless_chromium() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let (dport, sid) = (browser.port, browser.sid.clone());
+    // glasses (yes/no) on synthetic faces: one question per image.
+    let d = synth_data(10, 4);
+    labels::init(&root().join("labels/photo.toml"), d.path(), Q).unwrap();
+    let q = labels::queue::queue(d.path(), 3).unwrap();
+    assert_eq!(q.items, 3);
+    let run = || -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        // Answer two, restart the server, answer the third: the queue resumes.
+        let server = labels::serve::start(d.path(), 0).unwrap();
+        webdriver::call(
+            dport,
+            "POST",
+            &format!("/session/{sid}/url"),
+            &serde_json::json!({"url": server.url()}).to_string(),
+        );
+        for k in ["1", "2"] {
+            let s = wait_for(dport, &sid, |s| {
+                s.starts_with("ready|") && !seen.iter().any(|f| s.ends_with(f.as_str()))
+            });
+            seen.push(s["ready|".len()..].to_string());
+            webdriver::key(dport, &sid, k);
+        }
+        wait_for(dport, &sid, |s| {
+            s.starts_with("ready|") && !seen.iter().any(|f| s.ends_with(f.as_str()))
+        });
+        server.stop();
+        let server = labels::serve::start(d.path(), 0).unwrap();
+        webdriver::call(
+            dport,
+            "POST",
+            &format!("/session/{sid}/url"),
+            &serde_json::json!({"url": server.url()}).to_string(),
+        );
+        let s = wait_for(dport, &sid, |s| s.starts_with("ready|"));
+        let third = s["ready|".len()..].to_string();
+        seen.push(third.clone());
+        webdriver::key(dport, &sid, "1");
+        wait_for(dport, &sid, |s| s.starts_with("done"));
+        // Backspace takes the third answer back: its question shows again, and the
+        // store no longer holds a person's label for it; then "no" instead.
+        webdriver::key(dport, &sid, "\u{E003}");
+        wait_for(dport, &sid, |s| s == format!("ready|{third}"));
+        let schema = Schema::load(&d.path().join("labels/schema.toml")).unwrap();
+        let store = labels::LabelStore::load(&d.path().join("labels/labels.csv"), &schema).unwrap();
+        assert!(
+            store
+                .get(&third, "glasses")
+                .is_none_or(|l| l.source != Source::Human),
+            "undo left {:?}",
+            store.get(&third, "glasses")
+        );
+        webdriver::key(dport, &sid, "2");
+        wait_for(dport, &sid, |s| s.starts_with("done"));
+        server.stop();
+        seen
+    };
+    let seen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+    webdriver::call(dport, "DELETE", &format!("/session/{sid}"), "");
+    let seen = seen.unwrap();
+    assert_eq!(seen.len(), 3);
+    let schema = Schema::load(&d.path().join("labels/schema.toml")).unwrap();
+    let store = labels::LabelStore::load(&d.path().join("labels/labels.csv"), &schema).unwrap();
+    let got: Vec<String> = seen
+        .iter()
+        .map(|f| {
+            store
+                .get(f, "glasses")
+                .map(|l| format!("{}:{}", l.value, l.source))
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(got, ["yes:human", "no:human", "no:human"]);
+}
+
+/// POSTs `body` to `url` on the page's server: (status, body).
+fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// `label serve`'s undo: the last answer goes, most recent first; a label gives way to
+/// the synthesized one it replaced, a skip is forgotten, and an answer that a round or an
+/// import rewrote since is not undone.
+#[test]
+fn serve_undo_takes_the_last_answer_back() {
+    let d = synth_data(10, 4);
+    labels::init(&root().join("labels/photo.toml"), d.path(), Q).unwrap();
+    labels::queue::queue(d.path(), 3).unwrap();
+    let paths = labels::Paths::new(d.path());
+    let items = labels::queue::read_queue(&paths).unwrap();
+    let (a, b) = (items[0].file.clone(), items[1].file.clone());
+    let schema = Schema::load(&paths.schema()).unwrap();
+    let load = || labels::LabelStore::load(&paths.labels(), &schema).unwrap();
+    // A model label that the person's answer will replace.
+    let model = labels::Label {
+        file: a.clone(),
+        attribute: "glasses".into(),
+        value: "no".into(),
+        confidence: 0.7,
+        source: Source::Model,
+        round: 1,
+    };
+    let mut store = load();
+    store.set(model.clone());
+    store.save(&paths.labels()).unwrap();
+
+    let server = labels::serve::start(d.path(), 0).unwrap();
+    let answer = |file: &str, value: &str| {
+        let body = serde_json::json!({"file": file, "attribute": "glasses", "value": value});
+        post(server.addr, "/api/answer", &body.to_string())
+    };
+    assert_eq!(answer(&a, "yes").0, 200);
+    assert_eq!(answer(&b, "skip").0, 200);
+    assert_eq!(load().get(&a, "glasses").unwrap().source, Source::Human);
+    assert!(labels::queue::read_skipped(&paths).contains(&(b.clone(), "glasses".into())));
+
+    assert_eq!(post(server.addr, "/api/undo", "{}").0, 200);
+    assert!(labels::queue::read_skipped(&paths).is_empty());
+    assert_eq!(load().get(&a, "glasses").unwrap().source, Source::Human);
+    assert_eq!(post(server.addr, "/api/undo", "{}").0, 200);
+    assert_eq!(load().get(&a, "glasses"), Some(&model));
+    let (code, body) = post(server.addr, "/api/undo", "{}");
+    assert_eq!((code, body.as_str()), (409, "nothing to undo"));
+
+    // Rewritten since (as an import would): refused, the store left as it is.
+    assert_eq!(answer(&a, "yes").0, 200);
+    let mut store = load();
+    store.set(labels::Label {
+        value: "no".into(),
+        confidence: 1.0,
+        source: Source::Human,
+        ..model.clone()
+    });
+    store.save(&paths.labels()).unwrap();
+    let (code, body) = post(server.addr, "/api/undo", "{}");
+    assert_eq!(code, 409);
+    assert!(body.contains("changed since"), "{body}");
+    assert_eq!(load().get(&a, "glasses").unwrap().value, "no");
+    server.stop();
+}

@@ -1,0 +1,158 @@
+//! Schemas and their validation, the store ("human wins"), `label status`, export and import.
+
+use super::*;
+
+#[test]
+fn every_shipped_schema_parses() {
+    for e in std::fs::read_dir(root().join("labels")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            Schema::load(&p).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+/// `label status` prints a table to read, `--json` the report as JSON, `-q` nothing.
+#[test]
+fn status_prints_a_summary_or_json() {
+    let d = synth_data(12, 3);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let data = d.path().to_str().unwrap();
+    let status = |extra: &[&str]| {
+        let args: Vec<&str> = ["label", "status", "--data", data]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        String::from_utf8(run_ok(&args).stdout).unwrap()
+    };
+    let text = status(&[]);
+    assert!(text.starts_with("12 images, 0 questions pending"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("hair_color ")), "{text}");
+    assert!(text.contains("no round yet"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&status(&["--json"])).unwrap();
+    assert_eq!(json["images"], 12);
+    assert!(status(&["-q"]).is_empty());
+}
+
+#[test]
+fn bad_values_and_headers_are_rejected_naming_file_line_value() {
+    let d = synth_data(12, 1);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let bad = d.path().join("answers.csv");
+    std::fs::write(
+        &bad,
+        "file,hair_color\nimages/00000.png,red\nimages/00001.png,chartreuse\n",
+    )
+    .unwrap();
+    let e = labels::import(d.path(), &bad, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("answers.csv") && e.contains("line 3") && e.contains("chartreuse"),
+        "{e}"
+    );
+    std::fs::write(&bad, "path,colour\nimages/00000.png,red\n").unwrap();
+    let e = labels::import(d.path(), &bad, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 1") && e.contains("header"), "{e}");
+    // The same through the binary: a non-zero exit and the message on stderr.
+    let out = bin()
+        .args(["label", "import"])
+        .arg(&bad)
+        .arg("--data")
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("answers.csv"));
+    // The store itself is checked on load.
+    let store = d.path().join("labels/labels.csv");
+    let mut text = std::fs::read_to_string(&store).unwrap();
+    text.push_str("images/00003.png,eye_color,mauve,1,human,0\n");
+    std::fs::write(&store, text).unwrap();
+    let e = labels::status(d.path()).unwrap_err().to_string();
+    assert!(e.contains("labels.csv") && e.contains("mauve"), "{e}");
+}
+
+#[test]
+fn human_labels_win_over_init_and_rounds() {
+    let d = synth_data(40, 2);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let answers = d.path().join("a.csv");
+    // A deliberately "wrong" human answer must survive re-init and a round.
+    std::fs::write(&answers, "file,attribute,value\nimages/00000.png,hair_color,white\nimages/00001.png,eye_color,skip\n").unwrap();
+    let r = labels::import(d.path(), &answers, None).unwrap();
+    assert_eq!(
+        (r.layout.as_str(), r.imported, r.skipped),
+        ("answers", 1, 1)
+    );
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let spec = RoundSpec {
+        queue: 5,
+        size: 16,
+        train: TrainSpec {
+            steps: 3,
+            batch: 8,
+            channels: [4, 8, 8, 8],
+            ..TrainSpec::default()
+        },
+        threshold: 0.0,
+        // Two networks: the ensemble's path through the round.
+        ensemble: 2,
+        ..RoundSpec::default()
+    };
+    let r = labels::round(d.path(), &spec, Q).unwrap();
+    assert!(r.info.train_seconds > 0.0 && r.info.predict_seconds > 0.0);
+    assert!(r.info.train_seconds + r.info.predict_seconds <= r.info.seconds);
+    let store = labels::LabelStore::load(
+        &d.path().join("labels/labels.csv"),
+        &Schema::load(&anime()).unwrap(),
+    )
+    .unwrap();
+    let l = store.get("images/00000.png", "hair_color").unwrap();
+    assert_eq!((l.value.as_str(), l.source), ("white", Source::Human));
+    assert!(
+        store.iter().any(|l| l.source == Source::Model),
+        "threshold 0 accepts model labels"
+    );
+    // No temporary file is left next to the store.
+    let left: Vec<_> = std::fs::read_dir(d.path().join("labels"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty());
+    let st = labels::status(d.path()).unwrap();
+    assert_eq!(st.images, 40);
+    assert!(st.pending > 0);
+}
+
+#[test]
+fn export_then_import_image_folder_and_wide() {
+    let d = synth_data(30, 3);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let truth = d.path().join("truth.csv");
+    let r = labels::import(d.path(), &truth, None).unwrap();
+    assert_eq!((r.layout.as_str(), r.imported), ("wide", 60));
+    let e = labels::export(d.path(), false).unwrap();
+    assert_eq!(e.rows, 30);
+    let wide = std::fs::read_to_string(d.path().join("labels_wide.csv")).unwrap();
+    assert!(wide.starts_with("file,hair_color,eye_color\nimages/00000.png,"));
+    // A fresh dataset of the same images takes the ImageFolder back.
+    let d2 = synth_data(30, 3);
+    labels::init(&anime(), d2.path(), Q).unwrap();
+    let r = labels::import(
+        d2.path(),
+        &d.path().join("imagefolder/hair_color"),
+        Some("hair_color"),
+    )
+    .unwrap();
+    assert_eq!(
+        (r.layout.as_str(), r.imported, r.unmatched),
+        ("imagefolder", 30, 0)
+    );
+    let q = labels::queue::queue(d2.path(), 8).unwrap();
+    assert_eq!(q.images, 8);
+    assert!(q.contact_sheet.is_file());
+}
