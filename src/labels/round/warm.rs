@@ -15,9 +15,11 @@ use std::path::{Path, PathBuf};
 /// on a label this round calibrates on. After a refit that is the split network
 /// (`model-split.mpk`), since the refit learned from the held-out answers; without one,
 /// `model.mpk`. A round with no split (under 40 people's labels) or with none of
-/// people's labels (the heuristics' round: continuing it was not measured) starts
-/// fresh, as does a network with another input (size, colour planes or widths: the
-/// record of rounds before it was kept has none).
+/// people's labels starts fresh: continuing the heuristics' round, whose network learned
+/// only from their votes, left the 200-answer round level but cost eye 1.5 points at 500
+/// on three draws (BENCHMARKS.md, label, session 33). So does a network with another
+/// input (size, colour planes or widths: the record of rounds before it was kept has
+/// none).
 pub(super) fn warm_source(
     paths: &Paths,
     last: Option<&RoundInfo>,
