@@ -76,8 +76,9 @@ pub enum LabelCommand {
         #[arg(long)]
         attribute: Option<String>,
     },
-    /// Serve a local labeling page (127.0.0.1 only) for the queue: a key per value, s or
-    /// space to skip, Backspace or Ctrl+Z to take the last answer back.
+    /// Serve a local labeling page (127.0.0.1 only) for the queue: a key per value, Enter
+    /// for the round's suggestion, s or space to skip, Backspace or Ctrl+Z to take the last
+    /// answer back.
     Serve {
         /// The prepared dataset.
         #[arg(long)]
@@ -311,7 +312,7 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
         LabelCommand::Serve { data, port } => {
             let h = labels::serve::start(&data, port).context("label serve")?;
             eprintln!(
-                "labeling page at {} (a key per value, s or space to skip, Backspace to undo; answers are saved as you go; Ctrl-C to stop)",
+                "labeling page at {} (a key per value, Enter takes the suggestion, s or space to skip, Backspace to undo; answers are saved as you go; Ctrl-C to stop)",
                 h.url()
             );
             h.wait();

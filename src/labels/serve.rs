@@ -248,7 +248,8 @@ fn next(st: &State) -> Result<serde_json::Value, LabelError> {
         .collect();
     Ok(serde_json::json!({
         "done": false, "file": it.file, "attribute": it.attribute, "values": values,
-        "suggestion": it.suggestion, "remaining": pending.len(), "answered": answered,
+        "suggestion": it.suggestion, "confidence": it.confidence,
+        "remaining": pending.len(), "answered": answered,
     }))
 }
 
