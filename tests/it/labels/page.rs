@@ -43,16 +43,20 @@ fn web_page_answers_by_keyboard_in_headless_chromium() {
         })
         .collect();
     std::fs::write(&queue_csv, guessed.join("\n") + "\n").unwrap();
-    let run = || -> Vec<String> {
-        let mut seen: Vec<String> = Vec::new();
-        // Answer two, restart the server, answer the third: the queue resumes.
-        let server = labels::serve::start(d.path(), 0).unwrap();
+    // Points the browser at a (re)started server.
+    let open = |server: &labels::serve::ServeHandle| {
         webdriver::call(
             dport,
             "POST",
             &format!("/session/{sid}/url"),
             &serde_json::json!({"url": server.url()}).to_string(),
         );
+    };
+    let run = || -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        // Answer two, restart the server, answer the third: the queue resumes.
+        let server = labels::serve::start(d.path(), 0).unwrap();
+        open(&server);
         for k in ["1", "2"] {
             let s = wait_for(dport, &sid, |s| {
                 s.starts_with("ready|") && !seen.iter().any(|f| s.ends_with(f.as_str()))
@@ -65,12 +69,7 @@ fn web_page_answers_by_keyboard_in_headless_chromium() {
         });
         server.stop();
         let server = labels::serve::start(d.path(), 0).unwrap();
-        webdriver::call(
-            dport,
-            "POST",
-            &format!("/session/{sid}/url"),
-            &serde_json::json!({"url": server.url()}).to_string(),
-        );
+        open(&server);
         let s = wait_for(dport, &sid, |s| s.starts_with("ready|"));
         let third = s["ready|".len()..].to_string();
         seen.push(third.clone());
