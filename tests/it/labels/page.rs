@@ -88,7 +88,15 @@ fn web_page_answers_by_keyboard_in_headless_chromium() {
             "undo left {:?}",
             store.get(&third, "glasses")
         );
-        // Enter takes the suggestion ("no").
+        // The page names the suggestion with its confidence; Enter takes it ("no").
+        let shown = webdriver::call(
+            dport,
+            "POST",
+            &format!("/session/{sid}/execute/sync"),
+            r#"{"script":"return document.getElementById('suggestion').textContent","args":[]}"#,
+        );
+        let shown = shown["value"].as_str().unwrap_or("");
+        assert!(shown.contains("suggested: no (62% sure)"), "{shown:?}");
         webdriver::key(dport, &sid, "\u{E007}");
         wait_for(dport, &sid, |s| s.starts_with("done"));
         server.stop();
