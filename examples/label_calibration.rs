@@ -6,7 +6,7 @@
 //! `cargo run --release --example label_calibration -- RUN_DIR TRUTH.csv` where RUN_DIR is
 //! a simulate folder (`images/`, `labels/` with `model.mpk`; RGB input at 48 px, the
 //! defaults) and TRUTH.csv the wide truth file (`file,<attribute>...`); the test split is
-//! simulate's (its default share, by a hash of the file name). Env: `SIZE` (input side,
+//! simulate's (its default share, or `HOLDOUT`'s, by a hash of the file name). Env: `SIZE` (input side,
 //! default 48) and `CHANNELS=a,b,c,d` (default 32,64,128,128) for other networks (the
 //! demo's: 32 and 16,32,64,64).
 //!
@@ -31,6 +31,14 @@ use facesynth::labels::{
     Paths, Source,
 };
 type B = burn::backend::Autodiff<burn::backend::Flex>;
+
+/// simulate's test split share: `HOLDOUT` (as `label simulate --holdout`), else its default.
+fn holdout() -> f32 {
+    std::env::var("HOLDOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(simulate::DEFAULT_HOLDOUT)
+}
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
@@ -88,7 +96,7 @@ fn main() {
             calibrate::own_temperatures_with(&calib, &out, calibrate::Prior { center, log_sd })
         })
         .collect();
-    let holdout = simulate::DEFAULT_HOLDOUT;
+    let holdout = holdout();
     for (ai, attr) in schema.attributes.iter().enumerate() {
         // simulate's test split: the truth's images in the hash split.
         let (lg, tg): (Vec<Vec<f32>>, Vec<usize>) = truth
@@ -155,7 +163,7 @@ fn split_variants(
     refit: &classifier::Outputs,
 ) {
     use calibrate::Prior;
-    let holdout = simulate::DEFAULT_HOLDOUT;
+    let holdout = holdout();
     let human = store.human_files();
     let pool: Vec<usize> = (0..index.len())
         .filter(|&i| {
