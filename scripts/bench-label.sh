@@ -9,8 +9,10 @@
 #   FIT=500 scripts/bench-label.sh              # only the supervised check against the
 #                                               # PyTorch reference (examples/label_fit)
 #   SRC=../shared/data/anime-faces-96-raw TRUTH=../shared/data/anime-faces-96-raw/labels.csv \
-#     SCHEMA=labels/anime-mlds.toml OUT=bench-out/label-96 scripts/bench-label.sh
-#                                               # the raw 96 px set (2,749 labeled)
+#     SCHEMA=labels/anime-mlds.toml OUT=bench-out/label-96 ARGS="--holdout 0.5" \
+#     scripts/bench-label.sh                    # the raw 96 px set (2,749 labeled); half
+#                                               # of them as the test split (1,397), whose
+#                                               # ECE noise floor (0.03) can tell 0.05 apart
 #
 # Env: FACESYNTH (binary; default: cargo build --release), STRATEGIES, SCHEDULE, STEPS,
 # SIZE (default 48), SELF_TRAIN (self-training steps, default 0), FIT, ALL_LABELS (1: also
