@@ -6,9 +6,9 @@
 //! `cargo run --release --example label_calibration -- RUN_DIR TRUTH.csv` where RUN_DIR is
 //! a simulate folder (`images/`, `labels/` with `model.mpk`; RGB input at 48 px, the
 //! defaults) and TRUTH.csv the wide truth file (`file,<attribute>...`); the test split is
-//! simulate's (its default share, or `HOLDOUT`'s, by a hash of the file name). Env: `SIZE` (input side,
-//! default 48) and `CHANNELS=a,b,c,d` (default 32,64,128,128) for other networks (the
-//! demo's: 32 and 16,32,64,64).
+//! simulate's (by a hash of the file name; its default share, or `HOLDOUT=0.5` as
+//! `--holdout 0.5`). Env: `SIZE` (input side, default 48) and `CHANNELS=a,b,c,d` (default
+//! 32,64,128,128) for other networks (the demo's: 32 and 16,32,64,64).
 //!
 //! Where the round refitted (`labels/model-split.mpk` beside `model.mpk`), also the split
 //! network's temperatures had by other fits of its held-out labels, each carried to the
