@@ -187,7 +187,7 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
             ]);
         }
         page.table(&t);
-        page.p("A round's network either continued the last round's split network (one that never saw this round's held-out labels) or started from fresh weights. The previous queue's column scores each round's queue as people answered it, before the next round replaced it: how often the suggestion shown was the answer, against its mean confidence. Those answers were unseen by the round that made the suggestions, on the images it was least sure of, so this is its calibration where it matters most.");
+        page.p("A round's network either continued the last round's (its split network after a refit: one that never saw this round's held-out labels) or started from fresh weights. The previous queue's column scores each round's queue as people answered it, before the next round replaced it: how often the suggestion shown was the answer, against its mean confidence. Those answers were unseen by the round that made the suggestions, on the images it was least sure of, so this is its calibration where it matters most.");
     }
 
     if let Ok(sim) = read_json(&paths.dir.join("simulate.json")) {

@@ -113,9 +113,7 @@ fn heuristic_labels_train_only_while_people_agree() {
             };
             csv += &format!("{},hair_color,{value}\n", l.file);
         }
-        let answers = d.path().join("answers.csv");
-        std::fs::write(&answers, csv).unwrap();
-        labels::import(d.path(), &answers, None).unwrap();
+        import_answers(d.path(), &csv);
         let spec = RoundSpec {
             queue: 2,
             size: 16,
@@ -208,9 +206,7 @@ fn contradicted_votes_leave_the_store_even_when_none_trains() {
         let other = eye.values.iter().find(|v| **v != l.value).unwrap();
         csv += &format!("{},eye_color,{other}\n", l.file);
     }
-    let answers = d.path().join("answers.csv");
-    std::fs::write(&answers, csv).unwrap();
-    labels::import(d.path(), &answers, None).unwrap();
+    import_answers(d.path(), &csv);
     let spec = RoundSpec {
         queue: 0,
         size: 16,

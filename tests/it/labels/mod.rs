@@ -95,3 +95,10 @@ fn shared_subset(n: usize) -> Option<(tempfile::TempDir, PathBuf)> {
     std::fs::write(&t, truth).unwrap();
     Some((d, t))
 }
+
+/// Imports `csv` (a person's answers file, `file,attribute,value`) into the folder `d`.
+fn import_answers(d: &std::path::Path, csv: &str) {
+    let answers = d.join("answers.csv");
+    std::fs::write(&answers, csv).unwrap();
+    labels::import(d, &answers, None).unwrap();
+}
