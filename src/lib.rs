@@ -12,6 +12,7 @@ pub mod atomic;
 pub mod backend_rng;
 pub mod batch_norm;
 pub mod config;
+pub mod csv_line;
 pub mod dataset;
 pub mod demo;
 pub mod detect;

@@ -14,32 +14,52 @@ pub fn files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Calls `f` with every file [`files`] lists, in the same order, without holding them.
 /// The order is the path order: siblings are visited sorted by name and a folder's files
 /// before the next sibling, which is how paths compare component by component.
-pub fn for_each_file(root: &Path, mut f: impl FnMut(PathBuf)) -> std::io::Result<()> {
+pub fn for_each_file(root: &Path, f: impl FnMut(PathBuf)) -> std::io::Result<()> {
+    walk(root, false, f)
+}
+
+/// [`for_each_file`], and also every entry the walk could not read (a folder without
+/// read permission, a symlink to nothing), in its place in the order: a caller that opens
+/// each path then reports why it failed instead of the file silently missing.
+pub fn for_each_file_or_failure(root: &Path, f: impl FnMut(PathBuf)) -> std::io::Result<()> {
+    walk(root, true, f)
+}
+
+fn walk(root: &Path, failures: bool, mut f: impl FnMut(PathBuf)) -> std::io::Result<()> {
     check_root(root)?;
+    let hidden = |p: &Path| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    };
     // follow_links detects loops itself (an ancestor seen twice is an error entry, skipped).
     for entry in WalkDir::new(root).follow_links(true).sort_by_file_name() {
-        let Ok(entry) = entry else { continue };
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if !hidden {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                if let (true, None, Some(p)) = (failures, e.loop_ancestor(), e.path()) {
+                    if !hidden(p) {
+                        f(p.to_path_buf());
+                    }
+                }
+                continue;
+            }
+        };
+        if entry.file_type().is_file() && !hidden(entry.path()) {
             f(entry.into_path());
         }
     }
     Ok(())
 }
 
-/// An error unless `root` is a folder that can be walked.
+/// An error unless `root` is a folder that can be walked (listed).
 pub fn check_root(root: &Path) -> std::io::Result<()> {
-    if root.is_dir() {
-        Ok(())
-    } else {
-        Err(std::io::Error::new(
+    if !root.is_dir() {
+        return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!("{} is not a folder", root.display()),
-        ))
+        ));
     }
+    std::fs::read_dir(root).map(drop)
 }
 
 /// Files below `root` whose extension names an image format (for folders facesynth wrote
@@ -86,5 +106,22 @@ mod tests {
         sorted.sort();
         assert_eq!(got, sorted);
         assert_eq!(got.len(), 7);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dangling_symlink_is_passed_on_as_a_failure_and_a_loop_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.png"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.png"), dir.path().join("b.png")).unwrap();
+        std::fs::create_dir(dir.path().join("c")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("c/loop")).unwrap();
+        assert_eq!(files(dir.path()).unwrap(), vec![dir.path().join("a.png")]);
+        let mut all = Vec::new();
+        for_each_file_or_failure(dir.path(), |p| all.push(p)).unwrap();
+        assert_eq!(
+            all,
+            vec![dir.path().join("a.png"), dir.path().join("b.png")]
+        );
     }
 }

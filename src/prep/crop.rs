@@ -157,6 +157,20 @@ impl Cropper {
         })
     }
 
+    /// In `bbox` mode, how many of the box CSV's files are not among `inputs` (paths
+    /// relative to INPUT), and the first few of them: a CSV written relative to another
+    /// folder matches nothing, and every image would be `no_bbox` without a word why.
+    pub fn unmatched_boxes(
+        &self,
+        inputs: &std::collections::HashSet<String>,
+    ) -> (usize, Vec<String>) {
+        let mut missing: Vec<&String> =
+            self.boxes.keys().filter(|f| !inputs.contains(*f)).collect();
+        missing.sort();
+        let first = missing.iter().take(3).map(|f| f.to_string()).collect();
+        (missing.len(), first)
+    }
+
     /// The face boxes of `rgb` (source `rel` to INPUT), largest first, with margin and
     /// squareness applied and clamped to the image. `Err(reason)` when there is none.
     pub fn boxes(&self, rel: &str, rgb: &RgbImage) -> Result<Vec<CropBox>, &'static str> {
@@ -186,9 +200,15 @@ impl Cropper {
             }
             CropMode::Bbox => {
                 let found = self.boxes.get(rel).ok_or("no_bbox")?;
-                found
-                    .iter()
-                    .map(|b| adjust(*b, self.spec.margin, self.spec.square, w, h))
+                // A box mostly off the image was measured on another image or scale:
+                // moved onto it, it would crop some other part of the picture.
+                let inside: Vec<CropBox> = found.iter().filter_map(|b| within(*b, w, h)).collect();
+                if inside.is_empty() {
+                    return Err("bbox_outside");
+                }
+                inside
+                    .into_iter()
+                    .map(|b| adjust(b, self.spec.margin, self.spec.square, w, h))
                     .collect()
             }
         };
@@ -202,6 +222,20 @@ impl Cropper {
         }
         Ok(out)
     }
+}
+
+/// The part of box `b` inside a `w` x `h` image, when that is at least half the box.
+fn within(b: CropBox, w: u32, h: u32) -> Option<CropBox> {
+    let x1 = (b.x as u64 + b.w as u64).min(w as u64) as u32;
+    let y1 = (b.y as u64 + b.h as u64).min(h as u64) as u32;
+    let (iw, ih) = (x1.saturating_sub(b.x), y1.saturating_sub(b.y));
+    let kept = iw as u64 * ih as u64;
+    (kept > 0 && 2 * kept >= b.w as u64 * b.h as u64).then_some(CropBox {
+        x: b.x,
+        y: b.y,
+        w: iw,
+        h: ih,
+    })
 }
 
 /// The largest square centred in `b`.
@@ -276,6 +310,19 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError>
         message,
     };
     let mut rdr = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    // A file without the header would lose its first box to it unnoticed.
+    let header = rdr.headers().map_err(|e| err(e.to_string()))?;
+    for want in ["file", "x", "y", "w", "h"] {
+        if !header
+            .iter()
+            .any(|c| c.trim_start_matches('\u{feff}') == want)
+        {
+            let found = header.iter().collect::<Vec<_>>().join(",");
+            return Err(err(format!(
+                "line 1: the header must name file,x,y,w,h (found \"{found}\")"
+            )));
+        }
+    }
     let mut out: HashMap<String, Vec<CropBox>> = HashMap::new();
     #[derive(Deserialize)]
     struct Row {
@@ -285,16 +332,22 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError>
         w: u32,
         h: u32,
     }
-    for (i, row) in rdr.deserialize::<Row>().enumerate() {
-        let row = row.map_err(|e| err(format!("line {}: {e}", i + 2)))?;
-        out.entry(row.file.replace('\\', "/"))
-            .or_default()
-            .push(CropBox {
-                x: row.x,
-                y: row.y,
-                w: row.w,
-                h: row.h,
-            });
+    for row in rdr.deserialize::<Row>() {
+        let row = row.map_err(|e| err(crate::csv_line::describe(path, &e)))?;
+        if row.w == 0 || row.h == 0 {
+            return Err(err(format!(
+                "{}: an empty box ({} x {})",
+                row.file, row.w, row.h
+            )));
+        }
+        let file = row.file.replace('\\', "/");
+        let file = file.strip_prefix("./").unwrap_or(&file).to_string();
+        out.entry(file).or_default().push(CropBox {
+            x: row.x,
+            y: row.y,
+            w: row.w,
+            h: row.h,
+        });
     }
     Ok(out)
 }

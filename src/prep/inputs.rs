@@ -24,6 +24,11 @@ pub struct InputList {
     /// Output stems shared by several sources (`a.jpg` and `a.png`): those keep their
     /// extension in the output name.
     collided: HashSet<String>,
+    /// Sources whose output name would still be another's (`a.jpg` beside `a.png` and
+    /// `a_jpg.png`; names that differ only in bytes that are not UTF-8), or a face name
+    /// of another (`x_1.png` beside `x.png`, whose second face is `x_1`): those add a hash
+    /// of their path.
+    renamed: HashSet<u32>,
 }
 
 impl InputList {
@@ -66,7 +71,35 @@ impl InputList {
             .filter(|&i| shared.contains(&hash(i)))
             .map(|i| stem(&self.rel(i)).to_string())
             .collect();
+        self.renamed = self.clashing_bases();
         self
+    }
+
+    /// The sources whose [`InputList::plain_base`] is another's, or another's face name
+    /// (`{base}_{k}`, [`super::encode::face_output`]).
+    fn clashing_bases(&self) -> HashSet<u32> {
+        let hash = |s: &str| xxhash_rust::xxh3::xxh3_64(s.as_bytes());
+        let mut hashes: Vec<u64> = (0..self.len()).map(|i| hash(&self.plain_base(i))).collect();
+        hashes.sort_unstable();
+        let shared: HashSet<u64> = hashes
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        let face_of_another = |base: &str| {
+            let digits = base.trim_end_matches(|c: char| c.is_ascii_digit());
+            digits.len() < base.len()
+                && digits
+                    .strip_suffix('_')
+                    .is_some_and(|owner| hashes.binary_search(&hash(owner)).is_ok())
+        };
+        (0..self.len())
+            .filter(|&i| {
+                let base = self.plain_base(i);
+                shared.contains(&hash(&base)) || face_of_another(&base)
+            })
+            .map(|i| i as u32)
+            .collect()
     }
 
     /// Number of files.
@@ -101,8 +134,20 @@ impl InputList {
     }
 
     /// Output base path (relative to OUT, no extension) of file `i`: its relative path
-    /// mirrored under `images/`; sources that would collide keep their extension.
+    /// mirrored under `images/`; sources that would collide keep their extension, and
+    /// those that would still collide add 8 hex digits of their path's hash.
     pub fn output_base(&self, i: usize) -> String {
+        let base = self.plain_base(i);
+        if self.renamed.contains(&(i as u32)) {
+            let h = xxhash_rust::xxh3::xxh3_64(self.raw(i)) as u32;
+            format!("{base}_{h:08x}")
+        } else {
+            base
+        }
+    }
+
+    /// [`InputList::output_base`] before names that clash get their path's hash.
+    fn plain_base(&self, i: usize) -> String {
         let rel = self.rel(i);
         let s = stem(&rel);
         if self.collided.contains(s) {
@@ -168,6 +213,42 @@ mod tests {
         assert_eq!(list.output_base(2), "images/b.v2/c");
         assert_eq!(list.output_base(3), "images/d e/ü");
         assert_eq!(list.output_base(4), "images/x/y");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn no_two_sources_and_no_face_share_an_output_name() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = Path::new("/r");
+        let mut list = InputList::new(root);
+        for name in [
+            &b"a.jpg"[..],
+            b"a.png",
+            b"a_jpg.png",
+            b"x.png",
+            b"x_1.jpg",
+            b"caf\xe9.jpg",
+            b"caf\xe8.jpg",
+            b"y_2.png",
+        ] {
+            list.push(&root.join(std::ffi::OsStr::from_bytes(name)));
+        }
+        let list = list.finish();
+        let bases: Vec<String> = (0..list.len()).map(|i| list.output_base(i)).collect();
+        // Every output, x.png's faces 0-3 included, is distinct.
+        let mut names: Vec<String> = bases.clone();
+        names.extend((0..4).map(|k| format!("{}_{k}", bases[3])));
+        let all = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all, "{bases:?}");
+        assert_eq!(
+            bases[1], "images/a_png",
+            "an unclashing name stays readable"
+        );
+        assert_eq!(bases[3], "images/x");
+        assert!(bases[4].starts_with("images/x_1_"), "{}", bases[4]);
+        assert_eq!(bases[7], "images/y_2", "no source y");
     }
 
     #[cfg(unix)]

@@ -62,6 +62,15 @@ pub enum PrepError {
         #[source]
         source: std::io::Error,
     },
+    /// INPUT and OUT overlap in a way that would make prep read or delete its own input,
+    /// or OUT's `images` folder holds files prep did not write.
+    #[error("{path}: {reason}")]
+    Layout {
+        /// The folder or file in the way.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// The crop stage cannot start (box CSV or cascade file unusable).
     #[error(transparent)]
     Crop(#[from] crop::CropError),
@@ -102,10 +111,13 @@ pub fn run(
     std::fs::create_dir_all(out).map_err(out_err(out))?;
     // OUT may sit inside INPUT: never feed our own outputs back in.
     let out_abs = out.canonicalize().map_err(out_err(out))?;
-    let inside = input.canonicalize().is_ok_and(|i| out_abs.starts_with(i));
+    let in_abs = input.canonicalize().map_err(in_err)?;
+    output::check_layout(&in_abs, out, &out_abs)?;
+    let inside = out_abs.starts_with(&in_abs);
     // The walk goes straight into the compact list (no `PathBuf` per file is held).
     let mut inputs = InputList::new(input);
-    walk::for_each_file(input, |p| {
+    // Entries the walk cannot read go in too: opening them fails, and the manifest says why.
+    walk::for_each_file_or_failure(input, |p| {
         // Only when OUT is inside INPUT is each path resolved (a readlink per component).
         if !inside || p.canonicalize().map_or(true, |c| !c.starts_with(&out_abs)) {
             inputs.push(&p);
@@ -115,6 +127,19 @@ pub fn run(
     let inputs = inputs.finish();
 
     let cropper = Cropper::new(spec.crop.clone())?;
+    let mut warnings = Vec::new();
+    if spec.crop.mode == crop::CropMode::Bbox {
+        let rels = (0..inputs.len()).map(|i| inputs.rel(i)).collect();
+        let (n, first) = cropper.unmatched_boxes(&rels);
+        if n > 0 {
+            warnings.push(format!(
+                "{n} file(s) of the box CSV are not under {} (first: {}); its paths must be \
+                 relative to INPUT",
+                input.display(),
+                first.join(", ")
+            ));
+        }
+    }
     let fingerprint = spec.fingerprint();
     let journal_path = Journal::path_in(out);
     let done = Journal::load(out, &fingerprint).map_err(out_err(&journal_path))?;
@@ -192,7 +217,18 @@ pub fn run(
                 .par_iter()
                 .map(|&i| {
                     let i = i as usize;
-                    let recs = process_input(&inputs, i, out, spec, &cropper);
+                    let recs = match process_input(&inputs, i, out, spec, &cropper) {
+                        Ok(recs) => recs,
+                        Err(e) => {
+                            // Not journaled: a rerun after the disk is mended does the file.
+                            journal_err
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert(e);
+                            bar.inc(1);
+                            return Vec::new();
+                        }
+                    };
                     let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
                     let lines = j.append(&recs).unwrap_or_else(|e| {
                         let path = j.path().to_path_buf();
@@ -237,6 +273,7 @@ pub fn run(
     let mut report = PrepReport::new(tally, inputs.len(), resumed, started.elapsed());
     report.stats = Some(stats);
     report.input = Some(input.canonicalize().unwrap_or_else(|_| input.to_path_buf()));
+    report.warnings = warnings;
     report::write_reports(out, &report)?;
     // The page is a view of what was written; failing to draw it never fails the run.
     report.page = crate::report::write_prep_report(out).map_err(|e| e.to_string());
@@ -253,7 +290,7 @@ fn process_input(
     out: &Path,
     spec: &PrepSpec,
     cropper: &Cropper,
-) -> Vec<Record> {
+) -> Result<Vec<Record>, PrepError> {
     let base = inputs.output_base(i);
     process_file(&inputs.path(i), &inputs.rel(i), &base, out, spec, cropper)
 }
@@ -264,7 +301,9 @@ fn fresh_entry(input: usize, r: &Record, line: LinePos) -> Entry {
 }
 
 /// Decodes, checks, crops, resizes, normalizes, hashes and writes one source file;
-/// returns its records (one per kept face; one rejected record on failure).
+/// returns its records (one per kept face; one rejected record when the file fails a
+/// check). An output that cannot be written (a full disk) is the run's error, not the
+/// file's: journaled as a rejection it would never be retried.
 pub fn process_file(
     path: &Path,
     rel: &str,
@@ -272,8 +311,8 @@ pub fn process_file(
     out: &Path,
     spec: &PrepSpec,
     cropper: &Cropper,
-) -> Vec<Record> {
-    let read = scan::read_file(path);
+) -> Result<Vec<Record>, PrepError> {
+    let read = scan::read_file(path, spec.decode.max_alloc);
     let (size, mtime) = read
         .as_ref()
         .map_or((0, 0), |(_, meta)| record::stamp_of(meta));
@@ -290,10 +329,10 @@ pub fn process_file(
         sums: None,
     };
     let reject = |reason: String, r: &Record| {
-        vec![Record {
+        Ok(vec![Record {
             reject: reason,
             ..r.clone()
-        }]
+        }])
     };
     let decoded = match read {
         Ok((data, _)) => match scan::decode_bytes(&data, &spec.decode) {
@@ -342,9 +381,18 @@ pub fn process_file(
         } else {
             (0, 0)
         };
+        // Faces of one file share its bytes and pixels: their exact hashes take the face's
+        // box in, so that two faces of a file differ and two copies of it still match.
+        let (file, pixels) = match face {
+            None => (decoded.file_hash, decoded.pixel_hash),
+            Some(_) => (
+                face_hash(decoded.file_hash, b),
+                face_hash(decoded.pixel_hash, b),
+            ),
+        };
         let hashes = Hashes {
-            file: decoded.file_hash,
-            pixels: decoded.pixel_hash,
+            file,
+            pixels,
             phash: hash::phash_of_luma(&grey),
             dhash: hash::dhash_of_luma(&grey),
             phash_flip,
@@ -353,13 +401,8 @@ pub fn process_file(
         };
         let sums = normalize::ChannelSums::of(&img);
         let output = face_output(out_base, face, spec.format);
-        if let Err(e) = encode::save(&out.join(&output), &img, spec.format) {
-            out_recs.push(Record {
-                reject: format!("write: {e}"),
-                ..rec
-            });
-            continue;
-        }
+        let path = out.join(&output);
+        encode::save(&path, &img, spec.format).map_err(out_err(&path))?;
         out_recs.push(Record {
             output,
             hashes: Some(hashes),
@@ -367,7 +410,17 @@ pub fn process_file(
             ..rec
         });
     }
-    out_recs
+    Ok(out_recs)
+}
+
+/// An exact hash of a whole source narrowed to the face in box `b` of it.
+fn face_hash(source: u128, b: crop::CropBox) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+    h.update(&source.to_le_bytes());
+    for v in [b.x, b.y, b.w, b.h] {
+        h.update(&v.to_le_bytes());
+    }
+    h.digest128()
 }
 
 /// Per-file reprocessing for kept images whose output went missing (after a resume in
@@ -393,7 +446,7 @@ fn redo_missing(
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 let i = e.input as usize;
-                let recs = process_input(inputs, i, out, spec, cropper);
+                let recs = process_input(inputs, i, out, spec, cropper)?;
                 let lines = journal
                     .append(&recs)
                     .map_err(out_err(&Journal::path_in(out)))?;

@@ -267,8 +267,50 @@ fn path_hash(rel: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(rel.as_bytes())
 }
 
+/// Refuses a layout in which prep would read or delete what it did not write: INPUT as
+/// OUT itself (every file would count as an output), INPUT inside `OUT/images` (which
+/// [`remove_stale`] prunes), and an `OUT/images` holding files while OUT shows no sign of
+/// an earlier prep run (no journal, no manifest): a folder of the user's own images.
+/// `in_abs` and `out_abs` are canonical.
+pub(super) fn check_layout(in_abs: &Path, out: &Path, out_abs: &Path) -> Result<(), PrepError> {
+    let layout = |path: &Path, reason: &str| PrepError::Layout {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if in_abs == out_abs {
+        return Err(layout(
+            out,
+            "INPUT and OUT are the same folder; prep writes OUT/images and prunes it, so \
+             give an --out of its own (a new folder, inside INPUT if you like)",
+        ));
+    }
+    let images = out_abs.join("images");
+    if in_abs.starts_with(&images) {
+        return Err(layout(
+            in_abs,
+            "INPUT lies inside OUT/images, which prep rewrites and prunes; give another --out",
+        ));
+    }
+    let prepped = Journal::path_in(out).is_file() || out.join(manifest::MANIFEST_FILE).is_file();
+    if !prepped && images.is_dir() {
+        let foreign = walkdir::WalkDir::new(&images)
+            .into_iter()
+            .flatten()
+            .find(|e| !e.file_type().is_dir());
+        if let Some(f) = foreign {
+            return Err(layout(
+                f.path(),
+                "OUT/images already holds files that prep did not write, and prep deletes \
+                 what it does not keep there; give a new or empty --out",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Deletes image files under `OUT/images` that no kept row names (duplicates, inputs
-/// that were removed, outputs of older settings).
+/// that were removed, outputs of older settings). Only an `OUT/images` that prep made or
+/// already ran on gets here ([`check_layout`]).
 fn remove_stale(out: &Path, keep: &HashSet<u64>) -> Result<(), PrepError> {
     let images = out.join("images");
     if !images.is_dir() {

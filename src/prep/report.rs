@@ -59,6 +59,10 @@ pub struct PrepReport {
     /// The input folder (absolute when it could be resolved), for the report page's
     /// thumbnails of rejected and duplicate sources.
     pub input: Option<std::path::PathBuf>,
+    /// What the run noticed that is not one file's fault (box CSV rows that name no
+    /// input file), for the person to read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The report page written (`OUT/report.html`), if it could be.
     #[serde(skip)]
     pub page: Result<std::path::PathBuf, String>,
@@ -77,6 +81,7 @@ impl PrepReport {
             files_per_second: files as f64 / seconds.max(1e-9),
             stats: None,
             input: None,
+            warnings: Vec::new(),
             page: Err("not written yet".into()),
         }
     }
@@ -105,6 +110,9 @@ impl fmt::Display for PrepReport {
         )?;
         for (reason, n) in &self.by_reason {
             writeln!(f, "  {reason:<16} {n}")?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
         }
         Ok(())
     }

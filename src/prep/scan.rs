@@ -43,17 +43,29 @@ pub struct Decoded {
 
 /// Reads and decodes `path`. The error is the manifest's reason text (`decode: ...`).
 pub fn decode_file(path: &Path, spec: &DecodeSpec) -> Result<Decoded, String> {
-    let (data, _) = read_file(path).map_err(|e| format!("read: {e}"))?;
+    let (data, _) = read_file(path, spec.max_alloc).map_err(|e| format!("read: {e}"))?;
     decode_bytes(&data, spec)
 }
 
 /// Reads `path` whole, with the metadata of the file actually read (`fstat` on the open
 /// file: the same system calls as `std::fs::read`, and no second lookup of the path to
-/// learn its size and time).
-pub fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+/// learn its size and time). A file over `max_bytes` (a video, a disk image) is an error
+/// before anything is read: each worker holds its file whole, and an image that large
+/// would pass the decoder's allocation limit anyway.
+pub fn read_file(path: &Path, max_bytes: u64) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
+    if meta.len() > max_bytes {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!(
+                "{} MiB, over the {} MiB limit of an input file",
+                meta.len() >> 20,
+                max_bytes >> 20
+            ),
+        ));
+    }
     let mut data = Vec::with_capacity(meta.len() as usize);
     file.read_to_end(&mut data)?;
     Ok((data, meta))
@@ -157,12 +169,84 @@ fn decode_jpeg(data: &[u8], spec: &DecodeSpec) -> Result<Option<DynamicImage>, S
     Ok(Some(img))
 }
 
-/// Whether a JPEG stream has an end-of-image marker (FF D9) after its last
-/// start-of-scan (FF DA). Entropy-coded data never holds FF D9 (0xFF bytes are stuffed
-/// with 00), so a file cut inside the scan has none, as PIL's "image file is truncated".
-/// Searched as "no start-of-scan after the last end-of-image", which reads only the
-/// file's tail: the start-of-scan of a whole file sits near its head.
+/// Whether a JPEG stream runs to its end-of-image marker (FF D9), as PIL's "image file
+/// is truncated" asks: the JPEG decoder fills a cut scan with grey instead of failing.
+/// The stream's segments are walked from the start (ITU T.81, B.1): each marker segment
+/// skipped by its length (an EXIF thumbnail's own FF D9 inside APP1 with it), each scan's
+/// entropy-coded data read up to the next marker that is not a restart (0xFF bytes there
+/// are stuffed with 00), until the end-of-image. Bytes after it (a phone's motion photo
+/// appends a video) are not looked at. A stream whose structure the walk cannot follow is
+/// judged by its tail instead ([`jpeg_tail_complete`]), and the decoder decides.
 fn jpeg_complete(data: &[u8]) -> bool {
+    match jpeg_walk(data) {
+        Some(complete) => complete,
+        None => jpeg_tail_complete(data),
+    }
+}
+
+/// [`jpeg_complete`]'s walk: `Some(true)` at the end-of-image, `Some(false)` when the
+/// data ends first, `None` when the bytes are not the segments expected.
+fn jpeg_walk(data: &[u8]) -> Option<bool> {
+    if !data.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut i = 2;
+    loop {
+        if i >= data.len() {
+            return Some(false);
+        }
+        if data[i] != 0xFF {
+            return None;
+        }
+        // Fill bytes: any number of 0xFF before a marker.
+        while i + 1 < data.len() && data[i + 1] == 0xFF {
+            i += 1;
+        }
+        let Some(&marker) = data.get(i + 1) else {
+            return Some(false);
+        };
+        match marker {
+            0xD9 => return Some(true),
+            // Markers without a length: restarts, TEM, a stray start-of-image.
+            0xD0..=0xD8 | 0x01 => {
+                i += 2;
+                continue;
+            }
+            0x00 => return None,
+            _ => {}
+        }
+        let Some(len) = data.get(i + 2..i + 4) else {
+            return Some(false);
+        };
+        let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+        if len < 2 {
+            return None;
+        }
+        i += 2 + len;
+        if i > data.len() {
+            return Some(false);
+        }
+        if marker == 0xDA {
+            // Entropy-coded data up to the next marker other than a restart or a stuffed 0xFF.
+            loop {
+                let Some(ff) = memchr::memchr(0xFF, &data[i..]) else {
+                    return Some(false);
+                };
+                i += ff;
+                match data.get(i + 1) {
+                    None => return Some(false),
+                    Some(0x00 | 0xD0..=0xD7) => i += 2,
+                    Some(0xFF) => i += 1,
+                    Some(_) => break,
+                }
+            }
+        }
+    }
+}
+
+/// Whether an end-of-image marker follows the last start-of-scan, searched from the tail
+/// (a cut file has none after its scan); for streams [`jpeg_walk`] cannot follow.
+fn jpeg_tail_complete(data: &[u8]) -> bool {
     let is = |m: u8| move |w: &[u8]| w[0] == 0xFF && w[1] == m;
     match data.windows(2).rposition(is(0xD9)) {
         Some(eoi) => !data[eoi..].windows(2).any(is(0xDA)),
@@ -297,6 +381,34 @@ mod tests {
         with_thumb.extend_from_slice(&whole[2..whole.len() - 8]);
         assert!(!jpeg_complete(&with_thumb));
         assert!(!jpeg_complete(&[]));
+        // A whole image with data appended (a motion photo's video) is complete, whatever
+        // markers the appended bytes happen to hold; the same image cut is not.
+        let mut appended = whole.clone();
+        appended.extend_from_slice(&[0xFF, 0xD9, 0x12, 0xFF, 0xDA, 0, 8, 0xFF, 0xD8]);
+        appended.extend((0..5000u32).map(|k| (k.wrapping_mul(2654435761) >> 13) as u8));
+        assert_eq!(jpeg_walk(&appended), Some(true));
+        assert!(jpeg_complete(&appended));
+        assert_eq!(jpeg_walk(&whole[..whole.len() - 2]), Some(false));
+        // A progressive JPEG's several scans are walked to the end.
+        let prog = progressive_jpeg();
+        assert_eq!(jpeg_walk(&prog), Some(true));
+        assert_eq!(jpeg_walk(&prog[..prog.len() * 2 / 3]), Some(false));
+    }
+
+    /// A progressive JPEG from its segments: SOI, a DQT, SOF2, a DHT, two scans (one of
+    /// them with a stuffed 0xFF and a restart marker in its data), EOI.
+    fn progressive_jpeg() -> Vec<u8> {
+        let mut v = vec![0xFF, 0xD8];
+        v.extend_from_slice(&[0xFF, 0xDB, 0, 4, 0, 1]);
+        v.extend_from_slice(&[0xFF, 0xC2, 0, 5, 8, 0, 16]);
+        v.extend_from_slice(&[0xFF, 0xC4, 0, 3, 0]);
+        v.extend_from_slice(&[0xFF, 0xDA, 0, 3, 1]);
+        v.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0x78]);
+        v.extend_from_slice(&[0xFF, 0xC4, 0, 3, 0]);
+        v.extend_from_slice(&[0xFF, 0xDA, 0, 3, 2]);
+        v.extend_from_slice(&[0x9A, 0xBC, 0xFF, 0x00, 0xDE]);
+        v.extend_from_slice(&[0xFF, 0xD9]);
+        v
     }
 
     #[test]

@@ -6,4 +6,5 @@ mod eval;
 mod gan;
 mod labels;
 mod prep;
+mod prep_safety;
 mod report;

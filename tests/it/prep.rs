@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-fn encode(img: &DynamicImage, f: ImageFormat) -> Vec<u8> {
+pub(crate) fn encode(img: &DynamicImage, f: ImageFormat) -> Vec<u8> {
     let mut c = Cursor::new(Vec::new());
     img.write_to(&mut c, f).unwrap();
     c.into_inner()
@@ -47,7 +47,7 @@ fn png_bomb() -> Vec<u8> {
     v
 }
 
-fn face(i: usize, size: u32) -> DynamicImage {
+pub(crate) fn face(i: usize, size: u32) -> DynamicImage {
     let spec = facesynth::synth::SynthSpec {
         n: 1,
         image_size: size,

@@ -1,0 +1,51 @@
+//! The line of a CSV file that a record starts on, as an editor numbers it. The `csv`
+//! crate's [`csv::Position::line`] skips blank lines, so an error after one would name
+//! the line before the bad one; the newlines before the record's first byte say the line.
+
+use std::path::Path;
+
+/// The 1-based line of `path` on which the record at `pos` starts (the reader's own line
+/// count when the file cannot be read again).
+pub fn line_of(path: &Path, pos: &csv::Position) -> u64 {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let at = (pos.byte() as usize).min(bytes.len());
+            // The reader's offset is where it began: before the blank lines it skipped.
+            let skipped = bytes[at..]
+                .iter()
+                .take_while(|b| matches!(b, b'\n' | b'\r'))
+                .filter(|&&b| b == b'\n')
+                .count();
+            (memchr::memchr_iter(b'\n', &bytes[..at]).count() + skipped) as u64 + 1
+        }
+        Err(_) => pos.line(),
+    }
+}
+
+/// A CSV error as "line N: what", with N from [`line_of`]; the error's own text when it
+/// has no position.
+pub fn describe(path: &Path, e: &csv::Error) -> String {
+    match (e.kind(), e.position()) {
+        (csv::ErrorKind::Deserialize { err, .. }, Some(p)) => {
+            format!("line {}: {err}", line_of(path, p))
+        }
+        (_, Some(p)) => format!("line {}: {e}", line_of(path, p)),
+        (_, None) => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_after_blank_lines_gets_its_editor_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, "a,b\n1,2\n\n\n3,x\n").unwrap();
+        let mut rdr = csv::Reader::from_path(&path).unwrap();
+        let recs: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+        assert_eq!(line_of(&path, recs[0].position().unwrap()), 2);
+        assert_eq!(line_of(&path, recs[1].position().unwrap()), 5);
+    }
+}

@@ -1,0 +1,264 @@
+//! prep and what it must not do: delete or overwrite files it did not write, give two
+//! sources or two faces one output, take a write failure for a bad file, or drop an entry
+//! it cannot read without a word.
+
+use super::prep::{encode, face};
+use crate::common::{bin, run_ok};
+use facesynth::dataset::manifest::{self, ManifestRow, Status};
+use image::ImageFormat;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::Output;
+
+fn prep(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    bin()
+        .args([
+            "prep",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn rows(out: &Path) -> HashMap<String, ManifestRow> {
+    manifest::read(&out.join("manifest.csv"))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.source.clone(), r))
+        .collect()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn prep_refuses_layouts_in_which_it_would_delete_the_users_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // A raw folder laid out as images/ (anime-faces-96-raw is), prepped into itself.
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(raw.join("images")).unwrap();
+    face(0, 64).save(raw.join("images/a.png")).unwrap();
+    std::fs::write(raw.join("images/notes.txt"), "mine").unwrap();
+    for (input, out, names_it) in [
+        (raw.clone(), raw.clone(), "same folder"),
+        (raw.join("images"), raw.clone(), "inside OUT/images"),
+        (dir.path().join("elsewhere"), raw.clone(), "did not write"),
+    ] {
+        std::fs::create_dir_all(&input).unwrap();
+        face(1, 64).save(input.join("b.png")).ok();
+        let o = prep(&input, &out, &["-q"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(names_it), "{names_it}: {err}");
+        std::fs::remove_file(input.join("b.png")).ok();
+    }
+    assert_eq!(names(&raw.join("images")), ["a.png", "notes.txt"]);
+    // A fresh OUT, then a rerun into it (its images/ is prep's own now), then OUT inside
+    // INPUT: all fine.
+    let out = dir.path().join("out");
+    run_ok(&[
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    run_ok(&[
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(rows(&out)["images/a.png"].status, Status::Kept);
+    let inner = raw.join("prepped");
+    run_ok(&[
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        inner.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(
+        rows(&inner).len(),
+        2,
+        "a.png and notes.txt, not its own outputs"
+    );
+    assert_eq!(names(&raw.join("images")), ["a.png", "notes.txt"]);
+}
+
+#[test]
+fn no_two_sources_or_faces_share_an_output_and_faces_of_one_file_are_not_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    // a.jpg and a.png keep their extensions (a_jpg, a_png); a_jpg.png would be a_jpg too.
+    // x.png has two boxes (faces x_0, x_1); x_1.jpg would be x_1.
+    let files = [
+        ("a.jpg", 1, ImageFormat::Jpeg),
+        ("a.png", 2, ImageFormat::Png),
+        ("a_jpg.png", 3, ImageFormat::Png),
+        ("x.png", 4, ImageFormat::Png),
+        ("x_1.jpg", 5, ImageFormat::Jpeg),
+    ];
+    let mut csv = String::from("file,x,y,w,h\n");
+    for (name, seed, format) in files {
+        // Two faces side by side; only x.png has a box on the second.
+        let mut img = image::RgbImage::new(256, 128);
+        image::imageops::overlay(&mut img, &face(seed, 128).to_rgb8(), 0, 0);
+        image::imageops::overlay(&mut img, &face(seed + 10, 128).to_rgb8(), 128, 0);
+        let img = image::DynamicImage::ImageRgb8(img);
+        std::fs::write(raw.join(name), encode(&img, format)).unwrap();
+        csv += &format!("./{name},8,8,112,112\n");
+    }
+    csv += "x.png,136,8,112,112\n";
+    let boxes = dir.path().join("boxes.csv");
+    std::fs::write(&boxes, csv).unwrap();
+    let out = dir.path().join("out");
+    let o = prep(
+        &raw,
+        &out,
+        &[
+            "--crop",
+            "bbox",
+            "--bbox",
+            boxes.to_str().unwrap(),
+            "--faces",
+            "all",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = rows(&out);
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    let outputs: HashSet<&str> = rows.values().map(|r| r.output.as_str()).collect();
+    for r in rows.values() {
+        assert_eq!(r.status, Status::Kept, "{r:?}");
+        assert!(out.join(&r.output).is_file(), "{r:?}");
+    }
+    assert_eq!(outputs.len(), 6, "one output each: {outputs:?}");
+    assert_eq!(names(&out.join("images")).len(), 6);
+    assert!(rows.contains_key("x.png#0") && rows.contains_key("x.png#1"));
+}
+
+#[test]
+fn box_csv_mistakes_are_named_and_off_image_boxes_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    for (name, seed) in [("in.png", 1), ("off.png", 2), ("half.png", 3)] {
+        face(seed, 96).save(raw.join(name)).unwrap();
+    }
+    let boxes = dir.path().join("boxes.csv");
+    std::fs::write(
+        &boxes,
+        "file,x,y,w,h\nin.png,8,8,80,80\noff.png,5000,5000,40,40\n\
+         half.png,90,90,500,500\nelsewhere/z.png,0,0,9,9\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = prep(
+        &raw,
+        &out,
+        &["--crop", "bbox", "--bbox", boxes.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: 1 file(s) of the box CSV") && err.contains("elsewhere/z.png"),
+        "{err}"
+    );
+    let rows = rows(&out);
+    assert_eq!(rows["in.png"].status, Status::Kept);
+    assert_eq!(rows["off.png"].reason, "bbox_outside");
+    assert_eq!(rows["half.png"].reason, "bbox_outside");
+    // Without its header the CSV's first box would vanish: an error naming line 1.
+    std::fs::write(&boxes, "in.png,10,10,40,40\n").unwrap();
+    let o = prep(
+        &raw,
+        &dir.path().join("o2"),
+        &["--crop", "bbox", "--bbox", boxes.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("boxes.csv") && err.contains("line 1"), "{err}");
+    // A bad value after a blank line: the line an editor shows.
+    std::fs::write(
+        &boxes,
+        "file,x,y,w,h\nin.png,1,1,9,9\n\noff.png,1,1,zero,9\n",
+    )
+    .unwrap();
+    let o = prep(
+        &raw,
+        &dir.path().join("o3"),
+        &["--crop", "bbox", "--bbox", boxes.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("line 4"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn appended_data_a_dangling_link_and_a_write_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(raw.join("sub")).unwrap();
+    // A whole JPEG with bytes after its end (a motion photo's video), markers among them.
+    let mut motion = encode(&face(1, 96), ImageFormat::Jpeg);
+    motion.extend_from_slice(&[0xFF, 0xD9, 0xFF, 0xDA, 0, 9]);
+    motion.extend((0..200_000u32).map(|k| (k.wrapping_mul(2654435761) >> 13) as u8));
+    std::fs::write(raw.join("motion.jpg"), motion).unwrap();
+    std::os::unix::fs::symlink(raw.join("gone.png"), raw.join("link.png")).unwrap();
+    face(2, 96).save(raw.join("sub/a.png")).unwrap();
+    let out = dir.path().join("out");
+    run_ok(&[
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let r = rows(&out);
+    assert_eq!(
+        r["motion.jpg"].status,
+        Status::Kept,
+        "{:?}",
+        r["motion.jpg"]
+    );
+    assert_eq!(r["link.png"].status, Status::Rejected);
+    assert!(
+        r["link.png"].reason.starts_with("read"),
+        "{:?}",
+        r["link.png"]
+    );
+    // A new input whose output cannot be written (a file where its folder must go): the
+    // run fails naming it, and once the way is clear the rerun does the file.
+    face(3, 96).save(raw.join("sub/b.png")).unwrap();
+    std::fs::remove_dir_all(out.join("images/sub")).unwrap();
+    std::fs::write(out.join("images/sub"), "in the way").unwrap();
+    let o = prep(&raw, &out, &["-q"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("images/sub"), "{err}");
+    std::fs::remove_file(out.join("images/sub")).unwrap();
+    run_ok(&[
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let r = rows(&out);
+    for f in ["sub/a.png", "sub/b.png"] {
+        assert_eq!(r[f].status, Status::Kept, "{:?}", r[f]);
+        assert!(out.join(&r[f].output).is_file());
+    }
+}
