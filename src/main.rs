@@ -12,11 +12,38 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     facesynth::heap::keep_freed_memory();
     let args = cli::Cli::parse();
+    if !cli::serves(&args) {
+        end_quietly_on_closed_pipe();
+    }
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("facesynth: error: {err:#}");
+            eprintln!("facesynth: error: {}", describe(&err));
             ExitCode::from(1)
         }
+    }
+}
+
+/// The error and its causes, each cause once: an error whose own text already shows its
+/// cause (`labels.csv: No such file or directory`) does not repeat it.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
+}
+
+/// A closed pipe (`facesynth label export ... | head -1`) ends the program as it ends any
+/// Unix filter, instead of `println!` panicking on the write: Rust ignores SIGPIPE
+/// unless told otherwise. Not for `label serve`: a server must not end with a client.
+fn end_quietly_on_closed_pipe() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: called first thing in `main`, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

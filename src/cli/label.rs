@@ -87,7 +87,9 @@ pub enum LabelCommand {
         #[arg(long, default_value_t = 8765)]
         port: u16,
     },
-    /// Answer the queue from a truth file round after round, and measure accuracy.
+    /// Answer the queue from a truth file round after round, and measure accuracy. The
+    /// oracle's answers enter the store as people's labels (source human): simulate on a
+    /// copy of a folder that people label.
     Simulate {
         /// The prepared dataset (after `label init`).
         #[arg(long)]
@@ -95,9 +97,10 @@ pub enum LabelCommand {
         /// Truth CSV (file,<attr>...), keyed by images/... path or manifest source.
         #[arg(long)]
         oracle: PathBuf,
-        /// Images the oracle labels in total.
-        #[arg(long, default_value_t = 500)]
-        budget: usize,
+        /// Images the oracle labels in total [default: 500, or with --schedule its last
+        /// count]; a schedule's counts above it are dropped.
+        #[arg(long)]
+        budget: Option<usize>,
         /// Rounds that queue images.
         #[arg(long, default_value_t = 5)]
         rounds: usize,
@@ -112,6 +115,16 @@ pub enum LabelCommand {
     },
 }
 
+/// A probability in 0..=1 (NaN is none).
+fn probability(s: &str) -> Result<f32, String> {
+    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{s} is not a probability in 0..1"))
+    }
+}
+
 /// Settings shared by `round` and `simulate`.
 #[derive(Debug, clap::Args)]
 pub struct RoundArgs {
@@ -122,23 +135,23 @@ pub struct RoundArgs {
     #[arg(long, default_value_t = RoundSpec::default().strategy)]
     strategy: Strategy,
     /// Calibrated confidence at which a prediction becomes a label.
-    #[arg(long, default_value_t = RoundSpec::default().threshold)]
+    #[arg(long, default_value_t = RoundSpec::default().threshold, value_parser = probability)]
     threshold: f32,
     /// Heuristic labels train the CNN only while they agree with people's labels on at
     /// least this share of the images both labeled (measured once 20 exist).
-    #[arg(long, default_value_t = RoundSpec::default().trust)]
+    #[arg(long, default_value_t = RoundSpec::default().trust, value_parser = probability)]
     trust: f32,
-    /// Classifier input side in pixels.
-    #[arg(long, default_value_t = RoundSpec::default().size)]
+    /// Classifier input side in pixels (at least 16: four 2x2 poolings).
+    #[arg(long, default_value_t = RoundSpec::default().size, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(16..))]
     size: usize,
     /// Training steps of a round's first network.
-    #[arg(long, default_value_t = RoundSpec::default().train.steps)]
+    #[arg(long, default_value_t = RoundSpec::default().train.steps, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     steps: usize,
     /// Steps of the self-training pass (0: none) on confident predictions.
     #[arg(long, default_value_t = RoundSpec::default().self_train_steps)]
     self_train_steps: usize,
     /// Images per training step.
-    #[arg(long, default_value_t = TrainSpec::default().batch)]
+    #[arg(long, default_value_t = TrainSpec::default().batch, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     batch: usize,
     /// Random shifts of up to this many pixels while training (augmentation; 0: none).
     #[arg(long, default_value_t = TrainSpec::default().shift)]
@@ -162,7 +175,7 @@ pub struct RoundArgs {
     mirror: bool,
     /// With mirrored predictions: images whose top probability is under this for some
     /// attribute are predicted again at 1 px shifts (ten views, logits averaged); 0: off.
-    #[arg(long, default_value_t = RoundSpec::default().refine_below, value_name = "P")]
+    #[arg(long, default_value_t = RoundSpec::default().refine_below, value_name = "P", value_parser = probability)]
     refine_below: f32,
     /// Colour space of the network's input: rgb, or lab (CIE L*a*b*).
     #[arg(long, value_enum, default_value_t = RoundSpec::default().colour)]
@@ -173,7 +186,7 @@ pub struct RoundArgs {
     consistency: usize,
     /// Softmax probability a weak view's prediction needs to become the consistency
     /// loss's target (FixMatch's 0.95; 0.9 gives more targets, with no measured gain).
-    #[arg(long, default_value_t = round::DEFAULT_CONSISTENCY_THRESHOLD)]
+    #[arg(long, default_value_t = round::DEFAULT_CONSISTENCY_THRESHOLD, value_parser = probability)]
     consistency_threshold: f32,
     /// Distribution alignment of the consistency targets (ReMixMatch): weak predictions
     /// reweighted by the labeled value frequencies over the predicted ones before the
@@ -327,6 +340,12 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
             holdout,
             round,
         } => {
+            let budget = budget.unwrap_or_else(|| {
+                schedule
+                    .as_ref()
+                    .and_then(|s| s.iter().copied().max())
+                    .unwrap_or(500)
+            });
             let spec = SimulateSpec {
                 oracle,
                 budget,

@@ -61,6 +61,14 @@ impl Cli {
 }
 
 /// Runs the parsed command line.
+/// Whether the command runs a server (`label serve`), which must outlive its clients.
+pub fn serves(cli: &Cli) -> bool {
+    matches!(
+        cli.command,
+        Command::Label(label::LabelCommand::Serve { .. })
+    )
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let v = cli.verbosity();
     match cli.command {

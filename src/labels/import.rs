@@ -27,8 +27,46 @@ pub struct Imported {
     pub answers: Vec<Answer>,
     /// Rows naming an image the dataset does not have.
     pub unmatched: usize,
+    /// The first few names that matched no image, to show the person.
+    pub unmatched_names: Vec<String>,
     /// Rows (or cells) left empty or marked `skip`.
     pub skipped: usize,
+}
+
+impl Imported {
+    /// Counts a row whose name `name` matched no image of the dataset.
+    fn unmatched(&mut self, name: &str) {
+        self.unmatched += 1;
+        if self.unmatched_names.len() < 3 {
+            self.unmatched_names.push(name.to_string());
+        }
+    }
+}
+
+/// An error when `got` from `path` matched no image of the dataset at all but named some
+/// (a truth file written for another folder layout): nothing would be imported, or a
+/// simulation would measure nothing, and the person should see the names that failed.
+pub fn require_matches(path: &Path, got: &Imported) -> Result<(), LabelError> {
+    if !got.answers.is_empty() || got.unmatched == 0 {
+        return Ok(());
+    }
+    Err(LabelError::invalid(
+        path,
+        0,
+        format!(
+            "none of its {} names is an image of the dataset (first: {}); a name may be \
+             the image's path (images/...), its path under images/, its manifest source \
+             path, or a file name found once, with or without its extension",
+            got.unmatched,
+            got.unmatched_names.join(", ")
+        ),
+    ))
+}
+
+/// The line of `rec` in `path` (blank lines counted).
+fn line_of(path: &Path, rec: &csv::StringRecord) -> u64 {
+    rec.position()
+        .map_or(0, |p| crate::csv_line::line_of(path, p))
 }
 
 /// The layouts [`read_any`] tells apart.
@@ -66,8 +104,7 @@ pub fn read_any(
             read_image_folder(path, &attr, schema, index)?,
         ));
     }
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| LabelError::csv(path, e))?;
-    let header = rdr.headers().map_err(|e| LabelError::csv(path, e))?;
+    let (_, header) = open(path)?;
     if header.iter().any(|h| h == "attribute") && header.iter().any(|h| h == "value") {
         Ok((Layout::Answers, read_answers(path, schema, index)?))
     } else {
@@ -81,7 +118,10 @@ fn open(path: &Path) -> Result<(csv::Reader<std::fs::File>, Vec<String>), LabelE
         .from_path(path)
         .map_err(|e| LabelError::csv(path, e))?;
     let header = rdr.headers().map_err(|e| LabelError::csv(path, e))?;
-    let header = header.iter().map(|h| h.trim().to_string()).collect();
+    let header = header
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+        .collect();
     Ok((rdr, header))
 }
 
@@ -142,9 +182,9 @@ pub fn read_wide(
         ));
     }
     let mut out = Imported::default();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i as u64 + 2;
+    for rec in rdr.records() {
         let rec = rec.map_err(|e| LabelError::csv(path, e))?;
+        let line = line_of(path, &rec);
         let image = index.resolve(&rec[file_col]);
         for &(c, a) in &cols {
             let Some(value) = value_of(schema, a, &rec[c], path, line)? else {
@@ -160,7 +200,7 @@ pub fn read_wide(
             }
         }
         if image.is_none() {
-            out.unmatched += 1;
+            out.unmatched(&rec[file_col]);
         }
     }
     Ok(out)
@@ -185,9 +225,9 @@ pub fn read_answers(
     };
     let (fc, ac, vc) = (col("file")?, col("attribute")?, col("value")?);
     let mut out = Imported::default();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i as u64 + 2;
+    for rec in rdr.records() {
         let rec = rec.map_err(|e| LabelError::csv(path, e))?;
+        let line = line_of(path, &rec);
         let attr = rec[ac].trim();
         let a = schema.attribute_index(attr).ok_or_else(|| {
             LabelError::invalid(
@@ -206,7 +246,7 @@ pub fn read_answers(
                 attribute: a,
                 value,
             }),
-            None => out.unmatched += 1,
+            None => out.unmatched(&rec[fc]),
         }
     }
     Ok(out)
@@ -254,7 +294,7 @@ pub fn read_image_folder(
                     attribute: a,
                     value,
                 }),
-                None => out.unmatched += 1,
+                None => out.unmatched(&rel),
             }
         }
     }

@@ -70,6 +70,8 @@ impl DatasetIndex {
             weak(&mut aliases, base.to_string(), i);
             weak(&mut aliases, strip_ext(base).to_string(), i);
             weak(&mut aliases, under.replace('/', "__"), i);
+            // `images/5.jpg` in a truth file written for the raw folder: prep made it 5.png.
+            weak(&mut aliases, strip_ext(img).to_string(), i);
         }
         for k in ambiguous {
             aliases.remove(&k);

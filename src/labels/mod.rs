@@ -68,7 +68,7 @@ pub enum LabelError {
         reason: String,
     },
     /// A labels file disagrees with the schema.
-    #[error("{path}: line {line}: {reason}")]
+    #[error("{path}: {}{reason}", at_line(*.line))]
     Invalid {
         /// The labels file.
         path: PathBuf,
@@ -100,6 +100,15 @@ pub enum LabelError {
     /// The CUDA backend was asked for but cannot run here.
     #[error("CUDA: {0}")]
     Cuda(String),
+}
+
+/// "line N: ", or nothing for line 0 (the file or folder as a whole).
+fn at_line(line: u64) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!("line {line}: ")
+    }
 }
 
 impl LabelError {

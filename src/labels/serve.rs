@@ -278,7 +278,6 @@ fn save_answer(st: &State, a: &Answer) -> Result<(), String> {
     if attr.index_of(&a.value).is_none() {
         return Err(format!("{} is not a value of {}", a.value, a.attribute));
     }
-    let mut store = LabelStore::load(&st.paths.labels(), &st.schema).map_err(|e| e.to_string())?;
     let round = super::session::read_rounds(&st.paths)
         .last()
         .map_or(0, |r| r.round);
@@ -290,9 +289,12 @@ fn save_answer(st: &State, a: &Answer) -> Result<(), String> {
         source: Source::Human,
         round,
     };
-    let previous = store.get(&a.file, &a.attribute).cloned();
-    store.set(written.clone());
-    store.save(&st.paths.labels()).map_err(|e| e.to_string())?;
+    let previous = LabelStore::update(&st.paths.labels(), &st.schema, |store| {
+        let previous = store.get(&a.file, &a.attribute).cloned();
+        store.set(written.clone());
+        previous
+    })
+    .map_err(|e| e.to_string())?;
     record(Change::Labeled { written, previous });
     Ok(())
 }
@@ -314,6 +316,7 @@ fn undo(st: &State) -> Result<Option<Undo>, String> {
         }
         Change::Labeled { written, previous } => {
             let path = st.paths.labels();
+            let _lock = LabelStore::lock(&path).map_err(|e| e.to_string())?;
             let mut store = LabelStore::load(&path, &st.schema).map_err(|e| e.to_string())?;
             if store.get(&last.file, &last.attribute) != Some(written) {
                 return Err(format!(

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 pub struct SimulateSpec {
     /// The truth file (wide CSV keyed by `images/...` path or manifest source).
     pub oracle: PathBuf,
-    /// Images the oracle may label in total.
+    /// Images the oracle may label in total (a schedule's counts above it are dropped).
     pub budget: usize,
     /// Rounds that queue images (one more round trains on the last answers).
     pub rounds: usize,
@@ -74,6 +74,19 @@ pub struct SimulateReport {
     pub curve: Vec<CurvePoint>,
 }
 
+/// The cumulative answer counts the rounds queue up to: the schedule's counts within
+/// the budget, or the budget in equal steps; those `used` already reached are dropped.
+fn answer_targets(spec: &SimulateSpec, used: usize) -> Vec<usize> {
+    let mut targets: Vec<usize> = match &spec.schedule {
+        Some(s) => s.iter().copied().filter(|&x| x <= spec.budget).collect(),
+        None => (1..=spec.rounds)
+            .map(|r| spec.budget * r / spec.rounds.max(1))
+            .collect(),
+    };
+    targets.retain(|&t| t > used);
+    targets
+}
+
 /// Share of the truth's images `label simulate` holds out as its test split by default.
 pub const DEFAULT_HOLDOUT: f32 = 0.2;
 
@@ -93,6 +106,7 @@ pub fn simulate(
     let schema = paths.load_schema()?;
     let index = DatasetIndex::open(data)?;
     let truth_rows = import::read_wide(&spec.oracle, &schema, &index)?;
+    import::require_matches(&spec.oracle, &truth_rows)?;
     let mut truth: HashMap<(usize, usize), usize> = HashMap::new();
     for a in &truth_rows.answers {
         truth.insert((a.image, a.attribute), a.value);
@@ -145,17 +159,7 @@ pub fn simulate(
     let mut used = store.human_files().len();
     // Targets already reached (a simulation continued on a labeled folder) queue
     // nothing: one round trains on what is there.
-    let mut targets: Vec<usize> = match &spec.schedule {
-        Some(s) => s
-            .iter()
-            .copied()
-            .filter(|&x| x <= spec.budget.max(*s.last().unwrap_or(&0)))
-            .collect(),
-        None => (1..=spec.rounds)
-            .map(|r| spec.budget * r / spec.rounds.max(1))
-            .collect(),
-    };
-    targets.retain(|&t| t > used);
+    let targets = answer_targets(spec, used);
     let mut curve = Vec::new();
     for r in 0..=targets.len() {
         let mut rs = spec.round.clone();
@@ -228,4 +232,31 @@ pub fn simulate(
 /// Parses a strategy name (for the command line).
 pub fn parse_strategy(s: &str) -> Result<Strategy, String> {
     s.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_caps_a_schedule() {
+        let spec = |budget, schedule: Option<Vec<usize>>| SimulateSpec {
+            oracle: PathBuf::new(),
+            budget,
+            rounds: 2,
+            schedule,
+            holdout: 0.2,
+            round: RoundSpec::default(),
+        };
+        assert_eq!(
+            answer_targets(&spec(10, Some(vec![20, 40])), 0),
+            Vec::<usize>::new()
+        );
+        assert_eq!(
+            answer_targets(&spec(40, Some(vec![20, 40, 80])), 0),
+            [20, 40]
+        );
+        assert_eq!(answer_targets(&spec(40, Some(vec![20, 40])), 25), [40]);
+        assert_eq!(answer_targets(&spec(100, None), 0), [50, 100]);
+    }
 }

@@ -95,7 +95,12 @@ impl LabelStore {
         }
         let mut rdr = csv::Reader::from_path(path).map_err(|e| LabelError::csv(path, e))?;
         let header = rdr.headers().map_err(|e| LabelError::csv(path, e))?.clone();
-        if header.iter().collect::<Vec<_>>() != HEADER {
+        // Excel's "CSV UTF-8" starts the file with a byte-order mark.
+        let names: Vec<&str> = header
+            .iter()
+            .map(|c| c.trim_start_matches('\u{feff}'))
+            .collect();
+        if names != HEADER {
             return Err(LabelError::invalid(
                 path,
                 1,
@@ -106,9 +111,11 @@ impl LabelStore {
                 ),
             ));
         }
-        for (i, rec) in rdr.records().enumerate() {
-            let line = i as u64 + 2;
+        for rec in rdr.records() {
             let rec = rec.map_err(|e| LabelError::csv(path, e))?;
+            let line = rec
+                .position()
+                .map_or(0, |p| crate::csv_line::line_of(path, p));
             let bad = |reason: String| LabelError::invalid(path, line, reason);
             let (file, attr, value) = (&rec[0], &rec[1], &rec[2]);
             let a = schema.attribute(attr).ok_or_else(|| {
@@ -147,6 +154,55 @@ impl LabelStore {
             });
         }
         Ok(store)
+    }
+
+    /// Takes the store's write lock: an advisory lock (`flock`) on `.labels.lock` beside
+    /// `path`, held until the guard drops. Every writer that reads the file, changes it and
+    /// writes it back (`label serve`'s answers, `import`, a round's save) holds it over all
+    /// three, so that none writes back a file without another's change.
+    pub fn lock(path: &Path) -> Result<std::fs::File, LabelError> {
+        let lock_path = path.with_file_name(".labels.lock");
+        if let Some(dir) = lock_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| LabelError::io(dir, e))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| LabelError::io(&lock_path, e))?;
+        file.lock().map_err(|e| LabelError::io(&lock_path, e))?;
+        Ok(file)
+    }
+
+    /// Loads `path`, applies `change` and saves it, under [`LabelStore::lock`].
+    pub fn update<T>(
+        path: &Path,
+        schema: &Schema,
+        change: impl FnOnce(&mut LabelStore) -> T,
+    ) -> Result<T, LabelError> {
+        let _lock = Self::lock(path)?;
+        let mut store = Self::load(path, schema)?;
+        let out = change(&mut store);
+        store.save(path)?;
+        Ok(out)
+    }
+
+    /// Saves a store that was loaded a while ago (a round's, loaded before it trained)
+    /// with the people's labels as the file holds them now: answers given meanwhile
+    /// (`label serve`, `import`) replace what the round synthesized for those images,
+    /// and answers taken back meanwhile (undo) stay gone. The round writes no person's
+    /// label itself, so the file is the truth for them.
+    pub fn save_keeping_people(&mut self, path: &Path, schema: &Schema) -> Result<(), LabelError> {
+        let _lock = Self::lock(path)?;
+        let now = Self::load(path, schema)?;
+        self.labels.retain(|_, l| l.source != Source::Human);
+        for (key, l) in now.labels {
+            if l.source == Source::Human {
+                self.labels.insert(key, l);
+            }
+        }
+        self.save(path)
     }
 
     /// Writes the store atomically, sorted by file then attribute.
@@ -254,6 +310,44 @@ mod tests {
             source,
             round: 1,
         }
+    }
+
+    /// A round loads the store, trains for minutes and saves: answers given meanwhile
+    /// (through [`LabelStore::update`], as `label serve` and `import` write) survive the
+    /// save and replace what the round synthesized; one taken back meanwhile stays gone.
+    #[test]
+    fn a_rounds_save_keeps_answers_given_while_it_trained() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("labels.csv");
+        let sc = schema();
+        let other = |file: &str, value: &str, source| Label {
+            file: file.into(),
+            ..label(value, source)
+        };
+        LabelStore::update(&p, &sc, |s| {
+            s.set(other("images/b.png", "red", Source::Human))
+        })
+        .unwrap();
+        let mut round = LabelStore::load(&p, &sc).unwrap();
+        // Meanwhile: a new answer for a.png, and b.png's answer undone.
+        LabelStore::update(&p, &sc, |s| {
+            s.set(label("blue", Source::Human));
+            s.remove("images/b.png", "hair_color");
+        })
+        .unwrap();
+        round.set(label("green", Source::Model));
+        round.set(other("images/c.png", "pink", Source::Model));
+        round.save_keeping_people(&p, &sc).unwrap();
+        let back = LabelStore::load(&p, &sc).unwrap();
+        assert_eq!(
+            back.get("images/a.png", "hair_color"),
+            Some(&label("blue", Source::Human))
+        );
+        assert!(back.get("images/b.png", "hair_color").is_none());
+        assert_eq!(
+            back.get("images/c.png", "hair_color").unwrap().value,
+            "pink"
+        );
     }
 
     #[test]

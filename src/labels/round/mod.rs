@@ -231,7 +231,7 @@ fn round_on<B: AutodiffBackend>(
     accept::accept(
         paths, schema, index, store, &trust, &leads, &probs, spec, round_no, &mut info,
     )?;
-    store.save(&paths.labels())?;
+    store.save_keeping_people(&paths.labels(), schema)?;
 
     let emb = (!set.samples.is_empty()).then_some(out.embeddings.as_slice());
     let queued =

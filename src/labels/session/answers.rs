@@ -18,6 +18,9 @@ pub struct ImportReport {
     pub imported: usize,
     /// Rows naming images not in the dataset.
     pub unmatched: usize,
+    /// The first few of those names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmatched_names: Vec<String>,
     /// Empty or skipped cells.
     pub skipped: usize,
 }
@@ -55,11 +58,12 @@ pub fn import(
     let paths = Paths::new(data);
     let schema = paths.load_schema()?;
     let index = DatasetIndex::open(data)?;
-    let mut store = LabelStore::load(&paths.labels(), &schema)?;
     let (layout, got) = importer::read_any(file, &schema, &index, attribute)?;
+    importer::require_matches(file, &got)?;
     let round = read_rounds(&paths).last().map_or(0, |r| r.round);
-    let imported = store_answers(&mut store, &schema, &index, &got.answers, round);
-    store.save(&paths.labels())?;
+    let imported = LabelStore::update(&paths.labels(), &schema, |store| {
+        store_answers(store, &schema, &index, &got.answers, round)
+    })?;
     let layout = match layout {
         Layout::Wide => "wide",
         Layout::Answers => "answers",
@@ -69,6 +73,7 @@ pub fn import(
         layout: layout.into(),
         imported,
         unmatched: got.unmatched,
+        unmatched_names: got.unmatched_names,
         skipped: got.skipped,
     })
 }

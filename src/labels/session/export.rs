@@ -3,7 +3,7 @@
 
 use crate::labels::index::DatasetIndex;
 use crate::labels::store::LabelStore;
-use crate::labels::{LabelError, Paths};
+use crate::labels::{LabelError, Paths, Schema};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ pub struct ExportReport {
 }
 
 /// Reads `predictions.csv` into (file, attribute) -> (value, confidence).
-pub fn read_predictions(paths: &Paths) -> BTreeMap<(String, String), (String, f32)> {
+pub fn read_predictions(paths: &Paths) -> Predictions {
     let mut out = BTreeMap::new();
     let Ok(mut rdr) = csv::Reader::from_path(paths.predictions()) else {
         return out;
@@ -39,6 +39,52 @@ pub fn read_predictions(paths: &Paths) -> BTreeMap<(String, String), (String, f3
     out
 }
 
+/// The last round's prediction per (file, attribute): value and calibrated confidence.
+pub type Predictions = BTreeMap<(String, String), (String, f32)>;
+
+/// [`read_predictions`] for writing out: every attribute and value checked against
+/// `schema` (an edited or stale `predictions.csv` must not put a value the schema does not
+/// have into the export's files and folders); a missing file is no predictions.
+pub fn read_predictions_checked(
+    paths: &Paths,
+    schema: &Schema,
+) -> Result<Predictions, LabelError> {
+    let path = paths.predictions();
+    let mut out = BTreeMap::new();
+    if !path.is_file() {
+        return Ok(out);
+    }
+    let mut rdr = csv::Reader::from_path(&path).map_err(|e| LabelError::csv(&path, e))?;
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| LabelError::csv(&path, e))?;
+        let line = rec
+            .position()
+            .map_or(0, |p| crate::csv_line::line_of(&path, p));
+        if rec.len() < 4 {
+            continue;
+        }
+        let known = schema
+            .attribute(&rec[1])
+            .is_some_and(|a| a.index_of(&rec[2]).is_some());
+        if !known {
+            return Err(LabelError::invalid(
+                &path,
+                line,
+                format!(
+                    "{:?} is not a value of an attribute {:?} of schema {}",
+                    &rec[2], &rec[1], schema.name
+                ),
+            ));
+        }
+        let c = rec[3].parse().unwrap_or(0.0);
+        out.insert(
+            (rec[0].to_string(), rec[1].to_string()),
+            (rec[2].to_string(), c),
+        );
+    }
+    Ok(out)
+}
+
 /// `label export`: `DATA/labels_wide.csv` (`file,<attr>...`, empty cells where there is
 /// no label; with `fill`, gaps take the last round's prediction) and an ImageFolder
 /// layout of hard links (copies where links fail), one tree per attribute.
@@ -48,7 +94,7 @@ pub fn export(data: &Path, fill: bool) -> Result<ExportReport, LabelError> {
     let index = DatasetIndex::open(data)?;
     let store = LabelStore::load(&paths.labels(), &schema)?;
     let preds = if fill {
-        read_predictions(&paths)
+        read_predictions_checked(&paths, &schema)?
     } else {
         BTreeMap::new()
     };

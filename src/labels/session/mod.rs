@@ -169,8 +169,11 @@ pub fn init(schema_path: &Path, data: &Path, v: Verbosity) -> Result<InitReport,
     let paths = Paths::new(data);
     let index = DatasetIndex::open(data)?;
     let text = std::fs::read(schema_path).map_err(|e| LabelError::io(schema_path, e))?;
-    crate::atomic::write(&paths.schema(), &text).map_err(|e| LabelError::io(&paths.schema(), e))?;
+    // The store is checked against the new schema before the old copy is replaced: a
+    // store of another schema leaves the folder as it was.
+    let _lock = LabelStore::lock(&paths.labels())?;
     let mut store = LabelStore::load(&paths.labels(), &schema)?;
+    crate::atomic::write(&paths.schema(), &text).map_err(|e| LabelError::io(&paths.schema(), e))?;
     let images = decode_all(&index, "decode", v);
     let unreadable = images.iter().filter(|i| i.is_none()).count();
     store.clear_source(Source::Heuristic);

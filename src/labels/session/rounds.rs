@@ -180,6 +180,13 @@ impl std::fmt::Display for RoundInfo {
                     100.0 * share
                 )?;
             }
+            if let Some((share, n, false)) = self.heuristic_labels.get(attr) {
+                write!(
+                    f,
+                    "; its votes agree with people on {:.0}% of {n}: withdrawn from the store",
+                    100.0 * share
+                )?;
+            }
             if let Some((d, true)) = self.heuristic_duel.get(attr) {
                 write!(
                     f,

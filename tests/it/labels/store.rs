@@ -156,3 +156,72 @@ fn export_then_import_image_folder_and_wide() {
     assert_eq!(q.images, 8);
     assert!(q.contact_sheet.is_file());
 }
+
+/// What a person meets with files from elsewhere: a truth file keyed by the raw folder's
+/// names (`images/5.jpg` where prep wrote `images/5.png`) still matches; one matching
+/// nothing is an error naming what failed; Excel's byte-order mark and blank lines are
+/// read as an editor shows them; a re-init with another schema changes nothing; a cause
+/// is printed once.
+#[test]
+fn files_from_elsewhere_match_or_fail_naming_why() {
+    let d = synth_data(12, 4);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let f = d.path().join("tags.csv");
+    std::fs::write(&f, "file,hair_color\nimages/00003.jpg,red\n").unwrap();
+    assert_eq!(labels::import(d.path(), &f, None).unwrap().imported, 1);
+    std::fs::write(&f, "file,hair_color\nraw/a.jpg,red\nraw/b.jpg,blue\n").unwrap();
+    let e = labels::import(d.path(), &f, None).unwrap_err().to_string();
+    assert!(
+        e.contains("tags.csv") && e.contains("none of its 2 names") && e.contains("raw/a.jpg"),
+        "{e}"
+    );
+    // A blank line before the bad row: the line an editor shows.
+    std::fs::write(
+        &f,
+        "file,hair_color\nimages/00000.png,red\n\nimages/00001.png,mauve\n",
+    )
+    .unwrap();
+    let e = labels::import(d.path(), &f, None).unwrap_err().to_string();
+    assert!(e.contains("line 4") && e.contains("mauve"), "{e}");
+    // A byte-order mark before labels.csv's header.
+    let store = d.path().join("labels/labels.csv");
+    let text = std::fs::read(&store).unwrap();
+    std::fs::write(&store, [&b"\xef\xbb\xbf"[..], &text].concat()).unwrap();
+    let status = labels::status(d.path()).unwrap();
+    assert_eq!(status.images, 12);
+    // A re-init with a schema the store does not fit: an error, the old copy kept.
+    let copy = d.path().join("labels/schema.toml");
+    let before = std::fs::read(&copy).unwrap();
+    let photo = root().join("labels/photo.toml");
+    assert!(labels::init(&photo, d.path(), Q).is_err());
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
+    labels::status(d.path()).unwrap();
+    // A missing file's cause once, not twice.
+    let o = bin()
+        .args([
+            "label",
+            "import",
+            "--data",
+            d.path().to_str().unwrap(),
+            "nothere.csv",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    // Out-of-range settings are a bad command line.
+    for bad in [
+        ["--threshold", "1.5"],
+        ["--threshold", "NaN"],
+        ["--size", "4"],
+        ["--steps", "0"],
+    ] {
+        let o = bin()
+            .args(["label", "round", "--data", d.path().to_str().unwrap()])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+    }
+}
