@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 /// Arguments of `facesynth eval`.
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 #[command(after_help = "Examples:
   facesynth eval --run runs/acgan --data prepped --n 2000
   facesynth eval --run runs/mnist-cgan --data ../shared/data/mnist --n 10000 --seed 1
@@ -21,8 +21,8 @@ pub struct EvalArgs {
     /// `compare`: one table across evaluated runs.
     #[command(subcommand)]
     pub command: Option<EvalCommand>,
-    /// Run folder written by `facesynth train --out`.
-    #[arg(long)]
+    /// Run folder written by `facesynth train --out` (required unless `compare`).
+    #[arg(long, required = true)]
     pub run: Option<PathBuf>,
     /// Real dataset: prep output with labels, ImageFolder, or MNIST IDX folder
     /// (default: the run's own --data / --mnist).
@@ -32,7 +32,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Generated images to evaluate (spread evenly over classes of conditional runs).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = at_least_two)]
     pub n: usize,
     /// Seed of the latent points and KID subsets: same seed, same numbers.
     #[arg(long, default_value_t = 0)]
@@ -67,6 +67,14 @@ pub struct CompareArgs {
     /// Output folder for compare.html, compare.csv and compare.md (or a .html path).
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
+}
+
+/// At least 2 generated images: the metrics compare two sets' spreads.
+fn at_least_two(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        _ => Err("expected a whole number of at least 2".into()),
+    }
 }
 
 pub fn run(a: EvalArgs, v: Verbosity) -> anyhow::Result<()> {

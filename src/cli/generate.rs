@@ -1,6 +1,6 @@
 //! `facesynth generate`: flags into a `GenerateSpec`, one library call, a summary.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use facesynth::gan::{self, GenerateSpec};
 use facesynth::progress::Verbosity;
@@ -20,13 +20,13 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Fixed attribute values, ATTR=VALUE, comma-separated (InfoGAN: code=K).
-    #[arg(long, value_delimiter = ',')]
-    pub attr: Vec<String>,
+    #[arg(long, value_delimiter = ',', value_parser = attr_value)]
+    pub attr: Vec<(String, String)>,
     /// Number of images (without --per-class).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     pub n: usize,
     /// N images per class: OUT/<value>/<i>.png and a grid with one row per value.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub per_class: Option<usize>,
     /// Also write interpolation.png: rows of K steps between two latent points.
     #[arg(long, value_name = "K")]
@@ -37,8 +37,8 @@ pub struct GenerateArgs {
     /// Standard deviation of the latent noise.
     #[arg(long, default_value_t = 1.0)]
     pub sigma: f32,
-    /// Truncation trick: redraw noise values beyond T standard deviations.
-    #[arg(long, value_name = "T")]
+    /// Truncation trick: redraw noise values beyond T standard deviations (T > 0).
+    #[arg(long, value_name = "T", value_parser = positive)]
     pub truncation: Option<f32>,
     /// Also write mean_sweep.png: the mean face for mu = -2, -1.5, ..., 2.
     #[arg(long)]
@@ -51,19 +51,37 @@ pub struct GenerateArgs {
     pub out: PathBuf,
 }
 
-pub fn run(a: GenerateArgs, v: Verbosity) -> anyhow::Result<()> {
-    let mut attrs = Vec::new();
-    for kv in &a.attr {
-        let Some((k, val)) = kv.split_once('=') else {
-            bail!("--attr {kv}: expected ATTR=VALUE, e.g. hair_color=blonde");
-        };
-        attrs.push((k.trim().to_string(), val.trim().to_string()));
+/// A count of at least 1: 0 would write an empty grid (a usage error, exit 2).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number of at least 1".into()),
     }
+}
+
+/// `ATTR=VALUE` of `--attr`.
+fn attr_value(kv: &str) -> Result<(String, String), String> {
+    let (k, v) = kv
+        .split_once('=')
+        .ok_or_else(|| "expected ATTR=VALUE, e.g. hair_color=blonde".to_string())?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+/// A finite number above 0 (`--truncation`).
+fn positive(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(t) if t > 0.0 && t.is_finite() => Ok(t),
+        Ok(_) => Err("expected a number of standard deviations above 0, e.g. 2".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub fn run(a: GenerateArgs, v: Verbosity) -> anyhow::Result<()> {
     let spec = GenerateSpec {
         run: a.checkpoint.clone(),
         out: a.out.clone(),
         n: a.n,
-        attrs,
+        attrs: a.attr,
         per_class: a.per_class,
         interpolate: a.interpolate,
         mu: a.mu,

@@ -60,7 +60,6 @@ impl Cli {
     }
 }
 
-/// Runs the parsed command line.
 /// Whether the command runs a server (`label serve`), which must outlive its clients.
 pub fn serves(cli: &Cli) -> bool {
     matches!(
@@ -69,6 +68,7 @@ pub fn serves(cli: &Cli) -> bool {
     )
 }
 
+/// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let v = cli.verbosity();
     match cli.command {

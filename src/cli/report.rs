@@ -10,6 +10,7 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   facesynth report runs/acgan              RUN/report.html (with eval/metrics.json if there)
+  facesynth report runs/acgan --out a.html the run's page at a.html
   facesynth report data/                   data/report.html (+ data/labels/report.html)
   facesynth report runs/a runs/b --out cmp.html    one comparison page of evaluated runs
 
@@ -19,13 +20,25 @@ pub struct ReportArgs {
     /// A run folder, prep output or labeled dataset; several runs to compare them.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Comparison page: an .html file or a folder (compare.html) [default: ./compare.html].
+    /// Page to write: with one run, its page (as `eval --out`); with several, the
+    /// comparison page, an .html file or a folder (compare.html) [default: ./compare.html].
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
 pub fn run(a: ReportArgs, v: Verbosity) -> anyhow::Result<()> {
-    let pages = report::write_pages(&a.paths, a.out.as_deref()).context("report")?;
+    let pages = match (&a.paths[..], &a.out) {
+        // One run and a page path: that run's page there, as `eval --out` writes it.
+        ([run], Some(out)) if report::detect(run) == Some(report::FolderKind::Run) => {
+            let page = if out.is_dir() {
+                out.join(report::PAGE)
+            } else {
+                out.clone()
+            };
+            vec![report::write_run_report_at(run, &page).context("report")?]
+        }
+        _ => report::write_pages(&a.paths, a.out.as_deref()).context("report")?,
+    };
     if v != Verbosity::Quiet {
         for p in pages {
             println!("{}", p.display());

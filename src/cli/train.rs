@@ -10,6 +10,11 @@ use std::path::PathBuf;
 
 /// Arguments of `facesynth train`.
 #[derive(Debug, Args)]
+// The data comes from a flag, the pipeline file or (resuming) the run's settings.
+#[command(group(clap::ArgGroup::new("source")
+    .args(["data", "mnist", "resume", "pipeline"])
+    .required(true)
+    .multiple(true)))]
 #[command(after_help = "Examples:
   facesynth train --data prepped --model acgan --attr hair_color --size 64 --steps 5000 --out runs/acgan
   facesynth train --data prepped --labels prepped/labels_wide.csv --model cgan --attr hair_color,eye_color --out runs/cgan
@@ -18,13 +23,14 @@ use std::path::PathBuf;
   facesynth train --mnist ../shared/data/mnist --pipeline pipelines/mnist-dcgan-keras.toml --out runs/keras
   facesynth train --out runs/acgan --resume --steps 8000")]
 pub struct TrainArgs {
-    /// Dataset folder: prep output (with labels_wide.csv or truth.csv), or one sub-folder per class.
-    #[arg(long)]
+    /// Dataset folder: prep output (with labels_wide.csv, truth.csv or tags.csv), or one
+    /// sub-folder per class.
+    #[arg(long, conflicts_with = "mnist")]
     pub data: Option<PathBuf>,
     /// MNIST IDX folder (images-idx3-ubyte.gz + labels-idx1-ubyte.gz); attribute `digit`.
     #[arg(long)]
     pub mnist: Option<PathBuf>,
-    /// Wide labels CSV (file,<attr>...); default DATA/labels_wide.csv, then DATA/truth.csv.
+    /// Wide labels CSV (file,<attr>...); default DATA/labels_wide.csv, truth.csv, then tags.csv.
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Attribute(s) to condition on, comma-separated (default: the first label column).
@@ -43,10 +49,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub size: Option<u32>,
     /// Training steps (one D and one G update each) [default: 2000].
-    #[arg(long)]
+    #[arg(long, value_parser = at_least::<u64, 1>)]
     pub steps: Option<u64>,
     /// Batch size [default: 64].
-    #[arg(long)]
+    #[arg(long, value_parser = at_least::<usize, 2>)]
     pub batch: Option<usize>,
     /// Loss: bce, hinge, ls, ragan [default: bce].
     #[arg(long)]
@@ -61,7 +67,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub lr_d: Option<f64>,
     /// G and D widths (ngf = ndf) [default: 64].
-    #[arg(long)]
+    #[arg(long, value_parser = at_least::<usize, 1>)]
     pub width: Option<usize>,
     /// CGAN discriminator conditioning: projection, channels [default: projection].
     #[arg(long)]
@@ -90,7 +96,8 @@ pub struct TrainArgs {
     /// Seed [default: 42].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Continue RUN from its newest checkpoint (its saved settings; --steps may extend it).
+    /// Continue RUN from its newest checkpoint, with its saved settings (--steps and
+    /// --backend, when given, override them). Needed to train into a folder that holds a run.
     #[arg(long)]
     pub resume: bool,
     /// cpu or cuda (cuda needs a build with --features cuda and an NVIDIA driver) [default: cpu].
@@ -109,6 +116,17 @@ pub struct TrainArgs {
     /// Run folder: settings, class mapping, checkpoints, samples, metrics.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// A whole number of at least `MIN`: below it is a usage error (exit 2), not a panic or
+/// an empty run later.
+fn at_least<T: std::str::FromStr + PartialOrd + From<u8>, const MIN: u8>(
+    s: &str,
+) -> Result<T, String> {
+    match s.parse::<T>() {
+        Ok(v) if v >= T::from(MIN) => Ok(v),
+        _ => Err(format!("expected a whole number of at least {MIN}")),
+    }
 }
 
 pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
@@ -147,13 +165,16 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
         fc: a.fc,
         ..TrainSection::default()
     };
+    let (steps, backend) = (a.steps.or(file.steps), a.backend.or(file.backend));
     let mut spec = cli.resolve(file);
-    if a.resume && spec.data.is_none() && spec.mnist.is_none() {
-        // Resuming needs only RUN: its saved settings name the data.
+    let saved_run = a.out.join(gan::checkpoint::SETTINGS).is_file();
+    if a.resume && (saved_run || (spec.data.is_none() && spec.mnist.is_none())) {
+        // Resuming needs only RUN: its saved settings name the data. Steps and backend
+        // given (by flag or pipeline file) override the saved ones; defaults do not.
         let saved = gan::checkpoint::read_meta(&a.out)?.0;
         spec = TrainSpec {
-            steps: a.steps.unwrap_or(saved.steps),
-            backend: spec.backend,
+            steps: steps.unwrap_or(saved.steps),
+            backend: backend.unwrap_or(saved.backend),
             ..saved
         };
     }
@@ -174,9 +195,15 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
     }
     if !r.skipped.is_empty() {
         eprintln!(
-            "{} file(s) could not be decoded and were skipped",
+            "{} file(s) could not be decoded and were skipped:",
             r.skipped.len()
         );
+        for s in r.skipped.iter().take(5) {
+            eprintln!("  {s}");
+        }
+        if r.skipped.len() > 5 {
+            eprintln!("  ... and {} more", r.skipped.len() - 5);
+        }
     }
     let classes: Vec<String> = r
         .attrs
@@ -209,9 +236,16 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
             m.loss_d, m.loss_g, m.d_real, m.d_fake
         );
     }
-    eprintln!(
-        "run folder: {} (samples/, metrics.csv, checkpoints/)",
-        r.run.display()
-    );
+    if r.split.is_empty() {
+        eprintln!(
+            "run folder: {} (samples/, metrics.csv, checkpoints/)",
+            r.run.display()
+        );
+    } else {
+        eprintln!(
+            "run folder: {} (summary.csv, one run per value in <value>/)",
+            r.run.display()
+        );
+    }
     Ok(())
 }

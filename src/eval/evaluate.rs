@@ -105,20 +105,19 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
         path: run.clone(),
         source,
     })?;
-    let data = spec
-        .data
+    let data = real_data(spec, &tspec)?;
+    // The run's labels CSV belongs to its own dataset; settings.json holds that folder
+    // as an absolute path, `--data` may name it relative.
+    let same = |a: &Path, b: &Path| a.canonicalize().ok() == b.canonicalize().ok();
+    let own_data = match (&spec.data, &tspec.data) {
+        (None, _) => true,
+        (Some(d), Some(t)) => same(d, t),
+        (Some(_), None) => false,
+    };
+    let labels = spec
+        .labels
         .clone()
-        .or_else(|| tspec.data.clone().filter(|d| d.is_dir()))
-        .or_else(|| tspec.mnist.clone())
-        .ok_or_else(|| EvalError::Settings {
-            reason: "give --data: the run's settings name no real dataset folder".into(),
-        })?;
-    let labels = spec.labels.clone().or_else(|| {
-        tspec
-            .labels
-            .clone()
-            .filter(|_| spec.data.is_none() || spec.data == tspec.data)
-    });
+        .or_else(|| tspec.labels.clone().filter(|_| own_data));
     let mut want: Vec<String> = classes.attrs.iter().map(|a| a.name.clone()).collect();
     want.extend(classes.split.iter().map(|s| s.name.clone()));
     let bar = progress::bar(7, "eval", spec.verbosity);
@@ -132,8 +131,9 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
     let mut notes = Vec::new();
     if !real.skipped.is_empty() {
         notes.push(format!(
-            "{} real image(s) could not be decoded",
-            real.skipped.len()
+            "{} real image(s) could not be decoded and were left out: {}",
+            real.skipped.len(),
+            first_few(&real.skipped, 5)
         ));
     }
     clock.lap("load");
@@ -198,6 +198,50 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
     let out = run.join(METRICS_FILE);
     crate::atomic::write_json(&out, &summary).map_err(io_err(&out))?;
     Ok(summary)
+}
+
+/// The real dataset: `--data`, else the run's own `data` (when it is a folder here) or
+/// `mnist` setting.
+fn real_data(spec: &EvalSpec, tspec: &crate::gan::TrainSpec) -> Result<PathBuf, EvalError> {
+    if let Some(d) = &spec.data {
+        return Ok(d.clone());
+    }
+    match (&tspec.data, &tspec.mnist) {
+        (Some(d), _) if d.is_dir() => Ok(d.clone()),
+        (_, Some(m)) => Ok(m.clone()),
+        (Some(d), None) => {
+            let what = if d.exists() {
+                "is not a folder"
+            } else {
+                "does not exist"
+            };
+            // Runs trained before settings.json held absolute paths name it relative to
+            // the folder training ran in.
+            let hint = if d.is_relative() {
+                " (a relative path: run eval from the folder training ran in)"
+            } else {
+                ""
+            };
+            Err(EvalError::Settings {
+                reason: format!(
+                    "give --data: the run's dataset {} (from settings.json) {what}{hint}",
+                    d.display()
+                ),
+            })
+        }
+        (None, None) => Err(EvalError::Settings {
+            reason: "give --data: the run's settings.json names no dataset".into(),
+        }),
+    }
+}
+
+/// The first `n` entries of `list` (`file: reason`), `; `-separated, and how many more.
+fn first_few(list: &[String], n: usize) -> String {
+    let mut s = list.iter().take(n).cloned().collect::<Vec<_>>().join("; ");
+    if list.len() > n {
+        s.push_str(&format!("; and {} more", list.len() - n));
+    }
+    s
 }
 
 /// Conditional accuracy and confusion; returns it and, per generated image, the feature

@@ -108,7 +108,7 @@ pub fn load(
         return Err(data_err(dir, "not a folder"));
     }
     let csv = labels.map(Path::to_path_buf).or_else(|| {
-        ["labels_wide.csv", "truth.csv", "tags.csv"]
+        crate::gan::data::LABEL_FILES
             .iter()
             .map(|n| dir.join(n))
             .find(|p| p.is_file())
@@ -118,8 +118,10 @@ pub fn load(
         None => match image_folder(dir)? {
             Some(x) => x,
             None => {
-                let files = crate::dataset::manifest::kept_images(dir)
-                    .map_err(|e| data_err(dir, e.to_string()))?;
+                let files = crate::gan::data::unlabeled_images(dir).map_err(|e| match e {
+                    crate::gan::GanError::Data { path, reason } => data_err(&path, reason),
+                    other => data_err(dir, other.to_string()),
+                })?;
                 let n = files.len();
                 let files = files
                     .iter()

@@ -6,11 +6,18 @@
 //! `RUN/latest.json` naming the newest complete one. A checkpoint folder is filled first and
 //! `latest.json` is renamed into place last, so a killed run never points at a partial
 //! checkpoint. The RNG state is the step (see `batch::step_rng`) plus the rollback count.
+//!
+//! burn 0.21's `load_record` does not compare shapes: weights of another network load
+//! quietly and panic in the next forward pass (or in `load_record` itself when a layer
+//! count differs). So `latest.json` also lists every parameter's shape, and loading checks
+//! it against the network the settings describe first ([`check_shapes`]), then the loaded
+//! network against it ([`check_loaded`], which also covers runs saved before the list).
 
 use super::data::Attribute;
 use super::spec::TrainSpec;
 use super::{io_err, GanError};
 use crate::atomic;
+use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use serde::{Deserialize, Serialize};
@@ -46,6 +53,113 @@ pub struct Latest {
     pub dir: String,
     /// Whether `g_ema.mpk` is there.
     pub ema: bool,
+    /// The parameter shapes of G and D the checkpoint holds (absent in runs saved before
+    /// they were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shapes: Option<NetShapes>,
+}
+
+/// Every parameter of a network as `path [shape]`, in visiting order.
+pub type Shapes = Vec<String>;
+
+/// The parameter shapes of a checkpoint's networks (`g_ema.mpk` has G's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetShapes {
+    /// The generator's.
+    pub g: Shapes,
+    /// The discriminator's.
+    pub d: Shapes,
+}
+
+/// The shapes of `module`'s parameters, read without initializing lazy ones: comparing
+/// a freshly built network allocates and draws no weights.
+pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Shapes {
+    struct Collect {
+        path: Vec<String>,
+        out: Shapes,
+    }
+    impl Collect {
+        fn push(&mut self, shape: burn::tensor::Shape) {
+            let name = self.path.join(".");
+            self.out.push(format!("{name} {:?}", shape.to_vec()));
+        }
+    }
+    impl<B: Backend> ModuleVisitor<B> for Collect {
+        fn enter_module(&mut self, name: &str, _container: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            self.push(p.lazy_shape());
+        }
+        fn visit_int<const D: usize>(&mut self, p: &Param<Tensor<B, D, Int>>) {
+            self.push(p.lazy_shape());
+        }
+        fn visit_bool<const D: usize>(&mut self, p: &Param<Tensor<B, D, Bool>>) {
+            self.push(p.lazy_shape());
+        }
+    }
+    let mut c = Collect {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut c);
+    c.out
+}
+
+/// The first difference between a checkpoint's shapes and a network's, in words.
+fn shape_difference(checkpoint: &Shapes, network: &Shapes) -> Option<String> {
+    let missing = "nothing".to_string();
+    (checkpoint != network).then(|| {
+        let i = checkpoint
+            .iter()
+            .zip(network)
+            .position(|(c, n)| c != n)
+            .unwrap_or(checkpoint.len().min(network.len()));
+        format!(
+            "parameter {i}: `{}` in the file, `{}` in the network",
+            checkpoint.get(i).unwrap_or(&missing),
+            network.get(i).unwrap_or(&missing)
+        )
+    })
+}
+
+fn mismatch(file: &Path, difference: String) -> GanError {
+    GanError::Checkpoint {
+        path: file.to_path_buf(),
+        reason: format!(
+            "its weights do not fit the network settings.json describes ({difference}); \
+             the folder may mix two runs: train into a new --out"
+        ),
+    }
+}
+
+/// An error naming `file` unless the shapes it was saved with (`saved`, from
+/// `latest.json`) are those of `model`, the network the run's settings build.
+pub fn check_shapes<B: Backend, M: Module<B>>(
+    file: &Path,
+    saved: &Shapes,
+    model: &M,
+) -> Result<(), GanError> {
+    match shape_difference(saved, &param_shapes(model)) {
+        Some(d) => Err(mismatch(file, d)),
+        None => Ok(()),
+    }
+}
+
+/// An error naming `file` unless `loaded` (after `load_record`) still has the shapes
+/// `want` of the network it was loaded into.
+pub fn check_loaded<B: Backend, M: Module<B>>(
+    file: &Path,
+    loaded: &M,
+    want: &Shapes,
+) -> Result<(), GanError> {
+    match shape_difference(&param_shapes(loaded), want) {
+        Some(d) => Err(mismatch(file, d)),
+        None => Ok(()),
+    }
 }
 
 fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {

@@ -1,7 +1,8 @@
 //! Training data: images decoded once (in parallel) into one compact `u8` buffer at the
 //! training size, with class indices per attribute. Sources: a folder with a wide labels
-//! CSV (`labels_wide.csv`, `truth.csv` or `--labels`), an ImageFolder layout (one folder
-//! per class), an unlabeled prep output, MNIST IDX files, or images in memory.
+//! CSV (`labels_wide.csv`, `truth.csv`, `tags.csv` or `--labels`), an ImageFolder layout
+//! (one folder per class), any image folder for unconditional models (labels ignored),
+//! MNIST IDX files, or images in memory.
 
 use super::{io_err, GanError};
 use image::imageops::FilterType;
@@ -196,8 +197,14 @@ pub fn load(src: &DataSource) -> Result<Dataset, GanError> {
     let dir = src.data.ok_or_else(|| GanError::Settings {
         reason: "no --data or --mnist given".into(),
     })?;
+    if !dir.is_dir() {
+        return Err(GanError::Data {
+            path: dir.to_path_buf(),
+            reason: "not a folder".into(),
+        });
+    }
     let csv = src.labels.map(Path::to_path_buf).or_else(|| {
-        ["labels_wide.csv", "truth.csv"]
+        LABEL_FILES
             .iter()
             .map(|n| dir.join(n))
             .find(|p| p.is_file())
@@ -206,7 +213,7 @@ pub fn load(src: &DataSource) -> Result<Dataset, GanError> {
         Some(csv) if src.need_labels || src.labels.is_some() => read_wide_csv(&csv, &src.attrs)?,
         _ if src.need_labels => image_folder(dir)?,
         _ => {
-            let files = crate::dataset::manifest::kept_images(dir).map_err(io_err(dir))?;
+            let files = unlabeled_images(dir)?;
             let n = files.len();
             (files, Vec::new(), vec![Vec::new(); n])
         }
@@ -254,6 +261,35 @@ pub fn load(src: &DataSource) -> Result<Dataset, GanError> {
 }
 
 type Listing = (Vec<PathBuf>, Vec<String>, Vec<Vec<String>>);
+
+/// Wide label files looked for in a dataset folder, in this order: `facesynth label
+/// export`'s, the synthetic faces' truth, and the tags of a scraped set (anime-faces).
+pub const LABEL_FILES: [&str; 3] = ["labels_wide.csv", "truth.csv", "tags.csv"];
+
+/// Every image of a dataset folder, labels ignored, relative to `dir`: the kept rows of a
+/// prep output's manifest, else every image below `DIR/images/`, else below `DIR`
+/// (an ImageFolder's class folders or a flat folder).
+pub fn unlabeled_images(dir: &Path) -> Result<Vec<PathBuf>, GanError> {
+    if dir.join(crate::dataset::manifest::MANIFEST_FILE).is_file() {
+        return crate::dataset::manifest::kept_images(dir).map_err(|e| GanError::Data {
+            path: dir.join(crate::dataset::manifest::MANIFEST_FILE),
+            reason: e.to_string(),
+        });
+    }
+    let root = if dir.join("images").is_dir() {
+        dir.join("images")
+    } else {
+        dir.to_path_buf()
+    };
+    let files = crate::dataset::walk::image_files(&root).map_err(|e| GanError::Data {
+        path: root.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(files
+        .iter()
+        .map(|f| f.strip_prefix(dir).unwrap_or(f).to_path_buf())
+        .collect())
+}
 
 /// Reads a wide labels CSV: `file` + one column per attribute. Rows missing a wanted
 /// value are left out.

@@ -4,8 +4,8 @@
 
 use super::generate::{generate, GenerateSpec};
 use super::spec::{ModelKind, TrainSpec};
-use super::train::{train, TrainReport};
-use super::GanError;
+use super::train::{holds_same_run, train, TrainReport};
+use super::{io_err, GanError};
 use crate::progress::Verbosity;
 use std::path::{Path, PathBuf};
 
@@ -47,9 +47,18 @@ pub fn demo_step(
     verbosity: Verbosity,
 ) -> Result<DemoGanReport, GanError> {
     let run = out_dir.join("run");
-    let spec = demo_spec(data_dir, "hair_color");
-    let train = train(&spec, &run, false, verbosity)?;
     let samples = out_dir.join("samples");
+    let spec = demo_spec(data_dir, "hair_color");
+    // A rerun of the demo redoes its own run (same settings, same data folder) from
+    // scratch, as it redoes the other stages; any other run there is refused by `train`.
+    if holds_same_run(&spec, &run) {
+        for dir in [&run, &samples] {
+            if dir.exists() {
+                std::fs::remove_dir_all(dir).map_err(io_err(dir))?;
+            }
+        }
+    }
+    let train = train(&spec, &run, false, verbosity)?;
     let gen = generate(&GenerateSpec {
         run: run.clone(),
         out: samples.clone(),

@@ -97,10 +97,17 @@ pub fn load(run: &Path) -> Result<Loaded, GanError> {
     let shape = net_shape(&spec, classes.channels, &counts);
     let dev = Default::default();
     let file = if latest.ema { "g_ema.mpk" } else { "g.mpk" };
-    let rec = checkpoint::read_record::<Cpu, _>(&run.join(&latest.dir).join(file), &dev)?;
+    let path = run.join(&latest.dir).join(file);
     let g = {
         let _rng = crate::backend_rng::lock(); // construction draws (spectral-norm vectors)
-        Generator::<Cpu>::new(spec.arch, &shape, &dev).load_record(rec)
+        let g = Generator::<Cpu>::new(spec.arch, &shape, &dev);
+        if let Some(saved) = &latest.shapes {
+            checkpoint::check_shapes(&path, &saved.g, &g)?;
+        }
+        let want = checkpoint::param_shapes(&g);
+        let g = g.load_record(checkpoint::read_record::<Cpu, _>(&path, &dev)?);
+        checkpoint::check_loaded(&path, &g, &want)?;
+        g
     };
     Ok(Loaded {
         g,
@@ -152,12 +159,56 @@ fn noise(spec: &GenerateSpec, stream: u64, n: usize) -> Vec<f32> {
     let mut z = normal(&mut rng, n);
     if let Some(t) = spec.truncation {
         for v in z.iter_mut() {
-            while v.abs() > t {
-                *v = normal(&mut rng, 1)[0];
+            if v.abs() > t {
+                *v = truncated(&mut rng, t);
             }
         }
     }
     z.iter().map(|v| spec.mu + spec.sigma * v).collect()
+}
+
+/// One N(0, 1) draw conditioned on |v| <= t (t > 0), in bounded expected time. Redrawing
+/// from N(0, 1) accepts with P(|v| <= t), 0.2 at t = 0.25 but 8e-7 at t = 1e-6; below
+/// 0.25 a uniform proposal on [-t, t] accepted with density ratio exp(-v²/2) (at least
+/// 0.97 there) samples the same distribution.
+fn truncated(rng: &mut rand::rngs::StdRng, t: f32) -> f32 {
+    if t >= 0.25 {
+        loop {
+            let v = normal(rng, 1)[0];
+            if v.abs() <= t {
+                return v;
+            }
+        }
+    }
+    loop {
+        let v = rng.random_range(-t..=t);
+        if rng.random::<f32>() <= (-0.5 * v * v).exp() {
+            return v;
+        }
+    }
+}
+
+/// Settings that would write nothing or never finish, refused before any work.
+fn check(spec: &GenerateSpec) -> Result<(), GanError> {
+    let bad = |reason: String| Err(GanError::Settings { reason });
+    if let Some(t) = spec.truncation {
+        // NaN fails this too: the redraw loop could never accept a value.
+        if !(t > 0.0 && t.is_finite()) {
+            return bad(format!(
+                "truncation {t}: give a positive number of standard deviations (e.g. 2)"
+            ));
+        }
+    }
+    if spec.n == 0 || spec.per_class == Some(0) {
+        return bad("nothing to generate: --n and --per-class must be at least 1".into());
+    }
+    if !(spec.mu.is_finite() && spec.sigma.is_finite()) {
+        return bad(format!(
+            "mu {} and sigma {} must be finite numbers",
+            spec.mu, spec.sigma
+        ));
+    }
+    Ok(())
 }
 
 /// Class indices and codes for `n` images: `fixed` values win, `row` (if any) sets the
@@ -200,7 +251,10 @@ fn resolve_fixed(
                 .ok()
                 .filter(|k| *k < l.spec.info_cat)
                 .ok_or_else(|| GanError::Settings {
-                    reason: format!("code={value}: expected 0..{}", l.spec.info_cat),
+                    reason: format!(
+                        "code={value}: expected a whole number from 0 to {}",
+                        l.spec.info_cat.saturating_sub(1)
+                    ),
                 })?;
             code = Some(k);
             continue;
@@ -262,6 +316,7 @@ fn write_images(l: &Loaded, px: &[f32], n: usize, dir: &Path) -> Result<usize, G
 
 /// Generates as `spec` says.
 pub fn generate(spec: &GenerateSpec) -> Result<GenerateReport, GanError> {
+    check(spec)?;
     let (_, classes) = checkpoint::read_meta(&spec.run)?;
     let mut report = GenerateReport::default();
     if let Some(split) = &classes.split {
@@ -294,6 +349,10 @@ pub fn generate(spec: &GenerateSpec) -> Result<GenerateReport, GanError> {
         for v in &values {
             let sub = spec.run.join(value_dir(v));
             if !sub.join(checkpoint::SETTINGS).is_file() {
+                // Training skips values with too few images: all classes means all models.
+                if chosen.is_none() {
+                    continue;
+                }
                 return Err(GanError::Settings {
                     reason: format!("no model for {}={v} in {}", split.name, spec.run.display()),
                 });
@@ -309,12 +368,27 @@ pub fn generate(spec: &GenerateSpec) -> Result<GenerateReport, GanError> {
                 spec.out.join(value_dir(v))
             };
             report.images += write_images(&l, &px, per, &dir)?;
+            // Interpolation and mean sweep come from each class's own model, beside its
+            // images.
+            if let Some(k) = spec.interpolate {
+                report
+                    .grids
+                    .push(interpolation(&l, spec, &fixed, code, k, &dir)?);
+            }
+            if spec.mean_sweep {
+                report.grids.push(mean_sweep(&l, spec, &fixed, code, &dir)?);
+            }
             rows.push((l.classes.channels, l.spec.size as usize, px));
         }
-        let (c, side) = (rows[0].0, rows[0].1);
+        let Some((c, side)) = rows.first().map(|r| (r.0, r.1)) else {
+            return Err(GanError::Settings {
+                reason: format!("no class model in {}", spec.run.display()),
+            });
+        };
+        let n = rows.len() * per;
         let all: Vec<f32> = rows.into_iter().flat_map(|r| r.2).collect();
         let g = spec.out.join("grid.png");
-        save(&g, monitor::grid(&all, values.len() * per, c, side, per))?;
+        save(&g, monitor::grid(&all, n, c, side, per))?;
         report.grids.push(g);
         return Ok(report);
     }
@@ -373,43 +447,72 @@ pub fn generate(spec: &GenerateSpec) -> Result<GenerateReport, GanError> {
         report.grids.push(g);
     }
     if let Some(k) = spec.interpolate {
-        let (rows, k) = (8usize.min(spec.n.max(1)), k.max(2));
-        let (a, b) = (noise(spec, 1, rows * nz), noise(spec, 2, rows * nz));
-        let mut z = Vec::with_capacity(rows * k * nz);
-        for r in 0..rows {
-            for j in 0..k {
-                let t = j as f32 / (k - 1) as f32;
-                z.extend((0..nz).map(|i| (1.0 - t) * a[r * nz + i] + t * b[r * nz + i]));
-            }
-        }
-        let (lab, cd) = conditions(&l, &fixed, code, rows, spec.seed);
-        let na = l.shape.classes.len();
-        let cdim = l.shape.code_dim();
-        let lab: Vec<u32> = (0..rows * k)
-            .flat_map(|i| lab[(i / k) * na..(i / k + 1) * na].to_vec())
-            .collect();
-        let cd: Vec<f32> = (0..rows * k)
-            .flat_map(|i| cd[(i / k) * cdim..(i / k + 1) * cdim].to_vec())
-            .collect();
-        let px = l.sample(z, &lab, &cd, rows * k);
-        let g = spec.out.join("interpolation.png");
-        save(&g, monitor::grid(&px, rows * k, c, side, k))?;
-        report.grids.push(g);
+        report
+            .grids
+            .push(interpolation(&l, spec, &fixed, code, k, &spec.out)?);
     }
     if spec.mean_sweep {
-        let n = 64;
-        let mut means = Vec::new();
-        for (i, mu) in (0..9).map(|i| (i, -2.0 + 0.5 * i as f32)) {
-            let sub = GenerateSpec { mu, ..spec.clone() };
-            let z = noise(&sub, 100 + i, n * nz);
-            let (lab, cd) = conditions(&l, &fixed, code, n, spec.seed);
-            let px = l.sample(z, &lab, &cd, n);
-            let il = l.image_len();
-            means.extend((0..il).map(|j| (0..n).map(|s| px[s * il + j]).sum::<f32>() / n as f32));
-        }
-        let g = spec.out.join("mean_sweep.png");
-        save(&g, monitor::grid(&means, 9, c, side, 9))?;
-        report.grids.push(g);
+        report
+            .grids
+            .push(mean_sweep(&l, spec, &fixed, code, &spec.out)?);
     }
     Ok(report)
+}
+
+/// Writes `dir/interpolation.png`: rows of `k` steps between two latent points.
+fn interpolation(
+    l: &Loaded,
+    spec: &GenerateSpec,
+    fixed: &[(usize, u32)],
+    code: Option<usize>,
+    k: usize,
+    dir: &Path,
+) -> Result<PathBuf, GanError> {
+    let (c, side, nz) = (l.classes.channels, l.spec.size as usize, l.shape.nz);
+    let (rows, k) = (8usize.min(spec.n.max(1)), k.max(2));
+    let (a, b) = (noise(spec, 1, rows * nz), noise(spec, 2, rows * nz));
+    let mut z = Vec::with_capacity(rows * k * nz);
+    for r in 0..rows {
+        for j in 0..k {
+            let t = j as f32 / (k - 1) as f32;
+            z.extend((0..nz).map(|i| (1.0 - t) * a[r * nz + i] + t * b[r * nz + i]));
+        }
+    }
+    let (lab, cd) = conditions(l, fixed, code, rows, spec.seed);
+    let na = l.shape.classes.len();
+    let cdim = l.shape.code_dim();
+    let lab: Vec<u32> = (0..rows * k)
+        .flat_map(|i| lab[(i / k) * na..(i / k + 1) * na].to_vec())
+        .collect();
+    let cd: Vec<f32> = (0..rows * k)
+        .flat_map(|i| cd[(i / k) * cdim..(i / k + 1) * cdim].to_vec())
+        .collect();
+    let px = l.sample(z, &lab, &cd, rows * k);
+    let g = dir.join("interpolation.png");
+    save(&g, monitor::grid(&px, rows * k, c, side, k))?;
+    Ok(g)
+}
+
+/// Writes `dir/mean_sweep.png`: the mean of 64 samples for mu = -2, -1.5, ..., 2.
+fn mean_sweep(
+    l: &Loaded,
+    spec: &GenerateSpec,
+    fixed: &[(usize, u32)],
+    code: Option<usize>,
+    dir: &Path,
+) -> Result<PathBuf, GanError> {
+    let (c, side, nz) = (l.classes.channels, l.spec.size as usize, l.shape.nz);
+    let n = 64;
+    let mut means = Vec::new();
+    for (i, mu) in (0..9).map(|i| (i, -2.0 + 0.5 * i as f32)) {
+        let sub = GenerateSpec { mu, ..spec.clone() };
+        let z = noise(&sub, 100 + i, n * nz);
+        let (lab, cd) = conditions(l, fixed, code, n, spec.seed);
+        let px = l.sample(z, &lab, &cd, n);
+        let il = l.image_len();
+        means.extend((0..il).map(|j| (0..n).map(|s| px[s * il + j]).sum::<f32>() / n as f32));
+    }
+    let g = dir.join("mean_sweep.png");
+    save(&g, monitor::grid(&means, 9, c, side, 9))?;
+    Ok(g)
 }

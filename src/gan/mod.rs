@@ -74,6 +74,14 @@ pub enum GanError {
         /// Why.
         reason: String,
     },
+    /// A run folder cannot be used as asked (it holds another run).
+    #[error("run folder {}: {reason}", path.display())]
+    RunFolder {
+        /// The folder.
+        path: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// The requested backend is not available.
     #[error("backend unavailable: {reason}")]
     Backend {

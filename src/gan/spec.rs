@@ -311,6 +311,18 @@ impl TrainSpec {
         if self.batch < 2 {
             return bad(format!("batch {} is too small (at least 2)", self.batch));
         }
+        if self.steps == 0 {
+            return bad("steps is 0: a run needs at least one step".into());
+        }
+        for (name, v) in [
+            ("ngf (--width)", self.ngf),
+            ("ndf (--width)", self.ndf),
+            ("nz", self.nz),
+        ] {
+            if v == 0 {
+                return bad(format!("{name} is 0: a network needs at least one unit"));
+            }
+        }
         if self.arch != Arch::Dcgan
             && (self.spectral_norm != SnWhere::None || self.attention.is_some() || self.fc > 0)
         {
@@ -418,24 +430,31 @@ struct PipelineTrain {
 }
 
 impl TrainSection {
-    /// Reads the `[train]` section of a pipeline TOML file (other sections are ignored).
+    /// Reads the `[train]` section of a pipeline TOML file. The whole file is read as
+    /// [`crate::config::PipelineConfig`], as `prep` reads it, so a misspelled section
+    /// (`[trian]`) is an error naming the known ones instead of a silently default run,
+    /// while sections of other commands are accepted.
     pub fn from_pipeline(path: &Path) -> Result<TrainSection, GanError> {
-        let text = std::fs::read_to_string(path).map_err(|e| GanError::Io {
+        let bad = |reason: String| GanError::Pipeline {
             path: path.to_path_buf(),
-            source: e,
+            reason,
+        };
+        let config = crate::config::PipelineConfig::load(path).map_err(|e| match e {
+            crate::config::ConfigError::Read { source, .. } => GanError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            crate::config::ConfigError::Parse { message, .. } => bad(message),
+            other => bad(other.to_string()),
         })?;
-        let value: toml::Table = toml::from_str(&text).map_err(|e| GanError::Pipeline {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        let only_train: toml::Table = value.into_iter().filter(|(k, _)| k == "train").collect();
-        let parsed: PipelineTrain =
-            only_train
-                .try_into()
-                .map_err(|e: toml::de::Error| GanError::Pipeline {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
+        // Re-rooted under `train`, so a bad key is reported as `train.<key>`.
+        let mut only_train = toml::Table::new();
+        if let Some(t) = config.train {
+            only_train.insert("train".into(), toml::Value::Table(t));
+        }
+        let parsed: PipelineTrain = only_train
+            .try_into()
+            .map_err(|e: toml::de::Error| bad(e.to_string()))?;
         Ok(parsed.train.unwrap_or_default())
     }
 
@@ -523,6 +542,53 @@ mod tests {
             }
         }
         assert!(n >= 2, "the two Keras presets should be in pipelines/");
+    }
+
+    /// Regression: `[trian]` was dropped silently and the run trained the defaults.
+    #[test]
+    fn a_misspelled_section_is_an_error_and_other_commands_sections_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.toml");
+        std::fs::write(&p, "[trian]\nmodel = \"acgan\"\n").unwrap();
+        let e = TrainSection::from_pipeline(&p).unwrap_err().to_string();
+        assert!(e.contains("p.toml") && e.contains("`trian`"), "{e}");
+        assert!(e.contains("`train`") && e.contains("`prep`"), "{e}");
+        std::fs::write(
+            &p,
+            "description = \"x\"\n[prep]\nformat = \"png\"\n[label]\nanything = 1\n\
+             [train]\nmodel = \"acgan\"\n",
+        )
+        .unwrap();
+        let s = TrainSection::from_pipeline(&p).unwrap();
+        assert_eq!(s.model, Some(ModelKind::Acgan));
+        std::fs::write(&p, "[train]\nstepz = 3\n").unwrap();
+        let e = TrainSection::from_pipeline(&p).unwrap_err().to_string();
+        assert!(e.contains("stepz"), "{e}");
+    }
+
+    #[test]
+    fn zero_steps_or_widths_are_refused() {
+        let ok = TrainSpec {
+            data: Some("x".into()),
+            ..TrainSpec::default()
+        };
+        ok.validate().unwrap();
+        for bad in [
+            TrainSpec {
+                steps: 0,
+                ..ok.clone()
+            },
+            TrainSpec {
+                ngf: 0,
+                ..ok.clone()
+            },
+            TrainSpec {
+                ndf: 0,
+                ..ok.clone()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

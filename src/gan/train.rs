@@ -44,7 +44,9 @@ pub struct TrainReport {
 }
 
 /// Trains as `spec` says into `out`; with `resume`, continues from `out`'s newest
-/// checkpoint (the saved settings win, except `steps` and `backend`).
+/// checkpoint (the saved settings win, except `steps` and `backend`). Without `resume`,
+/// `out` must not hold a run yet. A new run saves its dataset paths absolute, so resume
+/// and eval work from any folder.
 pub fn train(
     spec: &TrainSpec,
     out: &Path,
@@ -53,6 +55,7 @@ pub fn train(
 ) -> Result<TrainReport, GanError> {
     let spec = resolve_resume(spec, out, resume)?;
     spec.validate()?;
+    let spec = with_absolute_paths(spec)?;
     backend::check(spec.backend)?;
     let mut attrs = spec.attrs.clone();
     if let Some(s) = &spec.split_by {
@@ -72,8 +75,91 @@ pub fn train(
     train_dataset(&spec, ds, out, resume, v)
 }
 
+/// `spec` with its dataset paths (`data`, `mnist`, `labels`) made absolute: settings.json
+/// is read later from other folders (`--resume`, `eval`, the report page).
+fn with_absolute_paths(mut spec: TrainSpec) -> Result<TrainSpec, GanError> {
+    for p in [&mut spec.data, &mut spec.mnist, &mut spec.labels]
+        .into_iter()
+        .flatten()
+    {
+        *p = std::fs::canonicalize(&*p).map_err(|e| {
+            let from = std::env::current_dir()
+                .ok()
+                .filter(|_| p.is_relative())
+                .map(|d| format!(" (a relative path, looked up from {})", d.display()))
+                .unwrap_or_default();
+            GanError::Data {
+                path: p.clone(),
+                reason: format!("{e}{from}"),
+            }
+        })?;
+    }
+    Ok(spec)
+}
+
+/// Whether `out` already holds a run: its settings, a checkpoint, or a split summary.
+pub fn holds_run(out: &Path) -> bool {
+    [
+        checkpoint::SETTINGS,
+        checkpoint::LATEST,
+        "checkpoints",
+        "summary.csv",
+    ]
+    .iter()
+    .any(|f| out.join(f).exists())
+}
+
+/// Whether `out` holds a run started with `spec`'s settings (`steps` and `backend` may
+/// differ, as `--resume` allows; dataset paths compare as absolute paths).
+pub fn holds_same_run(spec: &TrainSpec, out: &Path) -> bool {
+    let Ok((saved, _)) = checkpoint::read_meta(out) else {
+        return false;
+    };
+    let spec = with_absolute_paths(spec.clone()).unwrap_or_else(|_| spec.clone());
+    TrainSpec {
+        steps: saved.steps,
+        backend: saved.backend,
+        // No attributes asked for: the run saved the first label column it found.
+        attrs: if spec.attrs.is_empty() {
+            saved.attrs.clone()
+        } else {
+            spec.attrs.clone()
+        },
+        ..spec
+    } == saved
+}
+
+/// Refuses to start a run in a folder that holds one: the new settings would sit beside
+/// the old checkpoints and samples, and a later `--resume` or `generate` would load the
+/// old run's weights into the new network.
+fn refuse_existing(spec: &TrainSpec, out: &Path) -> Result<(), GanError> {
+    if !holds_run(out) {
+        return Ok(());
+    }
+    let step = checkpoint::latest(out).ok().flatten().map_or(0, |l| l.step);
+    let target = checkpoint::read_meta(out).map_or(0, |(saved, _)| saved.steps);
+    let reason = if holds_same_run(spec, out) && step < target {
+        format!(
+            "it holds an unfinished run with these settings (step {step} of {target}): \
+             add --resume to continue it, or give another --out"
+        )
+    } else {
+        "it already holds a run (settings.json, checkpoints/): add --resume to continue \
+         that run (with its saved settings; --steps extends it), or give another --out"
+            .to_string()
+    };
+    Err(GanError::RunFolder {
+        path: out.to_path_buf(),
+        reason,
+    })
+}
+
 fn resolve_resume(spec: &TrainSpec, out: &Path, resume: bool) -> Result<TrainSpec, GanError> {
-    if !resume || !out.join(checkpoint::SETTINGS).is_file() {
+    if !resume {
+        refuse_existing(spec, out)?;
+        return Ok(spec.clone());
+    }
+    if !out.join(checkpoint::SETTINGS).is_file() {
         return Ok(spec.clone());
     }
     let (mut saved, _) = checkpoint::read_meta(out)?;
@@ -130,18 +216,19 @@ pub fn train_dataset(
         split: None,
     };
     std::fs::create_dir_all(out).map_err(io_err(out))?;
-    checkpoint::write_meta(out, &spec, &classes)?;
     let (images, skipped, attrs) = (ds.len(), ds.skipped.clone(), ds.attrs.clone());
+    let run = RunDir {
+        out,
+        classes: &classes,
+        resume,
+    };
     let outcome = match spec.backend {
-        BackendKind::Cpu => {
-            run_on::<backend::CpuTrain>(&spec, ds, out, resume, Default::default(), v)?
-        }
+        BackendKind::Cpu => run_on::<backend::CpuTrain>(&spec, ds, run, Default::default(), v)?,
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => run_on::<burn::backend::Autodiff<burn::backend::Cuda>>(
             &spec,
             ds,
-            out,
-            resume,
+            run,
             Default::default(),
             v,
         )?,
@@ -219,6 +306,9 @@ fn train_split(
     };
     let mut summary =
         String::from("value,images,steps,loss_d,loss_g,d_real,d_fake,images_per_sec,warnings\n");
+    let t0 = std::time::Instant::now();
+    let mut trained = 0u64;
+    report.started_at = u64::MAX;
     for value in &split.values {
         let Some(sub) = ds.subset(attr, value) else {
             continue;
@@ -252,11 +342,18 @@ fn train_split(
             r.warnings.len()
         ));
         report.steps = report.steps.max(r.steps);
+        report.started_at = report.started_at.min(r.started_at);
+        trained += (r.steps - r.started_at) * spec.batch as u64;
         report
             .warnings
             .extend(r.warnings.iter().map(|w| format!("{value}: {w}")));
         report.split.push((value.clone(), r));
     }
+    if report.started_at == u64::MAX {
+        report.started_at = 0;
+    }
+    // Over the whole split, so the summary's rate counts every class model's images.
+    report.images_per_sec = trained as f32 / t0.elapsed().as_secs_f32().max(1e-6);
     let p = out.join("summary.csv");
     crate::atomic::write(&p, summary.as_bytes()).map_err(io_err(&p))?;
     Ok(report)
@@ -266,14 +363,22 @@ fn clip(spec: &TrainSpec) -> Option<GradientClippingConfig> {
     spec.clip.map(GradientClippingConfig::Value)
 }
 
+/// Where one model trains: its folder, the class mapping to save there, and whether it
+/// continues from the folder's newest checkpoint.
+struct RunDir<'a> {
+    out: &'a Path,
+    classes: &'a ClassMap,
+    resume: bool,
+}
+
 fn run_on<B: AutodiffBackend>(
     spec: &TrainSpec,
     ds: Dataset,
-    out: &Path,
-    resume: bool,
+    run: RunDir,
     device: B::Device,
     v: Verbosity,
 ) -> Result<RunOutcome, GanError> {
+    let out = run.out;
     let attrs: Vec<usize> = ds.attrs.iter().map(|a| a.values.len()).collect();
     let shape = net_shape(spec, ds.channels, &attrs);
     let (g, d, ema) = {
@@ -304,9 +409,12 @@ fn run_on<B: AutodiffBackend>(
                 step: 0,
                 rollbacks: 0,
             };
-            if resume {
+            if run.resume {
                 t.load_latest()?;
             }
+            // Saved only once the checkpoint has loaded: a resume refused for weights
+            // that do not fit leaves the run's settings as they were.
+            checkpoint::write_meta(out, spec, run.classes)?;
             t.run(v)
         }};
     }

@@ -230,6 +230,10 @@ where
             rollbacks: self.rollbacks,
             dir: checkpoint::step_dir(self.step),
             ema: self.ema.is_some(),
+            shapes: Some(checkpoint::NetShapes {
+                g: checkpoint::param_shapes(&self.g),
+                d: checkpoint::param_shapes(&self.d),
+            }),
         };
         let p = self.run.join(&meta.dir);
         let mut files = vec![
@@ -270,14 +274,25 @@ where
         // Building and loading modules can draw from the backend's generator (lazy
         // parameters, spectral-norm vectors): not while another thread seeds and draws.
         let _rng = crate::backend_rng::lock();
+        let (gp, dp) = (dir.join("g.mpk"), dir.join("d.mpk"));
+        if let Some(saved) = &meta.shapes {
+            checkpoint::check_shapes(&gp, &saved.g, &self.g)?;
+            checkpoint::check_shapes(&dp, &saved.d, &self.d)?;
+        }
+        let (want_g, want_d) = (
+            checkpoint::param_shapes(&self.g),
+            checkpoint::param_shapes(&self.d),
+        );
         self.g = self
             .g
             .clone()
-            .load_record(checkpoint::read_record::<B, _>(&dir.join("g.mpk"), &dev)?);
+            .load_record(checkpoint::read_record::<B, _>(&gp, &dev)?);
+        checkpoint::check_loaded(&gp, &self.g, &want_g)?;
         self.d = self
             .d
             .clone()
-            .load_record(checkpoint::read_record::<B, _>(&dir.join("d.mpk"), &dev)?);
+            .load_record(checkpoint::read_record::<B, _>(&dp, &dev)?);
+        checkpoint::check_loaded(&dp, &self.d, &want_d)?;
         self.og = self.og.clone().load_record(checkpoint::read_record::<B, _>(
             &dir.join("g_optim.mpk"),
             &dev,

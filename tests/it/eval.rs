@@ -251,3 +251,56 @@ fn known_answers_on_learned_features() {
     assert_eq!(p1.recall, 0.0);
     assert!(p1.coverage < 0.15, "{p1:?}");
 }
+
+/// Regression: a run whose settings name a dataset folder that is not there (a relative
+/// path saved by an older facesynth, read from another folder) said the settings named
+/// "no real dataset folder"; now it says which path and that it does not exist.
+#[test]
+fn a_missing_dataset_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_data(dir.path(), 16);
+    let run = dir.path().join("run");
+    train(&data, &run, ModelKind::Cgan, false);
+    let saved: TrainSpec =
+        serde_json::from_slice(&std::fs::read(run.join("settings.json")).unwrap()).unwrap();
+    assert!(saved.data.as_ref().unwrap().is_absolute(), "{saved:?}");
+    let old = TrainSpec {
+        data: Some("demo/data".into()),
+        ..saved
+    };
+    facesynth::atomic::write_json(&run.join("settings.json"), &old).unwrap();
+    let e = eval::evaluate(&EvalSpec {
+        data: None,
+        ..spec(&run, &data, &dir.path().join("cache"))
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("demo/data") && e.contains("does not exist"),
+        "{e}"
+    );
+}
+
+/// Regression: undecodable real images were counted in the notes, never named.
+#[test]
+fn undecodable_real_images_are_named_in_the_notes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_data(dir.path(), 36);
+    std::fs::write(data.join("images/broken.png"), b"not a png").unwrap();
+    let truth = data.join("truth.csv");
+    let text = std::fs::read_to_string(&truth).unwrap();
+    let first = text.lines().nth(1).unwrap();
+    let rest = first.split_once(',').unwrap().1;
+    std::fs::write(&truth, format!("{text}images/broken.png,{rest}\n")).unwrap();
+    let run = dir.path().join("run");
+    train(&data, &run, ModelKind::Cgan, false);
+    let s = eval::evaluate(&spec(&run, &data, &dir.path().join("cache"))).unwrap();
+    let note = s
+        .notes
+        .iter()
+        .find(|n| n.contains("could not be decoded"))
+        .expect("a note on the broken file");
+    assert!(note.contains("images/broken.png"), "{note}");
+    let written = std::fs::read_to_string(run.join("eval/metrics.json")).unwrap();
+    assert!(written.contains("images/broken.png"));
+}

@@ -221,6 +221,21 @@ fn split_by_trains_one_model_per_class() {
     .unwrap();
     assert_eq!(g.images, 6);
     assert!(out.join("red/1.png").is_file() && out.join("grid.png").is_file());
+    // Regression: --interpolate and --mean-sweep were silently ignored on split runs;
+    // they come from the chosen class's model.
+    let one = dir.path().join("one");
+    let g = generate(&GenerateSpec {
+        run: run.clone(),
+        out: one.clone(),
+        n: 2,
+        attrs: vec![("hair_color".into(), "red".into())],
+        interpolate: Some(3),
+        mean_sweep: true,
+        ..GenerateSpec::default()
+    })
+    .unwrap();
+    assert_eq!(g.images, 2);
+    assert!(one.join("interpolation.png").is_file() && one.join("mean_sweep.png").is_file());
 }
 
 #[test]
@@ -326,4 +341,326 @@ fn cuda_request_without_cuda_is_a_clear_error() {
         "{err}"
     );
     let _ = BackendKind::Cuda;
+}
+
+/// Regression: training into a folder that holds a run, without `--resume`, mixed the new
+/// settings with the old checkpoints and samples. It is refused, the folder untouched.
+#[test]
+fn a_folder_holding_a_run_is_refused_without_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let spec = tiny(ModelKind::Acgan, 3);
+    train_dataset(&spec, faces(24), &run, false, Verbosity::Quiet).unwrap();
+    let settings = std::fs::read(run.join("settings.json")).unwrap();
+    let other = TrainSpec {
+        model: ModelKind::Dcgan,
+        ngf: 16,
+        ..spec.clone()
+    };
+    let e = train_dataset(&other, faces(24), &run, false, Verbosity::Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&run.display().to_string()) && e.contains("--resume") && e.contains("--out"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(run.join("settings.json")).unwrap(), settings);
+    // The same settings, stopped early (as a killed run is): still --resume, said so.
+    let half = dir.path().join("half");
+    train_dataset(&spec, faces(24), &half, false, Verbosity::Quiet).unwrap();
+    let mut saved: TrainSpec =
+        serde_json::from_slice(&std::fs::read(half.join("settings.json")).unwrap()).unwrap();
+    saved.steps = 6;
+    facesynth::atomic::write_json(&half.join("settings.json"), &saved).unwrap();
+    let again = TrainSpec {
+        steps: 6,
+        ..spec.clone()
+    };
+    let e = train_dataset(&again, faces(24), &half, false, Verbosity::Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unfinished run") && e.contains("step 3 of 6"),
+        "{e}"
+    );
+    let r = train_dataset(&again, faces(24), &half, true, Verbosity::Quiet).unwrap();
+    assert_eq!((r.started_at, r.steps), (3, 6));
+}
+
+/// Regression: a checkpoint whose shapes do not fit the network settings.json describes
+/// (two runs mixed in one folder) panicked in burn on resume and generate; now an error
+/// naming the checkpoint file, also for checkpoints saved without the shape list.
+#[test]
+fn a_checkpoint_of_another_network_is_a_clean_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    train_dataset(
+        &tiny(ModelKind::Acgan, 3),
+        faces(24),
+        &a,
+        false,
+        Verbosity::Quiet,
+    )
+    .unwrap();
+    let wide = TrainSpec {
+        ngf: 12,
+        ndf: 12,
+        ..tiny(ModelKind::Acgan, 3)
+    };
+    train_dataset(&wide, faces(24), &b, false, Verbosity::Quiet).unwrap();
+    // a's weights under b's settings, as the reviewer's killed rerun left them.
+    for f in ["settings.json", "classes.json"] {
+        std::fs::copy(b.join(f), a.join(f)).unwrap();
+    }
+    let check = |run: &Path| {
+        let e = generate(&GenerateSpec {
+            run: run.to_path_buf(),
+            out: dir.path().join("gen"),
+            n: 2,
+            ..GenerateSpec::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("g.mpk") && e.contains("do not fit"), "{e}");
+        let e = train_dataset(&wide, faces(24), run, true, Verbosity::Quiet)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("g.mpk") && e.contains("do not fit"), "{e}");
+    };
+    check(&a);
+    // A run saved before latest.json listed shapes: caught after loading instead.
+    let latest = a.join("latest.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap();
+    assert!(meta.as_object_mut().unwrap().remove("shapes").is_some());
+    facesynth::atomic::write_json(&latest, &meta).unwrap();
+    check(&a);
+}
+
+/// Regression: `--truncation 0` (or below, or NaN) redrew noise forever.
+#[test]
+fn truncation_must_be_positive() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train_dataset(
+        &tiny(ModelKind::Dcgan, 2),
+        faces(12),
+        &run,
+        false,
+        Verbosity::Quiet,
+    )
+    .unwrap();
+    let spec = |t: f32| GenerateSpec {
+        run: run.clone(),
+        out: dir.path().join("gen"),
+        n: 2,
+        truncation: Some(t),
+        ..GenerateSpec::default()
+    };
+    for t in [0.0, -1.0, f32::NAN] {
+        let e = generate(&spec(t)).unwrap_err().to_string();
+        assert!(e.contains("truncation"), "{t}: {e}");
+    }
+    // A tiny positive T finishes (uniform proposals, not redraws from N(0, 1)).
+    assert_eq!(generate(&spec(1e-6)).unwrap().images, 2);
+    let out = bin()
+        .args(["generate", "--truncation", "0", "--n", "2", "--checkpoint"])
+        .arg(&run)
+        .arg("--out")
+        .arg(dir.path().join("g2"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Regression: bad command lines exited 1 or panicked (exit 101), and `--mnist` with
+/// `--data` silently used MNIST. All are usage errors now (exit 2).
+#[test]
+fn bad_command_lines_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = format!("{d}/run");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["train", "--data", d, "--steps", "0", "--out", &out],
+        vec!["train", "--data", d, "--width", "0", "--out", &out],
+        vec!["train", "--data", d, "--batch", "1", "--out", &out],
+        vec!["train", "--out", &out],
+        vec!["train", "--data", d, "--mnist", d, "--out", &out],
+        vec!["generate", "--checkpoint", d, "--n", "0", "--out", &out],
+        vec![
+            "generate",
+            "--checkpoint",
+            d,
+            "--per-class",
+            "0",
+            "--out",
+            &out,
+        ],
+        vec![
+            "generate",
+            "--checkpoint",
+            d,
+            "--attr",
+            "digit",
+            "--out",
+            &out,
+        ],
+        vec![
+            "generate",
+            "--checkpoint",
+            d,
+            "--truncation=-1",
+            "--out",
+            &out,
+        ],
+        vec!["eval"],
+        vec!["eval", "--run", d, "--n", "1"],
+    ];
+    for args in cases {
+        let o = bin().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    assert!(!Path::new(&out).exists());
+}
+
+/// `n` synthetic faces in `dir/data` (prep-like: images/ and truth.csv).
+fn synth_folder(dir: &Path, n: usize) -> std::path::PathBuf {
+    let data = dir.join("data");
+    facesynth::synth::generate(
+        &SynthSpec {
+            n,
+            image_size: 32,
+            seed: 1,
+            ..SynthSpec::default()
+        },
+        &data,
+    )
+    .unwrap();
+    data
+}
+
+/// Regression: relative dataset paths were saved as given, so `--resume` from another
+/// folder failed; and `--resume --data` without `--steps` reset the target to 2000.
+#[test]
+fn resume_works_from_another_folder_and_keeps_the_step_target() {
+    let dir = tempfile::tempdir().unwrap();
+    synth_folder(dir.path(), 12);
+    let tiny_args = ["--size", "16", "--batch", "4", "--width", "4", "--quiet"];
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["train", "--data", "data", "--steps", "2", "--out", "run"])
+        .args(tiny_args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = dir.path().join("run");
+    let saved = |key: &str| -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(
+            &std::fs::read(run.join("settings.json")).unwrap(),
+        )
+        .unwrap()[key]
+            .clone()
+    };
+    let data = saved("data");
+    assert!(Path::new(data.as_str().unwrap()).is_absolute(), "{data}");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(elsewhere.path())
+        .args(["train", "--resume", "--quiet", "--out"])
+        .arg(&run)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(saved("steps"), 2, "no --steps: the saved target stays");
+    let out = bin()
+        .current_dir(elsewhere.path())
+        .args(["train", "--resume", "--quiet", "--steps", "3", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(saved("steps"), 3);
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("latest.json")).unwrap()).unwrap();
+    assert_eq!(latest["step"], 3);
+}
+
+/// Regression: a class-per-folder dataset could not train an unconditional model (the
+/// error named a missing `images/` folder, twice); and undecodable files were counted,
+/// not named.
+#[test]
+fn an_image_folder_trains_dcgan_and_bad_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_folder(dir.path(), 12);
+    let folders = dir.path().join("if");
+    for (i, f) in std::fs::read_dir(data.join("images")).unwrap().enumerate() {
+        let f = f.unwrap().path();
+        let class = folders.join(if i % 2 == 0 { "a" } else { "b" });
+        std::fs::create_dir_all(&class).unwrap();
+        std::fs::copy(&f, class.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(folders.join("a/broken.png"), b"not a png").unwrap();
+    let out = bin()
+        .args(["train", "--model", "dcgan", "--size", "16", "--steps", "2"])
+        .args(["--batch", "4", "--width", "4", "--data"])
+        .arg(&folders)
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("trained 12 images"), "{err}");
+    assert!(err.contains("broken.png"), "{err}");
+}
+
+/// A misspelled section is refused by name (tested in `gan::spec`); a file with other
+/// commands' sections trains.
+#[test]
+fn a_misspelled_pipeline_section_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_folder(dir.path(), 8);
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, "[trian]\nmodel = \"acgan\"\n").unwrap();
+    let out = bin()
+        .args([
+            "train",
+            "--size",
+            "16",
+            "--steps",
+            "1",
+            "--batch",
+            "4",
+            "--pipeline",
+        ])
+        .arg(&p)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("p.toml") && err.contains("trian") && err.contains("`train`"),
+        "{err}"
+    );
+    assert!(!dir.path().join("run").exists());
 }

@@ -487,6 +487,17 @@ fn report_command_detects_the_folder() {
         cmp.to_str().unwrap(),
     ]);
     assert!(cmp.is_file());
+    // Regression: one run with --out wrote a one-row comparison; now the run's page
+    // there, as `eval --out` writes it.
+    let one = f.cond.parent().unwrap().join("one.html");
+    crate::common::run_ok(&[
+        "report",
+        f.cond.to_str().unwrap(),
+        "--out",
+        one.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&one).unwrap();
+    assert!(html.contains("Training curves"), "not the run page");
     // Without a font the plots have no text and the page says so.
     let bare = crate::common::bin()
         .env("FACESYNTH_FONT", "none")
