@@ -45,10 +45,7 @@ pub type Predictions = BTreeMap<(String, String), (String, f32)>;
 /// [`read_predictions`] for writing out: every attribute and value checked against
 /// `schema` (an edited or stale `predictions.csv` must not put a value the schema does not
 /// have into the export's files and folders); a missing file is no predictions.
-pub fn read_predictions_checked(
-    paths: &Paths,
-    schema: &Schema,
-) -> Result<Predictions, LabelError> {
+pub fn read_predictions_checked(paths: &Paths, schema: &Schema) -> Result<Predictions, LabelError> {
     let path = paths.predictions();
     let mut out = BTreeMap::new();
     if !path.is_file() {
