@@ -71,11 +71,17 @@ pub struct PrepArgs {
     #[arg(long)]
     pub phash_max: Option<u32>,
     /// Turn off near-duplicate removal (exact duplicates are still removed).
-    #[arg(long)]
+    #[arg(long, overrides_with = "near_dedup")]
     pub no_near_dedup: bool,
+    /// Turn near-duplicate removal on where a pipeline file turned it off.
+    #[arg(long, overrides_with = "no_near_dedup")]
+    pub near_dedup: bool,
     /// Match mirror images as duplicates too.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_flip_dedup")]
     pub flip_dedup: bool,
+    /// Do not match mirror images, where a pipeline file asks for it.
+    #[arg(long, overrides_with = "flip_dedup")]
+    pub no_flip_dedup: bool,
     /// Worker threads [default: all cores].
     #[arg(long, short)]
     pub jobs: Option<usize>,
@@ -102,8 +108,8 @@ impl PrepArgs {
         s.resize.aspect = self.aspect;
         s.normalize.mode = self.normalize;
         s.dedup.phash_max = self.phash_max;
-        s.dedup.near = self.no_near_dedup.then_some(false);
-        s.dedup.flip = self.flip_dedup.then_some(true);
+        s.dedup.near = switch(self.near_dedup, self.no_near_dedup);
+        s.dedup.flip = switch(self.flip_dedup, self.no_flip_dedup);
         s
     }
 
@@ -111,6 +117,16 @@ impl PrepArgs {
     pub fn resolve(&self) -> anyhow::Result<PrepSpec> {
         let file = PipelineConfig::load_or_default(self.pipeline.as_deref())?;
         Ok(PrepSpec::resolve(file.prep.overlay(self.as_section()))?)
+    }
+}
+
+/// An on/off setting from a pair of flags: `Some` only when one was given, so that the
+/// pipeline file's value stands otherwise (the last flag wins, `overrides_with`).
+fn switch(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
     }
 }
 

@@ -17,7 +17,9 @@ pub enum Filter {
     Nearest,
     /// Linear (triangle).
     Triangle,
-    /// Cubic (Catmull-Rom).
+    /// Cubic (Catmull-Rom). One spelling on the command line and in pipeline files.
+    #[value(name = "catmullrom", alias = "catmull-rom")]
+    #[serde(alias = "catmull-rom")]
     CatmullRom,
     /// Gaussian.
     Gaussian,

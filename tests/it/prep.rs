@@ -594,4 +594,24 @@ fn flip_aware_dedup_groups_a_mirrored_copy() {
     assert_eq!(flip[0].0, Status::Kept, "{flip:?}");
     assert_eq!(flip[1], (Status::Duplicate, "near".to_string()), "{flip:?}");
     assert_eq!(flip[2].0, Status::Kept, "{flip:?}");
+    // A pipeline file turns mirror matching on; --no-flip-dedup turns it off again.
+    let pipe = dir.path().join("flip.toml");
+    std::fs::write(&pipe, "[prep.dedup]\nflip = true\n").unwrap();
+    for (flag, mirror) in [
+        (None, Status::Duplicate),
+        (Some("--no-flip-dedup"), Status::Kept),
+    ] {
+        let out = dir.path().join(format!("cli-{}", flag.is_some()));
+        let mut args = vec![
+            "prep",
+            raw.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(["-q", "--pipeline", pipe.to_str().unwrap()]);
+        args.extend(flag);
+        run_ok(&args);
+        let r = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
+        assert_eq!(r["b_mirror.png"].status, mirror, "{flag:?}");
+    }
 }
