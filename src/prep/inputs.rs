@@ -60,12 +60,7 @@ impl InputList {
         self.ends.shrink_to_fit();
         let hash = |i: usize| xxhash_rust::xxh3::xxh3_64(stem(&self.rel(i)).as_bytes());
         let mut hashes: Vec<u64> = (0..self.len()).map(hash).collect();
-        hashes.sort_unstable();
-        let shared: HashSet<u64> = hashes
-            .windows(2)
-            .filter(|w| w[0] == w[1])
-            .map(|w| w[0])
-            .collect();
+        let shared = sort_and_find_shared(&mut hashes);
         drop(hashes);
         self.collided = (0..self.len())
             .filter(|&i| shared.contains(&hash(i)))
@@ -80,12 +75,7 @@ impl InputList {
     fn clashing_bases(&self) -> HashSet<u32> {
         let hash = |s: &str| xxhash_rust::xxh3::xxh3_64(s.as_bytes());
         let mut hashes: Vec<u64> = (0..self.len()).map(|i| hash(&self.plain_base(i))).collect();
-        hashes.sort_unstable();
-        let shared: HashSet<u64> = hashes
-            .windows(2)
-            .filter(|w| w[0] == w[1])
-            .map(|w| w[0])
-            .collect();
+        let shared = sort_and_find_shared(&mut hashes);
         let face_of_another = |base: &str| {
             let digits = base.trim_end_matches(|c: char| c.is_ascii_digit());
             digits.len() < base.len()
@@ -156,6 +146,16 @@ impl InputList {
             format!("images/{s}")
         }
     }
+}
+
+/// Sorts `hashes` and returns those that occur more than once.
+fn sort_and_find_shared(hashes: &mut [u64]) -> HashSet<u64> {
+    hashes.sort_unstable();
+    hashes
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect()
 }
 
 /// `rel` without its extension (a dot in a folder name is not one).

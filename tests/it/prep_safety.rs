@@ -3,7 +3,7 @@
 //! it cannot read without a word.
 
 use super::prep::{encode, face};
-use crate::common::{bin, run_ok};
+use crate::common::bin;
 use facesynth::dataset::manifest::{self, ManifestRow, Status};
 use image::ImageFormat;
 use std::collections::{HashMap, HashSet};
@@ -21,6 +21,11 @@ fn prep(input: &Path, out: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap()
+}
+
+fn prep_ok(input: &Path, out: &Path) {
+    let o = prep(input, out, &["-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 fn rows(out: &Path) -> HashMap<String, ManifestRow> {
@@ -65,29 +70,11 @@ fn prep_refuses_layouts_in_which_it_would_delete_the_users_files() {
     // A fresh OUT, then a rerun into it (its images/ is prep's own now), then OUT inside
     // INPUT: all fine.
     let out = dir.path().join("out");
-    run_ok(&[
-        "prep",
-        raw.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    run_ok(&[
-        "prep",
-        raw.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    prep_ok(&raw, &out);
+    prep_ok(&raw, &out);
     assert_eq!(rows(&out)["images/a.png"].status, Status::Kept);
     let inner = raw.join("prepped");
-    run_ok(&[
-        "prep",
-        raw.to_str().unwrap(),
-        "--out",
-        inner.to_str().unwrap(),
-        "-q",
-    ]);
+    prep_ok(&raw, &inner);
     assert_eq!(
         rows(&inner).len(),
         2,
@@ -219,13 +206,7 @@ fn appended_data_a_dangling_link_and_a_write_failure() {
     std::os::unix::fs::symlink(raw.join("gone.png"), raw.join("link.png")).unwrap();
     face(2, 96).save(raw.join("sub/a.png")).unwrap();
     let out = dir.path().join("out");
-    run_ok(&[
-        "prep",
-        raw.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    prep_ok(&raw, &out);
     let r = rows(&out);
     assert_eq!(
         r["motion.jpg"].status,
@@ -249,13 +230,7 @@ fn appended_data_a_dangling_link_and_a_write_failure() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("images/sub"), "{err}");
     std::fs::remove_file(out.join("images/sub")).unwrap();
-    run_ok(&[
-        "prep",
-        raw.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    prep_ok(&raw, &out);
     let r = rows(&out);
     for f in ["sub/a.png", "sub/b.png"] {
         assert_eq!(r[f].status, Status::Kept, "{:?}", r[f]);
