@@ -19,6 +19,9 @@ use std::path::PathBuf;
 #[derive(Debug, Subcommand)]
 pub enum LabelCommand {
     /// Start a label store for a prepared dataset and label it with the colour heuristics.
+    #[command(after_help = "Examples:
+  facesynth label init --schema labels/anime.toml --data data/
+  facesynth label init --schema labels/photo.toml --data photos/   (glasses: no colour heuristic)")]
     Init {
         /// The attribute schema (labels/*.toml).
         #[arg(long)]
@@ -28,6 +31,10 @@ pub enum LabelCommand {
         data: PathBuf,
     },
     /// Train the classifier, accept confident predictions, queue images for a person.
+    #[command(after_help = "Examples:
+  facesynth label round --data data/
+  facesynth label round --data data/ --strategy entropy --queue 100 --threshold 0.95
+  facesynth label round --data data/ --cuda   (a build with --features cuda)")]
     Round {
         /// The prepared dataset.
         #[arg(long)]
@@ -39,6 +46,9 @@ pub enum LabelCommand {
         json: bool,
     },
     /// Counts by source and value, coverage, calibration, pending queue.
+    #[command(after_help = "Examples:
+  facesynth label status --data data/
+  facesynth label status --data data/ --json")]
     Status {
         /// The prepared dataset.
         #[arg(long)]
@@ -48,6 +58,9 @@ pub enum LabelCommand {
         json: bool,
     },
     /// Write DATA/labels_wide.csv and an ImageFolder layout (DATA/imagefolder/).
+    #[command(after_help = "Examples:
+  facesynth label export --data data/          accepted labels only
+  facesynth label export --data data/ --all    gaps filled with the last round's predictions")]
     Export {
         /// The prepared dataset.
         #[arg(long)]
@@ -57,6 +70,9 @@ pub enum LabelCommand {
         all: bool,
     },
     /// Write queue.csv (pending questions) and a contact-sheet PNG of the queued faces.
+    #[command(after_help = "Examples:
+  facesynth label queue --data data/           then fill in data/labels/queue.csv's value column
+  facesynth label queue --data data/ --k 100")]
     Queue {
         /// The prepared dataset.
         #[arg(long)]
@@ -66,6 +82,10 @@ pub enum LabelCommand {
         k: usize,
     },
     /// Read human answers: a wide CSV, an answers file (file,attribute,value) or an ImageFolder.
+    #[command(after_help = "Examples:
+  facesynth label import data/labels/queue.csv --data data/     a filled-in queue
+  facesynth label import tags.csv --data data/                  file,hair_color,eye_color
+  facesynth label import sorted/ --data data/ --attribute hair_color   sorted/<value>/<image>")]
     Import {
         /// The file (or ImageFolder root).
         file: PathBuf,
@@ -79,6 +99,9 @@ pub enum LabelCommand {
     /// Serve a local labeling page (127.0.0.1 only) for the queue: a key per value, Enter
     /// for the round's suggestion, s or space to skip, Backspace or Ctrl+Z to take the last
     /// answer back.
+    #[command(after_help = "Examples:
+  facesynth label serve --data data/             then open http://127.0.0.1:8765
+  facesynth label serve --data data/ --port 0    any free port (printed)")]
     Serve {
         /// The prepared dataset.
         #[arg(long)]
@@ -90,6 +113,9 @@ pub enum LabelCommand {
     /// Answer the queue from a truth file round after round, and measure accuracy. The
     /// oracle's answers enter the store as people's labels (source human): simulate on a
     /// copy of a folder that people label.
+    #[command(after_help = "Examples:
+  facesynth label simulate --data data/ --oracle tags.csv --budget 500 --rounds 5
+  facesynth label simulate --data data/ --oracle tags.csv --schedule 50,100,200,500 --strategy margin")]
     Simulate {
         /// The prepared dataset (after `label init`).
         #[arg(long)]

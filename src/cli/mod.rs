@@ -38,7 +38,15 @@ pub enum Command {
     /// Clean a raw image folder: decode, check quality, crop, resize, normalize, dedup.
     Prep(prep::PrepArgs),
     /// Active label synthesis: heuristics, a CNN and a person in the loop.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "The loop:
+  facesynth label init --schema labels/anime.toml --data data/   heuristics label every image
+  facesynth label round --data data/     train, accept confident labels, queue the unsure
+  facesynth label serve --data data/     answer the queue on a local page (or: label import)
+  facesynth label round --data data/     again, with the answers; repeat
+  facesynth label export --data data/ --all   labels_wide.csv and imagefolder/"
+    )]
     Label(label::LabelCommand),
     /// Train a GAN (DCGAN, CGAN, ACGAN, InfoGAN) on a prepared dataset or MNIST.
     Train(train::TrainArgs),

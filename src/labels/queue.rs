@@ -216,6 +216,39 @@ fn write_skipped(paths: &Paths, skipped: HashSet<(String, String)>) -> Result<()
     .map_err(|e| LabelError::io(&path, e))
 }
 
+/// An error naming `queue.csv`'s line unless every question in it asks about an
+/// attribute of `schema` for an image of `index` (a hand-edited queue with a misspelt
+/// attribute would otherwise lose that question without a word).
+pub fn check_queue(
+    paths: &Paths,
+    schema: &Schema,
+    index: &super::index::DatasetIndex,
+) -> Result<(), LabelError> {
+    let path = paths.queue();
+    if !path.is_file() {
+        return Ok(());
+    }
+    let mut rdr = csv::Reader::from_path(&path).map_err(|e| LabelError::csv(&path, e))?;
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| LabelError::csv(&path, e))?;
+        if rec.len() < 2 {
+            continue;
+        }
+        let line = rec
+            .position()
+            .map_or(0, |p| crate::csv_line::line_of(&path, p));
+        let reason = if schema.attribute(&rec[1]).is_none() {
+            format!("attribute {:?} is not in schema {}", &rec[1], schema.name)
+        } else if index.resolve(&rec[0]).is_none() {
+            format!("{:?} is not an image of the dataset", &rec[0])
+        } else {
+            continue;
+        };
+        return Err(LabelError::invalid(&path, line, reason));
+    }
+    Ok(())
+}
+
 /// Queue items still waiting for a person, in queue order.
 pub fn pending(
     paths: &Paths,

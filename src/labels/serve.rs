@@ -90,6 +90,7 @@ pub fn start(data: &Path, port: u16) -> Result<ServeHandle, LabelError> {
     let schema = paths.load_schema()?;
     let index = DatasetIndex::open(data)?;
     LabelStore::load(&paths.labels(), &schema)?;
+    queue::check_queue(&paths, &schema, &index)?;
     let bind = format!("127.0.0.1:{port}");
     let server = Server::http(&bind).map_err(|e| LabelError::Serve {
         addr: bind.clone(),

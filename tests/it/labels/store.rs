@@ -196,6 +196,20 @@ fn files_from_elsewhere_match_or_fail_naming_why() {
     assert!(labels::init(&photo, d.path(), Q).is_err());
     assert_eq!(std::fs::read(&copy).unwrap(), before);
     labels::status(d.path()).unwrap();
+    // A hand-edited queue with a misspelt attribute: `label serve` says where.
+    let queue = d.path().join("labels/queue.csv");
+    std::fs::write(
+        &queue,
+        "file,attribute,value,suggestion,confidence,round\n\
+         images/00000.png,hair_color,,red,0.5,1\nimages/00001.png,hair_colour,,red,0.5,1\n",
+    )
+    .unwrap();
+    let e = labels::serve::start(d.path(), 0).err().unwrap().to_string();
+    assert!(
+        e.contains("queue.csv") && e.contains("line 3") && e.contains("hair_colour"),
+        "{e}"
+    );
+    std::fs::remove_file(&queue).unwrap();
     // A missing file's cause once, not twice.
     let o = bin()
         .args([
