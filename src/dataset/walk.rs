@@ -15,24 +15,38 @@ pub fn files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// The order is the path order: siblings are visited sorted by name and a folder's files
 /// before the next sibling, which is how paths compare component by component.
 pub fn for_each_file(root: &Path, f: impl FnMut(PathBuf)) -> std::io::Result<()> {
-    walk(root, false, f)
+    walk(root, false, |_| false, f)
 }
 
-/// [`for_each_file`], and also every entry the walk could not read (a folder without
-/// read permission, a symlink to nothing), in its place in the order: a caller that opens
-/// each path then reports why it failed instead of the file silently missing.
-pub fn for_each_file_or_failure(root: &Path, f: impl FnMut(PathBuf)) -> std::io::Result<()> {
-    walk(root, true, f)
+/// [`for_each_file`] without the folders `skip` names (nor anything below them), and
+/// with every entry the walk could not read (a folder without read permission, a
+/// symlink to nothing) in its place in the order: a caller that opens each path then
+/// reports why it failed instead of the file silently missing.
+pub fn for_each_file_or_failure(
+    root: &Path,
+    skip: impl Fn(&Path) -> bool,
+    f: impl FnMut(PathBuf),
+) -> std::io::Result<()> {
+    walk(root, true, skip, f)
 }
 
-fn walk(root: &Path, failures: bool, mut f: impl FnMut(PathBuf)) -> std::io::Result<()> {
+fn walk(
+    root: &Path,
+    failures: bool,
+    skip: impl Fn(&Path) -> bool,
+    mut f: impl FnMut(PathBuf),
+) -> std::io::Result<()> {
     check_root(root)?;
     let hidden = |p: &Path| {
         p.file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with('.'))
     };
     // follow_links detects loops itself (an ancestor seen twice is an error entry, skipped).
-    for entry in WalkDir::new(root).follow_links(true).sort_by_file_name() {
+    let walker = WalkDir::new(root).follow_links(true).sort_by_file_name();
+    let walker = walker
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_type().is_dir() || !skip(e.path()));
+    for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) => {
@@ -118,7 +132,7 @@ mod tests {
         std::os::unix::fs::symlink(dir.path(), dir.path().join("c/loop")).unwrap();
         assert_eq!(files(dir.path()).unwrap(), vec![dir.path().join("a.png")]);
         let mut all = Vec::new();
-        for_each_file_or_failure(dir.path(), |p| all.push(p)).unwrap();
+        for_each_file_or_failure(dir.path(), |_| false, |p| all.push(p)).unwrap();
         assert_eq!(
             all,
             vec![dir.path().join("a.png"), dir.path().join("b.png")]

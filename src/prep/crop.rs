@@ -59,7 +59,8 @@ pub struct CropSpec {
     /// Extra border around a found box, as a fraction of its side (default 0.0; boxes from
     /// `center` and `trim` get none).
     pub margin: f32,
-    /// Grow the shorter side so the box is square (default true).
+    /// Grow the shorter side so the box is square (default true); in `trim` mode, false
+    /// keeps the trimmed box as it is (for `aspect = "pad"`) instead of its centre square.
     pub square: bool,
     /// Largest channel difference from the corner colour that still counts as border
     /// in `trim` mode (default 12).
@@ -178,7 +179,16 @@ impl Cropper {
         let raw = match self.spec.mode {
             CropMode::None => vec![CropBox { x: 0, y: 0, w, h }],
             CropMode::Center => vec![center_square(CropBox { x: 0, y: 0, w, h })],
-            CropMode::Trim => vec![center_square(trim_box(rgb, self.spec.trim_tolerance))],
+            // Squared unless asked not to: `square = false` keeps the whole trimmed
+            // content for the resize to pad (`aspect = "pad"`).
+            CropMode::Trim => {
+                let b = trim_box(rgb, self.spec.trim_tolerance);
+                vec![if self.spec.square {
+                    center_square(b)
+                } else {
+                    b
+                }]
+            }
             CropMode::Detect => {
                 let cascade = self.cascade.as_ref().ok_or("no_face")?;
                 let found = cascade.detect(&detect::gray_from_rgb(rgb), &self.spec.detect);
@@ -356,6 +366,42 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError>
 mod tests {
     use super::*;
     use image::Rgb;
+
+    #[test]
+    fn trim_keeps_the_whole_content_when_not_squared() {
+        let mut img = RgbImage::from_pixel(60, 60, Rgb([250, 250, 250]));
+        for y in 5..55 {
+            for x in 20..40 {
+                img.put_pixel(x, y, Rgb([10, 100, 200]));
+            }
+        }
+        let boxes = |square| {
+            let spec = CropSpec {
+                mode: CropMode::Trim,
+                square,
+                ..CropSpec::default()
+            };
+            Cropper::new(spec).unwrap().boxes("a.png", &img).unwrap()[0]
+        };
+        assert_eq!(
+            boxes(false),
+            CropBox {
+                x: 20,
+                y: 5,
+                w: 20,
+                h: 50
+            }
+        );
+        assert_eq!(
+            boxes(true),
+            CropBox {
+                x: 20,
+                y: 20,
+                w: 20,
+                h: 20
+            }
+        );
+    }
 
     #[test]
     fn trim_finds_the_content() {

@@ -109,21 +109,19 @@ pub fn run(
     };
     walk::check_root(input).map_err(in_err)?;
     std::fs::create_dir_all(out).map_err(out_err(out))?;
-    // OUT may sit inside INPUT: never feed our own outputs back in.
     let out_abs = out.canonicalize().map_err(out_err(out))?;
     let in_abs = input.canonicalize().map_err(in_err)?;
     output::check_layout(&in_abs, out, &out_abs)?;
-    let inside = out_abs.starts_with(&in_abs);
+    let _writing = output::lock_out(out)?;
     // The walk goes straight into the compact list (no `PathBuf` per file is held).
     let mut inputs = InputList::new(input);
-    // Entries the walk cannot read go in too: opening them fails, and the manifest says why.
-    walk::for_each_file_or_failure(input, |p| {
-        // Only when OUT is inside INPUT is each path resolved (a readlink per component).
-        if !inside || p.canonicalize().map_or(true, |c| !c.starts_with(&out_abs)) {
-            inputs.push(&p);
-        }
-    })
-    .map_err(in_err)?;
+    // Entries the walk cannot read go in too: opening them fails, and the manifest says
+    // why. Never read back prep's outputs: OUT (reached directly or through a symlink)
+    // and any folder holding an earlier run's journal (an OUT of other settings).
+    let prep_output = |dir: &Path| {
+        dir.join(".facesynth").is_dir() || dir.canonicalize().is_ok_and(|c| c == out_abs)
+    };
+    walk::for_each_file_or_failure(input, prep_output, |p| inputs.push(&p)).map_err(in_err)?;
     let inputs = inputs.finish();
 
     let cropper = Cropper::new(spec.crop.clone())?;

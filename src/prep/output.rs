@@ -270,7 +270,8 @@ fn path_hash(rel: &str) -> u64 {
 /// Refuses a layout in which prep would read or delete what it did not write: INPUT as
 /// OUT itself (every file would count as an output), INPUT inside `OUT/images` (which
 /// [`remove_stale`] prunes), and an `OUT/images` holding files while OUT shows no sign of
-/// an earlier prep run (no journal, no manifest): a folder of the user's own images.
+/// an earlier prep run (no journal, no manifest in prep's layout): a folder of the user's
+/// own images.
 /// `in_abs` and `out_abs` are canonical.
 pub(super) fn check_layout(in_abs: &Path, out: &Path, out_abs: &Path) -> Result<(), PrepError> {
     let layout = |path: &Path, reason: &str| PrepError::Layout {
@@ -291,7 +292,7 @@ pub(super) fn check_layout(in_abs: &Path, out: &Path, out_abs: &Path) -> Result<
             "INPUT lies inside OUT/images, which prep rewrites and prunes; give another --out",
         ));
     }
-    let prepped = Journal::path_in(out).is_file() || out.join(manifest::MANIFEST_FILE).is_file();
+    let prepped = Journal::path_in(out).is_file() || prep_manifest(out);
     if !prepped && images.is_dir() {
         let foreign = walkdir::WalkDir::new(&images)
             .into_iter()
@@ -306,6 +307,41 @@ pub(super) fn check_layout(in_abs: &Path, out: &Path, out_abs: &Path) -> Result<
         }
     }
     Ok(())
+}
+
+/// Holds `OUT/.facesynth/lock` (an advisory `flock`) for the run: a second prep into the
+/// same OUT stops at once instead of interleaving its journal and outputs with the first.
+pub(super) fn lock_out(out: &Path) -> Result<std::fs::File, PrepError> {
+    let path = Journal::path_in(out).with_file_name("lock");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(out_err(dir))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(out_err(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(PrepError::Layout {
+            path: out.to_path_buf(),
+            reason: "another prep is writing to this folder; wait for it to end".into(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(out_err(&path)(e)),
+    }
+}
+
+/// Whether `OUT/manifest.csv` is one prep wrote (its header), not a user's own file of
+/// that name beside their `images/`.
+fn prep_manifest(out: &Path) -> bool {
+    use std::io::BufRead;
+    let Ok(f) = std::fs::File::open(out.join(manifest::MANIFEST_FILE)) else {
+        return false;
+    };
+    let mut first = String::new();
+    std::io::BufReader::new(f).read_line(&mut first).is_ok()
+        && first.starts_with("source,output,status,reason,dup_of,")
 }
 
 /// Deletes image files under `OUT/images` that no kept row names (duplicates, inputs

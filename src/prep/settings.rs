@@ -329,12 +329,27 @@ impl PrepSpec {
         })
     }
 
-    /// A fingerprint of everything that changes an output image: a resumed run reuses
-    /// earlier results only when it matches.
+    /// A fingerprint of everything that changes an output image or a journaled record: a
+    /// resumed run reuses earlier results only when it matches. The box CSV and the
+    /// cascade count by their contents (an edited file at the same path must redo the
+    /// crops), and mirror matching because only then are the mirror hashes computed.
     pub fn fingerprint(&self) -> String {
+        let contents = |p: &Option<std::path::PathBuf>| {
+            p.as_ref()
+                .and_then(|p| std::fs::read(p).ok())
+                .map_or(0, |b| xxhash_rust::xxh3::xxh3_64(&b))
+        };
         let text = format!(
-            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-            self.format, self.decode, self.quality, self.crop, self.resize, self.normalize
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:x}|{:x}|{}",
+            self.format,
+            self.decode,
+            self.quality,
+            self.crop,
+            self.resize,
+            self.normalize,
+            contents(&self.crop.bbox_csv),
+            contents(&self.crop.detector),
+            self.dedup.flip
         );
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
     }

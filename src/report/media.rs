@@ -18,10 +18,25 @@ pub fn file_uri(path: &Path) -> Option<String> {
 }
 
 /// A thumbnail (longest side at most `side` px) of any decodable image file; `None` when
-/// it cannot be read or decoded (a truncated file, not an image).
+/// it cannot be read or decoded (a truncated file, not an image) or is over the limits
+/// below.
 pub fn thumb_uri(path: &Path, side: u32) -> Option<String> {
+    // Under prep's own limits (a rejected source may be a video or a decompression bomb):
+    // 64 MiB read at most, 8192 px a side and 256 MiB decoded.
+    const MAX_BYTES: u64 = 64 << 20;
+    if std::fs::metadata(path).ok()?.len() > MAX_BYTES {
+        return None;
+    }
     let bytes = std::fs::read(path).ok()?;
-    let img = image::load_from_memory(&bytes).ok()?;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .ok()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(8192);
+    limits.max_image_height = Some(8192);
+    limits.max_alloc = Some(256 << 20);
+    reader.limits(limits);
+    let img = reader.decode().ok()?;
     let img = if img.width() > side || img.height() > side {
         img.thumbnail(side, side)
     } else {

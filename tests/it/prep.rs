@@ -594,6 +594,13 @@ fn flip_aware_dedup_groups_a_mirrored_copy() {
     assert_eq!(flip[0].0, Status::Kept, "{flip:?}");
     assert_eq!(flip[1], (Status::Duplicate, "near".to_string()), "{flip:?}");
     assert_eq!(flip[2].0, Status::Kept, "{flip:?}");
+    // Mirror matching asked for on a folder prepped without it: the mirror hashes are made.
+    let again = statuses(true, &dir.path().join("plain"));
+    assert_eq!(
+        again[1],
+        (Status::Duplicate, "near".to_string()),
+        "{again:?}"
+    );
     // A pipeline file turns mirror matching on; --no-flip-dedup turns it off again.
     let pipe = dir.path().join("flip.toml");
     std::fs::write(&pipe, "[prep.dedup]\nflip = true\n").unwrap();

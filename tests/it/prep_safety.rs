@@ -237,3 +237,62 @@ fn appended_data_a_dangling_link_and_a_write_failure() {
         assert!(out.join(&r[f].output).is_file());
     }
 }
+
+/// Second review: a user's own `manifest.csv` is no sign of a prep run; an edited box
+/// CSV redoes the crops; an earlier OUT inside INPUT is not read back in; a second prep
+/// into the same OUT stops at once.
+#[test]
+fn own_manifests_edited_box_files_earlier_outputs_and_a_second_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    for (name, seed) in [("a.png", 1), ("b.png", 2)] {
+        face(seed, 96).save(raw.join(name)).unwrap();
+    }
+    // A folder of the user's: images/ and a manifest of their own.
+    let ds = dir.path().join("ds");
+    std::fs::create_dir_all(ds.join("images")).unwrap();
+    face(3, 64).save(ds.join("images/mine.png")).unwrap();
+    std::fs::write(ds.join("manifest.csv"), "file,label\nimages/mine.png,cat\n").unwrap();
+    let o = prep(&raw, &ds, &["-q"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(names(&ds.join("images")), ["mine.png"]);
+    // An edited box CSV at the same path: the crops follow it.
+    let boxes = dir.path().join("boxes.csv");
+    let out = raw.join("v1");
+    let crop_x = |out: &Path| rows(out)["a.png"].crop_x;
+    for x in [8, 16] {
+        std::fs::write(
+            &boxes,
+            format!("file,x,y,w,h\na.png,{x},8,72,72\nb.png,8,8,72,72\n"),
+        )
+        .unwrap();
+        let o = prep(
+            &raw,
+            &out,
+            &["-q", "--crop", "bbox", "--bbox", boxes.to_str().unwrap()],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(crop_x(&out), Some(x));
+    }
+    // v1 lies inside INPUT: a run into v2 reads a.png and b.png only.
+    let v2 = raw.join("v2");
+    prep_ok(&raw, &v2);
+    let got: HashSet<String> = rows(&v2).into_keys().collect();
+    assert_eq!(
+        got,
+        HashSet::from(["a.png".to_string(), "b.png".to_string()])
+    );
+    // While one prep holds OUT, another stops at once and names the folder.
+    let lock = std::fs::File::open(v2.join(".facesynth/lock")).unwrap();
+    lock.lock().unwrap();
+    let o = prep(&raw, &v2, &["-q"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("another prep"), "{err}");
+}
