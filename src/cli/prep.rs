@@ -34,14 +34,14 @@ pub struct PrepArgs {
     /// Box CSV (file,x,y,w,h) for --crop bbox.
     #[arg(long)]
     pub bbox: Option<PathBuf>,
-    /// Border added around a found box, as a fraction of its side [default: 0, 0.3 with --crop detect].
-    #[arg(long)]
+    /// Border added around a found box, as a fraction of its side, 0-2 [default: 0, 0.3 with --crop detect].
+    #[arg(long, value_parser = in_range(0.0, 2.0))]
     pub margin: Option<f32>,
     /// OpenCV cascade XML for --crop detect (implies it when --crop is not given).
     #[arg(long, value_name = "FILE.xml")]
     pub detector: Option<PathBuf>,
-    /// Detector pyramid step [default: 1.1].
-    #[arg(long)]
+    /// Detector pyramid step, above 1 and at most 4 [default: 1.1].
+    #[arg(long, value_parser = scale_factor)]
     pub scale_factor: Option<f64>,
     /// Raw detector hits a face needs [default: 5].
     #[arg(long)]
@@ -52,8 +52,8 @@ pub struct PrepArgs {
     /// Keep the largest face or every face.
     #[arg(long, value_enum)]
     pub faces: Option<crop::Faces>,
-    /// Output side in pixels [default: 64].
-    #[arg(long)]
+    /// Output side in pixels, 8-2048 [default: 64].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(8..=2048))]
     pub size: Option<u32>,
     /// Resampling filter [default: lanczos3].
     #[arg(long, value_enum)]
@@ -67,8 +67,8 @@ pub struct PrepArgs {
     /// Output format [default: png].
     #[arg(long, value_enum)]
     pub format: Option<prep::OutputFormat>,
-    /// Largest pHash distance of near duplicates [default: 10].
-    #[arg(long)]
+    /// Largest pHash distance of near duplicates, at most 24 [default: 10].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=24))]
     pub phash_max: Option<u32>,
     /// Turn off near-duplicate removal (exact duplicates are still removed).
     #[arg(long, overrides_with = "near_dedup")]
@@ -117,6 +117,29 @@ impl PrepArgs {
     pub fn resolve(&self) -> anyhow::Result<PrepSpec> {
         let file = PipelineConfig::load_or_default(self.pipeline.as_deref())?;
         Ok(PrepSpec::resolve(file.prep.overlay(self.as_section()))?)
+    }
+}
+
+/// A number in `lo..=hi` (the same bounds the pipeline file's key has), so that a bad
+/// flag is a bad command line (exit 2).
+fn in_range(lo: f32, hi: f32) -> impl Fn(&str) -> Result<f32, String> + Clone {
+    move |s: &str| {
+        let v: f32 = s.parse().map_err(|e| format!("{e}"))?;
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("{s} is not in {lo}..{hi}"))
+        }
+    }
+}
+
+/// A detector pyramid step: above 1, at most 4.
+fn scale_factor(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v > 1.0 && v <= 4.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not above 1 and at most 4"))
     }
 }
 

@@ -322,42 +322,42 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError>
     let mut rdr = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
     // A file without the header would lose its first box to it unnoticed.
     let header = rdr.headers().map_err(|e| err(e.to_string()))?;
-    for want in ["file", "x", "y", "w", "h"] {
-        if !header
+    let mut cols = [0usize; 5];
+    for (col, want) in cols.iter_mut().zip(["file", "x", "y", "w", "h"]) {
+        let at = header
             .iter()
-            .any(|c| c.trim_start_matches('\u{feff}') == want)
-        {
+            .position(|c| c.trim_start_matches('\u{feff}').trim() == want);
+        let Some(at) = at else {
             let found = header.iter().collect::<Vec<_>>().join(",");
             return Err(err(format!(
                 "line 1: the header must name file,x,y,w,h (found \"{found}\")"
             )));
-        }
+        };
+        *col = at;
     }
     let mut out: HashMap<String, Vec<CropBox>> = HashMap::new();
-    #[derive(Deserialize)]
-    struct Row {
-        file: String,
-        x: u32,
-        y: u32,
-        w: u32,
-        h: u32,
-    }
-    for row in rdr.deserialize::<Row>() {
-        let row = row.map_err(|e| err(crate::csv_line::describe(path, &e)))?;
-        if row.w == 0 || row.h == 0 {
-            return Err(err(format!(
-                "{}: an empty box ({} x {})",
-                row.file, row.w, row.h
-            )));
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| err(crate::csv_line::describe(path, &e)))?;
+        let line = rec
+            .position()
+            .map_or(0, |p| crate::csv_line::line_of(path, p));
+        let field = |k: usize| rec.get(cols[k]).unwrap_or("").trim();
+        let mut v = [0u32; 4];
+        for (k, name) in ["x", "y", "w", "h"].iter().enumerate() {
+            v[k] = field(k + 1).parse().map_err(|_| {
+                err(format!(
+                    "line {line}: {name} {:?} is not a whole number of pixels (0 or more)",
+                    field(k + 1)
+                ))
+            })?;
         }
-        let file = row.file.replace('\\', "/");
+        let [x, y, w, h] = v;
+        if w == 0 || h == 0 {
+            return Err(err(format!("line {line}: an empty box ({w} x {h})")));
+        }
+        let file = field(0).replace('\\', "/");
         let file = file.strip_prefix("./").unwrap_or(&file).to_string();
-        out.entry(file).or_default().push(CropBox {
-            x: row.x,
-            y: row.y,
-            w: row.w,
-            h: row.h,
-        });
+        out.entry(file).or_default().push(CropBox { x, y, w, h });
     }
     Ok(out)
 }

@@ -189,7 +189,23 @@ fn box_csv_mistakes_are_named_and_off_image_boxes_rejected() {
         &["--crop", "bbox", "--bbox", boxes.to_str().unwrap()],
     );
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("line 4"), "{err}");
+    assert!(
+        err.contains("line 4") && err.contains("w \"zero\""),
+        "{err}"
+    );
+    // A negative coordinate is named with its value; a bad flag is a bad command line.
+    std::fs::write(&boxes, "file,x,y,w,h\nin.png,-5,1,9,9\n").unwrap();
+    let o = prep(
+        &raw,
+        &dir.path().join("o4"),
+        &["--crop", "bbox", "--bbox", boxes.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("line 2") && err.contains("x \"-5\""), "{err}");
+    for bad in [["--size", "0"], ["--margin", "3"], ["--phash-max", "40"]] {
+        let o = prep(&raw, &dir.path().join("o5"), &bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+    }
 }
 
 #[cfg(unix)]
