@@ -124,7 +124,7 @@ pub enum LabelCommand {
         #[arg(long)]
         oracle: PathBuf,
         /// Images the oracle labels in total [default: 500, or with --schedule its last
-        /// count]; a schedule's counts above it are dropped.
+        /// count]; a schedule's counts may not exceed it.
         #[arg(long)]
         budget: Option<usize>,
         /// Rounds that queue images.
@@ -133,8 +133,9 @@ pub enum LabelCommand {
         /// Cumulative label counts per round instead of equal rounds (e.g. 50,100,200,500).
         #[arg(long, value_delimiter = ',')]
         schedule: Option<Vec<usize>>,
-        /// Share of the truth held out as a test split.
-        #[arg(long, default_value_t = labels::simulate::DEFAULT_HOLDOUT)]
+        /// Share of the truth held out as a test split, above 0 and below 1 (at 0 nothing is
+        /// measured, at 1 nothing is left to ask).
+        #[arg(long, default_value_t = labels::simulate::DEFAULT_HOLDOUT, value_parser = open_share)]
         holdout: f32,
         #[command(flatten)]
         round: RoundArgs,
@@ -148,6 +149,26 @@ fn probability(s: &str) -> Result<f32, String> {
         Ok(p)
     } else {
         Err(format!("{s} is not a probability in 0..1"))
+    }
+}
+
+/// A share strictly between 0 and 1.
+fn open_share(s: &str) -> Result<f32, String> {
+    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if p > 0.0 && p < 1.0 {
+        Ok(p)
+    } else {
+        Err(format!("{s} is not above 0 and below 1"))
+    }
+}
+
+/// A finite number above 0.
+fn positive(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v > 0.0 && v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not a finite number above 0"))
     }
 }
 
@@ -242,8 +263,8 @@ pub struct RoundArgs {
     /// full --steps).
     #[arg(long, default_value_t = RoundSpec::default().refit_steps)]
     refit_steps: usize,
-    /// The refit's peak learning rate as a share of the training rate.
-    #[arg(long, default_value_t = RoundSpec::default().refit_lr)]
+    /// The refit's peak learning rate as a share of the training rate (above 0).
+    #[arg(long, default_value_t = RoundSpec::default().refit_lr, value_parser = positive)]
     refit_lr: f64,
     /// Train on CUDA (build with --features cuda).
     #[arg(long)]
@@ -366,6 +387,11 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
             holdout,
             round,
         } => {
+            if let (Some(b), Some(s)) = (budget, &schedule) {
+                if let Some(over) = s.iter().find(|&&x| x > b) {
+                    anyhow::bail!("label simulate: --schedule's {over} is above --budget {b}");
+                }
+            }
             let budget = budget.unwrap_or_else(|| {
                 schedule
                     .as_ref()

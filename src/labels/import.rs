@@ -63,12 +63,6 @@ pub fn require_matches(path: &Path, got: &Imported) -> Result<(), LabelError> {
     ))
 }
 
-/// The line of `rec` in `path` (blank lines counted).
-fn line_of(path: &Path, rec: &csv::StringRecord) -> u64 {
-    rec.position()
-        .map_or(0, |p| crate::csv_line::line_of(path, p))
-}
-
 /// The layouts [`read_any`] tells apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -130,7 +124,7 @@ fn value_of(
     attr: usize,
     v: &str,
     path: &Path,
-    line: u64,
+    line: impl Fn() -> u64,
 ) -> Result<Option<usize>, LabelError> {
     let v = v.trim();
     if v.is_empty() || v == "skip" {
@@ -140,7 +134,7 @@ fn value_of(
     a.index_of(v).map(Some).ok_or_else(|| {
         LabelError::invalid(
             path,
-            line,
+            line(),
             format!(
                 "value {v:?} is not a value of {} ({})",
                 a.name,
@@ -184,10 +178,10 @@ pub fn read_wide(
     let mut out = Imported::default();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| LabelError::csv(path, e))?;
-        let line = line_of(path, &rec);
+        let line = crate::csv_line::Line::of(path, &rec);
         let image = index.resolve(&rec[file_col]);
         for &(c, a) in &cols {
-            let Some(value) = value_of(schema, a, &rec[c], path, line)? else {
+            let Some(value) = value_of(schema, a, &rec[c], path, || line.get())? else {
                 out.skipped += 1;
                 continue;
             };
@@ -227,16 +221,16 @@ pub fn read_answers(
     let mut out = Imported::default();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| LabelError::csv(path, e))?;
-        let line = line_of(path, &rec);
+        let line = crate::csv_line::Line::of(path, &rec);
         let attr = rec[ac].trim();
         let a = schema.attribute_index(attr).ok_or_else(|| {
             LabelError::invalid(
                 path,
-                line,
+                line.get(),
                 format!("attribute {attr:?} is not in schema {}", schema.name),
             )
         })?;
-        let Some(value) = value_of(schema, a, &rec[vc], path, line)? else {
+        let Some(value) = value_of(schema, a, &rec[vc], path, || line.get())? else {
             out.skipped += 1;
             continue;
         };
@@ -280,7 +274,7 @@ pub fn read_image_folder(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let value = value_of(schema, a, &name, &d, 0)?;
+        let value = value_of(schema, a, &name, &d, || 0)?;
         let Some(value) = value else { continue };
         for f in crate::dataset::walk::files(&d).map_err(|e| LabelError::io(&d, e))? {
             let rel = f

@@ -234,9 +234,7 @@ pub fn check_queue(
         if rec.len() < 2 {
             continue;
         }
-        let line = rec
-            .position()
-            .map_or(0, |p| crate::csv_line::line_of(&path, p));
+        let line = crate::csv_line::Line::of(&path, &rec);
         let reason = if schema.attribute(&rec[1]).is_none() {
             format!("attribute {:?} is not in schema {}", &rec[1], schema.name)
         } else if index.resolve(&rec[0]).is_none() {
@@ -244,7 +242,11 @@ pub fn check_queue(
         } else {
             continue;
         };
-        return Err(LabelError::invalid(&path, line, reason));
+        return Err(LabelError::invalid(
+            &path,
+            line.get(),
+            format!("{reason} (mend the row, or let `label round` write a new queue)"),
+        ));
     }
     Ok(())
 }
@@ -302,19 +304,22 @@ pub struct QueueReport {
     pub images: usize,
 }
 
-/// `label queue`: rewrites `queue.csv` with the pending questions and draws the contact
-/// sheet. With no queue yet, queues the `k` images whose labels are least confident
-/// (unlabeled first).
+/// `label queue`: draws the contact sheet of the pending questions. With no queue yet
+/// (or an empty one), first queues the `k` images whose labels are least confident
+/// (unlabeled first); an existing `queue.csv` is left as it is.
 pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
     let paths = Paths::new(data);
     let schema = paths.load_schema()?;
     let index = DatasetIndex::open(data)?;
     let store = LabelStore::load(&paths.labels(), &schema)?;
+    check_queue(&paths, &schema, &index)?;
     let round = super::session::read_rounds(&paths)
         .last()
         .map_or(0, |r| r.round);
     let mut items = pending(&paths, &schema, &store)?;
-    if items.is_empty() {
+    // An existing queue is never rewritten: a person may be typing answers into its
+    // value column, and its answered rows tell the next round how its suggestions fared.
+    if read_queue(&paths)?.is_empty() {
         let mut scored: Vec<(usize, f32)> = (0..index.len())
             .map(|i| {
                 let c = schema
@@ -334,8 +339,6 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
         let chosen: Vec<usize> = scored.into_iter().take(k).map(|x| x.0).collect();
         write_queue(&paths, &schema, &index, &store, &chosen, &[], round)?;
         items = pending(&paths, &schema, &store)?;
-    } else {
-        save_items(&paths.queue(), &items, round)?;
     }
     let mut files: Vec<String> = Vec::new();
     for it in &items {

@@ -102,8 +102,19 @@ impl Attribute {
         self.region.is_some() && !self.colors.is_empty()
     }
 
-    /// The keyboard key for the value at `index` in the web page.
+    /// The keyboard key for the value at `index` in the web page: the value itself when
+    /// every value is one key (digits: pressing 7 answers `7`), else by position.
     pub fn key_of(&self, index: usize) -> Option<char> {
+        let own = |v: &String| {
+            let mut c = v.chars();
+            match (c.next(), c.next()) {
+                (Some(k), None) if VALUE_KEYS.contains(k) => Some(k),
+                _ => None,
+            }
+        };
+        if self.values.iter().all(|v| own(v).is_some()) {
+            return self.values.get(index).and_then(own);
+        }
         VALUE_KEYS.chars().nth(index)
     }
 }
@@ -261,6 +272,14 @@ mod tests {
         let anime = Schema::load(&dir.join("anime.toml")).unwrap();
         assert_eq!(anime.attribute("hair_color").unwrap().values.len(), 12);
         assert_eq!(anime.attribute("eye_color").unwrap().values.len(), 10);
+        // Digit values keep their own keys; other values take keys by position.
+        let digits = Schema::load(&dir.join("digits.toml")).unwrap();
+        let digit = &digits.attributes[0];
+        let keys: String = (0..10).filter_map(|i| digit.key_of(i)).collect();
+        let values: String = digit.values.concat();
+        assert_eq!(keys, values);
+        let hair = anime.attribute("hair_color").unwrap();
+        assert_eq!((hair.key_of(0), hair.key_of(10)), (Some('1'), Some('q')));
     }
 
     #[test]

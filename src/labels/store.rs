@@ -113,10 +113,8 @@ impl LabelStore {
         }
         for rec in rdr.records() {
             let rec = rec.map_err(|e| LabelError::csv(path, e))?;
-            let line = rec
-                .position()
-                .map_or(0, |p| crate::csv_line::line_of(path, p));
-            let bad = |reason: String| LabelError::invalid(path, line, reason);
+            let line = crate::csv_line::Line::of(path, &rec);
+            let bad = |reason: String| LabelError::invalid(path, line.get(), reason);
             let (file, attr, value) = (&rec[0], &rec[1], &rec[2]);
             let a = schema.attribute(attr).ok_or_else(|| {
                 bad(format!(

@@ -338,22 +338,24 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError>
     let mut out: HashMap<String, Vec<CropBox>> = HashMap::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| err(crate::csv_line::describe(path, &e)))?;
-        let line = rec
-            .position()
-            .map_or(0, |p| crate::csv_line::line_of(path, p));
+        let line = crate::csv_line::Line::of(path, &rec);
         let field = |k: usize| rec.get(cols[k]).unwrap_or("").trim();
         let mut v = [0u32; 4];
         for (k, name) in ["x", "y", "w", "h"].iter().enumerate() {
             v[k] = field(k + 1).parse().map_err(|_| {
                 err(format!(
-                    "line {line}: {name} {:?} is not a whole number of pixels (0 or more)",
+                    "line {}: {name} {:?} is not a whole number of pixels (0 or more)",
+                    line.get(),
                     field(k + 1)
                 ))
             })?;
         }
         let [x, y, w, h] = v;
         if w == 0 || h == 0 {
-            return Err(err(format!("line {line}: an empty box ({w} x {h})")));
+            return Err(err(format!(
+                "line {}: an empty box ({w} x {h})",
+                line.get()
+            )));
         }
         let file = field(0).replace('\\', "/");
         let file = file.strip_prefix("./").unwrap_or(&file).to_string();

@@ -234,8 +234,9 @@ fn round_on<B: AutodiffBackend>(
     store.save_keeping_people(&paths.labels(), schema)?;
 
     let emb = (!set.samples.is_empty()).then_some(out.embeddings.as_slice());
-    let queued =
-        queries::choose_queries(schema, index, store, &probs, emb, spec, round_no, &mut info);
+    let queued = queries::choose_queries(
+        paths, schema, index, store, &probs, emb, spec, round_no, &mut info,
+    );
     queue::write_queue(paths, schema, index, store, &queued, &probs, round_no)?;
     info.queued = queued.len();
     info.seconds = start.elapsed().as_secs_f64();

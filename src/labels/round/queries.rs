@@ -6,7 +6,7 @@ use crate::labels::active::{self, Strategy};
 use crate::labels::index::DatasetIndex;
 use crate::labels::session::RoundInfo;
 use crate::labels::store::{LabelStore, Source};
-use crate::labels::Schema;
+use crate::labels::{Paths, Schema};
 use std::collections::HashSet;
 
 /// The images to ask a person about next: those with an attribute no person has
@@ -14,6 +14,7 @@ use std::collections::HashSet;
 /// `emb` (the strategy needs a trained network: random without one).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn choose_queries(
+    paths: &Paths,
     schema: &Schema,
     index: &DatasetIndex,
     store: &LabelStore,
@@ -33,8 +34,20 @@ pub(super) fn choose_queries(
         })
         .collect();
     let labeled_set: HashSet<usize> = labeled.iter().copied().collect();
+    // An image whose every attribute a person answered or skipped is not asked again (a
+    // skip is "cannot tell", kept in skipped.csv, as Prodigy keeps its ignores).
+    let skipped = crate::labels::queue::read_skipped(paths);
+    let settled = |i: usize| {
+        schema.attributes.iter().all(|a| {
+            let file = &index.images[i];
+            skipped.contains(&(file.clone(), a.name.clone()))
+                || store
+                    .get(file, &a.name)
+                    .is_some_and(|l| l.source == Source::Human)
+        })
+    };
     let candidates: Vec<(usize, f32)> = (0..index.len())
-        .filter(|i| !labeled_set.contains(i) && !spec.exclude.contains(i))
+        .filter(|&i| !labeled_set.contains(&i) && !settled(i) && !spec.exclude.contains(&i))
         .filter(|i| spec.askable.as_ref().is_none_or(|a| a.contains(i)))
         .map(|i| {
             let u = spec

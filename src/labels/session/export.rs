@@ -54,9 +54,7 @@ pub fn read_predictions_checked(paths: &Paths, schema: &Schema) -> Result<Predic
     let mut rdr = csv::Reader::from_path(&path).map_err(|e| LabelError::csv(&path, e))?;
     for rec in rdr.records() {
         let rec = rec.map_err(|e| LabelError::csv(&path, e))?;
-        let line = rec
-            .position()
-            .map_or(0, |p| crate::csv_line::line_of(&path, p));
+        let line = crate::csv_line::Line::of(&path, &rec);
         if rec.len() < 4 {
             continue;
         }
@@ -66,7 +64,7 @@ pub fn read_predictions_checked(paths: &Paths, schema: &Schema) -> Result<Predic
         if !known {
             return Err(LabelError::invalid(
                 &path,
-                line,
+                line.get(),
                 format!(
                     "{:?} is not a value of an attribute {:?} of schema {}",
                     &rec[2], &rec[1], schema.name

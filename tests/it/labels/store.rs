@@ -239,3 +239,70 @@ fn files_from_elsewhere_match_or_fail_naming_why() {
         assert_eq!(o.status.code(), Some(2), "{bad:?}");
     }
 }
+
+/// Second review: `label queue` leaves an existing queue (and the answers typed into it)
+/// as it is; a round does not queue again an image whose every question was skipped;
+/// out-of-range simulation settings are refused.
+#[test]
+fn the_queue_keeps_typed_answers_and_skipped_images_are_not_asked_again() {
+    let d = synth_data(16, 5);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let paths = labels::Paths::new(d.path());
+    let queue = d.path().join("labels/queue.csv");
+    let typed = "file,attribute,value,suggestion,confidence,round\n\
+                 images/00000.png,hair_color,red,red,0.5,1\n\
+                 images/00001.png,hair_color,,blue,0.4,1\n";
+    std::fs::write(&queue, typed).unwrap();
+    labels::queue::queue(d.path(), 5).unwrap();
+    assert_eq!(std::fs::read_to_string(&queue).unwrap(), typed);
+    std::fs::remove_file(&queue).unwrap();
+    // Every question of all images but two skipped: the round queues only those two.
+    let index = labels::index::DatasetIndex::open(d.path()).unwrap();
+    let open = ["images/00003.png", "images/00007.png"];
+    for f in &index.images {
+        if !open.contains(&f.as_str()) {
+            for a in ["hair_color", "eye_color"] {
+                labels::queue::add_skip(&paths, f, a).unwrap();
+            }
+        }
+    }
+    let spec = RoundSpec {
+        queue: 6,
+        strategy: Strategy::Random,
+        size: 16,
+        train: tiny_train(),
+        ..RoundSpec::default()
+    };
+    let rep = labels::round(d.path(), &spec, Q).unwrap();
+    let mut queued: Vec<&str> = rep
+        .queued
+        .iter()
+        .map(|&i| index.images[i].as_str())
+        .collect();
+    queued.sort();
+    assert_eq!(queued, open);
+    // Settings that would measure nothing or diverge: a bad command line.
+    let data = d.path().to_str().unwrap();
+    for bad in [
+        ["--holdout", "0"],
+        ["--holdout", "1"],
+        ["--refit-lr", "nan"],
+    ] {
+        let o = bin()
+            .args(["label", "simulate", "--data", data, "--oracle", "x.csv"])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+    }
+    let o = bin()
+        .args(["label", "simulate", "--data", data, "--oracle", "x.csv"])
+        .args(["--budget", "10", "--schedule", "20,40"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && err.contains("above --budget 10"),
+        "{err}"
+    );
+}
