@@ -27,6 +27,10 @@ pub struct StatusReport {
     pub answered_queue: BTreeMap<String, QueueCheck>,
     /// The last round, if any.
     pub last_round: Option<RoundInfo>,
+    /// Labels in the store for images the dataset no longer has (a re-prep removed them):
+    /// kept, so that they count again if the images come back, but not counted above.
+    #[serde(default)]
+    pub elsewhere: usize,
 }
 
 impl std::fmt::Display for StatusReport {
@@ -38,6 +42,13 @@ impl std::fmt::Display for StatusReport {
             "{} images, {} questions pending",
             self.images, self.pending
         )?;
+        if self.elsewhere > 0 {
+            writeln!(
+                f,
+                "{} labels name images the dataset no longer has (kept, not counted)",
+                self.elsewhere
+            )?;
+        }
         let width = self
             .by_source
             .keys()
@@ -90,7 +101,13 @@ pub fn status(data: &Path) -> Result<StatusReport, LabelError> {
             a.values.iter().map(|v| (v.clone(), 0)).collect(),
         );
     }
+    let present = index.positions();
+    let mut elsewhere = 0;
     for l in store.iter() {
+        if !present.contains_key(l.file.as_str()) {
+            elsewhere += 1;
+            continue;
+        }
         *by_source
             .entry(l.attribute.clone())
             .or_default()
@@ -121,6 +138,7 @@ pub fn status(data: &Path) -> Result<StatusReport, LabelError> {
         pending,
         answered_queue,
         last_round: read_rounds(&paths).pop(),
+        elsewhere,
     })
 }
 
@@ -169,6 +187,7 @@ mod tests {
             pending: 1,
             answered_queue: [("hair_color".to_string(), c.clone())].into(),
             last_round: None,
+            elsewhere: 0,
         };
         assert!(
             report.to_string().contains(
@@ -195,6 +214,7 @@ mod tests {
             pending: 12,
             answered_queue: BTreeMap::new(),
             last_round: None,
+            elsewhere: 0,
         };
         let text = report.to_string();
         assert!(

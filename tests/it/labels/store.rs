@@ -189,6 +189,13 @@ fn files_from_elsewhere_match_or_fail_naming_why() {
     std::fs::write(&store, [&b"\xef\xbb\xbf"[..], &text].concat()).unwrap();
     let status = labels::status(d.path()).unwrap();
     assert_eq!(status.images, 12);
+    // A label of an image a re-prep removed: kept in the store, not counted.
+    let mut text = std::fs::read_to_string(&store).unwrap();
+    text += "images/gone.png,hair_color,red,1.0000,human,0\n";
+    std::fs::write(&store, &text).unwrap();
+    let again = labels::status(d.path()).unwrap();
+    assert_eq!(again.elsewhere, 1);
+    assert_eq!(again.by_source, status.by_source);
     // A re-init with a schema the store does not fit: an error, the old copy kept.
     let copy = d.path().join("labels/schema.toml");
     let before = std::fs::read(&copy).unwrap();
