@@ -14,15 +14,21 @@ pub struct PipelineConfig {
     /// `[prep]`: see [`crate::prep::PrepSection`].
     #[serde(default)]
     pub prep: crate::prep::PrepSection,
-    /// `[label]`, read by the label command.
-    pub label: Option<toml::Table>,
+    /// `[label]`: no keys yet (the label commands take flags); a key here is an error.
+    pub label: Option<NoSettings>,
     /// `[train]`, read by the train command.
     pub train: Option<toml::Table>,
-    /// `[generate]`, read by the generate command.
-    pub generate: Option<toml::Table>,
-    /// `[eval]`, read by the eval command.
-    pub eval: Option<toml::Table>,
+    /// `[generate]`: no keys yet (generate takes flags); a key here is an error.
+    pub generate: Option<NoSettings>,
+    /// `[eval]`: no keys yet (eval takes flags); a key here is an error.
+    pub eval: Option<NoSettings>,
 }
+
+/// A section no command reads yet: empty, so that a key put there is refused instead of
+/// silently doing nothing.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
 
 /// A pipeline file that could not be used.
 #[derive(Debug, thiserror::Error)]

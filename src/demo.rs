@@ -78,6 +78,63 @@ pub enum DemoError {
     /// Training failed.
     #[error(transparent)]
     Gan(#[from] crate::gan::GanError),
+    /// `--out` holds files a demo would replace, but no demo made them.
+    #[error(
+        "{}: it holds {found} but no {MARKER}, so no demo made them: give the demo a new \
+         --out (or remove them)",
+        path.display()
+    )]
+    NotDemo {
+        /// The folder.
+        path: PathBuf,
+        /// What is there, comma-separated.
+        found: String,
+    },
+}
+
+/// The file a demo writes first into its folder: a rerun removes and redoes what a demo
+/// made there only when it finds this, never a folder of someone else's.
+pub const MARKER: &str = "facesynth-demo.json";
+
+/// What a demo makes in its folder, all of it redone by a rerun.
+const OWN: [&str; 5] = ["raw", "data", "gan", "raw-truth.csv", "raw-boxes.csv"];
+
+/// Makes `spec.out` a fresh demo folder. A rerun starts from nothing, as the first run
+/// did: left in place, the last demo's raw files (other seed, more faces) would be
+/// prepared again, and its label store and GAN run continued, so the same arguments
+/// would not give the same result.
+fn claim(spec: &DemoSpec) -> Result<(), DemoError> {
+    let out = &spec.out;
+    let marker = out.join(MARKER);
+    let present: Vec<&str> = OWN
+        .iter()
+        .copied()
+        .filter(|n| out.join(n).symlink_metadata().is_ok())
+        .collect();
+    if !marker.is_file() && !present.is_empty() {
+        return Err(DemoError::NotDemo {
+            path: out.clone(),
+            found: present.join(", "),
+        });
+    }
+    for name in present {
+        let p = out.join(name);
+        // A link is removed, never followed.
+        let is_dir = p.symlink_metadata().is_ok_and(|m| m.is_dir());
+        let removed = if is_dir {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        removed.map_err(werr(&p))?;
+    }
+    let stamp = serde_json::json!({
+        "made_by": "facesynth demo",
+        "faces": spec.faces,
+        "seed": spec.seed,
+        "until": format!("{:?}", spec.until).to_lowercase(),
+    });
+    crate::atomic::write_json(&marker, &stamp).map_err(werr(&marker))
 }
 
 fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
@@ -88,7 +145,10 @@ fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
 }
 
 /// Makes the messy folder, prepares it, labels it and trains on it (up to `spec.until`).
+/// `spec.out` may be new, hold other files, or hold an earlier demo ([`MARKER`]), whose
+/// outputs are removed first; the same settings then give the same results.
 pub fn run(spec: &DemoSpec, v: Verbosity) -> Result<DemoReport, DemoError> {
+    claim(spec)?;
     let raw = spec.out.join("raw");
     let data = spec.out.join("data");
     let truth_path = spec.out.join("raw-truth.csv");

@@ -13,7 +13,8 @@ use std::path::PathBuf;
   facesynth demo --out /tmp/demo --faces 400
   facesynth demo --until prep         only the messy folder and prep (seconds)")]
 pub struct DemoArgs {
-    /// Output folder.
+    /// Output folder. A rerun into a demo's folder (facesynth-demo.json) removes its raw/,
+    /// data/ and gan/ and starts over; one holding them without that file is refused.
     #[arg(long, default_value = "facesynth-demo")]
     pub out: PathBuf,
     /// Number of distinct synthetic faces.

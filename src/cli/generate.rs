@@ -46,7 +46,8 @@ pub struct GenerateArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output folder.
+    /// Output folder: new, empty, or one an earlier `generate` wrote (the files it listed
+    /// in generate.json are replaced; a folder of other files is refused).
     #[arg(long)]
     pub out: PathBuf,
 }

@@ -195,7 +195,8 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
     }
     if !r.skipped.is_empty() {
         eprintln!(
-            "{} file(s) could not be decoded and were skipped:",
+            "{} file(s) were skipped (undecodable, or named by the labels but not in the \
+             dataset):",
             r.skipped.len()
         );
         for s in r.skipped.iter().take(5) {

@@ -45,25 +45,76 @@ pub fn compare(runs: &[PathBuf]) -> Result<CompareTable, EvalError> {
     Ok(CompareTable { rows })
 }
 
-const HEADER: [&str; 17] = [
-    "run",
-    "model",
-    "step",
-    "n_gen",
-    "fid",
-    "kid",
-    "kid_se",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "intra_fid",
-    "cond_acc",
-    "nn_ratio",
-    "dup_train",
-    "dup_self",
-    "dup_real",
-];
+/// Which way a column is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    /// Lower values are better.
+    Lower,
+    /// Higher values are better.
+    Higher,
+    /// Neither (a baseline or a spread).
+    None,
+}
+
+/// One column of the comparison: its name, which way is better, its value for a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// The header.
+    pub name: &'static str,
+    /// Which way is better (the page highlights the best).
+    pub better: Better,
+    /// The value for one run (NaN when the run has none).
+    pub value: fn(&EvalSummary) -> f64,
+}
+
+/// The columns before the numbers: run (folder name), model, step, generated images.
+pub const LEAD: [&str; 4] = ["run", "model", "step", "generated"];
+
+/// The number columns of every comparison: the terminal's, the page's, compare.csv's and
+/// compare.md's, one list so they cannot drift apart.
+pub fn columns() -> Vec<Column> {
+    let col = |name, better, value| Column {
+        name,
+        better,
+        value,
+    };
+    vec![
+        col("FID", Better::Lower, |s| s.overall.fid),
+        col("KID", Better::Lower, |s| s.overall.kid),
+        col("KID s.e.", Better::None, |s| s.overall.kid_se),
+        col("precision", Better::Higher, |s| s.overall.precision),
+        col("recall", Better::Higher, |s| s.overall.recall),
+        col("density", Better::Higher, |s| s.overall.density),
+        col("coverage", Better::Higher, |s| s.overall.coverage),
+        col("mean intra-class FID", Better::Lower, mean_intra_fid),
+        col("cond. accuracy", Better::Higher, |s| {
+            s.conditioning.as_ref().map_or(f64::NAN, |c| c.accuracy)
+        }),
+        col("mean JS", Better::Lower, |s| {
+            finite_mean(s.distributions.iter().map(|d| d.js))
+        }),
+        col("near-dup of train", Better::Lower, |s| {
+            s.memorization.near_dup_train
+        }),
+        col("near-dup of self", Better::Lower, |s| {
+            s.memorization.near_dup_self
+        }),
+        col("near-dup within real", Better::None, |s| {
+            s.memorization.near_dup_real
+        }),
+        col("NN ratio", Better::None, |s| {
+            s.memorization.feature_nn_ratio
+        }),
+    ]
+}
+
+/// A run's name in a comparison: its folder's name.
+pub fn run_name(run: &std::path::Path) -> String {
+    run.file_name().map_or_else(
+        || run.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
 
 /// Mean of the finite values (NaN when there are none).
 pub fn finite_mean(it: impl Iterator<Item = f64>) -> f64 {
@@ -81,38 +132,36 @@ pub fn mean_intra_fid(s: &EvalSummary) -> f64 {
 }
 
 impl CompareTable {
-    fn cells(&self) -> Vec<Vec<String>> {
-        let f = |x: f64, p: usize| {
-            if x.is_finite() {
-                format!("{x:.p$}")
-            } else {
-                "-".into()
-            }
-        };
+    /// The header: [`LEAD`] and the [`columns`].
+    pub fn head(&self) -> Vec<String> {
+        let mut v: Vec<String> = LEAD.map(String::from).to_vec();
+        v.extend(columns().iter().map(|c| c.name.to_string()));
+        v
+    }
+
+    /// One line per run, as written to compare.csv and compare.md: numbers with 4
+    /// decimals, `-` where a run has none.
+    pub fn lines(&self) -> Vec<Vec<String>> {
+        let cols = columns();
         self.rows
             .iter()
             .map(|r| {
                 let s = &r.summary;
-                let o = &s.overall;
-                vec![
-                    r.run.display().to_string(),
+                let mut l = vec![
+                    run_name(&r.run),
                     s.model.clone(),
                     s.step.to_string(),
                     s.n_generated.to_string(),
-                    f(o.fid, 3),
-                    f(o.kid, 4),
-                    f(o.kid_se, 4),
-                    f(o.precision, 3),
-                    f(o.recall, 3),
-                    f(o.density, 3),
-                    f(o.coverage, 3),
-                    f(mean_intra_fid(s), 3),
-                    f(s.conditioning.as_ref().map_or(f64::NAN, |c| c.accuracy), 3),
-                    f(s.memorization.feature_nn_ratio, 3),
-                    f(s.memorization.near_dup_train, 3),
-                    f(s.memorization.near_dup_self, 3),
-                    f(s.memorization.near_dup_real, 3),
-                ]
+                ];
+                l.extend(cols.iter().map(|c| {
+                    let x = (c.value)(s);
+                    if x.is_finite() {
+                        format!("{x:.4}")
+                    } else {
+                        "-".into()
+                    }
+                }));
+                l
             })
             .collect()
     }
@@ -124,12 +173,12 @@ impl CompareTable {
             .all(|w| w[0].summary.features.dataset_hash == w[1].summary.features.dataset_hash)
     }
 
-    /// The table in GitHub markdown, with a warning line when feature networks differ.
+    /// The table in GitHub markdown (compare.md), with a warning line when feature
+    /// networks differ.
     pub fn to_markdown(&self) -> String {
-        let mut s = format!("| {} |\n|", HEADER.join(" | "));
-        s.push_str(&"---|".repeat(HEADER.len()));
-        s.push('\n');
-        for row in self.cells() {
+        let head = self.head();
+        let mut s = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
+        for row in self.lines() {
             s.push_str(&format!("| {} |\n", row.join(" | ")));
         }
         if !self.same_features() {
@@ -182,7 +231,7 @@ pub fn brief(s: &EvalSummary) -> String {
             mean_intra_fid(s)
         ));
     }
-    if let Some(c) = &s.conditioning {
+    for c in s.conditioning.iter().chain(&s.more_conditioning) {
         t.push_str(&format!(
             "conditional accuracy ({}): {:.1}%\n",
             c.attribute,

@@ -74,7 +74,9 @@ impl Clock {
     }
 }
 
-/// Fidelity of `gen` against `real` (and the PRDC pass's by-products).
+/// Fidelity of `gen` against `real` (and the PRDC pass's by-products). Precision,
+/// recall, density and coverage are NaN when either side has fewer than
+/// [`prdc_min_count`] images: their k-NN balls would be infinite and the numbers 1.0.
 fn fidelity(
     real: &Feats,
     gen: &Feats,
@@ -83,14 +85,22 @@ fn fidelity(
 ) -> (Fidelity, super::metrics::prdc::Prdc) {
     let p = prdc(real, gen, spec.k);
     let kd = kid(real, gen, kid_spec, spec.seed);
+    let min = prdc_min_count(spec.k);
+    let shown = |x: f64| {
+        if real.len() < min || gen.len() < min {
+            f64::NAN
+        } else {
+            x
+        }
+    };
     let f = Fidelity {
         fid: fid(real, gen),
         kid: kd.mean,
         kid_se: kd.std,
-        precision: p.precision,
-        recall: p.recall,
-        density: p.density,
-        coverage: p.coverage,
+        precision: shown(p.precision),
+        recall: shown(p.recall),
+        density: shown(p.density),
+        coverage: shown(p.coverage),
         k: spec.k,
     };
     (f, p)
@@ -159,9 +169,32 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
     clock.lap("embed");
     bar.inc(1);
     let (overall, p) = fidelity(&er.feats, &eg.feats, spec, &spec.kid);
+    let min = prdc_min_count(spec.k);
+    if real.len() < min || gen.asked.len() < min {
+        notes.push(format!(
+            "precision, recall, density and coverage need at least {min} real and {min} \
+             generated images (k = {} neighbours); there are {} and {}: left out",
+            spec.k,
+            real.len(),
+            gen.asked.len()
+        ));
+    }
     clock.lap("fidelity");
     bar.inc(1);
     let (conditioning, asked_class) = conditioning(&net, &gen, &eg, &mut notes);
+    let more_conditioning: Vec<Conditioning> = gen
+        .drawn
+        .iter()
+        .filter_map(|d| {
+            notes.push(format!(
+                "{} is conditioned too: each image asked for a value drawn at random; its \
+                 accuracy is measured under more_conditioning, and it has no distribution \
+                 row (the generated distribution is the one asked for)",
+                d.attr
+            ));
+            asked_accuracy(&net, &d.attr, &d.values, &d.asked, &eg, &mut notes).0
+        })
+        .collect();
     let per_class = per_class(
         spec,
         &net,
@@ -189,6 +222,7 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
         overall,
         per_class,
         conditioning,
+        more_conditioning,
         distributions,
         memorization,
         seconds: start.elapsed().as_secs_f64(),
@@ -256,73 +290,90 @@ fn conditioning(
     let Some(attr) = &gen.asked_attr else {
         return (None, none);
     };
-    let infogan = attr == "code";
+    if attr != "code" {
+        return asked_accuracy(net, attr, &gen.asked_values, &gen.asked, eg, notes);
+    }
     // InfoGAN's code is matched to the first attribute the network knows.
-    let a = if infogan {
-        0
-    } else {
-        match net.attrs.iter().position(|x| &x.name == attr) {
-            Some(a) => a,
-            None => {
-                notes.push(format!(
-                    "the feature network has no `{attr}` head: no conditional accuracy"
-                ));
-                return (None, none);
-            }
-        }
-    };
-    let Some(fattr) = net.attrs.get(a) else {
+    let Some(fattr) = net.attrs.first() else {
         return (None, none);
     };
     let k = fattr.values.len();
-    let pred = eg.predicted(a);
-    let (asked, matching): (Vec<Option<usize>>, Option<Vec<usize>>) = if infogan {
-        let codes = gen.asked_values.len();
-        let mut w = vec![vec![0.0; k]; codes];
-        for (q, p) in gen.asked.iter().zip(&pred) {
-            if let Some(q) = q {
-                w[*q][*p] += 1.0;
-            }
+    let pred = eg.predicted(0);
+    let codes = gen.asked_values.len();
+    let mut w = vec![vec![0.0; k]; codes];
+    for (q, p) in gen.asked.iter().zip(&pred) {
+        if let Some(q) = q {
+            w[*q][*p] += 1.0;
         }
-        let m = max_matching(&w);
-        let asked = gen.asked.iter().map(|q| q.and_then(|q| m[q])).collect();
-        (asked, Some(m.iter().map(|x| x.unwrap_or(k)).collect()))
-    } else {
-        // The run's value index -> the network's value index, by name.
-        let map: Vec<Option<usize>> = gen
-            .asked_values
-            .iter()
-            .map(|v| fattr.values.iter().position(|x| x == v))
-            .collect();
-        (
-            gen.asked.iter().map(|q| q.and_then(|q| map[q])).collect(),
-            None,
-        )
+    }
+    let m = max_matching(&w);
+    let asked: Vec<Option<usize>> = gen.asked.iter().map(|q| q.and_then(|q| m[q])).collect();
+    let (conf, per) = confusion_of(&asked, &pred, k);
+    let total = gen.asked.len().max(1) as f64;
+    let cond = Conditioning {
+        attribute: format!("code -> {}", fattr.name),
+        values: fattr.values.clone(),
+        // Agreement over all images (codes left unmatched count as misses).
+        accuracy: (0..k).map(|c| conf[c][c]).sum::<u64>() as f64 / total,
+        per_class_accuracy: per.1,
+        confusion: conf,
+        matching: Some(m.iter().map(|x| x.unwrap_or(k)).collect()),
     };
+    (Some(cond), asked)
+}
+
+/// The confusion matrix of the images with an asked class, and (accuracy, per class).
+fn confusion_of(
+    asked: &[Option<usize>],
+    pred: &[usize],
+    k: usize,
+) -> (Vec<Vec<u64>>, (f64, Vec<f64>)) {
     let pairs: (Vec<usize>, Vec<usize>) = asked
         .iter()
-        .zip(&pred)
+        .zip(pred)
         .filter_map(|(q, p)| q.map(|q| (q, *p)))
         .unzip();
     let conf = confusion(&pairs.0, &pairs.1, k);
-    let (acc, per) = accuracy(&conf);
-    let total = gen.asked.len().max(1) as f64;
+    let acc = accuracy(&conf);
+    (conf, acc)
+}
+
+/// Conditional accuracy of the attribute `attr` (values `values`, per image the index
+/// asked for), by the feature network's classifier; and per image the network's class
+/// index asked for.
+fn asked_accuracy(
+    net: &FeatureNet,
+    attr: &str,
+    values: &[String],
+    asked: &[Option<usize>],
+    eg: &Embedded,
+    notes: &mut Vec<String>,
+) -> (Option<Conditioning>, Vec<Option<usize>>) {
+    let Some(a) = net.attrs.iter().position(|x| x.name == attr) else {
+        notes.push(format!(
+            "the feature network has no `{attr}` head: no conditional accuracy for it"
+        ));
+        return (None, vec![None; asked.len()]);
+    };
+    let fattr = &net.attrs[a];
+    let k = fattr.values.len();
+    // The run's value index -> the network's value index, by name.
+    let map: Vec<Option<usize>> = values
+        .iter()
+        .map(|v| fattr.values.iter().position(|x| x == v))
+        .collect();
+    let asked: Vec<Option<usize>> = asked
+        .iter()
+        .map(|q| q.and_then(|q| map.get(q).copied().flatten()))
+        .collect();
+    let (conf, (acc, per)) = confusion_of(&asked, &eg.predicted(a), k);
     let cond = Conditioning {
-        attribute: if infogan {
-            format!("code -> {}", fattr.name)
-        } else {
-            fattr.name.clone()
-        },
+        attribute: fattr.name.clone(),
         values: fattr.values.clone(),
-        // InfoGAN: agreement over all images (codes left unmatched count as misses).
-        accuracy: if infogan {
-            (0..k).map(|c| conf[c][c]).sum::<u64>() as f64 / total
-        } else {
-            acc
-        },
+        accuracy: acc,
         per_class_accuracy: per,
         confusion: conf,
-        matching,
+        matching: None,
     };
     (Some(cond), asked)
 }
@@ -355,6 +406,7 @@ fn per_class(
     };
     let values = &net.attrs[a_net].values;
     let mut out = Vec::new();
+    let mut small = Vec::new();
     for (c, value) in values.iter().enumerate() {
         let gi: Vec<usize> = (0..asked.len()).filter(|&i| asked[i] == Some(c)).collect();
         if gi.is_empty() {
@@ -378,6 +430,13 @@ fn per_class(
             spec,
             &kid_spec,
         );
+        if f.precision.is_nan() {
+            small.push(format!(
+                "{value} ({} real, {} generated)",
+                ri.len(),
+                gi.len()
+            ));
+        }
         out.push(ClassFidelity {
             attribute: name.to_string(),
             value: value.clone(),
@@ -385,6 +444,16 @@ fn per_class(
             n_real: ri.len(),
             fidelity: f,
         });
+    }
+    if !small.is_empty() {
+        let min = prdc_min_count(spec.k);
+        notes.push(format!(
+            "{name}: precision, recall, density and coverage are left out for {} (fewer \
+             than {min} real or generated images: with k = {} their k-NN balls are unbounded \
+             and the numbers would read 1.0)",
+            small.join(", "),
+            spec.k
+        ));
     }
     out
 }
@@ -403,10 +472,14 @@ fn distributions(
     } else {
         cond.as_ref().map(|c| c.attribute.clone())
     };
+    // Attributes drawn at random for the images are asked for too: their generated
+    // distribution is the draw's, not the model's.
+    let conditioned =
+        |name: &String| Some(name) == asked.as_ref() || gen.drawn.iter().any(|d| &d.attr == name);
     net.attrs
         .iter()
         .enumerate()
-        .filter(|(_, a)| Some(&a.name) != asked.as_ref())
+        .filter(|(_, a)| !conditioned(&a.name))
         .map(|(a, attr)| {
             let hist = |e: &Embedded| {
                 let mut h = vec![0.0f64; attr.values.len()];

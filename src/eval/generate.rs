@@ -7,7 +7,7 @@ use crate::gan::batch;
 use crate::gan::checkpoint::{self, ClassMap};
 use crate::gan::generate::{load, Loaded};
 use crate::gan::spec::ModelKind;
-use crate::gan::train::value_dir;
+use crate::gan::train::value_dirs;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::path::Path;
@@ -32,6 +32,60 @@ pub struct Generated {
     pub model: String,
     /// Training steps of the checkpoint (the largest over class models).
     pub step: u64,
+    /// The run's other conditioning attributes (a CGAN on `hair_color,eye_color`:
+    /// `eye_color`; a split run's class models' attributes): every image asks for a value
+    /// drawn uniformly at random, recorded here so its conditioning can be measured.
+    pub drawn: Vec<Drawn>,
+}
+
+/// A conditioning attribute whose value was drawn at random for each image.
+#[derive(Debug, Clone, Default)]
+pub struct Drawn {
+    /// The attribute.
+    pub attr: String,
+    /// Its values (over a split run's class models: every value any of them knows).
+    pub values: Vec<String>,
+    /// Per image: the index into `values` it was generated for (`None`: a class model
+    /// without this attribute).
+    pub asked: Vec<Option<usize>>,
+}
+
+/// Adds the labels of `m` images sampled from `l` to `out.drawn`, for the conditioning
+/// attributes from `from` on (1 when the first is the asked one). Call before `out.asked`
+/// grows by the same images.
+fn record_drawn(out: &mut Generated, l: &Loaded, labels: &[u32], m: usize, from: usize) {
+    let na = l.shape.classes.len();
+    let before = out.asked.len();
+    for a in from..na.min(l.classes.attrs.len()) {
+        let attr = &l.classes.attrs[a];
+        let slot = match out.drawn.iter().position(|d| d.attr == attr.name) {
+            Some(i) => i,
+            None => {
+                out.drawn.push(Drawn {
+                    attr: attr.name.clone(),
+                    values: Vec::new(),
+                    asked: vec![None; before],
+                });
+                out.drawn.len() - 1
+            }
+        };
+        let d = &mut out.drawn[slot];
+        for i in 0..m {
+            let value = &attr.values[labels[i * na + a] as usize];
+            let k = match d.values.iter().position(|v| v == value) {
+                Some(k) => k,
+                None => {
+                    d.values.push(value.clone());
+                    d.values.len() - 1
+                }
+            };
+            d.asked.push(Some(k));
+        }
+    }
+    // Attributes this model lacks (another class model had them): nothing asked.
+    for d in &mut out.drawn {
+        d.asked.resize(before + m, None);
+    }
 }
 
 impl Generated {
@@ -64,8 +118,9 @@ fn quantize(v: &[f32]) -> Vec<u8> {
 }
 
 /// Samples `n` images from one loaded model; `first` fixes the first attribute's class
-/// (conditional) or the categorical code (InfoGAN) of every image.
-fn sample(l: &Loaded, n: usize, first: Option<usize>, rng: &mut StdRng) -> Vec<u8> {
+/// (conditional) or the categorical code (InfoGAN) of every image. Returns the images and
+/// their class indices (`[n, attrs]`).
+fn sample(l: &Loaded, n: usize, first: Option<usize>, rng: &mut StdRng) -> (Vec<u8>, Vec<u32>) {
     let na = l.shape.classes.len();
     let mut labels = Vec::with_capacity(n * na);
     let mut code = Vec::new();
@@ -85,7 +140,7 @@ fn sample(l: &Loaded, n: usize, first: Option<usize>, rng: &mut StdRng) -> Vec<u
         }
     }
     let z = batch::normal(rng, n * l.shape.nz);
-    quantize(&l.sample(z, &labels, &code, n))
+    (quantize(&l.sample(z, &labels, &code, n)), labels)
 }
 
 fn step_of(run: &Path) -> Result<u64, EvalError> {
@@ -103,10 +158,12 @@ pub fn generate_for_eval(run: &Path, n: usize, seed: u64) -> Result<Generated, E
         ..Generated::default()
     };
     if let Some(split) = &classes.split {
-        let present: Vec<&String> = split
+        let dirs = value_dirs(&split.values);
+        let present: Vec<(&String, &String)> = split
             .values
             .iter()
-            .filter(|v| run.join(value_dir(v)).join(checkpoint::SETTINGS).is_file())
+            .zip(&dirs)
+            .filter(|(_, d)| run.join(d).join(checkpoint::SETTINGS).is_file())
             .collect();
         if present.is_empty() {
             return Err(EvalError::Settings {
@@ -116,12 +173,14 @@ pub fn generate_for_eval(run: &Path, n: usize, seed: u64) -> Result<Generated, E
         out.model = format!("split:{}", split.name);
         out.asked_attr = Some(split.name.clone());
         out.asked_values = split.values.clone();
-        for (c, v) in present.iter().enumerate() {
-            let sub = run.join(value_dir(v));
+        for (c, (v, dir)) in present.iter().enumerate() {
+            let sub = run.join(dir);
             let l = load(&sub).map_err(run_err(&sub))?;
             let m = share(n, present.len(), c);
             let mut rng = StdRng::seed_from_u64(seed ^ (0xC1A5 + c as u64));
-            out.px.extend(sample(&l, m, None, &mut rng));
+            let (px, labels) = sample(&l, m, None, &mut rng);
+            out.px.extend(px);
+            record_drawn(&mut out, &l, &labels, m, 0);
             let idx = split.values.iter().position(|x| x == *v);
             out.asked.extend(std::iter::repeat_n(idx, m));
             out.step = out.step.max(step_of(&sub)?);
@@ -143,13 +202,17 @@ pub fn generate_for_eval(run: &Path, n: usize, seed: u64) -> Result<Generated, E
         out.asked_attr = Some(a.name.clone());
         a.values.clone()
     } else {
-        out.px = sample(&l, n, None, &mut rng);
+        out.px = sample(&l, n, None, &mut rng).0;
         out.asked = vec![None; n];
         return Ok(out);
     };
     for c in 0..rows.len() {
         let m = share(n, rows.len(), c);
-        out.px.extend(sample(&l, m, Some(c), &mut rng));
+        let (px, labels) = sample(&l, m, Some(c), &mut rng);
+        out.px.extend(px);
+        if l.spec.model != ModelKind::Infogan {
+            record_drawn(&mut out, &l, &labels, m, 1);
+        }
         out.asked.extend(std::iter::repeat_n(Some(c), m));
     }
     out.asked_values = rows;

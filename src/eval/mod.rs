@@ -18,7 +18,7 @@ pub mod summary;
 pub use compare::{compare, CompareTable};
 pub use evaluate::{evaluate, load_reference, EvalSpec};
 pub use features::FeatureSpec;
-pub use generate::{generate_for_eval, Generated};
+pub use generate::{generate_for_eval, Drawn, Generated};
 pub use memorize::Images;
 pub use metrics::kid::KidSpec;
 pub use summary::EvalSummary;

@@ -7,6 +7,7 @@
 
 use super::EvalError;
 use crate::gan::data::{load_mnist, to_chw, Attribute};
+use crate::labels::index::DatasetIndex;
 use rayon::prelude::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -113,8 +114,14 @@ pub fn load(
             .map(|n| dir.join(n))
             .find(|p| p.is_file())
     });
-    let (files, names, values) = match csv {
-        Some(csv) => read_csv(&csv, want)?,
+    let mut unmatched = Vec::new();
+    let (files, names, values) = match &csv {
+        Some(csv) => {
+            let (files, names, values) = read_csv(csv, want)?;
+            let (files, missing) = match_names(dir, files);
+            unmatched = missing;
+            (files, names, values)
+        }
         None => match image_folder(dir)? {
             Some(x) => x,
             None => {
@@ -178,10 +185,55 @@ pub fn load(
             Err(e) => set.skipped.push(e),
         }
     }
+    if set.is_empty() && !unmatched.is_empty() && unmatched.len() == set.skipped.len() {
+        let shown: Vec<String> = unmatched.iter().take(3).map(|f| format!("`{f}`")).collect();
+        let more = unmatched.len() - shown.len();
+        return Err(data_err(
+            csv.as_deref().unwrap_or(dir),
+            format!(
+                "none of its {} file names matches an image in {} ({}{}): the `file` column \
+                 must name images of that folder",
+                unmatched.len(),
+                dir.display(),
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+    }
     if set.is_empty() {
         return Err(data_err(dir, "no image could be decoded"));
     }
     Ok(set)
+}
+
+/// Label names that are not files of `dir` looked up as training looks them up (the
+/// label store's [`DatasetIndex`]: `images/5.jpg` for the `images/5.png` prep wrote, a
+/// manifest `source` path, a unique file name), so eval reads the images the run trained
+/// on. Returns the names to open and those that match no image.
+fn match_names(dir: &Path, files: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let mut index: Option<Option<DatasetIndex>> = None;
+    let mut unmatched = Vec::new();
+    let files = files
+        .into_iter()
+        .map(|f| {
+            if dir.join(&f).is_file() {
+                return f;
+            }
+            let found = index
+                .get_or_insert_with(|| DatasetIndex::open(dir).ok())
+                .as_ref()
+                .and_then(|ix| ix.resolve(&f).map(|i| ix.images[i].clone()));
+            found.unwrap_or_else(|| {
+                unmatched.push(f.clone());
+                f
+            })
+        })
+        .collect();
+    (files, unmatched)
 }
 
 type Listing = (Vec<String>, Vec<String>, Vec<Vec<Option<String>>>);
@@ -200,6 +252,16 @@ fn read_csv(path: &Path, want: &[String]) -> Result<Listing, EvalError> {
     let bad = |e: csv::Error| data_err(path, e.to_string());
     let mut rdr = csv::Reader::from_path(path).map_err(bad)?;
     let header = rdr.headers().map_err(bad)?.clone();
+    let has = |name: &str| header.iter().any(|h| h == name);
+    if has("attribute") && has("value") && !want.iter().any(|w| w == "attribute" || w == "value") {
+        return Err(data_err(
+            path,
+            "a long-format answers file (file,attribute,value: one answer per row), not a \
+             wide labels CSV (file,<attribute>,...: one image per row); `facesynth label \
+             import` reads this format, then `facesynth label export` writes the wide \
+             labels_wide.csv",
+        ));
+    }
     let file_col = header
         .iter()
         .position(|h| h == "file")

@@ -29,9 +29,18 @@ pub struct EvalSummary {
     pub overall: Fidelity,
     /// The same per class of the conditioning attribute (intra-class FID etc.).
     pub per_class: Vec<ClassFidelity>,
-    /// Conditional accuracy and confusion, for conditional runs (and InfoGAN's code).
+    /// Conditional accuracy and confusion, for conditional runs (and InfoGAN's code):
+    /// of the attribute the images were spread over evenly (the first conditioning
+    /// attribute, the split attribute, InfoGAN's code).
     pub conditioning: Option<Conditioning>,
-    /// Attribute distribution of the generated images against the real set's.
+    /// The same for the run's other conditioning attributes (a run conditioned on
+    /// `hair_color,eye_color`: `eye_color`; a split run's class models' attributes), each
+    /// image asking for a value drawn uniformly at random. Added by the metrics helper.
+    #[serde(default)]
+    pub more_conditioning: Vec<Conditioning>,
+    /// Attribute distribution of the generated images against the real set's, for every
+    /// attribute the images were not asked for (conditioning attributes have none: their
+    /// distribution is the one asked for).
     pub distributions: Vec<AttrDistribution>,
     /// Nearest training images and near duplicates.
     pub memorization: Memorization,
@@ -60,22 +69,45 @@ pub struct FeatureNetInfo {
     pub heldout_accuracy: Vec<(String, f64)>,
 }
 
+/// A number that may be NaN: JSON has no NaN, serde_json writes it as `null`, and this
+/// reads `null` back as NaN (an empty cell on the pages).
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// The fewest images on each side for precision, recall, density and coverage with `k`
+/// neighbours: a point's k-NN radius needs k other points of its set; with fewer the
+/// radius is infinite and the metrics read 1.0 whatever the images are, so they are left
+/// out (NaN, `null` in metrics.json).
+pub fn prdc_min_count(k: usize) -> usize {
+    k.max(1) + 1
+}
+
 /// Fidelity and diversity of one set of generated images against real ones.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fidelity {
     /// Fréchet distance of Gaussians fitted to the features (FID on our features).
+    #[serde(deserialize_with = "nan_from_null")]
     pub fid: f64,
     /// Kernel inception distance (unbiased MMD², cubic kernel), on our features.
+    #[serde(deserialize_with = "nan_from_null")]
     pub kid: f64,
     /// Standard error of `kid` over subsets.
+    #[serde(deserialize_with = "nan_from_null")]
     pub kid_se: f64,
-    /// Precision (Kynkäänniemi et al. 2019; k-NN manifold of the real set).
+    /// Precision (Kynkäänniemi et al. 2019; k-NN manifold of the real set). This and
+    /// `recall`, `density`, `coverage` are NaN (`null`) when either side has fewer than
+    /// [`prdc_min_count`] images.
+    #[serde(deserialize_with = "nan_from_null")]
     pub precision: f64,
     /// Recall.
+    #[serde(deserialize_with = "nan_from_null")]
     pub recall: f64,
     /// Density (Naeem et al. 2020).
+    #[serde(deserialize_with = "nan_from_null")]
     pub density: f64,
     /// Coverage (Naeem et al. 2020).
+    #[serde(deserialize_with = "nan_from_null")]
     pub coverage: f64,
     /// k of the nearest-neighbour metrics (5).
     pub k: usize,

@@ -5,10 +5,11 @@
 //! MNIST IDX files, or images in memory.
 
 use super::{io_err, GanError};
+use crate::labels::index::DatasetIndex;
 use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage};
 use rayon::prelude::*;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -34,7 +35,8 @@ pub struct Dataset {
     pub labels: Vec<u32>,
     /// The attributes, in the order of `labels`.
     pub attrs: Vec<Attribute>,
-    /// Files that could not be decoded (skipped), as `path: reason`.
+    /// Files skipped, as `path: reason`: undecodable, or named by the labels CSV but not
+    /// in the dataset folder.
     pub skipped: Vec<String>,
 }
 
@@ -209,8 +211,14 @@ pub fn load(src: &DataSource) -> Result<Dataset, GanError> {
             .map(|n| dir.join(n))
             .find(|p| p.is_file())
     });
+    let mut unmatched = Vec::new();
     let (files, names, values) = match csv {
-        Some(csv) if src.need_labels || src.labels.is_some() => read_wide_csv(&csv, &src.attrs)?,
+        Some(csv) if src.need_labels || src.labels.is_some() => {
+            let wide = read_wide_csv(&csv, &src.attrs)?;
+            let (listing, missing) = match_rows(dir, &csv, wide)?;
+            unmatched = missing;
+            listing
+        }
         _ if src.need_labels => image_folder(dir)?,
         _ => {
             let files = unlabeled_images(dir)?;
@@ -250,6 +258,7 @@ pub fn load(src: &DataSource) -> Result<Dataset, GanError> {
         }
     }
     let mut ds = Dataset::from_images(ok, &names, src.size, 3);
+    skipped.extend(unmatched);
     ds.skipped = skipped;
     if ds.is_empty() {
         return Err(GanError::Data {
@@ -291,15 +300,44 @@ pub fn unlabeled_images(dir: &Path) -> Result<Vec<PathBuf>, GanError> {
         .collect())
 }
 
+/// One labeled row of a wide CSV.
+struct WideRow {
+    /// Where the row is in the file (for messages: see [`LineIndex`]).
+    pos: Option<csv::Position>,
+    /// The `file` column as written.
+    file: String,
+    /// The wanted attributes' values.
+    values: Vec<String>,
+}
+
+/// A wide CSV's wanted attribute names and its rows that have every one of them.
+struct Wide {
+    names: Vec<String>,
+    rows: Vec<WideRow>,
+}
+
 /// Reads a wide labels CSV: `file` + one column per attribute. Rows missing a wanted
-/// value are left out.
-fn read_wide_csv(path: &Path, want: &[String]) -> Result<Listing, GanError> {
+/// value are left out. A long-format answers file (`file,attribute,value`, what `label
+/// import` reads) is refused: read as wide it would train on an attribute named
+/// `attribute` whose values are the attribute names.
+fn read_wide_csv(path: &Path, want: &[String]) -> Result<Wide, GanError> {
     let bad = |reason: String| GanError::Data {
         path: path.to_path_buf(),
         reason,
     };
     let mut rdr = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
     let header = rdr.headers().map_err(|e| bad(e.to_string()))?.clone();
+    let has = |name: &str| header.iter().any(|h| h == name);
+    let wants = |name: &str| want.iter().any(|w| w == name);
+    if has("attribute") && has("value") && !wants("attribute") && !wants("value") {
+        return Err(bad(
+            "a long-format answers file (file,attribute,value: one answer per row), not a \
+             wide labels CSV (file,<attribute>,...: one image per row); `facesynth label \
+             import` reads this format, then `facesynth label export` writes the wide \
+             labels_wide.csv that training reads"
+                .into(),
+        ));
+    }
     let file_col = header
         .iter()
         .position(|h| h == "file")
@@ -323,20 +361,165 @@ fn read_wide_csv(path: &Path, want: &[String]) -> Result<Listing, GanError> {
             })
         })
         .collect::<Result<_, _>>()?;
-    let (mut files, mut values) = (Vec::new(), Vec::new());
+    let mut rows = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| bad(e.to_string()))?;
-        let v: Vec<String> = cols
+        let values: Vec<String> = cols
             .iter()
             .map(|&c| rec.get(c).unwrap_or("").trim().to_string())
             .collect();
-        if v.iter().any(|x| x.is_empty()) {
+        if values.iter().any(|x| x.is_empty()) {
             continue;
         }
-        files.push(PathBuf::from(rec.get(file_col).unwrap_or("")));
-        values.push(v);
+        rows.push(WideRow {
+            pos: rec.position().cloned(),
+            file: rec.get(file_col).unwrap_or("").to_string(),
+            values,
+        });
     }
-    Ok((files, names, values))
+    Ok(Wide { names, rows })
+}
+
+/// Line numbers of CSV records as an editor counts them, from the file read once. The
+/// reader's own line count is one short after a CRLF line end or a blank line (see
+/// [`crate::csv_line`]); reading the file once per message would be slow for many rows.
+struct LineIndex {
+    bytes: Vec<u8>,
+    newlines: Vec<usize>,
+}
+
+impl LineIndex {
+    fn open(path: &Path) -> LineIndex {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let newlines = memchr::memchr_iter(b'\n', &bytes).collect();
+        LineIndex { bytes, newlines }
+    }
+
+    /// The 1-based line the record at `pos` starts on (0 without a position).
+    fn line(&self, pos: &Option<csv::Position>) -> u64 {
+        let Some(pos) = pos else { return 0 };
+        let at = (pos.byte() as usize).min(self.bytes.len());
+        // The reader's offset is where it began: before the line ends it skipped.
+        let skipped = self.bytes[at..]
+            .iter()
+            .take_while(|b| matches!(b, b'\n' | b'\r'))
+            .filter(|&&b| b == b'\n')
+            .count();
+        (self.newlines.partition_point(|&n| n < at) + skipped) as u64 + 1
+    }
+}
+
+/// `shown` (the first few of `total` items), comma-separated, and how many more there are.
+fn first_few_of(shown: &[String], total: usize) -> String {
+    let mut s = shown.join(", ");
+    if total > shown.len() {
+        s.push_str(&format!(" and {} more", total - shown.len()));
+    }
+    s
+}
+
+/// Matches a wide CSV's rows to the images of `dir`: a name that is a file there is used
+/// as it is; any other goes through the label store's [`DatasetIndex`] (a prep output's
+/// `source` path, the name under `images/`, a unique file name, or `images/5.jpg` for the
+/// `images/5.png` prep wrote). Returns the listing and the rows that name no image, as
+/// `skipped` entries; an error when no row names an image (the names are of another
+/// folder, not a decoding problem) or when two rows label one image differently.
+fn match_rows(dir: &Path, csv: &Path, wide: Wide) -> Result<(Listing, Vec<String>), GanError> {
+    let csv_name = csv
+        .file_name()
+        .map_or_else(|| csv.display().to_string(), |n| n.to_string_lossy().into());
+    let mut index: Option<Option<DatasetIndex>> = None;
+    // Per image: the row that labeled it first and its place in `files`.
+    let mut seen: HashMap<PathBuf, (Option<csv::Position>, usize)> = HashMap::new();
+    let (mut files, mut values): (Vec<PathBuf>, Vec<Vec<String>>) = (Vec::new(), Vec::new());
+    let (mut unmatched, mut conflicts) = (Vec::new(), Vec::new());
+    for row in wide.rows {
+        let name = row.file.trim().trim_start_matches("./").replace('\\', "/");
+        let file = if !name.is_empty() && dir.join(&name).is_file() {
+            Some(PathBuf::from(&name))
+        } else {
+            index
+                .get_or_insert_with(|| DatasetIndex::open(dir).ok())
+                .as_ref()
+                .and_then(|ix| ix.resolve(&name).map(|i| PathBuf::from(&ix.images[i])))
+        };
+        let Some(file) = file else {
+            unmatched.push((row.pos, row.file));
+            continue;
+        };
+        match seen.get(&file) {
+            Some((first, i)) => {
+                if values[*i] != row.values {
+                    conflicts.push((first.clone(), row.pos, file, row.values));
+                }
+                // The same labels twice: one image, trained on once.
+            }
+            None => {
+                seen.insert(file.clone(), (row.pos, files.len()));
+                files.push(file);
+                values.push(row.values);
+            }
+        }
+    }
+    let bad = |reason: String| GanError::Data {
+        path: csv.to_path_buf(),
+        reason,
+    };
+    let lines = (!conflicts.is_empty() || !unmatched.is_empty()).then(|| LineIndex::open(csv));
+    let line = |pos: &Option<csv::Position>| lines.as_ref().map_or(0, |l| l.line(pos));
+    if !conflicts.is_empty() {
+        let said: Vec<String> = conflicts
+            .iter()
+            .take(3)
+            .map(|(first, pos, file, v)| {
+                let i = seen[file].1;
+                format!(
+                    "lines {} and {} label {} as {} and as {}",
+                    line(first),
+                    line(pos),
+                    file.display(),
+                    values[i].join("/"),
+                    v.join("/")
+                )
+            })
+            .collect();
+        return Err(bad(format!(
+            "{} row(s) give an image other labels than an earlier row ({}): keep one row \
+             per image",
+            conflicts.len(),
+            first_few_of(&said, conflicts.len())
+        )));
+    }
+    if files.is_empty() && !unmatched.is_empty() {
+        let names: Vec<String> = unmatched
+            .iter()
+            .take(3)
+            .map(|(pos, f)| format!("`{f}` (line {})", line(pos)))
+            .collect();
+        let like = index
+            .flatten()
+            .and_then(|ix| ix.images.first().cloned())
+            .map(|f| format!(", e.g. `{f}`"))
+            .unwrap_or_default();
+        return Err(bad(format!(
+            "none of its {} file names matches an image in {}: {}; the `file` column must \
+             name images of that folder{like}",
+            unmatched.len(),
+            dir.display(),
+            first_few_of(&names, unmatched.len())
+        )));
+    }
+    let missing = unmatched
+        .iter()
+        .map(|(pos, f)| {
+            format!(
+                "{f}: named on line {} of {csv_name}, but no such image in {}",
+                line(pos),
+                dir.display()
+            )
+        })
+        .collect();
+    Ok(((files, wide.names, values), missing))
 }
 
 /// ImageFolder: `DIR/<class>/...` (or `DIR/images/<class>/...` for a prep output).

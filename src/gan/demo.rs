@@ -4,7 +4,7 @@
 
 use super::generate::{generate, GenerateSpec};
 use super::spec::{ModelKind, TrainSpec};
-use super::train::{holds_same_run, train, TrainReport};
+use super::train::{holds_run, holds_same_run, train, TrainReport};
 use super::{io_err, GanError};
 use crate::progress::Verbosity;
 use std::path::{Path, PathBuf};
@@ -49,9 +49,19 @@ pub fn demo_step(
     let run = out_dir.join("run");
     let samples = out_dir.join("samples");
     let spec = demo_spec(data_dir, "hair_color");
-    // A rerun of the demo redoes its own run (same settings, same data folder) from
-    // scratch, as it redoes the other stages; any other run there is refused by `train`.
-    if holds_same_run(&spec, &run) {
+    // `facesynth demo` starts from an empty OUT/gan. Called on its own, a rerun redoes
+    // its own run (same settings, same data folder) from scratch; any other run there is
+    // refused here, as `train` would, but without pointing to a --resume the demo lacks.
+    let same = holds_same_run(&spec, &run);
+    if holds_run(&run) && !same {
+        return Err(GanError::RunFolder {
+            path: run,
+            reason: "it holds a training run the demo did not start here (other settings or \
+                     data folder): give the demo a new folder"
+                .into(),
+        });
+    }
+    if same {
         for dir in [&run, &samples] {
             if dir.exists() {
                 std::fs::remove_dir_all(dir).map_err(io_err(dir))?;

@@ -1,7 +1,8 @@
 //! `facesynth generate`: images from a run folder alone (settings, class mapping and
 //! weights are all there). Fixed attributes, per-class sets (from each class's model in
 //! split runs), N(mu, sigma) sampling with truncation, latent interpolation, and the mean
-//! face over a sweep of mu.
+//! face over a sweep of mu. Each call lists what it wrote in `OUT/generate.json` and the
+//! next call into the same `OUT` removes those files first ([`MANIFEST`]).
 
 use super::backend::Cpu;
 use super::batch::{normal, step_rng};
@@ -10,7 +11,7 @@ use super::dcgan::{make_cond, NetShape};
 use super::model::{net_shape, Generator};
 use super::monitor;
 use super::spec::{ModelKind, TrainSpec};
-use super::train::value_dir;
+use super::train::value_dirs;
 use super::{io_err, GanError};
 use crate::atomic;
 use burn::prelude::*;
@@ -298,15 +299,128 @@ fn resolve_fixed(
     Ok((fixed, code))
 }
 
-fn save(path: &Path, img: image::RgbImage) -> Result<(), GanError> {
-    atomic::save_image(path, &image::DynamicImage::ImageRgb8(img)).map_err(io_err(path))
+/// The file in `--out` listing what `generate` wrote there, relative to it.
+pub const MANIFEST: &str = "generate.json";
+
+/// The contents of [`MANIFEST`].
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    /// Files written, relative to the output folder, `/`-separated.
+    files: Vec<String>,
 }
 
-fn write_images(l: &Loaded, px: &[f32], n: usize, dir: &Path) -> Result<usize, GanError> {
+/// The output folder of one `generate`: a rerun into the same `--out` first removes the
+/// files the previous one listed in [`MANIFEST`] (and the folders they leave empty), so
+/// its images, grids and class folders never sit beside the new ones as if made together;
+/// a non-empty folder without that list holds someone else's files and is refused.
+struct OutDir {
+    root: PathBuf,
+    written: Vec<String>,
+}
+
+impl OutDir {
+    fn prepare(root: &Path) -> Result<OutDir, GanError> {
+        let out = OutDir {
+            root: root.to_path_buf(),
+            written: Vec::new(),
+        };
+        if !root.exists() {
+            return Ok(out);
+        }
+        let refuse = |reason: String| GanError::Output {
+            path: root.to_path_buf(),
+            reason,
+        };
+        if !root.is_dir() {
+            return Err(refuse("not a folder".into()));
+        }
+        let manifest = root.join(MANIFEST);
+        if manifest.is_file() {
+            let text = std::fs::read(&manifest).map_err(io_err(&manifest))?;
+            let old: Manifest = serde_json::from_slice(&text).map_err(|e| GanError::Output {
+                path: manifest.clone(),
+                reason: format!("{e}: not a list of generated files; remove it"),
+            })?;
+            out.remove(&old)?;
+            std::fs::remove_file(&manifest).map_err(io_err(&manifest))?;
+            return Ok(out);
+        }
+        let mut entries = std::fs::read_dir(root).map_err(io_err(root))?;
+        if entries.next().is_some() {
+            return Err(refuse(format!(
+                "it holds files that `facesynth generate` did not write (no {MANIFEST}); \
+                 give a new or empty --out"
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Removes the files of an earlier run listed in `old` (only plain relative paths
+    /// inside the folder), then the folders that leaves empty.
+    fn remove(&self, old: &Manifest) -> Result<(), GanError> {
+        let mut dirs = std::collections::BTreeSet::new();
+        for f in &old.files {
+            let rel = Path::new(f);
+            if !rel
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+            {
+                continue;
+            }
+            let p = self.root.join(rel);
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_err(&p)(e));
+                }
+                _ => {}
+            }
+            dirs.extend(
+                rel.ancestors()
+                    .skip(1)
+                    .filter(|a| !a.as_os_str().is_empty()),
+            );
+        }
+        // Deepest first; a folder that still holds something (a user's file) stays.
+        for d in dirs.iter().rev() {
+            let _ = std::fs::remove_dir(self.root.join(d));
+        }
+        Ok(())
+    }
+
+    fn save(&mut self, path: &Path, img: image::RgbImage) -> Result<(), GanError> {
+        atomic::save_image(path, &image::DynamicImage::ImageRgb8(img)).map_err(io_err(path))?;
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        self.written.push(rel.to_string_lossy().replace('\\', "/"));
+        Ok(())
+    }
+
+    /// Writes the list of files written (also after a failure, so a rerun clears them).
+    fn finish(self) -> Result<(), GanError> {
+        if self.written.is_empty() {
+            return Ok(());
+        }
+        let p = self.root.join(MANIFEST);
+        atomic::write_json(
+            &p,
+            &Manifest {
+                files: self.written,
+            },
+        )
+        .map_err(io_err(&p))
+    }
+}
+
+fn write_images(
+    l: &Loaded,
+    px: &[f32],
+    n: usize,
+    dir: &Path,
+    out: &mut OutDir,
+) -> Result<usize, GanError> {
     let side = l.spec.size as usize;
     let il = l.image_len();
     for i in 0..n {
-        save(
+        out.save(
             &dir.join(format!("{i}.png")),
             monitor::grid_plain(&px[i * il..(i + 1) * il], l.classes.channels, side),
         )?;
@@ -314,149 +428,272 @@ fn write_images(l: &Loaded, px: &[f32], n: usize, dir: &Path) -> Result<usize, G
     Ok(n)
 }
 
-/// Generates as `spec` says.
+/// An error when an attribute is given twice: only one of the values could be used.
+fn check_unique(attrs: &[(String, String)]) -> Result<(), GanError> {
+    for (i, (name, value)) in attrs.iter().enumerate() {
+        if let Some((_, other)) = attrs[..i].iter().find(|(n, _)| n == name) {
+            return Err(GanError::Settings {
+                reason: format!(
+                    "`{name}` is given twice ({name}={other}, {name}={value}): give each \
+                     attribute once (--per-class N gives every value)"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Generates as `spec` says into `spec.out`. What an earlier `generate` wrote there
+/// (listed in [`MANIFEST`]) is removed first; a non-empty folder without that list is
+/// refused. Every setting is checked and every model loaded first, so a refused call
+/// leaves the folder as it was.
 pub fn generate(spec: &GenerateSpec) -> Result<GenerateReport, GanError> {
     check(spec)?;
+    check_unique(&spec.attrs)?;
     let (_, classes) = checkpoint::read_meta(&spec.run)?;
+    let job = match &classes.split {
+        Some(split) => Job::Split(split_models(spec, split)?),
+        None => {
+            let l = load(&spec.run)?;
+            let (fixed, code) = resolve_fixed(&l, &spec.attrs)?;
+            if spec.per_class.is_some() {
+                per_class_rows(&l, &fixed, code)?;
+            }
+            Job::One(Box::new(l), fixed, code)
+        }
+    };
+    let mut out = OutDir::prepare(&spec.out)?;
     let mut report = GenerateReport::default();
-    if let Some(split) = &classes.split {
-        // One model per value: pick by --attr <split>=v, or all with --per-class.
-        let chosen = spec
-            .attrs
-            .iter()
-            .find(|(a, _)| *a == split.name)
-            .map(|(_, v)| v.clone());
-        let rest: Vec<(String, String)> = spec
-            .attrs
-            .iter()
-            .filter(|(a, _)| *a != split.name)
-            .cloned()
-            .collect();
-        let values: Vec<String> = match (&chosen, spec.per_class) {
-            (Some(v), _) => vec![v.clone()],
-            (None, Some(_)) => split.values.clone(),
-            (None, None) => {
+    let result = match &job {
+        Job::Split(models) => generate_split(spec, models, &mut report, &mut out),
+        Job::One(l, fixed, code) => generate_one(spec, l, fixed, *code, &mut report, &mut out),
+    };
+    let listed = out.finish();
+    result.and(listed).map(|_| report)
+}
+
+/// What `generate` samples from: one model, or a split run's class models.
+enum Job {
+    // Boxed: a loaded network is large beside a Vec.
+    One(Box<Loaded>, Fixed, Option<usize>),
+    Split(Vec<ClassModel>),
+}
+
+/// One class model of a split run, loaded, with its folder name and fixed attributes.
+struct ClassModel {
+    dir: String,
+    l: Loaded,
+    fixed: Fixed,
+    code: Option<usize>,
+}
+
+/// The class models a split run's generate uses: the one `--attr <split>=v` names, or all
+/// trained ones with `--per-class`.
+fn split_models(
+    spec: &GenerateSpec,
+    split: &super::data::Attribute,
+) -> Result<Vec<ClassModel>, GanError> {
+    let chosen = spec
+        .attrs
+        .iter()
+        .find(|(a, _)| *a == split.name)
+        .map(|(_, v)| v.clone());
+    let rest: Vec<(String, String)> = spec
+        .attrs
+        .iter()
+        .filter(|(a, _)| *a != split.name)
+        .cloned()
+        .collect();
+    let dirs = value_dirs(&split.values);
+    let trained: Vec<(&String, &String)> = split
+        .values
+        .iter()
+        .zip(&dirs)
+        .filter(|(_, d)| spec.run.join(d).join(checkpoint::SETTINGS).is_file())
+        .collect();
+    let names = |v: &[(&String, &String)]| {
+        v.iter()
+            .map(|(v, _)| v.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let pick: Vec<(&String, &String)> = match (&chosen, spec.per_class) {
+        (Some(v), _) => {
+            if !split.values.contains(v) {
                 return Err(GanError::Settings {
                     reason: format!(
+                        "{}={v}: unknown value (known: {})",
+                        split.name,
+                        split.values.join(", ")
+                    ),
+                });
+            }
+            let Some(one) = trained.iter().find(|(x, _)| *x == v) else {
+                return Err(GanError::Settings {
+                    reason: format!(
+                        "no model for {}={v} in {}: training skipped that value (fewer than \
+                         2 images of it; see summary.csv) or has not reached it yet; models: {}",
+                        split.name,
+                        spec.run.display(),
+                        names(&trained)
+                    ),
+                });
+            };
+            vec![*one]
+        }
+        // Training skips values with too few images: all classes means all models.
+        (None, Some(_)) => trained.clone(),
+        (None, None) => {
+            return Err(GanError::Settings {
+                reason: format!(
                     "this run has one model per {} value: give --attr {}=<value> or --per-class N",
                     split.name, split.name
                 ),
-                })
-            }
-        };
-        let per = spec.per_class.unwrap_or(spec.n);
-        let mut rows = Vec::new();
-        for v in &values {
-            let sub = spec.run.join(value_dir(v));
-            if !sub.join(checkpoint::SETTINGS).is_file() {
-                // Training skips values with too few images: all classes means all models.
-                if chosen.is_none() {
-                    continue;
-                }
-                return Err(GanError::Settings {
-                    reason: format!("no model for {}={v} in {}", split.name, spec.run.display()),
-                });
-            }
-            let l = load(&sub)?;
-            let (fixed, code) = resolve_fixed(&l, &rest)?;
-            let z = noise(spec, 0, per * l.shape.nz);
-            let (lab, cd) = conditions(&l, &fixed, code, per, spec.seed);
-            let px = l.sample(z, &lab, &cd, per);
-            let dir = if chosen.is_some() && spec.per_class.is_none() {
-                spec.out.clone()
-            } else {
-                spec.out.join(value_dir(v))
-            };
-            report.images += write_images(&l, &px, per, &dir)?;
-            // Interpolation and mean sweep come from each class's own model, beside its
-            // images.
-            if let Some(k) = spec.interpolate {
-                report
-                    .grids
-                    .push(interpolation(&l, spec, &fixed, code, k, &dir)?);
-            }
-            if spec.mean_sweep {
-                report.grids.push(mean_sweep(&l, spec, &fixed, code, &dir)?);
-            }
-            rows.push((l.classes.channels, l.spec.size as usize, px));
+            })
         }
-        let Some((c, side)) = rows.first().map(|r| (r.0, r.1)) else {
-            return Err(GanError::Settings {
-                reason: format!("no class model in {}", spec.run.display()),
-            });
-        };
-        let n = rows.len() * per;
-        let all: Vec<f32> = rows.into_iter().flat_map(|r| r.2).collect();
-        let g = spec.out.join("grid.png");
-        save(&g, monitor::grid(&all, n, c, side, per))?;
-        report.grids.push(g);
-        return Ok(report);
+    };
+    if pick.is_empty() {
+        return Err(GanError::Settings {
+            reason: format!("no class model in {}", spec.run.display()),
+        });
     }
-    let l = load(&spec.run)?;
-    let (fixed, code) = resolve_fixed(&l, &spec.attrs)?;
+    pick.into_iter()
+        .map(|(_, dir)| {
+            let l = load(&spec.run.join(dir))?;
+            let (fixed, code) = resolve_fixed(&l, &rest)?;
+            Ok(ClassModel {
+                dir: dir.clone(),
+                l,
+                fixed,
+                code,
+            })
+        })
+        .collect()
+}
+
+fn generate_split(
+    spec: &GenerateSpec,
+    models: &[ClassModel],
+    report: &mut GenerateReport,
+    out: &mut OutDir,
+) -> Result<(), GanError> {
+    let per = spec.per_class.unwrap_or(spec.n);
+    let mut rows = Vec::new();
+    for m in models {
+        let l = &m.l;
+        let z = noise(spec, 0, per * l.shape.nz);
+        let (lab, cd) = conditions(l, &m.fixed, m.code, per, spec.seed);
+        let px = l.sample(z, &lab, &cd, per);
+        let dir = if spec.per_class.is_none() {
+            spec.out.clone()
+        } else {
+            spec.out.join(&m.dir)
+        };
+        report.images += write_images(l, &px, per, &dir, out)?;
+        // Interpolation and mean sweep come from each class's own model, beside its
+        // images.
+        if let Some(k) = spec.interpolate {
+            report
+                .grids
+                .push(interpolation(l, spec, &m.fixed, m.code, k, &dir, out)?);
+        }
+        if spec.mean_sweep {
+            report
+                .grids
+                .push(mean_sweep(l, spec, &m.fixed, m.code, &dir, out)?);
+        }
+        rows.push((l.classes.channels, l.spec.size as usize, px));
+    }
+    let (c, side) = rows.first().map_or((3, 1), |r| (r.0, r.1));
+    let n = rows.len() * per;
+    let all: Vec<f32> = rows.into_iter().flat_map(|r| r.2).collect();
+    let g = spec.out.join("grid.png");
+    out.save(&g, monitor::grid(&all, n, c, side, per))?;
+    report.grids.push(g);
+    Ok(())
+}
+
+/// Rows of `--per-class` on one model: the first attribute's values, or InfoGAN's
+/// categorical code.
+fn per_class_rows(
+    l: &Loaded,
+    fixed: &Fixed,
+    code: Option<usize>,
+) -> Result<Vec<(String, Fixed, Option<usize>)>, GanError> {
+    if let Some(a) = l
+        .classes
+        .attrs
+        .first()
+        .filter(|_| !l.shape.classes.is_empty())
+    {
+        Ok(a.values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut f: Vec<(usize, u32)> =
+                    fixed.iter().filter(|(a, _)| *a != 0).copied().collect();
+                f.push((0, i as u32));
+                (v.clone(), f, code)
+            })
+            .collect())
+    } else if l.spec.model == ModelKind::Infogan {
+        Ok((0..l.spec.info_cat)
+            .map(|k| (format!("code{k}"), fixed.clone(), Some(k)))
+            .collect())
+    } else {
+        Err(GanError::Settings {
+            reason:
+                "--per-class needs a conditional run (cgan, acgan, infogan) or a --split-by run"
+                    .into(),
+        })
+    }
+}
+
+fn generate_one(
+    spec: &GenerateSpec,
+    l: &Loaded,
+    fixed: &Fixed,
+    code: Option<usize>,
+    report: &mut GenerateReport,
+    out: &mut OutDir,
+) -> Result<(), GanError> {
     let (c, side, nz) = (l.classes.channels, l.spec.size as usize, l.shape.nz);
     if let Some(per) = spec.per_class {
-        // Rows: values of the first attribute, or InfoGAN's categorical code.
-        let rows: Vec<(String, Fixed, Option<usize>)> = if let Some(a) = l
-            .classes
-            .attrs
-            .first()
-            .filter(|_| !l.shape.classes.is_empty())
-        {
-            a.values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    let mut f: Vec<(usize, u32)> =
-                        fixed.iter().filter(|(a, _)| *a != 0).copied().collect();
-                    f.push((0, i as u32));
-                    (v.clone(), f, code)
-                })
-                .collect()
-        } else if l.spec.model == ModelKind::Infogan {
-            (0..l.spec.info_cat)
-                .map(|k| (format!("code{k}"), fixed.clone(), Some(k)))
-                .collect()
-        } else {
-            return Err(GanError::Settings {
-                reason:
-                    "--per-class needs a conditional run (cgan, acgan, infogan) or a --split-by run"
-                        .into(),
-            });
-        };
+        let rows = per_class_rows(l, fixed, code)?;
+        let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
         let z = noise(spec, 0, per * nz);
         let mut all = Vec::new();
-        for (name, f, k) in &rows {
-            let (lab, cd) = conditions(&l, f, *k, per, spec.seed);
+        for ((_, f, k), dir) in rows.iter().zip(value_dirs(&names)) {
+            let (lab, cd) = conditions(l, f, *k, per, spec.seed);
             let px = l.sample(z.clone(), &lab, &cd, per);
-            report.images += write_images(&l, &px, per, &spec.out.join(value_dir(name)))?;
+            report.images += write_images(l, &px, per, &spec.out.join(dir), out)?;
             all.extend(px);
         }
         let g = spec.out.join("grid.png");
-        save(&g, monitor::grid(&all, rows.len() * per, c, side, per))?;
+        out.save(&g, monitor::grid(&all, rows.len() * per, c, side, per))?;
         report.grids.push(g);
     } else {
         let n = spec.n;
         let z = noise(spec, 0, n * nz);
-        let (lab, cd) = conditions(&l, &fixed, code, n, spec.seed);
+        let (lab, cd) = conditions(l, fixed, code, n, spec.seed);
         let px = l.sample(z, &lab, &cd, n);
-        report.images += write_images(&l, &px, n, &spec.out)?;
+        report.images += write_images(l, &px, n, &spec.out, out)?;
         let g = spec.out.join("grid.png");
         let cols = (n as f32).sqrt().ceil() as usize;
-        save(&g, monitor::grid(&px, n, c, side, cols))?;
+        out.save(&g, monitor::grid(&px, n, c, side, cols))?;
         report.grids.push(g);
     }
     if let Some(k) = spec.interpolate {
         report
             .grids
-            .push(interpolation(&l, spec, &fixed, code, k, &spec.out)?);
+            .push(interpolation(l, spec, fixed, code, k, &spec.out, out)?);
     }
     if spec.mean_sweep {
         report
             .grids
-            .push(mean_sweep(&l, spec, &fixed, code, &spec.out)?);
+            .push(mean_sweep(l, spec, fixed, code, &spec.out, out)?);
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Writes `dir/interpolation.png`: rows of `k` steps between two latent points.
@@ -467,6 +704,7 @@ fn interpolation(
     code: Option<usize>,
     k: usize,
     dir: &Path,
+    out: &mut OutDir,
 ) -> Result<PathBuf, GanError> {
     let (c, side, nz) = (l.classes.channels, l.spec.size as usize, l.shape.nz);
     let (rows, k) = (8usize.min(spec.n.max(1)), k.max(2));
@@ -489,7 +727,7 @@ fn interpolation(
         .collect();
     let px = l.sample(z, &lab, &cd, rows * k);
     let g = dir.join("interpolation.png");
-    save(&g, monitor::grid(&px, rows * k, c, side, k))?;
+    out.save(&g, monitor::grid(&px, rows * k, c, side, k))?;
     Ok(g)
 }
 
@@ -500,6 +738,7 @@ fn mean_sweep(
     fixed: &[(usize, u32)],
     code: Option<usize>,
     dir: &Path,
+    out: &mut OutDir,
 ) -> Result<PathBuf, GanError> {
     let (c, side, nz) = (l.classes.channels, l.spec.size as usize, l.shape.nz);
     let n = 64;
@@ -513,6 +752,6 @@ fn mean_sweep(
         means.extend((0..il).map(|j| (0..n).map(|s| px[s * il + j]).sum::<f32>() / n as f32));
     }
     let g = dir.join("mean_sweep.png");
-    save(&g, monitor::grid(&means, 9, c, side, 9))?;
+    out.save(&g, monitor::grid(&means, 9, c, side, 9))?;
     Ok(g)
 }

@@ -74,10 +74,26 @@ pub enum GanError {
         /// Why.
         reason: String,
     },
+    /// A run's saved class mapping (`classes.json`) differs from the data's classes.
+    #[error("{}: {reason}", path.display())]
+    Classes {
+        /// The run's `classes.json`.
+        path: PathBuf,
+        /// The saved and the current values, and what to do.
+        reason: String,
+    },
     /// A run folder cannot be used as asked (it holds another run).
     #[error("run folder {}: {reason}", path.display())]
     RunFolder {
         /// The folder.
+        path: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// An output folder cannot be used as asked (it holds files of something else).
+    #[error("output folder {}: {reason}", path.display())]
+    Output {
+        /// The folder (or the file in it that is the problem).
         path: PathBuf,
         /// Why, and what to do.
         reason: String,

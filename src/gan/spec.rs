@@ -308,6 +308,13 @@ impl TrainSpec {
         if self.data.is_none() && self.mnist.is_none() {
             return bad("give --data DIR or --mnist DIR".into());
         }
+        for (i, a) in self.attrs.iter().enumerate() {
+            if self.attrs[..i].contains(a) {
+                return bad(format!(
+                    "attribute `{a}` is given twice in --attr: give it once"
+                ));
+            }
+        }
         if self.batch < 2 {
             return bad(format!("batch {} is too small (at least 2)", self.batch));
         }
@@ -555,7 +562,7 @@ mod tests {
         assert!(e.contains("`train`") && e.contains("`prep`"), "{e}");
         std::fs::write(
             &p,
-            "description = \"x\"\n[prep]\nformat = \"png\"\n[label]\nanything = 1\n\
+            "description = \"x\"\n[prep]\nformat = \"png\"\n[label]\n[eval]\n\
              [train]\nmodel = \"acgan\"\n",
         )
         .unwrap();
@@ -564,6 +571,26 @@ mod tests {
         std::fs::write(&p, "[train]\nstepz = 3\n").unwrap();
         let e = TrainSection::from_pipeline(&p).unwrap_err().to_string();
         assert!(e.contains("stepz"), "{e}");
+    }
+
+    /// Regression: `[label]`, `[generate]` and `[eval]` were accepted with any content
+    /// and read by no command.
+    #[test]
+    fn keys_in_sections_no_command_reads_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.toml");
+        for (text, key) in [
+            ("[eval]\nbogus = 1\n", "`bogus`"),
+            ("[generate]\nn = -5\n", "`n`"),
+            (
+                "[label]\nqueue = \"x\"\n[train]\nmodel = \"dcgan\"\n",
+                "`queue`",
+            ),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = TrainSection::from_pipeline(&p).unwrap_err().to_string();
+            assert!(e.contains("p.toml") && e.contains(key), "{e}");
+        }
     }
 
     #[test]
@@ -584,6 +611,11 @@ mod tests {
             },
             TrainSpec {
                 ndf: 0,
+                ..ok.clone()
+            },
+            // Regression: a repeated attribute was accepted.
+            TrainSpec {
+                attrs: vec!["a".into(), "a".into()],
                 ..ok.clone()
             },
         ] {

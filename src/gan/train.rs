@@ -13,6 +13,7 @@ use crate::progress::Verbosity;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, RmsPropConfig};
 use burn::tensor::backend::AutodiffBackend;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ pub struct TrainReport {
     pub run: PathBuf,
     /// Images trained on.
     pub images: usize,
-    /// Files that could not be decoded.
+    /// Files skipped, as `path: reason` (undecodable, or named by the labels but absent).
     pub skipped: Vec<String>,
     /// Conditioning attributes and their classes.
     pub attrs: Vec<Attribute>,
@@ -215,6 +216,9 @@ pub fn train_dataset(
         attrs: ds.attrs.clone(),
         split: None,
     };
+    if resume {
+        check_classes(out, &classes)?;
+    }
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let (images, skipped, attrs) = (ds.len(), ds.skipped.clone(), ds.attrs.clone());
     let run = RunDir {
@@ -250,7 +254,103 @@ pub fn train_dataset(
     })
 }
 
-/// A folder name for a class value.
+/// Refuses to resume when the data's classes are not the ones `out/classes.json` saved.
+/// A checkpoint's class slots (label embeddings, classifier outputs) are positions in that
+/// mapping: after a relabel that drops, adds or renames a value, the same positions would
+/// stand for other values and training would silently mix them (or, with a new value,
+/// fail on a weight shape and blame a mixed folder).
+fn check_classes(out: &Path, classes: &ClassMap) -> Result<(), GanError> {
+    let path = out.join(checkpoint::CLASSES);
+    if !path.is_file() {
+        return Ok(());
+    }
+    let (_, saved) = checkpoint::read_meta(out)?;
+    if saved == *classes {
+        return Ok(());
+    }
+    Err(GanError::Classes {
+        reason: format!(
+            "the run was trained on other classes than the data has now ({}); resuming \
+             would give the checkpoint's class slots to other values: train into a new \
+             --out (or restore the labels the run was trained on)",
+            class_difference(&saved, classes)
+        ),
+        path,
+    })
+}
+
+/// What differs between a saved class mapping and the data's, in words.
+fn class_difference(saved: &ClassMap, now: &ClassMap) -> String {
+    let list = |a: &Attribute| format!("{} = [{}]", a.name, a.values.join(", "));
+    let names = |v: &[Attribute]| {
+        let n: Vec<&str> = v.iter().map(|a| a.name.as_str()).collect();
+        format!("[{}]", n.join(", "))
+    };
+    let mut parts = Vec::new();
+    if saved.channels != now.channels {
+        parts.push(format!(
+            "channels: saved {}, now {}",
+            saved.channels, now.channels
+        ));
+    }
+    if saved.attrs.len() != now.attrs.len()
+        || saved
+            .attrs
+            .iter()
+            .zip(&now.attrs)
+            .any(|(a, b)| a.name != b.name)
+    {
+        parts.push(format!(
+            "attributes: saved {}, now {}",
+            names(&saved.attrs),
+            names(&now.attrs)
+        ));
+    } else {
+        for (a, b) in saved.attrs.iter().zip(&now.attrs) {
+            if a != b {
+                let only = |x: &Attribute, y: &Attribute| {
+                    let v: Vec<&str> = x
+                        .values
+                        .iter()
+                        .filter(|v| !y.values.contains(v))
+                        .map(String::as_str)
+                        .collect();
+                    v.join(", ")
+                };
+                let (gone, new) = (only(a, b), only(b, a));
+                let mut what = Vec::new();
+                if !gone.is_empty() {
+                    what.push(format!("gone: {gone}"));
+                }
+                if !new.is_empty() {
+                    what.push(format!("new: {new}"));
+                }
+                parts.push(format!(
+                    "saved {}, now {}{}",
+                    list(a),
+                    list(b),
+                    if what.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", what.join("; "))
+                    }
+                ));
+            }
+        }
+    }
+    if saved.split != now.split {
+        let show = |s: &Option<Attribute>| s.as_ref().map_or("none".to_string(), list);
+        parts.push(format!(
+            "split: saved {}, now {}",
+            show(&saved.split),
+            show(&now.split)
+        ));
+    }
+    parts.join("; ")
+}
+
+/// A folder name for a class value. Two values can give the same name (`light blue`,
+/// `light_blue`): a split run's folders come from [`value_dirs`], which tells them apart.
 pub fn value_dir(value: &str) -> String {
     let s: String = value
         .chars()
@@ -267,6 +367,39 @@ pub fn value_dir(value: &str) -> String {
     } else {
         s
     }
+}
+
+/// The folder name of each of `values`, in order: [`value_dir`], except that values whose
+/// names would be the same folder (`light blue` and `light_blue`, or `Red` and `red` on a
+/// case-insensitive file system) each get `-` and 8 hex digits of a hash of the value, so
+/// every class model has its own folder. Values that do not collide keep the plain name,
+/// as runs from before this rule have them.
+pub fn value_dirs(values: &[String]) -> Vec<String> {
+    let plain: Vec<String> = values.iter().map(|v| value_dir(v)).collect();
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for p in &plain {
+        *count.entry(p.to_lowercase()).or_default() += 1;
+    }
+    plain
+        .into_iter()
+        .zip(values)
+        .map(|(p, v)| {
+            if count[&p.to_lowercase()] > 1 {
+                format!(
+                    "{p}-{:08x}",
+                    xxhash_rust::xxh3::xxh3_64(v.as_bytes()) as u32
+                )
+            } else {
+                p
+            }
+        })
+        .collect()
+}
+
+/// The folder of `value` among a split attribute's `values` (see [`value_dirs`]).
+pub fn split_dir(values: &[String], value: &str) -> Option<String> {
+    let i = values.iter().position(|v| v == value)?;
+    value_dirs(values).into_iter().nth(i)
 }
 
 fn train_split(
@@ -293,6 +426,9 @@ fn train_split(
         attrs: rest,
         split: Some(split.clone()),
     };
+    if resume {
+        check_classes(out, &classes)?;
+    }
     checkpoint::write_meta(out, spec, &classes)?;
     let mut sub_spec = spec.clone();
     sub_spec.split_by = None;
@@ -309,7 +445,7 @@ fn train_split(
     let t0 = std::time::Instant::now();
     let mut trained = 0u64;
     report.started_at = u64::MAX;
-    for value in &split.values {
+    for (value, dir) in split.values.iter().zip(value_dirs(&split.values)) {
         let Some(sub) = ds.subset(attr, value) else {
             continue;
         };
@@ -320,7 +456,7 @@ fn train_split(
             ));
             continue;
         }
-        let dir = out.join(value_dir(value));
+        let dir = out.join(dir);
         let r = train_dataset(
             &sub_spec,
             sub,

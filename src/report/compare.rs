@@ -3,59 +3,13 @@
 //! `RUN/eval/metrics.json`; the best value of each column is highlighted.
 
 use super::evalpage::{read_summary, NOT_INCEPTION};
-use super::html::{num, Cell, Page, Table};
+use super::html::{Cell, Page, Table};
 use super::plot::{self, BarChart};
 use super::{write_page, ReportError};
-use crate::eval::compare::finite_mean;
+use crate::eval::compare::{columns, run_name, Better, CompareRow, CompareTable, LEAD};
 use crate::eval::summary::EvalSummary;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-
-/// Which way a column is better.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Better {
-    Lower,
-    Higher,
-    None,
-}
-
-/// The comparison columns: name, direction, value.
-type Column = (&'static str, Better, fn(&EvalSummary) -> f64);
-
-fn col(name: &'static str, better: Better, f: fn(&EvalSummary) -> f64) -> Column {
-    (name, better, f)
-}
-
-fn columns() -> Vec<Column> {
-    vec![
-        col("FID", Better::Lower, |s| s.overall.fid),
-        col("KID", Better::Lower, |s| s.overall.kid),
-        col("precision", Better::Higher, |s| s.overall.precision),
-        col("recall", Better::Higher, |s| s.overall.recall),
-        col("density", Better::Higher, |s| s.overall.density),
-        col("coverage", Better::Higher, |s| s.overall.coverage),
-        col(
-            "mean intra-class FID",
-            Better::Lower,
-            crate::eval::compare::mean_intra_fid,
-        ),
-        col("cond. accuracy", Better::Higher, |s| {
-            s.conditioning.as_ref().map_or(f64::NAN, |c| c.accuracy)
-        }),
-        col("mean JS", Better::Lower, |s| {
-            finite_mean(s.distributions.iter().map(|d| d.js))
-        }),
-        col("near-dup of train", Better::Lower, |s| {
-            s.memorization.near_dup_train
-        }),
-        col("near-dup of self", Better::Lower, |s| {
-            s.memorization.near_dup_self
-        }),
-        col("NN ratio", Better::None, |s| {
-            s.memorization.feature_nn_ratio
-        }),
-    ]
-}
 
 /// Which entries hold the best value (ties all count); none when fewer than two are set.
 fn best_of(vals: &[f64], better: Better) -> Vec<bool> {
@@ -71,13 +25,6 @@ fn best_of(vals: &[f64], better: Better) -> Vec<bool> {
         .collect()
 }
 
-fn run_name(run: &Path) -> String {
-    run.file_name().map_or_else(
-        || run.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
-}
-
 /// Writes a comparison of `runs` (each with `RUN/eval/metrics.json`) to `out`: an
 /// `.html` path is the page itself, anything else a folder that gets `compare.html`.
 /// `compare.csv` and `compare.md` (the same table) are written beside the page.
@@ -90,6 +37,19 @@ pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, Rep
     let mut rows: Vec<(String, PathBuf, EvalSummary)> = Vec::new();
     let mut missing = Vec::new();
     for r in runs {
+        // A path that is no run (a typo, a deleted run) is an error, not a row that
+        // waits to be evaluated.
+        if super::detect(r) != Some(super::FolderKind::Run) {
+            let what = if r.exists() {
+                "not a training run (no settings.json and classes.json)"
+            } else {
+                "no such folder"
+            };
+            return Err(ReportError::NotReportable {
+                path: r.clone(),
+                reason: format!("{what}: every path to compare must be a run folder"),
+            });
+        }
         match read_summary(r)? {
             Some(s) => rows.push((run_name(r), r.clone(), s)),
             None => missing.push(r.display().to_string()),
@@ -104,12 +64,12 @@ pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, Rep
     let cols = columns();
     let values: Vec<Vec<f64>> = cols
         .iter()
-        .map(|(_, _, f)| rows.iter().map(|r| f(&r.2)).collect())
+        .map(|c| rows.iter().map(|r| (c.value)(&r.2)).collect())
         .collect();
     let best: Vec<Vec<bool>> = cols
         .iter()
         .zip(&values)
-        .map(|((_, b, _), v)| best_of(v, *b))
+        .map(|(c, v)| best_of(v, c.better))
         .collect();
 
     let mut page = Page::new(
@@ -129,8 +89,8 @@ pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, Rep
     if hashes.len() > 1 {
         page.note("These runs were judged by different feature networks (different dataset hashes): their FID/KID and nearest-neighbour numbers are not comparable with each other.");
     }
-    let mut head = vec!["run", "model", "step", "generated"];
-    head.extend(cols.iter().map(|c| c.0));
+    let mut head = LEAD.to_vec();
+    head.extend(cols.iter().map(|c| c.name));
     let mut t = Table::new(&head);
     for (i, (name, _, s)) in rows.iter().enumerate() {
         let mut row = vec![
@@ -140,7 +100,11 @@ pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, Rep
             Cell::int(s.n_generated),
         ];
         for (k, v) in values.iter().enumerate() {
-            let prec = if cols[k].0 == "KID" { 4 } else { 3 };
+            let prec = if cols[k].name.starts_with("KID") {
+                4
+            } else {
+                3
+            };
             row.push(Cell::num(v[i], prec).best(best[k][i]));
         }
         t.row(row);
@@ -170,8 +134,11 @@ pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, Rep
         y_label: "value".into(),
         x_label: "run".into(),
         categories: names.clone(),
-        groups: (2..6)
-            .map(|k| (cols[k].0.to_string(), values[k].clone()))
+        groups: cols
+            .iter()
+            .zip(&values)
+            .filter(|(c, _)| ["precision", "recall", "density", "coverage"].contains(&c.name))
+            .map(|(c, v)| (c.name.to_string(), v.clone()))
             .collect(),
         y_range: None,
     };
@@ -213,45 +180,24 @@ pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, Rep
         page.table(&t);
     }
     let html = page.finish();
-    write_tables(&page_path, &head_names(&cols), &rows, &values)?;
+    let table = CompareTable {
+        rows: rows
+            .into_iter()
+            .map(|(_, run, summary)| CompareRow { run, summary })
+            .collect(),
+    };
+    write_tables(&page_path, &table)?;
     write_page(&page_path, &html)
 }
 
-fn head_names(cols: &[Column]) -> Vec<String> {
-    let mut v: Vec<String> = ["run", "model", "step", "generated"]
-        .map(String::from)
-        .to_vec();
-    v.extend(cols.iter().map(|c| c.0.to_string()));
-    v
-}
-
-/// `compare.csv` and `compare.md` beside the page.
-fn write_tables(
-    page: &Path,
-    head: &[String],
-    rows: &[(String, PathBuf, EvalSummary)],
-    values: &[Vec<f64>],
-) -> Result<(), ReportError> {
-    let lines: Vec<Vec<String>> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, (name, _, s))| {
-            let mut l = vec![
-                name.clone(),
-                s.model.clone(),
-                s.step.to_string(),
-                s.n_generated.to_string(),
-            ];
-            l.extend(values.iter().map(|v| num(v[i], 4)));
-            l
-        })
-        .collect();
+/// `compare.csv` and `compare.md` beside the page: the table `eval compare` prints.
+fn write_tables(page: &Path, table: &CompareTable) -> Result<(), ReportError> {
     let csv_path = page.with_file_name("compare.csv");
     crate::atomic::write_with(&csv_path, |w| {
         let mut wtr = csv::Writer::from_writer(w);
-        wtr.write_record(head)?;
-        for l in &lines {
-            wtr.write_record(l)?;
+        wtr.write_record(table.head())?;
+        for l in table.lines() {
+            wtr.write_record(&l)?;
         }
         wtr.flush()
     })
@@ -259,12 +205,8 @@ fn write_tables(
         path: csv_path.clone(),
         reason: e.to_string(),
     })?;
-    let mut md = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
-    for l in &lines {
-        md.push_str(&format!("| {} |\n", l.join(" | ")));
-    }
     let md_path = page.with_file_name("compare.md");
-    crate::atomic::write(&md_path, md.as_bytes()).map_err(|e| ReportError::Write {
+    crate::atomic::write(&md_path, table.to_markdown().as_bytes()).map_err(|e| ReportError::Write {
         path: md_path.clone(),
         reason: e.to_string(),
     })

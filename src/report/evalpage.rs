@@ -5,7 +5,7 @@
 use super::html::{esc, figure, num, Cell, Page, Table};
 use super::media::{file_uri, thumb_uri};
 use super::plot::{self, BarChart, Heatmap};
-use crate::eval::summary::{EvalSummary, Fidelity};
+use crate::eval::summary::{Conditioning, EvalSummary, Fidelity};
 use std::path::Path;
 
 /// Where `eval` writes its summary inside a run folder.
@@ -113,60 +113,18 @@ pub fn add_sections(page: &mut Page, s: &EvalSummary, run: &Path) {
         page.p("Per-class rows compare the images generated for a class with the real images of that class (intra-class FID).");
     }
 
-    if let Some(c) = &s.conditioning {
+    if s.conditioning.is_some() || !s.more_conditioning.is_empty() {
         page.section("conditioning", "Conditioning");
+    }
+    if let Some(c) = &s.conditioning {
+        conditioning(page, c);
+    }
+    for c in &s.more_conditioning {
         page.p(&format!(
-            "Conditional accuracy on {}: {} (share of images generated for a class that the \
-             feature network's classifier puts in that class).",
-            c.attribute,
-            num(c.accuracy, 3)
+            "{} is conditioned too: each image asked for a value of it drawn at random.",
+            c.attribute
         ));
-        if let Some(m) = &c.matching {
-            let pairs: Vec<String> = m
-                .iter()
-                .enumerate()
-                .map(|(code, &k)| {
-                    format!(
-                        "code {code} → {}",
-                        c.values.get(k).map_or("?", String::as_str)
-                    )
-                })
-                .collect();
-            page.p(&format!(
-                "InfoGAN code matched to classes: {}.",
-                pairs.join(", ")
-            ));
-        }
-        let heat = Heatmap {
-            title: format!("Confusion matrix ({})", c.attribute),
-            row_label: "asked".into(),
-            col_label: "predicted by the classifier".into(),
-            rows: c.values.clone(),
-            cols: c.values.clone(),
-            values: c
-                .confusion
-                .iter()
-                .map(|r| r.iter().map(|&v| v as f64).collect())
-                .collect(),
-        };
-        page.plot(&plot::heatmap(&heat).bytes, "confusion matrix");
-        let mut head = vec!["asked \\ predicted".to_string()];
-        head.extend(c.values.iter().cloned());
-        head.push("accuracy".into());
-        let mut t = Table::new(&head);
-        for (i, v) in c.values.iter().enumerate() {
-            let mut row = vec![Cell::text(v)];
-            let counts = c.confusion.get(i).cloned().unwrap_or_default();
-            for (k, n) in counts.iter().enumerate() {
-                row.push(Cell::int(n).best(k == i));
-            }
-            row.push(Cell::num(
-                c.per_class_accuracy.get(i).copied().unwrap_or(f64::NAN),
-                3,
-            ));
-            t.row(row);
-        }
-        page.table(&t);
+        conditioning(page, c);
     }
 
     if !s.distributions.is_empty() {
@@ -277,4 +235,60 @@ pub fn add_sections(page: &mut Page, s: &EvalSummary, run: &Path) {
             ));
         }
     }
+}
+
+/// The accuracy, InfoGAN's matching and the confusion matrix of one conditioning attribute.
+fn conditioning(page: &mut Page, c: &Conditioning) {
+    page.p(&format!(
+        "Conditional accuracy on {}: {} (share of images generated for a class that the \
+         feature network's classifier puts in that class).",
+        c.attribute,
+        num(c.accuracy, 3)
+    ));
+    if let Some(m) = &c.matching {
+        let pairs: Vec<String> = m
+            .iter()
+            .enumerate()
+            .map(|(code, &k)| {
+                format!(
+                    "code {code} → {}",
+                    c.values.get(k).map_or("?", String::as_str)
+                )
+            })
+            .collect();
+        page.p(&format!(
+            "InfoGAN code matched to classes: {}.",
+            pairs.join(", ")
+        ));
+    }
+    let heat = Heatmap {
+        title: format!("Confusion matrix ({})", c.attribute),
+        row_label: "asked".into(),
+        col_label: "predicted by the classifier".into(),
+        rows: c.values.clone(),
+        cols: c.values.clone(),
+        values: c
+            .confusion
+            .iter()
+            .map(|r| r.iter().map(|&v| v as f64).collect())
+            .collect(),
+    };
+    page.plot(&plot::heatmap(&heat).bytes, "confusion matrix");
+    let mut head = vec!["asked \\ predicted".to_string()];
+    head.extend(c.values.iter().cloned());
+    head.push("accuracy".into());
+    let mut t = Table::new(&head);
+    for (i, v) in c.values.iter().enumerate() {
+        let mut row = vec![Cell::text(v)];
+        let counts = c.confusion.get(i).cloned().unwrap_or_default();
+        for (k, n) in counts.iter().enumerate() {
+            row.push(Cell::int(n).best(k == i));
+        }
+        row.push(Cell::num(
+            c.per_class_accuracy.get(i).copied().unwrap_or(f64::NAN),
+            3,
+        ));
+        t.row(row);
+    }
+    page.table(&t);
 }

@@ -332,11 +332,13 @@ pub fn write_run_report_at(run: &Path, page_path: &Path) -> Result<PathBuf, Repo
     page.section("curves", "Training curves");
     if let Some((attr, values)) = &split {
         split_summary(&mut page, run, attr)?;
+        // The folder names `train` gave the values (two that sanitize alike differ).
+        let dirs = crate::gan::train::value_dirs(values);
         let subs: Vec<(String, MetricsTable)> = values
             .iter()
-            .map(|v| {
-                let dir = run.join(crate::gan::train::value_dir(v));
-                MetricsTable::read(&dir.join("metrics.csv")).map(|t| (v.clone(), t))
+            .zip(&dirs)
+            .map(|(v, d)| {
+                MetricsTable::read(&run.join(d).join("metrics.csv")).map(|t| (v.clone(), t))
             })
             .collect::<Result<_, _>>()?;
         curves(&mut page, &subs);
@@ -344,13 +346,8 @@ pub fn write_run_report_at(run: &Path, page_path: &Path) -> Result<PathBuf, Repo
         page.p(&format!("One model per {attr}: the first row of each model's fixed-noise grid at several steps."));
         let cards: Vec<(String, PathBuf, u32)> = values
             .iter()
-            .map(|v| {
-                (
-                    format!("{attr}={v}"),
-                    run.join(crate::gan::train::value_dir(v)),
-                    0,
-                )
-            })
+            .zip(&dirs)
+            .map(|(v, d)| (format!("{attr}={v}"), run.join(d), 0))
             .filter(|c| c.1.is_dir())
             .collect();
         strips(&mut page, &cards, grid_shape);

@@ -304,3 +304,197 @@ fn undecodable_real_images_are_named_in_the_notes() {
     let written = std::fs::read_to_string(run.join("eval/metrics.json")).unwrap();
     assert!(written.contains("images/broken.png"));
 }
+
+/// Regression: a run conditioned on two attributes had the second drawn at random for
+/// each image and then scored by a JS divergence as if the model had chosen it; its
+/// conditioning was never measured. And per-class precision, recall, density and
+/// coverage read 1.0 for classes with a handful of images (unbounded k-NN balls).
+#[test]
+fn every_conditioning_attribute_is_measured_and_tiny_classes_have_no_prdc() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_data(dir.path(), 60);
+    let run = dir.path().join("multi");
+    let tspec = TrainSpec {
+        data: Some(data.clone()),
+        attrs: vec!["hair_color".into(), "eye_color".into()],
+        model: ModelKind::Cgan,
+        size: 16,
+        steps: 2,
+        batch: 8,
+        nz: 8,
+        ngf: 8,
+        ndf: 8,
+        embed_dim: 4,
+        sample_every: 1000,
+        checkpoint_every: 2,
+        ..TrainSpec::default()
+    };
+    facesynth::gan::train(&tspec, &run, false, Verbosity::Quiet).unwrap();
+    let s = eval::evaluate(&spec(&run, &data, &dir.path().join("cache"))).unwrap();
+    assert_eq!(s.conditioning.as_ref().unwrap().attribute, "hair_color");
+    let eye: Vec<_> = s
+        .more_conditioning
+        .iter()
+        .filter(|c| c.attribute == "eye_color")
+        .collect();
+    assert_eq!(eye.len(), 1, "{:?}", s.more_conditioning);
+    assert_eq!(eye[0].confusion.iter().flatten().sum::<u64>(), 40);
+    assert!(
+        s.distributions
+            .iter()
+            .all(|d| d.attribute != "eye_color" && d.attribute != "hair_color"),
+        "{:?}",
+        s.distributions
+    );
+    assert!(s
+        .notes
+        .iter()
+        .any(|n| n.contains("eye_color is conditioned too")));
+    // 40 images over about a dozen hair colours: no class has k + 1 = 6 of each.
+    let min = facesynth::eval::summary::prdc_min_count(5);
+    assert!(!s.per_class.is_empty());
+    for c in &s.per_class {
+        let f = &c.fidelity;
+        let tiny = c.n_real < min || c.n_generated < min;
+        assert_eq!(f.precision.is_nan(), tiny, "{c:?}");
+        assert_eq!(f.coverage.is_nan(), tiny, "{c:?}");
+        assert!(f.fid.is_finite(), "{c:?}");
+    }
+    assert!(
+        s.notes.iter().any(|n| n.contains("left out")),
+        "{:?}",
+        s.notes
+    );
+    // metrics.json (NaN written as null) reads back for the pages.
+    let written: EvalSummary =
+        serde_json::from_slice(&std::fs::read(run.join("eval/metrics.json")).unwrap()).unwrap();
+    assert_eq!(written.per_class.len(), s.per_class.len());
+    for (w, c) in written.per_class.iter().zip(&s.per_class) {
+        assert_eq!(w.fidelity.precision.is_nan(), c.fidelity.precision.is_nan());
+    }
+    assert_eq!(written.more_conditioning.len(), 1);
+    let page = facesynth::report::write_run_report(&run).unwrap();
+    let html = std::fs::read_to_string(page).unwrap();
+    assert!(html.contains("eye_color is conditioned too: each image asked"));
+    assert!(html.contains("precision, recall, density and coverage are left out"));
+}
+
+/// Regression: `eval compare` printed other columns than compare.md and compare.csv
+/// held, and `report A MISSING --out` listed a path that is no run as "not evaluated".
+#[test]
+fn compare_prints_the_table_it_writes_and_refuses_paths_that_are_no_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_data(dir.path(), 36);
+    let cache = dir.path().join("cache");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for r in [&a, &b] {
+        train(&data, r, ModelKind::Cgan, false);
+        eval::evaluate(&spec(r, &data, &cache)).unwrap();
+    }
+    let out = dir.path().join("cmp");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
+        .args(["eval", "compare"])
+        .args([&a, &b])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.starts_with(&md), "{stdout}\n---\n{md}");
+    for col in ["KID s.e.", "mean JS", "near-dup within real"] {
+        assert!(md.contains(col), "{md}");
+    }
+    let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
+    let md_head: Vec<&str> = md
+        .lines()
+        .next()
+        .unwrap()
+        .trim_matches('|')
+        .split(" | ")
+        .map(str::trim)
+        .collect();
+    let csv_head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(md_head, csv_head);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
+        .arg("report")
+        .arg(&a)
+        .arg(dir.path().join("nonexist"))
+        .arg("--out")
+        .arg(dir.path().join("c3"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nonexist") && err.contains("no such folder"),
+        "{err}"
+    );
+}
+
+/// Labels that name `images/5.jpg` for the `images/5.png` on disk train (the names are
+/// looked up as the label store does), so eval reads them the same way instead of
+/// finding "no image could be decoded"; names of another folder are said to match nothing.
+#[test]
+fn eval_reads_labels_by_the_names_training_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_data(dir.path(), 24);
+    let truth = std::fs::read_to_string(data.join("truth.csv")).unwrap();
+    let tags = dir.path().join("tags.csv");
+    std::fs::write(&tags, truth.replace(".png,", ".jpg,")).unwrap();
+    let run = dir.path().join("run");
+    let tspec = TrainSpec {
+        data: Some(data.clone()),
+        labels: Some(tags.clone()),
+        attrs: vec!["hair_color".into()],
+        model: ModelKind::Cgan,
+        size: 16,
+        steps: 1,
+        batch: 8,
+        nz: 8,
+        ngf: 8,
+        ndf: 8,
+        embed_dim: 4,
+        sample_every: 1000,
+        checkpoint_every: 1,
+        ..TrainSpec::default()
+    };
+    facesynth::gan::train(&tspec, &run, false, Verbosity::Quiet).unwrap();
+    let cache = dir.path().join("cache");
+    let s = eval::evaluate(&EvalSpec {
+        n: 8,
+        ..spec(&run, &data, &cache)
+    })
+    .unwrap();
+    assert_eq!(s.n_real, 24);
+    std::fs::write(&tags, truth.replace("images/", "faces/")).unwrap();
+    let e = eval::evaluate(&EvalSpec {
+        labels: Some(tags.clone()),
+        n: 8,
+        ..spec(&run, &data, &cache)
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("tags.csv") && e.contains("none of its 24 file names matches"),
+        "{e}"
+    );
+    let long = dir.path().join("answers.csv");
+    std::fs::write(
+        &long,
+        "file,attribute,value\nimages/00000.png,hair_color,red\n",
+    )
+    .unwrap();
+    let e = eval::evaluate(&EvalSpec {
+        labels: Some(long),
+        n: 8,
+        ..spec(&run, &data, &cache)
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("answers.csv") && e.contains("long-format"),
+        "{e}"
+    );
+}

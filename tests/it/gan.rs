@@ -664,3 +664,385 @@ fn a_misspelled_pipeline_section_is_refused() {
     );
     assert!(!dir.path().join("run").exists());
 }
+
+/// `n` synthetic faces as [`faces`] makes them, each image's hair colour renamed by
+/// `name(i, colour)`.
+fn faces_named(n: usize, name: impl Fn(usize, &str) -> String) -> Dataset {
+    let ds = faces(n);
+    let items = (0..n)
+        .map(|i| {
+            let il = ds.image_len();
+            let px = &ds.pixels[i * il..(i + 1) * il];
+            let plane = 16 * 16;
+            let img = image::RgbImage::from_fn(16, 16, |x, y| {
+                let j = (y * 16 + x) as usize;
+                image::Rgb([px[j], px[plane + j], px[2 * plane + j]])
+            });
+            let colour = &ds.attrs[0].values[ds.labels[i] as usize];
+            (image::DynamicImage::ImageRgb8(img), vec![name(i, colour)])
+        })
+        .collect();
+    Dataset::from_images(items, &["hair_color".to_string()], 16, 3)
+}
+
+/// Regression: `--resume` rebuilt the class map from the current labels, so after a
+/// relabel the checkpoint's class slots silently trained on other values (or, with a
+/// value added, failed blaming "a folder that may mix two runs").
+#[test]
+fn resume_refuses_classes_that_changed_since_the_run_began() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let spec = tiny(ModelKind::Acgan, 3);
+    train_dataset(&spec, faces(24), &run, false, Verbosity::Quiet).unwrap();
+    let classes = std::fs::read(run.join("classes.json")).unwrap();
+    let longer = TrainSpec {
+        steps: 6,
+        ..spec.clone()
+    };
+    // Every blonde relabelled white: same count of values, other names.
+    let renamed = faces_named(24, |_, c| {
+        if c == "blonde" {
+            "white".into()
+        } else {
+            c.into()
+        }
+    });
+    // One image relabelled to a new value: one value more.
+    let added = faces_named(24, |i, c| if i == 0 { "green".into() } else { c.into() });
+    for (ds, now) in [
+        (
+            renamed,
+            "now hair_color = [black, red, white] (gone: blonde; new: white)",
+        ),
+        (added, "new: green"),
+    ] {
+        let e = train_dataset(&longer, ds, &run, true, Verbosity::Quiet)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("classes.json")
+                && e.contains("saved hair_color = [black, blonde, red]")
+                && e.contains(now)
+                && e.contains("new --out")
+                && !e.contains("mix two runs"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(run.join("classes.json")).unwrap(), classes);
+    }
+    // The same classes resume.
+    let r = train_dataset(&longer, faces(24), &run, true, Verbosity::Quiet).unwrap();
+    assert_eq!((r.started_at, r.steps), (3, 6));
+}
+
+/// Regression: two values that sanitize to one folder name (`light blue`, `light_blue`)
+/// trained the first into it, then refused the second as "a folder that holds a run".
+#[test]
+fn split_values_with_colliding_folder_names_get_their_own_folders() {
+    use facesynth::gan::train::value_dirs;
+    let values = ["light blue", "light_blue", "red"].map(String::from);
+    let dirs = value_dirs(&values);
+    assert_eq!(
+        dirs[2], "red",
+        "a value without a twin keeps its plain name"
+    );
+    assert!(dirs[0].starts_with("light_blue-") && dirs[1].starts_with("light_blue-"));
+    assert_ne!(dirs[0], dirs[1]);
+    assert_eq!(value_dirs(&values), dirs, "stable");
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let spec = TrainSpec {
+        split_by: Some("hair_color".into()),
+        attrs: Vec::new(),
+        ..tiny(ModelKind::Dcgan, 2)
+    };
+    let ds = faces_named(18, |_, c| match c {
+        "black" => "light blue".into(),
+        "blonde" => "light_blue".into(),
+        c => c.into(),
+    });
+    let r = train_dataset(&spec, ds, &run, false, Verbosity::Quiet).unwrap();
+    assert_eq!(r.split.len(), 3);
+    assert_eq!(
+        std::fs::read_to_string(run.join("summary.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+    let out = dir.path().join("gen");
+    let g = generate(&GenerateSpec {
+        run: run.clone(),
+        out: out.clone(),
+        per_class: Some(1),
+        ..GenerateSpec::default()
+    })
+    .unwrap();
+    assert_eq!(g.images, 3);
+    for d in &dirs[..2] {
+        assert!(run.join(d).join("latest.json").is_file(), "{d}");
+        assert!(out.join(d).join("0.png").is_file(), "{d}");
+    }
+}
+
+/// Regression: a second `generate` into the same `--out` left the first one's images,
+/// strips and class folders beside its own.
+#[test]
+fn generate_replaces_its_own_earlier_outputs_and_refuses_other_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train_dataset(
+        &tiny(ModelKind::Acgan, 2),
+        faces(12),
+        &run,
+        false,
+        Verbosity::Quiet,
+    )
+    .unwrap();
+    let out = dir.path().join("gen");
+    let spec = |n: usize| GenerateSpec {
+        run: run.clone(),
+        out: out.clone(),
+        n,
+        ..GenerateSpec::default()
+    };
+    generate(&GenerateSpec {
+        attrs: vec![("hair_color".into(), "black".into())],
+        interpolate: Some(3),
+        mean_sweep: true,
+        ..spec(6)
+    })
+    .unwrap();
+    assert!(out.join("5.png").is_file() && out.join("mean_sweep.png").is_file());
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    generate(&spec(2)).unwrap();
+    let names = |d: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(&out),
+        ["0.png", "1.png", "generate.json", "grid.png", "notes.txt"]
+    );
+    generate(&GenerateSpec {
+        per_class: Some(1),
+        ..spec(2)
+    })
+    .unwrap();
+    assert_eq!(
+        names(&out),
+        [
+            "black",
+            "blonde",
+            "generate.json",
+            "grid.png",
+            "notes.txt",
+            "red"
+        ]
+    );
+    // A folder generate did not write is refused and left as it is.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("0.png"), "not ours").unwrap();
+    let e = generate(&GenerateSpec {
+        out: other.clone(),
+        ..spec(2)
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(&other.display().to_string()) && e.contains("generate.json"),
+        "{e}"
+    );
+    assert_eq!(names(&other), ["0.png"]);
+    // Regression: a repeated attribute was accepted, one of its values dropped.
+    let e = generate(&GenerateSpec {
+        attrs: vec![
+            ("hair_color".into(), "black".into()),
+            ("hair_color".into(), "red".into()),
+        ],
+        ..spec(2)
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("`hair_color` is given twice"), "{e}");
+}
+
+/// Regression: asking a split run for a value training skipped said only "no model".
+#[test]
+fn a_skipped_split_value_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let spec = TrainSpec {
+        split_by: Some("hair_color".into()),
+        attrs: Vec::new(),
+        ..tiny(ModelKind::Dcgan, 2)
+    };
+    let ds = faces_named(13, |i, c| if i == 12 { "green".into() } else { c.into() });
+    let r = train_dataset(&spec, ds, &run, false, Verbosity::Quiet).unwrap();
+    assert!(r.warnings.iter().any(|w| w.contains("green")), "{r:?}");
+    let ask = |v: &str| {
+        generate(&GenerateSpec {
+            run: run.clone(),
+            out: dir.path().join("gen"),
+            n: 2,
+            attrs: vec![("hair_color".into(), v.into())],
+            ..GenerateSpec::default()
+        })
+        .unwrap_err()
+        .to_string()
+    };
+    let e = ask("green");
+    assert!(
+        e.contains("fewer than 2 images") && e.contains("models: black, blonde, red"),
+        "{e}"
+    );
+    let e = ask("purple");
+    assert!(
+        e.contains("unknown value (known: black, blonde, green, red)"),
+        "{e}"
+    );
+}
+
+/// Regression: a long-format answers file given as `--labels` trained on an attribute
+/// named `attribute`; two rows labelling one image differently trained it under both.
+#[test]
+fn labels_in_long_format_or_with_conflicting_rows_are_refused() {
+    use facesynth::gan::data::{load, DataSource};
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_folder(dir.path(), 8);
+    let load_with = |csv: &Path| {
+        load(&DataSource {
+            data: Some(&data),
+            labels: Some(csv),
+            mnist: None,
+            attrs: vec!["hair_color".into()],
+            need_labels: true,
+            size: 16,
+        })
+    };
+    let long = dir.path().join("answers.csv");
+    std::fs::write(
+        &long,
+        "file,attribute,value\nimages/00000.png,hair_color,red\n",
+    )
+    .unwrap();
+    let e = load_with(&long).unwrap_err().to_string();
+    assert!(
+        e.contains("answers.csv") && e.contains("long-format"),
+        "{e}"
+    );
+    let wide = dir.path().join("wide.csv");
+    std::fs::write(
+        &wide,
+        "file,hair_color\r\nimages/00000.png,red\r\nimages/00001.png,red\r\n\
+         images/00001.png,red\r\nimages/00000.png,black\r\n",
+    )
+    .unwrap();
+    let e = load_with(&wide).unwrap_err().to_string();
+    assert!(
+        e.contains("wide.csv") && e.contains("lines 2 and 5") && e.contains("images/00000.png"),
+        "{e}"
+    );
+    // The same row twice is one image.
+    std::fs::write(
+        &wide,
+        "file,hair_color\nimages/00000.png,red\nimages/00001.png,red\nimages/00001.png,red\n",
+    )
+    .unwrap();
+    assert_eq!(load_with(&wide).unwrap().len(), 2);
+}
+
+/// Regression: labels whose names match no dataset file ("images/102.jpg" for a
+/// prepared "images/102.png" in another folder layout) said "no image could be decoded".
+#[test]
+fn label_names_that_match_no_image_are_named() {
+    use facesynth::gan::data::{load, DataSource};
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_folder(dir.path(), 8);
+    let truth = std::fs::read_to_string(data.join("truth.csv")).unwrap();
+    let load_with = |text: String| {
+        let csv = dir.path().join("tags.csv");
+        std::fs::write(&csv, text).unwrap();
+        load(&DataSource {
+            data: Some(&data),
+            labels: Some(&csv),
+            mnist: None,
+            attrs: vec!["hair_color".into()],
+            need_labels: true,
+            size: 16,
+        })
+    };
+    // `images/5.jpg` for the `images/5.png` prep wrote: found (the label store's names).
+    let ds = load_with(truth.replace(".png,", ".jpg,")).unwrap();
+    assert_eq!((ds.len(), ds.skipped.len()), (8, 0));
+    // Names of another folder: said so, with the first few.
+    let e = load_with(truth.replace("images/", "faces/"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tags.csv")
+            && e.contains("none of its 8 file names matches an image")
+            && e.contains("`faces/00000.png` (line 2)")
+            && e.contains("and 5 more")
+            && !e.contains("decoded"),
+        "{e}"
+    );
+    // One stray name among good ones: skipped, named.
+    let first = truth.lines().nth(1).unwrap();
+    let stray = first.replacen("images/00000", "images/nope", 1);
+    let ds = load_with(format!("{truth}{stray}\n")).unwrap();
+    assert_eq!(ds.len(), 8);
+    assert!(
+        ds.skipped[0].contains("images/nope.png") && ds.skipped[0].contains("line 10"),
+        "{:?}",
+        ds.skipped
+    );
+}
+
+/// Regression: a rerun of `demo` into its folder prepared the last demo's raw files too
+/// and continued its label store, so the same arguments gave other results; a folder a
+/// demo did not make is refused, not cleared.
+#[test]
+fn demo_reruns_from_scratch_and_spares_folders_it_did_not_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = |out: &Path, faces: &str, seed: &str| {
+        bin()
+            .args(["demo", "--quiet", "--until", "prep", "--faces", faces])
+            .args(["--seed", seed, "--out"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let (again, fresh) = (dir.path().join("again"), dir.path().join("fresh"));
+    assert!(demo(&again, "24", "1").status.success());
+    // A label store from the last demo's later stages.
+    std::fs::create_dir_all(again.join("data/labels")).unwrap();
+    std::fs::write(again.join("data/labels/labels.csv"), "stale").unwrap();
+    let o = demo(&again, "12", "2");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(demo(&fresh, "12", "2").status.success());
+    for f in ["raw-truth.csv", "data/manifest.csv"] {
+        assert_eq!(
+            std::fs::read(again.join(f)).unwrap(),
+            std::fs::read(fresh.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert!(!again.join("data/labels").exists());
+    // Someone's folder with a raw/ of their own.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir_all(mine.join("raw")).unwrap();
+    std::fs::write(mine.join("raw/keep.txt"), "mine").unwrap();
+    let o = demo(&mine, "12", "2");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("facesynth-demo.json") && err.contains("raw") && !err.contains("--resume"),
+        "{err}"
+    );
+    assert!(mine.join("raw/keep.txt").is_file());
+}

@@ -137,6 +137,7 @@ fn summary(run: &Path, data: &Path, model: &str, fid: f64) -> EvalSummary {
             confusion: vec![vec![90, 10], vec![20, 80]],
             matching: None,
         }),
+        more_conditioning: Vec::new(),
         distributions: vec![AttrDistribution {
             attribute: "hair_color".into(),
             values,

@@ -219,8 +219,11 @@ pub(super) fn accept(
                 format!("{c:.4}"),
             ]);
             // A leading heuristic's vote is already in the store as its own label.
-            // `!(c >= ...)`: a NaN confidence (a diverged network) is never accepted.
-            if !(c >= spec.threshold) || leads[a] && trust.votes.get(file, &attr.name).is_some() {
+            // A NaN confidence (a diverged network) is never accepted.
+            if c.is_nan()
+                || c < spec.threshold
+                || leads[a] && trust.votes.get(file, &attr.name).is_some()
+            {
                 continue;
             }
             if let Some(old) = store.get(file, &attr.name) {
