@@ -237,7 +237,9 @@ fn round_on<B: AutodiffBackend>(
     let queued = queries::choose_queries(
         paths, schema, index, store, &probs, emb, spec, round_no, &mut info,
     );
-    queue::write_queue(paths, schema, index, store, &queued, &probs, round_no)?;
+    // A network that learned from nothing suggests nothing: Enter must not take a guess.
+    let suggestions: &[Vec<Vec<f32>>] = if set.samples.is_empty() { &[] } else { &probs };
+    queue::write_queue(paths, schema, index, store, &queued, suggestions, round_no)?;
     info.queued = queued.len();
     info.seconds = start.elapsed().as_secs_f64();
     info.train_seconds = trainer.train_s;

@@ -313,3 +313,21 @@ fn the_queue_keeps_typed_answers_and_skipped_images_are_not_asked_again() {
         "{err}"
     );
 }
+
+/// A first round with nothing to learn from (a schema without heuristics, no answers)
+/// queues questions without suggestions: Enter on the page must not take a guess.
+#[test]
+fn a_round_that_learned_nothing_suggests_nothing() {
+    let d = synth_data(10, 6);
+    labels::init(&root().join("labels/photo.toml"), d.path(), Q).unwrap();
+    let spec = RoundSpec {
+        queue: 4,
+        size: 16,
+        train: tiny_train(),
+        ..RoundSpec::default()
+    };
+    labels::round(d.path(), &spec, Q).unwrap();
+    let items = labels::queue::read_queue(&labels::Paths::new(d.path())).unwrap();
+    assert_eq!(items.len(), 4);
+    assert!(items.iter().all(|it| it.suggestion.is_empty()), "{items:?}");
+}
