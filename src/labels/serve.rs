@@ -230,9 +230,21 @@ fn next(st: &State) -> Result<serde_json::Value, LabelError> {
     let _g = st.lock.lock().unwrap_or_else(|p| p.into_inner());
     let store = LabelStore::load(&st.paths.labels(), &st.schema)?;
     let pending = queue::pending(&st.paths, &st.schema, &store)?;
-    let answered = queue::read_queue(&st.paths)?.len() - pending.len();
+    // What left the queue: a person's answers, and skips (counted apart).
+    let skipped_pairs = queue::read_skipped(&st.paths);
+    let (mut answered, mut skipped) = (0, 0);
+    for it in queue::read_queue(&st.paths)? {
+        let human = store
+            .get(&it.file, &it.attribute)
+            .is_some_and(|l| l.source == crate::labels::Source::Human);
+        if human {
+            answered += 1;
+        } else if skipped_pairs.contains(&(it.file, it.attribute)) {
+            skipped += 1;
+        }
+    }
     let Some(it) = pending.first() else {
-        return Ok(serde_json::json!({"done": true, "answered": answered}));
+        return Ok(serde_json::json!({"done": true, "answered": answered, "skipped": skipped}));
     };
     let attr = st.schema.attribute(&it.attribute).ok_or_else(|| {
         LabelError::invalid(
@@ -250,7 +262,7 @@ fn next(st: &State) -> Result<serde_json::Value, LabelError> {
     Ok(serde_json::json!({
         "done": false, "file": it.file, "attribute": it.attribute, "values": values,
         "suggestion": it.suggestion, "confidence": it.confidence,
-        "remaining": pending.len(), "answered": answered,
+        "remaining": pending.len(), "answered": answered, "skipped": skipped,
     }))
 }
 

@@ -122,11 +122,16 @@ fn web_page_answers_by_keyboard_in_headless_chromium() {
 
 /// POSTs `body` to `url` on the page's server: (status, body).
 fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, String) {
+    request(addr, "POST", path, body)
+}
+
+/// Sends one HTTP request to the page's server: (status, body).
+fn request(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -176,6 +181,13 @@ fn serve_undo_takes_the_last_answer_back() {
     assert_eq!(answer(&b, "skip").0, 200);
     assert_eq!(load().get(&a, "glasses").unwrap().source, Source::Human);
     assert!(labels::queue::read_skipped(&paths).contains(&(b.clone(), "glasses".into())));
+    // The page counts answers and skips apart.
+    let next: serde_json::Value =
+        serde_json::from_str(&request(server.addr, "GET", "/api/next", "").1).unwrap();
+    assert_eq!(
+        (next["answered"].as_u64(), next["skipped"].as_u64()),
+        (Some(1), Some(1))
+    );
 
     assert_eq!(post(server.addr, "/api/undo", "{}").0, 200);
     assert!(labels::queue::read_skipped(&paths).is_empty());
