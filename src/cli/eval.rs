@@ -16,7 +16,8 @@ use std::path::PathBuf;
   facesynth eval compare runs/mnist-dcgan runs/mnist-cgan runs/mnist-split --out cmp
 
 The feature network is facesynth's label CNN trained on the real set (not Inception); it is
-trained once per dataset and cached (--cache, default ~/.cache/facesynth/featnet).")]
+trained once per dataset and cached (--cache, default $XDG_CACHE_HOME/facesynth/featnet,
+or ~/.cache/facesynth/featnet without it).")]
 pub struct EvalArgs {
     /// `compare`: one table across evaluated runs.
     #[command(subcommand)]
@@ -54,12 +55,17 @@ pub struct EvalArgs {
 /// Subcommands of `facesynth eval`.
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
-    /// One table across runs (each evaluated first): markdown on stdout, compare.csv.
+    /// One table across runs, each evaluated first with `eval --run`: markdown on stdout,
+    /// compare.csv.
     Compare(CompareArgs),
 }
 
 /// Arguments of `facesynth eval compare`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  facesynth eval --run runs/a && facesynth eval --run runs/b
+  facesynth eval compare runs/a runs/b --out runs/compare     compare.html, .csv, .md
+  facesynth eval compare runs/* --out table.html")]
 pub struct CompareArgs {
     /// Run folders with eval/metrics.json.
     #[arg(required = true)]

@@ -14,7 +14,7 @@ use std::path::PathBuf;
   facesynth prep raw/ --out data/ --crop trim --size 96 --normalize autocontrast
   facesynth prep raw/ --out data/ --crop bbox --bbox boxes.csv --margin 0.2
   facesynth prep raw/ --out data/ --detector lbpcascade_animeface.xml --faces all
-  facesynth prep raw/ --out data/ --pipeline pipelines/anime.toml --jobs 2
+  facesynth prep raw/ --out data/ --pipeline pipelines/photos-trim.toml --jobs 2
 
 Re-running on the same OUT resumes: finished files are skipped, new ones processed.
 Exit status: 0 when the run completed (rejected files are reported, not errors),

@@ -34,7 +34,7 @@ pub enum Faces {
     /// Only the largest (default).
     #[default]
     Largest,
-    /// Every face, each its own manifest row `source#k`.
+    /// Every face, each its own manifest row `source#k` (when there are several).
     All,
 }
 

@@ -499,6 +499,15 @@ fn report_command_detects_the_folder() {
     ]);
     let html = std::fs::read_to_string(&one).unwrap();
     assert!(html.contains("Training curves"), "not the run page");
+    // A folder that does not exist yet: made, the page in it.
+    let pages = f.cond.parent().unwrap().join("pages/");
+    crate::common::run_ok(&[
+        "report",
+        f.cond.to_str().unwrap(),
+        "--out",
+        pages.to_str().unwrap(),
+    ]);
+    assert!(pages.join("report.html").is_file());
     // Without a font the plots have no text and the page says so.
     let bare = crate::common::bin()
         .env("FACESYNTH_FONT", "none")

@@ -180,7 +180,8 @@ impl std::fmt::Display for RoundInfo {
                     100.0 * share
                 )?;
             }
-            if let Some((share, n, false)) = self.heuristic_labels.get(attr) {
+            let stands_in = matches!(self.heuristic_duel.get(attr), Some((_, true)));
+            if let (Some((share, n, false)), false) = (self.heuristic_labels.get(attr), stands_in) {
                 write!(
                     f,
                     "; its votes agree with people on {:.0}% of {n}: withdrawn from the store",
