@@ -101,7 +101,8 @@ pub enum LabelCommand {
     /// answer back.
     #[command(after_help = "Examples:
   facesynth label serve --data data/             then open http://127.0.0.1:8765
-  facesynth label serve --data data/ --port 0    any free port (printed)")]
+  facesynth label serve --data data/ --port 0    any free port (printed)
+  facesynth -q label serve --data data/ --port 0  prints only the page's address, on stdout")]
     Serve {
         /// The prepared dataset.
         #[arg(long)]
@@ -371,10 +372,16 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
         ),
         LabelCommand::Serve { data, port } => {
             let h = labels::serve::start(&data, port).context("label serve")?;
-            eprintln!(
-                "labeling page at {} (a key per value, Enter takes the suggestion, s or space to skip, Backspace to undo; answers are saved as you go; Ctrl-C to stop)",
-                h.url()
-            );
+            if v == Verbosity::Quiet {
+                // The address is the command's output, not a log line: a script needs it
+                // (with --port 0 it is known only now).
+                println!("{}", h.url());
+            } else {
+                eprintln!(
+                    "labeling page at {} (a key per value, Enter takes the suggestion, s or space to skip, Backspace to undo; answers are saved as you go; Ctrl-C to stop)",
+                    h.url()
+                );
+            }
             h.wait();
             Ok(())
         }

@@ -21,7 +21,8 @@ use facesynth::progress::Verbosity;
 and runs the whole pipeline on it, with no download."
 )]
 pub struct Cli {
-    /// Print nothing but errors (no progress bar, no summary).
+    /// Print nothing but errors (no progress bar, no summary; `label serve` prints only its
+    /// address).
     #[arg(long, short, global = true)]
     pub quiet: bool,
     #[command(subcommand)]
