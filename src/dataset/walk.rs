@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 /// Every regular file below `root` (symlinks followed, loops skipped), sorted by path
-/// so that runs are reproducible. Hidden files and facesynth's own temporaries are left out.
+/// so that runs are reproducible. Hidden files and folders (facesynth's own temporaries
+/// and `.facesynth` among them) are left out.
 pub fn files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for_each_file(root, |p| out.push(p))?;
@@ -43,9 +44,10 @@ fn walk(
     };
     // follow_links detects loops itself (an ancestor seen twice is an error entry, skipped).
     let walker = WalkDir::new(root).follow_links(true).sort_by_file_name();
-    let walker = walker
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_type().is_dir() || !skip(e.path()));
+    let walker = walker.into_iter().filter_entry(|e| {
+        // Hidden folders (`.git`, prep's own `.facesynth`) are not walked either.
+        e.depth() == 0 || !e.file_type().is_dir() || !(hidden(e.path()) || skip(e.path()))
+    });
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
@@ -110,6 +112,7 @@ mod tests {
             "b",
             "Z",
             "a/.hidden",
+            ".git/config",
         ] {
             let p = dir.path().join(rel);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();

@@ -309,6 +309,35 @@ struct Manifest {
     files: Vec<String>,
 }
 
+/// The files under `root` (relative paths) when every one has a name `generate` writes
+/// (`N.png`, `grid.png`, `interpolation.png`, `mean_sweep.png`, in class folders or not)
+/// and a grid is among them: the output of a version from before [`MANIFEST`]. `None`
+/// when any other file is there, or no grid.
+fn legacy_outputs(root: &Path) -> Option<Vec<String>> {
+    let ours = |name: &str| {
+        let stem = name.strip_suffix(".png");
+        matches!(name, "grid.png" | "interpolation.png" | "mean_sweep.png")
+            || stem.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut files = Vec::new();
+    for e in walkdir::WalkDir::new(root).min_depth(1).max_depth(2) {
+        let e = e.ok()?;
+        if e.file_type().is_dir() {
+            continue;
+        }
+        if !e.file_type().is_file() || !ours(&e.file_name().to_string_lossy()) {
+            return None;
+        }
+        let rel = e.path().strip_prefix(root).ok()?;
+        files.push(rel.to_string_lossy().replace('\\', "/"));
+    }
+    // Numbered PNGs alone could be anyone's; generate always draws a grid beside them.
+    let grid = files
+        .iter()
+        .any(|f| f == "grid.png" || f.ends_with("/grid.png"));
+    grid.then_some(files)
+}
+
 /// The output folder of one `generate`: a rerun into the same `--out` first removes the
 /// files the previous one listed in [`MANIFEST`] (and the folders they leave empty), so
 /// its images, grids and class folders never sit beside the new ones as if made together;
@@ -343,6 +372,12 @@ impl OutDir {
             })?;
             out.remove(&old)?;
             std::fs::remove_file(&manifest).map_err(io_err(&manifest))?;
+            return Ok(out);
+        }
+        // A folder an earlier version of generate filled (no list yet): every file one of
+        // the names generate writes; those go as a listed run's would.
+        if let Some(files) = legacy_outputs(root) {
+            out.remove(&Manifest { files })?;
             return Ok(out);
         }
         let mut entries = std::fs::read_dir(root).map_err(io_err(root))?;

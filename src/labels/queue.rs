@@ -304,9 +304,9 @@ pub struct QueueReport {
     pub images: usize,
 }
 
-/// `label queue`: draws the contact sheet of the pending questions. With no queue yet
-/// (or an empty one), first queues the `k` images whose labels are least confident
-/// (unlabeled first); an existing `queue.csv` is left as it is.
+/// `label queue`: draws the contact sheet of the pending questions. With none pending (no
+/// queue yet, or every question answered), first queues the `k` images whose labels are
+/// least confident (unlabeled first); a queue with questions pending is left as it is.
 pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
     let paths = Paths::new(data);
     let schema = paths.load_schema()?;
@@ -317,9 +317,9 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
         .last()
         .map_or(0, |r| r.round);
     let mut items = pending(&paths, &schema, &store)?;
-    // An existing queue is never rewritten: a person may be typing answers into its
-    // value column, and its answered rows tell the next round how its suggestions fared.
-    if read_queue(&paths)?.is_empty() {
+    // A queue with questions pending is never rewritten: a person may be typing answers
+    // into its value column. One wholly answered (or none) gives way to a new one.
+    if items.is_empty() {
         let mut scored: Vec<(usize, f32)> = (0..index.len())
             .map(|i| {
                 let c = schema

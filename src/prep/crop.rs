@@ -60,7 +60,9 @@ pub struct CropSpec {
     /// `center` and `trim` get none).
     pub margin: f32,
     /// Grow the shorter side so the box is square (default true); in `trim` mode, false
-    /// keeps the trimmed box as it is (for `aspect = "pad"`) instead of its centre square.
+    /// keeps the trimmed box as it is (for `aspect = "pad"`) instead of its centre square;
+    /// the pad bands then weigh in the near-duplicate hashes (on the Yale and ORL photos
+    /// they matched different people: measured, not shipped in `photos-trim.toml`).
     pub square: bool,
     /// Largest channel difference from the corner colour that still counts as border
     /// in `trim` mode (default 12).
@@ -324,9 +326,11 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError>
     let header = rdr.headers().map_err(|e| err(e.to_string()))?;
     let mut cols = [0usize; 5];
     for (col, want) in cols.iter_mut().zip(["file", "x", "y", "w", "h"]) {
-        let at = header
-            .iter()
-            .position(|c| c.trim_start_matches('\u{feff}').trim() == want);
+        let at = header.iter().position(|c| {
+            c.trim_start_matches('\u{feff}')
+                .trim()
+                .eq_ignore_ascii_case(want)
+        });
         let Some(at) = at else {
             let found = header.iter().collect::<Vec<_>>().join(",");
             return Err(err(format!(
@@ -340,17 +344,28 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError>
         let rec = rec.map_err(|e| err(crate::csv_line::describe(path, &e)))?;
         let line = crate::csv_line::Line::of(path, &rec);
         let field = |k: usize| rec.get(cols[k]).unwrap_or("").trim();
-        let mut v = [0u32; 4];
+        // Detectors and pandas write fractional pixels, and boxes at an edge may start a
+        // little before it: rounded, and the part before the edge cut off.
+        let mut v = [0f64; 4];
         for (k, name) in ["x", "y", "w", "h"].iter().enumerate() {
-            v[k] = field(k + 1).parse().map_err(|_| {
-                err(format!(
-                    "line {}: {name} {:?} is not a whole number of pixels (0 or more)",
-                    line.get(),
-                    field(k + 1)
-                ))
-            })?;
+            v[k] = field(k + 1)
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| {
+                    err(format!(
+                        "line {}: {name} {:?} is not a number of pixels",
+                        line.get(),
+                        field(k + 1)
+                    ))
+                })?
+                .round();
         }
         let [x, y, w, h] = v;
+        let (x, w) = (x.max(0.0), (w + x.min(0.0)).max(0.0));
+        let (y, h) = (y.max(0.0), (h + y.min(0.0)).max(0.0));
+        let clamp = |n: f64| n.min(u32::MAX as f64) as u32;
+        let (x, y, w, h) = (clamp(x), clamp(y), clamp(w), clamp(h));
         if w == 0 || h == 0 {
             return Err(err(format!(
                 "line {}: an empty box ({w} x {h})",

@@ -858,6 +858,21 @@ fn generate_replaces_its_own_earlier_outputs_and_refuses_other_folders() {
         "{e}"
     );
     assert_eq!(names(&other), ["0.png"]);
+    // A folder an earlier version of generate filled (its names, a grid, no list): taken.
+    let legacy = dir.path().join("legacy");
+    std::fs::create_dir_all(&legacy).unwrap();
+    for f in ["0.png", "1.png", "2.png", "grid.png"] {
+        std::fs::write(legacy.join(f), "old").unwrap();
+    }
+    generate(&GenerateSpec {
+        out: legacy.clone(),
+        ..spec(2)
+    })
+    .unwrap();
+    assert_eq!(
+        names(&legacy),
+        ["0.png", "1.png", "generate.json", "grid.png"]
+    );
     // Regression: a repeated attribute was accepted, one of its values dropped.
     let e = generate(&GenerateSpec {
         attrs: vec![

@@ -193,15 +193,38 @@ fn box_csv_mistakes_are_named_and_off_image_boxes_rejected() {
         err.contains("line 4") && err.contains("w \"zero\""),
         "{err}"
     );
-    // A negative coordinate is named with its value; a bad flag is a bad command line.
-    std::fs::write(&boxes, "file,x,y,w,h\nin.png,-5,1,9,9\n").unwrap();
+    // Fractional and slightly negative values (a detector's, pandas') are rounded and
+    // cut at the edge, under a header in capitals; a word is named with its value.
+    std::fs::write(&boxes, "File,X,Y,W,H\nin.png,-3.4,8.6,80.2,80\n").unwrap();
+    let out4 = dir.path().join("o4");
     let o = prep(
         &raw,
-        &dir.path().join("o4"),
+        &out4,
+        &[
+            "--crop",
+            "bbox",
+            "--bbox",
+            boxes.to_str().unwrap(),
+            "--no-near-dedup",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = &self::rows(&out4)["in.png"];
+    // x -3 -> 0 (w 77), y 8.6 -> 9; squared to 80 around the cut box's centre.
+    assert_eq!(
+        (r.crop_x, r.crop_y, r.crop_w),
+        (Some(0), Some(9), Some(80)),
+        "{r:?}"
+    );
+    std::fs::write(&boxes, "file,x,y,w,h\nin.png,ten,1,9,9\n").unwrap();
+    let o = prep(
+        &raw,
+        &dir.path().join("o6"),
         &["--crop", "bbox", "--bbox", boxes.to_str().unwrap()],
     );
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("line 2") && err.contains("x \"-5\""), "{err}");
+    assert!(err.contains("line 2") && err.contains("x \"ten\""), "{err}");
+    // A bad flag is a bad command line.
     for bad in [["--size", "0"], ["--margin", "3"], ["--phash-max", "40"]] {
         let o = prep(&raw, &dir.path().join("o5"), &bad);
         assert_eq!(o.status.code(), Some(2), "{bad:?}");

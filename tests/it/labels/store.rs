@@ -262,6 +262,15 @@ fn the_queue_keeps_typed_answers_and_skipped_images_are_not_asked_again() {
     std::fs::write(&queue, typed).unwrap();
     labels::queue::queue(d.path(), 5).unwrap();
     assert_eq!(std::fs::read_to_string(&queue).unwrap(), typed);
+    // Once every question is answered, a new queue of k images takes its place.
+    import_answers(
+        d.path(),
+        "file,hair_color\nimages/00000.png,red\nimages/00001.png,blue\n",
+    );
+    labels::queue::queue(d.path(), 5).unwrap();
+    let fresh = labels::queue::read_queue(&paths).unwrap();
+    let images: std::collections::HashSet<&str> = fresh.iter().map(|it| it.file.as_str()).collect();
+    assert_eq!(images.len(), 5, "{fresh:?}");
     std::fs::remove_file(&queue).unwrap();
     // Every question of all images but two skipped: the round queues only those two.
     let index = labels::index::DatasetIndex::open(d.path()).unwrap();
