@@ -20,6 +20,7 @@ pub mod keras;
 pub mod loss;
 pub mod model;
 mod monitor;
+mod outdir;
 pub mod sn;
 pub mod spec;
 pub mod train;
