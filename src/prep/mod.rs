@@ -121,7 +121,24 @@ pub fn run(
     let prep_output = |dir: &Path| {
         dir.join(".facesynth").is_dir() || dir.canonicalize().is_ok_and(|c| c == out_abs)
     };
-    walk::for_each_file_or_failure(input, prep_output, |p| inputs.push(&p)).map_err(in_err)?;
+    // INPUT itself a prep output (re-prepped at another size): its own manifest and
+    // reports are not images.
+    let input_is_prep = in_abs.join(".facesynth").is_dir();
+    let own_file = |p: &Path| {
+        input_is_prep
+            && p.parent() == Some(input)
+            && p.file_name().is_some_and(|n| {
+                ["manifest.csv", "report.json", "report.html", "stats.json"]
+                    .iter()
+                    .any(|f| n == *f)
+            })
+    };
+    walk::for_each_file_or_failure(input, prep_output, |p| {
+        if !own_file(&p) {
+            inputs.push(&p);
+        }
+    })
+    .map_err(in_err)?;
     let inputs = inputs.finish();
 
     let cropper = Cropper::new(spec.crop.clone())?;

@@ -327,6 +327,15 @@ fn own_manifests_edited_box_files_earlier_outputs_and_a_second_run() {
         got,
         HashSet::from(["a.png".to_string(), "b.png".to_string()])
     );
+    // A prep output prepped again (another size): its images, not its manifest or reports.
+    let v3 = dir.path().join("v3");
+    let o = prep(&v2, &v3, &["-q", "--size", "32"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got: HashSet<String> = rows(&v3).into_keys().collect();
+    assert_eq!(
+        got,
+        HashSet::from(["images/a.png".to_string(), "images/b.png".to_string()])
+    );
     // While one prep holds OUT, another stops at once and names the folder.
     let lock = std::fs::File::open(v2.join(".facesynth/lock")).unwrap();
     lock.lock().unwrap();

@@ -172,6 +172,13 @@ impl std::fmt::Display for RoundInfo {
                 "  {attr}: temperature {t:.2}{}, ECE {ece} on {held} held-out labels{right}, {accepted} model labels accepted",
                 range_text(&self.temperature_range, attr)
             )?;
+            if held == 0 && accepted > 0 {
+                // Said where the labels are counted: nothing checked these confidences.
+                write!(
+                    f,
+                    " (uncalibrated: no held-out answers yet, the network's own confidences)"
+                )?;
+            }
             if let Some((share, n, trains)) = self.heuristic_agreement.get(attr) {
                 let verdict = if *trains { "trains" } else { "left out" };
                 write!(
@@ -216,4 +223,19 @@ pub fn read_rounds(paths: &Paths) -> Vec<RoundInfo> {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_accepted_without_held_out_answers_are_called_uncalibrated() {
+        let mut info = RoundInfo::default();
+        info.temperature.insert("hair_color".into(), 1.0);
+        info.accepted.insert("hair_color".into(), 279);
+        assert!(info.to_string().contains("uncalibrated"), "{info}");
+        info.calibration_size.insert("hair_color".into(), 40);
+        assert!(!info.to_string().contains("uncalibrated"), "{info}");
+    }
 }
