@@ -2,20 +2,21 @@
 //! question at a time, with a keyboard key per value, `s`/space for skip and Backspace
 //! (or Ctrl+Z) to take the last answer back. Every answer is saved to the store at once
 //! (atomically), and the page asks the store what is still pending, so a restart
-//! mid-queue picks up where it stopped.
+//! mid-queue picks up where it stopped. Each page names its tab: two tabs on one queue
+//! are shown different questions, and undo takes back the tab's own answers.
 
 use super::index::DatasetIndex;
 use super::queue;
 use super::store::{Label, LabelStore, Source};
 use super::{LabelError, Paths, Schema};
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 const PAGE: &str = include_str!("page.html");
@@ -58,10 +59,18 @@ struct State {
     /// This server's answers, last at the end, for undo. Kept in memory: a restart
     /// starts a fresh history (the answers themselves are on disk).
     history: Mutex<Vec<Undo>>,
+    /// Which page (browser tab) was last shown each question, and when: two tabs
+    /// answering the same queue are shown different questions ([`CLAIM`]).
+    claims: Mutex<HashMap<(String, String), (String, Instant)>>,
 }
+
+/// How long a question shown in one tab is kept from the others (a person reading it).
+const CLAIM: Duration = Duration::from_secs(120);
 
 /// What one answer changed, so that undo can put it back.
 struct Undo {
+    /// The tab that answered (undo takes back that tab's last answer).
+    tab: Option<String>,
     file: String,
     attribute: String,
     change: Change,
@@ -110,6 +119,7 @@ pub fn start(data: &Path, port: u16) -> Result<ServeHandle, LabelError> {
         files,
         lock: Mutex::new(()),
         history: Mutex::new(Vec::new()),
+        claims: Mutex::new(HashMap::new()),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -173,13 +183,19 @@ fn percent_decode(s: &str) -> String {
 
 fn handle(st: &State, mut req: Request) {
     let url = req.url().split('?').next().unwrap_or("/").to_string();
+    // The page names its tab (`?tab=...`): questions and undo are kept per tab.
+    let tab = req
+        .url()
+        .split_once('?')
+        .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("tab=")))
+        .map(percent_decode);
     match (req.method().clone(), url.as_str()) {
         (Method::Get, "/") => respond(
             req,
             Response::from_string(PAGE)
                 .with_header(header("Content-Type", "text/html; charset=utf-8")),
         ),
-        (Method::Get, "/api/next") => match next(st) {
+        (Method::Get, "/api/next") => match next(st, tab.as_deref()) {
             Ok(v) => json(req, v),
             Err(e) => error(req, 500, &e.to_string()),
         },
@@ -209,12 +225,12 @@ fn handle(st: &State, mut req: Request) {
             let Ok(a) = serde_json::from_str::<Answer>(&body) else {
                 return error(req, 400, "bad JSON");
             };
-            match save_answer(st, &a) {
+            match save_answer(st, &a, tab) {
                 Ok(()) => json(req, serde_json::json!({"ok": true})),
                 Err(e) => error(req, 400, &e),
             }
         }
-        (Method::Post, "/api/undo") => match undo(st) {
+        (Method::Post, "/api/undo") => match undo(st, tab.as_deref()) {
             Ok(Some(u)) => json(
                 req,
                 serde_json::json!({"ok": true, "file": u.file, "attribute": u.attribute}),
@@ -226,7 +242,7 @@ fn handle(st: &State, mut req: Request) {
     }
 }
 
-fn next(st: &State) -> Result<serde_json::Value, LabelError> {
+fn next(st: &State, tab: Option<&str>) -> Result<serde_json::Value, LabelError> {
     let _g = st.lock.lock().unwrap_or_else(|p| p.into_inner());
     let store = LabelStore::load(&st.paths.labels(), &st.schema)?;
     let pending = queue::pending(&st.paths, &st.schema, &store)?;
@@ -243,9 +259,26 @@ fn next(st: &State) -> Result<serde_json::Value, LabelError> {
             skipped += 1;
         }
     }
-    let Some(it) = pending.first() else {
+    let Some(first) = pending.first() else {
         return Ok(serde_json::json!({"done": true, "answered": answered, "skipped": skipped}));
     };
+    // The first question no other tab was shown in the last [`CLAIM`] (the first of all
+    // when every one is), claimed for this tab.
+    let mut claims = st.claims.lock().unwrap_or_else(|p| p.into_inner());
+    claims.retain(|_, (_, at)| at.elapsed() < CLAIM);
+    let free = |it: &&queue::QueueItem| {
+        claims
+            .get(&(it.file.clone(), it.attribute.clone()))
+            .is_none_or(|(t, _)| Some(t.as_str()) == tab)
+    };
+    let it = pending.iter().find(free).unwrap_or(first);
+    if let Some(t) = tab {
+        claims.insert(
+            (it.file.clone(), it.attribute.clone()),
+            (t.to_string(), Instant::now()),
+        );
+    }
+    drop(claims);
     let attr = st.schema.attribute(&it.attribute).ok_or_else(|| {
         LabelError::invalid(
             &st.paths.queue(),
@@ -266,7 +299,7 @@ fn next(st: &State) -> Result<serde_json::Value, LabelError> {
     }))
 }
 
-fn save_answer(st: &State, a: &Answer) -> Result<(), String> {
+fn save_answer(st: &State, a: &Answer, tab: Option<String>) -> Result<(), String> {
     let _g = st.lock.lock().unwrap_or_else(|p| p.into_inner());
     if !st.files.contains(&a.file) {
         return Err(format!("{} is not an image of this dataset", a.file));
@@ -278,6 +311,7 @@ fn save_answer(st: &State, a: &Answer) -> Result<(), String> {
     let record = |change| {
         let mut h = st.history.lock().unwrap_or_else(|p| p.into_inner());
         h.push(Undo {
+            tab: tab.clone(),
             file: a.file.clone(),
             attribute: a.attribute.clone(),
             change,
@@ -316,12 +350,17 @@ fn save_answer(st: &State, a: &Answer) -> Result<(), String> {
 /// one it replaced (or none), and the question is pending again. Refused, and the
 /// history kept, when the store no longer holds that answer (a round or an import
 /// rewrote it since).
-fn undo(st: &State) -> Result<Option<Undo>, String> {
+fn undo(st: &State, tab: Option<&str>) -> Result<Option<Undo>, String> {
     let _g = st.lock.lock().unwrap_or_else(|p| p.into_inner());
     let mut history = st.history.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(last) = history.last() else {
+    // This tab's last answer (any tab's, for a caller that names none).
+    let at = history
+        .iter()
+        .rposition(|u| tab.is_none() || u.tab.as_deref() == tab);
+    let Some(at) = at else {
         return Ok(None);
     };
+    let last = &history[at];
     match &last.change {
         Change::Skipped => {
             queue::remove_skip(&st.paths, &last.file, &last.attribute)
@@ -346,5 +385,5 @@ fn undo(st: &State) -> Result<Option<Undo>, String> {
             store.save(&path).map_err(|e| e.to_string())?;
         }
     }
-    Ok(history.pop())
+    Ok(Some(history.remove(at)))
 }

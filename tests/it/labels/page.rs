@@ -197,6 +197,38 @@ fn serve_undo_takes_the_last_answer_back() {
     let (code, body) = post(server.addr, "/api/undo", "{}");
     assert_eq!((code, body.as_str()), (409, "nothing to undo"));
 
+    // Two tabs on one queue are shown different questions, and each tab's undo takes
+    // back its own answer.
+    let show = |tab: &str| -> serde_json::Value {
+        let path = format!("/api/next?tab={tab}");
+        serde_json::from_str(&request(server.addr, "GET", &path, "").1).unwrap()
+    };
+    let (one, two) = (show("one"), show("two"));
+    assert_ne!(one["file"], two["file"], "{one} {two}");
+    assert_eq!(show("one")["file"], one["file"], "a tab keeps its question");
+    let c = one["file"].as_str().unwrap().to_string();
+    let body = serde_json::json!({"file": c, "attribute": "glasses", "value": "no"});
+    assert_eq!(
+        request(
+            server.addr,
+            "POST",
+            "/api/answer?tab=one",
+            &body.to_string()
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        request(server.addr, "POST", "/api/undo?tab=two", "{}").1,
+        "nothing to undo"
+    );
+    assert_eq!(
+        request(server.addr, "POST", "/api/undo?tab=one", "{}").0,
+        200
+    );
+    assert!(load()
+        .get(&c, "glasses")
+        .is_none_or(|l| l.source != Source::Human));
     // Rewritten since (as an import would): refused, the store left as it is.
     assert_eq!(answer(&a, "yes").0, 200);
     let mut store = load();
