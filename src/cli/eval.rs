@@ -1,6 +1,7 @@
 //! `facesynth eval` and `facesynth eval compare`: flags into an `EvalSpec`, one library
 //! call, a short table.
 
+use super::parse::at_least;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use facesynth::eval::{self, EvalSpec, FeatureSpec, KidSpec};
@@ -33,7 +34,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Generated images to evaluate (spread evenly over classes of conditional runs).
-    #[arg(long, default_value_t = 2000, value_parser = at_least_two)]
+    #[arg(long, default_value_t = 2000, value_parser = at_least::<usize, 2>)]
     pub n: usize,
     /// Seed of the latent points and KID subsets: same seed, same numbers.
     #[arg(long, default_value_t = 0)]
@@ -73,14 +74,6 @@ pub struct CompareArgs {
     /// Output folder for compare.html, compare.csv and compare.md (or a .html path).
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
-}
-
-/// At least 2 generated images: the metrics compare two sets' spreads.
-fn at_least_two(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 2 => Ok(n),
-        _ => Err("expected a whole number of at least 2".into()),
-    }
 }
 
 pub fn run(a: EvalArgs, v: Verbosity) -> anyhow::Result<()> {

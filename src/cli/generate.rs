@@ -1,5 +1,6 @@
 //! `facesynth generate`: flags into a `GenerateSpec`, one library call, a summary.
 
+use super::parse::{at_least, number};
 use anyhow::Context;
 use clap::Args;
 use facesynth::gan::{self, GenerateSpec};
@@ -23,10 +24,10 @@ pub struct GenerateArgs {
     #[arg(long, value_delimiter = ',', value_parser = attr_value)]
     pub attr: Vec<(String, String)>,
     /// Number of images (without --per-class).
-    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 64, value_parser = at_least::<usize, 1>)]
     pub n: usize,
     /// N images per class: OUT/<value>/<i>.png and a grid with one row per value.
-    #[arg(long, value_parser = at_least_one)]
+    #[arg(long, value_parser = at_least::<usize, 1>)]
     pub per_class: Option<usize>,
     /// Also write interpolation.png: rows of K steps between two latent points.
     #[arg(long, value_name = "K")]
@@ -52,14 +53,6 @@ pub struct GenerateArgs {
     pub out: PathBuf,
 }
 
-/// A count of at least 1: 0 would write an empty grid (a usage error, exit 2).
-fn at_least_one(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err("expected a whole number of at least 1".into()),
-    }
-}
-
 /// `ATTR=VALUE` of `--attr`.
 fn attr_value(kv: &str) -> Result<(String, String), String> {
     let (k, v) = kv
@@ -68,13 +61,13 @@ fn attr_value(kv: &str) -> Result<(String, String), String> {
     Ok((k.trim().to_string(), v.trim().to_string()))
 }
 
-/// A finite number above 0 (`--truncation`).
+/// A finite number of standard deviations above 0 (`--truncation`).
 fn positive(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(t) if t > 0.0 && t.is_finite() => Ok(t),
-        Ok(_) => Err("expected a number of standard deviations above 0, e.g. 2".into()),
-        Err(e) => Err(e.to_string()),
-    }
+    number(
+        s,
+        |t: f32| t > 0.0 && t.is_finite(),
+        "a number of standard deviations above 0, e.g. 2",
+    )
 }
 
 pub fn run(a: GenerateArgs, v: Verbosity) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! `facesynth label ...`: active label synthesis. Each subcommand resolves its settings
 //! and makes one library call in `facesynth::labels`.
 
+use super::parse::{number, probability};
 use anyhow::Context;
 use clap::Subcommand;
 use facesynth::labels::{
@@ -143,34 +144,18 @@ pub enum LabelCommand {
     },
 }
 
-/// A probability in 0..=1 (NaN is none).
-fn probability(s: &str) -> Result<f32, String> {
-    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
-    if (0.0..=1.0).contains(&p) {
-        Ok(p)
-    } else {
-        Err(format!("{s} is not a probability in 0..1"))
-    }
-}
-
 /// A share strictly between 0 and 1.
 fn open_share(s: &str) -> Result<f32, String> {
-    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
-    if p > 0.0 && p < 1.0 {
-        Ok(p)
-    } else {
-        Err(format!("{s} is not above 0 and below 1"))
-    }
+    number(s, |p: f32| p > 0.0 && p < 1.0, "above 0 and below 1")
 }
 
 /// A finite number above 0.
 fn positive(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if v > 0.0 && v.is_finite() {
-        Ok(v)
-    } else {
-        Err(format!("{s} is not a finite number above 0"))
-    }
+    number(
+        s,
+        |v: f64| v > 0.0 && v.is_finite(),
+        "a finite number above 0",
+    )
 }
 
 /// Settings shared by `round` and `simulate`.

@@ -5,6 +5,7 @@ mod demo;
 mod eval;
 mod generate;
 mod label;
+mod parse;
 mod prep;
 mod report;
 mod synth;

@@ -1,5 +1,6 @@
 //! `facesynth prep`: flags over the pipeline file over defaults, then one library call.
 
+use super::parse::number;
 use anyhow::Context;
 use clap::Args;
 use facesynth::config::{Overlay, PipelineConfig};
@@ -124,23 +125,17 @@ impl PrepArgs {
 /// flag is a bad command line (exit 2).
 fn in_range(lo: f32, hi: f32) -> impl Fn(&str) -> Result<f32, String> + Clone {
     move |s: &str| {
-        let v: f32 = s.parse().map_err(|e| format!("{e}"))?;
-        if (lo..=hi).contains(&v) {
-            Ok(v)
-        } else {
-            Err(format!("{s} is not in {lo}..{hi}"))
-        }
+        number(
+            s,
+            |v: f32| (lo..=hi).contains(&v),
+            &format!("in {lo}..{hi}"),
+        )
     }
 }
 
 /// A detector pyramid step: above 1, at most 4.
 fn scale_factor(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if v > 1.0 && v <= 4.0 {
-        Ok(v)
-    } else {
-        Err(format!("{s} is not above 1 and at most 4"))
-    }
+    number(s, |v: f64| v > 1.0 && v <= 4.0, "above 1 and at most 4")
 }
 
 /// An on/off setting from a pair of flags: `Some` only when one was given, so that the

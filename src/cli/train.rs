@@ -1,6 +1,7 @@
 //! `facesynth train`: flags (over an optional pipeline file) into a `TrainSpec`, one
 //! library call, a summary.
 
+use super::parse::at_least;
 use anyhow::Context;
 use clap::Args;
 use facesynth::gan::spec::{Arch, BackendKind, CondKind, LossKind, ModelKind, OptimKind, SnWhere};
@@ -116,17 +117,6 @@ pub struct TrainArgs {
     /// Run folder: settings, class mapping, checkpoints, samples, metrics.
     #[arg(long)]
     pub out: PathBuf,
-}
-
-/// A whole number of at least `MIN`: below it is a usage error (exit 2), not a panic or
-/// an empty run later.
-fn at_least<T: std::str::FromStr + PartialOrd + From<u8>, const MIN: u8>(
-    s: &str,
-) -> Result<T, String> {
-    match s.parse::<T>() {
-        Ok(v) if v >= T::from(MIN) => Ok(v),
-        _ => Err(format!("expected a whole number of at least {MIN}")),
-    }
 }
 
 pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
