@@ -205,6 +205,20 @@ pub fn save_image(path: &Path, img: &image::DynamicImage) -> io::Result<()> {
     write(path, buf.get_ref())
 }
 
+/// Opens the lock file `path` (made, with its folder, when missing) for an advisory
+/// lock (`flock`) that its holder keeps until the file is dropped: the store's writers
+/// (`labels/.labels.lock`) wait for it, a second prep into one OUT stops at it.
+pub fn open_lock_file(path: &Path) -> io::Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+}
+
 /// Serializes `value` as pretty JSON and writes it atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let text = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;

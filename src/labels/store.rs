@@ -160,15 +160,8 @@ impl LabelStore {
     /// three, so that none writes back a file without another's change.
     pub fn lock(path: &Path) -> Result<std::fs::File, LabelError> {
         let lock_path = path.with_file_name(".labels.lock");
-        if let Some(dir) = lock_path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| LabelError::io(dir, e))?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| LabelError::io(&lock_path, e))?;
+        let file =
+            crate::atomic::open_lock_file(&lock_path).map_err(|e| LabelError::io(&lock_path, e))?;
         file.lock().map_err(|e| LabelError::io(&lock_path, e))?;
         Ok(file)
     }

@@ -313,15 +313,7 @@ pub(super) fn check_layout(in_abs: &Path, out: &Path, out_abs: &Path) -> Result<
 /// same OUT stops at once instead of interleaving its journal and outputs with the first.
 pub(super) fn lock_out(out: &Path) -> Result<std::fs::File, PrepError> {
     let path = Journal::path_in(out).with_file_name("lock");
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(out_err(dir))?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(out_err(&path))?;
+    let file = crate::atomic::open_lock_file(&path).map_err(out_err(&path))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(PrepError::Layout {
