@@ -257,8 +257,23 @@ pub fn pending(
     schema: &Schema,
     store: &LabelStore,
 ) -> Result<Vec<QueueItem>, LabelError> {
-    let skipped = read_skipped(paths);
-    Ok(read_queue(paths)?
+    Ok(pending_in(
+        read_queue(paths)?,
+        &read_skipped(paths),
+        schema,
+        store,
+    ))
+}
+
+/// The items of `queue` still waiting for a person, given the skipped questions (for a
+/// caller that has read both files already).
+pub fn pending_in(
+    queue: Vec<QueueItem>,
+    skipped: &HashSet<(String, String)>,
+    schema: &Schema,
+    store: &LabelStore,
+) -> Vec<QueueItem> {
+    queue
         .into_iter()
         .filter(|it| schema.attribute(&it.attribute).is_some())
         .filter(|it| {
@@ -267,7 +282,7 @@ pub fn pending(
                 .is_none_or(|l| l.source != Source::Human)
         })
         .filter(|it| !skipped.contains(&(it.file.clone(), it.attribute.clone())))
-        .collect())
+        .collect()
 }
 
 /// Draws the images of `files` as a grid of `cell`-pixel thumbnails, `cols` per row,

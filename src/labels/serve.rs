@@ -245,20 +245,22 @@ fn handle(st: &State, mut req: Request) {
 fn next(st: &State, tab: Option<&str>) -> Result<serde_json::Value, LabelError> {
     let _g = st.lock.lock().unwrap_or_else(|p| p.into_inner());
     let store = LabelStore::load(&st.paths.labels(), &st.schema)?;
-    let pending = queue::pending(&st.paths, &st.schema, &store)?;
-    // What left the queue: a person's answers, and skips (counted apart).
+    // The queue and the skips read once: what is pending, and what left the queue (a
+    // person's answers, and skips, counted apart).
+    let items = queue::read_queue(&st.paths)?;
     let skipped_pairs = queue::read_skipped(&st.paths);
     let (mut answered, mut skipped) = (0, 0);
-    for it in queue::read_queue(&st.paths)? {
+    for it in &items {
         let human = store
             .get(&it.file, &it.attribute)
             .is_some_and(|l| l.source == crate::labels::Source::Human);
         if human {
             answered += 1;
-        } else if skipped_pairs.contains(&(it.file, it.attribute)) {
+        } else if skipped_pairs.contains(&(it.file.clone(), it.attribute.clone())) {
             skipped += 1;
         }
     }
+    let pending = queue::pending_in(items, &skipped_pairs, &st.schema, &store);
     let Some(first) = pending.first() else {
         return Ok(serde_json::json!({"done": true, "answered": answered, "skipped": skipped}));
     };

@@ -128,9 +128,14 @@ pub fn run(
         input_is_prep
             && p.parent() == Some(input)
             && p.file_name().is_some_and(|n| {
-                ["manifest.csv", "report.json", "report.html", "stats.json"]
-                    .iter()
-                    .any(|f| n == *f)
+                [
+                    crate::dataset::manifest::MANIFEST_FILE,
+                    "report.json",
+                    "report.html",
+                    "stats.json",
+                ]
+                .iter()
+                .any(|f| n == *f)
             })
     };
     walk::for_each_file_or_failure(input, prep_output, |p| {
