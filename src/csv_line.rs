@@ -8,17 +8,39 @@ use std::path::Path;
 /// count when the file cannot be read again).
 pub fn line_of(path: &Path, pos: &csv::Position) -> u64 {
     match std::fs::read(path) {
-        Ok(bytes) => {
-            let at = (pos.byte() as usize).min(bytes.len());
-            // The reader's offset is where it began: before the blank lines it skipped.
-            let skipped = bytes[at..]
-                .iter()
-                .take_while(|b| matches!(b, b'\n' | b'\r'))
-                .filter(|&&b| b == b'\n')
-                .count();
-            (memchr::memchr_iter(b'\n', &bytes[..at]).count() + skipped) as u64 + 1
-        }
+        Ok(bytes) => Lines::of(bytes).line(pos),
         Err(_) => pos.line(),
+    }
+}
+
+/// A file's line ends, read once, for the lines of many records (a message naming every
+/// bad row of a long file).
+pub struct Lines {
+    bytes: Vec<u8>,
+    newlines: Vec<usize>,
+}
+
+impl Lines {
+    /// The lines of `path` (none when it cannot be read: every line is then 1).
+    pub fn open(path: &Path) -> Lines {
+        Lines::of(std::fs::read(path).unwrap_or_default())
+    }
+
+    fn of(bytes: Vec<u8>) -> Lines {
+        let newlines = memchr::memchr_iter(b'\n', &bytes).collect();
+        Lines { bytes, newlines }
+    }
+
+    /// The 1-based line the record at `pos` starts on.
+    pub fn line(&self, pos: &csv::Position) -> u64 {
+        let at = (pos.byte() as usize).min(self.bytes.len());
+        // The reader's offset is where it began: before the blank lines it skipped.
+        let skipped = self.bytes[at..]
+            .iter()
+            .take_while(|b| matches!(b, b'\n' | b'\r'))
+            .filter(|&&b| b == b'\n')
+            .count();
+        (self.newlines.partition_point(|&n| n < at) + skipped) as u64 + 1
     }
 }
 

@@ -302,7 +302,7 @@ pub fn unlabeled_images(dir: &Path) -> Result<Vec<PathBuf>, GanError> {
 
 /// One labeled row of a wide CSV.
 struct WideRow {
-    /// Where the row is in the file (for messages: see [`LineIndex`]).
+    /// Where the row is in the file (for messages: see [`crate::csv_line::Lines`]).
     pos: Option<csv::Position>,
     /// The `file` column as written.
     file: String,
@@ -380,35 +380,6 @@ fn read_wide_csv(path: &Path, want: &[String]) -> Result<Wide, GanError> {
     Ok(Wide { names, rows })
 }
 
-/// Line numbers of CSV records as an editor counts them, from the file read once. The
-/// reader's own line count is one short after a CRLF line end or a blank line (see
-/// [`crate::csv_line`]); reading the file once per message would be slow for many rows.
-struct LineIndex {
-    bytes: Vec<u8>,
-    newlines: Vec<usize>,
-}
-
-impl LineIndex {
-    fn open(path: &Path) -> LineIndex {
-        let bytes = std::fs::read(path).unwrap_or_default();
-        let newlines = memchr::memchr_iter(b'\n', &bytes).collect();
-        LineIndex { bytes, newlines }
-    }
-
-    /// The 1-based line the record at `pos` starts on (0 without a position).
-    fn line(&self, pos: &Option<csv::Position>) -> u64 {
-        let Some(pos) = pos else { return 0 };
-        let at = (pos.byte() as usize).min(self.bytes.len());
-        // The reader's offset is where it began: before the line ends it skipped.
-        let skipped = self.bytes[at..]
-            .iter()
-            .take_while(|b| matches!(b, b'\n' | b'\r'))
-            .filter(|&&b| b == b'\n')
-            .count();
-        (self.newlines.partition_point(|&n| n < at) + skipped) as u64 + 1
-    }
-}
-
 /// `shown` (the first few of `total` items), comma-separated, and how many more there are.
 fn first_few_of(shown: &[String], total: usize) -> String {
     let mut s = shown.join(", ");
@@ -465,8 +436,13 @@ fn match_rows(dir: &Path, csv: &Path, wide: Wide) -> Result<(Listing, Vec<String
         path: csv.to_path_buf(),
         reason,
     };
-    let lines = (!conflicts.is_empty() || !unmatched.is_empty()).then(|| LineIndex::open(csv));
-    let line = |pos: &Option<csv::Position>| lines.as_ref().map_or(0, |l| l.line(pos));
+    // Line numbers as an editor counts them, the file read once for all the messages.
+    let lines =
+        (!conflicts.is_empty() || !unmatched.is_empty()).then(|| crate::csv_line::Lines::open(csv));
+    let line = |pos: &Option<csv::Position>| match (&lines, pos) {
+        (Some(l), Some(p)) => l.line(p),
+        _ => 0,
+    };
     if !conflicts.is_empty() {
         let said: Vec<String> = conflicts
             .iter()
