@@ -7,7 +7,7 @@
 
 use super::EvalError;
 use crate::gan::data::{load_mnist, to_chw, Attribute};
-use crate::labels::index::DatasetIndex;
+use crate::labels::index::FolderNames;
 use rayon::prelude::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -210,24 +210,17 @@ pub fn load(
     Ok(set)
 }
 
-/// Label names that are not files of `dir` looked up as training looks them up (the
-/// label store's [`DatasetIndex`]: `images/5.jpg` for the `images/5.png` prep wrote, a
-/// manifest `source` path, a unique file name), so eval reads the images the run trained
+/// Label names that are not files of `dir` looked up as training looks them up
+/// ([`FolderNames`], the label store's index: `images/5.jpg` for the `images/5.png` prep
+/// wrote, a manifest `source` path, a unique file name), so eval reads the images the run trained
 /// on. Returns the names to open and those that match no image.
 fn match_names(dir: &Path, files: Vec<String>) -> (Vec<String>, Vec<String>) {
-    let mut index: Option<Option<DatasetIndex>> = None;
+    let mut names = FolderNames::new(dir);
     let mut unmatched = Vec::new();
     let files = files
         .into_iter()
         .map(|f| {
-            if dir.join(&f).is_file() {
-                return f;
-            }
-            let found = index
-                .get_or_insert_with(|| DatasetIndex::open(dir).ok())
-                .as_ref()
-                .and_then(|ix| ix.resolve(&f).map(|i| ix.images[i].clone()));
-            found.unwrap_or_else(|| {
+            names.find(&f).unwrap_or_else(|| {
                 unmatched.push(f.clone());
                 f
             })

@@ -5,7 +5,7 @@
 //! MNIST IDX files, or images in memory.
 
 use super::{io_err, GanError};
-use crate::labels::index::DatasetIndex;
+use crate::labels::index::FolderNames;
 use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage};
 use rayon::prelude::*;
@@ -389,9 +389,9 @@ fn first_few_of(shown: &[String], total: usize) -> String {
     s
 }
 
-/// Matches a wide CSV's rows to the images of `dir`: a name that is a file there is used
-/// as it is; any other goes through the label store's [`DatasetIndex`] (a prep output's
-/// `source` path, the name under `images/`, a unique file name, or `images/5.jpg` for the
+/// Matches a wide CSV's rows to the images of `dir` through [`FolderNames`]: a name that
+/// is a file there is used as it is; any other goes through the label store's index (a
+/// prep output's `source` path, the name under `images/`, a unique file name, or `images/5.jpg` for the
 /// `images/5.png` prep wrote). Returns the listing and the rows that name no image, as
 /// `skipped` entries; an error when no row names an image (the names are of another
 /// folder, not a decoding problem) or when two rows label one image differently.
@@ -399,22 +399,14 @@ fn match_rows(dir: &Path, csv: &Path, wide: Wide) -> Result<(Listing, Vec<String
     let csv_name = csv
         .file_name()
         .map_or_else(|| csv.display().to_string(), |n| n.to_string_lossy().into());
-    let mut index: Option<Option<DatasetIndex>> = None;
+    let mut folder = FolderNames::new(dir);
     // Per image: the row that labeled it first and its place in `files`.
     let mut seen: HashMap<PathBuf, (Option<csv::Position>, usize)> = HashMap::new();
     let (mut files, mut values): (Vec<PathBuf>, Vec<Vec<String>>) = (Vec::new(), Vec::new());
     let (mut unmatched, mut conflicts) = (Vec::new(), Vec::new());
     for row in wide.rows {
         let name = row.file.trim().trim_start_matches("./").replace('\\', "/");
-        let file = if !name.is_empty() && dir.join(&name).is_file() {
-            Some(PathBuf::from(&name))
-        } else {
-            index
-                .get_or_insert_with(|| DatasetIndex::open(dir).ok())
-                .as_ref()
-                .and_then(|ix| ix.resolve(&name).map(|i| PathBuf::from(&ix.images[i])))
-        };
-        let Some(file) = file else {
+        let Some(file) = folder.find(&name).map(PathBuf::from) else {
             unmatched.push((row.pos, row.file));
             continue;
         };
@@ -472,9 +464,8 @@ fn match_rows(dir: &Path, csv: &Path, wide: Wide) -> Result<(Listing, Vec<String
             .take(3)
             .map(|(pos, f)| format!("`{f}` (line {})", line(pos)))
             .collect();
-        let like = index
-            .flatten()
-            .and_then(|ix| ix.images.first().cloned())
+        let like = folder
+            .example()
             .map(|f| format!(", e.g. `{f}`"))
             .unwrap_or_default();
         return Err(bad(format!(

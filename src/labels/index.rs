@@ -133,3 +133,36 @@ impl DatasetIndex {
         self.dir.join(&self.images[i])
     }
 }
+
+/// Names from a labels file matched to a folder's images, as training and eval both read
+/// them: a name that is a file of the folder as it is, any other through the folder's
+/// [`DatasetIndex`] (opened at the first such name; a folder without one matches none).
+pub struct FolderNames<'a> {
+    dir: &'a Path,
+    index: Option<Option<DatasetIndex>>,
+}
+
+impl<'a> FolderNames<'a> {
+    /// Names of `dir`'s images.
+    pub fn new(dir: &'a Path) -> Self {
+        FolderNames { dir, index: None }
+    }
+
+    /// The image `name` refers to, as a path relative to the folder.
+    pub fn find(&mut self, name: &str) -> Option<String> {
+        if !name.is_empty() && self.dir.join(name).is_file() {
+            return Some(name.to_string());
+        }
+        let dir = self.dir;
+        self.index
+            .get_or_insert_with(|| DatasetIndex::open(dir).ok())
+            .as_ref()
+            .and_then(|ix| ix.resolve(name).map(|i| ix.images[i].clone()))
+    }
+
+    /// An image of the folder to show in a message, once the index has been opened.
+    pub fn example(&self) -> Option<&str> {
+        let ix = self.index.as_ref()?.as_ref()?;
+        ix.images.first().map(String::as_str)
+    }
+}
