@@ -391,8 +391,8 @@ fn first_few_of(shown: &[String], total: usize) -> String {
 
 /// Matches a wide CSV's rows to the images of `dir` through [`FolderNames`]: a name that
 /// is a file there is used as it is; any other goes through the label store's index (a
-/// prep output's `source` path, the name under `images/`, a unique file name, or `images/5.jpg` for the
-/// `images/5.png` prep wrote). Returns the listing and the rows that name no image, as
+/// prep output's `source` path, the name under `images/`, a unique file name, or
+/// `images/5.jpg` for the `images/5.png` prep wrote). Returns the listing and the rows that name no image, as
 /// `skipped` entries; an error when no row names an image (the names are of another
 /// folder, not a decoding problem) or when two rows label one image differently.
 fn match_rows(dir: &Path, csv: &Path, wide: Wide) -> Result<(Listing, Vec<String>), GanError> {
