@@ -164,11 +164,11 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
     if weights.is_file() && meta.is_file() {
         let text = std::fs::read(&meta).map_err(|e| net_err(&meta, e.to_string()))?;
         let c: Cached = serde_json::from_slice(&text).map_err(|e| net_err(&meta, e.to_string()))?;
-        let rec = checkpoint::read_record::<CpuTrain, _>(&weights, &dev)
-            .map_err(|e| net_err(&weights, e.to_string()))?;
         let net = {
             let _rng = crate::backend_rng::lock(); // lazy parameters may draw when replaced
-            Net::<CpuTrain>::new(&counts, spec.channels, &dev).load_record(rec)
+            let net = Net::<CpuTrain>::new(&counts, spec.channels, &dev);
+            checkpoint::load_checked(&weights, net, &dev)
+                .map_err(|e| net_err(&weights, e.to_string()))?
         };
         return Ok(FeatureNet {
             net,

@@ -162,6 +162,55 @@ pub fn check_loaded<B: Backend, M: Module<B>>(
     }
 }
 
+/// `module` with the record at `file` loaded, or an error naming the file when its
+/// weights do not fit. burn 0.21's `load_record` asserts that a list of layers has the
+/// record's length (a checkpoint of another image size, saved before `latest.json` listed
+/// shapes, has another count) and panics; the panic is caught and its message kept off
+/// the terminal, and weights of other shapes are caught after loading ([`check_loaded`]).
+pub fn load_checked<B: Backend, M: Module<B>>(
+    file: &Path,
+    module: M,
+    device: &B::Device,
+) -> Result<M, GanError> {
+    let record = read_record::<B, M::Record>(file, device)?;
+    let want = param_shapes(&module);
+    let loaded = quiet_unwind(|| module.load_record(record)).map_err(|reason| {
+        mismatch(
+            file,
+            format!("burn could not load it: {}", first_line(&reason)),
+        )
+    })?;
+    check_loaded(file, &loaded, &want)?;
+    Ok(loaded)
+}
+
+/// `f()`, or the message of its panic, which the panic hook does not print meanwhile.
+/// The hook is process-wide: a panic on another thread in that moment is not printed
+/// either, but still unwinds (or aborts) as before.
+fn quiet_unwind<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = HOOK.lock().unwrap_or_else(|e| e.into_inner());
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
+}
+
+/// The first non-empty line of `text`, trimmed (burn's messages run over several).
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
 fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
     NamedMpkBytesRecorder::default()
 }

@@ -106,10 +106,7 @@ pub fn load(run: &Path) -> Result<Loaded, GanError> {
         if let Some(saved) = &latest.shapes {
             checkpoint::check_shapes(&path, &saved.g, &g)?;
         }
-        let want = checkpoint::param_shapes(&g);
-        let g = g.load_record(checkpoint::read_record::<Cpu, _>(&path, &dev)?);
-        checkpoint::check_loaded(&path, &g, &want)?;
-        g
+        checkpoint::load_checked(&path, g, &dev)?
     };
     Ok(Loaded {
         g,

@@ -279,20 +279,8 @@ where
             checkpoint::check_shapes(&gp, &saved.g, &self.g)?;
             checkpoint::check_shapes(&dp, &saved.d, &self.d)?;
         }
-        let (want_g, want_d) = (
-            checkpoint::param_shapes(&self.g),
-            checkpoint::param_shapes(&self.d),
-        );
-        self.g = self
-            .g
-            .clone()
-            .load_record(checkpoint::read_record::<B, _>(&gp, &dev)?);
-        checkpoint::check_loaded(&gp, &self.g, &want_g)?;
-        self.d = self
-            .d
-            .clone()
-            .load_record(checkpoint::read_record::<B, _>(&dp, &dev)?);
-        checkpoint::check_loaded(&dp, &self.d, &want_d)?;
+        self.g = checkpoint::load_checked(&gp, self.g.clone(), &dev)?;
+        self.d = checkpoint::load_checked(&dp, self.d.clone(), &dev)?;
         self.og = self.og.clone().load_record(checkpoint::read_record::<B, _>(
             &dir.join("g_optim.mpk"),
             &dev,
@@ -303,10 +291,8 @@ where
         )?);
         if self.spec.ema.is_some() {
             self.ema = Some(if meta.ema {
-                let g = self.g.valid();
-                let rec =
-                    checkpoint::read_record::<B::InnerBackend, _>(&dir.join("g_ema.mpk"), &dev)?;
-                ema::flat_params(&g.load_record(rec))
+                let ema_file = dir.join("g_ema.mpk");
+                ema::flat_params(&checkpoint::load_checked(&ema_file, self.g.valid(), &dev)?)
             } else {
                 ema::flat_params(&self.g.valid())
             });

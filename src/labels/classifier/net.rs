@@ -76,17 +76,17 @@ impl<B: Backend> Net<B> {
 
     /// The network a round saved at `path` (`labels/model.mpk`), built with heads of
     /// `classes` values and conv blocks of `channels`; `None` when the file cannot be
-    /// read or its heads do not fit `classes` (a re-initialized schema).
+    /// read or its weights do not fit (a re-initialized schema with other heads, or
+    /// another number of attributes).
     pub fn load(
         path: &std::path::Path,
         classes: &[usize],
         channels: [usize; 4],
         device: &B::Device,
     ) -> Option<Self> {
-        let rec = crate::gan::checkpoint::read_record::<B, _>(path, device).ok()?;
         let _rng = crate::backend_rng::lock(); // lazy parameters may draw when replaced
-        let net = Net::new(classes, channels, device).load_record(rec);
-        (net.classes() == classes).then_some(net)
+        let net = Net::new(classes, channels, device);
+        crate::gan::checkpoint::load_checked(path, net, device).ok()
     }
 
     /// The conv blocks: `[batch, 3, size, size]` to the last feature map.
@@ -173,5 +173,25 @@ mod tests {
             moved > 1e-3,
             "the focus changes what the head sees ({moved})"
         );
+    }
+
+    /// Regression: a saved network with another number of heads (a store re-initialized
+    /// with another schema) panicked inside burn's `load_record`; now it is not loaded.
+    #[test]
+    fn a_network_of_other_heads_is_not_loaded() {
+        let device = Default::default();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.mpk");
+        let net = {
+            let _rng = crate::backend_rng::lock();
+            Net::<B>::new(&[4, 3], [4, 4, 4, 4], &device)
+        };
+        let record = burn::module::Module::into_record(net);
+        crate::gan::checkpoint::write_record::<B, _>(&path, record).unwrap();
+        assert!(Net::<B>::load(&path, &[4, 3], [4, 4, 4, 4], &device).is_some());
+        for other in [&[4][..], &[4, 3, 2], &[4, 5]] {
+            assert!(Net::<B>::load(&path, other, [4, 4, 4, 4], &device).is_none());
+        }
+        assert!(Net::<B>::load(&path, &[4, 3], [8, 4, 4, 4], &device).is_none());
     }
 }

@@ -97,6 +97,24 @@ fn a_checkpoint_of_another_network_is_a_clean_error() {
     assert!(meta.as_object_mut().unwrap().remove("shapes").is_some());
     facesynth::atomic::write_json(&latest, &meta).unwrap();
     check(&a);
+    // Nor one of another image size, whose networks have another layer count: burn's
+    // `load_record` panicked on it before any shape could be compared.
+    let big = dir.path().join("big");
+    let at_32 = TrainSpec {
+        size: 32,
+        ..wide.clone()
+    };
+    let faces_32 = Dataset::from_images(faces_at(24, 32), &["hair_color".to_string()], 32, 3);
+    train_dataset(&at_32, faces_32, &big, false, Verbosity::Quiet).unwrap();
+    for f in ["settings.json", "classes.json"] {
+        std::fs::copy(b.join(f), big.join(f)).unwrap();
+    }
+    let latest = big.join("latest.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap();
+    meta.as_object_mut().unwrap().remove("shapes");
+    facesynth::atomic::write_json(&latest, &meta).unwrap();
+    check(&big);
 }
 
 /// Regression: `--truncation 0` (or below, or NaN) redrew noise forever.

@@ -16,13 +16,19 @@ use std::path::Path;
 
 /// `n` synthetic faces with 3 hair colours, 16 px, in memory.
 fn faces(n: usize) -> Dataset {
+    Dataset::from_images(faces_at(n, 32), &["hair_color".to_string()], 16, 3)
+}
+
+/// `n` synthetic faces drawn at `side` px with their hair colour, blonde, red and black
+/// in turn.
+fn faces_at(n: usize, side: u32) -> Vec<(image::DynamicImage, Vec<String>)> {
     let spec = SynthSpec {
         n,
-        image_size: 32,
+        image_size: side,
         seed: 3,
         ..SynthSpec::default()
     };
-    let items = (0..n)
+    (0..n)
         .map(|i| {
             let s = SynthSpec {
                 hair: Some([2, 10, 1][i % 3]), // blonde, red, black
@@ -34,8 +40,7 @@ fn faces(n: usize) -> Dataset {
                 vec![row.hair_color.to_string()],
             )
         })
-        .collect();
-    Dataset::from_images(items, &["hair_color".to_string()], 16, 3)
+        .collect()
 }
 
 fn tiny(model: ModelKind, steps: u64) -> TrainSpec {
