@@ -40,11 +40,22 @@ pub struct RoundReport {
     /// The label report page (`DIR/labels/report.html`), when `round` wrote it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page: Option<std::path::PathBuf>,
+    /// Images added since `label init` (by a later `prep`) that the colour heuristics
+    /// voted on before the round ([`session::judge_new_images`]).
+    #[serde(skip_serializing_if = "crate::labels::session::is_zero")]
+    pub judged_new: usize,
 }
 
 impl std::fmt::Display for RoundReport {
     /// The round's summary and where its outputs are.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.judged_new > 0 {
+            writeln!(
+                f,
+                "heuristic votes for {} images added since `label init`",
+                self.judged_new
+            )?;
+        }
         write!(f, "{}", self.info)?;
         if let Some(page) = &self.page {
             writeln!(f, "report: {}", page.display())?;
@@ -71,7 +82,10 @@ pub fn round(data: &Path, spec: &RoundSpec, v: Verbosity) -> Result<RoundReport,
     let images = session::decode_all(&index, "decode", v);
     let pixels = session::to_pixels(&images, spec.size, spec.colour);
     let mut store = LabelStore::load(&paths.labels(), &schema)?;
+    let judged = session::judge_new_images(&paths, &schema, &index, &images, &mut store)?;
+    drop(images);
     let mut r = round_with(&paths, &schema, &index, &pixels, &mut store, spec, v)?;
+    r.judged_new = judged;
     // The page is a view of the store; failing to draw it never fails the round.
     r.page = crate::report::write_label_report(data).ok();
     Ok(r)
@@ -252,6 +266,7 @@ fn round_on<B: AutodiffBackend>(
         probs,
         queued,
         page: None,
+        judged_new: 0,
     })
 }
 

@@ -221,7 +221,7 @@ pub fn read_rounds(paths: &Paths) -> Vec<RoundInfo> {
         .unwrap_or_default()
 }
 
-fn is_zero(n: &usize) -> bool {
+pub(crate) fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 

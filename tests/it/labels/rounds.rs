@@ -258,6 +258,46 @@ fn simulate_reports_the_same_ece_floor_twice() {
     assert_eq!(a.ece_floor, b.ece_floor);
 }
 
+/// Regression: images a later `prep` added after `label init` got no heuristic votes
+/// until `init` ran again; a round now gives them theirs, once.
+#[test]
+fn a_round_gives_heuristic_votes_to_images_added_since_init() {
+    let d = synth_data(24, 7);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let more = synth_data(6, 8);
+    let mut added = Vec::new();
+    for e in std::fs::read_dir(more.path().join("images")).unwrap() {
+        let e = e.unwrap();
+        let name = format!("new_{}", e.file_name().to_string_lossy());
+        std::fs::copy(e.path(), d.path().join("images").join(&name)).unwrap();
+        added.push(format!("images/{name}"));
+    }
+    let spec = RoundSpec {
+        queue: 4,
+        size: 16,
+        train: tiny_train(),
+        ..RoundSpec::default()
+    };
+    let voted = |file: &str| {
+        let votes = std::fs::read_to_string(d.path().join("labels/heuristics.csv")).unwrap();
+        let labels = std::fs::read_to_string(d.path().join("labels/labels.csv")).unwrap();
+        let has = |text: &str| text.lines().any(|l| l.starts_with(&format!("{file},")));
+        (has(&votes), has(&labels))
+    };
+    assert_eq!(voted(&added[0]), (false, false));
+    let r = labels::round(d.path(), &spec, Q).unwrap();
+    assert!(
+        r.judged_new >= 5,
+        "{} of 6 new images voted on",
+        r.judged_new
+    );
+    assert!(r.to_string().contains("added since `label init`"), "{r}");
+    let both = added.iter().filter(|f| voted(f) == (true, true)).count();
+    assert_eq!(both, r.judged_new, "{added:?}");
+    let again = labels::round(d.path(), &spec, Q).unwrap();
+    assert_eq!(again.judged_new, 0);
+}
+
 /// Until `warmup` images carry people's labels the queue is a random sample, the same one
 /// the random strategy draws; after that the strategy picks.
 #[test]
