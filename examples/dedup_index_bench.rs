@@ -5,7 +5,7 @@
 //!
 //! `cargo run --release --example dedup_index_bench -- 10000 100000 1000000`
 
-use facesynth::prep::dedup::{dedup, DedupItem, DedupSpec};
+use facesynth::prep::dedup::{dedup, DedupItem, DedupSpec, Layouts};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::time::Instant;
@@ -53,7 +53,11 @@ fn main() {
     for &n in &sizes {
         let v = items(n, n as u64);
         let t = Instant::now();
-        let a = dedup(&v, &[], |_| [0; 32], &DedupSpec::default());
+        let flat = Layouts {
+            chroma: [0; 32],
+            luma: [0; 256],
+        };
+        let a = dedup(&v, &[], |_| flat, &DedupSpec::default());
         let s = t.elapsed().as_secs_f64();
         let dups = a.iter().filter(|x| x.is_some()).count();
         // Planted copies at distance 9-10 from their source: how many were grouped.

@@ -128,6 +128,7 @@ pub struct Hashes {
     phash: u64,
     dhash: u64,
     chroma: [u8; 32],
+    luma: [u8; 256],
 }
 
 /// Hashes of every image.
@@ -136,10 +137,12 @@ pub fn hashes(imgs: Images) -> Vec<Hashes> {
         .into_par_iter()
         .map(|i| {
             let rgb = imgs.rgb(i);
+            let grey = crate::prep::quality::luma(&rgb);
             Hashes {
-                phash: hash::phash(&rgb),
-                dhash: hash::dhash(&rgb),
+                phash: hash::phash_of_luma(&grey),
+                dhash: hash::dhash_of_luma(&grey),
                 chroma: hash::chroma_grid(&rgb),
+                luma: hash::luma_grid(&grey),
             }
         })
         .collect()
@@ -149,6 +152,7 @@ fn near(a: &Hashes, b: &Hashes, spec: &DedupSpec) -> bool {
     hash::distance(a.phash, b.phash) <= spec.phash_max
         && hash::distance(a.dhash, b.dhash) <= spec.dhash_max
         && hash::chroma_distance(&a.chroma, &b.chroma) <= spec.chroma_max
+        && hash::luma_similarity(&a.luma, &b.luma) >= spec.luma_min
 }
 
 /// Share of `gen` near-duplicating some image of `train`, and share near-duplicating

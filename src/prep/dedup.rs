@@ -1,8 +1,12 @@
 //! Dedup: exact duplicates (same file bytes, or same decoded pixels in another container)
-//! and near duplicates (pHash within a Hamming radius, confirmed by dHash), grouped with
-//! union-find; in each group one image is kept by a fixed rule (largest source
-//! resolution, then largest file, then path order). Near pairs come from
-//! [`super::hamming`]'s multi-index search.
+//! and near duplicates (pHash within a Hamming radius, confirmed by dHash, the chroma
+//! layout and the aligned luma layout), grouped with union-find. Near pairs come from
+//! [`super::hamming`]'s multi-index search. Within each group the images are taken in the
+//! keep rule's order (largest source resolution, then largest file, then path order) and
+//! each is a duplicate of the first kept image it is itself an exact copy or near pair
+//! of, else kept: a chain of near pairs (A near B near C) never drops C for A, which on
+//! photos of people under one light joined dozens of different faces into one group
+//! (BENCHMARKS.md, prep, session 35).
 
 use super::hamming::MultiIndex;
 use rayon::prelude::*;
@@ -23,6 +27,9 @@ pub struct DedupSpec {
     /// Largest mean chroma-layout difference that confirms a near pair, 0-255 scale
     /// (default 6; 255 turns it off). See [`super::hash::chroma_grid`].
     pub chroma_max: f32,
+    /// Least aligned luma-layout correlation that confirms a near pair (default 0.96; 0
+    /// turns it off). See [`super::hash::luma_similarity`].
+    pub luma_min: f32,
     /// Also match each image's mirror image (default false).
     pub flip: bool,
 }
@@ -35,6 +42,7 @@ impl Default for DedupSpec {
             phash_max: 10,
             dhash_max: 10,
             chroma_max: 6.0,
+            luma_min: 0.96,
             flip: false,
         }
     }
@@ -110,14 +118,70 @@ pub fn chroma_key(chroma: &[u8; 32]) -> u32 {
 /// For each item: `None` if kept, else the index of the kept item and why.
 pub type Assignment = Vec<Option<(u32, DupKind)>>;
 
-/// Groups `items` (in path order: the index breaks ties) and picks one to keep per group.
+/// The layouts that confirm a near pair, read from the journal only for items the
+/// hashes put near another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layouts {
+    /// [`super::hash::chroma_grid`].
+    pub chroma: [u8; 32],
+    /// [`super::hash::luma_grid`].
+    pub luma: [u8; super::hash::LUMA_SIDE * super::hash::LUMA_SIDE],
+}
+
+/// Whether items `i` and `j` (`i` mirrored when `flipped`) are a near pair by every check.
+struct Near<'a, L> {
+    items: &'a [DedupItem],
+    mirrors: &'a [Mirror],
+    layouts: L,
+    spec: &'a DedupSpec,
+}
+
+impl<L: Fn(usize) -> Layouts> Near<'_, L> {
+    /// The hashes' distances within their limits: the check that needs no layout.
+    fn hashes(&self, i: usize, j: usize, flipped: bool) -> bool {
+        let (p, d) = match flipped {
+            true => (self.mirrors[i].phash, self.mirrors[i].dhash),
+            false => (self.items[i].phash, self.items[i].dhash),
+        };
+        use super::hash::distance;
+        distance(p, self.items[j].phash) <= self.spec.phash_max
+            && distance(d, self.items[j].dhash) <= self.spec.dhash_max
+    }
+
+    /// The layouts' checks, given the hashes' passed.
+    fn layouts(&self, i: usize, j: usize, flipped: bool) -> bool {
+        let (chroma_on, luma_on) = (self.spec.chroma_max < 255.0, self.spec.luma_min > 0.0);
+        if !chroma_on && !luma_on {
+            return true; // no need to look the layouts up
+        }
+        let (a, b) = ((self.layouts)(i), (self.layouts)(j));
+        // Mirroring leaves the grids' rows alone but swaps their columns.
+        let (ca, la) = match flipped {
+            true => (mirror_grid(&a.chroma), super::hash::mirror_luma(&a.luma)),
+            false => (a.chroma, a.luma),
+        };
+        (!chroma_on || super::hash::chroma_distance(&ca, &b.chroma) <= self.spec.chroma_max)
+            && (!luma_on || super::hash::luma_similarity(&la, &b.luma) >= self.spec.luma_min)
+    }
+
+    fn pair(&self, i: usize, j: usize, flipped: bool) -> bool {
+        self.hashes(i, j, flipped) && self.layouts(i, j, flipped)
+    }
+
+    /// Near either way round (mirrored too when flip matching is on).
+    fn either(&self, i: usize, j: usize) -> bool {
+        self.pair(i, j, false) || (self.spec.flip && self.pair(i, j, true))
+    }
+}
+
+/// Groups `items` (in path order: the index breaks ties) and picks the kept ones.
 /// `mirrors` holds one [`Mirror`] per item when `spec.flip` and is not read otherwise;
-/// `chroma(k)` is item k's chroma layout ([`super::hash::chroma_grid`]), asked for only
-/// to confirm near pairs (a few per near-duplicate group), so that it need not be held.
+/// `layouts(k)` is item k's [`Layouts`], asked for only to confirm near pairs (a few per
+/// near-duplicate group), so that they need not be held.
 pub fn dedup(
     items: &[DedupItem],
     mirrors: &[Mirror],
-    chroma: impl Fn(usize) -> [u8; 32] + Sync,
+    layouts: impl Fn(usize) -> Layouts + Sync,
     spec: &DedupSpec,
 ) -> Assignment {
     let n = items.len();
@@ -128,6 +192,12 @@ pub fn dedup(
     } else {
         &[]
     };
+    let near = Near {
+        items,
+        mirrors,
+        layouts,
+        spec,
+    };
     let mut uf = UnionFind::new(n);
     if spec.exact {
         // Same file bytes means same pixels: the pixel hash groups both kinds.
@@ -136,31 +206,12 @@ pub fn dedup(
     if spec.near {
         // Items with the same perceptual hashes are at distance 0 from each other: they
         // are joined here and only one of them enters the index, so exact copies cost the
-        // near search nothing (same groups as searching them all).
+        // near search nothing. The groups are candidates: each member is checked against
+        // its keeper below.
         let reps = join_identical(&mut uf, items, mirrors);
         let hashes: Vec<u64> = reps.iter().map(|&i| items[i].phash).collect();
         let index = MultiIndex::new(&hashes, spec.phash_max);
-        let confirm = |a: usize, b: usize, flipped: bool| {
-            let (i, j) = (reps[a], reps[b]);
-            let d = if flipped {
-                mirrors[i].dhash
-            } else {
-                items[i].dhash
-            };
-            if super::hash::distance(d, items[j].dhash) > spec.dhash_max {
-                return false;
-            }
-            if spec.chroma_max >= 255.0 {
-                return true; // the chroma check is off: no need to look the layouts up
-            }
-            // Mirroring leaves the chroma grid's rows alone but swaps its columns.
-            let c = if flipped {
-                mirror_grid(&chroma(i))
-            } else {
-                chroma(i)
-            };
-            super::hash::chroma_distance(&c, &chroma(j)) <= spec.chroma_max
-        };
+        let confirm = |a: usize, b: usize, flipped: bool| near.pair(reps[a], reps[b], flipped);
         let mut pairs = index.pairs(|a, b| confirm(a, b, false));
         if spec.flip {
             let flips: Vec<u64> = reps.iter().map(|&i| mirrors[i].phash).collect();
@@ -170,36 +221,56 @@ pub fn dedup(
             uf.union(reps[a] as u32, reps[b] as u32);
         }
     }
-    // The keeper of each group: largest area, then largest file, then first in path order.
-    let mut best: HashMap<u32, u32> = HashMap::new();
+    let mut groups: HashMap<u32, Vec<u32>> = HashMap::new();
     for i in 0..n as u32 {
-        let root = uf.find(i);
-        let better = |a: &DedupItem, b: &DedupItem| (a.area, a.bytes) > (b.area, b.bytes);
-        best.entry(root)
-            .and_modify(|k| {
-                if better(&items[i as usize], &items[*k as usize]) {
-                    *k = i;
-                }
-            })
-            .or_insert(i);
+        groups.entry(uf.find(i)).or_default().push(i);
     }
-    (0..n as u32)
-        .map(|i| {
-            let keep = best[&uf.find(i)];
-            if keep == i {
-                return None;
+    let mut out: Assignment = vec![None; n];
+    for mut group in groups.into_values().filter(|g| g.len() > 1) {
+        // Each member's layouts read once for the group, however many keepers it meets.
+        let cache = std::cell::RefCell::new(HashMap::new());
+        let near = Near {
+            items,
+            mirrors,
+            layouts: |k: usize| {
+                *cache
+                    .borrow_mut()
+                    .entry(k)
+                    .or_insert_with(|| (near.layouts)(k))
+            },
+            spec,
+        };
+        // The keep rule: largest area, then largest file, then first in path order.
+        group.sort_by_key(|&i| {
+            let it = &items[i as usize];
+            (std::cmp::Reverse((it.area, it.bytes)), i)
+        });
+        let mut kept: Vec<u32> = Vec::new();
+        for &i in &group {
+            let a = &items[i as usize];
+            let exact = |k: &u32| spec.exact && items[*k as usize].pixel_hash == a.pixel_hash;
+            let keeper = kept.iter().copied().find(|k| exact(k)).or_else(|| {
+                kept.iter()
+                    .copied()
+                    .find(|&k| spec.near && near.either(i as usize, k as usize))
+            });
+            match keeper {
+                None => kept.push(i),
+                Some(k) => {
+                    let b = &items[k as usize];
+                    let kind = if a.pixel_hash == b.pixel_hash && a.file_hash == b.file_hash {
+                        DupKind::ExactFile
+                    } else if a.pixel_hash == b.pixel_hash {
+                        DupKind::ExactPixels
+                    } else {
+                        DupKind::Near
+                    };
+                    out[i as usize] = Some((k, kind));
+                }
             }
-            let (a, b) = (&items[i as usize], &items[keep as usize]);
-            let kind = if a.pixel_hash == b.pixel_hash && a.file_hash == b.file_hash {
-                DupKind::ExactFile
-            } else if a.pixel_hash == b.pixel_hash {
-                DupKind::ExactPixels
-            } else {
-                DupKind::Near
-            };
-            Some((keep, kind))
-        })
-        .collect()
+        }
+    }
+    out
 }
 
 fn mirror_grid(g: &[u8; 32]) -> [u8; 32] {
@@ -291,6 +362,106 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
+    /// Layouts that confirm every pair the hashes put near (one grey level everywhere).
+    const FLAT: Layouts = Layouts {
+        chroma: [0; 32],
+        luma: [0; 256],
+    };
+
+    /// Regression: a chain of near pairs (A near B, B near C, A far from C) dropped C as a
+    /// duplicate of A; on the Yale photos 54 images of many people went under one keeper.
+    /// Each duplicate is now a near pair of its own keeper.
+    #[test]
+    fn a_chain_of_near_pairs_keeps_its_far_end() {
+        let base = DedupItem {
+            file_hash: 1,
+            pixel_hash: 1,
+            phash: 0,
+            dhash: 0,
+            chroma_key: 0,
+            area: 300,
+            bytes: 1,
+        };
+        let items = [
+            base,
+            DedupItem {
+                file_hash: 2,
+                pixel_hash: 2,
+                phash: 0xFF,
+                area: 200,
+                ..base
+            },
+            DedupItem {
+                file_hash: 3,
+                pixel_hash: 3,
+                phash: 0xFFFF,
+                area: 100,
+                ..base
+            },
+            DedupItem {
+                file_hash: 4,
+                pixel_hash: 4,
+                phash: 0xFF_FFFF,
+                area: 50,
+                ..base
+            },
+        ];
+        let a = dedup(&items, &[], |_| FLAT, &DedupSpec::default());
+        // 1 is 8 bits from 0; 2 is 8 from 1 but 16 from 0: kept, and 3 (8 from 2 only)
+        // is its duplicate, not 0's.
+        assert_eq!(
+            a,
+            vec![
+                None,
+                Some((0, DupKind::Near)),
+                None,
+                Some((2, DupKind::Near))
+            ]
+        );
+    }
+
+    /// The luma layouts split a group whose hashes agree: different faces that only the
+    /// coarse hashes call near.
+    #[test]
+    fn the_luma_layout_confirms_near_pairs() {
+        let base = DedupItem {
+            file_hash: 1,
+            pixel_hash: 1,
+            phash: 0x1234,
+            dhash: 0x99,
+            chroma_key: 0,
+            area: 10,
+            bytes: 1,
+        };
+        let items = [
+            base,
+            DedupItem {
+                file_hash: 2,
+                pixel_hash: 2,
+                ..base
+            },
+        ];
+        let stripes: [u8; 256] = std::array::from_fn(|k| if k % 2 == 0 { 200 } else { 20 });
+        let rings: [u8; 256] = std::array::from_fn(|k| if (k / 16) % 2 == 0 { 200 } else { 20 });
+        let grids = [stripes, rings];
+        let layouts = |k: usize| Layouts {
+            luma: grids[k],
+            ..FLAT
+        };
+        assert_eq!(
+            dedup(&items, &[], layouts, &DedupSpec::default()),
+            vec![None, None]
+        );
+        let off = DedupSpec {
+            luma_min: 0.0,
+            ..DedupSpec::default()
+        };
+        assert_eq!(
+            dedup(&items, &[], layouts, &off),
+            vec![None, Some((0, DupKind::Near))]
+        );
+    }
+
     #[test]
     fn keep_rule_prefers_resolution_then_size_then_order() {
         let base = DedupItem {
@@ -331,7 +502,7 @@ mod tests {
                 ..base
             },
         ];
-        let a = dedup(&items, &[], |_| [0; 32], &DedupSpec::default());
+        let a = dedup(&items, &[], |_| FLAT, &DedupSpec::default());
         assert_eq!(a[2], None);
         assert_eq!(a[0], Some((2, DupKind::Near)));
         assert_eq!(a[1], Some((2, DupKind::Near)));
@@ -340,7 +511,7 @@ mod tests {
         let exact_only = dedup(
             &items,
             &[],
-            |_| [0; 32],
+            |_| FLAT,
             &DedupSpec {
                 near: false,
                 ..Default::default()
@@ -379,7 +550,7 @@ mod tests {
                 dhash: 0xAA,
             },
         ];
-        let no_chroma = |_| [0; 32];
+        let no_chroma = |_| FLAT;
         let plain = dedup(&items, &mirrors, no_chroma, &DedupSpec::default());
         assert_eq!(plain, vec![None, None]);
         let a = dedup(
@@ -422,7 +593,10 @@ mod tests {
             &[],
             |k| {
                 asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                layouts[k]
+                Layouts {
+                    chroma: layouts[k],
+                    ..FLAT
+                }
             },
             &DedupSpec::default(),
         );
@@ -477,7 +651,11 @@ mod tests {
                 }
             }
         }
-        let got = dedup(&items, &[], |k| chroma[k], &spec);
+        let layouts = |k: usize| Layouts {
+            chroma: chroma[k],
+            ..FLAT
+        };
+        let got = dedup(&items, &[], layouts, &spec);
         let group = |i: usize| got[i].map_or(i, |(k, _)| k as usize);
         for i in 0..items.len() {
             for j in i + 1..items.len() {

@@ -81,6 +81,120 @@ pub fn chroma_grid(img: &RgbImage) -> [u8; 32] {
     out
 }
 
+/// Side of the luma layout ([`luma_grid`]).
+pub const LUMA_SIDE: usize = 16;
+
+/// A luma layout signature: the mean grey level of each cell of a 16x16 grid. pHash keeps
+/// the 8x8 lowest frequencies, which distinct faces aligned by the crop share (on
+/// anime-faces-64, 364 pairs of different drawings fall within pHash and dHash 10); the
+/// layout's finer cells tell them apart ([`luma_similarity`]).
+pub fn luma_grid(grey: &GrayImage) -> [u8; LUMA_SIDE * LUMA_SIDE] {
+    let (w, h) = (grey.width() as usize, grey.height() as usize);
+    let start = |c: usize, n: usize| (c * n).div_ceil(LUMA_SIDE);
+    let raw = grey.as_raw();
+    let mut out = [0u8; LUMA_SIDE * LUMA_SIDE];
+    for cy in 0..LUMA_SIDE {
+        let (y0, y1) = (start(cy, h), start(cy + 1, h));
+        for cx in 0..LUMA_SIDE {
+            let (x0, x1) = (start(cx, w), start(cx + 1, w));
+            let mut sum = 0u64;
+            for y in y0..y1 {
+                sum += raw[y * w + x0..y * w + x1]
+                    .iter()
+                    .map(|&v| u64::from(v))
+                    .sum::<u64>();
+            }
+            let n = ((y1 - y0) * (x1 - x0)).max(1) as u64;
+            out[cy * LUMA_SIDE + cx] = ((sum + n / 2) / n) as u8;
+        }
+    }
+    out
+}
+
+/// The luma layout of the mirror image (columns swapped).
+pub fn mirror_luma(g: &[u8; LUMA_SIDE * LUMA_SIDE]) -> [u8; LUMA_SIDE * LUMA_SIDE] {
+    let mut out = [0u8; LUMA_SIDE * LUMA_SIDE];
+    for (row_out, row) in out
+        .chunks_exact_mut(LUMA_SIDE)
+        .zip(g.chunks_exact(LUMA_SIDE))
+    {
+        for (o, v) in row_out.iter_mut().zip(row.iter().rev()) {
+            *o = *v;
+        }
+    }
+    out
+}
+
+/// How alike two luma layouts are once aligned: the largest normalized cross-correlation
+/// (Pearson's r over the inner 14x14 cells, so blind to brightness and contrast) of `a`
+/// with `b` zoomed by 0.94, 1 or 1.064 about the centre and shifted by up to half a cell
+/// (2 px of a 64 px image) each way, sampled bilinearly: a small template registration.
+/// A re-crop of a few percent or a shift of a pixel or two stays above 0.96 (planted
+/// copies of four shared sets: 0.967 at the least); different faces the hashes call near
+/// stay under (anime-faces-64: 0.94 at the most). BENCHMARKS.md, prep, session 35.
+pub fn luma_similarity(a: &[u8; LUMA_SIDE * LUMA_SIDE], b: &[u8; LUMA_SIDE * LUMA_SIDE]) -> f32 {
+    const ZOOMS: [f32; 3] = [0.94, 1.0, 1.064];
+    const SHIFTS: [f32; 3] = [-0.5, 0.0, 0.5];
+    const INNER: std::ops::Range<usize> = 1..LUMA_SIDE - 1;
+    let n = LUMA_SIDE as f32;
+    let centre = (n - 1.0) / 2.0;
+    let at = |x: f32, y: f32| -> f32 {
+        let (x, y) = (x.clamp(0.0, n - 1.0), y.clamp(0.0, n - 1.0));
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(LUMA_SIDE - 1), (y0 + 1).min(LUMA_SIDE - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let v = |x: usize, y: usize| f32::from(b[y * LUMA_SIDE + x]);
+        v(x0, y0) * (1.0 - fx) * (1.0 - fy)
+            + v(x1, y0) * fx * (1.0 - fy)
+            + v(x0, y1) * (1.0 - fx) * fy
+            + v(x1, y1) * fx * fy
+    };
+    let xs: Vec<f32> = INNER
+        .flat_map(|y| INNER.map(move |x| f32::from(a[y * LUMA_SIDE + x])))
+        .collect();
+    let mut best = -1.0f32;
+    let mut ys = Vec::with_capacity(xs.len());
+    for z in ZOOMS {
+        for dy in SHIFTS {
+            for dx in SHIFTS {
+                ys.clear();
+                for y in INNER {
+                    for x in INNER {
+                        let sx = (x as f32 - centre) / z + centre + dx;
+                        let sy = (y as f32 - centre) / z + centre + dy;
+                        ys.push(at(sx, sy));
+                    }
+                }
+                best = best.max(pearson(&xs, &ys));
+            }
+        }
+    }
+    best
+}
+
+/// Pearson's correlation of two equally long samples; 1 when both are flat, 0 when one
+/// is.
+fn pearson(x: &[f32], y: &[f32]) -> f32 {
+    let n = x.len() as f64;
+    let (mx, my) = (
+        x.iter().map(|&v| v as f64).sum::<f64>() / n,
+        y.iter().map(|&v| v as f64).sum::<f64>() / n,
+    );
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (&a, &b) in x.iter().zip(y) {
+        let (a, b) = (a as f64 - mx, b as f64 - my);
+        sxy += a * b;
+        sxx += a * a;
+        syy += b * b;
+    }
+    match (sxx < 1e-9, syy < 1e-9) {
+        (true, true) => return 1.0,
+        (true, false) | (false, true) => return 0.0,
+        _ => {}
+    }
+    (sxy / (sxx * syy).sqrt()) as f32
+}
+
 /// Mean absolute difference of two chroma signatures (0-255 scale).
 pub fn chroma_distance(a: &[u8; 32], b: &[u8; 32]) -> f32 {
     a.iter()
@@ -244,6 +358,58 @@ mod tests {
             assert_eq!(&g[row * 8..row * 8 + 2], &[85, 255], "row {row} left");
             assert_eq!(&g[row * 8 + 6..row * 8 + 8], &[255, 107], "row {row} right");
         }
+    }
+
+    /// The luma layout is the mean of each cell; a copy shifted by 2 px, zoomed by 6% or
+    /// brightened stays above the default 0.96 once aligned, where an unrelated image of
+    /// the same smoothness does not come near, and the mirror's layout is the mirrored one.
+    #[test]
+    fn luma_layouts_align_small_moves_only() {
+        let blobs = |seed: u32| {
+            GrayImage::from_fn(64, 64, |x, y| {
+                let (x, y) = (x as f32, y as f32);
+                let s = seed as f32;
+                let v = 128.0
+                    + 60.0 * ((x / 7.0 + s).sin() * (y / 9.0 - s).cos())
+                    + 40.0 * ((x + y) / 11.0 + 2.0 * s).sin();
+                Luma([v.clamp(0.0, 255.0) as u8])
+            })
+        };
+        let a = blobs(1);
+        let g = luma_grid(&a);
+        let cell = |cx: u32, cy: u32| {
+            let sum: u32 = (0..4)
+                .flat_map(|dy| (0..4).map(move |dx| (dx, dy)))
+                .map(|(dx, dy)| a.get_pixel(cx * 4 + dx, cy * 4 + dy)[0] as u32)
+                .sum();
+            ((sum + 8) / 16) as u8
+        };
+        assert_eq!(g[3 * 16 + 5], cell(5, 3));
+        assert!((luma_similarity(&g, &g) - 1.0).abs() < 1e-5);
+        let shifted = GrayImage::from_fn(64, 64, |x, y| *a.get_pixel((x + 2).min(63), y));
+        let zoomed = imageops::resize(
+            &imageops::crop_imm(&a, 2, 2, 60, 60).to_image(),
+            64,
+            64,
+            FilterType::Triangle,
+        );
+        let brighter = GrayImage::from_fn(64, 64, |x, y| {
+            Luma([(a.get_pixel(x, y)[0] as f32 * 1.12).min(255.0) as u8])
+        });
+        for (what, img) in [("shift", shifted), ("zoom", zoomed), ("bright", brighter)] {
+            let sim = luma_similarity(&g, &luma_grid(&img));
+            assert!(sim >= 0.96, "{what}: {sim}");
+        }
+        let unrelated = GrayImage::from_fn(64, 64, |x, y| {
+            let (x, y) = (x as f32, y as f32);
+            let v =
+                128.0 + 60.0 * (y / 6.0).sin() * (x / 13.0).cos() + 40.0 * ((x - y) / 8.0).cos();
+            Luma([v as u8])
+        });
+        let other = luma_similarity(&g, &luma_grid(&unrelated));
+        assert!(other < 0.5, "unrelated: {other}");
+        let m = luma_grid(&imageops::flip_horizontal(&a));
+        assert_eq!(mirror_luma(&g), m);
     }
 
     #[test]

@@ -418,6 +418,7 @@ pub fn process_file(
             phash_flip,
             dhash_flip,
             chroma: hash::chroma_grid(&img),
+            luma: hash::luma_grid(&grey),
         };
         let sums = normalize::ChannelSums::of(&img);
         let output = face_output(out_base, face, spec.format);

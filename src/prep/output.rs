@@ -215,31 +215,34 @@ pub(super) fn finish(
         cand,
         ..
     } = ledger;
-    // The chroma layouts that confirm near pairs are read back from the journal when asked
-    // for (32 bytes per input not held; a few reads per near-duplicate group).
+    // The layouts that confirm near pairs are read back from the journal when asked for
+    // (288 bytes per input not held; a few reads per near-duplicate group).
     let journal_path = Journal::path_in(out);
     let lookup = Mutex::new((
         JournalReader::open(out).map_err(out_err(&journal_path))?,
         Vec::new(),
     ));
     let lookup_err: Mutex<Option<std::io::Error>> = Mutex::new(None);
-    let chroma = |k: usize| {
+    let layouts = |k: usize| {
         let at = entries[cand[k] as usize].line();
         let mut guard = lookup.lock().unwrap_or_else(|e| e.into_inner());
         let (reader, buf) = &mut *guard;
         let read = reader.read(at, buf);
         match read {
-            Ok(r) => r.hashes.map_or([0; 32], |h| h.chroma),
+            Ok(r) => r.hashes.map_or(NO_LAYOUTS, |h| dedup::Layouts {
+                chroma: h.chroma,
+                luma: h.luma,
+            }),
             Err(e) => {
                 lookup_err
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .get_or_insert(e);
-                [0; 32]
+                NO_LAYOUTS
             }
         }
     };
-    let assignment = dedup::dedup(&items, &mirrors, chroma, &spec.dedup);
+    let assignment = dedup::dedup(&items, &mirrors, layouts, &spec.dedup);
     if let Some(e) = lookup_err.into_inner().unwrap_or_else(|e| e.into_inner()) {
         return Err(out_err(&journal_path)(e));
     }
@@ -262,6 +265,12 @@ pub(super) fn finish(
     remove_stale(out, &keep)?;
     Ok(entries)
 }
+
+/// What a lookup that failed gives (the error stops the run after dedup).
+const NO_LAYOUTS: dedup::Layouts = dedup::Layouts {
+    chroma: [0; 32],
+    luma: [0; 256],
+};
 
 fn path_hash(rel: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(rel.as_bytes())

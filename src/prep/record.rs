@@ -52,6 +52,39 @@ pub struct Hashes {
     pub dhash_flip: u64,
     /// Chroma layout signature.
     pub chroma: [u8; 32],
+    /// Luma layout signature ([`super::hash::luma_grid`]), as hex in the journal.
+    #[serde(with = "hex_luma")]
+    pub luma: [u8; LUMA_CELLS],
+}
+
+const LUMA_CELLS: usize = super::hash::LUMA_SIDE * super::hash::LUMA_SIDE;
+
+/// The luma layout as 512 hex digits (serde writes arrays over 32 long only by hand).
+mod hex_luma {
+    use super::LUMA_CELLS;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8; LUMA_CELLS], s: S) -> Result<S::Ok, S::Error> {
+        let mut text = String::with_capacity(2 * LUMA_CELLS);
+        for b in v {
+            text.push_str(&format!("{b:02x}"));
+        }
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; LUMA_CELLS], D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = text.as_bytes();
+        if bytes.len() != 2 * LUMA_CELLS {
+            return Err(D::Error::custom("luma layout: not 512 hex digits"));
+        }
+        let mut out = [0u8; LUMA_CELLS];
+        for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            let pair = std::str::from_utf8(pair).map_err(D::Error::custom)?;
+            *o = u8::from_str_radix(pair, 16).map_err(D::Error::custom)?;
+        }
+        Ok(out)
+    }
 }
 
 impl Record {

@@ -132,6 +132,8 @@ section!(
         dhash_max: u32,
         /// Largest mean chroma-layout difference confirming it, 0-255 (6.0).
         chroma_max: f32,
+        /// Least aligned luma-layout correlation confirming it, 0-1 (0.96; 0: off).
+        luma_min: f32,
         /// Match mirror images too (false).
         flip: bool,
     }
@@ -303,8 +305,15 @@ impl PrepSpec {
             phash_max: s.dedup.phash_max.unwrap_or(dd.phash_max),
             dhash_max: s.dedup.dhash_max.unwrap_or(dd.dhash_max),
             chroma_max: s.dedup.chroma_max.unwrap_or(dd.chroma_max),
+            luma_min: s.dedup.luma_min.unwrap_or(dd.luma_min),
             flip: s.dedup.flip.unwrap_or(dd.flip),
         };
+        if !(0.0..=1.0).contains(&dedup.luma_min) {
+            return Err(invalid(
+                "prep.dedup.luma_min",
+                "must be between 0 (off) and 1",
+            ));
+        }
         if dedup.phash_max > 24 {
             return Err(invalid(
                 "prep.dedup.phash_max",
@@ -339,8 +348,10 @@ impl PrepSpec {
                 .and_then(|p| std::fs::read(p).ok())
                 .map_or(0, |b| xxhash_rust::xxh3::xxh3_64(&b))
         };
+        // `luma16`: journals from before the luma layout was recorded hold none; such a
+        // journal is discarded and its files done again.
         let text = format!(
-            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:x}|{:x}|{}",
+            "luma16|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:x}|{:x}|{}",
             self.format,
             self.decode,
             self.quality,
