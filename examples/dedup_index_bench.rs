@@ -31,7 +31,7 @@ fn items(n: usize, seed: u64) -> Vec<DedupItem> {
             pixel_hash: i as u64,
             phash,
             dhash,
-            chroma_key: 0,
+            layout_key: 0,
             area: 1,
             bytes: 1,
         });

@@ -1,12 +1,11 @@
 //! Dedup: exact duplicates (same file bytes, or same decoded pixels in another container)
 //! and near duplicates (pHash within a Hamming radius, confirmed by dHash, the chroma
-//! layout and the aligned luma layout), grouped with union-find. Near pairs come from
-//! [`super::hamming`]'s multi-index search. Within each group the images are taken in the
-//! keep rule's order (largest source resolution, then largest file, then path order) and
-//! each is a duplicate of the first kept image it is itself an exact copy or near pair
-//! of, else kept: a chain of near pairs (A near B near C) never drops C for A, which on
-//! photos of people under one light joined dozens of different faces into one group
-//! (BENCHMARKS.md, prep, session 35).
+//! layout and the aligned luma layout), grouped with union-find; in each group one image
+//! is kept by a fixed rule (largest source resolution, then largest file, then path
+//! order). Near pairs come from [`super::hamming`]'s multi-index search. Without the luma
+//! layout the hashes joined different faces (people photographed under one light, anime
+//! drawings aligned by their crop) and chains of them grouped dozens of people under one
+//! keeper (BENCHMARKS.md, prep, session 35).
 
 use super::hamming::MultiIndex;
 use rayon::prelude::*;
@@ -27,7 +26,7 @@ pub struct DedupSpec {
     /// Largest mean chroma-layout difference that confirms a near pair, 0-255 scale
     /// (default 6; 255 turns it off). See [`super::hash::chroma_grid`].
     pub chroma_max: f32,
-    /// Least aligned luma-layout correlation that confirms a near pair (default 0.96; 0
+    /// Least aligned luma-layout correlation that confirms a near pair (default 0.95; 0
     /// turns it off). See [`super::hash::luma_similarity`].
     pub luma_min: f32,
     /// Also match each image's mirror image (default false).
@@ -42,7 +41,7 @@ impl Default for DedupSpec {
             phash_max: 10,
             dhash_max: 10,
             chroma_max: 6.0,
-            luma_min: 0.96,
+            luma_min: 0.95,
             flip: false,
         }
     }
@@ -69,9 +68,9 @@ pub struct DedupItem {
     /// Hash of the file's bytes (low 32 bits): among copies with the same pixels, which
     /// are the same file.
     pub file_hash: u32,
-    /// Hash of the output image's chroma layout ([`chroma_key`]); the layout itself is
+    /// Hash of the output image's layouts ([`layout_key`]); the layouts themselves are
     /// passed to [`dedup`] as a lookup.
-    pub chroma_key: u32,
+    pub layout_key: u32,
     /// Source width x height, for the keep rule (saturating).
     pub area: u32,
     /// Source file size, for the keep rule (saturating at 4 GiB).
@@ -110,9 +109,13 @@ impl DupKind {
     }
 }
 
-/// The [`DedupItem::chroma_key`] of a chroma layout.
-pub fn chroma_key(chroma: &[u8; 32]) -> u32 {
-    xxhash_rust::xxh3::xxh3_64(chroma) as u32
+/// The [`DedupItem::layout_key`] of an image's layouts: items whose hashes and layouts
+/// are all equal are joined without a lookup.
+pub fn layout_key(l: &Layouts) -> u32 {
+    let mut bytes = [0u8; 32 + 256];
+    bytes[..32].copy_from_slice(&l.chroma);
+    bytes[32..].copy_from_slice(&l.luma);
+    xxhash_rust::xxh3::xxh3_64(&bytes) as u32
 }
 
 /// For each item: `None` if kept, else the index of the kept item and why.
@@ -167,11 +170,6 @@ impl<L: Fn(usize) -> Layouts> Near<'_, L> {
     fn pair(&self, i: usize, j: usize, flipped: bool) -> bool {
         self.hashes(i, j, flipped) && self.layouts(i, j, flipped)
     }
-
-    /// Near either way round (mirrored too when flip matching is on).
-    fn either(&self, i: usize, j: usize) -> bool {
-        self.pair(i, j, false) || (self.spec.flip && self.pair(i, j, true))
-    }
 }
 
 /// Groups `items` (in path order: the index breaks ties) and picks the kept ones.
@@ -221,56 +219,36 @@ pub fn dedup(
             uf.union(reps[a] as u32, reps[b] as u32);
         }
     }
-    let mut groups: HashMap<u32, Vec<u32>> = HashMap::new();
+    // The keeper of each group: largest area, then largest file, then first in path order.
+    let mut best: HashMap<u32, u32> = HashMap::new();
     for i in 0..n as u32 {
-        groups.entry(uf.find(i)).or_default().push(i);
-    }
-    let mut out: Assignment = vec![None; n];
-    for mut group in groups.into_values().filter(|g| g.len() > 1) {
-        // Each member's layouts read once for the group, however many keepers it meets.
-        let cache = std::cell::RefCell::new(HashMap::new());
-        let near = Near {
-            items,
-            mirrors,
-            layouts: |k: usize| {
-                *cache
-                    .borrow_mut()
-                    .entry(k)
-                    .or_insert_with(|| (near.layouts)(k))
-            },
-            spec,
-        };
-        // The keep rule: largest area, then largest file, then first in path order.
-        group.sort_by_key(|&i| {
-            let it = &items[i as usize];
-            (std::cmp::Reverse((it.area, it.bytes)), i)
-        });
-        let mut kept: Vec<u32> = Vec::new();
-        for &i in &group {
-            let a = &items[i as usize];
-            let exact = |k: &u32| spec.exact && items[*k as usize].pixel_hash == a.pixel_hash;
-            let keeper = kept.iter().copied().find(|k| exact(k)).or_else(|| {
-                kept.iter()
-                    .copied()
-                    .find(|&k| spec.near && near.either(i as usize, k as usize))
-            });
-            match keeper {
-                None => kept.push(i),
-                Some(k) => {
-                    let b = &items[k as usize];
-                    let kind = if a.pixel_hash == b.pixel_hash && a.file_hash == b.file_hash {
-                        DupKind::ExactFile
-                    } else if a.pixel_hash == b.pixel_hash {
-                        DupKind::ExactPixels
-                    } else {
-                        DupKind::Near
-                    };
-                    out[i as usize] = Some((k, kind));
+        let root = uf.find(i);
+        let better = |a: &DedupItem, b: &DedupItem| (a.area, a.bytes) > (b.area, b.bytes);
+        best.entry(root)
+            .and_modify(|k| {
+                if better(&items[i as usize], &items[*k as usize]) {
+                    *k = i;
                 }
-            }
-        }
+            })
+            .or_insert(i);
     }
-    out
+    (0..n as u32)
+        .map(|i| {
+            let keep = best[&uf.find(i)];
+            if keep == i {
+                return None;
+            }
+            let (a, b) = (&items[i as usize], &items[keep as usize]);
+            let kind = if a.pixel_hash == b.pixel_hash && a.file_hash == b.file_hash {
+                DupKind::ExactFile
+            } else if a.pixel_hash == b.pixel_hash {
+                DupKind::ExactPixels
+            } else {
+                DupKind::Near
+            };
+            Some((keep, kind))
+        })
+        .collect()
 }
 
 fn mirror_grid(g: &[u8; 32]) -> [u8; 32] {
@@ -286,12 +264,12 @@ fn mirror_grid(g: &[u8; 32]) -> [u8; 32] {
 }
 
 /// Joins items whose perceptual hashes (pHash, dHash, their mirrors when given, chroma
-/// grid) are all equal; returns one representative per distinct value, in index order.
+/// and luma layouts) are all equal; returns one representative per distinct value, in index order.
 fn join_identical(uf: &mut UnionFind, items: &[DedupItem], mirrors: &[Mirror]) -> Vec<usize> {
     let key = |i: u32| {
         let it = &items[i as usize];
         let m = mirrors.get(i as usize).copied().unwrap_or_default();
-        (it.phash, it.dhash, m.phash, m.dhash, it.chroma_key)
+        (it.phash, it.dhash, m.phash, m.dhash, it.layout_key)
     };
     let mut order: Vec<u32> = (0..items.len() as u32).collect();
     order.par_sort_unstable_by_key(|&i| (key(i), i));
@@ -368,58 +346,6 @@ mod tests {
         luma: [0; 256],
     };
 
-    /// Regression: a chain of near pairs (A near B, B near C, A far from C) dropped C as a
-    /// duplicate of A; on the Yale photos 54 images of many people went under one keeper.
-    /// Each duplicate is now a near pair of its own keeper.
-    #[test]
-    fn a_chain_of_near_pairs_keeps_its_far_end() {
-        let base = DedupItem {
-            file_hash: 1,
-            pixel_hash: 1,
-            phash: 0,
-            dhash: 0,
-            chroma_key: 0,
-            area: 300,
-            bytes: 1,
-        };
-        let items = [
-            base,
-            DedupItem {
-                file_hash: 2,
-                pixel_hash: 2,
-                phash: 0xFF,
-                area: 200,
-                ..base
-            },
-            DedupItem {
-                file_hash: 3,
-                pixel_hash: 3,
-                phash: 0xFFFF,
-                area: 100,
-                ..base
-            },
-            DedupItem {
-                file_hash: 4,
-                pixel_hash: 4,
-                phash: 0xFF_FFFF,
-                area: 50,
-                ..base
-            },
-        ];
-        let a = dedup(&items, &[], |_| FLAT, &DedupSpec::default());
-        // 1 is 8 bits from 0; 2 is 8 from 1 but 16 from 0: kept, and 3 (8 from 2 only)
-        // is its duplicate, not 0's.
-        assert_eq!(
-            a,
-            vec![
-                None,
-                Some((0, DupKind::Near)),
-                None,
-                Some((2, DupKind::Near))
-            ]
-        );
-    }
-
     /// The luma layouts split a group whose hashes agree: different faces that only the
     /// coarse hashes call near.
     #[test]
@@ -429,18 +355,10 @@ mod tests {
             pixel_hash: 1,
             phash: 0x1234,
             dhash: 0x99,
-            chroma_key: 0,
+            layout_key: 0,
             area: 10,
             bytes: 1,
         };
-        let items = [
-            base,
-            DedupItem {
-                file_hash: 2,
-                pixel_hash: 2,
-                ..base
-            },
-        ];
         let stripes: [u8; 256] = std::array::from_fn(|k| if k % 2 == 0 { 200 } else { 20 });
         let rings: [u8; 256] = std::array::from_fn(|k| if (k / 16) % 2 == 0 { 200 } else { 20 });
         let grids = [stripes, rings];
@@ -448,6 +366,18 @@ mod tests {
             luma: grids[k],
             ..FLAT
         };
+        let items = [
+            DedupItem {
+                layout_key: layout_key(&layouts(0)),
+                ..base
+            },
+            DedupItem {
+                file_hash: 2,
+                pixel_hash: 2,
+                layout_key: layout_key(&layouts(1)),
+                ..base
+            },
+        ];
         assert_eq!(
             dedup(&items, &[], layouts, &DedupSpec::default()),
             vec![None, None]
@@ -469,7 +399,7 @@ mod tests {
             pixel_hash: 1,
             phash: 0,
             dhash: 0,
-            chroma_key: 0,
+            layout_key: 0,
             area: 100,
             bytes: 10,
         };
@@ -528,7 +458,7 @@ mod tests {
             pixel_hash: 1,
             phash: 0xF0F0,
             dhash: 0xAA,
-            chroma_key: 0,
+            layout_key: 0,
             area: 1,
             bytes: 1,
         };
@@ -574,7 +504,7 @@ mod tests {
             pixel_hash: 1,
             phash: 0xABCD,
             dhash: 0x1234,
-            chroma_key: 0,
+            layout_key: 0,
             area: 1,
             bytes: 1,
         };
@@ -583,7 +513,10 @@ mod tests {
             .map(|k| DedupItem {
                 file_hash: k as u32 + 1,
                 pixel_hash: k + 1,
-                chroma_key: chroma_key(&layouts[k as usize]),
+                layout_key: layout_key(&Layouts {
+                    chroma: layouts[k as usize],
+                    ..FLAT
+                }),
                 ..base
             })
             .collect();
@@ -618,7 +551,10 @@ mod tests {
                 pixel_hash: k * 100,
                 phash,
                 dhash: phash.rotate_left(7),
-                chroma_key: chroma_key(&[(k % 7) as u8 * 30; 32]),
+                layout_key: layout_key(&Layouts {
+                    chroma: [(k % 7) as u8 * 30; 32],
+                    ..FLAT
+                }),
                 area: 100,
                 bytes: 10,
             };

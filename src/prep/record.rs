@@ -180,7 +180,10 @@ impl Record {
             pixel_hash: h.pixels as u64,
             phash: h.phash,
             dhash: h.dhash,
-            chroma_key: super::dedup::chroma_key(&h.chroma),
+            layout_key: super::dedup::layout_key(&super::dedup::Layouts {
+                chroma: h.chroma,
+                luma: h.luma,
+            }),
             area: u32::try_from(w as u64 * hgt as u64).unwrap_or(u32::MAX),
             bytes: u32::try_from(self.size).unwrap_or(u32::MAX),
         };

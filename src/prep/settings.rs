@@ -132,7 +132,7 @@ section!(
         dhash_max: u32,
         /// Largest mean chroma-layout difference confirming it, 0-255 (6.0).
         chroma_max: f32,
-        /// Least aligned luma-layout correlation confirming it, 0-1 (0.96; 0: off).
+        /// Least aligned luma-layout correlation confirming it, 0-1 (0.95; 0: off).
         luma_min: f32,
         /// Match mirror images too (false).
         flip: bool,
