@@ -53,9 +53,9 @@ impl Default for DedupSpec {
 /// hash, which groups exact copies, is the low 64 bits of the journal's 128-bit one (two
 /// different images of a million share it with odds of about 3e-8). Identical file bytes
 /// decode to identical pixels, so the file hash only tells which reason an exact copy
-/// gets, and 32 bits of it do. The chroma signature, read only to confirm a near pair, is
-/// looked up when needed; a 32-bit hash of it stands in for equality among items whose
-/// pHash and dHash already match. The mirror hashes live apart ([`Mirror`]), held only
+/// gets, and 32 bits of it do. The chroma and luma layouts, read only to confirm a near
+/// pair, are looked up when needed; a 32-bit hash of them stands in for equality among
+/// items whose pHash and dHash already match. The mirror hashes live apart ([`Mirror`]), held only
 /// when flip matching is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DedupItem {
