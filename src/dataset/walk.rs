@@ -69,9 +69,15 @@ fn walk(
 
 /// An error unless `root` is a folder that can be walked (listed).
 pub fn check_root(root: &Path) -> std::io::Result<()> {
-    if !root.is_dir() {
+    if !root.exists() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
+            format!("{} does not exist", root.display()),
+        ));
+    }
+    if !root.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
             format!("{} is not a folder", root.display()),
         ));
     }
@@ -99,6 +105,20 @@ pub fn relative(root: &Path, path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A missing INPUT is said to be missing (it was called "not a folder").
+    #[test]
+    fn a_missing_root_is_named_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let e = check_root(&gone).unwrap_err().to_string();
+        assert!(e.ends_with("gone does not exist"), "{e}");
+        let file = dir.path().join("file.jpg");
+        std::fs::write(&file, b"x").unwrap();
+        let e = check_root(&file).unwrap_err().to_string();
+        assert!(e.ends_with("file.jpg is not a folder"), "{e}");
+        assert!(check_root(dir.path()).is_ok());
+    }
 
     #[test]
     fn walk_order_is_path_order() {

@@ -157,6 +157,19 @@ fn export_then_import_image_folder_and_wide() {
     assert!(q.contact_sheet.is_file());
 }
 
+/// Regression: `label queue --k 5000` drew every face on one 982 x 49,002 px sheet that
+/// viewers refuse; the sheet shows the first `SHEET_MAX`, the queue keeps them all.
+#[test]
+fn a_long_queue_draws_a_sheet_of_bounded_size() {
+    let max = labels::queue::SHEET_MAX;
+    let d = synth_data(max + 5, 6);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let q = labels::queue::queue(d.path(), max + 5).unwrap();
+    assert_eq!((q.images, q.on_sheet), (max + 5, max));
+    let sheet = image::open(&q.contact_sheet).unwrap();
+    assert_eq!(sheet.height(), (max as u32 / 10) * 98 + 2);
+}
+
 /// What a person meets with files from elsewhere: a truth file keyed by the raw folder's
 /// names (`images/5.jpg` where prep wrote `images/5.png`) still matches; one matching
 /// nothing is an error naming what failed; Excel's byte-order mark and blank lines are
