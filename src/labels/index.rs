@@ -80,15 +80,28 @@ impl DatasetIndex {
         if mpath.is_file() {
             let pos = by_path(&images);
             let rows = manifest::read(&mpath).map_err(|e| LabelError::csv(&mpath, e))?;
-            let mut strong = Vec::new();
+            // A source name two kept rows share names neither: `a.jpg` and `a.png` share
+            // `a`, and non-UTF-8 names can share their lossy text (a later row took it).
+            let mut strong: HashMap<String, Option<usize>> = HashMap::new();
             for r in rows {
                 if let Some(&i) = pos.get(r.output.as_str()) {
-                    strong.push((r.source.clone(), i));
-                    strong.push((strip_ext(&r.source).to_string(), i));
+                    for k in [r.source.clone(), strip_ext(&r.source).to_string()] {
+                        let e = strong.entry(k).or_insert(Some(i));
+                        if *e != Some(i) {
+                            *e = None;
+                        }
+                    }
                 }
             }
             for (k, i) in strong {
-                aliases.insert(k, i);
+                match i {
+                    Some(i) => {
+                        aliases.insert(k, i);
+                    }
+                    None => {
+                        aliases.remove(&k);
+                    }
+                }
             }
         }
         for (i, img) in images.iter().enumerate() {

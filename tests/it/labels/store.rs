@@ -170,6 +170,35 @@ fn a_long_queue_draws_a_sheet_of_bounded_size() {
     assert_eq!(sheet.height(), (max as u32 / 10) * 98 + 2);
 }
 
+/// Regression: `a.jpg` and `a.png` (two different images) share the source name `a`, and a
+/// label file naming `a` went silently to whichever row came last; it now matches neither,
+/// while `a.jpg` and `a.png` find their own.
+#[test]
+fn a_source_name_two_images_share_names_neither() {
+    let synth = synth_data(2, 8);
+    let raw = synth.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    for (k, ext) in [(0, "jpg"), (1, "png")] {
+        let img = image::open(synth.path().join(format!("images/0000{k}.png"))).unwrap();
+        img.save(raw.join(format!("a.{ext}"))).unwrap();
+    }
+    let out = synth.path().join("out");
+    facesynth::prep::run(&raw, &out, &Default::default(), Q).unwrap();
+    labels::init(&anime(), &out, Q).unwrap();
+    let index = facesynth::labels::index::DatasetIndex::open(&out).unwrap();
+    assert_eq!(index.len(), 2);
+    assert_eq!(index.resolve("a"), None);
+    let (jpg, png) = (
+        index.resolve("a.jpg").unwrap(),
+        index.resolve("a.png").unwrap(),
+    );
+    assert_ne!(jpg, png);
+    let f = synth.path().join("t.csv");
+    std::fs::write(&f, "file,hair_color\na,red\n").unwrap();
+    let e = labels::import(&out, &f, None).unwrap_err().to_string();
+    assert!(e.contains("none of its 1 names"), "{e}");
+}
+
 /// What a person meets with files from elsewhere: a truth file keyed by the raw folder's
 /// names (`images/5.jpg` where prep wrote `images/5.png`) still matches; one matching
 /// nothing is an error naming what failed; Excel's byte-order mark and blank lines are
