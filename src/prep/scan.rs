@@ -105,6 +105,11 @@ pub fn decode_bytes(data: &[u8], spec: &DecodeSpec) -> Result<Decoded, String> {
     if w == 0 || h == 0 {
         return Err("decode: zero-sized image".into());
     }
+    // Every image becomes RGB8: the limit holds for that copy, not only for the decoder's
+    // own (a 15,000 px square grey PNG passed at 225 MB and peaked at 1.56 GB converted).
+    if (w as u64) * (h as u64) * 3 > spec.max_alloc {
+        return Err(too_large(w, h, spec));
+    }
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| format!("decode: {e}"))?;
     img.apply_orientation(orientation);
     Ok(decoded(img, data, spec))
@@ -120,6 +125,14 @@ fn decoded(img: DynamicImage, data: &[u8], spec: &DecodeSpec) -> Decoded {
         file_hash: xxh3_128(data),
         pixel_hash,
     }
+}
+
+/// The reason of an image whose RGB8 pixels would pass the decoder limit.
+fn too_large(w: u32, h: u32, spec: &DecodeSpec) -> String {
+    format!(
+        "decode: {w}x{h} needs more than the {} MiB decoder limit as RGB",
+        spec.max_alloc >> 20
+    )
 }
 
 /// A colour JPEG (YCbCr or RGB) straight through zune-jpeg, the decoder `image` wraps,
@@ -152,10 +165,7 @@ fn decode_jpeg(data: &[u8], spec: &DecodeSpec) -> Result<Option<DynamicImage>, S
         return Err("decode: zero-sized image".into());
     }
     if (w as u64) * (h as u64) * 3 > spec.max_alloc {
-        return Err(format!(
-            "decode: {w}x{h} needs more than the {} MiB decoder limit",
-            spec.max_alloc >> 20
-        ));
+        return Err(too_large(w as u32, h as u32, spec));
     }
     let orientation = decoder
         .exif()
@@ -440,6 +450,10 @@ mod tests {
         };
         let err = decode_bytes(&encode(&wide, ImageFormat::Jpeg), &spec).unwrap_err();
         assert!(err.contains("decoder limit"), "{err}");
+        // A grey PNG within the limit as grey (600 bytes) but not as RGB (1,800).
+        let grey = DynamicImage::ImageLuma8(image::GrayImage::new(300, 2));
+        let err = decode_bytes(&encode(&grey, ImageFormat::Png), &spec).unwrap_err();
+        assert!(err.contains("300x2 needs more than"), "{err}");
     }
 
     #[test]
