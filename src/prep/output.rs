@@ -363,6 +363,18 @@ fn remove_stale(out: &Path, keep: &HashSet<u64>) -> Result<(), PrepError> {
             std::fs::remove_file(entry.path()).map_err(out_err(entry.path()))?;
         }
     }
+    // Folders left empty (every image of a source folder a duplicate or gone), deepest
+    // first; one still holding something stays.
+    for entry in walkdir::WalkDir::new(&images)
+        .min_depth(1)
+        .contents_first(true)
+        .into_iter()
+        .flatten()
+    {
+        if entry.file_type().is_dir() {
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
     Ok(())
 }
 

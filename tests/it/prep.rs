@@ -320,6 +320,24 @@ fn different_faces_alike_in_the_hashes_are_kept() {
     assert!(merged.is_empty(), "{merged:?}");
 }
 
+/// Regression: a source folder whose every image was a duplicate left an empty folder in
+/// `OUT/images` (20,000 inputs: 19 of them).
+#[test]
+fn folders_left_empty_by_duplicates_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    for sub in ["first", "second/deeper"] {
+        std::fs::create_dir_all(raw.join(sub)).unwrap();
+        face(7, 96).save(raw.join(sub).join("a.png")).unwrap();
+    }
+    face(8, 96).save(raw.join("second/b.png")).unwrap();
+    let out = dir.path().join("out");
+    prep::run(&raw, &out, &PrepSpec::default(), Verbosity::Quiet).unwrap();
+    assert!(out.join("images/first/a.png").is_file());
+    assert!(out.join("images/second/b.png").is_file());
+    assert!(!out.join("images/second/deeper").exists());
+}
+
 #[test]
 fn dedup_pair_precision_and_recall_on_real_images() {
     let Some(src) = shared_data("anime-faces-64/images") else {
