@@ -129,6 +129,18 @@ pub fn write_for(path: &Path) -> Result<Vec<PathBuf>, ReportError> {
             Ok(v)
         }
         Some(FolderKind::Label) => Ok(vec![write_label_report(path)?]),
+        // `DIR/labels` itself, where the label page lives: the dataset is its parent.
+        None if path.join("schema.toml").is_file()
+            && path.file_name() == Some("labels".as_ref()) =>
+        {
+            let data = path.parent().unwrap_or(Path::new("."));
+            let data = if data.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                data
+            };
+            Ok(vec![write_label_report(data)?])
+        }
         None => Err(ReportError::NotReportable {
             path: path.to_path_buf(),
             reason: "not a training run (settings.json, classes.json), a prep output \

@@ -412,6 +412,10 @@ fn label_page_shows_coverage_and_calibration() {
     facesynth::report::write_label_report(d.path()).unwrap();
     let html = std::fs::read_to_string(d.path().join("labels/report.html")).unwrap();
     assert!(html.contains("1.37-2.46"), "{html}");
+    // `facesynth report DIR/labels`, the folder the page lives in, draws it too.
+    std::fs::remove_file(d.path().join("labels/report.html")).unwrap();
+    let pages = facesynth::report::write_for(&d.path().join("labels")).unwrap();
+    assert_eq!(pages, vec![d.path().join("labels/report.html")]);
     assert!(html.contains("hair_color 40% / 55% (10)"), "{html}");
     assert!(!html.contains("The queue answered so far"), "{html}");
     // A queue with two answered questions (the store holds every image's human label):
