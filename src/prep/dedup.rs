@@ -55,8 +55,8 @@ impl Default for DedupSpec {
 /// decode to identical pixels, so the file hash only tells which reason an exact copy
 /// gets, and 32 bits of it do. The chroma and luma layouts, read only to confirm a near
 /// pair, are looked up when needed; a 32-bit hash of them stands in for equality among
-/// items whose pHash and dHash already match. The mirror hashes live apart ([`Mirror`]), held only
-/// when flip matching is on.
+/// items whose pHash and dHash already match. The mirror hashes live apart ([`Mirror`]),
+/// held only when flip matching is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DedupItem {
     /// Hash of the decoded pixels (low 64 bits).
@@ -152,7 +152,7 @@ impl<L: Fn(usize) -> Layouts> Near<'_, L> {
     }
 
     /// The layouts' checks, given the hashes' passed.
-    fn layouts(&self, i: usize, j: usize, flipped: bool) -> bool {
+    fn layouts_agree(&self, i: usize, j: usize, flipped: bool) -> bool {
         let (chroma_on, luma_on) = (self.spec.chroma_max < 255.0, self.spec.luma_min > 0.0);
         if !chroma_on && !luma_on {
             return true; // no need to look the layouts up
@@ -168,7 +168,7 @@ impl<L: Fn(usize) -> Layouts> Near<'_, L> {
     }
 
     fn pair(&self, i: usize, j: usize, flipped: bool) -> bool {
-        self.hashes(i, j, flipped) && self.layouts(i, j, flipped)
+        self.hashes(i, j, flipped) && self.layouts_agree(i, j, flipped)
     }
 }
 
