@@ -20,6 +20,7 @@ pub mod eval;
 pub mod flex_ops;
 pub mod gan;
 pub mod heap;
+pub mod interrupt;
 pub mod labels;
 pub mod prep;
 pub mod progress;

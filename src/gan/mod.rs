@@ -113,6 +113,18 @@ pub enum GanError {
         /// Why.
         reason: String,
     },
+    /// Ctrl-C: the run saved a checkpoint at this step and stopped.
+    #[error(
+        "interrupted at step {step}: checkpoint saved in {}; `facesynth train --out {} --resume` goes on",
+        run.display(),
+        run.display()
+    )]
+    Interrupted {
+        /// The run folder.
+        run: PathBuf,
+        /// The step saved.
+        step: u64,
+    },
 }
 
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> GanError {

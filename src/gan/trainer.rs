@@ -370,7 +370,17 @@ where
         self.save_real_grid()?;
         let mut rx = batch::spawn(self.ds.clone(), self.batch_spec(), self.step..total);
         let mut last = None;
+        let _ctrl_c = crate::interrupt::watch();
         while self.step < total {
+            if crate::interrupt::requested() {
+                pb.finish_and_clear();
+                log.flush(&self.run)?;
+                self.save()?;
+                return Err(GanError::Interrupted {
+                    run: self.run.clone(),
+                    step: self.step,
+                });
+            }
             let hb = rx.recv().map_err(|_| GanError::Diverged {
                 step: self.step,
                 reason: "the batch thread stopped".into(),

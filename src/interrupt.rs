@@ -1,0 +1,71 @@
+//! Ctrl-C as a request to stop at the next safe point, for work that would otherwise lose
+//! what it did since its last save (a GAN run checkpoints every 500 steps by default: a
+//! Ctrl-C just before one threw away half an hour of a 64 px ACGAN on 2 cores).
+//!
+//! [`watch`] installs a SIGINT handler that only sets a flag; the work polls
+//! [`requested`], saves and returns. A second Ctrl-C ends the process at once, as it
+//! would without the handler. [`Watch`]'s drop puts the default action back. Unix only;
+//! elsewhere nothing is installed and Ctrl-C ends the process as before.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// While held, Ctrl-C sets [`requested`] instead of ending the process.
+pub struct Watch(());
+
+/// Starts watching for Ctrl-C (clears an earlier request).
+pub fn watch() -> Watch {
+    REQUESTED.store(false, Ordering::SeqCst);
+    #[cfg(unix)]
+    // SAFETY: the handler only touches an atomic and, on a second signal, restores the
+    // default action and re-raises: all async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+    }
+    Watch(())
+}
+
+/// Whether Ctrl-C was pressed since [`watch`].
+pub fn requested() -> bool {
+    REQUESTED.load(Ordering::SeqCst)
+}
+
+#[cfg(unix)]
+extern "C" fn on_sigint(_: libc::c_int) {
+    if REQUESTED.swap(true, Ordering::SeqCst) {
+        // SAFETY: async-signal-safe calls only.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::raise(libc::SIGINT);
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        // SAFETY: restores the default action.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A first SIGINT is a request, not the end of the process.
+    #[cfg(unix)]
+    #[test]
+    fn a_first_ctrl_c_is_a_request() {
+        let w = watch();
+        assert!(!requested());
+        on_sigint(libc::SIGINT); // what the kernel calls on the first Ctrl-C
+        assert!(requested());
+        drop(w);
+        let _w = watch();
+        assert!(!requested());
+    }
+}
