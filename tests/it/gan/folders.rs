@@ -752,7 +752,7 @@ fn ctrl_c_saves_a_checkpoint_and_resume_goes_on() {
     synth_folder(dir.path(), 12);
     let run = dir.path().join("run");
     let tiny_args = ["--size", "16", "--batch", "4", "--width", "4", "--quiet"];
-    let mut child = bin()
+    let child = bin()
         .current_dir(dir.path())
         .args([
             "train", "--data", "data", "--steps", "100000", "--out", "run",
