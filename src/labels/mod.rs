@@ -100,6 +100,15 @@ pub enum LabelError {
     /// The CUDA backend was asked for but cannot run here.
     #[error("CUDA: {0}")]
     Cuda(String),
+    /// Another `label init`, `round` or `simulate` holds the dataset.
+    #[error(
+        "{dir}: another `label init`, `round` or `simulate` is running on this dataset; \
+         wait for it to end"
+    )]
+    Busy {
+        /// The dataset folder.
+        dir: PathBuf,
+    },
 }
 
 /// "line N: ", or nothing for line 0 (the file or folder as a whole).
@@ -192,6 +201,25 @@ impl Paths {
     /// One entry per round.
     pub fn rounds(&self) -> PathBuf {
         self.dir.join("rounds.json")
+    }
+    /// Held by `label init`, `round` and `simulate` for their whole run
+    /// ([`Paths::hold`]).
+    pub fn work_lock(&self) -> PathBuf {
+        self.dir.join(".work.lock")
+    }
+    /// The dataset for one `label init`, `round` or `simulate`: two rounds at once each
+    /// read `rounds.json` at their start and wrote their files at their end, so both
+    /// reported round 2 and one round's record and queue vanished. The second is refused.
+    pub fn hold(&self) -> Result<std::fs::File, LabelError> {
+        let path = self.work_lock();
+        let file = crate::atomic::open_lock_file(&path).map_err(|e| LabelError::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(LabelError::Busy {
+                dir: self.data.clone(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(LabelError::io(&path, e)),
+        }
     }
     /// The wide export.
     pub fn wide(&self) -> PathBuf {

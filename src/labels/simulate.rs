@@ -104,6 +104,7 @@ pub fn simulate(
 ) -> Result<SimulateReport, LabelError> {
     let paths = Paths::new(data);
     let schema = paths.load_schema()?;
+    let _held = paths.hold()?;
     let index = DatasetIndex::open(data)?;
     let truth_rows = import::read_wide(&spec.oracle, &schema, &index)?;
     import::require_matches(&spec.oracle, &truth_rows)?;

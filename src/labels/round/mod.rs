@@ -78,6 +78,7 @@ fn argmax(p: &[f32]) -> (usize, f32) {
 pub fn round(data: &Path, spec: &RoundSpec, v: Verbosity) -> Result<RoundReport, LabelError> {
     let paths = Paths::new(data);
     let schema = paths.load_schema()?;
+    let _held = paths.hold()?;
     let index = DatasetIndex::open(data)?;
     let images = session::decode_all(&index, "decode", v);
     let pixels = session::to_pixels(&images, spec.size, spec.colour);

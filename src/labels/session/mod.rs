@@ -245,6 +245,7 @@ pub fn init(schema_path: &Path, data: &Path, v: Verbosity) -> Result<InitReport,
     let schema = Schema::load(schema_path)?;
     let paths = Paths::new(data);
     let index = DatasetIndex::open(data)?;
+    let _held = paths.hold()?;
     let text = std::fs::read(schema_path).map_err(|e| LabelError::io(schema_path, e))?;
     // The store is checked against the new schema before the old copy is replaced: a
     // store of another schema leaves the folder as it was.

@@ -382,3 +382,28 @@ fn a_round_that_learned_nothing_suggests_nothing() {
     assert_eq!(items.len(), 4);
     assert!(items.iter().all(|it| it.suggestion.is_empty()), "{items:?}");
 }
+
+/// Regression: two `label round`s on one dataset both ran and one round's record and
+/// queue vanished; while one holds the dataset, another round, simulate or init is
+/// refused, and it is free again after.
+#[test]
+fn a_second_round_on_a_busy_dataset_is_refused() {
+    let d = synth_data(12, 9);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let paths = labels::Paths::new(d.path());
+    let held = paths.hold().unwrap();
+    let spec = RoundSpec {
+        size: 16,
+        train: tiny_train(),
+        ..RoundSpec::default()
+    };
+    let e = labels::round(d.path(), &spec, Q).unwrap_err().to_string();
+    assert!(
+        e.contains("another `label init`, `round` or `simulate`"),
+        "{e}"
+    );
+    let e = labels::init(&anime(), d.path(), Q).unwrap_err().to_string();
+    assert!(e.contains("wait for it to end"), "{e}");
+    drop(held);
+    labels::round(d.path(), &spec, Q).unwrap();
+}
