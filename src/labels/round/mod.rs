@@ -219,7 +219,7 @@ fn round_on<B: AutodiffBackend>(
     // the split network's, the only ones measured on unseen answers, and its calibrated
     // confidence on the unanswered images sets the refit's temperatures.
     if spec.refit && !set.samples.is_empty() && set.calib.iter().any(|c| !c.is_empty()) {
-        save_model(models[0].clone(), &paths.split_model())?;
+        save_model(models[0].clone(), &staged(&paths.split_model()))?;
         let mut all = set.with_calibration();
         let (m, o) = trainer.refit(index, store, models, &mut all);
         let pool = unanswered(index, store, spec);
@@ -239,10 +239,10 @@ fn round_on<B: AutodiffBackend>(
         info.refit_steps = spec.continued_refit_steps();
     } else {
         // No split network this round: none from an earlier one stands beside its model.
-        let _ = std::fs::remove_file(paths.split_model());
+        let _ = std::fs::remove_file(staged(&paths.split_model()));
     }
     accept::stand_in_votes(schema, index, &trust, &leads, &mut probs);
-    save_model(models.swap_remove(0), &paths.model())?;
+    save_model(models.swap_remove(0), &staged(&paths.model()))?;
     accept::accept(
         paths, schema, index, store, &trust, &leads, &probs, spec, round_no, &mut info,
     )?;
@@ -262,6 +262,18 @@ fn round_on<B: AutodiffBackend>(
     rounds.push(info.clone());
     crate::atomic::write_json(&paths.rounds(), &rounds)
         .map_err(|e| LabelError::io(&paths.rounds(), e))?;
+    // The networks take their places once the round is on record: a round killed before
+    // leaves the last round's, which `rounds.json` still describes (a rerun continued the
+    // killed round's half-trained split network as if the last round had made it).
+    for file in [paths.model(), paths.split_model()] {
+        let from = staged(&file);
+        match from.is_file() {
+            true => std::fs::rename(&from, &file).map_err(|e| LabelError::io(&file, e))?,
+            false => {
+                let _ = std::fs::remove_file(&file);
+            }
+        }
+    }
     Ok(RoundReport {
         info,
         probs,
@@ -269,6 +281,12 @@ fn round_on<B: AutodiffBackend>(
         page: None,
         judged_new: 0,
     })
+}
+
+/// Where a round writes the network that becomes `file` when the round is recorded.
+fn staged(file: &Path) -> std::path::PathBuf {
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    file.with_file_name(format!(".{name}.next"))
 }
 
 /// `model` saved atomically at `path` (`gan::checkpoint::write_record`, the writer of the

@@ -258,6 +258,35 @@ fn simulate_reports_the_same_ece_floor_twice() {
     assert_eq!(a.ece_floor, b.ece_floor);
 }
 
+/// Regression: a round killed during its refit had already replaced `model-split.mpk`,
+/// and the rerun continued that half-trained network as the last round's. A round's
+/// networks are written aside (`.model.mpk.next`) and take their places only once
+/// `rounds.json` records the round; leftovers of a killed round are replaced.
+#[test]
+fn a_rounds_networks_take_their_places_once_it_is_recorded() {
+    let d = synth_data(24, 5);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let dir = d.path().join("labels");
+    for leftover in [".model.mpk.next", ".model-split.mpk.next"] {
+        std::fs::write(dir.join(leftover), b"a killed round's").unwrap();
+    }
+    let spec = RoundSpec {
+        queue: 4,
+        size: 16,
+        train: tiny_train(),
+        ..RoundSpec::default()
+    };
+    labels::round(d.path(), &spec, Q).unwrap();
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".next")), "{names:?}");
+    assert!(dir.join("model.mpk").is_file());
+    // No people's labels: no split network this round, and none stands.
+    assert!(!dir.join("model-split.mpk").exists(), "{names:?}");
+}
+
 /// Regression: images a later `prep` added after `label init` got no heuristic votes
 /// until `init` ran again; a round now gives them theirs, once.
 #[test]
