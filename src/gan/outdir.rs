@@ -14,25 +14,52 @@ pub const MANIFEST: &str = "generate.json";
 pub(super) struct Manifest {
     /// Files written, relative to the output folder, `/`-separated.
     pub(super) files: Vec<String>,
+    /// Written when a call starts, before its first image: a call killed part way leaves
+    /// it, and the next call removes every file with a name generate writes (the folder
+    /// held nothing else when the call began). Without it a killed call's images made the
+    /// folder look like someone else's, and the rerun was refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) incomplete: bool,
+}
+
+/// Whether `name` is one `generate` writes: `N.png`, `grid.png`, `interpolation.png`,
+/// `mean_sweep.png` (in class folders or not), or an atomic write's temporary of one.
+fn generated_name(name: &str) -> bool {
+    let name = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .and_then(|n| n.rsplit_once('.'))
+        .map_or(name, |(n, _pid)| n);
+    let stem = name.strip_suffix(".png");
+    matches!(name, "grid.png" | "interpolation.png" | "mean_sweep.png")
+        || stem.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The files under `root` (relative paths, class folders included) with a name `generate`
+/// writes.
+fn generated_files(root: &Path) -> Result<Vec<String>, GanError> {
+    let mut files = Vec::new();
+    for e in walkdir::WalkDir::new(root).min_depth(1).max_depth(2) {
+        let e = e.map_err(|e| io_err(root)(e.into()))?;
+        if e.file_type().is_file() && generated_name(&e.file_name().to_string_lossy()) {
+            let rel = e.path().strip_prefix(root).unwrap_or(e.path());
+            files.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(files)
 }
 
 /// The files under `root` (relative paths) when every one has a name `generate` writes
-/// (`N.png`, `grid.png`, `interpolation.png`, `mean_sweep.png`, in class folders or not)
 /// and a grid is among them: the output of a version from before [`MANIFEST`]. `None`
 /// when any other file is there, or no grid.
 fn legacy_outputs(root: &Path) -> Option<Vec<String>> {
-    let ours = |name: &str| {
-        let stem = name.strip_suffix(".png");
-        matches!(name, "grid.png" | "interpolation.png" | "mean_sweep.png")
-            || stem.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-    };
     let mut files = Vec::new();
     for e in walkdir::WalkDir::new(root).min_depth(1).max_depth(2) {
         let e = e.ok()?;
         if e.file_type().is_dir() {
             continue;
         }
-        if !e.file_type().is_file() || !ours(&e.file_name().to_string_lossy()) {
+        if !e.file_type().is_file() || !generated_name(&e.file_name().to_string_lossy()) {
             return None;
         }
         let rel = e.path().strip_prefix(root).ok()?;
@@ -56,6 +83,19 @@ pub(super) struct OutDir {
 
 impl OutDir {
     pub(super) fn prepare(root: &Path) -> Result<OutDir, GanError> {
+        let out = Self::clear(root)?;
+        std::fs::create_dir_all(root).map_err(io_err(root))?;
+        let p = root.join(MANIFEST);
+        let started = Manifest {
+            files: Vec::new(),
+            incomplete: true,
+        };
+        atomic::write_json(&p, &started).map_err(io_err(&p))?;
+        Ok(out)
+    }
+
+    /// The folder emptied of an earlier call's files, or refused (see [`OutDir`]).
+    fn clear(root: &Path) -> Result<OutDir, GanError> {
         let out = OutDir {
             root: root.to_path_buf(),
             written: Vec::new(),
@@ -78,13 +118,22 @@ impl OutDir {
                 reason: format!("{e}: not a list of generated files; remove it"),
             })?;
             out.remove(&old)?;
+            if old.incomplete {
+                out.remove(&Manifest {
+                    files: generated_files(root)?,
+                    incomplete: true,
+                })?;
+            }
             std::fs::remove_file(&manifest).map_err(io_err(&manifest))?;
             return Ok(out);
         }
         // A folder an earlier version of generate filled (no list yet): every file one of
         // the names generate writes; those go as a listed run's would.
         if let Some(files) = legacy_outputs(root) {
-            out.remove(&Manifest { files })?;
+            out.remove(&Manifest {
+                files,
+                incomplete: false,
+            })?;
             return Ok(out);
         }
         let mut entries = std::fs::read_dir(root).map_err(io_err(root))?;
@@ -138,14 +187,12 @@ impl OutDir {
 
     /// Writes the list of files written (also after a failure, so a rerun clears them).
     pub(super) fn finish(self) -> Result<(), GanError> {
-        if self.written.is_empty() {
-            return Ok(());
-        }
         let p = self.root.join(MANIFEST);
         atomic::write_json(
             &p,
             &Manifest {
                 files: self.written,
+                incomplete: false,
             },
         )
         .map_err(io_err(&p))

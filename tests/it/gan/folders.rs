@@ -507,6 +507,22 @@ fn generate_replaces_its_own_earlier_outputs_and_refuses_other_folders() {
         names(&out),
         ["0.png", "1.png", "generate.json", "grid.png", "notes.txt"]
     );
+    // Regression: a call killed part way (its list still marked incomplete, its images
+    // unlisted) made the folder look like someone else's and the rerun was refused; the
+    // rerun now clears generate's names and keeps the person's file.
+    let list = out.join(facesynth::gan::generate::MANIFEST);
+    std::fs::write(&list, r#"{"files": [], "incomplete": true}"#).unwrap();
+    std::fs::create_dir_all(out.join("black")).unwrap();
+    for f in ["7.png", "black/0.png", ".8.png.4242.tmp"] {
+        std::fs::write(out.join(f), "killed call").unwrap();
+    }
+    generate(&spec(2)).unwrap();
+    assert_eq!(
+        names(&out),
+        ["0.png", "1.png", "generate.json", "grid.png", "notes.txt"]
+    );
+    let listed = std::fs::read_to_string(&list).unwrap();
+    assert!(!listed.contains("incomplete"), "{listed}");
     generate(&GenerateSpec {
         per_class: Some(1),
         ..spec(2)
