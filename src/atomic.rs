@@ -19,6 +19,51 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{pid}.tmp"))
 }
 
+/// Removes the temporaries ([`temp_path`]) in `dir` (not below it) that a process no
+/// longer running left: a write killed between creating its temporary and the rename.
+/// Their names carry the writer's pid, so no later write replaces them; commands call
+/// this on the folders they own when they start. Errors are ignored: a leftover is
+/// untidy, never wrong.
+pub fn sweep_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let pid = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .and_then(|n| n.rsplit_once('.'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !running(pid) && e.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Whether a process `pid` exists (this one included); `true` where that cannot be told.
+fn running(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return true;
+        };
+        // SAFETY: signal 0 only checks that the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        alive || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        true
+    }
+}
+
 /// Writes `bytes` to `path` atomically, creating parent folders as needed.
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     #[cfg(target_os = "linux")]
@@ -228,6 +273,23 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dead writer's temporary goes; a live one's (this process's) and other files stay.
+    #[cfg(unix)]
+    #[test]
+    fn stale_temporaries_of_dead_writers_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        // A pid above Linux's pid_max (4,194,304) is never running.
+        let dead = dir.path().join(".manifest.csv.99999999.tmp");
+        let live = temp_path(&dir.path().join("metrics.csv"));
+        let keep = dir.path().join("manifest.csv");
+        for p in [&dead, &live, &keep] {
+            std::fs::write(p, "x").unwrap();
+        }
+        sweep_stale(dir.path());
+        assert!(!dead.exists());
+        assert!(live.exists() && keep.exists());
+    }
 
     #[test]
     fn write_replaces_and_leaves_no_temp() {

@@ -115,6 +115,7 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
         path: run.clone(),
         source,
     })?;
+    crate::atomic::sweep_stale(&run.join("eval")); // what a killed eval was writing
     let data = real_data(spec, &tspec)?;
     // The run's labels CSV belongs to its own dataset; settings.json holds that folder
     // as an absolute path, `--data` may name it relative.

@@ -179,6 +179,9 @@ pub fn train_dataset(
 ) -> Result<TrainReport, GanError> {
     let spec = resolve_resume(spec, out, resume)?;
     backend::check(spec.backend)?;
+    for dir in [out.to_path_buf(), out.join("samples")] {
+        crate::atomic::sweep_stale(&dir); // what a killed run was writing
+    }
     if let Some(attr) = spec.split_by.clone() {
         return train_split(&spec, ds, out, &attr, resume, v);
     }

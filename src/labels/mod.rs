@@ -214,7 +214,10 @@ impl Paths {
         let path = self.work_lock();
         let file = crate::atomic::open_lock_file(&path).map_err(|e| LabelError::io(&path, e))?;
         match file.try_lock() {
-            Ok(()) => Ok(file),
+            Ok(()) => {
+                crate::atomic::sweep_stale(&self.dir); // what a killed command was writing
+                Ok(file)
+            }
             Err(std::fs::TryLockError::WouldBlock) => Err(LabelError::Busy {
                 dir: self.data.clone(),
             }),

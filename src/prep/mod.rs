@@ -113,6 +113,9 @@ pub fn run(
     let in_abs = input.canonicalize().map_err(in_err)?;
     output::check_layout(&in_abs, out, &out_abs)?;
     let _writing = output::lock_out(out)?;
+    // Temporaries a killed run left (a torn manifest's among them).
+    crate::atomic::sweep_stale(out);
+    crate::atomic::sweep_stale(&out.join(".facesynth"));
     // The walk goes straight into the compact list (no `PathBuf` per file is held).
     let mut inputs = InputList::new(input);
     // Entries the walk cannot read go in too: opening them fails, and the manifest says

@@ -320,6 +320,22 @@ fn different_faces_alike_in_the_hashes_are_kept() {
     assert!(merged.is_empty(), "{merged:?}");
 }
 
+/// Regression: a run killed while writing its manifest left `.manifest.csv.PID.tmp` in
+/// OUT for good (the pid in its name: no later write replaces it); a rerun removes it.
+#[test]
+fn a_killed_runs_temporaries_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    face(3, 96).save(raw.join("a.png")).unwrap();
+    let out = dir.path().join("out");
+    prep::run(&raw, &out, &PrepSpec::default(), Verbosity::Quiet).unwrap();
+    let torn = out.join(".manifest.csv.99999999.tmp");
+    std::fs::write(&torn, "source,output\n").unwrap();
+    prep::run(&raw, &out, &PrepSpec::default(), Verbosity::Quiet).unwrap();
+    assert!(!torn.exists());
+}
+
 /// Regression: a source folder whose every image was a duplicate left an empty folder in
 /// `OUT/images` (20,000 inputs: 19 of them).
 #[test]
