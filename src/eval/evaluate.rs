@@ -147,6 +147,14 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
             first_few(&real.skipped, 5)
         ));
     }
+    if !real.missing.is_empty() {
+        notes.push(format!(
+            "{} file name(s) of the labels are no image of {} and were left out: {}",
+            real.missing.len(),
+            data.display(),
+            first_few(&real.missing, 5)
+        ));
+    }
     clock.lap("load");
     bar.inc(1);
     let cache = spec.cache.clone().unwrap_or_else(features::default_cache);

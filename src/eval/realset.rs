@@ -29,6 +29,9 @@ pub struct RealSet {
     pub labels: Vec<Option<u32>>,
     /// Files that could not be decoded, as `file: reason`.
     pub skipped: Vec<String>,
+    /// Names of the labels file that are no image of the folder (prep dropped them as
+    /// duplicates, say), left out.
+    pub missing: Vec<String>,
 }
 
 impl RealSet {
@@ -103,6 +106,7 @@ pub fn load(
             attrs: ds.attrs,
             labels: ds.labels.into_iter().map(Some).collect(),
             skipped: Vec::new(),
+            missing: Vec::new(),
         });
     }
     if !dir.is_dir() {
@@ -169,9 +173,14 @@ pub fn load(
         attrs,
         labels: Vec::new(),
         skipped: Vec::new(),
+        missing: Vec::new(),
     };
+    let unmatched_set: std::collections::HashSet<&str> =
+        unmatched.iter().map(String::as_str).collect();
+    let mut missing = Vec::new();
     for ((f, d), v) in files.into_iter().zip(decoded).zip(values) {
         match d {
+            Err(_) if unmatched_set.contains(f.as_str()) => missing.push(f),
             Ok(px) => {
                 set.pixels.extend(px);
                 set.files.push(f);
@@ -185,7 +194,8 @@ pub fn load(
             Err(e) => set.skipped.push(e),
         }
     }
-    if set.is_empty() && !unmatched.is_empty() && unmatched.len() == set.skipped.len() {
+    set.missing = missing;
+    if set.is_empty() && !unmatched.is_empty() && unmatched.len() == set.missing.len() {
         let shown: Vec<String> = unmatched.iter().take(3).map(|f| format!("`{f}`")).collect();
         let more = unmatched.len() - shown.len();
         return Err(data_err(

@@ -294,6 +294,9 @@ fn undecodable_real_images_are_named_in_the_notes() {
     std::fs::write(&truth, format!("{text}images/broken.png,{rest}\n")).unwrap();
     let run = dir.path().join("run");
     train(&data, &run, ModelKind::Cgan, false);
+    // A row naming an image prep dropped is no decoding failure: noted apart.
+    let text = std::fs::read_to_string(&truth).unwrap();
+    std::fs::write(&truth, format!("{text}images/gone.png,{rest}\n")).unwrap();
     let s = eval::evaluate(&spec(&run, &data, &dir.path().join("cache"))).unwrap();
     let note = s
         .notes
@@ -301,6 +304,13 @@ fn undecodable_real_images_are_named_in_the_notes() {
         .find(|n| n.contains("could not be decoded"))
         .expect("a note on the broken file");
     assert!(note.contains("images/broken.png"), "{note}");
+    assert!(!note.contains("gone.png"), "{note}");
+    let gone = s.notes.iter().find(|n| n.contains("gone.png"));
+    assert!(
+        gone.is_some_and(|n| n.contains("no image of")),
+        "{:?}",
+        s.notes
+    );
     let written = std::fs::read_to_string(run.join("eval/metrics.json")).unwrap();
     assert!(written.contains("images/broken.png"));
 }
