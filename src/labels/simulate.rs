@@ -12,7 +12,7 @@ use super::session;
 use super::store::{LabelStore, Source};
 use super::{LabelError, Paths};
 use crate::progress::Verbosity;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -34,7 +34,7 @@ pub struct SimulateSpec {
 }
 
 /// Accuracy of one kind of label on the test split.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Scored {
     /// Share of test images that have such a label.
     pub coverage: f32,
@@ -43,7 +43,7 @@ pub struct Scored {
 }
 
 /// One point of the curve: after training on `labels` oracle-labeled images.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CurvePoint {
     /// Oracle-labeled images used for training.
     pub labels: usize,
@@ -61,8 +61,9 @@ pub struct CurvePoint {
     pub seconds: f64,
 }
 
-/// What a simulation measured (also written to `DIR/labels/simulate.json`).
-#[derive(Debug, Clone, Serialize)]
+/// What a simulation measured (also written to `DIR/labels/simulate.json`, after every
+/// round, so that a killed simulation's rerun goes on with its curve).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimulateReport {
     /// The strategy.
     pub strategy: String,
@@ -72,6 +73,36 @@ pub struct SimulateReport {
     pub heuristic: BTreeMap<String, Scored>,
     /// One point per round.
     pub curve: Vec<CurvePoint>,
+    /// The settings that shape the curve ([`SimulateSpec::settings`]); a rerun with the
+    /// same ones continues an unfinished curve.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub settings: String,
+    /// Whether the last round ran; `false` while a simulation runs (or was killed).
+    #[serde(default = "yes")]
+    pub complete: bool,
+    /// Points taken over from a killed run of the same simulation.
+    #[serde(default, skip_serializing_if = "crate::labels::session::is_zero")]
+    pub resumed_points: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SimulateSpec {
+    /// What decides the curve's points: the oracle, the budget and schedule, the test
+    /// split and the strategy.
+    fn settings(&self) -> String {
+        format!(
+            "{}|{}|{}|{:?}|{}|{}",
+            self.oracle.display(),
+            self.budget,
+            self.rounds,
+            self.schedule,
+            self.holdout,
+            self.round.strategy
+        )
+    }
 }
 
 /// The cumulative answer counts the rounds queue up to: the schedule's counts within
@@ -152,7 +183,23 @@ pub fn simulate(
         }
         out
     };
-    let heuristic = score(&store, &[Source::Heuristic]);
+    // The heuristics' votes as `init` stored them (the store's own heuristic labels give
+    // way to answers as the loop goes on: a rerun scored fewer of them).
+    let votes = match paths.heuristics().is_file() {
+        true => LabelStore::load(&paths.heuristics(), &schema)?,
+        false => store.clone(),
+    };
+    let heuristic = score(&votes, &[Source::Heuristic]);
+    drop(votes);
+    let settings = spec.settings();
+    let out = paths.dir.join("simulate.json");
+    // A killed run of this simulation: its points before the answers the store now holds.
+    let earlier: Vec<CurvePoint> = std::fs::read(&out)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<SimulateReport>(&b).ok())
+        .filter(|r| !r.complete && r.settings == settings)
+        .map(|r| r.curve)
+        .unwrap_or_default();
 
     let images = session::decode_all(&index, "decode", v);
     let pixels = session::to_pixels(&images, spec.round.size, spec.round.colour);
@@ -161,7 +208,17 @@ pub fn simulate(
     // Targets already reached (a simulation continued on a labeled folder) queue
     // nothing: one round trains on what is there.
     let targets = answer_targets(spec, used);
-    let mut curve = Vec::new();
+    let mut curve: Vec<CurvePoint> = earlier.into_iter().filter(|p| p.labels < used).collect();
+    let resumed_points = curve.len();
+    let mut report = SimulateReport {
+        strategy: spec.round.strategy.to_string(),
+        test_images: test.len(),
+        heuristic,
+        curve: Vec::new(),
+        settings,
+        complete: false,
+        resumed_points,
+    };
     for r in 0..=targets.len() {
         let mut rs = spec.round.clone();
         rs.exclude = test.clone();
@@ -200,6 +257,10 @@ pub fn simulate(
         }
         point.accepted = score(&store, &[Source::Model, Source::Heuristic]);
         curve.push(point);
+        // On disk before the answers: a rerun after a kill keeps the points whose
+        // answers the store holds, and measures again the one it does not.
+        report.curve.clone_from(&curve);
+        crate::atomic::write_json(&out, &report).map_err(|e| LabelError::io(&out, e))?;
         // The oracle answers every attribute of each queued image it knows.
         let mut answers = Vec::new();
         for &i in &rep.queued {
@@ -217,13 +278,8 @@ pub fn simulate(
         session::store_answers(&mut store, &schema, &index, &answers, rep.info.round);
         store.save(&paths.labels())?;
     }
-    let report = SimulateReport {
-        strategy: spec.round.strategy.to_string(),
-        test_images: test.len(),
-        heuristic,
-        curve,
-    };
-    let out = paths.dir.join("simulate.json");
+    report.curve = curve;
+    report.complete = true;
     crate::atomic::write_json(&out, &report).map_err(|e| LabelError::io(&out, e))?;
     // The label page (DIR/labels/report.html) is a view; failing to draw it is not an error.
     let _ = crate::report::write_label_report(data);

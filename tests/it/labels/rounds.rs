@@ -258,6 +258,59 @@ fn simulate_reports_the_same_ece_floor_twice() {
     assert_eq!(a.ece_floor, b.ece_floor);
 }
 
+/// Regression: a simulation killed and run again reported a curve without the killed
+/// run's points and a heuristic baseline scored on the answered store (coverage 0.5
+/// where it was 1.0). The curve is on disk after every round and a rerun of the same
+/// simulation keeps the points whose answers the store holds; the baseline is the votes'.
+#[test]
+fn a_killed_simulation_goes_on_with_its_curve() {
+    let d = synth_data(60, 4);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let spec = tiny_simulate(d.path(), 20, 2, 0.3, RoundSpec::default());
+    let full = labels::simulate(d.path(), &spec, Q).unwrap();
+    let labels_of =
+        |r: &labels::SimulateReport| -> Vec<usize> { r.curve.iter().map(|p| p.labels).collect() };
+    assert_eq!(labels_of(&full), [0, 10, 20]);
+    assert!(full.complete);
+    // The state a kill during the last round leaves: the curve up to 10 on disk, marked
+    // unfinished, and the store without the last queue's answers.
+    let file = d.path().join("labels/simulate.json");
+    let mut killed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    killed["complete"] = false.into();
+    killed["curve"].as_array_mut().unwrap().truncate(2);
+    std::fs::write(&file, serde_json::to_vec(&killed).unwrap()).unwrap();
+    let schema = labels::Schema::load(&anime()).unwrap();
+    let store_file = d.path().join("labels/labels.csv");
+    let mut store = labels::LabelStore::load(&store_file, &schema).unwrap();
+    let last: Vec<(String, String)> = store
+        .iter()
+        .filter(|l| l.source == Source::Human && l.round == 2)
+        .map(|l| (l.file.clone(), l.attribute.clone()))
+        .collect();
+    assert!(!last.is_empty());
+    for (f, a) in &last {
+        store.remove(f, a);
+    }
+    store.save(&store_file).unwrap();
+    let again = labels::simulate(d.path(), &spec, Q).unwrap();
+    assert_eq!(labels_of(&again), [0, 10, 20]);
+    assert_eq!(again.resumed_points, 1);
+    assert_eq!(again.curve[0].accuracy, full.curve[0].accuracy);
+    assert_eq!(
+        format!("{:?}", again.heuristic),
+        format!("{:?}", full.heuristic)
+    );
+    // Another simulation's unfinished file is not taken over.
+    let mut unfinished: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    unfinished["complete"] = false.into();
+    std::fs::write(&file, serde_json::to_vec(&unfinished).unwrap()).unwrap();
+    let other = tiny_simulate(d.path(), 30, 3, 0.3, RoundSpec::default());
+    let fresh = labels::simulate(d.path(), &other, Q).unwrap();
+    assert_eq!(fresh.resumed_points, 0);
+}
+
 /// Regression: a round killed during its refit had already replaced `model-split.mpk`,
 /// and the rerun continued that half-trained network as the last round's. A round's
 /// networks are written aside (`.model.mpk.next`) and take their places only once
