@@ -21,8 +21,9 @@ pub fn for_each_file(root: &Path, f: impl FnMut(PathBuf)) -> std::io::Result<()>
 
 /// [`for_each_file`] without the folders `skip` names (nor anything below them), and
 /// with every entry the walk could not read (a folder without read permission, a
-/// symlink to nothing) in its place in the order: a caller that opens each path then
-/// reports why it failed instead of the file silently missing.
+/// symlink to nothing) and every one that is no regular file (a FIFO, a socket, a link to
+/// a device) in its place in the order: a caller that opens each path then reports why it
+/// failed instead of the file silently missing.
 pub fn for_each_file_or_failure(
     root: &Path,
     skip: impl Fn(&Path) -> bool,
@@ -60,7 +61,13 @@ fn walk(
                 continue;
             }
         };
-        if entry.file_type().is_file() && !hidden(entry.path()) {
+        let listed = match failures {
+            // FIFOs, sockets and devices too: the caller reports them instead of their
+            // silently missing.
+            true => !entry.file_type().is_dir(),
+            false => entry.file_type().is_file(),
+        };
+        if listed && !hidden(entry.path()) {
             f(entry.into_path());
         }
     }

@@ -54,8 +54,20 @@ pub fn decode_file(path: &Path, spec: &DecodeSpec) -> Result<Decoded, String> {
 /// would pass the decoder's allocation limit anyway.
 pub fn read_file(path: &Path, max_bytes: u64) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // A FIFO's open would wait for a writer: opened without waiting, it is then refused
+    // as not a regular file, as a socket or a device (a link to /dev/zero) is.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let mut file = options.open(path)?;
     let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, socket or device)",
+        ));
+    }
     if meta.len() > max_bytes {
         return Err(std::io::Error::new(
             std::io::ErrorKind::FileTooLarge,

@@ -23,11 +23,9 @@ pub fn file_uri(path: &Path) -> Option<String> {
 pub fn thumb_uri(path: &Path, side: u32) -> Option<String> {
     // Under prep's own limits (a rejected source may be a video or a decompression bomb):
     // 64 MiB read at most, 8192 px a side and 256 MiB decoded.
+    // prep's reader: no FIFO (whose open waits) nor device (/dev/zero never ends) is read.
     const MAX_BYTES: u64 = 64 << 20;
-    if std::fs::metadata(path).ok()?.len() > MAX_BYTES {
-        return None;
-    }
-    let bytes = std::fs::read(path).ok()?;
+    let (bytes, _) = crate::prep::scan::read_file(path, MAX_BYTES).ok()?;
     let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
         .ok()?;

@@ -244,9 +244,19 @@ fn appended_data_a_dangling_link_and_a_write_failure() {
     std::fs::write(raw.join("motion.jpg"), motion).unwrap();
     std::os::unix::fs::symlink(raw.join("gone.png"), raw.join("link.png")).unwrap();
     face(2, 96).save(raw.join("sub/a.png")).unwrap();
+    // A FIFO (whose open would wait for a writer) and a link to a device: rows, no hang.
+    let fifo = raw.join("pipe.jpg");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid path string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink("/dev/zero", raw.join("zero.png")).unwrap();
     let out = dir.path().join("out");
     prep_ok(&raw, &out);
     let r = rows(&out);
+    for f in ["pipe.jpg", "zero.png"] {
+        assert_eq!(r[f].status, Status::Rejected, "{:?}", r[f]);
+        assert!(r[f].reason.contains("not a regular file"), "{:?}", r[f]);
+    }
     assert_eq!(
         r["motion.jpg"].status,
         Status::Kept,
