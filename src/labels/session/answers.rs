@@ -14,7 +14,12 @@ use std::path::Path;
 pub struct ImportReport {
     /// `wide`, `answers` or `imagefolder`.
     pub layout: String,
-    /// Human labels stored.
+    /// Answers the file holds (one per image and attribute), matched to images.
+    pub answers: usize,
+    /// Images they are about.
+    pub images: usize,
+    /// Of the answers, those that changed the store (a new label, or another value than
+    /// the one stored); an answer the store already held counts 0.
     pub imported: usize,
     /// Rows naming images not in the dataset.
     pub unmatched: usize,
@@ -69,8 +74,11 @@ pub fn import(
         Layout::Answers => "answers",
         Layout::ImageFolder => "imagefolder",
     };
+    let images: std::collections::HashSet<usize> = got.answers.iter().map(|a| a.image).collect();
     Ok(ImportReport {
         layout: layout.into(),
+        answers: got.answers.len(),
+        images: images.len(),
         imported,
         unmatched: got.unmatched,
         unmatched_names: got.unmatched_names,

@@ -87,6 +87,9 @@ fn human_labels_win_over_init_and_rounds() {
         (r.layout.as_str(), r.imported, r.skipped),
         ("answers", 1, 1)
     );
+    // The same file again: one answer, one image, nothing changed.
+    let r = labels::import(d.path(), &answers, None).unwrap();
+    assert_eq!((r.answers, r.images, r.imported), (1, 1, 0));
     labels::init(&anime(), d.path(), Q).unwrap();
     let spec = RoundSpec {
         queue: 5,
