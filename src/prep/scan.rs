@@ -85,6 +85,28 @@ pub fn read_file(path: &Path, max_bytes: u64) -> std::io::Result<(Vec<u8>, std::
 
 /// Decodes an in-memory file.
 pub fn decode_bytes(data: &[u8], spec: &DecodeSpec) -> Result<Decoded, String> {
+    match decode_once(data, spec) {
+        // A PNG cut after its image data, before the closing IEND chunk (some writers and
+        // interrupted copies leave it so): PIL decodes it, and so does prep, with the
+        // chunk put back. Image data cut short still fails.
+        Err(e) if data.starts_with(PNG_SIGNATURE) && !data.ends_with(&PNG_IEND[4..]) => {
+            let mut whole = data.to_vec();
+            whole.extend_from_slice(&PNG_IEND);
+            let mut d = decode_once(&whole, spec).map_err(|_| e)?;
+            d.bytes = data.len() as u64;
+            d.file_hash = xxh3_128(data);
+            Ok(d)
+        }
+        other => other,
+    }
+}
+
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// An empty IEND chunk: length 0, type, CRC.
+const PNG_IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82];
+
+fn decode_once(data: &[u8], spec: &DecodeSpec) -> Result<Decoded, String> {
     if data.is_empty() {
         return Err("decode: empty file".into());
     }
@@ -466,6 +488,26 @@ mod tests {
         let grey = DynamicImage::ImageLuma8(image::GrayImage::new(300, 2));
         let err = decode_bytes(&encode(&grey, ImageFormat::Png), &spec).unwrap_err();
         assert!(err.contains("300x2 needs more than"), "{err}");
+    }
+
+    /// A PNG without its IEND chunk decodes (as PIL decodes it), to the same pixels and
+    /// with the file's own hash; one cut inside its image data is still refused.
+    #[test]
+    fn a_png_without_iend_decodes_one_cut_short_does_not() {
+        let img = DynamicImage::ImageRgb8(RgbImage::from_fn(40, 30, |x, y| {
+            Rgb([(x * 6) as u8, (y * 8) as u8, ((x * y) % 256) as u8])
+        }));
+        let png = encode(&img, ImageFormat::Png);
+        assert!(png.ends_with(&PNG_IEND));
+        let spec = DecodeSpec::default();
+        let whole = decode_bytes(&png, &spec).unwrap();
+        let cut = &png[..png.len() - 12];
+        let d = decode_bytes(cut, &spec).unwrap();
+        assert_eq!(d.rgb, whole.rgb);
+        assert_eq!((d.bytes, d.file_hash), (cut.len() as u64, xxh3_128(cut)));
+        for keep in [png.len() - 40, png.len() / 2, 60] {
+            assert!(decode_bytes(&png[..keep], &spec).is_err(), "{keep}");
+        }
     }
 
     #[test]
