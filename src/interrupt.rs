@@ -4,7 +4,7 @@
 //!
 //! [`watch`] installs a SIGINT handler that only sets a flag; the work polls
 //! [`requested`], saves and returns. A second Ctrl-C ends the process at once, as it
-//! would without the handler. [`Watch`]'s drop puts the default action back. Unix only;
+//! would without the handler. [`Watch`]'s drop puts the earlier action back. Unix only;
 //! elsewhere nothing is installed and Ctrl-C ends the process as before.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,18 +12,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
 /// While held, Ctrl-C sets [`requested`] instead of ending the process.
-pub struct Watch(());
+pub struct Watch {
+    /// The action before [`watch`], put back on drop.
+    #[cfg(unix)]
+    previous: libc::sighandler_t,
+}
 
-/// Starts watching for Ctrl-C (clears an earlier request).
+/// Starts watching for Ctrl-C (clears an earlier request). A process that ignores SIGINT
+/// (started in the background by a non-interactive shell, or under `nohup`) goes on
+/// ignoring it: the terminal's Ctrl-C is not meant for it.
 pub fn watch() -> Watch {
     REQUESTED.store(false, Ordering::SeqCst);
     #[cfg(unix)]
     // SAFETY: the handler only touches an atomic and, on a second signal, restores the
     // default action and re-raises: all async-signal-safe.
     unsafe {
-        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+        let previous = libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+        if previous == libc::SIG_IGN {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+        }
+        Watch { previous }
     }
-    Watch(())
+    #[cfg(not(unix))]
+    Watch {}
 }
 
 /// Whether Ctrl-C was pressed since [`watch`].
@@ -45,9 +56,10 @@ extern "C" fn on_sigint(_: libc::c_int) {
 impl Drop for Watch {
     fn drop(&mut self) {
         #[cfg(unix)]
-        // SAFETY: restores the default action.
+        // SAFETY: restores the action found at the start (never our handler: a nested
+        // watch's previous action is the outer one's handler, which stays valid).
         unsafe {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGINT, self.previous);
         }
     }
 }
@@ -56,7 +68,8 @@ impl Drop for Watch {
 mod tests {
     use super::*;
 
-    /// A first SIGINT is a request, not the end of the process.
+    /// A first SIGINT is a request, not the end of the process; an ignored one stays
+    /// ignored.
     #[cfg(unix)]
     #[test]
     fn a_first_ctrl_c_is_a_request() {
@@ -65,7 +78,18 @@ mod tests {
         on_sigint(libc::SIGINT); // what the kernel calls on the first Ctrl-C
         assert!(requested());
         drop(w);
-        let _w = watch();
+        let w = watch();
         assert!(!requested());
+        drop(w);
+        // An ignored SIGINT stays ignored while watched, and after (one test: the
+        // action and the flag are the process's).
+        // SAFETY: setting and reading the action of SIGINT.
+        unsafe {
+            let before = libc::signal(libc::SIGINT, libc::SIG_IGN);
+            let w = watch();
+            assert_eq!(libc::signal(libc::SIGINT, libc::SIG_IGN), libc::SIG_IGN);
+            drop(w);
+            assert_eq!(libc::signal(libc::SIGINT, before), libc::SIG_IGN);
+        }
     }
 }

@@ -768,15 +768,23 @@ fn ctrl_c_saves_a_checkpoint_and_resume_goes_on() {
     synth_folder(dir.path(), 12);
     let run = dir.path().join("run");
     let tiny_args = ["--size", "16", "--batch", "4", "--width", "4", "--quiet"];
-    let child = bin()
-        .current_dir(dir.path())
+    let mut cmd = bin();
+    cmd.current_dir(dir.path())
         .args([
             "train", "--data", "data", "--steps", "100000", "--out", "run",
         ])
         .args(tiny_args)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(std::process::Stdio::piped());
+    // SIGINT as a terminal's foreground job has it: a test run started in the background
+    // by a non-interactive shell ignores it, and so would the child, rightly.
+    // SAFETY: only an async-signal-safe call between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
     // Wait until training runs (the real-sample grid is written first), then Ctrl-C.
     let t0 = std::time::Instant::now();
     while !run.join("samples/real.png").exists() && t0.elapsed().as_secs() < 120 {
