@@ -34,11 +34,14 @@ pub struct Imported {
 }
 
 impl Imported {
-    /// Counts a row whose name `name` matched no image of the dataset.
-    fn unmatched(&mut self, name: &str) {
+    /// Counts a row whose name `name` matched no image of the dataset, or several.
+    fn unmatched(&mut self, name: &str, index: &DatasetIndex) {
         self.unmatched += 1;
         if self.unmatched_names.len() < 3 {
-            self.unmatched_names.push(name.to_string());
+            self.unmatched_names.push(match index.is_ambiguous(name) {
+                true => format!("{name} (names several images: give the path)"),
+                false => name.to_string(),
+            });
         }
     }
 }
@@ -194,7 +197,7 @@ pub fn read_wide(
             }
         }
         if image.is_none() {
-            out.unmatched(&rec[file_col]);
+            out.unmatched(&rec[file_col], index);
         }
     }
     Ok(out)
@@ -240,7 +243,7 @@ pub fn read_answers(
                 attribute: a,
                 value,
             }),
-            None => out.unmatched(&rec[fc]),
+            None => out.unmatched(&rec[fc], index),
         }
     }
     Ok(out)
@@ -288,7 +291,7 @@ pub fn read_image_folder(
                     attribute: a,
                     value,
                 }),
-                None => out.unmatched(&rel),
+                None => out.unmatched(&rel, index),
             }
         }
     }

@@ -16,6 +16,9 @@ pub struct DatasetIndex {
     /// Kept images relative to `dir`, with `/` separators, in manifest (or sorted) order.
     pub images: Vec<String>,
     aliases: HashMap<String, usize>,
+    /// Names that would stand for several images (`a` for `a.jpg` and `a.png`), which
+    /// resolve to none.
+    ambiguous: std::collections::HashSet<String>,
 }
 
 fn slash(p: &Path) -> String {
@@ -73,8 +76,8 @@ impl DatasetIndex {
             // `images/5.jpg` in a truth file written for the raw folder: prep made it 5.png.
             weak(&mut aliases, strip_ext(img).to_string(), i);
         }
-        for k in ambiguous {
-            aliases.remove(&k);
+        for k in &ambiguous {
+            aliases.remove(k);
         }
         let mpath = dir.join(manifest::MANIFEST_FILE);
         if mpath.is_file() {
@@ -100,18 +103,28 @@ impl DatasetIndex {
                     }
                     None => {
                         aliases.remove(&k);
+                        ambiguous.insert(k);
                     }
                 }
             }
         }
         for (i, img) in images.iter().enumerate() {
             aliases.insert(img.clone(), i);
+            ambiguous.remove(img);
         }
         Ok(DatasetIndex {
             dir: dir.to_path_buf(),
             images,
             aliases,
+            ambiguous,
         })
+    }
+
+    /// Whether `key` (as [`Self::resolve`] reads it) would name several images.
+    pub fn is_ambiguous(&self, key: &str) -> bool {
+        let key = key.trim().trim_start_matches("./").replace('\\', "/");
+        self.resolve(&key).is_none()
+            && (self.ambiguous.contains(&key) || self.ambiguous.contains(strip_ext(&key)))
     }
 
     /// The image index a user-facing name refers to: the `images/...` path, a manifest

@@ -199,7 +199,11 @@ fn a_source_name_two_images_share_names_neither() {
     let f = synth.path().join("t.csv");
     std::fs::write(&f, "file,hair_color\na,red\n").unwrap();
     let e = labels::import(&out, &f, None).unwrap_err().to_string();
-    assert!(e.contains("none of its 1 names"), "{e}");
+    assert!(
+        e.contains("none of its 1 names") && e.contains("a (names several images"),
+        "{e}"
+    );
+    assert!(index.is_ambiguous("a") && !index.is_ambiguous("a.jpg"));
 }
 
 /// What a person meets with files from elsewhere: a truth file keyed by the raw folder's
