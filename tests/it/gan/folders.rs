@@ -809,19 +809,9 @@ fn ctrl_c_saves_a_checkpoint_and_resume_goes_on() {
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert!(metrics.lines().count() > 1, "the steps' metrics are kept");
     // --resume starts at the saved step (it stops at a new, nearer target).
-    let out = bin()
-        .args(["train", "--resume", "--steps"])
-        .arg((step + 2).to_string())
-        .arg("--out")
-        .arg(&run)
-        .args(tiny_args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (target, run_dir) = ((step + 2).to_string(), run.to_str().unwrap());
+    let resume = ["train", "--resume", "--steps", &target, "--out", run_dir];
+    crate::common::run_ok(&[&resume[..], &tiny_args[..]].concat());
     let latest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("latest.json")).unwrap()).unwrap();
     assert_eq!(latest["step"].as_u64(), Some(step + 2));

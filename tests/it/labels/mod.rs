@@ -35,6 +35,16 @@ fn tiny_train() -> TrainSpec {
     }
 }
 
+/// A round of [`tiny_train`] at 16 px queueing `queue` images.
+fn tiny_round(queue: usize) -> RoundSpec {
+    RoundSpec {
+        queue,
+        size: 16,
+        train: tiny_train(),
+        ..RoundSpec::default()
+    }
+}
+
 /// `label simulate` on a synthetic folder's own truth, with a round of `tiny_train`
 /// at 16 px; `more` sets the round's other fields.
 fn tiny_simulate(

@@ -323,12 +323,7 @@ fn a_rounds_networks_take_their_places_once_it_is_recorded() {
     for leftover in [".model.mpk.next", ".model-split.mpk.next"] {
         std::fs::write(dir.join(leftover), b"a killed round's").unwrap();
     }
-    let spec = RoundSpec {
-        queue: 4,
-        size: 16,
-        train: tiny_train(),
-        ..RoundSpec::default()
-    };
+    let spec = tiny_round(4);
     labels::round(d.path(), &spec, Q).unwrap();
     let names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -354,12 +349,7 @@ fn a_round_gives_heuristic_votes_to_images_added_since_init() {
         std::fs::copy(e.path(), d.path().join("images").join(&name)).unwrap();
         added.push(format!("images/{name}"));
     }
-    let spec = RoundSpec {
-        queue: 4,
-        size: 16,
-        train: tiny_train(),
-        ..RoundSpec::default()
-    };
+    let spec = tiny_round(4);
     let voted = |file: &str| {
         let votes = std::fs::read_to_string(d.path().join("labels/heuristics.csv")).unwrap();
         let labels = std::fs::read_to_string(d.path().join("labels/labels.csv")).unwrap();

@@ -378,12 +378,7 @@ fn the_queue_keeps_typed_answers_and_skipped_images_are_not_asked_again() {
 fn a_round_that_learned_nothing_suggests_nothing() {
     let d = synth_data(10, 6);
     labels::init(&root().join("labels/photo.toml"), d.path(), Q).unwrap();
-    let spec = RoundSpec {
-        queue: 4,
-        size: 16,
-        train: tiny_train(),
-        ..RoundSpec::default()
-    };
+    let spec = tiny_round(4);
     labels::round(d.path(), &spec, Q).unwrap();
     let items = labels::queue::read_queue(&labels::Paths::new(d.path())).unwrap();
     assert_eq!(items.len(), 4);
@@ -399,11 +394,7 @@ fn a_second_round_on_a_busy_dataset_is_refused() {
     labels::init(&anime(), d.path(), Q).unwrap();
     let paths = labels::Paths::new(d.path());
     let held = paths.hold().unwrap();
-    let spec = RoundSpec {
-        size: 16,
-        train: tiny_train(),
-        ..RoundSpec::default()
-    };
+    let spec = tiny_round(RoundSpec::default().queue);
     let e = labels::round(d.path(), &spec, Q).unwrap_err().to_string();
     assert!(
         e.contains("another `label init`, `round` or `simulate`"),
