@@ -164,7 +164,7 @@ impl<L: Fn(usize) -> Layouts> Near<'_, L> {
             false => (a.chroma, a.luma),
         };
         (!chroma_on || super::hash::chroma_distance(&ca, &b.chroma) <= self.spec.chroma_max)
-            && (!luma_on || super::hash::luma_similarity(&la, &b.luma) >= self.spec.luma_min)
+            && (!luma_on || super::hash::luma_similar(&la, &b.luma, self.spec.luma_min))
     }
 
     fn pair(&self, i: usize, j: usize, flipped: bool) -> bool {

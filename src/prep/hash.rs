@@ -136,12 +136,31 @@ pub fn mirror_luma(g: &[u8; LUMA_SIDE * LUMA_SIDE]) -> [u8; LUMA_SIDE * LUMA_SID
 /// people (Yale, ORL), where re-crops of one illustration and one person's shots a moment
 /// apart do merge. BENCHMARKS.md, prep, session 35.
 pub fn luma_similarity(a: &[u8; LUMA_SIDE * LUMA_SIDE], b: &[u8; LUMA_SIDE * LUMA_SIDE]) -> f32 {
-    const ZOOMS: [f32; 3] = [0.94, 1.0, 1.064];
-    const SHIFTS: [f32; 3] = [-0.5, 0.0, 0.5];
+    aligned_correlations(a, b).fold(-1.0, f32::max)
+}
+
+/// Whether [`luma_similarity`] reaches `min`, stopping at the first alignment that does
+/// (the unmoved one comes first: a re-save or a resize passes there, at a 27th of the
+/// work).
+pub fn luma_similar(
+    a: &[u8; LUMA_SIDE * LUMA_SIDE],
+    b: &[u8; LUMA_SIDE * LUMA_SIDE],
+    min: f32,
+) -> bool {
+    aligned_correlations(a, b).any(|r| r >= min)
+}
+
+/// The correlation of `a` with each of the 27 alignments of `b`, the unmoved one first.
+fn aligned_correlations<'a>(
+    a: &'a [u8; LUMA_SIDE * LUMA_SIDE],
+    b: &'a [u8; LUMA_SIDE * LUMA_SIDE],
+) -> impl Iterator<Item = f32> + 'a {
+    const ZOOMS: [f32; 3] = [1.0, 0.94, 1.064];
+    const SHIFTS: [f32; 3] = [0.0, -0.5, 0.5];
     const INNER: std::ops::Range<usize> = 1..LUMA_SIDE - 1;
     let n = LUMA_SIDE as f32;
     let centre = (n - 1.0) / 2.0;
-    let at = |x: f32, y: f32| -> f32 {
+    let at = move |x: f32, y: f32| -> f32 {
         let (x, y) = (x.clamp(0.0, n - 1.0), y.clamp(0.0, n - 1.0));
         let (x0, y0) = (x.floor() as usize, y.floor() as usize);
         let (x1, y1) = ((x0 + 1).min(LUMA_SIDE - 1), (y0 + 1).min(LUMA_SIDE - 1));
@@ -155,24 +174,25 @@ pub fn luma_similarity(a: &[u8; LUMA_SIDE * LUMA_SIDE], b: &[u8; LUMA_SIDE * LUM
     let xs: Vec<f32> = INNER
         .flat_map(|y| INNER.map(move |x| f32::from(a[y * LUMA_SIDE + x])))
         .collect();
-    let mut best = -1.0f32;
     let mut ys = Vec::with_capacity(xs.len());
-    for z in ZOOMS {
-        for dy in SHIFTS {
-            for dx in SHIFTS {
-                ys.clear();
-                for y in INNER {
-                    for x in INNER {
-                        let sx = (x as f32 - centre) / z + centre + dx;
-                        let sy = (y as f32 - centre) / z + centre + dy;
-                        ys.push(at(sx, sy));
-                    }
+    ZOOMS
+        .into_iter()
+        .flat_map(|z| {
+            SHIFTS
+                .into_iter()
+                .flat_map(move |dy| SHIFTS.map(|dx| (z, dy, dx)))
+        })
+        .map(move |(z, dy, dx)| {
+            ys.clear();
+            for y in INNER {
+                for x in INNER {
+                    let sx = (x as f32 - centre) / z + centre + dx;
+                    let sy = (y as f32 - centre) / z + centre + dy;
+                    ys.push(at(sx, sy));
                 }
-                best = best.max(pearson(&xs, &ys));
             }
-        }
-    }
-    best
+            pearson(&xs, &ys)
+        })
 }
 
 /// Pearson's correlation of two equally long samples; 1 when both are flat, 0 when one
@@ -411,6 +431,9 @@ mod tests {
         });
         let other = luma_similarity(&g, &luma_grid(&unrelated));
         assert!(other < 0.5, "unrelated: {other}");
+        let u = luma_grid(&unrelated);
+        assert!(luma_similar(&g, &g, 0.95) && !luma_similar(&g, &u, 0.95));
+        assert!(luma_similar(&g, &u, other) && !luma_similar(&g, &u, other + 1e-3));
         let m = luma_grid(&imageops::flip_horizontal(&a));
         assert_eq!(mirror_luma(&g), m);
     }
