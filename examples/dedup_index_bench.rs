@@ -53,11 +53,7 @@ fn main() {
     for &n in &sizes {
         let v = items(n, n as u64);
         let t = Instant::now();
-        let flat = Layouts {
-            chroma: [0; 32],
-            luma: [0; 256],
-        };
-        let a = dedup(&v, &[], |_| flat, &DedupSpec::default());
+        let a = dedup(&v, &[], |_| Layouts::BLANK, &DedupSpec::default());
         let s = t.elapsed().as_secs_f64();
         let dups = a.iter().filter(|x| x.is_some()).count();
         // Planted copies at distance 9-10 from their source: how many were grouped.

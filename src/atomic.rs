@@ -19,6 +19,27 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{pid}.tmp"))
 }
 
+/// The file a temporary's name ([`temp_path`]: `.NAME.PID.tmp`) stands for, and the pid
+/// of its writer; `None` for any other name.
+pub fn temp_target(name: &str) -> Option<(&str, u32)> {
+    let (target, pid) = name
+        .strip_prefix('.')?
+        .strip_suffix(".tmp")?
+        .rsplit_once('.')?;
+    Some((target, pid.parse().ok()?))
+}
+
+/// The lock file at `path` (made if missing) taken without waiting; `None` while another
+/// process (or another open of it) holds it.
+pub fn try_lock_file(path: &Path) -> io::Result<Option<std::fs::File>> {
+    let file = open_lock_file(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// Removes the temporaries ([`temp_path`]) in `dir` (not below it) that a process no
 /// longer running left: a write killed between creating its temporary and the rename.
 /// Their names carry the writer's pid, so no later write replaces them; commands call
@@ -30,13 +51,7 @@ pub fn sweep_stale(dir: &Path) {
     };
     for e in entries.flatten() {
         let name = e.file_name();
-        let name = name.to_string_lossy();
-        let pid = name
-            .strip_prefix('.')
-            .and_then(|n| n.strip_suffix(".tmp"))
-            .and_then(|n| n.rsplit_once('.'))
-            .and_then(|(_, pid)| pid.parse::<u32>().ok());
-        if let Some(pid) = pid {
+        if let Some((_, pid)) = temp_target(&name.to_string_lossy()) {
             if !running(pid) && e.file_type().is_ok_and(|t| t.is_file()) {
                 let _ = std::fs::remove_file(e.path());
             }
@@ -289,6 +304,11 @@ mod tests {
         sweep_stale(dir.path());
         assert!(!dead.exists());
         assert!(live.exists() && keep.exists());
+        assert_eq!(
+            temp_target(".manifest.csv.99999999.tmp"),
+            Some(("manifest.csv", 99999999))
+        );
+        assert_eq!(temp_target("manifest.csv"), None);
     }
 
     #[test]

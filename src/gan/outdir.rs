@@ -25,51 +25,41 @@ pub(super) struct Manifest {
 /// Whether `name` is one `generate` writes: `N.png`, `grid.png`, `interpolation.png`,
 /// `mean_sweep.png` (in class folders or not), or an atomic write's temporary of one.
 fn generated_name(name: &str) -> bool {
-    let name = name
-        .strip_prefix('.')
-        .and_then(|n| n.strip_suffix(".tmp"))
-        .and_then(|n| n.rsplit_once('.'))
-        .map_or(name, |(n, _pid)| n);
+    let name = atomic::temp_target(name).map_or(name, |(target, _pid)| target);
     let stem = name.strip_suffix(".png");
     matches!(name, "grid.png" | "interpolation.png" | "mean_sweep.png")
         || stem.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The files under `root` (relative paths, class folders included) with a name `generate`
-/// writes.
-fn generated_files(root: &Path) -> Result<Vec<String>, GanError> {
-    let mut files = Vec::new();
+/// writes, and whether any other file (or anything not a file) is there.
+fn generated_files(root: &Path) -> Result<(Vec<String>, bool), GanError> {
+    let (mut files, mut other) = (Vec::new(), false);
     for e in walkdir::WalkDir::new(root).min_depth(1).max_depth(2) {
         let e = e.map_err(|e| io_err(root)(e.into()))?;
-        if e.file_type().is_file() && generated_name(&e.file_name().to_string_lossy()) {
-            let rel = e.path().strip_prefix(root).unwrap_or(e.path());
-            files.push(rel.to_string_lossy().replace('\\', "/"));
-        }
-    }
-    Ok(files)
-}
-
-/// The files under `root` (relative paths) when every one has a name `generate` writes
-/// and a grid is among them: the output of a version from before [`MANIFEST`]. `None`
-/// when any other file is there, or no grid.
-fn legacy_outputs(root: &Path) -> Option<Vec<String>> {
-    let mut files = Vec::new();
-    for e in walkdir::WalkDir::new(root).min_depth(1).max_depth(2) {
-        let e = e.ok()?;
         if e.file_type().is_dir() {
             continue;
         }
         if !e.file_type().is_file() || !generated_name(&e.file_name().to_string_lossy()) {
-            return None;
+            other = true;
+            continue;
         }
-        let rel = e.path().strip_prefix(root).ok()?;
+        let rel = e.path().strip_prefix(root).unwrap_or(e.path());
         files.push(rel.to_string_lossy().replace('\\', "/"));
     }
+    Ok((files, other))
+}
+
+/// The files under `root` (relative paths) when every one has a name `generate` writes
+/// and a grid is among them: the output of a version from before [`MANIFEST`]. `None`
+/// when any other file is there, or no grid, or the folder cannot be walked.
+fn legacy_outputs(root: &Path) -> Option<Vec<String>> {
+    let (files, other) = generated_files(root).ok()?;
     // Numbered PNGs alone could be anyone's; generate always draws a grid beside them.
     let grid = files
         .iter()
         .any(|f| f == "grid.png" || f.ends_with("/grid.png"));
-    grid.then_some(files)
+    (grid && !other).then_some(files)
 }
 
 /// The output folder of one `generate`: a rerun into the same `--out` first removes the
@@ -120,7 +110,7 @@ impl OutDir {
             out.remove(&old)?;
             if old.incomplete {
                 out.remove(&Manifest {
-                    files: generated_files(root)?,
+                    files: generated_files(root)?.0,
                     incomplete: true,
                 })?;
             }

@@ -212,17 +212,13 @@ impl Paths {
     /// reported round 2 and one round's record and queue vanished. The second is refused.
     pub fn hold(&self) -> Result<std::fs::File, LabelError> {
         let path = self.work_lock();
-        let file = crate::atomic::open_lock_file(&path).map_err(|e| LabelError::io(&path, e))?;
-        match file.try_lock() {
-            Ok(()) => {
-                crate::atomic::sweep_stale(&self.dir); // what a killed command was writing
-                Ok(file)
-            }
-            Err(std::fs::TryLockError::WouldBlock) => Err(LabelError::Busy {
+        let file = crate::atomic::try_lock_file(&path)
+            .map_err(|e| LabelError::io(&path, e))?
+            .ok_or_else(|| LabelError::Busy {
                 dir: self.data.clone(),
-            }),
-            Err(std::fs::TryLockError::Error(e)) => Err(LabelError::io(&path, e)),
-        }
+            })?;
+        crate::atomic::sweep_stale(&self.dir); // what a killed command was writing
+        Ok(file)
     }
     /// The wide export.
     pub fn wide(&self) -> PathBuf {

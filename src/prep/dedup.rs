@@ -131,6 +131,15 @@ pub struct Layouts {
     pub luma: [u8; super::hash::LUMA_SIDE * super::hash::LUMA_SIDE],
 }
 
+impl Layouts {
+    /// All zero: what a failed lookup gives, and layouts that confirm every pair the
+    /// hashes put near (one grey level everywhere, no chroma).
+    pub const BLANK: Layouts = Layouts {
+        chroma: [0; 32],
+        luma: [0; super::hash::LUMA_SIDE * super::hash::LUMA_SIDE],
+    };
+}
+
 /// Whether items `i` and `j` (`i` mirrored when `flipped`) are a near pair by every check.
 struct Near<'a, L> {
     items: &'a [DedupItem],
@@ -340,12 +349,6 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
-    /// Layouts that confirm every pair the hashes put near (one grey level everywhere).
-    const FLAT: Layouts = Layouts {
-        chroma: [0; 32],
-        luma: [0; 256],
-    };
-
     /// The luma layouts split a group whose hashes agree: different faces that only the
     /// coarse hashes call near.
     #[test]
@@ -364,7 +367,7 @@ mod tests {
         let grids = [stripes, rings];
         let layouts = |k: usize| Layouts {
             luma: grids[k],
-            ..FLAT
+            ..Layouts::BLANK
         };
         let items = [
             DedupItem {
@@ -432,7 +435,7 @@ mod tests {
                 ..base
             },
         ];
-        let a = dedup(&items, &[], |_| FLAT, &DedupSpec::default());
+        let a = dedup(&items, &[], |_| Layouts::BLANK, &DedupSpec::default());
         assert_eq!(a[2], None);
         assert_eq!(a[0], Some((2, DupKind::Near)));
         assert_eq!(a[1], Some((2, DupKind::Near)));
@@ -441,7 +444,7 @@ mod tests {
         let exact_only = dedup(
             &items,
             &[],
-            |_| FLAT,
+            |_| Layouts::BLANK,
             &DedupSpec {
                 near: false,
                 ..Default::default()
@@ -480,7 +483,7 @@ mod tests {
                 dhash: 0xAA,
             },
         ];
-        let no_chroma = |_| FLAT;
+        let no_chroma = |_| Layouts::BLANK;
         let plain = dedup(&items, &mirrors, no_chroma, &DedupSpec::default());
         assert_eq!(plain, vec![None, None]);
         let a = dedup(
@@ -515,7 +518,7 @@ mod tests {
                 pixel_hash: k + 1,
                 layout_key: layout_key(&Layouts {
                     chroma: layouts[k as usize],
-                    ..FLAT
+                    ..Layouts::BLANK
                 }),
                 ..base
             })
@@ -528,7 +531,7 @@ mod tests {
                 asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Layouts {
                     chroma: layouts[k],
-                    ..FLAT
+                    ..Layouts::BLANK
                 }
             },
             &DedupSpec::default(),
@@ -553,7 +556,7 @@ mod tests {
                 dhash: phash.rotate_left(7),
                 layout_key: layout_key(&Layouts {
                     chroma: [(k % 7) as u8 * 30; 32],
-                    ..FLAT
+                    ..Layouts::BLANK
                 }),
                 area: 100,
                 bytes: 10,
@@ -589,7 +592,7 @@ mod tests {
         }
         let layouts = |k: usize| Layouts {
             chroma: chroma[k],
-            ..FLAT
+            ..Layouts::BLANK
         };
         let got = dedup(&items, &[], layouts, &spec);
         let group = |i: usize| got[i].map_or(i, |(k, _)| k as usize);

@@ -229,7 +229,7 @@ pub(super) fn finish(
         let (reader, buf) = &mut *guard;
         let read = reader.read(at, buf);
         match read {
-            Ok(r) => r.hashes.map_or(NO_LAYOUTS, |h| dedup::Layouts {
+            Ok(r) => r.hashes.map_or(dedup::Layouts::BLANK, |h| dedup::Layouts {
                 chroma: h.chroma,
                 luma: h.luma,
             }),
@@ -238,7 +238,7 @@ pub(super) fn finish(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .get_or_insert(e);
-                NO_LAYOUTS
+                dedup::Layouts::BLANK
             }
         }
     };
@@ -265,12 +265,6 @@ pub(super) fn finish(
     remove_stale(out, &keep)?;
     Ok(entries)
 }
-
-/// What a lookup that failed gives (the error stops the run after dedup).
-const NO_LAYOUTS: dedup::Layouts = dedup::Layouts {
-    chroma: [0; 32],
-    luma: [0; 256],
-};
 
 fn path_hash(rel: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(rel.as_bytes())
@@ -322,15 +316,12 @@ pub(super) fn check_layout(in_abs: &Path, out: &Path, out_abs: &Path) -> Result<
 /// same OUT stops at once instead of interleaving its journal and outputs with the first.
 pub(super) fn lock_out(out: &Path) -> Result<std::fs::File, PrepError> {
     let path = Journal::path_in(out).with_file_name("lock");
-    let file = crate::atomic::open_lock_file(&path).map_err(out_err(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(PrepError::Layout {
+    crate::atomic::try_lock_file(&path)
+        .map_err(out_err(&path))?
+        .ok_or_else(|| PrepError::Layout {
             path: out.to_path_buf(),
             reason: "another prep is writing to this folder; wait for it to end".into(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(out_err(&path)(e)),
-    }
+        })
 }
 
 /// Whether `OUT/manifest.csv` is one prep wrote (its header), not a user's own file of
@@ -353,18 +344,9 @@ fn remove_stale(out: &Path, keep: &HashSet<u64>) -> Result<(), PrepError> {
     if !images.is_dir() {
         return Ok(());
     }
-    // Walk everything, hidden temporaries of a killed run included.
-    for entry in walkdir::WalkDir::new(&images).into_iter().flatten() {
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = crate::dataset::walk::relative(out, entry.path());
-        if !keep.contains(&path_hash(&rel)) {
-            std::fs::remove_file(entry.path()).map_err(out_err(entry.path()))?;
-        }
-    }
-    // Folders left empty (every image of a source folder a duplicate or gone), deepest
-    // first; one still holding something stays.
+    // Walk everything, hidden temporaries of a killed run included; each folder comes
+    // after its contents, so one left empty (every image of a source folder a duplicate
+    // or gone) goes too, and one still holding something stays.
     for entry in walkdir::WalkDir::new(&images)
         .min_depth(1)
         .contents_first(true)
@@ -373,6 +355,14 @@ fn remove_stale(out: &Path, keep: &HashSet<u64>) -> Result<(), PrepError> {
     {
         if entry.file_type().is_dir() {
             let _ = std::fs::remove_dir(entry.path());
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = crate::dataset::walk::relative(out, entry.path());
+        if !keep.contains(&path_hash(&rel)) {
+            std::fs::remove_file(entry.path()).map_err(out_err(entry.path()))?;
         }
     }
     Ok(())
