@@ -430,11 +430,7 @@ fn split_values_with_colliding_folder_names_get_their_own_folders() {
     assert_eq!(value_dirs(&values), dirs, "stable");
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let spec = TrainSpec {
-        split_by: Some("hair_color".into()),
-        attrs: Vec::new(),
-        ..tiny(ModelKind::Dcgan, 2)
-    };
+    let spec = tiny_split();
     let ds = faces_named(18, |_, c| match c {
         "black" => "light blue".into(),
         "blonde" => "light_blue".into(),
@@ -587,11 +583,7 @@ fn generate_replaces_its_own_earlier_outputs_and_refuses_other_folders() {
 fn a_skipped_split_value_is_explained() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let spec = TrainSpec {
-        split_by: Some("hair_color".into()),
-        attrs: Vec::new(),
-        ..tiny(ModelKind::Dcgan, 2)
-    };
+    let spec = tiny_split();
     let ds = faces_named(13, |i, c| if i == 12 { "green".into() } else { c.into() });
     let r = train_dataset(&spec, ds, &run, false, Verbosity::Quiet).unwrap();
     assert!(r.warnings.iter().any(|w| w.contains("green")), "{r:?}");

@@ -63,6 +63,15 @@ fn tiny(model: ModelKind, steps: u64) -> TrainSpec {
     }
 }
 
+/// A two-step DCGAN per hair colour (`--split-by hair_color`).
+fn tiny_split() -> TrainSpec {
+    TrainSpec {
+        split_by: Some("hair_color".into()),
+        attrs: Vec::new(),
+        ..tiny(ModelKind::Dcgan, 2)
+    }
+}
+
 fn metrics(run: &Path) -> Vec<Vec<f64>> {
     std::fs::read_to_string(run.join("metrics.csv"))
         .unwrap()
@@ -205,11 +214,7 @@ fn spectral_norm_and_attention_train_finite_and_resume_exactly() {
 fn split_by_trains_one_model_per_class() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let spec = TrainSpec {
-        split_by: Some("hair_color".into()),
-        attrs: Vec::new(),
-        ..tiny(ModelKind::Dcgan, 2)
-    };
+    let spec = tiny_split();
     let r = train_dataset(&spec, faces(18), &run, false, Verbosity::Quiet).unwrap();
     assert_eq!(r.split.len(), 3);
     for v in ["black", "blonde", "red"] {
