@@ -45,8 +45,13 @@ pub fn requested() -> bool {
 #[cfg(unix)]
 extern "C" fn on_sigint(_: libc::c_int) {
     if REQUESTED.swap(true, Ordering::SeqCst) {
-        // SAFETY: async-signal-safe calls only.
+        // Say why the process ends silently mid-save (a double press comes 1-10 ms after
+        // the first, before the work has printed anything).
+        const MESSAGE: &[u8] =
+            b"\nfacesynth: interrupted again: stopped at once; the last saved checkpoint stands\n";
+        // SAFETY: async-signal-safe calls only (write, signal, raise).
         unsafe {
+            libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
             libc::signal(libc::SIGINT, libc::SIG_DFL);
             libc::raise(libc::SIGINT);
         }
