@@ -167,7 +167,8 @@ pub struct RoundArgs {
     /// margin, entropy, least-confidence or random.
     #[arg(long, default_value_t = RoundSpec::default().strategy)]
     strategy: Strategy,
-    /// Calibrated confidence at which a prediction becomes a label.
+    /// Calibrated confidence at which a prediction becomes a label (none until people's
+    /// answers hold out 10 labels to calibrate the confidences).
     #[arg(long, default_value_t = RoundSpec::default().threshold, value_parser = probability)]
     threshold: f32,
     /// Heuristic labels train the CNN only while they agree with people's labels on at

@@ -263,7 +263,11 @@ pub fn init(schema_path: &Path, data: &Path, v: Verbosity) -> Result<InitReport,
     for l in labels {
         *heuristic_votes.entry(l.attribute.clone()).or_insert(0) += 1;
         votes.set(l.clone());
-        store.set(l);
+        // A vote fills a gap only: the rounds' model labels (and people's) stay. A vote a
+        // round withdrew returns until the next round judges the heuristic again.
+        if store.get(&l.file, &l.attribute).is_none() {
+            store.set(l);
+        }
     }
     votes.save(&paths.heuristics())?;
     store.save(&paths.labels())?;

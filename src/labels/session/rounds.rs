@@ -172,11 +172,19 @@ impl std::fmt::Display for RoundInfo {
                 "  {attr}: temperature {t:.2}{}, ECE {ece} on {held} held-out labels{right}, {accepted} model labels accepted",
                 range_text(&self.temperature_range, attr)
             )?;
+            let all_held: usize = self.calibration_size.values().sum();
             if held == 0 && accepted > 0 {
-                // Said where the labels are counted: nothing checked these confidences.
+                // Said where the labels are counted: nothing checked these confidences
+                // (rounds before uncalibrated rounds stopped accepting).
                 write!(
                     f,
                     " (uncalibrated: no held-out answers yet, the network's own confidences)"
+                )?;
+            } else if all_held < calibrate::MIN_CALIBRATION && accepted == 0 {
+                write!(
+                    f,
+                    " (none until people's answers hold out {} labels to calibrate it)",
+                    calibrate::MIN_CALIBRATION
                 )?;
             }
             if let Some((share, n, trains)) = self.heuristic_agreement.get(attr) {
@@ -237,5 +245,13 @@ mod tests {
         assert!(info.to_string().contains("uncalibrated"), "{info}");
         info.calibration_size.insert("hair_color".into(), 40);
         assert!(!info.to_string().contains("uncalibrated"), "{info}");
+        // Today's rounds accept nothing until the confidences are calibrated, and say so.
+        let mut first = RoundInfo::default();
+        first.temperature.insert("hair_color".into(), 1.0);
+        first.accepted.insert("hair_color".into(), 0);
+        assert!(
+            first.to_string().contains("none until people's answers"),
+            "{first}"
+        );
     }
 }
