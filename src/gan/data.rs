@@ -9,7 +9,7 @@ use crate::labels::index::FolderNames;
 use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage};
 use rayon::prelude::*;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -219,7 +219,7 @@ pub fn load(src: &DataSource) -> Result<Dataset, GanError> {
             unmatched = missing;
             listing
         }
-        _ if src.need_labels => image_folder(dir)?,
+        _ if src.need_labels => image_folder(dir, &src.attrs)?,
         _ => {
             let files = unlabeled_images(dir)?;
             let n = files.len();
@@ -489,24 +489,18 @@ fn match_rows(dir: &Path, csv: &Path, wide: Wide) -> Result<(Listing, Vec<String
     Ok(((files, wide.names, values), missing))
 }
 
-/// ImageFolder: `DIR/<class>/...` (or `DIR/images/<class>/...` for a prep output).
-fn image_folder(dir: &Path) -> Result<Listing, GanError> {
+/// ImageFolder: `DIR/<class>/...` (or `DIR/images/<class>/...` for a prep output), the
+/// attribute named `class`, or the one `want` names; or `label export`'s tree,
+/// `DIR/<attribute>/<value>/<image>`, told by top folders with no image directly in
+/// them: the attributes `want` names (the only one when it names none), each image (by
+/// file name) with a value for every one of them, as a wide CSV's rows.
+fn image_folder(dir: &Path, want: &[String]) -> Result<Listing, GanError> {
     let root = if dir.join("images").is_dir() {
         dir.join("images")
     } else {
         dir.to_path_buf()
     };
-    let mut classes: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map_err(io_err(&root))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_dir()
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    classes.sort();
+    let classes = sub_folders(&root)?;
     if classes.is_empty() {
         return Err(GanError::Data {
             path: dir.to_path_buf(),
@@ -515,18 +509,119 @@ fn image_folder(dir: &Path) -> Result<Listing, GanError> {
                 .into(),
         });
     }
-    let (mut files, mut values) = (Vec::new(), Vec::new());
-    for c in classes {
-        let name = c
-            .file_name()
+    let folder_name = |p: &Path| {
+        p.file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        for f in crate::dataset::walk::image_files(&c).map_err(io_err(&c))? {
-            files.push(f.strip_prefix(dir).unwrap_or(&f).to_path_buf());
-            values.push(vec![name.clone()]);
+            .unwrap_or_default()
+    };
+    let mut per_class = Vec::new();
+    for c in &classes {
+        let files = crate::dataset::walk::image_files(c).map_err(io_err(c))?;
+        per_class.push(files);
+    }
+    // Images directly in a class folder make it a class; none anywhere, only below
+    // value folders, make the tree an export's.
+    let nested = per_class.iter().any(|files| !files.is_empty())
+        && classes
+            .iter()
+            .zip(&per_class)
+            .all(|(c, files)| files.iter().all(|f| f.parent() != Some(c.as_path())));
+    if !nested {
+        let attribute = match want {
+            [one] => one.clone(),
+            _ => "class".to_string(),
+        };
+        let (mut files, mut values) = (Vec::new(), Vec::new());
+        for (c, found) in classes.iter().zip(per_class) {
+            let name = folder_name(c);
+            for f in found {
+                files.push(f.strip_prefix(dir).unwrap_or(&f).to_path_buf());
+                values.push(vec![name.clone()]);
+            }
+        }
+        return Ok((files, vec![attribute], values));
+    }
+    // label export's tree: attribute folders (those holding images) of value folders.
+    let (classes, per_class): (Vec<PathBuf>, Vec<Vec<PathBuf>>) = classes
+        .into_iter()
+        .zip(per_class)
+        .filter(|(_, files)| !files.is_empty())
+        .unzip();
+    let attributes: Vec<String> = classes.iter().map(|c| folder_name(c)).collect();
+    let names: Vec<String> = if want.is_empty() {
+        // A wide CSV's first column is its schema's first attribute; folders carry no
+        // order, so the choice is the user's.
+        match attributes.as_slice() {
+            [one] => vec![one.clone()],
+            _ => {
+                return Err(GanError::Data {
+                    path: dir.to_path_buf(),
+                    reason: format!(
+                        "a `label export` tree of attributes {}: name the ones to train on \
+                         with --attr",
+                        attributes.join(", ")
+                    ),
+                })
+            }
+        }
+    } else {
+        for w in want {
+            if !attributes.contains(w) {
+                return Err(GanError::Data {
+                    path: dir.to_path_buf(),
+                    reason: format!(
+                        "no attribute folder {w:?} (the folder has: {})",
+                        attributes.join(", ")
+                    ),
+                });
+            }
+        }
+        want.to_vec()
+    };
+    // Per image name: its first path and its value per wanted attribute.
+    let mut images: BTreeMap<String, (PathBuf, Vec<String>)> = BTreeMap::new();
+    for (a, name) in names.iter().enumerate() {
+        let k = attributes
+            .iter()
+            .position(|x| x == name)
+            .expect("checked above");
+        for f in &per_class[k] {
+            let (Some(file), Some(value)) = (
+                f.file_name().map(|n| n.to_string_lossy().into_owned()),
+                f.parent().map(folder_name),
+            ) else {
+                continue;
+            };
+            let entry = images.entry(file).or_insert_with(|| {
+                (
+                    f.strip_prefix(dir).unwrap_or(f).to_path_buf(),
+                    vec![String::new(); names.len()],
+                )
+            });
+            entry.1[a] = value;
         }
     }
-    Ok((files, vec!["class".into()], values))
+    let (files, values) = images
+        .into_values()
+        .filter(|(_, v)| v.iter().all(|x| !x.is_empty()))
+        .unzip();
+    Ok((files, names, values))
+}
+
+/// The folders directly below `root`, hidden ones left out, sorted.
+fn sub_folders(root: &Path) -> Result<Vec<PathBuf>, GanError> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(io_err(root))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    dirs.sort();
+    Ok(dirs)
 }
 
 fn read_gz(path: &Path) -> Result<Vec<u8>, GanError> {
@@ -623,6 +718,51 @@ mod tests {
         let mut t = ds.clone();
         t.select_attrs(&["b".into()]);
         assert_eq!(t.labels, vec![0, 1, 1]);
+    }
+
+    /// `label export`'s tree trains on the attributes named (it trained on a `class`
+    /// whose values were the attribute names, every image twice); a one-level folder
+    /// takes the one `--attr` name.
+    #[test]
+    fn an_export_tree_is_read_as_attributes() {
+        let d = tempfile::tempdir().unwrap();
+        let put = |rel: &str| {
+            let p = d.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            RgbImage::from_pixel(4, 4, image::Rgb([9, 9, 9]))
+                .save(&p)
+                .unwrap();
+        };
+        put("hair_color/red/a.png");
+        put("hair_color/blue/b.png");
+        put("hair_color/blue/c.png");
+        put("eye_color/green/a.png");
+        put("eye_color/green/b.png");
+        std::fs::create_dir_all(d.path().join("notes")).unwrap();
+        std::fs::write(d.path().join("notes/README.txt"), "mine").unwrap();
+        let (files, names, values) = image_folder(d.path(), &["hair_color".into()]).unwrap();
+        assert_eq!(names, vec!["hair_color"]);
+        assert_eq!(files.len(), 3);
+        assert_eq!(values, vec![vec!["red"], vec!["blue"], vec!["blue"]]);
+        let both = ["eye_color".to_string(), "hair_color".to_string()];
+        let (files, _, values) = image_folder(d.path(), &both).unwrap();
+        assert_eq!(files.len(), 2, "c.png has no eye colour");
+        assert_eq!(values[0], vec!["green", "red"]);
+        let e = image_folder(d.path(), &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("eye_color, hair_color") && e.contains("--attr"),
+            "{e}"
+        );
+        let e = image_folder(d.path(), &["glasses".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("glasses"), "{e}");
+        // One attribute's folder: its classes, under the name asked for.
+        let (files, names, _) =
+            image_folder(&d.path().join("hair_color"), &["hair_color".into()]).unwrap();
+        assert_eq!((files.len(), names), (3, vec!["hair_color".to_string()]));
+        let (_, names, _) = image_folder(&d.path().join("hair_color"), &[]).unwrap();
+        assert_eq!(names, vec!["class"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::labels::index::DatasetIndex;
 use crate::labels::store::LabelStore;
 use crate::labels::{LabelError, Paths, Schema};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// What `export` wrote.
@@ -131,14 +131,10 @@ pub fn export(data: &Path, fill: bool) -> Result<ExportReport, LabelError> {
     })
     .map_err(|e| LabelError::io(&wide, e))?;
     let root = paths.image_folder();
-    if root.exists() {
-        std::fs::remove_dir_all(&root).map_err(|e| LabelError::io(&root, e))?;
-    }
+    let names: HashSet<String> = index.images.iter().map(|f| export_name(f)).collect();
+    clear_earlier_export(&root, &names)?;
     for r in &rows {
-        let under = r[0]
-            .strip_prefix("images/")
-            .unwrap_or(&r[0])
-            .replace('/', "__");
+        let under = export_name(&r[0]);
         for (a, value) in schema.attributes.iter().zip(&r[1..]) {
             if value.is_empty() {
                 continue;
@@ -160,4 +156,60 @@ pub fn export(data: &Path, fill: bool) -> Result<ExportReport, LabelError> {
         rows: rows.len(),
         filled,
     })
+}
+
+/// An image's file name in the ImageFolder tree: its path below `images/`, folders joined
+/// by `__` (one level under each value folder).
+fn export_name(file: &str) -> String {
+    file.strip_prefix("images/")
+        .unwrap_or(file)
+        .replace('/', "__")
+}
+
+/// Removes what an earlier export wrote: files named as one of the dataset's images two
+/// levels down (`<attribute>/<value>/<name>`), then the folders that leaves empty. Anything
+/// else a person put under the root stays (the whole tree was removed, notes included).
+fn clear_earlier_export(root: &Path, names: &HashSet<String>) -> Result<(), LabelError> {
+    let Ok(attributes) = std::fs::read_dir(root) else {
+        return Ok(());
+    };
+    let dirs = |p: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(p)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for attribute in attributes
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+    {
+        let attribute = attribute.path();
+        let mut emptied = false;
+        for value in dirs(&attribute) {
+            let mut removed = false;
+            for e in std::fs::read_dir(&value)
+                .map_err(|e| LabelError::io(&value, e))?
+                .flatten()
+            {
+                let ours = e.file_type().is_ok_and(|t| t.is_file())
+                    && names.contains(e.file_name().to_string_lossy().as_ref());
+                if ours {
+                    std::fs::remove_file(e.path()).map_err(|err| LabelError::io(&e.path(), err))?;
+                    removed = true;
+                }
+            }
+            // Fails (and stays) where something else is left in it.
+            if removed && std::fs::remove_dir(&value).is_ok() {
+                emptied = true;
+            }
+        }
+        if emptied {
+            let _ = std::fs::remove_dir(&attribute);
+        }
+    }
+    Ok(())
 }

@@ -207,6 +207,43 @@ fn export_then_import_image_folder_and_wide() {
     let q = labels::queue::queue(d2.path(), 8).unwrap();
     assert_eq!(q.images, 8);
     assert!(q.contact_sheet.is_file());
+    // Regression: a second export removed the whole tree, a person's notes in it too.
+    let root = d.path().join("imagefolder");
+    let value_dir = std::fs::read_dir(root.join("hair_color"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::create_dir_all(root.join("notes")).unwrap();
+    std::fs::write(root.join("notes/README.txt"), "mine").unwrap();
+    std::fs::write(value_dir.join("mine.txt"), "mine").unwrap();
+    // One answer changes: its link moves to the new value's folder.
+    let moved = std::fs::read_dir(&value_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".png"))
+        .unwrap();
+    let old_value = value_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let new_value = if old_value == "pink" { "red" } else { "pink" };
+    import_answers(
+        d.path(),
+        &format!("file,attribute,value\nimages/{moved},hair_color,{new_value}\n"),
+    );
+    labels::export(d.path(), false).unwrap();
+    assert!(root.join("notes/README.txt").is_file());
+    assert!(value_dir.join("mine.txt").is_file());
+    assert!(!value_dir.join(&moved).exists());
+    assert!(root
+        .join("hair_color")
+        .join(new_value)
+        .join(&moved)
+        .is_file());
 }
 
 /// Regression: `label queue --k 5000` drew every face on one 982 x 49,002 px sheet that
