@@ -7,7 +7,7 @@ use clap::Args;
 use facesynth::gan::spec::{Arch, BackendKind, CondKind, LossKind, ModelKind, OptimKind, SnWhere};
 use facesynth::gan::{self, TrainSection, TrainSpec};
 use facesynth::progress::Verbosity;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `facesynth train`.
 #[derive(Debug, Args)]
@@ -156,12 +156,14 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
         ..TrainSection::default()
     };
     let (steps, backend) = (a.steps.or(file.steps), a.backend.or(file.backend));
+    let cli_flags = cli.clone();
     let mut spec = cli.resolve(file);
     let saved_run = a.out.join(gan::checkpoint::SETTINGS).is_file();
     if a.resume && (saved_run || (spec.data.is_none() && spec.mnist.is_none())) {
         // Resuming needs only RUN: its saved settings name the data. Steps and backend
         // given (by flag or pipeline file) override the saved ones; defaults do not.
         let saved = gan::checkpoint::read_meta(&a.out)?.0;
+        refuse_changed_flags(&cli_flags, &saved, &a.out)?;
         spec = TrainSpec {
             steps: steps.unwrap_or(saved.steps),
             backend: backend.unwrap_or(saved.backend),
@@ -239,4 +241,45 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A resumed run keeps its saved settings: a flag other than --steps and --backend that
+/// differs from them is an error naming both values (they were silently ignored, so
+/// `--resume --model cgan` went on training the saved acgan).
+fn refuse_changed_flags(cli: &TrainSection, saved: &TrainSpec, run: &Path) -> anyhow::Result<()> {
+    let given = serde_json::to_value(cli)?;
+    let had = serde_json::to_value(saved)?;
+    let (Some(given), Some(had)) = (given.as_object(), had.as_object()) else {
+        return Ok(());
+    };
+    let same_path = |a: &serde_json::Value, b: &serde_json::Value| {
+        let canon = |v: &serde_json::Value| {
+            v.as_str()
+                .map(|s| std::fs::canonicalize(s).unwrap_or_else(|_| PathBuf::from(s)))
+        };
+        canon(a) == canon(b)
+    };
+    let mut changed = Vec::new();
+    for (key, value) in given {
+        if value.is_null() || matches!(key.as_str(), "steps" | "backend") {
+            continue;
+        }
+        let old = had.get(key).unwrap_or(&serde_json::Value::Null);
+        let equal = match key.as_str() {
+            "data" | "labels" | "mnist" => same_path(value, old),
+            _ => value == old,
+        };
+        if !equal {
+            changed.push(format!("{key} {value} (the run's: {old})"));
+        }
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} keeps its saved settings on --resume; these flags differ: {} (leave them out, \
+         or train a new run into another --out)",
+        run.display(),
+        changed.join(", ")
+    )
 }

@@ -315,6 +315,60 @@ impl TrainSpec {
                 ));
             }
         }
+        if !self.conditional() && !self.attrs.is_empty() {
+            return bad(format!(
+                "{} is unconditional: --attr names the classes of cgan and acgan (leave it \
+                 out, or --split-by ATTR for one {} per value)",
+                self.model, self.model
+            ));
+        }
+        // Values no run can use (`--label-smoothing 2` made the real target -1 and
+        // trained to a loss of -10 without a word).
+        let ranges: [(&str, f64, bool); 9] = [
+            ("lr-g", self.lr_g, self.lr_g > 0.0),
+            ("lr-d", self.lr_d, self.lr_d > 0.0),
+            ("beta1", self.beta1.into(), (0.0..1.0).contains(&self.beta1)),
+            (
+                "clip",
+                self.clip.unwrap_or(1.0).into(),
+                self.clip.is_none_or(|c| c > 0.0),
+            ),
+            (
+                "label-smoothing",
+                self.label_smoothing.into(),
+                (0.0..1.0).contains(&self.label_smoothing),
+            ),
+            (
+                "label-noise",
+                self.label_noise.into(),
+                (0.0..1.0).contains(&self.label_noise),
+            ),
+            (
+                "instance-noise",
+                self.instance_noise.into(),
+                self.instance_noise >= 0.0,
+            ),
+            (
+                "ema",
+                self.ema.unwrap_or(0.5),
+                self.ema.is_none_or(|e| e > 0.0 && e < 1.0),
+            ),
+            (
+                "aux-weight / aux-fake",
+                self.aux_weight.min(self.aux_fake).into(),
+                self.aux_weight >= 0.0 && self.aux_fake >= 0.0,
+            ),
+        ];
+        for (name, value, ok) in ranges {
+            // `ok` is false for NaN too.
+            if !ok {
+                return bad(format!(
+                    "{name} {value} is out of range (learning rates and clip above 0; beta1, \
+                     label smoothing and label noise in [0, 1); ema in (0, 1); noise and \
+                     weights at least 0)"
+                ));
+            }
+        }
         if self.batch < 2 {
             return bad(format!("batch {} is too small (at least 2)", self.batch));
         }
@@ -480,12 +534,20 @@ impl TrainSection {
         }
         let mnist = pick_opt!(mnist);
         let flip_default = mnist.is_none() && d.flip;
+        // A file's classes are for its own (conditional) model: `--model dcgan` over a
+        // cgan pipeline trains without them. Classes given by flag stay, for `validate`.
+        let model = pick!(model);
+        let attrs = match self.attrs {
+            Some(a) => a,
+            None if !matches!(model, ModelKind::Cgan | ModelKind::Acgan) => Vec::new(),
+            None => file.attrs.unwrap_or(d.attrs),
+        };
         TrainSpec {
             data: pick_opt!(data),
             labels: pick_opt!(labels),
             mnist,
-            attrs: pick!(attrs),
-            model: pick!(model),
+            attrs,
+            model,
             arch: pick!(arch),
             size: pick!(size),
             steps: pick!(steps),
@@ -616,6 +678,29 @@ mod tests {
             // Regression: a repeated attribute was accepted.
             TrainSpec {
                 attrs: vec!["a".into(), "a".into()],
+                model: ModelKind::Cgan,
+                ..ok.clone()
+            },
+            // Regression: impossible values trained (smoothing 2: a loss of -10).
+            TrainSpec {
+                label_smoothing: 2.0,
+                ..ok.clone()
+            },
+            TrainSpec {
+                lr_g: -0.01,
+                ..ok.clone()
+            },
+            TrainSpec {
+                lr_d: f64::NAN,
+                ..ok.clone()
+            },
+            TrainSpec {
+                ema: Some(1.0),
+                ..ok.clone()
+            },
+            // Regression: dcgan with --attr said the data had no such attribute.
+            TrainSpec {
+                attrs: vec!["hair_color".into()],
                 ..ok.clone()
             },
         ] {
@@ -636,6 +721,21 @@ mod tests {
         };
         let s = cli.resolve(file);
         assert_eq!((s.batch, s.steps, s.nz), (8, 10, 100));
+        // A conditional file's classes do not follow `--model dcgan` given over it.
+        let file = TrainSection {
+            model: Some(ModelKind::Cgan),
+            attrs: Some(vec!["hair_color".into()]),
+            ..Default::default()
+        };
+        let dcgan = TrainSection {
+            model: Some(ModelKind::Dcgan),
+            ..Default::default()
+        };
+        assert!(dcgan.resolve(file.clone()).attrs.is_empty());
+        assert_eq!(
+            TrainSection::default().resolve(file).attrs,
+            vec!["hair_color"]
+        );
         assert_eq!("hinge".parse::<LossKind>().unwrap(), LossKind::Hinge);
         assert!("nope".parse::<ModelKind>().is_err());
     }

@@ -164,6 +164,16 @@ fn resolve_resume(spec: &TrainSpec, out: &Path, resume: bool) -> Result<TrainSpe
         return Ok(spec.clone());
     }
     let (mut saved, _) = checkpoint::read_meta(out)?;
+    // A target below the steps done trained nothing and wrote the lower target into
+    // settings.json, under a checkpoint past it.
+    if let Some(done) = checkpoint::latest(out)?.filter(|l| l.step > spec.steps) {
+        return Err(GanError::Settings {
+            reason: format!(
+                "the run is at step {}, past --steps {}: give more steps to go on",
+                done.step, spec.steps
+            ),
+        });
+    }
     saved.steps = spec.steps;
     saved.backend = spec.backend;
     Ok(saved)

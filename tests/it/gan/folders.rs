@@ -279,6 +279,30 @@ fn resume_works_from_another_folder_and_keeps_the_step_target() {
     let latest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("latest.json")).unwrap()).unwrap();
     assert_eq!(latest["step"], 3);
+    // Regression: other flags were ignored without a word, and a target below the steps
+    // done trained nothing and wrote the lower target into settings.json.
+    let resume = |extra: &[&str]| {
+        bin()
+            .current_dir(elsewhere.path())
+            .args(["train", "--resume", "--quiet", "--out"])
+            .arg(&run)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = resume(&["--steps", "4", "--model", "cgan", "--size", "16"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("model \"cgan\"") && err.contains("dcgan"),
+        "{err}"
+    );
+    assert!(!err.contains("size"), "the same size is no change: {err}");
+    let out = resume(&["--steps", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("at step 3, past --steps 1"), "{err}");
+    assert_eq!(saved("steps"), 3);
 }
 
 /// Regression: a class-per-folder dataset could not train an unconditional model (the
