@@ -98,7 +98,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Continue RUN from its newest checkpoint, with its saved settings (--steps and
-    /// --backend, when given, override them). Needed to train into a folder that holds a run.
+    /// --backend, when given, override them; any other flag must match them). Needed to
+    /// train into a folder that holds a run.
     #[arg(long)]
     pub resume: bool,
     /// cpu or cuda (cuda needs a build with --features cuda and an NVIDIA driver) [default: cpu].
