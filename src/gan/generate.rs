@@ -501,7 +501,8 @@ fn generate_split(
 }
 
 /// Rows of `--per-class` on one model: the first attribute's values, or InfoGAN's
-/// categorical code.
+/// categorical code; only the one `--attr` (or the code) fixes, when it does (the rows
+/// ran over every value, the value asked for ignored).
 fn per_class_rows(
     l: &Loaded,
     fixed: &Fixed,
@@ -513,9 +514,14 @@ fn per_class_rows(
         .first()
         .filter(|_| !l.shape.classes.is_empty())
     {
+        let chosen = fixed
+            .iter()
+            .find(|(a, _)| *a == 0)
+            .map(|&(_, i)| i as usize);
         Ok(a.values
             .iter()
             .enumerate()
+            .filter(|(i, _)| chosen.is_none_or(|c| c == *i))
             .map(|(i, v)| {
                 let mut f: Vec<(usize, u32)> =
                     fixed.iter().filter(|(a, _)| *a != 0).copied().collect();
@@ -525,6 +531,7 @@ fn per_class_rows(
             .collect())
     } else if l.spec.model == ModelKind::Infogan {
         Ok((0..l.spec.info_cat)
+            .filter(|k| code.is_none_or(|c| c == *k))
             .map(|k| (format!("code{k}"), fixed.clone(), Some(k)))
             .collect())
     } else {

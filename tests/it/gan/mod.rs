@@ -121,6 +121,20 @@ fn tiny_conditional_runs_have_finite_losses_and_distinct_classes() {
         // Same noise, different class: the images must differ.
         assert_ne!(read(names[0]), read(names[1]), "{model}");
         assert_ne!(read(names[1]), read(names[2]), "{model}");
+        // Regression: a class fixed by --attr was ignored, every row drawn.
+        if model != ModelKind::Infogan {
+            let only = dir.path().join("only");
+            let g = generate(&GenerateSpec {
+                run: run.clone(),
+                out: only.clone(),
+                per_class: Some(2),
+                attrs: vec![("hair_color".into(), "blonde".into())],
+                ..GenerateSpec::default()
+            })
+            .unwrap();
+            assert_eq!(g.images, 2, "{model}");
+            assert!(only.join("blonde/1.png").is_file() && !only.join("red").exists());
+        }
     }
 }
 
