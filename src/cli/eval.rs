@@ -48,7 +48,8 @@ pub struct EvalArgs {
     /// KID subsets (of at most 1000 images each).
     #[arg(long, default_value_t = KidSpec::default().subsets)]
     pub kid_subsets: usize,
-    /// Report page to write (default RUN/report.html).
+    /// Report page to write (default RUN/report.html); a folder, or a path not ending in
+    /// .html, gets report.html in it.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

@@ -30,16 +30,7 @@ pub fn run(a: ReportArgs, v: Verbosity) -> anyhow::Result<()> {
     let pages = match (&a.paths[..], &a.out) {
         // One run and a page path: that run's page there, as `eval --out` writes it.
         ([run], Some(out)) if report::detect(run) == Some(report::FolderKind::Run) => {
-            // A folder (one that exists, or a path not ending in .html): report.html in it.
-            let folder = out.is_dir() || out.extension().is_none_or(|e| e != "html");
-            let page = if folder {
-                std::fs::create_dir_all(out)
-                    .with_context(|| format!("cannot create {}", out.display()))?;
-                out.join(report::PAGE)
-            } else {
-                out.clone()
-            };
-            vec![report::write_run_report_at(run, &page).context("report")?]
+            vec![report::write_run_report_at(run, out).context("report")?]
         }
         _ => report::write_pages(&a.paths, a.out.as_deref()).context("report")?,
     };

@@ -293,9 +293,23 @@ pub fn write_run_report(run: &Path) -> Result<PathBuf, ReportError> {
     write_run_report_at(run, &run.join(PAGE))
 }
 
-/// Writes the page of the training run `run` to `page` (`eval --out`); returns `page`.
-/// The page is self-contained, so it can live anywhere.
+/// Writes the page of the training run `run` to `page` (`eval --out`, `report --out`);
+/// returns the page's path. The page is self-contained, so it can live anywhere. A folder
+/// (one that exists, or a path not ending in `.html`) gets `report.html` in it, as
+/// `eval compare --out` reads its path (`eval --out pages` wrote a file named `pages`, and
+/// failed on an existing folder).
 pub fn write_run_report_at(run: &Path, page_path: &Path) -> Result<PathBuf, ReportError> {
+    let folder = page_path.is_dir() || page_path.extension().is_none_or(|e| e != "html");
+    let page_path = &match folder {
+        true => {
+            std::fs::create_dir_all(page_path).map_err(|e| ReportError::Write {
+                path: page_path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            page_path.join(PAGE)
+        }
+        false => page_path.to_path_buf(),
+    };
     let settings = read_json(&run.join("settings.json"))?;
     let classes = read_json(&run.join("classes.json"))?;
     let (list, split) = attrs(&classes);

@@ -232,6 +232,18 @@ fn run_page_has_settings_curves_samples_and_metrics() {
     let f = runs();
     let page = report::write_run_report(&f.cond).unwrap();
     assert_eq!(page, f.cond.join("report.html"));
+    // Regression: `eval --out pages` wrote a file named `pages`, and an existing folder
+    // failed; both take report.html inside, as `report --out` does.
+    let elsewhere = f._tmp.path().join("pages");
+    let at = |out: &Path| report::write_run_report_at(&f.cond, out).unwrap();
+    assert_eq!(at(&elsewhere), elsewhere.join("report.html"));
+    assert_eq!(
+        at(&elsewhere),
+        elsewhere.join("report.html"),
+        "an existing folder"
+    );
+    let named = f._tmp.path().join("run.html");
+    assert_eq!(at(&named), named);
     let html = std::fs::read_to_string(&page).unwrap();
     assert_page(
         &html,
