@@ -341,6 +341,25 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
     // A queue with questions pending is never rewritten: a person may be typing answers
     // into its value column. One wholly answered (or none) gives way to a new one.
     if items.is_empty() {
+        // Each open question's best guess: the store's label, else the last round's
+        // prediction (a slot without a label took confidence 0 and no suggestion, so
+        // the queue was the first images by name, and Enter on the page had nothing
+        // to take). A round whose network learned from nothing predicts nothing.
+        let learned = super::session::read_rounds(&paths)
+            .last()
+            .is_some_and(|r| r.train_samples > 0);
+        let predictions = match learned {
+            true => super::session::read_predictions(&paths),
+            false => BTreeMap::new(),
+        };
+        let guess = |file: &str, attribute: &str| -> Option<(String, f32)> {
+            match store.get(file, attribute) {
+                Some(l) => Some((l.value.clone(), l.confidence)),
+                None => predictions
+                    .get(&(file.to_string(), attribute.to_string()))
+                    .cloned(),
+            }
+        };
         let mut scored: Vec<(usize, f32)> = (0..index.len())
             .map(|i| {
                 let c = schema
@@ -348,8 +367,7 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
                     .iter()
                     .map(|a| match store.get(&index.images[i], &a.name) {
                         Some(l) if l.source == Source::Human => 2.0,
-                        Some(l) => l.confidence,
-                        None => 0.0,
+                        _ => guess(&index.images[i], &a.name).map_or(0.0, |g| g.1),
                     })
                     .fold(f32::MAX, f32::min);
                 (i, c)
@@ -357,8 +375,26 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
             .filter(|&(_, c)| c < 2.0)
             .collect();
         scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        let chosen: Vec<usize> = scored.into_iter().take(k).map(|x| x.0).collect();
-        write_queue(&paths, &schema, &index, &store, &chosen, &[], round)?;
+        let mut fresh = Vec::new();
+        for (i, _) in scored.into_iter().take(k) {
+            let file = &index.images[i];
+            for attr in &schema.attributes {
+                if store
+                    .get(file, &attr.name)
+                    .is_some_and(|l| l.source == Source::Human)
+                {
+                    continue;
+                }
+                let (suggestion, confidence) = guess(file, &attr.name).unwrap_or_default();
+                fresh.push(QueueItem {
+                    file: file.clone(),
+                    attribute: attr.name.clone(),
+                    suggestion,
+                    confidence,
+                });
+            }
+        }
+        save_items(&paths.queue(), &fresh, round)?;
         items = pending(&paths, &schema, &store)?;
     }
     let mut files: Vec<String> = Vec::new();

@@ -491,3 +491,54 @@ fn a_second_round_on_a_busy_dataset_is_refused() {
     drop(held);
     labels::round(d.path(), &spec, Q).unwrap();
 }
+
+/// Regression: `label queue` with nothing pending took a slot without a label as
+/// confidence 0 with no suggestion, so it queued the first images by name and the page's
+/// Enter had nothing to take; the last round's predictions now fill those slots.
+#[test]
+fn a_fresh_queue_suggests_the_last_rounds_predictions() {
+    let d = synth_data(30, 4);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    // No votes in the store: every slot is open, as after a round withdrew a heuristic.
+    let schema = Schema::load(&anime()).unwrap();
+    let store_path = d.path().join("labels/labels.csv");
+    let mut store = labels::LabelStore::load(&store_path, &schema).unwrap();
+    store.clear_source(Source::Heuristic);
+    store.save(&store_path).unwrap();
+    labels::round(d.path(), &tiny_round(0), Q).unwrap();
+    let mut store = labels::LabelStore::load(&store_path, &schema).unwrap();
+    store.clear_source(Source::Heuristic);
+    store.save(&store_path).unwrap();
+    let _ = std::fs::remove_file(d.path().join("labels/queue.csv"));
+    let q = labels::queue::queue(d.path(), 5).unwrap();
+    assert_eq!(q.images, 5);
+    let text = std::fs::read_to_string(d.path().join("labels/queue.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 10, "{text}");
+    assert!(
+        rows.iter().all(|r| !r[3].is_empty()),
+        "a suggestion on every row: {text}"
+    );
+    // The least sure images: each queued one's least confident slot is no surer than
+    // any image left out.
+    let preds = std::fs::read_to_string(d.path().join("labels/predictions.csv")).unwrap();
+    let mut least: std::collections::BTreeMap<&str, f32> = Default::default();
+    for l in preds.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        let c: f32 = f[3].parse().unwrap();
+        let e = least.entry(f[0]).or_insert(f32::MAX);
+        *e = e.min(c);
+    }
+    let queued: std::collections::HashSet<&str> = rows.iter().map(|r| r[0]).collect();
+    let worst_in = queued.iter().map(|f| least[f]).fold(0.0, f32::max);
+    let best_out = least
+        .iter()
+        .filter(|(f, _)| !queued.contains(*f))
+        .map(|(_, c)| *c)
+        .fold(f32::MAX, f32::min);
+    assert!(worst_in <= best_out, "{worst_in} > {best_out}");
+}
