@@ -1,13 +1,15 @@
 //! The feature network every distance is measured in. Standard FID uses Inception-v3
 //! weights from the internet; facesynth instead trains the label CNN
-//! ([`crate::labels::classifier`]) on the real images and their labels, holds out a share
-//! of them to report its accuracy, and caches it under a hash of the dataset (decoded
+//! ([`crate::labels::classifier`]) on the real images and their labels (without labels,
+//! on which way up each image is: [`super::rotation`]), holds out a share of them to
+//! report its accuracy, and caches it under a hash of the dataset (decoded
 //! pixels, file list, labels) and of its settings, so every run on one dataset is judged
 //! by the same network. Features are its global-average-pooled embedding (the layer
 //! before the heads); class probabilities come from its heads.
 
 use super::metrics::Feats;
 use super::realset::RealSet;
+use super::rotation;
 use super::summary::FeatureNetInfo;
 use super::EvalError;
 use crate::gan::backend::CpuTrain;
@@ -159,7 +161,12 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
     let hash = dataset_hash(real, spec);
     let dir = cache.join(&hash);
     let (weights, meta) = (dir.join("net.mpk"), dir.join("info.json"));
-    let counts: Vec<usize> = real.attrs.iter().map(|a| a.values.len()).collect();
+    // No labels: the network learns which way up each image is instead (`rotation`).
+    let self_supervised = real.attrs.is_empty();
+    let counts: Vec<usize> = match self_supervised {
+        true => vec![rotation::CLASSES],
+        false => real.attrs.iter().map(|a| a.values.len()).collect(),
+    };
     let dev = Default::default();
     if weights.is_file() && meta.is_file() {
         let text = std::fs::read(&meta).map_err(|e| net_err(&meta, e.to_string()))?;
@@ -179,17 +186,10 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
             dir,
         });
     }
-    if real.attrs.is_empty() {
-        return Err(net_err(
-            &dir,
-            "the real set has no labels to train the feature network on: give a labels CSV \
-             (`facesynth label export`), one sub-folder per class, or MNIST",
-        ));
-    }
     let n = real.len();
     let na = real.attrs.len();
     let labeled: Vec<usize> = (0..n)
-        .filter(|&i| (0..na).any(|a| real.label(i, a).is_some()))
+        .filter(|&i| self_supervised || (0..na).any(|a| real.label(i, a).is_some()))
         .collect();
     let n_held = ((labeled.len() as f64 * spec.heldout).round() as usize).min(labeled.len() / 2);
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x4845_4C44);
@@ -199,18 +199,28 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
     }
     let train_idx: Vec<usize> = labeled.iter().copied().filter(|&i| !held[i]).collect();
     let held_idx: Vec<usize> = labeled.iter().copied().filter(|&i| held[i]).collect();
-    let pixels = to_pixels(&real.pixels, real.channels, real.size, &train_idx);
-    let samples: Vec<Sample> = train_idx
-        .iter()
-        .enumerate()
-        .map(|(k, &i)| Sample {
-            image: k,
-            targets: (0..na)
-                .map(|a| real.label(i, a).map(|v| v as usize))
-                .collect(),
-            weight: 1.0,
-        })
-        .collect();
+    let (pixels, samples) = match self_supervised {
+        true => {
+            let some = rotation::spread(&train_idx, rotation::MAX_IMAGES);
+            rotation::views(&to_pixels(&real.pixels, real.channels, real.size, &some))
+        }
+        false => {
+            let pixels = to_pixels(&real.pixels, real.channels, real.size, &train_idx);
+            let samples: Vec<Sample> = train_idx
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| Sample {
+                    image: k,
+                    targets: (0..na)
+                        .map(|a| real.label(i, a).map(|v| v as usize))
+                        .collect(),
+                    weight: 1.0,
+                })
+                .collect();
+            (pixels, samples)
+        }
+    };
+    let trained_on = samples.len();
     let ts = TrainSpec {
         steps: spec.steps,
         batch: spec.batch,
@@ -237,7 +247,7 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
         dir: dir.clone(),
     };
     let out = fnet.embed(&real.pixels, real.channels, real.size, &held_idx);
-    let heldout_accuracy = real
+    let mut heldout_accuracy: Vec<(String, f64)> = real
         .attrs
         .iter()
         .enumerate()
@@ -254,8 +264,37 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
             (tot > 0).then(|| (attr.name.clone(), hit as f64 / tot as f64))
         })
         .collect();
-    fnet.info = FeatureNetInfo {
-        description: format!(
+    let description = if self_supervised {
+        let some = rotation::spread(&held_idx, rotation::MAX_IMAGES);
+        let (views, samples) =
+            rotation::views(&to_pixels(&real.pixels, real.channels, real.size, &some));
+        let out = classifier::predict(&fnet.net, &views, &dev);
+        let right = samples
+            .iter()
+            .zip(&out.logits[0])
+            .filter(|(s, l)| s.targets[0] == Some(argmax(l)))
+            .count();
+        if !samples.is_empty() {
+            heldout_accuracy.push((
+                "which way up (self-supervised)".into(),
+                right as f64 / samples.len() as f64,
+            ));
+        }
+        format!(
+            "facesynth label CNN (4 conv blocks, {:?} channels) trained {} steps to tell which \
+             way up each image is (upright, sideways, upside down: rotation prediction, \
+             Gidaris et al. 2018; the real set has no labels) on {} views of {} real images, \
+             accuracy on {} views of the other {} held out; not Inception, so numbers compare \
+             only between runs judged by this same network",
+            spec.channels,
+            spec.steps,
+            trained_on,
+            train_idx.len(),
+            samples.len(),
+            held_idx.len()
+        )
+    } else {
+        format!(
             "facesynth label CNN (4 conv blocks, {:?} channels) trained {} steps on {} of the \
              real images and their labels, accuracy on the other {} held out; not Inception, \
              so numbers compare only between runs judged by this same network",
@@ -263,7 +302,10 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
             spec.steps,
             train_idx.len(),
             held_idx.len()
-        ),
+        )
+    };
+    fnet.info = FeatureNetInfo {
+        description,
         dataset_hash: hash,
         dim: spec.channels[3],
         heldout_accuracy,
@@ -296,8 +338,9 @@ impl FeatureNet {
                 d = e.len();
                 feats.extend_from_slice(e);
             }
-            for (a, lg) in out.logits.iter().enumerate() {
-                probs[a].extend(lg.iter().map(|l| softmax_t(l, 1.0)));
+            // A self-supervised network's head is no attribute: `probs` has none.
+            for (p, lg) in probs.iter_mut().zip(&out.logits) {
+                p.extend(lg.iter().map(|l| softmax_t(l, 1.0)));
             }
         }
         Embedded {
@@ -311,4 +354,12 @@ impl FeatureNet {
         let n = px.len() / (channels * (size * size) as usize).max(1);
         self.embed(px, channels, size, &(0..n).collect::<Vec<_>>())
     }
+}
+
+/// Index of the largest logit.
+fn argmax(l: &[f32]) -> usize {
+    l.iter()
+        .enumerate()
+        .fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
+        .0
 }

@@ -13,6 +13,7 @@ pub mod linalg;
 pub mod memorize;
 pub mod metrics;
 pub mod realset;
+pub mod rotation;
 pub mod summary;
 
 pub use compare::{compare, CompareTable};

@@ -29,7 +29,7 @@ fn synth_data(dir: &Path, n: usize) -> PathBuf {
 fn train(data: &Path, run: &Path, model: ModelKind, split: bool) {
     let spec = TrainSpec {
         data: Some(data.to_path_buf()),
-        attrs: if split || model == ModelKind::Infogan {
+        attrs: if split || !matches!(model, ModelKind::Cgan | ModelKind::Acgan) {
             Vec::new()
         } else {
             vec!["hair_color".into()]
@@ -507,4 +507,33 @@ fn eval_reads_labels_by_the_names_training_accepts() {
         e.contains("answers.csv") && e.contains("long-format"),
         "{e}"
     );
+}
+
+/// Regression: an unconditional run on a set without labels could not be evaluated ("the
+/// real set has no labels to train the feature network on"); the feature network learns
+/// which way up each real image is instead.
+#[test]
+fn an_unlabeled_set_is_judged_by_a_self_supervised_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_data(dir.path(), 36);
+    std::fs::remove_file(data.join("truth.csv")).unwrap();
+    let run = dir.path().join("run");
+    train(&data, &run, ModelKind::Dcgan, false);
+    let s = eval::evaluate(&spec(&run, &data, &dir.path().join("cache"))).unwrap();
+    assert!(
+        s.features.description.contains("which way up"),
+        "{}",
+        s.features.description
+    );
+    let (name, acc) = &s.features.heldout_accuracy[0];
+    assert!(
+        name.contains("self-supervised") && (0.0..=1.0).contains(acc),
+        "{name} {acc}"
+    );
+    assert!(
+        s.overall.fid.is_finite() && s.overall.fid >= 0.0,
+        "{}",
+        s.overall.fid
+    );
+    assert!(s.conditioning.is_none() && s.distributions.is_empty());
 }
