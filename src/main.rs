@@ -2,7 +2,8 @@
 //! to an exit code.
 //!
 //! Exit codes: 0 the run completed (rejected files are normal and reported), 1 the run
-//! could not be done (unreadable input, bad pipeline file, ...), 2 bad command line.
+//! could not be done (unreadable input, bad pipeline file, ...), 2 bad command line
+//! (flags clap refuses, and training or generating settings no run could use).
 
 mod cli;
 
@@ -19,7 +20,14 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("facesynth: error: {}", describe(&err));
-            ExitCode::from(1)
+            // Settings no run could use are a bad command line, as clap's refusals are.
+            let usage = err.chain().any(|c| {
+                matches!(
+                    c.downcast_ref(),
+                    Some(facesynth::gan::GanError::Usage { .. })
+                )
+            });
+            ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }

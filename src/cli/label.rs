@@ -1,7 +1,7 @@
 //! `facesynth label ...`: active label synthesis. Each subcommand resolves its settings
 //! and makes one library call in `facesynth::labels`.
 
-use super::parse::{number, probability};
+use super::parse::{at_least, number, probability};
 use anyhow::Context;
 use clap::Subcommand;
 use facesynth::labels::{
@@ -176,16 +176,16 @@ pub struct RoundArgs {
     #[arg(long, default_value_t = RoundSpec::default().trust, value_parser = probability)]
     trust: f32,
     /// Classifier input side in pixels (at least 16: four 2x2 poolings).
-    #[arg(long, default_value_t = RoundSpec::default().size, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(16..))]
+    #[arg(long, default_value_t = RoundSpec::default().size, value_parser = at_least::<usize, 16>)]
     size: usize,
     /// Training steps of a round's first network.
-    #[arg(long, default_value_t = RoundSpec::default().train.steps, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, default_value_t = RoundSpec::default().train.steps, value_parser = at_least::<usize, 1>)]
     steps: usize,
     /// Steps of the self-training pass (0: none) on confident predictions.
     #[arg(long, default_value_t = RoundSpec::default().self_train_steps)]
     self_train_steps: usize,
     /// Images per training step.
-    #[arg(long, default_value_t = TrainSpec::default().batch, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, default_value_t = TrainSpec::default().batch, value_parser = at_least::<usize, 1>)]
     batch: usize,
     /// Random shifts of up to this many pixels while training (augmentation; 0: none).
     #[arg(long, default_value_t = TrainSpec::default().shift)]
@@ -202,7 +202,7 @@ pub struct RoundArgs {
     warm_start: bool,
     /// Networks per round, from different seeds, their predictions averaged (each one
     /// more training and prediction pass).
-    #[arg(long, default_value_t = RoundSpec::default().ensemble, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, default_value_t = RoundSpec::default().ensemble, value_parser = at_least::<usize, 1>)]
     ensemble: usize,
     /// Predict from each image and its mirror image (one more pass over the images).
     #[arg(long, default_value_t = RoundSpec::default().mirror, action = clap::ArgAction::Set, value_name = "BOOL")]
@@ -306,14 +306,15 @@ fn print<T: serde::Serialize>(v: Verbosity, report: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A report as a summary to read, or with `json` as JSON; nothing when quiet.
+/// A report as a summary to read, nothing when quiet; or, asked for with `json`, as JSON
+/// even when quiet (`label status --json -q` printed nothing).
 fn summary<T: serde::Serialize + std::fmt::Display>(
     v: Verbosity,
     json: bool,
     report: &T,
 ) -> anyhow::Result<()> {
     match json {
-        true => print(v, report),
+        true => print(Verbosity::Normal, report),
         false if v == Verbosity::Quiet => Ok(()),
         false => {
             print!("{report}");

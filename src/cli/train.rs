@@ -277,10 +277,13 @@ fn refuse_changed_flags(cli: &TrainSection, saved: &TrainSpec, run: &Path) -> an
     if changed.is_empty() {
         return Ok(());
     }
-    anyhow::bail!(
-        "{} keeps its saved settings on --resume; these flags differ: {} (leave them out, \
-         or train a new run into another --out)",
-        run.display(),
-        changed.join(", ")
-    )
+    Err(gan::GanError::Usage {
+        reason: format!(
+            "{} keeps its saved settings on --resume; these flags differ: {} (leave them \
+             out, or train a new run into another --out)",
+            run.display(),
+            changed.join(", ")
+        ),
+    }
+    .into())
 }

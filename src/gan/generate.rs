@@ -189,7 +189,7 @@ fn truncated(rng: &mut rand::rngs::StdRng, t: f32) -> f32 {
 
 /// Settings that would write nothing or never finish, refused before any work.
 fn check(spec: &GenerateSpec) -> Result<(), GanError> {
-    let bad = |reason: String| Err(GanError::Settings { reason });
+    let bad = |reason: String| Err(GanError::Usage { reason });
     if let Some(t) = spec.truncation {
         // NaN fails this too: the redraw loop could never accept a value.
         if !(t > 0.0 && t.is_finite()) {
@@ -200,6 +200,12 @@ fn check(spec: &GenerateSpec) -> Result<(), GanError> {
     }
     if spec.n == 0 || spec.per_class == Some(0) {
         return bad("nothing to generate: --n and --per-class must be at least 1".into());
+    }
+    // A walk has two ends: 0 and 1 drew two steps without a word.
+    if let Some(k @ 0..=1) = spec.interpolate {
+        return bad(format!(
+            "--interpolate {k}: a latent walk needs at least 2 steps"
+        ));
     }
     if !(spec.mu.is_finite() && spec.sigma.is_finite()) {
         return bad(format!(
@@ -266,6 +272,15 @@ fn resolve_fixed(
             .find(|(_, a)| &a.name == name)
             .ok_or_else(|| {
                 let have: Vec<&str> = l.classes.attrs.iter().map(|a| a.name.as_str()).collect();
+                if have.is_empty() {
+                    return GanError::Settings {
+                        reason: format!(
+                            "the run is unconditional ({}): --attr {name}=... needs a cgan, \
+                             acgan or --split-by run",
+                            l.spec.model
+                        ),
+                    };
+                }
                 GanError::Settings {
                     reason: format!(
                         "the run is not conditioned on `{name}` (it knows: {})",
@@ -319,7 +334,7 @@ fn write_images(
 fn check_unique(attrs: &[(String, String)]) -> Result<(), GanError> {
     for (i, (name, value)) in attrs.iter().enumerate() {
         if let Some((_, other)) = attrs[..i].iter().find(|(n, _)| n == name) {
-            return Err(GanError::Settings {
+            return Err(GanError::Usage {
                 reason: format!(
                     "`{name}` is given twice ({name}={other}, {name}={value}): give each \
                      attribute once (--per-class N gives every value)"

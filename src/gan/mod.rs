@@ -51,6 +51,13 @@ pub enum GanError {
         /// Why.
         reason: String,
     },
+    /// A setting no run could use, found before any data is read (`--label-smoothing 2`,
+    /// a repeated `--attr`): a bad command line, exit code 2, as clap's own refusals.
+    #[error("invalid settings: {reason}")]
+    Usage {
+        /// Why.
+        reason: String,
+    },
     /// A pipeline file could not be parsed.
     #[error("{}: {reason}", path.display())]
     Pipeline {

@@ -304,7 +304,7 @@ impl TrainSpec {
 
     /// Checks combinations that cannot work, before any data is read.
     pub fn validate(&self) -> Result<(), GanError> {
-        let bad = |reason: String| Err(GanError::Settings { reason });
+        let bad = |reason: String| Err(GanError::Usage { reason });
         if self.data.is_none() && self.mnist.is_none() {
             return bad("give --data DIR or --mnist DIR".into());
         }

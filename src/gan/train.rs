@@ -167,7 +167,7 @@ fn resolve_resume(spec: &TrainSpec, out: &Path, resume: bool) -> Result<TrainSpe
     // A target below the steps done trained nothing and wrote the lower target into
     // settings.json, under a checkpoint past it.
     if let Some(done) = checkpoint::latest(out)?.filter(|l| l.step > spec.steps) {
-        return Err(GanError::Settings {
+        return Err(GanError::Usage {
             reason: format!(
                 "the run is at step {}, past --steps {}: give more steps to go on",
                 done.step, spec.steps

@@ -141,6 +141,10 @@ pub fn write_for(path: &Path) -> Result<Vec<PathBuf>, ReportError> {
             };
             Ok(vec![write_label_report(data)?])
         }
+        None if !path.exists() => Err(ReportError::NotReportable {
+            path: path.to_path_buf(),
+            reason: "does not exist".into(),
+        }),
         None => Err(ReportError::NotReportable {
             path: path.to_path_buf(),
             reason: "not a training run (settings.json, classes.json), a prep output \

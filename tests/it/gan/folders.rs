@@ -166,6 +166,37 @@ fn bad_command_lines_exit_2() {
         vec!["train", "--data", d, "--batch", "1", "--out", &out],
         vec!["train", "--out", &out],
         vec!["train", "--data", d, "--mnist", d, "--out", &out],
+        // Settings no run could use exited 1, or trained (smoothing 2: a loss of -10).
+        vec![
+            "train",
+            "--data",
+            d,
+            "--label-smoothing",
+            "2",
+            "--out",
+            &out,
+        ],
+        vec!["train", "--data", d, "--attr", "hair_color", "--out", &out],
+        vec![
+            "generate",
+            "--checkpoint",
+            d,
+            "--interpolate",
+            "1",
+            "--out",
+            &out,
+        ],
+        vec![
+            "generate",
+            "--checkpoint",
+            d,
+            "--attr",
+            "a=x",
+            "--attr",
+            "a=y",
+            "--out",
+            &out,
+        ],
         vec!["generate", "--checkpoint", d, "--n", "0", "--out", &out],
         vec![
             "generate",
@@ -292,7 +323,7 @@ fn resume_works_from_another_folder_and_keeps_the_step_target() {
     };
     let out = resume(&["--steps", "4", "--model", "cgan", "--size", "16"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "a bad command line: {err}");
     assert!(
         err.contains("model \"cgan\"") && err.contains("dcgan"),
         "{err}"
@@ -300,7 +331,7 @@ fn resume_works_from_another_folder_and_keeps_the_step_target() {
     assert!(!err.contains("size"), "the same size is no change: {err}");
     let out = resume(&["--steps", "1"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("at step 3, past --steps 1"), "{err}");
     assert_eq!(saved("steps"), 3);
 }
