@@ -160,70 +160,27 @@ fn bad_command_lines_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let out = format!("{d}/run");
+    // `train --data D ... --out RUN` and `generate --checkpoint D ... --out RUN`.
+    fn with<'a>(head: [&'a str; 3], flags: &[&'a str], out: &'a str) -> Vec<&'a str> {
+        [&head[..], flags, &["--out", out]].concat()
+    }
+    let train = |flags| with(["train", "--data", d], flags, &out);
+    let generate = |flags| with(["generate", "--checkpoint", d], flags, &out);
     let cases: Vec<Vec<&str>> = vec![
-        vec!["train", "--data", d, "--steps", "0", "--out", &out],
-        vec!["train", "--data", d, "--width", "0", "--out", &out],
-        vec!["train", "--data", d, "--batch", "1", "--out", &out],
+        train(&["--steps", "0"]),
+        train(&["--width", "0"]),
+        train(&["--batch", "1"]),
         vec!["train", "--out", &out],
-        vec!["train", "--data", d, "--mnist", d, "--out", &out],
+        train(&["--mnist", d]),
         // Settings no run could use exited 1, or trained (smoothing 2: a loss of -10).
-        vec![
-            "train",
-            "--data",
-            d,
-            "--label-smoothing",
-            "2",
-            "--out",
-            &out,
-        ],
-        vec!["train", "--data", d, "--attr", "hair_color", "--out", &out],
-        vec![
-            "generate",
-            "--checkpoint",
-            d,
-            "--interpolate",
-            "1",
-            "--out",
-            &out,
-        ],
-        vec![
-            "generate",
-            "--checkpoint",
-            d,
-            "--attr",
-            "a=x",
-            "--attr",
-            "a=y",
-            "--out",
-            &out,
-        ],
-        vec!["generate", "--checkpoint", d, "--n", "0", "--out", &out],
-        vec![
-            "generate",
-            "--checkpoint",
-            d,
-            "--per-class",
-            "0",
-            "--out",
-            &out,
-        ],
-        vec![
-            "generate",
-            "--checkpoint",
-            d,
-            "--attr",
-            "digit",
-            "--out",
-            &out,
-        ],
-        vec![
-            "generate",
-            "--checkpoint",
-            d,
-            "--truncation=-1",
-            "--out",
-            &out,
-        ],
+        train(&["--label-smoothing", "2"]),
+        train(&["--attr", "hair_color"]),
+        generate(&["--interpolate", "1"]),
+        generate(&["--attr", "a=x", "--attr", "a=y"]),
+        generate(&["--n", "0"]),
+        generate(&["--per-class", "0"]),
+        generate(&["--attr", "digit"]),
+        generate(&["--truncation=-1"]),
         vec!["eval"],
         vec!["eval", "--run", d, "--n", "1"],
     ];
