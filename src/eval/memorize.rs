@@ -152,7 +152,7 @@ fn near(a: &Hashes, b: &Hashes, spec: &DedupSpec) -> bool {
     hash::distance(a.phash, b.phash) <= spec.phash_max
         && hash::distance(a.dhash, b.dhash) <= spec.dhash_max
         && hash::chroma_distance(&a.chroma, &b.chroma) <= spec.chroma_max
-        && hash::luma_similar(&a.luma, &b.luma, spec.luma_min)
+        && hash::luma_similar(&a.luma, &b.luma, spec.luma_min, spec.luma_spot_max)
 }
 
 /// Share of `gen` near-duplicating some image of `train`, and share near-duplicating

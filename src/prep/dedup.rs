@@ -29,8 +29,17 @@ pub struct DedupSpec {
     /// Least aligned luma-layout correlation that confirms a near pair (default 0.95; 0
     /// turns it off). See [`super::hash::luma_similarity`].
     pub luma_min: f32,
+    /// Largest one-cell difference, in standard units, at the alignment that reaches
+    /// `luma_min` (default 1.0; infinity turns it off). See
+    /// [`super::hash::LumaMatch::spot`].
+    #[serde(default = "default_spot_max")]
+    pub luma_spot_max: f32,
     /// Also match each image's mirror image (default false).
     pub flip: bool,
+}
+
+fn default_spot_max() -> f32 {
+    DedupSpec::default().luma_spot_max
 }
 
 impl Default for DedupSpec {
@@ -42,6 +51,11 @@ impl Default for DedupSpec {
             dhash_max: 10,
             chroma_max: 6.0,
             luma_min: 0.95,
+            // Planted copies of 60 images from each of four shared sets stay together
+            // (98-99% of their pairs) while no two different people of Yale or ORL merge
+            // (1 and 5 pairs at 0.95 alone, centre and detector crops); BENCHMARKS.md,
+            // prep, session 36.
+            luma_spot_max: 1.0,
             flip: false,
         }
     }
@@ -173,7 +187,13 @@ impl<L: Fn(usize) -> Layouts> Near<'_, L> {
             false => (a.chroma, a.luma),
         };
         (!chroma_on || super::hash::chroma_distance(&ca, &b.chroma) <= self.spec.chroma_max)
-            && (!luma_on || super::hash::luma_similar(&la, &b.luma, self.spec.luma_min))
+            && (!luma_on
+                || super::hash::luma_similar(
+                    &la,
+                    &b.luma,
+                    self.spec.luma_min,
+                    self.spec.luma_spot_max,
+                ))
     }
 
     fn pair(&self, i: usize, j: usize, flipped: bool) -> bool {

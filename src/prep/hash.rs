@@ -134,27 +134,51 @@ pub fn mirror_luma(g: &[u8; LUMA_SIDE * LUMA_SIDE]) -> [u8; LUMA_SIDE * LUMA_SID
 /// together, and on their real images merges no two different anime drawings (364 such
 /// pairs within pHash and dHash 10 on anime-faces-64: 0.94 at the most) nor different
 /// people (Yale, ORL), where re-crops of one illustration and one person's shots a moment
-/// apart do merge. BENCHMARKS.md, prep, session 35.
+/// apart do merge. BENCHMARKS.md, prep, session 35. Dedup also asks that no cell be far
+/// off at that alignment ([`LumaMatch::spot`], session 36).
 pub fn luma_similarity(a: &[u8; LUMA_SIDE * LUMA_SIDE], b: &[u8; LUMA_SIDE * LUMA_SIDE]) -> f32 {
-    aligned_correlations(a, b).fold(-1.0, f32::max)
+    aligned_correlations(a, b).map(|m| m.r).fold(-1.0, f32::max)
 }
 
-/// Whether [`luma_similarity`] reaches `min`, stopping at the first alignment that does
-/// (the unmoved one comes first: a re-save or a resize passes there, at a 27th of the
-/// work).
+/// The best alignment's correlation and its largest local difference ([`LumaMatch`]).
+pub fn luma_match(a: &[u8; LUMA_SIDE * LUMA_SIDE], b: &[u8; LUMA_SIDE * LUMA_SIDE]) -> LumaMatch {
+    aligned_correlations(a, b).fold(
+        LumaMatch {
+            r: -1.0,
+            spot: f32::INFINITY,
+        },
+        |best, m| if m.r > best.r { m } else { best },
+    )
+}
+
+/// Two luma layouts compared at one alignment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LumaMatch {
+    /// Pearson's r over the inner cells.
+    pub r: f32,
+    /// The largest difference of one cell, both layouts in standard units (z-scores): a
+    /// change in one place (glasses on, a smile, a hand) moves a few cells far while the
+    /// rest correlate; a re-encode, resize or brightness change moves every cell a little.
+    pub spot: f32,
+}
+
+/// Whether some alignment correlates to `min` with no cell further apart than
+/// `spot_max` standard units ([`LumaMatch`]), stopping at the first that does (the
+/// unmoved one comes first: a re-save or a resize passes there, at a 27th of the work).
 pub fn luma_similar(
     a: &[u8; LUMA_SIDE * LUMA_SIDE],
     b: &[u8; LUMA_SIDE * LUMA_SIDE],
     min: f32,
+    spot_max: f32,
 ) -> bool {
-    aligned_correlations(a, b).any(|r| r >= min)
+    aligned_correlations(a, b).any(|m| m.r >= min && m.spot <= spot_max)
 }
 
-/// The correlation of `a` with each of the 27 alignments of `b`, the unmoved one first.
+/// `a` against each of the 27 alignments of `b`, the unmoved one first.
 fn aligned_correlations<'a>(
     a: &'a [u8; LUMA_SIDE * LUMA_SIDE],
     b: &'a [u8; LUMA_SIDE * LUMA_SIDE],
-) -> impl Iterator<Item = f32> + 'a {
+) -> impl Iterator<Item = LumaMatch> + 'a {
     const ZOOMS: [f32; 3] = [1.0, 0.94, 1.064];
     const SHIFTS: [f32; 3] = [0.0, -0.5, 0.5];
     const INNER: std::ops::Range<usize> = 1..LUMA_SIDE - 1;
@@ -191,13 +215,13 @@ fn aligned_correlations<'a>(
                     ys.push(at(sx, sy));
                 }
             }
-            pearson(&xs, &ys)
+            compare(&xs, &ys)
         })
 }
 
-/// Pearson's correlation of two equally long samples; 1 when both are flat, 0 when one
-/// is.
-fn pearson(x: &[f32], y: &[f32]) -> f32 {
+/// Pearson's correlation of two equally long samples (1 when both are flat, 0 when one
+/// is) and their largest difference in standard units (0 when either is flat).
+fn compare(x: &[f32], y: &[f32]) -> LumaMatch {
     let n = x.len() as f64;
     let (mx, my) = (
         x.iter().map(|&v| v as f64).sum::<f64>() / n,
@@ -210,12 +234,21 @@ fn pearson(x: &[f32], y: &[f32]) -> f32 {
         sxx += a * a;
         syy += b * b;
     }
-    match (sxx < 1e-9, syy < 1e-9) {
-        (true, true) => return 1.0,
-        (true, false) | (false, true) => return 0.0,
-        _ => {}
+    let r = match (sxx < 1e-9, syy < 1e-9) {
+        (true, true) => 1.0,
+        (true, false) | (false, true) => 0.0,
+        _ => (sxy / (sxx * syy).sqrt()) as f32,
+    };
+    if sxx < 1e-9 || syy < 1e-9 {
+        return LumaMatch { r, spot: 0.0 };
     }
-    (sxy / (sxx * syy).sqrt()) as f32
+    let (sx, sy) = ((sxx / n).sqrt(), (syy / n).sqrt());
+    let spot = x
+        .iter()
+        .zip(y)
+        .map(|(&a, &b)| ((a as f64 - mx) / sx - (b as f64 - my) / sy).abs())
+        .fold(0.0, f64::max) as f32;
+    LumaMatch { r, spot }
 }
 
 /// Mean absolute difference of two chroma signatures (0-255 scale).
@@ -422,7 +455,22 @@ mod tests {
         for (what, img) in [("shift", shifted), ("zoom", zoomed), ("bright", brighter)] {
             let sim = luma_similarity(&g, &luma_grid(&img));
             assert!(sim >= 0.96, "{what}: {sim}");
+            // A change everywhere, a little: no cell far off.
+            let m = luma_match(&g, &luma_grid(&img));
+            assert!(m.spot <= 1.0, "{what}: {m:?}");
         }
+        // A change in one place (a dark bar two cells wide, as glasses across the eyes):
+        // the layouts still correlate, but one cell is far off.
+        let mut patched = a.clone();
+        for y in 28..32 {
+            for x in 24..32 {
+                patched.put_pixel(x, y, Luma([0]));
+            }
+        }
+        let m = luma_match(&g, &luma_grid(&patched));
+        assert!(m.r >= 0.9 && m.spot > 1.0, "{m:?}");
+        assert!(!luma_similar(&g, &luma_grid(&patched), 0.9, 1.0));
+        assert!(luma_similar(&g, &luma_grid(&patched), 0.9, f32::INFINITY));
         let unrelated = GrayImage::from_fn(64, 64, |x, y| {
             let (x, y) = (x as f32, y as f32);
             let v =
@@ -432,8 +480,9 @@ mod tests {
         let other = luma_similarity(&g, &luma_grid(&unrelated));
         assert!(other < 0.5, "unrelated: {other}");
         let u = luma_grid(&unrelated);
-        assert!(luma_similar(&g, &g, 0.95) && !luma_similar(&g, &u, 0.95));
-        assert!(luma_similar(&g, &u, other) && !luma_similar(&g, &u, other + 1e-3));
+        let inf = f32::INFINITY;
+        assert!(luma_similar(&g, &g, 0.95, inf) && !luma_similar(&g, &u, 0.95, inf));
+        assert!(luma_similar(&g, &u, other, inf) && !luma_similar(&g, &u, other + 1e-3, inf));
         let m = luma_grid(&imageops::flip_horizontal(&a));
         assert_eq!(mirror_luma(&g), m);
     }

@@ -134,6 +134,8 @@ section!(
         chroma_max: f32,
         /// Least aligned luma-layout correlation confirming it, 0-1 (0.95; 0: off).
         luma_min: f32,
+        /// Largest one-cell difference at that alignment, in standard units (1.0).
+        luma_spot_max: f32,
         /// Match mirror images too (false).
         flip: bool,
     }
@@ -306,8 +308,15 @@ impl PrepSpec {
             dhash_max: s.dedup.dhash_max.unwrap_or(dd.dhash_max),
             chroma_max: s.dedup.chroma_max.unwrap_or(dd.chroma_max),
             luma_min: s.dedup.luma_min.unwrap_or(dd.luma_min),
+            luma_spot_max: s.dedup.luma_spot_max.unwrap_or(dd.luma_spot_max),
             flip: s.dedup.flip.unwrap_or(dd.flip),
         };
+        if !(dedup.luma_spot_max > 0.0) {
+            return Err(invalid(
+                "prep.dedup.luma_spot_max",
+                "must be above 0 (inf: off)",
+            ));
+        }
         if !(0.0..=1.0).contains(&dedup.luma_min) {
             return Err(invalid(
                 "prep.dedup.luma_min",
