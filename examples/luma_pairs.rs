@@ -10,7 +10,10 @@ fn main() -> anyhow::Result<()> {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| ".".into()));
     let rows = facesynth::dataset::manifest::read(&dir.join("manifest.csv"))?;
     let mut items = Vec::new();
-    for r in rows.iter().filter(|r| !r.phash.is_empty() && !r.output.is_empty()) {
+    for r in rows
+        .iter()
+        .filter(|r| !r.phash.is_empty() && !r.output.is_empty())
+    {
         let Ok(img) = image::open(dir.join(&r.output)) else {
             continue;
         };

@@ -41,6 +41,15 @@ pub fn store_answers(
     let mut n = 0;
     for a in answers {
         let attr = &schema.attributes[a.attribute];
+        let file = &index.images[a.image];
+        // The same answer again is no change: it keeps the round it was first given in
+        // (a re-import counted it and stamped it with the current round).
+        let held = store
+            .get(file, &attr.name)
+            .is_some_and(|l| l.source == Source::Human && l.value == attr.values[a.value]);
+        if held {
+            continue;
+        }
         n += store.set(Label {
             file: index.images[a.image].clone(),
             attribute: attr.name.clone(),

@@ -129,6 +129,10 @@ fn human_labels_win_over_init_and_rounds() {
     .unwrap();
     let l = store.get("images/00000.png", "hair_color").unwrap();
     assert_eq!((l.value.as_str(), l.source), ("white", Source::Human));
+    // Regression: the same answers again, a round later, counted as imported and took
+    // the new round's number.
+    let again = labels::import(d.path(), &answers, None).unwrap();
+    assert_eq!((again.imported, again.images), (0, 38), "{again:?}");
     // Calibrated now, the round labels what people left open (on synthetic faces the
     // colour rule beats a 3-step network, so its votes stand in), never over a person.
     assert!(
