@@ -296,6 +296,14 @@ pub fn run(
     let mut report = PrepReport::new(tally, inputs.len(), resumed, started.elapsed());
     report.stats = Some(stats);
     report.input = Some(input.canonicalize().unwrap_or_else(|_| input.to_path_buf()));
+    if report.rows > 0 && report.count(crate::dataset::manifest::Status::Kept) == 0 {
+        // Exit 0 (every file has its row and reason), but an empty dataset is worth a word.
+        warnings.push(
+            "no image was kept (the reasons above); small or low-contrast images such as \
+             28 px digits need lower [prep.quality] limits (pipelines/digits.toml)"
+                .into(),
+        );
+    }
     report.warnings = warnings;
     report::write_reports(out, &report)?;
     // The page is a view of what was written; failing to draw it never fails the run.

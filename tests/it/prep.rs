@@ -605,6 +605,60 @@ fn every_checked_in_pipeline_file_parses() {
     assert!(n >= 2);
 }
 
+/// Regression: 28 px digits (a white stroke on black) were all rejected by the face
+/// defaults (too_small, then low_information); `pipelines/digits.toml` keeps them whole,
+/// two writers' alike digits included.
+#[test]
+fn the_digits_pipeline_keeps_mnist_like_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    for k in 0..6u32 {
+        let img = image::GrayImage::from_fn(28, 28, |x, y| {
+            // A slanted bar, one pixel further right per digit.
+            let on = (8..20).contains(&y) && x.abs_diff(10 + k + y / 4) <= 1;
+            image::Luma([if on { 255 } else { 0 }])
+        });
+        img.save(raw.join(format!("{k}.png"))).unwrap();
+    }
+    let spec = |file: Option<&str>| {
+        let cfg = match file {
+            Some(f) => {
+                let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("pipelines")
+                    .join(f);
+                facesynth::config::PipelineConfig::load(&p).unwrap().prep
+            }
+            None => Default::default(),
+        };
+        PrepSpec::resolve(cfg).unwrap()
+    };
+    let kept = |spec: &PrepSpec, out: &str| {
+        let out = dir.path().join(out);
+        let r = prep::run(&raw, &out, spec, Verbosity::Quiet).unwrap();
+        let rows = manifest::read(&out.join("manifest.csv")).unwrap();
+        let kept = rows.iter().filter(|r| r.status == Status::Kept).count();
+        // An empty dataset says so (it exited 0 without a word).
+        assert_eq!(
+            kept == 0,
+            r.to_string().contains("no image was kept"),
+            "{r}"
+        );
+        kept
+    };
+    assert_eq!(
+        kept(&spec(None), "faces"),
+        0,
+        "the face defaults reject digits"
+    );
+    let digits = spec(Some("digits.toml"));
+    assert_eq!(kept(&digits, "digits"), 6);
+    let side = image::open(dir.path().join("digits/images/0.png"))
+        .unwrap()
+        .width();
+    assert_eq!(side, 28);
+}
+
 #[test]
 fn demo_runs_and_writes_its_outputs() {
     let dir = tempfile::tempdir().unwrap();
