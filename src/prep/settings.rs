@@ -311,7 +311,8 @@ impl PrepSpec {
             luma_spot_max: s.dedup.luma_spot_max.unwrap_or(dd.luma_spot_max),
             flip: s.dedup.flip.unwrap_or(dd.flip),
         };
-        if !(dedup.luma_spot_max > 0.0) {
+        // NaN fails too.
+        if dedup.luma_spot_max.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             return Err(invalid(
                 "prep.dedup.luma_spot_max",
                 "must be above 0 (inf: off)",
