@@ -235,6 +235,8 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
         weight_decay: 0.0,
         ema: 0.0,
         consistency: Default::default(),
+        // The judge network of earlier figures (rotation's three classes allow for it).
+        mirror: true,
     };
     let (net, _) = classifier::train::<CpuTrain>(&pixels, &samples, &counts, &ts, &dev, |_, _| {});
     drop(pixels);

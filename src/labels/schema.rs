@@ -128,6 +128,14 @@ pub struct Schema {
     /// The attributes, in column order.
     #[serde(rename = "attribute")]
     pub attributes: Vec<Attribute>,
+    /// Whether a mirrored image has the same labels (default true): the classifier
+    /// trains and predicts on mirrored views only then (`false` for digits).
+    #[serde(default = "mirror_default")]
+    pub mirror: bool,
+}
+
+fn mirror_default() -> bool {
+    true
 }
 
 impl Schema {
@@ -280,6 +288,8 @@ mod tests {
         assert_eq!(keys, values);
         let hair = anime.attribute("hair_color").unwrap();
         assert_eq!((hair.key_of(0), hair.key_of(10)), (Some('1'), Some('q')));
+        // A mirrored digit is no digit; a mirrored face keeps its colours.
+        assert!(!digits.mirror && anime.mirror);
     }
 
     #[test]

@@ -73,9 +73,10 @@ pub(super) struct View {
     pub(super) cut: Option<(usize, usize, usize)>,
 }
 
-/// A view of `image` flipped at random and shifted by up to `m` pixels each way.
-pub(super) fn random_view(rng: &mut StdRng, image: usize, m: i32) -> View {
-    let flip = rng.random_bool(0.5);
+/// A view of `image` flipped at random (when `mirror`) and shifted by up to `m` pixels
+/// each way. The flip is drawn either way, so the rest of the stream stays the same.
+pub(super) fn random_view(rng: &mut StdRng, image: usize, m: i32, mirror: bool) -> View {
+    let flip = rng.random_bool(0.5) && mirror;
     let (dx, dy) = if m > 0 {
         (rng.random_range(-m..=m), rng.random_range(-m..=m))
     } else {
@@ -186,6 +187,18 @@ impl Pixels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Without `mirror` no view is flipped, and the draws after it are the same.
+    #[test]
+    fn unmirrored_views_are_never_flipped() {
+        use rand::SeedableRng;
+        let (mut a, mut b) = (StdRng::seed_from_u64(3), StdRng::seed_from_u64(3));
+        let on: Vec<View> = (0..200).map(|i| random_view(&mut a, i, 4, true)).collect();
+        let off: Vec<View> = (0..200).map(|i| random_view(&mut b, i, 4, false)).collect();
+        assert!(on.iter().any(|v| v.flip) && off.iter().all(|v| !v.flip));
+        let shifts = |v: &[View]| v.iter().map(|v| (v.dx, v.dy)).collect::<Vec<_>>();
+        assert_eq!(shifts(&on), shifts(&off));
+    }
 
     /// Beta draws folded to 0.5..1 average near the folded Beta's mean, and a mixed
     /// row is that share of itself and the rest of its partner.

@@ -59,6 +59,10 @@ pub struct TrainSpec {
     /// Consistency training on the unlabeled images among the samples (those with no
     /// target; default off).
     pub consistency: Consistency,
+    /// Mirror views left-right at random (default true: a face's hair colour is the
+    /// same mirrored). False for content a mirror changes, such as digits (a schema's
+    /// `mirror = false`).
+    pub mirror: bool,
 }
 
 /// The learning rate over training.
@@ -91,6 +95,7 @@ impl Default for TrainSpec {
             weight_decay: 0.0,
             ema: 0.0,
             consistency: Consistency::default(),
+            mirror: true,
         }
     }
 }

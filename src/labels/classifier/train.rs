@@ -122,7 +122,7 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
         let m = spec.shift as i32;
         let mut idx: Vec<View> = picked
             .iter()
-            .map(|s| random_view(&mut rng, s.image, m))
+            .map(|s| random_view(&mut rng, s.image, m, spec.mirror))
             .collect();
         let mix = (spec.mixup > 0.0).then(|| Mix::draw(&mut rng, batch, spec.mixup));
         // FixMatch: targets from the current weights on weak views (no gradient), the
@@ -135,7 +135,7 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
                 .collect();
             let weak: Vec<View> = images
                 .iter()
-                .map(|&i| random_view(&mut rng, i, m))
+                .map(|&i| random_view(&mut rng, i, m, spec.mirror))
                 .collect();
             let (_, wl) = model
                 .valid()
@@ -161,7 +161,7 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
             }
             let side = cons.cutout.min(pixels.size);
             for &i in confident.iter().map(|&r| &images[r]) {
-                let mut v = random_view(&mut rng, i, cons.shift as i32);
+                let mut v = random_view(&mut rng, i, cons.shift as i32, spec.mirror);
                 if side > 0 {
                     let span = pixels.size - side + 1;
                     v.cut = Some((rng.random_range(0..span), rng.random_range(0..span), side));

@@ -102,6 +102,22 @@ pub fn round_with(
     spec: &RoundSpec,
     v: Verbosity,
 ) -> Result<RoundReport, LabelError> {
+    // A schema whose images a mirror changes (digits) trains and predicts unmirrored.
+    let unmirrored;
+    let spec = match schema.mirror {
+        true => spec,
+        false => {
+            unmirrored = RoundSpec {
+                mirror: false,
+                train: crate::labels::classifier::TrainSpec {
+                    mirror: false,
+                    ..spec.train.clone()
+                },
+                ..spec.clone()
+            };
+            &unmirrored
+        }
+    };
     if spec.cuda {
         #[cfg(feature = "cuda")]
         {
