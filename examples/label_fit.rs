@@ -63,6 +63,7 @@ fn main() {
             cutout: env_or("FM_CUT", 12),
             align: std::env::var_os("FM_ALIGN").is_some(),
         },
+        mirror: true,
     };
     let size = arg(4, 48);
     let self_train = arg(6, 0) == 1;
