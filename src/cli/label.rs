@@ -204,6 +204,10 @@ pub struct RoundArgs {
     /// more training and prediction pass).
     #[arg(long, default_value_t = RoundSpec::default().ensemble, value_parser = at_least::<usize, 1>)]
     ensemble: usize,
+    /// Fit the temperatures on K folds of out-of-fold predictions (K-1 more trainings;
+    /// an experiment for calibration at few answers) [default: 1, off].
+    #[arg(long, default_value_t = RoundSpec::default().cross_fit, value_parser = at_least::<usize, 1>)]
+    cross_fit: usize,
     /// Predict from each image and its mirror image (one more pass over the images).
     #[arg(long, default_value_t = RoundSpec::default().mirror, action = clap::ArgAction::Set, value_name = "BOOL")]
     mirror: bool,
@@ -284,6 +288,7 @@ impl RoundArgs {
             },
             warm_start: self.warm_start,
             ensemble: self.ensemble,
+            cross_fit: self.cross_fit,
             mirror: self.mirror,
             refine_below: self.refine_below,
             warmup: self.warmup,

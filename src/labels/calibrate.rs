@@ -333,7 +333,13 @@ pub fn matched_temperature(reference: &[&[f32]], reference_t: f32, logits: &[&[f
 
 /// Whether `file` belongs to the calibration split (a stable 1-in-`every` by name).
 pub fn is_calibration(file: &str, every: u64) -> bool {
-    xxhash_rust::xxh3::xxh3_64(file.as_bytes()).is_multiple_of(every.max(2))
+    calibration_fold(file, every) == 0
+}
+
+/// Which of `every` folds a file's labels fall in by the same hash: fold 0 is the
+/// calibration split ([`is_calibration`]), the others are cross-fitting's.
+pub fn calibration_fold(file: &str, every: u64) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(file.as_bytes()) % every.max(2)
 }
 
 #[cfg(test)]

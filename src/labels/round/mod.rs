@@ -3,6 +3,7 @@
 //! predictions as model labels, and queue the images a person should label next.
 
 mod accept;
+mod cross_fit;
 mod queries;
 mod spec;
 mod trainer;
@@ -191,7 +192,12 @@ fn round_on<B: AutodiffBackend>(
     let warm_file = warm::warm_source(paths, last, spec, set.every);
     let warm = warm_file.as_deref().and_then(|p| trainer.load(p));
     let warm_from = warm.as_ref().and(warm_file).map(|p| warm::file_name(&p));
-    let (mut models, mut out, temps) = trainer.run(warm, index, store, &mut set);
+    let (mut models, mut out, mut temps) = trainer.run(warm, index, store, &mut set);
+    let mut cross_fitted = 0;
+    if spec.cross_fit > 1 && set.calib.iter().any(|c| !c.is_empty()) {
+        (temps, cross_fitted) =
+            cross_fit::temperatures(&mut trainer, schema, index, store, spec, &set, &out);
+    }
 
     let round_no = last.map_or(0, |r| r.round) + 1;
     let mut info = RoundInfo {
@@ -201,6 +207,7 @@ fn round_on<B: AutodiffBackend>(
         input: spec.input_tag(),
         warm_start: warm_from,
         calibration_every: set.every,
+        cross_fitted,
         // Checked before this round's queue replaces the previous one; a diagnostic, so
         // an unreadable old queue leaves it empty rather than stopping the round.
         previous_queue: queue::check_answered(&queue::read_queue(paths).unwrap_or_default(), store),

@@ -55,6 +55,12 @@ pub struct RoundSpec {
     /// 1; an ensemble, Lakshminarayanan et al. 2017). Each member costs a training and a
     /// prediction pass. The queries' diversity uses the first member's embedding.
     pub ensemble: usize,
+    /// Cross-fitting of the temperature (default 1: off): with K, K-1 more networks each
+    /// hold out another fold of people's labels (one in `calibration_every` by hash, as
+    /// the calibration split), and the temperatures are fitted on the out-of-fold
+    /// predictions of K folds instead of one (Chernozhukov et al. 2018's cross-fitting).
+    /// Each fold costs a training; an experiment for the calibration at few answers.
+    pub cross_fit: usize,
     /// Predict from each image and its mirror image, averaging the logits (default
     /// on; [`predict_mirrored`](crate::labels::classifier::predict_mirrored)): one more
     /// forward pass over the images for eye +0.3 to +0.8 points (BENCHMARKS.md, label,
@@ -166,6 +172,7 @@ impl Default for RoundSpec {
             self_train_steps: 0,
             warm_start: true,
             ensemble: 1,
+            cross_fit: 1,
             mirror: true,
             refine_below: 0.0,
             warmup: 200,

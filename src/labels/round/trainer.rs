@@ -159,10 +159,22 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         m.0 // the moving average is off in rounds (`TrainSpec::ema`)
     }
 
+    /// A fresh network trained on `samples` (a cross-fitting fold's, [`RoundSpec::cross_fit`])
+    /// and its predictions on `pixels`, made as the round's are.
+    pub(super) fn fold(&mut self, samples: &[Sample], pixels: &Pixels, what: &str) -> Outputs {
+        let m = self.fit(None, samples, &self.spec.train.clone(), 0, what);
+        self.predict_on(std::slice::from_ref(&m), pixels)
+    }
+
     /// Every image predicted by every member (mirrored and refined as the spec says),
     /// the members' logits averaged.
     fn predict(&mut self, models: &[classifier::Net<B>]) -> Outputs {
-        let (spec, pixels, device) = (self.spec, self.pixels, self.device);
+        self.predict_on(models, self.pixels)
+    }
+
+    /// [`Self::predict`] on other images.
+    fn predict_on(&mut self, models: &[classifier::Net<B>], pixels: &Pixels) -> Outputs {
+        let (spec, device) = (self.spec, self.device);
         let t = Instant::now();
         let outs = models.iter().map(|m| match spec.mirror {
             true => {

@@ -84,6 +84,12 @@ pub struct RoundInfo {
     /// [`RoundSpec::refit_steps`]: crate::labels::RoundSpec::refit_steps
     #[serde(default, skip_serializing_if = "is_zero")]
     pub refit_steps: usize,
+    /// With cross-fitting ([`RoundSpec::cross_fit`]), the out-of-fold labels the
+    /// temperatures were fitted on (the calibration split's and the other folds').
+    ///
+    /// [`RoundSpec::cross_fit`]: crate::labels::RoundSpec::cross_fit
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cross_fitted: usize,
     /// With `refit`: per attribute, the refitted network's temperature, at which its mean
     /// confidence on the unanswered images is the split network's calibrated one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -432,3 +432,27 @@ fn demo_step_labels_synthetic_faces_and_exports() {
         "--all export fills every cell"
     );
 }
+
+/// `--cross-fit K`: K-1 more networks each predict a fold of people's labels they never
+/// saw, and the temperatures are fitted on all K folds, not the calibration split alone.
+#[test]
+fn cross_fitting_fits_the_temperature_on_more_folds() {
+    let run = |cross_fit: usize| {
+        let d = synth_data(120, 15);
+        labels::init(&anime(), d.path(), Q).unwrap();
+        let spec = RoundSpec {
+            cross_fit,
+            ..RoundSpec::default()
+        };
+        labels::simulate(d.path(), &tiny_simulate(d.path(), 90, 1, 0.2, spec), Q).unwrap();
+        labels::session::read_rounds(&labels::Paths::new(d.path()))
+    };
+    let (one, three) = (run(1), run(3));
+    let (a, b) = (one.last().unwrap(), three.last().unwrap());
+    let split: usize = b.calibration_size.values().sum();
+    assert!(split > 0, "{b:?}");
+    assert_eq!(a.cross_fitted, 0);
+    // Folds 1 and 2 hold about as many labels as the split, fold 0.
+    assert!(b.cross_fitted > 2 * split, "{} of {split}", b.cross_fitted);
+    assert_eq!(a.calibration_size, b.calibration_size, "the same split");
+}
