@@ -35,7 +35,8 @@ pub struct PrepArgs {
     /// Box CSV (file,x,y,w,h) for --crop bbox.
     #[arg(long)]
     pub bbox: Option<PathBuf>,
-    /// Border added around a found box, as a fraction of its side, 0-2 [default: 0, 0.3 with --crop detect].
+    /// Border added around the crop box (center, trim, bbox, detect), as a fraction of its
+    /// side, 0-2, clamped to the image [default: 0, 0.3 with --crop detect].
     #[arg(long, value_parser = in_range(0.0, 2.0))]
     pub margin: Option<f32>,
     /// OpenCV cascade XML for --crop detect (implies it when --crop is not given).

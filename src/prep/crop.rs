@@ -1,8 +1,8 @@
 //! Crop: find the face's box in source pixels. Modes: `none` (whole image), `center`
 //! (the centred square), `trim` (uniform borders removed, then centred), `bbox` (boxes
 //! from a CSV `file,x,y,w,h`), `detect` (faces found by an OpenCV cascade file run by
-//! [`crate::detect`]). Every mode yields boxes that then get the same margin and
-//! squareness treatment.
+//! [`crate::detect`]). Every mode but `none` yields boxes that then get the same margin
+//! and squareness treatment (the whole image has no room to grow).
 
 use crate::detect::{self, Cascade, DetectError, DetectSpec};
 use image::RgbImage;
@@ -174,22 +174,35 @@ impl Cropper {
         (missing.len(), first)
     }
 
+    /// `b` grown by the margin ([`adjust`]) when there is one.
+    fn with_margin(&self, b: CropBox, w: u32, h: u32) -> CropBox {
+        match self.spec.margin > 0.0 {
+            true => adjust(b, self.spec.margin, self.spec.square, w, h),
+            false => b,
+        }
+    }
+
     /// The face boxes of `rgb` (source `rel` to INPUT), largest first, with margin and
     /// squareness applied and clamped to the image. `Err(reason)` when there is none.
     pub fn boxes(&self, rel: &str, rgb: &RgbImage) -> Result<Vec<CropBox>, &'static str> {
         let (w, h) = rgb.dimensions();
         let raw = match self.spec.mode {
             CropMode::None => vec![CropBox { x: 0, y: 0, w, h }],
-            CropMode::Center => vec![center_square(CropBox { x: 0, y: 0, w, h })],
+            // A margin widens the centred square and the trimmed box too (it was
+            // ignored there without a word); at 0, their boxes are as they were.
+            CropMode::Center => {
+                vec![self.with_margin(center_square(CropBox { x: 0, y: 0, w, h }), w, h)]
+            }
             // Squared unless asked not to: `square = false` keeps the whole trimmed
             // content for the resize to pad (`aspect = "pad"`).
             CropMode::Trim => {
                 let b = trim_box(rgb, self.spec.trim_tolerance);
-                vec![if self.spec.square {
+                let b = if self.spec.square {
                     center_square(b)
                 } else {
                     b
-                }]
+                };
+                vec![self.with_margin(b, w, h)]
             }
             CropMode::Detect => {
                 let cascade = self.cascade.as_ref().ok_or("no_face")?;
@@ -418,6 +431,21 @@ mod tests {
                 h: 20
             }
         );
+        // Regression: a margin was ignored for trim and center crops.
+        let with_margin = |mode| {
+            let spec = CropSpec {
+                mode,
+                margin: 0.5,
+                ..CropSpec::default()
+            };
+            Cropper::new(spec).unwrap().boxes("a.png", &img).unwrap()[0]
+        };
+        // The 20 px trimmed square grows by 10 px each side.
+        let t = with_margin(CropMode::Trim);
+        assert_eq!((t.x, t.y, t.w, t.h), (10, 10, 40, 40));
+        // The centred 60 px square has nowhere to grow: clamped to the image.
+        let c = with_margin(CropMode::Center);
+        assert_eq!((c.x, c.y, c.w, c.h), (0, 0, 60, 60));
     }
 
     #[test]
