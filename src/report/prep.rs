@@ -208,7 +208,12 @@ pub fn write_prep_report(out: &Path) -> Result<PathBuf, ReportError> {
                 Some(uri) => {
                     html.push_str(&figure(&uri, &format!("{} ({})", r.source, r.reason), 0))
                 }
-                None => unreadable.push(format!("{} — {}", r.source, r.reason)),
+                None => unreadable.push(format!(
+                    "{} — {} (no thumbnail: {})",
+                    r.source,
+                    r.reason,
+                    no_thumbnail(input.as_deref(), &r.source)
+                )),
             }
         }
         page.raw(&html);
@@ -217,10 +222,7 @@ pub fn write_prep_report(out: &Path) -> Result<PathBuf, ReportError> {
                 .iter()
                 .map(|s| format!("<li><code>{}</code></li>", esc(s)))
                 .collect();
-            page.raw(&format!(
-                "<p class=\"muted\">No thumbnail (the file cannot be decoded{}):</p><ul>{items}</ul>",
-                if input.is_none() { ", or the input folder is unknown" } else { "" }
-            ));
+            page.raw(&format!("<ul class=\"muted\">{items}</ul>"));
         }
     }
 
@@ -280,6 +282,16 @@ fn same_image(dups: &[ManifestRow]) -> Vec<Vec<&ManifestRow>> {
     out
 }
 
+/// Why a source has no thumbnail: the input folder is unknown, the file has gone from it
+/// since prep ran (it was said to be undecodable), or it cannot be decoded.
+fn no_thumbnail(input: Option<&Path>, source: &str) -> &'static str {
+    match input {
+        None => "the input folder is unknown",
+        Some(i) if !source_file(i, source).exists() => "the file is no longer in the input folder",
+        Some(_) => "the file cannot be decoded",
+    }
+}
+
 fn duplicates(page: &mut Page, out: &Path, mpath: &Path, input: Option<&Path>, d: &Digest) {
     if d.groups.is_empty() {
         page.p("No duplicates.");
@@ -323,7 +335,11 @@ fn duplicates(page: &mut Page, out: &Path, mpath: &Path, input: Option<&Path>, d
             }
             match input.and_then(|i| judged_thumb(i, first)) {
                 Some(u) => html.push_str(&figure(&u, &cap, 96)),
-                None => html.push_str(&format!("<p class=\"muted\">{}</p>", esc(&cap))),
+                None => html.push_str(&format!(
+                    "<p class=\"muted\">{} (no thumbnail: {})</p>",
+                    esc(&cap),
+                    no_thumbnail(input, &first.source)
+                )),
             }
         }
         html.push_str("</div>");

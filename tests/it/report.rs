@@ -368,6 +368,17 @@ fn prep_page_shows_reasons_and_duplicate_groups() {
     std::fs::remove_file(out.join("report.html")).unwrap();
     let pages = report::write_for(&out).unwrap();
     assert_eq!(pages, vec![out.join("report.html")]);
+    assert!(html.contains("notes.jpg — decode") && html.contains("cannot be decoded"));
+    // Regression: a source deleted since prep ran was called undecodable.
+    let raw = out.parent().unwrap().join("raw");
+    std::fs::remove_file(raw.join("tiny.png")).unwrap();
+    let html = std::fs::read_to_string(report::write_for(&out).unwrap()[0].clone()).unwrap();
+    assert!(
+        html.contains(
+            "tiny.png — too_small (no thumbnail: the file is no longer in the input folder)"
+        ),
+        "{html}"
+    );
 }
 
 /// A synthetic dataset with human labels for every image and one short round.
