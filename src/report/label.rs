@@ -225,7 +225,9 @@ fn calibration(
         "ECE".into(),
     ]);
     let mut unrecorded = false;
+    let mut no_range = false;
     for a in &schema.attributes {
+        no_range |= !last.temperature_range.contains_key(&a.name);
         let pairs = held_out_pairs(last, &a.name, store, &preds);
         unrecorded |= pairs.is_none();
         let pairs = pairs.unwrap_or_default();
@@ -258,6 +260,18 @@ fn calibration(
         }
     }
     page.table(&table);
+    if no_range {
+        // A dash alone read as a fitted temperature with its range lost.
+        page.note(&format!(
+            "A dash in the {} column: the attribute has fewer than {} held-out labels, so it \
+             takes the temperature fitted on every attribute's together (1, the network's own \
+             confidences, when they are fewer than {} in all), or its heuristic stands in for \
+             the network; no range is drawn.",
+            range_header(),
+            calibrate::MIN_CALIBRATION,
+            calibrate::MIN_CALIBRATION
+        ));
+    }
     if unrecorded {
         page.note("The last round was recorded before rounds kept their held-out confidences, and its refitted network learned from those labels: the next round draws the reliability diagram.");
     } else if last.calibration_size.values().all(|&n| n == 0) {

@@ -421,6 +421,8 @@ fn label_page_shows_coverage_and_calibration() {
     // Each temperature's bootstrap range, as the round recorded it (here the heuristics
     // stand in for both heads, so the round fitted none: the page is drawn again with one).
     assert!(html.contains("90% range"), "{html}");
+    // Regression: the range column's dash went unexplained.
+    assert!(html.contains("A dash in the 90% range column"), "{html}");
     let paths = labels::Paths::new(d.path());
     let mut rounds = labels::session::read_rounds(&paths);
     let last = rounds.last_mut().unwrap();
