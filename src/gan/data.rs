@@ -553,12 +553,13 @@ fn image_folder(dir: &Path, want: &[String]) -> Result<Listing, GanError> {
         // order, so the choice is the user's.
         match attributes.as_slice() {
             [one] => vec![one.clone()],
+            // A choice the command line must make: exit 2.
             _ => {
-                return Err(GanError::Data {
-                    path: dir.to_path_buf(),
+                return Err(GanError::Usage {
                     reason: format!(
-                        "a `label export` tree of attributes {}: name the ones to train on \
-                         with --attr",
+                        "{} is a `label export` tree of attributes {}: name the ones to \
+                         train on with --attr",
+                        dir.display(),
                         attributes.join(", ")
                     ),
                 })
