@@ -89,15 +89,7 @@ pub struct Embedded {
 impl Embedded {
     /// The most likely value of attribute `a` for each image.
     pub fn predicted(&self, a: usize) -> Vec<usize> {
-        self.probs[a]
-            .iter()
-            .map(|p| {
-                p.iter()
-                    .enumerate()
-                    .fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
-                    .0
-            })
-            .collect()
+        self.probs[a].iter().map(|p| argmax(p)).collect()
     }
 }
 
@@ -358,7 +350,7 @@ impl FeatureNet {
     }
 }
 
-/// Index of the largest logit.
+/// Index of the largest value (the first of equal ones) of logits or probabilities.
 fn argmax(l: &[f32]) -> usize {
     l.iter()
         .enumerate()
