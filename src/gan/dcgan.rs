@@ -72,7 +72,7 @@ impl NetShape {
     }
 
     fn conditional(&self) -> bool {
-        matches!(self.model, ModelKind::Cgan | ModelKind::Acgan) && !self.classes.is_empty()
+        self.model.conditional() && !self.classes.is_empty()
     }
 }
 

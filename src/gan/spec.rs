@@ -296,10 +296,17 @@ impl Default for TrainSpec {
     }
 }
 
+impl ModelKind {
+    /// Whether the model takes class labels (InfoGAN's codes are its own, not classes).
+    pub fn conditional(self) -> bool {
+        matches!(self, ModelKind::Cgan | ModelKind::Acgan)
+    }
+}
+
 impl TrainSpec {
     /// Whether the model takes class labels.
     pub fn conditional(&self) -> bool {
-        matches!(self.model, ModelKind::Cgan | ModelKind::Acgan)
+        self.model.conditional()
     }
 
     /// Checks combinations that cannot work, before any data is read.
@@ -539,7 +546,7 @@ impl TrainSection {
         let model = pick!(model);
         let attrs = match self.attrs {
             Some(a) => a,
-            None if !matches!(model, ModelKind::Cgan | ModelKind::Acgan) => Vec::new(),
+            None if !model.conditional() => Vec::new(),
             None => file.attrs.unwrap_or(d.attrs),
         };
         TrainSpec {
