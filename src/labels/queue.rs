@@ -45,6 +45,26 @@ pub fn write_queue(
     probs: &[Vec<Vec<f32>>],
     round: u32,
 ) -> Result<(), LabelError> {
+    let items = open_questions(schema, index, store, queued, |i, a| {
+        probs
+            .get(a)
+            .and_then(|p| p.get(i))
+            .and_then(|p| p.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)))
+            .map(|(b, &c)| (schema.attributes[a].values[b].clone(), c))
+    });
+    save_items(&paths.queue(), &items, round)
+}
+
+/// The questions of images `queued`: one per attribute without a human label, with
+/// `guess(image, attribute)`'s value and confidence as the suggestion (empty and 0 when
+/// it has none).
+fn open_questions(
+    schema: &Schema,
+    index: &DatasetIndex,
+    store: &LabelStore,
+    queued: &[usize],
+    guess: impl Fn(usize, usize) -> Option<(String, f32)>,
+) -> Vec<QueueItem> {
     let mut items = Vec::new();
     for &i in queued {
         let file = &index.images[i];
@@ -55,12 +75,7 @@ pub fn write_queue(
             {
                 continue;
             }
-            let (suggestion, confidence) = probs
-                .get(a)
-                .and_then(|p| p.get(i))
-                .and_then(|p| p.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)))
-                .map(|(b, &c)| (attr.values[b].clone(), c))
-                .unwrap_or_default();
+            let (suggestion, confidence) = guess(i, a).unwrap_or_default();
             items.push(QueueItem {
                 file: file.clone(),
                 attribute: attr.name.clone(),
@@ -69,7 +84,7 @@ pub fn write_queue(
             });
         }
     }
-    save_items(&paths.queue(), &items, round)
+    items
 }
 
 fn save_items(path: &Path, items: &[QueueItem], round: u32) -> Result<(), LabelError> {
@@ -375,25 +390,10 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
             .filter(|&(_, c)| c < 2.0)
             .collect();
         scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        let mut fresh = Vec::new();
-        for (i, _) in scored.into_iter().take(k) {
-            let file = &index.images[i];
-            for attr in &schema.attributes {
-                if store
-                    .get(file, &attr.name)
-                    .is_some_and(|l| l.source == Source::Human)
-                {
-                    continue;
-                }
-                let (suggestion, confidence) = guess(file, &attr.name).unwrap_or_default();
-                fresh.push(QueueItem {
-                    file: file.clone(),
-                    attribute: attr.name.clone(),
-                    suggestion,
-                    confidence,
-                });
-            }
-        }
+        let chosen: Vec<usize> = scored.into_iter().take(k).map(|x| x.0).collect();
+        let fresh = open_questions(&schema, &index, &store, &chosen, |i, a| {
+            guess(&index.images[i], &schema.attributes[a].name)
+        });
         save_items(&paths.queue(), &fresh, round)?;
         items = pending(&paths, &schema, &store)?;
     }

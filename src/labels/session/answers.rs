@@ -51,7 +51,7 @@ pub fn store_answers(
             continue;
         }
         n += store.set(Label {
-            file: index.images[a.image].clone(),
+            file: file.clone(),
             attribute: attr.name.clone(),
             value: attr.values[a.value].clone(),
             confidence: 1.0,

@@ -170,9 +170,7 @@ fn export_name(file: &str) -> String {
 /// levels down (`<attribute>/<value>/<name>`), then the folders that leaves empty. Anything
 /// else a person put under the root stays (the whole tree was removed, notes included).
 fn clear_earlier_export(root: &Path, names: &HashSet<String>) -> Result<(), LabelError> {
-    let Ok(attributes) = std::fs::read_dir(root) else {
-        return Ok(());
-    };
+    // The folders in `p` (none when it cannot be listed: no earlier export).
     let dirs = |p: &Path| -> Vec<PathBuf> {
         std::fs::read_dir(p)
             .map(|rd| {
@@ -183,11 +181,7 @@ fn clear_earlier_export(root: &Path, names: &HashSet<String>) -> Result<(), Labe
             })
             .unwrap_or_default()
     };
-    for attribute in attributes
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-    {
-        let attribute = attribute.path();
+    for attribute in dirs(root) {
         let mut emptied = false;
         for value in dirs(&attribute) {
             let mut removed = false;
