@@ -120,8 +120,10 @@ fn compare(c: CompareArgs, v: Verbosity) -> anyhow::Result<()> {
     let table = eval::compare(&c.runs)?;
     // The page writes compare.csv and compare.md beside itself.
     let page = facesynth::report::write_compare_report(&c.runs, &c.out)?;
+    // The table is the command's output (`--quiet` too, as `label status --json`): quiet
+    // drops only the line that says where the page went.
+    print!("{}", table.to_markdown());
     if v != Verbosity::Quiet {
-        print!("{}", table.to_markdown());
         println!("report: {}", page.display());
     }
     Ok(())

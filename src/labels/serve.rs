@@ -338,10 +338,19 @@ fn save_answer(st: &State, a: &Answer, tab: Option<String>) -> Result<(), String
         source: Source::Human,
         round,
     };
-    let previous = LabelStore::update(&st.paths.labels(), &st.schema, |store| {
+    let (written, previous) = LabelStore::update(&st.paths.labels(), &st.schema, |store| {
         let previous = store.get(&a.file, &a.attribute).cloned();
-        store.set(written.clone());
-        previous
+        match previous {
+            // The same answer again keeps the round it was first given in, as `label
+            // import` does (`store_answers`); undoing it then changes nothing.
+            Some(p) if p.source == Source::Human && p.value == written.value => {
+                (p.clone(), Some(p))
+            }
+            _ => {
+                store.set(written.clone());
+                (written, previous)
+            }
+        }
     })
     .map_err(|e| e.to_string())?;
     record(Change::Labeled { written, previous });

@@ -427,6 +427,16 @@ fn compare_prints_the_table_it_writes_and_refuses_paths_that_are_no_runs() {
         .collect();
     let csv_head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
     assert_eq!(md_head, csv_head);
+    // Quiet drops the page's path, not the table (it printed nothing).
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
+        .args(["-q", "eval", "compare"])
+        .args([&a, &b])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), md);
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
         .arg("report")
         .arg(&a)

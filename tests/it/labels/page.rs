@@ -236,6 +236,7 @@ fn serve_undo_takes_the_last_answer_back() {
         value: "no".into(),
         confidence: 1.0,
         source: Source::Human,
+        round: 7,
         ..model.clone()
     });
     store.save(&paths.labels()).unwrap();
@@ -243,5 +244,12 @@ fn serve_undo_takes_the_last_answer_back() {
     assert_eq!(code, 409);
     assert!(body.contains("changed since"), "{body}");
     assert_eq!(load().get(&a, "glasses").unwrap().value, "no");
+    // The same answer again keeps the round it was given in (it was re-stamped with the
+    // current one), and taking it back leaves it.
+    assert_eq!(answer(&a, "no").0, 200);
+    assert_eq!(load().get(&a, "glasses").unwrap().round, 7);
+    assert_eq!(post(server.addr, "/api/undo", "{}").0, 200);
+    let kept = load().get(&a, "glasses").cloned().unwrap();
+    assert_eq!((kept.value.as_str(), kept.round), ("no", 7));
     server.stop();
 }
