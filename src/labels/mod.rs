@@ -198,6 +198,12 @@ impl Paths {
     pub fn split_model(&self) -> PathBuf {
         self.dir.join("model-split.mpk")
     }
+    /// With cross-fitting, the network of fold `k` (1 and up; fold 0's is
+    /// [`Paths::split_model`]), trained without that fold's answers: the next round's
+    /// network for the same fold continues it while the folds nest.
+    pub fn fold_model(&self, k: u64) -> PathBuf {
+        self.dir.join(format!("model-fold-{k}.mpk"))
+    }
     /// One entry per round.
     pub fn rounds(&self) -> PathBuf {
         self.dir.join("rounds.json")

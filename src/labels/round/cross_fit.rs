@@ -9,15 +9,27 @@ use super::trainer::Trainer;
 use super::training_set::TrainingSet;
 use super::RoundSpec;
 use crate::labels::calibrate::{self, calibration_fold};
-use crate::labels::classifier::{Outputs, Pixels};
+use crate::labels::classifier::{Net, Outputs, Pixels};
 use crate::labels::index::DatasetIndex;
 use crate::labels::store::{LabelStore, Source};
 use crate::labels::Schema;
 use burn::tensor::backend::AutodiffBackend;
 
+/// What cross-fitting gave: the temperatures, the labels they were fitted on, and each
+/// other fold's network (for the next round's folds to continue).
+pub(super) struct CrossFit<B: AutodiffBackend> {
+    pub(super) temperatures: Vec<f32>,
+    pub(super) labels: usize,
+    pub(super) networks: Vec<(u64, Net<B>)>,
+    /// Folds whose network continued one (`warm_for` gave it).
+    pub(super) continued: usize,
+}
+
 /// The temperatures fitted on the split network's held-out predictions (`out` on
-/// `set.calib`) and on each other fold's, predicted by a network trained without it;
-/// and how many labels they were fitted on.
+/// `set.calib`) and on each other fold's, predicted by a network trained without it
+/// (continuing `warm_for(fold)` when it gives one, as the split network continued the
+/// last round's).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn temperatures<B: AutodiffBackend>(
     trainer: &mut Trainer<B>,
     schema: &Schema,
@@ -26,7 +38,8 @@ pub(super) fn temperatures<B: AutodiffBackend>(
     spec: &RoundSpec,
     set: &TrainingSet,
     out: &Outputs,
-) -> (Vec<f32>, usize) {
+    warm_for: impl Fn(u64) -> Option<Net<B>>,
+) -> CrossFit<B> {
     let n_attr = schema.attributes.len();
     // The pooled out-of-fold predictions: logits per attribute, and (row, value) pairs.
     let mut logits: Vec<Vec<Vec<f32>>> = vec![Vec::new(); n_attr];
@@ -40,6 +53,7 @@ pub(super) fn temperatures<B: AutodiffBackend>(
     let all = set.with_calibration();
     let pos = index.positions();
     let folds = spec.cross_fit.min(set.every as usize);
+    let (mut networks, mut continued) = (Vec::new(), 0);
     for fold in 1..folds as u64 {
         // People's labels in this fold: held out of its network, predicted by it.
         let mut held: Vec<(usize, usize, usize)> = Vec::new();
@@ -91,7 +105,11 @@ pub(super) fn temperatures<B: AutodiffBackend>(
                 .collect(),
         };
         let samples = train.first_pass(index, spec);
-        let o = trainer.fold(&samples, &sub, &format!("cross-fit {}/{}", fold + 1, folds));
+        let warm = warm_for(fold);
+        continued += usize::from(warm.is_some());
+        let what = format!("cross-fit {}/{}", fold + 1, folds);
+        let (net, o) = trainer.fold(warm, &samples, &sub, &what);
+        networks.push((fold, net));
         for &(i, a, y) in &held {
             let k = images.binary_search(&i).expect("listed above");
             pairs[a].push((logits[a].len(), y));
@@ -102,6 +120,10 @@ pub(super) fn temperatures<B: AutodiffBackend>(
         logits,
         embeddings: Vec::new(),
     };
-    let n = pairs.iter().map(Vec::len).sum();
-    (calibrate::temperatures(&pairs, &pooled), n)
+    CrossFit {
+        temperatures: calibrate::temperatures(&pairs, &pooled),
+        labels: pairs.iter().map(Vec::len).sum(),
+        networks,
+        continued,
+    }
 }

@@ -23,7 +23,7 @@ use super::{queue, LabelError, Paths, Schema};
 use crate::labels::classifier::Pixels;
 use crate::progress::Verbosity;
 use burn::tensor::backend::AutodiffBackend;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use trainer::Trainer;
 use training_set::TrainingSet;
@@ -191,12 +191,30 @@ fn round_on<B: AutodiffBackend>(
     let last = rounds.last();
     let warm_file = warm::warm_source(paths, last, spec, set.every);
     let warm = warm_file.as_deref().and_then(|p| trainer.load(p));
-    let warm_from = warm.as_ref().and(warm_file).map(|p| warm::file_name(&p));
+    let split_from = warm.as_ref().and(warm_file.as_deref()).map(Path::to_path_buf);
+    let warm_from = split_from.as_deref().map(warm::file_name);
     let (mut models, mut out, mut temps) = trainer.run(warm, index, store, &mut set);
-    let mut cross_fitted = 0;
+    let (mut cross_fitted, mut folds_continued) = (0, 0);
     if spec.cross_fit > 1 && set.calib.iter().any(|c| !c.is_empty()) {
-        (temps, cross_fitted) =
-            cross_fit::temperatures(&mut trainer, schema, index, store, spec, &set, &out);
+        let (classes, channels) = (trainer.classes.clone(), spec.train.channels);
+        let warm_for = |fold| {
+            let file = warm::fold_source(paths, last, split_from.as_deref(), fold)?;
+            crate::labels::classifier::Net::load(&file, &classes, channels, device)
+        };
+        let cf = cross_fit::temperatures(
+            &mut trainer,
+            schema,
+            index,
+            store,
+            spec,
+            &set,
+            &out,
+            warm_for,
+        );
+        for (fold, net) in cf.networks {
+            save_model(net, &staged(&paths.fold_model(fold)))?;
+        }
+        (temps, cross_fitted, folds_continued) = (cf.temperatures, cf.labels, cf.continued);
     }
 
     let round_no = last.map_or(0, |r| r.round) + 1;
@@ -208,6 +226,7 @@ fn round_on<B: AutodiffBackend>(
         warm_start: warm_from,
         calibration_every: set.every,
         cross_fitted,
+        folds_continued,
         // Checked before this round's queue replaces the previous one; a diagnostic, so
         // an unreadable old queue leaves it empty rather than stopping the round.
         previous_queue: queue::check_answered(&queue::read_queue(paths).unwrap_or_default(), store),
@@ -288,7 +307,21 @@ fn round_on<B: AutodiffBackend>(
     // The networks take their places once the round is on record: a round killed before
     // leaves the last round's, which `rounds.json` still describes (a rerun continued the
     // killed round's half-trained split network as if the last round had made it).
-    for file in [paths.model(), paths.split_model()] {
+    // Cross-fitting's fold networks (`model-fold-K.mpk`): this round's, or none, so that
+    // the next round continues no fold network an older round trained.
+    let folds = std::fs::read_dir(paths.model().parent().unwrap_or(Path::new(".")))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| is_fold_model(p));
+    let folds: Vec<PathBuf> = folds.collect();
+    let fold_files = (1..spec.cross_fit.max(1) as u64).map(|k| paths.fold_model(k));
+    let mut files: Vec<PathBuf> = vec![paths.model(), paths.split_model()];
+    files.extend(fold_files.chain(folds));
+    files.sort();
+    files.dedup();
+    for file in files {
         let from = staged(&file);
         match from.is_file() {
             true => std::fs::rename(&from, &file).map_err(|e| LabelError::io(&file, e))?,
@@ -304,6 +337,14 @@ fn round_on<B: AutodiffBackend>(
         page: None,
         judged_new: 0,
     })
+}
+
+/// Whether `path` names a cross-fitting fold's network ([`Paths::fold_model`]).
+fn is_fold_model(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    name.strip_prefix("model-fold-")
+        .and_then(|n| n.strip_suffix(".mpk"))
+        .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Where a round writes the network that becomes `file` when the round is recorded.

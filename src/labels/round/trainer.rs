@@ -159,11 +159,19 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         m.0 // the moving average is off in rounds (`TrainSpec::ema`)
     }
 
-    /// A fresh network trained on `samples` (a cross-fitting fold's, [`RoundSpec::cross_fit`])
-    /// and its predictions on `pixels`, made as the round's are.
-    pub(super) fn fold(&mut self, samples: &[Sample], pixels: &Pixels, what: &str) -> Outputs {
-        let m = self.fit(None, samples, &self.spec.train.clone(), 0, what);
-        self.predict_on(std::slice::from_ref(&m), pixels)
+    /// A network trained on `samples` (a cross-fitting fold's, [`RoundSpec::cross_fit`]),
+    /// continuing `warm` or from fresh weights as the round's first network is, and its
+    /// predictions on `pixels`, made as the round's are.
+    pub(super) fn fold(
+        &mut self,
+        warm: Option<classifier::Net<B>>,
+        samples: &[Sample],
+        pixels: &Pixels,
+        what: &str,
+    ) -> (classifier::Net<B>, Outputs) {
+        let m = self.fit(warm, samples, &self.spec.train.clone(), 0, what);
+        let out = self.predict_on(std::slice::from_ref(&m), pixels);
+        (m, out)
     }
 
     /// Every image predicted by every member (mirrored and refined as the spec says),

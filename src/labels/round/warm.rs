@@ -39,6 +39,26 @@ pub(super) fn warm_source(
     file.is_file().then_some(file)
 }
 
+/// With cross-fitting, the network fold `fold`'s continues: the last round's network
+/// of the fold that holds this one (fold `fold` of one in `every` is within fold `fold %
+/// last_every` of the last round's, as the splits nest), when the round's own first
+/// network continues `split` (the nesting rule above held). Fold 0's is `split` itself;
+/// the others are the last round's cross-fitting networks ([`Paths::fold_model`]), so
+/// every fold's network follows the split network's course (continued, then the same
+/// steps) instead of starting fresh beside a continued one. `None`: fresh weights.
+pub(super) fn fold_source(
+    paths: &Paths,
+    last: Option<&RoundInfo>,
+    split: Option<&Path>,
+    fold: u64,
+) -> Option<PathBuf> {
+    let (split, last) = (split?, last?);
+    match fold % last.calibration_every.max(1) {
+        0 => Some(split.to_path_buf()),
+        j => Some(paths.fold_model(j)).filter(|f| f.is_file()),
+    }
+}
+
 /// How `rounds.json` names the file a round continued (`model-split.mpk`).
 pub(super) fn file_name(path: &Path) -> String {
     path.file_name().map_or_else(
@@ -111,6 +131,32 @@ mod tests {
         assert_eq!(
             warm_source(&paths, Some(&plain), &spec, 10),
             Some(paths.model())
+        );
+    }
+
+    #[test]
+    fn a_fold_continues_the_last_rounds_network_of_the_fold_that_holds_it() {
+        let (_dir, paths) = folder(true);
+        let last = refit_round(&RoundSpec::default());
+        let split = paths.split_model();
+        // Without the last round's fold networks, or when the round itself starts fresh.
+        assert_eq!(fold_source(&paths, Some(&last), Some(&split), 2), None);
+        std::fs::write(paths.fold_model(2), b"f").unwrap();
+        assert_eq!(
+            fold_source(&paths, Some(&last), Some(&split), 2),
+            Some(paths.fold_model(2))
+        );
+        assert_eq!(fold_source(&paths, Some(&last), None, 2), None);
+        assert_eq!(fold_source(&paths, None, Some(&split), 2), None);
+        // One in 10 within the last round's one in 5: fold 7 is within fold 2, and
+        // fold 5 within fold 0, the split network's.
+        assert_eq!(
+            fold_source(&paths, Some(&last), Some(&split), 7),
+            Some(paths.fold_model(2))
+        );
+        assert_eq!(
+            fold_source(&paths, Some(&last), Some(&split), 5),
+            Some(split.clone())
         );
     }
 

@@ -90,6 +90,10 @@ pub struct RoundInfo {
     /// [`RoundSpec::cross_fit`]: crate::labels::RoundSpec::cross_fit
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cross_fitted: usize,
+    /// With cross-fitting, the folds whose network continued the last round's network
+    /// of the fold that holds it (`round::warm::fold_source`); the others started fresh.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub folds_continued: usize,
     /// With `refit`: per attribute, the refitted network's temperature, at which its mean
     /// confidence on the unanswered images is the split network's calibrated one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

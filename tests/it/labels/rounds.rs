@@ -444,15 +444,34 @@ fn cross_fitting_fits_the_temperature_on_more_folds() {
             cross_fit,
             ..RoundSpec::default()
         };
-        labels::simulate(d.path(), &tiny_simulate(d.path(), 90, 1, 0.2, spec), Q).unwrap();
-        labels::session::read_rounds(&labels::Paths::new(d.path()))
+        labels::simulate(d.path(), &tiny_simulate(d.path(), 90, 2, 0.2, spec), Q).unwrap();
+        let rounds = labels::session::read_rounds(&labels::Paths::new(d.path()));
+        (rounds, d)
     };
-    let (one, three) = (run(1), run(3));
-    let (a, b) = (one.last().unwrap(), three.last().unwrap());
+    let ((one, _), (three, d)) = (run(1), run(3));
+    // Round 2 is the first with people's answers held out; round 3 continues it.
+    let (a, b) = (&one[1], &three[1]);
     let split: usize = b.calibration_size.values().sum();
     assert!(split > 0, "{b:?}");
     assert_eq!(a.cross_fitted, 0);
     // Folds 1 and 2 hold about as many labels as the split, fold 0.
     assert!(b.cross_fitted > 2 * split, "{} of {split}", b.cross_fitted);
     assert_eq!(a.calibration_size, b.calibration_size, "the same split");
+    // Round 2 started fresh, and so did its folds; round 3 continued the split network,
+    // and each fold's network the one of round 2 that never saw that fold's answers.
+    assert_eq!(b.folds_continued, 0);
+    let c = &three[2];
+    assert_eq!(c.warm_start.as_deref(), Some("model-split.mpk"), "{c:?}");
+    assert_eq!((c.folds_continued, one[2].folds_continued), (2, 0), "{c:?}");
+    let paths = labels::Paths::new(d.path());
+    assert!(paths.fold_model(1).is_file() && paths.fold_model(2).is_file());
+    // A round without cross-fitting leaves no fold network for a later one to continue.
+    let plain = RoundSpec {
+        size: 16,
+        train: tiny_train(),
+        ..RoundSpec::default()
+    };
+    labels::round(d.path(), &plain, Q).unwrap();
+    assert!(!paths.fold_model(1).exists() && !paths.fold_model(2).exists());
+    assert!(paths.split_model().is_file());
 }
