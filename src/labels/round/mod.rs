@@ -191,17 +191,20 @@ fn round_on<B: AutodiffBackend>(
     let last = rounds.last();
     let warm_file = warm::warm_source(paths, last, spec, set.every);
     let warm = warm_file.as_deref().and_then(|p| trainer.load(p));
-    let split_from = warm.as_ref().and(warm_file.as_deref()).map(Path::to_path_buf);
+    let split_from = warm
+        .as_ref()
+        .and(warm_file.as_deref())
+        .map(Path::to_path_buf);
     let warm_from = split_from.as_deref().map(warm::file_name);
     let (mut models, mut out, mut temps) = trainer.run(warm, index, store, &mut set);
-    let (mut cross_fitted, mut folds_continued) = (0, 0);
+    let mut cf = None;
     if spec.cross_fit > 1 && set.calib.iter().any(|c| !c.is_empty()) {
         let (classes, channels) = (trainer.classes.clone(), spec.train.channels);
         let warm_for = |fold| {
             let file = warm::fold_source(paths, last, split_from.as_deref(), fold)?;
             crate::labels::classifier::Net::load(&file, &classes, channels, device)
         };
-        let cf = cross_fit::temperatures(
+        let c = cross_fit::cross_fit(
             &mut trainer,
             schema,
             index,
@@ -211,10 +214,8 @@ fn round_on<B: AutodiffBackend>(
             &out,
             warm_for,
         );
-        for (fold, net) in cf.networks {
-            save_model(net, &staged(&paths.fold_model(fold)))?;
-        }
-        (temps, cross_fitted, folds_continued) = (cf.temperatures, cf.labels, cf.continued);
+        temps.clone_from(&c.temperatures);
+        cf = Some(c);
     }
 
     let round_no = last.map_or(0, |r| r.round) + 1;
@@ -225,8 +226,10 @@ fn round_on<B: AutodiffBackend>(
         input: spec.input_tag(),
         warm_start: warm_from,
         calibration_every: set.every,
-        cross_fitted,
-        folds_continued,
+        cross_fitted: cf
+            .as_ref()
+            .map_or(0, |c| c.calib.iter().map(Vec::len).sum()),
+        folds_continued: cf.as_ref().map_or(0, |c| c.continued),
         // Checked before this round's queue replaces the previous one; a diagnostic, so
         // an unreadable old queue leaves it empty rather than stopping the round.
         previous_queue: queue::check_answered(&queue::read_queue(paths).unwrap_or_default(), store),
@@ -248,10 +251,16 @@ fn round_on<B: AutodiffBackend>(
             );
         }
     }
-    let leads = accept::duel_heuristics(schema, index, &trust, &set.calib, &out, &mut info);
-    let temps = accept::stand_in_temperatures(&set.calib, &out, temps, &leads);
-    let ranges = temperature_ranges(&set.calib, &out, &leads);
-    let mut probs = accept::calibrated(schema, &set.calib, &out, &temps, &mut info);
+    // Calibration is judged on answers the predicting networks never saw: the split's,
+    // or with cross-fitting every fold's, each predicted by its own network.
+    let (calib, judged) = match &cf {
+        Some(c) => (&c.calib, &c.oof),
+        None => (&set.calib, &out),
+    };
+    let leads = accept::duel_heuristics(schema, index, &trust, calib, judged, &mut info);
+    let temps = accept::stand_in_temperatures(calib, judged, temps, &leads);
+    let ranges = temperature_ranges(calib, judged, &leads);
+    let mut probs = accept::calibrated(schema, calib, judged, &temps, &mut info);
     for (attr, r) in schema.attributes.iter().zip(&ranges) {
         if let Some(r) = r {
             info.temperature_range.insert(attr.name.clone(), *r);
@@ -260,7 +269,20 @@ fn round_on<B: AutodiffBackend>(
     // The refit learns from the split's answers too; the duel and the reported ECE stay
     // the split network's, the only ones measured on unseen answers, and its calibrated
     // confidence on the unanswered images sets the refit's temperatures.
-    if spec.refit && !set.samples.is_empty() && set.calib.iter().any(|c| !c.is_empty()) {
+    if let Some(c) = cf {
+        // Cross-fitted: the K networks' average predicts (no refit, whose temperature
+        // would be carried from networks that knew less); the split network is the one
+        // saved, and each fold's is kept for the next round's fold to continue.
+        let mut members = models.clone();
+        members.extend(c.networks.iter().map(|(_, n)| n.clone()));
+        out = trainer.predict(&members);
+        probs = accept::probabilities(&out, &temps);
+        info.cross_fit_networks = members.len();
+        for (fold, net) in c.networks {
+            save_model(net, &staged(&paths.fold_model(fold)))?;
+        }
+        let _ = std::fs::remove_file(staged(&paths.split_model()));
+    } else if spec.refit && !set.samples.is_empty() && set.calib.iter().any(|c| !c.is_empty()) {
         save_model(models[0].clone(), &staged(&paths.split_model()))?;
         let mut all = set.with_calibration();
         let (m, o) = trainer.refit(index, store, models, &mut all);

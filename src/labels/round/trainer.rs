@@ -176,7 +176,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
 
     /// Every image predicted by every member (mirrored and refined as the spec says),
     /// the members' logits averaged.
-    fn predict(&mut self, models: &[classifier::Net<B>]) -> Outputs {
+    pub(super) fn predict(&mut self, models: &[classifier::Net<B>]) -> Outputs {
         self.predict_on(models, self.pixels)
     }
 

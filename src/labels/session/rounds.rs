@@ -85,15 +85,21 @@ pub struct RoundInfo {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub refit_steps: usize,
     /// With cross-fitting ([`RoundSpec::cross_fit`]), the out-of-fold labels the
-    /// temperatures were fitted on (the calibration split's and the other folds').
+    /// temperatures were fitted on (the calibration split's and the other folds'; also
+    /// `calibration_size`'s sum then).
     ///
     /// [`RoundSpec::cross_fit`]: crate::labels::RoundSpec::cross_fit
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cross_fitted: usize,
-    /// With cross-fitting, the folds whose network continued the last round's network
-    /// of the fold that holds it (`round::warm::fold_source`); the others started fresh.
+    /// With cross-fitting, the fold networks (beside the split one) that continued the
+    /// last round's network of the fold that holds them (`round::warm::fold_source`);
+    /// the others started fresh.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub folds_continued: usize,
+    /// With cross-fitting, the networks whose predictions were averaged (the split
+    /// network and one per other fold).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cross_fit_networks: usize,
     /// With `refit`: per attribute, the refitted network's temperature, at which its mean
     /// confidence on the unanswered images is the split network's calibrated one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -141,6 +147,13 @@ impl std::fmt::Display for RoundInfo {
         }
         for (attr, c) in &self.previous_queue {
             writeln!(f, "  {attr}: {}", c.summary("the previous queue's"))?;
+        }
+        if self.cross_fitted > 0 {
+            writeln!(
+                f,
+                "  cross-fitted: {} networks, each without a fold of the answers, calibrated on the {} answers they never saw and averaged ({} fold networks continued the last round's)",
+                self.cross_fit_networks, self.cross_fitted, self.folds_continued
+            )?;
         }
         if self.refit {
             let temps: Vec<String> = self

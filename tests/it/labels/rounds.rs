@@ -434,7 +434,8 @@ fn demo_step_labels_synthetic_faces_and_exports() {
 }
 
 /// `--cross-fit K`: K-1 more networks each predict a fold of people's labels they never
-/// saw, and the temperatures are fitted on all K folds, not the calibration split alone.
+/// saw, the temperatures are fitted on all K folds, not the calibration split alone, and
+/// the K networks' average predicts.
 #[test]
 fn cross_fitting_fits_the_temperature_on_more_folds() {
     let run = |cross_fit: usize| {
@@ -451,17 +452,23 @@ fn cross_fitting_fits_the_temperature_on_more_folds() {
     let ((one, _), (three, d)) = (run(1), run(3));
     // Round 2 is the first with people's answers held out; round 3 continues it.
     let (a, b) = (&one[1], &three[1]);
-    let split: usize = b.calibration_size.values().sum();
-    assert!(split > 0, "{b:?}");
+    let split: usize = a.calibration_size.values().sum();
+    assert!(split > 0, "{a:?}");
     assert_eq!(a.cross_fitted, 0);
-    // Folds 1 and 2 hold about as many labels as the split, fold 0.
+    // Folds 1 and 2 hold about as many labels as the split, fold 0; the calibration is
+    // judged on all of them, and the three networks' average predicts, with no refit.
     assert!(b.cross_fitted > 2 * split, "{} of {split}", b.cross_fitted);
-    assert_eq!(a.calibration_size, b.calibration_size, "the same split");
-    // Round 2 started fresh, and so did its folds; round 3 continued the split network,
-    // and each fold's network the one of round 2 that never saw that fold's answers.
+    assert_eq!(b.calibration_size.values().sum::<usize>(), b.cross_fitted);
+    let judged: usize = b.held_out.values().map(Vec::len).sum();
+    assert_eq!(judged, b.cross_fitted);
+    assert!(a.refit && !b.refit, "{b:?}");
+    assert!(b.to_string().contains("3 networks"), "{b}");
+    // Round 2 started fresh, and so did its folds; round 3 continued round 2's network
+    // (the split one: there was no refit), and each fold's network the one of round 2
+    // that never saw that fold's answers.
     assert_eq!(b.folds_continued, 0);
     let c = &three[2];
-    assert_eq!(c.warm_start.as_deref(), Some("model-split.mpk"), "{c:?}");
+    assert_eq!(c.warm_start.as_deref(), Some("model.mpk"), "{c:?}");
     assert_eq!((c.folds_continued, one[2].folds_continued), (2, 0), "{c:?}");
     let paths = labels::Paths::new(d.path());
     assert!(paths.fold_model(1).is_file() && paths.fold_model(2).is_file());
@@ -473,5 +480,5 @@ fn cross_fitting_fits_the_temperature_on_more_folds() {
     };
     labels::round(d.path(), &plain, Q).unwrap();
     assert!(!paths.fold_model(1).exists() && !paths.fold_model(2).exists());
-    assert!(paths.split_model().is_file());
+    assert!(paths.split_model().is_file(), "the plain round refits");
 }
