@@ -235,9 +235,25 @@ impl std::fmt::Display for RoundInfo {
             }
             writeln!(f)?;
         }
+        // A wide range is the held-out split's sampling spread (33-41 labels an attribute
+        // at 200 answers spanned 1.3-2x); cross-fitting judges on every answer.
+        let widest = self
+            .temperature_range
+            .values()
+            .map(|&(lo, hi)| hi / lo.max(1e-3))
+            .fold(0.0f32, f32::max);
+        if self.cross_fitted == 0 && widest > WIDE_RANGE {
+            writeln!(
+                f,
+                "  the temperatures could be off by up to {widest:.1}x on so few held-out labels: `--cross-fit 5` calibrates on every answer (5 networks a round)"
+            )?;
+        }
         Ok(())
     }
 }
+
+/// A temperature range (high over low) past which a round suggests cross-fitting.
+const WIDE_RANGE: f32 = 1.5;
 
 /// Rounds recorded before `calibration_every` existed held out one label in five.
 fn default_calibration_every() -> u64 {
@@ -276,5 +292,20 @@ mod tests {
             first.to_string().contains("none until people's answers"),
             "{first}"
         );
+    }
+
+    #[test]
+    fn a_wide_temperature_range_suggests_cross_fitting() {
+        let mut info = RoundInfo::default();
+        info.temperature.insert("eye_color".into(), 2.0);
+        info.temperature_range
+            .insert("eye_color".into(), (1.48, 2.20));
+        assert!(!info.to_string().contains("--cross-fit"), "{info}");
+        info.temperature_range
+            .insert("eye_color".into(), (1.40, 2.40));
+        assert!(info.to_string().contains("off by up to 1.7x"), "{info}");
+        // A cross-fitted round has already done it.
+        info.cross_fitted = 200;
+        assert!(!info.to_string().contains("--cross-fit"), "{info}");
     }
 }
