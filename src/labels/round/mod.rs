@@ -266,9 +266,6 @@ fn round_on<B: AutodiffBackend>(
             info.temperature_range.insert(attr.name.clone(), *r);
         }
     }
-    // The refit learns from the split's answers too; the duel and the reported ECE stay
-    // the split network's, the only ones measured on unseen answers, and its calibrated
-    // confidence on the unanswered images sets the refit's temperatures.
     if let Some(c) = cf {
         // Cross-fitted: the K networks' average predicts (no refit, whose temperature
         // would be carried from networks that knew less); the split network is the one
@@ -283,6 +280,9 @@ fn round_on<B: AutodiffBackend>(
         }
         let _ = std::fs::remove_file(staged(&paths.split_model()));
     } else if spec.refit && !set.samples.is_empty() && set.calib.iter().any(|c| !c.is_empty()) {
+        // The refit learns from the split's answers too; the duel and the reported ECE
+        // stay the split network's, the only ones measured on unseen answers, and its
+        // calibrated confidence on the unanswered images sets the refit's temperatures.
         save_model(models[0].clone(), &staged(&paths.split_model()))?;
         let mut all = set.with_calibration();
         let (m, o) = trainer.refit(index, store, models, &mut all);
