@@ -61,8 +61,8 @@ pub struct RoundSpec {
     /// instead of one (Chernozhukov et al. 2018's cross-fitting), and the K networks'
     /// average predicts instead of a refit (`round::cross_fit`). Each fold costs a
     /// training and a prediction pass: for the calibration at few answers. With K = 5 at
-    /// 200 answers on anime-faces-64's worst draws, test ECE at most 0.04 where it was
-    /// 0.05-0.09, eye +1.2 points (BENCHMARKS.md, label, session 37).
+    /// 200 answers on anime-faces-64's two worst draws, test ECE 0.014-0.045 where it was
+    /// 0.062-0.089, accuracy -0.4 to +1.2 points (BENCHMARKS.md, label, session 37).
     pub cross_fit: usize,
     /// Predict from each image and its mirror image, averaging the logits (default
     /// on; [`predict_mirrored`](crate::labels::classifier::predict_mirrored)): one more
