@@ -149,10 +149,14 @@ impl std::fmt::Display for RoundInfo {
             writeln!(f, "  {attr}: {}", c.summary("the previous queue's"))?;
         }
         if self.cross_fitted > 0 {
+            let continued = match self.folds_continued {
+                0 => String::new(),
+                n => format!("; {n} fold networks continued the last round's"),
+            };
             writeln!(
                 f,
-                "  cross-fitted: {} networks, each without a fold of the answers, calibrated on the {} answers they never saw and averaged ({} fold networks continued the last round's)",
-                self.cross_fit_networks, self.cross_fitted, self.folds_continued
+                "  cross-fitted: {} networks, each without a fold of the answers, calibrated on the {} labels they never saw and averaged{continued}",
+                self.cross_fit_networks, self.cross_fitted
             )?;
         }
         if self.refit {
