@@ -162,14 +162,7 @@ fn infogan_and_split_runs_and_compare() {
     assert_eq!(s.n_generated, 40);
     assert!(s.conditioning.is_some() && !s.per_class.is_empty());
     let out = dir.path().join("cmp");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
-        .args(["eval", "compare"])
-        .args([&info, &split])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = compare_cli(&[], &[&info, &split], &out);
     let md = String::from_utf8_lossy(&o.stdout);
     assert!(
         md.contains("| infogan |") && md.contains("split:hair_color"),
@@ -389,6 +382,24 @@ fn every_conditioning_attribute_is_measured_and_tiny_classes_have_no_prdc() {
     assert!(html.contains("precision, recall, density and coverage are left out"));
 }
 
+/// `facesynth [flags] eval compare RUNS --out OUT`, which must succeed.
+fn compare_cli(
+    flags: &[&str],
+    runs: &[&std::path::PathBuf],
+    out: &std::path::Path,
+) -> std::process::Output {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
+        .args(flags)
+        .args(["eval", "compare"])
+        .args(runs)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
 /// Regression: `eval compare` printed other columns than compare.md and compare.csv
 /// held, and `report A MISSING --out` listed a path that is no run as "not evaluated".
 #[test]
@@ -402,14 +413,7 @@ fn compare_prints_the_table_it_writes_and_refuses_paths_that_are_no_runs() {
         eval::evaluate(&spec(r, &data, &cache)).unwrap();
     }
     let out = dir.path().join("cmp");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
-        .args(["eval", "compare"])
-        .args([&a, &b])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = compare_cli(&[], &[&a, &b], &out);
     let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.starts_with(&md), "{stdout}\n---\n{md}");
@@ -428,14 +432,7 @@ fn compare_prints_the_table_it_writes_and_refuses_paths_that_are_no_runs() {
     let csv_head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
     assert_eq!(md_head, csv_head);
     // Quiet drops the page's path, not the table (it printed nothing).
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
-        .args(["-q", "eval", "compare"])
-        .args([&a, &b])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = compare_cli(&["-q"], &[&a, &b], &out);
     assert_eq!(String::from_utf8_lossy(&o.stdout), md);
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
         .arg("report")
