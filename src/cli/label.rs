@@ -205,8 +205,9 @@ pub struct RoundArgs {
     #[arg(long, default_value_t = RoundSpec::default().ensemble, value_parser = at_least::<usize, 1>)]
     ensemble: usize,
     /// Train K networks, each without a fold of the answers; fit the temperatures on
-    /// their out-of-fold predictions and average them (no refit). K-1 more trainings:
-    /// better calibrated confidences at a few hundred answers [default: 1, off].
+    /// their out-of-fold predictions and average them (no refit). K-1 more trainings, for
+    /// the calibration at a few hundred answers (measured in BENCHMARKS.md, label)
+    /// [default: 1, off].
     #[arg(long, default_value_t = RoundSpec::default().cross_fit, value_parser = at_least::<usize, 1>)]
     cross_fit: usize,
     /// Predict from each image and its mirror image (one more pass over the images).
