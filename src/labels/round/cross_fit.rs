@@ -14,10 +14,11 @@
 use super::trainer::Trainer;
 use super::training_set::TrainingSet;
 use super::RoundSpec;
-use crate::labels::calibrate::{self, calibration_fold};
+use crate::labels::calibrate;
 use crate::labels::classifier::{Net, Outputs, Pixels};
 use crate::labels::index::DatasetIndex;
-use crate::labels::store::{LabelStore, Source};
+use crate::labels::store::LabelStore;
+use crate::labels::trust::Trust;
 use crate::labels::Schema;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -50,56 +51,26 @@ pub(super) fn cross_fit<B: AutodiffBackend>(
     index: &DatasetIndex,
     store: &LabelStore,
     spec: &RoundSpec,
+    trust: &Trust,
     set: &TrainingSet,
     out: &Outputs,
     warm_for: impl Fn(u64) -> Option<Net<B>>,
 ) -> CrossFit<B> {
-    let n_attr = schema.attributes.len();
     let mut calib = set.calib.clone();
     let mut oof = Outputs {
         logits: out.logits.clone(),
         embeddings: Vec::new(),
     };
-    let all = set.with_calibration();
-    let pos = index.positions();
     let folds = spec.cross_fit.min(set.every as usize);
     let (mut networks, mut continued) = (Vec::new(), 0);
     for fold in 1..folds as u64 {
         // People's labels in this fold: held out of its network, predicted by it.
-        let mut held: Vec<(usize, usize, usize)> = Vec::new();
-        for l in store.iter().filter(|l| l.source == Source::Human) {
-            let (Some(&i), Some(a)) = (
-                pos.get(l.file.as_str()),
-                schema.attribute_index(&l.attribute),
-            ) else {
-                continue;
-            };
-            if spec.exclude.contains(&i) || calibration_fold(&l.file, set.every) != fold {
-                continue;
-            }
-            if let Some(y) = schema.attributes[a].index_of(&l.value) {
-                held.push((i, a, y));
-            }
-        }
-        if held.is_empty() {
+        let train = TrainingSet::gather_holding_out(schema, index, store, trust, spec, fold);
+        if train.calib.iter().all(Vec::is_empty) {
             continue;
         }
-        let mut train = TrainingSet {
-            samples: all.samples.clone(),
-            calib: vec![Vec::new(); n_attr],
-            every: set.every,
-        };
-        for &(i, a, y) in &held {
-            if let Some(s) = train.samples.get_mut(&i) {
-                s.targets[a] = None;
-                if s.targets.iter().all(Option::is_none) {
-                    train.samples.remove(&i);
-                }
-            }
-            train.calib[a].push((i, y));
-        }
         // The fold's images only are predicted here: a few dozen, not the whole set.
-        let mut images: Vec<usize> = held.iter().map(|&(i, _, _)| i).collect();
+        let mut images: Vec<usize> = train.calib.iter().flatten().map(|&(i, _)| i).collect();
         images.sort_unstable();
         images.dedup();
         let plane = 3 * trainer.pixels.size * trainer.pixels.size;
@@ -122,10 +93,12 @@ pub(super) fn cross_fit<B: AutodiffBackend>(
         networks.push((fold, net));
         // A file's answers all fall in one fold, so each image's logits come from one
         // network that never saw any of its answers.
-        for &(i, a, y) in &held {
-            let k = images.binary_search(&i).expect("listed above");
-            oof.logits[a][i].clone_from(&o.logits[a][k]);
-            calib[a].push((i, y));
+        for (a, held) in train.calib.iter().enumerate() {
+            for &(i, y) in held {
+                let k = images.binary_search(&i).expect("listed above");
+                oof.logits[a][i].clone_from(&o.logits[a][k]);
+                calib[a].push((i, y));
+            }
         }
     }
     CrossFit {

@@ -210,6 +210,7 @@ fn round_on<B: AutodiffBackend>(
             index,
             store,
             spec,
+            &trust,
             &set,
             &out,
             warm_for,

@@ -2,7 +2,7 @@
 //! votes while they are trusted.
 
 use super::RoundSpec;
-use crate::labels::calibrate::{calibration_every, is_calibration};
+use crate::labels::calibrate::{calibration_every, calibration_fold};
 use crate::labels::classifier::Sample;
 use crate::labels::index::DatasetIndex;
 use crate::labels::store::{LabelStore, Source};
@@ -32,6 +32,20 @@ impl TrainingSet {
         store: &LabelStore,
         trust: &Trust,
         spec: &RoundSpec,
+    ) -> Self {
+        Self::gather_holding_out(schema, index, store, trust, spec, 0)
+    }
+
+    /// [`Self::gather`] holding out fold `fold` of people's labels instead of the
+    /// calibration split (fold 0): a cross-fitting network's training set, made as the
+    /// split network's is.
+    pub(super) fn gather_holding_out(
+        schema: &Schema,
+        index: &DatasetIndex,
+        store: &LabelStore,
+        trust: &Trust,
+        spec: &RoundSpec,
+        fold: u64,
     ) -> Self {
         let n_attr = schema.attributes.len();
         let pos = index.positions();
@@ -65,7 +79,7 @@ impl TrainingSet {
                 continue;
             };
             let weight = match l.source {
-                Source::Human if calibrate_on && is_calibration(&l.file, every) => {
+                Source::Human if calibrate_on && calibration_fold(&l.file, every) == fold => {
                     calib[a].push((i, value));
                     continue;
                 }
