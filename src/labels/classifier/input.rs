@@ -26,6 +26,19 @@ impl Pixels {
         self.data.is_empty()
     }
 
+    /// The images `images` (indices into these), in that order.
+    pub fn select(&self, images: &[usize]) -> Pixels {
+        let plane = 3 * self.size * self.size;
+        Pixels {
+            size: self.size,
+            data: images
+                .iter()
+                .flat_map(|&i| &self.data[i * plane..(i + 1) * plane])
+                .copied()
+                .collect(),
+        }
+    }
+
     /// Copies image `v.image`, mirrored left-right when `v.flip`, moved by
     /// `(v.dx, v.dy)` pixels with the edge repeated and with `v.cut`'s square set to
     /// mid-grey, to the end of `out`.
@@ -187,6 +200,15 @@ impl Pixels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn select_copies_the_asked_images_in_order() {
+        let px = Pixels::fixture(4, 2);
+        let sub = px.select(&[2, 0]);
+        assert_eq!((sub.size, sub.len()), (2, 2));
+        assert_eq!(sub.data[..12], px.data[24..36]);
+        assert_eq!(sub.data[12..], px.data[..12]);
+    }
 
     /// Without `mirror` no view is flipped, and the draws after it are the same.
     #[test]

@@ -15,7 +15,7 @@ use super::trainer::Trainer;
 use super::training_set::TrainingSet;
 use super::RoundSpec;
 use crate::labels::calibrate;
-use crate::labels::classifier::{Net, Outputs, Pixels};
+use crate::labels::classifier::{Net, Outputs};
 use crate::labels::index::DatasetIndex;
 use crate::labels::store::LabelStore;
 use crate::labels::trust::Trust;
@@ -73,18 +73,7 @@ pub(super) fn cross_fit<B: AutodiffBackend>(
         let mut images: Vec<usize> = train.calib.iter().flatten().map(|&(i, _)| i).collect();
         images.sort_unstable();
         images.dedup();
-        let plane = 3 * trainer.pixels.size * trainer.pixels.size;
-        let sub = Pixels {
-            size: trainer.pixels.size,
-            data: images
-                .iter()
-                .flat_map(|&i| {
-                    trainer.pixels.data[i * plane..(i + 1) * plane]
-                        .iter()
-                        .copied()
-                })
-                .collect(),
-        };
+        let sub = trainer.pixels.select(&images);
         let samples = train.first_pass(index, spec);
         let warm = warm_for(fold);
         continued += usize::from(warm.is_some());
