@@ -169,7 +169,8 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         pixels: &Pixels,
         what: &str,
     ) -> (classifier::Net<B>, Outputs) {
-        let m = self.fit(warm, samples, &self.spec.train.clone(), 0, what);
+        let spec = self.spec;
+        let m = self.fit(warm, samples, &spec.train, 0, what);
         let out = self.predict_on(std::slice::from_ref(&m), pixels);
         (m, out)
     }
