@@ -111,6 +111,9 @@ pub enum LabelError {
     },
 }
 
+/// How many times [`Paths::hold`] tries a held lock again, 50 ms apart.
+const HOLD_RETRIES: u32 = 20;
+
 /// "line N: ", or nothing for line 0 (the file or folder as a whole).
 fn at_line(line: u64) -> String {
     if line == 0 {
@@ -216,13 +219,29 @@ impl Paths {
     /// The dataset for one `label init`, `round` or `simulate`: two rounds at once each
     /// read `rounds.json` at their start and wrote their files at their end, so both
     /// reported round 2 and one round's record and queue vanished. The second is refused.
+    ///
+    /// A lock found held is tried again for up to a second before the refusal: a process
+    /// forked meanwhile (by another thread of the same program) holds a copy of the last
+    /// holder's descriptor, and so its lock, until it execs, which made a command that
+    /// followed another in a multi-threaded program fail now and then. A real other
+    /// command holds it for minutes.
     pub fn hold(&self) -> Result<std::fs::File, LabelError> {
         let path = self.work_lock();
-        let file = crate::atomic::try_lock_file(&path)
-            .map_err(|e| LabelError::io(&path, e))?
-            .ok_or_else(|| LabelError::Busy {
-                dir: self.data.clone(),
-            })?;
+        let mut tries = 0;
+        let file = loop {
+            match crate::atomic::try_lock_file(&path).map_err(|e| LabelError::io(&path, e))? {
+                Some(file) => break file,
+                None if tries < HOLD_RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                None => {
+                    return Err(LabelError::Busy {
+                        dir: self.data.clone(),
+                    })
+                }
+            }
+        };
         crate::atomic::sweep_stale(&self.dir); // what a killed command was writing
         Ok(file)
     }
