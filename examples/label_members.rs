@@ -33,12 +33,18 @@ fn main() {
     let schema = paths.load_schema().unwrap();
     let index = DatasetIndex::open(&data).unwrap();
     let store = LabelStore::load(&paths.labels(), &schema).unwrap();
-    let last = session::read_rounds(&paths).pop().expect("a round on record");
+    let last = session::read_rounds(&paths)
+        .pop()
+        .expect("a round on record");
     let every = last.calibration_every;
     let device = Default::default();
     let channels = classifier::TrainSpec::default().channels;
     let mut files = vec![paths.model()];
-    files.extend((1..).map(|k| paths.fold_model(k)).take_while(|f| f.is_file()));
+    files.extend(
+        (1..)
+            .map(|k| paths.fold_model(k))
+            .take_while(|f| f.is_file()),
+    );
     eprintln!("{} networks, calibration one in {every}", files.len());
     let outs: Vec<classifier::Outputs> = files
         .iter()
