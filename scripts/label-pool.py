@@ -16,6 +16,8 @@ Per attribute, test accuracy and ECE (15 bins, as `calibrate::ece`) of:
   oof-avg  the logits averaged, at the temperature fitted on out-of-fold stand-ins for the
            average (each answered image's logits averaged over the members that never saw
            it: one here, so the members' own fit)
+  platt    `logits`, its top confidence c mapped to sigmoid(a logit(c) + b) (Platt 1999 on
+           the confidence's log-odds), a and b fitted on the out-of-fold predictions
 
 and the reliability of `logits` and `probs` (confidence bins of 0.1: count, mean
 confidence, share right). Pure Python, no packages.
@@ -90,6 +92,26 @@ def fit_t(logit_rows, ys):
     return best[1]
 
 
+def logit(c):
+    c = min(max(c, 1e-6), 1 - 1e-6)
+    return math.log(c / (1 - c))
+
+
+def fit_platt(pairs):
+    """(a, b) minimising the log loss of sigmoid(a logit(c) + b) on (confidence, right)
+    pairs, on a grid (a 0.2-2, b -1.5-1.5, steps of 0.05)."""
+    best = None
+    for a in (x / 20 for x in range(4, 41)):
+        for b in (x / 20 for x in range(-30, 31)):
+            s = 0.0
+            for c, ok in pairs:
+                p = min(max(1 / (1 + math.exp(-(a * logit(c) + b))), 1e-6), 1 - 1e-6)
+                s -= math.log(p if ok else 1 - p)
+            if best is None or s < best[0]:
+                best = (s, a, b)
+    return best[1], best[2]
+
+
 def main():
     run = sys.argv[1]
     members_csv = sys.argv[2] if len(sys.argv) > 2 else f"{run}/members.csv"
@@ -117,8 +139,13 @@ def main():
         target /= max(len(pool), 1)
         t_match = t_for_conf(pool_avg, target)
         t_oof = fit_t([l for _, l in oof], [y for y, _ in oof]) if oof else t
+        oof_pairs = []
+        for y, l in oof:
+            yhat, c = top(softmax(l, t))
+            oof_pairs.append((c, yhat == y))
+        pa, pb = fit_platt(oof_pairs) if oof_pairs else (1.0, 0.0)
         out = {}
-        for rule in ["split", "logits", "probs", "matched", "oof-avg"]:
+        for rule in ["split", "logits", "probs", "matched", "oof-avg", "platt"]:
             pairs = []
             for y, ms in test:
                 if rule == "split":
@@ -130,14 +157,18 @@ def main():
                     p = [sum(q[j] for q in ps) / len(ps) for j in range(len(ps[0]))]
                 elif rule == "matched":
                     p = softmax(avg(ms), t_match)
-                else:
+                elif rule == "oof-avg":
                     p = softmax(avg(ms), t_oof)
+                else:
+                    p = softmax(avg(ms), t)
                 yhat, c = top(p)
+                if rule == "platt":
+                    c = 1 / (1 + math.exp(-(pa * logit(c) + pb)))
                 pairs.append((c, yhat == y))
             out[rule] = pairs
             acc = sum(o for _, o in pairs) / len(pairs)
             print(f"{name:10} {rule:8} acc {acc:.3f} ece {ece(pairs):.3f} mean conf {sum(c for c, _ in pairs)/len(pairs):.3f}")
-        print(f"{name:10} T round {t:.3f} matched {t_match:.3f} (target {target:.3f}, at T {mean_conf(pool_avg, t):.3f}) oof-fit {t_oof:.3f}; {k} members, {len(test)} test, {len(pool)} pool, {len(oof)} oof")
+        print(f"{name:10} T round {t:.3f} matched {t_match:.3f} (target {target:.3f}, at T {mean_conf(pool_avg, t):.3f}) oof-fit {t_oof:.3f}; platt a {pa:.2f} b {pb:.2f}; {k} members, {len(test)} test, {len(pool)} pool, {len(oof)} oof")
         for rule in ["logits", "probs"]:
             print(f"  {rule:7} {reliability(out[rule])}")
 
