@@ -270,12 +270,15 @@ fn round_on<B: AutodiffBackend>(
     if let Some(c) = cf {
         // Cross-fitted: the K networks' average predicts (no refit, whose temperature
         // would be carried from networks that knew less); the split network is the one
-        // saved, and each fold's is kept for the next round's fold to continue.
-        let mut members = models.clone();
-        members.extend(c.networks.iter().map(|(_, n)| n.clone()));
-        out = trainer.predict(&members);
+        // saved, and each fold's is kept for the next round's fold to continue. `out` is
+        // already the split network's (its members' mean): only the folds' are predicted,
+        // and join it in the running mean with each member counted once.
+        let split = std::iter::repeat_n(out, models.len());
+        let folds = c.networks.iter();
+        let folds = folds.map(|(_, n)| trainer.predict(std::slice::from_ref(n)));
+        out = crate::labels::classifier::average_outputs(split.chain(folds));
         probs = accept::probabilities(&out, &temps);
-        info.cross_fit_networks = members.len();
+        info.cross_fit_networks = models.len() + c.networks.len();
         for (fold, net) in c.networks {
             save_model(net, &staged(&paths.fold_model(fold)))?;
         }
