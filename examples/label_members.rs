@@ -15,6 +15,7 @@ use facesynth::labels::{
     calibrate, classifier, import, index::DatasetIndex, session, simulate, LabelStore, Paths,
     Source,
 };
+use facesynth::progress::Verbosity;
 use std::io::Write;
 type B = burn::backend::Autodiff<burn::backend::Flex>;
 
@@ -46,11 +47,17 @@ fn main() {
             .take_while(|f| f.is_file()),
     );
     eprintln!("{} networks, calibration one in {every}", files.len());
+    // Decoded once for all the networks (`session::predict_saved` decodes per call).
+    let images = session::decode_all(&index, "decode", Verbosity::Quiet);
+    let pixels = session::to_pixels(&images, 48, session::InputColour::default());
+    drop(images);
+    let classes: Vec<usize> = schema.attributes.iter().map(|a| a.values.len()).collect();
     let outs: Vec<classifier::Outputs> = files
         .iter()
         .map(|f| {
-            session::predict_saved::<B>(f, &schema, &index, 48, channels, &device)
-                .unwrap_or_else(|e| panic!("{e}"))
+            let net = classifier::Net::<B>::load(f, &classes, channels, &device)
+                .unwrap_or_else(|| panic!("{}: no network of this schema's shape", f.display()));
+            classifier::predict_mirrored(&net, &pixels, &device)
         })
         .collect();
     let truth = import::read_wide(truth_path, &schema, &index).unwrap();
