@@ -4,6 +4,9 @@
 //! face over a sweep of mu. Each call lists what it wrote in `OUT/generate.json` and the
 //! next call into the same `OUT` removes those files first ([`MANIFEST`]).
 
+mod grids;
+mod split;
+
 use super::backend::Cpu;
 use super::batch::{normal, step_rng};
 use super::checkpoint::{self, ClassMap};
@@ -16,7 +19,9 @@ use super::spec::{ModelKind, TrainSpec};
 use super::train::value_dirs;
 use super::GanError;
 use burn::prelude::*;
+use grids::{interpolation, mean_sweep};
 use rand::RngExt;
+use split::{generate_split, split_models, ClassModel};
 use std::path::{Path, PathBuf};
 
 /// Fixed class indices: `(attribute position, class index)`.
@@ -381,140 +386,6 @@ enum Job {
     Split(Vec<ClassModel>),
 }
 
-/// One class model of a split run, loaded, with its folder name and fixed attributes.
-struct ClassModel {
-    dir: String,
-    l: Loaded,
-    fixed: Fixed,
-    code: Option<usize>,
-}
-
-/// The class models a split run's generate uses: the one `--attr <split>=v` names, or all
-/// trained ones with `--per-class`.
-fn split_models(
-    spec: &GenerateSpec,
-    split: &super::data::Attribute,
-) -> Result<Vec<ClassModel>, GanError> {
-    let chosen = spec
-        .attrs
-        .iter()
-        .find(|(a, _)| *a == split.name)
-        .map(|(_, v)| v.clone());
-    let rest: Vec<(String, String)> = spec
-        .attrs
-        .iter()
-        .filter(|(a, _)| *a != split.name)
-        .cloned()
-        .collect();
-    let dirs = value_dirs(&split.values);
-    let trained: Vec<(&String, &String)> = split
-        .values
-        .iter()
-        .zip(&dirs)
-        .filter(|(_, d)| spec.run.join(d).join(checkpoint::SETTINGS).is_file())
-        .collect();
-    let names = |v: &[(&String, &String)]| {
-        v.iter()
-            .map(|(v, _)| v.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let pick: Vec<(&String, &String)> = match (&chosen, spec.per_class) {
-        (Some(v), _) => {
-            if !split.values.contains(v) {
-                return Err(GanError::Settings {
-                    reason: format!(
-                        "{}={v}: unknown value (known: {})",
-                        split.name,
-                        split.values.join(", ")
-                    ),
-                });
-            }
-            let Some(one) = trained.iter().find(|(x, _)| *x == v) else {
-                return Err(GanError::Settings {
-                    reason: format!(
-                        "no model for {}={v} in {}: training skipped that value (fewer than \
-                         2 images of it; see summary.csv) or has not reached it yet; models: {}",
-                        split.name,
-                        spec.run.display(),
-                        names(&trained)
-                    ),
-                });
-            };
-            vec![*one]
-        }
-        // Training skips values with too few images: all classes means all models.
-        (None, Some(_)) => trained.clone(),
-        (None, None) => {
-            return Err(GanError::Settings {
-                reason: format!(
-                    "this run has one model per {} value: give --attr {}=<value> or --per-class N",
-                    split.name, split.name
-                ),
-            })
-        }
-    };
-    if pick.is_empty() {
-        return Err(GanError::Settings {
-            reason: format!("no class model in {}", spec.run.display()),
-        });
-    }
-    pick.into_iter()
-        .map(|(_, dir)| {
-            let l = load(&spec.run.join(dir))?;
-            let (fixed, code) = resolve_fixed(&l, &rest)?;
-            Ok(ClassModel {
-                dir: dir.clone(),
-                l,
-                fixed,
-                code,
-            })
-        })
-        .collect()
-}
-
-fn generate_split(
-    spec: &GenerateSpec,
-    models: &[ClassModel],
-    report: &mut GenerateReport,
-    out: &mut OutDir,
-) -> Result<(), GanError> {
-    let per = spec.per_class.unwrap_or(spec.n);
-    let mut rows = Vec::new();
-    for m in models {
-        let l = &m.l;
-        let z = noise(spec, 0, per * l.shape.nz);
-        let (lab, cd) = conditions(l, &m.fixed, m.code, per, spec.seed);
-        let px = l.sample(z, &lab, &cd, per);
-        let dir = if spec.per_class.is_none() {
-            spec.out.clone()
-        } else {
-            spec.out.join(&m.dir)
-        };
-        report.images += write_images(l, &px, per, &dir, out)?;
-        // Interpolation and mean sweep come from each class's own model, beside its
-        // images.
-        if let Some(k) = spec.interpolate {
-            report
-                .grids
-                .push(interpolation(l, spec, &m.fixed, m.code, k, &dir, out)?);
-        }
-        if spec.mean_sweep {
-            report
-                .grids
-                .push(mean_sweep(l, spec, &m.fixed, m.code, &dir, out)?);
-        }
-        rows.push((l.classes.channels, l.spec.size as usize, px));
-    }
-    let (c, side) = rows.first().map_or((3, 1), |r| (r.0, r.1));
-    let n = rows.len() * per;
-    let all: Vec<f32> = rows.into_iter().flat_map(|r| r.2).collect();
-    let g = spec.out.join("grid.png");
-    out.save(&g, monitor::grid(&all, n, c, side, per))?;
-    report.grids.push(g);
-    Ok(())
-}
-
 /// Rows of `--per-class` on one model: the first attribute's values, or InfoGAN's
 /// categorical code; only the one `--attr` (or the code) fixes, when it does (the rows
 /// ran over every value, the value asked for ignored).
@@ -603,64 +474,4 @@ fn generate_one(
             .push(mean_sweep(l, spec, fixed, code, &spec.out, out)?);
     }
     Ok(())
-}
-
-/// Writes `dir/interpolation.png`: rows of `k` steps between two latent points.
-fn interpolation(
-    l: &Loaded,
-    spec: &GenerateSpec,
-    fixed: &[(usize, u32)],
-    code: Option<usize>,
-    k: usize,
-    dir: &Path,
-    out: &mut OutDir,
-) -> Result<PathBuf, GanError> {
-    let (c, side, nz) = (l.classes.channels, l.spec.size as usize, l.shape.nz);
-    let (rows, k) = (8usize.min(spec.n.max(1)), k.max(2));
-    let (a, b) = (noise(spec, 1, rows * nz), noise(spec, 2, rows * nz));
-    let mut z = Vec::with_capacity(rows * k * nz);
-    for r in 0..rows {
-        for j in 0..k {
-            let t = j as f32 / (k - 1) as f32;
-            z.extend((0..nz).map(|i| (1.0 - t) * a[r * nz + i] + t * b[r * nz + i]));
-        }
-    }
-    let (lab, cd) = conditions(l, fixed, code, rows, spec.seed);
-    let na = l.shape.classes.len();
-    let cdim = l.shape.code_dim();
-    let lab: Vec<u32> = (0..rows * k)
-        .flat_map(|i| lab[(i / k) * na..(i / k + 1) * na].to_vec())
-        .collect();
-    let cd: Vec<f32> = (0..rows * k)
-        .flat_map(|i| cd[(i / k) * cdim..(i / k + 1) * cdim].to_vec())
-        .collect();
-    let px = l.sample(z, &lab, &cd, rows * k);
-    let g = dir.join("interpolation.png");
-    out.save(&g, monitor::grid(&px, rows * k, c, side, k))?;
-    Ok(g)
-}
-
-/// Writes `dir/mean_sweep.png`: the mean of 64 samples for mu = -2, -1.5, ..., 2.
-fn mean_sweep(
-    l: &Loaded,
-    spec: &GenerateSpec,
-    fixed: &[(usize, u32)],
-    code: Option<usize>,
-    dir: &Path,
-    out: &mut OutDir,
-) -> Result<PathBuf, GanError> {
-    let (c, side, nz) = (l.classes.channels, l.spec.size as usize, l.shape.nz);
-    let n = 64;
-    let mut means = Vec::new();
-    for (i, mu) in (0..9).map(|i| (i, -2.0 + 0.5 * i as f32)) {
-        let sub = GenerateSpec { mu, ..spec.clone() };
-        let z = noise(&sub, 100 + i, n * nz);
-        let (lab, cd) = conditions(l, fixed, code, n, spec.seed);
-        let px = l.sample(z, &lab, &cd, n);
-        let il = l.image_len();
-        means.extend((0..il).map(|j| (0..n).map(|s| px[s * il + j]).sum::<f32>() / n as f32));
-    }
-    let g = dir.join("mean_sweep.png");
-    out.save(&g, monitor::grid(&means, 9, c, side, 9))?;
-    Ok(g)
 }
