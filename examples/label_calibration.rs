@@ -14,18 +14,24 @@
 //! network's temperatures had by other fits of its held-out labels, each carried to the
 //! refit network as the round carries its own (the mean confidence on the unanswered
 //! images matched), with the test ECE of both networks: one `split,...` line each
-//! (`split,ATTRIBUTE,HELD_OUT,FIT,T,SPLIT_ECE,REFIT_T,REFIT_ECE`; FIT `mle` is each
+//! (`split,ATTRIBUTE,HELD_OUT,FIT,T,SPLIT_ECE,REFIT_T,REFIT_ECE,SCALED_T,SCALED_ECE`, the
+//! last two carried instead by the ratio of the two networks' logit scales, which a
+//! `refit,ATTRIBUTE,SCALE,TEST_BEST_T,ECE` line gives with the refit's own best; FIT `mle` is each
 //! attribute's own maximum-likelihood fit, `rounds` today's `calibrate::temperatures`,
 //! `pooled` one for all, `shrink-S` each drawn towards the pooled one under a prior of sd
 //! S, `prior-C-S` towards C, `boot` a bootstrap mean, `iwB-mle` / `iwB-rounds` each held-out
 //! label weighted by its confidence bin's share of the pool over its share of the split,
-//! B bins, without and with the rounds' pooling, `split-test-best` a bound), and
+//! B bins, without and with the rounds' pooling, `votes` the heuristics' votes on the
+//! pool where the rounds' rule lets them fit (`labels::vote_temperature`), `votes-any`
+//! wherever they exist, `split-test-best` a bound), and
 //! one `ens,...` line per attribute for the two networks together
 //! (`ens,ATTRIBUTE,SPLIT_ACC,REFIT_ACC,LOGITS_AVERAGED_ACC,PROBABILITIES_AVERAGED_ACC,ECE`,
 //! on the test split; the probabilities at the rounds' temperatures), and one `range,...`
 //! line per attribute: the bootstrap range the rounds report (`temperature_range`) with
 //! the test's own best temperature and whether the range holds it.
 use facesynth::labels::temperature_range;
+use facesynth::labels::trust::Trust;
+use facesynth::labels::vote_temperature;
 use facesynth::labels::{
     calibrate, classifier, import, index::DatasetIndex, session, simulate, Label, LabelStore,
     Paths, Source,
@@ -146,13 +152,19 @@ fn main() {
         channels,
         &device,
     ) {
-        split_variants(&schema, &index, &store, &truth, &calib, &split, &out);
+        let spec = facesynth::labels::round::RoundSpec::default();
+        let (threshold, trust) = (spec.heuristic_threshold, spec.trust);
+        let trust = Trust::judge(&paths, &schema, &store, threshold, trust);
+        split_variants(
+            &schema, &index, &store, &truth, &calib, &split, &out, &trust,
+        );
     }
 }
 
 /// The `split,...` lines: per attribute and way of fitting the split network's
 /// temperature, that temperature, the split network's test ECE under it, the refit
 /// network's matched temperature and its test ECE.
+#[allow(clippy::too_many_arguments)]
 fn split_variants(
     schema: &facesynth::labels::Schema,
     index: &DatasetIndex,
@@ -161,6 +173,7 @@ fn split_variants(
     calib: &[Vec<(usize, usize)>],
     split: &classifier::Outputs,
     refit: &classifier::Outputs,
+    trust: &Trust,
 ) {
     use calibrate::Prior;
     let holdout = holdout();
@@ -280,6 +293,23 @@ fn split_variants(
         }
     }
     variants.push(("split-test-best".into(), best));
+    // The heuristics' votes on the pool as noisy labels (`vote_temperature`, what the
+    // rounds use where the heuristic qualifies): `votes` where it qualifies, the rounds'
+    // fit elsewhere; `votes-any` fitted whether or not it qualifies.
+    let none = vec![false; calib.len()];
+    let qualified =
+        vote_temperature::temperatures(schema, index, store, trust, split, &pool, &none);
+    let votes = qualified.iter().zip(&rounds).map(|(v, &r)| v.unwrap_or(r));
+    variants.push(("votes".into(), votes.collect()));
+    let any = Trust {
+        standing: vec![(usize::MAX / 2, usize::MAX / 2); calib.len()],
+        ..trust.clone()
+    };
+    let forced = vote_temperature::temperatures(schema, index, store, &any, split, &pool, &none);
+    variants.push((
+        "votes-any".into(),
+        forced.iter().map(|v| v.unwrap_or(1.0)).collect(),
+    ));
     for (a, attr) in schema.attributes.iter().enumerate() {
         let on = |out: &classifier::Outputs| -> Vec<Vec<f32>> {
             pool.iter().map(|&i| out.logits[a][i].clone()).collect()
@@ -322,18 +352,43 @@ fn split_variants(
             acc(&avg_p),
             calibrate::ece(&ens_pairs),
         );
+        // Another carry: the temperature scaled by how much larger the refit's logits
+        // are than the split network's (root mean square of the logits centred per
+        // image, over the pool), as if the refit were the split network with its logits
+        // stretched; it leaves the refit's accuracy gain its own confidence, where
+        // matching the mean confidence does not.
+        let scale = logit_scale(&rp) / logit_scale(&sp).max(1e-12);
+        let refit_best = calibrate::fit_temperature(&rl, &rt);
+        println!(
+            "refit,{},{scale:.4},{refit_best:.3},{:.4}",
+            attr.name,
+            calibrate::ece(&calibrate::pairs(&rl, &rt, refit_best)),
+        );
         for (name, temps) in &variants {
             let t = temps[a];
             let matched = calibrate::matched_temperature(&sp, t, &rp);
+            let scaled = t * scale;
             println!(
-                "split,{},{},{name},{t:.3},{:.4},{matched:.3},{:.4}",
+                "split,{},{},{name},{t:.3},{:.4},{matched:.3},{:.4},{scaled:.3},{:.4}",
                 attr.name,
                 calib[a].len(),
                 calibrate::ece(&calibrate::pairs(&sl, &st, t)),
                 calibrate::ece(&calibrate::pairs(&rl, &rt, matched)),
+                calibrate::ece(&calibrate::pairs(&rl, &rt, scaled)),
             );
         }
     }
+}
+
+/// Root mean square of the logits, each image's centred on its mean.
+fn logit_scale(logits: &[&[f32]]) -> f32 {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for z in logits {
+        let m = z.iter().sum::<f32>() / z.len().max(1) as f32;
+        sum += z.iter().map(|&x| f64::from((x - m) * (x - m))).sum::<f64>();
+        n += z.len();
+    }
+    (sum / n.max(1) as f64).sqrt() as f32
 }
 
 fn argmax(v: &[f32]) -> usize {

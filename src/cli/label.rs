@@ -210,6 +210,11 @@ pub struct RoundArgs {
     /// [default: 1, off].
     #[arg(long, default_value_t = RoundSpec::default().cross_fit, value_parser = at_least::<usize, 1>)]
     cross_fit: usize,
+    /// Fit the temperature of an attribute whose heuristic agrees with people on at
+    /// least half their labels on its votes over the unanswered images too, as noisy
+    /// labels (false: on the held-out answers alone).
+    #[arg(long, default_value_t = RoundSpec::default().vote_calibration, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    vote_calibration: bool,
     /// Predict from each image and its mirror image (one more pass over the images).
     #[arg(long, default_value_t = RoundSpec::default().mirror, action = clap::ArgAction::Set, value_name = "BOOL")]
     mirror: bool,
@@ -291,6 +296,7 @@ impl RoundArgs {
             warm_start: self.warm_start,
             ensemble: self.ensemble,
             cross_fit: self.cross_fit,
+            vote_calibration: self.vote_calibration,
             mirror: self.mirror,
             refine_below: self.refine_below,
             warmup: self.warmup,

@@ -24,6 +24,7 @@ pub mod simulate;
 pub mod store;
 pub mod temperature_range;
 pub mod trust;
+pub mod vote_temperature;
 
 pub use active::Strategy;
 pub use demo::{demo_step, DemoLabelReport};

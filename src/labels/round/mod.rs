@@ -19,6 +19,7 @@ use super::session::{self, RoundInfo};
 use super::store::{LabelStore, Source};
 use super::temperature_range::temperature_ranges;
 use super::trust::Trust;
+use super::vote_temperature;
 use super::{queue, LabelError, Paths, Schema};
 use crate::labels::classifier::Pixels;
 use crate::progress::Verbosity;
@@ -259,7 +260,18 @@ fn round_on<B: AutodiffBackend>(
         None => (&set.calib, &out),
     };
     let leads = accept::duel_heuristics(schema, index, &trust, calib, judged, &mut info);
-    let temps = accept::stand_in_temperatures(calib, judged, temps, &leads);
+    let mut temps = accept::stand_in_temperatures(calib, judged, temps, &leads);
+    if spec.vote_calibration && cf.is_none() {
+        let pool = unanswered(index, store, spec);
+        let voted =
+            vote_temperature::temperatures(schema, index, store, &trust, &out, &pool, &leads);
+        for ((attr, t), v) in schema.attributes.iter().zip(temps.iter_mut()).zip(voted) {
+            if let Some(v) = v {
+                info.vote_temperature.insert(attr.name.clone(), (v, *t));
+                *t = v;
+            }
+        }
+    }
     let ranges = temperature_ranges(calib, judged, &leads);
     let mut probs = accept::calibrated(schema, calib, judged, &temps, &mut info);
     for (attr, r) in schema.attributes.iter().zip(&ranges) {

@@ -64,6 +64,11 @@ pub struct RoundSpec {
     /// 200 answers on anime-faces-64's two worst draws, test ECE 0.014-0.045 where it was
     /// 0.062-0.089, accuracy -0.4 to +1.2 points (BENCHMARKS.md, label, session 37).
     pub cross_fit: usize,
+    /// Fit the temperature of an attribute whose heuristic mostly agrees with people on
+    /// the heuristic's votes over the unanswered images, read as noisy labels through
+    /// their confusion with people's answers ([`crate::labels::vote_temperature`]);
+    /// without cross-fitting, whose out-of-fold labels are enough. Default on.
+    pub vote_calibration: bool,
     /// Predict from each image and its mirror image, averaging the logits (default
     /// on; [`predict_mirrored`](crate::labels::classifier::predict_mirrored)): one more
     /// forward pass over the images for eye +0.3 to +0.8 points (BENCHMARKS.md, label,
@@ -176,6 +181,7 @@ impl Default for RoundSpec {
             warm_start: true,
             ensemble: 1,
             cross_fit: 1,
+            vote_calibration: true,
             mirror: true,
             refine_below: 0.0,
             warmup: 200,

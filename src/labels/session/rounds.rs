@@ -104,6 +104,11 @@ pub struct RoundInfo {
     /// confidence on the unanswered images is the split network's calibrated one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub refit_temperature: BTreeMap<String, f32>,
+    /// Per attribute whose heuristic's votes fitted the temperature
+    /// ([`crate::labels::vote_temperature`]): that temperature, which `temperature`
+    /// then holds, and the one the held-out answers alone gave.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vote_temperature: BTreeMap<String, (f32, f32)>,
     /// Per attribute, the central 90% of the temperatures fitted on bootstrap resamples of
     /// the held-out images ([`crate::labels::temperature_range`]): how far `temperature`
     /// could be off with so few held-out labels.
@@ -157,6 +162,12 @@ impl std::fmt::Display for RoundInfo {
                 f,
                 "  cross-fitted: {} networks, each without a fold of the answers, calibrated on the {} labels they never saw and averaged{continued}",
                 self.cross_fit_networks, self.cross_fitted
+            )?;
+        }
+        for (attr, (t, held)) in &self.vote_temperature {
+            writeln!(
+                f,
+                "  {attr}: temperature {t:.2} fitted on the heuristic's votes over the unanswered images, read as noisy labels (the held-out answers alone: {held:.2})"
             )?;
         }
         if self.refit {
