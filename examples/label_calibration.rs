@@ -301,6 +301,13 @@ fn split_variants(
         vote_temperature::temperatures(schema, index, store, trust, split, &pool, &none);
     let votes = qualified.iter().zip(&rounds).map(|(v, &r)| v.unwrap_or(r));
     variants.push(("votes".into(), votes.collect()));
+    // The other attributes drawn towards the votes' temperature (the geometric mean of
+    // those fitted) instead of the pooled one: `toward-votes`.
+    if let Some(prior) = vote_temperature::prior_from(&qualified) {
+        let toward = calibrate::own_temperatures_with(calib, split, prior);
+        let t = qualified.iter().zip(toward).map(|(v, t)| v.unwrap_or(t));
+        variants.push(("toward-votes".into(), t.collect()));
+    }
     let any = Trust {
         standing: vec![(usize::MAX / 2, usize::MAX / 2); calib.len()],
         ..trust.clone()

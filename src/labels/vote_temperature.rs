@@ -119,6 +119,23 @@ pub fn temperatures(
         .collect()
 }
 
+/// The geometric mean of the temperatures the votes fitted; `None` where none did.
+pub fn centre(voted: &[Option<f32>]) -> Option<f32> {
+    let fitted: Vec<f32> = voted.iter().flatten().copied().collect();
+    (!fitted.is_empty())
+        .then(|| (fitted.iter().map(|t| t.ln()).sum::<f32>() / fitted.len() as f32).exp())
+}
+
+/// The prior the other attributes' temperatures are fitted under once the votes fitted
+/// some: centred on their [`centre`], as wide as the rounds' usual one
+/// ([`calibrate::ATTRIBUTE_LOG_SD`]).
+pub fn prior_from(voted: &[Option<f32>]) -> Option<calibrate::Prior> {
+    centre(voted).map(|center| calibrate::Prior {
+        center,
+        log_sd: calibrate::ATTRIBUTE_LOG_SD,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,6 +109,10 @@ pub struct RoundInfo {
     /// then holds, and the one the held-out answers alone gave.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vote_temperature: BTreeMap<String, (f32, f32)>,
+    /// With `vote_temperature`: the centre (their geometric mean) the other attributes'
+    /// temperatures were drawn towards instead of the pooled held-out one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vote_prior: Option<f32>,
     /// Per attribute, the central 90% of the temperatures fitted on bootstrap resamples of
     /// the held-out images ([`crate::labels::temperature_range`]): how far `temperature`
     /// could be off with so few held-out labels.
@@ -168,6 +172,12 @@ impl std::fmt::Display for RoundInfo {
             writeln!(
                 f,
                 "  {attr}: temperature {t:.2} fitted on the heuristic's votes over the unanswered images, read as noisy labels (the held-out answers alone: {held:.2})"
+            )?;
+        }
+        if let Some(c) = self.vote_prior {
+            writeln!(
+                f,
+                "  the other attributes' temperatures drawn towards {c:.2} (the votes') instead of the pooled held-out one"
             )?;
         }
         if self.refit {
