@@ -211,8 +211,9 @@ pub struct RoundArgs {
     #[arg(long, default_value_t = RoundSpec::default().cross_fit, value_parser = at_least::<usize, 1>)]
     cross_fit: usize,
     /// Fit the temperature of an attribute whose heuristic agrees with people on at
-    /// least half their labels on its votes over the unanswered images too, as noisy
-    /// labels (false: on the held-out answers alone).
+    /// least half their labels on its votes over the unanswered images, as noisy
+    /// labels, and draw the other attributes' towards it (false: on the held-out answers
+    /// alone).
     #[arg(long, default_value_t = RoundSpec::default().vote_calibration, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     vote_calibration: bool,
     /// Predict from each image and its mirror image (one more pass over the images).
