@@ -303,20 +303,17 @@ fn split_variants(
     variants.push(("votes".into(), votes.collect()));
     // The other attributes drawn towards the votes' temperature (the geometric mean of
     // those fitted) instead of the pooled one: `toward-votes`.
-    if let Some(prior) = vote_temperature::prior_from(&qualified) {
-        let toward = calibrate::own_temperatures_with(calib, split, prior);
+    if let Some(centre) = vote_temperature::centre(&qualified) {
+        let toward =
+            calibrate::own_temperatures_with(calib, split, vote_temperature::prior(centre));
         let t = qualified.iter().zip(toward).map(|(v, t)| v.unwrap_or(t));
         variants.push(("toward-votes".into(), t.collect()));
     }
-    let any = Trust {
-        standing: vec![(usize::MAX / 2, usize::MAX / 2); calib.len()],
-        ..trust.clone()
-    };
-    let forced = vote_temperature::temperatures(schema, index, store, &any, split, &pool, &none);
-    variants.push((
-        "votes-any".into(),
-        forced.iter().map(|v| v.unwrap_or(1.0)).collect(),
-    ));
+    let forced = (0..calib.len()).map(|a| {
+        vote_temperature::fit_attribute(schema, a, index, store, &trust.votes, split, &pool)
+            .unwrap_or(1.0)
+    });
+    variants.push(("votes-any".into(), forced.collect()));
     for (a, attr) in schema.attributes.iter().enumerate() {
         let on = |out: &classifier::Outputs| -> Vec<Vec<f32>> {
             pool.iter().map(|&i| out.logits[a][i].clone()).collect()

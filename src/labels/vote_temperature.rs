@@ -72,9 +72,15 @@ pub fn fit(votes: &[(&[f32], usize)], c: &[Vec<f64>]) -> Option<f32> {
     (!votes.is_empty()).then(|| calibrate::minimize_on_grid(|t| vote_nll(votes, c, t)))
 }
 
+/// Whether a heuristic whose votes (any confidence) agree with people on `ok` of the
+/// `n` images both labeled may fit a temperature.
+pub fn qualifies((ok, n): (usize, usize)) -> bool {
+    n >= MIN_OVERLAP && ok as f32 >= MIN_AGREEMENT * n as f32
+}
+
 /// Per attribute, the temperature the heuristic's votes on `pool` fit for the network
-/// whose outputs are `out`, where the heuristic qualifies (above) and does not stand in
-/// for the network (`stands_in`); `None` elsewhere.
+/// whose outputs are `out`, where the heuristic [`qualifies`] and does not stand in for
+/// the network (`stands_in`); `None` elsewhere.
 pub fn temperatures(
     schema: &Schema,
     index: &DatasetIndex,
@@ -84,39 +90,47 @@ pub fn temperatures(
     pool: &[usize],
     stands_in: &[bool],
 ) -> Vec<Option<f32>> {
-    schema
-        .attributes
-        .iter()
-        .enumerate()
-        .map(|(a, attr)| {
-            let (ok, n) = trust.standing[a];
-            let qualifies = n >= MIN_OVERLAP && ok as f32 >= MIN_AGREEMENT * n as f32;
-            if !qualifies || stands_in.get(a).copied().unwrap_or(false) {
-                return None;
-            }
-            let k = attr.values.len();
-            // Each image's vote, as a value index.
-            let vote_of = |file: &str| -> Option<usize> {
-                let v = trust.votes.get(file, &attr.name)?;
-                attr.index_of(&v.value)
-            };
-            let pairs: Vec<(usize, usize)> = store
-                .iter()
-                .filter(|l| l.source == Source::Human && l.attribute == attr.name)
-                .filter_map(|l| Some((attr.index_of(&l.value)?, vote_of(&l.file)?)))
-                .collect();
-            let c = confusion(&pairs, k);
-            let votes: Vec<(&[f32], usize)> = pool
-                .iter()
-                .filter_map(|&i| {
-                    let v = vote_of(&index.images[i])?;
-                    let z = out.logits[a].get(i)?;
-                    (z.len() == k).then_some((z.as_slice(), v))
-                })
-                .collect();
-            fit(&votes, &c)
+    (0..schema.attributes.len())
+        .map(|a| {
+            let used = qualifies(trust.standing[a]) && !stands_in.get(a).copied().unwrap_or(false);
+            used.then(|| fit_attribute(schema, a, index, store, &trust.votes, out, pool))
+                .flatten()
         })
         .collect()
+}
+
+/// Attribute `a`'s temperature fitted on the heuristic's `votes` over `pool` for the
+/// network whose outputs are `out`, the votes' confusion counted on `store`'s people's
+/// labels, whether or not the heuristic qualifies; `None` without a vote in the pool.
+pub fn fit_attribute(
+    schema: &Schema,
+    a: usize,
+    index: &DatasetIndex,
+    store: &LabelStore,
+    votes: &LabelStore,
+    out: &Outputs,
+    pool: &[usize],
+) -> Option<f32> {
+    let attr = &schema.attributes[a];
+    let k = attr.values.len();
+    // Each image's vote, as a value index.
+    let vote_of =
+        |file: &str| -> Option<usize> { attr.index_of(&votes.get(file, &attr.name)?.value) };
+    let pairs: Vec<(usize, usize)> = store
+        .iter()
+        .filter(|l| l.source == Source::Human && l.attribute == attr.name)
+        .filter_map(|l| Some((attr.index_of(&l.value)?, vote_of(&l.file)?)))
+        .collect();
+    let c = confusion(&pairs, k);
+    let voted: Vec<(&[f32], usize)> = pool
+        .iter()
+        .filter_map(|&i| {
+            let v = vote_of(&index.images[i])?;
+            let z = out.logits[a].get(i)?;
+            (z.len() == k).then_some((z.as_slice(), v))
+        })
+        .collect();
+    fit(&voted, &c)
 }
 
 /// The geometric mean of the temperatures the votes fitted; `None` where none did.
@@ -129,11 +143,11 @@ pub fn centre(voted: &[Option<f32>]) -> Option<f32> {
 /// The prior the other attributes' temperatures are fitted under once the votes fitted
 /// some: centred on their [`centre`], as wide as the rounds' usual one
 /// ([`calibrate::ATTRIBUTE_LOG_SD`]).
-pub fn prior_from(voted: &[Option<f32>]) -> Option<calibrate::Prior> {
-    centre(voted).map(|center| calibrate::Prior {
-        center,
+pub fn prior(centre: f32) -> calibrate::Prior {
+    calibrate::Prior {
+        center: centre,
         log_sd: calibrate::ATTRIBUTE_LOG_SD,
-    })
+    }
 }
 
 #[cfg(test)]

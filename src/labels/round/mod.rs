@@ -261,8 +261,10 @@ fn round_on<B: AutodiffBackend>(
     };
     let leads = accept::duel_heuristics(schema, index, &trust, calib, judged, &mut info);
     let mut temps = accept::stand_in_temperatures(calib, judged, temps, &leads);
+    // The images nobody answered: what the votes are read on and the refit's
+    // temperatures are matched on.
+    let pool = unanswered(index, store, spec);
     if spec.vote_calibration && cf.is_none() {
-        let pool = unanswered(index, store, spec);
         let voted =
             vote_temperature::temperatures(schema, index, store, &trust, &out, &pool, &leads);
         // The other heads share the body and its overconfidence: each is drawn towards
@@ -270,8 +272,9 @@ fn round_on<B: AutodiffBackend>(
         // which spreads as widely as they do (eye ECE at 200 answers 0.056-0.089 ->
         // 0.032-0.067 on four anime-faces-64 draws, BENCHMARKS.md, label, session 39).
         info.vote_prior = vote_temperature::centre(&voted);
-        let toward = vote_temperature::prior_from(&voted)
-            .map(|prior| calibrate::own_temperatures_with(calib, judged, prior));
+        let toward = info.vote_prior.map(|centre| {
+            calibrate::own_temperatures_with(calib, judged, vote_temperature::prior(centre))
+        });
         for (a, (attr, t)) in schema.attributes.iter().zip(temps.iter_mut()).enumerate() {
             match (voted[a], &toward) {
                 (Some(v), _) => {
@@ -313,7 +316,6 @@ fn round_on<B: AutodiffBackend>(
         save_model(models[0].clone(), &staged(&paths.split_model()))?;
         let mut all = set.with_calibration();
         let (m, o) = trainer.refit(index, store, models, &mut all);
-        let pool = unanswered(index, store, spec);
         let matched = accept::matched_temperatures(&out, &temps, &o, &pool);
         probs = accept::probabilities(&o, &matched);
         for (attr, t) in schema.attributes.iter().zip(matched) {

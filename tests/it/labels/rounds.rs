@@ -62,7 +62,8 @@ fn a_short_real_round_beats_chance() {
     for attr in ["hair_color", "eye_color"] {
         let (share, n, _) = round.heuristic_labels[attr];
         let leads = round.heuristic_duel.get(attr).is_some_and(|d| d.1);
-        let qualifies = share >= vote_temperature::MIN_AGREEMENT && n >= 20 && !leads;
+        let qualifies =
+            share >= vote_temperature::MIN_AGREEMENT && n >= labels::trust::MIN_OVERLAP && !leads;
         eprintln!("{attr}: qualifies {qualifies}");
         assert_eq!(
             round.vote_temperature.contains_key(attr),
