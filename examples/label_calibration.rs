@@ -36,6 +36,7 @@ use facesynth::labels::{
     calibrate, classifier, import, index::DatasetIndex, session, simulate, Label, LabelStore,
     Paths, Source,
 };
+use facesynth::progress::Verbosity;
 type B = burn::backend::Autodiff<burn::backend::Flex>;
 
 /// simulate's test split share: `HOLDOUT` (as `label simulate --holdout`), else its default.
@@ -64,8 +65,14 @@ fn main() {
             let v: Vec<usize> = s.split(',').map(|x| x.parse().unwrap()).collect();
             [v[0], v[1], v[2], v[3]]
         });
-    let out = session::predict_saved::<B>(&paths.model(), &schema, &index, size, channels, &device)
-        .unwrap_or_else(|e| panic!("{e}"));
+    // Decoded once for both saved networks.
+    let images = session::decode_all(&index, "decode", Verbosity::Quiet);
+    let pixels = session::to_pixels(&images, size, session::InputColour::default());
+    drop(images);
+    let predict = |model: &std::path::Path| {
+        session::predict_saved_on::<B>(model, &schema, &pixels, channels, &device)
+    };
+    let out = predict(&paths.model()).unwrap_or_else(|e| panic!("{e}"));
     let truth = import::read_wide(std::path::Path::new(truth_path), &schema, &index).unwrap();
     let pos = index.positions();
     // The held-out split of people's labels that `keep` admits, per attribute.
@@ -144,14 +151,7 @@ fn main() {
             row(format!("map-{c}-{s}"), map_t[p][ai]);
         }
     }
-    if let Ok(split) = session::predict_saved::<B>(
-        &paths.split_model(),
-        &schema,
-        &index,
-        size,
-        channels,
-        &device,
-    ) {
+    if let Ok(split) = predict(&paths.split_model()) {
         let spec = facesynth::labels::round::RoundSpec::default();
         let (threshold, trust) = (spec.heuristic_threshold, spec.trust);
         let trust = Trust::judge(&paths, &schema, &store, threshold, trust);

@@ -51,13 +51,11 @@ fn main() {
     let images = session::decode_all(&index, "decode", Verbosity::Quiet);
     let pixels = session::to_pixels(&images, 48, session::InputColour::default());
     drop(images);
-    let classes: Vec<usize> = schema.attributes.iter().map(|a| a.values.len()).collect();
     let outs: Vec<classifier::Outputs> = files
         .iter()
         .map(|f| {
-            let net = classifier::Net::<B>::load(f, &classes, channels, &device)
-                .unwrap_or_else(|| panic!("{}: no network of this schema's shape", f.display()));
-            classifier::predict_mirrored(&net, &pixels, &device)
+            session::predict_saved_on::<B>(f, &schema, &pixels, channels, &device)
+                .unwrap_or_else(|e| panic!("{e}"))
         })
         .collect();
     let truth = import::read_wide(truth_path, &schema, &index).unwrap();

@@ -116,6 +116,20 @@ pub fn predict_saved<B: burn::tensor::backend::AutodiffBackend>(
     channels: [usize; 4],
     device: &B::Device,
 ) -> Result<super::classifier::Outputs, LabelError> {
+    let images = decode_all(index, "decode", Verbosity::Quiet);
+    let pixels = to_pixels(&images, size, InputColour::default());
+    predict_saved_on::<B>(model, schema, &pixels, channels, device)
+}
+
+/// [`predict_saved`] on images already decoded (`pixels`, e.g. [`to_pixels`] of
+/// [`decode_all`]), for several networks over one decoding.
+pub fn predict_saved_on<B: burn::tensor::backend::AutodiffBackend>(
+    model: &Path,
+    schema: &Schema,
+    pixels: &super::classifier::Pixels,
+    channels: [usize; 4],
+    device: &B::Device,
+) -> Result<super::classifier::Outputs, LabelError> {
     let classes: Vec<usize> = schema.attributes.iter().map(|a| a.values.len()).collect();
     let net =
         super::classifier::Net::<B>::load(model, &classes, channels, device).ok_or_else(|| {
@@ -124,9 +138,7 @@ pub fn predict_saved<B: burn::tensor::backend::AutodiffBackend>(
                 std::io::Error::other("no network of this schema's shape"),
             )
         })?;
-    let images = decode_all(index, "decode", Verbosity::Quiet);
-    let pixels = to_pixels(&images, size, InputColour::default());
-    Ok(super::classifier::predict_mirrored(&net, &pixels, device))
+    Ok(super::classifier::predict_mirrored(&net, pixels, device))
 }
 
 /// Runs the colour heuristics on every image of `index`, each decoded as its turn comes
