@@ -23,7 +23,9 @@
 //! label weighted by its confidence bin's share of the pool over its share of the split,
 //! B bins, without and with the rounds' pooling, `votes` the heuristics' votes on the
 //! pool where the rounds' rule lets them fit (`labels::vote_temperature`), `votes-any`
-//! wherever they exist, `split-test-best` a bound), and
+//! wherever they exist, `split-test-best` a bound), one `refit-votes,ATTRIBUTE,RATIO,T,ECE`
+//! line per attribute (the refit's own vote fit where the votes qualify, elsewhere the
+//! split's `toward-votes` temperature times the ratio of the two networks' vote fits), and
 //! one `ens,...` line per attribute for the two networks together
 //! (`ens,ATTRIBUTE,SPLIT_ACC,REFIT_ACC,LOGITS_AVERAGED_ACC,PROBABILITIES_AVERAGED_ACC,ECE`,
 //! on the test split; the probabilities at the rounds' temperatures), and one `range,...`
@@ -314,6 +316,23 @@ fn split_variants(
             .unwrap_or(1.0)
     });
     variants.push(("votes-any".into(), forced.collect()));
+    // The refit fitted by the votes itself (it never saw the pool either), and the other
+    // attributes carried by the ratio the votes measured between the two networks
+    // (the refit's vote temperature over the split's, geometric mean over the voted
+    // attributes): `refit-votes,ATTRIBUTE,T,ECE`.
+    let refit_voted =
+        vote_temperature::temperatures(schema, index, store, trust, refit, &pool, &none);
+    let ratios: Vec<f32> = qualified
+        .iter()
+        .zip(&refit_voted)
+        .filter_map(|(s, r)| Some(r.as_ref()? / s.as_ref()?))
+        .collect();
+    let ratio = (!ratios.is_empty())
+        .then(|| (ratios.iter().map(|r| r.ln()).sum::<f32>() / ratios.len() as f32).exp());
+    let toward_split = variants
+        .iter()
+        .find(|(n, _)| n == "toward-votes")
+        .map(|(_, t)| t.clone());
     for (a, attr) in schema.attributes.iter().enumerate() {
         let on = |out: &classifier::Outputs| -> Vec<Vec<f32>> {
             pool.iter().map(|&i| out.logits[a][i].clone()).collect()
@@ -368,6 +387,14 @@ fn split_variants(
             attr.name,
             calibrate::ece(&calibrate::pairs(&rl, &rt, refit_best)),
         );
+        if let (Some(ratio), Some(toward)) = (ratio, &toward_split) {
+            let t = refit_voted[a].unwrap_or(toward[a] * ratio);
+            println!(
+                "refit-votes,{},{ratio:.4},{t:.3},{:.4}",
+                attr.name,
+                calibrate::ece(&calibrate::pairs(&rl, &rt, t)),
+            );
+        }
         for (name, temps) in &variants {
             let t = temps[a];
             let matched = calibrate::matched_temperature(&sp, t, &rp);

@@ -264,14 +264,15 @@ fn round_on<B: AutodiffBackend>(
     // The images nobody answered: what the votes are read on and the refit's
     // temperatures are matched on.
     let pool = unanswered(index, store, spec);
-    if spec.vote_calibration && cf.is_none() {
-        let voted =
-            vote_temperature::temperatures(schema, index, store, &trust, &out, &pool, &leads);
+    let votes_fit =
+        |out| vote_temperature::temperatures(schema, index, store, &trust, out, &pool, &leads);
+    let split_voted = (spec.vote_calibration && cf.is_none()).then(|| votes_fit(&out));
+    if let Some(voted) = &split_voted {
         // The other heads share the body and its overconfidence: each is drawn towards
         // the votes' temperature instead of the one pooled over the held-out labels,
         // which spreads as widely as they do (eye ECE at 200 answers 0.056-0.089 ->
         // 0.032-0.067 on four anime-faces-64 draws, BENCHMARKS.md, label, session 39).
-        info.vote_prior = vote_temperature::centre(&voted);
+        info.vote_prior = vote_temperature::centre(voted);
         let toward = info.vote_prior.map(|centre| {
             calibrate::own_temperatures_with(calib, judged, vote_temperature::prior(centre))
         });
@@ -316,12 +317,32 @@ fn round_on<B: AutodiffBackend>(
         save_model(models[0].clone(), &staged(&paths.split_model()))?;
         let mut all = set.with_calibration();
         let (m, o) = trainer.refit(index, store, models, &mut all);
-        let matched = accept::matched_temperatures(&out, &temps, &o, &pool);
-        probs = accept::probabilities(&o, &matched);
-        for (attr, t) in schema.attributes.iter().zip(matched) {
+        // Where the votes fitted the split network they fit the refit too, and carry
+        // the other attributes by the ratio they measured; elsewhere the mean calibrated
+        // confidence on the unanswered images is matched.
+        let by_votes = split_voted
+            .as_ref()
+            .and_then(|split| vote_temperature::carried_to_refit(split, &votes_fit(&o), &temps));
+        let (refit_temps, carried) = match by_votes {
+            Some((refit_temps, ratio)) => {
+                info.refit_vote_ratio = Some(ratio);
+                // The ranges follow each temperature's own carry.
+                let scaled: Vec<_> = ranges
+                    .iter()
+                    .zip(temps.iter().zip(&refit_temps))
+                    .map(|(r, (&t, &rt))| r.map(|(lo, hi)| (lo * rt / t, hi * rt / t)))
+                    .collect();
+                (refit_temps, scaled)
+            }
+            None => (
+                accept::matched_temperatures(&out, &temps, &o, &pool),
+                accept::matched_ranges(&out, &ranges, &o, &pool),
+            ),
+        };
+        probs = accept::probabilities(&o, &refit_temps);
+        for (attr, t) in schema.attributes.iter().zip(refit_temps) {
             info.refit_temperature.insert(attr.name.clone(), t);
         }
-        let carried = accept::matched_ranges(&out, &ranges, &o, &pool);
         for (attr, r) in schema.attributes.iter().zip(carried) {
             if let Some(r) = r {
                 info.refit_temperature_range.insert(attr.name.clone(), r);

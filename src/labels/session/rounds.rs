@@ -100,8 +100,10 @@ pub struct RoundInfo {
     /// network and one per other fold).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cross_fit_networks: usize,
-    /// With `refit`: per attribute, the refitted network's temperature, at which its mean
-    /// confidence on the unanswered images is the split network's calibrated one.
+    /// With `refit`: per attribute, the refitted network's temperature: from the votes
+    /// where they fitted the split network's (`refit_vote_ratio`), elsewhere the one at
+    /// which its mean confidence on the unanswered images is the split network's
+    /// calibrated one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub refit_temperature: BTreeMap<String, f32>,
     /// Per attribute whose heuristic's votes fitted the temperature
@@ -109,6 +111,12 @@ pub struct RoundInfo {
     /// then holds, and the one the held-out answers alone gave.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vote_temperature: BTreeMap<String, (f32, f32)>,
+    /// With `refit` and `vote_temperature`: the ratio of the refitted network's vote
+    /// temperatures to the split network's, by which the other attributes' temperatures
+    /// were carried ([`crate::labels::vote_temperature::carried_to_refit`]); the refit's
+    /// mean confidence was matched instead where absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refit_vote_ratio: Option<f32>,
     /// With `vote_temperature`: the centre (their geometric mean) the other attributes'
     /// temperatures were drawn towards instead of the pooled held-out one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,9 +203,15 @@ impl std::fmt::Display for RoundInfo {
                 0 => "afresh".to_string(),
                 n => format!("{n} more steps"),
             };
+            let carry = match self.refit_vote_ratio {
+                Some(r) => format!(
+                    " (the votes' fits, the others the split network's times {r:.2}, the votes' ratio)"
+                ),
+                None => String::new(),
+            };
             writeln!(
                 f,
-                "  refit ({how}) on every answer, the held-out ones included; its temperatures: {}",
+                "  refit ({how}) on every answer, the held-out ones included; its temperatures: {}{carry}",
                 temps.join(", ")
             )?;
         }

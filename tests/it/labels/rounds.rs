@@ -2,7 +2,7 @@
 //! start, the queue, and the demo's labeling step.
 
 use super::*;
-use facesynth::labels::vote_temperature;
+use facesynth::labels::{calibrate, vote_temperature};
 
 #[test]
 fn a_short_real_round_beats_chance() {
@@ -76,6 +76,21 @@ fn a_short_real_round_beats_chance() {
         }
     }
     assert!(round.heuristic_labels["eye_color"].0 < vote_temperature::MIN_AGREEMENT);
+    // The refit's temperatures come from the votes exactly where they fitted the split
+    // network's: the ratio between the two networks' fits is recorded then, and the
+    // voted attributes' refit temperatures are no longer the split's carried by their
+    // mean confidence.
+    assert!(round.refit);
+    assert_eq!(
+        round.refit_vote_ratio.is_some(),
+        !round.vote_temperature.is_empty(),
+        "{:?}",
+        round.refit_vote_ratio
+    );
+    if let Some(r) = round.refit_vote_ratio {
+        assert!(r > 0.2 && r < 5.0, "{r}");
+        assert!(round.refit_temperature.values().all(|&t| t > 0.0));
+    }
 }
 
 /// `--refit`: the temperature fit, the duel and the held-out ECE come from the network
@@ -511,4 +526,82 @@ fn cross_fitting_fits_the_temperature_on_more_folds() {
     labels::round(d.path(), &plain, Q).unwrap();
     assert!(!paths.fold_model(1).exists() && !paths.fold_model(2).exists());
     assert!(paths.split_model().is_file(), "the plain round refits");
+}
+
+/// Where the votes fit the split network's temperature they fit the refit's too, and
+/// the other attributes' refit temperatures are the split's times the ratio the votes
+/// measured between the two networks; without vote calibration the refit's mean
+/// confidence is matched as before. The hair votes are planted: right on every answered
+/// image outside the held-out split (so they qualify) and wrong on the held-out ones (so
+/// they never beat the network in the duel and stand in for it); no eye votes.
+#[test]
+fn the_votes_fit_the_refit_and_carry_the_other_attributes_by_their_ratio() {
+    let every = 4;
+    let run = |vote_calibration: bool| {
+        let d = synth_data(120, 14);
+        labels::init(&anime(), d.path(), Q).unwrap();
+        let truth = std::fs::read_to_string(d.path().join("truth.csv")).unwrap();
+        let header = "file,attribute,value,confidence,source,round\n";
+        let mut votes = String::from(header);
+        for line in truth.lines().skip(1) {
+            let mut cols = line.split(',');
+            let (file, hair) = (cols.next().unwrap(), cols.next().unwrap());
+            let wrong = if hair == "black" { "white" } else { "black" };
+            let vote = if calibrate::is_calibration(file, every) {
+                wrong
+            } else {
+                hair
+            };
+            votes.push_str(&format!("{file},hair_color,{vote},0.9,heuristic,0\n"));
+        }
+        let labels_dir = d.path().join("labels");
+        std::fs::write(labels_dir.join("heuristics.csv"), votes).unwrap();
+        std::fs::write(labels_dir.join("labels.csv"), header).unwrap();
+        let spec = RoundSpec {
+            vote_calibration,
+            calibration_every: Some(every),
+            ..RoundSpec::default()
+        };
+        let mut spec = tiny_simulate(d.path(), 80, 1, 0.2, spec);
+        // Enough steps for logits with a shape, so the two networks' fits differ.
+        spec.round.train.steps = 60;
+        spec.round.train.channels = [8, 8, 16, 16];
+        labels::simulate(d.path(), &spec, Q).unwrap();
+        labels::session::read_rounds(&labels::Paths::new(d.path()))
+            .pop()
+            .unwrap()
+    };
+    let voted = run(true);
+    eprintln!("{voted:?}");
+    assert!(voted.refit);
+    assert!(voted.heuristic_labels["hair_color"].0 >= vote_temperature::MIN_AGREEMENT);
+    assert_eq!(
+        voted.vote_temperature.keys().collect::<Vec<_>>(),
+        ["hair_color"]
+    );
+    let ratio = voted
+        .refit_vote_ratio
+        .expect("the votes fitted both networks");
+    assert!(ratio > 0.0 && ratio.is_finite() && ratio != 1.0, "{ratio}");
+    // Hair: the refit's own vote fit, which is the split's times the ratio (its only
+    // voted attribute); eye: carried by the ratio.
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * b.abs().max(1.0);
+    let (split_hair, _) = voted.vote_temperature["hair_color"];
+    assert!(close(
+        voted.refit_temperature["hair_color"],
+        split_hair * ratio
+    ));
+    assert!(close(
+        voted.refit_temperature["eye_color"],
+        voted.temperature["eye_color"] * ratio
+    ));
+    for (attr, &(lo, hi)) in &voted.refit_temperature_range {
+        let (slo, shi) = voted.temperature_range[attr];
+        let r = voted.refit_temperature[attr] / voted.temperature[attr];
+        assert!(close(lo, slo * r) && close(hi, shi * r), "{attr}");
+    }
+    let plain = run(false);
+    assert!(plain.refit && plain.vote_temperature.is_empty());
+    assert_eq!(plain.refit_vote_ratio, None);
+    assert_eq!(plain.refit_temperature.len(), 2);
 }
