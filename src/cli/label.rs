@@ -212,8 +212,9 @@ pub struct RoundArgs {
     cross_fit: usize,
     /// Fit the temperature of an attribute whose heuristic agrees with people on at
     /// least half their labels on its votes over the unanswered images, as noisy
-    /// labels, and draw the other attributes' towards it (false: on the held-out answers
-    /// alone).
+    /// labels, and draw the other attributes' towards it; with the refit, fit its
+    /// temperatures on the votes too and carry the others by the ratio they measure
+    /// (false: on the held-out answers alone, the refit's by its mean confidence).
     #[arg(long, default_value_t = RoundSpec::default().vote_calibration, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     vote_calibration: bool,
     /// Predict from each image and its mirror image (one more pass over the images).

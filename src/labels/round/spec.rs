@@ -67,8 +67,9 @@ pub struct RoundSpec {
     /// Fit the temperature of an attribute whose heuristic mostly agrees with people on
     /// the heuristic's votes over the unanswered images, read as noisy labels through
     /// their confusion with people's answers ([`crate::labels::vote_temperature`]), and
-    /// draw the other attributes' temperatures towards it; without cross-fitting, whose
-    /// out-of-fold labels are enough. Default on.
+    /// draw the other attributes' temperatures towards it; with the refit, set its
+    /// temperatures from the votes too ([`crate::labels::vote_temperature::carried_to_refit`]);
+    /// without cross-fitting, whose out-of-fold labels are enough. Default on.
     pub vote_calibration: bool,
     /// Predict from each image and its mirror image, averaging the logits (default
     /// on; [`predict_mirrored`](crate::labels::classifier::predict_mirrored)): one more
