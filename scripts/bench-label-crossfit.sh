@@ -14,12 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 set_=${1:?SET: anime64 or raw96}; seed=${2:?SEED}; shift 2
-case $set_ in
-  anime64) SRC=../shared/data/anime-faces-64; TRUTH=$SRC/tags.csv; SCHEMA=labels/anime.toml; HOLDOUT=0.2 ;;
-  raw96) SRC=../shared/data/anime-faces-96-raw; TRUTH=$SRC/labels.csv; SCHEMA=labels/anime-mlds.toml; HOLDOUT=0.5 ;;
-  *) echo "unknown set $set_ (anime64 or raw96)" >&2; exit 2 ;;
-esac
-if [ ! -f "$TRUTH" ]; then echo "skip: $TRUTH not found"; exit 0; fi
+. scripts/label-set.sh
 OUT=${OUT:-bench-out/label-crossfit}
 export RAYON_NUM_THREADS=${THREADS:-2}
 if [ -z "${FACESYNTH:-}" ] || [ -z "${MEMBERS:-}" ]; then
