@@ -305,11 +305,17 @@ fn split_variants(
     variants.push(("votes".into(), votes.collect()));
     // The other attributes drawn towards the votes' temperature (the geometric mean of
     // those fitted) instead of the pooled one: `toward-votes`.
-    if let Some(centre) = vote_temperature::centre(&qualified) {
+    let toward_votes: Option<Vec<f32>> = vote_temperature::centre(&qualified).map(|centre| {
         let toward =
             calibrate::own_temperatures_with(calib, split, vote_temperature::prior(centre));
-        let t = qualified.iter().zip(toward).map(|(v, t)| v.unwrap_or(t));
-        variants.push(("toward-votes".into(), t.collect()));
+        qualified
+            .iter()
+            .zip(toward)
+            .map(|(v, t)| v.unwrap_or(t))
+            .collect()
+    });
+    if let Some(t) = &toward_votes {
+        variants.push(("toward-votes".into(), t.clone()));
     }
     let forced = (0..calib.len()).map(|a| {
         vote_temperature::fit_attribute(schema, a, index, store, &trust.votes, split, &pool)
@@ -317,22 +323,14 @@ fn split_variants(
     });
     variants.push(("votes-any".into(), forced.collect()));
     // The refit fitted by the votes itself (it never saw the pool either), and the other
-    // attributes carried by the ratio the votes measured between the two networks
-    // (the refit's vote temperature over the split's, geometric mean over the voted
-    // attributes): `refit-votes,ATTRIBUTE,T,ECE`.
+    // attributes carried from `toward-votes` by the ratio the votes measured between the
+    // two networks, as the rounds do (`vote_temperature::carried_to_refit`):
+    // `refit-votes,ATTRIBUTE,RATIO,T,ECE`.
     let refit_voted =
         vote_temperature::temperatures(schema, index, store, trust, refit, &pool, &none);
-    let ratios: Vec<f32> = qualified
-        .iter()
-        .zip(&refit_voted)
-        .filter_map(|(s, r)| Some(r.as_ref()? / s.as_ref()?))
-        .collect();
-    let ratio = (!ratios.is_empty())
-        .then(|| (ratios.iter().map(|r| r.ln()).sum::<f32>() / ratios.len() as f32).exp());
-    let toward_split = variants
-        .iter()
-        .find(|(n, _)| n == "toward-votes")
-        .map(|(_, t)| t.clone());
+    let refit_votes = toward_votes
+        .as_ref()
+        .and_then(|t| vote_temperature::carried_to_refit(&qualified, &refit_voted, t));
     for (a, attr) in schema.attributes.iter().enumerate() {
         let on = |out: &classifier::Outputs| -> Vec<Vec<f32>> {
             pool.iter().map(|&i| out.logits[a][i].clone()).collect()
@@ -387,8 +385,8 @@ fn split_variants(
             attr.name,
             calibrate::ece(&calibrate::pairs(&rl, &rt, refit_best)),
         );
-        if let (Some(ratio), Some(toward)) = (ratio, &toward_split) {
-            let t = refit_voted[a].unwrap_or(toward[a] * ratio);
+        if let Some((temps, ratio)) = &refit_votes {
+            let t = temps[a];
             println!(
                 "refit-votes,{},{ratio:.4},{t:.3},{:.4}",
                 attr.name,
