@@ -10,6 +10,7 @@
 //! convolution with the flipped kernel. The forward pass is the same im2col GEMM, one
 //! image per task.
 
+use super::planes::par_planes_init;
 use super::{cast, cast_back, dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -301,21 +302,20 @@ fn forward(
     let bias: Option<&[f32]> = b.as_ref().map(|b| b.storage());
     let (k, l) = (g.k(), g.l());
     let plane = g.cin * g.h * g.w;
-    let mut y = vec![0.0f32; n * cout * l];
-    if l > 0 && cout > 0 {
-        y.par_chunks_mut(cout * l).enumerate().for_each_init(
-            || vec![0.0f32; k * l],
-            |cols, (i, out)| {
-                g.im2col(&xs[i * plane..(i + 1) * plane], cols);
-                if let Some(bias) = bias {
-                    for (row, &v) in out.chunks_exact_mut(l).zip(bias) {
-                        row.fill(v);
-                    }
+    let y = par_planes_init(
+        n * cout * l,
+        cout * l,
+        || vec![0.0f32; k * l],
+        |cols, i, out: &mut [f32]| {
+            g.im2col(&xs[i * plane..(i + 1) * plane], cols);
+            if let Some(bias) = bias {
+                for (row, &v) in out.chunks_exact_mut(l).zip(bias) {
+                    row.fill(v);
                 }
-                gemm_acc(out, ws, cols, [cout, l, k], Rhs::Plain);
-            },
-        );
-    }
+            }
+            gemm_acc(out, ws, cols, [cout, l, k], Rhs::Plain);
+        },
+    );
     Some(FlexTensor::from_data(TensorData::new(
         y,
         [n, cout, g.oh, g.ow],

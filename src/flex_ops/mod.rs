@@ -13,6 +13,7 @@
 
 mod conv;
 mod norm;
+mod planes;
 mod pool;
 
 pub use conv::conv2d;

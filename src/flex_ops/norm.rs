@@ -12,6 +12,7 @@
 //! `dx = γ / σ · (dy' - mean(dy') - x̂ · mean(dy' · x̂))` with `dy'` the output gradient
 //! where the ReLU passed.
 
+use super::planes::{par_planes, par_planes2};
 use super::{cast, cast_back, dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -138,22 +139,19 @@ fn training(bn: &BatchNorm<Ad>, x: Tensor<Ad, 4>) -> Tensor<Ad, 4> {
     let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
     let g = values(&gamma.primitive);
     let b = values(&beta.primitive);
-    let mut y = vec![0.0f32; xs.len()];
-    let mut xhat = vec![0.0f32; xs.len()];
-    if hw > 0 {
-        y.par_chunks_mut(hw)
-            .zip(xhat.par_chunks_mut(hw))
-            .enumerate()
-            .for_each(|(p, (y, xh))| {
-                let ch = p % c;
-                let src = &xs[p * hw..(p + 1) * hw];
-                let (mu, s, g, b) = (mean[ch], inv[ch], g[ch], b[ch]);
-                for ((y, xh), &v) in y.iter_mut().zip(xh.iter_mut()).zip(src) {
-                    *xh = (v - mu) * s;
-                    *y = (*xh * g + b).max(0.0);
-                }
-            });
-    }
+    let (y, xhat) = par_planes2(
+        [xs.len(), xs.len()],
+        hw,
+        |p, y: &mut [f32], xh: &mut [f32]| {
+            let ch = p % c;
+            let src = &xs[p * hw..(p + 1) * hw];
+            let (mu, s, g, b) = (mean[ch], inv[ch], g[ch], b[ch]);
+            for ((y, xh), &v) in y.iter_mut().zip(xh.iter_mut()).zip(src) {
+                *xh = (v - mu) * s;
+                *y = (*xh * g + b).max(0.0);
+            }
+        },
+    );
     let y = FlexTensor::from_data(TensorData::new(y, shape));
     let prep = BnReluBackward
         .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
@@ -189,16 +187,13 @@ fn inference(bn: &BatchNorm<Flex>, x: Tensor<Flex, 4>) -> Tensor<Flex, 4> {
     let shift: Vec<f32> = (0..c).map(|ch| b[ch] - rm[ch] * scale[ch]).collect();
     let xc = x.into_primitive().tensor().to_contiguous();
     let xs: &[f32] = xc.storage();
-    let mut y = vec![0.0f32; n * c * hw];
-    if hw > 0 {
-        y.par_chunks_mut(hw).enumerate().for_each(|(p, y)| {
-            let ch = p % c;
-            let (a, s) = (scale[ch], shift[ch]);
-            for (y, &v) in y.iter_mut().zip(&xs[p * hw..(p + 1) * hw]) {
-                *y = (v * a + s).max(0.0);
-            }
-        });
-    }
+    let y = par_planes(n * c * hw, hw, |p, y: &mut [f32]| {
+        let ch = p % c;
+        let (a, s) = (scale[ch], shift[ch]);
+        for (y, &v) in y.iter_mut().zip(&xs[p * hw..(p + 1) * hw]) {
+            *y = (v * a + s).max(0.0);
+        }
+    });
     let y = FlexTensor::from_data(TensorData::new(y, [n, c, h, w]));
     Tensor::from_primitive(TensorPrimitive::Float(y))
 }
@@ -256,20 +251,17 @@ impl Backward<Flex, 3> for BnReluBackward {
         }
         if let Some(node) = node_x {
             let m = (n * hw).max(1) as f64;
-            let mut dx = vec![0.0f32; dy.len()];
-            if hw > 0 {
-                dx.par_chunks_mut(hw).enumerate().for_each(|(p, dx)| {
-                    let ch = p % c;
-                    let k = s.gamma[ch] * s.inv[ch];
-                    let mb = (sums[ch].0 / m) as f32;
-                    let mg = (sums[ch].1 / m) as f32;
-                    let r = p * hw..(p + 1) * hw;
-                    for ((o, &d), &xh) in dx.iter_mut().zip(&dy[r.clone()]).zip(&s.xhat[r]) {
-                        let d = if passed(ch, xh) { d } else { 0.0 };
-                        *o = k * (d - mb - xh * mg);
-                    }
-                });
-            }
+            let dx = par_planes(dy.len(), hw, |p, dx: &mut [f32]| {
+                let ch = p % c;
+                let k = s.gamma[ch] * s.inv[ch];
+                let mb = (sums[ch].0 / m) as f32;
+                let mg = (sums[ch].1 / m) as f32;
+                let r = p * hw..(p + 1) * hw;
+                for ((o, &d), &xh) in dx.iter_mut().zip(&dy[r.clone()]).zip(&s.xhat[r]) {
+                    let d = if passed(ch, xh) { d } else { 0.0 };
+                    *o = k * (d - mb - xh * mg);
+                }
+            });
             let dx = FlexTensor::from_data(TensorData::new(dx, s.shape));
             grads.register::<Flex>(node.id, dx);
         }

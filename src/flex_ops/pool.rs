@@ -3,6 +3,7 @@
 //! with 64-bit indices and bounds checks per tap; this one reads each 2x2 window once
 //! and keeps the winner's position in two bits, planes split across threads.
 
+use super::planes::{par_planes, par_planes2};
 use super::{cast, cast_back, dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -12,7 +13,6 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorPrimitive};
-use rayon::prelude::*;
 
 /// `burn::tensor::module::max_pool2d` with a 2x2 kernel and stride 2.
 pub fn max_pool2x2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
@@ -79,39 +79,33 @@ fn pool_forward(x: &FlexTensor) -> (FlexTensor, Vec<u8>) {
     let (oh, ow) = (h / 2, w / 2);
     let x = x.to_contiguous();
     let data: &[f32] = x.storage();
-    let mut out = vec![0.0f32; n * c * oh * ow];
-    let mut winners = vec![0u8; n * c * oh * ow];
-    if oh * ow > 0 {
-        out.par_chunks_mut(oh * ow)
-            .zip(winners.par_chunks_mut(oh * ow))
-            .enumerate()
-            .for_each(|(p, (out, win))| {
-                let plane = &data[p * h * w..(p + 1) * h * w];
-                for oy in 0..oh {
-                    let top = &plane[2 * oy * w..2 * oy * w + w];
-                    let bottom = &plane[(2 * oy + 1) * w..(2 * oy + 2) * w];
-                    let row = oy * ow..(oy + 1) * ow;
-                    for ((o, k), ox) in out[row.clone()].iter_mut().zip(&mut win[row]).zip(0..) {
-                        let taps = [
-                            top[2 * ox],
-                            top[2 * ox + 1],
-                            bottom[2 * ox],
-                            bottom[2 * ox + 1],
-                        ];
-                        // The first maximum wins ties, as in burn's loop; NaN never wins
-                        // over a number, as there.
-                        let mut best = 0;
-                        for t in 1..4 {
-                            if taps[t] > taps[best] {
-                                best = t;
-                            }
-                        }
-                        *o = taps[best];
-                        *k = best as u8;
+    let len = n * c * oh * ow;
+    let (out, winners) = par_planes2([len, len], oh * ow, |p, out: &mut [f32], win: &mut [u8]| {
+        let plane = &data[p * h * w..(p + 1) * h * w];
+        for oy in 0..oh {
+            let top = &plane[2 * oy * w..2 * oy * w + w];
+            let bottom = &plane[(2 * oy + 1) * w..(2 * oy + 2) * w];
+            let row = oy * ow..(oy + 1) * ow;
+            for ((o, k), ox) in out[row.clone()].iter_mut().zip(&mut win[row]).zip(0..) {
+                let taps = [
+                    top[2 * ox],
+                    top[2 * ox + 1],
+                    bottom[2 * ox],
+                    bottom[2 * ox + 1],
+                ];
+                // The first maximum wins ties, as in burn's loop; NaN never wins
+                // over a number, as there.
+                let mut best = 0;
+                for t in 1..4 {
+                    if taps[t] > taps[best] {
+                        best = t;
                     }
                 }
-            });
-    }
+                *o = taps[best];
+                *k = best as u8;
+            }
+        }
+    });
     let y = FlexTensor::from_data(TensorData::new(out, [n, c, oh, ow]));
     (y, winners)
 }
@@ -121,19 +115,16 @@ fn pool_backward(grad: &FlexTensor, winners: &[u8], [n, c, h, w]: [usize; 4]) ->
     let (oh, ow) = (h / 2, w / 2);
     let grad = grad.to_contiguous();
     let g: &[f32] = grad.storage();
-    let mut dx = vec![0.0f32; n * c * h * w];
-    if oh * ow > 0 {
-        dx.par_chunks_mut(h * w).enumerate().for_each(|(p, plane)| {
-            let g = &g[p * oh * ow..(p + 1) * oh * ow];
-            let win = &winners[p * oh * ow..(p + 1) * oh * ow];
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let k = win[oy * ow + ox] as usize;
-                    plane[(2 * oy + k / 2) * w + 2 * ox + k % 2] = g[oy * ow + ox];
-                }
+    let dx = par_planes(n * c * h * w, h * w, |p, plane: &mut [f32]| {
+        let g = &g[p * oh * ow..(p + 1) * oh * ow];
+        let win = &winners[p * oh * ow..(p + 1) * oh * ow];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let k = win[oy * ow + ox] as usize;
+                plane[(2 * oy + k / 2) * w + 2 * ox + k % 2] = g[oy * ow + ox];
             }
-        });
-    }
+        }
+    });
     FlexTensor::from_data(TensorData::new(dx, [n, c, h, w]))
 }
 
