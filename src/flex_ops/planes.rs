@@ -36,10 +36,13 @@ where
     T: Copy + Default + Send + Sync,
 {
     let mut a: Vec<T> = Vec::with_capacity(len);
-    if len == 0 || plane == 0 {
+    if len == 0 {
         return a;
     }
-    assert_eq!(len % plane, 0, "len {len} is not whole planes of {plane}");
+    assert!(
+        len.is_multiple_of(plane),
+        "len {len} is not whole planes of {plane}"
+    );
     let spare = &mut a.spare_capacity_mut()[..len];
     let chunks = spare.par_chunks_mut(plane).enumerate();
     chunks.for_each_init(init, |s, (p, chunk)| fill(s, p, zeroed(chunk)));
@@ -62,14 +65,13 @@ where
 {
     let mut a: Vec<T> = Vec::with_capacity(lens[0]);
     let mut b: Vec<U> = Vec::with_capacity(lens[1]);
-    if lens[0] == 0 || plane == 0 {
-        // Nothing to fill; the second buffer is zeroed where it has values.
+    if lens[0] == 0 {
+        // No planes to fill; the second buffer is zeroed where it has values.
         b.resize(lens[1], U::default());
         return (a, b);
     }
-    assert_eq!(
-        lens[0] % plane,
-        0,
+    assert!(
+        lens[0].is_multiple_of(plane),
         "len {} is not whole planes of {plane}",
         lens[0]
     );
