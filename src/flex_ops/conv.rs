@@ -163,7 +163,10 @@ fn input_grad(
     Some(forward_or_flexs(dy.clone(), flipped, None, options))
 }
 
-/// `db[c] = Σ dY[·, c, ·, ·]`, summed per image and channel in one pass over the data.
+/// `db[c] = Σ dY[·, c, ·, ·]`, summed per image and channel in one pass over the data,
+/// the planes split across threads. (One thread adding a plane's values one after the
+/// other was 3% of a round's CPU samples with the second core idle, BENCHMARKS.md,
+/// label, session 41.)
 fn bias_grad(dy: &FlexTensor) -> FlexTensor {
     let [n, c, h, w] = dims4(dy);
     if dy.dtype() != DType::F32 {
@@ -174,10 +177,30 @@ fn bias_grad(dy: &FlexTensor) -> FlexTensor {
     let dy = dy.to_contiguous();
     let data: &[f32] = dy.storage();
     let mut db = vec![0.0f32; c];
-    for (i, plane) in data.chunks_exact(h * w).enumerate().take(n * c) {
-        db[i % c] += plane.iter().sum::<f32>();
+    if h * w > 0 {
+        let sums: Vec<f32> = data[..n * c * h * w]
+            .par_chunks_exact(h * w)
+            .map(lane_sum)
+            .collect();
+        for (i, s) in sums.into_iter().enumerate() {
+            db[i % c] += s;
+        }
     }
     FlexTensor::from_data(TensorData::new(db, [c]))
+}
+
+/// The sum of `values` in 16 running lanes, which the compiler keeps in vector registers
+/// (a single running sum is one dependent addition per value: strict float order forbids
+/// vectorising it).
+fn lane_sum(values: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += v;
+        }
+    }
+    lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
 }
 
 /// Shapes of one convolution, in the names of the im2col GEMM.
