@@ -139,19 +139,15 @@ fn training(bn: &BatchNorm<Ad>, x: Tensor<Ad, 4>) -> Tensor<Ad, 4> {
     let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
     let g = values(&gamma.primitive);
     let b = values(&beta.primitive);
-    let (y, xhat) = par_planes2(
-        [xs.len(), xs.len()],
-        hw,
-        |p, y: &mut [f32], xh: &mut [f32]| {
-            let ch = p % c;
-            let src = &xs[p * hw..(p + 1) * hw];
-            let (mu, s, g, b) = (mean[ch], inv[ch], g[ch], b[ch]);
-            for ((y, xh), &v) in y.iter_mut().zip(xh.iter_mut()).zip(src) {
-                *xh = (v - mu) * s;
-                *y = (*xh * g + b).max(0.0);
-            }
-        },
-    );
+    let (y, xhat) = par_planes2(xs.len(), hw, |p, y: &mut [f32], xh: &mut [f32]| {
+        let ch = p % c;
+        let src = &xs[p * hw..(p + 1) * hw];
+        let (mu, s, g, b) = (mean[ch], inv[ch], g[ch], b[ch]);
+        for ((y, xh), &v) in y.iter_mut().zip(xh.iter_mut()).zip(src) {
+            *xh = (v - mu) * s;
+            *y = (*xh * g + b).max(0.0);
+        }
+    });
     let y = FlexTensor::from_data(TensorData::new(y, shape));
     let prep = BnReluBackward
         .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])

@@ -52,10 +52,10 @@ where
     a
 }
 
-/// Two such vectors of the same number of planes, of `lens[0] / planes` and
-/// `lens[1] / planes` values each (`plane` is the first's), filled together.
+/// Two such vectors of `len` values each (the kernel's output and what its backward pass
+/// keeps: batch norm's normalised input, pooling's winners), filled together plane by plane.
 pub(super) fn par_planes2<T, U>(
-    lens: [usize; 2],
+    len: usize,
     plane: usize,
     fill: impl Fn(usize, &mut [T], &mut [U]) + Sync,
 ) -> (Vec<T>, Vec<U>)
@@ -63,42 +63,27 @@ where
     T: Copy + Default + Send + Sync,
     U: Copy + Default + Send + Sync,
 {
-    let mut a: Vec<T> = Vec::with_capacity(lens[0]);
-    let mut b: Vec<U> = Vec::with_capacity(lens[1]);
-    if lens[0] == 0 {
-        // No planes to fill; the second buffer is zeroed where it has values.
-        b.resize(lens[1], U::default());
+    let mut a: Vec<T> = Vec::with_capacity(len);
+    let mut b: Vec<U> = Vec::with_capacity(len);
+    if len == 0 {
         return (a, b);
     }
     assert!(
-        lens[0].is_multiple_of(plane),
-        "len {} is not whole planes of {plane}",
-        lens[0]
+        len.is_multiple_of(plane),
+        "len {len} is not whole planes of {plane}"
     );
-    let planes = lens[0] / plane;
-    let plane_b = lens[1] / planes;
-    assert_eq!(
-        plane_b * planes,
-        lens[1],
-        "the second buffer is not whole planes"
-    );
-    let spare_a = &mut a.spare_capacity_mut()[..lens[0]];
-    let spare_b = &mut b.spare_capacity_mut()[..lens[1]];
-    if plane_b == 0 {
-        let fill = |(p, ca)| fill(p, zeroed(ca), &mut []);
-        spare_a.par_chunks_mut(plane).enumerate().for_each(fill);
-    } else {
-        let fill = |(p, (ca, cb))| fill(p, zeroed(ca), zeroed(cb));
-        let chunks = spare_a
-            .par_chunks_mut(plane)
-            .zip(spare_b.par_chunks_mut(plane_b));
-        chunks.enumerate().for_each(fill);
-    }
-    // SAFETY: `zeroed` wrote every element of both buffers' first `lens` values (the
-    // chunks cover them exactly), whatever `fill` did after.
+    let spare_a = &mut a.spare_capacity_mut()[..len];
+    let spare_b = &mut b.spare_capacity_mut()[..len];
+    let chunks = spare_a
+        .par_chunks_mut(plane)
+        .zip(spare_b.par_chunks_mut(plane));
+    let fill = |(p, (ca, cb))| fill(p, zeroed(ca), zeroed(cb));
+    chunks.enumerate().for_each(fill);
+    // SAFETY: `zeroed` wrote every one of both buffers' first `len` values (the chunks
+    // cover them exactly), whatever `fill` did after.
     unsafe {
-        a.set_len(lens[0]);
-        b.set_len(lens[1]);
+        a.set_len(len);
+        b.set_len(len);
     }
     (a, b)
 }
@@ -124,16 +109,14 @@ mod tests {
             assert_eq!(plane[0], p as f32 + 1.0);
             assert!(plane[1..].iter().all(|&x| x == 0.0), "plane {p}: {plane:?}");
         }
-        let (a, b) = par_planes2([6, 3], 2, |p, a: &mut [f32], b: &mut [u8]| {
+        let (a, b) = par_planes2(6, 2, |p, a: &mut [f32], b: &mut [u8]| {
             a[1] = p as f32;
             b[0] = p as u8 + 10;
         });
         assert_eq!(a, vec![0.0, 0.0, 0.0, 1.0, 0.0, 2.0]);
-        assert_eq!(b, vec![10, 11, 12]);
+        assert_eq!(b, vec![10, 0, 11, 0, 12, 0]);
         assert!(par_planes(0, 0, |_, _: &mut [f32]| unreachable!()).is_empty());
-        assert_eq!(
-            par_planes2([0, 4], 3, |_, _: &mut [f32], _: &mut [u8]| ()).1,
-            vec![0; 4]
-        );
+        let (a, b) = par_planes2(0, 0, |_, _: &mut [f32], _: &mut [u8]| unreachable!());
+        assert!(a.is_empty() && b.is_empty());
     }
 }

@@ -80,7 +80,7 @@ fn pool_forward(x: &FlexTensor) -> (FlexTensor, Vec<u8>) {
     let x = x.to_contiguous();
     let data: &[f32] = x.storage();
     let len = n * c * oh * ow;
-    let (out, winners) = par_planes2([len, len], oh * ow, |p, out: &mut [f32], win: &mut [u8]| {
+    let (out, winners) = par_planes2(len, oh * ow, |p, out: &mut [f32], win: &mut [u8]| {
         let plane = &data[p * h * w..(p + 1) * h * w];
         for oy in 0..oh {
             let top = &plane[2 * oy * w..2 * oy * w + w];
