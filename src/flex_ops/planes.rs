@@ -35,21 +35,8 @@ pub(super) fn par_planes_init<T, S>(
 where
     T: Copy + Default + Send + Sync,
 {
-    let mut a: Vec<T> = Vec::with_capacity(len);
-    if len == 0 {
-        return a;
-    }
-    assert!(
-        len.is_multiple_of(plane),
-        "len {len} is not whole planes of {plane}"
-    );
-    let spare = &mut a.spare_capacity_mut()[..len];
-    let chunks = spare.par_chunks_mut(plane).enumerate();
-    chunks.for_each_init(init, |s, (p, chunk)| fill(s, p, zeroed(chunk)));
-    // SAFETY: `zeroed` wrote every one of the first `len` values (the chunks cover them
-    // exactly), whatever `fill` did after.
-    unsafe { a.set_len(len) };
-    a
+    // The second buffer holds `()`s: zero-sized, never allocated.
+    planes_with(len, plane, init, |s, p, out, _: &mut [()]| fill(s, p, out)).0
 }
 
 /// Two such vectors of `len` values each (the kernel's output and what its backward pass
@@ -58,6 +45,21 @@ pub(super) fn par_planes2<T, U>(
     len: usize,
     plane: usize,
     fill: impl Fn(usize, &mut [T], &mut [U]) + Sync,
+) -> (Vec<T>, Vec<U>)
+where
+    T: Copy + Default + Send + Sync,
+    U: Copy + Default + Send + Sync,
+{
+    planes_with(len, plane, || (), |_, p, a, b| fill(p, a, b))
+}
+
+/// The one implementation of the three: two buffers of `len` values, each plane of
+/// both zeroed and then filled, with a scratch value per worker.
+fn planes_with<T, U, S>(
+    len: usize,
+    plane: usize,
+    init: impl Fn() -> S + Sync + Send,
+    fill: impl Fn(&mut S, usize, &mut [T], &mut [U]) + Sync,
 ) -> (Vec<T>, Vec<U>)
 where
     T: Copy + Default + Send + Sync,
@@ -77,8 +79,8 @@ where
     let chunks = spare_a
         .par_chunks_mut(plane)
         .zip(spare_b.par_chunks_mut(plane));
-    let fill = |(p, (ca, cb))| fill(p, zeroed(ca), zeroed(cb));
-    chunks.enumerate().for_each(fill);
+    let fill = |s: &mut S, (p, (ca, cb))| fill(s, p, zeroed(ca), zeroed(cb));
+    chunks.enumerate().for_each_init(init, fill);
     // SAFETY: `zeroed` wrote every one of both buffers' first `len` values (the chunks
     // cover them exactly), whatever `fill` did after.
     unsafe {
