@@ -368,10 +368,12 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
             file,
             data,
             attribute,
-        } => print(
-            v,
-            &labels::import(&data, &file, attribute.as_deref()).context("label import")?,
-        ),
+        } => {
+            let report =
+                labels::import(&data, &file, attribute.as_deref()).context("label import")?;
+            warn_audit(&report.audit);
+            print(v, &report)
+        }
         LabelCommand::Serve { data, port } => {
             let h = labels::serve::start(&data, port).context("label serve")?;
             if v == Verbosity::Quiet {
@@ -415,10 +417,17 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
                 holdout,
                 round: round.spec(),
             };
-            print(
-                v,
-                &labels::simulate(&data, &spec, v).context("label simulate")?,
-            )
+            let report = labels::simulate(&data, &spec, v).context("label simulate")?;
+            warn_audit(&report.audit);
+            print(v, &report)
         }
+    }
+}
+
+/// Each finding of a file's answers against the heuristics' votes, on stderr: whatever
+/// the verbosity, as a file whose columns are swapped teaches every round the wrong thing.
+fn warn_audit(findings: &[labels::audit::Finding]) {
+    for f in findings {
+        eprintln!("warning: {}", f.message());
     }
 }

@@ -7,6 +7,7 @@
 //! `predictions.csv`, `model.mpk` and `rounds.json`, each written atomically.
 
 pub mod active;
+pub mod audit;
 pub mod calibrate;
 pub mod classifier;
 pub mod consistency;

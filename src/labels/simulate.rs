@@ -80,6 +80,10 @@ pub struct SimulateReport {
     /// Whether the last round ran; `false` while a simulation runs (or was killed).
     #[serde(default = "yes")]
     pub complete: bool,
+    /// The oracle's answers against the colour heuristics' votes: attributes whose
+    /// answers look swapped with another's or renamed ([`crate::labels::audit`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<crate::labels::audit::Finding>,
     /// Points taken over from a killed run of the same simulation.
     #[serde(default, skip_serializing_if = "crate::labels::session::is_zero")]
     pub resumed_points: usize,
@@ -190,6 +194,7 @@ pub fn simulate(
         false => store.clone(),
     };
     let heuristic = score(&votes, &[Source::Heuristic]);
+    let audit = crate::labels::audit::audit(&schema, &index, &truth_rows.answers, &votes);
     drop(votes);
     let settings = spec.settings();
     let out = paths.dir.join("simulate.json");
@@ -217,6 +222,7 @@ pub fn simulate(
         curve: Vec::new(),
         settings,
         complete: false,
+        audit,
         resumed_points,
     };
     for r in 0..=targets.len() {

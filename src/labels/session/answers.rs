@@ -2,9 +2,11 @@
 //! as human labels.
 
 use super::rounds::read_rounds;
+use crate::labels::audit;
 use crate::labels::import::{self as importer, Layout};
 use crate::labels::index::DatasetIndex;
 use crate::labels::store::{Label, LabelStore, Source};
+use crate::labels::trust;
 use crate::labels::{LabelError, Paths, Schema};
 use serde::Serialize;
 use std::path::Path;
@@ -28,6 +30,10 @@ pub struct ImportReport {
     pub unmatched_names: Vec<String>,
     /// Empty or skipped cells.
     pub skipped: usize,
+    /// The file's answers against the colour heuristics' votes: attributes whose answers
+    /// look swapped with another's or renamed ([`crate::labels::audit`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<audit::Finding>,
 }
 
 /// Stores `answers` as human labels of `round`.
@@ -75,8 +81,12 @@ pub fn import(
     let (layout, got) = importer::read_any(file, &schema, &index, attribute)?;
     importer::require_matches(file, &got)?;
     let round = read_rounds(&paths).last().map_or(0, |r| r.round);
-    let imported = LabelStore::update(&paths.labels(), &schema, |store| {
-        store_answers(store, &schema, &index, &got.answers, round)
+    let (imported, audit) = LabelStore::update(&paths.labels(), &schema, |store| {
+        // Against the votes before these answers replace any of them in the store.
+        let votes = trust::heuristic_votes(&paths, &schema, store);
+        let audit = audit::audit(&schema, &index, &got.answers, &votes);
+        let imported = store_answers(store, &schema, &index, &got.answers, round);
+        (imported, audit)
     })?;
     let layout = match layout {
         Layout::Wide => "wide",
@@ -92,5 +102,6 @@ pub fn import(
         unmatched: got.unmatched,
         unmatched_names: got.unmatched_names,
         skipped: got.skipped,
+        audit,
     })
 }

@@ -7,6 +7,7 @@ use facesynth::progress::Verbosity::Quiet;
 use facesynth::synth::{self, SynthSpec};
 use std::path::PathBuf;
 
+mod audit;
 mod heuristics;
 mod page;
 mod rounds;
