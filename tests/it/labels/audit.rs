@@ -84,3 +84,39 @@ fn swapped_and_renamed_truth_columns_are_reported() {
         r.audit
     );
 }
+
+/// anime-faces-96-raw's shipped `labels.csv` (600 of its labeled images): its
+/// `eye_color` column follows the hair heuristic, renamed (`blue` for blonde).
+#[test]
+fn anime_faces_96_raw_eye_column_is_reported_as_renamed_hair() {
+    let src = root().join("../shared/data/anime-faces-96-raw");
+    let tags = src.join("labels.csv");
+    if !tags.is_file() {
+        eprintln!("skip: {} not found", tags.display());
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("images")).unwrap();
+    let text = std::fs::read_to_string(&tags).unwrap();
+    let mut truth = String::from("file,hair_color,eye_color\n");
+    for line in text.lines().skip(1).take(600) {
+        let file = line.split(',').next().unwrap();
+        std::os::unix::fs::symlink(src.join(file), d.path().join(file)).unwrap();
+        truth += &format!("{line}\n");
+    }
+    let t = d.path().join("truth.csv");
+    std::fs::write(&t, truth).unwrap();
+    labels::init(&root().join("labels/anime-mlds.toml"), d.path(), Q).unwrap();
+    let found = labels::import(d.path(), &t, None).unwrap().audit;
+    let f = found
+        .iter()
+        .find(|f| f.attribute == "eye_color")
+        .expect("eye reported");
+    assert_eq!(f.follows, "hair_color", "{f:?}");
+    assert!(f.renamed_agreement > 0.35 && f.agreement < 0.1, "{f:?}");
+    assert_eq!(
+        f.renaming.get("blue").map(String::as_str),
+        Some("blonde"),
+        "{f:?}"
+    );
+}
