@@ -13,7 +13,7 @@
 
 use super::import::Answer;
 use super::index::DatasetIndex;
-use super::store::LabelStore;
+use super::store::{LabelStore, Source};
 use super::Schema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -97,8 +97,8 @@ impl Finding {
     }
 }
 
-/// The findings for `answers` (images of `index`) against the heuristic `votes`, in the
-/// schema's attribute order; none where the answers agree with their own attribute's
+/// The findings for `answers` (images of `index`) against the heuristic labels of `votes`
+/// (`heuristics.csv`), in the schema's attribute order; none where the answers agree with their own attribute's
 /// votes as named, or where too few images have both.
 pub fn audit(
     schema: &Schema,
@@ -117,7 +117,9 @@ pub fn audit(
                     .iter()
                     .filter(|x| x.attribute == a)
                     .filter_map(|x| {
-                        let v = votes.get(&index.images[x.image], &b.name)?;
+                        let v = votes
+                            .get(&index.images[x.image], &b.name)
+                            .filter(|v| v.source == Source::Heuristic)?;
                         Some((attr.values[x.value].as_str(), v.value.as_str()))
                     })
                     .collect()
