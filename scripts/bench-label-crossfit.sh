@@ -7,8 +7,8 @@
 #   SCHED=200,500 scripts/bench-label-crossfit.sh raw96 0   # then 300 by margin
 #
 # SET: anime64 (../shared/data/anime-faces-64, tags.csv, labels/anime.toml, the default
-# test split) or raw96 (anime-faces-96-raw, labels.csv, labels/anime-mlds.toml, half the
-# labeled images as the test split). Env: SCHED (default 200), FACESYNTH and MEMBERS (the
+# test split) or raw96 (anime-faces-96-raw, its labels.csv read right by
+# scripts/raw96-truth.py, labels/anime-mlds.toml, half the labeled images as the test split). Env: SCHED (default 200), FACESYNTH and MEMBERS (the
 # binaries; default: built here), OUT, THREADS (default 2). More arguments go to
 # `label simulate`. The accuracy and ECE per point are in RUN/labels/simulate.json.
 set -euo pipefail

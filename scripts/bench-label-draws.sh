@@ -9,11 +9,11 @@
 #   scripts/bench-label-draws.sh raw96 0 -- --vote-calibration false
 #
 # SET: anime64 (../shared/data/anime-faces-64, tags.csv, labels/anime.toml, the default
-# test split) or raw96 (anime-faces-96-raw, labels.csv, labels/anime-mlds.toml, half the
-# labeled images as the test split). Env: SCHED (default 200,500), STRATEGY (default
-# margin), FACESYNTH (binary; default: built here), OUT, THREADS (default 2). Arguments
-# after `--` go to `label simulate`. A draw takes about 15 minutes on 2 cores (three
-# rounds of 280-340 s).
+# test split) or raw96 (anime-faces-96-raw, its labels.csv read right by
+# scripts/raw96-truth.py, labels/anime-mlds.toml, half the labeled images as the test
+# split). Env: SCHED (default 200,500), STRATEGY (default margin), FACESYNTH (binary;
+# default: built here), OUT, THREADS (default 2). Arguments after `--` go to `label
+# simulate`. A draw takes about 12 minutes on 2 cores (three rounds of 220-280 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 set_=${1:?SET: anime64 or raw96}; shift

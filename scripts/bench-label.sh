@@ -8,11 +8,13 @@
 #   SCHEDULE=50,100,200,500 STEPS=300 ALL_LABELS=1 scripts/bench-label.sh
 #   FIT=500 scripts/bench-label.sh              # only the supervised check against the
 #                                               # PyTorch reference (examples/label_fit)
-#   SRC=../shared/data/anime-faces-96-raw TRUTH=../shared/data/anime-faces-96-raw/labels.csv \
+#   scripts/raw96-truth.py && SRC=../shared/data/anime-faces-96-raw TRUTH=bench-out/raw96-truth.csv \
 #     SCHEMA=labels/anime-mlds.toml OUT=bench-out/label-96 ARGS="--holdout 0.5" \
-#     scripts/bench-label.sh                    # the raw 96 px set (2,749 labeled); half
-#                                               # of them as the test split (1,397), whose
-#                                               # ECE noise floor (0.03) can tell 0.05 apart
+#     scripts/bench-label.sh                    # the raw 96 px set (2,749 labeled; its
+#                                               # labels.csv read right: columns swapped back,
+#                                               # values renamed); half of them as the test
+#                                               # split (1,397), whose ECE noise floor (0.03)
+#                                               # can tell 0.05 apart
 #
 # Env: FACESYNTH (binary; default: cargo build --release), STRATEGIES, SCHEDULE, STEPS,
 # SIZE (default 48), SELF_TRAIN (self-training steps, default 0), FIT, ALL_LABELS (1: also
@@ -25,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=${SRC:-../shared/data/anime-faces-64}
 OUT=${OUT:-bench-out/label}
-TRUTH=${TRUTH:-$SRC/tags.csv} # wide CSV: file,hair_color,eye_color (96-raw: labels.csv)
+TRUTH=${TRUTH:-$SRC/tags.csv} # wide CSV: file,hair_color,eye_color (96-raw: scripts/raw96-truth.py's)
 SCHEMA=${SCHEMA:-labels/anime.toml} # 96-raw: labels/anime-mlds.toml (its eye colours include gray)
 STRATEGIES=${STRATEGIES-"margin random"} # set and empty: no simulations
 SCHEDULE=${SCHEDULE:-50,100,200,500,1000}
