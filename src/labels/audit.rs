@@ -98,8 +98,8 @@ impl Finding {
 }
 
 /// The findings for `answers` (images of `index`) against the heuristic labels of `votes`
-/// (`heuristics.csv`), in the schema's attribute order; none where the answers agree with their own attribute's
-/// votes as named, or where too few images have both.
+/// (`heuristics.csv`), in the schema's attribute order; none where the answers agree
+/// with their own attribute's votes as named, or where too few images have both.
 pub fn audit(
     schema: &Schema,
     index: &DatasetIndex,
