@@ -32,7 +32,7 @@ use super::Schema;
 /// colour's 60-72% at 200 answers (bound 0.57-0.69) passes, eye colour's 17-22% does
 /// not. On anime-faces-96-raw read right (`scripts/raw96-truth.py`; its shipped
 /// `labels.csv` has its columns swapped and its values renamed, [`crate::labels::audit`])
-/// hair's votes agree on 46-51%: one draw's 97 of 189 (0.513, bound 0.477) passed the
+/// hair's votes agree on 43-51%: one draw's 97 of 189 (0.513, bound 0.477) passed the
 /// plain share, and its votes fitted 1.78 where the held-out answers gave 2.70 (their
 /// bootstrap range 2.16-3.18), and the test ECE of hair was 0.184 (BENCHMARKS.md, label,
 /// session 42).
