@@ -89,23 +89,9 @@ fn swapped_and_renamed_truth_columns_are_reported() {
 /// `eye_color` column follows the hair heuristic, renamed (`blue` for blonde).
 #[test]
 fn anime_faces_96_raw_eye_column_is_reported_as_renamed_hair() {
-    let src = root().join("../shared/data/anime-faces-96-raw");
-    let tags = src.join("labels.csv");
-    if !tags.is_file() {
-        eprintln!("skip: {} not found", tags.display());
+    let Some((d, t)) = shared_subset_of("anime-faces-96-raw", "labels.csv", 600, 1) else {
         return;
-    }
-    let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("images")).unwrap();
-    let text = std::fs::read_to_string(&tags).unwrap();
-    let mut truth = String::from("file,hair_color,eye_color\n");
-    for line in text.lines().skip(1).take(600) {
-        let file = line.split(',').next().unwrap();
-        std::os::unix::fs::symlink(src.join(file), d.path().join(file)).unwrap();
-        truth += &format!("{line}\n");
-    }
-    let t = d.path().join("truth.csv");
-    std::fs::write(&t, truth).unwrap();
+    };
     labels::init(&root().join("labels/anime-mlds.toml"), d.path(), Q).unwrap();
     let found = labels::import(d.path(), &t, None).unwrap().audit;
     let f = found

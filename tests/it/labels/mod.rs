@@ -86,8 +86,20 @@ fn synth_data(n: usize, seed: u64) -> tempfile::TempDir {
 
 /// A temp dataset of symlinks to the first `n` shared anime faces, and its truth file.
 fn shared_subset(n: usize) -> Option<(tempfile::TempDir, PathBuf)> {
-    let src = root().join("../shared/data/anime-faces-64");
-    let tags = src.join("tags.csv");
+    shared_subset_of("anime-faces-64", "tags.csv", n, 7)
+}
+
+/// A temp dataset of symlinks to `n` images of the shared set `set` (every `step`-th row
+/// of its wide truth file `tags`), and their truth file; `None`, saying why, where the
+/// set is missing.
+fn shared_subset_of(
+    set: &str,
+    tags: &str,
+    n: usize,
+    step: usize,
+) -> Option<(tempfile::TempDir, PathBuf)> {
+    let src = root().join("../shared/data").join(set);
+    let tags = src.join(tags);
     if !tags.is_file() {
         eprintln!("skip: {} not found", tags.display());
         return None;
@@ -96,7 +108,7 @@ fn shared_subset(n: usize) -> Option<(tempfile::TempDir, PathBuf)> {
     std::fs::create_dir_all(d.path().join("images")).unwrap();
     let text = std::fs::read_to_string(&tags).unwrap();
     let mut truth = String::from("file,hair_color,eye_color\n");
-    for line in text.lines().skip(1).step_by(7).take(n) {
+    for line in text.lines().skip(1).step_by(step).take(n) {
         let file = line.split(',').next().unwrap();
         std::os::unix::fs::symlink(src.join(file), d.path().join(file)).unwrap();
         truth.push_str(line);
