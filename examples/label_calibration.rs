@@ -57,7 +57,7 @@ fn main() {
     let schema = paths.load_schema().unwrap();
     let index = DatasetIndex::open(&data).unwrap();
     let store = LabelStore::load(&paths.labels(), &schema).unwrap();
-    let rounds = session::read_rounds(&paths);
+    let rounds = session::read_rounds(&paths).expect("rounds.json");
     let every = rounds.last().unwrap().calibration_every;
     let classes: Vec<usize> = schema.attributes.iter().map(|a| a.values.len()).collect();
     let device = Default::default();

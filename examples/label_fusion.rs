@@ -34,7 +34,7 @@ fn main() {
     let index = DatasetIndex::open(&data).unwrap();
     let store = LabelStore::load(&paths.labels(), &schema).unwrap();
     let votes = LabelStore::load(std::path::Path::new(&a[3]), &schema).unwrap();
-    let rounds = session::read_rounds(&paths);
+    let rounds = session::read_rounds(&paths).expect("rounds.json");
     let last = rounds.last().unwrap();
     let classes: Vec<usize> = schema.attributes.iter().map(|a| a.values.len()).collect();
     let device = Default::default();

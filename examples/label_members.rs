@@ -35,6 +35,7 @@ fn main() {
     let index = DatasetIndex::open(&data).unwrap();
     let store = LabelStore::load(&paths.labels(), &schema).unwrap();
     let last = session::read_rounds(&paths)
+        .expect("rounds.json")
         .pop()
         .expect("a round on record");
     let every = last.calibration_every;

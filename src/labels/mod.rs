@@ -99,6 +99,30 @@ pub enum LabelError {
         /// Why.
         reason: String,
     },
+    /// The rounds' history (`rounds.json`) exists but cannot be read: a round would
+    /// otherwise start a new history over it.
+    #[error("{path}: cannot read the rounds' history: {reason} (mend it, or move it aside to start a new history)")]
+    History {
+        /// The file.
+        path: PathBuf,
+        /// Why, with the line and column.
+        reason: String,
+    },
+    /// `queue.csv` holds answers typed into it that no import has read: a round would
+    /// write its new queue over them.
+    #[error(
+        "{path}: {answers} answer(s) typed into its value column are not in the label \
+         store, and a round writes a new queue over this file; import them first \
+         (`facesynth label import {path} --data {data}`), or empty the column to drop them"
+    )]
+    Unimported {
+        /// The queue file.
+        path: PathBuf,
+        /// The dataset folder.
+        data: PathBuf,
+        /// How many typed answers the store lacks.
+        answers: usize,
+    },
     /// The CUDA backend was asked for but cannot run here.
     #[error("CUDA: {0}")]
     Cuda(String),

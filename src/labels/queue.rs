@@ -162,6 +162,30 @@ pub fn check_answered(queue: &[QueueItem], store: &LabelStore) -> BTreeMap<Strin
     out
 }
 
+/// How many rows of `queue.csv` carry a value typed into the `value` column (not empty,
+/// not `skip`, as `label import` reads them) that `store` does not hold as a person's
+/// label of that image and attribute: answers a new queue would write over.
+pub fn unimported_answers(paths: &Paths, store: &LabelStore) -> Result<usize, LabelError> {
+    let path = paths.queue();
+    if !path.is_file() {
+        return Ok(0);
+    }
+    let mut rdr = csv::Reader::from_path(&path).map_err(|e| LabelError::csv(&path, e))?;
+    let mut n = 0;
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| LabelError::csv(&path, e))?;
+        let value = rec.get(2).unwrap_or("").trim();
+        if rec.len() < 3 || value.is_empty() || value == "skip" {
+            continue;
+        }
+        let held = store
+            .get(&rec[0], &rec[1])
+            .is_some_and(|l| l.source == Source::Human && l.value == value);
+        n += usize::from(!held);
+    }
+    Ok(n)
+}
+
 /// Every row of `queue.csv` (empty when absent).
 pub fn read_queue(paths: &Paths) -> Result<Vec<QueueItem>, LabelError> {
     let path = paths.queue();
@@ -200,8 +224,16 @@ pub fn read_skipped(paths: &Paths) -> HashSet<(String, String)> {
 
 /// Records a skip (rewrites `skipped.csv` atomically).
 pub fn add_skip(paths: &Paths, file: &str, attribute: &str) -> Result<(), LabelError> {
+    add_skips(paths, [(file.to_string(), attribute.to_string())])
+}
+
+/// Records several (file, attribute) skips in one rewrite of `skipped.csv`.
+pub fn add_skips(
+    paths: &Paths,
+    skips: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), LabelError> {
     let mut all = read_skipped(paths);
-    all.insert((file.to_string(), attribute.to_string()));
+    all.extend(skips);
     write_skipped(paths, all)
 }
 
@@ -349,9 +381,8 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
     let index = DatasetIndex::open(data)?;
     let store = LabelStore::load(&paths.labels(), &schema)?;
     check_queue(&paths, &schema, &index)?;
-    let round = super::session::read_rounds(&paths)
-        .last()
-        .map_or(0, |r| r.round);
+    let rounds = super::session::read_rounds(&paths)?;
+    let round = rounds.last().map_or(0, |r| r.round);
     let mut items = pending(&paths, &schema, &store)?;
     // A queue with questions pending is never rewritten: a person may be typing answers
     // into its value column. One wholly answered (or none) gives way to a new one.
@@ -360,13 +391,12 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
         // prediction (a slot without a label took confidence 0 and no suggestion, so
         // the queue was the first images by name, and Enter on the page had nothing
         // to take). A round whose network learned from nothing predicts nothing.
-        let learned = super::session::read_rounds(&paths)
-            .last()
-            .is_some_and(|r| r.train_samples > 0);
+        let learned = rounds.last().is_some_and(|r| r.train_samples > 0);
         let predictions = match learned {
             true => super::session::read_predictions(&paths),
             false => BTreeMap::new(),
         };
+        let skipped = read_skipped(&paths);
         let guess = |file: &str, attribute: &str| -> Option<(String, f32)> {
             match store.get(file, attribute) {
                 Some(l) => Some((l.value.clone(), l.confidence)),
@@ -382,6 +412,9 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
                     .iter()
                     .map(|a| match store.get(&index.images[i], &a.name) {
                         Some(l) if l.source == Source::Human => 2.0,
+                        // A skip is "cannot tell": asked again, it would be skipped
+                        // again, and a queue of such questions has none pending.
+                        _ if skipped.contains(&(index.images[i].clone(), a.name.clone())) => 2.0,
                         _ => guess(&index.images[i], &a.name).map_or(0.0, |g| g.1),
                     })
                     .fold(f32::MAX, f32::min);

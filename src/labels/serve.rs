@@ -163,14 +163,18 @@ fn error(req: Request, code: u16, msg: &str) {
     );
 }
 
+/// A URL path with its `%XX` escapes decoded (RFC 3986, 2.1); a `%` not followed by two
+/// hex digits stays as it is. Byte by byte: slicing the `str` panicked on a `%` before
+/// a multi-byte character, ending the server on one hand-made request.
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
+            if let (Some(hi), Some(lo)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
                 i += 3;
                 continue;
             }
@@ -327,7 +331,10 @@ fn save_answer(st: &State, a: &Answer, tab: Option<String>) -> Result<(), String
     if attr.index_of(&a.value).is_none() {
         return Err(format!("{} is not a value of {}", a.value, a.attribute));
     }
+    // The round an answer is stamped with only informs: an unreadable history must not
+    // turn every answer of the page away (`label round` names the file).
     let round = super::session::read_rounds(&st.paths)
+        .unwrap_or_default()
         .last()
         .map_or(0, |r| r.round);
     let written = Label {
@@ -397,4 +404,19 @@ fn undo(st: &State, tab: Option<&str>) -> Result<Option<Undo>, String> {
         }
     }
     Ok(Some(history.remove(at)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_escapes_decode_and_a_stray_percent_stays() {
+        assert_eq!(percent_decode("images/a%20b%2Cc.png"), "images/a b,c.png");
+        assert_eq!(percent_decode("caf%C3%A9"), "café");
+        // A `%` before a two-byte character: kept as it is, no panic.
+        assert_eq!(percent_decode("/image/%aé"), "/image/%aé");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
 }

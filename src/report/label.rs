@@ -59,7 +59,7 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
     let schema = paths.load_schema().map_err(lerr(data))?;
     let status = labels::status(data).map_err(lerr(data))?;
     let store = LabelStore::load(&paths.labels(), &schema).map_err(lerr(data))?;
-    let rounds = session::read_rounds(&paths);
+    let rounds = session::read_rounds(&paths).map_err(lerr(data))?;
     let mut page = Page::new(
         &format!("Labels of {}", data.display()),
         &format!(

@@ -424,7 +424,7 @@ fn label_page_shows_coverage_and_calibration() {
     // Regression: the range column's dash went unexplained.
     assert!(html.contains("A dash in the 90% range column"), "{html}");
     let paths = labels::Paths::new(d.path());
-    let mut rounds = labels::session::read_rounds(&paths);
+    let mut rounds = labels::session::read_rounds(&paths).unwrap();
     let last = rounds.last_mut().unwrap();
     last.temperature_range = [("hair_color".to_string(), (1.37, 2.46))].into();
     let check = labels::queue::QueueCheck {

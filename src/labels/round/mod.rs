@@ -82,9 +82,18 @@ pub fn round(data: &Path, spec: &RoundSpec, v: Verbosity) -> Result<RoundReport,
     let schema = paths.load_schema()?;
     let _held = paths.hold()?;
     let index = DatasetIndex::open(data)?;
+    let mut store = LabelStore::load(&paths.labels(), &schema)?;
+    // The round rewrites queue.csv: answers typed into it and never imported would go.
+    let answers = queue::unimported_answers(&paths, &store)?;
+    if answers > 0 {
+        return Err(LabelError::Unimported {
+            path: paths.queue(),
+            data: data.to_path_buf(),
+            answers,
+        });
+    }
     let images = session::decode_all(&index, "decode", v);
     let pixels = session::to_pixels(&images, spec.size, spec.colour);
-    let mut store = LabelStore::load(&paths.labels(), &schema)?;
     let judged = session::judge_new_images(&paths, &schema, &index, &images, &mut store)?;
     drop(images);
     let mut r = round_with(&paths, &schema, &index, &pixels, &mut store, spec, v)?;
@@ -188,7 +197,7 @@ fn round_on<B: AutodiffBackend>(
     };
     // Read once: the warm start and the round number look at the last round, and this
     // round is appended to the same list at the end.
-    let mut rounds = session::read_rounds(paths);
+    let mut rounds = session::read_rounds(paths)?;
     let last = rounds.last();
     let warm_file = warm::warm_source(paths, last, spec, set.every);
     let warm = warm_file.as_deref().and_then(|p| trainer.load(p));

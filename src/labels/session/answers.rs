@@ -80,7 +80,7 @@ pub fn import(
     let index = DatasetIndex::open(data)?;
     let (layout, got) = importer::read_any(file, &schema, &index, attribute)?;
     importer::require_matches(file, &got)?;
-    let round = read_rounds(&paths).last().map_or(0, |r| r.round);
+    let round = read_rounds(&paths)?.last().map_or(0, |r| r.round);
     let (imported, audit) = LabelStore::update(&paths.labels(), &schema, |store| {
         // Against the votes before these answers replace any of them in the store.
         let votes = trust::heuristic_votes(&paths, &schema, store);

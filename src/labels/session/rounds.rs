@@ -2,7 +2,7 @@
 //! calibration, the heuristics' trust.
 
 use crate::labels::temperature_range::RANGE_LEVEL;
-use crate::labels::{calibrate, Paths};
+use crate::labels::{calibrate, LabelError, Paths};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -299,12 +299,21 @@ fn default_calibration_every() -> u64 {
     5
 }
 
-/// Reads `rounds.json` (empty when absent).
-pub fn read_rounds(paths: &Paths) -> Vec<RoundInfo> {
-    std::fs::read(paths.rounds())
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+/// Reads `rounds.json` (empty when absent). A file that exists and does not parse (a
+/// hand edit, a NaN that serde wrote as `null` after a diverged network) is an error:
+/// read as empty, the next round would write a history of itself alone over it, its
+/// number back at 1 and no network to continue.
+pub fn read_rounds(paths: &Paths) -> Result<Vec<RoundInfo>, LabelError> {
+    let path = paths.rounds();
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(LabelError::io(&path, e)),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| LabelError::History {
+        path,
+        reason: e.to_string(),
+    })
 }
 
 pub(crate) fn is_zero(n: &usize) -> bool {

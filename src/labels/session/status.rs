@@ -137,7 +137,7 @@ pub fn status(data: &Path) -> Result<StatusReport, LabelError> {
         coverage,
         pending,
         answered_queue,
-        last_round: read_rounds(&paths).pop(),
+        last_round: read_rounds(&paths)?.pop(),
         elsewhere,
     })
 }

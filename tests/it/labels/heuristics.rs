@@ -239,7 +239,7 @@ fn a_heuristic_that_beats_the_network_on_held_out_answers_stands_in() {
     labels::init(&anime(), d.path(), Q).unwrap();
     let r = labels::simulate(d.path(), &spec, Q).unwrap();
     let schema = Schema::load(&anime()).unwrap();
-    let rounds = labels::session::read_rounds(&labels::Paths::new(d.path()));
+    let rounds = labels::session::read_rounds(&labels::Paths::new(d.path())).unwrap();
     let (duel, leads) = rounds.last().unwrap().heuristic_duel["eye_color"];
     assert!(leads && duel.heuristic > duel.network, "{duel:?}");
     let last = r.curve.last().unwrap();

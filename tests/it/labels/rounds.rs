@@ -53,6 +53,7 @@ fn a_short_real_round_beats_chance() {
     // on at least half their labels and does not stand in for the network, and only
     // there: the eye heuristic (about a fifth right) never does.
     let round = labels::session::read_rounds(&labels::Paths::new(d.path()))
+        .unwrap()
         .pop()
         .unwrap();
     eprintln!(
@@ -116,6 +117,7 @@ fn a_refit_keeps_the_split_networks_temperature_and_predicts_anew() {
         let spec = tiny_simulate(d.path(), 70, 1, 0.2, refit);
         labels::simulate(d.path(), &spec, Q).unwrap();
         let last = labels::session::read_rounds(&labels::Paths::new(d.path()))
+            .unwrap()
             .pop()
             .unwrap();
         let predictions = std::fs::read_to_string(d.path().join("labels/predictions.csv")).unwrap();
@@ -190,7 +192,7 @@ fn a_round_continues_the_last_rounds_split_network() {
             ..RoundSpec::default()
         };
         labels::simulate(d.path(), &tiny_simulate(d.path(), 70, 2, 0.2, spec), Q).unwrap();
-        let rounds = labels::session::read_rounds(&labels::Paths::new(d.path()));
+        let rounds = labels::session::read_rounds(&labels::Paths::new(d.path())).unwrap();
         let predictions = std::fs::read_to_string(d.path().join("labels/predictions.csv")).unwrap();
         facesynth::report::write_label_report(d.path()).unwrap();
         let page = std::fs::read_to_string(d.path().join("labels/report.html")).unwrap();
@@ -264,7 +266,7 @@ fn simulate_queues_only_what_the_oracle_knows() {
     assert!(asked.is_subset(&known), "{asked:?} not all in {known:?}");
     // Each round after the first checks the queue before it, as the oracle answered it:
     // two attributes of six images per round, every suggestion scored.
-    let rounds = labels::session::read_rounds(&labels::Paths::new(d.path()));
+    let rounds = labels::session::read_rounds(&labels::Paths::new(d.path())).unwrap();
     assert!(rounds[0].previous_queue.is_empty(), "{:?}", rounds[0]);
     for r in &rounds[1..] {
         let answered: usize = r.previous_queue.values().map(|c| c.answered).sum();
@@ -283,6 +285,59 @@ fn simulate_queues_only_what_the_oracle_knows() {
         "{}",
         rounds.last().unwrap()
     );
+}
+
+/// A truth row with an empty cell is answered where it can be and skipped where not, as
+/// a person who cannot tell would: its image is not asked again, so every query of the
+/// budget is a new image (the strategy once drew such images round after round).
+#[test]
+fn simulate_skips_what_the_oracle_cannot_tell() {
+    let d = synth_data(60, 6);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let full = std::fs::read_to_string(d.path().join("truth.csv")).unwrap();
+    let mut lines = full.lines();
+    assert!(lines.next().unwrap().starts_with("file,hair_color,"));
+    let mut part = "file,hair_color,eye_color\n".to_string();
+    for line in lines {
+        // The eye colour left empty.
+        let cells: Vec<&str> = line.split(',').collect();
+        part += &format!("{},{},\n", cells[0], cells[1]);
+    }
+    let oracle = d.path().join("hair-only.csv");
+    std::fs::write(&oracle, part).unwrap();
+    let spec = labels::SimulateSpec {
+        oracle,
+        ..tiny_simulate(
+            d.path(),
+            36,
+            3,
+            0.0,
+            RoundSpec {
+                strategy: Strategy::Random,
+                ..RoundSpec::default()
+            },
+        )
+    };
+    let r = labels::simulate(d.path(), &spec, Q).unwrap();
+    assert_eq!(r.curve.last().unwrap().labels, 36);
+    let paths = labels::Paths::new(d.path());
+    let schema = Schema::load(&anime()).unwrap();
+    let store = labels::LabelStore::load(&paths.labels(), &schema).unwrap();
+    let asked: std::collections::BTreeSet<String> = store
+        .iter()
+        .filter(|l| l.source == Source::Human)
+        .map(|l| l.file.clone())
+        .collect();
+    assert_eq!(asked.len(), 36, "an image was asked twice: {asked:?}");
+    assert!(store
+        .iter()
+        .filter(|l| l.source == Source::Human)
+        .all(|l| l.attribute == "hair_color"));
+    let skipped = labels::queue::read_skipped(&paths);
+    assert_eq!(skipped.len(), 36, "{skipped:?}");
+    assert!(skipped
+        .iter()
+        .all(|(f, a)| a == "eye_color" && asked.contains(f)));
 }
 
 /// Two simulations of the same data report the same curve, the noise floor of the ECE
@@ -491,7 +546,7 @@ fn cross_fitting_fits_the_temperature_on_more_folds() {
             ..RoundSpec::default()
         };
         labels::simulate(d.path(), &tiny_simulate(d.path(), 90, 2, 0.2, spec), Q).unwrap();
-        let rounds = labels::session::read_rounds(&labels::Paths::new(d.path()));
+        let rounds = labels::session::read_rounds(&labels::Paths::new(d.path())).unwrap();
         (rounds, d)
     };
     let ((one, _), (three, d)) = (run(1), run(3));
@@ -568,6 +623,7 @@ fn the_votes_fit_the_refit_and_carry_the_other_attributes_by_their_ratio() {
         spec.round.train.channels = [8, 8, 16, 16];
         labels::simulate(d.path(), &spec, Q).unwrap();
         labels::session::read_rounds(&labels::Paths::new(d.path()))
+            .unwrap()
             .pop()
             .unwrap()
     };

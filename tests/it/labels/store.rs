@@ -387,8 +387,8 @@ fn files_from_elsewhere_match_or_fail_naming_why() {
 }
 
 /// Second review: `label queue` leaves an existing queue (and the answers typed into it)
-/// as it is; a round does not queue again an image whose every question was skipped;
-/// out-of-range simulation settings are refused.
+/// as it is; neither a round nor `label queue` asks again about an image whose every
+/// question was skipped; out-of-range simulation settings are refused.
 #[test]
 fn the_queue_keeps_typed_answers_and_skipped_images_are_not_asked_again() {
     let d = synth_data(16, 5);
@@ -436,6 +436,18 @@ fn the_queue_keeps_typed_answers_and_skipped_images_are_not_asked_again() {
         .collect();
     queued.sort();
     assert_eq!(queued, open);
+    // Nor does `label queue`: a queue built afresh asks about those two only (it once
+    // chose skipped images first, the least confident, and had nothing pending).
+    std::fs::remove_file(&queue).unwrap();
+    let q = labels::queue::queue(d.path(), 6).unwrap();
+    let mut fresh: Vec<String> = labels::queue::read_queue(&paths)
+        .unwrap()
+        .into_iter()
+        .map(|it| it.file)
+        .collect();
+    fresh.sort();
+    fresh.dedup();
+    assert_eq!((q.images, fresh), (2, open.map(String::from).to_vec()));
     // Settings that would measure nothing or diverge: a bad command line.
     let data = d.path().to_str().unwrap();
     for bad in [
@@ -545,4 +557,62 @@ fn a_fresh_queue_suggests_the_last_rounds_predictions() {
         .map(|(_, c)| *c)
         .fold(f32::MAX, f32::min);
     assert!(worst_in <= best_out, "{worst_in} > {best_out}");
+}
+
+/// A round writes its new queue over neither answers typed into `queue.csv` and never
+/// imported nor a new history over a `rounds.json` it cannot read (it once lost the
+/// first silently and restarted the second at round 1): both stop it before any work,
+/// naming the file, and leave the file as it was.
+#[test]
+fn a_round_keeps_typed_answers_and_an_unreadable_history() {
+    let d = synth_data(16, 5);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    labels::round(d.path(), &tiny_round(4), Q).unwrap();
+    let queue = d.path().join("labels/queue.csv");
+    let text = std::fs::read_to_string(&queue).unwrap();
+    // "red" is a value of both attributes: typed into the first question's value cell.
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut cells: Vec<String> = lines[1].split(',').map(String::from).collect();
+    cells[2] = "red".into();
+    lines[1] = cells.join(",");
+    let typed = lines.join("\n") + "\n";
+    std::fs::write(&queue, &typed).unwrap();
+    let err = labels::round(d.path(), &tiny_round(4), Q)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("queue.csv") && err.contains("1 answer(s)") && err.contains("label import"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&queue).unwrap(), typed);
+    // Imported, the answer is in the store and the round goes on.
+    labels::import(d.path(), &queue, None).unwrap();
+    labels::round(d.path(), &tiny_round(4), Q).unwrap();
+    let store = labels::LabelStore::load(
+        &d.path().join("labels/labels.csv"),
+        &Schema::load(&anime()).unwrap(),
+    )
+    .unwrap();
+    let answer = store.get(&cells[0], &cells[1]).unwrap();
+    assert_eq!(
+        (answer.value.as_str(), answer.source),
+        ("red", Source::Human)
+    );
+    // A history that does not parse stops the round and `label status` (exit 1).
+    let rounds = d.path().join("labels/rounds.json");
+    let history = std::fs::read_to_string(&rounds).unwrap();
+    let broken = history.trim_end().trim_end_matches(']').to_string() + ",]";
+    std::fs::write(&rounds, &broken).unwrap();
+    let err = labels::round(d.path(), &tiny_round(4), Q)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rounds.json") && err.contains("line"), "{err}");
+    assert_eq!(std::fs::read_to_string(&rounds).unwrap(), broken);
+    let o = bin()
+        .args(["label", "status", "--data", d.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("rounds.json"), "{stderr}");
 }
