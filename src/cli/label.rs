@@ -161,9 +161,10 @@ fn positive(s: &str) -> Result<f64, String> {
 /// Settings shared by `round` and `simulate`.
 #[derive(Debug, clap::Args)]
 pub struct RoundArgs {
-    /// Images to queue per round.
-    #[arg(long, default_value_t = RoundSpec::default().queue)]
-    queue: usize,
+    /// Images to queue per round [default: 50] (not `simulate`: its rounds queue up to
+    /// --budget in --rounds steps, or up to each --schedule count).
+    #[arg(long)]
+    queue: Option<usize>,
     /// margin, entropy, least-confidence or random.
     #[arg(long, default_value_t = RoundSpec::default().strategy)]
     strategy: Strategy,
@@ -274,7 +275,7 @@ pub struct RoundArgs {
 impl RoundArgs {
     fn spec(&self) -> RoundSpec {
         RoundSpec {
-            queue: self.queue,
+            queue: self.queue.unwrap_or(RoundSpec::default().queue),
             strategy: self.strategy,
             threshold: self.threshold,
             trust: self.trust,
@@ -398,6 +399,22 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
             holdout,
             round,
         } => {
+            if round.queue.is_some() {
+                anyhow::bail!(
+                    "label simulate: --queue does not apply: each round queues up to the next \
+                     count of --schedule, or of --budget in --rounds equal steps"
+                );
+            }
+            if let Some(w) = schedule
+                .as_ref()
+                .and_then(|s| s.windows(2).find(|w| w[1] <= w[0]))
+            {
+                anyhow::bail!(
+                    "label simulate: --schedule's counts must rise ({} after {})",
+                    w[1],
+                    w[0]
+                );
+            }
             if let (Some(b), Some(s)) = (budget, &schedule) {
                 if let Some(over) = s.iter().find(|&&x| x > b) {
                     anyhow::bail!("label simulate: --schedule's {over} is above --budget {b}");

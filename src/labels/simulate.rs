@@ -95,10 +95,17 @@ fn yes() -> bool {
 
 impl SimulateSpec {
     /// What decides the curve's points: the oracle, the budget and schedule, the test
-    /// split and the strategy.
+    /// split, the strategy, and a hash of every other round setting (seed, steps, input
+    /// size...): a killed run resumed with another `--seed` once joined two runs'
+    /// points in one curve.
     fn settings(&self) -> String {
+        // Less what each round sets itself (and the sets' Debug order is per instance).
+        let mut r = self.round.clone();
+        (r.queue, r.askable) = (0, None);
+        r.exclude.clear();
+        let round = xxhash_rust::xxh3::xxh3_64(format!("{r:?}").as_bytes());
         format!(
-            "{}|{}|{}|{:?}|{}|{}",
+            "{}|{}|{}|{:?}|{}|{}|round {round:016x}",
             self.oracle.display(),
             self.budget,
             self.rounds,
@@ -118,6 +125,10 @@ fn answer_targets(spec: &SimulateSpec, used: usize) -> Vec<usize> {
             .map(|r| spec.budget * r / spec.rounds.max(1))
             .collect(),
     };
+    // Rising and each once: a repeated count (`--budget 3 --rounds 5` gives 0, 1, 1, 2,
+    // 3) would run a whole round that queues nothing and add a point twice.
+    targets.sort_unstable();
+    targets.dedup();
     targets.retain(|&t| t > used);
     targets
 }
@@ -329,5 +340,10 @@ mod tests {
         );
         assert_eq!(answer_targets(&spec(40, Some(vec![20, 40])), 25), [40]);
         assert_eq!(answer_targets(&spec(100, None), 0), [50, 100]);
+        let five = SimulateSpec {
+            rounds: 5,
+            ..spec(3, None)
+        };
+        assert_eq!(answer_targets(&five, 0), [1, 2, 3]);
     }
 }

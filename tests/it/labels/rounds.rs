@@ -409,6 +409,28 @@ fn a_killed_simulation_goes_on_with_its_curve() {
     let other = tiny_simulate(d.path(), 30, 3, 0.3, RoundSpec::default());
     let fresh = labels::simulate(d.path(), &other, Q).unwrap();
     assert_eq!(fresh.resumed_points, 0);
+    // Nor one that differs in a round setting only (the seed): it was once taken over,
+    // two runs' points in one curve.
+    let mut unfinished: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    unfinished["complete"] = false.into();
+    std::fs::write(&file, serde_json::to_vec(&unfinished).unwrap()).unwrap();
+    let mut reseeded = tiny_simulate(d.path(), 30, 3, 0.3, RoundSpec::default());
+    reseeded.round.train.seed += 1;
+    assert_eq!(
+        labels::simulate(d.path(), &reseeded, Q)
+            .unwrap()
+            .resumed_points,
+        0
+    );
+    // The same settings are: the check above could fail.
+    std::fs::write(&file, serde_json::to_vec(&unfinished).unwrap()).unwrap();
+    assert!(
+        labels::simulate(d.path(), &other, Q)
+            .unwrap()
+            .resumed_points
+            > 0
+    );
 }
 
 /// Regression: a round killed during its refit had already replaced `model-split.mpk`,

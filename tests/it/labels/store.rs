@@ -472,6 +472,19 @@ fn the_queue_keeps_typed_answers_and_skipped_images_are_not_asked_again() {
         o.status.code() == Some(1) && err.contains("above --budget 10"),
         "{err}"
     );
+    // A queue size simulate would ignore, and a schedule that does not rise.
+    for (bad, says) in [
+        (["--queue", "10"], "--queue does not apply"),
+        (["--schedule", "40,20"], "must rise (20 after 40)"),
+    ] {
+        let o = bin()
+            .args(["label", "simulate", "--data", data, "--oracle", "x.csv"])
+            .args(bad)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.code() == Some(1) && err.contains(says), "{err}");
+    }
 }
 
 /// A first round with nothing to learn from (a schema without heuristics, no answers)
