@@ -19,7 +19,16 @@ pub struct ExportReport {
     pub rows: usize,
     /// Per attribute: cells filled.
     pub filled: BTreeMap<String, usize>,
+    /// Images the dataset lists but that could not be read (deleted by hand since
+    /// `prep`), with the reason: left out of the ImageFolder tree; the rest is written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
+
+/// The list of files an export wrote under the ImageFolder root (relative paths, one per
+/// line), so that the next export removes them all, those of images the dataset no
+/// longer has included.
+const WRITTEN_LIST: &str = ".facesynth-export";
 
 /// Reads `predictions.csv` into (file, attribute) -> (value, confidence).
 pub fn read_predictions(paths: &Paths) -> Predictions {
@@ -133,28 +142,48 @@ pub fn export(data: &Path, fill: bool) -> Result<ExportReport, LabelError> {
     let root = paths.image_folder();
     let names: HashSet<String> = index.images.iter().map(|f| export_name(f)).collect();
     clear_earlier_export(&root, &names)?;
+    let (mut written, mut missing) = (Vec::new(), Vec::new());
     for r in &rows {
         let under = export_name(&r[0]);
+        let src = data.join(&r[0]);
+        // An image gone since `prep` is reported, not the end of the export: the tree
+        // was cleared above and the other images still belong in it.
+        if let Err(e) = std::fs::metadata(&src) {
+            if r[1..].iter().any(|v| !v.is_empty()) {
+                missing.push(format!("{}: {e}", src.display()));
+            }
+            continue;
+        }
         for (a, value) in schema.attributes.iter().zip(&r[1..]) {
             if value.is_empty() {
                 continue;
             }
-            let dst = root.join(&a.name).join(value).join(&under);
+            let rel = Path::new(&a.name).join(value).join(&under);
+            let dst = root.join(&rel);
             if let Some(p) = dst.parent() {
                 std::fs::create_dir_all(p).map_err(|e| LabelError::io(p, e))?;
             }
-            let src = data.join(&r[0]);
             if std::fs::hard_link(&src, &dst).is_err() {
                 let bytes = std::fs::read(&src).map_err(|e| LabelError::io(&src, e))?;
                 crate::atomic::write(&dst, &bytes).map_err(|e| LabelError::io(&dst, e))?;
             }
+            written.push(rel);
         }
+    }
+    if root.is_dir() {
+        let list = root.join(WRITTEN_LIST);
+        let text: String = written
+            .iter()
+            .map(|p| format!("{}\n", p.display()))
+            .collect();
+        crate::atomic::write(&list, text.as_bytes()).map_err(|e| LabelError::io(&list, e))?;
     }
     Ok(ExportReport {
         wide,
         image_folder: root,
         rows: rows.len(),
         filled,
+        missing,
     })
 }
 
@@ -166,10 +195,21 @@ fn export_name(file: &str) -> String {
         .replace('/', "__")
 }
 
-/// Removes what an earlier export wrote: files named as one of the dataset's images two
-/// levels down (`<attribute>/<value>/<name>`), then the folders that leaves empty. Anything
-/// else a person put under the root stays (the whole tree was removed, notes included).
+/// Removes what an earlier export wrote: the files its list names ([`WRITTEN_LIST`]:
+/// those of images a later `prep` removed included) and, for exports older than the list,
+/// files named as one of the dataset's images two levels down
+/// (`<attribute>/<value>/<name>`), then the folders that leaves empty. Anything else a
+/// person put under the root stays (the whole tree was removed, notes included).
 fn clear_earlier_export(root: &Path, names: &HashSet<String>) -> Result<(), LabelError> {
+    let list = root.join(WRITTEN_LIST);
+    let listed: HashSet<PathBuf> = std::fs::read_to_string(&list)
+        .map(|t| {
+            t.lines()
+                .filter(|l| !l.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default();
     // The folders in `p` (none when it cannot be listed: no earlier export).
     let dirs = |p: &Path| -> Vec<PathBuf> {
         std::fs::read_dir(p)
@@ -189,8 +229,10 @@ fn clear_earlier_export(root: &Path, names: &HashSet<String>) -> Result<(), Labe
                 .map_err(|e| LabelError::io(&value, e))?
                 .flatten()
             {
+                let rel = e.path().strip_prefix(root).map(Path::to_path_buf);
                 let ours = e.file_type().is_ok_and(|t| t.is_file())
-                    && names.contains(e.file_name().to_string_lossy().as_ref());
+                    && (names.contains(e.file_name().to_string_lossy().as_ref())
+                        || rel.is_ok_and(|r| listed.contains(&r)));
                 if ours {
                     std::fs::remove_file(e.path()).map_err(|err| LabelError::io(&e.path(), err))?;
                     removed = true;

@@ -248,6 +248,39 @@ fn export_then_import_image_folder_and_wide() {
         .join(new_value)
         .join(&moved)
         .is_file());
+    // An image taken out of the folder (no manifest here: the index no longer lists it):
+    // the next export removes its links too (they once stayed, and `train` took them).
+    let pngs = || {
+        walkdir::WalkDir::new(&root)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
+            .count()
+    };
+    assert_eq!(pngs(), 60);
+    std::fs::remove_file(d.path().join("images").join(&moved)).unwrap();
+    let e = labels::export(d.path(), false).unwrap();
+    assert_eq!((e.rows, pngs()), (29, 58));
+    assert!(!root
+        .join("hair_color")
+        .join(new_value)
+        .join(&moved)
+        .exists());
+    // A manifest that still lists it: reported missing, every other image written.
+    let mut manifest = "source,output,status,reason,dup_of,crop_x,crop_y,crop_w,crop_h,\
+                        src_w,src_h,bytes,phash,dhash\n"
+        .to_string();
+    for k in 0..30 {
+        manifest += &format!("raw/{k:05}.png,images/{k:05}.png,kept{}\n", ",".repeat(11));
+    }
+    std::fs::write(d.path().join("manifest.csv"), manifest).unwrap();
+    let e = labels::export(d.path(), false).unwrap();
+    assert_eq!((e.rows, pngs()), (30, 58));
+    assert!(
+        e.missing.len() == 1 && e.missing[0].contains(&moved),
+        "{:?}",
+        e.missing
+    );
 }
 
 /// Regression: `label queue --k 5000` drew every face on one 982 x 49,002 px sheet that
