@@ -282,12 +282,19 @@ pub fn check_queue(
             continue;
         }
         let line = crate::csv_line::Line::of(&path, &rec);
+        // The exact path: the page, the store and the answers key on it, and a row named
+        // otherwise (`a.png`) passed this check, showed no image and took no answer.
         let reason = if schema.attribute(&rec[1]).is_none() {
             format!("attribute {:?} is not in schema {}", &rec[1], schema.name)
-        } else if index.resolve(&rec[0]).is_none() {
-            format!("{:?} is not an image of the dataset", &rec[0])
         } else {
-            continue;
+            match index.resolve(&rec[0]) {
+                None => format!("{:?} is not an image of the dataset", &rec[0]),
+                Some(i) if index.images[i] != rec[0] => format!(
+                    "{:?} is not an image path of the dataset; write it as {:?}",
+                    &rec[0], index.images[i]
+                ),
+                Some(_) => continue,
+            }
         };
         return Err(LabelError::invalid(
             &path,

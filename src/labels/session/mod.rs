@@ -261,28 +261,36 @@ pub fn init(schema_path: &Path, data: &Path, v: Verbosity) -> Result<InitReport,
     let text = std::fs::read(schema_path).map_err(|e| LabelError::io(schema_path, e))?;
     // The store is checked against the new schema before the old copy is replaced: a
     // store of another schema leaves the folder as it was.
-    let _lock = LabelStore::lock(&paths.labels())?;
-    let mut store = LabelStore::load(&paths.labels(), &schema)?;
+    {
+        let _lock = LabelStore::lock(&paths.labels())?;
+        LabelStore::load(&paths.labels(), &schema)?;
+    }
     crate::atomic::write(&paths.schema(), &text).map_err(|e| LabelError::io(&paths.schema(), e))?;
+    // Minutes on thousands of images: the store's lock is not held over the heuristics'
+    // pass (it froze `label serve`'s page and `import` for all of it), and the store is
+    // read again after it, with the answers given meanwhile.
     let (labels, unreadable) = heuristic_labels(&schema, &index, v);
-    store.clear_source(Source::Heuristic);
     let mut heuristic_votes: BTreeMap<String, usize> = schema
         .attributes
         .iter()
         .map(|a| (a.name.clone(), 0))
         .collect();
     let mut votes = LabelStore::new();
-    for l in labels {
+    for l in &labels {
         *heuristic_votes.entry(l.attribute.clone()).or_insert(0) += 1;
         votes.set(l.clone());
-        // A vote fills a gap only: the rounds' model labels (and people's) stay. A vote a
-        // round withdrew returns until the next round judges the heuristic again.
-        if store.get(&l.file, &l.attribute).is_none() {
-            store.set(l);
-        }
     }
     votes.save(&paths.heuristics())?;
-    store.save(&paths.labels())?;
+    LabelStore::update(&paths.labels(), &schema, |store| {
+        store.clear_source(Source::Heuristic);
+        // A vote fills a gap only: the rounds' model labels (and people's) stay. A vote a
+        // round withdrew returns until the next round judges the heuristic again.
+        for l in labels {
+            if store.get(&l.file, &l.attribute).is_none() {
+                store.set(l);
+            }
+        }
+    })?;
     Ok(InitReport {
         images: index.len(),
         heuristic_votes,

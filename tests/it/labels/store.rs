@@ -388,6 +388,20 @@ fn files_from_elsewhere_match_or_fail_naming_why() {
         e.contains("queue.csv") && e.contains("line 3") && e.contains("hair_colour"),
         "{e}"
     );
+    // A row naming its image otherwise than by its path: the page showed no image and
+    // took no answer for it; now refused with the path to write.
+    std::fs::write(
+        &queue,
+        "file,attribute,value,suggestion,confidence,round
+00001.png,hair_color,,red,0.5,1
+",
+    )
+    .unwrap();
+    let e = labels::serve::start(d.path(), 0).err().unwrap().to_string();
+    assert!(
+        e.contains("line 2") && e.contains("write it as \"images/00001.png\""),
+        "{e}"
+    );
     std::fs::remove_file(&queue).unwrap();
     // A missing file's cause once, not twice.
     let o = bin()
