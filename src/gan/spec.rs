@@ -315,6 +315,13 @@ impl TrainSpec {
         if self.data.is_none() && self.mnist.is_none() {
             return bad("give --data DIR or --mnist DIR".into());
         }
+        if self.data.is_some() && self.mnist.is_some() {
+            return bad(
+                "both data and mnist are set (a pipeline file's [train] section gives \
+                        both?): give one"
+                    .into(),
+            );
+        }
         for (i, a) in self.attrs.iter().enumerate() {
             if self.attrs[..i].contains(a) {
                 return bad(format!(
@@ -439,6 +446,20 @@ impl TrainSpec {
                         self.arch, self.size
                     ));
                 }
+                // Its first layers take a fixed number of planes: one for MNIST's digits,
+                // three for a folder's RGB faces (the other data panicked in burn's
+                // convolution at the first step).
+                let digits = self.arch == Arch::KerasMnist;
+                if digits != self.mnist.is_some() {
+                    return bad(format!(
+                        "the {} preset trains on {}",
+                        self.arch,
+                        match digits {
+                            true => "MNIST (--mnist DIR), one grey plane",
+                            false => "a folder of RGB faces (--data DIR)",
+                        }
+                    ));
+                }
                 Ok(())
             }
         }
@@ -539,7 +560,17 @@ impl TrainSection {
                 self.$f.or(file.$f).or(d.$f)
             };
         }
-        let mnist = pick_opt!(mnist);
+        // Where the images come from is one setting given two ways: a flag naming either
+        // wins over the file's both (the file's `mnist` beat `--data`, and the run
+        // trained on digits).
+        let flagged = self.data.is_some() || self.mnist.is_some();
+        let (data, mnist) = match flagged {
+            true => (self.data.clone(), self.mnist.clone()),
+            false => (
+                file.data.clone().or(d.data.clone()),
+                file.mnist.clone().or(d.mnist.clone()),
+            ),
+        };
         let flip_default = mnist.is_none() && d.flip;
         // A file's classes are for its own (conditional) model: `--model dcgan` over a
         // cgan pipeline trains without them. Classes given by flag stay, for `validate`.
@@ -550,7 +581,7 @@ impl TrainSection {
             None => file.attrs.unwrap_or(d.attrs),
         };
         TrainSpec {
-            data: pick_opt!(data),
+            data,
             labels: pick_opt!(labels),
             mnist,
             attrs,
@@ -608,8 +639,11 @@ mod tests {
                 let s = TrainSection::from_pipeline(&path).unwrap();
                 if s.arch.is_some() || s.model.is_some() {
                     n += 1;
+                    // keras-mnist takes MNIST's one plane; the others a folder.
+                    let digits = s.arch == Some(Arch::KerasMnist);
                     let spec = TrainSection {
-                        data: Some("x".into()),
+                        data: (!digits).then(|| "x".into()),
+                        mnist: digits.then(|| "x".into()),
                         ..Default::default()
                     }
                     .resolve(s);
@@ -745,5 +779,52 @@ mod tests {
         );
         assert_eq!("hinge".parse::<LossKind>().unwrap(), LossKind::Hinge);
         assert!("nope".parse::<ModelKind>().is_err());
+    }
+
+    #[test]
+    fn a_data_flag_beats_the_files_mnist_and_presets_take_their_data() {
+        let file = TrainSection {
+            mnist: Some("/d/mnist".into()),
+            ..Default::default()
+        };
+        let cli = TrainSection {
+            data: Some("faces".into()),
+            ..Default::default()
+        };
+        let s = cli.resolve(file.clone());
+        assert_eq!(
+            (s.data.as_deref(), s.mnist.as_deref()),
+            (Some(Path::new("faces")), None)
+        );
+        let s = TrainSection::default().resolve(file);
+        assert_eq!(s.mnist.as_deref(), Some(Path::new("/d/mnist")));
+        // A file giving both is refused, not read as one of them.
+        let both = TrainSection {
+            data: Some("faces".into()),
+            mnist: Some("/d/mnist".into()),
+            ..Default::default()
+        };
+        let e = TrainSection::default()
+            .resolve(both)
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("give one"), "{e}");
+        // The Keras presets' first layers take one plane (MNIST) or three (a folder).
+        let preset = |arch, size, data: &str, mnist: bool| {
+            TrainSection {
+                arch: Some(arch),
+                size: Some(size),
+                data: (!mnist).then(|| data.into()),
+                mnist: mnist.then(|| data.into()),
+                ..Default::default()
+            }
+            .resolve(TrainSection::default())
+            .validate()
+        };
+        assert!(preset(Arch::KerasMnist, 28, "/d/mnist", true).is_ok());
+        assert!(preset(Arch::KerasAnime, 64, "faces", false).is_ok());
+        let e = preset(Arch::KerasMnist, 28, "faces", false).unwrap_err();
+        assert!(e.to_string().contains("MNIST"), "{e}");
+        assert!(preset(Arch::KerasAnime, 64, "/d/mnist", true).is_err());
     }
 }

@@ -453,8 +453,25 @@ fn train_split(
         attrs: vec![split.clone()],
         ..Default::default()
     };
-    let mut summary =
-        String::from("value,images,steps,loss_d,loss_g,d_real,d_fake,images_per_sec,warnings\n");
+    // Through the csv crate: a value may hold a comma (a tag such as "blue, green").
+    let mut summary = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| GanError::Io {
+        path: out.join("summary.csv"),
+        source: std::io::Error::other(e),
+    };
+    summary
+        .write_record([
+            "value",
+            "images",
+            "steps",
+            "loss_d",
+            "loss_g",
+            "d_real",
+            "d_fake",
+            "images_per_sec",
+            "warnings",
+        ])
+        .map_err(csv_err)?;
     let t0 = std::time::Instant::now();
     let mut trained = 0u64;
     report.started_at = u64::MAX;
@@ -476,20 +493,30 @@ fn train_split(
             &dir,
             resume && dir.join(checkpoint::SETTINGS).is_file(),
             v,
-        )?;
+        )
+        // Ctrl-C in one class's model: the split's folder is what `--resume` goes on
+        // with (the class folder alone trained that class and left the rest untrained).
+        .map_err(|e| match e {
+            GanError::Interrupted { step, .. } => GanError::Interrupted {
+                run: out.to_path_buf(),
+                step,
+            },
+            e => e,
+        })?;
         let m = r.last.unwrap_or_default();
-        summary.push_str(&format!(
-            "{},{},{},{:.4},{:.4},{:.3},{:.3},{:.1},{}\n",
-            value,
-            r.images,
-            r.steps,
-            m.loss_d,
-            m.loss_g,
-            m.d_real,
-            m.d_fake,
-            r.images_per_sec,
-            r.warnings.len()
-        ));
+        summary
+            .write_record([
+                value.clone(),
+                r.images.to_string(),
+                r.steps.to_string(),
+                format!("{:.4}", m.loss_d),
+                format!("{:.4}", m.loss_g),
+                format!("{:.3}", m.d_real),
+                format!("{:.3}", m.d_fake),
+                format!("{:.1}", r.images_per_sec),
+                r.warnings.len().to_string(),
+            ])
+            .map_err(csv_err)?;
         report.steps = report.steps.max(r.steps);
         report.started_at = report.started_at.min(r.started_at);
         trained += (r.steps - r.started_at) * spec.batch as u64;
@@ -504,7 +531,10 @@ fn train_split(
     // Over the whole split, so the summary's rate counts every class model's images.
     report.images_per_sec = trained as f32 / t0.elapsed().as_secs_f32().max(1e-6);
     let p = out.join("summary.csv");
-    crate::atomic::write(&p, summary.as_bytes()).map_err(io_err(&p))?;
+    let summary = summary
+        .into_inner()
+        .map_err(|e| csv_err(e.into_error().into()))?;
+    crate::atomic::write(&p, &summary).map_err(io_err(&p))?;
     Ok(report)
 }
 

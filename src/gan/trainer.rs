@@ -24,6 +24,14 @@ use std::time::Instant;
 /// How many NaN rollbacks a run may take before it gives up.
 const MAX_ROLLBACKS: u32 = 3;
 
+/// The rollback count after one more, `taken` so far and `saved` in the checkpoint rolled
+/// back to. Not the checkpoint's count plus one: a NaN again before the next checkpoint
+/// then rolled back with the same count, so the same random stream, replayed the same
+/// steps to the same NaN and never reached [`MAX_ROLLBACKS`].
+fn rollbacks_after(taken: u32, saved: u32) -> u32 {
+    taken.max(saved) + 1
+}
+
 /// What one run ended with.
 #[derive(Debug, Clone, Default)]
 pub struct RunOutcome {
@@ -390,13 +398,16 @@ where
             let mut m = self.train_step(&hb, log_now);
             if !(m.loss_d.is_finite() && m.loss_g.is_finite()) {
                 let why = format!("loss D {} G {}", m.loss_d, m.loss_g);
-                if self.rollbacks >= MAX_ROLLBACKS || !self.load_latest()? {
+                let taken = self.rollbacks;
+                if taken >= MAX_ROLLBACKS || !self.load_latest()? {
                     return Err(GanError::Diverged {
                         step: self.step,
                         reason: why,
                     });
                 }
-                self.rollbacks += 1;
+                self.rollbacks = rollbacks_after(taken, self.rollbacks);
+                // The steps rolled back are trained again: their rows go.
+                log.rows.retain(|r| r.step <= self.step);
                 let msg = format!("step {}: {why}; rolled back to step {}", m.step, self.step);
                 pb.println(format!("warning: {msg}"));
                 watch.warnings.push(msg);
@@ -460,5 +471,22 @@ impl SeedExt for rand::rngs::StdRng {
     fn next_u64_seed(mut self) -> u64 {
         use rand::RngExt;
         self.random()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollbacks_to_one_checkpoint_reach_the_limit() {
+        // A checkpoint saved with none taken, a NaN after it every time.
+        let mut taken = 0;
+        for _ in 0..MAX_ROLLBACKS {
+            taken = rollbacks_after(taken, 0);
+        }
+        assert_eq!(taken, MAX_ROLLBACKS);
+        // A resumed run carries the checkpoint's count.
+        assert_eq!(rollbacks_after(0, 2), 3);
     }
 }

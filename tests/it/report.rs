@@ -697,6 +697,36 @@ fn pages_of_real_tiny_runs() {
     let html = std::fs::read_to_string(report::write_run_report(&split).unwrap()).unwrap();
     assert!(html.contains("<h3>hair_color=red</h3>"));
     assert_eq!(count(&html, "at step "), 9, "one strip per value and step");
+
+    // A value with a comma (a tag such as "blue, green"): `summary.csv` stays a table
+    // the page reads (its row was cut at the comma and the page failed).
+    let items = (0..12)
+        .map(|i| {
+            let s = SynthSpec {
+                n: 12,
+                image_size: 32,
+                seed: 3,
+                ..SynthSpec::default()
+            };
+            let tag = if i % 2 == 0 { "blue, green" } else { "red" };
+            (
+                DynamicImage::ImageRgb8(synth::synth_one(&s, i).1),
+                vec![tag.to_string()],
+            )
+        })
+        .collect();
+    let tags = facesynth::gan::data::Dataset::from_images(items, &["tag".to_string()], 16, 3);
+    let commas = dir.path().join("commas");
+    let spec = TrainSpec {
+        split_by: Some("tag".into()),
+        attrs: Vec::new(),
+        ..tiny(ModelKind::Dcgan)
+    };
+    train_dataset(&spec, tags, &commas, false, Quiet).unwrap();
+    report::write_run_report(&commas).unwrap();
+    let mut rdr = csv::Reader::from_path(commas.join("summary.csv")).unwrap();
+    let values: Vec<String> = rdr.records().map(|r| r.unwrap()[0].to_string()).collect();
+    assert_eq!(values, ["blue, green", "red"]);
 }
 
 /// The browser check is not vacuous: a page with a console error and a broken image fails it.

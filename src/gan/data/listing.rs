@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Image paths (relative to the dataset folder), the attribute names, and each image's
 /// values in that order.
-pub(super) type Listing = (Vec<PathBuf>, Vec<String>, Vec<Vec<String>>);
+pub(crate) type Listing = (Vec<PathBuf>, Vec<String>, Vec<Vec<String>>);
 
 /// The images a wide labels CSV (`csv`) names in `dir`, with the wanted attributes'
 /// values, and the rows that matched no image (as `file: reason`).
@@ -214,7 +214,7 @@ fn match_rows(dir: &Path, csv: &Path, wide: Wide) -> Result<(Listing, Vec<String
 /// `DIR/<attribute>/<value>/<image>`, told by top folders with no image directly in
 /// them: the attributes `want` names (the only one when it names none), each image (by
 /// file name) with a value for every one of them, as a wide CSV's rows.
-pub(super) fn image_folder(dir: &Path, want: &[String]) -> Result<Listing, GanError> {
+pub(crate) fn image_folder(dir: &Path, want: &[String]) -> Result<Listing, GanError> {
     let root = if dir.join("images").is_dir() {
         dir.join("images")
     } else {
