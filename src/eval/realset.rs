@@ -10,7 +10,7 @@ use crate::gan::data::{load_mnist, to_chw, Attribute};
 use crate::labels::index::FolderNames;
 use rayon::prelude::*;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Decoded real images and their (possibly missing) labels.
 #[derive(Debug, Clone)]
@@ -126,7 +126,7 @@ pub fn load(
             unmatched = missing;
             (files, names, values)
         }
-        None => match image_folder(dir)? {
+        None => match image_folder(dir, want)? {
             Some(x) => x,
             None => {
                 let files = crate::gan::data::unlabeled_images(dir).map_err(|e| match e {
@@ -293,38 +293,58 @@ fn read_csv(path: &Path, want: &[String]) -> Result<Listing, EvalError> {
     Ok((files, names, values))
 }
 
-/// `DIR/<class>/...` (or `DIR/images/<class>/...`): attribute `class`; `None` when there
-/// are no class folders.
-fn image_folder(dir: &Path) -> Result<Option<Listing>, EvalError> {
-    let root = if dir.join("images").is_dir() {
-        dir.join("images")
-    } else {
-        dir.to_path_buf()
+/// Class folders read as `train` reads them (`DIR/<value>/...`, or `label export`'s
+/// `DIR/<attribute>/<value>/...`; under `DIR/images/` too), the folders' attribute named
+/// by `want` where it names one: eval once called every folder `class`, read an export
+/// tree's attribute folders as classes (each image once per attribute) and so found no
+/// head to judge conditioning with. An export tree of several attributes for a run that
+/// conditions on none is read by its first attribute (each image once). `None` where
+/// there are no folders of two or more values: the images are unlabeled.
+fn image_folder(dir: &Path, want: &[String]) -> Result<Option<Listing>, EvalError> {
+    use crate::gan::GanError;
+    let read = |want: &[String]| crate::gan::data::image_folder(dir, want);
+    let listing = match read(want) {
+        Ok(l) => l,
+        // No sub-folders at all.
+        Err(GanError::Data { .. }) if want.is_empty() => return Ok(None),
+        Err(GanError::Usage { .. }) if want.is_empty() => {
+            let root = match dir.join("images").is_dir() {
+                true => dir.join("images"),
+                false => dir.to_path_buf(),
+            };
+            let mut firsts: Vec<String> = std::fs::read_dir(&root)
+                .map_err(|e| data_err(&root, e.to_string()))?
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect();
+            firsts.sort();
+            firsts
+                .into_iter()
+                .find_map(|a| read(std::slice::from_ref(&a)).ok())
+                .ok_or_else(|| data_err(dir, "an export tree none of whose attributes reads"))?
+        }
+        Err(e) => return Err(data_err(dir, e.to_string())),
     };
-    let mut classes: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map_err(|e| data_err(&root, e.to_string()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .filter(|p| {
-            !p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    classes.sort();
-    if classes.len() < 2 {
+    let (files, names, values) = listing;
+    let distinct: std::collections::BTreeSet<&String> = values.iter().flatten().collect();
+    if want.is_empty() && names.len() == 1 && names[0] == "class" && distinct.len() < 2 {
         return Ok(None);
     }
-    let (mut files, mut values) = (Vec::new(), Vec::new());
-    for c in classes {
-        let name = c.file_name().map(|n| n.to_string_lossy().into_owned());
-        let found =
-            crate::dataset::walk::image_files(&c).map_err(|e| data_err(&c, e.to_string()))?;
-        for f in found {
-            files.push(crate::dataset::walk::relative(dir, &f));
-            values.push(vec![name.clone()]);
-        }
-    }
-    Ok(Some((files, vec!["class".into()], values)))
+    let files = files
+        .iter()
+        .map(|f| crate::dataset::walk::relative(Path::new(""), f))
+        .collect();
+    let values = values
+        .into_iter()
+        .map(|v| {
+            v.into_iter()
+                .map(|x| (!x.is_empty()).then_some(x))
+                .collect()
+        })
+        .collect();
+    Ok(Some((files, names, values)))
 }
 
 #[cfg(test)]
@@ -345,5 +365,40 @@ mod tests {
         assert!(!categorical(&col(&many)), "a coordinate, not a class");
         assert!(!categorical(&col(&["28", "29", "28", "29"])), "box sizes");
         assert!(categorical(&col(&["no", "yes", "yes", "no"])));
+    }
+
+    #[test]
+    fn class_folders_read_as_train_reads_them() {
+        let d = tempfile::tempdir().unwrap();
+        let put = |rel: &str| {
+            let p = d.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            image::RgbImage::new(8, 8).save(&p).unwrap();
+        };
+        // `label export`'s tree: four images, each under both attributes.
+        for (f, hair, eye) in [
+            ("a", "red", "blue"),
+            ("b", "red", "green"),
+            ("c", "blue", "blue"),
+            ("d", "blue", "green"),
+        ] {
+            put(&format!("hair_color/{hair}/{f}.png"));
+            put(&format!("eye_color/{eye}/{f}.png"));
+        }
+        let hair = load(d.path(), None, 8, 3, &["hair_color".into()]).unwrap();
+        assert_eq!((hair.len(), hair.attrs.len()), (4, 1));
+        assert_eq!(hair.attrs[0].name, "hair_color");
+        assert_eq!(hair.attrs[0].values.len(), 2);
+        // An unconditional run: each image once still.
+        assert_eq!(load(d.path(), None, 8, 3, &[]).unwrap().len(), 4);
+        // Plain class folders take the run's attribute name.
+        let plain = tempfile::tempdir().unwrap();
+        for rel in ["red/a.png", "red/b.png", "blue/c.png"] {
+            let p = plain.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            image::RgbImage::new(8, 8).save(&p).unwrap();
+        }
+        let r = load(plain.path(), None, 8, 3, &["hair_color".into()]).unwrap();
+        assert_eq!((r.len(), r.attrs[0].name.as_str()), (3, "hair_color"));
     }
 }
