@@ -16,8 +16,24 @@ pub fn temp_path(path: &Path) -> PathBuf {
     // per file when writing thousands).
     static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let pid = *PID.get_or_init(std::process::id);
-    path.with_file_name(format!(".{name}.{pid}.tmp"))
+    let full = format!(".{name}.{pid}.tmp");
+    if full.len() <= NAME_MAX {
+        return path.with_file_name(full);
+    }
+    // A name near the limit leaves no room for the temporary's 7-13 more bytes (an
+    // output name of 82 CJK characters was written once, then every rewrite failed
+    // with "File name too long"): the name cut short, and a hash of all of it.
+    let hash = xxhash_rust::xxh3::xxh3_64(name.as_bytes());
+    let tail = format!("~{hash:016x}.{pid}.tmp");
+    let mut cut = NAME_MAX - 1 - tail.len();
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    path.with_file_name(format!(".{}{tail}", &name[..cut]))
 }
+
+/// The longest file name (bytes) of the common Linux, macOS and Windows file systems.
+const NAME_MAX: usize = 255;
 
 /// The file a temporary's name ([`temp_path`]: `.NAME.PID.tmp`) stands for, and the pid
 /// of its writer; `None` for any other name.
@@ -309,6 +325,16 @@ mod tests {
             Some(("manifest.csv", 99999999))
         );
         assert_eq!(temp_target("manifest.csv"), None);
+        // A name near the limit: the temporary fits it, and a file of that name is
+        // written and then replaced (the replacement goes through the temporary).
+        let long = dir.path().join(format!("{}.png", "顔".repeat(83)));
+        let tmp = temp_path(&long);
+        let tmp_name = tmp.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(tmp_name.len() <= NAME_MAX, "{}", tmp_name.len());
+        assert!(temp_target(&tmp_name).is_some(), "swept like any temporary");
+        write(&long, b"one").unwrap();
+        write(&long, b"two").unwrap();
+        assert_eq!(std::fs::read(&long).unwrap(), b"two");
     }
 
     #[test]

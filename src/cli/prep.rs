@@ -97,7 +97,12 @@ impl PrepArgs {
             format: self.format,
             ..Default::default()
         };
-        s.crop.mode = self.crop;
+        // `--detector` names the cascade of crop mode detect: alone, it asks for that
+        // mode, over a pipeline file's other one (which once won, and the run cropped
+        // the centre without a word).
+        s.crop.mode = self
+            .crop
+            .or(self.detector.as_ref().map(|_| crop::CropMode::Detect));
         s.crop.bbox_csv = self.bbox.clone();
         s.crop.margin = self.margin;
         s.crop.faces = self.faces;
@@ -162,4 +167,35 @@ pub fn run(args: PrepArgs, v: Verbosity) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+    use facesynth::prep::crop::CropMode;
+
+    /// Flags over the pipeline file: `--detector` over `pipelines/default.toml`'s centre
+    /// mode crops by the detector, with detect's margin, not the centre's 0.
+    #[test]
+    fn a_detector_flag_beats_the_files_crop_mode_and_its_margin() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/default.toml");
+        let resolve = |more: &[&str]| {
+            let mut args = vec!["facesynth", "prep", "raw", "--out", "o", "--pipeline", file];
+            args.extend(more);
+            match Cli::try_parse_from(args).unwrap().command {
+                Command::Prep(a) => a.resolve().unwrap(),
+                _ => unreachable!(),
+            }
+        };
+        let s = resolve(&["--detector", "a.xml"]);
+        assert_eq!((s.crop.mode, s.crop.margin), (CropMode::Detect, 0.3));
+        let s = resolve(&["--crop", "detect", "--detector", "a.xml"]);
+        assert_eq!((s.crop.mode, s.crop.margin), (CropMode::Detect, 0.3));
+        let s = resolve(&["--detector", "a.xml", "--margin", "0.1"]);
+        assert_eq!(s.crop.margin, 0.1);
+        // The file alone: its own mode and margin.
+        let s = resolve(&[]);
+        assert_eq!((s.crop.mode, s.crop.margin), (CropMode::Center, 0.0));
+    }
 }

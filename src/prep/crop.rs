@@ -107,7 +107,7 @@ pub fn default_detect_spec() -> DetectSpec {
 #[derive(Debug, Clone)]
 pub struct Cropper {
     spec: CropSpec,
-    boxes: HashMap<String, Vec<CropBox>>,
+    boxes: HashMap<String, Vec<CsvBox>>,
     cascade: Option<Cascade>,
 }
 
@@ -249,17 +249,29 @@ impl Cropper {
     }
 }
 
-/// The part of box `b` inside a `w` x `h` image, when that is at least half the box.
-fn within(b: CropBox, w: u32, h: u32) -> Option<CropBox> {
-    let x1 = (b.x as u64 + b.w as u64).min(w as u64) as u32;
-    let y1 = (b.y as u64 + b.h as u64).min(h as u64) as u32;
-    let (iw, ih) = (x1.saturating_sub(b.x), y1.saturating_sub(b.y));
-    let kept = iw as u64 * ih as u64;
-    (kept > 0 && 2 * kept >= b.w as u64 * b.h as u64).then_some(CropBox {
-        x: b.x,
-        y: b.y,
-        w: iw,
-        h: ih,
+/// A box of a box CSV, in whole pixels: it may start before the image's left or top
+/// edge (detectors and pandas write such boxes at an edge).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CsvBox {
+    x: i64,
+    y: i64,
+    w: i64,
+    h: i64,
+}
+
+/// The part of box `b` inside a `w` x `h` image, when that is at least half the box: on
+/// every side alike (a box off the left edge once lost its width before this test and
+/// stopped the run as "an empty box", where one off the right edge was rejected alone).
+fn within(b: CsvBox, w: u32, h: u32) -> Option<CropBox> {
+    let (x0, y0) = (b.x.max(0), b.y.max(0));
+    let (x1, y1) = ((b.x + b.w).min(w as i64), (b.y + b.h).min(h as i64));
+    let (iw, ih) = ((x1 - x0).max(0), (y1 - y0).max(0));
+    let kept = iw as i128 * ih as i128;
+    (kept > 0 && 2 * kept >= b.w as i128 * b.h as i128).then_some(CropBox {
+        x: x0 as u32,
+        y: y0 as u32,
+        w: iw as u32,
+        h: ih as u32,
     })
 }
 
@@ -329,7 +341,7 @@ pub fn trim_box(rgb: &RgbImage, tol: u8) -> CropBox {
     }
 }
 
-fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError> {
+fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CsvBox>>, BoxCsvError> {
     let err = |message: String| BoxCsvError {
         path: path.to_path_buf(),
         message,
@@ -352,13 +364,18 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError>
         };
         *col = at;
     }
-    let mut out: HashMap<String, Vec<CropBox>> = HashMap::new();
+    let mut out: HashMap<String, Vec<CsvBox>> = HashMap::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| err(crate::csv_line::describe(path, &e)))?;
         let line = crate::csv_line::Line::of(path, &rec);
         let field = |k: usize| rec.get(cols[k]).unwrap_or("").trim();
+        // No coordinates at all: how pandas writes "no face found" for a file. Its image
+        // is then rejected alone (no_bbox), as one missing from the file is.
+        if (1..=4).all(|k| field(k).is_empty()) {
+            continue;
+        }
         // Detectors and pandas write fractional pixels, and boxes at an edge may start a
-        // little before it: rounded, and the part before the edge cut off.
+        // little before it: rounded; the part off the image is cut off per image.
         let mut v = [0f64; 4];
         for (k, name) in ["x", "y", "w", "h"].iter().enumerate() {
             v[k] = field(k + 1)
@@ -374,12 +391,10 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError>
                 })?
                 .round();
         }
-        let [x, y, w, h] = v;
-        let (x, w) = (x.max(0.0), (w + x.min(0.0)).max(0.0));
-        let (y, h) = (y.max(0.0), (h + y.min(0.0)).max(0.0));
-        let clamp = |n: f64| n.min(u32::MAX as f64) as u32;
-        let (x, y, w, h) = (clamp(x), clamp(y), clamp(w), clamp(h));
-        if w == 0 || h == 0 {
+        // Within u32's range either way, so sums cannot overflow an i64.
+        let clamp = |n: f64| n.clamp(-(u32::MAX as f64), u32::MAX as f64) as i64;
+        let [x, y, w, h] = v.map(clamp);
+        if w <= 0 || h <= 0 {
             return Err(err(format!(
                 "line {}: an empty box ({w} x {h})",
                 line.get()
@@ -387,7 +402,7 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CropBox>>, BoxCsvError>
         }
         let file = field(0).replace('\\', "/");
         let file = file.strip_prefix("./").unwrap_or(&file).to_string();
-        out.entry(file).or_default().push(CropBox { x, y, w, h });
+        out.entry(file).or_default().push(CsvBox { x, y, w, h });
     }
     Ok(out)
 }
@@ -519,6 +534,33 @@ mod tests {
             80,
         );
         assert_eq!((d.w, d.h), (80, 80));
+    }
+
+    /// A box off the left or top edge is judged as one off the right or bottom: cut to
+    /// the image when at least half of it is on it, else that image's bbox_outside (it
+    /// once stopped the whole run as "an empty box"); a row without coordinates is no
+    /// box for its file.
+    #[test]
+    fn boxes_off_every_edge_alike_and_empty_rows_are_no_box() {
+        let d = tempfile::tempdir().unwrap();
+        let csv = d.path().join("boxes.csv");
+        std::fs::write(
+            &csv,
+            "file,x,y,w,h\nleft.png,-100,10,50,50\nright.png,5000,10,50,50\n\
+             l.png,-20,0,100,90\nr.png,16,0,100,90\nnone.png,,,,\n",
+        )
+        .unwrap();
+        let boxes = load_boxes(&csv).unwrap();
+        assert!(!boxes.contains_key("none.png"));
+        let inside = |f: &str| within(boxes[f][0], 96, 96);
+        assert_eq!((inside("left.png"), inside("right.png")), (None, None));
+        let (l, r) = (inside("l.png").unwrap(), inside("r.png").unwrap());
+        assert_eq!((l.x, l.w, l.h), (0, 80, 90));
+        assert_eq!((r.x, r.w, r.h), (16, 80, 90));
+        // A size of zero is still a bad file, named by its line.
+        std::fs::write(&csv, "file,x,y,w,h\na.png,1,1,0,5\n").unwrap();
+        let e = load_boxes(&csv).unwrap_err().message;
+        assert!(e.contains("line 2") && e.contains("empty box"), "{e}");
     }
 
     #[test]

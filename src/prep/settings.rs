@@ -173,7 +173,14 @@ pub struct PrepSection {
 }
 
 impl Overlay for PrepSection {
-    fn overlay(self, over: Self) -> Self {
+    fn overlay(mut self, over: Self) -> Self {
+        // A crop mode given over another one: the lower layer's margin was for its own
+        // mode (`pipelines/default.toml`'s 0 for centre crops), not this one (detect's
+        // default 0.3 keeps the hair around a tight box).
+        if over.crop.mode.is_some() && self.crop.mode.is_some() && over.crop.mode != self.crop.mode
+        {
+            self.crop.margin = None;
+        }
         PrepSection {
             jobs: over.jobs.or(self.jobs),
             format: over.format.or(self.format),
