@@ -263,21 +263,26 @@ impl Journal {
         }
         // Stable: a file's records stay in journal order.
         done.sort_by_key(|e| e.path);
-        // A file's records are written together: keep the last complete set, once per
-        // face (the first of a face, as before).
+        // A file's records are written together: keep the last set, once per face, the
+        // last record of a face. A file redone with its stamp unchanged (its output
+        // name moved when another source took the name) appends a set of the same stamp;
+        // the first of a face kept the old output name, which failed the output check,
+        // so the file was redone and appended again on every later run.
         let mut kept = 0;
         let mut start = 0;
         while start < done.len() {
             let end = start + done[start..].partition_point(|e| e.path == done[start].path);
             let last_stamp = done[end - 1].stamp;
-            let group_start = kept;
-            for k in start..end {
+            let mut group: Vec<Earlier> = Vec::new();
+            for k in (start..end).rev() {
                 let e = done[k];
-                let seen = done[group_start..kept].iter().any(|f| f.face == e.face);
-                if e.stamp == last_stamp && !seen {
-                    done[kept] = e;
-                    kept += 1;
+                if e.stamp == last_stamp && !group.iter().any(|f| f.face == e.face) {
+                    group.push(e);
                 }
+            }
+            for e in group.into_iter().rev() {
+                done[kept] = e;
+                kept += 1;
             }
             start = end;
         }
@@ -424,6 +429,9 @@ mod tests {
             line("b.png", Some(1), 1, ""),
             line("b.png", Some(0), 2, "images/b_0.png"),
             line("a.png", None, 1, "images/a.png"),
+            // Redone with its stamp unchanged under a new output name: the new one holds.
+            line("d.jpg", None, 1, "images/d.png"),
+            line("d.jpg", None, 1, "images/d_jpg.png"),
         ];
         let text = lines.join("\n") + "\n" + &line("c.png", None, 1, "")[..20];
         fs::write(&path, text).unwrap();
@@ -436,6 +444,9 @@ mod tests {
         assert_eq!(b.len(), 1, "only the stamp-2 set");
         assert_eq!((b[0].face, b[0].stamp), (Some(0), stamp_key((10, 2))));
         assert!(records_of(&done, path_key("c.png")).is_empty(), "torn line");
+        let d = &done[records_of(&done, path_key("d.jpg"))];
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].output, output_key("images/d_jpg.png"));
         // The line position reads the record back.
         let r = JournalReader::open(dir.path())
             .unwrap()

@@ -466,6 +466,36 @@ fn killed_run_resumes_to_the_same_manifest_and_reruns_pick_up_new_files() {
     assert_eq!(rows["images/new_a.png"].status, Status::Kept);
 }
 
+/// Regression: a file whose output name moved (another source took `a.png`) was redone
+/// on every later run, its journal keeping the first record of the stamp.
+#[test]
+fn a_file_whose_output_name_moved_is_resumed_on_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    face(3, 96).save(raw.join("a.jpg")).unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    let resumed = || {
+        run_ok(&args);
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        r["resumed"].as_u64().unwrap()
+    };
+    assert_eq!(resumed(), 0);
+    face(4, 96).save(raw.join("a.png")).unwrap();
+    resumed();
+    let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
+    assert_ne!(rows["a.jpg"].output, rows["a.png"].output);
+    assert_eq!(resumed(), 2, "both files done, neither redone");
+}
+
 #[test]
 fn a_duplicate_whose_keeper_is_gone_is_written_on_rerun_and_a_torn_journal_line_is_harmless() {
     let dir = tempfile::tempdir().unwrap();
