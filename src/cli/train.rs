@@ -157,14 +157,14 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
         ..TrainSection::default()
     };
     let (steps, backend) = (a.steps.or(file.steps), a.backend.or(file.backend));
-    let cli_flags = cli.clone();
+    let (cli_flags, file_keys) = (cli.clone(), file.clone());
     let mut spec = cli.resolve(file);
     let saved_run = a.out.join(gan::checkpoint::SETTINGS).is_file();
     if a.resume && (saved_run || (spec.data.is_none() && spec.mnist.is_none())) {
         // Resuming needs only RUN: its saved settings name the data. Steps and backend
         // given (by flag or pipeline file) override the saved ones; defaults do not.
         let saved = gan::checkpoint::read_meta(&a.out)?.0;
-        refuse_changed_flags(&cli_flags, &saved, &a.out)?;
+        refuse_changed_flags(&cli_flags, &file_keys, &saved, &a.out)?;
         spec = TrainSpec {
             steps: steps.unwrap_or(saved.steps),
             backend: backend.unwrap_or(saved.backend),
@@ -244,15 +244,35 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A resumed run keeps its saved settings: a flag other than --steps and --backend that
-/// differs from them is an error naming both values (they were silently ignored, so
-/// `--resume --model cgan` went on training the saved acgan).
-fn refuse_changed_flags(cli: &TrainSection, saved: &TrainSpec, run: &Path) -> anyhow::Result<()> {
+/// A resumed run keeps its saved settings: a flag, or a pipeline file's key where no flag
+/// gives it, other than steps and backend that differs from them is an error naming both
+/// values (they were silently ignored, so `--resume --model cgan` went on training the
+/// saved acgan, and a pipeline file's `lr_g` did the same).
+fn refuse_changed_flags(
+    cli: &TrainSection,
+    file: &TrainSection,
+    saved: &TrainSpec,
+    run: &Path,
+) -> anyhow::Result<()> {
     let given = serde_json::to_value(cli)?;
+    let in_file = serde_json::to_value(file)?;
     let had = serde_json::to_value(saved)?;
-    let (Some(given), Some(had)) = (given.as_object(), had.as_object()) else {
+    let (Some(given), Some(in_file), Some(had)) =
+        (given.as_object(), in_file.as_object(), had.as_object())
+    else {
         return Ok(());
     };
+    // A data source given by flag stands for both (`TrainSection::resolve`).
+    let flagged_source = ["data", "mnist"]
+        .iter()
+        .any(|k| given.get(*k).is_some_and(|v| !v.is_null()));
+    let mut given = given.clone();
+    for (key, value) in in_file {
+        let source = matches!(key.as_str(), "data" | "mnist");
+        if given.get(key).is_none_or(serde_json::Value::is_null) && !(source && flagged_source) {
+            given.insert(key.clone(), value.clone());
+        }
+    }
     let same_path = |a: &serde_json::Value, b: &serde_json::Value| {
         let canon = |v: &serde_json::Value| {
             v.as_str()
@@ -261,7 +281,7 @@ fn refuse_changed_flags(cli: &TrainSection, saved: &TrainSpec, run: &Path) -> an
         canon(a) == canon(b)
     };
     let mut changed = Vec::new();
-    for (key, value) in given {
+    for (key, value) in &given {
         if value.is_null() || matches!(key.as_str(), "steps" | "backend") {
             continue;
         }
@@ -279,8 +299,8 @@ fn refuse_changed_flags(cli: &TrainSection, saved: &TrainSpec, run: &Path) -> an
     }
     Err(gan::GanError::Usage {
         reason: format!(
-            "{} keeps its saved settings on --resume; these flags differ: {} (leave them \
-             out, or train a new run into another --out)",
+            "{} keeps its saved settings on --resume; these flags or pipeline keys differ: \
+             {} (leave them out, or train a new run into another --out)",
             run.display(),
             changed.join(", ")
         ),

@@ -291,6 +291,22 @@ fn resume_works_from_another_folder_and_keeps_the_step_target() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("at step 3, past --steps 1"), "{err}");
     assert_eq!(saved("steps"), 3);
+    // A pipeline file's key is a setting as a flag is: one that differs is refused (it
+    // was ignored without a word), one that agrees is no change.
+    let pipeline = elsewhere.path().join("p.toml");
+    std::fs::write(&pipeline, "[train]\nlr_g = 0.5\n").unwrap();
+    let out = resume(&["--pipeline", pipeline.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("lr_g 0.5"), "{err}");
+    let lr = saved("lr_g");
+    std::fs::write(&pipeline, format!("[train]\nlr_g = {lr}\n")).unwrap();
+    let out = resume(&["--pipeline", pipeline.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Regression: a class-per-folder dataset could not train an unconditional model (the
