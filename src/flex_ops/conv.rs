@@ -275,6 +275,13 @@ impl Geometry {
                             let lo = (-off).clamp(0, g.ow as isize) as usize;
                             let hi = (g.w as isize - off).clamp(lo as isize, g.ow as isize);
                             let hi = hi as usize;
+                            // No tap of this column inside the row (a kernel wider than
+                            // the padded image): `lo + off` may then lie before or past
+                            // the row, and slicing there panicked.
+                            if hi == lo {
+                                out.fill(0.0);
+                                continue;
+                            }
                             out[..lo].fill(0.0);
                             let start = (lo as isize + off) as usize;
                             out[lo..hi].copy_from_slice(&src[start..start + hi - lo]);
@@ -523,19 +530,29 @@ mod tests {
     /// output as burn's.
     #[test]
     fn inference_matches_burns() {
-        let dev = Default::default();
-        let x = Tensor::<Inner, 4>::random([2, 3, 6, 6], Distribution::Default, &dev);
-        let w = Tensor::<Inner, 4>::random([4, 3, 3, 3], Distribution::Default, &dev);
-        let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-        let a = conv2d(x.clone(), w.clone(), None, options.clone());
-        let b = burn::tensor::module::conv2d(x, w, None, options);
-        let (a, b) = (
-            a.into_data().to_vec::<f32>().unwrap(),
-            b.into_data().to_vec::<f32>().unwrap(),
-        );
-        assert_eq!(a.len(), b.len());
-        for (p, q) in a.iter().zip(&b) {
-            assert!((p - q).abs() <= 1e-4 * (1.0 + q.abs()), "{p} vs {q}");
+        // 3x3 / padding 1 (the crate's layers); a kernel wider than the padded image
+        // (some columns have no tap inside a row: it panicked); stride 2 over a side
+        // whose last row no window reaches; height and width apart.
+        for (x, w, stride, pad) in [
+            ([2, 3, 6, 6], [4, 3, 3, 3], [1, 1], [1, 1]),
+            ([1, 1, 5, 1], [1, 1, 5, 5], [1, 1], [2, 2]),
+            ([1, 2, 7, 9], [3, 2, 3, 5], [2, 2], [1, 2]),
+            ([1, 2, 6, 4], [2, 2, 3, 1], [1, 1], [1, 0]),
+        ] {
+            let dev = Default::default();
+            let x = Tensor::<Inner, 4>::random(x, Distribution::Default, &dev);
+            let w = Tensor::<Inner, 4>::random(w, Distribution::Default, &dev);
+            let options = ConvOptions::new(stride, pad, [1, 1], 1);
+            let a = conv2d(x.clone(), w.clone(), None, options.clone());
+            let b = burn::tensor::module::conv2d(x, w, None, options);
+            assert_eq!(a.dims(), b.dims());
+            let (a, b) = (
+                a.into_data().to_vec::<f32>().unwrap(),
+                b.into_data().to_vec::<f32>().unwrap(),
+            );
+            for (p, q) in a.iter().zip(&b) {
+                assert!((p - q).abs() <= 1e-4 * (1.0 + q.abs()), "{p} vs {q}");
+            }
         }
     }
 }

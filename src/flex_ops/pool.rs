@@ -93,8 +93,8 @@ fn pool_forward(x: &FlexTensor) -> (FlexTensor, Vec<u8>) {
                     bottom[2 * ox],
                     bottom[2 * ox + 1],
                 ];
-                // The first maximum wins ties, as in burn's loop; NaN never wins
-                // over a number, as there.
+                // The first maximum wins ties, as in burn's loop; a NaN first in the
+                // window stays the maximum (no number compares greater), as there.
                 let mut best = 0;
                 for t in 1..4 {
                     if taps[t] > taps[best] {
