@@ -370,11 +370,12 @@ mod tests {
     #[test]
     fn class_folders_read_as_train_reads_them() {
         let d = tempfile::tempdir().unwrap();
-        let put = |rel: &str| {
-            let p = d.path().join(rel);
+        let put_in = |root: &Path, rel: &str| {
+            let p = root.join(rel);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             image::RgbImage::new(8, 8).save(&p).unwrap();
         };
+        let put = |rel: &str| put_in(d.path(), rel);
         // `label export`'s tree: four images, each under both attributes.
         for (f, hair, eye) in [
             ("a", "red", "blue"),
@@ -394,9 +395,7 @@ mod tests {
         // Plain class folders take the run's attribute name.
         let plain = tempfile::tempdir().unwrap();
         for rel in ["red/a.png", "red/b.png", "blue/c.png"] {
-            let p = plain.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            image::RgbImage::new(8, 8).save(&p).unwrap();
+            put_in(plain.path(), rel);
         }
         let r = load(plain.path(), None, 8, 3, &["hair_color".into()]).unwrap();
         assert_eq!((r.len(), r.attrs[0].name.as_str()), (3, "hair_color"));
