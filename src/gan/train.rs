@@ -441,6 +441,20 @@ fn train_split(
     };
     if resume {
         check_classes(out, &classes)?;
+        // Before the split's settings take the new target: a class model past it
+        // refused only after settings.json said it, and every later `--resume` read
+        // the lower target back and was refused again.
+        for dir in value_dirs(&split.values) {
+            if let Some(done) = checkpoint::latest(&out.join(&dir))?.filter(|l| l.step > spec.steps)
+            {
+                return Err(GanError::Usage {
+                    reason: format!(
+                        "{dir} is at step {}, past --steps {}: give more steps to go on",
+                        done.step, spec.steps
+                    ),
+                });
+            }
+        }
     }
     checkpoint::write_meta(out, spec, &classes)?;
     let mut sub_spec = spec.clone();

@@ -238,6 +238,17 @@ fn split_by_trains_one_model_per_class() {
         );
     }
     assert!(run.join("summary.csv").is_file());
+    // Resumed with a target below the steps done: refused before the split's settings
+    // take it (they did, and every later --resume read the lower target back).
+    let settings = || std::fs::read_to_string(run.join("settings.json")).unwrap();
+    let before = settings();
+    let lower = facesynth::gan::TrainSpec {
+        steps: 1,
+        ..spec.clone()
+    };
+    let e = train_dataset(&lower, faces(18), &run, true, Verbosity::Quiet).unwrap_err();
+    assert!(e.to_string().contains("past --steps 1"), "{e}");
+    assert_eq!(settings(), before);
     let out = dir.path().join("gen");
     let g = generate(&GenerateSpec {
         run: run.clone(),
