@@ -85,11 +85,8 @@ pub fn qualifies((ok, n): (usize, usize)) -> bool {
 }
 
 /// Per attribute, the temperature the heuristic's votes on `pool` fit for the network
-/// whose outputs are `out`, where the heuristic [`qualifies`], does not stand in for
-/// the network (`stands_in`) and its votes did not train it (`trust.trains`: while
-/// fewer than 20 answered images carry a training vote, early in a loop, the network
-/// learned those very votes on the pool and reproduces them, so they would fit it a
-/// temperature too low); `None` elsewhere.
+/// whose outputs are `out`, where the heuristic [`qualifies`] and does not stand in for
+/// the network (`stands_in`); `None` elsewhere.
 pub fn temperatures(
     schema: &Schema,
     index: &DatasetIndex,
@@ -101,9 +98,7 @@ pub fn temperatures(
 ) -> Vec<Option<f32>> {
     (0..schema.attributes.len())
         .map(|a| {
-            let used = qualifies(trust.standing[a])
-                && !trust.trains[a]
-                && !stands_in.get(a).copied().unwrap_or(false);
+            let used = qualifies(trust.standing[a]) && !stands_in.get(a).copied().unwrap_or(false);
             used.then(|| fit_attribute(schema, a, index, store, &trust.votes, out, pool))
                 .flatten()
         })
