@@ -45,6 +45,21 @@ pub fn temp_target(name: &str) -> Option<(&str, u32)> {
     Some((target, pid.parse().ok()?))
 }
 
+/// [`try_lock_file`] tried again every 50 ms for about a second. A `flock` is shared
+/// with every process forked while it is held, until that process execs and closes it:
+/// a test harness (or a server) starting a child on another thread then holds the lock
+/// for a moment, and a command that gave up at once failed as if another held it
+/// (`prep` twice in a row into one folder, in CI).
+pub fn lock_file_briefly_waiting(path: &Path) -> io::Result<Option<std::fs::File>> {
+    for _ in 0..20 {
+        if let Some(file) = try_lock_file(path)? {
+            return Ok(Some(file));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    try_lock_file(path)
+}
+
 /// The lock file at `path` (made if missing) taken without waiting; `None` while another
 /// process (or another open of it) holds it.
 pub fn try_lock_file(path: &Path) -> io::Result<Option<std::fs::File>> {

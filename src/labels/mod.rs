@@ -137,9 +137,6 @@ pub enum LabelError {
     },
 }
 
-/// How many times [`Paths::hold`] tries a held lock again, 50 ms apart.
-const HOLD_RETRIES: u32 = 20;
-
 /// "line N: ", or nothing for line 0 (the file or folder as a whole).
 fn at_line(line: u64) -> String {
     if line == 0 {
@@ -253,21 +250,11 @@ impl Paths {
     /// command holds it for minutes.
     pub fn hold(&self) -> Result<std::fs::File, LabelError> {
         let path = self.work_lock();
-        let mut tries = 0;
-        let file = loop {
-            match crate::atomic::try_lock_file(&path).map_err(|e| LabelError::io(&path, e))? {
-                Some(file) => break file,
-                None if tries < HOLD_RETRIES => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                None => {
-                    return Err(LabelError::Busy {
-                        dir: self.data.clone(),
-                    })
-                }
-            }
-        };
+        let file = crate::atomic::lock_file_briefly_waiting(&path)
+            .map_err(|e| LabelError::io(&path, e))?
+            .ok_or_else(|| LabelError::Busy {
+                dir: self.data.clone(),
+            })?;
         crate::atomic::sweep_stale(&self.dir); // what a killed command was writing
         Ok(file)
     }

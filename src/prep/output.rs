@@ -316,7 +316,7 @@ pub(super) fn check_layout(in_abs: &Path, out: &Path, out_abs: &Path) -> Result<
 /// same OUT stops at once instead of interleaving its journal and outputs with the first.
 pub(super) fn lock_out(out: &Path) -> Result<std::fs::File, PrepError> {
     let path = Journal::path_in(out).with_file_name("lock");
-    crate::atomic::try_lock_file(&path)
+    crate::atomic::lock_file_briefly_waiting(&path)
         .map_err(out_err(&path))?
         .ok_or_else(|| PrepError::Layout {
             path: out.to_path_buf(),
