@@ -224,6 +224,9 @@ pub fn cluster_pick(
     out.into_iter().map(|j| pool[j].0).collect()
 }
 
+/// Most labeled images [`k_center_greedy`] measures distances to.
+const MAX_CENTRES: usize = 2000;
+
 /// k-center greedy: repeatedly take the pool image farthest from every centre so far,
 /// breaking near-ties toward the more uncertain one.
 pub fn k_center_greedy(
@@ -233,8 +236,11 @@ pub fn k_center_greedy(
     k: usize,
 ) -> Vec<usize> {
     let mut near: Vec<f32> = vec![f32::MAX; pool.len()];
-    // Only the most recent labeled images matter much; cap the work on large label sets.
-    for &l in labeled.iter().rev().take(2000) {
+    // At most 2,000 labeled images as centres (the work is pool x centres), spread evenly
+    // over all of them: `labeled` is in image order, and its last 2,000 (once taken as
+    // "the most recent") left the others' neighbourhoods looking unexplored.
+    let step = labeled.len().div_ceil(MAX_CENTRES).max(1);
+    for &l in labeled.iter().step_by(step) {
         for (j, &(i, _)) in pool.iter().enumerate() {
             near[j] = near[j].min(d2(&emb[i], &emb[l]));
         }
@@ -311,6 +317,21 @@ mod tests {
             select(&pool, None, &[], 3, Strategy::Random, Diversity::KCenter, 1).len(),
             3
         );
+    }
+
+    /// Past 2,000 labeled images the centres are spread over all of them: the last
+    /// 2,000 by image order (cluster B here) made an image beside the first ones
+    /// (cluster A) look unexplored.
+    #[test]
+    fn k_center_measures_from_labeled_images_of_every_index() {
+        let mut emb: Vec<Vec<f32>> = (0..3000)
+            .map(|i| vec![if i < 1000 { 0.0 } else { 10.0 }, 0.0])
+            .collect();
+        emb.push(vec![0.1, 0.0]); // 3000: beside A
+        emb.push(vec![5.0, 0.0]); // 3001: between A and B, near neither
+        let labeled: Vec<usize> = (0..3000).collect();
+        let pool = [(3000, 0.5), (3001, 0.5)];
+        assert_eq!(k_center_greedy(&pool, &emb, &labeled, 1), [3001]);
     }
 
     #[test]
