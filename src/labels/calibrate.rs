@@ -246,12 +246,16 @@ pub fn temperatures_leaving_out(
     out: &Outputs,
     leave_out: &[bool],
 ) -> Vec<f32> {
-    let kept: Vec<Vec<(usize, usize)>> = calib
+    temperatures(&leaving_out(calib, leave_out), out)
+}
+
+/// `calib` with the held-out labels of the attributes marked in `leave_out` emptied.
+pub fn leaving_out(calib: &[Vec<(usize, usize)>], leave_out: &[bool]) -> Vec<Vec<(usize, usize)>> {
+    calib
         .iter()
         .zip(leave_out)
         .map(|(c, &leave)| if leave { Vec::new() } else { c.clone() })
-        .collect();
-    temperatures(&kept, out)
+        .collect()
 }
 
 /// One temperature fitted on every attribute's held-out `(image, value)` pairs together.
@@ -491,6 +495,31 @@ mod tests {
         assert!(own < 1.0, "all right: sharpen, {own}");
         assert!(mixed[1] > 1.0 && mixed[1] != mixed[0], "{mixed:?}");
         assert!(mixed[0] > own && mixed[0] < mixed[1], "{own} {mixed:?}");
+    }
+
+    /// A head left out (its heuristic leads) takes no part in the fallback of a head
+    /// short of held-out labels: that one stays at the prior's centre instead of the fit
+    /// pooled over the other head's labels.
+    #[test]
+    fn a_left_out_head_does_not_set_a_short_heads_temperature() {
+        // Head 0: 40 held-out labels, every one wrong at ~98% confidence; head 1: 5.
+        let logits: Vec<Vec<f32>> = (0..40).map(|_| vec![4.0, 0.0, 0.0]).collect();
+        let out = Outputs {
+            logits: vec![logits.clone(), logits],
+            embeddings: Vec::new(),
+        };
+        let calib = vec![
+            (0..40).map(|i| (i, 1)).collect::<Vec<_>>(),
+            (0..5).map(|i| (i, 0)).collect(),
+        ];
+        let prior = Prior {
+            center: 1.5,
+            log_sd: 0.5,
+        };
+        let pooled = own_temperatures_with(&calib, &out, prior);
+        let kept = own_temperatures_with(&leaving_out(&calib, &[true, false]), &out, prior);
+        assert!(pooled[1] > 3.0, "{pooled:?}");
+        assert_eq!(kept[1], 1.5, "{kept:?}");
     }
 
     /// Two heads whose held-out labels say different things: each temperature lies

@@ -282,8 +282,11 @@ fn round_on<B: AutodiffBackend>(
         // which spreads as widely as they do (eye ECE at 200 answers 0.056-0.089 ->
         // 0.032-0.067 on four anime-faces-64 draws, BENCHMARKS.md, label, session 39).
         info.vote_prior = vote_temperature::centre(voted);
+        // Leading heuristics' held-out labels take no part, as in `stand_in_temperatures`:
+        // an attribute short of held-out labels fell back to a fit pooled over them too.
+        let kept = calibrate::leaving_out(calib, &leads);
         let toward = info.vote_prior.map(|centre| {
-            calibrate::own_temperatures_with(calib, judged, vote_temperature::prior(centre))
+            calibrate::own_temperatures_with(&kept, judged, vote_temperature::prior(centre))
         });
         for (a, (attr, t)) in schema.attributes.iter().zip(temps.iter_mut()).enumerate() {
             match (voted[a], &toward) {
