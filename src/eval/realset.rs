@@ -308,20 +308,11 @@ fn image_folder(dir: &Path, want: &[String]) -> Result<Option<Listing>, EvalErro
         // No sub-folders at all.
         Err(GanError::Data { .. }) if want.is_empty() => return Ok(None),
         Err(GanError::Usage { .. }) if want.is_empty() => {
-            let root = match dir.join("images").is_dir() {
-                true => dir.join("images"),
-                false => dir.to_path_buf(),
-            };
-            let mut firsts: Vec<String> = std::fs::read_dir(&root)
-                .map_err(|e| data_err(&root, e.to_string()))?
-                .flatten()
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.starts_with('.'))
-                .collect();
-            firsts.sort();
-            firsts
-                .into_iter()
+            let folders =
+                crate::gan::data::class_folders(dir).map_err(|e| data_err(dir, e.to_string()))?;
+            folders
+                .iter()
+                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .find_map(|a| read(std::slice::from_ref(&a)).ok())
                 .ok_or_else(|| data_err(dir, "an export tree none of whose attributes reads"))?
         }

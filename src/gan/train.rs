@@ -166,17 +166,23 @@ fn resolve_resume(spec: &TrainSpec, out: &Path, resume: bool) -> Result<TrainSpe
     let (mut saved, _) = checkpoint::read_meta(out)?;
     // A target below the steps done trained nothing and wrote the lower target into
     // settings.json, under a checkpoint past it.
-    if let Some(done) = checkpoint::latest(out)?.filter(|l| l.step > spec.steps) {
-        return Err(GanError::Usage {
-            reason: format!(
-                "the run is at step {}, past --steps {}: give more steps to go on",
-                done.step, spec.steps
-            ),
-        });
-    }
+    refuse_target_below_done(out, spec.steps, "the run")?;
     saved.steps = spec.steps;
     saved.backend = spec.backend;
     Ok(saved)
+}
+
+/// A usage error where the run at `run` (called `what`) has a checkpoint past `steps`.
+fn refuse_target_below_done(run: &Path, steps: u64, what: &str) -> Result<(), GanError> {
+    match checkpoint::latest(run)?.filter(|l| l.step > steps) {
+        Some(done) => Err(GanError::Usage {
+            reason: format!(
+                "{what} is at step {}, past --steps {steps}: give more steps to go on",
+                done.step
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Trains on a dataset already in memory (the demo and tests use this).
@@ -445,15 +451,7 @@ fn train_split(
         // refused only after settings.json said it, and every later `--resume` read
         // the lower target back and was refused again.
         for dir in value_dirs(&split.values) {
-            if let Some(done) = checkpoint::latest(&out.join(&dir))?.filter(|l| l.step > spec.steps)
-            {
-                return Err(GanError::Usage {
-                    reason: format!(
-                        "{dir} is at step {}, past --steps {}: give more steps to go on",
-                        done.step, spec.steps
-                    ),
-                });
-            }
+            refuse_target_below_done(&out.join(&dir), spec.steps, &dir)?;
         }
     }
     checkpoint::write_meta(out, spec, &classes)?;

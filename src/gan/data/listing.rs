@@ -215,12 +215,7 @@ fn match_rows(dir: &Path, csv: &Path, wide: Wide) -> Result<(Listing, Vec<String
 /// them: the attributes `want` names (the only one when it names none), each image (by
 /// file name) with a value for every one of them, as a wide CSV's rows.
 pub(crate) fn image_folder(dir: &Path, want: &[String]) -> Result<Listing, GanError> {
-    let root = if dir.join("images").is_dir() {
-        dir.join("images")
-    } else {
-        dir.to_path_buf()
-    };
-    let classes = sub_folders(&root)?;
+    let classes = class_folders(dir)?;
     if classes.is_empty() {
         return Err(GanError::Data {
             path: dir.to_path_buf(),
@@ -327,6 +322,17 @@ pub(crate) fn image_folder(dir: &Path, want: &[String]) -> Result<Listing, GanEr
         .filter(|(_, v)| v.iter().all(|x| !x.is_empty()))
         .unzip();
     Ok((files, names, values))
+}
+
+/// The class folders of an ImageFolder dataset (attribute folders of `label export`'s
+/// tree): those below `DIR/images/` where it exists, else below `DIR`.
+pub(crate) fn class_folders(dir: &Path) -> Result<Vec<PathBuf>, GanError> {
+    let root = if dir.join("images").is_dir() {
+        dir.join("images")
+    } else {
+        dir.to_path_buf()
+    };
+    sub_folders(&root)
 }
 
 /// The folders directly below `root`, hidden ones left out, sorted.
