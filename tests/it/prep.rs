@@ -57,6 +57,23 @@ pub(crate) fn face(i: usize, size: u32) -> DynamicImage {
     DynamicImage::ImageRgb8(facesynth::synth::synth_one(&spec, i).1)
 }
 
+/// `OUT/report.json`.
+fn report_of(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
+}
+
+/// `facesynth prep RAW --out OUT -q`, which must succeed; its report.
+fn prep_quietly(raw: &Path, out: &Path) -> serde_json::Value {
+    run_ok(&[
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    report_of(out)
+}
+
 fn by_source(rows: &[ManifestRow]) -> HashMap<String, ManifestRow> {
     rows.iter().map(|r| (r.source.clone(), r.clone())).collect()
 }
@@ -430,8 +447,7 @@ fn killed_run_resumes_to_the_same_manifest_and_reruns_pick_up_new_files() {
     let a = std::fs::read_to_string(full.join("manifest.csv")).unwrap();
     let b = std::fs::read_to_string(killed.join("manifest.csv")).unwrap();
     assert_eq!(a, b, "resumed manifest differs");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(killed.join("report.json")).unwrap()).unwrap();
+    let report = report_of(&killed);
     assert!(
         report["resumed"].as_u64().unwrap() > 0,
         "nothing was resumed"
@@ -456,8 +472,7 @@ fn killed_run_resumes_to_the_same_manifest_and_reruns_pick_up_new_files() {
     face(500, 96).save(raw.join("images/new_a.png")).unwrap();
     face(501, 96).save(raw.join("images/new_b.png")).unwrap();
     run_ok(&args(&killed).iter().map(String::as_str).collect::<Vec<_>>());
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(killed.join("report.json")).unwrap()).unwrap();
+    let report = report_of(&killed);
     assert_eq!(
         report["resumed"].as_u64().unwrap(),
         report["files"].as_u64().unwrap() - 2
@@ -475,19 +490,7 @@ fn a_file_whose_output_name_moved_is_resumed_on_the_next_run() {
     std::fs::create_dir_all(&raw).unwrap();
     face(3, 96).save(raw.join("a.jpg")).unwrap();
     let out = dir.path().join("out");
-    let args = [
-        "prep",
-        raw.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ];
-    let resumed = || {
-        run_ok(&args);
-        let r: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-        r["resumed"].as_u64().unwrap()
-    };
+    let resumed = || prep_quietly(&raw, &out)["resumed"].as_u64().unwrap();
     assert_eq!(resumed(), 0);
     face(4, 96).save(raw.join("a.png")).unwrap();
     resumed();
@@ -505,14 +508,7 @@ fn a_duplicate_whose_keeper_is_gone_is_written_on_rerun_and_a_torn_journal_line_
     std::fs::copy(raw.join("a.png"), raw.join("b.png")).unwrap();
     face(8, 96).save(raw.join("c.png")).unwrap();
     let out = dir.path().join("out");
-    let args = [
-        "prep",
-        raw.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ];
-    run_ok(&args);
+    prep_quietly(&raw, &out);
     let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
     assert_eq!(rows["a.png"].status, Status::Kept);
     assert_eq!(rows["b.png"].dup_of, "a.png");
@@ -527,7 +523,7 @@ fn a_duplicate_whose_keeper_is_gone_is_written_on_rerun_and_a_torn_journal_line_
     std::io::Write::write_all(&mut j, br#"{"file":"c.png","fa"#).unwrap();
     drop(j);
     std::fs::remove_file(raw.join("a.png")).unwrap();
-    run_ok(&args);
+    let report = prep_quietly(&raw, &out);
     let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
     assert_eq!(rows.len(), 2);
     assert_eq!(rows["b.png"].status, Status::Kept);
@@ -540,8 +536,6 @@ fn a_duplicate_whose_keeper_is_gone_is_written_on_rerun_and_a_torn_journal_line_
         !out.join("images/a.png").exists(),
         "the removed input's image stayed"
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["resumed"].as_u64(), Some(2));
 
     // Every journal line after the fingerprint is a whole record again, and a third run
@@ -558,7 +552,7 @@ fn a_duplicate_whose_keeper_is_gone_is_written_on_rerun_and_a_torn_journal_line_
         "only the torn line may not parse"
     );
     let before = std::fs::read_to_string(out.join("manifest.csv")).unwrap();
-    run_ok(&args);
+    prep_quietly(&raw, &out);
     assert_eq!(
         std::fs::read_to_string(out.join("manifest.csv")).unwrap(),
         before
