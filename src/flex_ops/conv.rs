@@ -362,9 +362,16 @@ fn forward_or_flexs(
     forward(&x, &w, b.as_ref(), &options).unwrap_or_else(|| Flex::conv2d(x, w, b, options))
 }
 
-/// `dW = Σ_images dY · cols(X)ᵀ`, the images split into one chunk per thread, each
-/// chunk's sum accumulated by GEMM into its own buffer. `None` for what this does not
-/// cover (other than f32, asymmetric shapes burn pads itself), which falls back to burn.
+/// Chunks of images whose weight gradients [`weight_grad`] sums apart: a fixed number,
+/// not one per thread, so that the float sums run in one order on any machine (with
+/// one per thread, a labeling round on 2 cores and on 16 drew other networks from the
+/// same seed).
+const WEIGHT_GRAD_CHUNKS: usize = 16;
+
+/// `dW = Σ_images dY · cols(X)ᵀ`, the images split into [`WEIGHT_GRAD_CHUNKS`] chunks,
+/// each chunk's sum accumulated by GEMM into its own buffer, the chunks' sums added in
+/// order. `None` for what this does not cover (other than f32, asymmetric shapes burn
+/// pads itself), which falls back to burn.
 fn weight_grad(
     x: &FlexTensor,
     dy: &FlexTensor,
@@ -390,8 +397,8 @@ fn weight_grad(
     let xs: &[f32] = x.storage();
     let ds: &[f32] = dy.storage();
     let (k, l) = (g.k(), g.l());
-    let chunks = rayon::current_num_threads().clamp(1, n.max(1));
-    let per = n.div_ceil(chunks);
+    let per = n.div_ceil(WEIGHT_GRAD_CHUNKS).max(1);
+    let chunks = n.div_ceil(per).max(1);
     let partials: Vec<Vec<f32>> = (0..chunks)
         .into_par_iter()
         .map(|c| {
@@ -524,6 +531,33 @@ mod tests {
                 close(a, b, "bias gradient");
             }
         }
+    }
+
+    /// The weight gradient's sums run in one order whatever the thread count.
+    #[test]
+    fn the_weight_gradient_is_the_same_on_any_number_of_threads() {
+        let dev = Default::default();
+        let x = Tensor::<Inner, 4>::random([37, 3, 8, 8], Distribution::Default, &dev);
+        let w = Tensor::<Inner, 4>::random([5, 3, 3, 3], Distribution::Default, &dev);
+        let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        let grad = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let x = Tensor::<Ad, 4>::from_inner(x.clone());
+                let w = Tensor::<Ad, 4>::from_inner(w.clone()).require_grad();
+                let y = conv2d(x, w.clone(), None, options.clone());
+                let weights = Tensor::<Ad, 4>::from_inner(y.clone().inner().sin());
+                let g = (y * weights).sum().backward();
+                w.grad(&g).unwrap().into_data().to_vec::<f32>().unwrap()
+            })
+        };
+        let one = grad(1);
+        assert!(one.iter().any(|&v| v != 0.0));
+        assert_eq!(one, grad(2));
+        assert_eq!(one, grad(5));
     }
 
     /// At inference (flex without autodiff) the forward pass is ours as well: the same
