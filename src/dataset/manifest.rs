@@ -92,9 +92,24 @@ pub fn write<R: std::borrow::Borrow<ManifestRow>>(
     })
 }
 
+/// Whether `dir` holds a prep run's journal (`.facesynth/`) but no manifest: a prep into
+/// it is running or was stopped, and its `images/` may hold two settings' outputs (a
+/// rerun with other settings retracts the old manifest before rewriting them).
+pub fn prep_unfinished(dir: &Path) -> bool {
+    !dir.join(MANIFEST_FILE).is_file() && dir.join(".facesynth").is_dir()
+}
+
 /// The kept images of a prepared dataset folder, as paths relative to `dir`, in
-/// manifest order. Without a manifest, every image file under `dir/images` is taken.
+/// manifest order. Without a manifest, every image file under `dir/images` is taken,
+/// unless a prep into `dir` has not finished ([`prep_unfinished`]): that is an error.
 pub fn kept_images(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if prep_unfinished(dir) {
+        return Err(std::io::Error::other(format!(
+            "a prep into {} has not finished (no {MANIFEST_FILE} beside .facesynth/): run it \
+             again to finish it",
+            dir.display()
+        )));
+    }
     let manifest = dir.join(MANIFEST_FILE);
     if manifest.is_file() {
         let rows = read(&manifest).map_err(std::io::Error::other)?;

@@ -166,6 +166,9 @@ pub fn run(
     let fingerprint = spec.fingerprint();
     let journal_path = Journal::path_in(out);
     let done = Journal::load(out, &fingerprint).map_err(out_err(&journal_path))?;
+    if done.is_empty() {
+        output::retract_manifest(out)?;
+    }
     let journal = Journal::open(out, &fingerprint).map_err(out_err(&journal_path))?;
     let journal = Mutex::new(journal);
 

@@ -324,6 +324,19 @@ pub(super) fn lock_out(out: &Path) -> Result<std::fs::File, PrepError> {
         })
 }
 
+/// Removes the manifest of an earlier run whose records this run cannot reuse (other
+/// settings, or no journal): every output is rewritten one by one, and a run stopped
+/// halfway would leave images of two settings under a manifest that names them all as
+/// the old one's. Until the new manifest is written, readers of OUT refuse it
+/// ([`manifest::prep_unfinished`]).
+pub(super) fn retract_manifest(out: &Path) -> Result<(), PrepError> {
+    let path = out.join(manifest::MANIFEST_FILE);
+    match prep_manifest(out) {
+        true => std::fs::remove_file(&path).map_err(out_err(&path)),
+        false => Ok(()),
+    }
+}
+
 /// Whether `OUT/manifest.csv` is one prep wrote (its header), not a user's own file of
 /// that name beside their `images/`.
 fn prep_manifest(out: &Path) -> bool {

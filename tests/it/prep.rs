@@ -774,3 +774,109 @@ fn flip_aware_dedup_groups_a_mirrored_copy() {
         assert_eq!(r["b_mirror.png"].status, mirror, "{flag:?}");
     }
 }
+
+/// The quality checks judge the resized crop before `--normalize`: auto-contrast would
+/// stretch a nearly black picture into a bright, noisy one and let it through.
+#[test]
+fn a_dark_image_is_rejected_before_auto_contrast_could_hide_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    let bright = face(0, 96).to_rgb8();
+    let dark = RgbImage::from_fn(96, 96, |x, y| {
+        image::Rgb(bright.get_pixel(x, y).0.map(|c| c / 8))
+    });
+    std::fs::write(
+        raw.join("bright.png"),
+        encode(&DynamicImage::ImageRgb8(bright), ImageFormat::Png),
+    )
+    .unwrap();
+    std::fs::write(
+        raw.join("dark.png"),
+        encode(&DynamicImage::ImageRgb8(dark), ImageFormat::Png),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "prep",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    run_ok(&[&args[..], &["-q", "--normalize", "autocontrast"]].concat());
+    let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
+    assert_eq!(rows["bright.png"].status, Status::Kept, "{rows:?}");
+    let dark = &rows["dark.png"];
+    assert_eq!(
+        (dark.status, dark.reason.as_str()),
+        (Status::Rejected, "too_dark")
+    );
+}
+
+/// A rerun with other settings rewrites every image; killed halfway, its folder must not
+/// pass for the old run's: the old manifest goes first, readers refuse the folder until
+/// the rerun finishes, and the finished rerun's images are all of the new settings.
+#[test]
+fn a_killed_rerun_with_other_settings_leaves_no_manifest_over_mixed_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let spec = facesynth::synth::SynthSpec {
+        n: 240,
+        image_size: 96,
+        face_fraction: (0.6, 0.9),
+        seed: 6,
+        hair: None,
+    };
+    facesynth::synth::generate(&spec, &raw).unwrap();
+    let out = dir.path().join("out");
+    let args = |size: &str| {
+        let (raw, out) = (raw.to_str().unwrap(), out.to_str().unwrap());
+        [
+            "prep", raw, "--out", out, "--jobs", "1", "-q", "--size", size,
+        ]
+        .map(String::from)
+    };
+    run_ok(&args("64").each_ref().map(String::as_str));
+    assert!(manifest::kept_images(&out).unwrap().len() > 100);
+
+    let mut child = crate::common::bin().args(args("32")).spawn().unwrap();
+    let journal = out.join(".facesynth/journal.jsonl");
+    let t0 = std::time::Instant::now();
+    loop {
+        // The new settings' journal: its first line is their fingerprint.
+        let lines = std::fs::read_to_string(&journal)
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
+        let done = child.try_wait().unwrap().is_some();
+        if (lines > 40 && lines < 200) || done || t0.elapsed().as_secs() > 60 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !out.join("manifest.csv").exists(),
+        "the old manifest stayed"
+    );
+    let e = manifest::kept_images(&out).unwrap_err().to_string();
+    assert!(e.contains("has not finished"), "{e}");
+    let o = crate::common::bin()
+        .args(["label", "init", "--schema", "labels/anime.toml", "--data"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("has not finished"));
+
+    run_ok(&args("32").each_ref().map(String::as_str));
+    let kept = manifest::kept_images(&out).unwrap();
+    assert!(kept.len() > 100);
+    for rel in kept {
+        assert_eq!(
+            image::image_dimensions(out.join(&rel)).unwrap(),
+            (32, 32),
+            "{rel:?}"
+        );
+    }
+}

@@ -281,8 +281,9 @@ pub const LABEL_FILES: [&str; 3] = ["labels_wide.csv", "truth.csv", "tags.csv"];
 /// prep output's manifest, else every image below `DIR/images/`, else below `DIR`
 /// (an ImageFolder's class folders or a flat folder).
 pub fn unlabeled_images(dir: &Path) -> Result<Vec<PathBuf>, GanError> {
-    if dir.join(crate::dataset::manifest::MANIFEST_FILE).is_file() {
-        return crate::dataset::manifest::kept_images(dir).map_err(|e| GanError::Data {
+    use crate::dataset::manifest;
+    if dir.join(manifest::MANIFEST_FILE).is_file() || manifest::prep_unfinished(dir) {
+        return manifest::kept_images(dir).map_err(|e| GanError::Data {
             path: dir.join(crate::dataset::manifest::MANIFEST_FILE),
             reason: e.to_string(),
         });
