@@ -118,19 +118,11 @@ fn main() {
     let train: Vec<usize> = pool.iter().copied().take(n).collect();
     let mut samples: Vec<Sample> = train
         .iter()
-        .map(|&i| Sample {
-            image: i,
-            targets: y[i].iter().map(|&v| Some(v)).collect(),
-            weight: 1.0,
-        })
+        .map(|&i| Sample::new(i, y[i].iter().map(|&v| Some(v)).collect(), 1.0))
         .collect();
     if spec.consistency.on() {
         // The rest of the training split, unlabeled, for the consistency loss.
-        samples.extend(pool.iter().skip(n).map(|&i| Sample {
-            image: i,
-            targets: vec![None; n_attr],
-            weight: 0.0,
-        }));
+        samples.extend(pool.iter().skip(n).map(|&i| Sample::unlabeled(i, n_attr)));
     }
     let device = burn::backend::flex::FlexDevice;
     let acc = |out: &classifier::Outputs| -> Vec<f32> {
@@ -260,11 +252,7 @@ fn main() {
                 })
                 .collect();
             if targets.iter().any(Option::is_some) {
-                samples.push(Sample {
-                    image: i,
-                    targets,
-                    weight: 0.5,
-                });
+                samples.push(Sample::new(i, targets, 0.5));
             }
         }
         let t = Instant::now();

@@ -201,12 +201,11 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
             let samples: Vec<Sample> = train_idx
                 .iter()
                 .enumerate()
-                .map(|(k, &i)| Sample {
-                    image: k,
-                    targets: (0..na)
+                .map(|(k, &i)| {
+                    let targets = (0..na)
                         .map(|a| real.label(i, a).map(|v| v as usize))
-                        .collect(),
-                    weight: 1.0,
+                        .collect();
+                    Sample::new(k, targets, 1.0)
                 })
                 .collect();
             (pixels, samples)

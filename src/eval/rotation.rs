@@ -32,11 +32,7 @@ pub fn views(px: &Pixels) -> (Pixels, Vec<Sample>) {
             for plane in img.chunks_exact(s * s) {
                 data.extend(turned(plane, s, turn));
             }
-            samples.push(Sample {
-                image: 4 * i + turn,
-                targets: vec![Some(class)],
-                weight: 1.0,
-            });
+            samples.push(Sample::new(4 * i + turn, vec![Some(class)], 1.0));
         }
     }
     (Pixels { size: s, data }, samples)

@@ -21,8 +21,33 @@ pub struct Sample {
     pub image: usize,
     /// Target value index per attribute (`None`: unknown, masked out).
     pub targets: Vec<Option<usize>>,
-    /// Loss weight (1 for human labels, less for synthesized ones).
-    pub weight: f32,
+    /// Loss weight per attribute, of `targets[a]` (1 for people's labels, less for
+    /// synthesized ones): an image a person answered for one attribute and a heuristic
+    /// voted on for another trains each at its own weight.
+    pub weights: Vec<f32>,
+}
+
+impl Sample {
+    /// An image with these targets, each at `weight`.
+    pub fn new(image: usize, targets: Vec<Option<usize>>, weight: f32) -> Self {
+        let weights = vec![weight; targets.len()];
+        Sample {
+            image,
+            targets,
+            weights,
+        }
+    }
+
+    /// An image without a target for any of `attributes` attributes.
+    pub fn unlabeled(image: usize, attributes: usize) -> Self {
+        Sample::new(image, vec![None; attributes], 0.0)
+    }
+
+    /// Sets attribute `a`'s target and its weight.
+    pub fn set(&mut self, a: usize, value: usize, weight: f32) {
+        self.targets[a] = Some(value);
+        self.weights[a] = weight;
+    }
 }
 
 /// Trains a fresh network on `samples`; `classes[a]` is the number of values of attribute
@@ -106,7 +131,7 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
                 let mut counts = vec![0.0f32; classes[a]];
                 for s in &samples {
                     if let Some(t) = s.targets[a] {
-                        counts[t] += s.weight;
+                        counts[t] += s.weights[a];
                     }
                 }
                 Alignment::new(&counts)
@@ -193,7 +218,7 @@ fn steps<B: AutodiffBackend, O: Optimizer<Net<B>, B>>(
                 }
                 let row = &mut onehot[r * k..(r + 1) * k];
                 for (s, share) in parts {
-                    let (w, t) = (s.weight * share, s.targets[a].unwrap_or_default());
+                    let (w, t) = (s.weights[a] * share, s.targets[a].unwrap_or_default());
                     row.iter_mut().for_each(|x| *x += w * spread);
                     row[t] += w * (1.0 - spec.smoothing);
                     total += w;
@@ -259,17 +284,9 @@ mod tests {
         let n = 12;
         let pixels = Pixels::fixture(n, size);
         let mut samples: Vec<Sample> = (0..4)
-            .map(|i| Sample {
-                image: i,
-                targets: vec![Some(i % 2)],
-                weight: 1.0,
-            })
+            .map(|i| Sample::new(i, vec![Some(i % 2)], 1.0))
             .collect();
-        samples.extend((4..n).map(|image| Sample {
-            image,
-            targets: vec![None],
-            weight: 0.0,
-        }));
+        samples.extend((4..n).map(|image| Sample::unlabeled(image, 1)));
         let spec = |threshold| TrainSpec {
             steps: 3,
             batch: 4,

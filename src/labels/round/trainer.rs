@@ -66,12 +66,13 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
                     if c < spec.threshold {
                         continue;
                     }
-                    let s = set.samples.entry(i).or_insert_with(|| Sample {
-                        image: i,
-                        targets: vec![None; n_attr],
-                        weight: spec.synth_weight,
-                    });
-                    s.targets[a].get_or_insert(best);
+                    let s = set
+                        .samples
+                        .entry(i)
+                        .or_insert_with(|| Sample::unlabeled(i, n_attr));
+                    if s.targets[a].is_none() {
+                        s.set(a, best, spec.synth_weight);
+                    }
                 }
             }
             let all: Vec<Sample> = set.samples.values().cloned().collect();

@@ -91,13 +91,10 @@ impl TrainingSet {
                 }
                 _ => continue,
             };
-            let s = samples.entry(i).or_insert_with(|| Sample {
-                image: i,
-                targets: vec![None; n_attr],
-                weight,
-            });
-            s.targets[a] = Some(value);
-            s.weight = s.weight.max(weight);
+            samples
+                .entry(i)
+                .or_insert_with(|| Sample::unlabeled(i, n_attr))
+                .set(a, value, weight);
         }
         TrainingSet {
             samples,
@@ -113,13 +110,10 @@ impl TrainingSet {
         let mut samples = self.samples.clone();
         for (a, held) in self.calib.iter().enumerate() {
             for &(image, value) in held {
-                let s = samples.entry(image).or_insert_with(|| Sample {
-                    image,
-                    targets: vec![None; n_attr],
-                    weight: 1.0,
-                });
-                s.targets[a] = Some(value);
-                s.weight = s.weight.max(1.0);
+                samples
+                    .entry(image)
+                    .or_insert_with(|| Sample::unlabeled(image, n_attr))
+                    .set(a, value, 1.0);
             }
         }
         TrainingSet {
@@ -131,21 +125,21 @@ impl TrainingSet {
 
     /// The samples of the first pass: the labeled ones, and with the consistency loss
     /// every image nobody labeled, which it learns from: not the test split, and not the
-    /// calibration split, whose confidences must stay unfitted.
+    /// calibration split unless [`RoundSpec::consistency_on_held_out`] (its labels never
+    /// train either way).
     pub(super) fn first_pass(&self, index: &DatasetIndex, spec: &RoundSpec) -> Vec<Sample> {
         let mut first: Vec<Sample> = self.samples.values().cloned().collect();
         if spec.train.consistency.on() {
             let n_attr = self.calib.len();
-            let held: HashSet<usize> = self.calib.iter().flatten().map(|&(i, _)| i).collect();
+            let held: HashSet<usize> = match spec.consistency_on_held_out {
+                true => HashSet::new(),
+                false => self.calib.iter().flatten().map(|&(i, _)| i).collect(),
+            };
             first.extend(
                 (0..index.len())
                     .filter(|i| !self.samples.contains_key(i) && !held.contains(i))
                     .filter(|i| !spec.exclude.contains(i))
-                    .map(|image| Sample {
-                        image,
-                        targets: vec![None; n_attr],
-                        weight: 0.0,
-                    }),
+                    .map(|image| Sample::unlabeled(image, n_attr)),
             );
         }
         first
@@ -161,14 +155,7 @@ mod tests {
         let mut samples = BTreeMap::new();
         // Image 1: a heuristic eye vote (weight 0.5) whose hair a person answered in the
         // calibration split.
-        samples.insert(
-            1,
-            Sample {
-                image: 1,
-                targets: vec![None, Some(3)],
-                weight: 0.5,
-            },
-        );
+        samples.insert(1, Sample::new(1, vec![None, Some(3)], 0.5));
         let set = TrainingSet {
             samples,
             calib: vec![vec![(1, 2), (7, 0)], vec![(7, 4)]],
@@ -177,15 +164,16 @@ mod tests {
         let all = set.with_calibration();
         assert!(all.calib.iter().all(Vec::is_empty));
         assert_eq!(all.every, 10);
+        // The person's hair trains at 1, the vote's eye still at its own 0.5.
         let one = &all.samples[&1];
         assert_eq!(
-            (one.targets.clone(), one.weight),
-            (vec![Some(2), Some(3)], 1.0)
+            (one.targets.clone(), one.weights.clone()),
+            (vec![Some(2), Some(3)], vec![1.0, 0.5])
         );
         let seven = &all.samples[&7];
         assert_eq!(
-            (seven.targets.clone(), seven.weight),
-            (vec![Some(0), Some(4)], 1.0)
+            (seven.targets.clone(), seven.weights.clone()),
+            (vec![Some(0), Some(4)], vec![1.0, 1.0])
         );
         assert_eq!(all.samples.len(), 2);
     }
