@@ -45,8 +45,8 @@ for seed in "${seeds[@]}"; do
 done
 python3 - "${runs[@]}" <<'PY' | tee "$OUT/draws-$set_.md"
 import json, sys
-print("| run | answers | accuracy (per attribute) | test ECE | round | temperatures (refit; votes' ratio) |")
-print("|---|---|---|---|---|---|")
+print("| run | answers | accuracy (per attribute) | test ECE | unasked ECE (confidence - accuracy) | round | temperatures (refit; votes' ratio) |")
+print("|---|---|---|---|---|---|---|")
 for run in sys.argv[1:]:
     curve = json.load(open(f"{run}/labels/simulate.json"))["curve"]
     rounds = json.load(open(f"{run}/labels/rounds.json"))
@@ -55,8 +55,10 @@ for run in sys.argv[1:]:
             continue
         acc = " / ".join(f"{a} {v:.3f}" for a, v in sorted(point["accuracy"].items()))
         ece = " / ".join(f"{v:.3f}" for _, v in sorted(point["ece"].items()))
+        un = point.get("unasked", {})
+        unasked = " / ".join(f"{c['ece']:.3f} ({c['confidence'] - c['accuracy']:+.3f})" for _, c in sorted(un.items())) or "-"
         temps = " / ".join(f"{v:.2f}" for _, v in sorted(r.get("refit_temperature", r["temperature"]).items()))
         ratio = r.get("refit_vote_ratio")
         temps += f"; {ratio:.2f}" if ratio else ""
-        print(f"| {run.split('/')[-1]} | {point['labels']} | {acc} | {ece} | {r['seconds']:.0f} s | {temps} |")
+        print(f"| {run.split('/')[-1]} | {point['labels']} | {acc} | {ece} | {unasked} | {r['seconds']:.0f} s | {temps} |")
 PY

@@ -42,6 +42,30 @@ pub struct Scored {
     pub accuracy: f32,
 }
 
+/// How well one attribute's calibrated predictions on a set of images match the truth.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Calibration {
+    /// Images scored.
+    pub images: usize,
+    /// Share of the predictions that are right.
+    pub accuracy: f32,
+    /// Mean reported confidence: above `accuracy` is overconfident.
+    pub confidence: f32,
+    /// Expected calibration error ([`calibrate::ece`]).
+    pub ece: f32,
+}
+
+impl Calibration {
+    fn of(pairs: &[(f32, bool)]) -> Self {
+        Calibration {
+            images: pairs.len(),
+            accuracy: calibrate::share_right(pairs),
+            confidence: pairs.iter().map(|p| p.0).sum::<f32>() / pairs.len().max(1) as f32,
+            ece: calibrate::ece(pairs),
+        }
+    }
+}
+
 /// One point of the curve: after training on `labels` oracle-labeled images.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CurvePoint {
@@ -57,6 +81,13 @@ pub struct CurvePoint {
     pub ece_floor: BTreeMap<String, f32>,
     /// Per attribute: the accepted (confident) labels on the test split.
     pub accepted: BTreeMap<String, Scored>,
+    /// Per attribute: the predictions on the images outside the test split that the
+    /// truth file knows and nobody has answered: the labels a user of the loop gets.
+    /// Unlike the test split they are the images the loop trained on unlabeled and chose
+    /// not to ask (the least sure went to the oracle), so their calibration can differ
+    /// from the test split's.
+    #[serde(default)]
+    pub unasked: BTreeMap<String, Calibration>,
     /// Seconds the round took.
     pub seconds: f64,
 }
@@ -248,22 +279,29 @@ pub fn simulate(
             ece: BTreeMap::new(),
             ece_floor: BTreeMap::new(),
             accepted: BTreeMap::new(),
+            unasked: BTreeMap::new(),
             seconds: rep.info.seconds,
         };
+        let human = store.human_files();
         for (a, attr) in schema.attributes.iter().enumerate() {
-            let mut pairs = Vec::new();
-            for &i in &test_order {
-                let Some(&y) = truth.get(&(i, a)) else {
-                    continue;
-                };
+            let judged = |i: usize| {
+                let y = *truth.get(&(i, a))?;
                 let p = &rep.probs[a][i];
                 let (best, &c) = p
                     .iter()
                     .enumerate()
                     .max_by(|x, y| x.1.total_cmp(y.1))
                     .unwrap_or((0, &0.0));
-                pairs.push((c, best == y));
-            }
+                Some((c, best == y))
+            };
+            let pairs: Vec<(f32, bool)> = test_order.iter().filter_map(|&i| judged(i)).collect();
+            let unasked: Vec<(f32, bool)> = (0..index.len())
+                .filter(|i| !test.contains(i) && !human.contains(index.images[*i].as_str()))
+                .filter_map(judged)
+                .collect();
+            point
+                .unasked
+                .insert(attr.name.clone(), Calibration::of(&unasked));
             point
                 .accuracy
                 .insert(attr.name.clone(), calibrate::share_right(&pairs));

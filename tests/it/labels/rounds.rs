@@ -44,6 +44,15 @@ fn a_short_real_round_beats_chance() {
     // several points, which the floor reports.
     let floor = last.ece_floor["hair_color"];
     assert!(floor > 0.01 && floor < 0.2, "{floor}");
+    // The labels the loop synthesized outside the test split: every image nobody was
+    // asked about, scored against the truth file.
+    let unasked = &last.unasked["hair_color"];
+    assert_eq!(unasked.images, 400 - r.test_images - last.labels);
+    assert!(unasked.accuracy > 0.35, "{unasked:?}");
+    assert!(
+        unasked.confidence > 0.0 && unasked.confidence <= 1.0,
+        "{unasked:?}"
+    );
     assert!(
         r.heuristic["hair_color"].accuracy > 0.3,
         "{:?}",
