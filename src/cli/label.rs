@@ -218,6 +218,10 @@ pub struct RoundArgs {
     /// (false: on the held-out answers alone, the refit's by its mean confidence).
     #[arg(long, default_value_t = RoundSpec::default().vote_calibration, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     vote_calibration: bool,
+    /// With the consistency loss, train on the calibration split's images unlabeled too,
+    /// as on the unasked images whose confidences the temperature sets.
+    #[arg(long, default_value_t = RoundSpec::default().consistency_on_held_out, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    consistency_on_held_out: bool,
     /// Predict from each image and its mirror image (one more pass over the images).
     #[arg(long, default_value_t = RoundSpec::default().mirror, action = clap::ArgAction::Set, value_name = "BOOL")]
     mirror: bool,
@@ -300,6 +304,7 @@ impl RoundArgs {
             ensemble: self.ensemble,
             cross_fit: self.cross_fit,
             vote_calibration: self.vote_calibration,
+            consistency_on_held_out: self.consistency_on_held_out,
             mirror: self.mirror,
             refine_below: self.refine_below,
             warmup: self.warmup,

@@ -43,6 +43,11 @@ pub struct RoundSpec {
     /// training set and the network trains on (default 0: off; one measured pass lowered
     /// hair accuracy, see BENCHMARKS.md, label).
     pub self_train_steps: usize,
+    /// With the consistency loss, the calibration split's images join its unlabeled
+    /// images (their labels stay out): the temperature is then fitted on images trained
+    /// as the unasked ones are, whose labels it reports. Default off (measured in
+    /// BENCHMARKS.md, label, session 44).
+    pub consistency_on_held_out: bool,
     /// Continue the last round's network instead of fresh weights when it learned from
     /// people and never saw this round's held-out answers ([`super::warm`]; default
     /// on). On ten warm-up draws of anime-faces-64, the 500-answer round continuing the
@@ -180,6 +185,7 @@ impl Default for RoundSpec {
                 ..TrainSpec::default()
             },
             self_train_steps: 0,
+            consistency_on_held_out: false,
             warm_start: true,
             ensemble: 1,
             cross_fit: 1,
