@@ -361,6 +361,7 @@ pub fn process_file(
         src: None,
         hashes: None,
         sums: None,
+        faces: 1,
     };
     let reject = |reason: String, r: &Record| {
         Ok(vec![Record {
@@ -445,6 +446,8 @@ pub fn process_file(
             ..rec
         });
     }
+    let faces = out_recs.len() as u32;
+    out_recs.iter_mut().for_each(|r| r.faces = faces);
     Ok(out_recs)
 }
 

@@ -33,6 +33,11 @@ pub struct Record {
     pub hashes: Option<Hashes>,
     /// Per-channel sums of the output, for `stats.json`.
     pub sums: Option<ChannelSums>,
+    /// Records in this file's set (its faces with `--faces all`, else 1): a set the
+    /// journal holds only part of (a write cut short by a full disk) is not resumed
+    /// but done again. 0 in journals written before it: taken as whole.
+    #[serde(default)]
+    pub faces: u32,
 }
 
 /// Exact and perceptual hashes of one output.
@@ -141,6 +146,8 @@ pub struct Earlier {
     pub line: LinePos,
     /// The record was rejected.
     pub rejected: bool,
+    /// [`Record::faces`].
+    pub faces: u32,
 }
 
 /// The key of a source path (relative to INPUT) among an earlier run's records. Two
@@ -258,6 +265,7 @@ impl Journal {
                         len: body.len() as u32,
                     },
                     rejected: !r.reject.is_empty(),
+                    faces: r.faces,
                 });
             }
         }
@@ -280,7 +288,12 @@ impl Journal {
                     group.push(e);
                 }
             }
-            for e in group.into_iter().rev() {
+            // A set cut short (its other lines never reached the disk) is left out:
+            // resumed, the file's missing faces would be lost.
+            let whole = group
+                .iter()
+                .all(|e| e.faces == 0 || e.faces as usize == group.len());
+            for e in group.into_iter().rev().filter(|_| whole) {
                 done[kept] = e;
                 kept += 1;
             }
@@ -456,5 +469,31 @@ mod tests {
 
         assert!(Journal::load(dir.path(), "f2").unwrap().is_empty());
         assert!(!path.exists(), "a journal of other settings is removed");
+    }
+
+    /// A file's set of three faces of which two lines reached the disk (a write cut
+    /// short) is done again, not resumed with a face missing; a whole set stays.
+    #[test]
+    fn a_set_the_journal_holds_only_part_of_is_not_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Journal::path_in(dir.path());
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let of = |file: &str, face: u32, faces: u32| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&line(file, Some(face), 1, "")).unwrap();
+            v["faces"] = faces.into();
+            v.to_string()
+        };
+        let lines = [
+            "fingerprint f1".to_string(),
+            of("whole.png", 0, 2),
+            of("whole.png", 1, 2),
+            of("cut.png", 0, 3),
+            of("cut.png", 1, 3),
+        ];
+        fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let done = Journal::load(dir.path(), "f1").unwrap();
+        assert_eq!(records_of(&done, path_key("whole.png")).len(), 2);
+        assert!(records_of(&done, path_key("cut.png")).is_empty());
     }
 }
