@@ -99,17 +99,24 @@ pub fn prep_unfinished(dir: &Path) -> bool {
     !dir.join(MANIFEST_FILE).is_file() && dir.join(".facesynth").is_dir()
 }
 
-/// The kept images of a prepared dataset folder, as paths relative to `dir`, in
-/// manifest order. Without a manifest, every image file under `dir/images` is taken,
-/// unless a prep into `dir` has not finished ([`prep_unfinished`]): that is an error.
-pub fn kept_images(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    if prep_unfinished(dir) {
-        return Err(std::io::Error::other(format!(
+/// An error where a prep into `dir` has not finished ([`prep_unfinished`]): every reader
+/// of a dataset folder (listing, labels, training, evaluation, another prep) asks first.
+pub fn refuse_unfinished(dir: &Path) -> std::io::Result<()> {
+    match prep_unfinished(dir) {
+        true => Err(std::io::Error::other(format!(
             "a prep into {} has not finished (no {MANIFEST_FILE} beside .facesynth/): run it \
              again to finish it",
             dir.display()
-        )));
+        ))),
+        false => Ok(()),
     }
+}
+
+/// The kept images of a prepared dataset folder, as paths relative to `dir`, in
+/// manifest order. Without a manifest, every image file under `dir/images` is taken,
+/// unless a prep into `dir` has not finished ([`refuse_unfinished`]).
+pub fn kept_images(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    refuse_unfinished(dir)?;
     let manifest = dir.join(MANIFEST_FILE);
     if manifest.is_file() {
         let rows = read(&manifest).map_err(std::io::Error::other)?;

@@ -112,6 +112,7 @@ pub fn load(
     if !dir.is_dir() {
         return Err(data_err(dir, "not a folder"));
     }
+    crate::dataset::manifest::refuse_unfinished(dir).map_err(|e| data_err(dir, e.to_string()))?;
     let csv = labels.map(Path::to_path_buf).or_else(|| {
         crate::gan::data::LABEL_FILES
             .iter()

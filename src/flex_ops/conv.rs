@@ -363,9 +363,9 @@ fn forward_or_flexs(
 }
 
 /// Chunks of images whose weight gradients [`weight_grad`] sums apart: a fixed number,
-/// not one per thread, so that the float sums run in one order on any machine (with
-/// one per thread, a labeling round on 2 cores and on 16 drew other networks from the
-/// same seed).
+/// not one per thread, so that the float sums run in one order whatever the thread count
+/// (with one per thread, a labeling round on 2 threads and on 16 drew other networks from
+/// the same seed; the GEMM kernels still differ by CPU). Up to 16 threads share it.
 const WEIGHT_GRAD_CHUNKS: usize = 16;
 
 /// `dW = Σ_images dY · cols(X)ᵀ`, the images split into [`WEIGHT_GRAD_CHUNKS`] chunks,

@@ -282,7 +282,9 @@ pub fn simulate(
             unasked: BTreeMap::new(),
             seconds: rep.info.seconds,
         };
+        // Less this round's queue: its answers join the store below.
         let human = store.human_files();
+        let queued: HashSet<usize> = rep.queued.iter().copied().collect();
         for (a, attr) in schema.attributes.iter().enumerate() {
             let judged = |i: usize| {
                 let y = *truth.get(&(i, a))?;
@@ -296,7 +298,8 @@ pub fn simulate(
             };
             let pairs: Vec<(f32, bool)> = test_order.iter().filter_map(|&i| judged(i)).collect();
             let unasked: Vec<(f32, bool)> = (0..index.len())
-                .filter(|i| !test.contains(i) && !human.contains(index.images[*i].as_str()))
+                .filter(|i| !test.contains(i) && !queued.contains(i))
+                .filter(|i| !human.contains(index.images[*i].as_str()))
                 .filter_map(judged)
                 .collect();
             point

@@ -127,6 +127,7 @@ pub fn run(
     // INPUT itself a prep output (re-prepped at another size): its own manifest and
     // reports are not images.
     let input_is_prep = in_abs.join(".facesynth").is_dir();
+    crate::dataset::manifest::refuse_unfinished(&in_abs).map_err(in_err)?;
     let own_file = |p: &Path| {
         input_is_prep
             && p.parent() == Some(input)

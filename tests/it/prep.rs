@@ -868,6 +868,34 @@ fn a_killed_rerun_with_other_settings_leaves_no_manifest_over_mixed_images() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("has not finished"));
+    // A class-conditional training's labels file beside it does not let it through.
+    std::fs::write(out.join("labels_wide.csv"), "file,hair_color\n").unwrap();
+    let labeled = facesynth::gan::data::DataSource {
+        data: Some(&out),
+        labels: None,
+        mnist: None,
+        attrs: vec!["hair_color".into()],
+        need_labels: true,
+        size: 32,
+    };
+    let e = facesynth::gan::data::load(&labeled)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("has not finished"), "{e}");
+    // Nor does another prep read it as its input.
+    let again = dir.path().join("again");
+    let o = crate::common::bin()
+        .args([
+            "prep",
+            out.to_str().unwrap(),
+            "--out",
+            again.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("has not finished"));
+    std::fs::remove_file(out.join("labels_wide.csv")).unwrap();
 
     run_ok(&args("32").each_ref().map(String::as_str));
     let kept = manifest::kept_images(&out).unwrap();

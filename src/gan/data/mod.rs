@@ -210,6 +210,10 @@ pub fn load(src: &DataSource) -> Result<Dataset, GanError> {
             reason: "not a folder".into(),
         });
     }
+    crate::dataset::manifest::refuse_unfinished(dir).map_err(|e| GanError::Data {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let csv = src.labels.map(Path::to_path_buf).or_else(|| {
         LABEL_FILES
             .iter()
@@ -284,7 +288,7 @@ pub fn unlabeled_images(dir: &Path) -> Result<Vec<PathBuf>, GanError> {
     use crate::dataset::manifest;
     if dir.join(manifest::MANIFEST_FILE).is_file() || manifest::prep_unfinished(dir) {
         return manifest::kept_images(dir).map_err(|e| GanError::Data {
-            path: dir.join(crate::dataset::manifest::MANIFEST_FILE),
+            path: dir.to_path_buf(),
             reason: e.to_string(),
         });
     }

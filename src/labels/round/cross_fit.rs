@@ -74,7 +74,7 @@ pub(super) fn cross_fit<B: AutodiffBackend>(
         images.sort_unstable();
         images.dedup();
         let sub = trainer.pixels.select(&images);
-        let samples = train.first_pass(index, spec);
+        let samples = train.first_pass(index.len(), spec);
         let warm = warm_for(fold);
         continued += usize::from(warm.is_some());
         let what = format!("cross-fit {}/{}", fold + 1, folds);

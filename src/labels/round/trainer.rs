@@ -40,7 +40,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         set: &mut TrainingSet,
     ) -> (Vec<classifier::Net<B>>, Outputs, Vec<f32>) {
         let spec = self.spec;
-        let first = set.first_pass(index, spec);
+        let first = set.first_pass(index.len(), spec);
         let mut models: Vec<classifier::Net<B>> = (0..spec.ensemble.max(1))
             .map(|k| self.fit(warm.take(), &first, &spec.train, k, "train"))
             .collect();
@@ -107,7 +107,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             let (models, out, _) = self.run(None, index, store, all);
             return (models, out);
         }
-        let first = all.first_pass(index, spec);
+        let first = all.first_pass(index.len(), spec);
         let train = TrainSpec {
             steps: spec.continued_refit_steps(),
             lr: spec.train.lr * spec.refit_lr,

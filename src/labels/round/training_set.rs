@@ -127,7 +127,8 @@ impl TrainingSet {
     /// every image nobody labeled, which it learns from: not the test split, and not the
     /// calibration split unless [`RoundSpec::consistency_on_held_out`] (its labels never
     /// train either way).
-    pub(super) fn first_pass(&self, index: &DatasetIndex, spec: &RoundSpec) -> Vec<Sample> {
+    /// `images`: the dataset's image count.
+    pub(super) fn first_pass(&self, images: usize, spec: &RoundSpec) -> Vec<Sample> {
         let mut first: Vec<Sample> = self.samples.values().cloned().collect();
         if spec.train.consistency.on() {
             let n_attr = self.calib.len();
@@ -136,7 +137,7 @@ impl TrainingSet {
                 false => self.calib.iter().flatten().map(|&(i, _)| i).collect(),
             };
             first.extend(
-                (0..index.len())
+                (0..images)
                     .filter(|i| !self.samples.contains_key(i) && !held.contains(i))
                     .filter(|i| !spec.exclude.contains(i))
                     .map(|image| Sample::unlabeled(image, n_attr)),
@@ -149,6 +150,43 @@ impl TrainingSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::classifier::TrainSpec;
+
+    /// The first pass: labeled samples, and with the consistency loss the images nobody
+    /// labeled, the test split never, the calibration split's only when asked for (and
+    /// then without its labels).
+    #[test]
+    fn the_first_pass_takes_the_calibration_images_unlabeled_only_when_asked() {
+        let mut samples = BTreeMap::new();
+        samples.insert(0, Sample::new(0, vec![Some(1)], 1.0));
+        let set = TrainingSet {
+            samples,
+            calib: vec![vec![(2, 0)]],
+            every: 5,
+        };
+        let spec = |held_out: bool| RoundSpec {
+            exclude: [3].into(),
+            consistency_on_held_out: held_out,
+            ..RoundSpec::default()
+        };
+        let images = |s: &[Sample]| -> Vec<(usize, bool)> {
+            s.iter()
+                .map(|s| (s.image, s.targets.iter().any(Option::is_some)))
+                .collect()
+        };
+        let off = set.first_pass(5, &spec(false));
+        assert_eq!(images(&off), [(0, true), (1, false), (4, false)]);
+        let on = set.first_pass(5, &spec(true));
+        assert_eq!(images(&on), [(0, true), (1, false), (2, false), (4, false)]);
+        let no_consistency = RoundSpec {
+            train: TrainSpec {
+                consistency: Default::default(),
+                ..RoundSpec::default().train
+            },
+            ..spec(true)
+        };
+        assert_eq!(images(&set.first_pass(5, &no_consistency)), [(0, true)]);
+    }
 
     #[test]
     fn with_calibration_trains_on_the_held_out_labels_too() {
