@@ -401,18 +401,46 @@ fn dedup_pair_precision_and_recall_on_real_images() {
     assert_eq!(r["g0_small.png"].status, Status::Duplicate);
 }
 
-#[test]
-fn killed_run_resumes_to_the_same_manifest_and_reruns_pick_up_new_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let raw = dir.path().join("raw");
+/// 240 synthetic faces of 96 px in `dir/raw`, drawn with `seed`: enough for a prep with
+/// one job to be killed halfway.
+fn synth_raw(dir: &Path, seed: u64) -> PathBuf {
+    let raw = dir.join("raw");
     let spec = facesynth::synth::SynthSpec {
         n: 240,
         image_size: 96,
         face_fraction: (0.6, 0.9),
-        seed: 5,
+        seed,
         hair: None,
     };
     facesynth::synth::generate(&spec, &raw).unwrap();
+    raw
+}
+
+/// Kills (SIGKILL) the prep `child` writing into `out` once its journal holds a number of
+/// lines in `lines` (or it ended, or a minute passed).
+fn kill_midway(mut child: std::process::Child, out: &Path, lines: std::ops::Range<usize>) {
+    let journal = out.join(".facesynth/journal.jsonl");
+    let t0 = std::time::Instant::now();
+    loop {
+        let now = std::fs::read_to_string(&journal)
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
+        if lines.contains(&now)
+            || t0.elapsed().as_secs() > 60
+            || child.try_wait().unwrap().is_some()
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn killed_run_resumes_to_the_same_manifest_and_reruns_pick_up_new_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = synth_raw(dir.path(), 5);
     let full = dir.path().join("full");
     let killed = dir.path().join("killed");
     let args = |out: &Path| {
@@ -428,20 +456,11 @@ fn killed_run_resumes_to_the_same_manifest_and_reruns_pick_up_new_files() {
     };
     run_ok(&args(&full).iter().map(String::as_str).collect::<Vec<_>>());
 
-    let mut child = crate::common::bin().args(args(&killed)).spawn().unwrap();
-    let journal = killed.join(".facesynth/journal.jsonl");
-    let t0 = std::time::Instant::now();
-    loop {
-        let lines = std::fs::read_to_string(&journal)
-            .map(|s| s.lines().count())
-            .unwrap_or(0);
-        if lines > 40 || t0.elapsed().as_secs() > 60 || child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    kill_midway(
+        crate::common::bin().args(args(&killed)).spawn().unwrap(),
+        &killed,
+        41..usize::MAX,
+    );
     let o = run_ok(&args(&killed).iter().map(String::as_str).collect::<Vec<_>>());
     drop(o);
     let a = std::fs::read_to_string(full.join("manifest.csv")).unwrap();
@@ -819,15 +838,7 @@ fn a_dark_image_is_rejected_before_auto_contrast_could_hide_it() {
 #[test]
 fn a_killed_rerun_with_other_settings_leaves_no_manifest_over_mixed_images() {
     let dir = tempfile::tempdir().unwrap();
-    let raw = dir.path().join("raw");
-    let spec = facesynth::synth::SynthSpec {
-        n: 240,
-        image_size: 96,
-        face_fraction: (0.6, 0.9),
-        seed: 6,
-        hair: None,
-    };
-    facesynth::synth::generate(&spec, &raw).unwrap();
+    let raw = synth_raw(dir.path(), 6);
     let out = dir.path().join("out");
     let args = |size: &str| {
         let (raw, out) = (raw.to_str().unwrap(), out.to_str().unwrap());
@@ -839,22 +850,9 @@ fn a_killed_rerun_with_other_settings_leaves_no_manifest_over_mixed_images() {
     run_ok(&args("64").each_ref().map(String::as_str));
     assert!(manifest::kept_images(&out).unwrap().len() > 100);
 
-    let mut child = crate::common::bin().args(args("32")).spawn().unwrap();
-    let journal = out.join(".facesynth/journal.jsonl");
-    let t0 = std::time::Instant::now();
-    loop {
-        // The new settings' journal: its first line is their fingerprint.
-        let lines = std::fs::read_to_string(&journal)
-            .map(|s| s.lines().count())
-            .unwrap_or(0);
-        let done = child.try_wait().unwrap().is_some();
-        if (lines > 40 && lines < 200) || done || t0.elapsed().as_secs() > 60 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    // Over 40 lines of the new settings' journal, not the old one's 241.
+    let child = crate::common::bin().args(args("32")).spawn().unwrap();
+    kill_midway(child, &out, 41..200);
     assert!(
         !out.join("manifest.csv").exists(),
         "the old manifest stayed"
