@@ -219,7 +219,8 @@ pub struct RoundArgs {
     #[arg(long, default_value_t = RoundSpec::default().vote_calibration, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     vote_calibration: bool,
     /// With the consistency loss, train on the calibration split's images unlabeled too,
-    /// as on the unasked images whose confidences the temperature sets.
+    /// as on the unasked images whose confidences the temperature sets (false: leave
+    /// them out of it).
     #[arg(long, default_value_t = RoundSpec::default().consistency_on_held_out, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     consistency_on_held_out: bool,
     /// Predict from each image and its mirror image (one more pass over the images).
