@@ -46,11 +46,12 @@ pub struct RoundSpec {
     /// With the consistency loss, the calibration split's images join its unlabeled
     /// images (their labels stay out): the temperature is then fitted on images trained
     /// as the unasked ones are, whose labels it reports (default on). Off, the held-out
-    /// images were the only ones of the network's training set the loss never saw, and on
-    /// anime-faces-96-raw the unasked images' labels came out overconfident: mean
-    /// confidence over accuracy by +4.3 / +4.1 points (hair / eye) at 500 answers on three
-    /// draws, +1.6 / -1.3 with it, accuracy level (-0.1 / +0.3 points); on anime-faces-64
-    /// level accuracy and eye test ECE 0.023 -> 0.015 (BENCHMARKS.md, label, session 44).
+    /// images were the only ones of the network's training set the loss never saw, and
+    /// on anime-faces-96-raw the unasked images' labels came out overconfident on average:
+    /// mean confidence over accuracy +3.3 / +3.0 points (hair / eye) at 500 answers on
+    /// four draws, +1.8 / -2.0 with it (the eye's size of error unchanged, its sign
+    /// spread), accuracy level (-0.3 / +0.05 points); on anime-faces-64 level accuracy
+    /// and eye test ECE 0.023 -> 0.015 (BENCHMARKS.md, label, session 44).
     pub consistency_on_held_out: bool,
     /// Continue the last round's network instead of fresh weights when it learned from
     /// people and never saw this round's held-out answers ([`super::warm`]; default
