@@ -50,8 +50,8 @@ pub struct RoundSpec {
     /// on anime-faces-96-raw the unasked images' labels came out overconfident on average:
     /// mean confidence over accuracy +3.3 / +3.0 points (hair / eye) at 500 answers on
     /// four draws, +1.8 / -2.0 with it (the eye's size of error unchanged, its sign
-    /// spread), accuracy level (-0.3 / +0.05 points); on anime-faces-64 level accuracy
-    /// and eye test ECE 0.023 -> 0.015 (BENCHMARKS.md, label, session 44).
+    /// spread), accuracy level (-0.3 / +0.05 points); on anime-faces-64 (two draws)
+    /// level, accuracy and ECE (BENCHMARKS.md, label, session 44).
     pub consistency_on_held_out: bool,
     /// Continue the last round's network instead of fresh weights when it learned from
     /// people and never saw this round's held-out answers ([`super::warm`]; default
