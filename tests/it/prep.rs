@@ -62,15 +62,16 @@ fn report_of(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
 }
 
-/// `facesynth prep RAW --out OUT -q`, which must succeed; its report.
-fn prep_quietly(raw: &Path, out: &Path) -> serde_json::Value {
-    run_ok(&[
+/// `facesynth prep RAW --out OUT -q MORE...`, which must succeed; its report.
+fn prep_quietly(raw: &Path, out: &Path, more: &[&str]) -> serde_json::Value {
+    let args = [
         "prep",
         raw.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "-q",
-    ]);
+    ];
+    run_ok(&[&args[..], more].concat());
     report_of(out)
 }
 
@@ -509,7 +510,7 @@ fn a_file_whose_output_name_moved_is_resumed_on_the_next_run() {
     std::fs::create_dir_all(&raw).unwrap();
     face(3, 96).save(raw.join("a.jpg")).unwrap();
     let out = dir.path().join("out");
-    let resumed = || prep_quietly(&raw, &out)["resumed"].as_u64().unwrap();
+    let resumed = || prep_quietly(&raw, &out, &[])["resumed"].as_u64().unwrap();
     assert_eq!(resumed(), 0);
     face(4, 96).save(raw.join("a.png")).unwrap();
     resumed();
@@ -527,7 +528,7 @@ fn a_duplicate_whose_keeper_is_gone_is_written_on_rerun_and_a_torn_journal_line_
     std::fs::copy(raw.join("a.png"), raw.join("b.png")).unwrap();
     face(8, 96).save(raw.join("c.png")).unwrap();
     let out = dir.path().join("out");
-    prep_quietly(&raw, &out);
+    prep_quietly(&raw, &out, &[]);
     let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
     assert_eq!(rows["a.png"].status, Status::Kept);
     assert_eq!(rows["b.png"].dup_of, "a.png");
@@ -542,7 +543,7 @@ fn a_duplicate_whose_keeper_is_gone_is_written_on_rerun_and_a_torn_journal_line_
     std::io::Write::write_all(&mut j, br#"{"file":"c.png","fa"#).unwrap();
     drop(j);
     std::fs::remove_file(raw.join("a.png")).unwrap();
-    let report = prep_quietly(&raw, &out);
+    let report = prep_quietly(&raw, &out, &[]);
     let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
     assert_eq!(rows.len(), 2);
     assert_eq!(rows["b.png"].status, Status::Kept);
@@ -571,7 +572,7 @@ fn a_duplicate_whose_keeper_is_gone_is_written_on_rerun_and_a_torn_journal_line_
         "only the torn line may not parse"
     );
     let before = std::fs::read_to_string(out.join("manifest.csv")).unwrap();
-    prep_quietly(&raw, &out);
+    prep_quietly(&raw, &out, &[]);
     assert_eq!(
         std::fs::read_to_string(out.join("manifest.csv")).unwrap(),
         before
@@ -593,15 +594,7 @@ fn crop_modes_write_boxes_in_source_pixels() {
     )
     .unwrap();
     let out = dir.path().join("center");
-    run_ok(&[
-        "prep",
-        raw.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-        "--size",
-        "32",
-    ]);
+    prep_quietly(&raw, &out, &["--size", "32"]);
     let r = &manifest::read(&out.join("manifest.csv")).unwrap()[0];
     assert_eq!(
         (r.crop_x, r.crop_y, r.crop_w, r.crop_h),
@@ -611,19 +604,12 @@ fn crop_modes_write_boxes_in_source_pixels() {
     assert_eq!((img.width(), img.height()), (32, 32));
     let out = dir.path().join("bbox");
     let boxes = dir.path().join("boxes.csv");
-    run_ok(&[
-        "prep",
-        raw.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-        "--crop",
-        "bbox",
-        "--bbox",
-        boxes.to_str().unwrap(),
-        "--margin",
-        "0.25",
-    ]);
+    let bbox = boxes.to_str().unwrap();
+    prep_quietly(
+        &raw,
+        &out,
+        &["--crop", "bbox", "--bbox", bbox, "--margin", "0.25"],
+    );
     let r = &manifest::read(&out.join("manifest.csv")).unwrap()[0];
     // 40x30 box, 25% margin each side -> 60x45, squared -> 60x60 around centre (30, 20).
     assert_eq!(
@@ -780,15 +766,9 @@ fn flip_aware_dedup_groups_a_mirrored_copy() {
         (Some("--no-flip-dedup"), Status::Kept),
     ] {
         let out = dir.path().join(format!("cli-{}", flag.is_some()));
-        let mut args = vec![
-            "prep",
-            raw.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend(["-q", "--pipeline", pipe.to_str().unwrap()]);
-        args.extend(flag);
-        run_ok(&args);
+        let mut more = vec!["--pipeline", pipe.to_str().unwrap()];
+        more.extend(flag);
+        prep_quietly(&raw, &out, &more);
         let r = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
         assert_eq!(r["b_mirror.png"].status, mirror, "{flag:?}");
     }
@@ -816,13 +796,7 @@ fn a_dark_image_is_rejected_before_auto_contrast_could_hide_it() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let args = [
-        "prep",
-        raw.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    run_ok(&[&args[..], &["-q", "--normalize", "autocontrast"]].concat());
+    prep_quietly(&raw, &out, &["--normalize", "autocontrast"]);
     let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
     assert_eq!(rows["bright.png"].status, Status::Kept, "{rows:?}");
     let dark = &rows["dark.png"];
