@@ -283,10 +283,11 @@ pub const LABEL_FILES: [&str; 3] = ["labels_wide.csv", "truth.csv", "tags.csv"];
 
 /// Every image of a dataset folder, labels ignored, relative to `dir`: the kept rows of a
 /// prep output's manifest, else every image below `DIR/images/`, else below `DIR`
-/// (an ImageFolder's class folders or a flat folder).
+/// (an ImageFolder's class folders or a flat folder). Its callers have refused a folder
+/// whose prep has not finished ([`refuse_unfinished`](crate::dataset::manifest::refuse_unfinished)).
 pub fn unlabeled_images(dir: &Path) -> Result<Vec<PathBuf>, GanError> {
     use crate::dataset::manifest;
-    if dir.join(manifest::MANIFEST_FILE).is_file() || manifest::prep_unfinished(dir) {
+    if dir.join(manifest::MANIFEST_FILE).is_file() {
         return manifest::kept_images(dir).map_err(|e| GanError::Data {
             path: dir.to_path_buf(),
             reason: e.to_string(),
