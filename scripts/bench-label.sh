@@ -6,6 +6,9 @@
 #   scripts/bench-label.sh                     # margin and random, budgets 50..1000
 #   STRATEGIES="entropy margin least-confidence random" scripts/bench-label.sh
 #   SCHEDULE=50,100,200,500 STEPS=300 ALL_LABELS=1 scripts/bench-label.sh
+#   WARMUP=50,100,200 SCHEDULE=500,1000 STRATEGIES="entropy margin least-confidence random" \
+#     scripts/bench-label.sh                    # the grid from one shared random warm-up:
+#                                               # each strategy continues a copy of it
 #   FIT=500 scripts/bench-label.sh              # only the supervised check against the
 #                                               # PyTorch reference (examples/label_fit)
 #   scripts/raw96-truth.py && SRC=../shared/data/anime-faces-96-raw TRUTH=bench-out/raw96-truth.csv \
@@ -20,7 +23,10 @@
 # SIZE (default 48), SELF_TRAIN (self-training steps, default 0), FIT, ALL_LABELS (1: also
 # train on all ~8,000 training labels, ALL_STEPS steps, default 1500), TIME_ROUND (1: time one plain `label round` on all
 # images), THREADS (default 2: RAYON_NUM_THREADS), PARALLEL (1: the simulations side by
-# side, THREADS threads each), ARGS (more `label simulate` / `label round` flags, e.g.
+# side, THREADS threads each), WARMUP (a schedule: one random run `warmup` to its last
+# count, which every strategy's run then continues, so that all strategies start from
+# the same answers and the grid costs one warm-up instead of one per strategy), SEED
+# (`--seed`, default 0), ARGS (more `label simulate` / `label round` flags, e.g.
 # "--warm-start false --trust 0.9"). The accuracy curves are drawn to bench-out/label/curves.png
 # (examples/label_curves.rs).
 set -euo pipefail
@@ -56,21 +62,26 @@ if [ ! -f "$BASE/labels/labels.csv" ]; then
   cp "$TRUTH" "$OUT/truth.csv"
   /usr/bin/time -f "%e s init (heuristics on all images)" "$FACESYNTH" -q label init --schema "$SCHEMA" --data "$BASE" 2>&1 | tee "$OUT/init-time.txt"
 fi
-run_sim() { # name strategy schedule [steps]
-  local dir=$OUT/$1
+run_sim() { # name strategy schedule [steps] [the run whose store to continue; default: BASE]
+  local dir=$OUT/$1 from=${5:-$BASE}
   rm -rf "$dir"; mkdir -p "$dir"
   ln -s "$(realpath "$SRC/images")" "$dir/images"
-  cp -r "$BASE/labels" "$dir/labels"
+  cp -r "$from/labels" "$dir/labels"
   local max=${3##*,} steps=${4:-$STEPS}
   /usr/bin/time -f "%e s simulate $1" "$FACESYNTH" -q label simulate --data "$dir" --oracle "$OUT/truth.csv" \
-    --budget "$max" --schedule "$3" --strategy "$2" ${steps:+--steps "$steps"} --size "$SIZE" --self-train-steps "$SELF_TRAIN" ${ARGS:-} 2>&1 | tee "$OUT/$1-time.txt"
+    --budget "$max" --schedule "$3" --strategy "$2" ${steps:+--steps "$steps"} --size "$SIZE" --self-train-steps "$SELF_TRAIN" --seed "${SEED:-0}" ${ARGS:-} 2>&1 | tee "$OUT/$1-time.txt"
 }
+FROM=$BASE
+if [ -n "${WARMUP:-}" ]; then
+  run_sim warmup random "$WARMUP"
+  FROM=$OUT/warmup
+fi
 if [ "${PARALLEL:-0}" = 1 ]; then # side by side, THREADS threads each
-  for s in $STRATEGIES; do run_sim "$s" "$s" "$SCHEDULE" & done
+  for s in $STRATEGIES; do run_sim "$s" "$s" "$SCHEDULE" "" "$FROM" & done
   if [ "${ALL_LABELS:-0}" = 1 ]; then run_sim all-labels random 8000 "$ALL_STEPS" & fi
   wait
 else
-  for s in $STRATEGIES; do run_sim "$s" "$s" "$SCHEDULE"; done
+  for s in $STRATEGIES; do run_sim "$s" "$s" "$SCHEDULE" "" "$FROM"; done
   if [ "${ALL_LABELS:-0}" = 1 ]; then run_sim all-labels random 8000 "$ALL_STEPS"; fi
 fi
 if [ "${TIME_ROUND:-0}" = 1 ]; then
