@@ -329,6 +329,14 @@ impl TrainSpec {
                 ));
             }
         }
+        if let Some(split) = &self.split_by {
+            if self.conditional() && self.attrs.len() == 1 && &self.attrs[0] == split {
+                return bad(format!(
+                    "--attr {split} and --split-by {split}: each class model holds one \
+                     value of {split}, so it cannot condition on it; give another --attr"
+                ));
+            }
+        }
         if !self.conditional() && !self.attrs.is_empty() {
             return bad(format!(
                 "{} is unconditional: --attr names the classes of cgan and acgan (leave it \
@@ -383,6 +391,24 @@ impl TrainSpec {
                 ));
             }
         }
+        // A 0 here checkpointed (or sampled) every step, as if it were 1.
+        for (name, v) in [
+            ("sample-every", self.sample_every),
+            ("checkpoint-every", self.checkpoint_every),
+            ("log-every", self.log_every),
+        ] {
+            if v == 0 {
+                return bad(format!("{name} is 0: give a number of steps, at least 1"));
+            }
+        }
+        // The Q head reads a categorical code of info_cat values; 0 or 1 leaves nothing
+        // to read (and 0 sliced an empty block out of its logits).
+        if self.model == ModelKind::Infogan && self.info_cat < 2 {
+            return bad(format!(
+                "info_cat is {}: infogan's categorical code needs at least 2 values",
+                self.info_cat
+            ));
+        }
         if self.batch < 2 {
             return bad(format!("batch {} is too small (at least 2)", self.batch));
         }
@@ -421,7 +447,7 @@ impl TrainSpec {
             Arch::Dcgan => {
                 super::blocks::layout(self.size)
                     .map(|_| ())
-                    .ok_or_else(|| GanError::Settings {
+                    .ok_or_else(|| GanError::Usage {
                         reason: format!(
                             "size {} is not supported (use 16, 28, 32, 64 or 128)",
                             self.size

@@ -164,6 +164,9 @@ fn resolve_resume(spec: &TrainSpec, out: &Path, resume: bool) -> Result<TrainSpe
         return Ok(spec.clone());
     }
     let (mut saved, _) = checkpoint::read_meta(out)?;
+    if !saved.conditional() {
+        saved.attrs.clear(); // what runs before the fix above saved
+    }
     // A target below the steps done trained nothing and wrote the lower target into
     // settings.json, under a checkpoint past it.
     refuse_target_below_done(out, spec.steps, "the run")?;
@@ -224,7 +227,12 @@ pub fn train_dataset(
             reason: format!("{} needs labels: give --attr and a labels CSV", spec.model),
         });
     }
-    spec.attrs = names;
+    // Only a conditional model's settings name its classes: an unconditional run that
+    // saved the data's first column here (MNIST's `digit`, a `--labels` file's first
+    // attribute) was refused by `validate` on every `--resume`.
+    if spec.conditional() {
+        spec.attrs = names;
+    }
     if ds.len() < 2 {
         return Err(GanError::Settings {
             reason: format!("only {} image(s) to train on", ds.len()),
@@ -437,9 +445,22 @@ fn train_split(
         .ok_or_else(|| GanError::Settings {
             reason: format!("--split-by {attr}: the data has no such attribute"),
         })?;
-    std::fs::create_dir_all(out).map_err(io_err(out))?;
     let mut rest = ds.attrs.clone();
     rest.retain(|a| a.name != attr);
+    // Before the folder is made: a class model with nothing to condition on failed only
+    // after the split's settings were written, and the folder then refused a corrected
+    // rerun as a run already there.
+    if spec.conditional() && rest.is_empty() {
+        return Err(GanError::Usage {
+            reason: format!(
+                "{} conditions each class model on an attribute other than --split-by {attr}, \
+                 and the data has none: give --attr with another labeled attribute, or \
+                 --model dcgan for one unconditional model per value",
+                spec.model
+            ),
+        });
+    }
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
     let classes = ClassMap {
         channels: ds.channels,
         attrs: rest,

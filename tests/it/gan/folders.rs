@@ -175,6 +175,21 @@ fn bad_command_lines_exit_2() {
         // Settings no run could use exited 1, or trained (smoothing 2: a loss of -10).
         train(&["--label-smoothing", "2"]),
         train(&["--attr", "hair_color"]),
+        // A size no layout has exited 1; an interval of 0 checkpointed every step.
+        train(&["--size", "48"]),
+        train(&["--checkpoint-every", "0"]),
+        train(&["--sample-every", "0"]),
+        // A class model cannot condition on the attribute it is split by.
+        train(&[
+            "--model",
+            "cgan",
+            "--attr",
+            "hair_color",
+            "--split-by",
+            "hair_color",
+        ]),
+        // `synth --size` under 8 panicked in `clamp`.
+        vec!["synth", "--size", "4", "--out", &out],
         generate(&["--interpolate", "1"]),
         generate(&["--attr", "a=x", "--attr", "a=y"]),
         generate(&["--n", "0"]),
@@ -207,6 +222,91 @@ fn synth_folder(dir: &Path, n: usize) -> std::path::PathBuf {
     )
     .unwrap();
     data
+}
+
+/// Regression: an unconditional run given labels (MNIST's digits, a `--labels` file)
+/// saved their first column as its `attrs`, and `validate` refused every `--resume` of
+/// it ("dcgan is unconditional: --attr ..."), the very command its Ctrl-C message gives.
+#[test]
+fn an_unconditional_run_with_labels_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_folder(dir.path(), 12);
+    let run = dir.path().join("run");
+    let train = |extra: &[&str]| {
+        bin()
+            .args(["train", "--model", "dcgan", "--size", "16", "--batch", "4"])
+            .args(["--width", "4", "--quiet", "--out"])
+            .arg(&run)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let labels = data.join("truth.csv");
+    let first = [
+        "--data",
+        data.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+    ];
+    let out = train(&[&first[..], &["--steps", "2"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = train(&["--resume", "--steps", "3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("latest.json")).unwrap()).unwrap();
+    assert_eq!(latest["step"], 3, "{latest}");
+}
+
+/// Regression: a conditional split run whose data has no attribute but the split one
+/// failed in its first class model, after writing the run's settings: the folder then
+/// refused the corrected command as a run already there.
+#[test]
+fn a_conditional_split_with_nothing_to_condition_on_is_refused_before_any_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_folder(dir.path(), 12);
+    let truth = std::fs::read_to_string(data.join("truth.csv")).unwrap();
+    let hair_only: String = truth
+        .lines()
+        .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(",") + "\n")
+        .collect();
+    let labels = dir.path().join("hair.csv");
+    std::fs::write(&labels, hair_only).unwrap();
+    let run = dir.path().join("run");
+    let out = bin()
+        .args([
+            "train",
+            "--model",
+            "cgan",
+            "--split-by",
+            "hair_color",
+            "--size",
+            "16",
+        ])
+        .args([
+            "--batch", "4", "--width", "4", "--steps", "1", "--quiet", "--data",
+        ])
+        .arg(&data)
+        .arg("--labels")
+        .arg(&labels)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--split-by hair_color") && err.contains("--attr"),
+        "{err}"
+    );
+    assert!(!run.exists(), "the refused run left {}", run.display());
 }
 
 /// Regression: relative dataset paths were saved as given, so `--resume` from another
