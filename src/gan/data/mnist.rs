@@ -52,8 +52,30 @@ pub fn load_mnist(dir: &Path, size: u32) -> Result<Dataset, GanError> {
         return Err(bad(&lp, "not an IDX1 label file"));
     }
     let (n, h, w) = (be(&img, 4), be(&img, 8), be(&img, 12));
-    if img.len() < 16 + n * h * w || lab.len() < 8 + n {
-        return Err(bad(&ip, "truncated IDX file"));
+    // Checked: a damaged header's count times its sides wrapped past the length check
+    // and the slicing below panicked.
+    let bytes = n.checked_mul(h).and_then(|x| x.checked_mul(w));
+    if h == 0 || w == 0 {
+        return Err(bad(&ip, &format!("the header says {h}x{w} px images")));
+    }
+    if bytes.is_none_or(|b| img.len() - 16 < b) {
+        return Err(bad(
+            &ip,
+            &format!("truncated IDX file: the header says {n} images of {h}x{w} px"),
+        ));
+    }
+    let labels = be(&lab, 4);
+    if labels != n {
+        return Err(bad(
+            &lp,
+            &format!("{labels} labels for {n} images in {}", ip.display()),
+        ));
+    }
+    if lab.len() - 8 < n {
+        return Err(bad(
+            &lp,
+            &format!("truncated IDX file: the header says {n} labels"),
+        ));
     }
     let images: Vec<(DynamicImage, Vec<String>)> = (0..n)
         .map(|i| {
@@ -68,4 +90,71 @@ pub fn load_mnist(dir: &Path, size: u32) -> Result<Dataset, GanError> {
         size,
         1,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IDX header: magic, then the sizes, big-endian.
+    fn idx(magic: u32, sizes: &[u32], body: usize) -> Vec<u8> {
+        let mut b: Vec<u8> = std::iter::once(magic)
+            .chain(sizes.iter().copied())
+            .flat_map(u32::to_be_bytes)
+            .collect();
+        b.resize(b.len() + body, 3);
+        b
+    }
+
+    fn load(images: Vec<u8>, labels: Vec<u8>) -> Result<Dataset, GanError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), images).unwrap();
+        std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), labels).unwrap();
+        load_mnist(dir.path(), 16)
+    }
+
+    fn reason_and_file(e: GanError) -> (String, String) {
+        match e {
+            GanError::Data { path, reason } => (reason, path.display().to_string()),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn reads_a_small_pair() {
+        let ds = load(idx(2051, &[3, 4, 4], 48), idx(2049, &[3], 3)).unwrap();
+        assert_eq!(ds.len(), 3);
+    }
+
+    /// Regression: a labels file with fewer labels than images was called a truncated
+    /// images file.
+    #[test]
+    fn a_short_labels_file_is_named() {
+        let (reason, file) =
+            reason_and_file(load(idx(2051, &[3, 4, 4], 48), idx(2049, &[2], 2)).unwrap_err());
+        assert!(file.ends_with("labels-idx1-ubyte"), "{file}: {reason}");
+        assert!(reason.contains("2 labels for 3 images"), "{reason}");
+        let (reason, file) =
+            reason_and_file(load(idx(2051, &[3, 4, 4], 48), idx(2049, &[3], 1)).unwrap_err());
+        assert!(
+            file.ends_with("labels-idx1-ubyte") && reason.contains("truncated"),
+            "{reason}"
+        );
+    }
+
+    /// Regression: sizes whose product wraps passed the length check, then the slicing
+    /// panicked.
+    #[test]
+    fn a_header_whose_sizes_overflow_is_an_error() {
+        let e = load(
+            idx(2051, &[u32::MAX, u32::MAX, u32::MAX], 48),
+            idx(2049, &[3], 3),
+        )
+        .unwrap_err();
+        let (reason, file) = reason_and_file(e);
+        assert!(
+            file.ends_with("images-idx3-ubyte") && reason.contains("truncated"),
+            "{reason}"
+        );
+    }
 }
