@@ -179,10 +179,13 @@ where
         self.d = self.od.step(spec.lr_d, self.d.clone(), grads_d);
 
         // G step: fool the updated D (+ ask for the right class / keep the code readable).
+        // D judges noisy images here too (Sønderby et al. 2016, instance noise): G is
+        // trained against the D it has, and that D never saw a clean image while sigma
+        // was large.
         let fake = self.g.forward(z, &cond_fake);
-        let dg = self.d.forward(fake, &cond_fake);
-        let real_adv =
-            (spec.loss == LossKind::Ragan).then(|| self.d.forward(real, &cond_real).adv.detach());
+        let dg = self.d.forward(noisy(fake), &cond_fake);
+        let real_adv = (spec.loss == LossKind::Ragan)
+            .then(|| self.d.forward(noisy(real), &cond_real).adv.detach());
         let mut loss_g = g_loss(spec.loss, dg.adv, real_adv);
         match (spec.model, dg.aux) {
             (ModelKind::Acgan, Some(a)) => {
