@@ -320,7 +320,8 @@ pub fn synth_one(spec: &SynthSpec, i: usize) -> (TruthRow, RgbImage) {
     } else {
         lo
     };
-    let face = ((size as f32 * frac) as u32).clamp(8, size);
+    // `max` then `min`, not `clamp`: clamp panics on an image under 8 px.
+    let face = ((size as f32 * frac) as u32).max(8).min(size);
     let x = rng.random_range(0..=size - face);
     let y = rng.random_range(0..=size - face);
     let img = draw_face(&attrs, size, x, y, face, &mut rng);

@@ -21,8 +21,8 @@ pub struct SynthArgs {
     /// Number of faces.
     #[arg(long, default_value_t = 100)]
     pub n: usize,
-    /// Image side in pixels.
-    #[arg(long, default_value_t = 64)]
+    /// Image side in pixels (at least 8).
+    #[arg(long, default_value_t = 64, value_parser = super::parse::at_least::<u32, 8>)]
     pub size: u32,
     /// Smallest head box as a fraction of the image side.
     #[arg(long, default_value_t = 0.9)]
