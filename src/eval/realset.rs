@@ -123,7 +123,7 @@ pub fn load(
     let (files, names, values) = match &csv {
         Some(csv) => {
             let (files, names, values) = read_csv(csv, want)?;
-            let (files, missing) = match_names(dir, files);
+            let (files, values, missing) = match_names(dir, files, values);
             unmatched = missing;
             (files, names, values)
         }
@@ -224,20 +224,34 @@ pub fn load(
 /// Label names that are not files of `dir` looked up as training looks them up
 /// ([`FolderNames`], the label store's index: `images/5.jpg` for the `images/5.png` prep
 /// wrote, a manifest `source` path, a unique file name), so eval reads the images the run trained
-/// on. Returns the names to open and those that match no image.
-fn match_names(dir: &Path, files: Vec<String>) -> (Vec<String>, Vec<String>) {
+/// on. Returns the names to open with their rows' values and the names that match no
+/// image. An image named by several rows is read once, with its first row's values, as
+/// training reads it (it counted twice in the real set).
+fn match_names(
+    dir: &Path,
+    files: Vec<String>,
+    values: Vec<Vec<Option<String>>>,
+) -> (Vec<String>, Vec<Vec<Option<String>>>, Vec<String>) {
     let mut names = FolderNames::new(dir);
     let mut unmatched = Vec::new();
-    let files = files
-        .into_iter()
-        .map(|f| {
-            names.find(&f).unwrap_or_else(|| {
-                unmatched.push(f.clone());
-                f
-            })
-        })
-        .collect();
-    (files, unmatched)
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = (Vec::new(), Vec::new());
+    for (f, v) in files.into_iter().zip(values) {
+        let f = crate::gan::data::row_name(&f);
+        let (f, found) = match names.find(&f) {
+            Some(found) => (found, true),
+            None => (f, false),
+        };
+        if !seen.insert(f.clone()) {
+            continue;
+        }
+        if !found {
+            unmatched.push(f.clone());
+        }
+        kept.0.push(f);
+        kept.1.push(v);
+    }
+    (kept.0, kept.1, unmatched)
 }
 
 type Listing = (Vec<String>, Vec<String>, Vec<Vec<Option<String>>>);
@@ -256,15 +270,8 @@ fn read_csv(path: &Path, want: &[String]) -> Result<Listing, EvalError> {
     let bad = |e: csv::Error| data_err(path, e.to_string());
     let mut rdr = csv::Reader::from_path(path).map_err(bad)?;
     let header = rdr.headers().map_err(bad)?.clone();
-    let has = |name: &str| header.iter().any(|h| h == name);
-    if has("attribute") && has("value") && !want.iter().any(|w| w == "attribute" || w == "value") {
-        return Err(data_err(
-            path,
-            "a long-format answers file (file,attribute,value: one answer per row), not a \
-             wide labels CSV (file,<attribute>,...: one image per row); `facesynth label \
-             import` reads this format, then `facesynth label export` writes the wide \
-             labels_wide.csv",
-        ));
+    if let Some(reason) = crate::gan::data::long_format(&header, want) {
+        return Err(data_err(path, reason));
     }
     let file_col = header
         .iter()
@@ -357,6 +364,31 @@ mod tests {
         assert!(!categorical(&col(&many)), "a coordinate, not a class");
         assert!(!categorical(&col(&["28", "29", "28", "29"])), "box sizes");
         assert!(categorical(&col(&["no", "yes", "yes", "no"])));
+    }
+
+    /// Regression: an image named by two rows (once as `./a.png`) counted twice in the
+    /// real set, where training reads it once.
+    #[test]
+    fn an_image_named_twice_is_read_once() {
+        let d = tempfile::tempdir().unwrap();
+        for f in ["a.png", "b.png", "c.png"] {
+            image::RgbImage::new(8, 8).save(d.path().join(f)).unwrap();
+        }
+        let csv = d.path().join("labels.csv");
+        std::fs::write(
+            &csv,
+            "file,hair\na.png,red\n./a.png,red\nb.png,blue\nc.png,red\nb.png,blue\n",
+        )
+        .unwrap();
+        let set = load(d.path(), Some(&csv), 8, 3, &["hair".into()]).unwrap();
+        assert_eq!(set.files, ["a.png", "b.png", "c.png"]);
+        assert_eq!(set.labels.len(), 3);
+        // A long-format answers file is refused as training refuses it.
+        std::fs::write(&csv, "file,attribute,value\na.png,hair,red\n").unwrap();
+        let e = load(d.path(), Some(&csv), 8, 3, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("long-format") && e.contains("labels.csv"), "{e}");
     }
 
     #[test]

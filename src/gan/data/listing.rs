@@ -47,16 +47,8 @@ fn read_wide_csv(path: &Path, want: &[String]) -> Result<Wide, GanError> {
     };
     let mut rdr = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
     let header = rdr.headers().map_err(|e| bad(e.to_string()))?.clone();
-    let has = |name: &str| header.iter().any(|h| h == name);
-    let wants = |name: &str| want.iter().any(|w| w == name);
-    if has("attribute") && has("value") && !wants("attribute") && !wants("value") {
-        return Err(bad(
-            "a long-format answers file (file,attribute,value: one answer per row), not a \
-             wide labels CSV (file,<attribute>,...: one image per row); `facesynth label \
-             import` reads this format, then `facesynth label export` writes the wide \
-             labels_wide.csv that training reads"
-                .into(),
-        ));
+    if let Some(reason) = long_format(&header, want) {
+        return Err(bad(reason.into()));
     }
     let file_col = header
         .iter()
@@ -100,6 +92,27 @@ fn read_wide_csv(path: &Path, want: &[String]) -> Result<Wide, GanError> {
     Ok(Wide { names, rows })
 }
 
+/// Why a labels CSV with this header is refused, where it is a long-format answers file
+/// (`file,attribute,value`, what `label import` reads): read as wide it would train on an
+/// attribute named `attribute` whose values are the attribute names. Training and eval
+/// read labels CSVs alike.
+pub(crate) fn long_format(header: &csv::StringRecord, want: &[String]) -> Option<&'static str> {
+    let has = |name: &str| header.iter().any(|h| h == name);
+    let wants = |name: &str| want.iter().any(|w| w == name);
+    (has("attribute") && has("value") && !wants("attribute") && !wants("value")).then_some(
+        "a long-format answers file (file,attribute,value: one answer per row), not a wide \
+         labels CSV (file,<attribute>,...: one image per row); `facesynth label import` \
+         reads this format, then `facesynth label export` writes the wide labels_wide.csv \
+         that training and eval read",
+    )
+}
+
+/// A `file` cell as a name to look up: trimmed, without a leading `./`, with `/`
+/// separators (a CSV written on Windows).
+pub(crate) fn row_name(cell: &str) -> String {
+    cell.trim().trim_start_matches("./").replace('\\', "/")
+}
+
 /// `shown` (the first few of `total` items), comma-separated, and how many more there are.
 fn first_few_of(shown: &[String], total: usize) -> String {
     let mut s = shown.join(", ");
@@ -125,8 +138,7 @@ fn match_rows(dir: &Path, csv: &Path, wide: Wide) -> Result<(Listing, Vec<String
     let (mut files, mut values): (Vec<PathBuf>, Vec<Vec<String>>) = (Vec::new(), Vec::new());
     let (mut unmatched, mut conflicts) = (Vec::new(), Vec::new());
     for row in wide.rows {
-        let name = row.file.trim().trim_start_matches("./").replace('\\', "/");
-        let Some(file) = folder.find(&name).map(PathBuf::from) else {
+        let Some(file) = folder.find(&row_name(&row.file)).map(PathBuf::from) else {
             unmatched.push((row.pos, row.file));
             continue;
         };

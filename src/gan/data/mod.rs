@@ -13,7 +13,7 @@ use super::GanError;
 use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage};
 use listing::wide_listing;
-pub(crate) use listing::{class_folders, image_folder};
+pub(crate) use listing::{class_folders, image_folder, long_format, row_name};
 use rayon::prelude::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
