@@ -391,6 +391,15 @@ impl TrainSpec {
                 ));
             }
         }
+        // The hinge loss has margins, not targets: smoothing or noisy targets trained as if
+        // they were not given.
+        if self.loss == LossKind::Hinge && (self.label_smoothing > 0.0 || self.label_noise > 0.0) {
+            return bad(
+                "--loss hinge has no targets to smooth or make noisy: drop label smoothing \
+                 and label_noise, or use bce, ls or ragan"
+                    .into(),
+            );
+        }
         // A 0 here checkpointed (or sampled) every step, as if it were 1.
         for (name, v) in [
             ("sample-every", self.sample_every),

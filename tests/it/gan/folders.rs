@@ -178,6 +178,7 @@ fn bad_command_lines_exit_2() {
         // A size no layout has exited 1; an interval of 0 checkpointed every step.
         train(&["--size", "48"]),
         train(&["--checkpoint-every", "0"]),
+        train(&["--loss", "hinge", "--label-smoothing", "0.1"]),
         train(&["--sample-every", "0"]),
         // A class model cannot condition on the attribute it is split by.
         train(&[
