@@ -615,9 +615,16 @@ impl TrainSection {
             None if !model.conditional() => Vec::new(),
             None => file.attrs.unwrap_or(d.attrs),
         };
+        // The file's labels go with the file's images: over `--data` naming another
+        // folder they labeled that folder's images by the file's names. A file that gives
+        // labels but no images names them for whatever folder the flag gives.
+        let file_labels = match flagged && (file.data.is_some() || file.mnist.is_some()) {
+            true => None,
+            false => file.labels.clone(),
+        };
         TrainSpec {
             data,
-            labels: pick_opt!(labels),
+            labels: self.labels.clone().or(file_labels),
             mnist,
             attrs,
             model,
@@ -729,6 +736,40 @@ mod tests {
             let e = TrainSection::from_pipeline(&p).unwrap_err().to_string();
             assert!(e.contains("p.toml") && e.contains(key), "{e}");
         }
+    }
+
+    /// Regression: `--data B` over a pipeline file with `data = A` and `labels = A.csv`
+    /// trained on B's images with A's labels.
+    #[test]
+    fn a_files_labels_go_with_its_own_images() {
+        let file = || TrainSection {
+            data: Some("a".into()),
+            labels: Some("a.csv".into()),
+            ..Default::default()
+        };
+        let flag = |data: &str, labels: Option<&str>| TrainSection {
+            data: Some(data.into()),
+            labels: labels.map(Into::into),
+            ..Default::default()
+        };
+        let spec = flag("b", None).resolve(file());
+        assert_eq!((spec.data, spec.labels), (Some("b".into()), None));
+        let spec = flag("b", Some("b.csv")).resolve(file());
+        assert_eq!(spec.labels, Some("b.csv".into()));
+        let spec = TrainSection::default().resolve(file());
+        assert_eq!(
+            (spec.data, spec.labels),
+            (Some("a".into()), Some("a.csv".into()))
+        );
+        // Labels without images in the file: for the folder the flag names.
+        let labels_only = TrainSection {
+            labels: Some("l.csv".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            flag("b", None).resolve(labels_only).labels,
+            Some("l.csv".into())
+        );
     }
 
     #[test]
