@@ -24,7 +24,7 @@ pub struct GenerateArgs {
     #[arg(long, value_delimiter = ',', value_parser = attr_value)]
     pub attr: Vec<(String, String)>,
     /// Number of images (without --per-class).
-    #[arg(long, default_value_t = 64, value_parser = at_least::<usize, 1>)]
+    #[arg(long, default_value_t = 64, value_parser = at_least::<usize, 1>, conflicts_with = "per_class")]
     pub n: usize,
     /// N images per class: OUT/<value>/<i>.png and a grid with one row per value.
     #[arg(long, value_parser = at_least::<usize, 1>)]

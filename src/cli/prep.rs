@@ -32,8 +32,8 @@ pub struct PrepArgs {
     /// How to find the face.
     #[arg(long, value_enum)]
     pub crop: Option<crop::CropMode>,
-    /// Box CSV (file,x,y,w,h) for --crop bbox.
-    #[arg(long)]
+    /// Box CSV (file,x,y,w,h) for --crop bbox (implies it when --crop is not given).
+    #[arg(long, conflicts_with = "detector")]
     pub bbox: Option<PathBuf>,
     /// Border added around the crop box (center, trim, bbox, detect), as a fraction of its
     /// side, 0-2, clamped to the image [default: 0, 0.3 with --crop detect].
@@ -100,9 +100,12 @@ impl PrepArgs {
         // `--detector` names the cascade of crop mode detect: alone, it asks for that
         // mode, over a pipeline file's other one (which once won, and the run cropped
         // the centre without a word).
-        s.crop.mode = self
-            .crop
-            .or(self.detector.as_ref().map(|_| crop::CropMode::Detect));
+        // `--bbox` likewise asks for crop mode bbox (it was ignored, and the centre cropped).
+        s.crop.mode = self.crop.or(match (&self.detector, &self.bbox) {
+            (Some(_), _) => Some(crop::CropMode::Detect),
+            (_, Some(_)) => Some(crop::CropMode::Bbox),
+            _ => None,
+        });
         s.crop.bbox_csv = self.bbox.clone();
         s.crop.margin = self.margin;
         s.crop.faces = self.faces;

@@ -616,6 +616,11 @@ fn crop_modes_write_boxes_in_source_pixels() {
         (r.crop_x, r.crop_y, r.crop_w, r.crop_h),
         (Some(0), Some(0), Some(60), Some(60))
     );
+    // `--bbox` alone asks for the box crop (it was ignored: a centre crop).
+    let out = dir.path().join("bbox-alone");
+    prep_quietly(&raw, &out, &["--bbox", bbox, "--margin", "0.25"]);
+    let r = &manifest::read(&out.join("manifest.csv")).unwrap()[0];
+    assert_eq!((r.crop_x, r.crop_w), (Some(0), Some(60)));
 }
 
 #[test]

@@ -194,6 +194,8 @@ fn bad_command_lines_exit_2() {
         generate(&["--interpolate", "1"]),
         generate(&["--attr", "a=x", "--attr", "a=y"]),
         generate(&["--n", "0"]),
+        // --n is for runs without --per-class (it was dropped without a word).
+        generate(&["--n", "4", "--per-class", "2"]),
         generate(&["--per-class", "0"]),
         generate(&["--attr", "digit"]),
         generate(&["--truncation=-1"]),
