@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 the run completed (rejected files are normal and reported), 1 the run
 //! could not be done (unreadable input, bad pipeline file, ...), 2 bad command line
-//! (flags clap refuses, and training or generating settings no run could use).
+//! (flags clap refuses, flags that contradict each other, and training or generating
+//! settings no run could use).
 
 mod cli;
 
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
                 matches!(
                     c.downcast_ref(),
                     Some(facesynth::gan::GanError::Usage { .. })
-                )
+                ) || c.is::<cli::Usage>()
             });
             ExitCode::from(if usage { 2 } else { 1 })
         }

@@ -406,24 +406,26 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
             round,
         } => {
             if round.queue.is_some() {
-                anyhow::bail!(
+                return Err(super::usage(
                     "label simulate: --queue does not apply: each round queues up to the next \
                      count of --schedule, or of --budget in --rounds equal steps"
-                );
+                        .into(),
+                ));
             }
             if let Some(w) = schedule
                 .as_ref()
                 .and_then(|s| s.windows(2).find(|w| w[1] <= w[0]))
             {
-                anyhow::bail!(
+                return Err(super::usage(format!(
                     "label simulate: --schedule's counts must rise ({} after {})",
-                    w[1],
-                    w[0]
-                );
+                    w[1], w[0]
+                )));
             }
             if let (Some(b), Some(s)) = (budget, &schedule) {
                 if let Some(over) = s.iter().find(|&&x| x > b) {
-                    anyhow::bail!("label simulate: --schedule's {over} is above --budget {b}");
+                    return Err(super::usage(format!(
+                        "label simulate: --schedule's {over} is above --budget {b}"
+                    )));
                 }
             }
             let budget = budget.unwrap_or_else(|| {

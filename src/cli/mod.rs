@@ -19,7 +19,10 @@ use facesynth::progress::Verbosity;
 #[command(name = "facesynth", version, about, long_about = None)]
 #[command(
     after_help = "Start with `facesynth demo`: it makes a messy folder of synthetic faces \
-and runs the whole pipeline on it, with no download."
+and runs the whole pipeline on it, with no download.
+
+Exit status: 0 the run completed (rejected files are reported, not errors), 1 it could \
+not run (the one-line reason names the file), 2 a bad command line."
 )]
 pub struct Cli {
     /// Print nothing but errors (no progress bar, no summary; `label serve` prints only its
@@ -76,6 +79,24 @@ pub fn serves(cli: &Cli) -> bool {
         cli.command,
         Command::Label(label::LabelCommand::Serve { .. })
     )
+}
+
+/// Flags that parse one by one but contradict each other (`label simulate --queue`, a
+/// falling `--schedule`): a bad command line, exit 2, as clap's own refusals are.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// A [`Usage`] error for `?` and `return Err(..)`.
+fn usage(reason: String) -> anyhow::Error {
+    Usage(reason).into()
 }
 
 /// Runs the parsed command line.

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 Re-running on the same OUT resumes: finished files are skipped, new ones processed.
 Exit status: 0 when the run completed (rejected files are reported, not errors),
-1 when it could not run (unreadable INPUT, bad pipeline file).")]
+1 when it could not run (unreadable INPUT, bad pipeline file), 2 for a bad command line.")]
 pub struct PrepArgs {
     /// Folder of raw images (searched recursively).
     pub input: PathBuf,

@@ -36,10 +36,11 @@ pub struct SynthArgs {
 }
 
 pub fn run(a: SynthArgs, v: Verbosity) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        0.0 < a.face_min && a.face_min <= a.face_max && a.face_max <= 1.0,
-        "need 0 < --face-min <= --face-max <= 1"
-    );
+    if !(0.0 < a.face_min && a.face_min <= a.face_max && a.face_max <= 1.0) {
+        return Err(super::usage(
+            "need 0 < --face-min <= --face-max <= 1".into(),
+        ));
+    }
     let spec = SynthSpec {
         n: a.n,
         image_size: a.size,

@@ -515,8 +515,9 @@ fn the_queue_keeps_typed_answers_and_skipped_images_are_not_asked_again() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
+    // Flags that contradict each other are a bad command line (they exited 1).
     assert!(
-        o.status.code() == Some(1) && err.contains("above --budget 10"),
+        o.status.code() == Some(2) && err.contains("above --budget 10"),
         "{err}"
     );
     // A queue size simulate would ignore, and a schedule that does not rise.
@@ -530,7 +531,7 @@ fn the_queue_keeps_typed_answers_and_skipped_images_are_not_asked_again() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.code() == Some(1) && err.contains(says), "{err}");
+        assert!(o.status.code() == Some(2) && err.contains(says), "{err}");
     }
 }
 
