@@ -76,13 +76,26 @@ impl PipelineConfig {
 
     /// Parses pipeline TOML text.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+        toml::from_str(text).map_err(|e| toml_reason(text, &e))
     }
 
     /// Loads `path` if given, else the defaults.
     pub fn load_or_default(path: Option<&Path>) -> Result<Self, ConfigError> {
         path.map_or_else(|| Ok(Self::default()), Self::load)
     }
+}
+
+/// A TOML error on one line, `line L, column C: message`, for the one-line reasons the
+/// commands print (toml's own text is an excerpt of the file with a caret under it).
+pub fn toml_reason(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end().replace('\n', "; ");
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("line {line}, column {column}: {message}")
 }
 
 /// Takes every field of `over` that is set, else `self`'s: the "flags over file" merge.

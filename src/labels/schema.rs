@@ -23,12 +23,39 @@ pub enum Kind {
 
 /// One reference colour or several.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[serde(try_from = "RawColors")]
 pub enum Colors {
     /// A single sRGB colour.
     One([u8; 3]),
     /// Several sRGB colours (e.g. a saturated drawing colour and a pale real one).
     Many(Vec<[u8; 3]>),
+}
+
+/// [`Colors`] as written, checked into it: a component out of 0..=255 was reported as
+/// "data did not match any variant of untagged enum Colors".
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "an sRGB colour [r, g, b] or a list of them")]
+enum RawColors {
+    One([i64; 3]),
+    Many(Vec<[i64; 3]>),
+}
+
+impl TryFrom<RawColors> for Colors {
+    type Error = String;
+
+    fn try_from(raw: RawColors) -> Result<Self, String> {
+        let rgb = |c: [i64; 3]| -> Result<[u8; 3], String> {
+            let mut out = [0u8; 3];
+            for (o, v) in out.iter_mut().zip(c) {
+                *o = u8::try_from(v).map_err(|_| format!("colour {c:?}: {v} is not in 0..=255"))?;
+            }
+            Ok(out)
+        };
+        Ok(match raw {
+            RawColors::One(c) => Colors::One(rgb(c)?),
+            RawColors::Many(v) => Colors::Many(v.into_iter().map(rgb).collect::<Result<_, _>>()?),
+        })
+    }
 }
 
 impl Colors {
@@ -149,7 +176,7 @@ impl Schema {
     pub fn parse(text: &str, path: &Path) -> Result<Schema, LabelError> {
         let schema: Schema = toml::from_str(text).map_err(|e| LabelError::Schema {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: crate::config::toml_reason(text, &e),
         })?;
         schema.validate().map_err(|reason| LabelError::Schema {
             path: path.to_path_buf(),
@@ -205,10 +232,16 @@ impl Schema {
                 ));
             }
             if let Some(r) = a.region {
-                let ok = r.iter().all(|f| (0.0..=1.0).contains(f)) && r[0] < r[2] && r[1] < r[3];
-                if !ok {
+                if !r.iter().all(|f| (0.0..=1.0).contains(f)) {
                     return Err(format!(
                         "attribute {}: region {r:?} is not inside [0, 1]",
+                        a.name
+                    ));
+                }
+                if !(r[0] < r[2] && r[1] < r[3]) {
+                    return Err(format!(
+                        "attribute {}: region {r:?} is empty: it is [left, top, right, \
+                         bottom], and needs left < right and top < bottom",
                         a.name
                     ));
                 }
@@ -303,7 +336,46 @@ mod tests {
         assert!(e.contains("no reference colour for b"), "{e}");
         let unknown =
             "name='x'\nbogus=1\n[[attribute]]\nname='h'\nkind='categorical'\nvalues=['a','b']\n";
-        assert!(Schema::parse(unknown, p).is_err());
+        let e = Schema::parse(unknown, p).unwrap_err().to_string();
+        // One line, placed (toml's own text is an excerpt with a caret).
+        assert!(
+            e.contains("line 2, column 1") && e.contains("bogus") && !e.contains('\n'),
+            "{e}"
+        );
+        // Regressions: an out-of-range colour said "did not match any variant of untagged
+        // enum Colors"; a region with left > right said "is not inside [0, 1]".
+        let two = "name='x'\n[[attribute]]\nname='h'\nkind='categorical'\nvalues=['a','b']\n";
+        let e = Schema::parse(
+            &format!("{two}region=[0,0,1,1]\ncolors={{a=[1,2,300],b=[4,5,6]}}\n"),
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("300 is not in 0..=255") && e.contains("line 7"),
+            "{e}"
+        );
+        let e = Schema::parse(
+            &format!("{two}region=[0,0,1,1]\ncolors={{a='red',b=[4,5,6]}}\n"),
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("an sRGB colour [r, g, b]"), "{e}");
+        let many = format!("{two}region=[0,0,1,1]\ncolors={{a=[[1,2,3],[4,5,6]],b=[4,5,6]}}\n");
+        assert_eq!(
+            Schema::parse(&many, p).unwrap().attributes[0].colors["a"]
+                .as_slice()
+                .len(),
+            2
+        );
+        let e = Schema::parse(
+            &format!("{two}region=[0.8,0,0.2,1]\ncolors={{a=[1,2,3],b=[4,5,6]}}\n"),
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("left < right"), "{e}");
         // `exclude` must name another attribute that has a region.
         let attr = |name: &str, extra: &str| {
             format!("[[attribute]]\nname='{name}'\nkind='binary'\nvalues=['a','b']\n{extra}")

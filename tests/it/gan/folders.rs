@@ -191,7 +191,15 @@ fn bad_command_lines_exit_2() {
         ]),
         // `synth --size` under 8 panicked in `clamp`.
         vec!["synth", "--size", "4", "--out", &out],
-        vec!["synth", "--face-min", "0.8", "--face-max", "0.5", "--out", &out],
+        vec![
+            "synth",
+            "--face-min",
+            "0.8",
+            "--face-max",
+            "0.5",
+            "--out",
+            &out,
+        ],
         generate(&["--interpolate", "1"]),
         generate(&["--attr", "a=x", "--attr", "a=y"]),
         generate(&["--n", "0"]),
