@@ -262,7 +262,10 @@ pub fn read_meta(run: &Path) -> Result<(TrainSpec, ClassMap), GanError> {
     if !run.join(SETTINGS).is_file() {
         return Err(GanError::Checkpoint {
             path: run.to_path_buf(),
-            reason: format!("no {SETTINGS}: not a facesynth run folder"),
+            reason: match run.is_dir() {
+                true => format!("no {SETTINGS}: not a facesynth run folder"),
+                false => "no such folder".into(),
+            },
         });
     }
     Ok((

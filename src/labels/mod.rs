@@ -270,6 +270,12 @@ impl Paths {
     /// The schema copy, or [`LabelError::NotInitialized`].
     pub fn load_schema(&self) -> Result<Schema, LabelError> {
         let p = self.schema();
+        if !self.data.is_dir() {
+            return Err(LabelError::io(
+                &self.data,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder"),
+            ));
+        }
         if !p.is_file() {
             return Err(LabelError::NotInitialized {
                 dir: self.data.clone(),

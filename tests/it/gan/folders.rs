@@ -948,3 +948,28 @@ fn ctrl_c_saves_a_checkpoint_and_resume_goes_on() {
         serde_json::from_slice(&std::fs::read(run.join("latest.json")).unwrap()).unwrap();
     assert_eq!(latest["step"].as_u64(), Some(step + 2));
 }
+
+/// Regression: a folder that does not exist was called "not a facesynth run folder" (no
+/// settings.json) or a folder with "no label store; run label init".
+#[test]
+fn a_missing_folder_is_called_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("gone");
+    let g = gone.to_str().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    for args in [
+        vec!["generate", "--checkpoint", g, "--out", o],
+        vec!["eval", "--run", g],
+        vec!["label", "round", "--data", g],
+        vec!["label", "status", "--data", g],
+    ] {
+        let r = bin().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(g) && err.contains("no such folder"),
+            "{args:?}: {err}"
+        );
+    }
+}
