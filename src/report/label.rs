@@ -190,8 +190,11 @@ pub fn write_label_report(data: &Path) -> Result<PathBuf, ReportError> {
         page.p("A round's network either continued the last round's (its split network after a refit: one that never saw this round's held-out labels) or started from fresh weights. The previous queue's column scores each round's queue as people answered it, before the next round replaced it: how often the suggestion shown was the answer, against its mean confidence. Those answers were unseen by the round that made the suggestions, on the images it was least sure of, so this is its calibration where it matters most.");
     }
 
-    if let Ok(sim) = read_json(&paths.dir.join("simulate.json")) {
-        simulation(&mut page, &sim);
+    // A simulation's record when there is one: a damaged one is an error naming it, as a
+    // damaged rounds.json is (it was left off the page without a word).
+    let sim = paths.dir.join("simulate.json");
+    if sim.is_file() {
+        simulation(&mut page, &read_json(&sim)?);
     }
     write_page(&paths.dir.join(PAGE), &page.finish())
 }

@@ -501,6 +501,13 @@ fn label_page_shows_coverage_and_calibration() {
         count(&html, "src=\"data:image/png;base64,") < diagrams,
         "{html}"
     );
+    // Regression: a damaged simulate.json was left off the page without a word.
+    let sim = d.path().join("labels/simulate.json");
+    std::fs::write(&sim, "{\"curve\": [").unwrap();
+    let e = facesynth::report::write_label_report(d.path())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("simulate.json"), "{e}");
 }
 
 #[test]
