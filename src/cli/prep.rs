@@ -84,7 +84,7 @@ pub struct PrepArgs {
     /// Do not match mirror images, where a pipeline file asks for it.
     #[arg(long, overrides_with = "flip_dedup")]
     pub no_flip_dedup: bool,
-    /// Worker threads [default: all cores].
+    /// Worker threads (0: one per core) [default: all cores].
     #[arg(long, short)]
     pub jobs: Option<usize>,
 }
