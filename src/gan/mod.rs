@@ -21,6 +21,7 @@ pub mod loss;
 pub mod model;
 mod monitor;
 mod outdir;
+pub mod section;
 pub mod sn;
 pub mod spec;
 pub mod train;
@@ -28,7 +29,8 @@ mod trainer;
 
 pub use demo::{demo_step, DemoGanReport};
 pub use generate::{generate, GenerateReport, GenerateSpec};
-pub use spec::{TrainSection, TrainSpec};
+pub use section::TrainSection;
+pub use spec::TrainSpec;
 pub use train::{train, TrainReport};
 
 use std::path::PathBuf;
