@@ -56,6 +56,8 @@ struct State {
     schema: Schema,
     files: HashSet<String>,
     lock: Mutex<()>,
+    /// The port bound: requests must name this server as their host (and origin).
+    port: u16,
     /// This server's answers, last at the end, for undo. Kept in memory: a restart
     /// starts a fresh history (the answers themselves are on disk).
     history: Mutex<Vec<Undo>>,
@@ -79,10 +81,12 @@ struct Undo {
 enum Change {
     /// A skip was recorded.
     Skipped,
-    /// `written` replaced `previous` (a heuristic's or the model's label, or none).
+    /// `written` replaced `previous` (a heuristic's or the model's label, or none), when
+    /// the last round recorded was `round`.
     Labeled {
         written: Label,
         previous: Option<Label>,
+        round: u32,
     },
 }
 
@@ -118,6 +122,7 @@ pub fn start(data: &Path, port: u16) -> Result<ServeHandle, LabelError> {
         schema,
         files,
         lock: Mutex::new(()),
+        port: addr.port(),
         history: Mutex::new(Vec::new()),
         claims: Mutex::new(HashMap::new()),
     });
@@ -185,7 +190,45 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Why a request is refused as not from this server's own page, or `None`. The server
+/// listens on 127.0.0.1 only, but any web page open in the same browser can send it
+/// requests: a cross-site form or `text/plain` POST needs no CORS preflight (and an
+/// injected answer is a human label no round overwrites), and DNS rebinding lets a page
+/// read the API under a name of its own. So the `Host` must be this server by address or
+/// `localhost`, an `Origin` (sent on cross-site and on POST requests) must be too, and a
+/// POST must be `application/json`, which a cross-site page cannot send without the
+/// preflight this server never grants (Jupyter's server checks the Host the same way).
+fn foreign(st: &State, req: &Request) -> Option<&'static str> {
+    let get = |name: &'static str| {
+        req.headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str().to_ascii_lowercase())
+    };
+    let ours = [
+        format!("127.0.0.1:{}", st.port),
+        format!("localhost:{}", st.port),
+    ];
+    if !get("Host").is_some_and(|h| ours.contains(&h)) {
+        return Some("the Host header does not name this server");
+    }
+    if let Some(origin) = get("Origin") {
+        if !ours.iter().any(|o| origin == format!("http://{o}")) {
+            return Some("a request from another site's page");
+        }
+    }
+    if *req.method() == Method::Post
+        && !get("Content-Type").is_some_and(|c| c.starts_with("application/json"))
+    {
+        return Some("answers are sent as application/json");
+    }
+    None
+}
+
 fn handle(st: &State, mut req: Request) {
+    if let Some(why) = foreign(st, &req) {
+        return error(req, 403, why);
+    }
     let url = req.url().split('?').next().unwrap_or("/").to_string();
     // The page names its tab (`?tab=...`): questions and undo are kept per tab.
     let tab = req
@@ -208,10 +251,15 @@ fn handle(st: &State, mut req: Request) {
             if !st.files.contains(&file) {
                 return error(req, 404, "not an image of this dataset");
             }
-            let kind = if file.ends_with(".png") {
-                "image/png"
-            } else {
-                "image/jpeg"
+            let ext = Path::new(&file)
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase());
+            let kind = match ext.as_deref() {
+                Some("png") => "image/png",
+                Some("webp") => "image/webp",
+                Some("gif") => "image/gif",
+                Some("bmp") => "image/bmp",
+                _ => "image/jpeg",
             };
             match std::fs::read(st.paths.data.join(&file)) {
                 Ok(bytes) => respond(
@@ -360,14 +408,18 @@ fn save_answer(st: &State, a: &Answer, tab: Option<String>) -> Result<(), String
         }
     })
     .map_err(|e| e.to_string())?;
-    record(Change::Labeled { written, previous });
+    record(Change::Labeled {
+        written,
+        previous,
+        round,
+    });
     Ok(())
 }
 
 /// Takes this server's last answer back: a skip is forgotten, a label gives way to the
-/// one it replaced (or none), and the question is pending again. Refused, and the
-/// history kept, when the store no longer holds that answer (a round or an import
-/// rewrote it since).
+/// one it replaced (none where a round has run since), and the question is pending
+/// again. Refused, and the answer dropped from the history, when the store no longer
+/// holds it (a round or an import rewrote it since).
 fn undo(st: &State, tab: Option<&str>) -> Result<Option<Undo>, String> {
     let _g = st.lock.lock().unwrap_or_else(|p| p.into_inner());
     let mut history = st.history.lock().unwrap_or_else(|p| p.into_inner());
@@ -384,20 +436,36 @@ fn undo(st: &State, tab: Option<&str>) -> Result<Option<Undo>, String> {
             queue::remove_skip(&st.paths, &last.file, &last.attribute)
                 .map_err(|e| e.to_string())?;
         }
-        Change::Labeled { written, previous } => {
+        Change::Labeled {
+            written,
+            previous,
+            round,
+        } => {
             let path = st.paths.labels();
             let _lock = LabelStore::lock(&path).map_err(|e| e.to_string())?;
             let mut store = LabelStore::load(&path, &st.schema).map_err(|e| e.to_string())?;
             if store.get(&last.file, &last.attribute) != Some(written) {
-                return Err(format!(
-                    "{}: the answer {} for {} was changed since (by a round or an import); not undone",
+                // Out of the history, so that the next undo reaches the answer before
+                // it: left in, it refused every later undo of the tab.
+                let why = format!(
+                    "{}: the answer {} for {} was changed since (by a round or an import); \
+                     not undone (undo again for the answer before it)",
                     path.display(),
                     written.value,
                     last.file
-                ));
+                );
+                history.remove(at);
+                return Err(why);
             }
             store.remove(&last.file, &last.attribute);
-            if let Some(p) = previous {
+            // The label the answer replaced, unless a round has run since: that round
+            // withdrew or replaced it (a contradicted vote, last round's prediction), and
+            // the next round labels the image afresh.
+            let round_now = super::session::read_rounds(&st.paths)
+                .unwrap_or_default()
+                .last()
+                .map_or(0, |r| r.round);
+            if let Some(p) = previous.as_ref().filter(|_| round_now == *round) {
                 store.set(p.clone());
             }
             store.save(&path).map_err(|e| e.to_string())?;

@@ -125,13 +125,25 @@ fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, String) {
     request(addr, "POST", path, body)
 }
 
-/// Sends one HTTP request to the page's server: (status, body).
+/// Sends one HTTP request to the page's server, as its page does: (status, body).
 fn request(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let head = format!("Host: {addr}\r\nContent-Type: application/json\r\n");
+    request_with(addr, method, path, body, &head)
+}
+
+/// Sends one HTTP request with the header lines `head` (each ending in CRLF).
+fn request_with(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    head: &str,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\n{head}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -144,6 +156,59 @@ fn request(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> 
         .unwrap_or(0);
     let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
+}
+
+/// Regression: any web page open in the browser could write human labels through the
+/// server (a cross-site `text/plain` POST needs no preflight), and read it under another
+/// host name (DNS rebinding). Only the server's own page gets through now.
+#[test]
+fn serve_refuses_requests_from_other_sites() {
+    let d = synth_data(6, 4);
+    labels::init(&root().join("labels/photo.toml"), d.path(), Q).unwrap();
+    labels::queue::queue(d.path(), 2).unwrap();
+    let paths = labels::Paths::new(d.path());
+    let file = labels::queue::read_queue(&paths).unwrap()[0].file.clone();
+    let before = std::fs::read(paths.labels()).unwrap();
+    let server = labels::serve::start(d.path(), 0).unwrap();
+    let (addr, port) = (server.addr, server.addr.port());
+    let body =
+        serde_json::json!({"file": file, "attribute": "glasses", "value": "yes"}).to_string();
+    let json = "Content-Type: application/json\r\n";
+    for (method, path, head) in [
+        (
+            "POST",
+            "/api/answer",
+            format!("Host: {addr}\r\nContent-Type: text/plain\r\n"),
+        ),
+        ("POST", "/api/answer", format!("Host: {addr}\r\n")),
+        (
+            "POST",
+            "/api/answer",
+            format!("Host: {addr}\r\nOrigin: http://evil.example\r\n{json}"),
+        ),
+        (
+            "POST",
+            "/api/answer",
+            format!("Host: evil.example:{port}\r\n{json}"),
+        ),
+        ("GET", "/api/next", format!("Host: evil.example:{port}\r\n")),
+        ("GET", "/", "".to_string()),
+    ] {
+        let (code, _) = request_with(addr, method, path, &body, &head);
+        assert_eq!(code, 403, "{method} {path} with {head:?}");
+    }
+    assert_eq!(
+        std::fs::read(paths.labels()).unwrap(),
+        before,
+        "a refused answer was saved"
+    );
+    // The page's own requests, by address or by `localhost`, get through.
+    let local = format!("Host: localhost:{port}\r\nOrigin: http://localhost:{port}\r\n{json}");
+    assert_eq!(
+        request_with(addr, "POST", "/api/answer", &body, &local).0,
+        200
+    );
+    assert_eq!(request(addr, "GET", "/", "").0, 200);
 }
 
 /// `label serve`'s undo: the last answer goes, most recent first; a label gives way to
@@ -230,6 +295,7 @@ fn serve_undo_takes_the_last_answer_back() {
         .get(&c, "glasses")
         .is_none_or(|l| l.source != Source::Human));
     // Rewritten since (as an import would): refused, the store left as it is.
+    assert_eq!(answer(&b, "yes").0, 200);
     assert_eq!(answer(&a, "yes").0, 200);
     let mut store = load();
     store.set(labels::Label {
@@ -244,6 +310,12 @@ fn serve_undo_takes_the_last_answer_back() {
     assert_eq!(code, 409);
     assert!(body.contains("changed since"), "{body}");
     assert_eq!(load().get(&a, "glasses").unwrap().value, "no");
+    // Regression: the refused answer stayed last in the history and refused every later
+    // undo; now the next undo takes back the answer before it.
+    assert_eq!(post(server.addr, "/api/undo", "{}").0, 200);
+    assert!(load()
+        .get(&b, "glasses")
+        .is_none_or(|l| l.source != Source::Human));
     // The same answer again keeps the round it was given in (it was re-stamped with the
     // current one), and taking it back leaves it.
     assert_eq!(answer(&a, "no").0, 200);
