@@ -163,8 +163,10 @@ pub fn check_answered(queue: &[QueueItem], store: &LabelStore) -> BTreeMap<Strin
 }
 
 /// How many rows of `queue.csv` carry a value typed into the `value` column (not empty,
-/// not `skip`, as `label import` reads them) that `store` does not hold as a person's
-/// label of that image and attribute: answers a new queue would write over.
+/// not `skip`, as `label import` reads them) for a question `store` holds no person's
+/// label of: answers a new queue would write over. A question a person has answered
+/// since (on the page, or in another file) is done, whatever its cell says: counting it
+/// refused the round, and importing it as advised undid the later answer.
 pub fn unimported_answers(paths: &Paths, store: &LabelStore) -> Result<usize, LabelError> {
     let path = paths.queue();
     if !path.is_file() {
@@ -180,7 +182,7 @@ pub fn unimported_answers(paths: &Paths, store: &LabelStore) -> Result<usize, La
         }
         let held = store
             .get(&rec[0], &rec[1])
-            .is_some_and(|l| l.source == Source::Human && l.value == value);
+            .is_some_and(|l| l.source == Source::Human);
         n += usize::from(!held);
     }
     Ok(n)

@@ -648,16 +648,21 @@ fn a_round_keeps_typed_answers_and_an_unreadable_history() {
     assert_eq!(std::fs::read_to_string(&queue).unwrap(), typed);
     // Imported, the answer is in the store and the round goes on.
     labels::import(d.path(), &queue, None).unwrap();
+    // Regression: answered again since (on the page: "black"), the typed "red" still
+    // counted as not imported, and the advice to import it would undo the later answer.
+    let labels_csv = d.path().join("labels/labels.csv");
+    let schema = Schema::load(&anime()).unwrap();
+    let mut store = labels::LabelStore::load(&labels_csv, &schema).unwrap();
+    let mut later = store.get(&cells[0], &cells[1]).unwrap().clone();
+    later.value = "black".into();
+    store.set(later);
+    store.save(&labels_csv).unwrap();
     labels::round(d.path(), &tiny_round(4), Q).unwrap();
-    let store = labels::LabelStore::load(
-        &d.path().join("labels/labels.csv"),
-        &Schema::load(&anime()).unwrap(),
-    )
-    .unwrap();
+    let store = labels::LabelStore::load(&labels_csv, &schema).unwrap();
     let answer = store.get(&cells[0], &cells[1]).unwrap();
     assert_eq!(
         (answer.value.as_str(), answer.source),
-        ("red", Source::Human)
+        ("black", Source::Human)
     );
     // A history that does not parse stops the round and `label status` (exit 1).
     let rounds = d.path().join("labels/rounds.json");
