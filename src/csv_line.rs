@@ -75,6 +75,21 @@ pub fn describe(path: &Path, e: &csv::Error) -> String {
         (csv::ErrorKind::Deserialize { err, .. }, Some(p)) => {
             format!("line {}: {err}", line_of(path, p))
         }
+        // The crate's own text names its line count too ("record 2 (line: 3, ...)").
+        (
+            csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            },
+            Some(p),
+        ) => format!(
+            "line {}: {len} field(s), where the rows before have {expected_len}",
+            line_of(path, p)
+        ),
+        (csv::ErrorKind::Utf8 { err, .. }, Some(p)) => format!(
+            "line {}: field {} is not UTF-8 text",
+            line_of(path, p),
+            err.field() + 1
+        ),
         (_, Some(p)) => format!("line {}: {e}", line_of(path, p)),
         (_, None) => e.to_string(),
     }
@@ -93,5 +108,18 @@ mod tests {
         let recs: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
         assert_eq!(line_of(&path, recs[0].position().unwrap()), 2);
         assert_eq!(line_of(&path, recs[1].position().unwrap()), 5);
+    }
+
+    /// Regression: a short or long row's error named the crate's line count ("line: 3"
+    /// for the row on line 5, after two blank lines).
+    #[test]
+    fn a_row_of_the_wrong_length_is_named_by_its_editor_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, "a,b\n1,2\n\n\n3,4,5\n").unwrap();
+        let mut rdr = csv::Reader::from_path(&path).unwrap();
+        let e = rdr.records().find_map(Result::err).unwrap();
+        let said = describe(&path, &e);
+        assert_eq!(said, "line 5: 3 field(s), where the rows before have 2");
     }
 }

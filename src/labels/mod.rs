@@ -53,13 +53,12 @@ pub enum LabelError {
         source: std::io::Error,
     },
     /// A CSV file could not be parsed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {reason}")]
     Csv {
         /// The file.
         path: PathBuf,
-        /// Why.
-        #[source]
-        source: csv::Error,
+        /// Why, with the line as an editor numbers it ([`crate::csv_line::describe`]).
+        reason: String,
     },
     /// A schema file is malformed or inconsistent.
     #[error("schema {path}: {reason}")]
@@ -156,7 +155,7 @@ impl LabelError {
     pub(crate) fn csv(path: &Path, source: csv::Error) -> Self {
         LabelError::Csv {
             path: path.to_path_buf(),
-            source,
+            reason: crate::csv_line::describe(path, &source),
         }
     }
     pub(crate) fn invalid(path: &Path, line: u64, reason: String) -> Self {
