@@ -25,9 +25,16 @@ fn slash(p: &Path) -> String {
     p.to_string_lossy().replace('\\', "/")
 }
 
+/// `s` without an image extension (`.png`, `.JPG`...). Any other dot stays: `café.v2`
+/// once lost its `.v2` and named `café.png`, and `frame.001` named `frame.png`.
 fn strip_ext(s: &str) -> &str {
     match s.rfind('.') {
-        Some(i) if !s[i..].contains('/') => &s[..i],
+        Some(i)
+            if !s[i..].contains('/')
+                && image::ImageFormat::from_extension(&s[i + 1..]).is_some() =>
+        {
+            &s[..i]
+        }
         _ => s,
     }
 }
@@ -190,5 +197,20 @@ impl<'a> FolderNames<'a> {
     pub fn example(&self) -> Option<&str> {
         let ix = self.index.as_ref()?.as_ref()?;
         ix.images.first().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_ext;
+
+    /// Regression: any dot ended the name, so `café.v2` named `café.png`.
+    #[test]
+    fn only_image_extensions_are_stripped() {
+        assert_eq!(strip_ext("images/5.jpg"), "images/5");
+        assert_eq!(strip_ext("a/b.PNG"), "a/b");
+        assert_eq!(strip_ext("café.v2"), "café.v2");
+        assert_eq!(strip_ext("frame.001"), "frame.001");
+        assert_eq!(strip_ext("dir.d/name"), "dir.d/name");
     }
 }

@@ -189,18 +189,36 @@ impl Schema {
         if self.attributes.is_empty() {
             return Err("no [[attribute]] declared".into());
         }
+        // Names and values become CSV cells and `label export`'s folders
+        // (`imagefolder/<attribute>/<value>/`): a `/` nested a folder, `..` wrote outside
+        // the tree, and a space at an end never matched an imported (trimmed) value.
+        let unfit = |t: &str| {
+            t.is_empty()
+                || t.contains([',', '"', '\n', '\r', '/', '\\'])
+                || t.trim() != t
+                || t == "."
+                || t == ".."
+        };
         let mut names = std::collections::BTreeSet::new();
         for a in &self.attributes {
-            if a.name.is_empty() || a.name == "file" || a.name.contains([',', '"', '\n']) {
-                return Err(format!("bad attribute name {:?}", a.name));
+            if unfit(&a.name) || a.name == "file" {
+                return Err(format!(
+                    "bad attribute name {:?} (names are folder names in exports: no \
+                     comma, quote, slash or end spaces)",
+                    a.name
+                ));
             }
             if !names.insert(&a.name) {
                 return Err(format!("attribute {} declared twice", a.name));
             }
             let mut seen = std::collections::BTreeSet::new();
             for v in &a.values {
-                if v.is_empty() || v == "skip" || v.contains([',', '"', '\n']) {
-                    return Err(format!("attribute {}: bad value {v:?}", a.name));
+                if unfit(v) || v == "skip" {
+                    return Err(format!(
+                        "attribute {}: bad value {v:?} (values are folder names in exports: \
+                         no comma, quote, slash or end spaces; `skip` is taken)",
+                        a.name
+                    ));
                 }
                 if !seen.insert(v) {
                     return Err(format!("attribute {}: value {v} listed twice", a.name));
@@ -376,6 +394,14 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("left < right"), "{e}");
+        // Regression: values that are no folder name broke `label export`'s tree.
+        for bad in ["n/a", "..", " red", "a\\b"] {
+            let text = format!(
+                "name='x'\n[[attribute]]\nname='g'\nkind='binary'\nvalues=['ok', {bad:?}]\n"
+            );
+            let e = Schema::parse(&text, p).unwrap_err().to_string();
+            assert!(e.contains("bad value"), "{bad}: {e}");
+        }
         // `exclude` must name another attribute that has a region.
         let attr = |name: &str, extra: &str| {
             format!("[[attribute]]\nname='{name}'\nkind='binary'\nvalues=['a','b']\n{extra}")
