@@ -140,11 +140,11 @@ pub fn export(data: &Path, fill: bool) -> Result<ExportReport, LabelError> {
     })
     .map_err(|e| LabelError::io(&wide, e))?;
     let root = paths.image_folder();
-    let names: HashSet<String> = index.images.iter().map(|f| export_name(f)).collect();
+    let unique = export_names(&index.images);
+    let names: HashSet<String> = unique.iter().cloned().collect();
     clear_earlier_export(&root, &names)?;
     let (mut written, mut missing) = (Vec::new(), Vec::new());
-    for r in &rows {
-        let under = export_name(&r[0]);
+    for (r, under) in rows.iter().zip(&unique) {
         let src = data.join(&r[0]);
         // An image gone since `prep` is reported, not the end of the export: the tree
         // was cleared above and the other images still belong in it.
@@ -193,6 +193,32 @@ fn export_name(file: &str) -> String {
     file.strip_prefix("images/")
         .unwrap_or(file)
         .replace('/', "__")
+}
+
+/// Each image's [`export_name`], one per image: where two images meet on one name
+/// (`images/a__b.png` and `images/a/b.png`) the later in path order takes `~2`, `~3`...
+/// before its extension (the second once overwrote the first without a word).
+fn export_names(images: &[String]) -> Vec<String> {
+    let mut taken: HashSet<String> = HashSet::new();
+    images
+        .iter()
+        .map(|f| {
+            let name = export_name(f);
+            if taken.insert(name.clone()) {
+                return name;
+            }
+            let (stem, ext) = match name.rfind('.') {
+                Some(i) => (&name[..i], &name[i..]),
+                None => (name.as_str(), ""),
+            };
+            let free = (2..)
+                .map(|k| format!("{stem}~{k}{ext}"))
+                .find(|n| !taken.contains(n))
+                .expect("an unused name");
+            taken.insert(free.clone());
+            free
+        })
+        .collect()
 }
 
 /// Removes what an earlier export wrote: the files its list names ([`WRITTEN_LIST`]:
@@ -248,4 +274,27 @@ fn clear_earlier_export(root: &Path, names: &HashSet<String>) -> Result<(), Labe
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::export_names;
+
+    /// Regression: `images/a__b.png` and `images/a/b.png` were both exported as
+    /// `a__b.png`, the second over the first.
+    #[test]
+    fn images_that_meet_on_one_export_name_get_their_own() {
+        let images: Vec<String> = [
+            "images/a__b.png",
+            "images/a/b.png",
+            "images/c.png",
+            "x/a__b.png",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            export_names(&images),
+            ["a__b.png", "a__b~2.png", "c.png", "x__a__b.png"]
+        );
+    }
 }
