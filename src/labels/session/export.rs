@@ -158,7 +158,7 @@ pub fn export(data: &Path, fill: bool) -> Result<ExportReport, LabelError> {
             if value.is_empty() {
                 continue;
             }
-            let rel = Path::new(&a.name).join(value).join(&under);
+            let rel = Path::new(&a.name).join(value).join(under);
             let dst = root.join(&rel);
             if let Some(p) = dst.parent() {
                 std::fs::create_dir_all(p).map_err(|e| LabelError::io(p, e))?;
