@@ -211,17 +211,23 @@ pub fn read_queue(paths: &Paths) -> Result<Vec<QueueItem>, LabelError> {
     Ok(out)
 }
 
-/// The (file, attribute) pairs a person skipped.
-pub fn read_skipped(paths: &Paths) -> HashSet<(String, String)> {
+/// The (file, attribute) pairs a person skipped (none when `skipped.csv` is absent). A
+/// file that does not read is an error naming it: its rows were dropped without a word,
+/// the skipped questions came back, and the next skip rewrote the file without them.
+pub fn read_skipped(paths: &Paths) -> Result<HashSet<(String, String)>, LabelError> {
+    let path = paths.skipped();
     let mut out = HashSet::new();
-    if let Ok(mut rdr) = csv::Reader::from_path(paths.skipped()) {
-        for rec in rdr.records().flatten() {
-            if rec.len() >= 2 {
-                out.insert((rec[0].to_string(), rec[1].to_string()));
-            }
+    if !path.is_file() {
+        return Ok(out);
+    }
+    let mut rdr = csv::Reader::from_path(&path).map_err(|e| LabelError::csv(&path, e))?;
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| LabelError::csv(&path, e))?;
+        if rec.len() >= 2 {
+            out.insert((rec[0].to_string(), rec[1].to_string()));
         }
     }
-    out
+    Ok(out)
 }
 
 /// Records a skip (rewrites `skipped.csv` atomically).
@@ -234,7 +240,10 @@ pub fn add_skips(
     paths: &Paths,
     skips: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), LabelError> {
-    let mut all = read_skipped(paths);
+    // Under the store's lock, as answers are: `label serve` and `label simulate` (or an
+    // import) each read, change and rewrite the file.
+    let _lock = LabelStore::lock(&paths.labels())?;
+    let mut all = read_skipped(paths)?;
     all.extend(skips);
     write_skipped(paths, all)
 }
@@ -242,7 +251,8 @@ pub fn add_skips(
 /// Takes a skip back (`label serve`'s undo): the question is pending again. Returns
 /// whether there was one.
 pub fn remove_skip(paths: &Paths, file: &str, attribute: &str) -> Result<bool, LabelError> {
-    let mut all = read_skipped(paths);
+    let _lock = LabelStore::lock(&paths.labels())?;
+    let mut all = read_skipped(paths)?;
     if !all.remove(&(file.to_string(), attribute.to_string())) {
         return Ok(false);
     }
@@ -315,7 +325,7 @@ pub fn pending(
 ) -> Result<Vec<QueueItem>, LabelError> {
     Ok(pending_in(
         read_queue(paths)?,
-        &read_skipped(paths),
+        &read_skipped(paths)?,
         schema,
         store,
     ))
@@ -405,7 +415,7 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
             true => super::session::read_predictions(&paths),
             false => BTreeMap::new(),
         };
-        let skipped = read_skipped(&paths);
+        let skipped = read_skipped(&paths)?;
         let guess = |file: &str, attribute: &str| -> Option<(String, f32)> {
             match store.get(file, attribute) {
                 Some(l) => Some((l.value.clone(), l.confidence)),

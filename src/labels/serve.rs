@@ -300,7 +300,7 @@ fn next(st: &State, tab: Option<&str>) -> Result<serde_json::Value, LabelError> 
     // The queue and the skips read once: what is pending, and what left the queue (a
     // person's answers, and skips, counted apart).
     let items = queue::read_queue(&st.paths)?;
-    let skipped_pairs = queue::read_skipped(&st.paths);
+    let skipped_pairs = queue::read_skipped(&st.paths)?;
     let (mut answered, mut skipped) = (0, 0);
     for it in &items {
         let human = store

@@ -377,7 +377,7 @@ fn round_on<B: AutodiffBackend>(
     let emb = (!set.samples.is_empty()).then_some(out.embeddings.as_slice());
     let queued = queries::choose_queries(
         paths, schema, index, store, &probs, emb, spec, round_no, &mut info,
-    );
+    )?;
     // A network that learned from nothing suggests nothing: Enter must not take a guess.
     let suggestions: &[Vec<Vec<f32>>] = if set.samples.is_empty() { &[] } else { &probs };
     queue::write_queue(paths, schema, index, store, &queued, suggestions, round_no)?;

@@ -23,7 +23,7 @@ pub(super) fn choose_queries(
     spec: &RoundSpec,
     round_no: u32,
     info: &mut RoundInfo,
-) -> Vec<usize> {
+) -> Result<Vec<usize>, crate::labels::LabelError> {
     let labeled: Vec<usize> = (0..index.len())
         .filter(|&i| {
             schema.attributes.iter().all(|a| {
@@ -36,7 +36,7 @@ pub(super) fn choose_queries(
     let labeled_set: HashSet<usize> = labeled.iter().copied().collect();
     // An image whose every attribute a person answered or skipped is not asked again (a
     // skip is "cannot tell", kept in skipped.csv, as Prodigy keeps its ignores).
-    let skipped = crate::labels::queue::read_skipped(paths);
+    let skipped = crate::labels::queue::read_skipped(paths)?;
     let settled = |i: usize| {
         schema.attributes.iter().all(|a| {
             let file = &index.images[i];
@@ -102,5 +102,5 @@ pub(super) fn choose_queries(
             seed,
         ));
     }
-    queued
+    Ok(queued)
 }

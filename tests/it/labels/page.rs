@@ -245,7 +245,9 @@ fn serve_undo_takes_the_last_answer_back() {
     assert_eq!(answer(&a, "yes").0, 200);
     assert_eq!(answer(&b, "skip").0, 200);
     assert_eq!(load().get(&a, "glasses").unwrap().source, Source::Human);
-    assert!(labels::queue::read_skipped(&paths).contains(&(b.clone(), "glasses".into())));
+    assert!(labels::queue::read_skipped(&paths)
+        .unwrap()
+        .contains(&(b.clone(), "glasses".into())));
     // The page counts answers and skips apart.
     let next: serde_json::Value =
         serde_json::from_str(&request(server.addr, "GET", "/api/next", "").1).unwrap();
@@ -255,7 +257,7 @@ fn serve_undo_takes_the_last_answer_back() {
     );
 
     assert_eq!(post(server.addr, "/api/undo", "{}").0, 200);
-    assert!(labels::queue::read_skipped(&paths).is_empty());
+    assert!(labels::queue::read_skipped(&paths).unwrap().is_empty());
     assert_eq!(load().get(&a, "glasses").unwrap().source, Source::Human);
     assert_eq!(post(server.addr, "/api/undo", "{}").0, 200);
     assert_eq!(load().get(&a, "glasses"), Some(&model));

@@ -342,7 +342,7 @@ fn simulate_skips_what_the_oracle_cannot_tell() {
         .iter()
         .filter(|l| l.source == Source::Human)
         .all(|l| l.attribute == "hair_color"));
-    let skipped = labels::queue::read_skipped(&paths);
+    let skipped = labels::queue::read_skipped(&paths).unwrap();
     assert_eq!(skipped.len(), 36, "{skipped:?}");
     assert!(skipped
         .iter()

@@ -682,3 +682,21 @@ fn a_round_keeps_typed_answers_and_an_unreadable_history() {
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("rounds.json"), "{stderr}");
 }
+
+/// Regression: a `skipped.csv` that does not read was taken as no skips: the skipped
+/// questions came back, and the next skip rewrote the file without the rows.
+#[test]
+fn a_skips_file_that_does_not_read_is_named() {
+    let d = synth_data(6, 4);
+    labels::init(&root().join("labels/photo.toml"), d.path(), Q).unwrap();
+    let paths = labels::Paths::new(d.path());
+    let bad = "file,attribute\nimages/a.png,glasses,extra\n";
+    std::fs::write(paths.skipped(), bad).unwrap();
+    let e = labels::queue::read_skipped(&paths).unwrap_err().to_string();
+    assert!(e.contains("skipped.csv") && e.contains("line 2"), "{e}");
+    let e = labels::queue::add_skip(&paths, "images/b.png", "glasses")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("skipped.csv"), "{e}");
+    assert_eq!(std::fs::read_to_string(paths.skipped()).unwrap(), bad);
+}
