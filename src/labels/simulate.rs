@@ -341,8 +341,13 @@ pub fn simulate(
         if !skips.is_empty() {
             crate::labels::queue::add_skips(&paths, skips)?;
         }
-        session::store_answers(&mut store, &schema, &index, &answers, rep.info.round);
-        store.save(&paths.labels())?;
+        // Into the file under the store's lock, as `label import` writes answers: a plain
+        // save of the simulation's copy wrote over answers given meanwhile (`label serve`).
+        let round = rep.info.round;
+        LabelStore::update(&paths.labels(), &schema, |disk| {
+            session::store_answers(disk, &schema, &index, &answers, round)
+        })?;
+        store = LabelStore::load(&paths.labels(), &schema)?;
     }
     report.curve = curve;
     report.complete = true;
