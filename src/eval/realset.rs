@@ -225,8 +225,9 @@ pub fn load(
 /// ([`FolderNames`], the label store's index: `images/5.jpg` for the `images/5.png` prep
 /// wrote, a manifest `source` path, a unique file name), so eval reads the images the run trained
 /// on. Returns the names to open with their rows' values and the names that match no
-/// image. An image named by several rows is read once, with its first row's values, as
-/// training reads it (it counted twice in the real set).
+/// image. An image named by several rows is read once, with its first row's values (it
+/// counted twice in the real set; training reads it once too, and refuses rows that
+/// disagree, so a run that trained has none).
 fn match_names(
     dir: &Path,
     files: Vec<String>,

@@ -164,8 +164,21 @@ fn resolve_resume(spec: &TrainSpec, out: &Path, resume: bool) -> Result<TrainSpe
         return Ok(spec.clone());
     }
     let (mut saved, _) = checkpoint::read_meta(out)?;
+    // Settings runs saved before `validate` refused them, read as those runs trained:
+    // an unconditional run's data columns, targets the hinge loss ignored, intervals of
+    // 0 taken as 1. Refusing them would leave such a run unresumable.
     if !saved.conditional() {
-        saved.attrs.clear(); // what runs before the fix above saved
+        saved.attrs.clear();
+    }
+    if saved.loss == super::spec::LossKind::Hinge {
+        (saved.label_smoothing, saved.label_noise) = (0.0, 0.0);
+    }
+    for every in [
+        &mut saved.sample_every,
+        &mut saved.checkpoint_every,
+        &mut saved.log_every,
+    ] {
+        *every = (*every).max(1);
     }
     // A target below the steps done trained nothing and wrote the lower target into
     // settings.json, under a checkpoint past it.
@@ -451,7 +464,7 @@ fn train_split(
     // after the split's settings were written, and the folder then refused a corrected
     // rerun as a run already there.
     if spec.conditional() && rest.is_empty() {
-        return Err(GanError::Usage {
+        return Err(GanError::Settings {
             reason: format!(
                 "{} conditions each class model on an attribute other than --split-by {attr}, \
                  and the data has none: give --attr with another labeled attribute, or \

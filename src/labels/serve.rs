@@ -56,8 +56,6 @@ struct State {
     schema: Schema,
     files: HashSet<String>,
     lock: Mutex<()>,
-    /// The port bound: requests must name this server as their host (and origin).
-    port: u16,
     /// This server's answers, last at the end, for undo. Kept in memory: a restart
     /// starts a fresh history (the answers themselves are on disk).
     history: Mutex<Vec<Undo>>,
@@ -104,6 +102,7 @@ pub fn start(data: &Path, port: u16) -> Result<ServeHandle, LabelError> {
     let index = DatasetIndex::open(data)?;
     LabelStore::load(&paths.labels(), &schema)?;
     queue::check_queue(&paths, &schema, &index)?;
+    queue::read_skipped(&paths)?;
     let bind = format!("127.0.0.1:{port}");
     let server = Server::http(&bind).map_err(|e| LabelError::Serve {
         addr: bind.clone(),
@@ -122,7 +121,6 @@ pub fn start(data: &Path, port: u16) -> Result<ServeHandle, LabelError> {
         schema,
         files,
         lock: Mutex::new(()),
-        port: addr.port(),
         history: Mutex::new(Vec::new()),
         claims: Mutex::new(HashMap::new()),
     });
@@ -194,26 +192,22 @@ fn percent_decode(s: &str) -> String {
 /// listens on 127.0.0.1 only, but any web page open in the same browser can send it
 /// requests: a cross-site form or `text/plain` POST needs no CORS preflight (and an
 /// injected answer is a human label no round overwrites), and DNS rebinding lets a page
-/// read the API under a name of its own. So the `Host` must be this server by address or
-/// `localhost`, an `Origin` (sent on cross-site and on POST requests) must be too, and a
+/// read the API under a name of its own. So the `Host` must name this computer
+/// ([`loopback`]), an `Origin` (sent on cross-site and on POST requests) must too, and a
 /// POST must be `application/json`, which a cross-site page cannot send without the
 /// preflight this server never grants (Jupyter's server checks the Host the same way).
-fn foreign(st: &State, req: &Request) -> Option<&'static str> {
+fn foreign(req: &Request) -> Option<&'static str> {
     let get = |name: &'static str| {
         req.headers()
             .iter()
             .find(|h| h.field.equiv(name))
             .map(|h| h.value.as_str().to_ascii_lowercase())
     };
-    let ours = [
-        format!("127.0.0.1:{}", st.port),
-        format!("localhost:{}", st.port),
-    ];
-    if !get("Host").is_some_and(|h| ours.contains(&h)) {
-        return Some("the Host header does not name this server");
+    if !get("Host").is_some_and(|h| loopback(&h)) {
+        return Some("the Host header does not name this computer (127.0.0.1 or localhost)");
     }
     if let Some(origin) = get("Origin") {
-        if !ours.iter().any(|o| origin == format!("http://{o}")) {
+        if !origin.strip_prefix("http://").is_some_and(loopback) {
             return Some("a request from another site's page");
         }
     }
@@ -225,8 +219,20 @@ fn foreign(st: &State, req: &Request) -> Option<&'static str> {
     None
 }
 
+/// Whether `host` (`name[:port]`, lower case) names this computer by its loopback address
+/// or `localhost`. Any port: a forwarded one (`ssh -L 9000:127.0.0.1:8765`, an editor's
+/// port forwarding) reaches the page under another number, and a rebinding attack needs
+/// a name of its own.
+fn loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "::1")
+}
+
 fn handle(st: &State, mut req: Request) {
-    if let Some(why) = foreign(st, &req) {
+    if let Some(why) = foreign(&req) {
         return error(req, 403, why);
     }
     let url = req.url().split('?').next().unwrap_or("/").to_string();
@@ -259,6 +265,7 @@ fn handle(st: &State, mut req: Request) {
                 Some("webp") => "image/webp",
                 Some("gif") => "image/gif",
                 Some("bmp") => "image/bmp",
+                Some("tif" | "tiff") => "image/tiff",
                 _ => "image/jpeg",
             };
             match std::fs::read(st.paths.data.join(&file)) {
@@ -465,7 +472,10 @@ fn undo(st: &State, tab: Option<&str>) -> Result<Option<Undo>, String> {
                 .unwrap_or_default()
                 .last()
                 .map_or(0, |r| r.round);
-            if let Some(p) = previous.as_ref().filter(|_| round_now == *round) {
+            // A person's label it replaced (the same answer given twice, another tab's)
+            // is no round's to redo: it always comes back.
+            let still_true = |p: &&Label| p.source == Source::Human || round_now == *round;
+            if let Some(p) = previous.as_ref().filter(still_true) {
                 store.set(p.clone());
             }
             store.save(&path).map_err(|e| e.to_string())?;

@@ -209,6 +209,14 @@ fn cli_eval_prints_a_table_and_writes_metrics() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("nope: no such folder"));
+    // A folder that is not a run says what it lacks.
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
+        .args(["eval", "--run"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("settings.json"));
 }
 

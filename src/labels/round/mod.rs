@@ -113,6 +113,9 @@ pub fn round_with(
     spec: &RoundSpec,
     v: Verbosity,
 ) -> Result<RoundReport, LabelError> {
+    // Read before the training: a skips file found unreadable at the queue's turn ended
+    // the round after minutes of work, its labels saved and no record of it.
+    queue::read_skipped(paths)?;
     // A schema whose images a mirror changes (digits) trains and predicts unmirrored.
     let unmirrored;
     let spec = match schema.mirror {

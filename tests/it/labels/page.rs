@@ -209,6 +209,11 @@ fn serve_refuses_requests_from_other_sites() {
         200
     );
     assert_eq!(request(addr, "GET", "/", "").0, 200);
+    // Through a forwarded port (`ssh -L 9000:127.0.0.1:PORT`): another number, same page.
+    let forwarded = "Host: 127.0.0.1:9000\r\nOrigin: http://127.0.0.1:9000\r\n";
+    assert_eq!(request_with(addr, "GET", "/api/next", "", forwarded).0, 200);
+    let rebound = "Host: 127.0.0.1.evil.example:9000\r\n";
+    assert_eq!(request_with(addr, "GET", "/api/next", "", rebound).0, 403);
 }
 
 /// `label serve`'s undo: the last answer goes, most recent first; a label gives way to
@@ -325,5 +330,26 @@ fn serve_undo_takes_the_last_answer_back() {
     assert_eq!(post(server.addr, "/api/undo", "{}").0, 200);
     let kept = load().get(&a, "glasses").cloned().unwrap();
     assert_eq!((kept.value.as_str(), kept.round), ("no", 7));
+    // A round between an answer and its undo: the synthesized label the answer replaced
+    // is that round's to redo, so it does not come back; a person's label it replaced
+    // (the same answer given twice) does, as a round never touches people's labels.
+    let mut store = load();
+    store.set(labels::Label {
+        file: b.clone(),
+        ..model.clone()
+    });
+    store.save(&paths.labels()).unwrap();
+    assert_eq!(answer(&b, "yes").0, 200);
+    assert_eq!(answer(&b, "yes").0, 200);
+    labels::round(d.path(), &tiny_round(2), Q).unwrap();
+    assert_eq!(post(server.addr, "/api/undo", "{}").0, 200);
+    let kept = load().get(&b, "glasses").cloned().unwrap();
+    assert_eq!((kept.value.as_str(), kept.source), ("yes", Source::Human));
+    assert_eq!(post(server.addr, "/api/undo", "{}").0, 200);
+    assert_eq!(
+        load().get(&b, "glasses"),
+        None,
+        "the pre-round model label came back"
+    );
     server.stop();
 }
