@@ -275,6 +275,18 @@ fn an_unconditional_run_with_labels_resumes() {
     let latest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("latest.json")).unwrap()).unwrap();
     assert_eq!(latest["step"], 3, "{latest}");
+    // Settings that `validate` refuses since, as older runs saved them (smoothing under
+    // the hinge loss, which ignored it; a checkpoint interval of 0, taken as 1): such a
+    // run still resumes.
+    let path = run.join("settings.json");
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    saved["loss"] = "hinge".into();
+    saved["label_smoothing"] = 0.1.into();
+    saved["checkpoint_every"] = 0.into();
+    std::fs::write(&path, saved.to_string()).unwrap();
+    let out = train(&["--resume", "--steps", "4"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Regression: a conditional split run whose data has no attribute but the split one
