@@ -7,7 +7,7 @@ use crate::gan::batch;
 use crate::gan::checkpoint::{self, ClassMap};
 use crate::gan::generate::{load, Loaded};
 use crate::gan::spec::ModelKind;
-use crate::gan::train::value_dirs;
+use crate::gan::train::trained_values;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::path::Path;
@@ -158,13 +158,7 @@ pub fn generate_for_eval(run: &Path, n: usize, seed: u64) -> Result<Generated, E
         ..Generated::default()
     };
     if let Some(split) = &classes.split {
-        let dirs = value_dirs(&split.values);
-        let present: Vec<(&String, &String)> = split
-            .values
-            .iter()
-            .zip(&dirs)
-            .filter(|(_, d)| run.join(d).join(checkpoint::SETTINGS).is_file())
-            .collect();
+        let present = trained_values(run, &split.values);
         if present.is_empty() {
             return Err(EvalError::Settings {
                 reason: format!("split run {} has no class models yet", run.display()),

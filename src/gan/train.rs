@@ -436,6 +436,17 @@ pub fn value_dirs(values: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The values of a split run at `run` whose class model has begun (its folder holds its
+/// settings), each with its folder, in value order: what `generate` and `eval` can draw
+/// from (training skips values with too few images, and a run may be under way).
+pub fn trained_values<'a>(run: &Path, values: &'a [String]) -> Vec<(&'a String, String)> {
+    values
+        .iter()
+        .zip(value_dirs(values))
+        .filter(|(_, d)| run.join(d).join(checkpoint::SETTINGS).is_file())
+        .collect()
+}
+
 /// The folder of `value` among a split attribute's `values` (see [`value_dirs`]).
 pub fn split_dir(values: &[String], value: &str) -> Option<String> {
     let i = values.iter().position(|v| v == value)?;

@@ -6,10 +6,9 @@ use super::{
     conditions, load, noise, resolve_fixed, write_images, Fixed, GenerateReport, GenerateSpec,
     Loaded,
 };
-use crate::gan::checkpoint;
 use crate::gan::monitor;
 use crate::gan::outdir::OutDir;
-use crate::gan::train::value_dirs;
+use crate::gan::train::trained_values;
 use crate::gan::GanError;
 
 /// One class model of a split run, loaded, with its folder name and fixed attributes.
@@ -37,20 +36,14 @@ pub(super) fn split_models(
         .filter(|(a, _)| *a != split.name)
         .cloned()
         .collect();
-    let dirs = value_dirs(&split.values);
-    let trained: Vec<(&String, &String)> = split
-        .values
-        .iter()
-        .zip(&dirs)
-        .filter(|(_, d)| spec.run.join(d).join(checkpoint::SETTINGS).is_file())
-        .collect();
-    let names = |v: &[(&String, &String)]| {
+    let trained = trained_values(&spec.run, &split.values);
+    let names = |v: &[(&String, String)]| {
         v.iter()
             .map(|(v, _)| v.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let pick: Vec<(&String, &String)> = match (&chosen, spec.per_class) {
+    let pick: Vec<(&String, String)> = match (&chosen, spec.per_class) {
         (Some(v), _) => {
             if !split.values.contains(v) {
                 return Err(GanError::Settings {
@@ -72,7 +65,7 @@ pub(super) fn split_models(
                     ),
                 });
             };
-            vec![*one]
+            vec![one.clone()]
         }
         // Training skips values with too few images: all classes means all models.
         (None, Some(_)) => trained.clone(),
@@ -92,10 +85,10 @@ pub(super) fn split_models(
     }
     pick.into_iter()
         .map(|(_, dir)| {
-            let l = load(&spec.run.join(dir))?;
+            let l = load(&spec.run.join(&dir))?;
             let (fixed, code) = resolve_fixed(&l, &rest)?;
             Ok(ClassModel {
-                dir: dir.clone(),
+                dir,
                 l,
                 fixed,
                 code,

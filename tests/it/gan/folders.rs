@@ -286,7 +286,11 @@ fn an_unconditional_run_with_labels_resumes() {
     saved["checkpoint_every"] = 0.into();
     std::fs::write(&path, saved.to_string()).unwrap();
     let out = train(&["--resume", "--steps", "4"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Regression: a conditional split run whose data has no attribute but the split one
