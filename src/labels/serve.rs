@@ -386,12 +386,7 @@ fn save_answer(st: &State, a: &Answer, tab: Option<String>) -> Result<(), String
     if attr.index_of(&a.value).is_none() {
         return Err(format!("{} is not a value of {}", a.value, a.attribute));
     }
-    // The round an answer is stamped with only informs: an unreadable history must not
-    // turn every answer of the page away (`label round` names the file).
-    let round = super::session::read_rounds(&st.paths)
-        .unwrap_or_default()
-        .last()
-        .map_or(0, |r| r.round);
+    let round = last_round(&st.paths);
     let written = Label {
         file: a.file.clone(),
         attribute: a.attribute.clone(),
@@ -421,6 +416,16 @@ fn save_answer(st: &State, a: &Answer, tab: Option<String>) -> Result<(), String
         round,
     });
     Ok(())
+}
+
+/// The last round `rounds.json` records (0 before any). It stamps answers and tells undo
+/// whether a round has run since, which only inform: an unreadable history must not turn
+/// the page's answers away (`label round` names the file).
+fn last_round(paths: &Paths) -> u32 {
+    super::session::read_rounds(paths)
+        .unwrap_or_default()
+        .last()
+        .map_or(0, |r| r.round)
 }
 
 /// Takes this server's last answer back: a skip is forgotten, a label gives way to the
@@ -468,10 +473,7 @@ fn undo(st: &State, tab: Option<&str>) -> Result<Option<Undo>, String> {
             // The label the answer replaced, unless a round has run since: that round
             // withdrew or replaced it (a contradicted vote, last round's prediction), and
             // the next round labels the image afresh.
-            let round_now = super::session::read_rounds(&st.paths)
-                .unwrap_or_default()
-                .last()
-                .map_or(0, |r| r.round);
+            let round_now = last_round(&st.paths);
             // A person's label it replaced (the same answer given twice, another tab's)
             // is no round's to redo: it always comes back.
             let still_true = |p: &&Label| p.source == Source::Human || round_now == *round;

@@ -343,11 +343,12 @@ pub fn simulate(
         }
         // Into the file under the store's lock, as `label import` writes answers: a plain
         // save of the simulation's copy wrote over answers given meanwhile (`label serve`).
+        // The store as written is the next round's (read once, by the update).
         let round = rep.info.round;
-        LabelStore::update(&paths.labels(), &schema, |disk| {
-            session::store_answers(disk, &schema, &index, &answers, round)
+        store = LabelStore::update(&paths.labels(), &schema, |disk| {
+            session::store_answers(disk, &schema, &index, &answers, round);
+            disk.clone()
         })?;
-        store = LabelStore::load(&paths.labels(), &schema)?;
     }
     report.curve = curve;
     report.complete = true;
