@@ -268,7 +268,7 @@ fn categorical(values: &[Option<String>]) -> bool {
 }
 
 fn read_csv(path: &Path, want: &[String]) -> Result<Listing, EvalError> {
-    let bad = |e: csv::Error| data_err(path, e.to_string());
+    let bad = |e: csv::Error| data_err(path, crate::csv_line::describe(path, &e));
     let mut rdr = csv::Reader::from_path(path).map_err(bad)?;
     let header = rdr.headers().map_err(bad)?.clone();
     if let Some(reason) = crate::gan::data::long_format(&header, want) {

@@ -45,8 +45,10 @@ fn read_wide_csv(path: &Path, want: &[String]) -> Result<Wide, GanError> {
         path: path.to_path_buf(),
         reason,
     };
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
-    let header = rdr.headers().map_err(|e| bad(e.to_string()))?.clone();
+    // Lines as an editor numbers them, as the label store's reader says them.
+    let csv_err = |e: csv::Error| bad(crate::csv_line::describe(path, &e));
+    let mut rdr = csv::Reader::from_path(path).map_err(csv_err)?;
+    let header = rdr.headers().map_err(csv_err)?.clone();
     if let Some(reason) = long_format(&header, want) {
         return Err(bad(reason.into()));
     }
@@ -75,7 +77,7 @@ fn read_wide_csv(path: &Path, want: &[String]) -> Result<Wide, GanError> {
         .collect::<Result<_, _>>()?;
     let mut rows = Vec::new();
     for rec in rdr.records() {
-        let rec = rec.map_err(|e| bad(e.to_string()))?;
+        let rec = rec.map_err(csv_err)?;
         let values: Vec<String> = cols
             .iter()
             .map(|&c| rec.get(c).unwrap_or("").trim().to_string())

@@ -814,6 +814,23 @@ fn labels_in_long_format_or_with_conflicting_rows_are_refused() {
     )
     .unwrap();
     assert_eq!(load_with(&wide).unwrap().len(), 2);
+    // A row of the wrong length after blank lines: its editor line (the csv crate's
+    // count, which skips blank lines, said line 3).
+    std::fs::write(
+        &wide,
+        "file,hair_color
+images/00000.png,red
+
+
+images/00001.png,red,x
+",
+    )
+    .unwrap();
+    let e = load_with(&wide).unwrap_err().to_string();
+    assert!(
+        e.contains("wide.csv") && e.contains("line 5: 3 field(s)"),
+        "{e}"
+    );
 }
 
 /// Regression: labels whose names match no dataset file ("images/102.jpg" for a
