@@ -125,10 +125,10 @@ pub enum LabelError {
     /// The CUDA backend was asked for but cannot run here.
     #[error("CUDA: {0}")]
     Cuda(String),
-    /// Another `label init`, `round` or `simulate` holds the dataset.
+    /// Another `label init`, `round`, `simulate` or `queue` holds the dataset.
     #[error(
-        "{dir}: another `label init`, `round` or `simulate` is running on this dataset; \
-         wait for it to end"
+        "{dir}: another `label init`, `round`, `simulate` or `queue` is running on this \
+         dataset; wait for it to end"
     )]
     Busy {
         /// The dataset folder.
@@ -233,12 +233,12 @@ impl Paths {
     pub fn rounds(&self) -> PathBuf {
         self.dir.join("rounds.json")
     }
-    /// Held by `label init`, `round` and `simulate` for their whole run
-    /// ([`Paths::hold`]).
+    /// Held by `label init`, `round` and `simulate` for their whole run, and by `label
+    /// queue` while it writes a queue ([`Paths::hold`]).
     pub fn work_lock(&self) -> PathBuf {
         self.dir.join(".work.lock")
     }
-    /// The dataset for one `label init`, `round` or `simulate`: two rounds at once each
+    /// The dataset for one `label init`, `round`, `simulate` or `queue`: two rounds at once each
     /// read `rounds.json` at their start and wrote their files at their end, so both
     /// reported round 2 and one round's record and queue vanished. The second is refused.
     ///

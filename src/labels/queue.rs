@@ -400,54 +400,23 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
     let index = DatasetIndex::open(data)?;
     let store = LabelStore::load(&paths.labels(), &schema)?;
     check_queue(&paths, &schema, &index)?;
-    let rounds = super::session::read_rounds(&paths)?;
-    let round = rounds.last().map_or(0, |r| r.round);
     let mut items = pending(&paths, &schema, &store)?;
     // A queue with questions pending is never rewritten: a person may be typing answers
     // into its value column. One wholly answered (or none) gives way to a new one.
+    let _held;
     if items.is_empty() {
-        // Each open question's best guess: the store's label, else the last round's
-        // prediction (a slot without a label took confidence 0 and no suggestion, so
-        // the queue was the first images by name, and Enter on the page had nothing
-        // to take). A round whose network learned from nothing predicts nothing.
-        let learned = rounds.last().is_some_and(|r| r.train_samples > 0);
-        let predictions = match learned {
-            true => super::session::read_predictions(&paths),
-            false => BTreeMap::new(),
-        };
-        let skipped = read_skipped(&paths)?;
-        let guess = |file: &str, attribute: &str| -> Option<(String, f32)> {
-            match store.get(file, attribute) {
-                Some(l) => Some((l.value.clone(), l.confidence)),
-                None => predictions
-                    .get(&(file.to_string(), attribute.to_string()))
-                    .cloned(),
-            }
-        };
-        let mut scored: Vec<(usize, f32)> = (0..index.len())
-            .map(|i| {
-                let c = schema
-                    .attributes
-                    .iter()
-                    .map(|a| match store.get(&index.images[i], &a.name) {
-                        Some(l) if l.source == Source::Human => 2.0,
-                        // A skip is "cannot tell": asked again, it would be skipped
-                        // again, and a queue of such questions has none pending.
-                        _ if skipped.contains(&(index.images[i].clone(), a.name.clone())) => 2.0,
-                        _ => guess(&index.images[i], &a.name).map_or(0.0, |g| g.1),
-                    })
-                    .fold(f32::MAX, f32::min);
-                (i, c)
-            })
-            .filter(|&(_, c)| c < 2.0)
-            .collect();
-        scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        let chosen: Vec<usize> = scored.into_iter().take(k).map(|x| x.0).collect();
-        let fresh = open_questions(&schema, &index, &store, &chosen, |i, a| {
-            guess(&index.images[i], &schema.attributes[a].name)
-        });
-        save_items(&paths.queue(), &fresh, round)?;
+        // A round running meanwhile writes its own queue (and rounds.json, the
+        // predictions) at its end: a queue drawn here from its predecessor's would
+        // overwrite the round's or be overwritten. The lock is taken only to write one,
+        // so drawing the sheet of a pending queue stays allowed mid-round; what was read
+        // before it is read again.
+        _held = paths.hold()?;
+        let store = LabelStore::load(&paths.labels(), &schema)?;
         items = pending(&paths, &schema, &store)?;
+        if items.is_empty() {
+            queue_least_confident(&paths, &schema, &index, &store, k)?;
+            items = pending(&paths, &schema, &store)?;
+        }
     }
     let mut files: Vec<String> = Vec::new();
     for it in &items {
@@ -467,4 +436,57 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
         images: files.len(),
         on_sheet,
     })
+}
+
+/// Queues the `k` images whose least sure open slot is least confident (unlabeled first).
+fn queue_least_confident(
+    paths: &Paths,
+    schema: &Schema,
+    index: &DatasetIndex,
+    store: &LabelStore,
+    k: usize,
+) -> Result<(), LabelError> {
+    let rounds = super::session::read_rounds(paths)?;
+    let round = rounds.last().map_or(0, |r| r.round);
+    // Each open question's best guess: the store's label, else the last round's
+    // prediction (a slot without a label took confidence 0 and no suggestion, so
+    // the queue was the first images by name, and Enter on the page had nothing
+    // to take). A round whose network learned from nothing predicts nothing.
+    let learned = rounds.last().is_some_and(|r| r.train_samples > 0);
+    let predictions = match learned {
+        true => super::session::read_predictions(paths),
+        false => BTreeMap::new(),
+    };
+    let skipped = read_skipped(paths)?;
+    let guess = |file: &str, attribute: &str| -> Option<(String, f32)> {
+        match store.get(file, attribute) {
+            Some(l) => Some((l.value.clone(), l.confidence)),
+            None => predictions
+                .get(&(file.to_string(), attribute.to_string()))
+                .cloned(),
+        }
+    };
+    let mut scored: Vec<(usize, f32)> = (0..index.len())
+        .map(|i| {
+            let c = schema
+                .attributes
+                .iter()
+                .map(|a| match store.get(&index.images[i], &a.name) {
+                    Some(l) if l.source == Source::Human => 2.0,
+                    // A skip is "cannot tell": asked again, it would be skipped
+                    // again, and a queue of such questions has none pending.
+                    _ if skipped.contains(&(index.images[i].clone(), a.name.clone())) => 2.0,
+                    _ => guess(&index.images[i], &a.name).map_or(0.0, |g| g.1),
+                })
+                .fold(f32::MAX, f32::min);
+            (i, c)
+        })
+        .filter(|&(_, c)| c < 2.0)
+        .collect();
+    scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    let chosen: Vec<usize> = scored.into_iter().take(k).map(|x| x.0).collect();
+    let fresh = open_questions(schema, index, store, &chosen, |i, a| {
+        guess(&index.images[i], &schema.attributes[a].name)
+    });
+    save_items(&paths.queue(), &fresh, round)
 }

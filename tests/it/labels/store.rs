@@ -560,13 +560,37 @@ fn a_second_round_on_a_busy_dataset_is_refused() {
     let spec = tiny_round(RoundSpec::default().queue);
     let e = labels::round(d.path(), &spec, Q).unwrap_err().to_string();
     assert!(
-        e.contains("another `label init`, `round` or `simulate`"),
+        e.contains("another `label init`, `round`, `simulate` or `queue`"),
         "{e}"
     );
     let e = labels::init(&anime(), d.path(), Q).unwrap_err().to_string();
     assert!(e.contains("wait for it to end"), "{e}");
     drop(held);
     labels::round(d.path(), &spec, Q).unwrap();
+}
+
+/// Regression: `label queue` wrote a fresh queue without the dataset's lock, so a round
+/// running meanwhile overwrote it at its end (or it overwrote the round's). It is refused
+/// while a round holds the dataset, but drawing the sheet of a pending queue is not.
+#[test]
+fn a_fresh_queue_waits_for_a_running_round() {
+    let d = synth_data(12, 9);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let paths = labels::Paths::new(d.path());
+    let held = paths.hold().unwrap();
+    let e = labels::queue::queue(d.path(), 3).unwrap_err().to_string();
+    assert!(e.contains("wait for it to end"), "{e}");
+    assert!(!paths.queue().exists());
+    drop(held);
+    let first = labels::queue::queue(d.path(), 3).unwrap();
+    assert_eq!(first.images, 3);
+    let held = paths.hold().unwrap();
+    let again = labels::queue::queue(d.path(), 3).unwrap();
+    assert_eq!(
+        again.items, first.items,
+        "the pending queue is drawn as it is"
+    );
+    drop(held);
 }
 
 /// Regression: `label queue` with nothing pending took a slot without a label as
