@@ -305,19 +305,29 @@ pub fn commit(run: &Path, latest_meta: &Latest, files: CheckpointFiles) -> Resul
     let p = run.join(LATEST);
     atomic::write_json(&p, latest_meta).map_err(io_err(&p))?;
     let root = run.join("checkpoints");
-    let mut old: Vec<PathBuf> = std::fs::read_dir(&root)
+    // By step number, not name: `step-{:08}` grows a digit past 10^8 steps, and
+    // `step-100000000` sorts before `step-99999999` as text. Folders not named by a step
+    // are not ours to remove.
+    let mut old: Vec<(u64, PathBuf)> = std::fs::read_dir(&root)
         .map_err(io_err(&root))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir() && p != &dir)
+        .filter_map(|p| Some((step_of(&p)?, p)))
         .collect();
     old.sort();
     let keep = 1;
     if old.len() > keep {
-        for p in &old[..old.len() - keep] {
+        for (_, p) in &old[..old.len() - keep] {
             let _ = std::fs::remove_dir_all(p);
         }
     }
     Ok(())
+}
+
+/// The step a checkpoint folder `step-N` holds.
+fn step_of(dir: &Path) -> Option<u64> {
+    let name = dir.file_name()?.to_str()?;
+    name.strip_prefix("step-")?.parse().ok()
 }
 
 #[cfg(test)]
@@ -328,6 +338,34 @@ mod tests {
     use crate::gan::spec::{Arch, CondKind, ModelKind};
     use burn::backend::Flex;
     use burn::module::Module;
+
+    /// Regression: the cleanup sorted folder names as text, so past 10^8 steps it kept
+    /// `step-99999999` and removed the newer `step-100000000`.
+    #[test]
+    fn cleanup_keeps_the_newest_by_step_past_eight_digits() {
+        let run = tempfile::tempdir().unwrap();
+        for step in [99_999_998u64, 99_999_999, 100_000_000] {
+            std::fs::create_dir_all(run.path().join(step_dir(step))).unwrap();
+        }
+        std::fs::create_dir_all(run.path().join("checkpoints/mine")).unwrap();
+        let latest = Latest {
+            step: 100_000_001,
+            rollbacks: 0,
+            dir: step_dir(100_000_001),
+            ema: false,
+            shapes: None,
+        };
+        let files = CheckpointFiles {
+            files: vec![("g.mpk", vec![1, 2, 3])],
+        };
+        commit(run.path(), &latest, files).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(run.path().join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["mine", "step-100000000", "step-100000001"]);
+    }
 
     #[test]
     fn checkpoint_round_trip_gives_identical_outputs() {
