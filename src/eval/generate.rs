@@ -9,7 +9,7 @@ use crate::gan::generate::{load, Loaded};
 use crate::gan::spec::ModelKind;
 use crate::gan::train::trained_values;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use std::path::Path;
 
 /// Images generated for evaluation and what each was asked for.
@@ -125,18 +125,12 @@ fn sample(l: &Loaded, n: usize, first: Option<usize>, rng: &mut StdRng) -> (Vec<
     let mut labels = Vec::with_capacity(n * na);
     let mut code = Vec::new();
     for _ in 0..n {
-        for a in 0..na {
-            let v = match first {
-                Some(c) if a == 0 && l.spec.model != ModelKind::Infogan => c as u32,
-                _ => rng.random_range(0..l.shape.classes[a] as u32),
-            };
-            labels.push(v);
-        }
+        batch::draw_labels(rng, &mut labels, &l.shape.classes, |a| match first {
+            Some(c) if a == 0 && l.spec.model != ModelKind::Infogan => Some(c as u32),
+            _ => None,
+        });
         if l.shape.code_dim() > 0 {
-            let cat = l.shape.info_cat;
-            let k = first.unwrap_or_else(|| rng.random_range(0..cat.max(1)));
-            code.extend((0..cat).map(|j| if j == k { 1.0 } else { 0.0 }));
-            code.extend((0..l.shape.info_cont).map(|_| rng.random_range(-1.0f32..1.0)));
+            batch::draw_code(rng, &mut code, (l.shape.info_cat, l.shape.info_cont), first);
         }
     }
     let z = batch::normal(rng, n * l.shape.nz);

@@ -93,6 +93,45 @@ fn pick(rng: &mut StdRng, ds: &Dataset, classes: &[Vec<usize>], balance: bool) -
     }
 }
 
+/// Appends one image's class per attribute (`classes[a]` values each): `fixed(a)`, else
+/// one drawn uniformly.
+pub fn draw_labels(
+    rng: &mut StdRng,
+    labels: &mut Vec<u32>,
+    classes: &[usize],
+    fixed: impl Fn(usize) -> Option<u32>,
+) {
+    for (a, &n) in classes.iter().enumerate() {
+        labels.push(fixed(a).unwrap_or_else(|| rng.random_range(0..n as u32)));
+    }
+}
+
+/// Appends one InfoGAN code `[cat + cont]`: the one-hot of categorical value `k`, then
+/// the continuous values `cont` yields (Chen et al. 2016, section 5: a categorical and
+/// uniform continuous codes).
+pub fn push_code(code: &mut Vec<f32>, cat: usize, k: usize, cont: impl IntoIterator<Item = f32>) {
+    code.extend((0..cat).map(|j| if j == k { 1.0 } else { 0.0 }));
+    code.extend(cont);
+}
+
+/// Appends one InfoGAN code of `(cat, cont)` values: categorical value `fixed`, else one
+/// drawn uniformly; continuous values from U(-1, 1). Training, `generate` and `eval`
+/// draw codes here, so all three sample what the Q head learned.
+pub fn draw_code(
+    rng: &mut StdRng,
+    code: &mut Vec<f32>,
+    (cat, cont): (usize, usize),
+    fixed: Option<usize>,
+) {
+    let k = fixed.unwrap_or_else(|| if cat > 0 { rng.random_range(0..cat) } else { 0 });
+    push_code(
+        code,
+        cat,
+        k,
+        (0..cont).map(|_| rng.random_range(-1.0f32..1.0)),
+    );
+}
+
 /// Draws the batch of `step`.
 pub fn make_batch(ds: &Dataset, classes: &[Vec<usize>], spec: &BatchSpec, step: u64) -> HostBatch {
     let mut rng = step_rng(spec.seed, step, 0);
@@ -126,9 +165,7 @@ pub fn make_batch(ds: &Dataset, classes: &[Vec<usize>], spec: &BatchSpec, step: 
         if cat + cont == 0 {
             break;
         }
-        let k = if cat > 0 { rng.random_range(0..cat) } else { 0 };
-        code.extend((0..cat).map(|j| if j == k { 1.0 } else { 0.0 }));
-        code.extend((0..cont).map(|_| rng.random_range(-1.0f32..1.0)));
+        draw_code(&mut rng, &mut code, (cat, cont), None);
     }
     let uniform = (0..2 * b).map(|_| rng.random::<f32>()).collect();
     HostBatch {

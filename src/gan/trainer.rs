@@ -341,8 +341,7 @@ where
                 labels.push(r as u32);
                 labels.extend(std::iter::repeat_n(0, na.saturating_sub(1)));
                 if shape.code_dim() > 0 {
-                    code.extend((0..shape.info_cat).map(|j| if j == r { 1.0 } else { 0.0 }));
-                    code.extend((0..shape.info_cont).map(|_| 0.0));
+                    batch::push_code(&mut code, shape.info_cat, r, vec![0.0; shape.info_cont]);
                 }
             }
         }

@@ -235,14 +235,12 @@ fn conditions(
     let mut labels = Vec::with_capacity(n * na);
     let mut code = Vec::new();
     for _ in 0..n {
-        for a in 0..na {
-            let v = fixed.iter().find(|(i, _)| *i == a).map(|(_, v)| *v);
-            labels.push(v.unwrap_or_else(|| rng.random_range(0..l.shape.classes[a] as u32)));
-        }
+        super::batch::draw_labels(&mut rng, &mut labels, &l.shape.classes, |a| {
+            fixed.iter().find(|(i, _)| *i == a).map(|(_, v)| *v)
+        });
         if l.shape.code_dim() > 0 {
-            let k = fixed_code.unwrap_or_else(|| rng.random_range(0..l.shape.info_cat.max(1)));
-            code.extend((0..l.shape.info_cat).map(|j| if j == k { 1.0 } else { 0.0 }));
-            code.extend((0..l.shape.info_cont).map(|_| rng.random_range(-1.0f32..1.0)));
+            let info = (l.shape.info_cat, l.shape.info_cont);
+            super::batch::draw_code(&mut rng, &mut code, info, fixed_code);
         }
     }
     (labels, code)
