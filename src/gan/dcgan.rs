@@ -17,7 +17,7 @@ use super::blocks::{down, head, layout, lrelu, up};
 use super::sn::{self, conv_fwd, conv_t_fwd, SpectralNorm};
 use super::spec::{CondKind, ModelKind};
 use crate::batch_norm::batch_norm;
-use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig};
 use burn::prelude::*;
 
@@ -206,23 +206,11 @@ impl<B: Backend> DcGenerator<B> {
             c /= 2;
         }
         let output = up(c, shape.channels, device);
-        let sn = shape.sn_g.then(|| {
-            std::iter::once(&input)
-                .chain(&ups)
-                .chain([&output])
-                .chain(fc.as_ref())
-                .map(|c| sn::for_conv_t(c, device))
-                .collect()
-        });
         let sides = feature_sides(shape.size);
         let attn_at = shape
             .attention
             .and_then(|a| sides.iter().position(|&s| s == a));
-        let attn = attn_at.map(|k| {
-            let ch = shape.ngf << (stages - 1 - k);
-            SelfAttention::new(ch, shape.sn_g, device)
-        });
-        DcGenerator {
+        let mut g = DcGenerator {
             embed,
             fc,
             fc_bn,
@@ -231,20 +219,36 @@ impl<B: Backend> DcGenerator<B> {
             ups,
             bns,
             output,
-            sn,
-            attn,
+            sn: None,
+            attn: None,
             attn_at: attn_at.unwrap_or(0),
+        };
+        // The spectral-norm states are drawn before the attention block's weights, from
+        // the backend's seeded generator, as they always were: a seed gives the same
+        // network as in earlier builds.
+        if shape.sn_g {
+            g.sn = Some(g.sn_layers().map(|c| sn::for_conv_t(c, device)).collect());
         }
+        g.attn = attn_at.map(|k| {
+            let ch = shape.ngf << (stages - 1 - k);
+            SelfAttention::new(ch, shape.sn_g, device)
+        });
+        g
+    }
+
+    /// The spectrally normalized layers, in the order of `sn` (forward indexes it so:
+    /// input 0, ups 1.., output, fc last).
+    fn sn_layers(&self) -> impl Iterator<Item = &ConvTranspose2d<B>> {
+        std::iter::once(&self.input)
+            .chain(&self.ups)
+            .chain([&self.output])
+            .chain(self.fc.as_ref())
     }
 
     /// One spectral-norm power iteration per normalized layer (once per training step).
     pub fn sn_iterate(&self) {
         if let Some(sn) = &self.sn {
-            let layers = std::iter::once(&self.input)
-                .chain(&self.ups)
-                .chain([&self.output])
-                .chain(self.fc.as_ref());
-            for (s, c) in sn.iter().zip(layers) {
+            for (s, c) in sn.iter().zip(self.sn_layers()) {
                 s.iterate(sn::conv_t_matrix(c.weight.val()));
             }
         }
@@ -368,22 +372,12 @@ impl<B: Backend> DcDiscriminator<B> {
                         .with_initializer(super::blocks::DCGAN_INIT)
                         .init(device)
                 });
-        let sn = shape.sn_d.then(|| {
-            std::iter::once(&input)
-                .chain(&downs)
-                .chain([&adv])
-                .chain(aux.as_ref())
-                .chain(fc.as_ref())
-                .map(|c| sn::for_conv(c, device))
-                .collect()
-        });
         let mut sides = feature_sides(shape.size);
         sides.reverse();
         let attn_at = shape
             .attention
             .and_then(|a| sides.iter().position(|&s| s == a));
-        let attn = attn_at.map(|k| SelfAttention::new(shape.ndf << k, shape.sn_d, device));
-        DcDiscriminator {
+        let mut d = DcDiscriminator {
             input,
             downs,
             bns,
@@ -395,21 +389,31 @@ impl<B: Backend> DcDiscriminator<B> {
             aux,
             proj,
             label_channels,
-            sn,
-            attn,
+            sn: None,
+            attn: None,
             attn_at: attn_at.unwrap_or(0),
+        };
+        if shape.sn_d {
+            d.sn = Some(d.sn_layers().map(|c| sn::for_conv(c, device)).collect());
         }
+        d.attn = attn_at.map(|k| SelfAttention::new(shape.ndf << k, shape.sn_d, device));
+        d
+    }
+
+    /// The spectrally normalized layers, in the order of `sn` (forward indexes it so:
+    /// input 0, downs 1.., adv, aux, fc last).
+    fn sn_layers(&self) -> impl Iterator<Item = &Conv2d<B>> {
+        std::iter::once(&self.input)
+            .chain(&self.downs)
+            .chain([&self.adv])
+            .chain(self.aux.as_ref())
+            .chain(self.fc.as_ref())
     }
 
     /// One spectral-norm power iteration per normalized layer (once per training step).
     pub fn sn_iterate(&self) {
         if let Some(sn) = &self.sn {
-            let layers = std::iter::once(&self.input)
-                .chain(&self.downs)
-                .chain([&self.adv])
-                .chain(self.aux.as_ref())
-                .chain(self.fc.as_ref());
-            for (s, c) in sn.iter().zip(layers) {
+            for (s, c) in sn.iter().zip(self.sn_layers()) {
                 s.iterate(sn::conv_matrix(c.weight.val()));
             }
         }
