@@ -153,6 +153,19 @@ fn main() {
             row(format!("map-{c}-{s}"), map_t[p][ai]);
         }
     }
+    if let Ok(path) = std::env::var("DUMP") {
+        dump(
+            &path,
+            &schema,
+            &index,
+            &store,
+            &truth,
+            every,
+            &predict(&paths.split_model()).ok(),
+            &out,
+            &paths,
+        );
+    }
     if let Ok(split) = predict(&paths.split_model()) {
         let spec = facesynth::labels::round::RoundSpec::default();
         let (threshold, trust) = (spec.heuristic_threshold, spec.trust);
@@ -503,4 +516,68 @@ fn weighted_grid(l: &[Vec<f32>], t: &[usize], w: &[f64], prior: calibrate::Prior
     };
     let t0 = best(&mut grid(0.25, 20.0, 40));
     best(&mut grid(t0 / 1.15, t0 * 1.15, 15))
+}
+
+/// `DUMP=FILE`: one CSV row per image and attribute, for calibration experiments off line:
+/// `attribute,image,test,human,calibration,queued,truth,split_logits,refit_logits` (truth
+/// -1 where the truth file has none; logits `;`-joined, the split network's empty where
+/// the round did not refit).
+#[allow(clippy::too_many_arguments)]
+fn dump(
+    path: &str,
+    schema: &facesynth::labels::Schema,
+    index: &DatasetIndex,
+    store: &LabelStore,
+    truth: &import::Imported,
+    every: u64,
+    split: &Option<classifier::Outputs>,
+    refit: &classifier::Outputs,
+    paths: &Paths,
+) {
+    use std::io::Write;
+    let queued: std::collections::HashSet<(String, String)> =
+        facesynth::labels::queue::read_queue(paths)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|q| (q.file, q.attribute))
+            .collect();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(
+        f,
+        "attribute,image,test,human,calibration,queued,truth,split,refit"
+    )
+    .unwrap();
+    let holdout = holdout();
+    for (ai, attr) in schema.attributes.iter().enumerate() {
+        let mut t = vec![-1i64; index.len()];
+        for a in truth.answers.iter().filter(|a| a.attribute == ai) {
+            t[a.image] = a.value as i64;
+        }
+        for (i, file) in index.images.iter().enumerate() {
+            let human = store
+                .get(file, &attr.name)
+                .is_some_and(|l| l.source == Source::Human);
+            let j = |o: &classifier::Outputs| {
+                o.logits[ai][i]
+                    .iter()
+                    .map(|v| format!("{v:.5}"))
+                    .collect::<Vec<_>>()
+                    .join(";")
+            };
+            writeln!(
+                f,
+                "{},{},{},{},{},{},{},{},{}",
+                attr.name,
+                i,
+                u8::from(simulate::in_test(file, holdout)),
+                u8::from(human),
+                u8::from(human && calibrate::is_calibration(file, every)),
+                u8::from(queued.contains(&(file.clone(), attr.name.clone()))),
+                t[i],
+                split.as_ref().map(j).unwrap_or_default(),
+                j(refit)
+            )
+            .unwrap();
+        }
+    }
 }

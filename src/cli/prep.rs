@@ -125,8 +125,81 @@ impl PrepArgs {
 
     /// Flags over pipeline file over defaults.
     pub fn resolve(&self) -> anyhow::Result<PrepSpec> {
+        self.check_companions()?;
         let file = PipelineConfig::load_or_default(self.pipeline.as_deref())?;
-        Ok(PrepSpec::resolve(file.prep.overlay(self.as_section()))?)
+        let spec = PrepSpec::resolve(file.prep.overlay(self.as_section()))?;
+        self.check_against(&spec)?;
+        Ok(spec)
+    }
+
+    /// A crop mode given by flag without the file it reads: a bad command line (exit 2),
+    /// named by its flags (the pipeline key was named though no file was given). Where a
+    /// pipeline file gives the file, it is resolved first.
+    fn check_companions(&self) -> anyhow::Result<()> {
+        if let Some(j) = self.jobs.filter(|&j| j > prep::MAX_JOBS) {
+            return Err(super::usage(format!(
+                "--jobs {j} is over {}: each worker holds a whole decoded image",
+                prep::MAX_JOBS
+            )));
+        }
+        if self.pipeline.is_none() {
+            match self.crop {
+                Some(crop::CropMode::Bbox) if self.bbox.is_none() => {
+                    return Err(super::usage("--crop bbox needs --bbox FILE.csv".into()))
+                }
+                Some(crop::CropMode::Detect) if self.detector.is_none() => {
+                    return Err(super::usage(
+                        "--crop detect needs --detector FILE.xml".into(),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Flags that the resolved settings would not use are a bad command line (exit 2):
+    /// `--crop center --bbox boxes.csv` cropped the centre and never read the boxes.
+    fn check_against(&self, spec: &PrepSpec) -> anyhow::Result<()> {
+        use crop::CropMode::*;
+        let mode = spec.crop.mode;
+        let name = |m: crop::CropMode| format!("{m:?}").to_lowercase();
+        let unused = |flag: &str, wants: &str| {
+            Err(super::usage(format!(
+                "{flag} applies to {wants}, but the crop mode is {}",
+                name(mode)
+            )))
+        };
+        if self.bbox.is_some() && mode != Bbox {
+            return unused("--bbox", "--crop bbox");
+        }
+        let tuning = self.scale_factor.is_some() || self.min_neighbors.is_some();
+        if (self.detector.is_some() || tuning || self.min_face.is_some()) && mode != Detect {
+            let flag = match () {
+                _ if self.detector.is_some() => "--detector",
+                _ if self.scale_factor.is_some() => "--scale-factor",
+                _ if self.min_neighbors.is_some() => "--min-neighbors",
+                _ => "--min-face",
+            };
+            return unused(flag, "--crop detect");
+        }
+        if self.faces.is_some() && !matches!(mode, Bbox | Detect) {
+            return unused("--faces", "--crop bbox and detect");
+        }
+        if self.margin.is_some() && mode == None {
+            return unused("--margin", "a crop box (every mode but none)");
+        }
+        if !spec.dedup.near && (self.phash_max.is_some() || self.flip_dedup) {
+            let flag = if self.flip_dedup {
+                "--flip-dedup"
+            } else {
+                "--phash-max"
+            };
+            return Err(super::usage(format!(
+                "{flag} tunes near-duplicate removal, which is off"
+            )));
+        }
+        Ok(())
     }
 }
 

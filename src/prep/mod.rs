@@ -23,7 +23,7 @@ pub mod scan;
 pub mod settings;
 
 pub use report::PrepReport;
-pub use settings::{OutputFormat, PrepSection, PrepSpec};
+pub use settings::{OutputFormat, PrepSection, PrepSpec, MAX_JOBS};
 
 use crate::dataset::walk;
 use crate::progress::{self, Verbosity};

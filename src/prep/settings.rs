@@ -222,6 +222,10 @@ impl Default for PrepSpec {
     }
 }
 
+/// The most worker threads `jobs` takes: rayon starts them all before any work
+/// (`--jobs 100000` ran for minutes on five files), and each holds a decoded image.
+pub const MAX_JOBS: usize = 1024;
+
 /// Default `[prep.crop] margin` in `detect` mode, a fraction of the face box per side.
 pub const DETECT_MARGIN: f32 = 0.3;
 
@@ -343,6 +347,9 @@ impl PrepSpec {
             background: s.decode.background.unwrap_or(ded.background),
             ..ded
         };
+        if s.jobs.is_some_and(|j| j > MAX_JOBS) {
+            return Err(invalid("prep.jobs", &format!("must be at most {MAX_JOBS}")));
+        }
         Ok(PrepSpec {
             jobs: s.jobs.unwrap_or(0),
             format: s.format.unwrap_or_default(),

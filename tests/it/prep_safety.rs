@@ -229,6 +229,31 @@ fn box_csv_mistakes_are_named_and_off_image_boxes_rejected() {
         let o = prep(&raw, &dir.path().join("o5"), &bad);
         assert_eq!(o.status.code(), Some(2), "{bad:?}");
     }
+    // So is a flag the resolved settings would not use (`--crop center --bbox` cropped the
+    // centre without reading the boxes), and a crop mode's missing file (exit 1 before).
+    let b = boxes.to_str().unwrap();
+    for (bad, says) in [
+        (
+            &["--crop", "center", "--bbox", b][..],
+            "--bbox applies to --crop bbox",
+        ),
+        (&["--crop", "bbox"], "--crop bbox needs --bbox"),
+        (&["--crop", "detect"], "--crop detect needs --detector"),
+        (
+            &["--min-neighbors", "3"],
+            "--min-neighbors applies to --crop detect",
+        ),
+        (&["--faces", "all"], "--faces applies"),
+        (&["--crop", "none", "--margin", "0.1"], "--margin applies"),
+        (&["--no-near-dedup", "--flip-dedup"], "--flip-dedup tunes"),
+        (&["--jobs", "100000"], "--jobs 100000 is over"),
+    ] {
+        let o = prep(&raw, &dir.path().join("o7"), bad);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(err.contains(says), "{bad:?}: {err}");
+    }
+    assert!(!dir.path().join("o7").exists(), "refused before any write");
 }
 
 #[cfg(unix)]
