@@ -400,7 +400,19 @@ pub fn process_file(
         };
         let mut img = resize::resize_crop(&decoded.rgb, (b.x, b.y, b.w, b.h), &spec.resize);
         let mut grey = quality::luma(&img);
-        if let Some(reason) = quality::check_output(&quality::scores(&grey), &spec.quality) {
+        let mut scores = quality::scores(&grey);
+        if spec.quality.min_laplacian_var.is_some() && spec.resize.size != quality::BLUR_SIDE {
+            // The Laplacian's variance falls as a crop is upscaled (and rises as it is
+            // shrunk), so measured at `--size` it rejected sharp faces as blurry at 192 px
+            // that passed at 64: it is measured on the crop at one fixed side.
+            let at = resize::ResizeSpec {
+                size: quality::BLUR_SIDE,
+                ..spec.resize
+            };
+            let reference = resize::resize_crop(&decoded.rgb, (b.x, b.y, b.w, b.h), &at);
+            scores.laplacian_var = quality::laplacian_variance(&quality::luma(&reference)) as f32;
+        }
+        if let Some(reason) = quality::check_output(&scores, &spec.quality) {
             out_recs.push(Record {
                 reject: reason.into(),
                 ..rec

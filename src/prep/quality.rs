@@ -136,6 +136,10 @@ pub fn scores(grey: &GrayImage) -> QualityScores {
     }
 }
 
+/// The side (px) at which the crop's blur is measured, whatever `--size`: the default
+/// output side, for which the threshold (30) was set.
+pub const BLUR_SIDE: u32 = 64;
+
 /// Variance of the 4-neighbour Laplacian `[0 1 0; 1 -4 1; 0 1 0]` over the interior
 /// pixels (OpenCV's `Laplacian(img, CV_64F).var()` with ksize 1, minus the border).
 pub fn laplacian_variance(grey: &GrayImage) -> f64 {

@@ -57,7 +57,7 @@ section!(
         dark_p99: f32,
         /// Too light above this 1st-percentile brightness, 0-255 (215; 0 = off).
         light_p01: f32,
-        /// Blurry below this variance of the Laplacian at output size (30).
+        /// Blurry below this variance of the Laplacian, measured at 64 px (30).
         min_laplacian_var: f32,
         /// Low information below this grey entropy, bits (3.0).
         min_entropy: f32,

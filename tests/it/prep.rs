@@ -885,3 +885,28 @@ fn a_killed_rerun_with_other_settings_leaves_no_manifest_over_mixed_images() {
         );
     }
 }
+
+/// Regression: the blur score was taken after the resize to `--size`, so a larger output
+/// (upscaling softens) rejected as `blurry` faces that passed at 64 px. It is measured at
+/// one side now: a fine-grained 96 px face passes at every size.
+#[test]
+fn blur_does_not_depend_on_the_output_size() {
+    use rand::{RngExt, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    // Low-contrast grain (sd about 6 grey levels) on mid grey: sharp at 64 px.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let img = RgbImage::from_fn(96, 96, |_, _| {
+        let v = 128 + rng.random_range(-10i32..=10);
+        image::Rgb([v as u8; 3])
+    });
+    img.save(raw.join("grain.png")).unwrap();
+    for size in ["64", "192", "256"] {
+        let out = dir.path().join(format!("out{size}"));
+        prep_quietly(&raw, &out, &["--size", size]);
+        let rows = manifest::read(&out.join("manifest.csv")).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].status, Status::Kept, "--size {size}: {:?}", rows[0]);
+    }
+}
