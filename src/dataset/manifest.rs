@@ -39,7 +39,7 @@ pub struct ManifestRow {
     pub output: String,
     /// What happened.
     pub status: Status,
-    /// Why (`decode: ...`, `too_small`, `blurry`, `exact_pixels`, `near_phash`, ...).
+    /// Why (`decode: ...`, `too_small`, `blurry`, `exact_file`, `exact_pixels`, `near`, ...).
     pub reason: String,
     /// The kept source this one duplicates, empty otherwise.
     pub dup_of: String,

@@ -85,7 +85,8 @@ pub struct DedupItem {
     /// Hash of the output image's layouts ([`layout_key`]); the layouts themselves are
     /// passed to [`dedup`] as a lookup.
     pub layout_key: u32,
-    /// Source width x height, for the keep rule (saturating).
+    /// Source pixels in the crop box (width x height; the whole source without one), for
+    /// the keep rule (saturating).
     pub area: u32,
     /// Source file size, for the keep rule (saturating at 4 GiB).
     pub bytes: u32,
@@ -231,10 +232,10 @@ pub fn dedup(
         union_equal(&mut uf, items.iter().map(|i| i.pixel_hash));
     }
     if spec.near {
-        // Items with the same perceptual hashes are at distance 0 from each other: they
-        // are joined here and only one of them enters the index, so exact copies cost the
-        // near search nothing. The groups are candidates: each member is checked against
-        // its keeper below.
+        // Items with the same perceptual hashes and layouts are at distance 0 from each
+        // other: they are joined here and only one of them enters the index, so exact
+        // copies cost the near search nothing. The groups are candidates: each member is
+        // checked against its keeper below.
         let reps = join_identical(&mut uf, items, mirrors);
         let hashes: Vec<u64> = reps.iter().map(|&i| items[i].phash).collect();
         let index = MultiIndex::new(&hashes, spec.phash_max);
@@ -248,36 +249,50 @@ pub fn dedup(
             uf.union(reps[a] as u32, reps[b] as u32);
         }
     }
-    // The keeper of each group: largest area, then largest file, then first in path order.
-    let mut best: HashMap<u32, u32> = HashMap::new();
+    // Near pairs chain (A~B, B~C with A and C far apart: a slow pan, a series of re-crops),
+    // so a connected group is split greedily: its best item keeps every member that is
+    // an exact copy of it or passes the near checks against it, and the rest are grouped
+    // again among themselves (czkawka and imagededup likewise report duplicates of one
+    // reference image). The best: largest area, then largest file, then first in path
+    // order.
+    let mut groups: HashMap<u32, Vec<u32>> = HashMap::new();
     for i in 0..n as u32 {
-        let root = uf.find(i);
-        let better = |a: &DedupItem, b: &DedupItem| (a.area, a.bytes) > (b.area, b.bytes);
-        best.entry(root)
-            .and_modify(|k| {
-                if better(&items[i as usize], &items[*k as usize]) {
-                    *k = i;
-                }
-            })
-            .or_insert(i);
+        groups.entry(uf.find(i)).or_default().push(i);
     }
-    (0..n as u32)
-        .map(|i| {
-            let keep = best[&uf.find(i)];
-            if keep == i {
-                return None;
+    let mut assigned: Vec<Option<(u32, DupKind)>> = vec![None; n];
+    for (_, mut members) in groups.into_iter().filter(|(_, m)| m.len() > 1) {
+        let rank = |&i: &u32| {
+            let it = &items[i as usize];
+            (std::cmp::Reverse((it.area, it.bytes)), i)
+        };
+        members.sort_unstable_by_key(rank);
+        while let Some((&keep, rest)) = members.split_first() {
+            let b = &items[keep as usize];
+            let mut left = Vec::new();
+            for &i in rest {
+                let a = &items[i as usize];
+                let same = a.pixel_hash == b.pixel_hash;
+                let (x, k) = (i as usize, keep as usize);
+                let joins = (spec.exact && same)
+                    || (spec.near
+                        && (near.pair(x, k, false) || (spec.flip && near.pair(x, k, true))));
+                if !joins {
+                    left.push(i);
+                    continue;
+                }
+                assigned[x] = Some((
+                    keep,
+                    match () {
+                        _ if same && a.file_hash == b.file_hash => DupKind::ExactFile,
+                        _ if same => DupKind::ExactPixels,
+                        _ => DupKind::Near,
+                    },
+                ));
             }
-            let (a, b) = (&items[i as usize], &items[keep as usize]);
-            let kind = if a.pixel_hash == b.pixel_hash && a.file_hash == b.file_hash {
-                DupKind::ExactFile
-            } else if a.pixel_hash == b.pixel_hash {
-                DupKind::ExactPixels
-            } else {
-                DupKind::Near
-            };
-            Some((keep, kind))
-        })
-        .collect()
+            members = left;
+        }
+    }
+    assigned
 }
 
 fn mirror_grid(g: &[u8; 32]) -> [u8; 32] {
@@ -472,6 +487,50 @@ mod tests {
         );
         assert_eq!(exact_only[3], Some((0, DupKind::ExactFile)));
         assert_eq!(exact_only[1], None);
+    }
+
+    /// Regression: near pairs joined transitively, so in a chain A~B~C (A and C 16 bits
+    /// apart, over the limit of 10) C was dropped as a near duplicate of A.
+    #[test]
+    fn a_chain_of_near_pairs_is_split_at_its_keeper() {
+        let base = DedupItem {
+            file_hash: 1,
+            pixel_hash: 1,
+            phash: 0,
+            dhash: 0,
+            layout_key: 0,
+            area: 300,
+            bytes: 1,
+        };
+        let items = [
+            base,
+            DedupItem {
+                file_hash: 2,
+                pixel_hash: 2,
+                phash: 0xFF,
+                area: 200,
+                ..base
+            },
+            DedupItem {
+                file_hash: 3,
+                pixel_hash: 3,
+                phash: 0xFFFF,
+                area: 100,
+                ..base
+            },
+            DedupItem {
+                file_hash: 4,
+                pixel_hash: 3,
+                phash: 0xFFFF,
+                area: 100,
+                ..base
+            },
+        ];
+        let a = dedup(&items, &[], |_| Layouts::BLANK, &DedupSpec::default());
+        assert_eq!(a[0], None);
+        assert_eq!(a[1], Some((0, DupKind::Near)));
+        assert_eq!(a[2], None, "16 bits from the keeper: not its duplicate");
+        assert_eq!(a[3], Some((2, DupKind::ExactPixels)), "{a:?}");
     }
 
     #[test]

@@ -181,7 +181,10 @@ impl Record {
     /// What dedup compares, for a record that passed every check.
     pub fn dedup_item(&self) -> Option<(DedupItem, Mirror)> {
         let h = self.hashes.filter(|_| self.reject.is_empty())?;
-        let (w, hgt) = self.src.unwrap_or((0, 0));
+        // The face's pixels in its source (the crop box), not the whole source's: in
+        // detect and bbox modes a small face in a large collage beat the same face at
+        // full size. In centre and none modes the box grows with the source as before.
+        let (w, hgt) = self.crop.map(|b| (b.w, b.h)).or(self.src).unwrap_or((0, 0));
         let item = DedupItem {
             file_hash: h.file as u32,
             pixel_hash: h.pixels as u64,

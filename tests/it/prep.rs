@@ -910,3 +910,45 @@ fn blur_does_not_depend_on_the_output_size() {
         assert_eq!(rows[0].status, Status::Kept, "--size {size}: {:?}", rows[0]);
     }
 }
+
+/// Regression: the keep rule compared whole sources, so with boxes a small face in a large
+/// picture (a collage) was kept over the same face at full size in its own file.
+#[test]
+fn the_keep_rule_weighs_the_face_not_the_whole_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    let face = RgbImage::from_fn(120, 120, |x, y| {
+        let (fx, fy) = (x as f32 / 120.0, y as f32 / 120.0);
+        let v = |a: f32| (128.0 + 100.0 * a) as u8;
+        image::Rgb([
+            v((fx * 6.0).sin() * (fy * 4.0).cos()),
+            v((fy * 5.0).sin()),
+            v(((fx + fy) * 3.0).cos()),
+        ])
+    });
+    face.save(raw.join("portrait.png")).unwrap();
+    let mut collage = RgbImage::from_pixel(400, 400, image::Rgb([90, 90, 90]));
+    let small = image::imageops::resize(&face, 60, 60, image::imageops::FilterType::Lanczos3);
+    image::imageops::replace(&mut collage, &small, 10, 10);
+    collage.save(raw.join("collage.png")).unwrap();
+    let boxes = dir.path().join("boxes.csv");
+    std::fs::write(
+        &boxes,
+        "file,x,y,w,h\ncollage.png,10,10,60,60\nportrait.png,0,0,120,120\n",
+    )
+    .unwrap();
+    // Smooth on purpose (so the two copies hash alike): not a blur test.
+    let pipeline = dir.path().join("smooth.toml");
+    std::fs::write(&pipeline, "[prep.quality]\nmin_laplacian_var = 0.0\n").unwrap();
+    let out = dir.path().join("out");
+    let (b, p) = (boxes.to_str().unwrap(), pipeline.to_str().unwrap());
+    prep_quietly(
+        &raw,
+        &out,
+        &["--crop", "bbox", "--bbox", b, "--pipeline", p],
+    );
+    let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
+    assert_eq!(rows["portrait.png"].status, Status::Kept, "{rows:?}");
+    assert_eq!(rows["collage.png"].reason, "near", "{rows:?}");
+}
