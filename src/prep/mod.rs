@@ -116,6 +116,10 @@ pub fn run(
     // Temporaries a killed run left (a torn manifest's among them).
     crate::atomic::sweep_stale(out);
     crate::atomic::sweep_stale(&out.join(".facesynth"));
+    output::check_same_input(out, &in_abs)?;
+    // The box CSV and the cascade are read before the walk, so that a typo in their
+    // names fails at once, not after a walk of the whole tree.
+    let cropper = Cropper::new(spec.crop.clone())?;
     // The walk goes straight into the compact list (no `PathBuf` per file is held).
     let mut inputs = InputList::new(input);
     // Entries the walk cannot read go in too: opening them fails, and the manifest says
@@ -150,7 +154,6 @@ pub fn run(
     .map_err(in_err)?;
     let inputs = inputs.finish();
 
-    let cropper = Cropper::new(spec.crop.clone())?;
     let mut warnings = Vec::new();
     if spec.crop.mode == crop::CropMode::Bbox {
         let rels = (0..inputs.len()).map(|i| inputs.rel(i)).collect();

@@ -11,7 +11,7 @@ use super::settings::{OutputFormat, PrepSpec};
 use super::{out_err, Cropper, PrepError};
 use crate::dataset::manifest::{self, ManifestRow, Status};
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// One manifest row as the run holds it until the manifest is written: where its full
@@ -438,4 +438,34 @@ pub(super) fn write_manifest(
     })
     .map_err(out_err(&path))?;
     Ok(tally)
+}
+
+/// The file in OUT naming the INPUT it was prepared from.
+fn input_record(out: &Path) -> PathBuf {
+    out.join(".facesynth").join("input")
+}
+
+/// Refuses a run whose INPUT is not the one OUT was prepared from: it would have been
+/// taken for a resume, and every image of the first INPUT that the second lacks deleted
+/// (exit 0, not a word). An OUT from before the record, or a fresh one, adopts INPUT.
+pub fn check_same_input(out: &Path, input: &Path) -> Result<(), PrepError> {
+    let path = input_record(out);
+    let here = input.to_string_lossy();
+    match std::fs::read_to_string(&path) {
+        Ok(was) if was.trim_end_matches('\n') != here => Err(PrepError::Layout {
+            path: out.to_path_buf(),
+            reason: format!(
+                "prepared from {} but INPUT is {here}: give another --out (or, to prepare \
+                 this folder from {here}, removing the images that only the first gave, \
+                 delete {})",
+                was.trim_end_matches('\n'),
+                path.display()
+            ),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::atomic::write(&path, format!("{here}\n").as_bytes()).map_err(out_err(&path))
+        }
+        Err(e) => Err(out_err(&path)(e)),
+    }
 }

@@ -81,6 +81,24 @@ fn prep_refuses_layouts_in_which_it_would_delete_the_users_files() {
         "a.png and notes.txt, not its own outputs"
     );
     assert_eq!(names(&raw.join("images")), ["a.png", "notes.txt"]);
+    // Another INPUT into that OUT was taken for a resume and deleted the first one's
+    // images (exit 0); it is refused, naming both, and nothing is removed.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    face(2, 64).save(other.join("c.png")).unwrap();
+    let o = prep(&other, &out, &["-q"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("prepared from") && err.contains("other"),
+        "{err}"
+    );
+    assert!(out.join("images/images/a.png").is_file());
+    // As the message says: without the record, the other INPUT is taken.
+    std::fs::remove_file(out.join(".facesynth/input")).unwrap();
+    prep_ok(&other, &out);
+    assert_eq!(names(&out.join("images")), ["c.png"]);
+    assert_eq!(rows(&out)["c.png"].status, Status::Kept);
 }
 
 #[test]
