@@ -24,16 +24,22 @@ pub(super) fn choose_queries(
     round_no: u32,
     info: &mut RoundInfo,
 ) -> Result<Vec<usize>, crate::labels::LabelError> {
+    let human = |i: usize, a: &crate::labels::schema::Attribute| {
+        store
+            .get(&index.images[i], &a.name)
+            .is_some_and(|l| l.source == Source::Human)
+    };
+    // The diversity's centres: images a person has wholly answered (one still open is a
+    // candidate, and a centre would keep it from ever being drawn).
     let labeled: Vec<usize> = (0..index.len())
-        .filter(|&i| {
-            schema.attributes.iter().all(|a| {
-                store
-                    .get(&index.images[i], &a.name)
-                    .is_some_and(|l| l.source == Source::Human)
-            })
-        })
+        .filter(|&i| schema.attributes.iter().all(|a| human(i, a)))
         .collect();
-    let labeled_set: HashSet<usize> = labeled.iter().copied().collect();
+    // The warm-up counts images with any answer: counting only wholly answered ones, a
+    // person who skips eye colour (or a truth file of hair alone) never ended it, and
+    // every round was random whatever the strategy.
+    let answered = (0..index.len())
+        .filter(|&i| schema.attributes.iter().any(|a| human(i, a)))
+        .count();
     // An image whose every attribute a person answered or skipped is not asked again (a
     // skip is "cannot tell", kept in skipped.csv, as Prodigy keeps its ignores).
     let skipped = crate::labels::queue::read_skipped(paths)?;
@@ -47,7 +53,7 @@ pub(super) fn choose_queries(
         })
     };
     let candidates: Vec<(usize, f32)> = (0..index.len())
-        .filter(|&i| !labeled_set.contains(&i) && !settled(i) && !spec.exclude.contains(&i))
+        .filter(|&i| !settled(i) && !spec.exclude.contains(&i))
         .filter(|i| spec.askable.as_ref().is_none_or(|a| a.contains(i)))
         .map(|i| {
             let u = spec
@@ -67,7 +73,7 @@ pub(super) fn choose_queries(
     let warm = if strategy == Strategy::Random {
         spec.queue
     } else {
-        spec.warmup.saturating_sub(labeled.len()).min(spec.queue)
+        spec.warmup.saturating_sub(answered).min(spec.queue)
     };
     let mut queued = if warm > 0 {
         active::select(

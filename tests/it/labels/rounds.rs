@@ -692,3 +692,38 @@ fn the_votes_fit_the_refit_and_carry_the_other_attributes_by_their_ratio() {
     assert_eq!(plain.refit_vote_ratio, None);
     assert_eq!(plain.refit_temperature.len(), 2);
 }
+
+/// Regression: the warm-up counted only images with every attribute answered, so with a
+/// truth file of hair alone (or a person who skips eye colour) it never ended and every
+/// round queued at random whatever `--strategy` said.
+#[test]
+fn the_warm_up_ends_when_one_attribute_is_answered() {
+    let d = synth_data(60, 8);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let full = std::fs::read_to_string(d.path().join("truth.csv")).unwrap();
+    let hair: String = full
+        .lines()
+        .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(",") + "\n")
+        .collect();
+    let oracle = d.path().join("hair.csv");
+    std::fs::write(&oracle, hair).unwrap();
+    let spec = labels::SimulateSpec {
+        oracle,
+        budget: 20,
+        rounds: 2,
+        schedule: None,
+        holdout: 0.0,
+        round: RoundSpec {
+            size: 16,
+            train: tiny_train(),
+            warmup: 10,
+            strategy: Strategy::Margin,
+            ..RoundSpec::default()
+        },
+    };
+    labels::simulate(d.path(), &spec, Q).unwrap();
+    let rounds = labels::session::read_rounds(&labels::Paths::new(d.path())).unwrap();
+    let random: Vec<usize> = rounds.iter().map(|r| r.queued_random).collect();
+    // Round 1 (no network) and the warm-up's 10 are random; after 10 answers, margin.
+    assert_eq!(random[..2], [10, 0], "{random:?}");
+}
