@@ -80,8 +80,10 @@ pub fn minimize_on_grid(loss: impl Fn(f32) -> f64) -> f32 {
             .map(|x| x.0)
             .unwrap_or(1.0)
     };
-    let t0 = best(&mut grid(0.25, 20.0, 40));
-    best(&mut grid(t0 / 1.15, t0 * 1.15, 15))
+    let (lo, hi) = (0.25, 20.0);
+    let t0 = best(&mut grid(lo, hi, 40));
+    // The refinement stays inside the range (at its floor it returned 0.25 / 1.15).
+    best(&mut grid((t0 / 1.15).max(lo), (t0 * 1.15).min(hi), 15))
 }
 
 /// Share of (confidence, correct) pairs that are correct; 0 with none.

@@ -85,8 +85,10 @@ pub fn qualifies((ok, n): (usize, usize)) -> bool {
 }
 
 /// Per attribute, the temperature the heuristic's votes on `pool` fit for the network
-/// whose outputs are `out`, where the heuristic [`qualifies`] and does not stand in for
-/// the network (`stands_in`); `None` elsewhere.
+/// whose outputs are `out`, where the heuristic [`qualifies`], its votes did not train
+/// the network (`trust.trains`: fitted on the votes it learned, the temperature fell to
+/// the grid's floor and made it certain of the heuristic's errors) and it does not stand
+/// in for the network (`stands_in`); `None` elsewhere.
 pub fn temperatures(
     schema: &Schema,
     index: &DatasetIndex,
@@ -98,7 +100,9 @@ pub fn temperatures(
 ) -> Vec<Option<f32>> {
     (0..schema.attributes.len())
         .map(|a| {
-            let used = qualifies(trust.standing[a]) && !stands_in.get(a).copied().unwrap_or(false);
+            let used = qualifies(trust.standing[a])
+                && !trust.trains[a]
+                && !stands_in.get(a).copied().unwrap_or(false);
             used.then(|| fit_attribute(schema, a, index, store, &trust.votes, out, pool))
                 .flatten()
         })
@@ -213,6 +217,80 @@ mod tests {
             carried_to_refit(&[Some(2.0), None], &[None, Some(1.0)], &[2.0, 1.0]),
             None
         );
+    }
+
+    /// Regression: votes that trained the network were also fitted its temperature (on
+    /// the images it learned them on): the fit fell to the grid's floor, 0.25 / 1.15.
+    #[test]
+    fn votes_that_trained_the_network_fit_no_temperature() {
+        use crate::labels::store::Label;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("images")).unwrap();
+        let n = 60;
+        for i in 0..n {
+            image::RgbImage::new(2, 2)
+                .save(dir.path().join(format!("images/{i:02}.png")))
+                .unwrap();
+        }
+        let index = DatasetIndex::open(dir.path()).unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let schema = Schema::load(&root.join("labels/anime.toml")).unwrap();
+        let label = |i: usize, value: &str, source| Label {
+            file: index.images[i].clone(),
+            attribute: "hair_color".into(),
+            value: value.into(),
+            confidence: 0.9,
+            source,
+            round: 0,
+        };
+        let (mut store, mut votes) = (LabelStore::new(), LabelStore::new());
+        for i in 0..n {
+            votes.set(label(
+                i,
+                if i % 5 == 0 { "brown" } else { "black" },
+                Source::Heuristic,
+            ));
+            if i < 40 {
+                store.set(label(i, "black", Source::Human));
+            }
+        }
+        let k = schema.attributes[0].values.len();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut logits = |k: usize| -> Vec<Vec<f32>> {
+            (0..n)
+                .map(|_| (0..k).map(|_| rng.random_range(-3.0f32..3.0)).collect())
+                .collect()
+        };
+        let out = Outputs {
+            logits: vec![logits(k), logits(schema.attributes[1].values.len())],
+            embeddings: Vec::new(),
+        };
+        let pool: Vec<usize> = (40..n).collect();
+        let fit = |trains: bool| {
+            let trust = Trust {
+                votes: votes.clone(),
+                training: vec![(32, 40), (0, 0)],
+                trains: vec![trains, false],
+                standing: vec![(32, 40), (0, 0)],
+                stands: vec![false, false],
+            };
+            temperatures(
+                &schema,
+                &index,
+                &store,
+                &trust,
+                &out,
+                &pool,
+                &[false, false],
+            )
+        };
+        let free = fit(false);
+        assert!(
+            free[0].is_some_and(|t| (0.25..=20.0).contains(&t)),
+            "{free:?}"
+        );
+        assert_eq!(free[1], None, "no eye votes");
+        assert_eq!(fit(true), [None, None]);
     }
 
     #[test]
