@@ -39,6 +39,10 @@ pub(super) fn calibrated(
     probabilities(out, temps)
 }
 
+/// Fewer unanswered images than this, and the refit takes the split network's
+/// temperatures as they are instead of matching their mean confidence.
+pub(super) const MIN_MATCH_POOL: usize = 20;
+
 /// Per attribute, the temperature at which the refitted network's mean top probability
 /// over the `pool` (images nobody answered, outside the test split) is the split
 /// network's mean calibrated one there ([`calibrate::temperature_for_confidence`]).

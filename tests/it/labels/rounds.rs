@@ -727,3 +727,28 @@ fn the_warm_up_ends_when_one_attribute_is_answered() {
     // Round 1 (no network) and the warm-up's 10 are random; after 10 answers, margin.
     assert_eq!(random[..2], [10, 0], "{random:?}");
 }
+
+/// Regression: with every askable image answered no unanswered image was left to match
+/// the refit's mean confidence on, and every refit temperature became 1 (uncalibrated);
+/// the split network's are carried as they are.
+#[test]
+fn a_refit_with_nothing_left_to_ask_keeps_the_split_temperatures() {
+    let d = synth_data(40, 12);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let index = labels::index::DatasetIndex::open(d.path()).unwrap();
+    let askable = index
+        .images
+        .iter()
+        .filter(|f| !labels::simulate::in_test(f, 0.2))
+        .count();
+    let mut spec = tiny_simulate(d.path(), askable, 2, 0.2, RoundSpec::default());
+    spec.round.train.steps = 20;
+    labels::simulate(d.path(), &spec, Q).unwrap();
+    let last = labels::session::read_rounds(&labels::Paths::new(d.path()))
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(last.refit, "{last:?}");
+    assert_eq!(last.refit_temperature, last.temperature, "{last:?}");
+    assert!(last.temperature.values().any(|&t| t != 1.0), "{last:?}");
+}
