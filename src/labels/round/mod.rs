@@ -46,6 +46,10 @@ pub struct RoundReport {
     /// voted on before the round ([`session::judge_new_images`]).
     #[serde(skip_serializing_if = "crate::labels::session::is_zero")]
     pub judged_new: usize,
+    /// Where the answers typed into `queue.csv` while the round ran were kept (the round
+    /// writes a new queue), with their count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_answers: Option<(std::path::PathBuf, usize)>,
 }
 
 impl std::fmt::Display for RoundReport {
@@ -61,6 +65,15 @@ impl std::fmt::Display for RoundReport {
         write!(f, "{}", self.info)?;
         if let Some(page) = &self.page {
             writeln!(f, "report: {}", page.display())?;
+        }
+        if let Some((kept, n)) = &self.kept_answers {
+            writeln!(
+                f,
+                "warning: {n} answer(s) typed into queue.csv during the round were not \
+                 imported: kept in {}; import them with `facesynth label import {}`",
+                kept.display(),
+                kept.display()
+            )?;
         }
         Ok(())
     }
@@ -388,6 +401,9 @@ fn round_on<B: AutodiffBackend>(
     )?;
     // A network that learned from nothing suggests nothing: Enter must not take a guess.
     let suggestions: &[Vec<Vec<f32>>] = if set.samples.is_empty() { &[] } else { &probs };
+    // Answers typed into queue.csv while the round trained (`round` checked for them
+    // only at its start) would go with the file the new queue replaces: kept beside it.
+    let kept_answers = keep_typed_answers(paths, schema, round_no)?;
     queue::write_queue(paths, schema, index, store, &queued, suggestions, round_no)?;
     info.queued = queued.len();
     info.seconds = start.elapsed().as_secs_f64();
@@ -428,7 +444,29 @@ fn round_on<B: AutodiffBackend>(
         queued,
         page: None,
         judged_new: 0,
+        kept_answers,
     })
+}
+
+/// Copies `queue.csv` to `queue-answers-round-N.csv` when it holds answers the store
+/// (read again now: answers imported meanwhile count) lacks; the copy and their count.
+fn keep_typed_answers(
+    paths: &Paths,
+    schema: &Schema,
+    round_no: u32,
+) -> Result<Option<(PathBuf, usize)>, LabelError> {
+    let store = LabelStore::load(&paths.labels(), schema)?;
+    let n = queue::unimported_answers(paths, &store)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let from = paths.queue();
+    let to = paths
+        .dir
+        .join(format!("queue-answers-round-{round_no}.csv"));
+    let bytes = std::fs::read(&from).map_err(|e| LabelError::io(&from, e))?;
+    crate::atomic::write(&to, &bytes).map_err(|e| LabelError::io(&to, e))?;
+    Ok(Some((to, n)))
 }
 
 /// Whether `path` names a cross-fitting fold's network ([`Paths::fold_model`]).

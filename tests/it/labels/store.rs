@@ -724,3 +724,52 @@ fn a_skips_file_that_does_not_read_is_named() {
     assert!(e.contains("skipped.csv"), "{e}");
     assert_eq!(std::fs::read_to_string(paths.skipped()).unwrap(), bad);
 }
+
+/// Regression: answers typed into queue.csv while a round trained were lost when the
+/// round wrote its new queue (the check for them ran only at its start). They are kept
+/// beside it, named in the report, and import from there.
+#[test]
+fn answers_typed_during_a_round_are_kept() {
+    let d = synth_data(24, 5);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let spec = tiny_round(4);
+    labels::round(d.path(), &spec, Q).unwrap();
+    let paths = labels::Paths::new(d.path());
+    let items = labels::queue::read_queue(&paths).unwrap();
+    // The person types an answer; the next round has started (its start check passed).
+    let text = std::fs::read_to_string(paths.queue()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let first = &items[0];
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("{},{},", first.file, first.attribute)))
+        .unwrap();
+    let mut cols: Vec<String> = lines[at].split(',').map(String::from).collect();
+    let schema = Schema::load(&anime()).unwrap();
+    let value = schema.attribute(&first.attribute).unwrap().values[0].clone();
+    cols[2] = value.clone();
+    lines[at] = cols.join(",");
+    std::fs::write(paths.queue(), lines.join("\n") + "\n").unwrap();
+    let index = labels::index::DatasetIndex::open(d.path()).unwrap();
+    let images = labels::session::decode_all(&index, "decode", Q);
+    let pixels = labels::session::to_pixels(&images, spec.size, spec.colour);
+    let mut store = labels::LabelStore::load(&paths.labels(), &schema).unwrap();
+    let r =
+        labels::round::round_with(&paths, &schema, &index, &pixels, &mut store, &spec, Q).unwrap();
+    let (kept, n) = r.kept_answers.clone().expect("the typed answer kept");
+    assert_eq!(n, 1);
+    assert!(r.to_string().contains("label import"), "{r}");
+    run_ok(&[
+        "label",
+        "import",
+        kept.to_str().unwrap(),
+        "--data",
+        d.path().to_str().unwrap(),
+    ]);
+    let store = labels::LabelStore::load(&paths.labels(), &schema).unwrap();
+    let l = store.get(&first.file, &first.attribute).unwrap();
+    assert_eq!(
+        (l.value.as_str(), l.source),
+        (value.as_str(), Source::Human)
+    );
+}
