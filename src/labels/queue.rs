@@ -482,6 +482,15 @@ fn queue_least_confident(
             (i, c)
         })
         .filter(|&(_, c)| c < 2.0)
+        // After a round that learned, an image it wrote no prediction for could not be
+        // decoded: no question about it.
+        .filter(|&(i, _)| {
+            !learned
+                || schema
+                    .attributes
+                    .iter()
+                    .any(|a| predictions.contains_key(&(index.images[i].clone(), a.name.clone())))
+        })
         .collect();
     scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
     let chosen: Vec<usize> = scored.into_iter().take(k).map(|x| x.0).collect();

@@ -134,6 +134,7 @@ impl SimulateSpec {
         let mut r = self.round.clone();
         (r.queue, r.askable) = (0, None);
         r.exclude.clear();
+        r.unreadable.clear();
         let round = xxhash_rust::xxh3::xxh3_64(format!("{r:?}").as_bytes());
         format!(
             "{}|{}|{}|{:?}|{}|{}|round {round:016x}",
@@ -250,6 +251,7 @@ pub fn simulate(
 
     let images = session::decode_all(&index, "decode", v);
     let pixels = session::to_pixels(&images, spec.round.size, spec.round.colour);
+    let unreadable = session::unreadable(&images);
     drop(images);
     let mut used = store.human_files().len();
     // Targets already reached (a simulation continued on a labeled folder) queue
@@ -270,6 +272,7 @@ pub fn simulate(
     for r in 0..=targets.len() {
         let mut rs = spec.round.clone();
         rs.exclude = test.clone();
+        rs.unreadable = unreadable.clone();
         rs.askable = Some(truth_images.difference(&test).copied().collect());
         rs.queue = targets.get(r).map_or(0, |&t| t.saturating_sub(used));
         let rep = round_with(&paths, &schema, &index, &pixels, &mut store, &rs, v)?;

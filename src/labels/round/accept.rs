@@ -222,6 +222,9 @@ pub(super) fn accept(
     for (a, attr) in schema.attributes.iter().enumerate() {
         let mut accepted = 0;
         for (i, file) in index.images.iter().enumerate() {
+            if spec.unreadable.contains(&i) {
+                continue; // a blank input's guess: no prediction, no label
+            }
             let (best, c) = argmax(&probs[a][i]);
             pred_rows.push([
                 file.clone(),

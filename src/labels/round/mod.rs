@@ -46,6 +46,9 @@ pub struct RoundReport {
     /// voted on before the round ([`session::judge_new_images`]).
     #[serde(skip_serializing_if = "crate::labels::session::is_zero")]
     pub judged_new: usize,
+    /// The images that could not be decoded, by name ([`RoundSpec::unreadable`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
     /// Where the answers typed into `queue.csv` while the round ran were kept (the round
     /// writes a new queue), with their count.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,6 +68,15 @@ impl std::fmt::Display for RoundReport {
         write!(f, "{}", self.info)?;
         if let Some(page) = &self.page {
             writeln!(f, "report: {}", page.display())?;
+        }
+        if !self.unreadable.is_empty() {
+            writeln!(
+                f,
+                "{} image(s) could not be decoded (first: {}): not predicted, labeled or \
+                 queued",
+                self.unreadable.len(),
+                self.unreadable[0]
+            )?;
         }
         if let Some((kept, n)) = &self.kept_answers {
             writeln!(
@@ -108,8 +120,12 @@ pub fn round(data: &Path, spec: &RoundSpec, v: Verbosity) -> Result<RoundReport,
     let images = session::decode_all(&index, "decode", v);
     let pixels = session::to_pixels(&images, spec.size, spec.colour);
     let judged = session::judge_new_images(&paths, &schema, &index, &images, &mut store)?;
+    let spec = RoundSpec {
+        unreadable: session::unreadable(&images),
+        ..spec.clone()
+    };
     drop(images);
-    let mut r = round_with(&paths, &schema, &index, &pixels, &mut store, spec, v)?;
+    let mut r = round_with(&paths, &schema, &index, &pixels, &mut store, &spec, v)?;
     r.judged_new = judged;
     // The page is a view of the store; failing to draw it never fails the round.
     r.page = crate::report::write_label_report(data).ok();
@@ -129,6 +145,19 @@ pub fn round_with(
     // Read before the training: a skips file found unreadable at the queue's turn ended
     // the round after minutes of work, its labels saved and no record of it.
     queue::read_skipped(paths)?;
+    // Unreadable images are kept out of everything the test split is kept out of
+    // (training, the unlabeled pools, calibration, the queue); `accept` skips them too.
+    let readable_only;
+    let spec = match spec.unreadable.is_empty() {
+        true => spec,
+        false => {
+            readable_only = RoundSpec {
+                exclude: spec.exclude.union(&spec.unreadable).copied().collect(),
+                ..spec.clone()
+            };
+            &readable_only
+        }
+    };
     // A schema whose images a mirror changes (digits) trains and predicts unmirrored.
     let unmirrored;
     let spec = match schema.mirror {
@@ -444,6 +473,11 @@ fn round_on<B: AutodiffBackend>(
         queued,
         page: None,
         judged_new: 0,
+        unreadable: {
+            let mut v: Vec<usize> = spec.unreadable.iter().copied().collect();
+            v.sort_unstable();
+            v.into_iter().map(|i| index.images[i].clone()).collect()
+        },
         kept_answers,
     })
 }

@@ -105,6 +105,10 @@ pub struct RoundSpec {
     pub cuda: bool,
     /// Images never trained on, queued or calibrated on (a test split); by image index.
     pub exclude: HashSet<usize>,
+    /// Images that could not be decoded (by image index): never trained on, predicted,
+    /// labeled or queued (a blank input's prediction became their label, and the page
+    /// showed a question with no face). `round` and `simulate` fill it in.
+    pub unreadable: HashSet<usize>,
     /// Images a person can be asked about (`None`: all); `simulate` passes the images
     /// its oracle knows, so no query is spent on an image it cannot answer.
     pub askable: Option<HashSet<usize>>,
@@ -202,6 +206,7 @@ impl Default for RoundSpec {
             diversity: active::Diversity::KCenter,
             cuda: false,
             exclude: HashSet::new(),
+            unreadable: HashSet::new(),
             askable: None,
             calibration_every: None,
             refit: true,

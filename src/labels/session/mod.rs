@@ -66,6 +66,11 @@ pub enum InputColour {
     Lab,
 }
 
+/// The indices of the images [`decode_all`] could not decode.
+pub fn unreadable(images: &[Option<image::RgbImage>]) -> std::collections::HashSet<usize> {
+    (0..images.len()).filter(|&i| images[i].is_none()).collect()
+}
+
 /// Resizes decoded images to the classifier's input (`size` px, values in about -1..1, in
 /// the colour space `colour`).
 pub fn to_pixels(images: &[Option<image::RgbImage>], size: usize, colour: InputColour) -> Pixels {

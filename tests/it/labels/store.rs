@@ -773,3 +773,48 @@ fn answers_typed_during_a_round_are_kept() {
         (value.as_str(), Source::Human)
     );
 }
+
+/// Regression: images that no longer decode were predicted from a blank input; the guess
+/// went to predictions.csv, could become a model label, and the image was queued (a
+/// question with no face). A round now leaves them out, and says so.
+#[test]
+fn unreadable_images_are_not_predicted_labeled_or_queued() {
+    let d = synth_data(24, 7);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let index = labels::index::DatasetIndex::open(d.path()).unwrap();
+    let broken: Vec<String> = index.images[..3].to_vec();
+    for f in &broken {
+        std::fs::write(d.path().join(f), "not a png").unwrap();
+    }
+    let spec = RoundSpec {
+        threshold: 0.0,
+        ..tiny_round(30)
+    };
+    let r = labels::round(d.path(), &spec, Q).unwrap();
+    assert_eq!(r.unreadable, broken);
+    assert!(
+        r.to_string().contains("3 image(s) could not be decoded"),
+        "{r}"
+    );
+    let paths = labels::Paths::new(d.path());
+    let predictions = std::fs::read_to_string(paths.predictions()).unwrap();
+    let queued = labels::queue::read_queue(&paths).unwrap();
+    assert!(!queued.is_empty());
+    let schema = Schema::load(&anime()).unwrap();
+    let store = labels::LabelStore::load(&paths.labels(), &schema).unwrap();
+    for f in &broken {
+        assert!(!predictions.contains(f.as_str()), "{f} predicted");
+        assert!(queued.iter().all(|q| &q.file != f), "{f} queued");
+        assert!(store
+            .iter()
+            .all(|l| &l.file != f || l.source != Source::Model));
+    }
+    // A fresh `label queue` passes them over too.
+    std::fs::remove_file(paths.queue()).unwrap();
+    labels::queue::queue(d.path(), 30).unwrap();
+    let queued = labels::queue::read_queue(&paths).unwrap();
+    assert!(
+        queued.iter().all(|q| !broken.contains(&q.file)),
+        "{queued:?}"
+    );
+}
