@@ -107,6 +107,21 @@ pub enum LabelError {
         /// Why, with the line and column.
         reason: String,
     },
+    /// The round's network put out NaN or infinite logits: nothing of the round is kept
+    /// (its record would hold NaN, which `rounds.json` cannot, and every later command
+    /// would refuse the file).
+    #[error(
+        "{dir}: the {which} network diverged (outputs not finite); nothing of this round \
+         was kept: rerun it with {hint}"
+    )]
+    Diverged {
+        /// The dataset folder.
+        dir: PathBuf,
+        /// `split` or `refit`.
+        which: &'static str,
+        /// What to change for the rerun.
+        hint: &'static str,
+    },
     /// `queue.csv` holds answers typed into it that no import has read: a round would
     /// write its new queue over them.
     #[error(

@@ -194,6 +194,29 @@ pub fn round_with(
     )
 }
 
+/// [`LabelError::Diverged`] when any of `out`'s logits is NaN or infinite.
+fn check_finite(
+    paths: &Paths,
+    out: &crate::labels::classifier::Outputs,
+    which: &'static str,
+) -> Result<(), LabelError> {
+    let finite = out
+        .logits
+        .iter()
+        .all(|attr| attr.iter().all(|z| z.iter().all(|v| v.is_finite())));
+    match finite {
+        true => Ok(()),
+        false => Err(LabelError::Diverged {
+            dir: paths.data.clone(),
+            which,
+            hint: match which {
+                "refit" => "a lower --refit-lr",
+                _ => "another --seed",
+            },
+        }),
+    }
+}
+
 /// Images no person has answered, outside `spec.exclude` (the test split).
 fn unanswered(index: &DatasetIndex, store: &LabelStore, spec: &RoundSpec) -> Vec<usize> {
     let human = store.human_files();
@@ -252,6 +275,7 @@ fn round_on<B: AutodiffBackend>(
         .map(Path::to_path_buf);
     let warm_from = split_from.as_deref().map(warm::file_name);
     let (mut models, mut out, mut temps) = trainer.run(warm, index, store, &mut set);
+    check_finite(paths, &out, "split")?;
     let mut cf = None;
     if spec.cross_fit > 1 && set.calib.iter().any(|c| !c.is_empty()) {
         let (classes, channels) = (trainer.classes.clone(), spec.train.channels);
@@ -374,6 +398,7 @@ fn round_on<B: AutodiffBackend>(
         save_model(models[0].clone(), &staged(&paths.split_model()))?;
         let mut all = set.with_calibration();
         let (m, o) = trainer.refit(index, store, models, &mut all);
+        check_finite(paths, &o, "refit")?;
         // Where the votes fitted the split network they fit the refit too, and carry
         // the other attributes by the ratio they measured; elsewhere the mean calibrated
         // confidence on the unanswered images is matched.
@@ -530,4 +555,28 @@ fn save_model<B: AutodiffBackend>(
         GanError::Io { path, source } => LabelError::Io { path, source },
         other => LabelError::io(path, std::io::Error::other(other.to_string())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A diverged network's NaN went into rounds.json as `null`, which every later
+    /// command refused to read; the round now fails before it writes anything.
+    #[test]
+    fn non_finite_outputs_fail_the_round() {
+        let paths = Paths::new(Path::new("/data/set"));
+        let out = |v: f32| crate::labels::classifier::Outputs {
+            logits: vec![vec![vec![0.5, v], vec![1.0, 2.0]]],
+            embeddings: Vec::new(),
+        };
+        assert!(check_finite(&paths, &out(3.0), "split").is_ok());
+        for bad in [f32::NAN, f32::INFINITY] {
+            let e = check_finite(&paths, &out(bad), "refit")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("diverged") && e.contains("--refit-lr"), "{e}");
+            assert!(e.contains("/data/set"), "{e}");
+        }
+    }
 }
