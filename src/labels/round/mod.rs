@@ -304,6 +304,7 @@ fn round_on<B: AutodiffBackend>(
         human: human_count,
         train_samples: set.samples.len(),
         input: spec.input_tag(),
+        test_split: spec.exclude_key(),
         warm_start: warm_from,
         calibration_every: set.every,
         cross_fitted: cf

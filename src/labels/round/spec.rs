@@ -217,6 +217,20 @@ impl Default for RoundSpec {
 }
 
 impl RoundSpec {
+    /// A key of the test split (`exclude` less the unreadable images): 0 for none. A
+    /// network continues only under the same split, else one trained on images now in
+    /// the test split (a second `simulate` with a larger `--holdout`) would be scored on
+    /// them.
+    pub fn exclude_key(&self) -> u64 {
+        let mut v: Vec<usize> = self.exclude.difference(&self.unreadable).copied().collect();
+        if v.is_empty() {
+            return 0;
+        }
+        v.sort_unstable();
+        let bytes: Vec<u8> = v.iter().flat_map(|&i| (i as u64).to_le_bytes()).collect();
+        xxhash_rust::xxh3::xxh3_64(&bytes).max(1)
+    }
+
     /// The network's input as `rounds.json` records it (`48 px rgb 32,64,128,128`): a
     /// warm start continues only a network that saw the same planes at the same size.
     pub fn input_tag(&self) -> String {

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 /// only from their votes, left the 200-answer round level but cost eye 1.5 points at 500
 /// on three draws (BENCHMARKS.md, label, session 33). So does a network with another
 /// input (size, colour planes or widths: the record of rounds before it was kept has
-/// none).
+/// none), and one trained under another test split (it may have learned images now in
+/// the test split).
 pub(super) fn warm_source(
     paths: &Paths,
     last: Option<&RoundInfo>,
@@ -29,7 +30,8 @@ pub(super) fn warm_source(
     let last = last.filter(|_| spec.warm_start)?;
     let held_out = last.calibration_size.values().any(|&n| n > 0);
     let nested = last.calibration_every > 0 && every.is_multiple_of(last.calibration_every);
-    if last.human == 0 || !held_out || !nested || last.input != spec.input_tag() {
+    let same_split = last.test_split == spec.exclude_key();
+    if last.human == 0 || !held_out || !nested || !same_split || last.input != spec.input_tag() {
         return None;
     }
     let file = match last.refit {
@@ -131,6 +133,28 @@ mod tests {
         assert_eq!(
             warm_source(&paths, Some(&plain), &spec, 10),
             Some(paths.model())
+        );
+        // Under another test split (a larger `--holdout`), the network may have learned
+        // images the new split scores: fresh weights. The same split, or unreadable
+        // images beside it, continue.
+        let split = |exclude: &[usize], unreadable: &[usize]| RoundSpec {
+            exclude: exclude.iter().copied().collect(),
+            unreadable: unreadable.iter().copied().collect(),
+            ..RoundSpec::default()
+        };
+        let tested = RoundInfo {
+            test_split: split(&[1, 2], &[]).exclude_key(),
+            ..last.clone()
+        };
+        assert!(warm_source(&paths, Some(&tested), &split(&[2, 1], &[]), 10).is_some());
+        assert!(warm_source(&paths, Some(&tested), &split(&[1, 2, 7], &[7]), 10).is_some());
+        assert_eq!(
+            warm_source(&paths, Some(&tested), &split(&[1, 2, 3], &[]), 10),
+            None
+        );
+        assert_eq!(
+            warm_source(&paths, Some(&last), &split(&[1, 2], &[]), 10),
+            None
         );
     }
 

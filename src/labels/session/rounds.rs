@@ -37,6 +37,11 @@ pub struct RoundInfo {
     /// [`RoundSpec::input_tag`]: crate::labels::RoundSpec::input_tag
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub input: String,
+    /// The test split the round kept out ([`RoundSpec::exclude_key`]; 0: none).
+    ///
+    /// [`RoundSpec::exclude_key`]: crate::labels::RoundSpec::exclude_key
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub test_split: u64,
     /// The saved network this round continued from (`model-split.mpk` or `model.mpk`,
     /// [`RoundSpec::warm_start`]); none: fresh weights.
     ///
@@ -317,6 +322,10 @@ pub fn read_rounds(paths: &Paths) -> Result<Vec<RoundInfo>, LabelError> {
 }
 
 pub(crate) fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
     *n == 0
 }
 
