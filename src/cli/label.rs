@@ -278,6 +278,18 @@ pub struct RoundArgs {
 }
 
 impl RoundArgs {
+    /// The settings, less flags that would do nothing (a bad command line, exit 2).
+    fn checked_spec(&self) -> anyhow::Result<RoundSpec> {
+        if !self.mirror && self.refine_below > 0.0 {
+            return Err(super::usage(
+                "--refine-below refines mirrored predictions; it does nothing with \
+                 --mirror false"
+                    .into(),
+            ));
+        }
+        Ok(self.spec())
+    }
+
     fn spec(&self) -> RoundSpec {
         RoundSpec {
             queue: self.queue.unwrap_or(RoundSpec::default().queue),
@@ -352,7 +364,7 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
             print(v, &labels::init(&schema, &data, v).context("label init")?)
         }
         LabelCommand::Round { data, round, json } => {
-            let report = labels::round(&data, &round.spec(), v).context("label round")?;
+            let report = labels::round(&data, &round.checked_spec()?, v).context("label round")?;
             summary(v, json, &report)?;
             if !json && v != Verbosity::Quiet && !report.queued.is_empty() {
                 let d = data.display();
@@ -376,6 +388,13 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
             data,
             attribute,
         } => {
+            if attribute.is_some() && file.is_file() {
+                return Err(super::usage(format!(
+                    "--attribute names the attribute of an ImageFolder's class folders; {} \
+                     is a file, whose columns name theirs",
+                    file.display()
+                )));
+            }
             let report =
                 labels::import(&data, &file, attribute.as_deref()).context("label import")?;
             warn_audit(&report.audit);
@@ -440,7 +459,7 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
                 rounds,
                 schedule,
                 holdout,
-                round: round.spec(),
+                round: round.checked_spec()?,
             };
             let report = labels::simulate(&data, &spec, v).context("label simulate")?;
             warn_audit(&report.audit);

@@ -13,7 +13,7 @@ pub struct RoundInfo {
     pub round: u32,
     /// Human labels in the store when the round trained.
     pub human: usize,
-    /// Training examples (human + trusted heuristic).
+    /// Training examples: human, trusted heuristic and self-training labels.
     pub train_samples: usize,
     /// Per attribute: the heuristic's agreement with people on the images both
     /// labeled, the number of such images, and whether its labels trained this round.

@@ -818,3 +818,53 @@ fn unreadable_images_are_not_predicted_labeled_or_queued() {
         "{queued:?}"
     );
 }
+
+/// Flags that would do nothing are a bad command line (exit 2): `--attribute` with a CSV
+/// file (its columns name the attributes; a wide file imported every column), and
+/// `--refine-below` without mirrored predictions.
+#[test]
+fn flags_that_would_do_nothing_are_refused() {
+    let d = synth_data(6, 2);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let data = d.path().to_str().unwrap();
+    let truth = d.path().join("truth.csv");
+    let t = truth.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec![
+                "label",
+                "import",
+                t,
+                "--data",
+                data,
+                "--attribute",
+                "hair_color",
+            ],
+            "--attribute names",
+        ),
+        (
+            vec![
+                "label",
+                "round",
+                "--data",
+                data,
+                "--mirror",
+                "false",
+                "--refine-below",
+                "0.5",
+            ],
+            "--refine-below",
+        ),
+    ] {
+        let o = bin().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{err}");
+    }
+    let schema = Schema::load(&anime()).unwrap();
+    let store = labels::LabelStore::load(&d.path().join("labels/labels.csv"), &schema).unwrap();
+    assert!(
+        store.iter().all(|l| l.source != Source::Human),
+        "nothing imported"
+    );
+}
