@@ -83,10 +83,30 @@ impl InputList {
                     .strip_suffix('_')
                     .is_some_and(|owner| hashes.binary_search(&hash(owner)).is_ok())
         };
+        // A source's output file `{base}.png` (or `.jpg`) where another's outputs need a
+        // folder of that name (`x.jpg` beside a folder `x.png/`): every run failed there
+        // with "Not a directory".
+        let folders: HashSet<String> = (0..self.len())
+            .flat_map(|i| {
+                let base = self.plain_base(i);
+                let mut up = Vec::new();
+                let mut at = base.as_str();
+                while let Some(slash) = at.rfind('/') {
+                    at = &at[..slash];
+                    up.push(at.to_string());
+                }
+                up
+            })
+            .collect();
+        let names_a_folder = |base: &str| {
+            ["png", "jpg"]
+                .iter()
+                .any(|e| folders.contains(&format!("{base}.{e}")))
+        };
         (0..self.len())
             .filter(|&i| {
                 let base = self.plain_base(i);
-                shared.contains(&hash(&base)) || face_of_another(&base)
+                shared.contains(&hash(&base)) || face_of_another(&base) || names_a_folder(&base)
             })
             .map(|i| i as u32)
             .collect()
@@ -265,6 +285,23 @@ mod tests {
         for i in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, n - 1] {
             assert_eq!(list.rel(i), format!("d{}/f{i}.png", i % 7));
         }
+    }
+
+    /// Regression: `x.jpg` beside a folder `x.png/` wrote `images/x.png` where the
+    /// folder's outputs needed `images/x.png/`, and every run failed.
+    #[test]
+    fn a_file_whose_output_names_a_folder_is_renamed() {
+        let root = Path::new("/r");
+        let mut list = InputList::new(root);
+        for name in ["x.jpg", "x.png/y.jpg", "z.jpg", "w.jpg/v.jpg"] {
+            list.push(&root.join(name));
+        }
+        let list = list.finish();
+        let bases: Vec<String> = (0..list.len()).map(|i| list.output_base(i)).collect();
+        assert!(bases[0].starts_with("images/x_"), "{bases:?}");
+        assert_eq!(bases[1], "images/x.png/y");
+        assert_eq!(bases[2], "images/z");
+        assert_eq!(bases[3], "images/w.jpg/v", "no source w");
     }
 
     #[test]
