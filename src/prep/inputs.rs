@@ -128,9 +128,12 @@ impl InputList {
         &self.bytes[start..end(i)]
     }
 
-    /// File `i` relative to INPUT with `/` separators (the manifest's `source`).
+    /// File `i` relative to INPUT with `/` separators (the manifest's `source`). Bytes
+    /// of a name that are not UTF-8 are written `%XX`: lossily, `caf\xe9.jpg` and
+    /// `caf\xe8.jpg` were both `caf\u{fffd}.jpg`, one manifest row could not say which file
+    /// it was, and the two shared a journal key (one was redone on every run).
     pub fn rel(&self, i: usize) -> String {
-        let s = String::from_utf8_lossy(self.raw(i));
+        let s = escape_non_utf8(self.raw(i));
         if std::path::MAIN_SEPARATOR == '/' {
             s.into_owned()
         } else {
@@ -166,6 +169,21 @@ impl InputList {
             format!("images/{s}")
         }
     }
+}
+
+/// `bytes` as text, each byte that is not part of valid UTF-8 as `%XX`.
+fn escape_non_utf8(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.into()
 }
 
 /// Sorts `hashes` and returns those that occur more than once.
@@ -313,6 +331,6 @@ mod tests {
         list.push(&root.join(name));
         let list = list.finish();
         assert_eq!(list.path(0), root.join(name));
-        assert_eq!(list.rel(0), "bad\u{fffd}name.jpg");
+        assert_eq!(list.rel(0), "bad%FFname.jpg");
     }
 }
