@@ -304,12 +304,30 @@ pub fn run(
     report.stats = Some(stats);
     report.input = Some(input.canonicalize().unwrap_or_else(|_| input.to_path_buf()));
     if report.rows > 0 && report.count(crate::dataset::manifest::Status::Kept) == 0 {
-        // Exit 0 (every file has its row and reason), but an empty dataset is worth a word.
-        warnings.push(
-            "no image was kept (the reasons above); small or low-contrast images such as \
-             28 px digits need lower [prep.quality] limits (pipelines/digits.toml)"
-                .into(),
-        );
+        // Exit 0 (every file has its row and reason), but an empty dataset is worth a word,
+        // and the advice follows the commonest reason (it blamed the quality limits when
+        // every row was `no_face` or `decode`).
+        let top = report.by_reason.iter().max_by_key(|(_, &n)| n);
+        let reason = top.map_or("", |(r, _)| r.as_str());
+        let advice = match reason {
+            "too_small" | "too_dark" | "too_light" | "blurry" | "low_information" => {
+                "small or low-contrast images such as 28 px digits need lower \
+                 [prep.quality] limits (pipelines/digits.toml)"
+            }
+            "no_face" => {
+                "the detector found no face: try --min-neighbors 3, a smaller \
+                 --min-face, or another cascade (docs/detect.md)"
+            }
+            "no_bbox" | "bbox_outside" => {
+                "the box CSV's rows do not fit these files: \
+                 its paths are relative to INPUT, boxes in source pixels"
+            }
+            _ => "see the manifest's reason column",
+        };
+        warnings.push(format!("no image was kept (most rows: {reason}); {advice}"));
+    }
+    if inputs.is_empty() {
+        warnings.push(format!("{} holds no file", input.display()));
     }
     report.warnings = warnings;
     report::write_reports(out, &report)?;

@@ -675,7 +675,9 @@ fn the_digits_pipeline_keeps_mnist_like_digits() {
         // An empty dataset says so (it exited 0 without a word).
         assert_eq!(
             kept == 0,
-            r.to_string().contains("no image was kept"),
+            r.to_string()
+                .contains("no image was kept (most rows: too_small)")
+                && r.to_string().contains("pipelines/digits.toml"),
             "{r}"
         );
         kept
@@ -951,4 +953,33 @@ fn the_keep_rule_weighs_the_face_not_the_whole_source() {
     let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
     assert_eq!(rows["portrait.png"].status, Status::Kept, "{rows:?}");
     assert_eq!(rows["collage.png"].reason, "near", "{rows:?}");
+}
+
+/// An empty dataset's warning follows its commonest reason (it blamed the quality limits
+/// when no file decoded), and an empty INPUT is named.
+#[test]
+fn an_empty_result_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    let empty = prep::run(
+        &raw,
+        &dir.path().join("o1"),
+        &PrepSpec::default(),
+        Verbosity::Quiet,
+    )
+    .unwrap();
+    assert!(empty.to_string().contains("holds no file"), "{empty}");
+    std::fs::write(raw.join("a.jpg"), "not an image").unwrap();
+    std::fs::write(raw.join("b.png"), "nor this").unwrap();
+    let r = prep::run(
+        &raw,
+        &dir.path().join("o2"),
+        &PrepSpec::default(),
+        Verbosity::Quiet,
+    )
+    .unwrap();
+    let text = r.to_string();
+    assert!(text.contains("most rows: decode"), "{text}");
+    assert!(!text.contains("[prep.quality]"), "{text}");
 }
