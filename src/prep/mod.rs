@@ -392,10 +392,12 @@ pub fn process_file(
         }])
     };
     let decoded = match read {
-        Ok((data, _)) => match scan::decode_bytes(&data, &spec.decode) {
-            Ok(d) => d,
-            Err(reason) => return reject(reason, &blank),
-        },
+        Ok((data, _)) => {
+            match scan::decode_bytes_hinted(&data, scan::unsigned_format(path), &spec.decode) {
+                Ok(d) => d,
+                Err(reason) => return reject(reason, &blank),
+            }
+        }
         Err(e) => return reject(format!("read: {e}"), &blank),
     };
     let (w, h) = decoded.rgb.dimensions();

@@ -85,14 +85,34 @@ pub fn read_file(path: &Path, max_bytes: u64) -> std::io::Result<(Vec<u8>, std::
 
 /// Decodes an in-memory file.
 pub fn decode_bytes(data: &[u8], spec: &DecodeSpec) -> Result<Decoded, String> {
-    match decode_once(data, spec) {
+    decode_bytes_hinted(data, None, spec)
+}
+
+/// The format `path`'s extension names where that format has no signature to guess it
+/// from the content by (TGA; every other format is told by its bytes, whatever the
+/// name): a `.tga` file was refused as "not a known image format".
+pub fn unsigned_format(path: &Path) -> Option<image::ImageFormat> {
+    match image::ImageFormat::from_path(path).ok()? {
+        image::ImageFormat::Tga => Some(image::ImageFormat::Tga),
+        _ => None,
+    }
+}
+
+/// [`decode_bytes`], taking `hint` ([`unsigned_format`]) where the content names no
+/// format.
+pub fn decode_bytes_hinted(
+    data: &[u8],
+    hint: Option<image::ImageFormat>,
+    spec: &DecodeSpec,
+) -> Result<Decoded, String> {
+    match decode_once(data, hint, spec) {
         // A PNG cut after its image data, before the closing IEND chunk (some writers and
         // interrupted copies leave it so): PIL decodes it, and so does prep, with the
         // chunk put back. Image data cut short still fails.
         Err(e) if data.starts_with(PNG_SIGNATURE) && !data.ends_with(&PNG_IEND[4..]) => {
             let mut whole = data.to_vec();
             whole.extend_from_slice(&PNG_IEND);
-            let mut d = decode_once(&whole, spec).map_err(|_| e)?;
+            let mut d = decode_once(&whole, hint, spec).map_err(|_| e)?;
             d.bytes = data.len() as u64;
             d.file_hash = xxh3_128(data);
             Ok(d)
@@ -106,13 +126,20 @@ const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 /// An empty IEND chunk: length 0, type, CRC.
 const PNG_IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82];
 
-fn decode_once(data: &[u8], spec: &DecodeSpec) -> Result<Decoded, String> {
+fn decode_once(
+    data: &[u8],
+    hint: Option<image::ImageFormat>,
+    spec: &DecodeSpec,
+) -> Result<Decoded, String> {
     if data.is_empty() {
         return Err("decode: empty file".into());
     }
     let mut reader = ImageReader::new(Cursor::new(data))
         .with_guessed_format()
         .map_err(|e| format!("decode: {e}"))?;
+    if let (None, Some(format)) = (reader.format(), hint) {
+        reader.set_format(format);
+    }
     match reader.format() {
         None => return Err("decode: not a known image format".into()),
         // The JPEG decoder fills a truncated scan with grey instead of failing.
@@ -337,6 +364,21 @@ mod tests {
         let mut c = Cursor::new(Vec::new());
         img.write_to(&mut c, f).unwrap();
         c.into_inner()
+    }
+
+    /// Regression: TGA has no signature, and a `.tga` file was refused as "not a known
+    /// image format" though the decoder is built in.
+    #[test]
+    fn a_tga_file_decodes_by_its_extension() {
+        let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(20, 12, |x, y| {
+            image::Rgb([x as u8 * 10, y as u8 * 20, 90])
+        }));
+        let tga = encode(&img, ImageFormat::Tga);
+        assert!(decode_bytes(&tga, &DecodeSpec::default()).is_err());
+        let hint = unsigned_format(Path::new("a/face.TGA"));
+        let d = decode_bytes_hinted(&tga, hint, &DecodeSpec::default()).unwrap();
+        assert_eq!(d.rgb, img.to_rgb8());
+        assert_eq!(unsigned_format(Path::new("face.png")), None);
     }
 
     #[test]
