@@ -301,7 +301,8 @@ pub fn run(
     drop((entries, journal));
     let stats = tally.stats(spec.resize.size);
     let mut report = PrepReport::new(tally, inputs.len(), resumed, started.elapsed());
-    report.stats = Some(stats);
+    // No kept image, no statistics: a std of 0 would be divided by.
+    report.stats = (stats.images > 0).then_some(stats);
     report.input = Some(input.canonicalize().unwrap_or_else(|_| input.to_path_buf()));
     if report.rows > 0 && report.count(crate::dataset::manifest::Status::Kept) == 0 {
         // Exit 0 (every file has its row and reason), but an empty dataset is worth a word,

@@ -122,9 +122,14 @@ impl fmt::Display for PrepReport {
 
 /// Writes `stats.json` and `report.json` atomically (after the manifest).
 pub(super) fn write_reports(out: &Path, report: &PrepReport) -> Result<(), PrepError> {
-    if let Some(stats) = &report.stats {
-        let path = out.join("stats.json");
-        crate::atomic::write_json(&path, stats).map_err(out_err(&path))?;
+    let path = out.join("stats.json");
+    match &report.stats {
+        Some(stats) => crate::atomic::write_json(&path, stats).map_err(out_err(&path))?,
+        // An earlier run's would describe images this run did not keep.
+        None => match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(out_err(&path)(e)),
+            _ => {}
+        },
     }
     let path = out.join("report.json");
     crate::atomic::write_json(&path, report).map_err(out_err(&path))

@@ -982,4 +982,6 @@ fn an_empty_result_says_why() {
     let text = r.to_string();
     assert!(text.contains("most rows: decode"), "{text}");
     assert!(!text.contains("[prep.quality]"), "{text}");
+    // No kept image, no stats.json (its std of 0 would be divided by).
+    assert!(!dir.path().join("o2/stats.json").exists());
 }
