@@ -241,6 +241,11 @@ pub fn run(args: PrepArgs, v: Verbosity) -> anyhow::Result<()> {
             Ok(page) => eprintln!("report: {}", page.display()),
             Err(e) => eprintln!("warning: no report page: {e}"),
         }
+    } else {
+        // Quiet keeps the summary out of logs, not what went wrong beside the files.
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
     }
     Ok(())
 }

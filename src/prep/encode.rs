@@ -5,7 +5,7 @@ use super::settings::OutputFormat;
 use image::{ImageEncoder, RgbImage};
 use std::path::Path;
 
-fn ext(format: OutputFormat) -> &'static str {
+pub(super) fn ext(format: OutputFormat) -> &'static str {
     match format {
         OutputFormat::Png => "png",
         OutputFormat::Jpeg => "jpg",

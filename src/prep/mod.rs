@@ -181,6 +181,7 @@ pub fn run(
     // hold only the files they name: a fresh run keeps no per-file slot for resumed ones.
     let mut todo: Vec<u32> = Vec::new();
     let mut earlier: Vec<(u32, u32)> = Vec::new();
+    let mut renamed: Vec<u32> = Vec::new();
     for i in 0..inputs.len() {
         // Only files the journal knows need a stat here (a fresh run does none).
         let at = record::records_of(&done, record::path_key(&inputs.rel(i)));
@@ -191,18 +192,36 @@ pub fn run(
         }
         let base = inputs.output_base(i);
         let stamp = record::file_stamp(&inputs.path(i)).map(record::stamp_key);
-        if stamp.is_ok_and(|s| recs.iter().all(|r| r.stamp == s))
-            && recs.iter().all(|r| {
-                r.output == 0
-                    || r.output == record::output_key(&face_output(&base, r.face, spec.format))
-            })
-        {
+        let unchanged = stamp.is_ok_and(|s| recs.iter().all(|r| r.stamp == s));
+        let same_names = recs.iter().all(|r| {
+            r.output == 0
+                || r.output == record::output_key(&face_output(&base, r.face, spec.format))
+        });
+        if unchanged && same_names {
             earlier.extend(at.map(|k| (i as u32, k as u32)));
         } else {
+            if unchanged {
+                renamed.push(i as u32);
+            }
             todo.push(i as u32);
         }
     }
     let resumed = inputs.len() - todo.len();
+    if let Some(&first) = renamed.first() {
+        // An output's name depends on which other sources share its stem: a file added
+        // beside it renames it, and what names the old output (labels, exports) no
+        // longer finds it. Said, not silently done.
+        let i = first as usize;
+        warnings.push(format!(
+            "{} unchanged file(s) got new output names: files added since share their names \
+             (first: {} is now {}.{}); labels and exports that name the old outputs must be \
+             redone",
+            renamed.len(),
+            inputs.rel(i),
+            inputs.output_base(i),
+            encode::ext(spec.format)
+        ));
+    }
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(spec.jobs)

@@ -513,7 +513,13 @@ fn a_file_whose_output_name_moved_is_resumed_on_the_next_run() {
     let resumed = || prep_quietly(&raw, &out, &[])["resumed"].as_u64().unwrap();
     assert_eq!(resumed(), 0);
     face(4, 96).save(raw.join("a.png")).unwrap();
-    resumed();
+    // The rename is said: labels keyed by `images/a.png` no longer find a.jpg's face.
+    let warned = prep_quietly(&raw, &out, &[])["warnings"].to_string();
+    assert!(
+        warned.contains("1 unchanged file(s) got new output names")
+            && warned.contains("a.jpg is now images/a_jpg.png"),
+        "{warned}"
+    );
     let rows = by_source(&manifest::read(&out.join("manifest.csv")).unwrap());
     assert_ne!(rows["a.jpg"].output, rows["a.png"].output);
     assert_eq!(resumed(), 2, "both files done, neither redone");
