@@ -220,6 +220,9 @@ pub fn simulate(
                     ok += (attr.index_of(&l.value) == Some(y)) as usize;
                 }
             }
+            if n == 0 {
+                continue; // nothing to score: no figure rather than 0
+            }
             out.insert(
                 attr.name.clone(),
                 Scored {
@@ -305,9 +308,16 @@ pub fn simulate(
                 .filter(|i| !human.contains(index.images[*i].as_str()))
                 .filter_map(judged)
                 .collect();
-            point
-                .unasked
-                .insert(attr.name.clone(), Calibration::of(&unasked));
+            // No image to score is no figure (it read as 0% right: a curve at 0 for an
+            // attribute the test split's truth never names).
+            if !unasked.is_empty() {
+                point
+                    .unasked
+                    .insert(attr.name.clone(), Calibration::of(&unasked));
+            }
+            if pairs.is_empty() {
+                continue;
+            }
             point
                 .accuracy
                 .insert(attr.name.clone(), calibrate::share_right(&pairs));

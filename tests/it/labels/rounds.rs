@@ -712,7 +712,7 @@ fn the_warm_up_ends_when_one_attribute_is_answered() {
         budget: 20,
         rounds: 2,
         schedule: None,
-        holdout: 0.0,
+        holdout: 0.25,
         round: RoundSpec {
             size: 16,
             train: tiny_train(),
@@ -721,7 +721,14 @@ fn the_warm_up_ends_when_one_attribute_is_answered() {
             ..RoundSpec::default()
         },
     };
-    labels::simulate(d.path(), &spec, Q).unwrap();
+    let r = labels::simulate(d.path(), &spec, Q).unwrap();
+    // The truth names no eye colour: no figure for it, rather than 0% right.
+    for point in &r.curve {
+        assert!(point.accuracy.contains_key("hair_color"), "{point:?}");
+        assert!(!point.accuracy.contains_key("eye_color"), "{point:?}");
+        assert!(!point.ece.contains_key("eye_color"), "{point:?}");
+    }
+    assert!(!r.heuristic.contains_key("eye_color"), "{:?}", r.heuristic);
     let rounds = labels::session::read_rounds(&labels::Paths::new(d.path())).unwrap();
     let random: Vec<usize> = rounds.iter().map(|r| r.queued_random).collect();
     // Round 1 (no network) and the warm-up's 10 are random; after 10 answers, margin.
