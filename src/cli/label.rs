@@ -69,6 +69,10 @@ pub enum LabelCommand {
         /// Fill images without an accepted label with the last round's prediction.
         #[arg(long)]
         all: bool,
+        /// Leave out heuristic and model labels (and --all's predictions) under this
+        /// confidence; a person's labels always go [default: 0, every label].
+        #[arg(long, default_value_t = 0.0, value_name = "P", value_parser = probability)]
+        min_confidence: f32,
     },
     /// Write queue.csv (pending questions) and a contact-sheet PNG of the queued faces.
     #[command(after_help = "Examples:
@@ -377,9 +381,14 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
         LabelCommand::Status { data, json } => {
             summary(v, json, &labels::status(&data).context("label status")?)
         }
-        LabelCommand::Export { data, all } => {
-            print(v, &labels::export(&data, all).context("label export")?)
-        }
+        LabelCommand::Export {
+            data,
+            all,
+            min_confidence,
+        } => print(
+            v,
+            &labels::export(&data, all, min_confidence).context("label export")?,
+        ),
         LabelCommand::Queue { data, k } => {
             print(v, &labels::queue::queue(&data, k).context("label queue")?)
         }

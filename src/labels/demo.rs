@@ -61,7 +61,7 @@ pub fn demo_step(
         },
     };
     let simulate = simulate(data_dir, &spec, verbosity)?;
-    let export = session::export(data_dir, true)?;
+    let export = session::export(data_dir, true, 0.0)?;
     Ok(DemoLabelReport {
         images: init.images,
         simulate,

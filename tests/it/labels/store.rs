@@ -191,7 +191,7 @@ fn export_then_import_image_folder_and_wide() {
     let truth = d.path().join("truth.csv");
     let r = labels::import(d.path(), &truth, None).unwrap();
     assert_eq!((r.layout.as_str(), r.imported), ("wide", 60));
-    let e = labels::export(d.path(), false).unwrap();
+    let e = labels::export(d.path(), false, 0.0).unwrap();
     assert_eq!(e.rows, 30);
     let wide = std::fs::read_to_string(d.path().join("labels_wide.csv")).unwrap();
     assert!(wide.starts_with("file,hair_color,eye_color\nimages/00000.png,"));
@@ -239,7 +239,7 @@ fn export_then_import_image_folder_and_wide() {
         d.path(),
         &format!("file,attribute,value\nimages/{moved},hair_color,{new_value}\n"),
     );
-    labels::export(d.path(), false).unwrap();
+    labels::export(d.path(), false, 0.0).unwrap();
     assert!(root.join("notes/README.txt").is_file());
     assert!(value_dir.join("mine.txt").is_file());
     assert!(!value_dir.join(&moved).exists());
@@ -259,7 +259,7 @@ fn export_then_import_image_folder_and_wide() {
     };
     assert_eq!(pngs(), 60);
     std::fs::remove_file(d.path().join("images").join(&moved)).unwrap();
-    let e = labels::export(d.path(), false).unwrap();
+    let e = labels::export(d.path(), false, 0.0).unwrap();
     assert_eq!((e.rows, pngs()), (29, 58));
     assert!(!root
         .join("hair_color")
@@ -274,7 +274,7 @@ fn export_then_import_image_folder_and_wide() {
         manifest += &format!("raw/{k:05}.png,images/{k:05}.png,kept{}\n", ",".repeat(11));
     }
     std::fs::write(d.path().join("manifest.csv"), manifest).unwrap();
-    let e = labels::export(d.path(), false).unwrap();
+    let e = labels::export(d.path(), false, 0.0).unwrap();
     assert_eq!((e.rows, pngs()), (30, 58));
     assert!(
         e.missing.len() == 1 && e.missing[0].contains(&moved),
@@ -867,4 +867,39 @@ fn flags_that_would_do_nothing_are_refused() {
         store.iter().all(|l| l.source != Source::Human),
         "nothing imported"
     );
+}
+
+/// `label export --min-confidence`: synthesized labels under it are left out, people's
+/// always go (the heuristics' eye votes at 0.26-0.29 went to training as truth).
+#[test]
+fn export_leaves_out_synthesized_labels_under_the_floor() {
+    let d = synth_data(12, 4);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let schema = Schema::load(&anime()).unwrap();
+    let store_path = d.path().join("labels/labels.csv");
+    let mut store = labels::LabelStore::load(&store_path, &schema).unwrap();
+    let first = labels::index::DatasetIndex::open(d.path()).unwrap().images[0].clone();
+    store.set(labels::Label {
+        file: first.clone(),
+        attribute: "eye_color".into(),
+        value: "blue".into(),
+        confidence: 1.0,
+        source: Source::Human,
+        round: 0,
+    });
+    store.save(&store_path).unwrap();
+    let votes = store
+        .iter()
+        .filter(|l| l.source == Source::Heuristic)
+        .count();
+    assert!(votes > 0);
+    let cells = |p: f32| {
+        let e = labels::export(d.path(), false, p).unwrap();
+        e.filled.values().sum::<usize>()
+    };
+    let all = cells(0.0);
+    assert_eq!(cells(1.0), 1, "only the person's label");
+    assert!(all > 1);
+    let wide = std::fs::read_to_string(d.path().join("labels_wide.csv")).unwrap();
+    assert!(wide.contains(&format!("{first},,blue")), "{wide}");
 }
