@@ -30,7 +30,9 @@
 //! (`ens,ATTRIBUTE,SPLIT_ACC,REFIT_ACC,LOGITS_AVERAGED_ACC,PROBABILITIES_AVERAGED_ACC,ECE`,
 //! on the test split; the probabilities at the rounds' temperatures), and one `range,...`
 //! line per attribute: the bootstrap range the rounds report (`temperature_range`) with
-//! the test's own best temperature and whether the range holds it.
+//! the test's own best temperature and whether the range holds it. `DUMP=FILE` also
+//! writes every image's logits of both networks with its splits and truth, for
+//! `scripts/calibration-shapes.py`.
 use facesynth::labels::temperature_range;
 use facesynth::labels::trust::Trust;
 use facesynth::labels::vote_temperature;
