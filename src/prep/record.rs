@@ -216,6 +216,28 @@ pub struct Journal {
     written: u64,
 }
 
+/// Superseded journal lines tolerated beyond as many as are live before a rewrite.
+const COMPACT_SLACK: usize = 1000;
+
+/// Rewrites the journal at `path` with the lines of `done` only (in their order in the
+/// file), atomically, and points `done` at their new places.
+fn compact(path: &Path, fingerprint: &str, done: &mut [Earlier]) -> io::Result<()> {
+    let old = fs::read(path)?;
+    let mut order: Vec<usize> = (0..done.len()).collect();
+    order.sort_by_key(|&k| done[k].line.offset);
+    let mut out = format!("fingerprint {fingerprint}\n").into_bytes();
+    for k in order {
+        let LinePos { offset, len } = done[k].line;
+        let bytes = old
+            .get(offset as usize..offset as usize + len as usize)
+            .ok_or_else(|| io::Error::other("journal changed while it was read"))?;
+        done[k].line.offset = out.len() as u64;
+        out.extend_from_slice(bytes);
+        out.push(b'\n');
+    }
+    crate::atomic::write(path, &out)
+}
+
 /// Bytes of journal lines gathered before they are written.
 const JOURNAL_BATCH: usize = 32 * 1024;
 
@@ -242,12 +264,14 @@ impl Journal {
             fs::remove_file(&path)?;
             return Ok(done);
         }
+        let mut lines = 0usize;
         loop {
             line.clear();
             let n = reader.read_until(b'\n', &mut line)?;
             if n == 0 {
                 break;
             }
+            lines += 1;
             let at = offset;
             offset += n as u64;
             let Some(body) = line.strip_suffix(b"\n") else {
@@ -304,6 +328,11 @@ impl Journal {
         }
         done.truncate(kept);
         done.shrink_to_fit();
+        // Every redo appends its lines and leaves the old ones: a journal mostly of lines
+        // superseded (files that change between runs) is rewritten with the live ones.
+        if lines > 2 * done.len() + COMPACT_SLACK {
+            compact(&path, fingerprint, &mut done)?;
+        }
         Ok(done)
     }
 
@@ -472,6 +501,42 @@ mod tests {
 
         assert!(Journal::load(dir.path(), "f2").unwrap().is_empty());
         assert!(!path.exists(), "a journal of other settings is removed");
+    }
+
+    /// A journal mostly of superseded lines (files redone run after run) is rewritten
+    /// with the live ones, which still read back at their new places.
+    #[test]
+    fn a_journal_of_mostly_superseded_lines_is_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Journal::path_in(dir.path());
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut lines = vec!["fingerprint f1".to_string()];
+        for stamp in 1..=2 * COMPACT_SLACK as i128 {
+            lines.push(line("busy.png", None, stamp, "images/busy.png"));
+        }
+        lines.push(line("still.png", None, 1, "images/still.png"));
+        fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let done = Journal::load(dir.path(), "f1").unwrap();
+        assert_eq!(done.len(), 2);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            3,
+            "the fingerprint and the two live lines"
+        );
+        let mut reader = JournalReader::open(dir.path()).unwrap();
+        let busy = done[records_of(&done, path_key("busy.png"))][0];
+        let r = reader.read(busy.line, &mut Vec::new()).unwrap();
+        assert_eq!(
+            (r.file.as_str(), r.mtime),
+            ("busy.png", 2 * COMPACT_SLACK as i128)
+        );
+        let still = done[records_of(&done, path_key("still.png"))][0];
+        let r = reader.read(still.line, &mut Vec::new()).unwrap();
+        assert_eq!(r.file, "still.png");
+        // Loaded again, the same records.
+        let again = Journal::load(dir.path(), "f1").unwrap();
+        assert_eq!(again.len(), 2);
     }
 
     /// A file's set of three faces of which two lines reached the disk (a write cut
