@@ -173,6 +173,7 @@ pub fn run(
     if done.is_empty() {
         output::retract_manifest(out)?;
     }
+    output::record_input(out, &in_abs)?;
     let journal = Journal::open(out, &fingerprint).map_err(out_err(&journal_path))?;
     let journal = Mutex::new(journal);
 
@@ -209,13 +210,13 @@ pub fn run(
     let resumed = inputs.len() - todo.len();
     if let Some(&first) = renamed.first() {
         // An output's name depends on which other sources share its stem: a file added
-        // beside it renames it, and what names the old output (labels, exports) no
+        // beside it (or one removed) renames it, and what names the old output (labels, exports) no
         // longer finds it. Said, not silently done.
         let i = first as usize;
         warnings.push(format!(
-            "{} unchanged file(s) got new output names: files added since share their names \
-             (first: {} is now {}.{}); labels and exports that name the old outputs must be \
-             redone",
+            "{} unchanged file(s) got new output names: files added or removed since changed \
+             which names are shared (first: {} is now {}.{}); labels and exports that name \
+             the old outputs must be redone",
             renamed.len(),
             inputs.rel(i),
             inputs.output_base(i),

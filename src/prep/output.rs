@@ -447,25 +447,43 @@ fn input_record(out: &Path) -> PathBuf {
 
 /// Refuses a run whose INPUT is not the one OUT was prepared from: it would have been
 /// taken for a resume, and every image of the first INPUT that the second lacks deleted
-/// (exit 0, not a word). An OUT from before the record, or a fresh one, adopts INPUT.
+/// (exit 0, not a word). The record ([`record_input`]); for an OUT from before it,
+/// `report.json`'s `input`; a fresh OUT takes any INPUT.
 pub fn check_same_input(out: &Path, input: &Path) -> Result<(), PrepError> {
-    let path = input_record(out);
+    let mut path = input_record(out);
+    let was = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text.trim_end_matches('\n').to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            path = out.join("report.json");
+            std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["input"].as_str().map(String::from))
+        }
+        Err(e) => return Err(out_err(&path)(e)),
+    };
     let here = input.to_string_lossy();
-    match std::fs::read_to_string(&path) {
-        Ok(was) if was.trim_end_matches('\n') != here => Err(PrepError::Layout {
+    match was {
+        Some(was) if was != here => Err(PrepError::Layout {
             path: out.to_path_buf(),
             reason: format!(
-                "prepared from {} but INPUT is {here}: give another --out (or, to prepare \
-                 this folder from {here}, removing the images that only the first gave, \
-                 delete {})",
-                was.trim_end_matches('\n'),
+                "prepared from {was} but INPUT is {here}: give another --out. If the \
+                 first INPUT was moved here, or to prepare OUT from this one anyway (the \
+                 images only the first gave are then removed), delete {}",
                 path.display()
             ),
         }),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::atomic::write(&path, format!("{here}\n").as_bytes()).map_err(out_err(&path))
-        }
-        Err(e) => Err(out_err(&path)(e)),
+        _ => Ok(()),
     }
+}
+
+/// Records in OUT the INPUT it is prepared from, once the run commits to OUT (a run that
+/// fails before, on a typo in `--bbox`, ties OUT to nothing).
+pub fn record_input(out: &Path, input: &Path) -> Result<(), PrepError> {
+    let path = input_record(out);
+    let text = format!("{}\n", input.to_string_lossy());
+    if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
+        return Ok(());
+    }
+    crate::atomic::write(&path, text.as_bytes()).map_err(out_err(&path))
 }

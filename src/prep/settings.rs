@@ -373,9 +373,11 @@ impl PrepSpec {
                 .map_or(0, |b| xxhash_rust::xxh3::xxh3_64(&b))
         };
         // `luma16`: journals from before the luma layout was recorded hold none; such a
-        // journal is discarded and its files done again.
+        // journal is discarded and its files done again. `blur64|tga`: verdicts of the
+        // builds before blur was measured at 64 px and `.tga` files decoded (resumed, one
+        // dataset would hold files judged by two rules).
         let text = format!(
-            "luma16|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:x}|{:x}|{}",
+            "luma16|blur64|tga|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:x}|{:x}|{}",
             self.format,
             self.decode,
             self.quality,

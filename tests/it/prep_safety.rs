@@ -94,11 +94,22 @@ fn prep_refuses_layouts_in_which_it_would_delete_the_users_files() {
         "{err}"
     );
     assert!(out.join("images/images/a.png").is_file());
-    // As the message says: without the record, the other INPUT is taken.
+    // An OUT from before the record: report.json names its INPUT, and is named.
     std::fs::remove_file(out.join(".facesynth/input")).unwrap();
+    let o = prep(&other, &out, &["-q"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("report.json"), "{err}");
+    // As the message says: without either, the other INPUT is taken.
+    std::fs::remove_file(out.join("report.json")).unwrap();
     prep_ok(&other, &out);
     assert_eq!(names(&out.join("images")), ["c.png"]);
     assert_eq!(rows(&out)["c.png"].status, Status::Kept);
+    // A run that fails before it writes (a box CSV misnamed) ties a fresh OUT to nothing.
+    let fresh = dir.path().join("fresh");
+    let o = prep(&raw, &fresh, &["--bbox", "no-such.csv"]);
+    assert_eq!(o.status.code(), Some(1));
+    prep_ok(&other, &fresh);
 }
 
 #[test]

@@ -82,9 +82,15 @@ impl std::fmt::Display for RoundReport {
             writeln!(
                 f,
                 "warning: {n} answer(s) typed into queue.csv during the round were not \
-                 imported: kept in {}; import them with `facesynth label import {}`",
+                 imported: kept in {}; import them with `facesynth label import {} --data \
+                 {}`",
                 kept.display(),
-                kept.display()
+                kept.display(),
+                // DATA/labels/queue-answers-round-N.csv
+                kept.parent()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new("."))
+                    .display()
             )?;
         }
         Ok(())
