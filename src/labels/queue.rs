@@ -458,6 +458,10 @@ fn queue_least_confident(
         false => BTreeMap::new(),
     };
     let skipped = read_skipped(paths)?;
+    let unreadable: std::collections::HashSet<&str> = rounds
+        .last()
+        .map(|r| r.unreadable.iter().map(String::as_str).collect())
+        .unwrap_or_default();
     let guess = |file: &str, attribute: &str| -> Option<(String, f32)> {
         match store.get(file, attribute) {
             Some(l) => Some((l.value.clone(), l.confidence)),
@@ -482,15 +486,8 @@ fn queue_least_confident(
             (i, c)
         })
         .filter(|&(_, c)| c < 2.0)
-        // After a round that learned, an image it wrote no prediction for could not be
-        // decoded: no question about it.
-        .filter(|&(i, _)| {
-            !learned
-                || schema
-                    .attributes
-                    .iter()
-                    .any(|a| predictions.contains_key(&(index.images[i].clone(), a.name.clone())))
-        })
+        // An image the last round could not decode: no question about it.
+        .filter(|&(i, _)| !unreadable.contains(index.images[i].as_str()))
         .collect();
     scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
     let chosen: Vec<usize> = scored.into_iter().take(k).map(|x| x.0).collect();

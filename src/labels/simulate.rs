@@ -293,6 +293,9 @@ pub fn simulate(
         let queued: HashSet<usize> = rep.queued.iter().copied().collect();
         for (a, attr) in schema.attributes.iter().enumerate() {
             let judged = |i: usize| {
+                if unreadable.contains(&i) {
+                    return None; // a blank input's guess scores nothing
+                }
                 let y = *truth.get(&(i, a))?;
                 let p = &rep.probs[a][i];
                 let (best, &c) = p

@@ -301,6 +301,7 @@ fn round_on<B: AutodiffBackend>(
             warm_for,
         );
         temps.clone_from(&c.temperatures);
+        check_finite(paths, &c.oof, "cross-fitting")?;
         cf = Some(c);
     }
 
@@ -311,6 +312,11 @@ fn round_on<B: AutodiffBackend>(
         train_samples: set.samples.len(),
         input: spec.input_tag(),
         test_split: spec.exclude_key(),
+        unreadable: {
+            let mut v: Vec<usize> = spec.unreadable.iter().copied().collect();
+            v.sort_unstable();
+            v.into_iter().map(|i| index.images[i].clone()).collect()
+        },
         warm_start: warm_from,
         calibration_every: set.every,
         cross_fitted: cf
@@ -500,16 +506,12 @@ fn round_on<B: AutodiffBackend>(
         }
     }
     Ok(RoundReport {
+        unreadable: info.unreadable.clone(),
         info,
         probs,
         queued,
         page: None,
         judged_new: 0,
-        unreadable: {
-            let mut v: Vec<usize> = spec.unreadable.iter().copied().collect();
-            v.sort_unstable();
-            v.into_iter().map(|i| index.images[i].clone()).collect()
-        },
         kept_answers,
     })
 }

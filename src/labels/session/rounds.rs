@@ -37,6 +37,9 @@ pub struct RoundInfo {
     /// [`RoundSpec::input_tag`]: crate::labels::RoundSpec::input_tag
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub input: String,
+    /// Images the round could not decode (`label queue` passes them over).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
     /// The test split the round kept out ([`RoundSpec::exclude_key`]; 0: none).
     ///
     /// [`RoundSpec::exclude_key`]: crate::labels::RoundSpec::exclude_key

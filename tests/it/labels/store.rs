@@ -810,14 +810,18 @@ fn unreadable_images_are_not_predicted_labeled_or_queued() {
             .iter()
             .all(|l| &l.file != f || l.source != Source::Model));
     }
-    // A fresh `label queue` passes them over too.
+    // A fresh `label queue` passes them over too (the round's record names them), and
+    // not the images without a prediction (one added since, or no predictions.csv).
     std::fs::remove_file(paths.queue()).unwrap();
+    std::fs::remove_file(paths.predictions()).unwrap();
     labels::queue::queue(d.path(), 30).unwrap();
     let queued = labels::queue::read_queue(&paths).unwrap();
     assert!(
         queued.iter().all(|q| !broken.contains(&q.file)),
         "{queued:?}"
     );
+    let files: std::collections::HashSet<&str> = queued.iter().map(|q| q.file.as_str()).collect();
+    assert_eq!(files.len(), 21, "every readable image: {queued:?}");
 }
 
 /// Flags that would do nothing are a bad command line (exit 2): `--attribute` with a CSV
