@@ -125,35 +125,35 @@ impl PrepArgs {
 
     /// Flags over pipeline file over defaults.
     pub fn resolve(&self) -> anyhow::Result<PrepSpec> {
-        self.check_companions()?;
         let file = PipelineConfig::load_or_default(self.pipeline.as_deref())?;
+        self.check_companions(&file.prep)?;
         let spec = PrepSpec::resolve(file.prep.overlay(self.as_section()))?;
         self.check_against(&spec)?;
         Ok(spec)
     }
 
-    /// A crop mode given by flag without the file it reads: a bad command line (exit 2),
-    /// named by its flags (the pipeline key was named though no file was given). Where a
-    /// pipeline file gives the file, it is resolved first.
-    fn check_companions(&self) -> anyhow::Result<()> {
+    /// A crop mode given by flag without the file it reads, from a flag or the pipeline
+    /// file: a bad command line (exit 2), named by its flags (the pipeline key was named
+    /// though no file was given).
+    fn check_companions(&self, file: &PrepSection) -> anyhow::Result<()> {
         if let Some(j) = self.jobs.filter(|&j| j > prep::MAX_JOBS) {
             return Err(super::usage(format!(
                 "--jobs {j} is over {}: each worker holds a whole decoded image",
                 prep::MAX_JOBS
             )));
         }
-        if self.pipeline.is_none() {
-            match self.crop {
-                Some(crop::CropMode::Bbox) if self.bbox.is_none() => {
-                    return Err(super::usage("--crop bbox needs --bbox FILE.csv".into()))
-                }
-                Some(crop::CropMode::Detect) if self.detector.is_none() => {
-                    return Err(super::usage(
-                        "--crop detect needs --detector FILE.xml".into(),
-                    ))
-                }
-                _ => {}
+        match self.crop {
+            Some(crop::CropMode::Bbox) if self.bbox.is_none() && file.crop.bbox_csv.is_none() => {
+                return Err(super::usage("--crop bbox needs --bbox FILE.csv".into()))
             }
+            Some(crop::CropMode::Detect)
+                if self.detector.is_none() && file.detect.detector.is_none() =>
+            {
+                return Err(super::usage(
+                    "--crop detect needs --detector FILE.xml".into(),
+                ))
+            }
+            _ => {}
         }
         Ok(())
     }
