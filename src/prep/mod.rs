@@ -453,7 +453,12 @@ pub fn process_file(
                 size: quality::BLUR_SIDE,
                 ..spec.resize
             };
-            let reference = resize::resize_crop(&decoded.rgb, (b.x, b.y, b.w, b.h), &at);
+            // Above 64 px the output, shrunk, stands for the crop (one small resize, not
+            // a second one of the whole source crop); below, the source is read again.
+            let reference = match spec.resize.size > quality::BLUR_SIDE {
+                true => resize::resize_crop(&img, (0, 0, img.width(), img.height()), &at),
+                false => resize::resize_crop(&decoded.rgb, (b.x, b.y, b.w, b.h), &at),
+            };
             scores.laplacian_var = quality::laplacian_variance(&quality::luma(&reference)) as f32;
         }
         if let Some(reason) = quality::check_output(&scores, &spec.quality) {
