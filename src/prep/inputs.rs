@@ -98,10 +98,21 @@ impl InputList {
                 up
             })
             .collect();
+        // Faces' outputs `{base}_{k}.png` likewise (`--faces all`): a folder `x_1.png/`
+        // beside `x.jpg`.
+        let face_folders: HashSet<&str> = folders
+            .iter()
+            .filter_map(|f| f.strip_suffix(".png").or_else(|| f.strip_suffix(".jpg")))
+            .filter_map(|stem| {
+                let digits = stem.trim_end_matches(|c: char| c.is_ascii_digit());
+                (digits.len() < stem.len()).then(|| digits.strip_suffix('_'))?
+            })
+            .collect();
         let names_a_folder = |base: &str| {
-            ["png", "jpg"]
-                .iter()
-                .any(|e| folders.contains(&format!("{base}.{e}")))
+            face_folders.contains(base)
+                || ["png", "jpg"]
+                    .iter()
+                    .any(|e| folders.contains(&format!("{base}.{e}")))
         };
         (0..self.len())
             .filter(|&i| {
@@ -311,7 +322,14 @@ mod tests {
     fn a_file_whose_output_names_a_folder_is_renamed() {
         let root = Path::new("/r");
         let mut list = InputList::new(root);
-        for name in ["x.jpg", "x.png/y.jpg", "z.jpg", "w.jpg/v.jpg"] {
+        for name in [
+            "x.jpg",
+            "x.png/y.jpg",
+            "z.jpg",
+            "w.jpg/v.jpg",
+            "f.jpg",
+            "f_2.png/g.jpg",
+        ] {
             list.push(&root.join(name));
         }
         let list = list.finish();
@@ -320,6 +338,9 @@ mod tests {
         assert_eq!(bases[1], "images/x.png/y");
         assert_eq!(bases[2], "images/z");
         assert_eq!(bases[3], "images/w.jpg/v", "no source w");
+        // f's third face would be images/f_2.png, the folder of g's output.
+        assert!(bases[4].starts_with("images/f_"), "{bases:?}");
+        assert_eq!(bases[5], "images/f_2.png/g");
     }
 
     #[test]
