@@ -400,6 +400,9 @@ fn round_on<B: AutodiffBackend>(
         out = crate::labels::classifier::average_outputs(split.chain(folds));
         probs = accept::probabilities(&out, &temps);
         info.cross_fit_networks = models.len() + c.networks.len();
+        if spec.cross_fit as u64 > set.every {
+            info.cross_fit_asked = spec.cross_fit;
+        }
         for (fold, net) in c.networks {
             save_model(net, &staged(&paths.fold_model(fold)))?;
         }

@@ -108,6 +108,10 @@ pub struct RoundInfo {
     /// network and one per other fold).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cross_fit_networks: usize,
+    /// The folds `--cross-fit` asked for, where the calibration split allowed fewer (one
+    /// image in `calibration_every` is held out, so at most that many folds); 0 otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cross_fit_asked: usize,
     /// With `refit`: per attribute, the refitted network's temperature: from the votes
     /// where they fitted the split network's (`refit_vote_ratio`), elsewhere the one at
     /// which its mean confidence on the unanswered images is the split network's
@@ -183,6 +187,13 @@ impl std::fmt::Display for RoundInfo {
                 "  cross-fitted: {} networks, each without a fold of the answers, calibrated on the {} labels they never saw and averaged{continued}",
                 self.cross_fit_networks, self.cross_fitted
             )?;
+            if self.cross_fit_asked > 0 {
+                writeln!(
+                    f,
+                    "  (--cross-fit {} asked: one answer in {} is held out, so {} folds)",
+                    self.cross_fit_asked, self.calibration_every, self.calibration_every
+                )?;
+            }
         }
         for (attr, (t, held)) in &self.vote_temperature {
             writeln!(

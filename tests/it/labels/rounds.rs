@@ -594,6 +594,7 @@ fn cross_fitting_fits_the_temperature_on_more_folds() {
     assert_eq!(judged, b.cross_fitted);
     assert!(a.refit && !b.refit, "{b:?}");
     assert!(b.to_string().contains("3 networks"), "{b}");
+    assert_eq!(b.cross_fit_asked, 0, "three folds fit");
     // Round 2 started fresh, and so did its folds; round 3 continued round 2's network
     // (the split one: there was no refit), and each fold's network the one of round 2
     // that never saw that fold's answers.
@@ -758,4 +759,23 @@ fn a_refit_with_nothing_left_to_ask_keeps_the_split_temperatures() {
     assert!(last.refit, "{last:?}");
     assert_eq!(last.refit_temperature, last.temperature, "{last:?}");
     assert!(last.temperature.values().any(|&t| t != 1.0), "{last:?}");
+}
+
+/// `--cross-fit K` beyond the calibration split's one in `every` ran `every` folds without
+/// a word; the round records and says it.
+#[test]
+fn cross_fitting_says_when_it_ran_fewer_folds_than_asked() {
+    let d = synth_data(120, 15);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let spec = RoundSpec {
+        cross_fit: 50,
+        ..RoundSpec::default()
+    };
+    labels::simulate(d.path(), &tiny_simulate(d.path(), 60, 1, 0.2, spec), Q).unwrap();
+    let rounds = labels::session::read_rounds(&labels::Paths::new(d.path())).unwrap();
+    let last = rounds.last().unwrap();
+    assert!(last.cross_fitted > 0, "{last:?}");
+    assert_eq!(last.cross_fit_asked, 50);
+    assert_eq!(last.cross_fit_networks as u64, last.calibration_every);
+    assert!(last.to_string().contains("--cross-fit 50 asked"), "{last}");
 }
