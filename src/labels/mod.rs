@@ -117,7 +117,7 @@ pub enum LabelError {
     Diverged {
         /// The dataset folder.
         dir: PathBuf,
-        /// `split` or `refit`.
+        /// `split`, `refit` or `cross-fitting`.
         which: &'static str,
         /// What to change for the rerun.
         hint: &'static str,

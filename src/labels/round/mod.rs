@@ -46,9 +46,6 @@ pub struct RoundReport {
     /// voted on before the round ([`session::judge_new_images`]).
     #[serde(skip_serializing_if = "crate::labels::session::is_zero")]
     pub judged_new: usize,
-    /// The images that could not be decoded, by name ([`RoundSpec::unreadable`]).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub unreadable: Vec<String>,
     /// Where the answers typed into `queue.csv` while the round ran were kept (the round
     /// writes a new queue), with their count.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,13 +66,12 @@ impl std::fmt::Display for RoundReport {
         if let Some(page) = &self.page {
             writeln!(f, "report: {}", page.display())?;
         }
-        if !self.unreadable.is_empty() {
+        if let Some(first) = self.info.unreadable.first() {
             writeln!(
                 f,
-                "{} image(s) could not be decoded (first: {}): not predicted, labeled or \
-                 queued",
-                self.unreadable.len(),
-                self.unreadable[0]
+                "{} image(s) could not be decoded (first: {first}): not predicted, labeled \
+                 or queued",
+                self.info.unreadable.len(),
             )?;
         }
         if let Some((kept, n)) = &self.kept_answers {
@@ -473,7 +469,7 @@ fn round_on<B: AutodiffBackend>(
     let suggestions: &[Vec<Vec<f32>>] = if set.samples.is_empty() { &[] } else { &probs };
     // Answers typed into queue.csv while the round trained (`round` checked for them
     // only at its start) would go with the file the new queue replaces: kept beside it.
-    let kept_answers = keep_typed_answers(paths, schema, round_no)?;
+    let kept_answers = keep_typed_answers(paths, store, round_no)?;
     queue::write_queue(paths, schema, index, store, &queued, suggestions, round_no)?;
     info.queued = queued.len();
     info.seconds = start.elapsed().as_secs_f64();
@@ -509,7 +505,6 @@ fn round_on<B: AutodiffBackend>(
         }
     }
     Ok(RoundReport {
-        unreadable: info.unreadable.clone(),
         info,
         probs,
         queued,
@@ -519,15 +514,15 @@ fn round_on<B: AutodiffBackend>(
     })
 }
 
-/// Copies `queue.csv` to `queue-answers-round-N.csv` when it holds answers the store
-/// (read again now: answers imported meanwhile count) lacks; the copy and their count.
+/// Copies `queue.csv` to `queue-answers-round-N.csv` when it holds answers `store` lacks
+/// (the round's, just saved with the people's labels the file held: answers imported
+/// meanwhile count); the copy and their count.
 fn keep_typed_answers(
     paths: &Paths,
-    schema: &Schema,
+    store: &LabelStore,
     round_no: u32,
 ) -> Result<Option<(PathBuf, usize)>, LabelError> {
-    let store = LabelStore::load(&paths.labels(), schema)?;
-    let n = queue::unimported_answers(paths, &store)?;
+    let n = queue::unimported_answers(paths, store)?;
     if n == 0 {
         return Ok(None);
     }

@@ -792,7 +792,7 @@ fn unreadable_images_are_not_predicted_labeled_or_queued() {
         ..tiny_round(30)
     };
     let r = labels::round(d.path(), &spec, Q).unwrap();
-    assert_eq!(r.unreadable, broken);
+    assert_eq!(r.info.unreadable, broken);
     assert!(
         r.to_string().contains("3 image(s) could not be decoded"),
         "{r}"
