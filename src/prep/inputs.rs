@@ -85,39 +85,37 @@ impl InputList {
         };
         // A source's output file `{base}.png` (or `.jpg`) where another's outputs need a
         // folder of that name (`x.jpg` beside a folder `x.png/`): every run failed there
-        // with "Not a directory".
-        let folders: HashSet<String> = (0..self.len())
-            .flat_map(|i| {
-                let base = self.plain_base(i);
-                let mut up = Vec::new();
-                let mut at = base.as_str();
-                while let Some(slash) = at.rfind('/') {
-                    at = &at[..slash];
-                    up.push(at.to_string());
+        // with "Not a directory". Faces' outputs `{base}_{k}.png` likewise (`--faces
+        // all`: a folder `x_1.png/`). Each folder is visited once: the walk up from a
+        // base stops at the first folder already seen.
+        let mut folders: HashSet<String> = HashSet::new();
+        for i in 0..self.len() {
+            let base = self.plain_base(i);
+            let mut at = base.as_str();
+            while let Some(slash) = at.rfind('/') {
+                at = &at[..slash];
+                if folders.contains(at) {
+                    break;
                 }
-                up
-            })
-            .collect();
-        // Faces' outputs `{base}_{k}.png` likewise (`--faces all`): a folder `x_1.png/`
-        // beside `x.jpg`.
-        let face_folders: HashSet<&str> = folders
+                folders.insert(at.to_string());
+            }
+        }
+        // The bases whose outputs such folders would be.
+        let taken: HashSet<&str> = folders
             .iter()
             .filter_map(|f| f.strip_suffix(".png").or_else(|| f.strip_suffix(".jpg")))
-            .filter_map(|stem| {
+            .flat_map(|stem| {
                 let digits = stem.trim_end_matches(|c: char| c.is_ascii_digit());
-                (digits.len() < stem.len()).then(|| digits.strip_suffix('_'))?
+                let face_of = (digits.len() < stem.len())
+                    .then(|| digits.strip_suffix('_'))
+                    .flatten();
+                std::iter::once(stem).chain(face_of)
             })
             .collect();
-        let names_a_folder = |base: &str| {
-            face_folders.contains(base)
-                || ["png", "jpg"]
-                    .iter()
-                    .any(|e| folders.contains(&format!("{base}.{e}")))
-        };
         (0..self.len())
             .filter(|&i| {
                 let base = self.plain_base(i);
-                shared.contains(&hash(&base)) || face_of_another(&base) || names_a_folder(&base)
+                shared.contains(&hash(&base)) || face_of_another(&base) || taken.contains(&*base)
             })
             .map(|i| i as u32)
             .collect()
