@@ -133,8 +133,8 @@ impl PrepArgs {
     }
 
     /// A crop mode given by flag without the file it reads, from a flag or the pipeline
-    /// file: a bad command line (exit 2), named by its flags (the pipeline key was named
-    /// though no file was given).
+    /// file, and `--jobs` over [`prep::MAX_JOBS`]: a bad command line (exit 2), named by
+    /// its flags (the pipeline key was named though no file was given).
     fn check_companions(&self, file: &PrepSection) -> anyhow::Result<()> {
         if let Some(j) = self.jobs.filter(|&j| j > prep::MAX_JOBS) {
             return Err(super::usage(format!(

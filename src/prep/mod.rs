@@ -210,8 +210,8 @@ pub fn run(
     let resumed = inputs.len() - todo.len();
     if let Some(&first) = renamed.first() {
         // An output's name depends on which other sources share its stem: a file added
-        // beside it (or one removed) renames it, and what names the old output (labels, exports) no
-        // longer finds it. Said, not silently done.
+        // beside it (or one removed) renames it, and what names the old output (labels,
+        // exports) no longer finds it. Said, not silently done.
         let i = first as usize;
         warnings.push(format!(
             "{} unchanged file(s) got new output names: files added or removed since changed \
@@ -323,7 +323,8 @@ pub fn run(
     let mut report = PrepReport::new(tally, inputs.len(), resumed, started.elapsed());
     // No kept image, no statistics: a std of 0 would be divided by.
     report.stats = (stats.images > 0).then_some(stats);
-    report.input = Some(input.canonicalize().unwrap_or_else(|_| input.to_path_buf()));
+    // The INPUT resolved at the start (the path `check_same_input` compares with).
+    report.input = Some(in_abs.clone());
     if report.rows > 0 && report.count(crate::dataset::manifest::Status::Kept) == 0 {
         // Exit 0 (every file has its row and reason), but an empty dataset is worth a word,
         // and the advice follows the commonest reason (it blamed the quality limits when
