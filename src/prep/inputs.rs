@@ -29,6 +29,10 @@ pub struct InputList {
     /// of another (`x_1.png` beside `x.png`, whose second face is `x_1`): those add a hash
     /// of their path.
     renamed: HashSet<u32>,
+    /// Sources whose `%XX` form is another's name (`caf\xe9.jpg` beside a file named
+    /// `caf%E9.jpg`): those also write each literal `%` as `%25`, a form that is one
+    /// file's alone, so that the two keep their own manifest rows and journal keys.
+    escaped: HashSet<u32>,
 }
 
 impl InputList {
@@ -58,6 +62,7 @@ impl InputList {
     pub fn finish(mut self) -> Self {
         self.bytes.shrink_to_fit();
         self.ends.shrink_to_fit();
+        self.escaped = self.ambiguous_names();
         let hash = |i: usize| xxhash_rust::xxh3::xxh3_64(stem(&self.rel(i)).as_bytes());
         let mut hashes: Vec<u64> = (0..self.len()).map(hash).collect();
         let shared = sort_and_find_shared(&mut hashes);
@@ -70,11 +75,41 @@ impl InputList {
         self
     }
 
+    /// The sources to write with every `%` escaped: those whose [`InputList::rel`] would
+    /// be another's. Only a name that is not UTF-8 can meet another; the escaped form of
+    /// a raw name is one name's alone, so adding names until none is shared ends.
+    fn ambiguous_names(&self) -> HashSet<u32> {
+        let mut escaped = HashSet::new();
+        if std::str::from_utf8(&self.bytes).is_ok() {
+            return escaped;
+        }
+        loop {
+            let hashes: Vec<u64> = (0..self.len())
+                .map(|i| xxhash_rust::xxh3::xxh3_64(self.rel_among(i, &escaped).as_bytes()))
+                .collect();
+            let shared = sort_and_find_shared(&mut hashes.clone());
+            let before = escaped.len();
+            escaped.extend(
+                (0..self.len())
+                    .filter(|&i| shared.contains(&hashes[i]))
+                    .map(|i| i as u32),
+            );
+            // Unchanged: nothing shared, or names alike even escaped (lossy paths on
+            // Windows), which escaping cannot part.
+            if escaped.len() == before {
+                return escaped;
+            }
+        }
+    }
+
     /// The sources whose [`InputList::plain_base`] is another's, or another's face name
-    /// (`{base}_{k}`, [`super::encode::face_output`]).
+    /// (`{base}_{k}`, [`super::encode::face_output`]). Names are compared by their lower
+    /// case: on a file system that ignores case (macOS, Windows) `A.png` is `a.png`, and
+    /// one source's output replaced the other's while the journal held both as written.
     fn clashing_bases(&self) -> HashSet<u32> {
         let hash = |s: &str| xxhash_rust::xxh3::xxh3_64(s.as_bytes());
-        let mut hashes: Vec<u64> = (0..self.len()).map(|i| hash(&self.plain_base(i))).collect();
+        let folded = |i: usize| self.plain_base(i).to_lowercase();
+        let mut hashes: Vec<u64> = (0..self.len()).map(|i| hash(&folded(i))).collect();
         let shared = sort_and_find_shared(&mut hashes);
         let face_of_another = |base: &str| {
             let digits = base.trim_end_matches(|c: char| c.is_ascii_digit());
@@ -90,7 +125,7 @@ impl InputList {
         // base stops at the first folder already seen.
         let mut folders: HashSet<String> = HashSet::new();
         for i in 0..self.len() {
-            let base = self.plain_base(i);
+            let base = folded(i);
             let mut at = base.as_str();
             while let Some(slash) = at.rfind('/') {
                 at = &at[..slash];
@@ -114,7 +149,7 @@ impl InputList {
             .collect();
         (0..self.len())
             .filter(|&i| {
-                let base = self.plain_base(i);
+                let base = folded(i);
                 shared.contains(&hash(&base)) || face_of_another(&base) || taken.contains(&*base)
             })
             .map(|i| i as u32)
@@ -142,7 +177,16 @@ impl InputList {
     /// `caf\xe8.jpg` were both `caf\u{fffd}.jpg`, one manifest row could not say which file
     /// it was, and the two shared a journal key (one was redone on every run).
     pub fn rel(&self, i: usize) -> String {
-        let s = escape_non_utf8(self.raw(i));
+        self.rel_among(i, &self.escaped)
+    }
+
+    /// [`InputList::rel`], escaping `%` in the names of `escaped` too.
+    fn rel_among(&self, i: usize, escaped: &HashSet<u32>) -> String {
+        let s = if escaped.contains(&(i as u32)) {
+            escape_percent_and_non_utf8(self.raw(i)).into()
+        } else {
+            escape_non_utf8(self.raw(i))
+        };
         if std::path::MAIN_SEPARATOR == '/' {
             s.into_owned()
         } else {
@@ -193,6 +237,19 @@ fn escape_non_utf8(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
         }
     }
     out.into()
+}
+
+/// `bytes` as text with every `%` written `%25` and each byte that is not part of valid
+/// UTF-8 as `%XX`: no two byte strings give the same text (URL percent-encoding).
+fn escape_percent_and_non_utf8(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(&chunk.valid().replace('%', "%25"));
+        for b in chunk.invalid() {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Sorts `hashes` and returns those that occur more than once.
@@ -351,5 +408,72 @@ mod tests {
         let list = list.finish();
         assert_eq!(list.path(0), root.join(name));
         assert_eq!(list.rel(0), "bad%FFname.jpg");
+    }
+
+    /// Regression: `caf\xe9.jpg` was written `caf%E9.jpg`, the name of another file
+    /// beside it: the two shared a manifest source and a journal key.
+    #[cfg(unix)]
+    #[test]
+    fn an_escaped_name_never_meets_a_literal_percent() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = Path::new("/r");
+        let mut list = InputList::new(root);
+        for name in [
+            &b"caf\xe9.jpg"[..],
+            b"caf%E9.jpg",
+            b"caf%25E9.jpg",
+            b"100%.jpg",
+            b"d\xff/x.jpg",
+        ] {
+            list.push(&root.join(std::ffi::OsStr::from_bytes(name)));
+        }
+        let list = list.finish();
+        let rels: Vec<String> = (0..list.len()).map(|i| list.rel(i)).collect();
+        let mut unique = rels.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), rels.len(), "{rels:?}");
+        assert_eq!(rels[3], "100%.jpg", "a name that meets none stays as it is");
+        assert_eq!(rels[4], "d%FF/x.jpg");
+        let bases: Vec<String> = (0..list.len()).map(|i| list.output_base(i)).collect();
+        let mut unique = bases.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), bases.len(), "{bases:?}");
+    }
+
+    /// Regression: `A.jpg` and `a.jpg` were written `images/A.png` and `images/a.png`,
+    /// one file where case is ignored (macOS, Windows). Folders too: `Cats/x.jpg` and
+    /// `cats/x.jpg`.
+    #[test]
+    fn names_that_differ_only_in_case_get_their_own_outputs() {
+        let root = Path::new("/r");
+        let mut list = InputList::new(root);
+        for name in [
+            "A.jpg",
+            "a.jpg",
+            "Cats/x.jpg",
+            "cats/x.jpg",
+            "B.jpg",
+            "Y.jpg",
+            "y_1.png",
+        ] {
+            list.push(&root.join(name));
+        }
+        let list = list.finish();
+        let bases: Vec<String> = (0..list.len()).map(|i| list.output_base(i)).collect();
+        let mut folded: Vec<String> = bases.iter().map(|b| b.to_lowercase()).collect();
+        folded.sort();
+        folded.dedup();
+        assert_eq!(folded.len(), bases.len(), "{bases:?}");
+        assert_eq!(
+            bases[4], "images/B",
+            "a name alone in its case stays as it is"
+        );
+        assert_eq!(bases[5], "images/Y");
+        assert!(
+            bases[6].starts_with("images/y_1_"),
+            "Y's second face: {bases:?}"
+        );
     }
 }
