@@ -384,18 +384,26 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
+    /// One file's item with these hashes: the fields a test does not set.
+    fn item(phash: u64, dhash: u64) -> DedupItem {
+        DedupItem {
+            file_hash: 1,
+            pixel_hash: 1,
+            phash,
+            dhash,
+            layout_key: 0,
+            area: 1,
+            bytes: 1,
+        }
+    }
+
     /// The luma layouts split a group whose hashes agree: different faces that only the
     /// coarse hashes call near.
     #[test]
     fn the_luma_layout_confirms_near_pairs() {
         let base = DedupItem {
-            file_hash: 1,
-            pixel_hash: 1,
-            phash: 0x1234,
-            dhash: 0x99,
-            layout_key: 0,
             area: 10,
-            bytes: 1,
+            ..item(0x1234, 0x99)
         };
         let stripes: [u8; 256] = std::array::from_fn(|k| if k % 2 == 0 { 200 } else { 20 });
         let rings: [u8; 256] = std::array::from_fn(|k| if (k / 16) % 2 == 0 { 200 } else { 20 });
@@ -433,13 +441,9 @@ mod tests {
     #[test]
     fn keep_rule_prefers_resolution_then_size_then_order() {
         let base = DedupItem {
-            file_hash: 1,
-            pixel_hash: 1,
-            phash: 0,
-            dhash: 0,
-            layout_key: 0,
             area: 100,
             bytes: 10,
+            ..item(0, 0)
         };
         let items = [
             base,
@@ -494,13 +498,8 @@ mod tests {
     #[test]
     fn a_chain_of_near_pairs_is_split_at_its_keeper() {
         let base = DedupItem {
-            file_hash: 1,
-            pixel_hash: 1,
-            phash: 0,
-            dhash: 0,
-            layout_key: 0,
             area: 300,
-            bytes: 1,
+            ..item(0, 0)
         };
         let items = [
             base,
@@ -535,15 +534,7 @@ mod tests {
 
     #[test]
     fn flip_matching_is_optional() {
-        let base = DedupItem {
-            file_hash: 1,
-            pixel_hash: 1,
-            phash: 0xF0F0,
-            dhash: 0xAA,
-            layout_key: 0,
-            area: 1,
-            bytes: 1,
-        };
+        let base = item(0xF0F0, 0xAA);
         let mirrored = DedupItem {
             file_hash: 2,
             pixel_hash: 2,
@@ -581,15 +572,7 @@ mod tests {
     /// apart; a slight colour shift still groups.
     #[test]
     fn chroma_lookup_separates_recoloured_copies() {
-        let base = DedupItem {
-            file_hash: 1,
-            pixel_hash: 1,
-            phash: 0xABCD,
-            dhash: 0x1234,
-            layout_key: 0,
-            area: 1,
-            bytes: 1,
-        };
+        let base = item(0xABCD, 0x1234);
         let layouts = [[100u8; 32], [140u8; 32], [102u8; 32]];
         let items: Vec<DedupItem> = (0..3)
             .map(|k| DedupItem {
