@@ -215,9 +215,13 @@ fn in_range(lo: f32, hi: f32) -> impl Fn(&str) -> Result<f32, String> + Clone {
     }
 }
 
-/// A detector pyramid step: above 1, at most 4.
+/// A detector pyramid step: 1.01 to 4 ([`facesynth::detect::MIN_SCALE_FACTOR`]).
 fn scale_factor(s: &str) -> Result<f64, String> {
-    number(s, |v: f64| v > 1.0 && v <= 4.0, "above 1 and at most 4")
+    number(
+        s,
+        |v: f64| (facesynth::detect::MIN_SCALE_FACTOR..=4.0).contains(&v),
+        "1.01 to 4",
+    )
 }
 
 /// An on/off setting from a pair of flags: `Some` only when one was given, so that the

@@ -75,10 +75,16 @@ pub enum DetectError {
     },
 }
 
+/// The smallest pyramid step `prep` takes: below it the levels barely differ (1.001 makes
+/// about 5,000 levels from a 24 px window to a 4,000 px image) and a scan takes minutes.
+pub const MIN_SCALE_FACTOR: f64 = 1.01;
+
 /// Parameters of one multi-scale detection, with OpenCV's defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectSpec {
-    /// Ratio between pyramid levels (> 1). Default 1.1.
+    /// Ratio between pyramid levels (> 1; 1 or less, or NaN, scans scale 1 alone). At
+    /// most 4,096 levels are visited, which cuts large faces off only below
+    /// [`MIN_SCALE_FACTOR`]. Default 1.1.
     pub scale_factor: f64,
     /// Neighbours a grouped box needs to be kept (`minNeighbors`). Default 3.
     pub min_neighbors: u32,

@@ -15,9 +15,12 @@ use super::imgops::resize_linear;
 use super::integral::{integral_strided, squared_integral_strided, tilted_integral_strided};
 use super::DetectSpec;
 
+/// Pyramid levels visited at most (1.01^4096 is about 10^17: no image is that large).
+const MAX_LEVELS: usize = 4096;
+
 /// The pyramid scales OpenCV's `detectMultiScaleNoGrouping` would scan.
 ///
-/// A `scale_factor` of 1 or less gives the single level 1.
+/// A `scale_factor` of 1 or less (or NaN) gives the single level 1.
 pub(crate) fn pyramid_scales(window: (u32, u32), size: (u32, u32), spec: &DetectSpec) -> Vec<f32> {
     let (w, h) = size;
     let (max_w, max_h) = match spec.max_size {
@@ -26,7 +29,9 @@ pub(crate) fn pyramid_scales(window: (u32, u32), size: (u32, u32), spec: &Detect
     };
     let mut out = Vec::new();
     let mut factor = 1.0f64;
-    loop {
+    // Bounded by levels visited, not kept: a factor of 1 + 1e-12 under a large min_size
+    // kept none and looped about 10^12 times.
+    for _ in 0..MAX_LEVELS {
         let ww = (f64::from(window.0) * factor).round_ties_even();
         let wh = (f64::from(window.1) * factor).round_ties_even();
         if ww > f64::from(max_w) || wh > f64::from(max_h) || ww > f64::from(w) || wh > f64::from(h)
@@ -36,7 +41,8 @@ pub(crate) fn pyramid_scales(window: (u32, u32), size: (u32, u32), spec: &Detect
         if ww >= f64::from(spec.min_size.0) && wh >= f64::from(spec.min_size.1) {
             out.push(factor as f32);
         }
-        if spec.scale_factor <= 1.0 || out.len() > 4096 {
+        // NaN too, which no comparison stopped.
+        if spec.scale_factor.is_nan() || spec.scale_factor <= 1.0 {
             break;
         }
         factor *= spec.scale_factor;
@@ -462,7 +468,28 @@ impl<'a> Level<'a> {
 #[cfg(test)]
 mod tests {
     use super::super::cascade::{Cascade, Features};
+    use super::super::DetectSpec;
     use image::GrayImage;
+
+    /// Regression: a NaN factor never stopped the pyramid, and 1 + 1e-12 under a large
+    /// minimum size looped about 10^12 times keeping no level.
+    #[test]
+    fn the_pyramid_ends_whatever_the_factor() {
+        let levels = |scale_factor: f64, min: u32| {
+            let spec = DetectSpec {
+                scale_factor,
+                min_size: (min, min),
+                ..DetectSpec::default()
+            };
+            super::pyramid_scales((24, 24), (4000, 4000), &spec)
+        };
+        assert_eq!(levels(f64::NAN, 0), [1.0]);
+        assert_eq!(levels(1.0, 0), [1.0]);
+        assert!(levels(1.0 + 1e-12, 1000).is_empty());
+        let default = levels(1.1, 0);
+        assert_eq!(default.len(), 54, "24 px to 4,000 px in steps of 1.1");
+        assert!(levels(super::super::MIN_SCALE_FACTOR, 0).len() < super::MAX_LEVELS);
+    }
 
     /// Sum of `img` over a rectangle, by a plain loop.
     fn block(img: &GrayImage, x: i32, y: i32, w: i32, h: i32) -> i32 {

@@ -95,7 +95,16 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Cascade, DetectError> {
             let [x, y, w, h] = v[..] else {
                 return Err(fmt(format!("feature {i}: <rect> needs 4 numbers")));
             };
-            if x < 0 || y < 0 || w <= 0 || h <= 0 || x + 3 * w > width || y + 3 * h > height {
+            // In i64: `x + 3 * w` of a crafted file wraps in i32 (a block past the window
+            // read out of bounds later, without checks).
+            let [x6, y6, w6, h6] = [x, y, w, h].map(i64::from);
+            if x < 0
+                || y < 0
+                || w <= 0
+                || h <= 0
+                || x6 + 3 * w6 > i64::from(width)
+                || y6 + 3 * h6 > i64::from(height)
+            {
                 return Err(fmt(format!(
                     "feature {i}: LBP block {x} {y} {w} {h} leaves the window"
                 )));
@@ -166,6 +175,16 @@ fn haar_feature(item: XmlNode, width: i32, height: i32) -> Result<HaarFeature, S
         let [x, y, w, h, weight] = v[..] else {
             return Err("a rectangle needs 5 numbers".into());
         };
+        // Whole numbers within a window's size before any arithmetic: `as i32` saturates
+        // (1e300), and sums of large values wrap, which let a rectangle past the window
+        // through to reads without bounds checks.
+        let whole = |v: f64| v.fract() == 0.0 && (0.0..=4096.0).contains(&v);
+        if ![x, y, w, h].into_iter().all(whole) || !weight.is_finite() {
+            return Err(format!(
+                "rectangle {x} {y} {w} {h} {weight}: coordinates must be whole numbers \
+                 0 to 4096 and the weight finite"
+            ));
+        }
         let (x, y, w, h) = (x as i32, y as i32, w as i32, h as i32);
         let inside = if tilted {
             x - h >= 0 && y >= 0 && w >= 0 && h >= 0 && x + w <= width && y + w + h <= height

@@ -210,18 +210,16 @@ impl Cropper {
                 if found.is_empty() {
                     return Err("no_face");
                 }
-                found
+                let found: Vec<CropBox> = found
                     .iter()
-                    .map(|d| {
-                        let b = CropBox {
-                            x: d.x,
-                            y: d.y,
-                            w: d.width,
-                            h: d.height,
-                        };
-                        adjust(b, self.spec.margin, self.spec.square, w, h)
+                    .map(|d| CropBox {
+                        x: d.x,
+                        y: d.y,
+                        w: d.width,
+                        h: d.height,
                     })
-                    .collect()
+                    .collect();
+                self.adjust_largest_first(found, w, h)
             }
             CropMode::Bbox => {
                 let found = self.boxes.get(rel).ok_or("no_bbox")?;
@@ -231,21 +229,34 @@ impl Cropper {
                 if inside.is_empty() {
                     return Err("bbox_outside");
                 }
-                inside
-                    .into_iter()
-                    .map(|b| adjust(b, self.spec.margin, self.spec.square, w, h))
-                    .collect()
+                self.adjust_largest_first(inside, w, h)
             }
         };
         let mut out: Vec<CropBox> = raw.into_iter().filter(|b| b.w > 0 && b.h > 0).collect();
         if out.is_empty() {
             return Err("no_bbox");
         }
-        out.sort_by_key(|b| std::cmp::Reverse(b.w as u64 * b.h as u64));
         if self.spec.faces == Faces::Largest {
             out.truncate(1);
         }
         Ok(out)
+    }
+
+    /// `boxes` largest first (then top to bottom, left to right, as
+    /// [`crate::detect::face_box`] orders them), each with the margin and squaring. The
+    /// order is the found faces': after the margin two boxes clamped to the image's short
+    /// side are the same size, and `--faces largest` kept the smaller face.
+    fn adjust_largest_first(&self, mut boxes: Vec<CropBox>, w: u32, h: u32) -> Vec<CropBox> {
+        boxes.sort_by(|a, b| {
+            (b.w as u64 * b.h as u64)
+                .cmp(&(a.w as u64 * a.h as u64))
+                .then(a.y.cmp(&b.y))
+                .then(a.x.cmp(&b.x))
+        });
+        boxes
+            .into_iter()
+            .map(|b| adjust(b, self.spec.margin, self.spec.square, w, h))
+            .collect()
     }
 }
 
@@ -411,6 +422,37 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CsvBox>>, BoxCsvError> 
 mod tests {
     use super::*;
     use image::Rgb;
+
+    /// Regression: the boxes were ordered after the margin, where two faces clamped to
+    /// the image's short side are alike, and `--faces largest` kept the smaller one.
+    #[test]
+    fn the_largest_face_is_kept_when_the_margin_makes_boxes_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("boxes.csv");
+        std::fs::write(
+            &csv,
+            "file,x,y,w,h\na.png,20,25,100,100\na.png,250,10,130,130\n",
+        )
+        .unwrap();
+        let spec = CropSpec {
+            mode: CropMode::Bbox,
+            margin: 0.3,
+            bbox_csv: Some(csv),
+            ..CropSpec::default()
+        };
+        let img = RgbImage::new(400, 150);
+        let kept = Cropper::new(spec).unwrap().boxes("a.png", &img).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            (kept[0].w, kept[0].h),
+            (150, 150),
+            "both clamp to 150 x 150"
+        );
+        assert!(
+            kept[0].x > 200,
+            "the 130 px face, not the 100 px one: {kept:?}"
+        );
+    }
 
     #[test]
     fn trim_keeps_the_whole_content_when_not_squared() {

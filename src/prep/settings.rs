@@ -265,11 +265,8 @@ impl PrepSpec {
             max_size: de.max_size.filter(|&v| v > 0).map(|v| (v, v)),
             equalize: de.equalize.unwrap_or(dd.equalize),
         };
-        if !(detect.scale_factor > 1.0 && detect.scale_factor <= 4.0) {
-            return Err(invalid(
-                "prep.detect.scale_factor",
-                "must be above 1 and at most 4",
-            ));
+        if !(crate::detect::MIN_SCALE_FACTOR..=4.0).contains(&detect.scale_factor) {
+            return Err(invalid("prep.detect.scale_factor", "must be 1.01 to 4"));
         }
         if mode == CropMode::Detect && de.detector.is_none() {
             return Err(invalid(

@@ -62,6 +62,17 @@ const TINY: &str = r#"<?xml version="1.0"?>
 </opencv_storage>
 "#;
 
+/// [`TINY`] as a Haar cascade whose one feature is the rectangle `rect`.
+fn tiny_haar(rect: &str) -> String {
+    TINY.replace("<featureType>LBP", "<featureType>HAAR")
+        .replace("<maxCatCount>256", "<maxCatCount>0")
+        .replace("0 -1 0 -1 -1 -1 -1 -1 -1 -1 -1", "0 -1 0 0.5")
+        .replace(
+            "<rect>0 0 2 2</rect>",
+            &format!("<rects><_>{rect}</_></rects>"),
+        )
+}
+
 #[test]
 fn loads_every_shared_cascade() {
     let Some(dir) = shared("", MODELS) else {
@@ -87,6 +98,7 @@ fn loads_every_shared_cascade() {
 #[test]
 fn broken_and_truncated_xml_are_clear_errors() {
     let tiny = Cascade::from_xml("tiny.xml", TINY).expect("fixture parses");
+    Cascade::from_xml("haar.xml", &tiny_haar("0 0 2 2 -1.")).expect("the Haar fixture parses");
     assert_eq!(tiny.window_size(), (6, 6));
     // Every truncation is an error, never a panic.
     for cut in 0..TINY.len() - 2 {
@@ -106,6 +118,17 @@ fn broken_and_truncated_xml_are_clear_errors() {
         (TINY.replace("0 -1 0 -1", "0 -1 7 -1"), "feature index 7"),
         (TINY.replace("1. -2.", "1."), "leaf values"),
         (TINY.replace("0 0 2 2", "3 0 2 2"), "leaves the window"),
+        // Regression: `x + 3 * w` wrapped in i32 and this block passed, to be read out of
+        // bounds by the detector.
+        (
+            TINY.replace("0 0 2 2", "0 0 1431655766 1"),
+            "leaves the window",
+        ),
+        (tiny_haar("2147483647 0 1 1 -1."), "whole numbers"),
+        (tiny_haar("0 0 1e300 1 -1."), "whole numbers"),
+        (tiny_haar("0 0 2 2 NaN"), "weight finite"),
+        (tiny_haar("0.5 0 2 2 -1."), "whole numbers"),
+        (tiny_haar("1 0 6 2 -1."), "leaves the window"),
         (TINY.replace("-1.0e+00", "minus one"), "stageThreshold"),
         (
             TINY.replace("<stages>", "<stagez>")
