@@ -46,7 +46,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = FeatureSpec::default().steps)]
     pub feature_steps: usize,
     /// KID subsets (of at most 1000 images each).
-    #[arg(long, default_value_t = KidSpec::default().subsets)]
+    #[arg(long, default_value_t = KidSpec::default().subsets, value_parser = at_least::<usize, 1>)]
     pub kid_subsets: usize,
     /// Report page to write (default RUN/report.html); a folder, or a path not ending in
     /// .html, gets report.html in it.

@@ -173,8 +173,18 @@ impl CompareTable {
             .all(|w| w[0].summary.features.dataset_hash == w[1].summary.features.dataset_hash)
     }
 
+    /// Whether every run was evaluated on as many generated and real images with the
+    /// same k: FID is biased up at small n, and the k-NN radii of precision, recall,
+    /// density and coverage shrink as n grows, so runs evaluated otherwise do not rank.
+    pub fn same_sample_sizes(&self) -> bool {
+        let size = |s: &EvalSummary| (s.n_generated, s.n_real, s.overall.k);
+        self.rows
+            .windows(2)
+            .all(|w| size(&w[0].summary) == size(&w[1].summary))
+    }
+
     /// The table in GitHub markdown (compare.md), with a warning line when feature
-    /// networks differ.
+    /// networks or sample sizes differ.
     pub fn to_markdown(&self) -> String {
         let head = self.head();
         let mut s = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
@@ -187,9 +197,18 @@ impl CompareTable {
                  datasets or settings); their distances do not compare.\n",
             );
         }
+        if !self.same_sample_sizes() {
+            s.push_str(&format!("\nWarning: {SIZES_DIFFER}\n"));
+        }
         s
     }
 }
+
+/// What a comparison says when its runs' sample sizes differ.
+pub const SIZES_DIFFER: &str = "these runs were evaluated on different numbers of generated \
+     or real images, or another k (--n, the real set, --k): FID is biased up at small n and \
+     the nearest-neighbour radii shrink as n grows, so their numbers do not rank; evaluate \
+     each with the same settings";
 
 /// A few lines for the terminal: the feature network, the overall numbers, conditioning
 /// and memorization.

@@ -115,7 +115,9 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
         path: run.clone(),
         source,
     })?;
-    crate::atomic::sweep_stale(&run.join("eval")); // what a killed eval was writing
+    // What a killed eval was writing (the closest pairs' images too).
+    crate::atomic::sweep_stale(&run.join("eval"));
+    crate::atomic::sweep_stale(&run.join("eval").join("nearest"));
     let data = real_data(spec, &tspec)?;
     // The run's labels CSV belongs to its own dataset; settings.json holds that folder
     // as an absolute path, `--data` may name it relative.
@@ -139,7 +141,22 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
         classes.channels,
         &want,
     )?;
+    // Before the feature network trains (minutes) on a set too small to judge.
+    if spec.n < 2 || real.len() < 2 {
+        return Err(EvalError::Settings {
+            reason: format!(
+                "need at least 2 generated and 2 real images (asked {}, found {} real)",
+                spec.n,
+                real.len()
+            ),
+        });
+    }
     let mut notes = Vec::new();
+    if spec.labels.is_some() && realset::is_mnist(&data) {
+        notes.push(
+            "--labels was not read: MNIST's IDX files carry their own digit labels".to_string(),
+        );
+    }
     if !real.skipped.is_empty() {
         notes.push(format!(
             "{} real image(s) could not be decoded and were left out: {}",
@@ -161,15 +178,6 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
     let net = features::prepare(&real, &spec.features, &cache)?;
     clock.lap("features");
     bar.inc(1);
-    if spec.n < 2 || real.len() < 2 {
-        return Err(EvalError::Settings {
-            reason: format!(
-                "need at least 2 generated and 2 real images (asked {}, found {} real)",
-                spec.n,
-                real.len()
-            ),
-        });
-    }
     let gen = generate_for_eval(run, spec.n, spec.seed)?;
     clock.lap("generate");
     bar.inc(1);

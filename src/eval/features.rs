@@ -107,11 +107,15 @@ pub fn default_cache() -> PathBuf {
 /// The cache key of a real set and settings (hex).
 pub fn dataset_hash(real: &RealSet, spec: &FeatureSpec) -> String {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(b"facesynth featnet v1\0");
+    h.update(b"facesynth featnet v2\0");
     h.update(&serde_json::to_vec(spec).unwrap_or_default());
     h.update(&[real.channels as u8]);
     h.update(&real.size.to_le_bytes());
-    h.update(&serde_json::to_vec(&real.attrs).unwrap_or_default());
+    // The attributes' values, not their names: plain class folders are `class` to an
+    // unconditional run and `hair_color` to one conditioned on it, and the two runs must
+    // be judged by one network to be compared.
+    let values: Vec<&Vec<String>> = real.attrs.iter().map(|a| &a.values).collect();
+    h.update(&serde_json::to_vec(&values).unwrap_or_default());
     for f in &real.files {
         h.update(f.as_bytes());
         h.update(b"\0");
@@ -169,10 +173,20 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
             checkpoint::load_checked(&weights, net, &dev)
                 .map_err(|e| net_err(&weights, e.to_string()))?
         };
+        // The same values in the same order (the key holds them); the names are this
+        // real set's.
+        let mut info = c.info;
+        for (name, _) in &mut info.heldout_accuracy {
+            if let Some(a) = c.attrs.iter().position(|x| x.name == *name) {
+                if let Some(now) = real.attrs.get(a) {
+                    name.clone_from(&now.name);
+                }
+            }
+        }
         return Ok(FeatureNet {
             net,
-            info: c.info,
-            attrs: c.attrs,
+            info,
+            attrs: real.attrs.clone(),
             size: c.size,
             from_cache: true,
             dir,
@@ -277,14 +291,15 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
             "facesynth label CNN (4 conv blocks, {:?} channels) trained {} steps to tell which \
              way up each image is (upright, sideways, upside down: rotation prediction, \
              Gidaris et al. 2018; the real set has no labels) on {} views of {} real images, \
-             accuracy on {} views of the other {} held out; not Inception, so numbers compare \
+             accuracy on {} views of {} held-out ones; not Inception, so numbers compare \
              only between runs judged by this same network",
             spec.channels,
             spec.steps,
             trained_on,
-            train_idx.len(),
+            // The images the views came from (at most rotation::MAX_IMAGES a side).
+            trained_on / 4,
             samples.len(),
-            held_idx.len()
+            some.len()
         )
     } else {
         format!(

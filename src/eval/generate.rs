@@ -137,12 +137,6 @@ fn sample(l: &Loaded, n: usize, first: Option<usize>, rng: &mut StdRng) -> (Vec<
     (quantize(&l.sample(z, &labels, &code, n)), labels)
 }
 
-fn step_of(run: &Path) -> Result<u64, EvalError> {
-    Ok(checkpoint::latest(run)
-        .map_err(run_err(run))?
-        .map_or(0, |l| l.step))
-}
-
 /// Generates `n` images from `run` with `seed`.
 pub fn generate_for_eval(run: &Path, n: usize, seed: u64) -> Result<Generated, EvalError> {
     let (spec, classes): (_, ClassMap) = checkpoint::read_meta(run).map_err(run_err(run))?;
@@ -171,13 +165,13 @@ pub fn generate_for_eval(run: &Path, n: usize, seed: u64) -> Result<Generated, E
             record_drawn(&mut out, &l, &labels, m, 0);
             let idx = split.values.iter().position(|x| x == *v);
             out.asked.extend(std::iter::repeat_n(idx, m));
-            out.step = out.step.max(step_of(&sub)?);
+            out.step = out.step.max(l.step);
         }
         return Ok(out);
     }
     let l = load(run).map_err(run_err(run))?;
     out.model = spec.model.to_string();
-    out.step = step_of(run)?;
+    out.step = l.step;
     let mut rng = StdRng::seed_from_u64(seed);
     let rows: Vec<String> = if l.spec.model == ModelKind::Infogan && l.shape.info_cat > 0 {
         out.asked_attr = Some("code".into());

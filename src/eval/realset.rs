@@ -306,31 +306,46 @@ fn read_csv(path: &Path, want: &[String]) -> Result<Listing, EvalError> {
 /// `DIR/<attribute>/<value>/...`; under `DIR/images/` too), the folders' attribute named
 /// by `want` where it names one: eval once called every folder `class`, read an export
 /// tree's attribute folders as classes (each image once per attribute) and so found no
-/// head to judge conditioning with. An export tree of several attributes for a run that
-/// conditions on none is read by its first attribute (each image once). `None` where
-/// there are no folders of two or more values: the images are unlabeled.
+/// head to judge conditioning with. An export tree is read with every attribute it holds,
+/// whatever the run conditions on, each image once with the values it has: a run on
+/// `hair_color` and an unconditional one are judged by one feature network, so they can
+/// be compared. `None` where there are no folders of two or more values: the images are
+/// unlabeled.
 fn image_folder(dir: &Path, want: &[String]) -> Result<Option<Listing>, EvalError> {
     use crate::gan::GanError;
     let read = |want: &[String]| crate::gan::data::image_folder(dir, want);
-    let listing = match read(want) {
-        Ok(l) => l,
+    let (files, names, values) = match read(&[]) {
+        // Plain class folders: the run's attribute where it names one.
+        Ok((files, names, values)) if names == ["class"] => {
+            let names = match want {
+                [one] => vec![one.clone()],
+                _ => names,
+            };
+            (files, names, values)
+        }
+        // An export tree of one attribute.
+        Ok(listing) => listing,
         // No sub-folders at all.
         Err(GanError::Data { .. }) if want.is_empty() => return Ok(None),
-        Err(GanError::Usage { .. }) if want.is_empty() => {
-            let folders =
-                crate::gan::data::class_folders(dir).map_err(|e| data_err(dir, e.to_string()))?;
-            folders
-                .iter()
-                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .find_map(|a| read(std::slice::from_ref(&a)).ok())
-                .ok_or_else(|| data_err(dir, "an export tree none of whose attributes reads"))?
-        }
+        // An export tree of several attributes.
+        Err(GanError::Usage { .. }) => export_tree(dir)?,
         Err(e) => return Err(data_err(dir, e.to_string())),
     };
-    let (files, names, values) = listing;
     let distinct: std::collections::BTreeSet<&String> = values.iter().flatten().collect();
     if want.is_empty() && names.len() == 1 && names[0] == "class" && distinct.len() < 2 {
         return Ok(None);
+    }
+    // An export tree names its attributes: one the run conditions on must be among them.
+    if names != ["class"] {
+        if let Some(w) = want.iter().find(|w| !names.contains(w)) {
+            return Err(data_err(
+                dir,
+                format!(
+                    "no attribute folder {w:?} (the folder has: {})",
+                    names.join(", ")
+                ),
+            ));
+        }
     }
     let files = files
         .iter()
@@ -345,6 +360,52 @@ fn image_folder(dir: &Path, want: &[String]) -> Result<Option<Listing>, EvalErro
         })
         .collect();
     Ok(Some((files, names, values)))
+}
+
+/// Every attribute of `label export`'s tree, each read as training reads it, joined by
+/// image file name: an image without a value for some attribute keeps an empty one.
+fn export_tree(dir: &Path) -> Result<crate::gan::data::Listing, EvalError> {
+    let folders = crate::gan::data::class_folders(dir).map_err(|e| data_err(dir, e.to_string()))?;
+    let mut names = Vec::new();
+    let mut images: std::collections::BTreeMap<String, (std::path::PathBuf, Vec<String>)> =
+        Default::default();
+    for folder in &folders {
+        let Some(attr) = folder.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        // Attribute folders without images (stray folders) are passed over, as training
+        // passes over them.
+        let Ok((files, _, values)) =
+            crate::gan::data::image_folder(dir, std::slice::from_ref(&attr))
+        else {
+            continue;
+        };
+        let a = names.len();
+        names.push(attr);
+        for (f, v) in files.into_iter().zip(values) {
+            let key = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let entry = images.entry(key).or_insert_with(|| (f, Vec::new()));
+            entry.1.resize(a, String::new());
+            entry.1.push(v.into_iter().next().unwrap_or_default());
+        }
+    }
+    if names.is_empty() {
+        return Err(data_err(
+            dir,
+            "an export tree none of whose attributes reads",
+        ));
+    }
+    let (files, values) = images
+        .into_values()
+        .map(|(f, mut v)| {
+            v.resize(names.len(), String::new());
+            (f, v)
+        })
+        .unzip();
+    Ok((files, names, values))
 }
 
 #[cfg(test)]
@@ -411,12 +472,30 @@ mod tests {
             put(&format!("hair_color/{hair}/{f}.png"));
             put(&format!("eye_color/{eye}/{f}.png"));
         }
+        // An image with only a hair colour.
+        put("hair_color/red/e.png");
         let hair = load(d.path(), None, 8, 3, &["hair_color".into()]).unwrap();
-        assert_eq!((hair.len(), hair.attrs.len()), (4, 1));
-        assert_eq!(hair.attrs[0].name, "hair_color");
-        assert_eq!(hair.attrs[0].values.len(), 2);
-        // An unconditional run: each image once still.
-        assert_eq!(load(d.path(), None, 8, 3, &[]).unwrap().len(), 4);
+        assert_eq!((hair.len(), hair.attrs.len()), (5, 2));
+        let names: Vec<&str> = hair.attrs.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["eye_color", "hair_color"]);
+        assert_eq!(hair.attrs[1].values, ["blue", "red"]);
+        let e = hair
+            .files
+            .iter()
+            .position(|f| f.ends_with("e.png"))
+            .unwrap();
+        assert_eq!((hair.label(e, 0), hair.label(e, 1)), (None, Some(1)));
+        // An unconditional run: each image once still, and the same real set, so one
+        // feature network judges both runs.
+        let plain_run = load(d.path(), None, 8, 3, &[]).unwrap();
+        assert_eq!(plain_run.len(), 5);
+        let spec = super::super::features::FeatureSpec::default();
+        let key = |r: &RealSet| super::super::features::dataset_hash(r, &spec);
+        assert_eq!(key(&hair), key(&plain_run));
+        let e = load(d.path(), None, 8, 3, &["age".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no attribute folder \"age\""), "{e}");
         // Plain class folders take the run's attribute name.
         let plain = tempfile::tempdir().unwrap();
         for rel in ["red/a.png", "red/b.png", "blue/c.png"] {
@@ -424,5 +503,8 @@ mod tests {
         }
         let r = load(plain.path(), None, 8, 3, &["hair_color".into()]).unwrap();
         assert_eq!((r.len(), r.attrs[0].name.as_str()), (3, "hair_color"));
+        let unconditional = load(plain.path(), None, 8, 3, &[]).unwrap();
+        assert_eq!(unconditional.attrs[0].name, "class");
+        assert_eq!(key(&r), key(&unconditional), "one feature network for both");
     }
 }

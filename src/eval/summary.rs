@@ -75,6 +75,14 @@ fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
+/// [`nan_from_null`] for each number of a list.
+fn nans_from_nulls<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    Ok(Vec::<Option<f64>>::deserialize(d)?
+        .into_iter()
+        .map(|x| x.unwrap_or(f64::NAN))
+        .collect())
+}
+
 /// The fewest images on each side for precision, recall, density and coverage with `k`
 /// neighbours: a point's k-NN radius needs k other points of its set; with fewer the
 /// radius is infinite and the metrics read 1.0 whatever the images are, so they are left
@@ -136,8 +144,10 @@ pub struct Conditioning {
     /// Its values, in class-index order.
     pub values: Vec<String>,
     /// Share of images generated for class c that the classifier puts in c.
+    #[serde(deserialize_with = "nan_from_null")]
     pub accuracy: f64,
     /// Per-class accuracy, in `values` order.
+    #[serde(deserialize_with = "nans_from_nulls")]
     pub per_class_accuracy: Vec<f64>,
     /// `confusion[asked][predicted]` counts.
     pub confusion: Vec<Vec<u64>>,
@@ -153,10 +163,13 @@ pub struct AttrDistribution {
     /// Its values.
     pub values: Vec<String>,
     /// Share of real images per value.
+    #[serde(deserialize_with = "nans_from_nulls")]
     pub real: Vec<f64>,
     /// Share of generated images per value (by the classifier).
+    #[serde(deserialize_with = "nans_from_nulls")]
     pub generated: Vec<f64>,
     /// Jensen-Shannon divergence (base 2, in 0..1).
+    #[serde(deserialize_with = "nan_from_null")]
     pub js: f64,
 }
 
@@ -164,19 +177,24 @@ pub struct AttrDistribution {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Memorization {
     /// Mean over generated images of the feature distance to the nearest training image.
+    #[serde(deserialize_with = "nan_from_null")]
     pub mean_feature_nn: f64,
     /// The same, as a ratio to the real set's own leave-one-out nearest-neighbour distance.
+    #[serde(deserialize_with = "nan_from_null")]
     pub feature_nn_ratio: f64,
     /// Mean pixel RMSE (0..1 scale) to the nearest training image.
+    #[serde(deserialize_with = "nan_from_null")]
     pub mean_pixel_nn: f64,
     /// Share of generated images that are near duplicates (prep's hashes) of a training image.
+    #[serde(deserialize_with = "nan_from_null")]
     pub near_dup_train: f64,
     /// Share of generated images that are near duplicates of another generated image.
+    #[serde(deserialize_with = "nan_from_null")]
     pub near_dup_self: f64,
     /// The baseline for both: share of real images that are near duplicates of another
     /// real image (small digits or flat images are often "near" by pHash even when
     /// distinct). Added by the metrics helper.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nan_from_null")]
     pub near_dup_real: f64,
     /// The closest pairs, closest first.
     pub closest: Vec<NearestPair>,
@@ -190,12 +208,47 @@ pub struct NearestPair {
     /// The training image's file, relative to the data folder.
     pub train: String,
     /// Distance in feature space.
+    #[serde(deserialize_with = "nan_from_null")]
     pub feature_distance: f64,
     /// Pixel RMSE (0..1 scale).
+    #[serde(deserialize_with = "nan_from_null")]
     pub pixel_distance: f64,
     /// The training image as compared (at the run's size), relative to the run's eval
     /// folder; always present, also for MNIST IDX data where `train` names no file.
     /// Added by the metrics helper.
     #[serde(default)]
     pub train_image: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a NaN outside `Fidelity` (a diverged feature network's distances, a
+    /// class nothing was generated for) was written `null` and could not be read back:
+    /// `report` and `eval compare` refused the file.
+    #[test]
+    fn every_nan_reads_back() {
+        let m = Memorization {
+            mean_feature_nn: f64::NAN,
+            feature_nn_ratio: f64::INFINITY,
+            closest: vec![NearestPair {
+                feature_distance: f64::NAN,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let back: Memorization = serde_json::from_slice(&serde_json::to_vec(&m).unwrap()).unwrap();
+        assert!(back.mean_feature_nn.is_nan() && back.feature_nn_ratio.is_nan());
+        assert!(back.closest[0].feature_distance.is_nan());
+        let d = AttrDistribution {
+            real: vec![0.5, f64::NAN],
+            js: f64::NAN,
+            ..Default::default()
+        };
+        let back: AttrDistribution =
+            serde_json::from_slice(&serde_json::to_vec(&d).unwrap()).unwrap();
+        assert_eq!(back.real[0], 0.5);
+        assert!(back.real[1].is_nan() && back.js.is_nan());
+    }
 }

@@ -66,10 +66,19 @@ pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, Rep
         .iter()
         .map(|c| rows.iter().map(|r| (c.value)(&r.2)).collect())
         .collect();
+    let sizes: BTreeSet<(usize, usize, usize)> = rows
+        .iter()
+        .map(|r| (r.2.n_generated, r.2.n_real, r.2.overall.k))
+        .collect();
+    // No best where the runs were evaluated on different sample sizes (they do not rank).
+    let rank = |v: &[f64], better: Better| match sizes.len() {
+        1 => best_of(v, better),
+        _ => vec![false; v.len()],
+    };
     let best: Vec<Vec<bool>> = cols
         .iter()
         .zip(&values)
-        .map(|(c, v)| best_of(v, c.better))
+        .map(|(c, v)| rank(v, c.better))
         .collect();
 
     let mut page = Page::new(
@@ -88,6 +97,11 @@ pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, Rep
         .collect();
     if hashes.len() > 1 {
         page.note("These runs were judged by different feature networks (different dataset hashes): their FID/KID and nearest-neighbour numbers are not comparable with each other.");
+    }
+    if sizes.len() > 1 {
+        let mut say = crate::eval::compare::SIZES_DIFFER.to_string();
+        say[..1].make_ascii_uppercase();
+        page.note(&format!("{say}; no best value is highlighted."));
     }
     let mut head = LEAD.to_vec();
     head.extend(cols.iter().map(|c| c.name));
@@ -172,7 +186,7 @@ pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, Rep
                         .map_or(f64::NAN, |c| c.fidelity.fid)
                 })
                 .collect();
-            let b = best_of(&vals, Better::Lower);
+            let b = rank(&vals, Better::Lower);
             let mut row = vec![Cell::text(format!("{a}={v}"))];
             row.extend(vals.iter().zip(b).map(|(x, b)| Cell::num(*x, 3).best(b)));
             t.row(row);

@@ -13,7 +13,7 @@ use super::GanError;
 use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage};
 use listing::wide_listing;
-pub(crate) use listing::{class_folders, image_folder, long_format, row_name};
+pub(crate) use listing::{class_folders, image_folder, long_format, row_name, Listing};
 use rayon::prelude::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -139,7 +139,39 @@ impl Dataset {
                 );
             }
         }
+        out.keep_present_values();
         Some(out)
+    }
+
+    /// Drops the values no image has from each attribute's list, and renumbers the
+    /// labels. A class model of a split run knew every value of the whole set: values
+    /// its images never had kept their untrained embeddings, and `generate` drew them
+    /// (and took them when asked) without a word.
+    fn keep_present_values(&mut self) {
+        let na = self.attrs.len();
+        for (a, attr) in self.attrs.iter_mut().enumerate() {
+            let mut used = vec![false; attr.values.len()];
+            for l in self.labels.iter().skip(a).step_by(na.max(1)) {
+                used[*l as usize] = true;
+            }
+            // New index of each old one.
+            let mut new = vec![0u32; used.len()];
+            let mut next = 0;
+            for (old, &u) in used.iter().enumerate() {
+                new[old] = next;
+                next += u as u32;
+            }
+            for l in self.labels.iter_mut().skip(a).step_by(na.max(1)) {
+                *l = new[*l as usize];
+            }
+            let values = std::mem::take(&mut attr.values);
+            attr.values = values
+                .into_iter()
+                .zip(&used)
+                .filter(|(_, &u)| u)
+                .map(|(v, _)| v)
+                .collect();
+        }
     }
 
     /// Keeps only the attributes named in `names` (in that order).
@@ -335,6 +367,12 @@ mod tests {
             (2, 1, vec![0, 1])
         );
         assert_eq!(s.pixels[s.image_len()], 3);
+        // Regression: y's model knew b=p, which no y image has, and generate drew it.
+        let y = ds.subset("a", "y").unwrap();
+        assert_eq!(
+            (y.attrs[0].values.clone(), y.labels.clone()),
+            (vec!["q".to_string()], vec![0])
+        );
         let mut t = ds.clone();
         t.select_attrs(&["b".into()]);
         assert_eq!(t.labels, vec![0, 1, 1]);

@@ -91,6 +91,9 @@ pub struct Loaded {
     pub classes: ClassMap,
     /// Its shape.
     pub shape: NetShape,
+    /// The training step of the weights loaded (read with them: a checkpoint committed
+    /// since is not these weights).
+    pub step: u64,
 }
 
 /// Loads the newest weights of a (non-split) run.
@@ -118,6 +121,7 @@ pub fn load(run: &Path) -> Result<Loaded, GanError> {
         spec,
         classes,
         shape,
+        step: latest.step,
     })
 }
 
