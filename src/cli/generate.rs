@@ -20,9 +20,10 @@ pub struct GenerateArgs {
     /// Run folder written by `facesynth train --out`.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Fixed attribute values, ATTR=VALUE, comma-separated (InfoGAN: code=K).
-    #[arg(long, value_delimiter = ',', value_parser = attr_value)]
-    pub attr: Vec<(String, String)>,
+    /// Fixed attribute values, ATTR=VALUE, comma-separated or repeated (InfoGAN:
+    /// code=K). A comma not followed by ATTR= belongs to the value ("tag=blue, green").
+    #[arg(long, value_parser = attr_values)]
+    pub attr: Vec<AttrList>,
     /// Number of images (without --per-class).
     #[arg(long, default_value_t = 64, value_parser = at_least::<usize, 1>, conflicts_with = "per_class")]
     pub n: usize,
@@ -54,11 +55,26 @@ pub struct GenerateArgs {
 }
 
 /// `ATTR=VALUE` of `--attr`.
-fn attr_value(kv: &str) -> Result<(String, String), String> {
-    let (k, v) = kv
-        .split_once('=')
-        .ok_or_else(|| "expected ATTR=VALUE, e.g. hair_color=blonde".to_string())?;
-    Ok((k.trim().to_string(), v.trim().to_string()))
+/// The pairs of one `--attr`.
+#[derive(Debug, Clone)]
+pub struct AttrList(Vec<(String, String)>);
+
+/// `ATTR=VALUE[,ATTR=VALUE...]`: a comma starts a new pair only where `ATTR=` follows,
+/// so a value may hold commas (a tag such as "blue, green": training takes those, and
+/// the plain split on every comma refused them).
+fn attr_values(list: &str) -> Result<AttrList, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for piece in list.split(',') {
+        match (piece.split_once('='), out.last_mut()) {
+            (Some((k, v)), _) => out.push((k.trim().to_string(), v.trim().to_string())),
+            (None, Some((_, v))) => {
+                v.push(',');
+                v.push_str(piece.trim_end());
+            }
+            (None, None) => return Err("expected ATTR=VALUE, e.g. hair_color=blonde".into()),
+        }
+    }
+    Ok(AttrList(out))
 }
 
 /// A finite number of standard deviations above 0 (`--truncation`).
@@ -75,7 +91,7 @@ pub fn run(a: GenerateArgs, v: Verbosity) -> anyhow::Result<()> {
         run: a.checkpoint.clone(),
         out: a.out.clone(),
         n: a.n,
-        attrs: a.attr,
+        attrs: a.attr.into_iter().flat_map(|l| l.0).collect(),
         per_class: a.per_class,
         interpolate: a.interpolate,
         mu: a.mu,
@@ -93,4 +109,27 @@ pub fn run(a: GenerateArgs, v: Verbosity) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attr_values;
+
+    /// Regression: every comma split the list, so a value holding one (a tag such as
+    /// "blue, green") could not be asked for.
+    #[test]
+    fn a_value_may_hold_a_comma() {
+        let pairs = |s: &str| attr_values(s).unwrap().0;
+        let p = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(
+            pairs("hair_color=red,eye_color=blue"),
+            [p("hair_color", "red"), p("eye_color", "blue")]
+        );
+        assert_eq!(pairs("tag=blue, green"), [p("tag", "blue, green")]);
+        assert_eq!(
+            pairs("tag=blue, green,code=3"),
+            [p("tag", "blue, green"), p("code", "3")]
+        );
+        assert!(attr_values("red").is_err());
+    }
 }

@@ -266,10 +266,20 @@ fn refuse_changed_flags(
     let flagged_source = ["data", "mnist"]
         .iter()
         .any(|k| given.get(*k).is_some_and(|v| !v.is_null()));
+    // The file's keys that `TrainSection::resolve` drops: its labels under a flagged
+    // source (they name its own images), its classes under an unconditional model. They
+    // were compared anyway, and the same command line that started a run was refused
+    // on `--resume`.
+    let resolved = cli.clone().resolve(file.clone());
+    let dropped = |key: &str| match key {
+        "data" | "mnist" => flagged_source,
+        "labels" => resolved.labels.is_none(),
+        "attrs" => cli.attrs.is_none() && resolved.attrs.is_empty(),
+        _ => false,
+    };
     let mut given = given.clone();
     for (key, value) in in_file {
-        let source = matches!(key.as_str(), "data" | "mnist");
-        if given.get(key).is_none_or(serde_json::Value::is_null) && !(source && flagged_source) {
+        if given.get(key).is_none_or(serde_json::Value::is_null) && !dropped(key) {
             given.insert(key.clone(), value.clone());
         }
     }

@@ -154,6 +154,7 @@ impl TrainSection {
             label_smoothing: pick!(label_smoothing),
             label_noise: pick!(label_noise),
             instance_noise: pick!(instance_noise),
+            noise_horizon: None,
             ema: pick_opt!(ema),
             aux_weight: pick!(aux_weight),
             aux_fake: pick!(aux_fake),

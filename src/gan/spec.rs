@@ -185,6 +185,11 @@ pub struct TrainSpec {
     pub label_noise: f32,
     /// Instance noise std added to D's inputs, annealed to 0 over the run. Default 0.
     pub instance_noise: f32,
+    /// The step the instance noise reaches 0 at: the first target of `steps`, kept when
+    /// `--resume --steps` extends the run (the noise came back there, at half its start
+    /// on a run doubled). Set when the run starts; `None` before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_horizon: Option<u64>,
     /// EMA decay of G's weights for sampling (e.g. 0.999). Default none.
     pub ema: Option<f64>,
     /// Weight of ACGAN's auxiliary loss and InfoGAN's MI loss. Default 1.
@@ -247,6 +252,9 @@ fn sn_none() -> SnWhere {
     SnWhere::None
 }
 
+/// The networks' default width (`ngf`, `ndf`; `--width`).
+pub const DEFAULT_WIDTH: usize = 64;
+
 impl Default for TrainSpec {
     fn default() -> Self {
         TrainSpec {
@@ -260,8 +268,8 @@ impl Default for TrainSpec {
             steps: 2000,
             batch: 64,
             nz: 100,
-            ngf: 64,
-            ndf: 64,
+            ngf: DEFAULT_WIDTH,
+            ndf: DEFAULT_WIDTH,
             embed_dim: 50,
             cond: CondKind::Projection,
             loss: LossKind::Bce,
@@ -273,6 +281,7 @@ impl Default for TrainSpec {
             label_smoothing: 0.0,
             label_noise: 0.0,
             instance_noise: 0.0,
+            noise_horizon: None,
             ema: None,
             aux_weight: 1.0,
             aux_fake: 1.0,
@@ -416,6 +425,27 @@ impl TrainSpec {
                 self.info_cat
             ));
         }
+        // Settings the model or layout would take and ignore without a word.
+        if self.cond == CondKind::Channels && self.model != ModelKind::Cgan {
+            return bad(format!(
+                "--cond channels is how a cgan's discriminator sees the labels; {} does not \
+                 read it: leave it out",
+                self.model
+            ));
+        }
+        if self.arch != Arch::Dcgan && (self.ngf != DEFAULT_WIDTH || self.ndf != DEFAULT_WIDTH) {
+            return bad(format!(
+                "--width (ngf, ndf) sets the dcgan layout's widths; the {} preset's are fixed: \
+                 leave it out",
+                self.arch
+            ));
+        }
+        if self.conditional() && self.embed_dim == 0 {
+            return bad(format!(
+                "embed_dim is 0: {}'s generator would get no label input",
+                self.model
+            ));
+        }
         if self.batch < 2 {
             return bad(format!("batch {} is too small (at least 2)", self.batch));
         }
@@ -552,6 +582,24 @@ mod tests {
             },
             // Regression: dcgan with --attr said the data had no such attribute.
             TrainSpec {
+                attrs: vec!["hair_color".into()],
+                ..ok.clone()
+            },
+            // Regression: settings taken and ignored without a word.
+            TrainSpec {
+                cond: CondKind::Channels,
+                model: ModelKind::Acgan,
+                attrs: vec!["hair_color".into()],
+                ..ok.clone()
+            },
+            TrainSpec {
+                arch: Arch::KerasAnime,
+                ngf: 128,
+                ..ok.clone()
+            },
+            TrainSpec {
+                embed_dim: 0,
+                model: ModelKind::Cgan,
                 attrs: vec!["hair_color".into()],
                 ..ok.clone()
             },

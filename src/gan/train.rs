@@ -126,6 +126,7 @@ pub fn holds_same_run(spec: &TrainSpec, out: &Path) -> bool {
         } else {
             spec.attrs.clone()
         },
+        noise_horizon: saved.noise_horizon,
         ..spec
     } == saved
 }
@@ -173,6 +174,12 @@ fn resolve_resume(spec: &TrainSpec, out: &Path, resume: bool) -> Result<TrainSpe
     if saved.loss == super::spec::LossKind::Hinge {
         (saved.label_smoothing, saved.label_noise) = (0.0, 0.0);
     }
+    if saved.model != super::spec::ModelKind::Cgan {
+        saved.cond = super::spec::CondKind::Projection;
+    }
+    if saved.arch != super::spec::Arch::Dcgan {
+        (saved.ngf, saved.ndf) = (super::spec::DEFAULT_WIDTH, super::spec::DEFAULT_WIDTH);
+    }
     for every in [
         &mut saved.sample_every,
         &mut saved.checkpoint_every,
@@ -183,6 +190,8 @@ fn resolve_resume(spec: &TrainSpec, out: &Path, resume: bool) -> Result<TrainSpe
     // A target below the steps done trained nothing and wrote the lower target into
     // settings.json, under a checkpoint past it.
     refuse_target_below_done(out, spec.steps, "the run")?;
+    // A run saved before the horizon was kept anneals to the target it last trained to.
+    saved.noise_horizon.get_or_insert(saved.steps);
     saved.steps = spec.steps;
     saved.backend = spec.backend;
     Ok(saved)
@@ -204,12 +213,46 @@ fn refuse_target_below_done(run: &Path, steps: u64, what: &str) -> Result<(), Ga
 /// Trains on a dataset already in memory (the demo and tests use this).
 pub fn train_dataset(
     spec: &TrainSpec,
+    ds: Dataset,
+    out: &Path,
+    resume: bool,
+    v: Verbosity,
+) -> Result<TrainReport, GanError> {
+    // One trainer per run folder: two (a second `--resume`, or two fresh runs that both
+    // found the folder empty) went on from one checkpoint and interleaved their
+    // checkpoints, metrics.csv and latest.json.
+    let existed = out.exists();
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let lock_path = out.join(RUN_LOCK);
+    let Some(_lock) = crate::atomic::try_lock_file(&lock_path).map_err(io_err(&lock_path))? else {
+        return Err(GanError::RunFolder {
+            path: out.to_path_buf(),
+            reason: "another `facesynth train` is writing to it: wait for it to end, or give \
+                     another --out"
+                .into(),
+        });
+    };
+    let result = train_locked(spec, ds, out, resume, v);
+    if result.is_err() && !existed {
+        // A fresh run refused before it wrote anything leaves no folder behind.
+        let _ = std::fs::remove_file(&lock_path);
+        let _ = std::fs::remove_dir(out);
+    }
+    result
+}
+
+/// The lock file a trainer holds in its run folder.
+pub const RUN_LOCK: &str = ".train.lock";
+
+fn train_locked(
+    spec: &TrainSpec,
     mut ds: Dataset,
     out: &Path,
     resume: bool,
     v: Verbosity,
 ) -> Result<TrainReport, GanError> {
-    let spec = resolve_resume(spec, out, resume)?;
+    let mut spec = resolve_resume(spec, out, resume)?;
+    spec.noise_horizon.get_or_insert(spec.steps);
     backend::check(spec.backend)?;
     for dir in [out.to_path_buf(), out.join("samples")] {
         crate::atomic::sweep_stale(&dir); // what a killed run was writing
@@ -217,7 +260,6 @@ pub fn train_dataset(
     if let Some(attr) = spec.split_by.clone() {
         return train_split(&spec, ds, out, &attr, resume, v);
     }
-    let mut spec = spec;
     let names: Vec<String> = if spec.attrs.is_empty() {
         ds.attrs
             .first()
@@ -436,14 +478,16 @@ pub fn value_dirs(values: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The values of a split run at `run` whose class model has begun (its folder holds its
-/// settings), each with its folder, in value order: what `generate` and `eval` can draw
-/// from (training skips values with too few images, and a run may be under way).
+/// The values of a split run at `run` whose class model has a checkpoint (its folder
+/// holds `latest.json`), each with its folder, in value order: what `generate` and
+/// `eval` can draw from (training skips values with too few images, and a run may be
+/// under way). A class model that has begun but saved nothing yet is not among them:
+/// with its settings alone, `generate --per-class` failed on it whole.
 pub fn trained_values<'a>(run: &Path, values: &'a [String]) -> Vec<(&'a String, String)> {
     values
         .iter()
         .zip(value_dirs(values))
-        .filter(|(_, d)| run.join(d).join(checkpoint::SETTINGS).is_file())
+        .filter(|(_, d)| run.join(d).join(checkpoint::LATEST).is_file())
         .collect()
 }
 
@@ -481,6 +525,23 @@ fn train_split(
                  and the data has none: give --attr with another labeled attribute, or \
                  --model dcgan for one unconditional model per value",
                 spec.model
+            ),
+        });
+    }
+    // Every value under 2 images (an id-like column): nothing would train, and the run
+    // ended with warnings and exit 0.
+    let a = ds.attrs.iter().position(|x| x.name == attr).unwrap_or(0);
+    let mut counts = vec![0usize; split.values.len()];
+    for &l in ds.labels.iter().skip(a).step_by(ds.attrs.len().max(1)) {
+        counts[l as usize] += 1;
+    }
+    if counts.iter().all(|&c| c < 2) {
+        return Err(GanError::Settings {
+            reason: format!(
+                "--split-by {attr}: no value has 2 or more images ({} values over {} images), \
+                 so no class model would train; split by an attribute of fewer values",
+                split.values.len(),
+                ds.len()
             ),
         });
     }

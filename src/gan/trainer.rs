@@ -116,8 +116,7 @@ where
         let ft: Vec<f32> = (0..b).map(|i| spec.label_noise * u[b + i]).collect();
         let real_t = Tensor::<B, 1>::from_data(TensorData::new(rt, [b]), dev);
         let fake_t = Tensor::<B, 1>::from_data(TensorData::new(ft, [b]), dev);
-        let sigma =
-            spec.instance_noise as f64 * (1.0 - hb.step as f64 / spec.steps.max(1) as f64).max(0.0);
+        let sigma = instance_sigma(spec, hb.step);
         let w = spec.aux_weight;
         // Spectral norm: one power iteration per step, before this step's forward passes.
         self.d.sn_iterate();
@@ -162,13 +161,10 @@ where
             }
             _ => {}
         }
-        let sig_mean = |t: Tensor<B, 1>| -> f32 {
-            burn::tensor::activation::sigmoid(t.detach())
-                .mean()
-                .into_scalar()
-                .elem()
-        };
-        let (d_real, d_fake) = (sig_mean(dr.adv), sig_mean(df.adv));
+        let (d_real, d_fake) = (
+            d_score(spec.loss, dr.adv.detach()),
+            d_score(spec.loss, df.adv.detach()),
+        );
         let loss_d_val: f32 = loss_d.clone().into_scalar().elem();
         let grads_d = GradientsParams::from_grads(loss_d.backward(), &self.d);
         let grad_d = if want_norms {
@@ -476,9 +472,65 @@ impl SeedExt for rand::rngs::StdRng {
     }
 }
 
+/// D's mean output on a batch as a score in 0..1 (the `d_real` and `d_fake` columns of
+/// metrics.csv), read by each loss's own targets: the sigmoid of BCE's (and RaGAN's)
+/// logit; LS's raw output, whose targets are 1 and 0; hinge's output clamped to its
+/// margins -1..1 and mapped to 0..1. The sigmoid of every loss's output read a perfect
+/// LS D as 0.73 / 0.5 (a balanced game) and hid "D overpowers G" there.
+fn d_score<B: Backend>(loss: LossKind, out: Tensor<B, 1>) -> f32 {
+    let score = match loss {
+        LossKind::Bce | LossKind::Ragan => burn::tensor::activation::sigmoid(out),
+        LossKind::Ls => out,
+        LossKind::Hinge => out.clamp(-1.0, 1.0).add_scalar(1.0).mul_scalar(0.5),
+    };
+    score.mean().into_scalar().elem()
+}
+
+/// The instance noise's std at `step`: `instance_noise` annealed linearly to 0 at the
+/// run's first target ([`TrainSpec::noise_horizon`]), 0 past it.
+fn instance_sigma(spec: &TrainSpec, step: u64) -> f64 {
+    let horizon = spec.noise_horizon.unwrap_or(spec.steps).max(1);
+    spec.instance_noise as f64 * (1.0 - step as f64 / horizon as f64).max(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: D's scores were the sigmoid of its output whatever the loss, so a
+    /// perfect LS or hinge D read as a balanced game.
+    #[test]
+    fn d_scores_follow_each_loss() {
+        type B = crate::gan::backend::Cpu;
+        let t = |v: &[f32]| Tensor::<B, 1>::from_floats(v, &Default::default());
+        assert!((d_score(LossKind::Ls, t(&[1.0, 1.0])) - 1.0).abs() < 1e-6);
+        assert!(d_score(LossKind::Ls, t(&[0.0, 0.0])).abs() < 1e-6);
+        assert!((d_score(LossKind::Hinge, t(&[3.0, 1.0])) - 1.0).abs() < 1e-6);
+        assert!(d_score(LossKind::Hinge, t(&[-2.0, -1.0])).abs() < 1e-6);
+        assert!((d_score(LossKind::Hinge, t(&[0.0])) - 0.5).abs() < 1e-6);
+        assert!((d_score(LossKind::Bce, t(&[0.0])) - 0.5).abs() < 1e-6);
+    }
+
+    /// Regression: `--resume --steps 4000` on a run of 2000 with instance noise brought
+    /// the noise back at half its start, where the run had annealed it to 0.
+    #[test]
+    fn instance_noise_ends_at_the_first_target() {
+        let spec = TrainSpec {
+            instance_noise: 0.1,
+            steps: 4000,
+            noise_horizon: Some(2000),
+            ..TrainSpec::default()
+        };
+        assert!((instance_sigma(&spec, 0) - 0.1).abs() < 1e-7);
+        assert!((instance_sigma(&spec, 1000) - 0.05).abs() < 1e-7);
+        assert_eq!(instance_sigma(&spec, 2000), 0.0);
+        assert_eq!(instance_sigma(&spec, 3000), 0.0);
+        let fresh = TrainSpec {
+            noise_horizon: None,
+            ..spec
+        };
+        assert!((instance_sigma(&fresh, 2000) - 0.05).abs() < 1e-7);
+    }
 
     #[test]
     fn rollbacks_to_one_checkpoint_reach_the_limit() {

@@ -412,7 +412,28 @@ pub fn write_run_report_at(run: &Path, page_path: &Path) -> Result<PathBuf, Repo
     }
 
     match evalpage::read_summary(run)? {
-        Some(s) => evalpage::add_sections(&mut page, &s, run),
+        Some(s) => {
+            // `train` rewrites this page at its end with the metrics of an earlier eval:
+            // said, where the weights eval would read now are of another step.
+            let now = match &split {
+                Some((_, values)) => crate::gan::train::trained_values(run, values)
+                    .iter()
+                    .filter_map(|(_, d)| {
+                        read_json(&run.join(d).join("latest.json")).ok()?["step"].as_u64()
+                    })
+                    .max(),
+                None => step,
+            };
+            if let Some(now) = now.filter(|&now| now != s.step) {
+                page.section("eval-age", "Evaluation");
+                page.note(&format!(
+                    "The figures below are of step {}; the run is now at step {now}. Run \
+                     `facesynth eval` again for the current weights.",
+                    s.step
+                ));
+            }
+            evalpage::add_sections(&mut page, &s, run)
+        }
         None => {
             page.section("metrics", "Metrics");
             page.p("No evaluation yet: run `facesynth eval` on this run to add FID/KID, precision and recall, the confusion matrix and nearest-neighbour pairs here.");

@@ -277,6 +277,19 @@ fn run_page_has_settings_curves_samples_and_metrics() {
     assert!(imgs >= 4 + 2 + 12 + 2 + 2, "{imgs} inline images");
     assert!(html.contains("gen/missing.png (not found)"));
     assert!(html.contains("step 600") && html.contains("step 100"));
+    assert!(!html.contains("eval-age"), "evaluated at the run's step");
+    // Regression: training on after an eval rewrote this page with the old figures and
+    // nothing said they were of an earlier step.
+    facesynth::atomic::write_json(
+        &f.cond.join("latest.json"),
+        &serde_json::json!({"step": 900, "rollbacks": 0, "dir": "checkpoints/step-00000900", "ema": false}),
+    )
+    .unwrap();
+    let html = std::fs::read_to_string(report::write_run_report(&f.cond).unwrap()).unwrap();
+    assert!(
+        html.contains("of step 600; the run is now at step 900"),
+        "stale figures said"
+    );
 }
 
 #[test]
@@ -286,6 +299,10 @@ fn split_run_page_and_comparison() {
     assert_page(&html, &["settings", "curves", "samples", "metrics"]);
     assert!(html.contains("summary.csv"));
     assert!(html.contains("<h3>hair_color=black</h3>"));
+    assert!(
+        !html.contains("eval-age"),
+        "the class models are at the evaluated step"
+    );
 
     let out = f.cond.parent().unwrap().join("cmp");
     let page = report::write_compare_report(&[f.cond.clone(), f.split.clone()], &out).unwrap();
@@ -298,6 +315,22 @@ fn split_run_page_and_comparison() {
     let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3);
     assert!(out.join("compare.md").is_file());
+    assert!(!html.contains("do not rank"));
+    // Regression: runs evaluated on different numbers of images got a best value
+    // without a word (FID is biased up at small n).
+    let metrics = f.split.join("eval/metrics.json");
+    let mut s: EvalSummary = serde_json::from_slice(&std::fs::read(&metrics).unwrap()).unwrap();
+    s.n_generated = 5000;
+    facesynth::atomic::write_json(&metrics, &s).unwrap();
+    let page = report::write_compare_report(&[f.cond.clone(), f.split.clone()], &out).unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("do not rank"), "{html}");
+    assert!(!html.contains("n best"), "no best value highlighted");
+    let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
+    assert!(
+        md.contains("Warning: these runs were evaluated on different numbers"),
+        "{md}"
+    );
     // Unevaluated runs alone are an error, not an empty page.
     let bare = f.cond.parent().unwrap().join("bare");
     fake_run(&bare, "dcgan", &[], None);
@@ -734,6 +767,44 @@ fn pages_of_real_tiny_runs() {
     let mut rdr = csv::Reader::from_path(commas.join("summary.csv")).unwrap();
     let values: Vec<String> = rdr.records().map(|r| r.unwrap()[0].to_string()).collect();
     assert_eq!(values, ["blue, green", "red"]);
+
+    // Regression: a split by an id-like attribute (no value twice) trained nothing and
+    // exited 0 with warnings.
+    let ids: Vec<_> = (0..3)
+        .map(|i| {
+            let s = SynthSpec {
+                n: 3,
+                image_size: 32,
+                ..SynthSpec::default()
+            };
+            (
+                DynamicImage::ImageRgb8(synth::synth_one(&s, i).1),
+                vec![format!("id{i}")],
+            )
+        })
+        .collect();
+    let ids = facesynth::gan::data::Dataset::from_images(ids, &["id".to_string()], 16, 3);
+    let none = dir.path().join("none");
+    let spec = TrainSpec {
+        split_by: Some("id".into()),
+        attrs: Vec::new(),
+        ..tiny(ModelKind::Dcgan)
+    };
+    let e = train_dataset(&spec, ids, &none, false, Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no value has 2 or more images"), "{e}");
+    assert!(!none.exists(), "nothing written");
+
+    // Regression: two trainers in one run folder interleaved their checkpoints.
+    let busy = dir.path().join("busy");
+    std::fs::create_dir_all(&busy).unwrap();
+    let lock = busy.join(facesynth::gan::train::RUN_LOCK);
+    let _held = facesynth::atomic::try_lock_file(&lock).unwrap().unwrap();
+    let e = train_dataset(&tiny(ModelKind::Dcgan), faces(6), &busy, false, Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("another `facesynth train`"), "{e}");
 }
 
 /// The browser check is not vacuous: a page with a console error and a broken image fails it.

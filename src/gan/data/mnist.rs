@@ -29,6 +29,28 @@ fn find_idx(dir: &Path, kind: &str) -> Result<PathBuf, GanError> {
         })
         .collect();
     hits.sort();
+    // The official download holds `train-*` (60,000) and `t10k-*` (10,000): the first
+    // name in order was t10k's, and training ran on the test set without a word.
+    let name = |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    if hits.len() > 1 {
+        let train: Vec<&PathBuf> = hits
+            .iter()
+            .filter(|p| name(p).is_some_and(|n| n.starts_with("train")))
+            .collect();
+        if let [one] = train[..] {
+            return Ok(one.clone());
+        }
+        let names: Vec<String> = hits.iter().filter_map(name).collect();
+        return Err(GanError::Data {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "{} *{kind}* IDX files ({}): keep one set in the folder, or name the \
+                 training set's files train-*",
+                hits.len(),
+                names.join(", ")
+            ),
+        });
+    }
     hits.into_iter().next().ok_or_else(|| GanError::Data {
         path: dir.to_path_buf(),
         reason: format!("no *{kind}* IDX file"),
@@ -124,6 +146,30 @@ mod tests {
     fn reads_a_small_pair() {
         let ds = load(idx(2051, &[3, 4, 4], 48), idx(2049, &[3], 3)).unwrap();
         assert_eq!(ds.len(), 3);
+    }
+
+    /// Regression: beside the official training set, the test set's `t10k-*` files came
+    /// first in name order and were trained on.
+    #[test]
+    fn the_training_set_is_read_beside_the_test_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |name: &str, b: Vec<u8>| std::fs::write(dir.path().join(name), b).unwrap();
+        put("t10k-images-idx3-ubyte", idx(2051, &[2, 4, 4], 32));
+        put("t10k-labels-idx1-ubyte", idx(2049, &[2], 2));
+        put("train-images-idx3-ubyte.gz", idx(2051, &[5, 4, 4], 80));
+        put("train-labels-idx1-ubyte.gz", idx(2049, &[5], 5));
+        assert_eq!(load_mnist(dir.path(), 16).unwrap().len(), 5);
+        // Two sets, neither named train-*: which to read is the user's to say.
+        std::fs::rename(
+            dir.path().join("train-images-idx3-ubyte.gz"),
+            dir.path().join("other-images-idx3-ubyte"),
+        )
+        .unwrap();
+        let (reason, _) = reason_and_file(load_mnist(dir.path(), 16).unwrap_err());
+        assert!(
+            reason.contains("2 *images-idx3* IDX files (other-images-idx3-ubyte, t10k-images"),
+            "{reason}"
+        );
     }
 
     /// Regression: a labels file with fewer labels than images was called a truncated

@@ -436,6 +436,20 @@ fn resume_works_from_another_folder_and_keeps_the_step_target() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Regression: a key the run never took (a cgan file's classes under `--model
+    // dcgan`) was compared on `--resume`, and the command that started the run was
+    // refused.
+    std::fs::write(
+        &pipeline,
+        format!("[train]\nlr_g = {lr}\nmodel = \"cgan\"\nattrs = [\"hair_color\"]\n"),
+    )
+    .unwrap();
+    let out = resume(&["--pipeline", pipeline.to_str().unwrap(), "--model", "dcgan"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Regression: a class-per-folder dataset could not train an unconditional model (the
