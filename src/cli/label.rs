@@ -411,6 +411,13 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
         }
         LabelCommand::Serve { data, port } => {
             let h = labels::serve::start(&data, port).context("label serve")?;
+            if labels::queue::read_queue(&labels::Paths::new(&data))?.is_empty() {
+                eprintln!(
+                    "warning: no questions queued yet: run `facesynth label queue --data {}` \
+                     (or `label round`), then reload the page",
+                    data.display()
+                );
+            }
             if v == Verbosity::Quiet {
                 // The address is the command's output, not a log line: a script needs it
                 // (with --port 0 it is known only now).

@@ -31,6 +31,9 @@ pub struct Imported {
     pub unmatched_names: Vec<String>,
     /// Rows (or cells) left empty or marked `skip`.
     pub skipped: usize,
+    /// Of an answers file's rows, those marked `skip` for an image of the dataset
+    /// (image, attribute): recorded as the page records a skip.
+    pub skips: Vec<(usize, usize)>,
 }
 
 impl Imported {
@@ -235,6 +238,11 @@ pub fn read_answers(
         })?;
         let Some(value) = value_of(schema, a, &rec[vc], path, || line.get())? else {
             out.skipped += 1;
+            if rec[vc].trim() == "skip" {
+                if let Some(image) = index.resolve(&rec[fc]) {
+                    out.skips.push((image, a));
+                }
+            }
             continue;
         };
         match index.resolve(&rec[fc]) {
@@ -269,7 +277,15 @@ pub fn read_image_folder(
     let mut dirs: Vec<_> = std::fs::read_dir(root)
         .map_err(|e| LabelError::io(root, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
+        // Hidden folders (`.ipynb_checkpoints`) and a zip's `__MACOSX` hold no answers:
+        // read as values they refused the whole import.
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    !n.starts_with('.') && n != "__MACOSX"
+                })
+        })
         .collect();
     dirs.sort();
     for d in dirs {

@@ -191,20 +191,20 @@ impl Schema {
         }
         // Names and values become CSV cells and `label export`'s folders
         // (`imagefolder/<attribute>/<value>/`): a `/` nested a folder, `..` wrote outside
-        // the tree, and a space at an end never matched an imported (trimmed) value.
+        // the tree, and a space at an end never matched an imported (trimmed) value. A
+        // leading `.` made a hidden folder that training's listing passes over.
         let unfit = |t: &str| {
             t.is_empty()
                 || t.contains([',', '"', '\n', '\r', '/', '\\'])
                 || t.trim() != t
-                || t == "."
-                || t == ".."
+                || t.starts_with('.')
         };
         let mut names = std::collections::BTreeSet::new();
         for a in &self.attributes {
             if unfit(&a.name) || a.name == "file" {
                 return Err(format!(
                     "bad attribute name {:?} (names are folder names in exports: no \
-                     comma, quote, slash or end spaces)",
+                     comma, quote, slash, end spaces or leading dot)",
                     a.name
                 ));
             }
@@ -216,7 +216,7 @@ impl Schema {
                 if unfit(v) || v == "skip" {
                     return Err(format!(
                         "attribute {}: bad value {v:?} (values are folder names in exports: \
-                         no comma, quote, slash or end spaces; `skip` is taken)",
+                         no comma, quote, slash, end spaces or leading dot; `skip` is taken)",
                         a.name
                     ));
                 }
@@ -395,7 +395,7 @@ mod tests {
         .to_string();
         assert!(e.contains("left < right"), "{e}");
         // Regression: values that are no folder name broke `label export`'s tree.
-        for bad in ["n/a", "..", " red", "a\\b"] {
+        for bad in ["n/a", "..", " red", "a\\b", ".5"] {
             let text = format!(
                 "name='x'\n[[attribute]]\nname='g'\nkind='binary'\nvalues=['ok', {bad:?}]\n"
             );

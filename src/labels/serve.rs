@@ -67,6 +67,9 @@ struct State {
 /// How long a question shown in one tab is kept from the others (a person reading it).
 const CLAIM: Duration = Duration::from_secs(120);
 
+/// The largest request body read (an answer is a few hundred bytes).
+const MAX_BODY: u64 = 64 * 1024;
+
 /// What one answer changed, so that undo can put it back.
 struct Undo {
     /// The tab that answered (undo takes back that tab's last answer).
@@ -277,16 +280,25 @@ fn handle(st: &State, mut req: Request) {
             }
         }
         (Method::Post, "/api/answer") => {
+            // An answer is a few hundred bytes: a larger body (a stuck or hostile local
+            // client) is refused, not read whole while every tab waits.
             let mut body = String::new();
-            if req.as_reader().read_to_string(&mut body).is_err() {
+            let read = std::io::Read::read_to_string(
+                &mut std::io::Read::take(req.as_reader(), MAX_BODY + 1),
+                &mut body,
+            );
+            if read.is_err() {
                 return error(req, 400, "unreadable body");
+            }
+            if body.len() as u64 > MAX_BODY {
+                return error(req, 413, "request body too large");
             }
             let Ok(a) = serde_json::from_str::<Answer>(&body) else {
                 return error(req, 400, "bad JSON");
             };
             match save_answer(st, &a, tab) {
                 Ok(()) => json(req, serde_json::json!({"ok": true})),
-                Err(e) => error(req, 400, &e),
+                Err(e) => error(req, e.status, &e.reason),
             }
         }
         (Method::Post, "/api/undo") => match undo(st, tab.as_deref()) {
@@ -319,9 +331,13 @@ fn next(st: &State, tab: Option<&str>) -> Result<serde_json::Value, LabelError> 
             skipped += 1;
         }
     }
+    let no_queue = items.is_empty();
     let pending = queue::pending_in(items, &skipped_pairs, &st.schema, &store);
     let Some(first) = pending.first() else {
-        return Ok(serde_json::json!({"done": true, "answered": answered, "skipped": skipped}));
+        // No queue at all (right after `init`) is not a finished one.
+        return Ok(
+            serde_json::json!({"done": true, "no_queue": no_queue, "answered": answered, "skipped": skipped}),
+        );
     };
     // The first question no other tab was shown in the last [`CLAIM`] (the first of all
     // when every one is), claimed for this tab.
@@ -360,10 +376,26 @@ fn next(st: &State, tab: Option<&str>) -> Result<serde_json::Value, LabelError> 
     }))
 }
 
-fn save_answer(st: &State, a: &Answer, tab: Option<String>) -> Result<(), String> {
+/// Why an answer was not saved, with its HTTP status.
+struct Refused {
+    status: u16,
+    reason: String,
+}
+
+/// A malformed answer (400).
+impl From<String> for Refused {
+    fn from(reason: String) -> Self {
+        Refused {
+            status: 400,
+            reason,
+        }
+    }
+}
+
+fn save_answer(st: &State, a: &Answer, tab: Option<String>) -> Result<(), Refused> {
     let _g = st.lock.lock().unwrap_or_else(|p| p.into_inner());
     if !st.files.contains(&a.file) {
-        return Err(format!("{} is not an image of this dataset", a.file));
+        return Err(format!("{} is not an image of this dataset", a.file).into());
     }
     let attr = st
         .schema
@@ -384,7 +416,7 @@ fn save_answer(st: &State, a: &Answer, tab: Option<String>) -> Result<(), String
         return Ok(());
     }
     if attr.index_of(&a.value).is_none() {
-        return Err(format!("{} is not a value of {}", a.value, a.attribute));
+        return Err(format!("{} is not a value of {}", a.value, a.attribute).into());
     }
     let round = last_round(&st.paths);
     let written = Label {
@@ -401,15 +433,26 @@ fn save_answer(st: &State, a: &Answer, tab: Option<String>) -> Result<(), String
             // The same answer again keeps the round it was first given in, as `label
             // import` does (`store_answers`); undoing it then changes nothing.
             Some(p) if p.source == Source::Human && p.value == written.value => {
-                (p.clone(), Some(p))
+                Ok((p.clone(), Some(p)))
             }
+            // Answered since this tab was shown the question (another tab given the
+            // same question once every one was claimed, a person beside, an import):
+            // the first answer stands. The second replaced it without a word.
+            Some(p) if p.source == Source::Human => Err(Refused {
+                status: 409,
+                reason: format!(
+                    "{} {} was answered {} meanwhile (another tab or an import); that \
+                     answer stands",
+                    a.file, a.attribute, p.value
+                ),
+            }),
             _ => {
                 store.set(written.clone());
-                (written, previous)
+                Ok((written, previous))
             }
         }
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())??;
     record(Change::Labeled {
         written,
         previous,

@@ -30,10 +30,30 @@ pub struct ImportReport {
     pub unmatched_names: Vec<String>,
     /// Empty or skipped cells.
     pub skipped: usize,
+    /// Entries of this dataset's own `label export` (`labels_wide.csv`, `imagefolder/`)
+    /// that agree with its current labels: left as they are, so the machine's labels an
+    /// export holds do not come back as a person's.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub own_export_unchanged: usize,
     /// The file's answers against the colour heuristics' votes: attributes whose answers
     /// look swapped with another's or renamed ([`crate::labels::audit`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<audit::Finding>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Whether `file` is `paths`'s own `label export` output (the wide CSV or a folder of
+/// its ImageFolder tree).
+fn own_export(paths: &Paths, file: &Path) -> bool {
+    let canon = |p: &Path| p.canonicalize().ok();
+    let Some(file) = canon(file) else {
+        return false;
+    };
+    canon(&paths.wide()).is_some_and(|w| w == file)
+        || canon(&paths.image_folder()).is_some_and(|tree| file.starts_with(tree))
 }
 
 /// Stores `answers` as human labels of `round`.
@@ -78,16 +98,41 @@ pub fn import(
     let paths = Paths::new(data);
     let schema = paths.load_schema()?;
     let index = DatasetIndex::open(data)?;
-    let (layout, got) = importer::read_any(file, &schema, &index, attribute)?;
+    let (layout, mut got) = importer::read_any(file, &schema, &index, attribute)?;
     importer::require_matches(file, &got)?;
     let round = read_rounds(&paths)?.last().map_or(0, |r| r.round);
-    let (imported, audit) = LabelStore::update(&paths.labels(), &schema, |store| {
-        // Against the votes before these answers replace any of them in the store.
-        let votes = trust::heuristic_votes(&paths, &schema, store);
-        let audit = audit::audit(&schema, &index, &got.answers, &votes);
-        let imported = store_answers(store, &schema, &index, &got.answers, round);
-        (imported, audit)
-    })?;
+    let own = own_export(&paths, file);
+    let (imported, audit, own_export_unchanged) =
+        LabelStore::update(&paths.labels(), &schema, |store| {
+            // Of this dataset's own export, only what a person changed is an answer: the
+            // rest are its labels as they stand, heuristic and model ones included, and
+            // read back whole they all became a person's (never replaced by a round).
+            let before = got.answers.len();
+            if own {
+                got.answers.retain(|a| {
+                    let attr = &schema.attributes[a.attribute];
+                    store
+                        .get(&index.images[a.image], &attr.name)
+                        .is_none_or(|l| l.value != attr.values[a.value])
+                });
+            }
+            // Against the votes before these answers replace any of them in the store.
+            let votes = trust::heuristic_votes(&paths, &schema, store);
+            let audit = audit::audit(&schema, &index, &got.answers, &votes);
+            let imported = store_answers(store, &schema, &index, &got.answers, round);
+            (imported, audit, before - got.answers.len())
+        })?;
+    // `skip` typed into queue.csv is the page's skip: the question leaves the queue (it
+    // was asked again, and `label queue` would draw no new one while it waited).
+    if !got.skips.is_empty() {
+        let skips = got.skips.iter().map(|&(image, a)| {
+            (
+                index.images[image].clone(),
+                schema.attributes[a].name.clone(),
+            )
+        });
+        crate::labels::queue::add_skips(&paths, skips)?;
+    }
     let layout = match layout {
         Layout::Wide => "wide",
         Layout::Answers => "answers",
@@ -102,6 +147,7 @@ pub fn import(
         unmatched: got.unmatched,
         unmatched_names: got.unmatched_names,
         skipped: got.skipped,
+        own_export_unchanged,
         audit,
     })
 }

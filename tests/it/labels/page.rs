@@ -323,6 +323,12 @@ fn serve_undo_takes_the_last_answer_back() {
     assert!(load()
         .get(&b, "glasses")
         .is_none_or(|l| l.source != Source::Human));
+    // Regression: a second answer to a question a person (another tab, an import)
+    // answered since replaced that answer without a word.
+    let (code, body) = answer(&a, "yes");
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("answered no meanwhile"), "{body}");
+    assert_eq!(load().get(&a, "glasses").unwrap().value, "no");
     // The same answer again keeps the round it was given in (it was re-stamped with the
     // current one), and taking it back leaves it.
     assert_eq!(answer(&a, "no").0, 200);

@@ -87,6 +87,12 @@ fn human_labels_win_over_init_and_rounds() {
         (r.layout.as_str(), r.imported, r.skipped),
         ("answers", 1, 1)
     );
+    // Regression: `skip` typed into an answers file left the question pending (the page
+    // asked it again); it is recorded as the page's skip is.
+    let paths = labels::Paths::new(d.path());
+    assert!(labels::queue::read_skipped(&paths)
+        .unwrap()
+        .contains(&("images/00001.png".to_string(), "eye_color".to_string())));
     // The same file again: one answer, one image, nothing changed.
     let r = labels::import(d.path(), &answers, None).unwrap();
     assert_eq!((r.answers, r.images, r.imported), (1, 1, 0));
@@ -184,6 +190,42 @@ fn human_labels_win_over_init_and_rounds() {
     assert!(st.pending > 0);
 }
 
+/// Regression: importing a dataset's own export stored every label it held, heuristic
+/// and model ones too, as a person's, which no round replaces.
+#[test]
+fn a_datasets_own_export_reads_back_only_what_a_person_changed() {
+    let d = synth_data(30, 3);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let schema = Schema::load(&d.path().join("labels/schema.toml")).unwrap();
+    let humans = || {
+        labels::LabelStore::load(&d.path().join("labels/labels.csv"), &schema)
+            .unwrap()
+            .iter()
+            .filter(|l| l.source == Source::Human)
+            .count()
+    };
+    labels::export(d.path(), false, 0.0).unwrap();
+    let wide = d.path().join("labels_wide.csv");
+    let r = labels::import(d.path(), &wide, None).unwrap();
+    assert_eq!(r.imported, 0, "{r:?}");
+    assert!(r.own_export_unchanged > 0, "{r:?}");
+    assert_eq!(humans(), 0);
+    // One cell changed by a person: that one is an answer.
+    let text = std::fs::read_to_string(&wide).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut cells: Vec<String> = lines[1].split(',').map(String::from).collect();
+    cells[1] = if cells[1] == "red" {
+        "blue".into()
+    } else {
+        "red".into()
+    };
+    lines[1] = cells.join(",");
+    std::fs::write(&wide, lines.join("\n") + "\n").unwrap();
+    let r = labels::import(d.path(), &wide, None).unwrap();
+    assert_eq!(r.imported, 1, "{r:?}");
+    assert_eq!(humans(), 1);
+}
+
 #[test]
 fn export_then_import_image_folder_and_wide() {
     let d = synth_data(30, 3);
@@ -195,9 +237,13 @@ fn export_then_import_image_folder_and_wide() {
     assert_eq!(e.rows, 30);
     let wide = std::fs::read_to_string(d.path().join("labels_wide.csv")).unwrap();
     assert!(wide.starts_with("file,hair_color,eye_color\nimages/00000.png,"));
-    // A fresh dataset of the same images takes the ImageFolder back.
+    // A fresh dataset of the same images takes the ImageFolder back, past a notebook's
+    // hidden folder and a zip's __MACOSX (they refused the whole import).
     let d2 = synth_data(30, 3);
     labels::init(&anime(), d2.path(), Q).unwrap();
+    for junk in [".ipynb_checkpoints", "__MACOSX"] {
+        std::fs::create_dir_all(d.path().join("imagefolder/hair_color").join(junk)).unwrap();
+    }
     let r = labels::import(
         d2.path(),
         &d.path().join("imagefolder/hair_color"),
