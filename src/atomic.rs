@@ -263,6 +263,24 @@ pub fn write_with<F>(path: &Path, fill: F) -> io::Result<()>
 where
     F: FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>,
 {
+    write_impl(path, fill, false)
+}
+
+/// [`write_with`] for a file a person's work lives in (`labels.csv`, `skipped.csv`),
+/// rewritten whole on every answer: the data and the rename reach the disk before it
+/// returns. Without it a power cut after a rename could leave the file empty (the rename
+/// on disk, the data not), and every answer in it gone, not only the last.
+pub fn write_durable_with<F>(path: &Path, fill: F) -> io::Result<()>
+where
+    F: FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>,
+{
+    write_impl(path, fill, true)
+}
+
+fn write_impl<F>(path: &Path, fill: F, durable: bool) -> io::Result<()>
+where
+    F: FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>,
+{
     let tmp = temp_path(path);
     let result = (|| {
         // Parent folders are made only when missing: trying first saves a mkdir per file
@@ -279,8 +297,20 @@ where
         };
         let mut w = io::BufWriter::new(file);
         fill(&mut w)?;
-        w.into_inner().map_err(|e| e.into_error())?;
-        fs::rename(&tmp, path)
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        if durable {
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, path)?;
+        if durable {
+            // The rename itself is an entry of the folder. Folders open read-only for
+            // this on Unix; elsewhere there is no such call, and it is left out.
+            #[cfg(unix)]
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::File::open(parent)?.sync_all()?;
+            }
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -319,6 +349,21 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The synced write replaces the file whole, makes missing folders, and a failed fill
+    /// keeps the old content with no temporary left.
+    #[test]
+    fn durable_writes_replace_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("labels/labels.csv");
+        write_durable_with(&p, |w| w.write_all(b"one")).unwrap();
+        write_durable_with(&p, |w| w.write_all(b"two")).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let failed = write_durable_with(&p, |_| Err(io::Error::other("disk full")));
+        assert!(failed.is_err());
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
 
     /// A dead writer's temporary goes; a live one's (this process's) and other files stay.
     #[cfg(unix)]

@@ -86,6 +86,14 @@ impl DatasetIndex {
         for k in &ambiguous {
             aliases.remove(k);
         }
+        // The names `label export` gives the images in its ImageFolder tree, each one
+        // image's: `a__b.png` of `images/a__b.png` and `a__b~2.png` of `images/a/b.png`
+        // were ambiguous or unknown, and a re-import of the tree lost both.
+        let exported = crate::labels::session::export::export_names(&images);
+        for (i, name) in exported.into_iter().enumerate() {
+            ambiguous.remove(&name);
+            aliases.insert(name, i);
+        }
         let mpath = dir.join(manifest::MANIFEST_FILE);
         if mpath.is_file() {
             let pos = by_path(&images);
@@ -203,6 +211,25 @@ impl<'a> FolderNames<'a> {
 #[cfg(test)]
 mod tests {
     use super::strip_ext;
+
+    /// Regression: an export of `images/a__b.png` and `images/a/b.png` names them
+    /// `a__b.png` and `a__b~2.png`; the first was ambiguous and the second unknown, so a
+    /// re-import of the tree lost both.
+    #[test]
+    fn the_export_tree_names_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["images/a__b.png", "images/a/b.png", "images/c.png"] {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            image::RgbImage::new(4, 4).save(&p).unwrap();
+        }
+        let index = super::DatasetIndex::open(dir.path()).unwrap();
+        let name = |key: &str| index.resolve(key).map(|i| index.images[i].clone());
+        assert_eq!(name("a__b.png").as_deref(), Some("images/a__b.png"));
+        assert_eq!(name("a__b~2.png").as_deref(), Some("images/a/b.png"));
+        assert_eq!(name("a/b.png").as_deref(), Some("images/a/b.png"));
+        assert_eq!(name("c").as_deref(), Some("images/c.png"));
+    }
 
     /// Regression: any dot ended the name, so `café.v2` named `café.png`.
     #[test]

@@ -264,7 +264,7 @@ fn write_skipped(paths: &Paths, skipped: HashSet<(String, String)>) -> Result<()
     let mut all: Vec<(String, String)> = skipped.into_iter().collect();
     all.sort();
     let path = paths.skipped();
-    crate::atomic::write_with(&path, |w| {
+    crate::atomic::write_durable_with(&path, |w| {
         let mut wtr = csv::Writer::from_writer(w);
         wtr.write_record(["file", "attribute"])?;
         for (f, a) in &all {

@@ -196,9 +196,10 @@ impl LabelStore {
         self.save(path)
     }
 
-    /// Writes the store atomically, sorted by file then attribute.
+    /// Writes the store atomically and durably (synced: a person's answers survive a
+    /// power cut), sorted by file then attribute.
     pub fn save(&self, path: &Path) -> Result<(), LabelError> {
-        crate::atomic::write_with(path, |w| {
+        crate::atomic::write_durable_with(path, |w| {
             let mut wtr = csv::Writer::from_writer(w);
             wtr.write_record(HEADER)?;
             for l in self.labels.values() {

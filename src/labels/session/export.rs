@@ -201,19 +201,24 @@ fn export_name(file: &str) -> String {
 }
 
 /// Each image's [`export_name`], one per image: where two images meet on one name
-/// (`images/a__b.png` and `images/a/b.png`) the later in path order takes `~2`, `~3`...
-/// before its extension (the second once overwrote the first without a word).
-fn export_names(images: &[String]) -> Vec<String> {
+/// (`images/a__b.png` and `images/a/b.png`) one takes `~2`, `~3`... before its extension
+/// (the second once overwrote the first without a word). An image with no folder keeps
+/// its name, which is its own path below `images/` (the dataset index reads it as that
+/// image's); the others take their turn in path order.
+pub(crate) fn export_names(images: &[String]) -> Vec<String> {
     let mut taken: HashSet<String> = HashSet::new();
-    images
-        .iter()
-        .map(|f| {
-            let name = export_name(f);
-            if taken.insert(name.clone()) {
-                return name;
-            }
+    let flat = |f: &String| !f.strip_prefix("images/").unwrap_or(f).contains('/');
+    let order = (0..images.len())
+        .filter(|&i| flat(&images[i]))
+        .chain((0..images.len()).filter(|&i| !flat(&images[i])));
+    let mut names = vec![String::new(); images.len()];
+    for i in order {
+        let name = export_name(&images[i]);
+        names[i] = if taken.insert(name.clone()) {
+            name
+        } else {
             let (stem, ext) = match name.rfind('.') {
-                Some(i) => (&name[..i], &name[i..]),
+                Some(dot) => (&name[..dot], &name[dot..]),
                 None => (name.as_str(), ""),
             };
             let free = (2..)
@@ -222,8 +227,9 @@ fn export_names(images: &[String]) -> Vec<String> {
                 .expect("an unused name");
             taken.insert(free.clone());
             free
-        })
-        .collect()
+        };
+    }
+    names
 }
 
 /// Removes what an earlier export wrote: the files its list names ([`WRITTEN_LIST`]:
@@ -301,5 +307,11 @@ mod tests {
             export_names(&images),
             ["a__b.png", "a__b~2.png", "c.png", "x__a__b.png"]
         );
+        // In path order `images/a/b.png` comes first; `images/a__b.png`, with no
+        // folder, still keeps its own name.
+        let sorted: Vec<String> = ["images/a/b.png", "images/a__b.png"]
+            .map(String::from)
+            .into();
+        assert_eq!(export_names(&sorted), ["a__b~2.png", "a__b.png"]);
     }
 }

@@ -4,7 +4,7 @@
 //! the per-round records ([`RoundInfo`]).
 
 mod answers;
-mod export;
+pub(crate) mod export;
 mod rounds;
 mod status;
 
