@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-if [ ! -x bench-out/venv/bin/python ] || ! bench-out/venv/bin/python -c 'import numpy, PIL' 2>/dev/null; then
-    python3 -m venv bench-out/venv
+if [ ! -x bench-out/venv/bin/python ] || ! bench-out/venv/bin/python -c 'import numpy, PIL, imagehash' 2>/dev/null; then
+    [ -x bench-out/venv/bin/python ] || python3 -m venv bench-out/venv
     bench-out/venv/bin/pip install --quiet pillow imagehash numpy
 fi
 bench-out/venv/bin/python scripts/bench_dedup.py "${CARGO_TARGET_DIR:-target}/release/facesynth" bench-out/dedup ${1:+"$1"}

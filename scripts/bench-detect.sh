@@ -14,8 +14,9 @@ DATA=${1:-../shared/data}
 MODELS=${MODELS:-$(dirname "$DATA")/models}
 OUT=bench-out/detect
 VENV=bench-out/venv
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
+# The venv is shared with the other benchmark scripts: each installs what it lacks.
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import cv2, numpy' 2>/dev/null; then
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q "opencv-python-headless<5" numpy
 fi
 PY="$VENV/bin/python"

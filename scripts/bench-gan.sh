@@ -48,7 +48,10 @@ for cfg in $CONFIGS; do
   model=${cfg%%:*}; size=${cfg##*:}
   run="$OUT/run-$model-$size"
   rm -rf "$run"
-  "$BIN" --quiet train --data "$DATA" --labels "$DATA/tags.csv" --attr hair_color \
+  # Classes only for the conditional models: `--attr` on a dcgan is a usage error.
+  cond=()
+  [ "$model" = dcgan ] || cond=(--labels "$DATA/tags.csv" --attr hair_color)
+  "$BIN" --quiet train --data "$DATA" "${cond[@]}" \
     --model "$model" --size "$size" --batch 64 --width 64 --steps $((STEPS + 2)) \
     --sample-every 100000 --checkpoint-every 100000 --log-every 1 --out "$run"
   # metrics.csv logs seconds since the loop started after every step: time steps 3..n

@@ -12,6 +12,7 @@
 # binaries; default: built here), OUT, THREADS (default 2). More arguments go to
 # `label simulate`. The accuracy and ECE per point are in RUN/labels/simulate.json.
 set -euo pipefail
+[ -x /usr/bin/time ] || { echo "needs GNU time at /usr/bin/time (Debian: apt-get install time)" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 set_=${1:?SET: anime64 or raw96}; seed=${2:?SEED}; shift 2
 . scripts/label-set.sh

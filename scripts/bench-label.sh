@@ -26,10 +26,12 @@
 # side, THREADS threads each), WARMUP (a schedule: one random run `warmup` to its last
 # count, which every strategy's run then continues, so that all strategies start from
 # the same answers and the grid costs one warm-up instead of one per strategy), SEED
-# (`--seed`, default 0), ARGS (more `label simulate` / `label round` flags, e.g.
-# "--warm-start false --trust 0.9"). The accuracy curves are drawn to bench-out/label/curves.png
+# (`--seed`, default 0), ARGS (more `label simulate` flags, e.g. "--warm-start false
+# --trust 0.9"), ROUND_ARGS (more flags of TIME_ROUND's `label round`: simulate's
+# `--holdout` is no round flag). The accuracy curves are drawn to bench-out/label/curves.png
 # (examples/label_curves.rs).
 set -euo pipefail
+[ -x /usr/bin/time ] || { echo "needs GNU time at /usr/bin/time (Debian: apt-get install time)" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 SRC=${SRC:-../shared/data/anime-faces-64}
 OUT=${OUT:-bench-out/label}
@@ -86,7 +88,7 @@ else
 fi
 if [ "${TIME_ROUND:-0}" = 1 ]; then
   dir=$OUT/round; rm -rf "$dir"; mkdir -p "$dir"; ln -s "$(realpath "$SRC/images")" "$dir/images"; cp -r "$BASE/labels" "$dir/labels"
-  /usr/bin/time -f "%e s one label round (10,000 images, $THREADS threads)" "$FACESYNTH" -q label round --data "$dir" ${STEPS:+--steps "$STEPS"} --size "$SIZE" --self-train-steps "$SELF_TRAIN" ${ARGS:-} 2>&1 | tee "$OUT/round-time.txt"
+  /usr/bin/time -f "%e s one label round (10,000 images, $THREADS threads)" "$FACESYNTH" -q label round --data "$dir" ${STEPS:+--steps "$STEPS"} --size "$SIZE" --self-train-steps "$SELF_TRAIN" ${ROUND_ARGS:-} 2>&1 | tee "$OUT/round-time.txt"
 fi
 python3 scripts/bench-label-table.py "$OUT" > "$OUT/results.md"
 cat "$OUT/results.md"

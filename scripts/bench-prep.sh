@@ -4,6 +4,7 @@
 # usage: scripts/bench-prep.sh [JOBS]     results: bench-out/prep/*.json and stdout
 #        PARTS="throughput" scripts/bench-prep.sh   # only some of: throughput index memory
 set -euo pipefail
+[ -x /usr/bin/time ] || { echo "needs GNU time at /usr/bin/time (Debian: apt-get install time)" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 JOBS=${1:-2}
 PARTS=${PARTS-"throughput index memory"}
@@ -16,8 +17,9 @@ mkdir -p "$OUT"
 cargo build --release --quiet --bin facesynth --example prep_bench --example dedup_index_bench
 BIN=${CARGO_TARGET_DIR:-target}/release
 
-if [ ! -x bench-out/venv/bin/python ]; then
-    python3 -m venv bench-out/venv
+# The venv is shared with the other benchmark scripts: each installs what it lacks.
+if [ ! -x bench-out/venv/bin/python ] || ! bench-out/venv/bin/python -c 'import PIL, imagehash' 2>/dev/null; then
+    [ -x bench-out/venv/bin/python ] || python3 -m venv bench-out/venv
     bench-out/venv/bin/pip install --quiet pillow imagehash
 fi
 

@@ -280,7 +280,8 @@ pub enum SynthError {
 }
 
 /// Draws `spec.n` faces into `out/images/NNNNN.png` and writes `out/truth.csv`; returns
-/// the truth rows.
+/// the truth rows. Faces an earlier, larger run drew there (numbers `n` and up) are
+/// removed: `truth.csv` no longer lists them, and a training run on the folder took them.
 pub fn generate(spec: &SynthSpec, out: &Path) -> Result<Vec<TruthRow>, SynthError> {
     let rows: Vec<(TruthRow, RgbImage)> = (0..spec.n).map(|i| synth_one(spec, i)).collect();
     let write_err = |path: &Path| {
@@ -303,6 +304,19 @@ pub fn generate(spec: &SynthSpec, out: &Path) -> Result<Vec<TruthRow>, SynthErro
         wtr.flush()
     })
     .map_err(write_err(&truth_path))?;
+    let images = out.join("images");
+    let beyond = |name: &str| {
+        name.strip_suffix(".png")
+            .filter(|d| d.len() >= 5 && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse::<usize>().ok())
+            .is_some_and(|k| k >= spec.n)
+    };
+    // No folder: nothing was drawn (n = 0), and nothing is left from before.
+    for entry in std::fs::read_dir(&images).into_iter().flatten().flatten() {
+        if beyond(&entry.file_name().to_string_lossy()) {
+            std::fs::remove_file(entry.path()).map_err(write_err(&entry.path()))?;
+        }
+    }
     Ok(truth)
 }
 
@@ -343,6 +357,27 @@ pub fn synth_one(spec: &SynthSpec, i: usize) -> (TruthRow, RgbImage) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a second run with a smaller n left the first run's later faces, which
+    /// truth.csv no longer listed, for training to take.
+    #[test]
+    fn a_smaller_rerun_leaves_no_older_faces() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = |n| SynthSpec {
+            n,
+            image_size: 16,
+            ..Default::default()
+        };
+        generate(&spec(5), dir.path()).unwrap();
+        std::fs::write(dir.path().join("images/mine.png"), b"x").unwrap();
+        generate(&spec(3), dir.path()).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path().join("images"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["00000.png", "00001.png", "00002.png", "mine.png"]);
+    }
 
     #[test]
     fn same_seed_same_face_other_seed_other_face() {

@@ -17,8 +17,9 @@ pub struct DemoArgs {
     /// data/ and gan/ and starts over; one holding them without that file is refused.
     #[arg(long, default_value = "facesynth-demo")]
     pub out: PathBuf,
-    /// Number of distinct synthetic faces.
-    #[arg(long, default_value_t = 240)]
+    /// Number of distinct synthetic faces (at least 24: fewer leave too little for the
+    /// labeling loop's held-out split and a training batch; 0 failed on a missing file).
+    #[arg(long, default_value_t = 240, value_parser = super::parse::at_least::<usize, 24>)]
     pub faces: usize,
     /// Random seed.
     #[arg(long, default_value_t = 1)]

@@ -279,8 +279,23 @@ mod tests {
         assert_eq!((s.crop.mode, s.crop.margin), (CropMode::Detect, 0.3));
         let s = resolve(&["--detector", "a.xml", "--margin", "0.1"]);
         assert_eq!(s.crop.margin, 0.1);
-        // The file alone: its own mode and margin.
+        // The file alone: the default mode and margin.
         let s = resolve(&[]);
         assert_eq!((s.crop.mode, s.crop.margin), (CropMode::Center, 0.0));
+        // Regression: a copy of the file with its detector (or box CSV) line uncommented
+        // still cropped the centre, the file's `mode = "center"` standing.
+        let text = std::fs::read_to_string(file)
+            .unwrap()
+            .replace("# detector = ", "detector = ");
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("mine.toml");
+        std::fs::write(&copy, text).unwrap();
+        let args = ["facesynth", "prep", "raw", "--out", "o", "--pipeline"];
+        let parsed = Cli::try_parse_from(args.iter().copied().chain([copy.to_str().unwrap()]));
+        let Command::Prep(a) = parsed.unwrap().command else {
+            unreachable!()
+        };
+        let s = a.resolve().unwrap();
+        assert_eq!((s.crop.mode, s.crop.margin), (CropMode::Detect, 0.3));
     }
 }

@@ -81,3 +81,16 @@ pub fn demo_step(
         images: gen.images,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// The README's first command trains with these settings: a check on training's
+    /// settings that they fail would break `facesynth demo` with every other test green
+    /// (the demo's own run takes minutes, too long for the suite).
+    #[test]
+    fn the_demos_settings_pass_trainings_checks() {
+        super::demo_spec(std::path::Path::new("data"), "hair_color")
+            .validate()
+            .unwrap();
+    }
+}

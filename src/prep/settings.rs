@@ -253,8 +253,12 @@ impl PrepSpec {
         let cd = CropSpec::default();
         let dd = &cd.detect;
         let de = &s.detect;
+        // A detector or a box CSV given without a mode picks its mode (a copy of
+        // default.toml with only `bbox_csv` set cropped the centre without a word).
         let mode = s.crop.mode.unwrap_or(if de.detector.is_some() {
             CropMode::Detect
+        } else if s.crop.bbox_csv.is_some() {
+            CropMode::Bbox
         } else {
             cd.mode
         });
