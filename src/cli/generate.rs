@@ -102,6 +102,9 @@ pub fn run(a: GenerateArgs, v: Verbosity) -> anyhow::Result<()> {
     };
     let r = gan::generate(&spec)
         .with_context(|| format!("generating from {}", a.checkpoint.display()))?;
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
     if v == Verbosity::Normal {
         eprintln!("wrote {} images to {}", r.images, a.out.display());
         for g in &r.grids {

@@ -594,9 +594,17 @@ fn train_split(
     let mut trained = 0u64;
     report.started_at = u64::MAX;
     for (value, dir) in split.values.iter().zip(value_dirs(&split.values)) {
-        let Some(sub) = ds.subset(attr, value) else {
+        let Some(mut sub) = ds.subset(attr, value) else {
             continue;
         };
+        // A class model saved before (by this build or an older one that listed every
+        // value of the whole set) resumes with its own value lists, if they hold the
+        // values its images have now.
+        let class_dir = out.join(&dir);
+        if resume && class_dir.join(checkpoint::CLASSES).is_file() {
+            let (_, saved) = checkpoint::read_meta(&class_dir)?;
+            sub.relabel_onto(&saved.attrs);
+        }
         if sub.len() < 2 {
             report.warnings.push(format!(
                 "{attr}={value}: only {} image(s), skipped",

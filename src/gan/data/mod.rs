@@ -174,6 +174,38 @@ impl Dataset {
         }
     }
 
+    /// Takes `saved`'s value lists (a class model's `classes.json`) where they hold every
+    /// value this dataset's images have, renumbering the labels; false, and nothing
+    /// changed, where they do not. A split's class model resumes with the values it was
+    /// saved with: one that gained a value since (labeling goes on) keeps its slots.
+    pub fn relabel_onto(&mut self, saved: &[Attribute]) -> bool {
+        let na = self.attrs.len();
+        if saved.len() != na || self.attrs.iter().zip(saved).any(|(a, s)| a.name != s.name) {
+            return false;
+        }
+        let maps: Option<Vec<Vec<u32>>> = self
+            .attrs
+            .iter()
+            .zip(saved)
+            .map(|(a, s)| {
+                a.values
+                    .iter()
+                    .map(|v| s.values.iter().position(|x| x == v).map(|p| p as u32))
+                    .collect()
+            })
+            .collect();
+        let Some(maps) = maps else {
+            return false;
+        };
+        for (k, l) in self.labels.iter_mut().enumerate() {
+            *l = maps[k % na][*l as usize];
+        }
+        for (a, s) in self.attrs.iter_mut().zip(saved) {
+            a.values.clone_from(&s.values);
+        }
+        true
+    }
+
     /// Keeps only the attributes named in `names` (in that order).
     pub fn select_attrs(&mut self, names: &[String]) {
         let na = self.attrs.len();
@@ -373,6 +405,21 @@ mod tests {
             (y.attrs[0].values.clone(), y.labels.clone()),
             (vec!["q".to_string()], vec![0])
         );
+        // On --resume, a class model saved with more values (an older build's whole-set
+        // lists) keeps them; one saved without a value its images have now does not.
+        let mut resumed = y.clone();
+        assert!(resumed.relabel_onto(&ds.attrs[1..]));
+        assert_eq!(
+            (resumed.attrs[0].values.clone(), resumed.labels.clone()),
+            (vec!["p".to_string(), "q".to_string()], vec![1])
+        );
+        let mut other = y.clone();
+        let only_p = vec![super::Attribute {
+            name: "b".into(),
+            values: vec!["p".into()],
+        }];
+        assert!(!other.relabel_onto(&only_p));
+        assert_eq!(other.labels, y.labels);
         let mut t = ds.clone();
         t.select_attrs(&["b".into()]);
         assert_eq!(t.labels, vec![0, 1, 1]);

@@ -79,6 +79,8 @@ pub struct GenerateReport {
     pub images: usize,
     /// Grid and strip files.
     pub grids: Vec<PathBuf>,
+    /// What was left out and why (a split run's class model without a value asked for).
+    pub warnings: Vec<String>,
 }
 
 /// A trained generator with what it needs to be sampled.
@@ -360,8 +362,13 @@ pub fn generate(spec: &GenerateSpec) -> Result<GenerateReport, GanError> {
     check(spec)?;
     check_unique(&spec.attrs)?;
     let (_, classes) = checkpoint::read_meta(&spec.run)?;
+    let mut warnings = Vec::new();
     let job = match &classes.split {
-        Some(split) => Job::Split(split_models(spec, split)?),
+        Some(split) => {
+            let (models, left_out) = split_models(spec, split)?;
+            warnings = left_out;
+            Job::Split(models)
+        }
         None => {
             let l = load(&spec.run)?;
             let (fixed, code) = resolve_fixed(&l, &spec.attrs)?;
@@ -372,7 +379,10 @@ pub fn generate(spec: &GenerateSpec) -> Result<GenerateReport, GanError> {
         }
     };
     let mut out = OutDir::prepare(&spec.out)?;
-    let mut report = GenerateReport::default();
+    let mut report = GenerateReport {
+        warnings,
+        ..GenerateReport::default()
+    };
     let result = match &job {
         Job::Split(models) => generate_split(spec, models, &mut report, &mut out),
         Job::One(l, fixed, code) => generate_one(spec, l, fixed, *code, &mut report, &mut out),

@@ -24,7 +24,7 @@ pub(super) struct ClassModel {
 pub(super) fn split_models(
     spec: &GenerateSpec,
     split: &crate::gan::data::Attribute,
-) -> Result<Vec<ClassModel>, GanError> {
+) -> Result<(Vec<ClassModel>, Vec<String>), GanError> {
     let chosen = spec
         .attrs
         .iter()
@@ -83,18 +83,31 @@ pub(super) fn split_models(
             reason: format!("no class model in {}", spec.run.display()),
         });
     }
-    pick.into_iter()
-        .map(|(_, dir)| {
-            let l = load(&spec.run.join(&dir))?;
-            let (fixed, code) = resolve_fixed(&l, &rest)?;
-            Ok(ClassModel {
+    // With --per-class, a class model that lacks a value --attr fixes (its images never
+    // had it: each knows only its own) is left out with a warning; the whole call
+    // failed on it. One class asked for by name still fails.
+    let per_class = chosen.is_none();
+    let (mut models, mut warnings, mut first_err) = (Vec::new(), Vec::new(), None);
+    for (value, dir) in pick {
+        let l = load(&spec.run.join(&dir))?;
+        match resolve_fixed(&l, &rest) {
+            Ok((fixed, code)) => models.push(ClassModel {
                 dir,
                 l,
                 fixed,
                 code,
-            })
-        })
-        .collect()
+            }),
+            Err(GanError::Settings { reason }) if per_class => {
+                warnings.push(format!("{}={value} left out: {reason}", split.name));
+                first_err.get_or_insert(GanError::Settings { reason });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match (models.is_empty(), first_err) {
+        (true, Some(e)) => Err(e),
+        _ => Ok((models, warnings)),
+    }
 }
 
 /// Each chosen class model's images (in its own folder with `--per-class`), its
