@@ -29,18 +29,27 @@ fn find_idx(dir: &Path, kind: &str) -> Result<PathBuf, GanError> {
         })
         .collect();
     hits.sort();
+    // A file and its gzipped copy (torchvision's `raw/` keeps both) are one set: the
+    // uncompressed one is read.
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let set_of = |p: &PathBuf| name(p).trim_end_matches(".gz").to_string();
+    hits.sort_by_key(|p| (set_of(p), name(p).ends_with(".gz")));
+    hits.dedup_by_key(|p| set_of(p));
     // The official download holds `train-*` (60,000) and `t10k-*` (10,000): the first
     // name in order was t10k's, and training ran on the test set without a word.
-    let name = |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned());
     if hits.len() > 1 {
         let train: Vec<&PathBuf> = hits
             .iter()
-            .filter(|p| name(p).is_some_and(|n| n.starts_with("train")))
+            .filter(|p| name(p).starts_with("train"))
             .collect();
         if let [one] = train[..] {
             return Ok(one.clone());
         }
-        let names: Vec<String> = hits.iter().filter_map(name).collect();
+        let names: Vec<String> = hits.iter().map(name).collect();
         return Err(GanError::Data {
             path: dir.to_path_buf(),
             reason: format!(
@@ -159,6 +168,11 @@ mod tests {
         put("train-images-idx3-ubyte.gz", idx(2051, &[5, 4, 4], 80));
         put("train-labels-idx1-ubyte.gz", idx(2049, &[5], 5));
         assert_eq!(load_mnist(dir.path(), 16).unwrap().len(), 5);
+        // torchvision's raw/ keeps each file beside its .gz: one set, read uncompressed.
+        put("train-images-idx3-ubyte", idx(2051, &[5, 4, 4], 80));
+        put("train-labels-idx1-ubyte", idx(2049, &[5], 5));
+        assert_eq!(load_mnist(dir.path(), 16).unwrap().len(), 5);
+        std::fs::remove_file(dir.path().join("train-images-idx3-ubyte")).unwrap();
         // Two sets, neither named train-*: which to read is the user's to say.
         std::fs::rename(
             dir.path().join("train-images-idx3-ubyte.gz"),
