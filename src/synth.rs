@@ -280,9 +280,11 @@ pub enum SynthError {
 }
 
 /// Draws `spec.n` faces into `out/images/NNNNN.png` and writes `out/truth.csv`; returns
-/// the truth rows. Faces an earlier, larger run drew there (numbers `n` and up) are
-/// removed: `truth.csv` no longer lists them, and a training run on the folder took them.
+/// the truth rows. Faces an earlier, larger run drew there (those its `truth.csv` listed
+/// beyond `n`) are removed: the new `truth.csv` no longer lists them, and a training run
+/// on the folder took them. Other files are never touched.
 pub fn generate(spec: &SynthSpec, out: &Path) -> Result<Vec<TruthRow>, SynthError> {
+    let earlier = earlier_faces(&out.join("truth.csv"));
     let rows: Vec<(TruthRow, RgbImage)> = (0..spec.n).map(|i| synth_one(spec, i)).collect();
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -304,20 +306,33 @@ pub fn generate(spec: &SynthSpec, out: &Path) -> Result<Vec<TruthRow>, SynthErro
         wtr.flush()
     })
     .map_err(write_err(&truth_path))?;
-    let images = out.join("images");
-    let beyond = |name: &str| {
-        name.strip_suffix(".png")
-            .filter(|d| d.len() >= 5 && d.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|d| d.parse::<usize>().ok())
-            .is_some_and(|k| k >= spec.n)
-    };
-    // No folder: nothing was drawn (n = 0), and nothing is left from before.
-    for entry in std::fs::read_dir(&images).into_iter().flatten().flatten() {
-        if beyond(&entry.file_name().to_string_lossy()) {
-            std::fs::remove_file(entry.path()).map_err(write_err(&entry.path()))?;
+    let now: std::collections::HashSet<&str> = truth.iter().map(|r| r.file.as_str()).collect();
+    for file in earlier.iter().filter(|f| !now.contains(f.as_str())) {
+        let p = out.join(file);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_err(&p)(e)),
+            _ => {}
         }
     }
     Ok(truth)
+}
+
+/// The faces an earlier `synth` into this folder drew: its `truth.csv`'s `images/NNNNN.png`
+/// names (none when there is no such file, or it does not read).
+fn earlier_faces(truth: &Path) -> Vec<String> {
+    let Ok(mut rdr) = csv::Reader::from_path(truth) else {
+        return Vec::new();
+    };
+    let synth_name = |f: &str| {
+        f.strip_prefix("images/")
+            .and_then(|n| n.strip_suffix(".png"))
+            .is_some_and(|d| d.len() == 5 && d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    rdr.records()
+        .flatten()
+        .filter_map(|r| r.get(0).map(String::from))
+        .filter(|f| synth_name(f))
+        .collect()
 }
 
 /// Face `i` of `spec`: its own RNG stream, so any face can be drawn alone.
