@@ -29,9 +29,10 @@ pub struct InputList {
     /// of another (`x_1.png` beside `x.png`, whose second face is `x_1`): those add a hash
     /// of their path.
     renamed: HashSet<u32>,
-    /// Sources whose `%XX` form is another's name (`caf\xe9.jpg` beside a file named
-    /// `caf%E9.jpg`): those also write each literal `%` as `%25`, a form that is one
-    /// file's alone, so that the two keep their own manifest rows and journal keys.
+    /// Names that are not UTF-8 whose `%XX` form is another's name (`caf\xe9.jpg` beside
+    /// a file named `caf%E9.jpg`): those add 8 hex digits of their bytes' hash before the
+    /// extension, so that the two keep their own manifest rows and journal keys, and the
+    /// UTF-8 name (what a box CSV or a truth file names) stays its own file's.
     escaped: HashSet<u32>,
 }
 
@@ -75,9 +76,9 @@ impl InputList {
         self
     }
 
-    /// The sources to write with every `%` escaped: those whose [`InputList::rel`] would
-    /// be another's. Only a name that is not UTF-8 can meet another; the escaped form of
-    /// a raw name is one name's alone, so adding names until none is shared ends.
+    /// The names that are not UTF-8 whose [`InputList::rel`] would be another's. Only
+    /// such a name can meet another; each added one takes its hash, so adding them until
+    /// none is shared ends (where none can be added, it ends too).
     fn ambiguous_names(&self) -> HashSet<u32> {
         let mut escaped = HashSet::new();
         if std::str::from_utf8(&self.bytes).is_ok() {
@@ -92,10 +93,11 @@ impl InputList {
             escaped.extend(
                 (0..self.len())
                     .filter(|&i| shared.contains(&hashes[i]))
+                    .filter(|&i| std::str::from_utf8(self.raw(i)).is_err())
                     .map(|i| i as u32),
             );
-            // Unchanged: nothing shared, or names alike even escaped (lossy paths on
-            // Windows), which escaping cannot part.
+            // Unchanged: nothing shared, or names alike that no hash parts (lossy paths
+            // on Windows).
             if escaped.len() == before {
                 return escaped;
             }
@@ -180,12 +182,15 @@ impl InputList {
         self.rel_among(i, &self.escaped)
     }
 
-    /// [`InputList::rel`], escaping `%` in the names of `escaped` too.
+    /// [`InputList::rel`], the names of `escaped` with their hash before the extension.
     fn rel_among(&self, i: usize, escaped: &HashSet<u32>) -> String {
+        let s = escape_non_utf8(self.raw(i));
         let s = if escaped.contains(&(i as u32)) {
-            escape_percent_and_non_utf8(self.raw(i)).into()
+            let h = xxhash_rust::xxh3::xxh3_64(self.raw(i)) as u32;
+            let stem = stem(&s);
+            format!("{stem}~{h:08x}{}", &s[stem.len()..]).into()
         } else {
-            escape_non_utf8(self.raw(i))
+            s
         };
         if std::path::MAIN_SEPARATOR == '/' {
             s.into_owned()
@@ -237,19 +242,6 @@ fn escape_non_utf8(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
         }
     }
     out.into()
-}
-
-/// `bytes` as text with every `%` written `%25` and each byte that is not part of valid
-/// UTF-8 as `%XX`: no two byte strings give the same text (URL percent-encoding).
-fn escape_percent_and_non_utf8(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() + 8);
-    for chunk in bytes.utf8_chunks() {
-        out.push_str(&chunk.valid().replace('%', "%25"));
-        for b in chunk.invalid() {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Sorts `hashes` and returns those that occur more than once.
@@ -433,6 +425,14 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), rels.len(), "{rels:?}");
+        // The UTF-8 names stay their own files' (a box CSV names them so); the other
+        // takes its hash.
+        assert_eq!(rels[1], "caf%E9.jpg");
+        assert_eq!(rels[2], "caf%25E9.jpg");
+        assert!(
+            rels[0].starts_with("caf%E9~") && rels[0].ends_with(".jpg"),
+            "{rels:?}"
+        );
         assert_eq!(rels[3], "100%.jpg", "a name that meets none stays as it is");
         assert_eq!(rels[4], "d%FF/x.jpg");
         let bases: Vec<String> = (0..list.len()).map(|i| list.output_base(i)).collect();
