@@ -304,10 +304,12 @@ where
         fs::rename(&tmp, path)?;
         if durable {
             // The rename itself is an entry of the folder. Folders open read-only for
-            // this on Unix; elsewhere there is no such call, and it is left out.
+            // this on Unix; elsewhere there is no such call, and it is left out. Its
+            // errors are ignored (as PostgreSQL does): some file systems refuse to sync a
+            // folder (EINVAL on network mounts), and the file is written by now.
             #[cfg(unix)]
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs::File::open(parent)?.sync_all()?;
+                let _ = fs::File::open(parent).and_then(|d| d.sync_all());
             }
         }
         Ok(())

@@ -17,9 +17,10 @@ pub struct DemoArgs {
     /// data/ and gan/ and starts over; one holding them without that file is refused.
     #[arg(long, default_value = "facesynth-demo")]
     pub out: PathBuf,
-    /// Number of distinct synthetic faces (at least 24: fewer leave too little for the
-    /// labeling loop's held-out split and a training batch; 0 failed on a missing file).
-    #[arg(long, default_value_t = 240, value_parser = super::parse::at_least::<usize, 24>)]
+    /// Number of distinct synthetic faces: at least 1, and 24 past `--until prep` (fewer
+    /// leave too little for the labeling loop's held-out split and a training batch; 0
+    /// failed on a missing file).
+    #[arg(long, default_value_t = 240, value_parser = super::parse::at_least::<usize, 1>)]
     pub faces: usize,
     /// Random seed.
     #[arg(long, default_value_t = 1)]
@@ -29,7 +30,18 @@ pub struct DemoArgs {
     pub until: demo::DemoStage,
 }
 
+/// The fewest faces the labeling loop and training take.
+const MIN_FACES_PAST_PREP: usize = 24;
+
 pub fn run(a: DemoArgs, v: Verbosity) -> anyhow::Result<()> {
+    if a.until > demo::DemoStage::Prep && a.faces < MIN_FACES_PAST_PREP {
+        return Err(super::Usage(format!(
+            "--faces {} is too few to label and train on (at least {MIN_FACES_PAST_PREP}; \
+             fewer only with --until prep)",
+            a.faces
+        ))
+        .into());
+    }
     let spec = DemoSpec {
         out: a.out.clone(),
         faces: a.faces,

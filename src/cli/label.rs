@@ -411,7 +411,7 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
         }
         LabelCommand::Serve { data, port } => {
             let h = labels::serve::start(&data, port).context("label serve")?;
-            if labels::queue::read_queue(&labels::Paths::new(&data))?.is_empty() {
+            if !labels::Paths::new(&data).queue().is_file() {
                 eprintln!(
                     "warning: no questions queued yet: run `facesynth label queue --data {}` \
                      (or `label round`), then reload the page",

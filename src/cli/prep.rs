@@ -42,7 +42,7 @@ pub struct PrepArgs {
     /// OpenCV cascade XML for --crop detect (implies it when --crop is not given).
     #[arg(long, value_name = "FILE.xml")]
     pub detector: Option<PathBuf>,
-    /// Detector pyramid step, above 1 and at most 4 [default: 1.1].
+    /// Detector pyramid step, 1.01 to 4 [default: 1.1].
     #[arg(long, value_parser = scale_factor)]
     pub scale_factor: Option<f64>,
     /// Raw detector hits a face needs [default: 5].

@@ -480,6 +480,9 @@ mod tests {
     /// stride-1 layer and a 4x4 stride-2 one (the GAN discriminator's).
     #[test]
     fn gradients_match_burns() {
+        // Draws from the backend's one generator: held, so that a training test's
+        // seeded draws beside it stay its own.
+        let _rng = crate::backend_rng::lock();
         let dev = Default::default();
         for (cin, cout, s, k, stride, pad, with_bias) in [
             (3, 8, 9, 3, 1, 1, true),
@@ -536,6 +539,9 @@ mod tests {
     /// The weight gradient's sums run in one order whatever the thread count.
     #[test]
     fn the_weight_gradient_is_the_same_on_any_number_of_threads() {
+        // Draws from the backend's one generator: held, so that a training test's
+        // seeded draws beside it stay its own.
+        let _rng = crate::backend_rng::lock();
         let dev = Default::default();
         let x = Tensor::<Inner, 4>::random([37, 3, 8, 8], Distribution::Default, &dev);
         let w = Tensor::<Inner, 4>::random([5, 3, 3, 3], Distribution::Default, &dev);
@@ -564,6 +570,9 @@ mod tests {
     /// output as burn's.
     #[test]
     fn inference_matches_burns() {
+        // Draws from the backend's one generator: held, so that a training test's
+        // seeded draws beside it stay its own.
+        let _rng = crate::backend_rng::lock();
         // 3x3 / padding 1 (the crate's layers); a kernel wider than the padded image
         // (some columns have no tap inside a row: it panicked); stride 2 over a side
         // whose last row no window reaches; height and width apart.

@@ -173,6 +173,9 @@ mod tests {
 
     #[test]
     fn output_shapes_for_every_family_and_size() {
+        // Draws from the backend's one generator: held, so that a training test's
+        // seeded draws beside it stay its own.
+        let _rng = crate::backend_rng::lock();
         let dev = Default::default();
         let b = 2;
         for (size, fc) in [
@@ -216,6 +219,9 @@ mod tests {
 
     #[test]
     fn head_only_aux_keeps_the_q_loss_out_of_the_body() {
+        // Draws from the backend's one generator: held, so that a training test's
+        // seeded draws beside it stay its own.
+        let _rng = crate::backend_rng::lock();
         use burn::backend::Autodiff;
         use burn::module::{ModuleVisitor, Param};
         use burn::optim::GradientsParams;
@@ -251,6 +257,9 @@ mod tests {
 
     #[test]
     fn keras_presets_shapes_and_parameter_counts() {
+        // Draws from the backend's one generator: held, so that a training test's
+        // seeded draws beside it stay its own.
+        let _rng = crate::backend_rng::lock();
         let dev = Default::default();
         let mut s = shape(ModelKind::Dcgan, 28, CondKind::Projection);
         s.nz = 100;
@@ -275,6 +284,9 @@ mod tests {
 
     #[test]
     fn keras_mnist_trainable_count_excludes_running_stats() {
+        // Draws from the backend's one generator: held, so that a training test's
+        // seeded draws beside it stay its own.
+        let _rng = crate::backend_rng::lock();
         let dev = Default::default();
         let g = KerasMnistG::<B>::new(100, &dev);
         let running: usize = [7 * 7 * 256, 128, 64].iter().map(|c| 2 * c).sum();

@@ -249,8 +249,9 @@ impl Watch {
             return self.say(
                 "overpower",
                 format!(
-                    "step {}: D overpowers G (D(x) {:.3}, D(G(z)) {:.3}); try label smoothing, \
-                     instance noise, a lower D learning rate or the hinge loss",
+                    "step {}: D overpowers G (D(x) {:.3}, D(G(z)) {:.3}); try instance noise, \
+                     a lower D learning rate, --spectral-norm d, label smoothing (bce, ls) or \
+                     another loss",
                     m.step, m.d_real, m.d_fake
                 ),
             );

@@ -161,10 +161,7 @@ where
             }
             _ => {}
         }
-        let (d_real, d_fake) = (
-            d_score(spec.loss, dr.adv.detach()),
-            d_score(spec.loss, df.adv.detach()),
-        );
+        let (d_real, d_fake) = d_scores(spec.loss, dr.adv.detach(), df.adv.detach());
         let loss_d_val: f32 = loss_d.clone().into_scalar().elem();
         let grads_d = GradientsParams::from_grads(loss_d.backward(), &self.d);
         let grad_d = if want_norms {
@@ -472,18 +469,27 @@ impl SeedExt for rand::rngs::StdRng {
     }
 }
 
-/// D's mean output on a batch as a score in 0..1 (the `d_real` and `d_fake` columns of
-/// metrics.csv), read by each loss's own targets: the sigmoid of BCE's (and RaGAN's)
-/// logit; LS's raw output, whose targets are 1 and 0; hinge's output clamped to its
-/// margins -1..1 and mapped to 0..1. The sigmoid of every loss's output read a perfect
-/// LS D as 0.73 / 0.5 (a balanced game) and hid "D overpowers G" there.
-fn d_score<B: Backend>(loss: LossKind, out: Tensor<B, 1>) -> f32 {
-    let score = match loss {
-        LossKind::Bce | LossKind::Ragan => burn::tensor::activation::sigmoid(out),
-        LossKind::Ls => out,
-        LossKind::Hinge => out.clamp(-1.0, 1.0).add_scalar(1.0).mul_scalar(0.5),
-    };
-    score.mean().into_scalar().elem()
+/// D's mean scores on a real and a fake batch, in 0..1 (the `d_real` and `d_fake`
+/// columns of metrics.csv), each read as its loss reads D's output: the sigmoid of BCE's
+/// logit; RaGAN's of the relative logit, C(x) - mean C(G(z)) and C(G(z)) - mean C(x); LS's
+/// raw output (its targets are 1 and 0) clamped to 0..1; hinge's output clamped to its
+/// margins -1..1 and mapped to 0..1. The sigmoid of every loss's raw output read a
+/// perfect LS D as 0.73 / 0.5 (a balanced game) and hid "D overpowers G" there.
+fn d_scores<B: Backend>(loss: LossKind, real: Tensor<B, 1>, fake: Tensor<B, 1>) -> (f32, f32) {
+    use burn::tensor::activation::sigmoid;
+    let mean = |t: Tensor<B, 1>| -> f32 { t.mean().into_scalar().elem() };
+    match loss {
+        LossKind::Bce => (mean(sigmoid(real)), mean(sigmoid(fake))),
+        LossKind::Ragan => {
+            let (mr, mf) = (real.clone().mean(), fake.clone().mean());
+            (mean(sigmoid(real - mf)), mean(sigmoid(fake - mr)))
+        }
+        LossKind::Ls => (mean(real.clamp(0.0, 1.0)), mean(fake.clamp(0.0, 1.0))),
+        LossKind::Hinge => {
+            let score = |t: Tensor<B, 1>| t.clamp(-1.0, 1.0).add_scalar(1.0).mul_scalar(0.5);
+            (mean(score(real)), mean(score(fake)))
+        }
+    }
 }
 
 /// The instance noise's std at `step`: `instance_noise` annealed linearly to 0 at the
@@ -498,17 +504,28 @@ mod tests {
     use super::*;
 
     /// Regression: D's scores were the sigmoid of its output whatever the loss, so a
-    /// perfect LS or hinge D read as a balanced game.
+    /// perfect LS or hinge D read as a balanced game, and RaGAN's drifting raw logits
+    /// read near 1 on both sides.
     #[test]
     fn d_scores_follow_each_loss() {
         type B = crate::gan::backend::Cpu;
         let t = |v: &[f32]| Tensor::<B, 1>::from_floats(v, &Default::default());
-        assert!((d_score(LossKind::Ls, t(&[1.0, 1.0])) - 1.0).abs() < 1e-6);
-        assert!(d_score(LossKind::Ls, t(&[0.0, 0.0])).abs() < 1e-6);
-        assert!((d_score(LossKind::Hinge, t(&[3.0, 1.0])) - 1.0).abs() < 1e-6);
-        assert!(d_score(LossKind::Hinge, t(&[-2.0, -1.0])).abs() < 1e-6);
-        assert!((d_score(LossKind::Hinge, t(&[0.0])) - 0.5).abs() < 1e-6);
-        assert!((d_score(LossKind::Bce, t(&[0.0])) - 0.5).abs() < 1e-6);
+        let close = |(a, b): (f32, f32), (x, y): (f32, f32)| {
+            assert!((a - x).abs() < 1e-5 && (b - y).abs() < 1e-5, "{a} {b}")
+        };
+        close(
+            d_scores(LossKind::Ls, t(&[1.0, 1.2]), t(&[0.0, -0.3])),
+            (1.0, 0.0),
+        );
+        close(
+            d_scores(LossKind::Hinge, t(&[3.0, 1.0]), t(&[-2.0, -1.0])),
+            (1.0, 0.0),
+        );
+        close(d_scores(LossKind::Hinge, t(&[0.0]), t(&[0.0])), (0.5, 0.5));
+        close(d_scores(LossKind::Bce, t(&[0.0]), t(&[0.0])), (0.5, 0.5));
+        // Both raw logits high, the real ones higher: D tells them apart.
+        let (r, f) = d_scores(LossKind::Ragan, t(&[30.0]), t(&[20.0]));
+        assert!(r > 0.99 && f < 0.01, "{r} {f}");
     }
 
     /// Regression: `--resume --steps 4000` on a run of 2000 with instance noise brought

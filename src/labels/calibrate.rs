@@ -11,12 +11,22 @@ use super::classifier::{softmax_t, Outputs};
 /// Number of confidence bins of [`ece`].
 pub const ECE_BINS: usize = 15;
 
-/// Mean negative log-likelihood of `targets` under `logits / t`.
+/// Mean negative log-likelihood of `targets` under `logits / t`, in f64 as
+/// `logsumexp(l / t) - l[y] / t`: the f32 probability floored at 1e-12 capped a sample's
+/// loss at 27.6, so at a small `t` one confidently wrong held-out label (a margin over
+/// 27.6 t) cost no more there, and the fit could fall to the grid's floor (a head right
+/// at margin 10 on 199 labels and wrong at 65 on one: 0.25, where the fit is 2.96).
 pub fn nll(logits: &[Vec<f32>], targets: &[usize], t: f32) -> f64 {
+    let t = t as f64;
     let mut s = 0.0f64;
     for (l, &y) in logits.iter().zip(targets) {
-        let p = softmax_t(l, t)[y].max(1e-12);
-        s -= (p as f64).ln();
+        let max = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+        let lse = l
+            .iter()
+            .map(|&v| ((v as f64 - max) / t).exp())
+            .sum::<f64>()
+            .ln();
+        s += lse - (l[y] as f64 - max) / t;
     }
     s / logits.len().max(1) as f64
 }
@@ -357,6 +367,20 @@ pub fn calibration_fold(file: &str, every: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a sample's loss was capped at ln(1e12), so at a small temperature one
+    /// confidently wrong label cost no more, and the fit fell to the grid's floor.
+    #[test]
+    fn one_confident_mistake_does_not_pull_the_fit_to_the_floor() {
+        let mut logits: Vec<Vec<f32>> = (0..199).map(|_| vec![10.0, 0.0]).collect();
+        let mut targets = vec![0usize; 199];
+        logits.push(vec![65.0, 0.0]);
+        targets.push(1);
+        let t = fit_temperature(&logits, &targets);
+        assert!((2.5..3.5).contains(&t), "{t}");
+        // The loss grows without bound as a wrong margin does.
+        assert!(nll(&[vec![200.0, 0.0]], &[1], 1.0) > 199.0);
+    }
 
     #[test]
     fn overconfident_logits_get_a_temperature_above_one() {

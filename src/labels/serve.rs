@@ -331,10 +331,11 @@ fn next(st: &State, tab: Option<&str>) -> Result<serde_json::Value, LabelError> 
             skipped += 1;
         }
     }
-    let no_queue = items.is_empty();
+    // No queue file at all (right after `init`); an empty one is a queue with nothing
+    // left to ask.
+    let no_queue = !st.paths.queue().is_file();
     let pending = queue::pending_in(items, &skipped_pairs, &st.schema, &store);
     let Some(first) = pending.first() else {
-        // No queue at all (right after `init`) is not a finished one.
         return Ok(
             serde_json::json!({"done": true, "no_queue": no_queue, "answered": answered, "skipped": skipped}),
         );

@@ -102,6 +102,11 @@ pub fn import(
     importer::require_matches(file, &got)?;
     let round = read_rounds(&paths)?.last().map_or(0, |r| r.round);
     let own = own_export(&paths, file);
+    // `label export --all` fills cells from predictions.csv: those are the machine's too.
+    let preds = match own && paths.predictions().is_file() {
+        true => super::export::read_predictions_checked(&paths, &schema)?,
+        false => Default::default(),
+    };
     let (imported, audit, own_export_unchanged) =
         LabelStore::update(&paths.labels(), &schema, |store| {
             // Of this dataset's own export, only what a person changed is an answer: the
@@ -111,9 +116,14 @@ pub fn import(
             if own {
                 got.answers.retain(|a| {
                     let attr = &schema.attributes[a.attribute];
-                    store
-                        .get(&index.images[a.image], &attr.name)
-                        .is_none_or(|l| l.value != attr.values[a.value])
+                    let (file, value) = (&index.images[a.image], &attr.values[a.value]);
+                    let stored = store
+                        .get(file, &attr.name)
+                        .is_some_and(|l| &l.value == value);
+                    let predicted = preds
+                        .get(&(file.clone(), attr.name.clone()))
+                        .is_some_and(|p| &p.0 == value);
+                    !stored && !predicted
                 });
             }
             // Against the votes before these answers replace any of them in the store.
