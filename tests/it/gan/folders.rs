@@ -894,6 +894,46 @@ fn label_names_that_match_no_image_are_named() {
     );
 }
 
+/// The README's first command, whole: prep, label, train and the three report pages, at
+/// the fewest faces it takes (a change to training's or labeling's checks broke it with
+/// every other test green; about two minutes).
+#[test]
+fn the_whole_demo_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = bin()
+        .args(["demo", "--quiet", "--faces", "24", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "data/manifest.csv",
+        "data/labels_wide.csv",
+        "data/report.html",
+        "data/labels/report.html",
+        "gan/run/report.html",
+        "gan/run/latest.json",
+        "gan/samples/grid.png",
+    ] {
+        assert!(out.join(f).is_file(), "no {f}");
+    }
+    // Too few faces to label and train on: a bad command line, nothing written.
+    let few = dir.path().join("few");
+    let o = bin()
+        .args(["demo", "--quiet", "--faces", "5", "--out"])
+        .arg(&few)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!few.exists());
+}
+
 /// Regression: a rerun of `demo` into its folder prepared the last demo's raw files too
 /// and continued its label store, so the same arguments gave other results; a folder a
 /// demo did not make is refused, not cleared.
