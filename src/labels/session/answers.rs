@@ -33,16 +33,12 @@ pub struct ImportReport {
     /// Entries of this dataset's own `label export` (`labels_wide.csv`, `imagefolder/`)
     /// that agree with its current labels: left as they are, so the machine's labels an
     /// export holds do not come back as a person's.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "super::rounds::is_zero")]
     pub own_export_unchanged: usize,
     /// The file's answers against the colour heuristics' votes: attributes whose answers
     /// look swapped with another's or renamed ([`crate::labels::audit`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<audit::Finding>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// Whether `file` is `paths`'s own `label export` output (the wide CSV or a folder of

@@ -43,7 +43,7 @@ pub struct RoundInfo {
     /// The test split the round kept out ([`RoundSpec::exclude_key`]; 0: none).
     ///
     /// [`RoundSpec::exclude_key`]: crate::labels::RoundSpec::exclude_key
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub test_split: u64,
     /// The saved network this round continued from (`model-split.mpk` or `model.mpk`,
     /// [`RoundSpec::warm_start`]); none: fresh weights.
@@ -335,12 +335,9 @@ pub fn read_rounds(paths: &Paths) -> Result<Vec<RoundInfo>, LabelError> {
     })
 }
 
-pub(crate) fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-fn is_zero_u64(n: &u64) -> bool {
-    *n == 0
+/// Whether a count or key is 0 (left out of the JSON: `skip_serializing_if`).
+pub(crate) fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
 }
 
 #[cfg(test)]
