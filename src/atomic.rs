@@ -60,6 +60,14 @@ pub fn lock_file_briefly_waiting(path: &Path) -> io::Result<Option<std::fs::File
     try_lock_file(path)
 }
 
+/// Removes the file at `path`; one already gone is no error (what the caller wanted).
+pub fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// The lock file at `path` (made if missing) taken without waiting; `None` while another
 /// process (or another open of it) holds it.
 pub fn try_lock_file(path: &Path) -> io::Result<Option<std::fs::File>> {

@@ -309,10 +309,7 @@ pub fn generate(spec: &SynthSpec, out: &Path) -> Result<Vec<TruthRow>, SynthErro
     let now: std::collections::HashSet<&str> = truth.iter().map(|r| r.file.as_str()).collect();
     for file in earlier.iter().filter(|f| !now.contains(f.as_str())) {
         let p = out.join(file);
-        match std::fs::remove_file(&p) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_err(&p)(e)),
-            _ => {}
-        }
+        crate::atomic::remove_if_present(&p).map_err(write_err(&p))?;
     }
     Ok(truth)
 }

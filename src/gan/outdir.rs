@@ -149,12 +149,7 @@ impl OutDir {
                 continue;
             }
             let p = self.root.join(rel);
-            match std::fs::remove_file(&p) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(io_err(&p)(e));
-                }
-                _ => {}
-            }
+            crate::atomic::remove_if_present(&p).map_err(io_err(&p))?;
             dirs.extend(
                 rel.ancestors()
                     .skip(1)

@@ -126,10 +126,7 @@ pub(super) fn write_reports(out: &Path, report: &PrepReport) -> Result<(), PrepE
     match &report.stats {
         Some(stats) => crate::atomic::write_json(&path, stats).map_err(out_err(&path))?,
         // An earlier run's would describe images this run did not keep.
-        None => match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(out_err(&path)(e)),
-            _ => {}
-        },
+        None => crate::atomic::remove_if_present(&path).map_err(out_err(&path))?,
     }
     let path = out.join("report.json");
     crate::atomic::write_json(&path, report).map_err(out_err(&path))
