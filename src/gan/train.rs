@@ -531,11 +531,7 @@ fn train_split(
     // Every value under 2 images (an id-like column): nothing would train, and the run
     // ended with warnings and exit 0.
     let a = ds.attrs.iter().position(|x| x.name == attr).unwrap_or(0);
-    let mut counts = vec![0usize; split.values.len()];
-    for &l in ds.labels.iter().skip(a).step_by(ds.attrs.len().max(1)) {
-        counts[l as usize] += 1;
-    }
-    if counts.iter().all(|&c| c < 2) {
+    if ds.value_counts(a).iter().all(|&c| c < 2) {
         return Err(GanError::Settings {
             reason: format!(
                 "--split-by {attr}: no value has 2 or more images ({} values over {} images), \

@@ -143,35 +143,32 @@ impl Dataset {
         Some(out)
     }
 
+    /// How many images have each value of attribute `a`.
+    pub fn value_counts(&self, a: usize) -> Vec<usize> {
+        let mut counts = vec![0usize; self.attrs[a].values.len()];
+        for &l in self.labels.iter().skip(a).step_by(self.attrs.len()) {
+            counts[l as usize] += 1;
+        }
+        counts
+    }
+
     /// Drops the values no image has from each attribute's list, and renumbers the
     /// labels. A class model of a split run knew every value of the whole set: values
     /// its images never had kept their untrained embeddings, and `generate` drew them
     /// (and took them when asked) without a word.
     fn keep_present_values(&mut self) {
-        let na = self.attrs.len();
-        for (a, attr) in self.attrs.iter_mut().enumerate() {
-            let mut used = vec![false; attr.values.len()];
-            for l in self.labels.iter().skip(a).step_by(na.max(1)) {
-                used[*l as usize] = true;
-            }
-            // New index of each old one.
-            let mut new = vec![0u32; used.len()];
-            let mut next = 0;
-            for (old, &u) in used.iter().enumerate() {
-                new[old] = next;
-                next += u as u32;
-            }
-            for l in self.labels.iter_mut().skip(a).step_by(na.max(1)) {
-                *l = new[*l as usize];
-            }
-            let values = std::mem::take(&mut attr.values);
-            attr.values = values
-                .into_iter()
-                .zip(&used)
-                .filter(|(_, &u)| u)
-                .map(|(v, _)| v)
-                .collect();
-        }
+        let present = (0..self.attrs.len())
+            .map(|a| {
+                let counts = self.value_counts(a);
+                let values = self.attrs[a].values.iter().zip(counts);
+                values
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(v, _)| v.clone())
+                    .collect()
+            })
+            .collect();
+        let renumbered = self.renumber(present);
+        debug_assert!(renumbered, "every present value is in its own list");
     }
 
     /// Takes `saved`'s value lists (a class model's `classes.json`) where they hold every
@@ -179,29 +176,42 @@ impl Dataset {
     /// changed, where they do not. A split's class model resumes with the values it was
     /// saved with: one that gained a value since (labeling goes on) keeps its slots.
     pub fn relabel_onto(&mut self, saved: &[Attribute]) -> bool {
-        let na = self.attrs.len();
-        if saved.len() != na || self.attrs.iter().zip(saved).any(|(a, s)| a.name != s.name) {
+        if saved.len() != self.attrs.len()
+            || self.attrs.iter().zip(saved).any(|(a, s)| a.name != s.name)
+        {
             return false;
         }
-        let maps: Option<Vec<Vec<u32>>> = self
-            .attrs
-            .iter()
-            .zip(saved)
-            .map(|(a, s)| {
-                a.values
-                    .iter()
-                    .map(|v| s.values.iter().position(|x| x == v).map(|p| p as u32))
-                    .collect()
-            })
-            .collect();
-        let Some(maps) = maps else {
-            return false;
-        };
+        self.renumber(saved.iter().map(|s| s.values.clone()).collect())
+    }
+
+    /// Gives each attribute the value list of `lists` (one per attribute), its labels
+    /// renumbered to it; false, and nothing changed, where a value an image has is not
+    /// in its new list.
+    fn renumber(&mut self, lists: Vec<Vec<String>>) -> bool {
+        let na = self.attrs.len();
+        let mut maps: Vec<Vec<u32>> = Vec::with_capacity(na);
+        for (a, list) in lists.iter().enumerate() {
+            let counts = self.value_counts(a);
+            let map: Option<Vec<u32>> = self.attrs[a]
+                .values
+                .iter()
+                .zip(counts)
+                .map(|(v, n)| match n {
+                    // No image has it: no label to renumber.
+                    0 => Some(0),
+                    _ => list.iter().position(|x| x == v).map(|p| p as u32),
+                })
+                .collect();
+            match map {
+                Some(m) => maps.push(m),
+                None => return false,
+            }
+        }
         for (k, l) in self.labels.iter_mut().enumerate() {
             *l = maps[k % na][*l as usize];
         }
-        for (a, s) in self.attrs.iter_mut().zip(saved) {
-            a.values.clone_from(&s.values);
+        for (attr, list) in self.attrs.iter_mut().zip(lists) {
+            attr.values = list;
         }
         true
     }
