@@ -215,11 +215,12 @@ fn in_range(lo: f32, hi: f32) -> impl Fn(&str) -> Result<f32, String> + Clone {
     }
 }
 
-/// A detector pyramid step: 1.01 to 4 ([`facesynth::detect::MIN_SCALE_FACTOR`]).
+/// A detector pyramid step: 1.01 to 4 (the range `prep`'s settings take).
 fn scale_factor(s: &str) -> Result<f64, String> {
+    use facesynth::detect::{MAX_SCALE_FACTOR, MIN_SCALE_FACTOR};
     number(
         s,
-        |v: f64| (facesynth::detect::MIN_SCALE_FACTOR..=4.0).contains(&v),
+        |v: f64| (MIN_SCALE_FACTOR..=MAX_SCALE_FACTOR).contains(&v),
         "1.01 to 4",
     )
 }

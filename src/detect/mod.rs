@@ -79,6 +79,10 @@ pub enum DetectError {
 /// about 5,000 levels from a 24 px window to a 4,000 px image) and a scan takes minutes.
 pub const MIN_SCALE_FACTOR: f64 = 1.01;
 
+/// The largest pyramid step `prep` takes (a coarser pyramid skips the face sizes between
+/// its levels).
+pub const MAX_SCALE_FACTOR: f64 = 4.0;
+
 /// Parameters of one multi-scale detection, with OpenCV's defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectSpec {

@@ -177,10 +177,9 @@ impl CompareTable {
     /// same k: FID is biased up at small n, and the k-NN radii of precision, recall,
     /// density and coverage shrink as n grows, so runs evaluated otherwise do not rank.
     pub fn same_sample_sizes(&self) -> bool {
-        let size = |s: &EvalSummary| (s.n_generated, s.n_real, s.overall.k);
         self.rows
             .windows(2)
-            .all(|w| size(&w[0].summary) == size(&w[1].summary))
+            .all(|w| sample_size(&w[0].summary) == sample_size(&w[1].summary))
     }
 
     /// The table in GitHub markdown (compare.md), with a warning line when feature
@@ -202,6 +201,12 @@ impl CompareTable {
         }
         s
     }
+}
+
+/// What must agree between runs for their figures to rank: generated images, real
+/// images and k ([`CompareTable::same_sample_sizes`]).
+pub fn sample_size(s: &EvalSummary) -> (usize, usize, usize) {
+    (s.n_generated, s.n_real, s.overall.k)
 }
 
 /// What a comparison says when its runs' sample sizes differ.

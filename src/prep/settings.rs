@@ -269,7 +269,8 @@ impl PrepSpec {
             max_size: de.max_size.filter(|&v| v > 0).map(|v| (v, v)),
             equalize: de.equalize.unwrap_or(dd.equalize),
         };
-        if !(crate::detect::MIN_SCALE_FACTOR..=4.0).contains(&detect.scale_factor) {
+        use crate::detect::{MAX_SCALE_FACTOR, MIN_SCALE_FACTOR};
+        if !(MIN_SCALE_FACTOR..=MAX_SCALE_FACTOR).contains(&detect.scale_factor) {
             return Err(invalid("prep.detect.scale_factor", "must be 1.01 to 4"));
         }
         if mode == CropMode::Detect && de.detector.is_none() {

@@ -6,7 +6,9 @@ use super::evalpage::{read_summary, NOT_INCEPTION};
 use super::html::{Cell, Page, Table};
 use super::plot::{self, BarChart};
 use super::{write_page, ReportError};
-use crate::eval::compare::{columns, run_name, Better, CompareRow, CompareTable, LEAD};
+use crate::eval::compare::{
+    columns, run_name, sample_size, Better, CompareRow, CompareTable, LEAD,
+};
 use crate::eval::summary::EvalSummary;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -66,10 +68,7 @@ pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, Rep
         .iter()
         .map(|c| rows.iter().map(|r| (c.value)(&r.2)).collect())
         .collect();
-    let sizes: BTreeSet<(usize, usize, usize)> = rows
-        .iter()
-        .map(|r| (r.2.n_generated, r.2.n_real, r.2.overall.k))
-        .collect();
+    let sizes: BTreeSet<(usize, usize, usize)> = rows.iter().map(|r| sample_size(&r.2)).collect();
     // No best where the runs were evaluated on different sample sizes (they do not rank).
     let rank = |v: &[f64], better: Better| match sizes.len() {
         1 => best_of(v, better),
