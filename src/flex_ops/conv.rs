@@ -10,7 +10,7 @@
 //! convolution with the flipped kernel. The forward pass is the same im2col GEMM, one
 //! image per task.
 
-use super::planes::par_planes_init;
+use super::planes::{assume_written, par_planes_written};
 use super::{cast, cast_back, dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -23,6 +23,7 @@ use burn::prelude::*;
 use burn::tensor::ops::{ConvOptions, ModuleOps};
 use burn::tensor::{DType, TensorPrimitive};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 type Args<B> = (Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 1>>);
 
@@ -255,6 +256,16 @@ impl Geometry {
     /// (0 in the padding).
     fn im2col(&self, img: &[f32], cols: &mut [f32]) {
         let g = *self;
+        if g.stride == [1, 1] && g.ow == g.w {
+            g.im2col_same_width(img, cols)
+        } else {
+            g.im2col_rows(img, cols)
+        }
+    }
+
+    /// [`Geometry::im2col`] row by row of the output, for any stride and padding.
+    fn im2col_rows(&self, img: &[f32], cols: &mut [f32]) {
+        let g = *self;
         let mut rows = cols.chunks_exact_mut(g.l());
         for c in 0..g.cin {
             let plane = &img[c * g.h * g.w..(c + 1) * g.h * g.w];
@@ -303,6 +314,63 @@ impl Geometry {
     }
 }
 
+impl Geometry {
+    /// [`Geometry::im2col`] for stride 1 where the output rows are as wide as the input's
+    /// (3x3 with padding 1: every layer of the classifier). Then a tap's row of the column
+    /// matrix is the image plane itself shifted by `dy * w + dx`: one copy of the rows the
+    /// tap reads inside the image, and zeros written over the `|dx|` columns at each row's
+    /// edge that the shift carried over from the neighbouring row. The row-by-row copies
+    /// of 6-48 values were calls to `memcpy` and `memset` that cost more than the values
+    /// they moved (16% of a round's CPU samples with `im2col`; perf, BENCHMARKS.md,
+    /// label, session 48).
+    fn im2col_same_width(&self, img: &[f32], cols: &mut [f32]) {
+        let g = *self;
+        let (h, w, oh) = (g.h as isize, g.w as isize, g.oh as isize);
+        let len = g.l();
+        let mut rows = cols.chunks_exact_mut(len);
+        for c in 0..g.cin {
+            let plane = &img[c * g.h * g.w..(c + 1) * g.h * g.w];
+            for ky in 0..g.kh {
+                for kx in 0..g.kw {
+                    let row = rows.next().expect("k rows");
+                    let (dy, dx) = (
+                        ky as isize - g.pad[0] as isize,
+                        kx as isize - g.pad[1] as isize,
+                    );
+                    let shift = dy * w + dx;
+                    // Output rows whose input row lies inside the image, and within them
+                    // the flat positions whose source lies inside the plane.
+                    let first = (-dy).clamp(0, oh);
+                    let last = (h - dy).clamp(first, oh);
+                    let lo = (first * w).max(-shift).min(last * w);
+                    let hi = (last * w).min(h * w - shift).max(lo);
+                    let (lo, hi) = (lo as usize, hi as usize);
+                    row[..lo].fill(0.0);
+                    if hi > lo {
+                        let start = (lo as isize + shift) as usize;
+                        row[lo..hi].copy_from_slice(&plane[start..start + hi - lo]);
+                    }
+                    row[hi..].fill(0.0);
+                    // The edge columns whose tap falls outside its own input row.
+                    let edge = dx.unsigned_abs().min(g.w);
+                    if edge > 0 {
+                        for oy in first as usize..last as usize {
+                            let r = &mut row[oy * g.w..(oy + 1) * g.w];
+                            match (edge, dx < 0) {
+                                // One value (padding 1): a store, not a call to `memset`.
+                                (1, true) => r[0] = 0.0,
+                                (1, false) => r[g.w - 1] = 0.0,
+                                (_, true) => r[..edge].fill(0.0),
+                                (_, false) => r[g.w - edge..].fill(0.0),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The forward pass, `Y[i] = W · cols(X[i]) + b` per image (`cout × k` by `k × l`),
 /// images split across threads. flex's own first reorders the whole input to NHWC on
 /// one thread and builds its columns tap by tap, channel innermost (16% of a training
@@ -332,20 +400,20 @@ fn forward(
     let bias: Option<&[f32]> = b.as_ref().map(|b| b.storage());
     let (k, l) = (g.k(), g.l());
     let plane = g.cin * g.h * g.w;
-    let y = par_planes_init(
-        n * cout * l,
-        cout * l,
-        || vec![0.0f32; k * l],
-        |cols, i, out: &mut [f32]| {
+    let image = |_: &mut (), i: usize, out: &mut [MaybeUninit<f32>]| {
+        // The bias, or zero, is where the GEMM's sums start.
+        for (co, row) in out.chunks_exact_mut(l).enumerate() {
+            row.fill(MaybeUninit::new(bias.map_or(0.0, |b| b[co])));
+        }
+        // SAFETY: the `cout` rows of `l` values cover the plane, and each was written.
+        let out = unsafe { assume_written(out) };
+        with_columns(k * l, |cols| {
             g.im2col(&xs[i * plane..(i + 1) * plane], cols);
-            if let Some(bias) = bias {
-                for (row, &v) in out.chunks_exact_mut(l).zip(bias) {
-                    row.fill(v);
-                }
-            }
             gemm_acc(out, ws, cols, [cout, l, k], Rhs::Plain);
-        },
-    );
+        });
+    };
+    // SAFETY: `image` writes every value of each `cout * l` plane before anything reads it.
+    let y = unsafe { par_planes_written(n * cout * l, cout * l, || (), image) };
     Some(FlexTensor::from_data(TensorData::new(
         y,
         [n, cout, g.oh, g.ow],
@@ -403,23 +471,49 @@ fn weight_grad(
         .into_par_iter()
         .map(|c| {
             let mut acc = vec![0.0f32; cout * k];
-            let mut cols = vec![0.0f32; k * l];
-            for i in c * per..((c + 1) * per).min(n) {
-                g.im2col(&xs[i * cin * h * wd..(i + 1) * cin * h * wd], &mut cols);
-                let d = &ds[i * cout * l..(i + 1) * cout * l];
-                gemm_acc(&mut acc, d, &cols, [cout, k, l], Rhs::Transposed);
-            }
+            with_columns(k * l, |cols| {
+                for i in c * per..((c + 1) * per).min(n) {
+                    g.im2col(&xs[i * cin * h * wd..(i + 1) * cin * h * wd], cols);
+                    let d = &ds[i * cout * l..(i + 1) * cout * l];
+                    gemm_acc(&mut acc, d, cols, [cout, k, l], Rhs::Transposed);
+                }
+            });
             acc
         })
         .collect();
-    let total = partials.into_iter().reduce(|mut a, b| {
-        a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-        a
-    })?;
+    // The chunks' sums added in chunk order, the weights split across threads (on one
+    // thread, 15 passes over a 128x1152 gradient while the other core waits).
+    let (first, rest) = partials.split_first()?;
+    let mut total = first.clone();
+    total.par_chunks_mut(4096).enumerate().for_each(|(j, out)| {
+        for p in rest {
+            let part = &p[j * 4096..j * 4096 + out.len()];
+            out.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+        }
+    });
     Some(FlexTensor::from_data(TensorData::new(
         total,
         [cout, cin, kh, kw],
     )))
+}
+
+thread_local! {
+    /// Each thread's column matrix, kept from one convolution to the next: allocating and
+    /// zeroing a fresh one per task (up to 663 KB) cost more than filling it.
+    static COLUMNS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `f` on this thread's column buffer of `len` values (contents left from its last
+/// use: [`Geometry::im2col`] writes every value). `f` must not start another convolution
+/// on this thread (it only copies and runs a one-thread GEMM).
+fn with_columns<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    COLUMNS.with(|cell| {
+        let mut cols = cell.borrow_mut();
+        if cols.len() < len {
+            cols.resize(len, 0.0);
+        }
+        f(&mut cols[..len])
+    })
 }
 
 /// How [`gemm_acc`] reads its right-hand matrix.
@@ -564,6 +658,43 @@ mod tests {
         assert!(one.iter().any(|&v| v != 0.0));
         assert_eq!(one, grad(2));
         assert_eq!(one, grad(5));
+    }
+
+    /// The shifted-plane columns for stride 1 equal the row-by-row ones, for 3x3 with
+    /// padding 1, wider kernels and paddings, output heights apart from the input's, and
+    /// a kernel wider than the image; every value of a dirty buffer is overwritten.
+    #[test]
+    fn same_width_columns_match_the_row_by_row_ones() {
+        for (cin, h, w, kh, kw, p0, p1) in [
+            (2, 6, 6, 3, 3, 1, 1),
+            (1, 5, 7, 3, 5, 0, 2),
+            (3, 4, 3, 5, 3, 2, 1),
+            (1, 3, 2, 1, 7, 0, 3),
+            (1, 2, 4, 3, 9, 1, 4),
+            (2, 1, 1, 3, 3, 1, 1),
+        ] {
+            let g = Geometry {
+                cin,
+                h,
+                w,
+                kh,
+                kw,
+                oh: h + 2 * p0 + 1 - kh,
+                ow: w + 2 * p1 + 1 - kw,
+                stride: [1, 1],
+                pad: [p0, p1],
+            };
+            assert_eq!(g.ow, g.w);
+            let img: Vec<f32> = (0..cin * h * w).map(|i| i as f32 + 1.0).collect();
+            let mut fast = vec![f32::NAN; g.k() * g.l()];
+            let mut rows = vec![f32::NAN; g.k() * g.l()];
+            g.im2col_same_width(&img, &mut fast);
+            g.im2col_rows(&img, &mut rows);
+            assert_eq!(
+                fast, rows,
+                "{cin} {h}x{w} kernel {kh}x{kw} padding {p0},{p1}"
+            );
+        }
     }
 
     /// At inference (flex without autodiff) the forward pass is ours as well: the same

@@ -12,7 +12,7 @@
 //! `dx = γ / σ · (dy' - mean(dy') - x̂ · mean(dy' · x̂))` with `dy'` the output gradient
 //! where the ReLU passed.
 
-use super::planes::{par_planes, par_planes2};
+use super::planes::{par_planes2_written, par_planes_written};
 use super::{cast, cast_back, dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -27,6 +27,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{DType, TensorPrimitive};
 use rayon::prelude::*;
 use std::any::Any;
+use std::mem::MaybeUninit;
 
 /// `relu(batch_norm(bn, x))` for `x` of `[batch, channels, height, width]`: batch
 /// statistics (and a running-state update) when `B` records gradients, the running
@@ -139,15 +140,18 @@ fn training(bn: &BatchNorm<Ad>, x: Tensor<Ad, 4>) -> Tensor<Ad, 4> {
     let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
     let g = values(&gamma.primitive);
     let b = values(&beta.primitive);
-    let (y, xhat) = par_planes2(xs.len(), hw, |p, y: &mut [f32], xh: &mut [f32]| {
+    let normalise = |p: usize, y: &mut [MaybeUninit<f32>], xh: &mut [MaybeUninit<f32>]| {
         let ch = p % c;
         let src = &xs[p * hw..(p + 1) * hw];
         let (mu, s, g, b) = (mean[ch], inv[ch], g[ch], b[ch]);
         for ((y, xh), &v) in y.iter_mut().zip(xh.iter_mut()).zip(src) {
-            *xh = (v - mu) * s;
-            *y = (*xh * g + b).max(0.0);
+            let n = (v - mu) * s;
+            xh.write(n);
+            y.write((n * g + b).max(0.0));
         }
-    });
+    };
+    // SAFETY: `normalise` writes every value of both planes (all three are `hw` long).
+    let (y, xhat) = unsafe { par_planes2_written(xs.len(), hw, normalise) };
     let y = FlexTensor::from_data(TensorData::new(y, shape));
     let prep = BnReluBackward
         .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
@@ -184,13 +188,15 @@ fn inference(bn: &BatchNorm<Flex>, x: Tensor<Flex, 4>) -> Tensor<Flex, 4> {
         .collect();
     let xc = x.into_primitive().tensor().to_contiguous();
     let xs: &[f32] = xc.storage();
-    let y = par_planes(n * c * hw, hw, |p, y: &mut [f32]| {
+    let apply = |_: &mut (), p: usize, y: &mut [MaybeUninit<f32>]| {
         let ch = p % c;
         let (mu, a, beta) = (rm[ch], scale[ch], b[ch]);
         for (y, &v) in y.iter_mut().zip(&xs[p * hw..(p + 1) * hw]) {
-            *y = ((v - mu) * a + beta).max(0.0);
+            y.write(((v - mu) * a + beta).max(0.0));
         }
-    });
+    };
+    // SAFETY: `apply` writes every value of each `hw`-long plane.
+    let y = unsafe { par_planes_written(n * c * hw, hw, || (), apply) };
     let y = FlexTensor::from_data(TensorData::new(y, [n, c, h, w]));
     Tensor::from_primitive(TensorPrimitive::Float(y))
 }
@@ -226,11 +232,22 @@ impl Backward<Flex, 3> for BnReluBackward {
                 let (mut sb, mut sg) = (0.0f64, 0.0f64);
                 for i in 0..n {
                     let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
+                    // Eight lanes, value `k` in lane `k % 8`, as whole chunks so that
+                    // the compiler keeps the lanes in vector registers.
                     let (mut lb, mut lg) = ([0.0f32; 8], [0.0f32; 8]);
-                    for (k, (&d, &xh)) in dy[r.clone()].iter().zip(&s.xhat[r]).enumerate() {
+                    let (d8, x8) = (dy[r.clone()].chunks_exact(8), s.xhat[r].chunks_exact(8));
+                    let tail = d8.remainder().iter().zip(x8.remainder());
+                    for (dc, xc) in d8.zip(x8) {
+                        for l in 0..8 {
+                            let d = if passed(ch, xc[l]) { dc[l] } else { 0.0 };
+                            lb[l] += d;
+                            lg[l] += d * xc[l];
+                        }
+                    }
+                    for (l, (&d, &xh)) in tail.enumerate() {
                         let d = if passed(ch, xh) { d } else { 0.0 };
-                        lb[k % 8] += d;
-                        lg[k % 8] += d * xh;
+                        lb[l] += d;
+                        lg[l] += d * xh;
                     }
                     sb += lb.iter().map(|&v| v as f64).sum::<f64>();
                     sg += lg.iter().map(|&v| v as f64).sum::<f64>();
@@ -248,7 +265,7 @@ impl Backward<Flex, 3> for BnReluBackward {
         }
         if let Some(node) = node_x {
             let m = (n * hw).max(1) as f64;
-            let dx = par_planes(dy.len(), hw, |p, dx: &mut [f32]| {
+            let input_grad = |_: &mut (), p: usize, dx: &mut [MaybeUninit<f32>]| {
                 let ch = p % c;
                 let k = s.gamma[ch] * s.inv[ch];
                 let mb = (sums[ch].0 / m) as f32;
@@ -256,9 +273,11 @@ impl Backward<Flex, 3> for BnReluBackward {
                 let r = p * hw..(p + 1) * hw;
                 for ((o, &d), &xh) in dx.iter_mut().zip(&dy[r.clone()]).zip(&s.xhat[r]) {
                     let d = if passed(ch, xh) { d } else { 0.0 };
-                    *o = k * (d - mb - xh * mg);
+                    o.write(k * (d - mb - xh * mg));
                 }
-            });
+            };
+            // SAFETY: `input_grad` writes every value of each `hw`-long plane.
+            let dx = unsafe { par_planes_written(dy.len(), hw, || (), input_grad) };
             let dx = FlexTensor::from_data(TensorData::new(dx, s.shape));
             grads.register::<Flex>(node.id, dx);
         }

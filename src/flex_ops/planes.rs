@@ -1,18 +1,20 @@
-//! Output buffers the kernels fill plane by plane in parallel, zeroed by the same threads.
+//! Output buffers the kernels fill plane by plane in parallel.
 //!
 //! `vec![0.0; len]` on a heap that keeps freed memory ([`crate::heap`]) is a `memset` of
 //! the whole buffer on the calling thread while the other cores wait, and a second pass
 //! over memory the kernel then writes again. In a default labeling round that serial
 //! zeroing (batch norm's output and normalised input, its and pooling's input gradients,
 //! the convolution's output) took 8.8% of the CPU samples, about 14% of the wall time on
-//! two cores (BENCHMARKS.md, label, session 41). Here each worker zeroes only the plane
-//! it is about to write, while it sits in its cache.
+//! two cores (BENCHMARKS.md, label, session 41). Here a kernel that writes only some of
+//! a plane has each worker zero the plane it is about to write, while it sits in its
+//! cache; one that writes every value gets the plane unzeroed.
 
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// A vector of `len` values, `len` a multiple of `plane`, each `plane`-long chunk zeroed
-/// (`T::default()`) and then handed to `fill` with its index, in parallel.
+/// (`T::default()`) and then handed to `fill` with its index, in parallel. For kernels
+/// that write only some of a plane (pooling's input gradient).
 pub(super) fn par_planes<T>(
     len: usize,
     plane: usize,
@@ -21,49 +23,73 @@ pub(super) fn par_planes<T>(
 where
     T: Copy + Default + Send + Sync,
 {
-    par_planes_init(len, plane, || (), |_, p, out| fill(p, out))
+    let fill = |_: &mut (), p, a: &mut [MaybeUninit<T>], b: &mut [MaybeUninit<()>]| {
+        zeroed(b);
+        fill(p, zeroed(a))
+    };
+    // SAFETY: `fill` above writes every value of both planes (`zeroed`) before the
+    // kernel's own writes.
+    unsafe { planes_with(len, plane, || (), fill).0 }
 }
 
-/// [`par_planes`] with a scratch value per worker, made by `init` (rayon's
-/// `for_each_init`: a buffer reused across the planes one thread fills).
-pub(super) fn par_planes_init<T, S>(
+/// A vector of `len` values whose `plane`-long chunks `fill` writes, in parallel, with a
+/// scratch value per worker made by `init` (rayon's `for_each_init`). No zeroing pass:
+/// for kernels that write every value, a zeroing pass is one more write of the whole
+/// output (the planes' zeroing was 2-3% of a round's CPU samples; BENCHMARKS.md, label,
+/// session 48).
+///
+/// # Safety
+/// `fill` must write every value of each plane it is handed.
+pub(super) unsafe fn par_planes_written<T, S>(
     len: usize,
     plane: usize,
     init: impl Fn() -> S + Sync + Send,
-    fill: impl Fn(&mut S, usize, &mut [T]) + Sync,
+    fill: impl Fn(&mut S, usize, &mut [MaybeUninit<T>]) + Sync,
 ) -> Vec<T>
 where
-    T: Copy + Default + Send + Sync,
+    T: Copy + Send + Sync,
 {
-    // The second buffer holds `()`s: zero-sized, never allocated.
-    planes_with(len, plane, init, |s, p, out, _: &mut [()]| fill(s, p, out)).0
+    let fill = |s: &mut S, p, a: &mut [MaybeUninit<T>], b: &mut [MaybeUninit<()>]| {
+        zeroed(b);
+        fill(s, p, a)
+    };
+    // SAFETY: the caller's `fill` writes every value of `a`; `b` is zeroed above.
+    unsafe { planes_with(len, plane, init, fill).0 }
 }
 
 /// Two such vectors of `len` values each (the kernel's output and what its backward pass
-/// keeps: batch norm's normalised input, pooling's winners), filled together plane by plane.
-pub(super) fn par_planes2<T, U>(
+/// keeps: batch norm's normalised input, pooling's winners), written together plane by
+/// plane, without a zeroing pass.
+///
+/// # Safety
+/// `fill` must write every value of both planes it is handed.
+pub(super) unsafe fn par_planes2_written<T, U>(
     len: usize,
     plane: usize,
-    fill: impl Fn(usize, &mut [T], &mut [U]) + Sync,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>], &mut [MaybeUninit<U>]) + Sync,
 ) -> (Vec<T>, Vec<U>)
 where
-    T: Copy + Default + Send + Sync,
-    U: Copy + Default + Send + Sync,
+    T: Copy + Send + Sync,
+    U: Copy + Send + Sync,
 {
-    planes_with(len, plane, || (), |_, p, a, b| fill(p, a, b))
+    // SAFETY: the caller's contract.
+    unsafe { planes_with(len, plane, || (), |_, p, a, b| fill(p, a, b)) }
 }
 
-/// The one implementation of the three: two buffers of `len` values, each plane of
-/// both zeroed and then filled, with a scratch value per worker.
-fn planes_with<T, U, S>(
+/// The one implementation: two buffers of `len` values, filled plane by plane in
+/// parallel, with a scratch value per worker.
+///
+/// # Safety
+/// `fill` must write every value of both planes it is handed.
+unsafe fn planes_with<T, U, S>(
     len: usize,
     plane: usize,
     init: impl Fn() -> S + Sync + Send,
-    fill: impl Fn(&mut S, usize, &mut [T], &mut [U]) + Sync,
+    fill: impl Fn(&mut S, usize, &mut [MaybeUninit<T>], &mut [MaybeUninit<U>]) + Sync,
 ) -> (Vec<T>, Vec<U>)
 where
-    T: Copy + Default + Send + Sync,
-    U: Copy + Default + Send + Sync,
+    T: Copy + Send + Sync,
+    U: Copy + Send + Sync,
 {
     let mut a: Vec<T> = Vec::with_capacity(len);
     let mut b: Vec<U> = Vec::with_capacity(len);
@@ -79,10 +105,10 @@ where
     let chunks = spare_a
         .par_chunks_mut(plane)
         .zip(spare_b.par_chunks_mut(plane));
-    let fill = |s: &mut S, (p, (ca, cb))| fill(s, p, zeroed(ca), zeroed(cb));
+    let fill = |s: &mut S, (p, (ca, cb))| fill(s, p, ca, cb);
     chunks.enumerate().for_each_init(init, fill);
-    // SAFETY: `zeroed` wrote every one of both buffers' first `len` values (the chunks
-    // cover them exactly), whatever `fill` did after.
+    // SAFETY: the chunks cover both buffers' first `len` values exactly, and `fill`
+    // wrote every value of each (the caller's contract).
     unsafe {
         a.set_len(len);
         b.set_len(len);
@@ -90,11 +116,20 @@ where
     (a, b)
 }
 
+/// `out` as an initialised slice, once every value of it has been written.
+///
+/// # Safety
+/// Every element of `out` must have been written.
+pub(super) unsafe fn assume_written<T>(out: &mut [MaybeUninit<T>]) -> &mut [T] {
+    // SAFETY: the caller's contract; `MaybeUninit<T>` has `T`'s layout.
+    unsafe { &mut *(out as *mut [MaybeUninit<T>] as *mut [T]) }
+}
+
 /// The chunk with every value set to `T::default()`, as an initialised slice.
 fn zeroed<T: Copy + Default>(chunk: &mut [MaybeUninit<T>]) -> &mut [T] {
     chunk.fill(MaybeUninit::new(T::default()));
-    // SAFETY: every element was just initialised, and `MaybeUninit<T>` has `T`'s layout.
-    unsafe { &mut *(chunk as *mut [MaybeUninit<T>] as *mut [T]) }
+    // SAFETY: every element was just written.
+    unsafe { assume_written(chunk) }
 }
 
 #[cfg(test)]
@@ -102,7 +137,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_plane_is_zeroed_then_filled_in_order() {
+    fn planes_are_zeroed_or_written_in_order() {
         // `fill` writes only the first value of each plane: the rest must read zero,
         // whatever the heap held before.
         drop(vec![7.0f32; 4096]);
@@ -111,14 +146,36 @@ mod tests {
             assert_eq!(plane[0], p as f32 + 1.0);
             assert!(plane[1..].iter().all(|&x| x == 0.0), "plane {p}: {plane:?}");
         }
-        let (a, b) = par_planes2(6, 2, |p, a: &mut [f32], b: &mut [u8]| {
-            a[1] = p as f32;
-            b[0] = p as u8 + 10;
-        });
-        assert_eq!(a, vec![0.0, 0.0, 0.0, 1.0, 0.0, 2.0]);
-        assert_eq!(b, vec![10, 0, 11, 0, 12, 0]);
+        // SAFETY: each `fill` below writes every value of its planes.
+        let (a, b) = unsafe {
+            par_planes2_written(6, 2, |p, a: &mut [MaybeUninit<f32>], b| {
+                for (i, (a, b)) in a.iter_mut().zip(b).enumerate() {
+                    a.write((2 * p + i) as f32);
+                    b.write(p as u8 + 10);
+                }
+            })
+        };
+        assert_eq!(a, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(b, vec![10, 10, 11, 11, 12, 12]);
+        // A scratch value per worker, made by `init`.
+        let v = unsafe {
+            par_planes_written(
+                3 * 4,
+                4,
+                || vec![0.5f32; 4],
+                |s, p, out: &mut [MaybeUninit<f32>]| {
+                    for (o, &x) in out.iter_mut().zip(s.iter()) {
+                        o.write(x + p as f32);
+                    }
+                },
+            )
+        };
+        assert_eq!(
+            v.chunks(4).map(|c| c[3]).collect::<Vec<_>>(),
+            [0.5, 1.5, 2.5]
+        );
         assert!(par_planes(0, 0, |_, _: &mut [f32]| unreachable!()).is_empty());
-        let (a, b) = par_planes2(0, 0, |_, _: &mut [f32], _: &mut [u8]| unreachable!());
+        let (a, b) = unsafe { par_planes2_written::<f32, u8>(0, 0, |_, _, _| unreachable!()) };
         assert!(a.is_empty() && b.is_empty());
     }
 }

@@ -3,7 +3,7 @@
 //! with 64-bit indices and bounds checks per tap; this one reads each 2x2 window once
 //! and keeps the winner's position in two bits, planes split across threads.
 
-use super::planes::{par_planes, par_planes2};
+use super::planes::{par_planes, par_planes2_written};
 use super::{cast, cast_back, dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -13,6 +13,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorPrimitive};
+use std::mem::MaybeUninit;
 
 /// `burn::tensor::module::max_pool2d` with a 2x2 kernel and stride 2.
 pub fn max_pool2x2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
@@ -80,7 +81,7 @@ fn pool_forward(x: &FlexTensor) -> (FlexTensor, Vec<u8>) {
     let x = x.to_contiguous();
     let data: &[f32] = x.storage();
     let len = n * c * oh * ow;
-    let (out, winners) = par_planes2(len, oh * ow, |p, out: &mut [f32], win: &mut [u8]| {
+    let pool = |p: usize, out: &mut [MaybeUninit<f32>], win: &mut [MaybeUninit<u8>]| {
         let plane = &data[p * h * w..(p + 1) * h * w];
         for oy in 0..oh {
             let top = &plane[2 * oy * w..2 * oy * w + w];
@@ -101,11 +102,13 @@ fn pool_forward(x: &FlexTensor) -> (FlexTensor, Vec<u8>) {
                         best = t;
                     }
                 }
-                *o = taps[best];
-                *k = best as u8;
+                o.write(taps[best]);
+                k.write(best as u8);
             }
         }
-    });
+    };
+    // SAFETY: `pool` writes every value of both `oh * ow` planes, row by row.
+    let (out, winners) = unsafe { par_planes2_written(len, oh * ow, pool) };
     let y = FlexTensor::from_data(TensorData::new(out, [n, c, oh, ow]));
     (y, winners)
 }
