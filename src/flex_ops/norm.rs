@@ -224,11 +224,16 @@ impl Backward<Flex, 3> for BnReluBackward {
         let s = ops.state;
         let [n, c, h, w] = s.shape;
         let hw = h * w;
-        // dy' = dy where the ReLU passed (γ x̂ + β > 0, the forward pass's own sum).
-        let passed = |ch: usize, xh: f32| xh * s.gamma[ch] + s.beta[ch] > 0.0;
+        // dy' = dy where the ReLU passed (γ x̂ + β > 0, the forward pass's own sum);
+        // `relu(ch)` is that test with the channel's γ and β read once, not per value.
+        let relu = |ch: usize| {
+            let (g, b) = (s.gamma[ch], s.beta[ch]);
+            move |xh: f32| xh * g + b > 0.0
+        };
         let sums: Vec<(f64, f64)> = (0..c)
             .into_par_iter()
             .map(|ch| {
+                let passed = relu(ch);
                 let (mut sb, mut sg) = (0.0f64, 0.0f64);
                 for i in 0..n {
                     let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
@@ -239,13 +244,13 @@ impl Backward<Flex, 3> for BnReluBackward {
                     let tail = d8.remainder().iter().zip(x8.remainder());
                     for (dc, xc) in d8.zip(x8) {
                         for l in 0..8 {
-                            let d = if passed(ch, xc[l]) { dc[l] } else { 0.0 };
+                            let d = if passed(xc[l]) { dc[l] } else { 0.0 };
                             lb[l] += d;
                             lg[l] += d * xc[l];
                         }
                     }
                     for (l, (&d, &xh)) in tail.enumerate() {
-                        let d = if passed(ch, xh) { d } else { 0.0 };
+                        let d = if passed(xh) { d } else { 0.0 };
                         lb[l] += d;
                         lg[l] += d * xh;
                     }
@@ -267,12 +272,13 @@ impl Backward<Flex, 3> for BnReluBackward {
             let m = (n * hw).max(1) as f64;
             let input_grad = |_: &mut (), p: usize, dx: &mut [MaybeUninit<f32>]| {
                 let ch = p % c;
+                let passed = relu(ch);
                 let k = s.gamma[ch] * s.inv[ch];
                 let mb = (sums[ch].0 / m) as f32;
                 let mg = (sums[ch].1 / m) as f32;
                 let r = p * hw..(p + 1) * hw;
                 for ((o, &d), &xh) in dx.iter_mut().zip(&dy[r.clone()]).zip(&s.xhat[r]) {
-                    let d = if passed(ch, xh) { d } else { 0.0 };
+                    let d = if passed(xh) { d } else { 0.0 };
                     o.write(k * (d - mb - xh * mg));
                 }
             };

@@ -1,36 +1,16 @@
-//! Output buffers the kernels fill plane by plane in parallel.
+//! Output buffers the kernels write plane by plane in parallel, without a zeroing pass.
 //!
 //! `vec![0.0; len]` on a heap that keeps freed memory ([`crate::heap`]) is a `memset` of
 //! the whole buffer on the calling thread while the other cores wait, and a second pass
 //! over memory the kernel then writes again. In a default labeling round that serial
 //! zeroing (batch norm's output and normalised input, its and pooling's input gradients,
 //! the convolution's output) took 8.8% of the CPU samples, about 14% of the wall time on
-//! two cores (BENCHMARKS.md, label, session 41). Here a kernel that writes only some of
-//! a plane has each worker zero the plane it is about to write, while it sits in its
-//! cache; one that writes every value gets the plane unzeroed.
+//! two cores (BENCHMARKS.md, label, session 41); zeroed plane by plane by the workers
+//! it still took 2-3% (session 48). Every kernel here writes each value of its planes,
+//! so the buffers start unwritten, and the workers write them while they sit in cache.
 
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
-
-/// A vector of `len` values, `len` a multiple of `plane`, each `plane`-long chunk zeroed
-/// (`T::default()`) and then handed to `fill` with its index, in parallel. For kernels
-/// that write only some of a plane (pooling's input gradient).
-pub(super) fn par_planes<T>(
-    len: usize,
-    plane: usize,
-    fill: impl Fn(usize, &mut [T]) + Sync,
-) -> Vec<T>
-where
-    T: Copy + Default + Send + Sync,
-{
-    let fill = |_: &mut (), p, a: &mut [MaybeUninit<T>], b: &mut [MaybeUninit<()>]| {
-        zeroed(b);
-        fill(p, zeroed(a))
-    };
-    // SAFETY: `fill` above writes every value of both planes (`zeroed`) before the
-    // kernel's own writes.
-    unsafe { planes_with(len, plane, || (), fill).0 }
-}
 
 /// A vector of `len` values whose `plane`-long chunks `fill` writes, in parallel, with a
 /// scratch value per worker made by `init` (rayon's `for_each_init`). No zeroing pass:
@@ -49,11 +29,9 @@ pub(super) unsafe fn par_planes_written<T, S>(
 where
     T: Copy + Send + Sync,
 {
-    let fill = |s: &mut S, p, a: &mut [MaybeUninit<T>], b: &mut [MaybeUninit<()>]| {
-        zeroed(b);
-        fill(s, p, a)
-    };
-    // SAFETY: the caller's `fill` writes every value of `a`; `b` is zeroed above.
+    let fill = |s: &mut S, p, a: &mut [MaybeUninit<T>], _: &mut [MaybeUninit<()>]| fill(s, p, a);
+    // SAFETY: the caller's `fill` writes every value of `a`; `b` holds `()`s, which have
+    // no bytes to write (zero-sized: never allocated either).
     unsafe { planes_with(len, plane, init, fill).0 }
 }
 
@@ -125,27 +103,12 @@ pub(super) unsafe fn assume_written<T>(out: &mut [MaybeUninit<T>]) -> &mut [T] {
     unsafe { &mut *(out as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
-/// The chunk with every value set to `T::default()`, as an initialised slice.
-fn zeroed<T: Copy + Default>(chunk: &mut [MaybeUninit<T>]) -> &mut [T] {
-    chunk.fill(MaybeUninit::new(T::default()));
-    // SAFETY: every element was just written.
-    unsafe { assume_written(chunk) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn planes_are_zeroed_or_written_in_order() {
-        // `fill` writes only the first value of each plane: the rest must read zero,
-        // whatever the heap held before.
-        drop(vec![7.0f32; 4096]);
-        let v = par_planes(4 * 9, 9, |p, out: &mut [f32]| out[0] = p as f32 + 1.0);
-        for (p, plane) in v.chunks(9).enumerate() {
-            assert_eq!(plane[0], p as f32 + 1.0);
-            assert!(plane[1..].iter().all(|&x| x == 0.0), "plane {p}: {plane:?}");
-        }
+    fn planes_are_written_in_order() {
         // SAFETY: each `fill` below writes every value of its planes.
         let (a, b) = unsafe {
             par_planes2_written(6, 2, |p, a: &mut [MaybeUninit<f32>], b| {
@@ -174,7 +137,6 @@ mod tests {
             v.chunks(4).map(|c| c[3]).collect::<Vec<_>>(),
             [0.5, 1.5, 2.5]
         );
-        assert!(par_planes(0, 0, |_, _: &mut [f32]| unreachable!()).is_empty());
         let (a, b) = unsafe { par_planes2_written::<f32, u8>(0, 0, |_, _, _| unreachable!()) };
         assert!(a.is_empty() && b.is_empty());
     }

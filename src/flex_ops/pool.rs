@@ -3,7 +3,7 @@
 //! with 64-bit indices and bounds checks per tap; this one reads each 2x2 window once
 //! and keeps the winner's position in two bits, planes split across threads.
 
-use super::planes::{par_planes, par_planes2_written};
+use super::planes::{par_planes2_written, par_planes_written};
 use super::{cast, cast_back, dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -88,22 +88,17 @@ fn pool_forward(x: &FlexTensor) -> (FlexTensor, Vec<u8>) {
             let bottom = &plane[(2 * oy + 1) * w..(2 * oy + 2) * w];
             let row = oy * ow..(oy + 1) * ow;
             for ((o, k), ox) in out[row.clone()].iter_mut().zip(&mut win[row]).zip(0..) {
-                let taps = [
-                    top[2 * ox],
-                    top[2 * ox + 1],
-                    bottom[2 * ox],
-                    bottom[2 * ox + 1],
-                ];
-                // The first maximum wins ties, as in burn's loop; a NaN first in the
-                // window stays the maximum (no number compares greater), as there.
-                let mut best = 0;
-                for t in 1..4 {
-                    if taps[t] > taps[best] {
-                        best = t;
-                    }
-                }
-                o.write(taps[best]);
-                k.write(best as u8);
+                let (a, b) = (top[2 * ox], top[2 * ox + 1]);
+                let (c, d) = (bottom[2 * ox], bottom[2 * ox + 1]);
+                // Each tap against the best so far, in order, as selects (no branches,
+                // so the row vectorises): the first maximum wins ties, as in burn's
+                // loop, and a NaN first in the window stays the maximum (no number
+                // compares greater), as there.
+                let (m, i) = if b > a { (b, 1) } else { (a, 0) };
+                let (m, i) = if c > m { (c, 2) } else { (m, i) };
+                let (m, i) = if d > m { (d, 3) } else { (m, i) };
+                o.write(m);
+                k.write(i);
             }
         }
     };
@@ -118,16 +113,31 @@ fn pool_backward(grad: &FlexTensor, winners: &[u8], [n, c, h, w]: [usize; 4]) ->
     let (oh, ow) = (h / 2, w / 2);
     let grad = grad.to_contiguous();
     let g: &[f32] = grad.storage();
-    let dx = par_planes(n * c * h * w, h * w, |p, plane: &mut [f32]| {
+    // Every window written whole, the winner's gradient and three zeros (no zeroing pass
+    // and no scatter), and the odd last row and column no window covers set to zero.
+    let scatter = |_: &mut (), p: usize, plane: &mut [MaybeUninit<f32>]| {
         let g = &g[p * oh * ow..(p + 1) * oh * ow];
         let win = &winners[p * oh * ow..(p + 1) * oh * ow];
         for oy in 0..oh {
-            for ox in 0..ow {
-                let k = win[oy * ow + ox] as usize;
-                plane[(2 * oy + k / 2) * w + 2 * ox + k % 2] = g[oy * ow + ox];
+            let (top, bottom) = plane[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
+            let row = oy * ow..(oy + 1) * ow;
+            for ((&v, &k), ox) in g[row.clone()].iter().zip(&win[row]).zip(0..) {
+                let at = |t: u8| if k == t { v } else { 0.0 };
+                top[2 * ox].write(at(0));
+                top[2 * ox + 1].write(at(1));
+                bottom[2 * ox].write(at(2));
+                bottom[2 * ox + 1].write(at(3));
+            }
+            if w % 2 == 1 {
+                top[w - 1].write(0.0);
+                bottom[w - 1].write(0.0);
             }
         }
-    });
+        plane[2 * oh * w..].fill(MaybeUninit::new(0.0));
+    };
+    // SAFETY: `scatter` writes the `oh` pairs of rows whole (every window, and the last
+    // column when `w` is odd) and then every row below them.
+    let dx = unsafe { par_planes_written(n * c * h * w, h * w, || (), scatter) };
     FlexTensor::from_data(TensorData::new(dx, [n, c, h, w]))
 }
 
