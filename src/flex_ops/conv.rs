@@ -312,17 +312,15 @@ impl Geometry {
             }
         }
     }
-}
 
-impl Geometry {
     /// [`Geometry::im2col`] for stride 1 where the output rows are as wide as the input's
     /// (3x3 with padding 1: every layer of the classifier). Then a tap's row of the column
     /// matrix is the image plane itself shifted by `dy * w + dx`: one copy of the rows the
     /// tap reads inside the image, and zeros written over the `|dx|` columns at each row's
     /// edge that the shift carried over from the neighbouring row. The row-by-row copies
     /// of 6-48 values were calls to `memcpy` and `memset` that cost more than the values
-    /// they moved (16% of a round's CPU samples with `im2col`; perf, BENCHMARKS.md,
-    /// label, session 48).
+    /// they moved (with them, `im2col` took about 11% of a round's CPU samples; perf,
+    /// BENCHMARKS.md, label, session 48).
     fn im2col_same_width(&self, img: &[f32], cols: &mut [f32]) {
         let g = *self;
         let (h, w, oh) = (g.h as isize, g.w as isize, g.oh as isize);
@@ -400,7 +398,7 @@ fn forward(
     let bias: Option<&[f32]> = b.as_ref().map(|b| b.storage());
     let (k, l) = (g.k(), g.l());
     let plane = g.cin * g.h * g.w;
-    let image = |_: &mut (), i: usize, out: &mut [MaybeUninit<f32>]| {
+    let image = |i: usize, out: &mut [MaybeUninit<f32>]| {
         // The bias, or zero, is where the GEMM's sums start.
         for (co, row) in out.chunks_exact_mut(l).enumerate() {
             row.fill(MaybeUninit::new(bias.map_or(0.0, |b| b[co])));
@@ -413,7 +411,7 @@ fn forward(
         });
     };
     // SAFETY: `image` writes every value of each `cout * l` plane before anything reads it.
-    let y = unsafe { par_planes_written(n * cout * l, cout * l, || (), image) };
+    let y = unsafe { par_planes_written(n * cout * l, cout * l, image) };
     Some(FlexTensor::from_data(TensorData::new(
         y,
         [n, cout, g.oh, g.ow],
@@ -483,11 +481,12 @@ fn weight_grad(
         .collect();
     // The chunks' sums added in chunk order, the weights split across threads (on one
     // thread, 15 passes over a 128x1152 gradient while the other core waits).
+    const SPAN: usize = 4096;
     let (first, rest) = partials.split_first()?;
     let mut total = first.clone();
-    total.par_chunks_mut(4096).enumerate().for_each(|(j, out)| {
+    total.par_chunks_mut(SPAN).enumerate().for_each(|(j, out)| {
         for p in rest {
-            let part = &p[j * 4096..j * 4096 + out.len()];
+            let part = &p[j * SPAN..j * SPAN + out.len()];
             out.iter_mut().zip(part).for_each(|(a, b)| *a += b);
         }
     });

@@ -188,7 +188,7 @@ fn inference(bn: &BatchNorm<Flex>, x: Tensor<Flex, 4>) -> Tensor<Flex, 4> {
         .collect();
     let xc = x.into_primitive().tensor().to_contiguous();
     let xs: &[f32] = xc.storage();
-    let apply = |_: &mut (), p: usize, y: &mut [MaybeUninit<f32>]| {
+    let apply = |p: usize, y: &mut [MaybeUninit<f32>]| {
         let ch = p % c;
         let (mu, a, beta) = (rm[ch], scale[ch], b[ch]);
         for (y, &v) in y.iter_mut().zip(&xs[p * hw..(p + 1) * hw]) {
@@ -196,7 +196,7 @@ fn inference(bn: &BatchNorm<Flex>, x: Tensor<Flex, 4>) -> Tensor<Flex, 4> {
         }
     };
     // SAFETY: `apply` writes every value of each `hw`-long plane.
-    let y = unsafe { par_planes_written(n * c * hw, hw, || (), apply) };
+    let y = unsafe { par_planes_written(n * c * hw, hw, apply) };
     let y = FlexTensor::from_data(TensorData::new(y, [n, c, h, w]));
     Tensor::from_primitive(TensorPrimitive::Float(y))
 }
@@ -270,7 +270,7 @@ impl Backward<Flex, 3> for BnReluBackward {
         }
         if let Some(node) = node_x {
             let m = (n * hw).max(1) as f64;
-            let input_grad = |_: &mut (), p: usize, dx: &mut [MaybeUninit<f32>]| {
+            let input_grad = |p: usize, dx: &mut [MaybeUninit<f32>]| {
                 let ch = p % c;
                 let passed = relu(ch);
                 let k = s.gamma[ch] * s.inv[ch];
@@ -283,7 +283,7 @@ impl Backward<Flex, 3> for BnReluBackward {
                 }
             };
             // SAFETY: `input_grad` writes every value of each `hw`-long plane.
-            let dx = unsafe { par_planes_written(dy.len(), hw, || (), input_grad) };
+            let dx = unsafe { par_planes_written(dy.len(), hw, input_grad) };
             let dx = FlexTensor::from_data(TensorData::new(dx, s.shape));
             grads.register::<Flex>(node.id, dx);
         }

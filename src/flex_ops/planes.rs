@@ -12,27 +12,25 @@
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-/// A vector of `len` values whose `plane`-long chunks `fill` writes, in parallel, with a
-/// scratch value per worker made by `init` (rayon's `for_each_init`). No zeroing pass:
-/// for kernels that write every value, a zeroing pass is one more write of the whole
-/// output (the planes' zeroing was 2-3% of a round's CPU samples; BENCHMARKS.md, label,
-/// session 48).
+/// A vector of `len` values whose `plane`-long chunks `fill` writes, with their
+/// indices, in parallel. No zeroing pass: for kernels that write every value, a zeroing
+/// pass is one more write of the whole output (the planes' zeroing was 2-3% of a round's
+/// CPU samples; BENCHMARKS.md, label, session 48).
 ///
 /// # Safety
 /// `fill` must write every value of each plane it is handed.
-pub(super) unsafe fn par_planes_written<T, S>(
+pub(super) unsafe fn par_planes_written<T>(
     len: usize,
     plane: usize,
-    init: impl Fn() -> S + Sync + Send,
-    fill: impl Fn(&mut S, usize, &mut [MaybeUninit<T>]) + Sync,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
 ) -> Vec<T>
 where
     T: Copy + Send + Sync,
 {
-    let fill = |s: &mut S, p, a: &mut [MaybeUninit<T>], _: &mut [MaybeUninit<()>]| fill(s, p, a);
+    let fill = |p, a: &mut [MaybeUninit<T>], _: &mut [MaybeUninit<()>]| fill(p, a);
     // SAFETY: the caller's `fill` writes every value of `a`; `b` holds `()`s, which have
     // no bytes to write (zero-sized: never allocated either).
-    unsafe { planes_with(len, plane, init, fill).0 }
+    unsafe { planes_with(len, plane, fill).0 }
 }
 
 /// Two such vectors of `len` values each (the kernel's output and what its backward pass
@@ -51,19 +49,18 @@ where
     U: Copy + Send + Sync,
 {
     // SAFETY: the caller's contract.
-    unsafe { planes_with(len, plane, || (), |_, p, a, b| fill(p, a, b)) }
+    unsafe { planes_with(len, plane, fill) }
 }
 
-/// The one implementation: two buffers of `len` values, filled plane by plane in
-/// parallel, with a scratch value per worker.
+/// The one implementation: two buffers of `len` values, written plane by plane in
+/// parallel.
 ///
 /// # Safety
 /// `fill` must write every value of both planes it is handed.
-unsafe fn planes_with<T, U, S>(
+unsafe fn planes_with<T, U>(
     len: usize,
     plane: usize,
-    init: impl Fn() -> S + Sync + Send,
-    fill: impl Fn(&mut S, usize, &mut [MaybeUninit<T>], &mut [MaybeUninit<U>]) + Sync,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>], &mut [MaybeUninit<U>]) + Sync,
 ) -> (Vec<T>, Vec<U>)
 where
     T: Copy + Send + Sync,
@@ -83,8 +80,7 @@ where
     let chunks = spare_a
         .par_chunks_mut(plane)
         .zip(spare_b.par_chunks_mut(plane));
-    let fill = |s: &mut S, (p, (ca, cb))| fill(s, p, ca, cb);
-    chunks.enumerate().for_each_init(init, fill);
+    chunks.enumerate().for_each(|(p, (ca, cb))| fill(p, ca, cb));
     // SAFETY: the chunks cover both buffers' first `len` values exactly, and `fill`
     // wrote every value of each (the caller's contract).
     unsafe {
@@ -120,23 +116,18 @@ mod tests {
         };
         assert_eq!(a, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(b, vec![10, 10, 11, 11, 12, 12]);
-        // A scratch value per worker, made by `init`.
         let v = unsafe {
-            par_planes_written(
-                3 * 4,
-                4,
-                || vec![0.5f32; 4],
-                |s, p, out: &mut [MaybeUninit<f32>]| {
-                    for (o, &x) in out.iter_mut().zip(s.iter()) {
-                        o.write(x + p as f32);
-                    }
-                },
-            )
+            par_planes_written(3 * 4, 4, |p, out: &mut [MaybeUninit<f32>]| {
+                for (i, o) in out.iter_mut().enumerate() {
+                    o.write((p * 10 + i) as f32);
+                }
+            })
         };
         assert_eq!(
             v.chunks(4).map(|c| c[3]).collect::<Vec<_>>(),
-            [0.5, 1.5, 2.5]
+            [3.0, 13.0, 23.0]
         );
+        assert!(unsafe { par_planes_written::<f32>(0, 0, |_, _| unreachable!()) }.is_empty());
         let (a, b) = unsafe { par_planes2_written::<f32, u8>(0, 0, |_, _, _| unreachable!()) };
         assert!(a.is_empty() && b.is_empty());
     }
