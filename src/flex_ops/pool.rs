@@ -115,7 +115,7 @@ fn pool_backward(grad: &FlexTensor, winners: &[u8], [n, c, h, w]: [usize; 4]) ->
     let g: &[f32] = grad.storage();
     // Every window written whole, the winner's gradient and three zeros (no zeroing pass
     // and no scatter), and the odd last row and column no window covers set to zero.
-    let scatter = |p: usize, plane: &mut [MaybeUninit<f32>]| {
+    let windows = |p: usize, plane: &mut [MaybeUninit<f32>]| {
         let g = &g[p * oh * ow..(p + 1) * oh * ow];
         let win = &winners[p * oh * ow..(p + 1) * oh * ow];
         for oy in 0..oh {
@@ -135,9 +135,9 @@ fn pool_backward(grad: &FlexTensor, winners: &[u8], [n, c, h, w]: [usize; 4]) ->
         }
         plane[2 * oh * w..].fill(MaybeUninit::new(0.0));
     };
-    // SAFETY: `scatter` writes the `oh` pairs of rows whole (every window, and the last
+    // SAFETY: `windows` writes the `oh` pairs of rows whole (every window, and the last
     // column when `w` is odd) and then every row below them.
-    let dx = unsafe { par_planes_written(n * c * h * w, h * w, scatter) };
+    let dx = unsafe { par_planes_written(n * c * h * w, h * w, windows) };
     FlexTensor::from_data(TensorData::new(dx, [n, c, h, w]))
 }
 
