@@ -900,12 +900,15 @@ fn label_names_that_match_no_image_are_named() {
 #[test]
 fn the_whole_demo_runs() {
     let dir = tempfile::tempdir().unwrap();
+    let demo = |faces: &str, out: &Path| {
+        bin()
+            .args(["demo", "--quiet", "--faces", faces, "--out"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
     let out = dir.path().join("demo");
-    let o = bin()
-        .args(["demo", "--quiet", "--faces", "24", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = demo("24", &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for f in [
         "data/manifest.csv",
@@ -920,11 +923,7 @@ fn the_whole_demo_runs() {
     }
     // Too few faces to label and train on: a bad command line, nothing written.
     let few = dir.path().join("few");
-    let o = bin()
-        .args(["demo", "--quiet", "--faces", "5", "--out"])
-        .arg(&few)
-        .output()
-        .unwrap();
+    let o = demo("5", &few);
     assert_eq!(
         o.status.code(),
         Some(2),
