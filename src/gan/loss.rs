@@ -4,11 +4,14 @@
 
 use super::spec::LossKind;
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::activation::{log_sigmoid, log_softmax, relu};
 
-/// Numerically stable `log(1 + e^x)`.
+/// Numerically stable `log(1 + e^x)`, as `-log_sigmoid(-x)`: one fused op on flex whose
+/// gradient is `sigmoid(x)` everywhere. The textbook `relu(x) + log1p(e^-|x|)` has the
+/// right value but a gradient of 0 at exactly 0 (relu's and abs's subgradients there),
+/// where it should be 1/2.
 pub fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    relu(x.clone()) + x.abs().neg().exp().log1p()
+    log_sigmoid(x.neg()).neg()
 }
 
 /// Binary cross-entropy on logits against (soft) targets: mean(softplus(x) - t x).
@@ -180,6 +183,29 @@ mod tests {
         );
         close(s(d), 2.0 * 2f32.ln());
         close(s(g_loss(LossKind::Bce, t1(&[0.0]), None)), 2f32.ln());
+    }
+
+    #[test]
+    fn softplus_values_and_gradient_are_right_at_zero_and_far_out() {
+        type A = burn::backend::Autodiff<Flex>;
+        let xs = [-40.0f32, -1.0, 0.0, 1.0, 40.0];
+        let x = Tensor::<A, 1>::from_floats(xs, &Default::default()).require_grad();
+        let y = softplus(x.clone());
+        let values: Vec<f32> = y.clone().into_data().to_vec().unwrap();
+        let grads = y.sum().backward();
+        let dx: Vec<f32> = x.grad(&grads).unwrap().into_data().to_vec().unwrap();
+        for ((&x, v), g) in xs.iter().zip(values).zip(dx) {
+            let want = (x as f64).exp().ln_1p().max(x as f64) as f32;
+            assert!(
+                (v - want).abs() <= 1e-6 * want.max(1.0),
+                "softplus({x}) = {v}"
+            );
+            let sigmoid = 1.0 / (1.0 + (-x).exp());
+            assert!(
+                (g - sigmoid).abs() < 1e-6,
+                "softplus'({x}) = {g}, not {sigmoid}"
+            );
+        }
     }
 
     #[test]
