@@ -1,7 +1,8 @@
 //! Exponential moving average of G's weights (Yazıcı et al. 2019, as in BigGAN and
 //! StyleGAN): the averaged weights are kept flat, in the order burn visits parameters, and
 //! mapped into a copy of G when sampling or saving. burn visits batch-norm running
-//! statistics as float parameters, so they are averaged with the weights they belong to.
+//! statistics as float parameters, so they are averaged with the weights they belong to;
+//! so is spectral norm's `u`, whose average is shorter than one (`sn` normalizes it in σ).
 //! Also the L2 norm of a gradient, for the metrics log.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};

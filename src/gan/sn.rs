@@ -67,9 +67,12 @@ impl<B: Backend> SpectralNorm<B> {
     }
 
     /// σ = uᵀWv with `v = normalize(Wᵀu)`, `[1]`; the gradient flows through `w` only.
+    /// `u` is normalized here too: G's weight average (`ema`) averages `u` with the
+    /// weights, and an average of unit vectors is shorter than one, which would shrink σ
+    /// by its length and scale up the averaged G's layers.
     pub fn sigma(&self, w: Tensor<B, 2>) -> Tensor<B, 1> {
         let [rows, rest] = w.dims();
-        let u = self.u.value_sync().detach().reshape([1, rows]);
+        let u = unit(self.u.value_sync().detach()).reshape([1, rows]);
         let v = unit(u.clone().matmul(w.clone().detach()).reshape([rest])).reshape([rest, 1]);
         u.matmul(w).matmul(v).reshape([1])
     }
@@ -298,6 +301,28 @@ mod tests {
         let sn = for_conv_t(&ct, &dev);
         let y = conv_t_fwd(&ct, Some(&sn), x);
         assert_eq!(y.dims(), [2, 2, 16, 16]);
+    }
+
+    #[test]
+    fn sigma_does_not_scale_with_the_length_of_u() {
+        // As after G's weight average: `u` an average of unit vectors, shorter than one.
+        let dev = Default::default();
+        let _rng = crate::backend_rng::lock();
+        B::seed(&dev, 7);
+        let w = Tensor::<B, 2>::random([5, 9], Distribution::Default, &dev);
+        let sn = SpectralNorm::<B>::new(5, &dev);
+        for _ in 0..50 {
+            sn.iterate(w.clone());
+        }
+        let unit_sigma = scalar(sn.sigma(w.clone()));
+        let short = SpectralNorm::<B> {
+            u: RunningState::new(sn.u().mul_scalar(0.6)),
+        };
+        let got = scalar(short.sigma(w.clone()));
+        assert!(
+            (got - unit_sigma).abs() < 1e-5 * unit_sigma,
+            "{got} vs {unit_sigma}"
+        );
     }
 
     #[test]
