@@ -43,7 +43,7 @@ fn block(img: &GrayImage, x: i32, y: i32, w: i32, h: i32) -> i32 {
 /// of pixels `y < Y, |x - X + 1| <= Y - y - 1`: the pixels are those in the bottom
 /// corner's cone and in neither side corner's.
 fn tilted_pixels(x: i32, y: i32, w: i32, h: i32) -> Vec<(i32, i32)> {
-    let cone = |cx: i32, cy: i32, px: i32, py: i32| py < cy && (px - cx + 1).abs() <= cy - py - 1;
+    let cone = |cx: i32, cy: i32, px: i32, py: i32| py < cy && (px - cx + 1).abs() < cy - py;
     let (left, right, bottom) = ((x - h, y + h), (x + w, y + w), (x + w - h, y + w + h));
     let mut out = Vec::new();
     for py in y - 1..=bottom.1 {
