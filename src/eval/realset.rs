@@ -312,26 +312,36 @@ fn read_csv(path: &Path, want: &[String]) -> Result<Listing, EvalError> {
 /// be compared. `None` where there are no folders of two or more values: the images are
 /// unlabeled.
 fn image_folder(dir: &Path, want: &[String]) -> Result<Option<Listing>, EvalError> {
+    use crate::gan::data::FolderTree;
     use crate::gan::GanError;
-    let read = |want: &[String]| crate::gan::data::image_folder(dir, want);
-    let (files, names, values) = match read(&[]) {
+    let (files, names, values) = match crate::gan::data::folder_tree(dir) {
         // Plain class folders: the run's attribute where it names one.
-        Ok((files, names, values)) if names == ["class"] => {
+        Ok(FolderTree::Classes(images)) => {
             let names = match want {
                 [one] => vec![one.clone()],
-                _ => names,
+                _ => vec!["class".to_string()],
             };
+            let (files, values): (Vec<_>, Vec<_>) =
+                images.into_iter().map(|(f, v)| (f, vec![Some(v)])).unzip();
             (files, names, values)
         }
-        // An export tree of one attribute.
-        Ok(listing) => listing,
+        // An export tree: every attribute it holds, each image once, at its first path.
+        Ok(FolderTree::Export { attributes, images }) => {
+            let (files, values): (Vec<_>, Vec<_>) = images
+                .into_iter()
+                .filter_map(|image| {
+                    let path = image.iter().flatten().next()?.0.clone();
+                    let values = image.into_iter().map(|x| x.map(|(_, v)| v)).collect();
+                    Some((path, values))
+                })
+                .unzip();
+            (files, attributes, values)
+        }
         // No sub-folders at all.
         Err(GanError::Data { .. }) if want.is_empty() => return Ok(None),
-        // An export tree of several attributes.
-        Err(GanError::Usage { .. }) => export_tree(dir)?,
         Err(e) => return Err(data_err(dir, e.to_string())),
     };
-    let distinct: std::collections::BTreeSet<&String> = values.iter().flatten().collect();
+    let distinct: std::collections::BTreeSet<&String> = values.iter().flatten().flatten().collect();
     if want.is_empty() && names.len() == 1 && names[0] == "class" && distinct.len() < 2 {
         return Ok(None);
     }
@@ -351,61 +361,7 @@ fn image_folder(dir: &Path, want: &[String]) -> Result<Option<Listing>, EvalErro
         .iter()
         .map(|f| crate::dataset::walk::relative(Path::new(""), f))
         .collect();
-    let values = values
-        .into_iter()
-        .map(|v| {
-            v.into_iter()
-                .map(|x| (!x.is_empty()).then_some(x))
-                .collect()
-        })
-        .collect();
     Ok(Some((files, names, values)))
-}
-
-/// Every attribute of `label export`'s tree, each read as training reads it, joined by
-/// image file name: an image without a value for some attribute keeps an empty one.
-fn export_tree(dir: &Path) -> Result<crate::gan::data::Listing, EvalError> {
-    let folders = crate::gan::data::class_folders(dir).map_err(|e| data_err(dir, e.to_string()))?;
-    let mut names = Vec::new();
-    let mut images: std::collections::BTreeMap<String, (std::path::PathBuf, Vec<String>)> =
-        Default::default();
-    for folder in &folders {
-        let Some(attr) = folder.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-            continue;
-        };
-        // Attribute folders without images (stray folders) are passed over, as training
-        // passes over them.
-        let Ok((files, _, values)) =
-            crate::gan::data::image_folder(dir, std::slice::from_ref(&attr))
-        else {
-            continue;
-        };
-        let a = names.len();
-        names.push(attr);
-        for (f, v) in files.into_iter().zip(values) {
-            let key = f
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let entry = images.entry(key).or_insert_with(|| (f, Vec::new()));
-            entry.1.resize(a, String::new());
-            entry.1.push(v.into_iter().next().unwrap_or_default());
-        }
-    }
-    if names.is_empty() {
-        return Err(data_err(
-            dir,
-            "an export tree none of whose attributes reads",
-        ));
-    }
-    let (files, values) = images
-        .into_values()
-        .map(|(f, mut v)| {
-            v.resize(names.len(), String::new());
-            (f, v)
-        })
-        .unzip();
-    Ok((files, names, values))
 }
 
 #[cfg(test)]

@@ -223,12 +223,27 @@ fn match_rows(dir: &Path, csv: &Path, wide: Wide) -> Result<(Listing, Vec<String
     Ok(((files, wide.names, values), missing))
 }
 
-/// ImageFolder: `DIR/<class>/...` (or `DIR/images/<class>/...` for a prep output), the
-/// attribute named `class`, or the one `want` names; or `label export`'s tree,
-/// `DIR/<attribute>/<value>/<image>`, told by top folders with no image directly in
-/// them: the attributes `want` names (the only one when it names none), each image (by
-/// file name) with a value for every one of them, as a wide CSV's rows.
-pub(crate) fn image_folder(dir: &Path, want: &[String]) -> Result<Listing, GanError> {
+/// An ImageFolder-like tree, walked once: plain class folders, or `label export`'s tree.
+pub(crate) enum FolderTree {
+    /// `DIR/<class>/...` (or `DIR/images/<class>/...`): images and their class folder's
+    /// name, in folder order.
+    Classes(Vec<(PathBuf, String)>),
+    /// `DIR/<attribute>/<value>/<image>`: the attribute folders holding images, sorted,
+    /// and per image file name (sorted), per attribute, the image's first path below it
+    /// (relative to `DIR`) and its value folder's name; `None` where the image is in no
+    /// value folder of that attribute.
+    Export {
+        /// Attribute folder names.
+        attributes: Vec<String>,
+        /// Per image, per attribute: path and value.
+        images: Vec<Vec<Option<(PathBuf, String)>>>,
+    },
+}
+
+/// Reads `dir` as an ImageFolder ([`FolderTree`]): a tree is an export's when some
+/// image lies below a value folder and none directly in a top folder (images directly
+/// in a class folder make it a class).
+pub(crate) fn folder_tree(dir: &Path) -> Result<FolderTree, GanError> {
     let classes = class_folders(dir)?;
     if classes.is_empty() {
         return Err(GanError::Data {
@@ -248,35 +263,69 @@ pub(crate) fn image_folder(dir: &Path, want: &[String]) -> Result<Listing, GanEr
         let files = crate::dataset::walk::image_files(c).map_err(io_err(c))?;
         per_class.push(files);
     }
-    // Images directly in a class folder make it a class; none anywhere, only below
-    // value folders, make the tree an export's.
+    let relative = |f: &Path| f.strip_prefix(dir).unwrap_or(f).to_path_buf();
     let nested = per_class.iter().any(|files| !files.is_empty())
         && classes
             .iter()
             .zip(&per_class)
             .all(|(c, files)| files.iter().all(|f| f.parent() != Some(c.as_path())));
     if !nested {
-        let attribute = match want {
-            [one] => one.clone(),
-            _ => "class".to_string(),
-        };
-        let (mut files, mut values) = (Vec::new(), Vec::new());
-        for (c, found) in classes.iter().zip(per_class) {
-            let name = folder_name(c);
-            for f in found {
-                files.push(f.strip_prefix(dir).unwrap_or(&f).to_path_buf());
-                values.push(vec![name.clone()]);
-            }
-        }
-        return Ok((files, vec![attribute], values));
+        let images = classes
+            .iter()
+            .zip(per_class)
+            .flat_map(|(c, found)| {
+                let name = folder_name(c);
+                found.into_iter().map(move |f| (f, name.clone()))
+            })
+            .map(|(f, name)| (relative(&f), name))
+            .collect();
+        return Ok(FolderTree::Classes(images));
     }
-    // label export's tree: attribute folders (those holding images) of value folders.
+    // Attribute folders without images (stray folders) are passed over.
     let (classes, per_class): (Vec<PathBuf>, Vec<Vec<PathBuf>>) = classes
         .into_iter()
         .zip(per_class)
         .filter(|(_, files)| !files.is_empty())
         .unzip();
     let attributes: Vec<String> = classes.iter().map(|c| folder_name(c)).collect();
+    let mut images: BTreeMap<String, Vec<Option<(PathBuf, String)>>> = BTreeMap::new();
+    for (a, files) in per_class.iter().enumerate() {
+        for f in files {
+            let (Some(file), Some(value)) = (
+                f.file_name().map(|n| n.to_string_lossy().into_owned()),
+                f.parent().map(folder_name),
+            ) else {
+                continue;
+            };
+            let entry = images
+                .entry(file)
+                .or_insert_with(|| vec![None; attributes.len()]);
+            entry[a].get_or_insert_with(|| (relative(f), value));
+        }
+    }
+    Ok(FolderTree::Export {
+        attributes,
+        images: images.into_values().collect(),
+    })
+}
+
+/// ImageFolder: `DIR/<class>/...` (or `DIR/images/<class>/...` for a prep output), the
+/// attribute named `class`, or the one `want` names; or `label export`'s tree,
+/// `DIR/<attribute>/<value>/<image>`, told by top folders with no image directly in
+/// them: the attributes `want` names (the only one when it names none), each image (by
+/// file name) with a value for every one of them, as a wide CSV's rows.
+pub(crate) fn image_folder(dir: &Path, want: &[String]) -> Result<Listing, GanError> {
+    let (attributes, images) = match folder_tree(dir)? {
+        FolderTree::Classes(images) => {
+            let attribute = match want {
+                [one] => one.clone(),
+                _ => "class".to_string(),
+            };
+            let (files, values) = images.into_iter().map(|(f, v)| (f, vec![v])).unzip();
+            return Ok((files, vec![attribute], values));
+        }
+        FolderTree::Export { attributes, images } => (attributes, images),
+    };
     let names: Vec<String> = if want.is_empty() {
         // A wide CSV's first column is its schema's first attribute; folders carry no
         // order, so the choice is the user's.
@@ -308,32 +357,25 @@ pub(crate) fn image_folder(dir: &Path, want: &[String]) -> Result<Listing, GanEr
         }
         want.to_vec()
     };
-    // Per image name: its first path and its value per wanted attribute.
-    let mut images: BTreeMap<String, (PathBuf, Vec<String>)> = BTreeMap::new();
-    for (a, name) in names.iter().enumerate() {
-        let k = attributes
-            .iter()
-            .position(|x| x == name)
-            .expect("checked above");
-        for f in &per_class[k] {
-            let (Some(file), Some(value)) = (
-                f.file_name().map(|n| n.to_string_lossy().into_owned()),
-                f.parent().map(folder_name),
-            ) else {
-                continue;
-            };
-            let entry = images.entry(file).or_insert_with(|| {
-                (
-                    f.strip_prefix(dir).unwrap_or(f).to_path_buf(),
-                    vec![String::new(); names.len()],
-                )
-            });
-            entry.1[a] = value;
-        }
-    }
+    let columns: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            attributes
+                .iter()
+                .position(|x| x == n)
+                .expect("checked above")
+        })
+        .collect();
+    // Each image with a value for every wanted attribute, at its path below the first.
     let (files, values) = images
-        .into_values()
-        .filter(|(_, v)| v.iter().all(|x| !x.is_empty()))
+        .into_iter()
+        .filter_map(|image| {
+            let wanted: Option<Vec<&(PathBuf, String)>> =
+                columns.iter().map(|&k| image[k].as_ref()).collect();
+            let wanted = wanted?;
+            let values = wanted.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>();
+            Some((wanted[0].0.clone(), values))
+        })
         .unzip();
     Ok((files, names, values))
 }

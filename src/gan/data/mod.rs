@@ -13,7 +13,7 @@ use super::GanError;
 use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage};
 use listing::wide_listing;
-pub(crate) use listing::{class_folders, image_folder, long_format, row_name, Listing};
+pub(crate) use listing::{folder_tree, image_folder, long_format, row_name, FolderTree};
 use rayon::prelude::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -459,6 +459,8 @@ mod tests {
         assert_eq!(names, vec!["hair_color"]);
         assert_eq!(files.len(), 3);
         assert_eq!(values, vec![vec!["red"], vec!["blue"], vec!["blue"]]);
+        // Each image read from below the attribute asked for, not the first one it is in.
+        assert!(files.iter().all(|f| f.starts_with("hair_color")), "{files:?}");
         let both = ["eye_color".to_string(), "hair_color".to_string()];
         let (files, _, values) = image_folder(d.path(), &both).unwrap();
         assert_eq!(files.len(), 2, "c.png has no eye colour");
