@@ -5,7 +5,7 @@
 //! used a second core; its element-wise operations run on one thread. [`conv2d`],
 //! [`batch_norm_relu`] and [`max_pool2x2`] are drop-in replacements for burn's functions
 //! with kernels of their own for those parts (BENCHMARKS.md, label, sessions 12 and 13,
-//! has the step times).
+//! has the step times), and [`batch_norm_relu_pool2x2`] the last two as one pass.
 //!
 //! Rust has no specialisation, so each function picks its path by type at run time:
 //! `Autodiff<Flex>` (training) and `Flex` (inference) get the fast kernels, every other
@@ -13,11 +13,13 @@
 
 mod conv;
 mod norm;
+mod norm_pool;
 mod planes;
 mod pool;
 
 pub use conv::conv2d;
 pub use norm::batch_norm_relu;
+pub use norm_pool::batch_norm_relu_pool2x2;
 pub use pool::max_pool2x2;
 
 use burn::backend::flex::FlexTensor;

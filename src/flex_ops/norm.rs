@@ -63,7 +63,7 @@ fn burns<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
 }
 
 /// The values of a 1-D parameter.
-fn values(t: &FlexTensor) -> Vec<f32> {
+pub(super) fn values(t: &FlexTensor) -> Vec<f32> {
     let t = t.to_contiguous();
     t.storage::<f32>().to_vec()
 }
@@ -100,18 +100,18 @@ fn per_channel(
         .collect()
 }
 
-/// Training: batch statistics, the running state updated, and the gradient recorded.
-fn training(bn: &BatchNorm<Ad>, x: Tensor<Ad, 4>) -> Tensor<Ad, 4> {
-    let device = x.device();
-    let gamma = bn.gamma.val().into_primitive().tensor();
-    let beta = bn.beta.val().into_primitive().tensor();
-    let x = x.into_primitive().tensor();
-    let shape = dims4(&x.primitive);
+/// Per channel of `xs` (`[n, c, h, w]`): the batch mean and `1 / sqrt(var + ε)` (biased
+/// variance, centred before squaring as the element-wise version does), with `bn`'s
+/// running state updated, `running = (1 - m) * running + m * batch`.
+pub(super) fn statistics(
+    bn: &BatchNorm<Ad>,
+    xs: &[f32],
+    shape: [usize; 4],
+) -> (Vec<f32>, Vec<f32>) {
     let [n, c, h, w] = shape;
     let hw = h * w;
     let m = (n * hw).max(1) as f64;
-    let xc = x.primitive.to_contiguous();
-    let xs: &[f32] = xc.storage();
+    let device = bn.gamma.val().device();
     let mean: Vec<f64> = per_channel(xs, n, c, hw, |_, p| sum(p, |v| v))
         .into_iter()
         .map(|s| s / m)
@@ -138,6 +138,20 @@ fn training(bn: &BatchNorm<Ad>, x: Tensor<Ad, 4>) -> Tensor<Ad, 4> {
         .map(|&v| (1.0 / (v + bn.epsilon).sqrt()) as f32)
         .collect();
     let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
+    (mean, inv)
+}
+
+/// Training: batch statistics, the running state updated, and the gradient recorded.
+fn training(bn: &BatchNorm<Ad>, x: Tensor<Ad, 4>) -> Tensor<Ad, 4> {
+    let gamma = bn.gamma.val().into_primitive().tensor();
+    let beta = bn.beta.val().into_primitive().tensor();
+    let x = x.into_primitive().tensor();
+    let shape = dims4(&x.primitive);
+    let [_, c, h, w] = shape;
+    let hw = h * w;
+    let xc = x.primitive.to_contiguous();
+    let xs: &[f32] = xc.storage();
+    let (mean, inv) = statistics(bn, xs, shape);
     let g = values(&gamma.primitive);
     let b = values(&beta.primitive);
     let normalise = |p: usize, y: &mut [MaybeUninit<f32>], xh: &mut [MaybeUninit<f32>]| {
@@ -173,19 +187,26 @@ fn training(bn: &BatchNorm<Ad>, x: Tensor<Ad, 4>) -> Tensor<Ad, 4> {
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
+/// Per channel, the running mean `μ`, `a = γ / sqrt(running var + ε)` and `β`, for
+/// [`inference`]'s `max(0, (x - μ) · a + β)`.
+pub(super) fn inference_factors(bn: &BatchNorm<Flex>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let rm = values(&bn.running_mean.value().into_primitive().tensor());
+    let rv = values(&bn.running_var.value().into_primitive().tensor());
+    let g = values(&bn.gamma.val().into_primitive().tensor());
+    let b = values(&bn.beta.val().into_primitive().tensor());
+    let scale = (0..g.len())
+        .map(|ch| (1.0 / (rv[ch] as f64 + bn.epsilon).sqrt()) as f32 * g[ch])
+        .collect();
+    (rm, scale, b)
+}
+
 /// Inference: `max(0, (x - μ) · a + β)` per channel, from the running statistics. Centred
 /// before scaling, as burn does: folded into `x · a + (β - μ · a)`, a channel whose mean
 /// is large beside its spread lost the difference to cancellation.
 fn inference(bn: &BatchNorm<Flex>, x: Tensor<Flex, 4>) -> Tensor<Flex, 4> {
     let [n, c, h, w] = x.dims();
     let hw = h * w;
-    let rm = values(&bn.running_mean.value().into_primitive().tensor());
-    let rv = values(&bn.running_var.value().into_primitive().tensor());
-    let g = values(&bn.gamma.val().into_primitive().tensor());
-    let b = values(&bn.beta.val().into_primitive().tensor());
-    let scale: Vec<f32> = (0..c)
-        .map(|ch| (1.0 / (rv[ch] as f64 + bn.epsilon).sqrt()) as f32 * g[ch])
-        .collect();
+    let (rm, scale, b) = inference_factors(bn);
     let xc = x.into_primitive().tensor().to_contiguous();
     let xs: &[f32] = xc.storage();
     let apply = |p: usize, y: &mut [MaybeUninit<f32>]| {

@@ -90,6 +90,50 @@ where
     (a, b)
 }
 
+/// Three such vectors for a kernel that shrinks its planes (batch norm with pooling):
+/// `planes` planes of `big` values of `A` (the normalised input), and of `small` values
+/// of `T` and `U` (the pooled output and its winners), written together plane by plane,
+/// without a zeroing pass.
+///
+/// # Safety
+/// `fill` must write every value of the three planes it is handed.
+pub(super) unsafe fn par_planes_pooled_written<A, T, U>(
+    planes: usize,
+    big: usize,
+    small: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<A>], &mut [MaybeUninit<T>], &mut [MaybeUninit<U>]) + Sync,
+) -> (Vec<A>, Vec<T>, Vec<U>)
+where
+    A: Copy + Send + Sync,
+    T: Copy + Send + Sync,
+    U: Copy + Send + Sync,
+{
+    let mut a: Vec<A> = Vec::with_capacity(planes * big);
+    let mut t: Vec<T> = Vec::with_capacity(planes * small);
+    let mut u: Vec<U> = Vec::with_capacity(planes * small);
+    assert!(
+        big > 0 && small > 0,
+        "planes of {big} values pooled to {small}"
+    );
+    let spare_a = &mut a.spare_capacity_mut()[..planes * big];
+    let spare_t = &mut t.spare_capacity_mut()[..planes * small];
+    let spare_u = &mut u.spare_capacity_mut()[..planes * small];
+    spare_a
+        .par_chunks_mut(big)
+        .zip(spare_t.par_chunks_mut(small))
+        .zip(spare_u.par_chunks_mut(small))
+        .enumerate()
+        .for_each(|(p, ((ca, ct), cu))| fill(p, ca, ct, cu));
+    // SAFETY: the chunks cover the three buffers' first `planes * big` and `planes *
+    // small` values exactly, and `fill` wrote every value of each (the caller's contract).
+    unsafe {
+        a.set_len(planes * big);
+        t.set_len(planes * small);
+        u.set_len(planes * small);
+    }
+    (a, t, u)
+}
+
 /// `out` as an initialised slice, once every value of it has been written.
 ///
 /// # Safety

@@ -74,6 +74,24 @@ impl Backward<Flex, 1> for PoolBackward {
     }
 }
 
+/// The maximum of window `ox` of a pair of rows, and which of its four values won
+/// (`2 * row + column`). Each tap against the best so far, in order, as selects (no
+/// branches, so a row's loop vectorises): the first maximum wins ties, as in burn's loop,
+/// and a NaN first in the window stays the maximum (no number compares greater), as
+/// there.
+#[inline(always)]
+pub(super) fn window_max(top: &[f32], bottom: &[f32], ox: usize) -> (f32, u8) {
+    let (a, b) = (top[2 * ox], top[2 * ox + 1]);
+    let (c, d) = (bottom[2 * ox], bottom[2 * ox + 1]);
+    let (m, i) = if b > a { (b, 1) } else { (a, 0) };
+    let (m, i) = if c > m { (c, 2) } else { (m, i) };
+    if d > m {
+        (d, 3)
+    } else {
+        (m, i)
+    }
+}
+
 /// The pooled tensor and each output's winner.
 fn pool_forward(x: &FlexTensor) -> (FlexTensor, Vec<u8>) {
     let [n, c, h, w] = dims4(x);
@@ -88,15 +106,7 @@ fn pool_forward(x: &FlexTensor) -> (FlexTensor, Vec<u8>) {
             let bottom = &plane[(2 * oy + 1) * w..(2 * oy + 2) * w];
             let row = oy * ow..(oy + 1) * ow;
             for ((o, k), ox) in out[row.clone()].iter_mut().zip(&mut win[row]).zip(0..) {
-                let (a, b) = (top[2 * ox], top[2 * ox + 1]);
-                let (c, d) = (bottom[2 * ox], bottom[2 * ox + 1]);
-                // Each tap against the best so far, in order, as selects (no branches,
-                // so the row vectorises): the first maximum wins ties, as in burn's
-                // loop, and a NaN first in the window stays the maximum (no number
-                // compares greater), as there.
-                let (m, i) = if b > a { (b, 1) } else { (a, 0) };
-                let (m, i) = if c > m { (c, 2) } else { (m, i) };
-                let (m, i) = if d > m { (d, 3) } else { (m, i) };
+                let (m, i) = window_max(top, bottom, ox);
                 o.write(m);
                 k.write(i);
             }

@@ -460,7 +460,10 @@ mod tests {
         assert_eq!(files.len(), 3);
         assert_eq!(values, vec![vec!["red"], vec!["blue"], vec!["blue"]]);
         // Each image read from below the attribute asked for, not the first one it is in.
-        assert!(files.iter().all(|f| f.starts_with("hair_color")), "{files:?}");
+        assert!(
+            files.iter().all(|f| f.starts_with("hair_color")),
+            "{files:?}"
+        );
         let both = ["eye_color".to_string(), "hair_color".to_string()];
         let (files, _, values) = image_folder(d.path(), &both).unwrap();
         assert_eq!(files.len(), 2, "c.png has no eye colour");
