@@ -36,13 +36,25 @@ pub fn batch_norm_relu<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor
     if x.dtype() != DType::F32 {
         return burns(bn, x);
     }
+    by_backend(bn, x, training, inference, burns)
+}
+
+/// `train` when `B` is flex recording gradients, `infer` on plain flex, `other` on every
+/// other backend: a batch-norm kernel's dispatch by type.
+pub(super) fn by_backend<B: Backend>(
+    bn: &BatchNorm<B>,
+    x: Tensor<B, 4>,
+    train: fn(&BatchNorm<Ad>, Tensor<Ad, 4>) -> Tensor<Ad, 4>,
+    infer: fn(&BatchNorm<Flex>, Tensor<Flex, 4>) -> Tensor<Flex, 4>,
+    other: impl FnOnce(&BatchNorm<B>, Tensor<B, 4>) -> Tensor<B, 4>,
+) -> Tensor<B, 4> {
     let module: &dyn Any = bn;
     let x = match cast::<Tensor<Ad, 4>, _>(x) {
         Ok(x) => {
             let bn = module
                 .downcast_ref::<BatchNorm<Ad>>()
                 .expect("bn on x's backend");
-            return cast_back(training(bn, x));
+            return cast_back(train(bn, x));
         }
         Err(x) => x,
     };
@@ -51,9 +63,9 @@ pub fn batch_norm_relu<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor
             let bn = module
                 .downcast_ref::<BatchNorm<Flex>>()
                 .expect("bn on x's backend");
-            cast_back(inference(bn, x))
+            cast_back(infer(bn, x))
         }
-        Err(x) => burns(bn, x),
+        Err(x) => other(bn, x),
     }
 }
 

@@ -14,10 +14,10 @@
 //! sums' terms in the same lanes in the same order (batch norm's sums put value `k` of
 //! a plane in lane `k % 8` in increasing `k`; the zeros skipped add nothing).
 
-use super::norm::{inference_factors, statistics, values};
+use super::norm::{by_backend, inference_factors, statistics, values};
 use super::planes::{par_planes_pooled_written, par_planes_written};
 use super::pool::window_max;
-use super::{cast, cast_back, dims4, Ad};
+use super::{dims4, Ad};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -28,7 +28,6 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorPrimitive};
 use rayon::prelude::*;
-use std::any::Any;
 use std::mem::MaybeUninit;
 
 /// `max_pool2x2(batch_norm_relu(bn, x))`: one operation on flex, training or not, the
@@ -40,25 +39,7 @@ pub fn batch_norm_relu_pool2x2<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -
     if x.dtype() != DType::F32 || h < 2 || w < 2 {
         return composed(bn, x);
     }
-    let module: &dyn Any = bn;
-    let x = match cast::<Tensor<Ad, 4>, _>(x) {
-        Ok(x) => {
-            let bn = module
-                .downcast_ref::<BatchNorm<Ad>>()
-                .expect("bn on x's backend");
-            return cast_back(training(bn, x));
-        }
-        Err(x) => x,
-    };
-    match cast::<Tensor<Flex, 4>, _>(x) {
-        Ok(x) => {
-            let bn = module
-                .downcast_ref::<BatchNorm<Flex>>()
-                .expect("bn on x's backend");
-            cast_back(inference(bn, x))
-        }
-        Err(x) => composed(bn, x),
-    }
+    by_backend(bn, x, training, inference, composed)
 }
 
 /// Inference: from the running statistics, each pair of rows normalised, rectified and
