@@ -18,6 +18,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
 use burn::module::RunningState;
@@ -236,12 +237,59 @@ fn inference(bn: &BatchNorm<Flex>, x: Tensor<Flex, 4>) -> Tensor<Flex, 4> {
 
 /// What the backward pass needs: the normalised input and the per-channel factors.
 #[derive(Debug, Clone)]
-struct Saved {
-    xhat: Vec<f32>,
-    inv: Vec<f32>,
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
-    shape: [usize; 4],
+pub(super) struct Saved {
+    pub(super) xhat: Vec<f32>,
+    pub(super) inv: Vec<f32>,
+    pub(super) gamma: Vec<f32>,
+    pub(super) beta: Vec<f32>,
+    /// The input's shape.
+    pub(super) shape: [usize; 4],
+}
+
+impl Saved {
+    /// Channel `ch`'s ReLU test: it passed where γ x̂ + β > 0 (the forward pass's own
+    /// sum), with the channel's γ and β read once, not per value.
+    pub(super) fn relu(&self, ch: usize) -> impl Fn(f32) -> bool {
+        let (g, b) = (self.gamma[ch], self.beta[ch]);
+        move |xh: f32| xh * g + b > 0.0
+    }
+
+    /// Channel `ch`'s input gradient from the output gradient `d` at a value whose
+    /// normalised input is `x̂`, given the channel's sums of `dy'` and `dy' · x̂` over
+    /// `m` values: `γ / σ · (dy' - mean(dy') - x̂ · mean(dy' · x̂))`.
+    pub(super) fn input_grad(
+        &self,
+        ch: usize,
+        sums: (f64, f64),
+        m: f64,
+    ) -> impl Fn(f32, f32) -> f32 {
+        let passed = self.relu(ch);
+        let k = self.gamma[ch] * self.inv[ch];
+        let mb = (sums.0 / m) as f32;
+        let mg = (sums.1 / m) as f32;
+        move |d: f32, xh: f32| {
+            let d = if passed(xh) { d } else { 0.0 };
+            k * (d - mb - xh * mg)
+        }
+    }
+}
+
+/// Registers γ's and β's gradients (nodes `gamma`, `beta` where tracked): the
+/// per-channel sums of `dy' · x̂` and `dy'`.
+pub(super) fn register_affine_grads(
+    grads: &mut Gradients,
+    [gamma, beta]: [Option<NodeId>; 2],
+    sums: &[(f64, f64)],
+) {
+    let c = sums.len();
+    if let Some(id) = beta {
+        let db: Vec<f32> = sums.iter().map(|&(b, _)| b as f32).collect();
+        grads.register::<Flex>(id, FlexTensor::from_data(TensorData::new(db, [c])));
+    }
+    if let Some(id) = gamma {
+        let dg: Vec<f32> = sums.iter().map(|&(_, g)| g as f32).collect();
+        grads.register::<Flex>(id, FlexTensor::from_data(TensorData::new(dg, [c])));
+    }
 }
 
 #[derive(Debug)]
@@ -257,16 +305,11 @@ impl Backward<Flex, 3> for BnReluBackward {
         let s = ops.state;
         let [n, c, h, w] = s.shape;
         let hw = h * w;
-        // dy' = dy where the ReLU passed (γ x̂ + β > 0, the forward pass's own sum);
-        // `relu(ch)` is that test with the channel's γ and β read once, not per value.
-        let relu = |ch: usize| {
-            let (g, b) = (s.gamma[ch], s.beta[ch]);
-            move |xh: f32| xh * g + b > 0.0
-        };
+        // dy' = dy where the ReLU passed.
         let sums: Vec<(f64, f64)> = (0..c)
             .into_par_iter()
             .map(|ch| {
-                let passed = relu(ch);
+                let passed = s.relu(ch);
                 let (mut sb, mut sg) = (0.0f64, 0.0f64);
                 for i in 0..n {
                     let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
@@ -293,26 +336,14 @@ impl Backward<Flex, 3> for BnReluBackward {
                 (sb, sg)
             })
             .collect();
-        if let Some(node) = node_b {
-            let db: Vec<f32> = sums.iter().map(|&(b, _)| b as f32).collect();
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(db, [c])));
-        }
-        if let Some(node) = node_g {
-            let dg: Vec<f32> = sums.iter().map(|&(_, g)| g as f32).collect();
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dg, [c])));
-        }
+        register_affine_grads(grads, [node_g, node_b].map(|n| n.map(|n| n.id)), &sums);
         if let Some(node) = node_x {
             let m = (n * hw).max(1) as f64;
             let input_grad = |p: usize, dx: &mut [MaybeUninit<f32>]| {
-                let ch = p % c;
-                let passed = relu(ch);
-                let k = s.gamma[ch] * s.inv[ch];
-                let mb = (sums[ch].0 / m) as f32;
-                let mg = (sums[ch].1 / m) as f32;
+                let grad = s.input_grad(p % c, sums[p % c], m);
                 let r = p * hw..(p + 1) * hw;
                 for ((o, &d), &xh) in dx.iter_mut().zip(&dy[r.clone()]).zip(&s.xhat[r]) {
-                    let d = if passed(xh) { d } else { 0.0 };
-                    o.write(k * (d - mb - xh * mg));
+                    o.write(grad(d, xh));
                 }
             };
             // SAFETY: `input_grad` writes every value of each `hw`-long plane.

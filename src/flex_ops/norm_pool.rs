@@ -14,7 +14,9 @@
 //! sums' terms in the same lanes in the same order (batch norm's sums put value `k` of
 //! a plane in lane `k % 8` in increasing `k`; the zeros skipped add nothing).
 
-use super::norm::{by_backend, inference_factors, statistics, values};
+use super::norm::{
+    by_backend, inference_factors, register_affine_grads, statistics, values, Saved,
+};
 use super::planes::{par_planes_pooled_written, par_planes_written};
 use super::pool::window_max;
 use super::{dims4, Ad};
@@ -72,20 +74,6 @@ fn inference(bn: &BatchNorm<Flex>, x: Tensor<Flex, 4>) -> Tensor<Flex, 4> {
     Tensor::from_primitive(TensorPrimitive::Float(y))
 }
 
-/// What the backward pass needs.
-#[derive(Debug, Clone)]
-struct Saved {
-    /// The normalised input, full size.
-    xhat: Vec<f32>,
-    /// Per pooled output, which of its window's four inputs won (`2 * row + column`).
-    winners: Vec<u8>,
-    inv: Vec<f32>,
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
-    /// The input's shape.
-    shape: [usize; 4],
-}
-
 /// Training: batch statistics (the running state updated), then per plane each pair of
 /// rows normalised, kept, rectified and pooled.
 fn training(bn: &BatchNorm<Ad>, x: Tensor<Ad, 4>) -> Tensor<Ad, 4> {
@@ -141,14 +129,16 @@ fn training(bn: &BatchNorm<Ad>, x: Tensor<Ad, 4>) -> Tensor<Ad, 4> {
         .stateful();
     let out = match prep {
         OpsKind::Tracked(prep) => prep.finish(
-            Saved {
-                xhat,
+            (
+                Saved {
+                    xhat,
+                    inv,
+                    gamma: g,
+                    beta: b,
+                    shape,
+                },
                 winners,
-                inv,
-                gamma: g,
-                beta: b,
-                shape,
-            },
+            ),
             y,
         ),
         OpsKind::UnTracked(prep) => prep.finish(y),
@@ -160,33 +150,30 @@ fn training(bn: &BatchNorm<Ad>, x: Tensor<Ad, 4>) -> Tensor<Ad, 4> {
 struct BnReluPoolBackward;
 
 impl Backward<Flex, 3> for BnReluPoolBackward {
-    type State = Saved;
+    /// Batch norm's state, and per pooled output which of its window's four inputs won
+    /// (`2 * row + column`).
+    type State = (Saved, Vec<u8>);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_g, node_b] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
         let dy: &[f32] = dy.storage();
-        let s = ops.state;
+        let (s, winners) = ops.state;
         let [n, c, h, w] = s.shape;
         let (oh, ow) = (h / 2, w / 2);
-        // The ReLU passed where γ x̂ + β > 0 (the forward pass's own sum).
-        let relu = |ch: usize| {
-            let (g, b) = (s.gamma[ch], s.beta[ch]);
-            move |xh: f32| xh * g + b > 0.0
-        };
         // The gradient reaching batch norm's output at window `ox` of row pair `oy` of
         // plane `p`, tap `t`: the pooled gradient at the winner where the ReLU passed.
         let sums: Vec<(f64, f64)> = (0..c)
             .into_par_iter()
             .map(|ch| {
-                let passed = relu(ch);
+                let passed = s.relu(ch);
                 let (mut sb, mut sg) = (0.0f64, 0.0f64);
                 for i in 0..n {
                     let p = i * c + ch;
                     let xh = &s.xhat[p * h * w..(p + 1) * h * w];
                     let (d, win) = (
                         &dy[p * oh * ow..(p + 1) * oh * ow],
-                        &s.winners[p * oh * ow..(p + 1) * oh * ow],
+                        &winners[p * oh * ow..(p + 1) * oh * ow],
                     );
                     // Value `k` in lane `k % 8` in increasing `k`, as batch norm sums its
                     // full gradient: each row pair's top row before its bottom row.
@@ -216,29 +203,14 @@ impl Backward<Flex, 3> for BnReluPoolBackward {
                 (sb, sg)
             })
             .collect();
-        if let Some(node) = node_b {
-            let db: Vec<f32> = sums.iter().map(|&(b, _)| b as f32).collect();
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(db, [c])));
-        }
-        if let Some(node) = node_g {
-            let dg: Vec<f32> = sums.iter().map(|&(_, g)| g as f32).collect();
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dg, [c])));
-        }
+        register_affine_grads(grads, [node_g, node_b].map(|n| n.map(|n| n.id)), &sums);
         if let Some(node) = node_x {
             let m = (n * h * w).max(1) as f64;
             let input_grad = |p: usize, dx: &mut [MaybeUninit<f32>]| {
-                let ch = p % c;
-                let passed = relu(ch);
-                let k = s.gamma[ch] * s.inv[ch];
-                let mb = (sums[ch].0 / m) as f32;
-                let mg = (sums[ch].1 / m) as f32;
+                let grad = s.input_grad(p % c, sums[p % c], m);
                 let xh = &s.xhat[p * h * w..(p + 1) * h * w];
                 let d = &dy[p * oh * ow..(p + 1) * oh * ow];
-                let win = &s.winners[p * oh * ow..(p + 1) * oh * ow];
-                let grad = |d: f32, xh: f32| {
-                    let d = if passed(xh) { d } else { 0.0 };
-                    k * (d - mb - xh * mg)
-                };
+                let win = &winners[p * oh * ow..(p + 1) * oh * ow];
                 for oy in 0..oh {
                     let (top, bottom) = dx[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
                     let (xt, xb) = xh[2 * oy * w..(2 * oy + 2) * w].split_at(w);

@@ -27,10 +27,10 @@ pub(super) unsafe fn par_planes_written<T>(
 where
     T: Copy + Send + Sync,
 {
-    let fill = |p, a: &mut [MaybeUninit<T>], _: &mut [MaybeUninit<()>]| fill(p, a);
-    // SAFETY: the caller's `fill` writes every value of `a`; `b` holds `()`s, which have
-    // no bytes to write (zero-sized: never allocated either).
-    unsafe { planes_with(len, plane, fill).0 }
+    let fill = |p, a: &mut [MaybeUninit<T>], _: &mut [MaybeUninit<()>], _: &mut _| fill(p, a);
+    // SAFETY: the caller's `fill` writes every value of `a`; the other two hold `()`s,
+    // which have no bytes to write (zero-sized: never allocated either).
+    unsafe { planes_with::<T, (), ()>(whole_planes(len, plane), plane, plane, fill).0 }
 }
 
 /// Two such vectors of `len` values each (the kernel's output and what its backward pass
@@ -48,45 +48,9 @@ where
     T: Copy + Send + Sync,
     U: Copy + Send + Sync,
 {
-    // SAFETY: the caller's contract.
-    unsafe { planes_with(len, plane, fill) }
-}
-
-/// The one implementation: two buffers of `len` values, written plane by plane in
-/// parallel.
-///
-/// # Safety
-/// `fill` must write every value of both planes it is handed.
-unsafe fn planes_with<T, U>(
-    len: usize,
-    plane: usize,
-    fill: impl Fn(usize, &mut [MaybeUninit<T>], &mut [MaybeUninit<U>]) + Sync,
-) -> (Vec<T>, Vec<U>)
-where
-    T: Copy + Send + Sync,
-    U: Copy + Send + Sync,
-{
-    let mut a: Vec<T> = Vec::with_capacity(len);
-    let mut b: Vec<U> = Vec::with_capacity(len);
-    if len == 0 {
-        return (a, b);
-    }
-    assert!(
-        len.is_multiple_of(plane),
-        "len {len} is not whole planes of {plane}"
-    );
-    let spare_a = &mut a.spare_capacity_mut()[..len];
-    let spare_b = &mut b.spare_capacity_mut()[..len];
-    let chunks = spare_a
-        .par_chunks_mut(plane)
-        .zip(spare_b.par_chunks_mut(plane));
-    chunks.enumerate().for_each(|(p, (ca, cb))| fill(p, ca, cb));
-    // SAFETY: the chunks cover both buffers' first `len` values exactly, and `fill`
-    // wrote every value of each (the caller's contract).
-    unsafe {
-        a.set_len(len);
-        b.set_len(len);
-    }
+    let fill = |p, a: &mut _, b: &mut _, _: &mut [MaybeUninit<()>]| fill(p, a, b);
+    // SAFETY: the caller's contract for `a` and `b`; the third holds `()`s.
+    let (a, b, _) = unsafe { planes_with(whole_planes(len, plane), plane, plane, fill) };
     (a, b)
 }
 
@@ -108,9 +72,45 @@ where
     T: Copy + Send + Sync,
     U: Copy + Send + Sync,
 {
+    // SAFETY: the caller's contract.
+    unsafe { planes_with(planes, big, small, fill) }
+}
+
+/// How many `plane`-long planes `len` values are (none for none).
+fn whole_planes(len: usize, plane: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    assert!(
+        plane > 0 && len.is_multiple_of(plane),
+        "len {len} is not whole planes of {plane}"
+    );
+    len / plane
+}
+
+/// The one implementation: `planes` planes of `big` values of `A` and of `small` values
+/// of `T` and `U`, written plane by plane in parallel.
+///
+/// # Safety
+/// `fill` must write every value of the three planes it is handed.
+unsafe fn planes_with<A, T, U>(
+    planes: usize,
+    big: usize,
+    small: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<A>], &mut [MaybeUninit<T>], &mut [MaybeUninit<U>]) + Sync,
+) -> (Vec<A>, Vec<T>, Vec<U>)
+where
+    A: Copy + Send + Sync,
+    T: Copy + Send + Sync,
+    U: Copy + Send + Sync,
+{
     let mut a: Vec<A> = Vec::with_capacity(planes * big);
     let mut t: Vec<T> = Vec::with_capacity(planes * small);
     let mut u: Vec<U> = Vec::with_capacity(planes * small);
+    if planes == 0 {
+        return (a, t, u);
+    }
+    // Empty planes would give no chunks, and nothing would be written.
     assert!(
         big > 0 && small > 0,
         "planes of {big} values pooled to {small}"
