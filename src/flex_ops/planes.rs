@@ -30,7 +30,9 @@ where
     let fill = |p, a: &mut [MaybeUninit<T>], _: &mut [MaybeUninit<()>], _: &mut _| fill(p, a);
     // SAFETY: the caller's `fill` writes every value of `a`; the other two hold `()`s,
     // which have no bytes to write (zero-sized: never allocated either).
-    unsafe { planes_with::<T, (), ()>(whole_planes(len, plane), plane, plane, fill).0 }
+    unsafe {
+        par_planes_pooled_written::<T, (), ()>(whole_planes(len, plane), plane, plane, fill).0
+    }
 }
 
 /// Two such vectors of `len` values each (the kernel's output and what its backward pass
@@ -50,30 +52,9 @@ where
 {
     let fill = |p, a: &mut _, b: &mut _, _: &mut [MaybeUninit<()>]| fill(p, a, b);
     // SAFETY: the caller's contract for `a` and `b`; the third holds `()`s.
-    let (a, b, _) = unsafe { planes_with(whole_planes(len, plane), plane, plane, fill) };
+    let (a, b, _) =
+        unsafe { par_planes_pooled_written(whole_planes(len, plane), plane, plane, fill) };
     (a, b)
-}
-
-/// Three such vectors for a kernel that shrinks its planes (batch norm with pooling):
-/// `planes` planes of `big` values of `A` (the normalised input), and of `small` values
-/// of `T` and `U` (the pooled output and its winners), written together plane by plane,
-/// without a zeroing pass.
-///
-/// # Safety
-/// `fill` must write every value of the three planes it is handed.
-pub(super) unsafe fn par_planes_pooled_written<A, T, U>(
-    planes: usize,
-    big: usize,
-    small: usize,
-    fill: impl Fn(usize, &mut [MaybeUninit<A>], &mut [MaybeUninit<T>], &mut [MaybeUninit<U>]) + Sync,
-) -> (Vec<A>, Vec<T>, Vec<U>)
-where
-    A: Copy + Send + Sync,
-    T: Copy + Send + Sync,
-    U: Copy + Send + Sync,
-{
-    // SAFETY: the caller's contract.
-    unsafe { planes_with(planes, big, small, fill) }
 }
 
 /// How many `plane`-long planes `len` values are (none for none).
@@ -88,12 +69,15 @@ fn whole_planes(len: usize, plane: usize) -> usize {
     len / plane
 }
 
-/// The one implementation: `planes` planes of `big` values of `A` and of `small` values
-/// of `T` and `U`, written plane by plane in parallel.
+/// Three such vectors for a kernel that shrinks its planes (batch norm with pooling):
+/// `planes` planes of `big` values of `A` (the normalised input), and of `small` values
+/// of `T` and `U` (the pooled output and its winners), written together plane by plane,
+/// without a zeroing pass. The one implementation: the writers above call it with
+/// zero-sized `()` buffers for what they do not write.
 ///
 /// # Safety
 /// `fill` must write every value of the three planes it is handed.
-unsafe fn planes_with<A, T, U>(
+pub(super) unsafe fn par_planes_pooled_written<A, T, U>(
     planes: usize,
     big: usize,
     small: usize,
