@@ -48,6 +48,10 @@ pub struct EvalArgs {
     /// KID subsets (of at most 1000 images each).
     #[arg(long, default_value_t = KidSpec::default().subsets, value_parser = at_least::<usize, 1>)]
     pub kid_subsets: usize,
+    /// Neighbours of precision, recall, density and coverage (the k-th neighbour's
+    /// distance is each ball's radius; prdc's and StudioGAN's default 5).
+    #[arg(long, default_value_t = 5, value_parser = at_least::<usize, 1>)]
+    pub k: usize,
     /// Report page to write (default RUN/report.html); a folder, or a path not ending in
     /// .html, gets report.html in it.
     #[arg(long)]
@@ -99,6 +103,7 @@ pub fn run(a: EvalArgs, v: Verbosity) -> anyhow::Result<()> {
             subsets: a.kid_subsets,
             ..KidSpec::default()
         },
+        k: a.k,
         verbosity: v,
         ..EvalSpec::default()
     };

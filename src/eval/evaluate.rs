@@ -185,6 +185,13 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalSummary, EvalError> {
     let eg = net.embed_all(&gen.px, gen.channels, gen.size);
     clock.lap("embed");
     bar.inc(1);
+    // (Not the generated side: a collapsed generator's images may all embed alike.)
+    if er.feats.degenerate() {
+        return Err(EvalError::FeatureNet {
+            path: net.dir.clone(),
+            reason: features::DIVERGED.into(),
+        });
+    }
     let (overall, p) = fidelity(&er.feats, &eg.feats, spec, &spec.kid);
     let min = prdc_min_count(spec.k);
     if real.len() < min || gen.asked.len() < min {

@@ -145,6 +145,10 @@ pub fn to_pixels(px: &[u8], channels: usize, size: u32, idx: &[usize]) -> Pixels
     }
 }
 
+/// Why a feature network whose features are not all finite is refused.
+pub(crate) const DIVERGED: &str = "its features are NaN, infinite or the same for every \
+     image (its training diverged); delete this folder to train it again";
+
 fn net_err(dir: &Path, reason: impl Into<String>) -> EvalError {
     EvalError::FeatureNet {
         path: dir.to_path_buf(),
@@ -254,6 +258,11 @@ pub fn prepare(real: &RealSet, spec: &FeatureSpec, cache: &Path) -> Result<Featu
         dir: dir.clone(),
     };
     let out = fnet.embed(&real.pixels, real.channels, real.size, &held_idx);
+    // A diverged network would judge every later run by features that do not vary (FID
+    // 0, a perfect score): refuse it rather than cache it.
+    if out.feats.degenerate() {
+        return Err(net_err(&dir, DIVERGED));
+    }
     let mut heldout_accuracy: Vec<(String, f64)> = real
         .attrs
         .iter()

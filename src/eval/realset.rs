@@ -258,13 +258,20 @@ fn match_names(
 type Listing = (Vec<String>, Vec<String>, Vec<Vec<Option<String>>>);
 
 /// Whether a label column looks categorical: 2..=64 values, each used about twice or
-/// more on average, and not numbers (box coordinates, scores: `truth.csv`'s `face_x`...).
-/// A numeric column the run conditions on is kept anyway (see `load`'s `want`).
+/// more on average, and not numbers (box coordinates, scores: `truth.csv`'s `face_x`...)
+/// unless they are class indices, every integer `0..K` written plainly (MNIST's `digit`,
+/// a 0/1 flag), so that a run conditioning on such a column and one that does not are
+/// judged by one network. A numeric column the run conditions on is kept anyway (see
+/// `load`'s `want`).
 fn categorical(values: &[Option<String>]) -> bool {
     let set: BTreeSet<&str> = values.iter().flatten().map(String::as_str).collect();
     let labeled = values.iter().flatten().count();
     let numeric = set.iter().all(|v| v.parse::<f64>().is_ok());
-    (2..=64).contains(&set.len()) && set.len() * 2 <= labeled && !numeric
+    let plain =
+        |v: &&str| v.bytes().all(|b| b.is_ascii_digit()) && (*v == "0" || !v.starts_with('0'));
+    let indices: BTreeSet<usize> = set.iter().filter_map(|v| v.parse().ok()).collect();
+    let class_indices = set.iter().all(plain) && indices.iter().copied().eq(0..set.len());
+    (2..=64).contains(&set.len()) && set.len() * 2 <= labeled && (!numeric || class_indices)
 }
 
 fn read_csv(path: &Path, want: &[String]) -> Result<Listing, EvalError> {
@@ -377,11 +384,23 @@ mod tests {
         };
         assert!(categorical(&col(&["red", "blue", "red", "", "blue"])));
         assert!(!categorical(&col(&["a", "b", "c", "d"])), "each value once");
-        let many: Vec<String> = (0..40).map(|i| (i % 20).to_string()).collect();
+        let many: Vec<String> = (0..40).map(|i| (12 + i % 20).to_string()).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(!categorical(&col(&many)), "a coordinate, not a class");
         assert!(!categorical(&col(&["28", "29", "28", "29"])), "box sizes");
         assert!(categorical(&col(&["no", "yes", "yes", "no"])));
+        // Class indices: MNIST's digits, a 0/1 flag; not with a gap, a sign or a point.
+        let digits: Vec<String> = (0..40).map(|i| (i % 10).to_string()).collect();
+        let digits: Vec<&str> = digits.iter().map(String::as_str).collect();
+        assert!(categorical(&col(&digits)), "digits 0-9");
+        assert!(categorical(&col(&["0", "1", "1", "0"])), "a 0/1 flag");
+        assert!(!categorical(&col(&["0", "2", "2", "0"])), "a gap");
+        assert!(!categorical(&col(&["0", "1.0", "1.0", "0"])), "a point");
+        assert!(
+            !categorical(&col(&["00", "1", "1", "00"])),
+            "a leading zero"
+        );
+        assert!(!categorical(&col(&["0", "+1", "+1", "0"])), "a sign");
     }
 
     /// Regression: an image named by two rows (once as `./a.png`) counted twice in the

@@ -69,9 +69,14 @@ pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, Rep
         .map(|c| rows.iter().map(|r| (c.value)(&r.2)).collect())
         .collect();
     let sizes: BTreeSet<(usize, usize, usize)> = rows.iter().map(|r| sample_size(&r.2)).collect();
-    // No best where the runs were evaluated on different sample sizes (they do not rank).
-    let rank = |v: &[f64], better: Better| match sizes.len() {
-        1 => best_of(v, better),
+    let hashes: BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r.2.features.dataset_hash.as_str())
+        .collect();
+    // No best where the runs were evaluated on different sample sizes or judged by
+    // different feature networks (they do not rank).
+    let rank = |v: &[f64], better: Better| match (sizes.len(), hashes.len()) {
+        (1, 1) => best_of(v, better),
         _ => vec![false; v.len()],
     };
     let best: Vec<Vec<bool>> = cols
@@ -83,19 +88,19 @@ pub fn write_compare_report(runs: &[PathBuf], out: &Path) -> Result<PathBuf, Rep
     let mut page = Page::new(
         "Run comparison",
         &format!(
-            "{} runs · best value of each column highlighted",
-            rows.len()
+            "{} runs{}",
+            rows.len(),
+            match (sizes.len(), hashes.len()) {
+                (1, 1) => " · best value of each column highlighted",
+                _ => "",
+            }
         ),
     );
     super::font_note(&mut page);
     page.section("table", "Comparison");
     page.note(NOT_INCEPTION);
-    let hashes: BTreeSet<&str> = rows
-        .iter()
-        .map(|r| r.2.features.dataset_hash.as_str())
-        .collect();
     if hashes.len() > 1 {
-        page.note("These runs were judged by different feature networks (different dataset hashes): their FID/KID and nearest-neighbour numbers are not comparable with each other.");
+        page.note("These runs were judged by different feature networks (different dataset hashes): their FID/KID and nearest-neighbour numbers are not comparable with each other; no best value is highlighted.");
     }
     if sizes.len() > 1 {
         let mut say = crate::eval::compare::SIZES_DIFFER.to_string();

@@ -187,6 +187,8 @@ fn cli_eval_prints_a_table_and_writes_metrics() {
             "20",
             "--kid-subsets",
             "3",
+            "--k",
+            "3",
             "--run",
         ])
         .arg(&run)
@@ -202,7 +204,9 @@ fn cli_eval_prints_a_table_and_writes_metrics() {
         text.contains("| FID |") && text.contains("conditional accuracy"),
         "{text}"
     );
-    assert!(run.join("eval/metrics.json").is_file());
+    let s: EvalSummary =
+        serde_json::from_slice(&std::fs::read(run.join("eval/metrics.json")).unwrap()).unwrap();
+    assert_eq!(s.overall.k, 3, "--k is the neighbours' count");
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_facesynth"))
         .args(["eval", "--run"])
         .arg(dir.path().join("nope"))
@@ -251,6 +255,32 @@ fn known_answers_on_learned_features() {
     let p1 = prdc(&er.feats, &one, 5);
     assert_eq!(p1.recall, 0.0);
     assert!(p1.coverage < 0.15, "{p1:?}");
+}
+
+/// Regression: a feature network whose training diverged (NaN weights, which ReLU turns
+/// into the same all-zero features for every image) was cached and judged every later
+/// run, with FID 0.0, a perfect score. It is refused, named, and not cached.
+#[test]
+fn a_diverged_feature_network_is_refused_not_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth_data(dir.path(), 60);
+    let cache = dir.path().join("cache");
+    let mut s = spec(Path::new("none"), &data, &cache);
+    s.features.lr = f64::INFINITY; // the first step sends the weights to infinity
+    let err = eval::load_reference(&s, &data, 16, 3)
+        .err()
+        .expect("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("diverged") && text.contains("cache"),
+        "{text}"
+    );
+    let cached = walkdir::WalkDir::new(&cache)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .count();
+    assert_eq!(cached, 0, "nothing cached");
 }
 
 /// Regression: a run whose settings name a dataset folder that is not there (a relative

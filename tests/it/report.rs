@@ -320,6 +320,7 @@ fn split_run_page_and_comparison() {
     // without a word (FID is biased up at small n).
     let metrics = f.split.join("eval/metrics.json");
     let mut s: EvalSummary = serde_json::from_slice(&std::fs::read(&metrics).unwrap()).unwrap();
+    let original = s.clone();
     s.n_generated = 5000;
     facesynth::atomic::write_json(&metrics, &s).unwrap();
     let page = report::write_compare_report(&[f.cond.clone(), f.split.clone()], &out).unwrap();
@@ -331,6 +332,15 @@ fn split_run_page_and_comparison() {
         md.contains("Warning: these runs were evaluated on different numbers"),
         "{md}"
     );
+    // Regression: runs judged by different feature networks got a best value too.
+    let mut s = original.clone();
+    s.features.dataset_hash = "another-network".into();
+    facesynth::atomic::write_json(&metrics, &s).unwrap();
+    let page = report::write_compare_report(&[f.cond.clone(), f.split.clone()], &out).unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("different feature networks"), "{html}");
+    assert!(!html.contains("n best"), "no best value highlighted");
+    facesynth::atomic::write_json(&metrics, &original).unwrap();
     // Unevaluated runs alone are an error, not an empty page.
     let bare = f.cond.parent().unwrap().join("bare");
     fake_run(&bare, "dcgan", &[], None);

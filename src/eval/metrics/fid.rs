@@ -26,8 +26,14 @@ impl Gaussian {
     }
 }
 
-/// The Fréchet distance of two Gaussians.
+/// The Fréchet distance of two Gaussians; NaN when either holds a NaN or an infinity
+/// (a diverged feature network), which the clipping below would otherwise turn into a
+/// perfect 0 (`f64::max` returns its other argument when one is NaN).
 pub fn frechet(a: &Gaussian, b: &Gaussian) -> f64 {
+    let finite = |g: &Gaussian| g.mu.iter().chain(&g.cov).all(|x| x.is_finite());
+    if !finite(a) || !finite(b) {
+        return f64::NAN;
+    }
     let d = a.mu.len();
     let diff: f64 = a.mu.iter().zip(&b.mu).map(|(x, y)| (x - y) * (x - y)).sum();
     let tr = |c: &[f64]| (0..d).map(|i| c[i * d + i]).sum::<f64>();
@@ -71,6 +77,18 @@ mod tests {
         let want = 1.0 + 4.0 + (2.0f64 - 1.0).powi(2) + 0.0 + (3.0f64 - 2.0).powi(2);
         assert!((frechet(&a, &b) - want).abs() < 1e-10);
         assert!(frechet(&a, &a).abs() < 1e-10);
+    }
+
+    /// Regression: one NaN feature made FID 0.0, a perfect score, where it is undefined.
+    #[test]
+    fn a_non_finite_feature_gives_nan_not_zero() {
+        let b = Feats::new(2, vec![0.0, 0.0, 1.0, 1.0, 2.0, 0.5]);
+        for bad in [f32::NAN, f32::INFINITY] {
+            let a = Feats::new(2, vec![bad, 0.0, 1.0, 1.0, 2.0, 0.5]);
+            assert!(fid(&a, &b).is_nan(), "{bad}");
+            assert!(fid(&b, &a).is_nan(), "{bad}");
+        }
+        assert!(fid(&b, &b).abs() < 1e-9);
     }
 
     #[test]

@@ -36,6 +36,16 @@ impl Feats {
         self.data.is_empty()
     }
 
+    /// Whether these features cannot tell images apart: a NaN or an infinity, or (with
+    /// two vectors or more) every vector the same. A diverged network gives either (its
+    /// NaN activations come out of ReLU as zeros), and every distance between such sets
+    /// is 0, a perfect score.
+    pub fn degenerate(&self) -> bool {
+        let first = self.data.get(..self.d).unwrap_or_default();
+        self.data.iter().any(|x| !x.is_finite())
+            || (self.len() >= 2 && self.data.chunks_exact(self.d).all(|r| r == first))
+    }
+
     /// Vector `i`.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.d..(i + 1) * self.d]
