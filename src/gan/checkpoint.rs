@@ -167,12 +167,18 @@ pub fn check_loaded<B: Backend, M: Module<B>>(
 /// record's length (a checkpoint of another image size, saved before `latest.json` listed
 /// shapes, has another count) and panics; the panic is caught and its message kept off
 /// the terminal, and weights of other shapes are caught after loading ([`check_loaded`]).
+///
+/// A batch norm's running statistics hold the last training step's update aside until
+/// they are next read (burn's `RunningState`), and `load_record` leaves it there: loaded
+/// into a live module (a rollback after a NaN step), the next read put the diverged
+/// step's statistics back over the checkpoint's. Taking a record first settles them.
 pub fn load_checked<B: Backend, M: Module<B>>(
     file: &Path,
     module: M,
     device: &B::Device,
 ) -> Result<M, GanError> {
     let record = read_record::<B, M::Record>(file, device)?;
+    drop(module.clone().into_record()); // settles pending running-state updates (above)
     let want = param_shapes(&module);
     let loaded = quiet_unwind(|| module.load_record(record)).map_err(|reason| {
         mismatch(
@@ -182,6 +188,14 @@ pub fn load_checked<B: Backend, M: Module<B>>(
     })?;
     check_loaded(file, &loaded, &want)?;
     Ok(loaded)
+}
+
+/// Whether every weight of `module` is finite (each tensor's sum is; a sum past f32's
+/// range counts as not finite, which no sane network's weights reach).
+pub fn weights_finite<B: Backend, M: Module<B>>(module: &M) -> bool {
+    super::ema::flat_params(module)
+        .into_iter()
+        .all(|t| t.sum().into_scalar().to_f32().is_finite())
 }
 
 /// `f()`, or the message of its panic, which the panic hook does not print meanwhile.
@@ -365,6 +379,52 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["mine", "step-100000000", "step-100000001"]);
+    }
+
+    /// Regression: a rollback loaded the checkpoint into the live networks, and the NaN
+    /// step's batch-norm update, held aside by burn until the next read, replaced the
+    /// loaded running statistics: samples of a recovered run came out black.
+    #[test]
+    fn a_pending_running_statistics_update_does_not_survive_a_load() {
+        type B = crate::gan::backend::CpuTrain;
+        let dev = Default::default();
+        let bn = burn::nn::BatchNormConfig::new(2).init::<B>(&dev);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bn.mpk");
+        write_record::<B, _>(&p, bn.clone().into_record()).unwrap();
+        // A training step on NaN inputs: its update waits in the running state.
+        let x = Tensor::<B, 4>::full([2, 2, 3, 3], f32::NAN, &dev);
+        let _ = crate::batch_norm::batch_norm(&bn, x);
+        let loaded = load_checked::<B, _>(&p, bn.clone(), &dev).unwrap();
+        let mean: Vec<f32> = loaded
+            .running_mean
+            .value_sync()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let var: Vec<f32> = loaded
+            .running_var
+            .value_sync()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert_eq!(
+            (mean, var),
+            (vec![0.0; 2], vec![1.0; 2]),
+            "the checkpoint's"
+        );
+    }
+
+    #[test]
+    fn weights_finite_finds_one_nan_weight() {
+        type B = crate::gan::backend::Cpu;
+        let dev = Default::default();
+        let bn = burn::nn::BatchNormConfig::new(3).init::<B>(&dev);
+        assert!(weights_finite::<B, _>(&bn));
+        let mut bad = bn.clone();
+        let gamma = Tensor::<B, 1>::from_floats([1.0, f32::NAN, 1.0], &dev);
+        bad.gamma = burn::module::Param::from_tensor(gamma);
+        assert!(!weights_finite::<B, _>(&bad));
     }
 
     #[test]

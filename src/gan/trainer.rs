@@ -390,9 +390,22 @@ where
             })?;
             let log_now = (self.step + 1).is_multiple_of(self.spec.log_every.max(1))
                 || self.step + 1 == total;
+            let saves_now = (self.step + 1).is_multiple_of(self.spec.checkpoint_every.max(1))
+                || self.step + 1 == total;
             let mut m = self.train_step(&hb, log_now);
-            if !(m.loss_d.is_finite() && m.loss_g.is_finite()) {
-                let why = format!("loss D {} G {}", m.loss_d, m.loss_g);
+            // A checkpoint must hold what a rollback can recover from: weights an update
+            // made non-finite from finite losses (an infinite gradient) count as a NaN step,
+            // or every rollback would reload them and diverge again.
+            let why = if !(m.loss_d.is_finite() && m.loss_g.is_finite()) {
+                Some(format!("loss D {} G {}", m.loss_d, m.loss_g))
+            } else if saves_now
+                && !(checkpoint::weights_finite(&self.g) && checkpoint::weights_finite(&self.d))
+            {
+                Some("weights not finite after the update".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
                 let taken = self.rollbacks;
                 if taken >= MAX_ROLLBACKS || !self.load_latest()? {
                     return Err(GanError::Diverged {
