@@ -207,14 +207,15 @@ impl InputList {
     /// Output base path (relative to OUT, no extension) of file `i`: its relative path
     /// mirrored under `images/`; sources that would collide keep their extension, and
     /// those that would still collide add 8 hex digits of their path's hash.
+    /// A name component longer than [`MAX_COMPONENT`] bytes is cut ([`fit_components`]).
     pub fn output_base(&self, i: usize) -> String {
         let base = self.plain_base(i);
-        if self.renamed.contains(&(i as u32)) {
+        fit_components(if self.renamed.contains(&(i as u32)) {
             let h = xxhash_rust::xxh3::xxh3_64(self.raw(i)) as u32;
             format!("{base}_{h:08x}")
         } else {
             base
-        }
+        })
     }
 
     /// [`InputList::output_base`] before names that clash get their path's hash.
@@ -227,6 +228,33 @@ impl InputList {
             format!("images/{s}")
         }
     }
+}
+
+/// The longest output name component (a folder, or a file's name before the face number
+/// and extension, `_12.png`) kept as it is, in bytes. File systems allow 255.
+pub const MAX_COMPONENT: usize = 200;
+
+/// `base` with each `/`-separated component over [`MAX_COMPONENT`] bytes cut to a prefix
+/// and 16 hex digits of the whole component's hash (distinct components stay distinct).
+/// Without it a long name, or a shared stem's `_jpg`, a clash's hash or `%XX` escapes
+/// (three bytes for one) pushing a legal source name past 255 bytes, failed to write on
+/// every run, and every rerun stopped on it.
+fn fit_components(base: String) -> String {
+    if base.split('/').all(|c| c.len() <= MAX_COMPONENT) {
+        return base;
+    }
+    let fit = |c: &str| -> String {
+        if c.len() <= MAX_COMPONENT {
+            return c.to_string();
+        }
+        let mut cut = MAX_COMPONENT - 17;
+        while !c.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let h = xxhash_rust::xxh3::xxh3_64(c.as_bytes());
+        format!("{}~{h:016x}", &c[..cut])
+    };
+    base.split('/').map(fit).collect::<Vec<_>>().join("/")
 }
 
 /// `bytes` as text, each byte that is not part of valid UTF-8 as `%XX`.
@@ -309,6 +337,37 @@ mod tests {
         assert_eq!(list.output_base(2), "images/b.v2/c");
         assert_eq!(list.output_base(3), "images/d e/ü");
         assert_eq!(list.output_base(4), "images/x/y");
+    }
+
+    /// Regression: `a…a.jpg` and `a…a.png` (255 bytes each, legal) became `a…a_jpg.png`,
+    /// 259 bytes: the write failed on every run.
+    #[test]
+    fn output_names_fit_the_file_system_and_stay_distinct() {
+        let root = Path::new("/r");
+        let long = "a".repeat(251);
+        let deep = format!("{}/é{}", "ü".repeat(120), "b".repeat(300));
+        let rels = [
+            format!("{long}.jpg"),
+            format!("{long}.png"),
+            format!("{deep}.gif"),
+            "short.png".to_string(),
+        ];
+        let mut list = InputList::new(root);
+        for r in &rels {
+            list.push(&root.join(r));
+        }
+        let list = list.finish();
+        let bases: Vec<String> = (0..list.len()).map(|i| list.output_base(i)).collect();
+        for b in &bases {
+            assert!(b.split('/').all(|c| c.len() <= MAX_COMPONENT), "{b}");
+        }
+        assert_ne!(bases[0], bases[1]);
+        assert!(bases[0].starts_with("images/aaaa") && bases[0].contains('~'));
+        // A folder cut on a character boundary (ü is two bytes), the file name too.
+        let parts: Vec<&str> = bases[2].split('/').collect();
+        assert!(parts[1].starts_with(&format!("{}~", "ü".repeat(91))), "{}", parts[1]);
+        assert!(parts[2].starts_with("éb") && parts[2].contains('~'));
+        assert_eq!(bases[3], "images/short", "short names are as they were");
     }
 
     #[cfg(unix)]

@@ -45,6 +45,27 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Regression: two legal 255-byte names sharing a stem gave a 259-byte output name; the
+/// write failed, the run stopped with exit 1, and so did every rerun.
+#[test]
+fn sources_with_the_longest_names_are_prepped() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    let long = "a".repeat(251);
+    face(0, 64).save(raw.join(format!("{long}.jpg"))).unwrap();
+    face(1, 64).save(raw.join(format!("{long}.png"))).unwrap();
+    let out = dir.path().join("out");
+    prep_ok(&raw, &out);
+    prep_ok(&raw, &out); // and a rerun
+    let rows = rows(&out);
+    assert_eq!(rows.len(), 2);
+    for r in rows.values() {
+        assert_eq!(r.status, Status::Kept, "{r:?}");
+        assert!(out.join(&r.output).is_file(), "{}", r.output);
+    }
+}
+
 #[test]
 fn prep_refuses_layouts_in_which_it_would_delete_the_users_files() {
     let dir = tempfile::tempdir().unwrap();
