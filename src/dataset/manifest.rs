@@ -63,6 +63,14 @@ pub struct ManifestRow {
     pub dhash: String,
 }
 
+/// The manifest's columns, [`ManifestRow`]'s fields in order: csv writes the header with
+/// the first row, so a run with no rows writes these itself (a file with no header has no
+/// columns for pandas, and is not recognisably prep's).
+pub const COLUMNS: [&str; 14] = [
+    "source", "output", "status", "reason", "dup_of", "crop_x", "crop_y", "crop_w", "crop_h",
+    "src_w", "src_h", "bytes", "phash", "dhash",
+];
+
 /// Reads a manifest file.
 pub fn read(path: &Path) -> Result<Vec<ManifestRow>, csv::Error> {
     let mut rdr = csv::Reader::from_path(path)?;
@@ -134,4 +142,33 @@ pub fn kept_images(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_the_header_a_row_writes() {
+        let row = ManifestRow {
+            source: "a.png".into(),
+            output: "images/a.png".into(),
+            status: Status::Kept,
+            reason: String::new(),
+            dup_of: String::new(),
+            crop_x: Some(0),
+            crop_y: Some(0),
+            crop_w: Some(8),
+            crop_h: Some(8),
+            src_w: Some(8),
+            src_h: Some(8),
+            bytes: Some(10),
+            phash: String::new(),
+            dhash: String::new(),
+        };
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(&row).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert_eq!(text.lines().next().unwrap(), COLUMNS.join(","));
+    }
 }

@@ -365,7 +365,11 @@ mod tests {
         assert!(bases[0].starts_with("images/aaaa") && bases[0].contains('~'));
         // A folder cut on a character boundary (ü is two bytes), the file name too.
         let parts: Vec<&str> = bases[2].split('/').collect();
-        assert!(parts[1].starts_with(&format!("{}~", "ü".repeat(91))), "{}", parts[1]);
+        assert!(
+            parts[1].starts_with(&format!("{}~", "ü".repeat(91))),
+            "{}",
+            parts[1]
+        );
         assert!(parts[2].starts_with("éb") && parts[2].contains('~'));
         assert_eq!(bases[3], "images/short", "short names are as they were");
     }

@@ -29,7 +29,7 @@ pub fn normalize(img: &mut RgbImage, mode: NormalizeMode) {
             hist[p[c] as usize] += 1;
         }
         let lut = match mode {
-            NormalizeMode::Autocontrast => autocontrast_lut(&hist, 0.005),
+            NormalizeMode::Autocontrast => autocontrast_lut(&hist, 0.5),
             NormalizeMode::Equalize => equalize_lut(&hist),
             NormalizeMode::None => unreachable!("returned above"),
         };
@@ -39,9 +39,12 @@ pub fn normalize(img: &mut RgbImage, mode: NormalizeMode) {
     }
 }
 
-fn autocontrast_lut(hist: &[u32; 256], cutoff: f64) -> [u8; 256] {
+/// PIL's `autocontrast(cutoff=cutoff_percent)` table: `cutoff_percent` of the pixels
+/// cut from each end, then `int(v * scale + offset)` (truncated, as PIL does: rounding
+/// put about half the levels one higher).
+fn autocontrast_lut(hist: &[u32; 256], cutoff_percent: f64) -> [u8; 256] {
     let n: u32 = hist.iter().sum();
-    let cut = (n as f64 * cutoff) as u32;
+    let cut = (n as f64 * cutoff_percent / 100.0).floor() as u32;
     let (mut lo, mut acc) = (0usize, 0u32);
     while lo < 255 && acc + hist[lo] <= cut {
         acc += hist[lo];
@@ -53,13 +56,13 @@ fn autocontrast_lut(hist: &[u32; 256], cutoff: f64) -> [u8; 256] {
         hi -= 1;
     }
     let mut lut = [0u8; 256];
+    let scale = 255.0 / (hi as f64 - lo as f64);
+    let offset = -(lo as f64) * scale;
     for (v, out) in lut.iter_mut().enumerate() {
         *out = if hi <= lo {
             v as u8
         } else {
-            ((v as f64 - lo as f64) * 255.0 / (hi - lo) as f64)
-                .round()
-                .clamp(0.0, 255.0) as u8
+            ((v as f64 * scale + offset) as i64).clamp(0, 255) as u8
         };
     }
     lut
@@ -182,6 +185,23 @@ mod tests {
         let reds: Vec<u8> = img.pixels().map(|p| p[0]).collect();
         assert_eq!(*reds.iter().min().unwrap(), 0);
         assert_eq!(*reds.iter().max().unwrap(), 255);
+    }
+
+    /// Regression: levels were rounded where PIL truncates (127 came out 128 here).
+    #[test]
+    fn autocontrast_truncates_as_pil_does() {
+        let mut img = RgbImage::from_fn(3, 1, |x, _| Rgb([[0, 127, 254][x as usize]; 3]));
+        normalize(&mut img, NormalizeMode::Autocontrast);
+        // PIL: scale = 255 / 254, int(127 * scale) = int(127.5) = 127, int(254 * scale) = 255.
+        let row: Vec<u8> = img.pixels().map(|p| p[0]).collect();
+        assert_eq!(row, [0, 127, 255]);
+        // Its cutoff: 0.5% of 400 pixels is 2 from each end (PIL's `n * 0.5 // 100`).
+        let mut hist = [0u32; 256];
+        hist[10] = 2;
+        hist[20] = 396;
+        hist[30] = 2;
+        let lut = autocontrast_lut(&hist, 0.5);
+        assert_eq!((lut[20], lut[19]), (20, 19), "one level left: unchanged");
     }
 
     #[test]

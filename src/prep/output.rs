@@ -394,6 +394,9 @@ pub(super) fn write_manifest(
     let mut buf = Vec::new();
     crate::atomic::write_with(&path, |w| {
         let mut wtr = csv::Writer::from_writer(w);
+        if entries.is_empty() {
+            wtr.write_record(manifest::COLUMNS)?;
+        }
         for e in entries {
             let r = journal.read(e.line(), &mut buf)?;
             let status = e.status();

@@ -66,6 +66,24 @@ fn sources_with_the_longest_names_are_prepped() {
     }
 }
 
+/// Regression: an empty INPUT wrote a 0-byte manifest, with no header (no columns for
+/// pandas, and not recognisably prep's own file on the next run).
+#[test]
+fn an_empty_input_writes_a_manifest_with_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    let out = dir.path().join("out");
+    prep_ok(&raw, &out);
+    let text = std::fs::read_to_string(out.join("manifest.csv")).unwrap();
+    assert_eq!(text, format!("{}\n", manifest::COLUMNS.join(",")));
+    assert!(rows(&out).is_empty());
+    // A file appears: the rerun takes the folder for its own and goes on.
+    face(0, 64).save(raw.join("a.png")).unwrap();
+    prep_ok(&raw, &out);
+    assert_eq!(rows(&out)["a.png"].status, Status::Kept);
+}
+
 #[test]
 fn prep_refuses_layouts_in_which_it_would_delete_the_users_files() {
     let dir = tempfile::tempdir().unwrap();
