@@ -127,7 +127,17 @@ impl PrepArgs {
     pub fn resolve(&self) -> anyhow::Result<PrepSpec> {
         let file = PipelineConfig::load_or_default(self.pipeline.as_deref())?;
         self.check_companions(&file.prep)?;
-        let spec = PrepSpec::resolve(file.prep.overlay(self.as_section()))?;
+        let spec =
+            PrepSpec::resolve(file.prep.clone().overlay(self.as_section())).map_err(|e| {
+                // Flags are range-checked as they are parsed: a value out of range that the
+                // file alone gives too is the file's, and the reason names it.
+                match (&self.pipeline, PrepSpec::resolve(file.prep)) {
+                    (Some(p), Err(alone)) if alone.to_string() == e.to_string() => {
+                        anyhow::anyhow!("pipeline file {}: {e}", p.display())
+                    }
+                    _ => e.into(),
+                }
+            })?;
         self.check_against(&spec)?;
         Ok(spec)
     }

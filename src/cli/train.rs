@@ -159,6 +159,18 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
     let (steps, backend) = (a.steps.or(file.steps), a.backend.or(file.backend));
     let (cli_flags, file_keys) = (cli.clone(), file.clone());
     let mut spec = cli.resolve(file);
+    // A setting no run could use may come from the pipeline file: say where to look.
+    if let (Some(p), Err(gan::GanError::Usage { reason })) = (&a.pipeline, spec.validate()) {
+        if !a.resume {
+            return Err(gan::GanError::Usage {
+                reason: format!(
+                    "{reason} (from a flag or the pipeline file {})",
+                    p.display()
+                ),
+            }
+            .into());
+        }
+    }
     let saved_run = a.out.join(gan::checkpoint::SETTINGS).is_file();
     if a.resume && (saved_run || (spec.data.is_none() && spec.mnist.is_none())) {
         // Resuming needs only RUN: its saved settings name the data. Steps and backend

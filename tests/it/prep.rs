@@ -185,6 +185,27 @@ fn unreadable_input_fails_with_one_line() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.toml"));
+    // Regression: a value out of range in the file was named by its key alone.
+    std::fs::write(&bad, "[prep.resize]\nsize = 4\n").unwrap();
+    let run = |more: &[&str]| {
+        crate::common::bin()
+            .args(["prep", dir.path().to_str().unwrap(), "--out"])
+            .arg(dir.path().join("o"))
+            .args(["--pipeline", bad.to_str().unwrap()])
+            .args(more)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("resize.size"),
+        "{err}"
+    );
+    // A flag over the file's value: the run goes on.
+    let o = run(&["--size", "32"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// Makes the dedup benchmark set of the issue from real images: 6 variants of each of

@@ -514,6 +514,25 @@ fn a_misspelled_pipeline_section_is_refused() {
         "{err}"
     );
     assert!(!dir.path().join("run").exists());
+    // Regression: a value no run can use, from the file, did not say where it came from.
+    std::fs::write(&p, "[train]\nlabel_smoothing = 2.0\n").unwrap();
+    let out = bin()
+        .args(["train", "--size", "16", "--steps", "1", "--batch", "4"])
+        .arg("--pipeline")
+        .arg(&p)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("label-smoothing 2") && err.contains("p.toml"),
+        "{err}"
+    );
+    assert!(!dir.path().join("run").exists());
 }
 
 /// `n` synthetic faces as [`faces`] makes them, each image's hair colour renamed by
