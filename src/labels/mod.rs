@@ -280,6 +280,11 @@ impl Paths {
     pub fn image_folder(&self) -> PathBuf {
         self.data.join("imagefolder")
     }
+    /// The cells the last export wrote (the wide CSV as written, before a person edits
+    /// it), so that importing the export back reads only the cells a person changed.
+    pub fn exported_cells(&self) -> PathBuf {
+        self.dir.join("exported.csv")
+    }
 
     /// The schema copy, or [`LabelError::NotInitialized`].
     pub fn load_schema(&self) -> Result<Schema, LabelError> {

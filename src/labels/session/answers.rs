@@ -98,8 +98,14 @@ pub fn import(
     importer::require_matches(file, &got)?;
     let round = read_rounds(&paths)?.last().map_or(0, |r| r.round);
     let own = own_export(&paths, file);
-    // `label export --all` fills cells from predictions.csv: those are the machine's too.
-    let preds = match own && paths.predictions().is_file() {
+    // What the export wrote in each cell. An export from before that record was kept:
+    // its cells were the store's labels or (`--all`) predictions.csv's, as far as can be
+    // told now.
+    let exported = match own {
+        true => super::export::read_exported_cells(&paths),
+        false => None,
+    };
+    let preds = match own && exported.is_none() && paths.predictions().is_file() {
         true => super::export::read_predictions_checked(&paths, &schema)?,
         false => Default::default(),
     };
@@ -107,9 +113,17 @@ pub fn import(
         LabelStore::update(&paths.labels(), &schema, |store| {
             // Of this dataset's own export, only what a person changed is an answer: the
             // rest are its labels as they stand, heuristic and model ones included, and
-            // read back whole they all became a person's (never replaced by a round).
+            // read back whole they all became a person's (never replaced by a round). A
+            // cell the export left empty, or filled otherwise, that a person filled in is
+            // an answer, whatever the store or the predictions say.
             let before = got.answers.len();
-            if own {
+            if let Some(cells) = &exported {
+                got.answers.retain(|a| {
+                    let attr = &schema.attributes[a.attribute];
+                    let (file, value) = (&index.images[a.image], &attr.values[a.value]);
+                    cells.get(&(file.clone(), attr.name.clone())) != Some(value)
+                });
+            } else if own {
                 got.answers.retain(|a| {
                     let attr = &schema.attributes[a.attribute];
                     let (file, value) = (&index.images[a.image], &attr.values[a.value]);

@@ -30,6 +30,23 @@ pub struct ExportReport {
 /// longer has included.
 const WRITTEN_LIST: &str = ".facesynth-export";
 
+/// The cells the last export wrote, (file, attribute) -> value ([`Paths::exported_cells`]);
+/// `None` for an export from before the record was kept.
+pub fn read_exported_cells(paths: &Paths) -> Option<BTreeMap<(String, String), String>> {
+    let mut rdr = csv::Reader::from_path(paths.exported_cells()).ok()?;
+    let header = rdr.headers().ok()?.clone();
+    let mut out = BTreeMap::new();
+    for rec in rdr.records() {
+        let rec = rec.ok()?;
+        for (attr, value) in header.iter().zip(rec.iter()).skip(1) {
+            if !value.is_empty() {
+                out.insert((rec[0].to_string(), attr.to_string()), value.to_string());
+            }
+        }
+    }
+    Some(out)
+}
+
 /// Reads `predictions.csv` into (file, attribute) -> (value, confidence).
 pub fn read_predictions(paths: &Paths) -> Predictions {
     let mut out = BTreeMap::new();
@@ -133,17 +150,21 @@ pub fn export(data: &Path, fill: bool, min_confidence: f32) -> Result<ExportRepo
         rows.push(row);
     }
     let wide = paths.wide();
-    crate::atomic::write_with(&wide, |w| {
-        let mut wtr = csv::Writer::from_writer(w);
-        let mut header = vec!["file".to_string()];
-        header.extend(schema.attributes.iter().map(|a| a.name.clone()));
-        wtr.write_record(&header)?;
-        for r in &rows {
-            wtr.write_record(r)?;
-        }
-        wtr.flush()
-    })
-    .map_err(|e| LabelError::io(&wide, e))?;
+    // The record of what was written first: an export interrupted between the two files
+    // leaves a record that may name cells the wide CSV lacks, never the other way round.
+    for path in [paths.exported_cells(), wide.clone()] {
+        crate::atomic::write_with(&path, |w| {
+            let mut wtr = csv::Writer::from_writer(w);
+            let mut header = vec!["file".to_string()];
+            header.extend(schema.attributes.iter().map(|a| a.name.clone()));
+            wtr.write_record(&header)?;
+            for r in &rows {
+                wtr.write_record(r)?;
+            }
+            wtr.flush()
+        })
+        .map_err(|e| LabelError::io(&path, e))?;
+    }
     let root = paths.image_folder();
     let unique = export_names(&index.images);
     let names: HashSet<String> = unique.iter().cloned().collect();

@@ -226,6 +226,63 @@ fn a_datasets_own_export_reads_back_only_what_a_person_changed() {
     assert_eq!(humans(), 1);
 }
 
+/// Regression: an answer typed into a cell the export left empty (or one it filled
+/// otherwise) was dropped when it equalled the store's label under the export's floor or
+/// an unaccepted prediction the export never showed.
+#[test]
+fn an_own_export_answer_is_read_against_what_the_export_wrote() {
+    let d = synth_data(30, 3);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let schema = Schema::load(&d.path().join("labels/schema.toml")).unwrap();
+    let store = || labels::LabelStore::load(&d.path().join("labels/labels.csv"), &schema).unwrap();
+    let file = "images/00000.png";
+    // The model's unaccepted guess for the image's hair, which the export does not show.
+    let guess = match store().get(file, "hair_color").map(|l| l.value.clone()) {
+        Some(v) if v == "blue" => "red",
+        _ => "blue",
+    };
+    std::fs::write(
+        d.path().join("labels/predictions.csv"),
+        format!("file,attribute,value,confidence\n{file},hair_color,{guess},0.4\n"),
+    )
+    .unwrap();
+    // A floor over every vote: the export's hair cells are all empty.
+    labels::export(d.path(), false, 1.0).unwrap();
+    let wide = d.path().join("labels_wide.csv");
+    let mut rdr = csv::Reader::from_path(&wide).unwrap();
+    let header = rdr.headers().unwrap().clone();
+    let hair = header.iter().position(|h| h == "hair_color").unwrap();
+    let mut rows: Vec<Vec<String>> = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let row = rows.iter_mut().find(|r| r[0] == file).unwrap();
+    assert_eq!(row[hair], "", "the export left it empty");
+    // The person types the guess, and in another row the stored vote itself.
+    row[hair] = guess.to_string();
+    let other = rows
+        .iter_mut()
+        .find(|r| r[0] != file && store().get(&r[0], "hair_color").is_some())
+        .unwrap();
+    let voted = store().get(&other[0], "hair_color").unwrap().value.clone();
+    other[hair] = voted.clone();
+    let other_file = other[0].clone();
+    let mut wtr = csv::Writer::from_path(&wide).unwrap();
+    wtr.write_record(&header).unwrap();
+    for r in &rows {
+        wtr.write_record(r).unwrap();
+    }
+    wtr.flush().unwrap();
+    drop(wtr);
+    let r = labels::import(d.path(), &wide, None).unwrap();
+    assert_eq!(r.imported, 2, "{r:?}");
+    let s = store();
+    for (f, v) in [(file, guess), (other_file.as_str(), voted.as_str())] {
+        let l = s.get(f, "hair_color").unwrap();
+        assert_eq!((l.value.as_str(), l.source), (v, Source::Human), "{f}");
+    }
+}
+
 #[test]
 fn export_then_import_image_folder_and_wide() {
     let d = synth_data(30, 3);
