@@ -34,9 +34,52 @@ pub struct Imported {
     /// Of an answers file's rows, those marked `skip` for an image of the dataset
     /// (image, attribute): recorded as the page records a skip.
     pub skips: Vec<(usize, usize)>,
+    /// Where each question was answered first: (image, attribute) -> (value, line or
+    /// folder), to refuse a file that answers one question two ways.
+    first: std::collections::HashMap<(usize, usize), (usize, String)>,
 }
 
 impl Imported {
+    /// Adds an answer read at `whence` (`line 3`, a folder) of `path`. The same question
+    /// answered otherwise elsewhere in the file is an error naming both places: applied
+    /// in order, the last silently won (an image copied into two value folders, or named
+    /// by two rows as `images/a.png` and `a.png`).
+    fn answer(
+        &mut self,
+        a: Answer,
+        path: &Path,
+        line: u64,
+        whence: impl FnOnce() -> String,
+        schema: &Schema,
+        index: &DatasetIndex,
+    ) -> Result<(), LabelError> {
+        use std::collections::hash_map::Entry;
+        match self.first.entry((a.image, a.attribute)) {
+            Entry::Occupied(e) if e.get().0 != a.value => {
+                let attr = &schema.attributes[a.attribute];
+                let (value, at) = e.get();
+                return Err(LabelError::invalid(
+                    path,
+                    line,
+                    format!(
+                        "{} is answered twice for {}: {:?} at {at} and {:?} at {}; keep one",
+                        attr.name,
+                        index.images[a.image],
+                        attr.values[*value],
+                        attr.values[a.value],
+                        whence()
+                    ),
+                ));
+            }
+            Entry::Occupied(_) => {}
+            Entry::Vacant(e) => {
+                e.insert((a.value, whence()));
+            }
+        }
+        self.answers.push(a);
+        Ok(())
+    }
+
     /// Counts a row whose name `name` matched no image of the dataset, or several.
     fn unmatched(&mut self, name: &str, index: &DatasetIndex) {
         self.unmatched += 1;
@@ -192,11 +235,13 @@ pub fn read_wide(
                 continue;
             };
             if let Some(image) = image {
-                out.answers.push(Answer {
+                let answer = Answer {
                     image,
                     attribute: a,
                     value,
-                });
+                };
+                let n = line.get();
+                out.answer(answer, path, n, || format!("line {n}"), schema, index)?;
             }
         }
         if image.is_none() {
@@ -246,11 +291,15 @@ pub fn read_answers(
             continue;
         };
         match index.resolve(&rec[fc]) {
-            Some(image) => out.answers.push(Answer {
-                image,
-                attribute: a,
-                value,
-            }),
+            Some(image) => {
+                let answer = Answer {
+                    image,
+                    attribute: a,
+                    value,
+                };
+                let n = line.get();
+                out.answer(answer, path, n, || format!("line {n}"), schema, index)?;
+            }
             None => out.unmatched(&rec[fc], index),
         }
     }
@@ -302,11 +351,15 @@ pub fn read_image_folder(
                 .to_string_lossy()
                 .replace('\\', "/");
             match index.resolve(&rel) {
-                Some(image) => out.answers.push(Answer {
-                    image,
-                    attribute: a,
-                    value,
-                }),
+                Some(image) => {
+                    let answer = Answer {
+                        image,
+                        attribute: a,
+                        value,
+                    };
+                    let at = || format!("{name}/{rel}");
+                    out.answer(answer, root, 0, at, schema, index)?;
+                }
                 None => out.unmatched(&rel, index),
             }
         }

@@ -226,6 +226,51 @@ fn a_datasets_own_export_reads_back_only_what_a_person_changed() {
     assert_eq!(humans(), 1);
 }
 
+/// Regression: a file answering one question two ways (two rows naming one image, an
+/// image copied into two value folders) was applied in order: the last won silently.
+#[test]
+fn one_question_answered_two_ways_in_one_file_is_refused() {
+    let d = synth_data(30, 3);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let wide = d.path().join("answers.csv");
+    std::fs::write(
+        &wide,
+        "file,hair_color\nimages/00000.png,red\nimages/00001.png,red\n00000.png,blue\n",
+    )
+    .unwrap();
+    let e = labels::import(d.path(), &wide, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 2") && e.contains("line 4") && e.contains("answers.csv"),
+        "{e}"
+    );
+    // The same answer twice is no conflict.
+    std::fs::write(
+        &wide,
+        "file,hair_color\nimages/00000.png,red\n00000.png,red\n",
+    )
+    .unwrap();
+    let r = labels::import(d.path(), &wide, None).unwrap();
+    assert_eq!(r.imported, 1, "{r:?}");
+    let tree = d.path().join("tree");
+    for v in ["blue", "green"] {
+        std::fs::create_dir_all(tree.join(v)).unwrap();
+        std::fs::copy(
+            d.path().join("images/00002.png"),
+            tree.join(v).join("00002.png"),
+        )
+        .unwrap();
+    }
+    let e = labels::import(d.path(), &tree, Some("hair_color"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("blue/00002.png") && e.contains("green/00002.png"),
+        "{e}"
+    );
+}
+
 /// Regression: an answer typed into a cell the export left empty (or one it filled
 /// otherwise) was dropped when it equalled the store's label under the export's floor or
 /// an unaccepted prediction the export never showed.
