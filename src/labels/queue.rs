@@ -414,6 +414,16 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
         let store = LabelStore::load(&paths.labels(), &schema)?;
         items = pending(&paths, &schema, &store)?;
         if items.is_empty() {
+            // As a round does: answers typed into the old queue (a row the page skipped
+            // is not pending, but a person may still type into it) go first.
+            let answers = unimported_answers(&paths, &store)?;
+            if answers > 0 {
+                return Err(LabelError::Unimported {
+                    path: paths.queue(),
+                    data: data.to_path_buf(),
+                    answers,
+                });
+            }
             queue_least_confident(&paths, &schema, &index, &store, k)?;
             items = pending(&paths, &schema, &store)?;
         }

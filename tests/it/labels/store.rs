@@ -683,6 +683,43 @@ fn the_queue_keeps_typed_answers_and_skipped_images_are_not_asked_again() {
     }
 }
 
+/// Regression: with nothing pending (the page skipped a question, the rest answered),
+/// `label queue` drew a new queue over an answer typed into the skipped row.
+#[test]
+fn a_new_queue_waits_for_answers_typed_into_skipped_rows() {
+    let d = synth_data(12, 4);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let paths = labels::Paths::new(d.path());
+    labels::queue::queue(d.path(), 1).unwrap();
+    let items = labels::queue::read_queue(&paths).unwrap();
+    let file = items[0].file.clone();
+    labels::queue::add_skip(&paths, &file, "hair_color").unwrap();
+    import_answers(d.path(), &format!("file,eye_color\n{file},blue\n"));
+    // The person types into the skipped row after all.
+    let queue = paths.queue();
+    let mut rdr = csv::Reader::from_path(&queue).unwrap();
+    let header = rdr.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let mut wtr = csv::Writer::from_path(&queue).unwrap();
+    wtr.write_record(&header).unwrap();
+    for r in &rows {
+        let mut r: Vec<String> = r.iter().map(String::from).collect();
+        if r[0] == file && r[1] == "hair_color" {
+            r[2] = "red".into();
+        }
+        wtr.write_record(&r).unwrap();
+    }
+    drop(wtr);
+    let typed = std::fs::read(&queue).unwrap();
+    let e = labels::queue::queue(d.path(), 1).unwrap_err().to_string();
+    assert!(e.contains("queue.csv") && e.contains("label import"), "{e}");
+    assert_eq!(
+        std::fs::read(&queue).unwrap(),
+        typed,
+        "the typed answer is kept"
+    );
+}
+
 /// A first round with nothing to learn from (a schema without heuristics, no answers)
 /// queues questions without suggestions: Enter on the page must not take a guess.
 #[test]
