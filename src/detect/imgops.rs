@@ -1,6 +1,8 @@
 //! The pixel operations the detector needs, written to give OpenCV's exact values:
 //! grey conversion (`cvtColor` BT.601 fixed point), `equalizeHist`, and the 8-bit
-//! `INTER_LINEAR` resize (11-bit fixed-point coefficients) used for the pyramid.
+//! bit-exact bilinear resize (`INTER_LINEAR_EXACT`) that `detectMultiScale` uses for the
+//! pyramid. (The plain `INTER_LINEAR` resize differs from it by one grey level on about a
+//! tenth of the pixels, which moved boxes by a pixel and groups across `min_neighbors`.)
 
 use image::{DynamicImage, GrayImage, RgbImage};
 
@@ -60,73 +62,107 @@ pub fn equalize_hist(img: &GrayImage) -> GrayImage {
     out
 }
 
-/// Bilinear resize of an 8-bit grey buffer to `dw` x `dh` as `cv::resize(..., INTER_LINEAR)`:
-/// pixel-centre mapping, 2048-scaled coefficients, edge clamping, and the rounding of
-/// OpenCV's vectorised vertical pass.
-pub(crate) fn resize_linear(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
-    const ONE: f32 = 2048.0;
-    let scale_x = 1.0 / (dw as f64 / sw as f64);
-    let scale_y = 1.0 / (dh as f64 / sh as f64);
-    let mut xofs = Vec::with_capacity(dw);
-    let mut alpha = Vec::with_capacity(dw);
-    for dx in 0..dw {
-        let mut fx = ((dx as f64 + 0.5) * scale_x - 0.5) as f32;
-        let mut sx = fx.floor() as i64;
-        fx -= sx as f32;
-        if sx < 0 {
-            fx = 0.0;
-            sx = 0;
-        }
-        if sx >= sw as i64 - 1 {
-            fx = 0.0;
-            sx = sw as i64 - 1;
-        }
-        xofs.push(sx as usize);
-        let a0 = ((1.0 - fx) * ONE).round_ties_even() as i32;
-        let a1 = (fx * ONE).round_ties_even() as i32;
-        alpha.push((a0, a1));
-    }
-    let hrow = |sy: usize, buf: &mut Vec<i32>| {
-        let row = &src[sy * sw..(sy + 1) * sw];
-        buf.clear();
-        buf.extend(xofs.iter().zip(&alpha).map(|(&sx, &(a0, a1))| {
-            let next = if a1 != 0 {
-                i32::from(row[sx + 1]) * a1
+/// One output column (or row) of the bit-exact bilinear resize: the two source
+/// indices it blends and their weights in 8-bit fixed point (256 = 1.0).
+#[derive(Clone, Copy)]
+struct Tap {
+    i0: usize,
+    i1: usize,
+    w0: u32,
+    w1: u32,
+}
+
+/// The taps of one axis, as OpenCV's `interpolationLinear::getCoeffs`.
+///
+/// The source position of output `d` is `scale * (d + 0.5) - 0.5` with
+/// `scale = 1 / (dst / src)`, each step rounded once as OpenCV's `softdouble` does,
+/// which plain (unfused) `f64` arithmetic reproduces. The weight of the right
+/// neighbour is the fraction rounded half to even to 8 bits, the left one gets the
+/// rest of 256. Positions left of the first pixel, at or right of the last one, or
+/// on a 1-pixel side copy that edge pixel (weight 256 on it, 0 on the other tap).
+fn taps(src: usize, dst: usize) -> Vec<Tap> {
+    let scale = 1.0 / (dst as f64 / src as f64);
+    let last = src - 1;
+    let edge = |i| Tap {
+        i0: i,
+        i1: i,
+        w0: 256,
+        w1: 0,
+    };
+    (0..dst)
+        .map(|d| {
+            let pos = scale * (d as f64 + 0.5) - 0.5;
+            let fl = pos.floor();
+            if fl < 0.0 || src == 1 {
+                edge(0)
+            } else if fl >= last as f64 {
+                edge(last)
             } else {
-                0
-            };
-            i32::from(row[sx]) * a0 + next
-        }));
+                let w1 = ((pos - fl) * 256.0).round_ties_even() as u32;
+                let i0 = fl as usize;
+                Tap {
+                    i0,
+                    i1: i0 + 1,
+                    w0: 256 - w1,
+                    w1,
+                }
+            }
+        })
+        .collect()
+}
+
+/// Bilinear resize of an 8-bit grey buffer as `cv::resize(..., INTER_LINEAR_EXACT)`, the
+/// resize `detectMultiScale` builds its pyramid with (OpenCV 4.x), a port of
+/// `resize_bitExact` (imgproc/src/resize.cpp; types in fixedpoint.inl.hpp).
+/// Weights are `ufixedpoint16`: 8 fractional bits, 256 = 1.0, the two taps summing to 256.
+/// The horizontal pass keeps `w0 * p0 + w1 * p1` (8 fractional bits); the vertical pass weighs
+/// two of those into a `ufixedpoint32` (16 fractional bits), rounded as `(v + 2^15) >> 16`.
+/// Edge positions copy the edge pixel; OpenCV's exact-2x and same-size shortcuts agree with it.
+pub(crate) fn resize_linear(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
+    assert!(
+        src.len() >= sw * sh,
+        "source buffer smaller than {sw} x {sh}"
+    );
+    if dw == 0 || dh == 0 {
+        return Vec::new();
+    }
+    if sw == 0 || sh == 0 {
+        return vec![0; dw * dh];
+    }
+    let xt = taps(sw, dw);
+    let yt = taps(sh, dh);
+    let hrow = |sy: usize, buf: &mut [u32]| {
+        let row = &src[sy * sw..(sy + 1) * sw];
+        for (h, t) in buf.iter_mut().zip(&xt) {
+            *h = u32::from(row[t.i0]) * t.w0 + u32::from(row[t.i1]) * t.w1;
+        }
     };
     let mut out = vec![0u8; dw * dh];
-    let (mut r0, mut r1) = (Vec::with_capacity(dw), Vec::with_capacity(dw));
-    let mut cached: (Option<usize>, Option<usize>) = (None, None);
-    for dy in 0..dh {
-        let mut fy = ((dy as f64 + 0.5) * scale_y - 0.5) as f32;
-        let sy = fy.floor() as i64;
-        fy -= sy as f32;
-        let b0 = ((1.0 - fy) * ONE).round_ties_even() as i32;
-        let b1 = (fy * ONE).round_ties_even() as i32;
-        let y0 = sy.clamp(0, sh as i64 - 1) as usize;
-        let y1 = (sy + 1).clamp(0, sh as i64 - 1) as usize;
-        if cached.0 != Some(y0) {
-            if cached.1 == Some(y0) {
+    // The horizontal passes of the two source rows last used, kept across output rows.
+    let (mut r0, mut r1) = (vec![0u32; dw], vec![0u32; dw]);
+    let (mut y0, mut y1) = (usize::MAX, usize::MAX);
+    for (t, dst) in yt.iter().zip(out.chunks_exact_mut(dw)) {
+        if y0 != t.i0 {
+            if y1 == t.i0 {
                 std::mem::swap(&mut r0, &mut r1);
-                cached.1 = None;
+                std::mem::swap(&mut y0, &mut y1);
             } else {
-                hrow(y0, &mut r0);
+                hrow(t.i0, &mut r0);
+                y0 = t.i0;
             }
-            cached.0 = Some(y0);
         }
-        if cached.1 != Some(y1) {
-            hrow(y1, &mut r1);
-            cached.1 = Some(y1);
+        if y1 != t.i1 && t.w1 != 0 {
+            hrow(t.i1, &mut r1);
+            y1 = t.i1;
         }
-        let dst = &mut out[dy * dw..(dy + 1) * dw];
-        for ((d, &s0), &s1) in dst.iter_mut().zip(&r0).zip(&r1) {
-            // v_mul_hi on (s >> 4) as in VResizeLinearVec_32s8u, then rounding shift by 2.
-            let v = (((s0 >> 4) * b0) >> 16) + (((s1 >> 4) * b1) >> 16);
-            *d = ((v + 2) >> 2).clamp(0, 255) as u8;
+        if t.w1 == 0 {
+            for (d, &a) in dst.iter_mut().zip(&r0) {
+                *d = ((a * t.w0 + (1 << 15)) >> 16) as u8;
+            }
+        } else {
+            for ((d, &a), &b) in dst.iter_mut().zip(&r0).zip(&r1) {
+                *d = ((a * t.w0 + b * t.w1 + (1 << 15)) >> 16) as u8;
+            }
         }
     }
     out
@@ -153,6 +189,18 @@ mod tests {
         let ramp: Vec<u8> = (0..8).map(|x| x as u8 * 10).collect();
         // Downscale 8 -> 4 samples at source x = 0.5, 2.5, 4.5, 6.5.
         assert_eq!(resize_linear(&ramp, 8, 1, 4, 1), vec![5, 25, 45, 65]);
+    }
+
+    /// Regression: the pyramid was resized as `INTER_LINEAR`, where `detectMultiScale`
+    /// uses `INTER_LINEAR_EXACT` (values from cv2 4.14's `INTER_LINEAR_EXACT`; the old
+    /// resize gave `[0, 11, 23, 34, 45, 55, 66, 78, 89, 100]`).
+    #[test]
+    fn resize_is_opencvs_bit_exact_linear() {
+        let src: Vec<u8> = (0..=10).map(|v| v * 10).collect();
+        assert_eq!(
+            resize_linear(&src, 11, 1, 10, 1),
+            [1, 11, 23, 34, 44, 56, 66, 78, 89, 99]
+        );
     }
 
     #[test]

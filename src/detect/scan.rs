@@ -20,32 +20,57 @@ const MAX_LEVELS: usize = 4096;
 
 /// The pyramid scales OpenCV's `detectMultiScaleNoGrouping` would scan.
 ///
-/// A `scale_factor` of 1 or less (or NaN) gives the single level 1.
+/// As OpenCV: first every factor `scale_factor^k` whose window (rounded half to even in
+/// f64) fits the image, kept as f32; then those whose window, recomputed as OpenCV does
+/// in f32 (`int * float`), lies within `min_size`..=`max_size`. When the size limits
+/// leave none, the one factor whose window is nearest `min_size` (squared distance,
+/// first on ties) is scanned alone, so that `min_size == max_size` off the pyramid's
+/// grid still scans one level. A `scale_factor` of 1 or less (or NaN) gives the single
+/// level 1.
 pub(crate) fn pyramid_scales(window: (u32, u32), size: (u32, u32), spec: &DetectSpec) -> Vec<f32> {
     let (w, h) = size;
     let (max_w, max_h) = match spec.max_size {
         Some((mw, mh)) if mw > 0 && mh > 0 => (mw, mh),
         _ => (w, h),
     };
-    let mut out = Vec::new();
+    let mut all = Vec::new();
     let mut factor = 1.0f64;
-    // Bounded by levels visited, not kept: a factor of 1 + 1e-12 under a large min_size
-    // kept none and looped about 10^12 times.
+    // Bounded by levels visited: a factor of 1 + 1e-12 looped about 10^12 times.
     for _ in 0..MAX_LEVELS {
         let ww = (f64::from(window.0) * factor).round_ties_even();
         let wh = (f64::from(window.1) * factor).round_ties_even();
-        if ww > f64::from(max_w) || wh > f64::from(max_h) || ww > f64::from(w) || wh > f64::from(h)
-        {
+        if ww > f64::from(w) || wh > f64::from(h) {
             break;
         }
-        if ww >= f64::from(spec.min_size.0) && wh >= f64::from(spec.min_size.1) {
-            out.push(factor as f32);
-        }
+        all.push(factor as f32);
         // NaN too, which no comparison stopped.
         if spec.scale_factor.is_nan() || spec.scale_factor <= 1.0 {
             break;
         }
         factor *= spec.scale_factor;
+    }
+    // The window of a kept level as OpenCV's filter computes it: `cvRound(int * float)`.
+    let win = |s: f32| {
+        let side = |n: u32| (n as f32 * s).round_ties_even() as i64;
+        (side(window.0), side(window.1))
+    };
+    let (min_w, min_h) = (i64::from(spec.min_size.0), i64::from(spec.min_size.1));
+    let mut out = Vec::new();
+    for &s in &all {
+        let (ww, wh) = win(s);
+        if ww > i64::from(max_w) || wh > i64::from(max_h) {
+            break;
+        }
+        if ww >= min_w && wh >= min_h {
+            out.push(s);
+        }
+    }
+    if out.is_empty() {
+        let nearest = all.iter().copied().min_by_key(|&s| {
+            let (ww, wh) = win(s);
+            (min_w - ww).pow(2) + (min_h - wh).pow(2)
+        });
+        out.extend(nearest);
     }
     out
 }

@@ -20,10 +20,44 @@ fn the_pyramid_ends_whatever_the_factor() {
     };
     assert_eq!(levels(f64::NAN, 0), [1.0]);
     assert_eq!(levels(1.0, 0), [1.0]);
-    assert!(levels(1.0 + 1e-12, 1000).is_empty());
+    // No level reaches 1,000 px within the levels visited: the nearest, level 1, alone.
+    assert_eq!(levels(1.0 + 1e-12, 1000), [1.0]);
     let default = levels(1.1, 0);
     assert_eq!(default.len(), 54, "24 px to 4,000 px in steps of 1.1");
     assert!(levels(super::super::MIN_SCALE_FACTOR, 0).len() < super::MAX_LEVELS);
+}
+
+/// Regression: when the size limits kept no level, nothing was scanned; OpenCV 4.x scans
+/// the one level whose window is nearest `min_size` (values checked against
+/// `cv2.detectMultiScale` with an always-pass cascade). Window sizes are compared in f32,
+/// as OpenCV computes them: 50 x 1.21 is 60.5 in f64 but rounds to 60 in f32.
+#[test]
+fn size_limits_that_keep_no_level_scan_the_nearest() {
+    let levels = |window: u32, size: (u32, u32), f: f64, min: u32, max: Option<u32>| {
+        let spec = DetectSpec {
+            scale_factor: f,
+            min_size: (min, min),
+            max_size: max.map(|m| (m, m)),
+            ..DetectSpec::default()
+        };
+        super::pyramid_scales((window, window), size, &spec)
+    };
+    let window = |s: &[f32]| {
+        s.iter()
+            .map(|&s| (24.0 * s).round_ties_even() as u32)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(window(&levels(24, (96, 96), 1.1, 100, None)), [91]);
+    assert_eq!(window(&levels(24, (96, 96), 1.1, 50, Some(50))), [51]);
+    assert_eq!(window(&levels(24, (96, 96), 1.1, 30, Some(20))), [29]);
+    assert_eq!(levels(24, (200, 120), 1.2, 10, Some(20)), [1.0]);
+    // Levels that fit are kept as before, and an image smaller than the window has none.
+    assert_eq!(levels(24, (96, 96), 1.1, 40, None).len(), 9, "42 px to 91 px");
+    assert!(levels(24, (20, 20), 1.1, 0, None).is_empty());
+    assert_eq!(
+        levels(50, (100, 100), 1.1, 0, Some(60)).last(),
+        Some(&1.21f32)
+    );
 }
 
 /// Sum of `img` over a rectangle, by a plain loop.

@@ -240,7 +240,7 @@ fn read_tree(c: &mut Cascade, tree: XmlNode, lbp: bool, nfeatures: usize) -> Res
             let ok = if link > 0 {
                 (link as usize) < count && link as usize > ni
             } else {
-                (-link) as usize <= count
+                link.unsigned_abs() as usize <= count
             };
             if !ok {
                 return Err(format!("node {ni} links to {link}, outside the tree"));

@@ -116,6 +116,11 @@ fn broken_and_truncated_xml_are_clear_errors() {
             "not supported",
         ),
         (TINY.replace("0 -1 0 -1", "0 -1 7 -1"), "feature index 7"),
+        // Regression: negating i32::MIN overflowed (a panic in debug builds).
+        (
+            TINY.replace("0 -1 0 -1", "0 -2147483648 0 -1"),
+            "outside the tree",
+        ),
         (TINY.replace("1. -2.", "1."), "leaf values"),
         (TINY.replace("0 0 2 2", "3 0 2 2"), "leaves the window"),
         // Regression: `x + 3 * w` wrapped in i32 and this block passed, to be read out of
