@@ -193,9 +193,15 @@ impl Schema {
         // (`imagefolder/<attribute>/<value>/`): a `/` nested a folder, `..` wrote outside
         // the tree, and a space at an end never matched an imported (trimmed) value. A
         // leading `.` made a hidden folder that training's listing passes over.
+        // Windows and macOS file systems ignore case (`Red/` and `red/` are one folder)
+        // and Windows refuses `<>:|?*` and control characters: such names merged or
+        // failed as folders there.
         let unfit = |t: &str| {
             t.is_empty()
-                || t.contains([',', '"', '\n', '\r', '/', '\\'])
+                || t.contains([
+                    ',', '"', '\n', '\r', '/', '\\', '<', '>', ':', '|', '?', '*',
+                ])
+                || t.chars().any(char::is_control)
                 || t.trim() != t
                 || t.starts_with('.')
         };
@@ -204,24 +210,34 @@ impl Schema {
             if unfit(&a.name) || a.name == "file" {
                 return Err(format!(
                     "bad attribute name {:?} (names are folder names in exports: no \
-                     comma, quote, slash, end spaces or leading dot)",
+                     comma, quote, slash, <>:|?*, control character, end spaces or \
+                     leading dot)",
                     a.name
                 ));
             }
-            if !names.insert(&a.name) {
-                return Err(format!("attribute {} declared twice", a.name));
+            if !names.insert(a.name.to_lowercase()) {
+                return Err(format!(
+                    "attribute {} declared twice (names are compared ignoring case: they \
+                     are folder names)",
+                    a.name
+                ));
             }
             let mut seen = std::collections::BTreeSet::new();
             for v in &a.values {
                 if unfit(v) || v == "skip" {
                     return Err(format!(
                         "attribute {}: bad value {v:?} (values are folder names in exports: \
-                         no comma, quote, slash, end spaces or leading dot; `skip` is taken)",
+                         no comma, quote, slash, <>:|?*, control character, end spaces or \
+                         leading dot; `skip` is taken)",
                         a.name
                     ));
                 }
-                if !seen.insert(v) {
-                    return Err(format!("attribute {}: value {v} listed twice", a.name));
+                if !seen.insert(v.to_lowercase()) {
+                    return Err(format!(
+                        "attribute {}: value {v} listed twice (values are compared ignoring \
+                         case: they are folder names)",
+                        a.name
+                    ));
                 }
             }
             match a.kind {
@@ -395,13 +411,26 @@ mod tests {
         .to_string();
         assert!(e.contains("left < right"), "{e}");
         // Regression: values that are no folder name broke `label export`'s tree.
-        for bad in ["n/a", "..", " red", "a\\b", ".5"] {
+        for bad in ["n/a", "..", " red", "a\\b", ".5", "a:b", "why?", "tab\t"] {
             let text = format!(
                 "name='x'\n[[attribute]]\nname='g'\nkind='binary'\nvalues=['ok', {bad:?}]\n"
             );
             let e = Schema::parse(&text, p).unwrap_err().to_string();
             assert!(e.contains("bad value"), "{bad}: {e}");
         }
+        // Regression: values or names one letter's case apart are one folder on Windows
+        // and macOS: the export merged their images.
+        let e = Schema::parse(
+            "name='x'\n[[attribute]]\nname='g'\nkind='binary'\nvalues=['Red','red']\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("listed twice") && e.contains("case"), "{e}");
+        let two_names = "name='x'\n[[attribute]]\nname='Hair'\nkind='binary'\nvalues=['a','b']\n\
+                         [[attribute]]\nname='hair'\nkind='binary'\nvalues=['a','b']\n";
+        let e = Schema::parse(two_names, p).unwrap_err().to_string();
+        assert!(e.contains("declared twice"), "{e}");
         // `exclude` must name another attribute that has a region.
         let attr = |name: &str, extra: &str| {
             format!("[[attribute]]\nname='{name}'\nkind='binary'\nvalues=['a','b']\n{extra}")
