@@ -214,6 +214,12 @@ fn foreign(req: &Request) -> Option<&'static str> {
             return Some("a request from another site's page");
         }
     }
+    // A cross-site GET carries no Origin, yet `/api/next` claims a question for its tab:
+    // an `<img>` on any page could hide the queue from the person's tab. Browsers say
+    // where a request comes from (Fetch Metadata); curl and older browsers send nothing.
+    if get("Sec-Fetch-Site").is_some_and(|s| s != "same-origin" && s != "none") {
+        return Some("a request from another site's page");
+    }
     if *req.method() == Method::Post
         && !get("Content-Type").is_some_and(|c| c.starts_with("application/json"))
     {

@@ -193,6 +193,12 @@ fn serve_refuses_requests_from_other_sites() {
         ),
         ("GET", "/api/next", format!("Host: evil.example:{port}\r\n")),
         ("GET", "/", "".to_string()),
+        // Regression: another site's `<img src=.../api/next?tab=x>` claimed questions.
+        (
+            "GET",
+            "/api/next",
+            format!("Host: {addr}\r\nSec-Fetch-Site: cross-site\r\n"),
+        ),
     ] {
         let (code, _) = request_with(addr, method, path, &body, &head);
         assert_eq!(code, 403, "{method} {path} with {head:?}");
@@ -212,6 +218,8 @@ fn serve_refuses_requests_from_other_sites() {
     // Through a forwarded port (`ssh -L 9000:127.0.0.1:PORT`): another number, same page.
     let forwarded = "Host: 127.0.0.1:9000\r\nOrigin: http://127.0.0.1:9000\r\n";
     assert_eq!(request_with(addr, "GET", "/api/next", "", forwarded).0, 200);
+    let own = format!("Host: {addr}\r\nSec-Fetch-Site: same-origin\r\n");
+    assert_eq!(request_with(addr, "GET", "/api/next", "", &own).0, 200);
     let rebound = "Host: 127.0.0.1.evil.example:9000\r\n";
     assert_eq!(request_with(addr, "GET", "/api/next", "", rebound).0, 403);
 }
