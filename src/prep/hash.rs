@@ -88,15 +88,30 @@ pub const LUMA_SIDE: usize = 16;
 /// the 8x8 lowest frequencies, which distinct faces aligned by the crop share (on
 /// anime-faces-64, 364 pairs of different drawings fall within pHash and dHash 10); the
 /// layout's finer cells tell them apart ([`luma_similarity`]).
+///
+/// On a side under 16 px some cells hold no pixel: those take the pixel under them
+/// (they were 0, the same in every image, which made unrelated images alike).
 pub fn luma_grid(grey: &GrayImage) -> [u8; LUMA_SIDE * LUMA_SIDE] {
     let (w, h) = (grey.width() as usize, grey.height() as usize);
-    let start = |c: usize, n: usize| (c * n).div_ceil(LUMA_SIDE);
+    let span = |c: usize, n: usize| {
+        let (a, b) = (
+            (c * n).div_ceil(LUMA_SIDE),
+            ((c + 1) * n).div_ceil(LUMA_SIDE),
+        );
+        match a < b {
+            true => (a, b),
+            false => {
+                let under = (c * n / LUMA_SIDE).min(n.saturating_sub(1));
+                (under, (under + 1).min(n))
+            }
+        }
+    };
     let raw = grey.as_raw();
     let mut out = [0u8; LUMA_SIDE * LUMA_SIDE];
     for cy in 0..LUMA_SIDE {
-        let (y0, y1) = (start(cy, h), start(cy + 1, h));
+        let (y0, y1) = span(cy, h);
         for cx in 0..LUMA_SIDE {
-            let (x0, x1) = (start(cx, w), start(cx + 1, w));
+            let (x0, x1) = span(cx, w);
             let mut sum = 0u64;
             for y in y0..y1 {
                 sum += raw[y * w + x0..y * w + x1]
@@ -419,6 +434,22 @@ mod tests {
     /// The luma layout is the mean of each cell; a copy shifted by 2 px, zoomed by 6% or
     /// brightened stays above 0.96 (the default asks 0.95) once aligned, where an unrelated image of
     /// the same smoothness does not come near, and the mirror's layout is the mirrored one.
+    #[test]
+    fn luma_grid_cells_hold_a_pixel_below_16_px() {
+        // Regression: at 8 px three quarters of the cells were empty, written 0.
+        for side in [1, 8, 12, 15, 16, 23] {
+            let flat = GrayImage::from_pixel(side, side, Luma([200]));
+            assert_eq!(luma_grid(&flat), [200u8; 256], "{side} px");
+        }
+        // At 8 px each cell is the pixel under it: cell (cx, cy) is pixel (cx / 2, cy / 2).
+        let img = GrayImage::from_fn(8, 8, |x, y| Luma([(10 * x + 80 * y / 8 + 1) as u8]));
+        let g = luma_grid(&img);
+        for (k, &v) in g.iter().enumerate() {
+            let (cx, cy) = ((k % 16) as u32, (k / 16) as u32);
+            assert_eq!(v, img.get_pixel(cx / 2, cy / 2)[0], "cell {cx},{cy}");
+        }
+    }
+
     #[test]
     fn luma_layouts_align_small_moves_only() {
         let blobs = |seed: u32| {
