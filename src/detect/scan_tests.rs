@@ -52,7 +52,11 @@ fn size_limits_that_keep_no_level_scan_the_nearest() {
     assert_eq!(window(&levels(24, (96, 96), 1.1, 30, Some(20))), [29]);
     assert_eq!(levels(24, (200, 120), 1.2, 10, Some(20)), [1.0]);
     // Levels that fit are kept as before, and an image smaller than the window has none.
-    assert_eq!(levels(24, (96, 96), 1.1, 40, None).len(), 9, "42 px to 91 px");
+    assert_eq!(
+        levels(24, (96, 96), 1.1, 40, None).len(),
+        9,
+        "42 px to 91 px"
+    );
     assert!(levels(24, (20, 20), 1.1, 0, None).is_empty());
     assert_eq!(
         levels(50, (100, 100), 1.1, 0, Some(60)).last(),
