@@ -107,7 +107,13 @@ fn micro(img: &image::RgbImage) {
         );
     };
     let g = quality::luma(img);
-    let g32 = facesynth::prep::resample::resize_grey(&g, 32, 32);
+    let (w, h) = (g.width() as usize, g.height() as usize);
+    let g32 = image::GrayImage::from_raw(
+        32,
+        32,
+        facesynth::prep::pillow_resize::resize_grey_pillow(g.as_raw(), w, h, 32, 32),
+    )
+    .expect("32 x 32 bytes");
     use std::hint::black_box as b;
     time("luma", &mut || {
         b(quality::luma(b(img)));

@@ -286,9 +286,20 @@ pub fn to_hex(h: u64) -> String {
     format!("{h:016x}")
 }
 
+/// Grey first (as PIL's `convert("L")`), then Pillow's Lanczos resize, as imagehash does.
 fn resize_grey(grey: &GrayImage, w: u32, h: u32) -> GrayImage {
-    // Grey first (as PIL's convert("L")), then the antialiasing resize.
-    crate::prep::resample::resize_grey(grey, w, h)
+    let (sw, sh) = (grey.width() as usize, grey.height() as usize);
+    if sw == 0 || sh == 0 {
+        return GrayImage::new(w, h);
+    }
+    let px = crate::prep::pillow_resize::resize_grey_pillow(
+        grey.as_raw(),
+        sw,
+        sh,
+        w as usize,
+        h as usize,
+    );
+    GrayImage::from_raw(w, h, px).unwrap_or_else(|| unreachable!("buffer sized from the image"))
 }
 
 /// The orthonormal-free DCT-II basis `cos(pi (2x + 1) u / 2N)` for N = 32, as scipy's
@@ -306,23 +317,40 @@ fn dct_basis() -> &'static [[f64; 32]; 32] {
     })
 }
 
-/// The first eight rows of [`dct_basis`] by pixel, then frequency (`[x][u]`), so the row
-/// pass of [`low_frequencies`] reads them contiguously; made once, like the basis.
-fn dct_basis_by_x() -> &'static [[f64; 8]; 32] {
-    static BY_X: OnceLock<[[f64; 8]; 32]> = OnceLock::new();
-    BY_X.get_or_init(|| {
-        let basis = dct_basis();
-        let mut by_x = [[0.0; 8]; 32];
-        for (x, b) in by_x.iter_mut().enumerate() {
-            for (u, v) in b.iter_mut().enumerate() {
-                *v = basis[u][x];
-            }
-        }
-        by_x
-    })
+/// The first eight rows of [`dct_basis`] over half the samples (`[u][x]`, x < 16): what
+/// [`dct32_low8`] multiplies its folded sums by.
+fn dct_half_basis() -> &'static [[f64; 16]; 8] {
+    static HALF: OnceLock<[[f64; 16]; 8]> = OnceLock::new();
+    HALF.get_or_init(|| std::array::from_fn(|u| std::array::from_fn(|x| dct_basis()[u][x])))
 }
 
-/// pHash of a 32x32 grey image: a separable DCT computing only the 8x8 block needed.
+/// The eight lowest DCT-II coefficients of 32 samples, the samples folded first (x with
+/// 31 - x, then 15 - x, then 7 - x: the even-odd decomposition of fast DCTs). Where a
+/// coefficient is exactly 0 (a flat image, a straight ramp, a mirror-symmetric one) the
+/// folded sums cancel exactly, as scipy's FFT-based DCT gives them, so imagehash's median
+/// of those zeros is 0; plain dot products left rounding noise there that decided the
+/// bits (a flat image hashed 23-31 bits away from imagehash's `8000000000000000`).
+fn dct32_low8(p: &[f64; 32], cos: &[[f64; 16]; 8]) -> [f64; 8] {
+    let a: [f64; 16] = std::array::from_fn(|x| p[x] + p[31 - x]);
+    let b: [f64; 16] = std::array::from_fn(|x| p[x] - p[31 - x]);
+    let a2: [f64; 8] = std::array::from_fn(|x| a[x] + a[15 - x]);
+    let b2: [f64; 8] = std::array::from_fn(|x| a[x] - a[15 - x]);
+    let a3: [f64; 4] = std::array::from_fn(|x| a2[x] + a2[7 - x]);
+    let b3: [f64; 4] = std::array::from_fn(|x| a2[x] - a2[7 - x]);
+    let dot = |v: &[f64], u: usize| v.iter().zip(&cos[u]).fold(0.0, |s, (&v, &c)| s + v * c);
+    let mut out = [0.0; 8];
+    out[0] = a3.iter().fold(0.0, |s, &v| s + v);
+    out[4] = dot(&b3, 4);
+    out[2] = dot(&b2, 2);
+    out[6] = dot(&b2, 6);
+    for u in [1, 3, 5, 7] {
+        out[u] = dot(&b, u);
+    }
+    out
+}
+
+/// pHash of a 32x32 grey image: the 8x8 lowest frequencies of a separable DCT-II (over y,
+/// then x, as imagehash's `dct(dct(pixels, axis=0), axis=1)`) against their median.
 pub fn phash_grey(g: &GrayImage) -> u64 {
     debug_assert_eq!(g.dimensions(), (32, 32));
     let px: &[u8; 1024] = g
@@ -330,7 +358,15 @@ pub fn phash_grey(g: &GrayImage) -> u64 {
         .as_slice()
         .try_into()
         .unwrap_or_else(|_| panic!("pHash needs a 32x32 grey image"));
-    let low = low_frequencies(px, dct_basis(), dct_basis_by_x());
+    let cos = dct_half_basis();
+    // cols[x][v]: the transform over y of column x.
+    let cols: [[f64; 8]; 32] = std::array::from_fn(|x| {
+        dct32_low8(&std::array::from_fn(|y| f64::from(px[y * 32 + x])), cos)
+    });
+    let mut low = [0.0f64; 64];
+    for (v, out) in low.chunks_exact_mut(8).enumerate() {
+        out.copy_from_slice(&dct32_low8(&std::array::from_fn(|x| cols[x][v]), cos));
+    }
     // The median of the 64: the mean of the 32nd and 33rd smallest (a selection, not a
     // sort).
     let mut sorted = low;
@@ -339,39 +375,6 @@ pub fn phash_grey(g: &GrayImage) -> u64 {
     let median = (lower + upper) / 2.0;
     low.iter()
         .fold(0u64, |bits, &c| (bits << 1) | (c > median) as u64)
-}
-
-crate::simd::avx2_or_plain! {
-    /// The 8x8 lowest DCT-II frequencies of 32x32 pixels, `[v][u]` row-major. Each sum runs
-    /// over x (then y) in order, as a plain dot product would, but the eight frequencies
-    /// are the inner loop: eight independent sums side by side vectorize, where one long
-    /// sum of f64 waits on each addition (bit-identical to the dot products).
-    fn low_frequencies(
-        px: &[u8; 1024],
-        basis: &[[f64; 32]; 32],
-        by_x: &[[f64; 8]; 32],
-    ) -> [f64; 64] {
-        // Rows: [32 rows][8 frequencies].
-        let mut rows = [[0.0f64; 8]; 32];
-        for (row, line) in rows.iter_mut().zip(px.chunks_exact(32)) {
-            for (&p, b) in line.iter().zip(by_x) {
-                let p = f64::from(p);
-                for (r, &w) in row.iter_mut().zip(b) {
-                    *r += p * w;
-                }
-            }
-        }
-        // Columns: [8 frequencies v][8 frequencies u].
-        let mut low = [0.0f64; 64];
-        for (out, bv) in low.chunks_exact_mut(8).zip(basis) {
-            for (row, &w) in rows.iter().zip(bv) {
-                for (o, &r) in out.iter_mut().zip(row) {
-                    *o += r * w;
-                }
-            }
-        }
-        low
-    }
 }
 
 #[cfg(test)]
@@ -407,6 +410,70 @@ mod tests {
         low.iter().fold(0, |b, &c| (b << 1) | (c > med) as u64)
     }
 
+    /// Regression: pHash and dHash differed from Python imagehash's on about half of
+    /// smooth images, by 2 bits or so (a resize unlike Pillow's, another grey formula),
+    /// and a flat image's pHash by 23-31 bits (rounding noise in the DCT's zeros). The
+    /// expected hex strings are `str(imagehash.phash(img))` and `dhash` of the same RGB
+    /// images, with Pillow 13.0.0 and imagehash 4.3.2 (the tall one takes Pillow 13's
+    /// vertical-first pass).
+    #[test]
+    fn hashes_equal_imagehashs() {
+        let make = |w, h, f: fn(u32, u32) -> [u32; 3]| {
+            RgbImage::from_fn(w, h, |x, y| Rgb(f(x, y).map(|v| v as u8)))
+        };
+        let cases: [(RgbImage, &str, &str); 4] = [
+            (
+                make(64, 64, |x, y| {
+                    [
+                        (x * 37 + y * 91 + x * y * 7) % 256,
+                        (x * 11 + y * 3) % 256,
+                        (x * y) % 256,
+                    ]
+                }),
+                "a9035754463e3e3e",
+                "d9db9bb3b2362664",
+            ),
+            (
+                make(96, 80, |x, y| {
+                    [
+                        (x * x + 3 * y + x * y) % 251,
+                        (5 * x + y * y) % 256,
+                        (x + 2 * y) % 256,
+                    ]
+                }),
+                "a425a62caf2caf8e",
+                "e79877ebb5a5b54b",
+            ),
+            (
+                make(40, 120, |x, y| {
+                    [
+                        (x * 13 + y * 7) % 256,
+                        (x * y + y) % 256,
+                        (3 * x * x + y) % 256,
+                    ]
+                }),
+                "8000273f3f77272f",
+                "cc99e69833cc3166",
+            ),
+            (
+                make(50, 50, |_, _| [128; 3]),
+                "8000000000000000",
+                "0000000000000000",
+            ),
+        ];
+        for (img, p, d) in cases {
+            let size = img.dimensions();
+            assert_eq!(
+                (to_hex(phash(&img)), to_hex(dhash(&img))),
+                (p.into(), d.into()),
+                "{size:?}"
+            );
+        }
+        // Pillow's grey: (0, 0, 250) is 28 (the old formula gave 29).
+        let blue = RgbImage::from_pixel(1, 1, Rgb([0, 0, 250]));
+        assert_eq!(crate::prep::quality::luma(&blue).as_raw(), &[28]);
+    }
+
     #[test]
     fn phash_matches_naive_dct() {
         let g = GrayImage::from_fn(32, 32, |x, y| Luma([((x * x + 3 * y + x * y) % 251) as u8]));
@@ -431,9 +498,6 @@ mod tests {
         }
     }
 
-    /// The luma layout is the mean of each cell; a copy shifted by 2 px, zoomed by 6% or
-    /// brightened stays above 0.96 (the default asks 0.95) once aligned, where an unrelated image of
-    /// the same smoothness does not come near, and the mirror's layout is the mirrored one.
     #[test]
     fn luma_grid_cells_hold_a_pixel_below_16_px() {
         // Regression: at 8 px three quarters of the cells were empty, written 0.
@@ -450,6 +514,9 @@ mod tests {
         }
     }
 
+    /// The luma layout is the mean of each cell; a copy shifted by 2 px, zoomed by 6% or
+    /// brightened stays above 0.96 (the default asks 0.95) once aligned, where an unrelated image of
+    /// the same smoothness does not come near, and the mirror's layout is the mirrored one.
     #[test]
     fn luma_layouts_align_small_moves_only() {
         let blobs = |seed: u32| {

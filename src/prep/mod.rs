@@ -14,6 +14,7 @@ pub mod hash;
 pub mod inputs;
 pub mod normalize;
 pub mod output;
+pub mod pillow_resize;
 pub mod quality;
 pub mod record;
 pub mod report;

@@ -50,8 +50,9 @@ pub struct QualityScores {
     pub entropy: f32,
 }
 
-/// ITU-R BT.601 luma `(299 R + 587 G + 114 B) / 1000`, as PIL's `convert("L")`, so
-/// hashes agree with Python's imagehash.
+/// ITU-R BT.601 luma in Pillow's fixed point, `(19595 R + 38470 G + 7471 B + 2^15) >> 16`
+/// (Convert.c's `L24`, `convert("L")`), so hashes agree with Python's imagehash. (The
+/// `(299 R + 587 G + 114 B) / 1000` of older Pillows gave another level for 9,040 colours.)
 pub fn luma(rgb: &RgbImage) -> GrayImage {
     let (w, h) = rgb.dimensions();
     let mut raw = vec![0u8; w as usize * h as usize];
@@ -64,8 +65,8 @@ crate::simd::avx2_or_plain! {
     /// without).
     fn luma_into(rgb: &[u8], out: &mut [u8]) {
         for (o, p) in out.iter_mut().zip(rgb.chunks_exact(3)) {
-            let y = u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114;
-            *o = ((y + 500) / 1000) as u8;
+            let y = u32::from(p[0]) * 19595 + u32::from(p[1]) * 38470 + u32::from(p[2]) * 7471;
+            *o = ((y + 0x8000) >> 16) as u8;
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Lanczos3 resizing with the kernel weights computed once per size pair: prep's main
-//! resize (every face to 64 px, RGB) and the perceptual hashes (grey, to 32x32 for pHash
-//! and to 9x8 for dHash).
+//! resize (every face to 64 px, RGB). (The perceptual hashes resize as Pillow does,
+//! [`super::pillow_resize`], to equal imagehash's.)
 //!
 //! fast_image_resize recomputes its weights for every image, which made up about a sixth
 //! of prep's CPU time (`perf`, BENCHMARKS.md, prep, session 7), although prep's images
@@ -10,7 +10,7 @@
 //! bytes (the tests below compare the two on many sizes and crops). Both passes run as
 //! vertical passes, which vectorize: the horizontal one on the transposed image.
 
-use image::{GrayImage, RgbImage};
+use image::RgbImage;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -232,13 +232,6 @@ fn resize(
     }
 }
 
-/// A grey image resized to `nw` x `nh` with Lanczos3 (PIL's ANTIALIAS, as imagehash uses).
-pub fn resize_grey(src: &GrayImage, nw: u32, nh: u32) -> GrayImage {
-    let (w, h) = src.dimensions();
-    let px = resize(src.as_raw(), (w, h, 1), (0, 0, w, h), (nw, nh));
-    GrayImage::from_raw(nw, nh, px).unwrap_or_else(|| unreachable!("buffer sized from the image"))
-}
-
 /// The region `(x, y, w, h)` of `src` resized to `nw` x `nh` with Lanczos3.
 pub fn resize_rgb(src: &RgbImage, region: (u32, u32, u32, u32), nw: u32, nh: u32) -> RgbImage {
     let (w, h) = src.dimensions();
@@ -258,38 +251,6 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (state >> 33) as u8
-        }
-    }
-
-    #[test]
-    fn same_bytes_as_fast_image_resize() {
-        let mut next = noise(7);
-        let sizes = [
-            ((64, 64), (32, 32)),
-            ((64, 64), (9, 8)),
-            ((96, 96), (32, 32)),
-            ((128, 64), (9, 8)),
-            ((37, 101), (32, 32)),
-            ((20, 20), (32, 32)),
-            ((64, 64), (64, 32)),
-            ((64, 64), (32, 64)),
-            ((5, 3), (9, 8)),
-        ];
-        for ((w, h), (nw, nh)) in sizes {
-            // Noise, and a smooth ramp with hard edges (large negative lobes, clipping).
-            let noise = GrayImage::from_fn(w, h, |_, _| image::Luma([next()]));
-            let edges = GrayImage::from_fn(w, h, |x, y| {
-                image::Luma([if (x / 3 + y / 5) % 2 == 0 { 255 } else { 0 }])
-            });
-            for img in [noise, edges] {
-                let ours = resize_grey(&img, nw, nh);
-                let theirs = super::super::resize::resize_grey_fir(&img, nw, nh);
-                assert_eq!(
-                    ours.as_raw(),
-                    theirs.as_raw(),
-                    "{w}x{h} -> {nw}x{nh} differs"
-                );
-            }
         }
     }
 

@@ -124,18 +124,6 @@ pub fn resize_region_fir(
     dst
 }
 
-/// A grey image resized by fast_image_resize with Lanczos3: the reference the cached
-/// resampler ([`super::resample::resize_grey`], which prep uses) is tested against.
-#[cfg(test)]
-pub(crate) fn resize_grey_fir(src: &image::GrayImage, nw: u32, nh: u32) -> image::GrayImage {
-    let mut dst = image::GrayImage::new(nw, nh);
-    let opts = ResizeOptions::new().resize_alg(Filter::Lanczos3.into());
-    RESIZER
-        .with(|r| r.borrow_mut().resize(src, &mut dst, &opts))
-        .unwrap_or_else(|e| unreachable!("grey resize failed: {e}"));
-    dst
-}
-
 /// What to do with a crop that is not square.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
