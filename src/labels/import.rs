@@ -80,6 +80,23 @@ impl Imported {
         Ok(())
     }
 
+    /// [`Imported::answer`] of `[image, attribute, value]` read at `line` of a CSV file.
+    fn answer_on_line(
+        &mut self,
+        [image, attribute, value]: [usize; 3],
+        path: &Path,
+        line: u64,
+        schema: &Schema,
+        index: &DatasetIndex,
+    ) -> Result<(), LabelError> {
+        let a = Answer {
+            image,
+            attribute,
+            value,
+        };
+        self.answer(a, path, line, || format!("line {line}"), schema, index)
+    }
+
     /// Counts a row whose name `name` matched no image of the dataset, or several.
     fn unmatched(&mut self, name: &str, index: &DatasetIndex) {
         self.unmatched += 1;
@@ -235,13 +252,7 @@ pub fn read_wide(
                 continue;
             };
             if let Some(image) = image {
-                let answer = Answer {
-                    image,
-                    attribute: a,
-                    value,
-                };
-                let n = line.get();
-                out.answer(answer, path, n, || format!("line {n}"), schema, index)?;
+                out.answer_on_line([image, a, value], path, line.get(), schema, index)?;
             }
         }
         if image.is_none() {
@@ -292,13 +303,7 @@ pub fn read_answers(
         };
         match index.resolve(&rec[fc]) {
             Some(image) => {
-                let answer = Answer {
-                    image,
-                    attribute: a,
-                    value,
-                };
-                let n = line.get();
-                out.answer(answer, path, n, || format!("line {n}"), schema, index)?;
+                out.answer_on_line([image, a, value], path, line.get(), schema, index)?
             }
             None => out.unmatched(&rec[fc], index),
         }

@@ -488,51 +488,37 @@ fn a_misspelled_pipeline_section_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = synth_folder(dir.path(), 8);
     let p = dir.path().join("p.toml");
-    std::fs::write(&p, "[trian]\nmodel = \"acgan\"\n").unwrap();
-    let out = bin()
-        .args([
-            "train",
-            "--size",
-            "16",
-            "--steps",
-            "1",
-            "--batch",
-            "4",
-            "--pipeline",
-        ])
-        .arg(&p)
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(dir.path().join("run"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let train_with = |pipeline: &str| {
+        std::fs::write(&p, pipeline).unwrap();
+        let out = bin()
+            .args(["train", "--size", "16", "--steps", "1", "--batch", "4"])
+            .arg("--pipeline")
+            .arg(&p)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(dir.path().join("run"))
+            .output()
+            .unwrap();
+        assert!(!dir.path().join("run").exists());
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = train_with("[trian]\nmodel = \"acgan\"\n");
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("p.toml") && err.contains("trian") && err.contains("`train`"),
         "{err}"
     );
-    assert!(!dir.path().join("run").exists());
     // Regression: a value no run can use, from the file, did not say where it came from.
-    std::fs::write(&p, "[train]\nlabel_smoothing = 2.0\n").unwrap();
-    let out = bin()
-        .args(["train", "--size", "16", "--steps", "1", "--batch", "4"])
-        .arg("--pipeline")
-        .arg(&p)
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(dir.path().join("run"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (code, err) = train_with("[train]\nlabel_smoothing = 2.0\n");
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("label-smoothing 2") && err.contains("p.toml"),
         "{err}"
     );
-    assert!(!dir.path().join("run").exists());
 }
 
 /// `n` synthetic faces as [`faces`] makes them, each image's hair colour renamed by
