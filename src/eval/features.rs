@@ -145,7 +145,8 @@ pub fn to_pixels(px: &[u8], channels: usize, size: u32, idx: &[usize]) -> Pixels
     }
 }
 
-/// Why a feature network whose features are not all finite is refused.
+/// Why a feature network whose features cannot tell images apart (NaN, infinite, or the
+/// same for every image) is refused.
 pub(crate) const DIVERGED: &str = "its features are NaN, infinite or the same for every \
      image (its training diverged); delete this folder to train it again";
 
