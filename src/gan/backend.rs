@@ -65,6 +65,9 @@ fn cuda_ready() -> Result<(), GanError> {
         if count(&mut n) != 0 || n < 1 {
             return no("no CUDA device visible; use --backend cpu".into());
         }
+        // Kept loaded: the driver is initialised now, and unloading it (dlclose) would
+        // unmap code its threads and exit handlers still point at.
+        std::mem::forget(lib);
     }
     Ok(())
 }

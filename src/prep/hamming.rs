@@ -213,7 +213,11 @@ fn scanner() -> Scan {
         fn avx2(i: usize, q: u64, h: &[u64], from: usize, r: u32, out: &mut Vec<(usize, usize)>) {
             scan_rows(i, q, h, from, r, out)
         }
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq") {
+        // `popcnt` is not implied by the AVX-512 flags: a VM may hide it.
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512vpopcntdq")
+            && is_x86_feature_detected!("popcnt")
+        {
             // SAFETY: the CPU has the features (checked just above).
             return |i, q, h, from, r, out| unsafe { avx512(i, q, h, from, r, out) };
         }
