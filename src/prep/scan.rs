@@ -355,6 +355,21 @@ pub fn to_rgb8(img: DynamicImage, background: [u8; 3]) -> RgbImage {
     out
 }
 
+/// A minimal little-endian TIFF/EXIF block with one Orientation (0x0112) entry, for tests
+/// of oriented sources.
+#[cfg(test)]
+pub(crate) fn exif_orientation(v: u16) -> Vec<u8> {
+    let mut e = b"II*\0".to_vec();
+    e.extend_from_slice(&8u32.to_le_bytes());
+    e.extend_from_slice(&1u16.to_le_bytes());
+    e.extend_from_slice(&0x0112u16.to_le_bytes());
+    e.extend_from_slice(&3u16.to_le_bytes());
+    e.extend_from_slice(&1u32.to_le_bytes());
+    e.extend_from_slice(&v.to_le_bytes());
+    e.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,19 +431,6 @@ mod tests {
         let b = decode_bytes(&encode(&img, ImageFormat::Bmp), &DecodeSpec::default()).unwrap();
         assert_eq!(a.pixel_hash, b.pixel_hash);
         assert_ne!(a.file_hash, b.file_hash);
-    }
-
-    /// A minimal little-endian TIFF/EXIF block with one Orientation (0x0112) entry.
-    fn exif_orientation(v: u16) -> Vec<u8> {
-        let mut e = b"II*\0".to_vec();
-        e.extend_from_slice(&8u32.to_le_bytes());
-        e.extend_from_slice(&1u16.to_le_bytes());
-        e.extend_from_slice(&0x0112u16.to_le_bytes());
-        e.extend_from_slice(&3u16.to_le_bytes());
-        e.extend_from_slice(&1u32.to_le_bytes());
-        e.extend_from_slice(&v.to_le_bytes());
-        e.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-        e
     }
 
     #[test]

@@ -36,17 +36,37 @@ fn source_file(input: &Path, source: &str) -> PathBuf {
 }
 
 /// A thumbnail of what prep judged: the crop when the row has one, else the whole source.
+/// Decoded as prep decodes (by content, not by the name's extension; EXIF orientation
+/// applied, as the crop box's pixels are), under the page's limits: `image::open` read a
+/// PNG named `.jpg` as no image, and cut an EXIF-rotated photo's box from its unrotated
+/// pixels. A source prep could not read falls back to [`thumb_uri`]'s plain attempt.
 fn judged_thumb(input: &Path, row: &ManifestRow) -> Option<String> {
+    use crate::prep::scan;
     let path = source_file(input, &row.source);
-    if let (Some(x), Some(y), Some(w), Some(h)) = (row.crop_x, row.crop_y, row.crop_w, row.crop_h) {
-        let img = image::open(&path).ok()?.to_rgb8();
-        if w > 0 && h > 0 && x + w <= img.width() && y + h <= img.height() {
-            let crop = image::imageops::crop_imm(&img, x, y, w, h).to_image();
-            let t = image::DynamicImage::ImageRgb8(crop).thumbnail(THUMB, THUMB);
-            return Some(image_uri(&t.to_rgb8()));
+    let spec = scan::DecodeSpec {
+        max_side: 8192,
+        max_alloc: 256 << 20,
+        ..Default::default()
+    };
+    let decoded = scan::read_file(&path, 64 << 20)
+        .ok()
+        .and_then(|(bytes, _)| {
+            scan::decode_bytes_hinted(&bytes, scan::unsigned_format(&path), &spec).ok()
+        });
+    let Some(img) = decoded.map(|d| d.rgb) else {
+        return thumb_uri(&path, THUMB);
+    };
+    let region = match (row.crop_x, row.crop_y, row.crop_w, row.crop_h) {
+        (Some(x), Some(y), Some(w), Some(h))
+            if w > 0 && h > 0 && x + w <= img.width() && y + h <= img.height() =>
+        {
+            image::imageops::crop_imm(&img, x, y, w, h).to_image()
         }
-    }
-    thumb_uri(&path, THUMB)
+        _ if img.width() <= THUMB && img.height() <= THUMB => return Some(image_uri(&img)),
+        _ => img,
+    };
+    let t = image::DynamicImage::ImageRgb8(region).thumbnail(THUMB, THUMB);
+    Some(image_uri(&t.to_rgb8()))
 }
 
 /// The reason's key (`decode: ...` counts as `decode`).
@@ -439,5 +459,51 @@ mod tests {
                 vec!["y"]
             ]
         );
+    }
+
+    /// Regression: the crop's thumbnail was cut from `image::open`'s pixels: a PNG named
+    /// `.jpg` was no image (the page said the file could not be decoded, which prep had
+    /// decoded), and an EXIF-rotated photo's box, in oriented pixels, was cut from the
+    /// unrotated image (or, not fitting it, the whole picture was shown sideways).
+    #[test]
+    fn judged_thumbnails_decode_as_prep_does() {
+        use image::{ImageEncoder, Rgb, RgbImage};
+        let dir = tempfile::tempdir().unwrap();
+        let boxed = |source: &str, (x, y, w, h)| ManifestRow {
+            crop_x: Some(x),
+            crop_y: Some(y),
+            crop_w: Some(w),
+            crop_h: Some(h),
+            ..row(source.into(), Status::Rejected, String::new())
+        };
+        // A PNG under a JPEG's name.
+        let img = RgbImage::from_fn(16, 16, |x, y| Rgb([x as u8 * 16, y as u8 * 16, 7]));
+        img.save_with_format(dir.path().join("x.jpg"), image::ImageFormat::Png)
+            .unwrap();
+        let t = judged_thumb(dir.path(), &boxed("x.jpg", (0, 0, 8, 8))).expect("a thumbnail");
+        let crop = image::imageops::crop_imm(&img, 0, 0, 8, 8).to_image();
+        let want = image::DynamicImage::ImageRgb8(crop).thumbnail(THUMB, THUMB);
+        assert_eq!(t, image_uri(&want.to_rgb8()));
+        // A 20 x 10 JPEG, red left and blue right, turned by EXIF orientation 6 into
+        // 10 x 20, red on top: the box (0, 10, 10, 10) is the blue bottom half.
+        let img = RgbImage::from_fn(20, 10, |x, _| match x < 10 {
+            true => Rgb([255, 0, 0]),
+            false => Rgb([0, 0, 255]),
+        });
+        let mut buf = Vec::new();
+        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 95);
+        enc.set_exif_metadata(crate::prep::scan::exif_orientation(6))
+            .unwrap();
+        enc.write_image(img.as_raw(), 20, 10, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        std::fs::write(dir.path().join("turned.jpg"), &buf).unwrap();
+        let t = judged_thumb(dir.path(), &boxed("turned.jpg", (0, 10, 10, 10))).unwrap();
+        let oriented = crate::prep::scan::decode_bytes(&buf, &Default::default())
+            .unwrap()
+            .rgb;
+        assert!(oriented.get_pixel(5, 15)[2] > 200, "blue at the bottom");
+        let crop = image::imageops::crop_imm(&oriented, 0, 10, 10, 10).to_image();
+        let want = image::DynamicImage::ImageRgb8(crop).thumbnail(THUMB, THUMB);
+        assert_eq!(t, image_uri(&want.to_rgb8()));
     }
 }
