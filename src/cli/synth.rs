@@ -18,8 +18,8 @@ pub struct SynthArgs {
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// Number of faces.
-    #[arg(long, default_value_t = 100)]
+    /// Number of faces (at least 1).
+    #[arg(long, default_value_t = 100, value_parser = super::parse::at_least::<usize, 1>)]
     pub n: usize,
     /// Image side in pixels (at least 8).
     #[arg(long, default_value_t = 64, value_parser = super::parse::at_least::<u32, 8>)]

@@ -747,6 +747,14 @@ fn demo_runs_and_writes_its_outputs() {
         .into_iter()
         .collect();
     assert!(kept.iter().all(|p| out.join("data").join(p).is_file()));
+    // Regression: `synth --n 0` wrote a truth.csv without its header; a bad command line.
+    let o = crate::common::bin()
+        .args(["synth", "--n", "0", "--out"])
+        .arg(dir.path().join("none"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!dir.path().join("none").exists());
 }
 
 /// `--flip`: a face and its mirror image are near duplicates only when flip matching is
