@@ -133,9 +133,10 @@ pub enum LabelCommand {
         /// count]; a schedule's counts may not exceed it.
         #[arg(long)]
         budget: Option<usize>,
-        /// Rounds that queue images.
-        #[arg(long, default_value_t = 5)]
-        rounds: usize,
+        /// Rounds that queue images, --budget split evenly (default 5; not with --schedule,
+        /// whose counts are the rounds).
+        #[arg(long, value_parser = at_least::<usize, 1>)]
+        rounds: Option<usize>,
         /// Cumulative label counts per round instead of equal rounds (e.g. 50,100,200,500).
         #[arg(long, value_delimiter = ',')]
         schedule: Option<Vec<usize>>,
@@ -270,12 +271,13 @@ pub struct RoundArgs {
     #[arg(long, default_value_t = RoundSpec::default().refit, action = clap::ArgAction::Set, value_name = "BOOL")]
     refit: bool,
     /// The refit continues from the first network for N steps (0: a fresh network, the
-    /// full --steps).
-    #[arg(long, default_value_t = RoundSpec::default().refit_steps)]
-    refit_steps: usize,
-    /// The refit's peak learning rate as a share of the training rate (above 0).
-    #[arg(long, default_value_t = RoundSpec::default().refit_lr, value_parser = positive)]
-    refit_lr: f64,
+    /// full --steps); default 300.
+    #[arg(long)]
+    refit_steps: Option<usize>,
+    /// The refit's peak learning rate as a share of the training rate (above 0);
+    /// default 0.5.
+    #[arg(long, value_parser = positive)]
+    refit_lr: Option<f64>,
     /// Train on CUDA (build with --features cuda).
     #[arg(long)]
     cuda: bool,
@@ -284,6 +286,12 @@ pub struct RoundArgs {
 impl RoundArgs {
     /// The settings, less flags that would do nothing (a bad command line, exit 2).
     fn checked_spec(&self) -> anyhow::Result<RoundSpec> {
+        if !self.refit && (self.refit_steps.is_some() || self.refit_lr.is_some()) {
+            return Err(super::usage(
+                "--refit-steps and --refit-lr tune the refit; they do nothing with --refit false"
+                    .into(),
+            ));
+        }
         if !self.mirror && self.refine_below > 0.0 {
             return Err(super::usage(
                 "--refine-below refines mirrored predictions; it does nothing with \
@@ -330,8 +338,8 @@ impl RoundArgs {
             cuda: self.cuda,
             calibration_every: self.calibration_every,
             refit: self.refit,
-            refit_steps: self.refit_steps,
-            refit_lr: self.refit_lr,
+            refit_steps: self.refit_steps.unwrap_or(RoundSpec::default().refit_steps),
+            refit_lr: self.refit_lr.unwrap_or(RoundSpec::default().refit_lr),
             ..RoundSpec::default()
         }
     }
@@ -440,6 +448,14 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
             holdout,
             round,
         } => {
+            if schedule.is_some() && rounds.is_some() {
+                return Err(super::usage(
+                    "label simulate: --rounds splits --budget evenly; --schedule's counts are \
+                     the rounds: give one"
+                        .into(),
+                ));
+            }
+            let rounds = rounds.unwrap_or(5);
             if round.queue.is_some() {
                 return Err(super::usage(
                     "label simulate: --queue does not apply: each round queues up to the next \

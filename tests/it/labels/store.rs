@@ -668,10 +668,18 @@ fn the_queue_keeps_typed_answers_and_skipped_images_are_not_asked_again() {
         o.status.code() == Some(2) && err.contains("above --budget 10"),
         "{err}"
     );
-    // A queue size simulate would ignore, and a schedule that does not rise.
+    // A queue size simulate would ignore, a schedule that does not rise, and (regression:
+    // they exited 0 and did nothing) rounds beside a schedule, refit settings without a
+    // refit.
     for (bad, says) in [
-        (["--queue", "10"], "--queue does not apply"),
-        (["--schedule", "40,20"], "must rise (20 after 40)"),
+        (&["--queue", "10"][..], "--queue does not apply"),
+        (&["--schedule", "40,20"], "must rise (20 after 40)"),
+        (&["--schedule", "10,20", "--rounds", "3"], "give one"),
+        (
+            &["--refit", "false", "--refit-steps", "100"],
+            "--refit false",
+        ),
+        (&["--refit", "false", "--refit-lr", "0.1"], "--refit false"),
     ] {
         let o = bin()
             .args(["label", "simulate", "--data", data, "--oracle", "x.csv"])
