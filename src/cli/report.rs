@@ -32,6 +32,16 @@ pub fn run(a: ReportArgs, v: Verbosity) -> anyhow::Result<()> {
         ([run], Some(out)) if report::detect(run) == Some(report::FolderKind::Run) => {
             vec![report::write_run_report_at(run, out).context("report")?]
         }
+        // A prep output or label store has its pages where they belong: `--out` is for a
+        // run's page or a comparison (it fell through to a comparison and said "not a
+        // training run").
+        ([one], Some(_)) if report::detect(one).is_some() => {
+            return Err(super::usage(format!(
+                "--out places a run's page or a comparison; {} is a prep output or a \
+                 labeled dataset, whose pages go inside it: leave --out out",
+                one.display()
+            )));
+        }
         _ => report::write_pages(&a.paths, a.out.as_deref()).context("report")?,
     };
     if v != Verbosity::Quiet {

@@ -1053,6 +1053,13 @@ fn flags_that_would_do_nothing_are_refused() {
             ],
             "--refine-below",
         ),
+        // Regression: an ImageFolder without --attribute under a schema of two, and a
+        // dataset's pages with --out, exited 1 as if a file had failed.
+        (
+            vec!["label", "import", data, "--data", data],
+            "give --attribute",
+        ),
+        (vec!["report", data, "--out", "x.html"], "leave --out out"),
     ] {
         let o = bin().args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
