@@ -90,6 +90,18 @@ pub enum DemoError {
         /// What is there, comma-separated.
         found: String,
     },
+    /// A folder the demo made was replaced since (by a user's own work): not removed.
+    #[error(
+        "{}: its {name} is not the one the last demo made (replaced since?), so a rerun \
+         would delete someone's work: give the demo a new --out (or remove it)",
+        path.display()
+    )]
+    Replaced {
+        /// The demo folder.
+        path: PathBuf,
+        /// The entry (`raw`, `data`, `gan`).
+        name: String,
+    },
 }
 
 /// The file a demo writes first into its folder: a rerun removes and redoes what a demo
@@ -117,6 +129,19 @@ fn claim(spec: &DemoSpec) -> Result<(), DemoError> {
             found: present.join(", "),
         });
     }
+    // The mark names the folders the last demo made by their identity: one replaced since
+    // (a user's own raw photos or label store put there) is not the demo's to remove. An
+    // entry the mark does not name (a demo stopped mid-stage) is.
+    let made = made_by_last_demo(&marker);
+    if let Some(name) = present.iter().find(|n| {
+        made.get(**n)
+            .is_some_and(|id| identity(&out.join(n)).as_ref() != Some(id))
+    }) {
+        return Err(DemoError::Replaced {
+            path: out.clone(),
+            name: name.to_string(),
+        });
+    }
     for name in present {
         let p = out.join(name);
         // A link is removed, never followed.
@@ -128,13 +153,64 @@ fn claim(spec: &DemoSpec) -> Result<(), DemoError> {
         };
         removed.map_err(werr(&p))?;
     }
+    mark(spec, &[])
+}
+
+/// Writes the demo's mark: its settings, and the identity of each folder of `made`.
+fn mark(spec: &DemoSpec, made: &[&str]) -> Result<(), DemoError> {
+    let marker = spec.out.join(MARKER);
+    let made: serde_json::Map<String, serde_json::Value> = made
+        .iter()
+        .filter_map(|n| Some((n.to_string(), identity(&spec.out.join(n))?.into())))
+        .collect();
     let stamp = serde_json::json!({
         "made_by": "facesynth demo",
         "faces": spec.faces,
         "seed": spec.seed,
         "until": format!("{:?}", spec.until).to_lowercase(),
+        "made": made,
     });
     crate::atomic::write_json(&marker, &stamp).map_err(werr(&marker))
+}
+
+/// The folders a demo's mark names, by identity ([`identity`]); none for a mark from
+/// before they were named.
+fn made_by_last_demo(marker: &Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read(marker)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v.get("made")?.as_object().map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// What tells a folder from another put at its path: its creation time (to the
+/// nanosecond where the file system keeps it), and on Unix its device and inode (a
+/// removed folder's inode is often reused at once, so not that alone); `None` where
+/// neither is known (no check).
+fn identity(path: &Path) -> Option<String> {
+    let m = path.symlink_metadata().ok()?;
+    let born = m
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos());
+    #[cfg(unix)]
+    let node = {
+        use std::os::unix::fs::MetadataExt;
+        Some((m.dev(), m.ino()))
+    };
+    #[cfg(not(unix))]
+    let node: Option<(u64, u64)> = None;
+    match (born, node) {
+        (None, None) => None,
+        (born, node) => Some(format!("{born:?}:{node:?}")),
+    }
 }
 
 fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
@@ -153,11 +229,13 @@ pub fn run(spec: &DemoSpec, v: Verbosity) -> Result<DemoReport, DemoError> {
     let data = spec.out.join("data");
     let truth_path = spec.out.join("raw-truth.csv");
     let planted = make_raw(spec, &raw, &truth_path)?;
+    mark(spec, &["raw"])?;
     let mut prep_spec = PrepSpec::default();
     prep_spec.crop.mode = CropMode::Bbox;
     prep_spec.crop.bbox_csv = Some(spec.out.join("raw-boxes.csv"));
     prep_spec.crop.margin = 0.05;
     let report = prep::run(&raw, &data, &prep_spec, v)?;
+    mark(spec, &["raw", "data"])?;
     let labels = match spec.until >= DemoStage::Label {
         true => Some(crate::labels::demo_step(&data, &truth_path, v)?),
         false => None,
@@ -166,6 +244,9 @@ pub fn run(spec: &DemoSpec, v: Verbosity) -> Result<DemoReport, DemoError> {
         true => Some(crate::gan::demo_step(&data, &spec.out.join("gan"), v)?),
         false => None,
     };
+    if gan.is_some() {
+        mark(spec, &["raw", "data", "gan"])?;
+    }
     // Pages are views: one that cannot be drawn is left out, the demo goes on.
     let mut pages: Vec<PathBuf> = report.page.iter().cloned().collect();
     let label_page = data.join("labels").join(crate::report::PAGE);

@@ -747,6 +747,25 @@ fn demo_runs_and_writes_its_outputs() {
         .into_iter()
         .collect();
     assert!(kept.iter().all(|p| out.join("data").join(p).is_file()));
+    // Regression: a folder the demo made, replaced since by someone's own (their photos
+    // as raw/), was deleted by the next demo there; a rerun over its own folders is fine.
+    let again = || {
+        crate::common::bin()
+            .args(["demo", "--out", out.to_str().unwrap(), "--until", "prep"])
+            .output()
+            .unwrap()
+    };
+    std::fs::remove_dir_all(out.join("raw")).unwrap();
+    std::fs::create_dir_all(out.join("raw")).unwrap();
+    std::fs::write(out.join("raw/mine.txt"), "my photos").unwrap();
+    let o = again();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("raw is not the one"), "{err}");
+    assert!(out.join("raw/mine.txt").is_file() && out.join("data/manifest.csv").is_file());
+    std::fs::remove_dir_all(out.join("raw")).unwrap();
+    assert!(again().status.success());
+    assert!(again().status.success(), "a rerun over its own folders");
     // Regression: `synth --n 0` wrote a truth.csv without its header; a bad command line.
     let o = crate::common::bin()
         .args(["synth", "--n", "0", "--out"])
