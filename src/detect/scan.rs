@@ -85,12 +85,19 @@ pub(crate) fn scan_scale(
     scale: f32,
 ) -> Vec<Rect> {
     let (sw, sh) = (gray.width() as usize, gray.height() as usize);
-    let dw = (sw as f32 / scale).round_ties_even() as usize;
-    let dh = (sh as f32 / scale).round_ties_even() as usize;
+    // At most the image (a side past 2^24 px rounds up in f32 at scale 1).
+    let dw = ((sw as f32 / scale).round_ties_even() as usize).min(sw);
+    let dh = ((sh as f32 / scale).round_ties_even() as usize).min(sh);
     let (ww, wh) = (c.window.0 as usize, c.window.1 as usize);
     if dw < ww || dh < wh || sw == 0 || sh == 0 {
         return Vec::new();
     }
+    // What the unchecked reads ([`at`]) rely on, once per level: a level's rows fit the
+    // integral's stride, and the compiled features are this cascade's window's.
+    assert!(
+        compiled.stride > dw && compiled.window == c.window,
+        "a cascade compiled for another image or cascade"
+    );
     let resized;
     let img: &[u8] = if (dw, dh) == (sw, sh) {
         gray.as_raw()
@@ -183,6 +190,8 @@ enum CompiledKind {
 /// pyramid level of an image uses the stride of the largest, so this is built once.
 pub(crate) struct Compiled {
     stride: usize,
+    /// The window the features were compiled for.
+    window: (u32, u32),
     norm: [u32; 4],
     norm_area: f64,
     kind: CompiledKind,
@@ -299,6 +308,7 @@ impl Compiled {
         };
         Compiled {
             stride,
+            window: c.window,
             norm: corners(1, 1, ww - 2, wh - 2, stride),
             norm_area: f64::from((ww - 2) * (wh - 2)),
             kind,
