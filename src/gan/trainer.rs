@@ -390,6 +390,7 @@ where
             })?;
             let log_now = (self.step + 1).is_multiple_of(self.spec.log_every.max(1))
                 || self.step + 1 == total;
+            // Whether this step ends with a checkpoint (its weights are checked first).
             let saves_now = (self.step + 1).is_multiple_of(self.spec.checkpoint_every.max(1))
                 || self.step + 1 == total;
             let mut m = self.train_step(&hb, log_now);
@@ -453,7 +454,7 @@ where
                     pb.println(format!("warning: {w}"));
                 }
             }
-            if self.step.is_multiple_of(self.spec.checkpoint_every.max(1)) || self.step == total {
+            if saves_now {
                 log.flush(&self.run)?;
                 self.save()?;
             }
