@@ -8,9 +8,9 @@
 //! resampled; when neither does, `Image.resize` returns a copy. Horizontal first, over
 //! only the source rows the vertical pass reads (`ybox`), except (Pillow 13, PR #9549)
 //! where the height loses more than twice as many pixels as the width: then vertical
-//! first, over every column. Pillow 4 to 12 always go horizontal first
-//! ([`PassOrder::HorizontalFirst`]). The two orders give different bytes where they
-//! differ, but not for a square source resized to the hashes' 32x32 or 9x8.
+//! first, over every column. Pillow 4 to 12 always go horizontal first; the two orders
+//! give different bytes where they differ, but not for a square source resized to the
+//! hashes' 32x32 or 9x8.
 //!
 //! Fixed point: each weight is computed in `f64`, divided by the sum of its output
 //! pixel's weights, then scaled by 2^22 (`PRECISION_BITS = 32 - 8 - 2`: 8 bits of pixel
@@ -121,16 +121,6 @@ fn clip8(ss: i32) -> u8 {
 /// The rounding half that every sum starts from.
 const HALF: i32 = 1 << (PRECISION_BITS - 1);
 
-/// Which pass Pillow runs first when both axes change size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PassOrder {
-    /// Pillow 13: vertical first where the height loses more than twice as many pixels
-    /// as the width (`sh - dh > 0 && sh - dh > 2 * (sw - dw)`), horizontal otherwise.
-    Pillow13,
-    /// Pillow 4 to 12: always horizontal first.
-    HorizontalFirst,
-}
-
 /// The weights of a resize from one size to another, computed once and applied to any
 /// number of images of the source size: `Image.resize((dw, dh), Image.Resampling.LANCZOS)`
 /// of Pillow, for mode `"L"`.
@@ -149,27 +139,13 @@ impl PillowResize {
     /// # Panics
     /// If a size is 0 (Pillow raises "height and width must be > 0").
     pub fn new(sw: usize, sh: usize, dw: usize, dh: usize) -> PillowResize {
-        PillowResize::with_order(sw, sh, dw, dh, PassOrder::Pillow13)
-    }
-
-    /// The resize from `sw` x `sh` to `dw` x `dh` pixels, passes in the given order.
-    ///
-    /// # Panics
-    /// If a size is 0 (Pillow raises "height and width must be > 0").
-    pub fn with_order(
-        sw: usize,
-        sh: usize,
-        dw: usize,
-        dh: usize,
-        order: PassOrder,
-    ) -> PillowResize {
         assert!(
             sw > 0 && sh > 0 && dw > 0 && dh > 0,
             "height and width must be > 0"
         );
         // Resample.c computes this in C `int`s: the width's change may be negative.
         let (lost_h, lost_w) = (sh as i64 - dh as i64, sw as i64 - dw as i64);
-        let vertical_first = order == PassOrder::Pillow13 && lost_h > 0 && lost_h > 2 * lost_w;
+        let vertical_first = lost_h > 0 && lost_h > 2 * lost_w;
         let horizontal = (dw != sw).then(|| Axis::new(sw, dw));
         // A square to a square: the same weights both ways.
         let vertical = match &horizontal {
@@ -292,17 +268,10 @@ thread_local! {
 /// for bit: `src` is `sw * sh` grey bytes, row-major; the result is `dw * dh` bytes. The
 /// weights are kept per thread and size pair.
 pub fn resize_grey_pillow(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
-    let resize = CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        // Sizes seen by one thread are few; a folder of all-different sizes stays bounded.
-        if c.len() > 4096 {
-            c.clear();
-        }
-        c.entry([sw, sh, dw, dh])
-            .or_insert_with(|| std::rc::Rc::new(PillowResize::new(sw, sh, dw, dh)))
-            .clone()
-    });
-    resize.apply(src)
+    super::resample::per_thread(&CACHE, [sw, sh, dw, dh], || {
+        PillowResize::new(sw, sh, dw, dh)
+    })
+    .apply(src)
 }
 
 #[cfg(test)]

@@ -33,15 +33,25 @@ thread_local! {
 /// The weights for resizing pixels `in0..in1` of an axis of `in_size` pixels to
 /// `out_size`, from the cache.
 fn taps(in_size: u32, in0: u32, in1: u32, out_size: u32) -> Rc<Taps> {
-    TAPS.with(|t| {
-        let mut t = t.borrow_mut();
-        // Sizes seen by one thread are few; a folder of all-different sizes stays bounded.
-        if t.len() > 4096 {
-            t.clear();
+    per_thread(&TAPS, [in_size, in0, in1, out_size], || {
+        compute(in_size, in0, in1, out_size)
+    })
+}
+
+/// `cache`'s value for `key`, made by `make` the first time: resize weights per size
+/// pair, kept per thread. Sizes seen by one thread are few; a folder of all-different
+/// sizes stays bounded (the cache is emptied past 4,096).
+pub(super) fn per_thread<K: std::hash::Hash + Eq, V>(
+    cache: &'static std::thread::LocalKey<RefCell<HashMap<K, Rc<V>>>>,
+    key: K,
+    make: impl FnOnce() -> V,
+) -> Rc<V> {
+    cache.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 4096 {
+            c.clear();
         }
-        t.entry([in_size, in0, in1, out_size])
-            .or_insert_with(|| Rc::new(compute(in_size, in0, in1, out_size)))
-            .clone()
+        c.entry(key).or_insert_with(|| Rc::new(make())).clone()
     })
 }
 
