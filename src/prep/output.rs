@@ -346,7 +346,7 @@ fn prep_manifest(out: &Path) -> bool {
     };
     let mut first = String::new();
     std::io::BufReader::new(f).read_line(&mut first).is_ok()
-        && first.starts_with("source,output,status,reason,dup_of,")
+        && first.starts_with(&format!("{},", manifest::COLUMNS[..5].join(",")))
 }
 
 /// Deletes image files under `OUT/images` that no kept row names (duplicates, inputs
