@@ -159,18 +159,6 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
     let (steps, backend) = (a.steps.or(file.steps), a.backend.or(file.backend));
     let (cli_flags, file_keys) = (cli.clone(), file.clone());
     let mut spec = cli.resolve(file);
-    // A setting no run could use may come from the pipeline file: say where to look.
-    if let (Some(p), Err(gan::GanError::Usage { reason })) = (&a.pipeline, spec.validate()) {
-        if !a.resume {
-            return Err(gan::GanError::Usage {
-                reason: format!(
-                    "{reason} (from a flag or the pipeline file {})",
-                    p.display()
-                ),
-            }
-            .into());
-        }
-    }
     let saved_run = a.out.join(gan::checkpoint::SETTINGS).is_file();
     if a.resume && (saved_run || (spec.data.is_none() && spec.mnist.is_none())) {
         // Resuming needs only RUN: its saved settings name the data. Steps and backend
@@ -184,6 +172,16 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
         };
     }
     let r = gan::train(&spec, &a.out, a.resume, v)
+        .map_err(|e| match (e, &a.pipeline) {
+            // A setting no run could use may come from the pipeline file: say where.
+            (gan::GanError::Usage { reason }, Some(p)) if !a.resume => gan::GanError::Usage {
+                reason: format!(
+                    "{reason} (from a flag or the pipeline file {})",
+                    p.display()
+                ),
+            },
+            (e, _) => e,
+        })
         .with_context(|| format!("training into {}", a.out.display()))?;
     // The run page (settings, curves, samples over training); a page that fails to
     // render costs the user nothing already trained, so it only warns.
