@@ -26,6 +26,9 @@ fn main() -> ExitCode {
                 matches!(
                     c.downcast_ref(),
                     Some(facesynth::gan::GanError::Usage { .. })
+                ) || matches!(
+                    c.downcast_ref(),
+                    Some(facesynth::labels::LabelError::Usage { .. })
                 ) || c.is::<cli::Usage>()
             });
             ExitCode::from(if usage { 2 } else { 1 })

@@ -405,20 +405,6 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
             data,
             attribute,
         } => {
-            // An ImageFolder's class folders name one attribute: which, the command line
-            // must say where the schema has several (it exited 1, as if the files failed).
-            if attribute.is_none() && file.is_dir() {
-                if let Ok(schema) = labels::Paths::new(&data).load_schema() {
-                    if schema.attributes.len() > 1 {
-                        return Err(super::usage(format!(
-                            "{} is an ImageFolder: give --attribute, the attribute its class \
-                             folders name ({})",
-                            file.display(),
-                            schema.names().join(", ")
-                        )));
-                    }
-                }
-            }
             if attribute.is_some() && file.is_file() {
                 return Err(super::usage(format!(
                     "--attribute names the attribute of an ImageFolder's class folders; {} \

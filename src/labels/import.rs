@@ -152,11 +152,14 @@ pub fn read_any(
             Some(a) => a.to_string(),
             None if schema.attributes.len() == 1 => schema.attributes[0].name.clone(),
             None => {
-                return Err(LabelError::invalid(
-                    path,
-                    0,
-                    "an ImageFolder import needs --attribute".into(),
-                ));
+                return Err(LabelError::Usage {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "an ImageFolder: give --attribute, the attribute its class folders \
+                         name ({})",
+                        schema.names().join(", ")
+                    ),
+                });
             }
         };
         return Ok((

@@ -137,6 +137,14 @@ pub enum LabelError {
         /// How many typed answers the store lacks.
         answers: usize,
     },
+    /// The command line lacks what the input needs (a bad command line: exit 2).
+    #[error("{path}: {reason}")]
+    Usage {
+        /// The input it is about.
+        path: PathBuf,
+        /// What to give.
+        reason: String,
+    },
     /// The CUDA backend was asked for but cannot run here.
     #[error("CUDA: {0}")]
     Cuda(String),
