@@ -17,22 +17,26 @@ pub fn file_uri(path: &Path) -> Option<String> {
     Some(png_uri(&encode(&img)))
 }
 
+// A page's limits on a source it shows (a rejected source may be a video or a
+// decompression bomb): 64 MiB read at most, 8192 px a side and 256 MiB decoded. Files
+// are read by prep's reader: no FIFO (whose open waits) nor device (/dev/zero never
+// ends) is read.
+const MAX_BYTES: u64 = 64 << 20;
+const MAX_SIDE: u32 = 8192;
+const MAX_ALLOC: u64 = 256 << 20;
+
 /// A thumbnail (longest side at most `side` px) of any decodable image file; `None` when
 /// it cannot be read or decoded (a truncated file, not an image) or is over the limits
-/// below.
+/// above.
 pub fn thumb_uri(path: &Path, side: u32) -> Option<String> {
-    // Under prep's own limits (a rejected source may be a video or a decompression bomb):
-    // 64 MiB read at most, 8192 px a side and 256 MiB decoded.
-    // prep's reader: no FIFO (whose open waits) nor device (/dev/zero never ends) is read.
-    const MAX_BYTES: u64 = 64 << 20;
     let (bytes, _) = crate::prep::scan::read_file(path, MAX_BYTES).ok()?;
     let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
         .ok()?;
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(8192);
-    limits.max_image_height = Some(8192);
-    limits.max_alloc = Some(256 << 20);
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
     let img = reader.decode().ok()?;
     let img = if img.width() > side || img.height() > side {
@@ -41,6 +45,23 @@ pub fn thumb_uri(path: &Path, side: u32) -> Option<String> {
         img
     };
     Some(png_uri(&encode(&img.to_rgb8())))
+}
+
+/// A source image as prep decoded it (by content, EXIF orientation applied, so that a
+/// crop box of the manifest cuts the pixels prep cut), under the limits above; `None`
+/// where prep's decoder refuses it.
+pub fn decode_as_prep(path: &Path) -> Option<RgbImage> {
+    use crate::prep::scan;
+    let (bytes, _) = scan::read_file(path, MAX_BYTES).ok()?;
+    let spec = scan::DecodeSpec {
+        max_side: MAX_SIDE,
+        max_alloc: MAX_ALLOC,
+        ..Default::default()
+    };
+    let hint = scan::unsigned_format(path);
+    scan::decode_bytes_hinted(&bytes, hint, &spec)
+        .ok()
+        .map(|d| d.rgb)
 }
 
 /// An RGB image as a PNG data URI.

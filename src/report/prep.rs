@@ -4,7 +4,7 @@
 //! faces and the dataset statistics.
 
 use super::html::{esc, figure, Cell, Page, Table};
-use super::media::{file_uri, image_uri, thumb_uri};
+use super::media::{decode_as_prep, file_uri, image_uri, thumb_uri};
 use super::plot::{self, BarChart};
 use super::{read_json, write_page, ReportError, PAGE};
 use crate::dataset::manifest::{self, ManifestRow, Status};
@@ -41,19 +41,8 @@ fn source_file(input: &Path, source: &str) -> PathBuf {
 /// PNG named `.jpg` as no image, and cut an EXIF-rotated photo's box from its unrotated
 /// pixels. A source prep could not read falls back to [`thumb_uri`]'s plain attempt.
 fn judged_thumb(input: &Path, row: &ManifestRow) -> Option<String> {
-    use crate::prep::scan;
     let path = source_file(input, &row.source);
-    let spec = scan::DecodeSpec {
-        max_side: 8192,
-        max_alloc: 256 << 20,
-        ..Default::default()
-    };
-    let decoded = scan::read_file(&path, 64 << 20)
-        .ok()
-        .and_then(|(bytes, _)| {
-            scan::decode_bytes_hinted(&bytes, scan::unsigned_format(&path), &spec).ok()
-        });
-    let Some(img) = decoded.map(|d| d.rgb) else {
+    let Some(img) = decode_as_prep(&path) else {
         return thumb_uri(&path, THUMB);
     };
     let region = match (row.crop_x, row.crop_y, row.crop_w, row.crop_h) {
