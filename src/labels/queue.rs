@@ -188,6 +188,19 @@ pub fn unimported_answers(paths: &Paths, store: &LabelStore) -> Result<usize, La
     Ok(n)
 }
 
+/// [`LabelError::Unimported`] where `queue.csv` holds typed answers `store` lacks: what
+/// writes a new queue over the file checks this first.
+pub fn require_imported(paths: &Paths, data: &Path, store: &LabelStore) -> Result<(), LabelError> {
+    match unimported_answers(paths, store)? {
+        0 => Ok(()),
+        answers => Err(LabelError::Unimported {
+            path: paths.queue(),
+            data: data.to_path_buf(),
+            answers,
+        }),
+    }
+}
+
 /// Every row of `queue.csv` (empty when absent).
 pub fn read_queue(paths: &Paths) -> Result<Vec<QueueItem>, LabelError> {
     let path = paths.queue();
@@ -416,14 +429,7 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
         if items.is_empty() {
             // As a round does: answers typed into the old queue (a row the page skipped
             // is not pending, but a person may still type into it) go first.
-            let answers = unimported_answers(&paths, &store)?;
-            if answers > 0 {
-                return Err(LabelError::Unimported {
-                    path: paths.queue(),
-                    data: data.to_path_buf(),
-                    answers,
-                });
-            }
+            require_imported(&paths, data, &store)?;
             queue_least_confident(&paths, &schema, &index, &store, k)?;
             items = pending(&paths, &schema, &store)?;
         }

@@ -111,14 +111,7 @@ pub fn round(data: &Path, spec: &RoundSpec, v: Verbosity) -> Result<RoundReport,
     let index = DatasetIndex::open(data)?;
     let mut store = LabelStore::load(&paths.labels(), &schema)?;
     // The round rewrites queue.csv: answers typed into it and never imported would go.
-    let answers = queue::unimported_answers(&paths, &store)?;
-    if answers > 0 {
-        return Err(LabelError::Unimported {
-            path: paths.queue(),
-            data: data.to_path_buf(),
-            answers,
-        });
-    }
+    queue::require_imported(&paths, data, &store)?;
     let images = session::decode_all(&index, "decode", v);
     let pixels = session::to_pixels(&images, spec.size, spec.colour);
     let judged = session::judge_new_images(&paths, &schema, &index, &images, &mut store)?;
