@@ -152,18 +152,19 @@ pub fn export(data: &Path, fill: bool, min_confidence: f32) -> Result<ExportRepo
     let wide = paths.wide();
     // The record of what was written first: an export interrupted between the two files
     // leaves a record that may name cells the wide CSV lacks, never the other way round.
+    let mut wtr = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["file".to_string()];
+    header.extend(schema.attributes.iter().map(|a| a.name.clone()));
+    for r in std::iter::once(&header).chain(&rows) {
+        wtr.write_record(r)
+            .map_err(|e| LabelError::io(&wide, e.into()))?;
+    }
+    // Encoded once, written twice.
+    let text = wtr
+        .into_inner()
+        .map_err(|e| LabelError::io(&wide, e.into_error()))?;
     for path in [paths.exported_cells(), wide.clone()] {
-        crate::atomic::write_with(&path, |w| {
-            let mut wtr = csv::Writer::from_writer(w);
-            let mut header = vec!["file".to_string()];
-            header.extend(schema.attributes.iter().map(|a| a.name.clone()));
-            wtr.write_record(&header)?;
-            for r in &rows {
-                wtr.write_record(r)?;
-            }
-            wtr.flush()
-        })
-        .map_err(|e| LabelError::io(&path, e))?;
+        crate::atomic::write(&path, &text).map_err(|e| LabelError::io(&path, e))?;
     }
     let root = paths.image_folder();
     let unique = export_names(&index.images);
