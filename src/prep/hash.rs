@@ -142,8 +142,9 @@ pub fn mirror_luma(g: &[u8; LUMA_SIDE * LUMA_SIDE]) -> [u8; LUMA_SIDE * LUMA_SID
 
 /// How alike two luma layouts are once aligned: the largest normalized cross-correlation
 /// (Pearson's r over the inner 14x14 cells, so blind to brightness and contrast) of `a`
-/// with `b` zoomed by 0.94, 1 or 1.064 about the centre and shifted by up to half a cell
-/// (2 px of a 64 px image) each way, sampled bilinearly: a small template registration.
+/// with `b` zoomed by 0.94 to 1.064 in five steps about the centre and shifted in quarter
+/// cells by up to half a cell (2 px of a 64 px image) each way, sampled bilinearly: a
+/// small template registration.
 /// The default threshold, 0.95, keeps every planted copy (a JPEG at quality 40, a 0.7x
 /// resize, +12% brightness, a 3% border crop) of 60 images from each of four shared sets
 /// together, and on their real images merges no two different anime drawings (364 such
@@ -179,7 +180,7 @@ pub struct LumaMatch {
 
 /// Whether some alignment correlates to `min` with no cell further apart than
 /// `spot_max` standard units ([`LumaMatch`]), stopping at the first that does (the
-/// unmoved one comes first: a re-save or a resize passes there, at a 27th of the work).
+/// unmoved one comes first: a re-save or a resize passes there, at a 125th of the work).
 pub fn luma_similar(
     a: &[u8; LUMA_SIDE * LUMA_SIDE],
     b: &[u8; LUMA_SIDE * LUMA_SIDE],
@@ -189,13 +190,16 @@ pub fn luma_similar(
     aligned_correlations(a, b).any(|m| m.r >= min && m.spot <= spot_max)
 }
 
-/// `a` against each of the 27 alignments of `b`, the unmoved one first.
+/// `a` against each of the 125 alignments of `b`, the unmoved one first.
 fn aligned_correlations<'a>(
     a: &'a [u8; LUMA_SIDE * LUMA_SIDE],
     b: &'a [u8; LUMA_SIDE * LUMA_SIDE],
 ) -> impl Iterator<Item = LumaMatch> + 'a {
-    const ZOOMS: [f32; 3] = [1.0, 0.94, 1.064];
-    const SHIFTS: [f32; 3] = [0.0, -0.5, 0.5];
+    const ZOOMS: [f32; 5] = [1.0, 0.97, 1.03, 0.94, 1.064];
+    // Quarter-cell and 3% steps: a box rounded to whole pixels at another scale (a
+    // thumbnail's) lands about a quarter cell off, where half-cell and 6% steps alone left
+    // a cell far apart (BENCHMARKS.md, prep, session 51).
+    const SHIFTS: [f32; 5] = [0.0, -0.25, 0.25, -0.5, 0.5];
     const INNER: std::ops::Range<usize> = 1..LUMA_SIDE - 1;
     let n = LUMA_SIDE as f32;
     let centre = (n - 1.0) / 2.0;
@@ -512,6 +516,41 @@ mod tests {
             let (cx, cy) = ((k % 16) as u32, (k / 16) as u32);
             assert_eq!(v, img.get_pixel(cx / 2, cy / 2)[0], "cell {cx},{cy}");
         }
+    }
+
+    /// A flat-coloured drawing (sharp edges, as the demo's faces and anime) whose copy was
+    /// cropped by a box rounded at another scale, a pixel off and 3% larger, as a
+    /// thumbnail's is: with half-cell and 6% alignment steps its best alignment had a cell
+    /// 1.2 standard units off at an edge and the pair was split (the demo's `thumb_0139`).
+    #[test]
+    fn a_drawing_recropped_a_pixel_off_stays_near() {
+        // Supersampled 4x4 per pixel: the crop seen through `(x, y) -> c + (p - c) s + d`.
+        let draw = |s: f32, dx: f32, dy: f32| {
+            GrayImage::from_fn(64, 64, |x, y| {
+                let mut sum = 0.0;
+                for k in 0..16 {
+                    let px = x as f32 + (k % 4) as f32 / 4.0 + 0.125;
+                    let py = y as f32 + (k / 4) as f32 / 4.0 + 0.125;
+                    let (u, v) = (32.0 + (px - 32.0) * s + dx, 32.0 + (py - 32.0) * s + dy);
+                    let in_circle = |cx: f32, cy: f32, r: f32| (u - cx).hypot(v - cy) < r;
+                    sum += match () {
+                        _ if in_circle(22.0, 30.0, 5.0) || in_circle(42.0, 30.0, 5.0) => 20.0,
+                        _ if (26.0..38.0).contains(&u) && (44.0..47.0).contains(&v) => 60.0,
+                        _ if in_circle(32.0, 34.0, 20.0) => 230.0,
+                        _ if v < 20.0 => 90.0,
+                        _ => 160.0,
+                    };
+                }
+                Luma([(sum / 16.0) as u8])
+            })
+        };
+        let g = luma_grid(&draw(1.0, 0.0, 0.0));
+        let copy = luma_grid(&draw(1.03, 1.0, 0.4));
+        assert!(
+            luma_similar(&g, &copy, 0.95, 1.0),
+            "{:?}",
+            luma_match(&g, &copy)
+        );
     }
 
     /// The luma layout is the mean of each cell; a copy shifted by 2 px, zoomed by 6% or

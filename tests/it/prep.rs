@@ -735,12 +735,14 @@ fn demo_runs_and_writes_its_outputs() {
     assert!(page.contains("<section id=\"duplicates\">") && page.contains("truncated.png"));
     let rows = manifest::read(&out.join("data/manifest.csv")).unwrap();
     let count = |s| rows.iter().filter(|r| r.status == s).count();
-    assert!(count(Status::Kept) >= 200, "kept {}", count(Status::Kept));
-    assert!(
-        count(Status::Duplicate) >= 30,
-        "duplicates {}",
-        count(Status::Duplicate)
-    );
+    // The 240 faces kept, and every planted copy and thumbnail found: the default seed's
+    // `thumb_0139` sits a quarter of a luma cell off its original, which half-cell
+    // alignment steps split (BENCHMARKS.md, prep, session 51).
+    assert_eq!(count(Status::Kept), 240);
+    assert_eq!(count(Status::Duplicate), 40);
+    let near = rows.iter().filter(|r| r.reason == "near");
+    assert!(near.clone().all(|r| r.source.starts_with("misc/thumb_")));
+    assert_eq!(near.count(), 20);
     assert_eq!(count(Status::Rejected), 3);
     let kept: HashSet<_> = manifest::kept_images(&out.join("data"))
         .unwrap()
