@@ -301,6 +301,16 @@ pub fn load(src: &DataSource) -> Result<Dataset, GanError> {
             unmatched = missing;
             listing
         }
+        // A label store without its export: the folders under `images/` are where the
+        // files came from, not labels, and training on them would condition on that.
+        _ if src.need_labels && crate::labels::Paths::new(dir).schema().is_file() => {
+            return Err(GanError::Data {
+                path: dir.to_path_buf(),
+                reason: "it holds a label store (labels/) but no labels_wide.csv: run \
+                         `facesynth label export --data DIR` first, or give --labels CSV"
+                    .into(),
+            });
+        }
         _ if src.need_labels => image_folder(dir, &src.attrs)?,
         _ => {
             let files = unlabeled_images(dir)?;
@@ -438,6 +448,48 @@ mod tests {
     /// `label export`'s tree trains on the attributes named (it trained on a `class`
     /// whose values were the attribute names, every image twice); a one-level folder
     /// takes the one `--attr` name.
+    /// Regression: a prep output with a label store and no `labels_wide.csv` trained a
+    /// conditional model on the names of the source folders under `images/`.
+    #[test]
+    fn a_label_store_without_its_export_is_no_class_folder() {
+        let d = tempfile::tempdir().unwrap();
+        for rel in ["images/anime/a.png", "images/noisy/b.png"] {
+            let p = d.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            RgbImage::from_pixel(4, 4, image::Rgb([9, 9, 9]))
+                .save(&p)
+                .unwrap();
+        }
+        let src = DataSource {
+            data: Some(d.path()),
+            labels: None,
+            mnist: None,
+            attrs: vec!["hair_color".into()],
+            need_labels: true,
+            size: 4,
+        };
+        // Class folders of a prep output are read as such...
+        let ds = load(&src).unwrap();
+        assert_eq!(ds.len(), 2);
+        // ...but not once a label store says the labels are elsewhere.
+        let schema = crate::labels::Paths::new(d.path()).schema();
+        std::fs::create_dir_all(schema.parent().unwrap()).unwrap();
+        std::fs::write(&schema, "").unwrap();
+        let e = load(&src).unwrap_err().to_string();
+        assert!(
+            e.contains("label export") && e.contains("labels_wide.csv"),
+            "{e}"
+        );
+        // An unconditional run needs no labels.
+        let ds = load(&DataSource {
+            need_labels: false,
+            attrs: Vec::new(),
+            ..src
+        })
+        .unwrap();
+        assert_eq!(ds.len(), 2);
+    }
+
     #[test]
     fn an_export_tree_is_read_as_attributes() {
         let d = tempfile::tempdir().unwrap();
