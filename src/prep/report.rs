@@ -98,10 +98,15 @@ impl PrepReport {
 
 impl fmt::Display for PrepReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // With `--faces all` a file yields a row per face: the counts are of rows then.
+        let rows = match self.rows == self.files {
+            true => String::new(),
+            false => format!(", {} rows (a row per face)", self.rows),
+        };
         writeln!(
             f,
-            "{} files: {} kept, {} duplicate, {} rejected ({} resumed) in {:.1} s, {:.0} files/s \
-             processed",
+            "{} files{rows}: {} kept, {} duplicate, {} rejected ({} resumed) in {:.1} s, {:.0} \
+             files/s processed",
             self.files,
             self.count(Status::Kept),
             self.count(Status::Duplicate),
@@ -130,4 +135,41 @@ pub(super) fn write_reports(out: &Path, report: &PrepReport) -> Result<(), PrepE
     }
     let path = out.join("report.json");
     crate::atomic::write_json(&path, report).map_err(out_err(&path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: with `--faces all` the summary said "98 files: 45 kept, 0 duplicate,
+    /// 54 rejected", counts of 99 rows under a count of 98 files.
+    #[test]
+    fn the_summary_names_rows_when_a_file_has_several() {
+        let line = |files| {
+            let mut tally = Tally::default();
+            for (status, reason) in [
+                (Status::Kept, ""),
+                (Status::Kept, ""),
+                (Status::Rejected, "decode"),
+            ] {
+                tally.add(status, reason);
+            }
+            PrepReport::new(tally, files, 0, Duration::from_secs(1))
+                .to_string()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            line(3).starts_with("3 files: 2 kept, 0 duplicate, 1 rejected"),
+            "{}",
+            line(3)
+        );
+        assert!(
+            line(2).starts_with("2 files, 3 rows (a row per face): 2 kept"),
+            "{}",
+            line(2)
+        );
+    }
 }
