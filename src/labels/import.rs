@@ -29,7 +29,7 @@ pub struct Imported {
     pub unmatched: usize,
     /// The first few names that matched no image, to show the person.
     pub unmatched_names: Vec<String>,
-    /// Rows (or cells) left empty or marked `skip`.
+    /// Rows (or cells) of the dataset's images left empty or marked `skip`.
     pub skipped: usize,
     /// Of an answers file's rows, those marked `skip` for an image of the dataset
     /// (image, attribute): recorded as the page records a skip.
@@ -251,7 +251,9 @@ pub fn read_wide(
         let image = index.resolve(&rec[file_col]);
         for &(c, a) in &cols {
             let Some(value) = value_of(schema, a, &rec[c], path, || line.get())? else {
-                out.skipped += 1;
+                // Counted for the dataset's images only: a tags file of a larger set
+                // counted every other image's empty cells.
+                out.skipped += usize::from(image.is_some());
                 continue;
             };
             if let Some(image) = image {
@@ -296,9 +298,9 @@ pub fn read_answers(
             )
         })?;
         let Some(value) = value_of(schema, a, &rec[vc], path, || line.get())? else {
-            out.skipped += 1;
-            if rec[vc].trim() == "skip" {
-                if let Some(image) = index.resolve(&rec[fc]) {
+            if let Some(image) = index.resolve(&rec[fc]) {
+                out.skipped += 1;
+                if rec[vc].trim() == "skip" {
                     out.skips.push((image, a));
                 }
             }

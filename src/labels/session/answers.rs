@@ -28,7 +28,7 @@ pub struct ImportReport {
     /// The first few of those names.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unmatched_names: Vec<String>,
-    /// Empty or skipped cells.
+    /// Empty or skipped cells of the dataset's images.
     pub skipped: usize,
     /// Entries of this dataset's own `label export` (`labels_wide.csv`, `imagefolder/`)
     /// that agree with its current labels: left as they are, so the machine's labels an

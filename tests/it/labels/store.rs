@@ -75,6 +75,31 @@ fn bad_values_and_headers_are_rejected_naming_file_line_value() {
     assert!(e.contains("labels.csv") && e.contains("mauve"), "{e}");
 }
 
+/// Regression: a wide tags file of a larger set reported every row's empty cells as
+/// skipped, those of images the dataset does not have among them.
+#[test]
+fn import_counts_the_empty_cells_of_the_datasets_images_only() {
+    let d = synth_data(12, 2);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    let wide = d.path().join("tags.csv");
+    std::fs::write(
+        &wide,
+        "file,hair_color,eye_color\nimages/00000.png,red,\nimages/00001.png,,\n\
+         elsewhere/1.png,,\nelsewhere/2.png,blue,\n",
+    )
+    .unwrap();
+    let r = labels::import(d.path(), &wide, None).unwrap();
+    assert_eq!((r.answers, r.unmatched, r.skipped), (1, 2, 3));
+    let answers = d.path().join("answers.csv");
+    std::fs::write(
+        &answers,
+        "file,attribute,value\nimages/00002.png,eye_color,skip\nelsewhere/1.png,eye_color,skip\n",
+    )
+    .unwrap();
+    let r = labels::import(d.path(), &answers, None).unwrap();
+    assert_eq!(r.skipped, 1);
+}
+
 #[test]
 fn human_labels_win_over_init_and_rounds() {
     let d = synth_data(40, 2);
