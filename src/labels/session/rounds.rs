@@ -2,6 +2,7 @@
 //! calibration, the heuristics' trust.
 
 use crate::labels::temperature_range::RANGE_LEVEL;
+use crate::labels::trust::{agreement_lower_bound, MIN_OVERLAP};
 use crate::labels::{calibrate, LabelError, Paths};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -149,10 +150,15 @@ pub struct RoundInfo {
     pub previous_queue: BTreeMap<String, crate::labels::queue::QueueCheck>,
 }
 
-/// ` (90% range LO-HI)` when `range` holds `attr`, else nothing.
+/// ` (held-out answers' 90% range LO-HI)` when `range` holds `attr`, else nothing: the
+/// range of the held-out answers' own fit, which the temperature used (the votes', or
+/// drawn towards the pooled one) may lie outside.
 fn range_text(range: &BTreeMap<String, (f32, f32)>, attr: &str) -> String {
     range.get(attr).map_or(String::new(), |(lo, hi)| {
-        format!(" ({:.0}% range {lo:.2}-{hi:.2})", 100.0 * RANGE_LEVEL)
+        format!(
+            " (held-out answers' {:.0}% range {lo:.2}-{hi:.2})",
+            100.0 * RANGE_LEVEL
+        )
     })
 }
 
@@ -268,11 +274,20 @@ impl std::fmt::Display for RoundInfo {
                     calibrate::MIN_CALIBRATION
                 )?;
             }
-            if let Some((share, n, trains)) = self.heuristic_agreement.get(attr) {
-                let verdict = if *trains { "trains" } else { "left out" };
+            if let Some(&(share, n, trains)) = self.heuristic_agreement.get(attr) {
+                let verdict = if trains { "trains" } else { "left out" };
+                // The rule judges the share's lower bound, and only from MIN_OVERLAP
+                // images: without it "91% of 23: left out" read as a contradiction.
+                let why = match n < MIN_OVERLAP {
+                    true => format!("under {MIN_OVERLAP}, not judged yet"),
+                    false => {
+                        let ok = (share * n as f32).round() as usize;
+                        format!("lower bound {:.0}%", 100.0 * agreement_lower_bound(ok, n))
+                    }
+                };
                 write!(
                     f,
-                    "; heuristic agrees with people on {:.0}% of {n}: {verdict}",
+                    "; heuristic agrees with people on {:.0}% of {n} ({why}): {verdict}",
                     100.0 * share
                 )?;
             }

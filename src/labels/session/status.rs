@@ -239,7 +239,16 @@ mod tests {
         let text = report.to_string();
         assert!(text.contains("last round 2: 40 people's labels"), "{text}");
         assert!(
-            text.contains("heuristic agrees with people on 92% of 50: left out"),
+            text.contains("heuristic agrees with people on 92% of 50 (lower bound 87%): left out"),
+            "{text}"
+        );
+        // Under MIN_OVERLAP images both labeled the heuristic trains unjudged, and says so.
+        if let Some(r) = report.last_round.as_mut() {
+            r.heuristic_agreement = [("hair_color".to_string(), (0.86, 14, true))].into();
+        }
+        let text = report.to_string();
+        assert!(
+            text.contains("on 86% of 14 (under 20, not judged yet): trains"),
             "{text}"
         );
         assert!(
@@ -252,7 +261,9 @@ mod tests {
         }
         let text = report.to_string();
         assert!(
-            text.contains("hair_color: temperature 1.50 (90% range 1.20-1.90), ECE 0.031"),
+            text.contains(
+                "hair_color: temperature 1.50 (held-out answers' 90% range 1.20-1.90), ECE 0.031"
+            ),
             "{text}"
         );
         // The share of the held-out labels the network got right, when recorded.
