@@ -415,6 +415,15 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
             let report =
                 labels::import(&data, &file, attribute.as_deref()).context("label import")?;
             warn_audit(&report.audit);
+            if report.by_file_name_only > 0 {
+                eprintln!(
+                    "warning: {} rows of {} named an image by its file name alone, found in a \
+                     sub-folder of the dataset: a picture of the same name from another set \
+                     would be taken for it; give paths (images/...) if the sets mix",
+                    report.by_file_name_only,
+                    file.display()
+                );
+            }
             print(v, &report)
         }
         LabelCommand::Serve { data, port } => {

@@ -31,6 +31,9 @@ pub struct Imported {
     pub unmatched_names: Vec<String>,
     /// Rows (or cells) of the dataset's images left empty or marked `skip`.
     pub skipped: usize,
+    /// Rows (or files) matched to an image in a sub-folder by their bare file name
+    /// ([`DatasetIndex::by_file_name_only`]), for the person to check.
+    pub by_file_name_only: usize,
     /// Of an answers file's rows, those marked `skip` for an image of the dataset
     /// (image, attribute): recorded as the page records a skip.
     pub skips: Vec<(usize, usize)>,
@@ -95,6 +98,14 @@ impl Imported {
             value,
         };
         self.answer(a, path, line, || format!("line {line}"), schema, index)
+    }
+
+    /// The image `name` refers to ([`DatasetIndex::resolve`]), counting a match by the
+    /// bare file name of an image in a sub-folder.
+    fn resolve(&mut self, name: &str, index: &DatasetIndex) -> Option<usize> {
+        let image = index.resolve(name)?;
+        self.by_file_name_only += usize::from(index.by_file_name_only(name, image));
+        Some(image)
     }
 
     /// Counts a row whose name `name` matched no image of the dataset, or several.
@@ -248,7 +259,7 @@ pub fn read_wide(
     for rec in rdr.records() {
         let rec = rec.map_err(|e| LabelError::csv(path, e))?;
         let line = crate::csv_line::Line::of(path, &rec);
-        let image = index.resolve(&rec[file_col]);
+        let image = out.resolve(&rec[file_col], index);
         for &(c, a) in &cols {
             let Some(value) = value_of(schema, a, &rec[c], path, || line.get())? else {
                 // Counted for the dataset's images only: a tags file of a larger set
@@ -297,8 +308,9 @@ pub fn read_answers(
                 format!("attribute {attr:?} is not in schema {}", schema.name),
             )
         })?;
+        let image = out.resolve(&rec[fc], index);
         let Some(value) = value_of(schema, a, &rec[vc], path, || line.get())? else {
-            if let Some(image) = index.resolve(&rec[fc]) {
+            if let Some(image) = image {
                 out.skipped += 1;
                 if rec[vc].trim() == "skip" {
                     out.skips.push((image, a));
@@ -306,7 +318,7 @@ pub fn read_answers(
             }
             continue;
         };
-        match index.resolve(&rec[fc]) {
+        match image {
             Some(image) => {
                 out.answer_on_line([image, a, value], path, line.get(), schema, index)?
             }
@@ -360,7 +372,7 @@ pub fn read_image_folder(
                 .unwrap_or(&f)
                 .to_string_lossy()
                 .replace('\\', "/");
-            match index.resolve(&rel) {
+            match out.resolve(&rel, index) {
                 Some(image) => {
                     let answer = Answer {
                         image,

@@ -153,6 +153,19 @@ impl DatasetIndex {
             .copied()
     }
 
+    /// Whether `key` found `image` by its file name alone while the image lies in a
+    /// sub-folder (of `images/` in a prep output): a bare name found once in the dataset
+    /// may still be another picture of the same name from another set.
+    /// (`label export`'s flat names, `a__b.png` for `images/a/b.png`, name the path.)
+    pub fn by_file_name_only(&self, key: &str, image: usize) -> bool {
+        let key = key.trim().replace('\\', "/");
+        let path = &self.images[image];
+        let stem = |p: &str| strip_ext(p.rsplit('/').next().unwrap_or(p)).to_string();
+        !key.contains('/')
+            && stem(&key) == stem(path)
+            && path.strip_prefix("images/").unwrap_or(path).contains('/')
+    }
+
     /// Each image's index by its path relative to the folder, the key the store uses:
     /// for looking many labels up at once, without [`Self::resolve`]'s other names.
     pub fn positions(&self) -> HashMap<&str, usize> {
@@ -229,6 +242,14 @@ mod tests {
         assert_eq!(name("a__b~2.png").as_deref(), Some("images/a/b.png"));
         assert_eq!(name("a/b.png").as_deref(), Some("images/a/b.png"));
         assert_eq!(name("c").as_deref(), Some("images/c.png"));
+        // A bare name found in a sub-folder is flagged; a path, a top-level image's name
+        // and the export's flat name of the nested image are not.
+        std::fs::remove_file(dir.path().join("images/a__b.png")).unwrap();
+        let index = super::DatasetIndex::open(dir.path()).unwrap();
+        let only = |key: &str| index.by_file_name_only(key, index.resolve(key).unwrap());
+        assert!(only("b.png") && only("b"));
+        assert!(!only("a/b.png") && !only("images/a/b.png") && !only("c.png"));
+        assert!(!only("a__b.png"));
     }
 
     /// Regression: any dot ended the name, so `café.v2` named `café.png`.

@@ -30,6 +30,10 @@ pub struct ImportReport {
     pub unmatched_names: Vec<String>,
     /// Empty or skipped cells of the dataset's images.
     pub skipped: usize,
+    /// Rows matched to an image in a sub-folder by their bare file name alone: another
+    /// set's picture of the same name would be taken for it, so the summary warns.
+    #[serde(skip_serializing_if = "super::rounds::is_zero")]
+    pub by_file_name_only: usize,
     /// Entries of this dataset's own `label export` (`labels_wide.csv`, `imagefolder/`)
     /// that agree with its current labels: left as they are, so the machine's labels an
     /// export holds do not come back as a person's.
@@ -167,6 +171,7 @@ pub fn import(
         unmatched: got.unmatched,
         unmatched_names: got.unmatched_names,
         skipped: got.skipped,
+        by_file_name_only: got.by_file_name_only,
         own_export_unchanged,
         audit,
     })
