@@ -68,10 +68,40 @@ impl PipelineConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text).map_err(|message| ConfigError::Parse {
+        let mut config = Self::parse(&text).map_err(|message| ConfigError::Parse {
             path: path.to_path_buf(),
             message,
-        })
+        })?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new("")));
+        Ok(config)
+    }
+
+    /// Relative paths in the file are relative to its folder, as Cargo reads a
+    /// manifest's: a pipeline kept beside its cascade or box CSV works from any folder
+    /// (they were taken from the current folder, and `detector = "lbp.xml"` beside the
+    /// file was not found when run from elsewhere).
+    fn resolve_paths(&mut self, base: &Path) {
+        if base.as_os_str().is_empty() {
+            return;
+        }
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(p) = self.prep.crop.bbox_csv.as_mut() {
+            join(p);
+        }
+        if let Some(p) = self.prep.detect.detector.as_mut() {
+            join(p);
+        }
+        for key in ["data", "labels", "mnist"] {
+            if let Some(toml::Value::String(s)) = self.train.as_mut().and_then(|t| t.get_mut(key)) {
+                let mut p = PathBuf::from(&*s);
+                join(&mut p);
+                *s = p.to_string_lossy().into_owned();
+            }
+        }
     }
 
     /// Parses pipeline TOML text.
@@ -102,4 +132,41 @@ pub fn toml_reason(text: &str, e: &toml::de::Error) -> String {
 pub trait Overlay {
     /// `over` wins field by field.
     fn overlay(self, over: Self) -> Self;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `detector = "lbp.xml"` beside the pipeline file was looked for in the
+    /// current folder.
+    #[test]
+    fn relative_paths_are_the_files_folders() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("pipes");
+        std::fs::create_dir_all(&dir).unwrap();
+        let abs = d.path().join("boxes.csv");
+        let file = dir.join("p.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[prep.crop]\nbbox_csv = {:?}\n[prep.detect]\ndetector = \"lbp.xml\"\n\
+                 [train]\ndata = \"../faces\"\nsteps = 3\n",
+                abs.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        let c = PipelineConfig::load(&file).unwrap();
+        assert_eq!(c.prep.detect.detector, Some(dir.join("lbp.xml")));
+        assert_eq!(c.prep.crop.bbox_csv, Some(abs));
+        let train = c.train.unwrap();
+        assert_eq!(
+            train["data"].as_str().map(PathBuf::from),
+            Some(dir.join("../faces"))
+        );
+        assert_eq!(train["steps"].as_integer(), Some(3));
+        // Text parsed without a file keeps its paths as written.
+        let c = PipelineConfig::parse("[prep.detect]\ndetector = \"lbp.xml\"\n").unwrap();
+        assert_eq!(c.prep.detect.detector, Some(PathBuf::from("lbp.xml")));
+    }
 }
