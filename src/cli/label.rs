@@ -398,7 +398,15 @@ pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
             &labels::export(&data, all, min_confidence).context("label export")?,
         ),
         LabelCommand::Queue { data, k } => {
-            print(v, &labels::queue::queue(&data, k).context("label queue")?)
+            let report = labels::queue::queue(&data, k).context("label queue")?;
+            if !report.drawn && v != Verbosity::Quiet {
+                eprintln!(
+                    "the queue has {} questions pending: kept as it is (--k draws a new one \
+                     once they are answered, skipped or imported)",
+                    report.items
+                );
+            }
+            print(v, &report)
         }
         LabelCommand::Import {
             file,

@@ -398,6 +398,9 @@ pub struct QueueReport {
     pub images: usize,
     /// Of those, the first ones the contact sheet shows (at most [`SHEET_MAX`]).
     pub on_sheet: usize,
+    /// Whether this call drew a new queue of `k` images; false when questions of the
+    /// last one were still pending, which stays as it is (`k` unused).
+    pub drawn: bool,
 }
 
 /// Faces on a contact sheet: 20 rows of 10. A queue of 5,000 drew a 982 x 49,002 px PNG
@@ -417,6 +420,7 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
     // A queue with questions pending is never rewritten: a person may be typing answers
     // into its value column. One wholly answered (or none) gives way to a new one.
     let _held;
+    let mut drawn = false;
     if items.is_empty() {
         // A round running meanwhile writes its own queue (and rounds.json, the
         // predictions) at its end: a queue drawn here from its predecessor's would
@@ -432,6 +436,7 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
             require_imported(&paths, data, &store)?;
             queue_least_confident(&paths, &schema, &index, &store, k)?;
             items = pending(&paths, &schema, &store)?;
+            drawn = true;
         }
     }
     let mut files: Vec<String> = Vec::new();
@@ -451,6 +456,7 @@ pub fn queue(data: &Path, k: usize) -> Result<QueueReport, LabelError> {
         items: items.len(),
         images: files.len(),
         on_sheet,
+        drawn,
     })
 }
 

@@ -619,14 +619,16 @@ fn the_queue_keeps_typed_answers_and_skipped_images_are_not_asked_again() {
                  images/00000.png,hair_color,red,red,0.5,1\n\
                  images/00001.png,hair_color,,blue,0.4,1\n";
     std::fs::write(&queue, typed).unwrap();
-    labels::queue::queue(d.path(), 5).unwrap();
+    let q = labels::queue::queue(d.path(), 5).unwrap();
     assert_eq!(std::fs::read_to_string(&queue).unwrap(), typed);
+    // The report says the pending queue was kept (and k unused).
+    assert!(!q.drawn && q.items == 2, "{q:?}");
     // Once every question is answered, a new queue of k images takes its place.
     import_answers(
         d.path(),
         "file,hair_color\nimages/00000.png,red\nimages/00001.png,blue\n",
     );
-    labels::queue::queue(d.path(), 5).unwrap();
+    assert!(labels::queue::queue(d.path(), 5).unwrap().drawn);
     let fresh = labels::queue::read_queue(&paths).unwrap();
     let images: std::collections::HashSet<&str> = fresh.iter().map(|it| it.file.as_str()).collect();
     assert_eq!(images.len(), 5, "{fresh:?}");
