@@ -215,10 +215,10 @@ pub fn run(a: TrainArgs, v: Verbosity) -> anyhow::Result<()> {
         .map(|a| format!("{} ({} values)", a.name, a.values.len()))
         .collect();
     eprintln!(
-        "trained {} images, steps {}..{}, {:.1} images/s{}",
-        r.images,
+        "trained steps {}..{} on a dataset of {} images, {:.1} images/s{}",
         r.started_at,
         r.steps,
+        r.images,
         r.images_per_sec,
         if classes.is_empty() {
             String::new()

@@ -302,7 +302,13 @@ fn train_locked(
         check_classes(out, &classes)?;
     }
     std::fs::create_dir_all(out).map_err(io_err(out))?;
-    let (images, skipped, attrs) = (ds.len(), ds.skipped.clone(), ds.attrs.clone());
+    // The report's classes are the conditioning ones: an unconditional run's summary
+    // said "classes: digit (10 values)" of MNIST's column it never used.
+    let attrs = match spec.conditional() {
+        true => ds.attrs.clone(),
+        false => Vec::new(),
+    };
+    let (images, skipped) = (ds.len(), ds.skipped.clone());
     let run = RunDir {
         out,
         classes: &classes,
