@@ -352,6 +352,16 @@ pub fn run(
     if inputs.is_empty() {
         warnings.push(format!("{} holds no file", input.display()));
     }
+    // The label store lives in OUT and refers to its images; its exports hold copies or
+    // links of the images as they were (a re-prep at 32 px left 64 px faces there).
+    let labels = crate::labels::Paths::new(out);
+    if report.resumed < report.files && labels.schema().is_file() {
+        warnings.push(format!(
+            "{} holds a label store made from the images as they were: run `facesynth label \
+             round` and `label export` again so its predictions and exports match these",
+            out.display()
+        ));
+    }
     report.warnings = warnings;
     report::write_reports(out, &report)?;
     // The page is a view of what was written; failing to draw it never fails the run.

@@ -1041,3 +1041,37 @@ fn an_empty_result_says_why() {
     // No kept image, no stats.json (its std of 0 would be divided by).
     assert!(!dir.path().join("o2/stats.json").exists());
 }
+
+/// Regression: a re-prep with other settings over a labeled dataset said nothing, and
+/// the label store's exports kept the old images.
+#[test]
+fn a_reprep_over_a_label_store_says_to_redo_its_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    for (i, v) in [40u8, 120, 200].into_iter().enumerate() {
+        let img = image::RgbImage::from_fn(80, 80, |x, y| {
+            image::Rgb([v, (x * 3) as u8, (y * 3 + i as u32 * 50) as u8])
+        });
+        img.save(raw.join(format!("{i}.png"))).unwrap();
+    }
+    let out = dir.path().join("out");
+    let run = |size: u32| {
+        let mut spec = PrepSpec::default();
+        spec.resize.size = size;
+        prep::run(&raw, &out, &spec, Verbosity::Quiet)
+            .unwrap()
+            .to_string()
+    };
+    assert!(!run(64).contains("label store"));
+    let schema = facesynth::labels::Paths::new(&out).schema();
+    std::fs::create_dir_all(schema.parent().unwrap()).unwrap();
+    std::fs::write(&schema, "").unwrap();
+    // The same settings: every file resumed, nothing changed.
+    assert!(!run(64).contains("label store"));
+    let text = run(32);
+    assert!(
+        text.contains("label store") && text.contains("label export"),
+        "{text}"
+    );
+}
