@@ -295,7 +295,24 @@ pub(super) fn check_layout(in_abs: &Path, out: &Path, out_abs: &Path) -> Result<
             "INPUT lies inside OUT/images, which prep rewrites and prunes; give another --out",
         ));
     }
-    let prepped = Journal::path_in(out).is_file() || prep_manifest(out);
+    // Inside another output's images/, that prep's reruns would prune this one.
+    if let Some(outer) = out_abs
+        .ancestors()
+        .skip(1)
+        .filter(|a| a.file_name().is_some_and(|n| n == "images"))
+        .filter_map(Path::parent)
+        .find(|p| is_prep_out(p))
+    {
+        return Err(layout(
+            out,
+            &format!(
+                "OUT lies inside the images/ folder of another prep output ({}), which its \
+                 reruns prune; give an --out outside it",
+                outer.display()
+            ),
+        ));
+    }
+    let prepped = is_prep_out(out);
     if !prepped && images.is_dir() {
         let foreign = walkdir::WalkDir::new(&images)
             .into_iter()
@@ -351,26 +368,38 @@ fn prep_manifest(out: &Path) -> bool {
 
 /// Deletes image files under `OUT/images` that no kept row names (duplicates, inputs
 /// that were removed, outputs of older settings). Only an `OUT/images` that prep made or
-/// already ran on gets here ([`check_layout`]).
+/// already ran on gets here ([`check_layout`]). Only what prep writes goes: images of
+/// its output formats and its temporaries; anything else (a person's notes, another
+/// prep's output folder put there, `generate`'s samples' JSON) stays, and a folder that is
+/// itself a prep output is not entered (a rerun deleted a second run nested there).
 fn remove_stale(out: &Path, keep: &HashSet<u64>) -> Result<(), PrepError> {
     let images = out.join("images");
     if !images.is_dir() {
         return Ok(());
     }
-    // Walk everything, hidden temporaries of a killed run included; each folder comes
-    // after its contents, so one left empty (every image of a source folder a duplicate
+    let ours = |name: &str| {
+        let target = crate::atomic::temp_target(name).map_or(name, |(t, _)| t);
+        let ext = Path::new(target).extension().and_then(|e| e.to_str());
+        crate::atomic::temp_target(name).is_some()
+            || ext
+                .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
+    };
+    // Walk everything, hidden temporaries of a killed run included, but no nested prep
+    // output (pre-order, so it is not entered); then each folder after its contents
+    // (reversed pre-order), so one left empty (every image of a source folder a duplicate
     // or gone) goes too, and one still holding something stays.
+    let mut dirs = Vec::new();
     for entry in walkdir::WalkDir::new(&images)
         .min_depth(1)
-        .contents_first(true)
         .into_iter()
+        .filter_entry(|e| !(e.file_type().is_dir() && is_prep_out(e.path())))
         .flatten()
     {
         if entry.file_type().is_dir() {
-            let _ = std::fs::remove_dir(entry.path());
+            dirs.push(entry.into_path());
             continue;
         }
-        if !entry.file_type().is_file() {
+        if !entry.file_type().is_file() || !ours(&entry.file_name().to_string_lossy()) {
             continue;
         }
         let rel = crate::dataset::walk::relative(out, entry.path());
@@ -378,7 +407,15 @@ fn remove_stale(out: &Path, keep: &HashSet<u64>) -> Result<(), PrepError> {
             std::fs::remove_file(entry.path()).map_err(out_err(entry.path()))?;
         }
     }
+    for d in dirs.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
     Ok(())
+}
+
+/// Whether `dir` is a prep output: its journal or a manifest in prep's layout.
+fn is_prep_out(dir: &Path) -> bool {
+    Journal::path_in(dir).is_file() || prep_manifest(dir)
 }
 
 /// Writes `OUT/manifest.csv` atomically, one row per entry, each made from its record

@@ -1075,3 +1075,32 @@ fn a_reprep_over_a_label_store_says_to_redo_its_rounds() {
         "{text}"
     );
 }
+
+/// Regression: a rerun deleted everything under OUT/images its manifest did not name: a
+/// second prep output made there, and a person's notes.
+#[test]
+fn a_rerun_prunes_only_its_own_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    face(7, 96).save(raw.join("a.png")).unwrap();
+    face(8, 96).save(raw.join("b.png")).unwrap();
+    let out = dir.path().join("out");
+    let run = |out: &Path| prep::run(&raw, out, &PrepSpec::default(), Verbosity::Quiet);
+    run(&out).unwrap();
+    // A prep into the first one's images/ is refused...
+    let e = run(&out.join("images/x")).unwrap_err().to_string();
+    assert!(e.contains("another prep output"), "{e}");
+    // ...and one put there by hand (or made before the check) survives the rerun, as do
+    // a person's files; a stale image of prep's own goes.
+    let nested = out.join("images/nested");
+    run(&dir.path().join("elsewhere")).unwrap();
+    std::fs::rename(dir.path().join("elsewhere"), &nested).unwrap();
+    std::fs::write(out.join("images/NOTES.txt"), "mine").unwrap();
+    face(9, 64).save(out.join("images/stale.png")).unwrap();
+    run(&out).unwrap();
+    assert!(nested.join("manifest.csv").is_file() && nested.join("images/a.png").is_file());
+    assert!(out.join("images/NOTES.txt").is_file());
+    assert!(!out.join("images/stale.png").exists());
+    assert!(out.join("images/a.png").is_file());
+}
