@@ -243,9 +243,15 @@ pub fn read_record<B: Backend, R: Record<B>>(
     device: &B::Device,
 ) -> Result<R, GanError> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
+    // burn's own text runs over several lines and, for a truncated file, blames a format
+    // change since burn 0.14: one line, and what a person can do.
     Recorder::<B>::load(&recorder(), bytes, device).map_err(|e| GanError::Checkpoint {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason: format!(
+            "cannot be read (damaged or truncated?): {}; to go on from the checkpoint \
+             before it, remove this one's folder and latest.json",
+            first_line(&e.to_string())
+        ),
     })
 }
 
@@ -289,12 +295,35 @@ pub fn read_meta(run: &Path) -> Result<(TrainSpec, ClassMap), GanError> {
 }
 
 /// Reads `latest.json`, `None` when the run has no checkpoint yet.
+///
+/// Without `latest.json` (deleted, or lost with a copy), the newest checkpoint folder
+/// holding all four networks and optimizers is taken, its NaN rollbacks counted 0 (they
+/// only shift random streams) and its shapes unchecked: `--resume` started the run
+/// over from step 0 and deleted those checkpoints.
 pub fn latest(run: &Path) -> Result<Option<Latest>, GanError> {
     let p = run.join(LATEST);
     if !p.is_file() {
-        return Ok(None);
+        return Ok(newest_complete(run));
     }
     read_json(&p).map(Some)
+}
+
+/// The newest `checkpoints/step-N` holding every file a checkpoint writes first.
+fn newest_complete(run: &Path) -> Option<Latest> {
+    const NEEDED: [&str; 4] = ["g.mpk", "d.mpk", "g_optim.mpk", "d_optim.mpk"];
+    let (step, dir) = std::fs::read_dir(run.join("checkpoints"))
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|d| NEEDED.iter().all(|f| d.join(f).is_file()))
+        .filter_map(|d| Some((step_of(&d)?, d)))
+        .max()?;
+    Some(Latest {
+        step,
+        rollbacks: 0,
+        dir: step_dir(step),
+        ema: dir.join("g_ema.mpk").is_file(),
+        shapes: None,
+    })
 }
 
 /// The folder of the checkpoint at `step`.
@@ -347,6 +376,30 @@ fn step_of(dir: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: `--resume` without `latest.json` started over from step 0 and
+    /// deleted the checkpoints; the newest complete one is taken.
+    #[test]
+    fn without_latest_json_the_newest_complete_checkpoint_is_taken() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(latest(d.path()).unwrap().is_none());
+        let put = |step: u64, files: &[&str]| {
+            let dir = d.path().join(step_dir(step));
+            std::fs::create_dir_all(&dir).unwrap();
+            for f in files {
+                std::fs::write(dir.join(f), b"x").unwrap();
+            }
+        };
+        let all = ["g.mpk", "d.mpk", "g_optim.mpk", "d_optim.mpk"];
+        put(100, &all);
+        put(150, &[all.as_slice(), &["g_ema.mpk"]].concat());
+        put(200, &all[..3]);
+        let l = latest(d.path()).unwrap().unwrap();
+        assert_eq!(
+            (l.step, l.dir.as_str(), l.ema),
+            (150, "checkpoints/step-00000150", true)
+        );
+    }
     use crate::gan::dcgan::{make_cond, NetShape};
     use crate::gan::model::Generator;
     use crate::gan::spec::{Arch, CondKind, ModelKind};
@@ -471,6 +524,18 @@ mod tests {
                 &dev
             )
             .is_err()
+        );
+        // Regression: a truncated file's error ran over several lines and blamed a burn
+        // format change; it is one line naming the file.
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() / 3]).unwrap();
+        let e = read_record::<Flex, <Generator<Flex> as Module<Flex>>::Record>(&p, &dev)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.lines().count() == 1 && e.contains("g.mpk") && e.contains("truncated"),
+            "{e}"
         );
     }
 }
