@@ -308,6 +308,19 @@ impl Paths {
                 dir: self.data.clone(),
             });
         }
+        // `label init` writes both: a schema without its store means the store was
+        // deleted or lost, and reading it as empty showed zeros, and a round went on
+        // as if no person had answered.
+        if !self.labels().is_file() {
+            return Err(LabelError::io(
+                &self.labels(),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the label store is missing (labels/schema.toml is here): restore it, \
+                     or run `facesynth label init` to start over",
+                ),
+            ));
+        }
         Schema::load(&p)
     }
 }

@@ -111,6 +111,11 @@ impl LabelStore {
                 ),
             ));
         }
+        // Where each (file, attribute) was read: the store writes one row for each, so a
+        // second is a hand edit, and which of two values counted depended on the reader
+        // (a round kept the first, an import's rewrite the last).
+        let mut seen: std::collections::HashMap<(String, String), Option<csv::Position>> =
+            Default::default();
         for rec in rdr.records() {
             let rec = rec.map_err(|e| LabelError::csv(path, e))?;
             let line = crate::csv_line::Line::of(path, &rec);
@@ -141,6 +146,13 @@ impl LabelStore {
                 .map_err(|_| bad(format!("round {:?} is not a number", &rec[5])))?;
             if file.is_empty() {
                 return Err(bad("empty file".into()));
+            }
+            let key = (file.to_string(), attr.to_string());
+            if let Some(first) = seen.insert(key, rec.position().cloned()) {
+                let first = first.map_or(0, |p| crate::csv_line::line_of(path, &p));
+                return Err(bad(format!(
+                    "{file} {attr} is also on line {first}; keep one row"
+                )));
             }
             store.set(Label {
                 file: file.to_string(),
@@ -380,5 +392,10 @@ mod tests {
         std::fs::write(&p, "file,attr,value\n").unwrap();
         let e = LabelStore::load(&p, &schema()).unwrap_err().to_string();
         assert!(e.contains("line 1") && e.contains("header"), "{e}");
+        // Regression: one question on two rows was read, the first or the last winning
+        // by reader; it is refused, naming both lines.
+        std::fs::write(&p, "file,attribute,value,confidence,source,round\nimages/a.png,hair_color,red,1,human,0\nimages/b.png,hair_color,red,1,human,0\nimages/a.png,hair_color,red,0.5,model,1\n").unwrap();
+        let e = LabelStore::load(&p, &schema()).unwrap_err().to_string();
+        assert!(e.contains("line 4") && e.contains("also on line 2"), "{e}");
     }
 }

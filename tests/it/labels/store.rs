@@ -75,6 +75,20 @@ fn bad_values_and_headers_are_rejected_naming_file_line_value() {
     assert!(e.contains("labels.csv") && e.contains("mauve"), "{e}");
 }
 
+/// Regression: with labels.csv deleted (schema.toml still there) `label status` showed
+/// zeros and a round went on as if no person had answered.
+#[test]
+fn a_missing_store_is_an_error_not_an_empty_one() {
+    let d = synth_data(8, 2);
+    labels::init(&anime(), d.path(), Q).unwrap();
+    std::fs::remove_file(d.path().join("labels/labels.csv")).unwrap();
+    let e = labels::status(d.path()).unwrap_err().to_string();
+    assert!(e.contains("labels.csv") && e.contains("missing"), "{e}");
+    // `label init` starts over.
+    labels::init(&anime(), d.path(), Q).unwrap();
+    labels::status(d.path()).unwrap();
+}
+
 /// Regression: a wide tags file of a larger set reported every row's empty cells as
 /// skipped, those of images the dataset does not have among them.
 #[test]
