@@ -37,7 +37,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub mu: f32,
     /// Standard deviation of the latent noise.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub sigma: f32,
     /// Truncation trick: redraw noise values beyond T standard deviations (T > 0).
     #[arg(long, value_name = "T", value_parser = positive)]

@@ -154,6 +154,15 @@ fn open_share(s: &str) -> Result<f32, String> {
     number(s, |p: f32| p > 0.0 && p < 1.0, "above 0 and below 1")
 }
 
+/// The classifier's input side: 16 to 256 px (`--size 100000` aborted out of memory).
+fn classifier_side(s: &str) -> Result<usize, String> {
+    number(
+        s,
+        |v: usize| (16..=256).contains(&v),
+        "a side of 16 to 256 px",
+    )
+}
+
 /// A finite number above 0.
 fn positive(s: &str) -> Result<f64, String> {
     number(
@@ -181,8 +190,9 @@ pub struct RoundArgs {
     /// least this share of the images both labeled (measured once 20 exist).
     #[arg(long, default_value_t = RoundSpec::default().trust, value_parser = probability)]
     trust: f32,
-    /// Classifier input side in pixels (at least 16: four 2x2 poolings).
-    #[arg(long, default_value_t = RoundSpec::default().size, value_parser = at_least::<usize, 16>)]
+    /// Classifier input side in pixels (16 to 256: four 2x2 poolings, and every image is
+    /// held at this size).
+    #[arg(long, default_value_t = RoundSpec::default().size, value_parser = classifier_side)]
     size: usize,
     /// Training steps of a round's first network.
     #[arg(long, default_value_t = RoundSpec::default().train.steps, value_parser = at_least::<usize, 1>)]

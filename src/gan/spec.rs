@@ -255,6 +255,13 @@ fn sn_none() -> SnWhere {
 /// The networks' default width (`ngf`, `ndf`; `--width`).
 pub const DEFAULT_WIDTH: usize = 64;
 
+/// Largest batch (BigGAN's largest is 2,048).
+pub const MAX_BATCH: usize = 8_192;
+/// Largest `--width` (ngf, ndf): the widest layer is 8x this at 64 px.
+pub const MAX_WIDTH: usize = 1_024;
+/// Largest `nz` and `embed_dim`.
+pub const MAX_UNITS: usize = 65_536;
+
 impl Default for TrainSpec {
     fn default() -> Self {
         TrainSpec {
@@ -448,6 +455,19 @@ impl TrainSpec {
         }
         if self.batch < 2 {
             return bad(format!("batch {} is too small (at least 2)", self.batch));
+        }
+        // Sizes past these aborted out of memory with a backtrace (`--width 100000`,
+        // `nz = 4000000000`) or ran on for minutes before the first step.
+        for (name, v, most) in [
+            ("batch", self.batch, MAX_BATCH),
+            ("ngf (--width)", self.ngf, MAX_WIDTH),
+            ("ndf (--width)", self.ndf, MAX_WIDTH),
+            ("nz", self.nz, MAX_UNITS),
+            ("embed_dim", self.embed_dim, MAX_UNITS),
+        ] {
+            if v > most {
+                return bad(format!("{name} {v} is too large (at most {most})"));
+            }
         }
         if self.steps == 0 {
             return bad("steps is 0: a run needs at least one step".into());

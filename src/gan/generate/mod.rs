@@ -198,6 +198,13 @@ fn truncated(rng: &mut rand::rngs::StdRng, t: f32) -> f32 {
     }
 }
 
+/// Most images of one `generate` call (per class with `--per-class`): 100,000 of 64 px
+/// hold about 1.2 GB.
+pub const MAX_IMAGES: usize = 100_000;
+
+/// Most steps of `--interpolate`.
+pub const MAX_WALK: usize = 1_000;
+
 /// Settings that would write nothing or never finish, refused before any work.
 fn check(spec: &GenerateSpec) -> Result<(), GanError> {
     let bad = |reason: String| Err(GanError::Usage { reason });
@@ -212,15 +219,27 @@ fn check(spec: &GenerateSpec) -> Result<(), GanError> {
     if spec.n == 0 || spec.per_class == Some(0) {
         return bad("nothing to generate: --n and --per-class must be at least 1".into());
     }
+    // Every image of a call is held until written: 10^8 aborted out of memory with a
+    // backtrace.
+    let most = spec.per_class.unwrap_or(spec.n);
+    if most > MAX_IMAGES {
+        return bad(format!(
+            "{most} images in one call: at most {MAX_IMAGES} (each is held in memory until \
+             written); generate in several calls into several folders"
+        ));
+    }
+    if let Some(k) = spec.interpolate.filter(|&k| k > MAX_WALK) {
+        return bad(format!("--interpolate {k}: at most {MAX_WALK} steps"));
+    }
     // A walk has two ends: 0 and 1 drew two steps without a word.
     if let Some(k @ 0..=1) = spec.interpolate {
         return bad(format!(
             "--interpolate {k}: a latent walk needs at least 2 steps"
         ));
     }
-    if !(spec.mu.is_finite() && spec.sigma.is_finite()) {
+    if !(spec.mu.is_finite() && spec.sigma.is_finite() && spec.sigma >= 0.0) {
         return bad(format!(
-            "mu {} and sigma {} must be finite numbers",
+            "mu {} and sigma {} must be finite numbers, sigma not negative",
             spec.mu, spec.sigma
         ));
     }

@@ -208,6 +208,14 @@ fn bad_command_lines_exit_2() {
         generate(&["--per-class", "0"]),
         generate(&["--attr", "digit"]),
         generate(&["--truncation=-1"]),
+        // Sizes that aborted out of memory with a backtrace (exit 134).
+        train(&["--width", "100000"]),
+        train(&["--batch", "100000"]),
+        generate(&["--n", "100000000"]),
+        generate(&["--per-class", "100000000"]),
+        generate(&["--interpolate", "100000000"]),
+        generate(&["--sigma", "-1"]),
+        vec!["label", "round", "--data", d, "--size", "100000"],
         vec!["eval"],
         vec!["eval", "--run", d, "--n", "1"],
     ];
