@@ -240,8 +240,31 @@ impl PrepSpec {
             key: key.into(),
             message: message.into(),
         };
-        let qd = QualitySpec::default();
         let q = &s.quality;
+        // Out-of-range values were taken: a negative limit turned its check off without a
+        // word, NaN too, and `dark_p99 = 999` rejected every image.
+        for (key, v, most) in [
+            ("prep.quality.max_aspect", q.max_aspect, f32::INFINITY),
+            ("prep.quality.dark_p99", q.dark_p99, 255.0),
+            ("prep.quality.light_p01", q.light_p01, 255.0),
+            (
+                "prep.quality.min_laplacian_var",
+                q.min_laplacian_var,
+                f32::INFINITY,
+            ),
+            ("prep.quality.min_entropy", q.min_entropy, 8.0),
+        ] {
+            if v.is_some_and(|v| !(0.0..=most).contains(&v)) {
+                return Err(invalid(key, &format!("must be 0 (off) to {most}")));
+            }
+        }
+        if q.max_aspect.is_some_and(|v| v > 0.0 && v < 1.0) {
+            return Err(invalid(
+                "prep.quality.max_aspect",
+                "a long/short side ratio is at least 1 (0: off)",
+            ));
+        }
+        let qd = QualitySpec::default();
         let quality = QualitySpec {
             min_side: q.min_side.map_or(qd.min_side, |v| (v > 0).then_some(v)),
             max_aspect: q.max_aspect.map_or(qd.max_aspect, positive),
@@ -272,6 +295,12 @@ impl PrepSpec {
         use crate::detect::{MAX_SCALE_FACTOR, MIN_SCALE_FACTOR};
         if !(MIN_SCALE_FACTOR..=MAX_SCALE_FACTOR).contains(&detect.scale_factor) {
             return Err(invalid("prep.detect.scale_factor", "must be 1.01 to 4"));
+        }
+        if detect.max_size.is_some_and(|(m, _)| m < detect.min_size.0) {
+            return Err(invalid(
+                "prep.detect.max_size",
+                "is below min_size: no face could be found (0: no limit)",
+            ));
         }
         if mode == CropMode::Detect && de.detector.is_none() {
             return Err(invalid(
@@ -337,6 +366,18 @@ impl PrepSpec {
                 "must be between 0 (off) and 1",
             ));
         }
+        if dedup.dhash_max > 64 {
+            return Err(invalid(
+                "prep.dedup.dhash_max",
+                "must be at most 64 bits (64: off)",
+            ));
+        }
+        if !(0.0..=255.0).contains(&dedup.chroma_max) {
+            return Err(invalid(
+                "prep.dedup.chroma_max",
+                "must be 0 to 255 (255: off)",
+            ));
+        }
         if dedup.phash_max > 24 {
             return Err(invalid(
                 "prep.dedup.phash_max",
@@ -349,6 +390,12 @@ impl PrepSpec {
             background: s.decode.background.unwrap_or(ded.background),
             ..ded
         };
+        if decode.max_side == 0 {
+            return Err(invalid(
+                "prep.decode.max_side",
+                "must be at least 1 (0 rejected every file)",
+            ));
+        }
         if s.jobs.is_some_and(|j| j > MAX_JOBS) {
             return Err(invalid("prep.jobs", &format!("must be at most {MAX_JOBS}")));
         }
@@ -391,5 +438,37 @@ impl PrepSpec {
             self.dedup.flip
         );
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: these were taken; a negative or NaN limit turned its check off
+    /// without a word, `dark_p99 = 999` or `max_side = 0` rejected every file, and
+    /// `max_size` under `min_size` could find no face.
+    #[test]
+    fn out_of_range_settings_are_refused_by_key() {
+        let cases = [
+            ("[quality]\nmax_aspect = -3.0", "max_aspect"),
+            ("[quality]\nmax_aspect = 0.5", "max_aspect"),
+            ("[quality]\ndark_p99 = 999.0", "dark_p99"),
+            ("[quality]\nlight_p01 = -5.0", "light_p01"),
+            ("[quality]\nmin_laplacian_var = nan", "min_laplacian_var"),
+            ("[dedup]\ndhash_max = 99", "dhash_max"),
+            ("[dedup]\nchroma_max = -1.0", "chroma_max"),
+            ("[decode]\nmax_side = 0", "max_side"),
+            ("[detect]\nmin_size = 40\nmax_size = 30", "max_size"),
+        ];
+        for (text, key) in cases {
+            let section: PrepSection = toml::from_str(text).unwrap();
+            let e = PrepSpec::resolve(section).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        // The documented "off" values stay allowed.
+        let off = "[quality]\nmax_aspect = 0.0\nlight_p01 = 0.0\n[dedup]\ndhash_max = 64\n\
+                   chroma_max = 255.0\n[detect]\nmax_size = 0";
+        PrepSpec::resolve(toml::from_str(off).unwrap()).unwrap();
     }
 }
