@@ -361,8 +361,9 @@ impl TrainSpec {
         // Values no run can use (`--label-smoothing 2` made the real target -1 and
         // trained to a loss of -10 without a word).
         let ranges: [(&str, f64, bool); 9] = [
-            ("lr-g", self.lr_g, self.lr_g > 0.0),
-            ("lr-d", self.lr_d, self.lr_d > 0.0),
+            // Infinity passed and diverged at step 1.
+            ("lr-g", self.lr_g, self.lr_g > 0.0 && self.lr_g.is_finite()),
+            ("lr-d", self.lr_d, self.lr_d > 0.0 && self.lr_d.is_finite()),
             ("beta1", self.beta1.into(), (0.0..1.0).contains(&self.beta1)),
             (
                 "clip",
@@ -594,6 +595,14 @@ mod tests {
             },
             TrainSpec {
                 lr_d: f64::NAN,
+                ..ok.clone()
+            },
+            TrainSpec {
+                lr_g: f64::INFINITY,
+                ..ok.clone()
+            },
+            TrainSpec {
+                nz: 4_000_000_000,
                 ..ok.clone()
             },
             TrainSpec {
