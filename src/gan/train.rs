@@ -254,8 +254,17 @@ fn train_locked(
     let mut spec = resolve_resume(spec, out, resume)?;
     spec.noise_horizon.get_or_insert(spec.steps);
     backend::check(spec.backend)?;
-    for dir in [out.to_path_buf(), out.join("samples")] {
-        crate::atomic::sweep_stale(&dir); // what a killed run was writing
+    // What a killed run was writing, a checkpoint's files among them.
+    let checkpoints = std::fs::read_dir(out.join("checkpoints"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path());
+    for dir in [out.to_path_buf(), out.join("samples")]
+        .into_iter()
+        .chain(checkpoints)
+    {
+        crate::atomic::sweep_stale(&dir);
     }
     if let Some(attr) = spec.split_by.clone() {
         return train_split(&spec, ds, out, &attr, resume, v);

@@ -274,15 +274,31 @@ fn an_unconditional_run_with_labels_resumes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Regression: without latest.json a resume started over at step 0 and deleted the
+    // checkpoints; and a killed checkpoint write's temporary stayed for good.
+    std::fs::remove_file(run.join("latest.json")).unwrap();
+    let stale = run.join("checkpoints/step-00000002/.g.mpk.99999999.tmp");
+    std::fs::write(&stale, b"half").unwrap();
     let out = train(&["--resume", "--steps", "3"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(!stale.exists());
     let latest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("latest.json")).unwrap()).unwrap();
     assert_eq!(latest["step"], 3, "{latest}");
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let steps: Vec<u64> = metrics
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        steps.windows(2).all(|w| w[0] < w[1]),
+        "none twice: {metrics}"
+    );
     // Settings that `validate` refuses since, as older runs saved them (smoothing under
     // the hinge loss, which ignored it; a checkpoint interval of 0, taken as 1): such a
     // run still resumes.
