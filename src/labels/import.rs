@@ -367,11 +367,7 @@ pub fn read_image_folder(
         let value = value_of(schema, a, &name, &d, || 0)?;
         let Some(value) = value else { continue };
         for f in crate::dataset::walk::files(&d).map_err(|e| LabelError::io(&d, e))? {
-            let rel = f
-                .strip_prefix(&d)
-                .unwrap_or(&f)
-                .to_string_lossy()
-                .replace('\\', "/");
+            let rel = crate::dataset::walk::relative(&d, &f);
             match out.resolve(&rel, index) {
                 Some(image) => {
                     let answer = Answer {

@@ -21,8 +21,21 @@ pub struct DatasetIndex {
     ambiguous: std::collections::HashSet<String>,
 }
 
+/// `p` with `/` between its components: a backslash inside a Unix file name stays
+/// (replacing every one made `images/back\\slash.png` an `images/back/slash.png` that
+/// does not exist, and the image could never be labeled).
 fn slash(p: &Path) -> String {
-    p.to_string_lossy().replace('\\', "/")
+    crate::dataset::walk::relative(Path::new(""), p)
+}
+
+/// The forms a user-facing name is looked up in: as written (trimmed, without `./`),
+/// then with Windows separators made `/` (a file written on Windows).
+fn keys(key: &str) -> impl Iterator<Item = String> + '_ {
+    let key = key.trim().trim_start_matches("./");
+    let windows = key
+        .contains('\\')
+        .then(|| key.replace('\\', "/").trim_start_matches("./").to_string());
+    std::iter::once(key.to_string()).chain(windows)
 }
 
 /// `s` without an image extension (`.png`, `.JPG`...). Any other dot stays: `café.v2`
@@ -137,20 +150,21 @@ impl DatasetIndex {
 
     /// Whether `key` (as [`Self::resolve`] reads it) would name several images.
     pub fn is_ambiguous(&self, key: &str) -> bool {
-        let key = key.trim().trim_start_matches("./").replace('\\', "/");
-        self.resolve(&key).is_none()
-            && (self.ambiguous.contains(&key) || self.ambiguous.contains(strip_ext(&key)))
+        self.resolve(key).is_none()
+            && keys(key)
+                .any(|k| self.ambiguous.contains(&k) || self.ambiguous.contains(strip_ext(&k)))
     }
 
     /// The image index a user-facing name refers to: the `images/...` path, a manifest
     /// source path (with or without extension), the path under `images/`, or a unique
     /// file name.
     pub fn resolve(&self, key: &str) -> Option<usize> {
-        let key = key.trim().trim_start_matches("./").replace('\\', "/");
-        self.aliases
-            .get(&key)
-            .or_else(|| self.aliases.get(strip_ext(&key)))
-            .copied()
+        keys(key).find_map(|k| {
+            self.aliases
+                .get(&k)
+                .or_else(|| self.aliases.get(strip_ext(&k)))
+                .copied()
+        })
     }
 
     /// Whether `key` found `image` by its file name alone while the image lies in a
@@ -204,8 +218,8 @@ impl<'a> FolderNames<'a> {
 
     /// The image `name` refers to, as a path relative to the folder.
     pub fn find(&mut self, name: &str) -> Option<String> {
-        if !name.is_empty() && self.dir.join(name).is_file() {
-            return Some(name.to_string());
+        if let Some(k) = keys(name).find(|k| !k.is_empty() && self.dir.join(k).is_file()) {
+            return Some(k);
         }
         let dir = self.dir;
         self.index
@@ -250,6 +264,33 @@ mod tests {
         assert!(only("b.png") && only("b"));
         assert!(!only("a/b.png") && !only("images/a/b.png") && !only("c.png"));
         assert!(!only("a__b.png"));
+    }
+
+    /// Regression: a backslash in a Unix file name was read as a separator, so the image
+    /// was listed at a path that does not exist and could never be labeled. A Windows
+    /// CSV's separators still resolve.
+    #[cfg(unix)]
+    #[test]
+    fn a_backslash_in_a_file_name_stays_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["images/back\\slash.png", "images/c.png"] {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            image::RgbImage::new(4, 4).save(&p).unwrap();
+        }
+        let index = super::DatasetIndex::open(dir.path()).unwrap();
+        assert!(index.images.contains(&"images/back\\slash.png".to_string()));
+        let name = |key: &str| index.resolve(key).map(|i| index.images[i].clone());
+        let back = Some("images/back\\slash.png".to_string());
+        assert_eq!(name("images/back\\slash.png"), back);
+        assert_eq!(name("back\\slash"), back);
+        assert_eq!(name("images\\c.png").as_deref(), Some("images/c.png"));
+        let mut names = super::FolderNames::new(dir.path());
+        assert_eq!(names.find("images/back\\slash.png"), back);
+        assert_eq!(
+            names.find(".\\images\\c.png").as_deref(),
+            Some("images/c.png")
+        );
     }
 
     /// Regression: any dot ended the name, so `café.v2` named `café.png`.

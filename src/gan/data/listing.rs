@@ -109,10 +109,11 @@ pub(crate) fn long_format(header: &csv::StringRecord, want: &[String]) -> Option
     )
 }
 
-/// A `file` cell as a name to look up: trimmed, without a leading `./`, with `/`
-/// separators (a CSV written on Windows).
+/// A `file` cell as a name to look up: trimmed, without a leading `./`. Backslashes
+/// stay (a Unix file name may hold one); [`FolderNames::find`] also tries them as a
+/// Windows CSV's separators.
 pub(crate) fn row_name(cell: &str) -> String {
-    cell.trim().trim_start_matches("./").replace('\\', "/")
+    cell.trim().trim_start_matches("./").to_string()
 }
 
 /// `shown` (the first few of `total` items), comma-separated, and how many more there are.
