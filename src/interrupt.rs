@@ -7,9 +7,51 @@
 //! would without the handler. [`Watch`]'s drop puts the earlier action back. Unix only;
 //! elsewhere nothing is installed and Ctrl-C ends the process as before.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// The line [`announce`]'s handler writes (pointer and length of a `&'static str`).
+static MESSAGE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static MESSAGE_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// From now on, Ctrl-C writes `message` (a line of its own) to stderr and then ends the
+/// process as it would have (by the signal: exit status 130). For work whose next run
+/// resumes from what it saved (prep's journal, the label store): a run that ended
+/// without a word looked lost. A [`watch`] taken later wins while it is held. A process
+/// that ignores SIGINT goes on ignoring it.
+pub fn announce(message: &'static str) {
+    MESSAGE_LEN.store(message.len(), Ordering::SeqCst);
+    MESSAGE.store(message.as_ptr().cast_mut(), Ordering::SeqCst);
+    #[cfg(unix)]
+    // SAFETY: the handler writes a 'static buffer and re-raises with the default action:
+    // all async-signal-safe.
+    unsafe {
+        let handler = say_and_stop as *const () as libc::sighandler_t;
+        if libc::signal(libc::SIGINT, handler) == libc::SIG_IGN {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+        }
+    }
+}
+
+#[cfg(unix)]
+extern "C" fn say_and_stop(_: libc::c_int) {
+    let (ptr, len) = (
+        MESSAGE.load(Ordering::SeqCst),
+        MESSAGE_LEN.load(Ordering::SeqCst),
+    );
+    // SAFETY: `ptr` and `len` are a `&'static str`'s (set before the handler); write,
+    // signal and raise are async-signal-safe.
+    unsafe {
+        if !ptr.is_null() {
+            libc::write(2, b"\n".as_ptr().cast(), 1);
+            libc::write(2, ptr.cast(), len);
+            libc::write(2, b"\n".as_ptr().cast(), 1);
+        }
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::raise(libc::SIGINT);
+    }
+}
 
 /// While held, Ctrl-C sets [`requested`] instead of ending the process.
 pub struct Watch {

@@ -381,6 +381,15 @@ fn summary<T: serde::Serialize + std::fmt::Display>(
 
 /// Runs a label subcommand.
 pub fn run(cmd: LabelCommand, v: Verbosity) -> anyhow::Result<()> {
+    if matches!(
+        cmd,
+        LabelCommand::Init { .. } | LabelCommand::Round { .. } | LabelCommand::Simulate { .. }
+    ) {
+        facesynth::interrupt::announce(
+            "facesynth label: interrupted; the label store keeps every answer saved so far: \
+             run the command again",
+        );
+    }
     match cmd {
         LabelCommand::Init { schema, data } => {
             print(v, &labels::init(&schema, &data, v).context("label init")?)

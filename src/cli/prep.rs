@@ -247,6 +247,9 @@ fn switch(on: bool, off: bool) -> Option<bool> {
 
 pub fn run(args: PrepArgs, v: Verbosity) -> anyhow::Result<()> {
     let spec = args.resolve()?;
+    facesynth::interrupt::announce(
+        "facesynth prep: interrupted; what it wrote stands, and the same command resumes from it",
+    );
     let report = prep::run(&args.input, &args.out, &spec, v)
         .with_context(|| format!("prep {} -> {}", args.input.display(), args.out.display()))?;
     if v != Verbosity::Quiet {

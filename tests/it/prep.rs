@@ -1104,3 +1104,45 @@ fn a_rerun_prunes_only_its_own_images() {
     assert!(!out.join("images/stale.png").exists());
     assert!(out.join("images/a.png").is_file());
 }
+
+/// Regression: Ctrl-C ended prep without a word (exit 130), so a run looked lost; it
+/// says the rerun resumes, and the rerun does.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_says_the_rerun_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = synth_raw(dir.path(), 3);
+    let out = dir.path().join("out");
+    let child = crate::common::bin()
+        .args([
+            "prep",
+            raw.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--jobs", "1"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = out.join(".facesynth/journal.jsonl");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&journal).map_or(0, |s| s.lines().count()) < 5
+        && t0.elapsed().as_secs() < 60
+    {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // SAFETY: sends SIGINT to the child started above.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    if o.status.success() {
+        // It finished before the signal came: nothing to check.
+        return;
+    }
+    assert!(
+        err.contains("interrupted") && err.contains("resumes"),
+        "{err}"
+    );
+    let r = prep_quietly(&raw, &out, &[]);
+    assert!(r["resumed"].as_u64().unwrap() > 0, "{r}");
+}
