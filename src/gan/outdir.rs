@@ -73,6 +73,22 @@ pub(super) struct OutDir {
 
 impl OutDir {
     pub(super) fn prepare(root: &Path) -> Result<OutDir, GanError> {
+        // Generated faces inside a prep output's images/ would be deleted by its next
+        // rerun (and, before that, read as part of the dataset).
+        let abs = std::path::absolute(root).ok();
+        if let Some(outer) = abs
+            .as_deref()
+            .and_then(crate::prep::output::inside_prep_images)
+        {
+            return Err(GanError::Output {
+                path: root.to_path_buf(),
+                reason: format!(
+                    "it lies inside the images/ folder of the prep output {}, whose reruns \
+                     delete images they did not write: give an --out outside it",
+                    outer.display()
+                ),
+            });
+        }
         let out = Self::clear(root)?;
         std::fs::create_dir_all(root).map_err(io_err(root))?;
         let p = root.join(MANIFEST);

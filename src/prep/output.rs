@@ -296,13 +296,7 @@ pub(super) fn check_layout(in_abs: &Path, out: &Path, out_abs: &Path) -> Result<
         ));
     }
     // Inside another output's images/, that prep's reruns would prune this one.
-    if let Some(outer) = out_abs
-        .ancestors()
-        .skip(1)
-        .filter(|a| a.file_name().is_some_and(|n| n == "images"))
-        .filter_map(Path::parent)
-        .find(|p| is_prep_out(p))
-    {
+    if let Some(outer) = inside_prep_images(out_abs) {
         return Err(layout(
             out,
             &format!(
@@ -411,6 +405,16 @@ fn remove_stale(out: &Path, keep: &HashSet<u64>) -> Result<(), PrepError> {
         let _ = std::fs::remove_dir(d);
     }
     Ok(())
+}
+
+/// The prep output whose `images/` folder holds `dir` (canonical), if one does: its
+/// reruns delete the images they did not write there.
+pub fn inside_prep_images(dir: &Path) -> Option<&Path> {
+    dir.ancestors()
+        .skip(1)
+        .filter(|a| a.file_name().is_some_and(|n| n == "images"))
+        .filter_map(Path::parent)
+        .find(|p| is_prep_out(p))
 }
 
 /// Whether `dir` is a prep output: its journal or a manifest in prep's layout.

@@ -315,6 +315,23 @@ fn an_unconditional_run_with_labels_resumes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Regression: generated faces could be written into a prep output's images/, whose
+    // next rerun deleted them.
+    let prepped = dir.path().join("prepped");
+    std::fs::create_dir_all(prepped.join("images")).unwrap();
+    let header = facesynth::dataset::manifest::COLUMNS.join(",") + "\n";
+    std::fs::write(prepped.join("manifest.csv"), header).unwrap();
+    let out = bin()
+        .args(["generate", "--n", "2", "--checkpoint"])
+        .arg(&run)
+        .arg("--out")
+        .arg(prepped.join("images/gen"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("prep output"), "{err}");
+    assert!(!prepped.join("images/gen").exists());
 }
 
 /// Regression: a conditional split run whose data has no attribute but the split one
