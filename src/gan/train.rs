@@ -79,9 +79,13 @@ pub fn train(
 /// `spec` with its dataset paths (`data`, `mnist`, `labels`) made absolute: settings.json
 /// is read later from other folders (`--resume`, `eval`, the report page).
 fn with_absolute_paths(mut spec: TrainSpec) -> Result<TrainSpec, GanError> {
-    for p in [&mut spec.data, &mut spec.mnist, &mut spec.labels]
-        .into_iter()
-        .flatten()
+    for (what, p) in [
+        ("--data folder", &mut spec.data),
+        ("--mnist folder", &mut spec.mnist),
+        ("--labels file", &mut spec.labels),
+    ]
+    .into_iter()
+    .filter_map(|(what, p)| Some((what, p.as_mut()?)))
     {
         *p = std::fs::canonicalize(&*p).map_err(|e| {
             let from = std::env::current_dir()
@@ -91,7 +95,7 @@ fn with_absolute_paths(mut spec: TrainSpec) -> Result<TrainSpec, GanError> {
                 .unwrap_or_default();
             GanError::Data {
                 path: p.clone(),
-                reason: format!("{e}{from}"),
+                reason: format!("the {what}: {e}{from}"),
             }
         })?;
     }

@@ -109,6 +109,12 @@ pub fn run(
         source,
     };
     walk::check_root(input).map_err(in_err)?;
+    if out.exists() && !out.is_dir() {
+        return Err(PrepError::Layout {
+            path: out.to_path_buf(),
+            reason: "OUT is a file, not a folder; give a new or existing folder".into(),
+        });
+    }
     std::fs::create_dir_all(out).map_err(out_err(out))?;
     let out_abs = out.canonicalize().map_err(out_err(out))?;
     let in_abs = input.canonicalize().map_err(in_err)?;

@@ -1146,3 +1146,18 @@ fn ctrl_c_says_the_rerun_resumes() {
     let r = prep_quietly(&raw, &out, &[]);
     assert!(r["resumed"].as_u64().unwrap() > 0, "{r}");
 }
+
+/// Regression: an --out naming a file said "File exists (os error 17)".
+#[test]
+fn an_out_that_is_a_file_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    let file = dir.path().join("out.txt");
+    std::fs::write(&file, "mine").unwrap();
+    let e = prep::run(&raw, &file, &PrepSpec::default(), Verbosity::Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("out.txt") && e.contains("is a file"), "{e}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+}
