@@ -158,7 +158,17 @@ fn decode_once(
     limits.max_image_height = Some(spec.max_side);
     limits.max_alloc = Some(spec.max_alloc);
     reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|e| format!("decode: {e}"))?;
+    // The library's own text ("Image size exceeds limit") names no limit.
+    let limit_err = |e: image::ImageError| match e {
+        image::ImageError::Limits(_) => format!(
+            "decode: larger than the decode limits (a side over {} px, [prep.decode] \
+             max_side; or over {} MiB of pixels)",
+            spec.max_side,
+            spec.max_alloc >> 20
+        ),
+        e => format!("decode: {e}"),
+    };
+    let mut decoder = reader.into_decoder().map_err(limit_err)?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -171,7 +181,7 @@ fn decode_once(
     if (w as u64) * (h as u64) * 3 > spec.max_alloc {
         return Err(too_large(w, h, spec));
     }
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| format!("decode: {e}"))?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(limit_err)?;
     img.apply_orientation(orientation);
     Ok(decoded(img, data, spec))
 }
@@ -521,7 +531,10 @@ mod tests {
             ..Default::default()
         };
         let err = decode_bytes(&encode(&wide, ImageFormat::Jpeg), &spec).unwrap_err();
-        assert!(err.starts_with("decode: "), "{err}");
+        assert!(err.starts_with("decode: ") && err.contains("256"), "{err}");
+        // Regression: other formats gave the library's "Image size exceeds limit".
+        let err = decode_bytes(&encode(&wide, ImageFormat::Png), &spec).unwrap_err();
+        assert!(err.contains("max_side") && err.contains("256 px"), "{err}");
         let spec = DecodeSpec {
             max_alloc: 1000,
             ..Default::default()
