@@ -37,12 +37,23 @@ macro_rules! section {
     };
 }
 
+/// An RGB colour of exactly three numbers: serde's fixed arrays took the first three of
+/// `[1, 2, 3, 4, 5]` and `[9, 9, 9, "x"]` and dropped the rest without a word.
+fn rgb<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<[u8; 3]>, D::Error> {
+    let v: Vec<u8> = Vec::deserialize(d)?;
+    let n = v.len();
+    <[u8; 3]>::try_from(v)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("an RGB colour is 3 numbers, not {n}")))
+}
+
 section!(
     /// `[prep.decode]`.
     DecodeSection {
         /// Largest width or height decoded, pixels (16384).
         max_side: u32,
         /// Colour transparent pixels are composited onto, RGB ([255, 255, 255]).
+        #[serde(default, deserialize_with = "rgb")]
         background: [u8; 3],
     }
 );
@@ -109,6 +120,7 @@ section!(
         /// crop, pad, stretch (crop).
         aspect: Aspect,
         /// Pad colour, RGB ([0, 0, 0]).
+        #[serde(default, deserialize_with = "rgb")]
         pad: [u8; 3],
     }
 );
@@ -466,6 +478,16 @@ mod tests {
             let e = PrepSpec::resolve(section).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
+        // Colours of other than three numbers (the extras were dropped without a word).
+        for text in [
+            "[decode]\nbackground = [1, 2, 3, 4, 5]",
+            "[resize]\npad = [9, 9]",
+        ] {
+            let e = toml::from_str::<PrepSection>(text).unwrap_err().to_string();
+            assert!(e.contains("3 numbers"), "{text}: {e}");
+        }
+        let ok: PrepSection = toml::from_str("[resize]\npad = [9, 8, 7]").unwrap();
+        assert_eq!(PrepSpec::resolve(ok).unwrap().resize.pad, [9, 8, 7]);
         // The documented "off" values stay allowed.
         let off = "[quality]\nmax_aspect = 0.0\nlight_p01 = 0.0\n[dedup]\ndhash_max = 64\n\
                    chroma_max = 255.0\n[detect]\nmax_size = 0";
