@@ -190,6 +190,9 @@ pub fn run(
     let mut todo: Vec<u32> = Vec::new();
     let mut earlier: Vec<(u32, u32)> = Vec::new();
     let mut renamed: Vec<u32> = Vec::new();
+    // Files an earlier run did whose size or time changed since: their outputs are
+    // remade from what may be another picture under the same name.
+    let mut changed: Vec<u32> = Vec::new();
     for i in 0..inputs.len() {
         // Only files the journal knows need a stat here (a fresh run does none).
         let at = record::records_of(&done, record::path_key(&inputs.rel(i)));
@@ -208,8 +211,9 @@ pub fn run(
         if unchanged && same_names {
             earlier.extend(at.map(|k| (i as u32, k as u32)));
         } else {
-            if unchanged {
-                renamed.push(i as u32);
+            match unchanged {
+                true => renamed.push(i as u32),
+                false => changed.push(i as u32),
             }
             todo.push(i as u32);
         }
@@ -361,7 +365,20 @@ pub fn run(
     // The label store lives in OUT and refers to its images; its exports hold copies or
     // links of the images as they were (a re-prep at 32 px left 64 px faces there).
     let labels = crate::labels::Paths::new(out);
-    if report.resumed < report.files && labels.schema().is_file() {
+    if let (Some(&first), true) = (changed.first(), labels.schema().is_file()) {
+        // A person's labels name an output path, which now holds the changed file's
+        // picture: said with the files, for the person to check.
+        let i = first as usize;
+        warnings.push(format!(
+            "{} source file(s) changed since the label store here was made (first: {}, \
+             images/{}.{}): the labels it holds for their images are of the old pictures; \
+             check them, then run `facesynth label round` and `label export` again",
+            changed.len(),
+            inputs.rel(i),
+            inputs.output_base(i),
+            encode::ext(spec.format)
+        ));
+    } else if report.resumed < report.files && labels.schema().is_file() {
         warnings.push(format!(
             "{} holds a label store made from the images as they were: run `facesynth label \
              round` and `label export` again so its predictions and exports match these",

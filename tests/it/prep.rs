@@ -1074,6 +1074,16 @@ fn a_reprep_over_a_label_store_says_to_redo_its_rounds() {
         text.contains("label store") && text.contains("label export"),
         "{text}"
     );
+    // A source replaced by another picture under its name: named, as its labels are of
+    // the old one.
+    run(32);
+    let other = image::RgbImage::from_fn(90, 70, |x, y| image::Rgb([(x * 2) as u8, 9, y as u8]));
+    other.save(raw.join("1.png")).unwrap();
+    let text = run(32);
+    assert!(
+        text.contains("1 source file(s) changed") && text.contains("images/1.png"),
+        "{text}"
+    );
 }
 
 /// Regression: a rerun deleted everything under OUT/images its manifest did not name: a
