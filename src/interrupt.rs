@@ -100,6 +100,23 @@ extern "C" fn on_sigint(_: libc::c_int) {
     }
 }
 
+impl Watch {
+    /// Ends the watch and, if Ctrl-C was pressed meanwhile, delivers it now to the action
+    /// the watch replaced (work that only deferred Ctrl-C over a few writes, such as a
+    /// label round's save, must not swallow it: a simulation would go on to its next
+    /// round).
+    pub fn end_and_deliver(self) {
+        drop(self);
+        #[cfg(unix)]
+        if requested() {
+            // SAFETY: raising a signal in this process.
+            unsafe {
+                libc::raise(libc::SIGINT);
+            }
+        }
+    }
+}
+
 impl Drop for Watch {
     fn drop(&mut self) {
         #[cfg(unix)]

@@ -452,6 +452,10 @@ fn round_on<B: AutodiffBackend>(
     accept::accept(
         paths, schema, index, store, &trust, &leads, &probs, spec, round_no, &mut info,
     )?;
+    // From here the round's files are written one after another: a Ctrl-C waits for the
+    // last (it left labels.csv a round ahead of rounds.json and the queue), and a second
+    // one still stops at once.
+    let saving = crate::interrupt::watch();
     store.save_keeping_people(&paths.labels(), schema)?;
 
     let emb = (!set.samples.is_empty()).then_some(out.embeddings.as_slice());
@@ -497,6 +501,7 @@ fn round_on<B: AutodiffBackend>(
             }
         }
     }
+    saving.end_and_deliver();
     Ok(RoundReport {
         info,
         probs,
