@@ -311,10 +311,13 @@ pub fn latest(run: &Path) -> Result<Option<Latest>, GanError> {
 /// The newest `checkpoints/step-N` holding every file a checkpoint writes first.
 fn newest_complete(run: &Path) -> Option<Latest> {
     const NEEDED: [&str; 4] = ["g.mpk", "d.mpk", "g_optim.mpk", "d_optim.mpk"];
+    // A run with EMA writes its average last: a folder without it was cut short.
+    let ema = read_meta(run).is_ok_and(|(spec, _)| spec.ema.is_some());
     let (step, dir) = std::fs::read_dir(run.join("checkpoints"))
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|d| NEEDED.iter().all(|f| d.join(f).is_file()))
+        .filter(|d| !ema || d.join("g_ema.mpk").is_file())
         .filter_map(|d| Some((step_of(&d)?, d)))
         .max()?;
     Some(Latest {

@@ -75,7 +75,19 @@ impl OutDir {
     pub(super) fn prepare(root: &Path) -> Result<OutDir, GanError> {
         // Generated faces inside a prep output's images/ would be deleted by its next
         // rerun (and, before that, read as part of the dataset).
-        let abs = std::path::absolute(root).ok();
+        // `..` taken away lexically: `cd X/images; --out ../gen` is X/gen.
+        let abs = std::path::absolute(root).ok().map(|p| {
+            p.components().fold(PathBuf::new(), |mut out, c| {
+                match c {
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    c => out.push(c),
+                }
+                out
+            })
+        });
         if let Some(outer) = abs
             .as_deref()
             .and_then(crate::prep::output::inside_prep_images)

@@ -255,8 +255,8 @@ fn sn_none() -> SnWhere {
 /// The networks' default width (`ngf`, `ndf`; `--width`).
 pub const DEFAULT_WIDTH: usize = 64;
 
-/// Largest batch (BigGAN's largest is 2,048).
-pub const MAX_BATCH: usize = 8_192;
+/// Largest batch (BigGAN's largest is 2,048; 28 px digits on a GPU may go further).
+pub const MAX_BATCH: usize = 65_536;
 /// Largest `--width` (ngf, ndf): the widest layer is 8x this at 64 px.
 pub const MAX_WIDTH: usize = 1_024;
 /// Largest `nz` and `embed_dim`.

@@ -148,10 +148,12 @@ pub fn mirror_luma(g: &[u8; LUMA_SIDE * LUMA_SIDE]) -> [u8; LUMA_SIDE * LUMA_SID
 /// The default threshold, 0.95, keeps every planted copy (a JPEG at quality 40, a 0.7x
 /// resize, +12% brightness, a 3% border crop) of 60 images from each of four shared sets
 /// together, and on their real images merges no two different anime drawings (364 such
-/// pairs within pHash and dHash 10 on anime-faces-64: 0.94 at the most) nor different
-/// people (Yale, ORL), where re-crops of one illustration and one person's shots a moment
-/// apart do merge. BENCHMARKS.md, prep, session 35. Dedup also asks that no cell be far
-/// off at that alignment ([`LumaMatch::spot`], session 36).
+/// pairs within pHash and dHash 10 on anime-faces-64: 0.94 at the most over session 35's
+/// 27 alignments) nor different people (Yale, ORL), where re-crops of one illustration
+/// and one person's shots a moment apart do merge. BENCHMARKS.md, prep, session 35. Dedup
+/// also asks that no cell be far off at that alignment ([`LumaMatch::spot`], session 36);
+/// with the 125 alignments of session 51 that pair check still merges no two different
+/// drawings of anime-faces-64 (its whole set keeps every image but its byte copies).
 pub fn luma_similarity(a: &[u8; LUMA_SIDE * LUMA_SIDE], b: &[u8; LUMA_SIDE * LUMA_SIDE]) -> f32 {
     aligned_correlations(a, b).map(|m| m.r).fold(-1.0, f32::max)
 }

@@ -410,8 +410,9 @@ fn remove_stale(out: &Path, keep: &HashSet<u64>) -> Result<(), PrepError> {
 /// The prep output whose `images/` folder holds `dir` (canonical), if one does: its
 /// reruns delete the images they did not write there.
 pub fn inside_prep_images(dir: &Path) -> Option<&Path> {
+    // `dir` itself counts: an OUT that is another output's images/ wrote its images into
+    // images/images, which that output's rerun deleted.
     dir.ancestors()
-        .skip(1)
         .filter(|a| a.file_name().is_some_and(|n| n == "images"))
         .filter_map(Path::parent)
         .find(|p| is_prep_out(p))

@@ -437,12 +437,19 @@ impl PrepSpec {
         // journal is discarded and its files done again. `blur64|tga`: verdicts of the
         // builds before blur was measured at 64 px and `.tga` files decoded (resumed, one
         // dataset would hold files judged by two rules).
+        // The files count by their contents, not by how their paths were written
+        // (`p.toml`'s folder, `./boxes.csv`): a rerun naming them otherwise resumes.
+        let crop = CropSpec {
+            bbox_csv: None,
+            detector: None,
+            ..self.crop.clone()
+        };
         let text = format!(
             "luma16|blur64|tga|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:x}|{:x}|{}",
             self.format,
             self.decode,
             self.quality,
-            self.crop,
+            crop,
             self.resize,
             self.normalize,
             contents(&self.crop.bbox_csv),

@@ -1101,6 +1101,8 @@ fn a_rerun_prunes_only_its_own_images() {
     // A prep into the first one's images/ is refused...
     let e = run(&out.join("images/x")).unwrap_err().to_string();
     assert!(e.contains("another prep output"), "{e}");
+    let e = run(&out.join("images")).unwrap_err().to_string();
+    assert!(e.contains("another prep output"), "{e}");
     // ...and one put there by hand (or made before the check) survives the rerun, as do
     // a person's files; a stale image of prep's own goes.
     let nested = out.join("images/nested");

@@ -303,7 +303,7 @@ pub fn load(src: &DataSource) -> Result<Dataset, GanError> {
         }
         // A label store without its export: the folders under `images/` are where the
         // files came from, not labels, and training on them would condition on that.
-        _ if src.need_labels && crate::labels::Paths::new(dir).schema().is_file() => {
+        _ if src.need_labels && names_schema_attributes(dir, &src.attrs) => {
             return Err(GanError::Data {
                 path: dir.to_path_buf(),
                 reason: "it holds a label store (labels/) but no labels_wide.csv: run \
@@ -359,6 +359,20 @@ pub fn load(src: &DataSource) -> Result<Dataset, GanError> {
         });
     }
     Ok(ds)
+}
+
+/// Whether `dir` holds a label store and `attrs` ask for its attributes (or name none):
+/// then its class folders are not what is asked for. A store's schema that cannot be
+/// read counts as asking.
+fn names_schema_attributes(dir: &Path, attrs: &[String]) -> bool {
+    let path = crate::labels::Paths::new(dir).schema();
+    if !path.is_file() {
+        return false;
+    }
+    match crate::labels::Schema::load(&path) {
+        Ok(schema) => attrs.is_empty() || attrs.iter().any(|a| schema.attribute_index(a).is_some()),
+        Err(_) => true,
+    }
 }
 
 /// Wide label files looked for in a dataset folder, in this order: `facesynth label
@@ -474,12 +488,19 @@ mod tests {
         // ...but not once a label store says the labels are elsewhere.
         let schema = crate::labels::Paths::new(d.path()).schema();
         std::fs::create_dir_all(schema.parent().unwrap()).unwrap();
-        std::fs::write(&schema, "").unwrap();
+        let anime = Path::new(env!("CARGO_MANIFEST_DIR")).join("labels/anime.toml");
+        std::fs::copy(anime, &schema).unwrap();
         let e = load(&src).unwrap_err().to_string();
         assert!(
             e.contains("label export") && e.contains("labels_wide.csv"),
             "{e}"
         );
+        // Folders asked for by a name the schema does not hold are still classes.
+        let classes = DataSource {
+            attrs: vec!["class".into()],
+            ..src.clone()
+        };
+        assert_eq!(load(&classes).unwrap().len(), 2);
         // An unconditional run needs no labels.
         let ds = load(&DataSource {
             need_labels: false,

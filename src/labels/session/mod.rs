@@ -268,7 +268,13 @@ pub fn init(schema_path: &Path, data: &Path, v: Verbosity) -> Result<InitReport,
     // store of another schema leaves the folder as it was.
     {
         let _lock = LabelStore::lock(&paths.labels())?;
-        LabelStore::load(&paths.labels(), &schema)?;
+        let store = LabelStore::load(&paths.labels(), &schema)?;
+        // The store exists before the schema copy does: the other commands take a schema
+        // without its store for a lost store, and people may answer on the page while the
+        // heuristics run.
+        if !paths.labels().is_file() {
+            store.save(&paths.labels())?;
+        }
     }
     crate::atomic::write(&paths.schema(), &text).map_err(|e| LabelError::io(&paths.schema(), e))?;
     // Minutes on thousands of images: the store's lock is not held over the heuristics'

@@ -332,6 +332,20 @@ fn an_unconditional_run_with_labels_resumes() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("prep output"), "{err}");
     assert!(!prepped.join("images/gen").exists());
+    // `images/../gen` is beside images/, not in it.
+    let out = bin()
+        .args(["generate", "--n", "2", "--quiet", "--checkpoint"])
+        .arg(&run)
+        .arg("--out")
+        .arg(prepped.join("images/../gen"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(prepped.join("gen").is_dir());
 }
 
 /// Regression: a conditional split run whose data has no attribute but the split one
