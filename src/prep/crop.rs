@@ -160,15 +160,27 @@ impl Cropper {
         })
     }
 
+    /// The box CSV's boxes of the input at `rel` (`/`-separated): under its path as
+    /// written, or with a Windows CSV's backslashes.
+    fn boxes_of(&self, rel: &str) -> Option<&Vec<CsvBox>> {
+        self.boxes
+            .get(rel)
+            .or_else(|| self.boxes.get(&rel.replace('/', "\\")))
+    }
+
     /// In `bbox` mode, how many of the box CSV's files are not among `inputs` (paths
     /// relative to INPUT), and the first few of them: a CSV written relative to another
     /// folder matches nothing, and every image would be `no_bbox` without a word why.
+
     pub fn unmatched_boxes(
         &self,
         inputs: &std::collections::HashSet<String>,
     ) -> (usize, Vec<String>) {
-        let mut missing: Vec<&String> =
-            self.boxes.keys().filter(|f| !inputs.contains(*f)).collect();
+        let mut missing: Vec<&String> = self
+            .boxes
+            .keys()
+            .filter(|f| !inputs.contains(*f) && !inputs.contains(&f.replace('\\', "/")))
+            .collect();
         missing.sort();
         let first = missing.iter().take(3).map(|f| f.to_string()).collect();
         (missing.len(), first)
@@ -222,7 +234,7 @@ impl Cropper {
                 self.adjust_largest_first(found, w, h)
             }
             CropMode::Bbox => {
-                let found = self.boxes.get(rel).ok_or("no_bbox")?;
+                let found = self.boxes_of(rel).ok_or("no_bbox")?;
                 // A box mostly off the image was measured on another image or scale:
                 // moved onto it, it would crop some other part of the picture.
                 let inside: Vec<CropBox> = found.iter().filter_map(|b| within(*b, w, h)).collect();
@@ -411,8 +423,14 @@ fn load_boxes(path: &Path) -> Result<HashMap<String, Vec<CsvBox>>, BoxCsvError> 
                 line.get()
             )));
         }
-        let file = field(0).replace('\\', "/");
-        let file = file.strip_prefix("./").unwrap_or(&file).to_string();
+        // Kept as written: a backslash may be part of a Unix file name. A Windows CSV's
+        // separators are matched at lookup ([`Cropper::boxes_of`]).
+        let file = field(0);
+        let file = file
+            .strip_prefix("./")
+            .or_else(|| file.strip_prefix(".\\"))
+            .unwrap_or(file)
+            .to_string();
         out.entry(file).or_default().push(CsvBox { x, y, w, h });
     }
     Ok(out)
@@ -452,6 +470,30 @@ mod tests {
             kept[0].x > 200,
             "the 130 px face, not the 100 px one: {kept:?}"
         );
+    }
+
+    /// Regression: every backslash of a box CSV's names was read as a separator, so a
+    /// Unix file named `back\\slash.png` never found its box; a Windows CSV's still match.
+    #[test]
+    fn box_csv_names_keep_their_backslashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("boxes.csv");
+        std::fs::write(
+            &csv,
+            "file,x,y,w,h\nback\\slash.png,1,1,10,10\n.\\sub\\a.png,2,2,20,20\n",
+        )
+        .unwrap();
+        let spec = CropSpec {
+            mode: CropMode::Bbox,
+            bbox_csv: Some(csv),
+            ..CropSpec::default()
+        };
+        let img = RgbImage::new(60, 60);
+        let c = Cropper::new(spec).unwrap();
+        assert_eq!(c.boxes("back\\slash.png", &img).unwrap()[0].w, 10);
+        assert_eq!(c.boxes("sub/a.png", &img).unwrap()[0].w, 20);
+        let inputs = ["back\\slash.png", "sub/a.png"].map(String::from).into();
+        assert_eq!(c.unmatched_boxes(&inputs).0, 0);
     }
 
     #[test]
