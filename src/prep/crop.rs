@@ -171,7 +171,6 @@ impl Cropper {
     /// In `bbox` mode, how many of the box CSV's files are not among `inputs` (paths
     /// relative to INPUT), and the first few of them: a CSV written relative to another
     /// folder matches nothing, and every image would be `no_bbox` without a word why.
-
     pub fn unmatched_boxes(
         &self,
         inputs: &std::collections::HashSet<String>,
