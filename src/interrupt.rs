@@ -24,14 +24,7 @@ pub fn announce(message: &'static str) {
     MESSAGE_LEN.store(message.len(), Ordering::SeqCst);
     MESSAGE.store(message.as_ptr().cast_mut(), Ordering::SeqCst);
     #[cfg(unix)]
-    // SAFETY: the handler writes a 'static buffer and re-raises with the default action:
-    // all async-signal-safe.
-    unsafe {
-        let handler = say_and_stop as *const () as libc::sighandler_t;
-        if libc::signal(libc::SIGINT, handler) == libc::SIG_IGN {
-            libc::signal(libc::SIGINT, libc::SIG_IGN);
-        }
-    }
+    install(say_and_stop);
 }
 
 #[cfg(unix)]
@@ -40,13 +33,38 @@ extern "C" fn say_and_stop(_: libc::c_int) {
         MESSAGE.load(Ordering::SeqCst),
         MESSAGE_LEN.load(Ordering::SeqCst),
     );
-    // SAFETY: `ptr` and `len` are a `&'static str`'s (set before the handler); write,
-    // signal and raise are async-signal-safe.
+    let message: &[u8] = match ptr.is_null() {
+        true => &[],
+        // SAFETY: `ptr` and `len` are a `&'static str`'s, stored before the handler was.
+        false => unsafe { std::slice::from_raw_parts(ptr, len) },
+    };
+    stop_saying(&[b"\n", message, b"\n"]);
+}
+
+/// Makes `handler` SIGINT's action and returns the one before, unless SIGINT is ignored
+/// (started in the background by a non-interactive shell, or under `nohup`): the
+/// terminal's Ctrl-C is not meant for that process, and it stays ignored.
+#[cfg(unix)]
+fn install(handler: extern "C" fn(libc::c_int)) -> libc::sighandler_t {
+    // SAFETY: setting SIGINT's action; the handlers given here only touch atomics and
+    // call `stop_saying`, all async-signal-safe.
     unsafe {
-        if !ptr.is_null() {
-            libc::write(2, b"\n".as_ptr().cast(), 1);
-            libc::write(2, ptr.cast(), len);
-            libc::write(2, b"\n".as_ptr().cast(), 1);
+        let previous = libc::signal(libc::SIGINT, handler as *const () as libc::sighandler_t);
+        if previous == libc::SIG_IGN {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+        }
+        previous
+    }
+}
+
+/// From a SIGINT handler: writes `parts` to stderr and ends the process by the signal,
+/// as it would have ended without a handler.
+#[cfg(unix)]
+fn stop_saying(parts: &[&[u8]]) {
+    // SAFETY: write, signal and raise are async-signal-safe.
+    unsafe {
+        for part in parts {
+            libc::write(2, part.as_ptr().cast(), part.len());
         }
         libc::signal(libc::SIGINT, libc::SIG_DFL);
         libc::raise(libc::SIGINT);
@@ -66,15 +84,9 @@ pub struct Watch {
 pub fn watch() -> Watch {
     REQUESTED.store(false, Ordering::SeqCst);
     #[cfg(unix)]
-    // SAFETY: the handler only touches an atomic and, on a second signal, restores the
-    // default action and re-raises: all async-signal-safe.
-    unsafe {
-        let previous = libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
-        if previous == libc::SIG_IGN {
-            libc::signal(libc::SIGINT, libc::SIG_IGN);
-        }
-        Watch { previous }
-    }
+    return Watch {
+        previous: install(on_sigint),
+    };
     #[cfg(not(unix))]
     Watch {}
 }
@@ -89,14 +101,9 @@ extern "C" fn on_sigint(_: libc::c_int) {
     if REQUESTED.swap(true, Ordering::SeqCst) {
         // Say why the process ends silently mid-save (a double press comes 1-10 ms after
         // the first, before the work has printed anything).
-        const MESSAGE: &[u8] =
-            b"\nfacesynth: interrupted again: stopped at once; the last saved checkpoint stands\n";
-        // SAFETY: async-signal-safe calls only (write, signal, raise).
-        unsafe {
-            libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::raise(libc::SIGINT);
-        }
+        stop_saying(&[
+            b"\nfacesynth: interrupted again: stopped at once; the last saved checkpoint stands\n",
+        ]);
     }
 }
 
