@@ -313,12 +313,11 @@ fn newest_complete(run: &Path) -> Option<Latest> {
     const NEEDED: [&str; 4] = ["g.mpk", "d.mpk", "g_optim.mpk", "d_optim.mpk"];
     // A run with EMA writes its average last: a folder without it was cut short.
     let ema = read_meta(run).is_ok_and(|(spec, _)| spec.ema.is_some());
-    let (step, dir) = std::fs::read_dir(run.join("checkpoints"))
+    let (step, dir) = step_dirs(run)
         .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|d| NEEDED.iter().all(|f| d.join(f).is_file()))
-        .filter(|d| !ema || d.join("g_ema.mpk").is_file())
-        .filter_map(|d| Some((step_of(&d)?, d)))
+        .into_iter()
+        .filter(|(_, d)| NEEDED.iter().all(|f| d.join(f).is_file()))
+        .filter(|(_, d)| !ema || d.join("g_ema.mpk").is_file())
         .max()?;
     Some(Latest {
         step,
@@ -350,16 +349,11 @@ pub fn commit(run: &Path, latest_meta: &Latest, files: CheckpointFiles) -> Resul
     }
     let p = run.join(LATEST);
     atomic::write_json(&p, latest_meta).map_err(io_err(&p))?;
-    let root = run.join("checkpoints");
     // By step number, not name: `step-{:08}` grows a digit past 10^8 steps, and
-    // `step-100000000` sorts before `step-99999999` as text. Folders not named by a step
-    // are not ours to remove.
-    let mut old: Vec<(u64, PathBuf)> = std::fs::read_dir(&root)
-        .map_err(io_err(&root))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && p != &dir)
-        .filter_map(|p| Some((step_of(&p)?, p)))
-        .collect();
+    // `step-100000000` sorts before `step-99999999` as text.
+    let root = run.join("checkpoints");
+    let mut old = step_dirs(run).map_err(io_err(&root))?;
+    old.retain(|(_, p)| p != &dir);
     old.sort();
     let keep = 1;
     if old.len() > keep {
@@ -368,6 +362,16 @@ pub fn commit(run: &Path, latest_meta: &Latest, files: CheckpointFiles) -> Resul
         }
     }
     Ok(())
+}
+
+/// The checkpoint folders of `run` (`checkpoints/step-N`) and their steps, unordered;
+/// folders not named by a step are not ours.
+pub fn step_dirs(run: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    Ok(std::fs::read_dir(run.join("checkpoints"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .filter_map(|p| Some((step_of(&p)?, p)))
+        .collect())
 }
 
 /// The step a checkpoint folder `step-N` holds.

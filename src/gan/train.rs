@@ -259,11 +259,10 @@ fn train_locked(
     spec.noise_horizon.get_or_insert(spec.steps);
     backend::check(spec.backend)?;
     // What a killed run was writing, a checkpoint's files among them.
-    let checkpoints = std::fs::read_dir(out.join("checkpoints"))
+    let checkpoints = checkpoint::step_dirs(out)
         .into_iter()
         .flatten()
-        .flatten()
-        .map(|e| e.path());
+        .map(|(_, dir)| dir);
     for dir in [out.to_path_buf(), out.join("samples")]
         .into_iter()
         .chain(checkpoints)
