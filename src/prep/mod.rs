@@ -364,8 +364,8 @@ pub fn run(
     }
     // The label store lives in OUT and refers to its images; its exports hold copies or
     // links of the images as they were (a re-prep at 32 px left 64 px faces there).
-    let labels = crate::labels::Paths::new(out);
-    if let (Some(&first), true) = (changed.first(), labels.schema().is_file()) {
+    let labeled = crate::labels::Paths::new(out).schema().is_file();
+    if let (Some(&first), true) = (changed.first(), labeled) {
         // A person's labels name an output path, which now holds the changed file's
         // picture: said with the files, for the person to check.
         let i = first as usize;
@@ -378,7 +378,7 @@ pub fn run(
             inputs.output_base(i),
             encode::ext(spec.format)
         ));
-    } else if report.resumed < report.files && labels.schema().is_file() {
+    } else if labeled && report.resumed < report.files {
         warnings.push(format!(
             "{} holds a label store made from the images as they were: run `facesynth label \
              round` and `label export` again so its predictions and exports match these",

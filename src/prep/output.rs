@@ -371,11 +371,13 @@ fn remove_stale(out: &Path, keep: &HashSet<u64>) -> Result<(), PrepError> {
     if !images.is_dir() {
         return Ok(());
     }
+    // Any temporary of a write (prep's own, killed), else an image of the formats prep
+    // writes.
     let ours = |name: &str| {
-        let target = crate::atomic::temp_target(name).map_or(name, |(t, _)| t);
-        let ext = Path::new(target).extension().and_then(|e| e.to_str());
         crate::atomic::temp_target(name).is_some()
-            || ext
+            || Path::new(name)
+                .extension()
+                .and_then(|e| e.to_str())
                 .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
     };
     // Walk everything, hidden temporaries of a killed run included, but no nested prep
