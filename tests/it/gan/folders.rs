@@ -321,30 +321,26 @@ fn an_unconditional_run_with_labels_resumes() {
     std::fs::create_dir_all(prepped.join("images")).unwrap();
     let header = facesynth::dataset::manifest::COLUMNS.join(",") + "\n";
     std::fs::write(prepped.join("manifest.csv"), header).unwrap();
-    let out = bin()
-        .args(["generate", "--n", "2", "--checkpoint"])
-        .arg(&run)
-        .arg("--out")
-        .arg(prepped.join("images/gen"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let generate = |into: &str| {
+        let out = bin()
+            .args(["generate", "--n", "2", "--checkpoint"])
+            .arg(&run)
+            .arg("--out")
+            .arg(prepped.join(into))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = generate("images/gen");
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("prep output"), "{err}");
     assert!(!prepped.join("images/gen").exists());
     // `images/../gen` is beside images/, not in it.
-    let out = bin()
-        .args(["generate", "--n", "2", "--quiet", "--checkpoint"])
-        .arg(&run)
-        .arg("--out")
-        .arg(prepped.join("images/../gen"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, err) = generate("images/../gen");
+    assert_eq!(code, Some(0), "{err}");
     assert!(prepped.join("gen").is_dir());
 }
 
